@@ -55,9 +55,9 @@ export function nativeCrcImpl(): string | null {
 const errnoNames = new Map<number, string>();
 for (const [name, num] of Object.entries(osConstants.errno)) errnoNames.set(num, name);
 
-function osError(errno: number, syscall: string, message: string): Error {
+function osError(errno: number, syscall: string, message: string, path?: string): Error {
   const code = errnoNames.get(errno) ?? `E${errno}`;
-  const e = new Error(`${code}: ${message}, ${syscall}`) as Error & { code: string; errno: number; syscall: string };
+  const e = new Error(`${code}: ${message.toLowerCase()}, ${syscall}${path === undefined ? "" : ` '${path}'`}`) as Error & { code: string; errno: number; syscall: string };
   e.code = code;
   e.errno = -errno;
   e.syscall = syscall;
@@ -202,7 +202,7 @@ export function nativeAppender(b: NativeBinding): CountedAppender {
         opened = b.fileOpen(path, f.onDone);
       } catch (e) {
         const x = e as Error & { errno?: unknown; syscall?: unknown };
-        if (typeof x.errno === "number") throw osError(x.errno, typeof x.syscall === "string" ? x.syscall : "open", `${x.message} '${path}'`);
+        if (typeof x.errno === "number") throw osError(x.errno, typeof x.syscall === "string" ? x.syscall : "open", x.message, path);
         throw e;
       }
       f.attach(opened[0], opened[1]);

@@ -1,0 +1,163 @@
+// CRC32C (Castagnoli) for the addon: the CPU's CRC instruction (SSE4.2 on x86-64, the CRC
+// extension on ARMv8) chosen at load time by a runtime check, and slicing-by-8 tables otherwise.
+#include "accel.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_CRC32
+#define HWCAP_CRC32 (1 << 7)
+#endif
+#endif
+
+namespace imdb {
+namespace {
+
+uint32_t g_table[8][256];
+
+void build_tables() {
+  const uint32_t poly = 0x82F63B78u;
+  for (uint32_t b = 0; b < 256; b++) {
+    uint32_t c = b;
+    for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ poly : c >> 1;
+    g_table[0][b] = c;
+  }
+  for (uint32_t b = 0; b < 256; b++) {
+    uint32_t c = g_table[0][b];
+    for (int k = 1; k < 8; k++) {
+      c = g_table[0][c & 0xFF] ^ (c >> 8);
+      g_table[k][b] = c;
+    }
+  }
+}
+
+uint32_t crc_table(uint32_t crc, const uint8_t* p, size_t len) {
+  while (len >= 8) {
+    uint32_t lo;
+    std::memcpy(&lo, p, 4);  // little-endian hosts only (x86-64, aarch64 Linux)
+    lo ^= crc;
+    crc = g_table[7][lo & 0xFF] ^ g_table[6][(lo >> 8) & 0xFF] ^ g_table[5][(lo >> 16) & 0xFF] ^
+          g_table[4][lo >> 24] ^ g_table[3][p[4]] ^ g_table[2][p[5]] ^ g_table[1][p[6]] ^ g_table[0][p[7]];
+    p += 8;
+    len -= 8;
+  }
+  while (len--) crc = g_table[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+  return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) uint32_t crc_sse42(uint32_t crc, const uint8_t* p, size_t len) {
+  uint64_t c = crc;
+  while (len >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    c = _mm_crc32_u64(c, v);
+    p += 8;
+    len -= 8;
+  }
+  uint32_t c32 = static_cast<uint32_t>(c);
+  while (len--) c32 = _mm_crc32_u8(c32, *p++);
+  return c32;
+}
+#endif
+
+#if defined(__aarch64__)
+__attribute__((target("+crc"))) uint32_t crc_armv8(uint32_t crc, const uint8_t* p, size_t len) {
+  while (len >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    crc = __builtin_aarch64_crc32cx(crc, v);
+    p += 8;
+    len -= 8;
+  }
+  while (len--) crc = __builtin_aarch64_crc32cb(crc, *p++);
+  return crc;
+}
+#endif
+
+using CrcFn = uint32_t (*)(uint32_t, const uint8_t*, size_t);
+CrcFn g_crc = crc_table;
+const char* g_name = "table";
+
+// crc32c(data: Uint8Array): number
+Napi::Value Crc32c(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "crc32c: data must be a Uint8Array");
+  Napi::Uint8Array a = info[0].As<Napi::Uint8Array>();
+  return Napi::Number::New(env, crc32c(a.Data(), a.ByteLength()));
+}
+
+// crc32cMany(buf: Uint8Array, offsets: Uint32Array): Uint32Array
+Napi::Value Crc32cMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "crc32cMany: expected (Uint8Array, Uint32Array)");
+  }
+  Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
+  Napi::TypedArray ot = info[1].As<Napi::TypedArray>();
+  if (ot.TypedArrayType() != napi_uint32_array) throw Napi::TypeError::New(env, "crc32cMany: offsets must be a Uint32Array");
+  Napi::Uint32Array offs = ot.As<Napi::Uint32Array>();
+  const size_t n1 = offs.ElementLength();
+  const uint32_t* o = offs.Data();
+  const uint8_t* data = buf.Data();
+  const size_t len = buf.ByteLength();
+  // Same checks, in the same order, as checkOffsets() in src/accel/errors.ts.
+  if (n1 == 0) throw_accel_error(env, "BAD_OFFSETS", "crc32cMany: offsets must have n+1 >= 1 entries");
+  if (o[0] != 0) throw_accel_error(env, "BAD_OFFSETS", "crc32cMany: offsets[0] must be 0");
+  for (size_t i = 1; i < n1; i++) {
+    if (o[i] < o[i - 1]) {
+      throw_accel_error(env, "BAD_OFFSETS", "crc32cMany: offsets must be non-decreasing (index " + std::to_string(i) + ")");
+    }
+  }
+  if (o[n1 - 1] > len) {
+    throw_accel_error(env, "BAD_OFFSETS", "crc32cMany: last offset " + std::to_string(o[n1 - 1]) + " is past the end (" + std::to_string(len) + ")");
+  }
+  Napi::Uint32Array out = Napi::Uint32Array::New(env, n1 - 1);
+  uint32_t* r = out.Data();
+  for (size_t i = 0; i + 1 < n1; i++) r[i] = g_crc(0xFFFFFFFFu, data + o[i], o[i + 1] - o[i]) ^ 0xFFFFFFFFu;
+  return out;
+}
+
+Napi::Value CrcImpl(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), g_name); }
+
+}  // namespace
+
+uint32_t crc32c_update(uint32_t crc, const uint8_t* data, size_t len) { return g_crc(crc, data, len); }
+const char* crc32c_impl_name() { return g_name; }
+
+void crc32c_init() {
+  build_tables();
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("sse4.2")) {
+    g_crc = crc_sse42;
+    g_name = "sse4.2";
+  }
+#endif
+#if defined(__aarch64__)
+  if (getauxval(AT_HWCAP) & HWCAP_CRC32) {
+    g_crc = crc_armv8;
+    g_name = "armv8";
+  }
+#endif
+  // IMDB_ACCEL_CRC=table forces the C++ table path (to test it on a CPU that has the instruction).
+  const char* force = std::getenv("IMDB_ACCEL_CRC");
+  if (force && std::strcmp(force, "table") == 0) {
+    g_crc = crc_table;
+    g_name = "table";
+  }
+}
+
+void register_checksums(Napi::Env env, Napi::Object exports) {
+  exports.Set("crc32c", Napi::Function::New(env, Crc32c, "crc32c"));
+  exports.Set("crc32cMany", Napi::Function::New(env, Crc32cMany, "crc32cMany"));
+  exports.Set("crcImpl", Napi::Function::New(env, CrcImpl, "crcImpl"));
+}
+
+}  // namespace imdb
