@@ -1,0 +1,107 @@
+// The ports between the gRPC edge and the node: typed, validated requests in, typed results or typed errors out.
+
+/** Limits checked at the edge before a handler sees a request. */
+export const keyBytesMax = 1024;
+export const valueBytesMax = 1024 * 1024;
+export const batchOpsMax = 1000;
+/** Largest request message on the client port; grpc-js answers RESOURCE_EXHAUSTED above it. */
+export const clientMessageBytesMax = 4 * 1024 * 1024;
+/** Largest response (a Batch of big Gets); the client accepts the same. */
+export const clientResponseBytesMax = 64 * 1024 * 1024;
+/** An MV causal context is a version vector: bounded by the cluster size, far below this. */
+export const mvContextBytesMax = 64 * 1024;
+/** Largest message between nodes (anti-entropy ships keys in chunks below this). */
+export const peerMessageBytesMax = 16 * 1024 * 1024;
+
+/** Operating errors a handler may report; each becomes the gRPC status of the same name. ONLY APPEND. */
+export const opErrorCodes = [
+  "INVALID_ARGUMENT",
+  "FAILED_PRECONDITION",
+  "OUT_OF_RANGE",
+  "NOT_FOUND",
+  "RESOURCE_EXHAUSTED",
+  "UNAVAILABLE",
+  "INTERNAL",
+  "PERMISSION_DENIED",
+] as const;
+export type OpErrorCode = (typeof opErrorCodes)[number];
+
+export interface OpError { code: OpErrorCode; message: string }
+
+/** Thrown by a handler (or by the edge itself) to answer with a status instead of INTERNAL. */
+export class OpFailure extends Error {
+  override readonly name = "OpFailure";
+  constructor(readonly code: OpErrorCode, message: string) {
+    super(message);
+  }
+}
+
+export type CounterKind = "pncounter" | "gcounter";
+export type ValueKind = "gcounter" | "pncounter" | "lww" | "mv";
+
+/** A client operation after edge validation: key is 1..keyBytesMax bytes of UTF-8, amount >= 1, value <= valueBytesMax. */
+export type ClientOp =
+  | { kind: "increment"; key: string; amount: bigint; counter: CounterKind }
+  | { kind: "decrement"; key: string; amount: bigint }
+  | { kind: "get"; key: string }
+  | { kind: "set"; key: string; value: Uint8Array }
+  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null };
+
+export type ValueView =
+  | { type: "gcounter" | "pncounter"; value: bigint }
+  | { type: "lww"; value: Uint8Array }
+  | { type: "mv"; values: Uint8Array[]; context: Uint8Array };
+
+/** increment/decrement -> counter (value after the op); get -> value; set/setMv -> written (MV: new context). */
+export type OpResult =
+  | { kind: "counter"; value: bigint }
+  | { kind: "value"; value: ValueView }
+  | { kind: "written"; context: Uint8Array | null };
+
+export type OpOutcome = { ok: true; result: OpResult } | { ok: false; error: OpError };
+
+export interface NodeStatus {
+  nodeId: string;
+  version: string;
+  uptimeMs: number;
+  keys: number;
+  durability: string;
+  membersAlive: number;
+  membersTotal: number;
+  walLsn: bigint;
+  accel: string;
+}
+
+export type MemberState = "alive" | "suspect" | "dead" | "left";
+export interface MemberView { id: string; address: string; status: MemberState; incarnation: number }
+
+type Maybe<T> = T | Promise<T>;
+
+/**
+ * What the node supplies for ClientService. Resolve only when the op is as durable as the node's
+ * durability mode promises. Errors: return {ok:false,error} or throw OpFailure; any other throw is INTERNAL.
+ */
+export interface ClientHandler {
+  apply(op: ClientOp): Maybe<OpOutcome>;
+  /** Ops in request order, one outcome each, same order. */
+  batch(ops: readonly ClientOp[]): Maybe<OpOutcome[]>;
+  status(): Maybe<NodeStatus>;
+  members(): Maybe<MemberView[]>;
+}
+
+export interface SnapshotInfo { path: string; lsn: bigint; bytes: number; keys: number; durationMs: number }
+
+/** AdminService, reachable only with an admin certificate. Errors: throw OpFailure. */
+export interface AdminHandler {
+  snapshot(): Maybe<SnapshotInfo>;
+  leave(): Maybe<void>;
+  stats(): Maybe<{ name: string; value: string }[]>;
+}
+
+/**
+ * NodeService: one opaque cluster message in, one reply out. `fromId` is already checked against the
+ * sender's certificate. Errors: throw OpFailure (e.g. UNAVAILABLE while draining).
+ */
+export interface PeerHandler {
+  exchange(fromId: string, payload: Uint8Array): Maybe<Uint8Array>;
+}

@@ -1,0 +1,215 @@
+// A typed client for ClientService, AdminService and Health: what `imdb client`, `imdb admin` and the load benchmark speak.
+import * as grpc from "@grpc/grpc-js";
+import type { CounterKind, MemberState, MemberView, NodeStatus, OpResult, SnapshotInfo, ValueView } from "./api.ts";
+import { clientMessageBytesMax, clientResponseBytesMax } from "./api.ts";
+import {
+  adminMethods, bigIntToInt64, clientMethods, CounterTypeWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
+  RegisterTypeWire, uint64ToNumber, ValueTypeWire,
+  type GetResponseWire, type MethodDesc, type OpResultWire, type OpWire,
+} from "./proto.ts";
+import { clientChannelTls, type TlsMaterial } from "./tls.ts";
+
+export const clientDeadlineMsDefault = 10_000;
+
+/** A call that ended with a non-OK gRPC status. codeName is the status name, e.g. "NOT_FOUND". */
+export class RpcError extends Error {
+  override readonly name = "RpcError";
+  constructor(readonly code: grpc.status, readonly details: string) {
+    super(`${grpc.status[code] ?? `STATUS_${code}`}: ${details}`);
+  }
+  get codeName(): string {
+    return grpc.status[this.code] ?? `STATUS_${this.code}`;
+  }
+}
+
+export type KeyInput = string | Uint8Array;
+
+/** Ops as a caller writes them; amounts are not checked here so the server's validation can be exercised. */
+export type RequestOp =
+  | { kind: "increment"; key: KeyInput; amount: bigint; counter?: CounterKind }
+  | { kind: "decrement"; key: KeyInput; amount: bigint }
+  | { kind: "get"; key: KeyInput }
+  | { kind: "set"; key: KeyInput; value: Uint8Array }
+  | { kind: "setMv"; key: KeyInput; value: Uint8Array; context: Uint8Array | null };
+
+export type BatchItem = { ok: true; result: OpResult } | { ok: false; code: string; message: string };
+
+export interface ClientOptions {
+  /** HOST:PORT */
+  server: string;
+  /** null: plaintext (a node started with --insecure). */
+  tls: TlsMaterial | null;
+  deadlineMs?: number;
+}
+
+const encoder = new TextEncoder();
+
+function keyBytes(k: KeyInput): Uint8Array {
+  return typeof k === "string" ? encoder.encode(k) : k;
+}
+
+function int64(v: bigint): ReturnType<typeof bigIntToInt64> {
+  if (v < int64Min || v > int64Max) throw new RangeError(`${v} does not fit in a signed 64-bit integer`);
+  return bigIntToInt64(v);
+}
+
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(addr);
+  const port = m === null ? NaN : Number(m[2]);
+  if (m === null || m[1] === undefined || port > 65535) throw new Error(`"${addr}" is not HOST:PORT`);
+  return { host: m[1], port };
+}
+
+export function opWire(op: RequestOp): OpWire {
+  switch (op.kind) {
+    case "increment":
+      return { increment: { key: keyBytes(op.key), amount: int64(op.amount), type: op.counter === "gcounter" ? CounterTypeWire.GCOUNTER : CounterTypeWire.PNCOUNTER } };
+    case "decrement":
+      return { decrement: { key: keyBytes(op.key), amount: int64(op.amount) } };
+    case "get":
+      return { get: { key: keyBytes(op.key) } };
+    case "set":
+      return { set: { key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.LWW } };
+    case "setMv":
+      return { set: { key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.MV, context: op.context ?? undefined } };
+  }
+}
+
+export function valueView(r: GetResponseWire): ValueView {
+  switch (r.type) {
+    case ValueTypeWire.GCOUNTER:
+      return { type: "gcounter", value: int64ToBigInt(r.counter) };
+    case ValueTypeWire.PNCOUNTER:
+      return { type: "pncounter", value: int64ToBigInt(r.counter) };
+    case ValueTypeWire.LWW:
+      return { type: "lww", value: r.value ?? new Uint8Array(0) };
+    case ValueTypeWire.MV:
+      return { type: "mv", values: r.values ?? [], context: r.context ?? new Uint8Array(0) };
+    default:
+      throw new RpcError(grpc.status.INTERNAL, `server sent unknown value type ${r.type}`);
+  }
+}
+
+function batchItem(r: OpResultWire): BatchItem {
+  const code = r.code ?? 0;
+  if (code !== 0) return { ok: false, code: grpc.status[code] ?? `STATUS_${code}`, message: r.message ?? "" };
+  switch (r.result) {
+    case "counter":
+      return { ok: true, result: { kind: "counter", value: int64ToBigInt(r.counter?.value) } };
+    case "get":
+      return { ok: true, result: { kind: "value", value: valueView(r.get ?? {}) } };
+    case "set":
+      return { ok: true, result: { kind: "written", context: r.set?.context?.length ? r.set.context : null } };
+    default:
+      throw new RpcError(grpc.status.INTERNAL, "server sent an op result without a result");
+  }
+}
+
+const memberState: Record<number, MemberState> = {
+  [MemberStatusWire.ALIVE]: "alive", [MemberStatusWire.SUSPECT]: "suspect", [MemberStatusWire.DEAD]: "dead", [MemberStatusWire.LEFT]: "left",
+};
+
+export class ImdbClient {
+  private readonly client: grpc.Client;
+  private readonly deadlineMs: number;
+
+  constructor(opts: ClientOptions) {
+    const { host } = splitHostPort(opts.server);
+    const base: grpc.ChannelOptions = {
+      "grpc.max_receive_message_length": clientResponseBytesMax,
+      // Let the server be the judge of size (it answers RESOURCE_EXHAUSTED above its limit).
+      "grpc.max_send_message_length": clientMessageBytesMax * 4,
+    };
+    if (opts.tls === null) {
+      this.client = new grpc.Client(opts.server, grpc.credentials.createInsecure(), base);
+    } else {
+      const t = clientChannelTls(opts.tls, host);
+      this.client = new grpc.Client(opts.server, t.credentials, { ...base, ...t.options });
+    }
+    this.deadlineMs = opts.deadlineMs ?? clientDeadlineMsDefault;
+  }
+
+  private call<Req, Res>(m: MethodDesc<Req, Res>, req: Req): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest(m.path, (v: Req) => m.req.encode(v), (b: Buffer) => m.res.decode(b), req, { deadline: Date.now() + this.deadlineMs }, (err, res) => {
+        if (err) reject(new RpcError(err.code, err.details));
+        else if (res === undefined) reject(new RpcError(grpc.status.INTERNAL, "empty response"));
+        else resolve(res);
+      });
+    });
+  }
+
+  async increment(key: KeyInput, amount: bigint, counter: CounterKind = "pncounter"): Promise<bigint> {
+    const inc = opWire({ kind: "increment", key, amount, counter }).increment ?? {};
+    return int64ToBigInt((await this.call(clientMethods.Increment, inc)).value);
+  }
+
+  async decrement(key: KeyInput, amount: bigint): Promise<bigint> {
+    const dec = opWire({ kind: "decrement", key, amount }).decrement ?? {};
+    return int64ToBigInt((await this.call(clientMethods.Decrement, dec)).value);
+  }
+
+  async get(key: KeyInput): Promise<ValueView> {
+    return valueView(await this.call(clientMethods.Get, { key: keyBytes(key) }));
+  }
+
+  async set(key: KeyInput, value: Uint8Array): Promise<void> {
+    await this.call(clientMethods.Set, opWire({ kind: "set", key, value }).set ?? {});
+  }
+
+  /** Writes an MV register; returns the context after the write. */
+  async setMv(key: KeyInput, value: Uint8Array, context: Uint8Array | null): Promise<Uint8Array> {
+    const res = await this.call(clientMethods.Set, opWire({ kind: "setMv", key, value, context }).set ?? {});
+    return res.context ?? new Uint8Array(0);
+  }
+
+  async batch(ops: readonly RequestOp[]): Promise<BatchItem[]> {
+    const res = await this.call(clientMethods.Batch, { ops: ops.map(opWire) });
+    return (res.results ?? []).map(batchItem);
+  }
+
+  /** Sends ops already in wire form (the load benchmark reuses them to keep encoding cost out of its numbers). */
+  async batchWire(ops: OpWire[]): Promise<OpResultWire[]> {
+    return (await this.call(clientMethods.Batch, { ops })).results ?? [];
+  }
+
+  async status(): Promise<NodeStatus> {
+    const s = await this.call(clientMethods.Status, {});
+    return {
+      nodeId: s.nodeId ?? "", version: s.version ?? "", uptimeMs: uint64ToNumber(s.uptimeMs), keys: uint64ToNumber(s.keys),
+      durability: s.durability ?? "", membersAlive: uint64ToNumber(s.membersAlive), membersTotal: uint64ToNumber(s.membersTotal),
+      walLsn: int64ToBigInt(s.walLsn), accel: s.accel ?? "",
+    };
+  }
+
+  async members(): Promise<MemberView[]> {
+    const res = await this.call(clientMethods.Members, {});
+    return (res.members ?? []).map((m) => ({
+      id: m.id ?? "", address: m.address ?? "", status: memberState[m.status ?? 0] ?? "dead", incarnation: uint64ToNumber(m.incarnation),
+    }));
+  }
+
+  async snapshot(): Promise<SnapshotInfo> {
+    const s = await this.call(adminMethods.Snapshot, {});
+    return { path: s.path ?? "", lsn: int64ToBigInt(s.lsn), bytes: uint64ToNumber(s.bytes), keys: uint64ToNumber(s.keys), durationMs: uint64ToNumber(s.durationMs) };
+  }
+
+  async leave(): Promise<void> {
+    await this.call(adminMethods.Leave, {});
+  }
+
+  async stats(): Promise<{ name: string; value: string }[]> {
+    const res = await this.call(adminMethods.Stats, {});
+    return (res.stats ?? []).map((s) => ({ name: s.name ?? "", value: s.value ?? "" }));
+  }
+
+  /** grpc.health.v1 Check: "SERVING", "NOT_SERVING", ... */
+  async health(service = ""): Promise<string> {
+    const res = await this.call(healthMethods.Check, { service });
+    return ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"][res.status ?? 0] ?? "UNKNOWN";
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

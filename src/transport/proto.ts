@@ -1,0 +1,174 @@
+// The embedded .proto files turned into typed codecs and grpc-js service definitions; nothing is read from disk at runtime.
+import * as protobuf from "protobufjs";
+import type * as grpc from "@grpc/grpc-js";
+import imdbProtoText from "../../proto/imdb.proto" with { type: "text" };
+import healthProtoText from "../../proto/health.proto" with { type: "text" };
+
+/** An int64 as protobufjs hands it over (Long) or accepts it ({low, high} bits, or a number when small). */
+export interface Int64Bits { low: number; high: number; unsigned?: boolean }
+export type WireInt64 = Int64Bits | number;
+
+export const int64Min = -(2n ** 63n);
+export const int64Max = 2n ** 63n - 1n;
+export const uint64Max = 2n ** 64n - 1n;
+
+/** Exact conversion; protobufjs decodes 64-bit fields to Long when the long package is bundled (asserted below). */
+export function int64ToBigInt(v: WireInt64 | undefined | null): bigint {
+  if (v === undefined || v === null) return 0n;
+  if (typeof v === "number") return BigInt(v);
+  const bits = (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+  return v.unsigned === true ? bits : BigInt.asIntN(64, bits);
+}
+
+export function bigIntToInt64(v: bigint): Int64Bits {
+  const bits = BigInt.asUintN(64, v);
+  return { low: Number(bits & 0xffffffffn) | 0, high: Number(bits >> 32n) | 0, unsigned: false };
+}
+
+export function uint64ToNumber(v: WireInt64 | undefined | null): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v === "number") return v;
+  return Number(BigInt.asUintN(64, (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0)));
+}
+
+// ---- wire message shapes (protobufjs camelCases field names) ----
+// ONLY APPEND to the enum objects; values mirror proto/imdb.proto.
+export const CounterTypeWire = { UNSPECIFIED: 0, PNCOUNTER: 1, GCOUNTER: 2 } as const;
+export const ValueTypeWire = { UNSPECIFIED: 0, GCOUNTER: 1, PNCOUNTER: 2, LWW: 3, MV: 4 } as const;
+export const RegisterTypeWire = { UNSPECIFIED: 0, LWW: 1, MV: 2 } as const;
+export const MemberStatusWire = { UNSPECIFIED: 0, ALIVE: 1, SUSPECT: 2, DEAD: 3, LEFT: 4 } as const;
+
+export interface IncrementRequestWire { key?: Uint8Array; amount?: WireInt64; type?: number }
+export interface DecrementRequestWire { key?: Uint8Array; amount?: WireInt64 }
+export interface CounterResponseWire { key?: Uint8Array; value?: WireInt64 }
+export interface GetRequestWire { key?: Uint8Array }
+export interface GetResponseWire { key?: Uint8Array; type?: number; counter?: WireInt64; value?: Uint8Array; values?: Uint8Array[]; context?: Uint8Array }
+export interface SetRequestWire { key?: Uint8Array; value?: Uint8Array; type?: number; context?: Uint8Array }
+export interface SetResponseWire { key?: Uint8Array; context?: Uint8Array }
+export interface OpWire { increment?: IncrementRequestWire | null; decrement?: DecrementRequestWire | null; get?: GetRequestWire | null; set?: SetRequestWire | null; op?: string }
+export interface OpResultWire { code?: number; message?: string; counter?: CounterResponseWire | null; get?: GetResponseWire | null; set?: SetResponseWire | null; result?: string }
+export interface BatchRequestWire { ops?: OpWire[] }
+export interface BatchResponseWire { results?: OpResultWire[] }
+export type EmptyWire = Record<string, never>;
+export interface StatusResponseWire {
+  nodeId?: string; version?: string; uptimeMs?: WireInt64; keys?: WireInt64; durability?: string;
+  membersAlive?: WireInt64; membersTotal?: WireInt64; walLsn?: WireInt64; accel?: string;
+}
+export interface MemberWire { id?: string; address?: string; status?: number; incarnation?: WireInt64 }
+export interface MembersResponseWire { members?: MemberWire[] }
+export interface SnapshotResponseWire { path?: string; lsn?: WireInt64; bytes?: WireInt64; keys?: WireInt64; durationMs?: WireInt64 }
+export interface StatWire { name?: string; value?: string }
+export interface StatsResponseWire { stats?: StatWire[] }
+export interface PeerEnvelopeWire { fromId?: string; payload?: Uint8Array }
+export interface HealthCheckRequestWire { service?: string }
+export interface HealthCheckResponseWire { status?: number }
+export const HealthStatusWire = { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const;
+
+// ---- codecs ----
+export interface Codec<T> { encode(m: T): Buffer; decode(b: Uint8Array): T }
+
+const root = new protobuf.Root();
+protobuf.parse(imdbProtoText, root);
+protobuf.parse(healthProtoText, root);
+root.resolveAll();
+
+if (protobuf.util.Long === undefined || protobuf.util.Long === null) {
+  // Without Long, protobufjs would decode int64 to a lossy double: refuse to run rather than corrupt counters.
+  throw new Error("protobufjs has no Long implementation: 64-bit fields would lose precision");
+}
+
+function codec<T>(name: string): Codec<T> {
+  const type = root.lookupType(name);
+  return {
+    encode: (m: T): Buffer => {
+      const bytes = type.encode(m as unknown as protobuf.Message).finish();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
+    decode: (b: Uint8Array): T => type.decode(b) as unknown as T,
+  };
+}
+
+export const codecs = {
+  IncrementRequest: codec<IncrementRequestWire>("imdb.v1.IncrementRequest"),
+  DecrementRequest: codec<DecrementRequestWire>("imdb.v1.DecrementRequest"),
+  CounterResponse: codec<CounterResponseWire>("imdb.v1.CounterResponse"),
+  GetRequest: codec<GetRequestWire>("imdb.v1.GetRequest"),
+  GetResponse: codec<GetResponseWire>("imdb.v1.GetResponse"),
+  SetRequest: codec<SetRequestWire>("imdb.v1.SetRequest"),
+  SetResponse: codec<SetResponseWire>("imdb.v1.SetResponse"),
+  BatchRequest: codec<BatchRequestWire>("imdb.v1.BatchRequest"),
+  BatchResponse: codec<BatchResponseWire>("imdb.v1.BatchResponse"),
+  StatusRequest: codec<EmptyWire>("imdb.v1.StatusRequest"),
+  StatusResponse: codec<StatusResponseWire>("imdb.v1.StatusResponse"),
+  MembersRequest: codec<EmptyWire>("imdb.v1.MembersRequest"),
+  MembersResponse: codec<MembersResponseWire>("imdb.v1.MembersResponse"),
+  SnapshotRequest: codec<EmptyWire>("imdb.v1.SnapshotRequest"),
+  SnapshotResponse: codec<SnapshotResponseWire>("imdb.v1.SnapshotResponse"),
+  LeaveRequest: codec<EmptyWire>("imdb.v1.LeaveRequest"),
+  LeaveResponse: codec<EmptyWire>("imdb.v1.LeaveResponse"),
+  StatsRequest: codec<EmptyWire>("imdb.v1.StatsRequest"),
+  StatsResponse: codec<StatsResponseWire>("imdb.v1.StatsResponse"),
+  PeerEnvelope: codec<PeerEnvelopeWire>("imdb.v1.PeerEnvelope"),
+  HealthCheckRequest: codec<HealthCheckRequestWire>("grpc.health.v1.HealthCheckRequest"),
+  HealthCheckResponse: codec<HealthCheckResponseWire>("grpc.health.v1.HealthCheckResponse"),
+} as const;
+
+// ---- method and service definitions ----
+export interface MethodDesc<Req, Res> {
+  path: string;
+  req: Codec<Req>;
+  res: Codec<Res>;
+  responseStream: boolean;
+}
+
+function m<Req, Res>(service: string, name: string, req: Codec<Req>, res: Codec<Res>, responseStream = false): MethodDesc<Req, Res> {
+  return { path: `/${service}/${name}`, req, res, responseStream };
+}
+
+const cs = "imdb.v1.ClientService";
+const as = "imdb.v1.AdminService";
+const ns = "imdb.v1.NodeService";
+const hs = "grpc.health.v1.Health";
+
+export const clientMethods = {
+  Increment: m(cs, "Increment", codecs.IncrementRequest, codecs.CounterResponse),
+  Decrement: m(cs, "Decrement", codecs.DecrementRequest, codecs.CounterResponse),
+  Get: m(cs, "Get", codecs.GetRequest, codecs.GetResponse),
+  Set: m(cs, "Set", codecs.SetRequest, codecs.SetResponse),
+  Batch: m(cs, "Batch", codecs.BatchRequest, codecs.BatchResponse),
+  Status: m(cs, "Status", codecs.StatusRequest, codecs.StatusResponse),
+  Members: m(cs, "Members", codecs.MembersRequest, codecs.MembersResponse),
+} as const;
+
+export const adminMethods = {
+  Snapshot: m(as, "Snapshot", codecs.SnapshotRequest, codecs.SnapshotResponse),
+  Leave: m(as, "Leave", codecs.LeaveRequest, codecs.LeaveResponse),
+  Stats: m(as, "Stats", codecs.StatsRequest, codecs.StatsResponse),
+} as const;
+
+export const nodeMethods = {
+  Exchange: m(ns, "Exchange", codecs.PeerEnvelope, codecs.PeerEnvelope),
+} as const;
+
+export const healthMethods = {
+  Check: m(hs, "Check", codecs.HealthCheckRequest, codecs.HealthCheckResponse),
+  Watch: m(hs, "Watch", codecs.HealthCheckRequest, codecs.HealthCheckResponse, true),
+} as const;
+
+/** grpc-js wants a ServiceDefinition keyed by method name; serialisers come from the codecs above. */
+export function serviceDefinition(methods: Record<string, MethodDesc<unknown, unknown>>): grpc.ServiceDefinition {
+  const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, d] of Object.entries(methods)) {
+    def[name] = {
+      path: d.path,
+      requestStream: false,
+      responseStream: d.responseStream,
+      requestSerialize: (v: unknown) => d.req.encode(v),
+      requestDeserialize: (b: Buffer) => d.req.decode(b),
+      responseSerialize: (v: unknown) => d.res.encode(v),
+      responseDeserialize: (b: Buffer) => d.res.decode(b),
+      originalName: name,
+    };
+  }
+  return def;
+}

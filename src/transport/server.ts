@@ -1,0 +1,345 @@
+// The gRPC servers: ClientService (+ AdminService, Health) on the client port and NodeService (+ Health) on the peer port, with graceful shutdown.
+import * as grpc from "@grpc/grpc-js";
+import {
+  clientMessageBytesMax, clientResponseBytesMax, OpFailure, peerMessageBytesMax,
+  type AdminHandler, type ClientHandler, type ClientOp, type OpErrorCode, type OpOutcome, type OpResult, type PeerHandler, type ValueView,
+} from "./api.ts";
+import {
+  adminMethods, bigIntToInt64, clientMethods, codecs, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, serviceDefinition, ValueTypeWire,
+  type BatchResponseWire, type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
+  type MethodDesc, type OpResultWire, type OpWire, type SetResponseWire,
+} from "./proto.ts";
+import { batchOps, decrementOp, getOp, incrementOp, setOp } from "./validate.ts";
+import { callerIdentity, ReloadableServerCredentials, type PeerIdentity, type TlsMaterial } from "./tls.ts";
+
+/** How long shutdown waits for in-flight calls before cancelling them. */
+export const shutdownGraceMsDefault = 5000;
+
+export type ServerSecurity = { tls: TlsMaterial } | { insecure: true };
+
+export interface RunningServer {
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  /** Health reported by grpc.health.v1.Health for "" and each service. */
+  setServing(serving: boolean): void;
+  /** Swap certificate/key/CA for new connections (SIGHUP rotation). Throws on an insecure server. */
+  reloadTls(material: TlsMaterial): void;
+  /** Stop accepting, let in-flight calls finish for up to graceMs, then cancel the rest. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export interface ServerCommon {
+  /** HOST:PORT; port 0 picks a free one. */
+  addr: string;
+  security: ServerSecurity;
+  /** Called for a handler error that is not an OpFailure (reported to the caller as INTERNAL). Default: stderr. */
+  onInternalError?: (method: string, err: unknown) => void;
+}
+
+export interface ClientServerOptions extends ServerCommon {
+  handler: ClientHandler;
+  admin?: AdminHandler;
+}
+
+export interface PeerServerOptions extends ServerCommon {
+  /** This node's id, sent back as from_id in replies. */
+  nodeId: string;
+  handler: PeerHandler;
+}
+
+type UnaryImpl = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
+type Errorish = (method: string, err: unknown) => void;
+
+const defaultInternal: Errorish = (method, err) => {
+  console.error(`imdb: internal error in ${method}:`, err);
+};
+
+export function statusOf(code: OpErrorCode): grpc.status {
+  return grpc.status[code];
+}
+
+function serviceError(method: string, err: unknown, onInternal: Errorish): Partial<grpc.ServiceError> {
+  if (err instanceof OpFailure) return { code: statusOf(err.code), details: err.message };
+  onInternal(method, err);
+  return { code: grpc.status.INTERNAL, details: "internal error" };
+}
+
+/** Adapts an async-or-sync function to a grpc-js unary handler; every failure becomes a status. */
+function unary<Req, Res>(method: string, onInternal: Errorish, run: (req: Req, call: grpc.ServerUnaryCall<unknown, unknown>) => Res | Promise<Res>): UnaryImpl {
+  return (call, callback) => {
+    let out: Res | Promise<Res>;
+    try {
+      out = run(call.request as Req, call);
+    } catch (err) {
+      callback(serviceError(method, err, onInternal));
+      return;
+    }
+    if (out instanceof Promise) {
+      out.then((res) => callback(null, res), (err: unknown) => callback(serviceError(method, err, onInternal)));
+    } else {
+      callback(null, out);
+    }
+  };
+}
+
+function requireCaller(call: grpc.ServerUnaryCall<unknown, unknown>, secure: boolean, allowed: readonly PeerIdentity["role"][]): PeerIdentity | null {
+  if (!secure) return null;
+  const who = callerIdentity(call);
+  if (who === null) throw new OpFailure("PERMISSION_DENIED", "no usable client certificate");
+  if (!allowed.includes(who.role)) throw new OpFailure("PERMISSION_DENIED", `a ${who.role} certificate may not call this service`);
+  return who;
+}
+
+// ---- result encoding ----
+
+const valueTypeWire: Record<ValueView["type"], number> = {
+  gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV,
+};
+
+function getResponse(key: Uint8Array | undefined, v: ValueView): GetResponseWire {
+  const base = { key, type: valueTypeWire[v.type] };
+  switch (v.type) {
+    case "gcounter":
+    case "pncounter":
+      return { ...base, counter: bigIntToInt64(v.value) };
+    case "lww":
+      return { ...base, value: v.value };
+    case "mv":
+      return { ...base, values: v.values, context: v.context };
+  }
+}
+
+function expectedResult(op: ClientOp): OpResult["kind"] {
+  switch (op.kind) {
+    case "increment":
+    case "decrement":
+      return "counter";
+    case "get":
+      return "value";
+    case "set":
+    case "setMv":
+      return "written";
+  }
+}
+
+function unwrap(op: ClientOp, outcome: OpOutcome): OpResult {
+  if (!outcome.ok) throw new OpFailure(outcome.error.code, outcome.error.message);
+  if (outcome.result.kind !== expectedResult(op)) {
+    throw new Error(`handler answered ${op.kind} with a ${outcome.result.kind} result`);
+  }
+  return outcome.result;
+}
+
+function resultWire(key: Uint8Array | undefined, r: OpResult): { counter?: CounterResponseWire; get?: GetResponseWire; set?: SetResponseWire } {
+  switch (r.kind) {
+    case "counter":
+      return { counter: { key, value: bigIntToInt64(r.value) } };
+    case "value":
+      return { get: getResponse(key, r.value) };
+    case "written":
+      return { set: { key, context: r.context ?? undefined } };
+  }
+}
+
+function wireKey(op: OpWire): Uint8Array | undefined {
+  return (op.increment ?? op.decrement ?? op.get ?? op.set)?.key;
+}
+
+function batchResponse(wireOps: OpWire[], ops: ClientOp[], outcomes: OpOutcome[]): BatchResponseWire {
+  if (outcomes.length !== ops.length) throw new Error(`batch handler returned ${outcomes.length} outcomes for ${ops.length} ops`);
+  const results: OpResultWire[] = new Array<OpResultWire>(ops.length);
+  for (let i = 0; i < ops.length; i++) {
+    const outcome = outcomes[i] as OpOutcome;
+    const op = ops[i] as ClientOp;
+    if (!outcome.ok) {
+      results[i] = { code: statusOf(outcome.error.code), message: outcome.error.message };
+    } else {
+      results[i] = { code: 0, ...resultWire(wireKey(wireOps[i] ?? {}), unwrap(op, outcome)) };
+    }
+  }
+  return { results };
+}
+
+// ---- services ----
+
+function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): grpc.UntypedServiceImplementation {
+  const roles = ["node", "client", "admin"] as const;
+  const single = (method: string, toOp: (req: never) => ClientOp) =>
+    unary(method, onInternal, async (req: { key?: Uint8Array }, call) => {
+      requireCaller(call, secure, roles);
+      const op = toOp(req as never);
+      const r = unwrap(op, await h.apply(op));
+      const wire = resultWire(req.key, r);
+      return wire.counter ?? wire.get ?? wire.set;
+    });
+  return {
+    Increment: single("Increment", incrementOp),
+    Decrement: single("Decrement", decrementOp),
+    Get: single("Get", getOp),
+    Set: single("Set", setOp),
+    Batch: unary("Batch", onInternal, async (req: { ops?: OpWire[] }, call) => {
+      requireCaller(call, secure, roles);
+      const ops = batchOps(req);
+      if (ops.length === 0) return { results: [] };
+      return batchResponse(req.ops ?? [], ops, await h.batch(ops));
+    }),
+    Status: unary("Status", onInternal, async (_req: unknown, call) => {
+      requireCaller(call, secure, roles);
+      const s = await h.status();
+      return {
+        nodeId: s.nodeId, version: s.version, uptimeMs: s.uptimeMs, keys: s.keys, durability: s.durability,
+        membersAlive: s.membersAlive, membersTotal: s.membersTotal, walLsn: bigIntToInt64(s.walLsn), accel: s.accel,
+      };
+    }),
+    Members: unary("Members", onInternal, async (_req: unknown, call) => {
+      requireCaller(call, secure, roles);
+      const ms = await h.members();
+      const status = { alive: MemberStatusWire.ALIVE, suspect: MemberStatusWire.SUSPECT, dead: MemberStatusWire.DEAD, left: MemberStatusWire.LEFT };
+      return { members: ms.map((m) => ({ id: m.id, address: m.address, status: status[m.status], incarnation: m.incarnation })) };
+    }),
+  };
+}
+
+function adminImpl(h: AdminHandler, secure: boolean, onInternal: Errorish): grpc.UntypedServiceImplementation {
+  const roles = ["admin"] as const;
+  return {
+    Snapshot: unary("Snapshot", onInternal, async (_req: unknown, call) => {
+      requireCaller(call, secure, roles);
+      const s = await h.snapshot();
+      return { path: s.path, lsn: bigIntToInt64(s.lsn), bytes: s.bytes, keys: s.keys, durationMs: s.durationMs };
+    }),
+    Leave: unary("Leave", onInternal, async (_req: unknown, call) => {
+      requireCaller(call, secure, roles);
+      await h.leave();
+      return {};
+    }),
+    Stats: unary("Stats", onInternal, async (_req: unknown, call) => {
+      requireCaller(call, secure, roles);
+      return { stats: await h.stats() };
+    }),
+  };
+}
+
+function peerImpl(nodeId: string, h: PeerHandler, secure: boolean, onInternal: Errorish): grpc.UntypedServiceImplementation {
+  return {
+    Exchange: unary("Exchange", onInternal, async (req: { fromId?: string; payload?: Uint8Array }, call) => {
+      const who = requireCaller(call, secure, ["node"]);
+      const fromId = req.fromId ?? "";
+      if (who !== null && who.role === "node" && who.id !== fromId) {
+        throw new OpFailure("PERMISSION_DENIED", `from_id "${fromId}" does not match the certificate's node id "${who.id}"`);
+      }
+      if (fromId.length === 0) throw new OpFailure("INVALID_ARGUMENT", "from_id is empty");
+      const reply = await h.exchange(fromId, req.payload ?? new Uint8Array(0));
+      return { fromId: nodeId, payload: reply };
+    }),
+  };
+}
+
+/** grpc.health.v1.Health: "" and every registered service report the same serving flag. */
+class Health {
+  private serving = true;
+  private readonly watchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  constructor(private readonly services: ReadonlySet<string>) {}
+
+  set(serving: boolean): void {
+    if (serving === this.serving) return;
+    this.serving = serving;
+    for (const w of this.watchers) w.write(this.statusFor((w.request as HealthCheckRequestWire).service ?? ""));
+  }
+
+  private statusFor(service: string): HealthCheckResponseWire {
+    if (service !== "" && !this.services.has(service)) return { status: HealthStatusWire.SERVICE_UNKNOWN };
+    return { status: this.serving ? HealthStatusWire.SERVING : HealthStatusWire.NOT_SERVING };
+  }
+
+  impl(onInternal: Errorish): grpc.UntypedServiceImplementation {
+    return {
+      Check: unary("Check", onInternal, (req: HealthCheckRequestWire) => {
+        const s = this.statusFor(req.service ?? "");
+        if (s.status === HealthStatusWire.SERVICE_UNKNOWN) throw new OpFailure("NOT_FOUND", `unknown service "${req.service}"`);
+        return s;
+      }),
+      Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        this.watchers.add(call);
+        call.write(this.statusFor((call.request as HealthCheckRequestWire).service ?? ""));
+        call.on("cancelled", () => this.watchers.delete(call));
+        call.on("close", () => this.watchers.delete(call));
+      },
+    };
+  }
+
+  endAll(): void {
+    for (const w of this.watchers) w.end();
+    this.watchers.clear();
+  }
+}
+
+function serverOptions(receiveBytesMax: number, sendBytesMax: number): grpc.ServerOptions {
+  return {
+    "grpc.max_receive_message_length": receiveBytesMax,
+    "grpc.max_send_message_length": sendBytesMax,
+  };
+}
+
+type Services = { name: string; methods: Record<string, MethodDesc<never, never>>; impl: grpc.UntypedServiceImplementation }[];
+
+async function start(common: ServerCommon, receiveBytesMax: number, sendBytesMax: number, services: Services): Promise<RunningServer> {
+  const onInternal = common.onInternalError ?? defaultInternal;
+  const server = new grpc.Server(serverOptions(receiveBytesMax, sendBytesMax));
+  const health = new Health(new Set(services.map((s) => s.name)));
+  for (const s of services) server.addService(serviceDefinition(s.methods as Record<string, MethodDesc<unknown, unknown>>), s.impl);
+  server.addService(serviceDefinition(healthMethods as unknown as Record<string, MethodDesc<unknown, unknown>>), health.impl(onInternal));
+  const creds = "tls" in common.security ? new ReloadableServerCredentials(common.security.tls) : grpc.ServerCredentials.createInsecure();
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(common.addr, creds, (err, p) => (err ? reject(new Error(`cannot listen on ${common.addr}: ${err.message}`)) : resolve(p)));
+  });
+  let stopping: Promise<void> | null = null;
+  return {
+    port,
+    setServing: (serving) => health.set(serving),
+    reloadTls: (material) => {
+      if (!(creds instanceof ReloadableServerCredentials)) throw new Error("server is insecure: nothing to reload");
+      creds.reload(material);
+    },
+    shutdown: (graceMs = shutdownGraceMsDefault) => {
+      stopping ??= new Promise<void>((resolve) => {
+        health.set(false);
+        health.endAll();
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      return stopping;
+    },
+  };
+}
+
+function isSecure(s: ServerSecurity): boolean {
+  return "tls" in s;
+}
+
+/** Client port: ClientService for node/client/admin certificates, AdminService for admin ones, Health for all. */
+export function startClientServer(opts: ClientServerOptions): Promise<RunningServer> {
+  const secure = isSecure(opts.security);
+  const onInternal = opts.onInternalError ?? defaultInternal;
+  const services: Services = [{ name: "imdb.v1.ClientService", methods: clientMethods as never, impl: clientImpl(opts.handler, secure, onInternal) }];
+  if (opts.admin !== undefined) {
+    services.push({ name: "imdb.v1.AdminService", methods: adminMethods as never, impl: adminImpl(opts.admin, secure, onInternal) });
+  }
+  return start(opts, clientMessageBytesMax, clientResponseBytesMax, services);
+}
+
+/** Peer port: NodeService for node certificates whose id matches from_id, and Health. */
+export function startPeerServer(opts: PeerServerOptions): Promise<RunningServer> {
+  const secure = isSecure(opts.security);
+  const onInternal = opts.onInternalError ?? defaultInternal;
+  return start(opts, peerMessageBytesMax, peerMessageBytesMax, [
+    { name: "imdb.v1.NodeService", methods: nodeMethods as never, impl: peerImpl(opts.nodeId, opts.handler, secure, onInternal) },
+  ]);
+}
+

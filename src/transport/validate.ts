@@ -1,0 +1,111 @@
+// Edge validation: wire messages become typed ClientOps or an INVALID_ARGUMENT / RESOURCE_EXHAUSTED OpFailure, before any handler runs.
+import {
+  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, valueBytesMax,
+  type ClientOp, type CounterKind,
+} from "./api.ts";
+import {
+  CounterTypeWire, int64ToBigInt, RegisterTypeWire,
+  type BatchRequestWire, type DecrementRequestWire, type GetRequestWire, type IncrementRequestWire, type OpWire, type SetRequestWire,
+} from "./proto.ts";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const empty = new Uint8Array(0);
+
+export function decodeKey(raw: Uint8Array | undefined): string {
+  const bytes = raw ?? empty;
+  if (bytes.length < 1 || bytes.length > keyBytesMax) {
+    throw new OpFailure("INVALID_ARGUMENT", `key must be 1..${keyBytesMax} bytes, got ${bytes.length}`);
+  }
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new OpFailure("INVALID_ARGUMENT", "key is not valid UTF-8");
+  }
+}
+
+function amountOf(req: { amount?: Parameters<typeof int64ToBigInt>[0] }): bigint {
+  const amount = int64ToBigInt(req.amount);
+  if (amount < 1n) throw new OpFailure("INVALID_ARGUMENT", `amount must be >= 1, got ${amount}`);
+  return amount;
+}
+
+function counterKind(type: number | undefined): CounterKind {
+  switch (type ?? 0) {
+    case CounterTypeWire.UNSPECIFIED:
+    case CounterTypeWire.PNCOUNTER:
+      return "pncounter";
+    case CounterTypeWire.GCOUNTER:
+      return "gcounter";
+    default:
+      throw new OpFailure("INVALID_ARGUMENT", `unknown counter type ${type}`);
+  }
+}
+
+function checkValue(value: Uint8Array): Uint8Array {
+  if (value.length > valueBytesMax) {
+    throw new OpFailure("RESOURCE_EXHAUSTED", `value is ${value.length} bytes, the limit is ${valueBytesMax}`);
+  }
+  return value;
+}
+
+export function incrementOp(req: IncrementRequestWire): ClientOp {
+  return { kind: "increment", key: decodeKey(req.key), amount: amountOf(req), counter: counterKind(req.type) };
+}
+
+export function decrementOp(req: DecrementRequestWire): ClientOp {
+  return { kind: "decrement", key: decodeKey(req.key), amount: amountOf(req) };
+}
+
+export function getOp(req: GetRequestWire): ClientOp {
+  return { kind: "get", key: decodeKey(req.key) };
+}
+
+export function setOp(req: SetRequestWire): ClientOp {
+  const key = decodeKey(req.key);
+  const value = checkValue(req.value ?? empty);
+  const context = req.context ?? empty;
+  switch (req.type ?? 0) {
+    case RegisterTypeWire.UNSPECIFIED:
+    case RegisterTypeWire.LWW:
+      if (context.length > 0) throw new OpFailure("INVALID_ARGUMENT", "context is only for MV registers");
+      return { kind: "set", key, value };
+    case RegisterTypeWire.MV:
+      if (context.length > mvContextBytesMax) {
+        throw new OpFailure("RESOURCE_EXHAUSTED", `context is ${context.length} bytes, the limit is ${mvContextBytesMax}`);
+      }
+      return { kind: "setMv", key, value, context: context.length > 0 ? context : null };
+    default:
+      throw new OpFailure("INVALID_ARGUMENT", `unknown register type ${req.type}`);
+  }
+}
+
+function batchOp(op: OpWire): ClientOp {
+  switch (op.op) {
+    case "increment":
+      return incrementOp(op.increment ?? {});
+    case "decrement":
+      return decrementOp(op.decrement ?? {});
+    case "get":
+      return getOp(op.get ?? {});
+    case "set":
+      return setOp(op.set ?? {});
+    default:
+      throw new OpFailure("INVALID_ARGUMENT", "op is empty");
+  }
+}
+
+/** A Batch is validated as a whole: one bad op refuses the request and nothing is applied. */
+export function batchOps(req: BatchRequestWire): ClientOp[] {
+  const wire = req.ops ?? [];
+  if (wire.length > batchOpsMax) throw new OpFailure("RESOURCE_EXHAUSTED", `batch has ${wire.length} ops, the limit is ${batchOpsMax}`);
+  const ops: ClientOp[] = new Array<ClientOp>(wire.length);
+  for (let i = 0; i < wire.length; i++) {
+    try {
+      ops[i] = batchOp(wire[i] ?? {});
+    } catch (err) {
+      if (err instanceof OpFailure) throw new OpFailure(err.code, `op ${i}: ${err.message}`);
+      throw err;
+    }
+  }
+  return ops;
+}
