@@ -1,0 +1,256 @@
+// The WAL writer: assigns consecutive LSNs, frames records, group-commits them through the
+// accel durable append, rolls segments over, and turns the first write or fsync error into
+// a fatal state in which nothing more is acknowledged.
+
+import { unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { Appender, Checksums, DurableFile } from "../accel/api.ts";
+import { PersistError, PersistErrorCode } from "./errors.ts";
+import { encodeFileHeader, encodeRecords, fileHeaderBytes, recordHeaderBytes, recordLsnBytes, segmentName, walMagic } from "./format.ts";
+import { fsyncDir } from "./fsutil.ts";
+import {
+  syncIntervalMsMax, syncIntervalMsMin, walAppendBytesMax, walAppendRecordsMax, walRecordBytesMax,
+  walSegmentBytesMax, walSegmentBytesMin,
+} from "./limits.ts";
+import type { PersistLog } from "./log.ts";
+import { asLsn, type Lsn } from "./lsn.ts";
+import type { SegmentInfo } from "./recovery.ts";
+
+/**
+ * When an append is acknowledged:
+ * - sync: after its bytes are on disk (fdatasync; concurrent appends share one);
+ * - interval: after write(); a timer fdatasyncs every `ms` (a crash loses at most ~ms of acks);
+ * - none: after write(); the OS decides when to flush (a process crash loses nothing, power loss may).
+ */
+export type Durability = { kind: "sync" } | { kind: "interval"; ms: number } | { kind: "none" };
+
+/** The timer the `interval` mode uses; injectable so tests control it. */
+export interface SyncTimer {
+  start(everyMs: number, tick: () => void): () => void;
+}
+export const realSyncTimer: SyncTimer = {
+  start(everyMs, tick) {
+    const h = setInterval(tick, everyMs);
+    return () => clearInterval(h);
+  },
+};
+
+export interface WalOptions {
+  walDir: string;
+  sums: Checksums;
+  appender: Appender;
+  durability: Durability;
+  segmentBytesMax: number;
+  /** From recovery: the next LSN, the segments on disk, whether to append to the last one. */
+  nextLsn: Lsn;
+  segments: readonly SegmentInfo[];
+  appendToLast: boolean;
+  log: PersistLog;
+  onFatal: (err: Error) => void;
+  timer?: SyncTimer;
+}
+
+export function checkDurability(d: Durability): void {
+  if (d.kind === "interval" && !(Number.isInteger(d.ms) && d.ms >= syncIntervalMsMin && d.ms <= syncIntervalMsMax)) {
+    throw new PersistError(PersistErrorCode.BadInput, `durability interval ${d.ms} ms outside ${syncIntervalMsMin}..${syncIntervalMsMax}`);
+  }
+}
+
+export class Wal {
+  private file!: DurableFile;
+  private segmentBytes = 0;
+  private next: Lsn;
+  private fatal: PersistError | null = null;
+  private closed = false;
+  /** Set while a rollover runs: operations chain behind it so they reach the new file in order. */
+  private rolling: Promise<void> | null = null;
+  private dirty = false;
+  private stopTimer: (() => void) | null = null;
+  private readonly segs: SegmentInfo[];
+  /** Payload bytes appended since open (drives the snapshot-by-WAL-size trigger). */
+  bytesAppended = 0;
+
+  private constructor(private readonly o: WalOptions) {
+    this.next = o.nextLsn;
+    this.segs = [...o.segments];
+  }
+
+  static async open(o: WalOptions): Promise<Wal> {
+    checkDurability(o.durability);
+    if (!(Number.isInteger(o.segmentBytesMax) && o.segmentBytesMax >= walSegmentBytesMin && o.segmentBytesMax <= walSegmentBytesMax)) {
+      throw new PersistError(PersistErrorCode.BadInput, `segment size ${o.segmentBytesMax} outside ${walSegmentBytesMin}..${walSegmentBytesMax}`);
+    }
+    const wal = new Wal(o);
+    const last = wal.segs[wal.segs.length - 1];
+    if (o.appendToLast && last !== undefined) {
+      wal.file = await o.appender.open(join(o.walDir, last.name));
+    } else {
+      await wal.startSegment(wal.next);
+    }
+    wal.segmentBytes = wal.file.size;
+    if (o.durability.kind === "interval") {
+      wal.stopTimer = (o.timer ?? realSyncTimer).start(o.durability.ms, () => wal.tick());
+    }
+    return wal;
+  }
+
+  /** The LSN the next appended record gets. */
+  get nextLsn(): Lsn {
+    return this.next;
+  }
+
+  /** Segments on disk, oldest first (the last is being written). */
+  get segments(): readonly SegmentInfo[] {
+    return this.segs;
+  }
+
+  /** The error that stopped the WAL, if any. */
+  get failure(): PersistError | null {
+    return this.fatal;
+  }
+
+  /**
+   * Appends one record per body, with consecutive LSNs in call order; resolves with the LSN of
+   * the last one once the durability mode says so. Rejects (acknowledging nothing) after any
+   * write or fsync error, and for a batch over the limits (then nothing is written).
+   */
+  append(bodies: readonly Uint8Array[]): Promise<Lsn> {
+    const refused = this.refusal(bodies);
+    if (refused !== null) return Promise.reject(refused);
+    if (bodies.length === 0) return Promise.resolve(asLsn(this.next - 1));
+    const first = this.next;
+    const last = asLsn(first + bodies.length - 1);
+    const image = encodeRecords(bodies, first, this.o.sums);
+    if (this.segmentBytes >= this.o.segmentBytesMax) this.rollOver(first);
+    this.next = asLsn(last + 1);
+    this.segmentBytes += image.byteLength;
+    this.bytesAppended += image.byteLength;
+    this.dirty = true;
+    const sync = this.o.durability.kind === "sync";
+    return this.issue((f) => f.append([image], sync)).then(() => {
+      if (this.fatal !== null) throw this.fatal;
+      return last;
+    });
+  }
+
+  /** Resolves once everything appended so far is on disk, whatever the durability mode. */
+  sync(): Promise<void> {
+    if (this.fatal !== null) return Promise.reject(this.fatal);
+    this.dirty = false;
+    return this.issue((f) => f.sync());
+  }
+
+  /** Deletes segments all of whose records have LSNs below `lsn` (never the one being written). */
+  async pruneBelow(lsn: Lsn): Promise<string[]> {
+    const removed: string[] = [];
+    while (this.segs.length >= 2 && (this.segs[1] as SegmentInfo).firstLsn <= lsn) {
+      const seg = this.segs.shift() as SegmentInfo;
+      await unlink(join(this.o.walDir, seg.name)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== "ENOENT") throw e;
+      });
+      removed.push(seg.name);
+    }
+    if (removed.length > 0) await fsyncDir(this.o.walDir);
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopTimer?.();
+    if (this.rolling !== null) await this.rolling.catch(() => undefined);
+    await this.file.close().catch(() => undefined);
+  }
+
+  private refusal(bodies: readonly Uint8Array[]): PersistError | null {
+    if (this.fatal !== null) return this.fatal;
+    if (this.closed) return new PersistError(PersistErrorCode.Closed, "the WAL is closed");
+    if (bodies.length > walAppendRecordsMax) {
+      return new PersistError(PersistErrorCode.BadInput, `${bodies.length} records exceed walAppendRecordsMax=${walAppendRecordsMax}`);
+    }
+    let bytes = 0;
+    for (const b of bodies) {
+      if (b.byteLength + recordLsnBytes > walRecordBytesMax) {
+        return new PersistError(PersistErrorCode.BadInput, `a record of ${b.byteLength} bytes exceeds walRecordBytesMax=${walRecordBytesMax}`);
+      }
+      bytes += b.byteLength + recordHeaderBytes + recordLsnBytes;
+    }
+    if (bytes > walAppendBytesMax) return new PersistError(PersistErrorCode.BadInput, `${bytes} bytes exceed walAppendBytesMax=${walAppendBytesMax}`);
+    return null;
+  }
+
+  /**
+   * Hands `op` the current file now, or, during a rollover, in call order once the new file is
+   * ready. Its failure makes the WAL fatal.
+   */
+  private issue(op: (f: DurableFile) => Promise<void>): Promise<void> {
+    let done: Promise<void>;
+    if (this.rolling === null) {
+      done = op(this.file);
+    } else {
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
+      done = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      const chained: Promise<void> = this.rolling.then(
+        () => {
+          if (this.fatal !== null) { reject(this.fatal); return; }
+          op(this.file).then(resolve, reject);
+        },
+        (e: Error) => reject(e),
+      );
+      this.rolling = chained;
+      void chained.then(() => { if (this.rolling === chained) this.rolling = null; });
+    }
+    return done.catch((e: Error) => {
+      throw this.fail(e);
+    });
+  }
+
+  /** Starts a new segment at the next LSN once the current one is durable and closed. */
+  private rollOver(firstLsn: Lsn): void {
+    const step = async (): Promise<void> => {
+      const old = this.file;
+      await old.sync();
+      await old.close();
+      await this.startSegment(firstLsn);
+    };
+    const chained = (this.rolling ?? Promise.resolve()).then(step);
+    chained.catch((e: Error) => this.fail(e));
+    this.rolling = chained;
+    this.segmentBytes = fileHeaderBytes;
+    void chained.then(
+      () => { if (this.rolling === chained) this.rolling = null; },
+      () => undefined,
+    );
+  }
+
+  /** Creates segment `wal-<next LSN>.log`: header written and fsynced, folder fsynced. */
+  private async startSegment(firstLsn: Lsn): Promise<void> {
+    const seg: SegmentInfo = { name: segmentName(firstLsn), firstLsn };
+    const file = await this.o.appender.open(join(this.o.walDir, seg.name));
+    if (file.size !== 0) {
+      await file.close();
+      throw new Error(`WAL segment ${seg.name} already exists with ${file.size} bytes`);
+    }
+    await file.append([encodeFileHeader(walMagic, seg.firstLsn, this.o.sums)], true);
+    await fsyncDir(this.o.walDir);
+    this.file = file;
+    this.segs.push(seg);
+  }
+
+  private tick(): void {
+    if (!this.dirty || this.fatal !== null || this.closed) return;
+    this.sync().catch(() => undefined);
+  }
+
+  /** Enters the fatal state once (stops the timer, calls onFatal); returns the error to throw. */
+  private fail(e: Error): PersistError {
+    if (this.fatal === null) {
+      this.fatal = new PersistError(PersistErrorCode.Fatal, `WAL write or fsync failed, the store accepts nothing more: ${e.message}`, { cause: e });
+      this.stopTimer?.();
+      this.o.log("error", this.fatal.message);
+      this.o.onFatal(e);
+    }
+    return this.fatal;
+  }
+}
