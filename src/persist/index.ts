@@ -31,7 +31,7 @@ import type { Lsn } from "./lsn.ts";
 import { recover, type RecoveryReport, type RecoverySink } from "./recovery.ts";
 import { writeSnapshot, type SnapshotSource, type SnapshotWritten } from "./snapshot.ts";
 import { unlink } from "node:fs/promises";
-import { Wal, type Durability, type SyncTimer } from "./wal.ts";
+import { checkDurability, Wal, type Durability, type SyncTimer } from "./wal.ts";
 
 export { RecoveryError, RecoveryErrorCode, PersistError, PersistErrorCode } from "./errors.ts";
 export type { Durability, SyncTimer } from "./wal.ts";
@@ -85,6 +85,7 @@ export interface Store {
 }
 
 export async function openStore(o: StoreOptions): Promise<Store> {
+  checkDurability(o.durability);
   const recovery = await recover({ dataDir: o.dataDir, repair: o.repair, sums: o.accel.checksums, log: o.log, sink: o.sink });
   o.log("info", `recovered: next LSN ${recovery.nextLsn}, ${recovery.walRecordsReplayed} WAL records replayed`);
   const wal = await Wal.open({

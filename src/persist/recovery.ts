@@ -205,7 +205,9 @@ async function listFiles(dir: string, want: "segment" | "snapshot"): Promise<Seg
 }
 
 async function readSegment(path: string): Promise<Uint8Array> {
-  const size = (await io(path, () => stat(path))).size;
+  const st = await io(path, () => stat(path));
+  if (!st.isFile()) throw new RecoveryError(RecoveryErrorCode.ForeignFile, path, -1, "not a regular file");
+  const size = st.size;
   if (size > walSegmentFileBytesMax) {
     throw new RecoveryError(RecoveryErrorCode.TooLarge, path, -1, `${size} bytes exceed walSegmentFileBytesMax=${walSegmentFileBytesMax}`);
   }

@@ -152,7 +152,9 @@ export type SnapshotLoad = { kind: "ok"; snapshot: LoadedSnapshot } | { kind: "b
 
 /** Reads and verifies a whole snapshot file (header, every chunk checksum and entry frame, footer). */
 export async function loadSnapshot(path: string, expectLsn: Lsn, sums: Checksums): Promise<SnapshotLoad> {
-  const size = (await stat(path)).size;
+  const st = await stat(path);
+  if (!st.isFile()) return bad(0, "not a regular file");
+  const size = st.size;
   if (size > snapshotFileBytesMax) return bad(0, `file of ${size} bytes exceeds snapshotFileBytesMax=${snapshotFileBytesMax}`);
   const buf = new Uint8Array(await readFile(path));
   return verifySnapshot(buf, expectLsn, sums);
