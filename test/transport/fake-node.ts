@@ -1,0 +1,103 @@
+// A small in-memory ClientHandler/AdminHandler/PeerHandler for transport tests: enough semantics to see statuses cross the edge.
+import type { AdminHandler, ClientHandler, ClientOp, MemberView, NodeStatus, OpOutcome, PeerHandler } from "../../src/transport/api.ts";
+
+type Entry =
+  | { type: "gcounter" | "pncounter"; value: bigint }
+  | { type: "lww"; value: Uint8Array }
+  | { type: "mv"; values: Uint8Array[]; version: number };
+
+const int64Max = 2n ** 63n - 1n;
+const int64Min = -(2n ** 63n);
+
+export class FakeNode implements ClientHandler, AdminHandler {
+  readonly store = new Map<string, Entry>();
+  applied = 0;
+  /** Calls that reached apply(), counted before the gate. */
+  entered = 0;
+  batches = 0;
+  /** When set, apply() waits for it (graceful-shutdown test). */
+  gate: Promise<void> | null = null;
+
+  private fail(code: "FAILED_PRECONDITION" | "OUT_OF_RANGE" | "NOT_FOUND", message: string): OpOutcome {
+    return { ok: false, error: { code, message } };
+  }
+
+  private one(op: ClientOp): OpOutcome {
+    const cur = this.store.get(op.key);
+    switch (op.kind) {
+      case "increment":
+      case "decrement": {
+        const type = op.kind === "increment" ? op.counter : "pncounter";
+        if (cur !== undefined && cur.type !== type && !(op.kind === "decrement" && cur.type === "pncounter")) {
+          return this.fail("FAILED_PRECONDITION", `key holds a ${cur.type}`);
+        }
+        const before = cur !== undefined && (cur.type === "gcounter" || cur.type === "pncounter") ? cur.value : 0n;
+        const after = op.kind === "increment" ? before + op.amount : before - op.amount;
+        if (after > int64Max || after < int64Min) return this.fail("OUT_OF_RANGE", "counter would overflow int64");
+        this.store.set(op.key, { type: cur?.type === "gcounter" ? "gcounter" : type, value: after } as Entry);
+        this.applied++;
+        return { ok: true, result: { kind: "counter", value: after } };
+      }
+      case "get": {
+        if (cur === undefined) return this.fail("NOT_FOUND", "key not found");
+        if (cur.type === "mv") return { ok: true, result: { kind: "value", value: { type: "mv", values: cur.values, context: new Uint8Array([cur.version]) } } };
+        return { ok: true, result: { kind: "value", value: cur } };
+      }
+      case "set":
+        if (cur !== undefined && cur.type !== "lww") return this.fail("FAILED_PRECONDITION", `key holds a ${cur.type}`);
+        this.store.set(op.key, { type: "lww", value: op.value });
+        this.applied++;
+        return { ok: true, result: { kind: "written", context: null } };
+      case "setMv": {
+        if (cur !== undefined && cur.type !== "mv") return this.fail("FAILED_PRECONDITION", `key holds a ${cur.type}`);
+        const version = (cur?.version ?? 0) + 1;
+        // Fake causality: a write with the current context replaces, any other adds a sibling.
+        const replaces = cur !== undefined && op.context !== null && op.context[0] === cur.version;
+        const values = cur === undefined || replaces ? [op.value] : [...cur.values, op.value];
+        this.store.set(op.key, { type: "mv", values, version });
+        this.applied++;
+        return { ok: true, result: { kind: "written", context: new Uint8Array([version]) } };
+      }
+    }
+  }
+
+  async apply(op: ClientOp): Promise<OpOutcome> {
+    this.entered++;
+    if (this.gate !== null) await this.gate;
+    return this.one(op);
+  }
+
+  batch(ops: readonly ClientOp[]): OpOutcome[] {
+    this.batches++;
+    return ops.map((op) => this.one(op));
+  }
+
+  status(): NodeStatus {
+    return { nodeId: "a", version: "0.1.0", uptimeMs: 1234, keys: this.store.size, durability: "sync", membersAlive: 2, membersTotal: 3, walLsn: 2n ** 40n, accel: "ts" };
+  }
+
+  members(): MemberView[] {
+    return [
+      { id: "a", address: "127.0.0.1:7000", status: "alive", incarnation: 3 },
+      { id: "b", address: "127.0.0.1:7001", status: "suspect", incarnation: 1 },
+    ];
+  }
+
+  snapshot() {
+    return { path: "/data/snap-1", lsn: 42n, bytes: 4096, keys: this.store.size, durationMs: 7 };
+  }
+
+  leave(): void {}
+
+  stats() {
+    return [{ name: "keys", value: String(this.store.size) }];
+  }
+}
+
+export class EchoPeer implements PeerHandler {
+  readonly seen: string[] = [];
+  exchange(fromId: string, payload: Uint8Array): Uint8Array {
+    this.seen.push(fromId);
+    return new Uint8Array([...payload].reverse());
+  }
+}
