@@ -121,3 +121,31 @@ export async function listNames(dir: string): Promise<string[]> {
 }
 
 export { silentLog };
+
+/** fast-check settings from the environment: IMDB_SEED (else fresh) and IMDB_PROPERTY_RUNS. */
+export function propertySettings(defaultRuns = 1000): { seed: number; numRuns: number } {
+  const seed = process.env.IMDB_SEED !== undefined ? Number(process.env.IMDB_SEED) : (Math.random() * 2 ** 31) | 0;
+  return { seed, numRuns: Number(process.env.IMDB_PROPERTY_RUNS ?? defaultRuns) };
+}
+
+/** Runs `body`; on failure rethrows with the seed to replay it. */
+export async function withSeed<T>(seed: number, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new Error(`replay with IMDB_SEED=${seed}\n${msg}`, { cause: e });
+  }
+}
+
+/** A small deterministic generator (mulberry32) for tests that need seeded choices outside fast-check. */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
