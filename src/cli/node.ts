@@ -1,0 +1,100 @@
+// `imdb node`: runs one database node. Flags override the YAML file, which overrides the
+// defaults; any config problem names the field and exits 2.
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import {
+  applyOverrides,
+  ConfigError,
+  defaultNodeConfig,
+  finishConfig,
+  parseConfigYaml,
+  type NodeConfig,
+} from "../config/config.ts";
+
+interface NodeFlags {
+  config?: string;
+  id?: string;
+  dataDir?: string;
+  peerAddr?: string;
+  advertiseAddr?: string;
+  clientAddr?: string;
+  seeds?: string;
+  tlsDir?: string;
+  durability?: string;
+  metricsAddr?: string;
+  logFormat?: string;
+  logLevel?: string;
+  insecure?: boolean;
+  repair?: boolean;
+  clockOffsetMs?: string;
+}
+
+/** Resolves flags + optional YAML into a checked config; throws ConfigError. */
+export function loadNodeConfig(flags: NodeFlags): NodeConfig {
+  let cfg: NodeConfig = { ...defaultNodeConfig, seeds: [] };
+  if (flags.config !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(flags.config, "utf8");
+    } catch (err) {
+      throw new ConfigError("config", `cannot read ${flags.config}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    cfg = applyOverrides(cfg, parseConfigYaml(text, flags.config));
+  }
+  const fromFlags: Record<string, unknown> = {
+    id: flags.id,
+    dataDir: flags.dataDir,
+    peerAddr: flags.peerAddr,
+    advertiseAddr: flags.advertiseAddr,
+    clientAddr: flags.clientAddr,
+    seeds: flags.seeds,
+    tlsDir: flags.tlsDir,
+    durability: flags.durability,
+    metricsAddr: flags.metricsAddr,
+    logFormat: flags.logFormat,
+    logLevel: flags.logLevel,
+    insecure: flags.insecure ? true : undefined,
+    repair: flags.repair ? true : undefined,
+    clockOffsetMs: flags.clockOffsetMs,
+  };
+  // A node id given only by flag also moves the default data folder with it.
+  if (flags.id !== undefined && flags.dataDir === undefined && cfg.dataDir === defaultNodeConfig.dataDir) {
+    fromFlags.dataDir = `./data/${flags.id}`;
+  }
+  return finishConfig(applyOverrides(cfg, fromFlags));
+}
+
+export function register(program: Command): void {
+  program
+    .command("node")
+    .description("run a database node")
+    .option("--config <file>", "YAML config (see configs/node-template.yaml)")
+    .option("--id <id>", "node id (the CN of its certificate)")
+    .option("--data-dir <dir>", "folder for the WAL and snapshots")
+    .option("--peer-addr <host:port>", "node-to-node gRPC address")
+    .option("--advertise-addr <host:port>", "peer address announced to other nodes")
+    .option("--client-addr <host:port>", "client gRPC address")
+    .option("--seeds <host:port,...>", "peer addresses of members to join through")
+    .option("--tls-dir <dir>", "folder with ca.crt and <id>.crt/.key")
+    .option("--durability <mode>", "sync | interval:MS | none")
+    .option("--metrics-addr <host:port>", "serve Prometheus /metrics here")
+    .option("--log-format <format>", "text | json")
+    .option("--log-level <level>", "debug | info | warn | error")
+    .option("--insecure", "plaintext on every port (local experiments only)")
+    .option("--repair", "truncate a WAL damaged in the middle and start (peers refill the rest)")
+    .option("--clock-offset-ms <ms>", "test only: add this many ms to the node's clock")
+    .action(async (flags: NodeFlags) => {
+      let cfg: NodeConfig;
+      try {
+        cfg = loadNodeConfig(flags);
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          console.error(`error: ${err.message}`);
+          process.exit(2);
+        }
+        throw err;
+      }
+      const { runNode } = await import("../node/node.ts");
+      await runNode(cfg);
+    });
+}

@@ -1,0 +1,258 @@
+// The composition root: config -> accel -> recovery + WAL -> engine -> gRPC servers -> cluster,
+// and the lifecycle around them (ready line, SIGTERM drain, SIGHUP certificate reload, fatal stop).
+import { join } from "node:path";
+import { accel, describeAccel } from "../accel/index.ts";
+import { formatDurability, type NodeConfig } from "../config/config.ts";
+import { Engine } from "../engine/index.ts";
+import { openStore, SnapshotScheduler, type PersistLog, type Store } from "../persist/index.ts";
+import type { AdminHandler, ClientHandler, ClientOp, MemberView, NodeStatus, OpOutcome, PeerHandler } from "../transport/api.ts";
+import { OpFailure } from "../transport/api.ts";
+import { startClientServer, startPeerServer, type RunningServer, type ServerSecurity } from "../transport/server.ts";
+import { loadTlsDir, type TlsMaterial } from "../transport/tls.ts";
+import { version } from "../cli/self.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { toEngineOp, engineErrorToOp, valueView } from "./ops.ts";
+import { ClusterHost } from "./cluster-host.ts";
+
+/** How often the node checks whether a snapshot is due. */
+const snapshotCheckIntervalMs = 1000;
+
+export interface RunningNode {
+  readonly id: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly engine: Engine;
+  /** Stops accepting, finishes in-flight requests, flushes the WAL, closes everything. */
+  stop(): Promise<void>;
+  /** Resolves once the node stopped (drained or fatal); the value is the exit code. */
+  readonly stopped: Promise<number>;
+}
+
+/** The node's wall clock; `clockOffsetMs` exists only for chaos tests. */
+function makeClock(offsetMs: number): () => number {
+  return offsetMs === 0 ? Date.now : () => Date.now() + offsetMs;
+}
+
+export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNode> {
+  const now = makeClock(cfg.clockOffsetMs);
+  const a = accel();
+  log.info("starting", { id: cfg.id, version, accel: describeAccel(a), durability: formatDurability(cfg.durability) });
+  if (cfg.insecure) log.warn("running WITHOUT TLS (--insecure): any process that can reach the ports can read and write");
+
+  let tls: TlsMaterial | null = null;
+  if (!cfg.insecure) tls = await loadTlsDir(cfg.tlsDir, cfg.id);
+  const security = (): ServerSecurity => (tls ? { tls } : { insecure: true });
+
+  let skewEvents = 0;
+  const engine = new Engine({ actor: cfg.id, maxClockSkewMs: cfg.maxClockSkewMs });
+  const persistLog: PersistLog = (level, message, fields) => log[level](message, fields);
+
+  let resolveStopped!: (code: number) => void;
+  const stopped = new Promise<number>((r) => (resolveStopped = r));
+  let fatal: Error | null = null;
+  let stopping = false;
+  const servers: RunningServer[] = [];
+
+  const onFatal = (err: Error): void => {
+    if (fatal) return;
+    fatal = err;
+    log.error("fatal storage error: stopping without acknowledging anything more", { error: err.message });
+    // Nothing more may be acknowledged: drop every connection at once.
+    void Promise.all(servers.map((s) => s.shutdown(0))).finally(() => resolveStopped(1));
+  };
+
+  const recoverStart = performance.now();
+  const store: Store = await openStore({
+    dataDir: join(cfg.dataDir),
+    durability: cfg.durability,
+    repair: cfg.repair,
+    accel: a,
+    log: persistLog,
+    onFatal,
+    walSegmentBytes: cfg.walSegmentBytesMax,
+    sink: {
+      snapshotEntry: (key, state) => {
+        const r = engine.loadState(key, state.slice());
+        if (!r.ok) throw new Error(`snapshot entry for key ${JSON.stringify(key.slice(0, 64))}: ${r.error.message}`);
+      },
+      walRecord: (lsn, body) => {
+        const r = engine.mergeDelta(body, now());
+        if (!r.ok) throw new Error(`WAL record ${lsn}: ${r.error.message}`);
+      },
+    },
+  });
+  log.info("recovered", {
+    keys: engine.keyCount,
+    walRecords: store.recovery.walRecordsReplayed,
+    ms: Math.round(performance.now() - recoverStart),
+  });
+
+  const cluster = new ClusterHost({ cfg, engine, store, log, now, tls });
+
+  /** Applies ops to the engine and appends their deltas in one synchronous step; answers after the WAL says durable. */
+  const applyOps = async (ops: readonly ClientOp[]): Promise<OpOutcome[]> => {
+    if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");
+    const t = now();
+    const outcomes: OpOutcome[] = [];
+    const deltas: Uint8Array[] = [];
+    for (const op of ops) {
+      if (op.kind === "get") {
+        const v = engine.get(op.key);
+        outcomes.push(v ? { ok: true, result: { kind: "value", value: valueView(v) } } : { ok: false, error: { code: "NOT_FOUND", message: "key not found" } });
+        continue;
+      }
+      const r = engine.apply(toEngineOp(op), t);
+      if (!r.ok) {
+        outcomes.push({ ok: false, error: engineErrorToOp(r.error) });
+        continue;
+      }
+      deltas.push(r.delta);
+      if (r.value.type === "gcounter" || r.value.type === "pncounter") outcomes.push({ ok: true, result: { kind: "counter", value: r.value.value } });
+      else outcomes.push({ ok: true, result: { kind: "written", context: r.value.type === "mv" ? r.value.context : null } });
+    }
+    if (deltas.length > 0) {
+      const durable = store.append(deltas);
+      cluster.broadcast(deltas);
+      try {
+        await durable;
+      } catch (err) {
+        // The WAL failed: these writes are not acknowledged (onFatal stops the node).
+        throw new OpFailure("UNAVAILABLE", `write not durable: ${(err as Error).message}`);
+      }
+    }
+    return outcomes;
+  };
+
+  const startedMs = Date.now();
+  const status = (): NodeStatus => {
+    const members = cluster.members();
+    return {
+      nodeId: cfg.id,
+      version,
+      uptimeMs: Date.now() - startedMs,
+      keys: engine.keyCount,
+      durability: formatDurability(cfg.durability),
+      membersAlive: members.filter((m) => m.status === "alive").length,
+      membersTotal: members.length,
+      walLsn: BigInt(store.nextLsn) - 1n,
+      accel: describeAccel(a),
+    };
+  };
+
+  const clientHandler: ClientHandler = {
+    apply: async (op) => (await applyOps([op]))[0]!,
+    batch: (ops) => applyOps(ops),
+    status,
+    members: (): MemberView[] => cluster.members(),
+  };
+
+  let snapshotRunning: Promise<unknown> | null = null;
+  const snapshot = async () => {
+    if (snapshotRunning) throw new OpFailure("FAILED_PRECONDITION", "a snapshot is already being taken");
+    const t0 = performance.now();
+    const run = store.snapshot(engineEntries(engine));
+    snapshotRunning = run;
+    try {
+      const w = await run;
+      return { path: w.file, lsn: BigInt(w.startLsn), bytes: w.bytes, keys: w.entries, durationMs: Math.round(performance.now() - t0) };
+    } finally {
+      snapshotRunning = null;
+    }
+  };
+  const adminHandler: AdminHandler = {
+    snapshot,
+    leave: () => cluster.leave(),
+    stats: () =>
+      Object.entries({ ...status(), skewEvents: skewEvents + cluster.skewEvents() }).map(([name, value]) => ({ name, value: String(value) })),
+  };
+  const peerHandler: PeerHandler = { exchange: (fromId, payload) => cluster.receive(fromId, payload) };
+
+  const onInternalError = (method: string, err: unknown): void => log.error("internal error", { method, error: String(err) });
+  const peerServer = await startPeerServer({ addr: cfg.peerAddr, security: security(), nodeId: cfg.id, handler: peerHandler, onInternalError });
+  servers.push(peerServer);
+  const clientServer = await startClientServer({ addr: cfg.clientAddr, security: security(), handler: clientHandler, admin: adminHandler, onInternalError });
+  servers.push(clientServer);
+  cluster.start(peerServer.port);
+
+  const scheduler = new SnapshotScheduler({ intervalMs: cfg.snapshotIntervalMs, walBytesMax: cfg.snapshotWalBytes }, Date.now());
+  const snapshotTimer = setInterval(() => {
+    if (fatal || stopping || snapshotRunning || !scheduler.due(Date.now(), store.walBytesSinceSnapshot)) return;
+    scheduler.started(Date.now());
+    void snapshot()
+      .catch((err: unknown) => log.warn("snapshot failed; retrying at the next trigger", { error: String(err) }))
+      .finally(() => scheduler.finished());
+  }, snapshotCheckIntervalMs);
+  snapshotTimer.unref();
+
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(snapshotTimer);
+    clientServer.setServing(false);
+    await cluster.stop();
+    await Promise.all(servers.map((s) => s.shutdown(cfg.drainTimeoutMs)));
+    if (snapshotRunning) await snapshotRunning.catch(() => undefined);
+    if (!fatal) await store.sync();
+    await store.close();
+    log.info("stopped", { id: cfg.id });
+    resolveStopped(fatal ? 1 : 0);
+  };
+
+  const reloadTls = async (): Promise<void> => {
+    if (cfg.insecure) return;
+    const next = await loadTlsDir(cfg.tlsDir, cfg.id);
+    tls = next;
+    for (const s of servers) s.reloadTls(next);
+    cluster.reloadTls(next);
+  };
+
+  return {
+    id: cfg.id,
+    clientPort: clientServer.port,
+    peerPort: peerServer.port,
+    engine,
+    stop,
+    stopped,
+    reloadTls,
+  } as RunningNode & { reloadTls: () => Promise<void> };
+}
+
+/** The engine's keys and states as a snapshot source, in bounded chunks, while writes go on. */
+async function* engineEntries(engine: Engine): AsyncGenerator<readonly [string, Uint8Array]> {
+  const scan = engine.scan();
+  while (!scan.done) {
+    for (const item of scan.next()) yield [item.key, item.state] as const;
+    // Let requests run between chunks: the snapshot is fuzzy, writes continue meanwhile.
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
+
+/** `imdb node`: start, print one ready line, and live until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1). */
+export async function runNode(cfg: NodeConfig): Promise<never> {
+  const log = createLogger({ format: cfg.logFormat, level: cfg.logLevel, fields: {} });
+  let node: RunningNode & { reloadTls?: () => Promise<void> };
+  try {
+    node = await startNode(cfg, log);
+  } catch (err) {
+    log.error("cannot start", { error: err instanceof Error ? err.message : String(err) });
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  }
+  const onSignal = (sig: string) => {
+    log.info("draining", { signal: sig });
+    void node.stop();
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGHUP", () => {
+    void node.reloadTls?.().then(
+      () => log.info("certificates reloaded"),
+      (err: unknown) => log.error("certificate reload failed; keeping the old ones", { error: String(err) }),
+    );
+  });
+  const [host] = cfg.clientAddr.split(/:(?=\d+$)/);
+  const [peerHost] = cfg.peerAddr.split(/:(?=\d+$)/);
+  console.log(`imdb node ${cfg.id} ready: client ${host}:${node.clientPort} peer ${peerHost}:${node.peerPort}`);
+  const code = await node.stopped;
+  process.exit(code);
+}
