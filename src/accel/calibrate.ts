@@ -1,31 +1,51 @@
-// The cheap first-use measurement behind IMDB_ACCEL=auto: times the batch-shaped checksum and
-// clock calls both ways on this machine and keeps the faster (a few ms in total).
+// The cheap first-use measurement behind IMDB_ACCEL=auto: times each checksum and clock
+// function both ways on this machine's kind of input and keeps the faster (a few ms in total).
 
 import type { AccelPath, Checksums, Clocks, PackedClocks } from "./api.ts";
 
 export interface CalibrationCase {
+  /** Best time of one measured round, in nanoseconds. */
   nativeNs: number;
   tsNs: number;
   winner: AccelPath;
 }
+
+/** One entry per function; the batch-shaped ones decide the primitive's AccelChoice. */
 export interface Calibration {
-  checksum: CalibrationCase;
-  clocks: CalibrationCase;
+  crc32c: CalibrationCase;
+  crc32cMany: CalibrationCase;
+  compare: CalibrationCase;
+  compareMany: CalibrationCase;
 }
 
-/** Rounds per side; the minimum is kept, so one scheduler hiccup does not decide. */
-const calibrationRounds = 5;
+/**
+ * Time per function: native and TS rounds alternate until it is spent and the fastest round of
+ * each side is kept, so the TS path is judged after its JIT tiers up (its first rounds run
+ * interpreted) and one scheduler hiccup does not decide.
+ */
+const calibrationBudgetPerFunctionMs = 1;
+/** Rounds per side at least, whatever the budget. */
+const calibrationRoundsMin = 3;
+/** Single-record calls per round: enough to see past timer resolution, few enough to stay cheap. */
+const singleCallsPerRound = 200;
+/** Batch sizes: batch-shaped like the real work, small enough that calibration stays a few ms. */
+const calibrationRecords = 250;
+const calibrationClockPairs = 2_500;
+/** A typical WAL record (a small delta plus framing). */
+export const calibrationRecordBytes = 200;
 
 /** Deterministic filler (no Math.random: the same input every run). */
 function fill(buf: Uint8Array, seed: number): void {
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength >>> 2);
   let x = seed >>> 0 || 1;
-  for (let i = 0; i < buf.length; i++) {
+  for (let i = 0; i < words.length; i++) {
     x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    buf[i] = x & 0xff;
+    words[i] = x;
   }
+  for (let i = words.length * 4; i < buf.length; i++) buf[i] = i & 0xff;
 }
 
-/** 1000 records of 100 B in one buffer (the WAL's batch shape). */
+/** `records` records of `recordBytes` in one buffer, with their n+1 offsets. */
 export function recordBatch(records: number, recordBytes: number): { buf: Uint8Array; offsets: Uint32Array } {
   const buf = new Uint8Array(records * recordBytes);
   fill(buf, 7);
@@ -53,26 +73,43 @@ export function clockPairs(pairs: number, entries: number): { a: PackedClocks; b
   return { a: mk(0), b: mk(1) };
 }
 
-function minNs(fn: () => void): number {
-  let best = Infinity;
-  for (let r = 0; r < calibrationRounds; r++) {
-    const t0 = performance.now();
-    fn();
-    const dt = (performance.now() - t0) * 1e6;
-    if (dt < best) best = dt;
+function race(native: () => void, ts: () => void): CalibrationCase {
+  let nativeNs = Infinity;
+  let tsNs = Infinity;
+  const start = performance.now();
+  for (let r = 0; r < calibrationRoundsMin || performance.now() - start < calibrationBudgetPerFunctionMs; r++) {
+    let t0 = performance.now();
+    native();
+    nativeNs = Math.min(nativeNs, (performance.now() - t0) * 1e6);
+    t0 = performance.now();
+    ts();
+    tsNs = Math.min(tsNs, (performance.now() - t0) * 1e6);
   }
-  return best;
-}
-
-function decide(nativeNs: number, tsNs: number): CalibrationCase {
   return { nativeNs, tsNs, winner: nativeNs <= tsNs ? "native" : "ts" };
 }
 
-export function calibrate(native: { checksums: Checksums; clocks: Clocks }, ts: { checksums: Checksums; clocks: Clocks }): Calibration {
-  const { buf, offsets } = recordBatch(1000, 100);
-  const { a, b } = clockPairs(10_000, 4);
+function repeat(fn: () => void): () => void {
+  return () => {
+    for (let i = 0; i < singleCallsPerRound; i++) fn();
+  };
+}
+
+type Parts = { checksums: Checksums; clocks: Clocks };
+
+export function calibrate(native: Parts, ts: Parts): Calibration {
+  const rec = recordBatch(1, calibrationRecordBytes).buf;
+  const { buf, offsets } = recordBatch(calibrationRecords, 100);
+  const many = clockPairs(calibrationClockPairs, 4);
+  const one = clockPairs(1, 4);
+  const cmp = (p: Parts) => repeat(() => p.clocks.compare(one.a.actors, one.a.counters, one.b.actors, one.b.counters));
+  // Batches first: they run the shared TS inner loops thousands of times, so the single-call
+  // rounds that follow measure warm code, as a long-running node would run it.
+  const crc32cMany = race(() => native.checksums.crc32cMany(buf, offsets), () => ts.checksums.crc32cMany(buf, offsets));
+  const compareMany = race(() => native.clocks.compareMany(many.a, many.b), () => ts.clocks.compareMany(many.a, many.b));
   return {
-    checksum: decide(minNs(() => native.checksums.crc32cMany(buf, offsets)), minNs(() => ts.checksums.crc32cMany(buf, offsets))),
-    clocks: decide(minNs(() => native.clocks.compareMany(a, b)), minNs(() => ts.clocks.compareMany(a, b))),
+    crc32c: race(repeat(() => native.checksums.crc32c(rec)), repeat(() => ts.checksums.crc32c(rec))),
+    crc32cMany,
+    compare: race(cmp(native), cmp(ts)),
+    compareMany,
   };
 }

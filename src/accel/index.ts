@@ -22,8 +22,19 @@ export interface AccelParts {
   appender: CountedAppender;
 }
 
+/** The path behind each function (auto may mix: native for batches, TS for single calls). */
+export interface AccelFunctions {
+  crc32c: AccelPath;
+  crc32cMany: AccelPath;
+  compare: AccelPath;
+  compareMany: AccelPath;
+  append: AccelPath;
+}
+
 export interface Accel extends AccelParts {
+  /** Per primitive: the path of its batch-shaped function (crc32cMany, compareMany, append). */
   choice: AccelChoice;
+  functions: AccelFunctions;
   mode: AccelMode;
   /** Set when mode is auto: the measurements the choice came from. */
   calibration: Calibration | null;
@@ -53,18 +64,26 @@ export function parseAccelMode(s: string | undefined): AccelMode {
   throw new AccelError(AccelErrorCode.BadMode, `IMDB_ACCEL must be auto, native or ts (got "${s}")`);
 }
 
-function build(choice: AccelChoice, mode: AccelMode, calibration: Calibration | null): Accel {
+function uniform(p: AccelPath): AccelFunctions {
+  return { crc32c: p, crc32cMany: p, compare: p, compareMany: p, append: p };
+}
+
+function build(fns: AccelFunctions, mode: AccelMode, calibration: Calibration | null): Accel {
   const n = nativeAccel();
   const pick = (p: AccelPath): AccelParts => {
     if (p === "ts") return tsAccel;
     if (!n) throw new AccelError(AccelErrorCode.NativeUnavailable, `native accel path unavailable: ${nativeLoadError() ?? "unknown"}`);
     return n;
   };
+  const checksums: Checksums = { crc32c: pick(fns.crc32c).checksums.crc32c, crc32cMany: pick(fns.crc32cMany).checksums.crc32cMany };
+  const clocks: Clocks = { compare: pick(fns.compare).clocks.compare, compareMany: pick(fns.compareMany).clocks.compareMany };
   return {
-    checksums: pick(choice.checksum).checksums,
-    clocks: pick(choice.clocks).clocks,
-    appender: pick(choice.append).appender,
-    choice,
+    // One path for the whole primitive keeps the very objects (identity) of that path.
+    checksums: fns.crc32c === fns.crc32cMany ? pick(fns.crc32c).checksums : checksums,
+    clocks: fns.compare === fns.compareMany ? pick(fns.compare).clocks : clocks,
+    appender: pick(fns.append).appender,
+    choice: { checksum: fns.crc32cMany, clocks: fns.compareMany, append: fns.append },
+    functions: fns,
     mode,
     calibration,
   };
@@ -72,15 +91,17 @@ function build(choice: AccelChoice, mode: AccelMode, calibration: Calibration | 
 
 /**
  * Builds an Accel for a mode. `native` throws NativeUnavailable when the addon did not load.
- * `auto` measures checksum and clocks both ways on batch-shaped work (a few ms) and keeps the
- * faster. For append it picks native whenever the addon loaded: the cost is dominated by
+ * `auto` times each checksum and clock function both ways (a few ms: single calls on a 200 B
+ * record / 4-entry clock, batches of 250 x 100 B / 2500 clock pairs) and keeps the faster for
+ * each: an N-API call costs more than a small TS checksum, so single calls often stay in TS
+ * while batches go native. For append it picks native whenever the addon loaded: the cost is dominated by
  * fdatasync, which a calibration of a few ms cannot measure reliably, while the native worker
  * thread keeps writev/fdatasync off libuv's 4-thread pool (shared with DNS, fs and zlib) and
  * completes a whole group-commit round with one callback instead of one per caller.
  * `imdb bench accel` measures that claim on the running machine.
  */
 export function loadAccel(mode: AccelMode): Accel {
-  if (mode === "ts") return build({ checksum: "ts", clocks: "ts", append: "ts" }, mode, null);
+  if (mode === "ts") return build(uniform("ts"), mode, null);
   if (mode === "native") {
     if (!nativeAvailable()) {
       throw new AccelError(
@@ -88,12 +109,19 @@ export function loadAccel(mode: AccelMode): Accel {
         `IMDB_ACCEL=native but the native addon did not load (${nativeLoadError() ?? "unknown"}); build it with \`npm run install\` or use IMDB_ACCEL=auto`,
       );
     }
-    return build({ checksum: "native", clocks: "native", append: "native" }, mode, null);
+    return build(uniform("native"), mode, null);
   }
   const n = nativeAccel();
-  if (!n) return build({ checksum: "ts", clocks: "ts", append: "ts" }, mode, null);
+  if (!n) return build(uniform("ts"), mode, null);
   const cal = calibrate(n, tsAccel);
-  return build({ checksum: cal.checksum.winner, clocks: cal.clocks.winner, append: "native" }, mode, cal);
+  const fns: AccelFunctions = {
+    crc32c: cal.crc32c.winner,
+    crc32cMany: cal.crc32cMany.winner,
+    compare: cal.compare.winner,
+    compareMany: cal.compareMany.winner,
+    append: "native",
+  };
+  return build(fns, mode, cal);
 }
 
 let memo: Accel | undefined;
@@ -103,9 +131,15 @@ export function accel(): Accel {
   return memo;
 }
 
-/** One line for `imdb --version`, e.g. "accel=auto checksum=native(sse4.2) clocks=native append=native". */
+/**
+ * One line for `imdb --version`, e.g.
+ * "accel=auto checksum=native(sse4.2) clocks=native append=native single-calls: crc32c=ts compare=ts".
+ */
 export function describeAccel(a: Accel): string {
   const crc = a.choice.checksum === "native" ? `native(${nativeCrcImpl() ?? "?"})` : "ts";
-  const why = nativeAvailable() ? "" : ` (native addon not loaded: ${nativeLoadError() ?? "unknown"})`;
-  return `accel=${a.mode} checksum=${crc} clocks=${a.choice.clocks} append=${a.choice.append}${why}`;
+  let line = `accel=${a.mode} checksum=${crc} clocks=${a.choice.clocks} append=${a.choice.append}`;
+  const f = a.functions;
+  if (f.crc32c !== f.crc32cMany || f.compare !== f.compareMany) line += ` single-calls: crc32c=${f.crc32c} compare=${f.compare}`;
+  if (!nativeAvailable()) line += ` (native addon not loaded: ${nativeLoadError() ?? "unknown"})`;
+  return line;
 }

@@ -244,8 +244,10 @@ function suite(impl: AccelParts): void {
         const call = v.getUint16(5, true);
         expect(call).toBe(nextCall[caller] as number); // per-caller order kept
         nextCall[caller] = call + 1;
-        for (const r of byKey.get(`${caller}/${call}`) ?? []) {
-          expect(data.subarray(at, at + r.length)).toEqual(r); // the call's records, contiguous, in order
+        const recs = byKey.get(`${caller}/${call}`);
+        if (!recs) throw new Error(`unexpected record at offset ${at}: caller ${caller} call ${call}`);
+        for (const r of recs) {
+          expect([...data.subarray(at, at + r.length)]).toEqual([...r]); // the call's records, contiguous, in order
           at += r.length;
         }
       }

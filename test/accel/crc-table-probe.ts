@@ -18,4 +18,8 @@ for (let len = 0; len <= 300; len++) {
   }
 }
 if (n.checksums.crc32c(buf) !== tsAccel.checksums.crc32c(buf)) bad++;
+const offsets = Uint32Array.from({ length: 60 }, (_, i) => (i * (i + 1)) / 2); // record lengths 0..58
+const many = n.checksums.crc32cMany(buf, offsets);
+const manyTs = tsAccel.checksums.crc32cMany(buf, offsets);
+for (let i = 0; i < many.length; i++) if (many[i] !== manyTs[i]) bad++;
 console.log(bad === 0 ? `${nativeCrcImpl()} ok` : `${nativeCrcImpl()} ${bad} mismatches`);
