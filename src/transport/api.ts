@@ -41,7 +41,8 @@ export type ValueKind = "gcounter" | "pncounter" | "lww" | "mv";
 
 /** A client operation after edge validation: key is 1..keyBytesMax bytes of UTF-8, amount >= 1, value <= valueBytesMax. */
 export type ClientOp =
-  | { kind: "increment"; key: string; amount: bigint; counter: CounterKind }
+  /** counter null: the caller did not say; an existing counter of either kind, a new key becomes a PN-Counter. */
+  | { kind: "increment"; key: string; amount: bigint; counter: CounterKind | null }
   | { kind: "decrement"; key: string; amount: bigint }
   | { kind: "get"; key: string }
   | { kind: "set"; key: string; value: Uint8Array }

@@ -63,7 +63,7 @@ export function splitHostPort(addr: string): { host: string; port: number } {
 export function opWire(op: RequestOp): OpWire {
   switch (op.kind) {
     case "increment":
-      return { increment: { key: keyBytes(op.key), amount: int64(op.amount), type: op.counter === "gcounter" ? CounterTypeWire.GCOUNTER : CounterTypeWire.PNCOUNTER } };
+      return { increment: { key: keyBytes(op.key), amount: int64(op.amount), type: op.counter === undefined ? CounterTypeWire.UNSPECIFIED : op.counter === "gcounter" ? CounterTypeWire.GCOUNTER : CounterTypeWire.PNCOUNTER } };
     case "decrement":
       return { decrement: { key: keyBytes(op.key), amount: int64(op.amount) } };
     case "get":
@@ -139,8 +139,9 @@ export class ImdbClient {
     });
   }
 
-  async increment(key: KeyInput, amount: bigint, counter: CounterKind = "pncounter"): Promise<bigint> {
-    const inc = opWire({ kind: "increment", key, amount, counter }).increment ?? {};
+  /** counter: the type a new key gets (and an existing key must have); undefined: any counter, new keys PN. */
+  async increment(key: KeyInput, amount: bigint, counter?: CounterKind): Promise<bigint> {
+    const inc = opWire(counter === undefined ? { kind: "increment", key, amount } : { kind: "increment", key, amount, counter }).increment ?? {};
     return int64ToBigInt((await this.call(clientMethods.Increment, inc)).value);
   }
 

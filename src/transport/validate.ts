@@ -29,9 +29,10 @@ function amountOf(req: { amount?: Parameters<typeof int64ToBigInt>[0] }): bigint
   return amount;
 }
 
-function counterKind(type: number | undefined): CounterKind {
+function counterKind(type: number | undefined): CounterKind | null {
   switch (type ?? 0) {
     case CounterTypeWire.UNSPECIFIED:
+      return null;
     case CounterTypeWire.PNCOUNTER:
       return "pncounter";
     case CounterTypeWire.GCOUNTER:

@@ -27,8 +27,9 @@ export class FakeNode implements ClientHandler, AdminHandler {
     switch (op.kind) {
       case "increment":
       case "decrement": {
-        const type = op.kind === "increment" ? op.counter : "pncounter";
-        if (cur !== undefined && cur.type !== type && !(op.kind === "decrement" && cur.type === "pncounter")) {
+        const asked = op.kind === "increment" ? op.counter : "pncounter";
+        const type = asked ?? (cur?.type === "gcounter" ? "gcounter" : "pncounter");
+        if (cur !== undefined && cur.type !== type) {
           return this.fail("FAILED_PRECONDITION", `key holds a ${cur.type}`);
         }
         const before = cur !== undefined && (cur.type === "gcounter" || cur.type === "pncounter") ? cur.value : 0n;

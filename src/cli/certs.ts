@@ -1,0 +1,38 @@
+// `imdb certs init`: writes the CA and the node, client and admin certificates a cluster needs, with no openssl.
+import { Command } from "commander";
+import { CertError, certDaysDefault, initCerts } from "../transport/certs.ts";
+
+function list(v: string | undefined): string[] {
+  if (v === undefined) return [];
+  return v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+interface InitFlags { dir: string; nodes: string; clients?: string; admins?: string; hosts?: string; days: string; force?: boolean }
+
+export function register(program: Command): void {
+  const certs = program.command("certs").description("certificates for mutual TLS");
+  certs
+    .command("init")
+    .description("write DIR/ca.crt+key and a .crt/.key per node, client and admin (never overwrites without --force)")
+    .requiredOption("--dir <dir>", "output folder (created 0700 if missing)")
+    .requiredOption("--nodes <ids>", "comma-separated node ids: CN and SAN of each node certificate")
+    .option("--clients <names>", "comma-separated client certificate names", "client")
+    .option("--admins <names>", "comma-separated admin certificate names (may call AdminService)")
+    .option("--hosts <hosts>", "extra DNS names / IPs added to every node certificate's SAN")
+    .option("--days <n>", "validity in days", String(certDaysDefault))
+    .option("--force", "overwrite existing files, including the CA")
+    .action(async function (this: Command, flags: InitFlags) {
+      const days = Number(flags.days);
+      try {
+        const res = await initCerts({
+          dir: flags.dir, nodes: list(flags.nodes), clients: list(flags.clients), admins: list(flags.admins),
+          hosts: list(flags.hosts), days, force: flags.force === true,
+        });
+        if (res.reusedCa) console.log(`certs: signed with the existing CA in ${flags.dir}`);
+        for (const f of res.written) console.log(`wrote ${f}`);
+      } catch (err) {
+        if (err instanceof CertError) this.error(`error: ${err.message}`, { exitCode: 2, code: "imdb.certs" });
+        throw err;
+      }
+    });
+}
