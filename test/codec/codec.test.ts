@@ -1,0 +1,184 @@
+// The codec: every decoder takes any bytes and either succeeds or throws DecodeError; encodings
+// are canonical; and protobufjs, parsing proto/crdt.proto, reads our bytes identically.
+
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import protobuf from "protobufjs";
+import protoText from "../../proto/crdt.proto" with { type: "text" };
+import {
+  CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, decodeState, DecodeError, encodeContext, encodeEnvelope,
+  encodeState, keyUtf8, Reader, Writer, type CrdtState,
+} from "../../src/codec/index.ts";
+import { actorName, internActor, GCounter, LwwRegister, MvRegister, PNCounter } from "../../src/crdt/index.ts";
+import { cmdArb, runWorld, same, specs, World } from "../crdt/harness.ts";
+import { checkProperty } from "../crdt/prop.ts";
+
+const root = protobuf.parse(protoText).root;
+const messageOf: Record<CrdtType, string> = {
+  [CrdtType.GCounter]: "imdb.crdt.v1.GCounterState",
+  [CrdtType.PNCounter]: "imdb.crdt.v1.PNCounterState",
+  [CrdtType.LwwRegister]: "imdb.crdt.v1.LwwRegisterState",
+  [CrdtType.MvRegister]: "imdb.crdt.v1.MvRegisterState",
+};
+
+/** States of every type from random shared histories. */
+const stateArb: fc.Arbitrary<CrdtState> = fc.oneof(
+  ...specs.map((spec) =>
+    fc.tuple(fc.array(cmdArb(spec), { maxLength: 30 }), fc.nat(2)).map(([cmds, i]) => {
+      const w = new World(spec, 3);
+      runWorld(w, cmds);
+      return (w.replicas[i] as { state: CrdtState }).state;
+    })),
+);
+
+function decodesOrDecodeError(f: () => unknown): void {
+  try {
+    f();
+  } catch (e) {
+    if (!(e instanceof DecodeError)) throw new Error(`decoder threw ${String(e)} instead of DecodeError`);
+  }
+}
+
+const decoders: [string, (b: Uint8Array) => unknown][] = [
+  ["GCounter", (b) => decodeState(CrdtType.GCounter, b)],
+  ["PNCounter", (b) => decodeState(CrdtType.PNCounter, b)],
+  ["LwwRegister", (b) => decodeState(CrdtType.LwwRegister, b)],
+  ["MvRegister", (b) => decodeState(CrdtType.MvRegister, b)],
+  ["envelope", (b) => decodeEnvelope(b)],
+  ["context", (b) => decodeContext(b)],
+];
+
+// Valid encodings with random damage find deeper paths than random bytes alone.
+const damagedArb = fc.tuple(stateArb, fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 4 }), fc.nat(), fc.boolean())
+  .map(([s, flips, cut, doCut]) => {
+    const b = encodeEnvelope(keyUtf8("k") as Uint8Array, s);
+    for (const [at, v] of flips) if (b.length > 0) b[at % b.length] = v;
+    return doCut ? b.subarray(0, cut % (b.length + 1)) : b;
+  });
+
+describe("decoders", () => {
+  for (const [name, decode] of decoders) {
+    test(`${name}: random bytes either decode or throw DecodeError`, () => {
+      const bytes = fc.oneof(fc.uint8Array({ maxLength: 64 }), damagedArb);
+      checkProperty(`${name} fuzz`, fc.property(bytes, (b) => decodesOrDecodeError(() => decode(b))));
+    });
+  }
+
+  test("a damaged envelope that still decodes yields a state that re-encodes canonically", () => {
+    checkProperty("damaged re-encode", fc.property(damagedArb, (b) => {
+      let env;
+      try {
+        env = decodeEnvelope(b);
+      } catch (e) {
+        if (e instanceof DecodeError) return;
+        throw e;
+      }
+      const again = decodeEnvelope(encodeEnvelope(keyUtf8(env.key) as Uint8Array, env.state));
+      expect(same(again.state, env.state)).toBe(true);
+    }));
+  });
+
+  test("limits and malformed input are refused with DecodeError", () => {
+    const w = new Writer();
+    w.tag(1, 2);
+    w.uint(1 << 30); // a length far past the end: refused before any allocation
+    expect(() => decodeState(CrdtType.GCounter, w.finish())).toThrow(DecodeError);
+    expect(() => new Reader(Uint8Array.of(0x80, 0x00)).uint()).toThrow(DecodeError); // non-minimal varint
+    expect(() => new Reader(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)).uint64()).toThrow(DecodeError);
+    expect(() => decodeEnvelope(Uint8Array.of(0x08, 0x02, 0x10, 0x01, 0x1a, 0x01, 0x6b))).toThrow(/format version 2/);
+    expect(() => decodeEnvelope(Uint8Array.of(0x08, 0x01, 0x10, 0x09, 0x1a, 0x01, 0x6b))).toThrow(/CRDT type 9/);
+    // a G-Counter row whose actor id is invalid UTF-8
+    expect(() => decodeState(CrdtType.GCounter, Uint8Array.of(0x0a, 0x05, 0x0a, 0x01, 0xff, 0x10, 0x01))).toThrow(DecodeError);
+    // duplicate actor rows
+    const dup = Uint8Array.of(0x0a, 0x05, 0x0a, 0x01, 0x61, 0x10, 0x01, 0x0a, 0x05, 0x0a, 0x01, 0x61, 0x10, 0x02);
+    expect(() => decodeState(CrdtType.GCounter, dup)).toThrow(/duplicate actor/);
+  });
+});
+
+describe("canonical encoding", () => {
+  test("equal states give equal bytes, and decode(encode(x)) re-encodes to the same bytes", () => {
+    checkProperty("canonical", fc.property(stateArb, (s) => {
+      const b = encodeState(s);
+      const again = encodeState(decodeState(crdtTypeOf(s), b));
+      expect(Buffer.from(again).equals(Buffer.from(b))).toBe(true);
+    }));
+  });
+
+  test("Writer widens a submessage length past 127 bytes correctly", () => {
+    const big = new LwwRegister();
+    big.set(internActor("w"), new Uint8Array(300).fill(7), { ms: 1, logical: 0 });
+    const env = encodeEnvelope(keyUtf8("x".repeat(200)) as Uint8Array, big);
+    const back = decodeEnvelope(env);
+    expect(back.key).toBe("x".repeat(200));
+    expect((back.state as LwwRegister).value).toEqual(new Uint8Array(300).fill(7));
+  });
+});
+
+function toBig(x: unknown): bigint {
+  return BigInt(String(x ?? 0));
+}
+
+/** Our state, read through protobufjs, as a plain comparable structure. */
+function viaProtobufjs(type: CrdtType, bytes: Uint8Array): unknown {
+  const msg = root.lookupType(messageOf[type]).decode(bytes) as unknown as Record<string, unknown>;
+  const rows = (msg.entries ?? []) as Record<string, unknown>[];
+  switch (type) {
+    case CrdtType.GCounter: return rows.map((r) => [r.actor, toBig(r.count)]);
+    case CrdtType.PNCounter: return rows.map((r) => [r.actor, toBig(r.p), toBig(r.n)]);
+    case CrdtType.LwwRegister: return [toBig(msg.timestamp), msg.actor ?? "", Array.from((msg.value as Uint8Array | undefined) ?? [])];
+    case CrdtType.MvRegister: {
+      const ctx = (msg.context ?? {}) as Record<string, Record<string, unknown>[] | undefined>;
+      const pair = (d: Record<string, unknown>) => [d.actor, Number(toBig(d.counter))];
+      return [
+        rows.map((r) => [pair(r.dot as Record<string, unknown>), Array.from((r.value as Uint8Array | undefined) ?? [])]),
+        (ctx.vv ?? []).map(pair),
+        (ctx.cloud ?? []).map(pair),
+      ];
+    }
+  }
+}
+
+/** The same structure from our in-memory state. */
+function ours(s: CrdtState): unknown {
+  if (s instanceof GCounter) return s.actors.map((a, i) => [actorName(a), s.counts[i]]);
+  if (s instanceof PNCounter) return s.actors.map((a, i) => [actorName(a), s.p[i], s.n[i]]);
+  if (s instanceof LwwRegister) {
+    return [s.isSet ? (BigInt(s.ms) << 16n) | BigInt(s.logical) : 0n, s.actor === null ? "" : actorName(s.actor), Array.from(s.value)];
+  }
+  const m = s as MvRegister;
+  return [
+    m.entries.map((e) => [[actorName(e.dot.actor), e.dot.counter], Array.from(e.value)]),
+    m.ctx.vv.actors.map((a, i) => [actorName(a), m.ctx.vv.counters[i]]),
+    m.ctx.cloud.map((d) => [actorName(d.actor), d.counter]),
+  ];
+}
+
+describe("protobufjs agrees with the hand-written codec", () => {
+  test("states and envelopes decode identically in protobufjs", () => {
+    const KeyDelta = root.lookupType("imdb.crdt.v1.KeyDelta");
+    checkProperty("protobufjs", fc.property(stateArb, fc.string({ minLength: 1, maxLength: 20 }), (s, key) => {
+      const type = crdtTypeOf(s);
+      expect(viaProtobufjs(type, encodeState(s))).toEqual(ours(s));
+      const env = KeyDelta.decode(encodeEnvelope(keyUtf8(key) as Uint8Array, s)) as unknown as Record<string, unknown>;
+      expect(env.formatVersion).toBe(1);
+      expect(env.type).toBe(type);
+      expect(new TextDecoder().decode(env.key as Uint8Array)).toBe(key);
+      expect(viaProtobufjs(type, env.state as Uint8Array)).toEqual(ours(s));
+    }), 0.3);
+  });
+
+  test("bytes written by protobufjs decode to the same state", () => {
+    checkProperty("protobufjs reverse", fc.property(stateArb, (s) => {
+      const type = crdtTypeOf(s);
+      const T = root.lookupType(messageOf[type]);
+      const theirs = T.encode(T.decode(encodeState(s))).finish();
+      expect(same(decodeState(type, theirs), s)).toBe(true);
+    }), 0.3);
+  });
+
+  test("a causal context read by clients round-trips", () => {
+    const m = new MvRegister();
+    const ctx = m.read().context;
+    expect(decodeContext(encodeContext(ctx)).equals(ctx)).toBe(true);
+  });
+});
