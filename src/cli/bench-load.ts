@@ -77,6 +77,7 @@ export async function runLoad(clients: ImdbClient[], op: LoadOp, callers: number
   let calls = 0;
   let errors = 0;
   let fatal: unknown = null;
+  process.stderr.write(`load: ${op}, ${callers} clients, batch ${batch}, ${seconds} s\n`);
   const started = performance.now();
   const endAt = started + seconds * 1000;
   const progress = setInterval(() => {

@@ -1,0 +1,148 @@
+// `imdb certs`, `imdb client`, `imdb admin` and `imdb bench load` as processes against a real mTLS server: outputs and exit codes.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startClientServer, type RunningServer } from "../../src/transport/server.ts";
+import { loadTlsDir } from "../../src/transport/tls.ts";
+import { FakeNode } from "./fake-node.ts";
+
+const entry = join(import.meta.dir, "cli-entry.ts");
+let dir = "";
+let certDir = "";
+let srv: RunningServer;
+let server = "";
+
+interface Run { code: number; out: string; err: string }
+
+async function imdb(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const proc = Bun.spawn([process.execPath, entry, ...args], {
+    stdout: "pipe", stderr: "pipe", env: { ...process.env, IMDB_SERVER: "", IMDB_TLS_DIR: "", ...env },
+  });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, out, err };
+}
+
+const client = (...args: string[]): Promise<Run> => imdb(["client", "--server", server, "--tls-dir", certDir, ...args]);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "imdb-cli-"));
+  certDir = join(dir, "certs");
+  const made = await imdb(["certs", "init", "--dir", certDir, "--nodes", "a,b", "--admins", "ops", "--hosts", "db.example,10.1.2.3"]);
+  expect(made.code).toBe(0);
+  srv = await startClientServer({ addr: "127.0.0.1:0", security: { tls: await loadTlsDir(certDir, "a") }, handler: new FakeNode(), admin: new FakeNode() });
+  server = `127.0.0.1:${srv.port}`;
+});
+
+afterAll(async () => {
+  await srv?.shutdown(1000);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("imdb certs init", () => {
+  test("writes every file, keys 0600, and never overwrites without --force", async () => {
+    for (const f of ["ca", "a", "b", "client", "ops"]) {
+      expect((await stat(join(certDir, `${f}.crt`))).isFile()).toBe(true);
+      expect((await stat(join(certDir, `${f}.key`))).mode & 0o777).toBe(0o600);
+    }
+    const before = await Bun.file(join(certDir, "a.crt")).text();
+    const again = await imdb(["certs", "init", "--dir", certDir, "--nodes", "a"]);
+    expect(again.code).toBe(2);
+    expect(again.err).toContain("--force");
+    expect(await Bun.file(join(certDir, "a.crt")).text()).toBe(before);
+    const bad = await imdb(["certs", "init", "--dir", join(dir, "x"), "--nodes", "a,a"]);
+    expect(bad.code).toBe(2);
+  });
+});
+
+describe("imdb client", () => {
+  test("incr / decr / get, human and --json, exact int64", async () => {
+    expect(await client("incr", "c")).toEqual({ code: 0, out: "1\n", err: "" });
+    expect(await client("--json", "incr", "c", "41")).toEqual({ code: 0, out: '{"key":"c","value":42}\n', err: "" });
+    expect((await client("decr", "c", "50", "--json")).out).toBe('{"key":"c","value":-8}\n');
+    expect((await client("get", "c")).out).toBe("-8\n");
+    expect(JSON.parse((await client("get", "c", "--json")).out)).toEqual({ key: "c", type: "pncounter", value: -8 });
+    expect((await client("incr", "g", "9223372036854775807", "--type", "gcounter", "--json")).out).toBe('{"key":"g","value":9223372036854775807}\n');
+    expect((await client("get", "g", "--json")).out).toBe('{"key":"g","type":"gcounter","value":9223372036854775807}\n');
+  });
+
+  test("set / get LWW text and bytes; MV with context", async () => {
+    expect(await client("set", "s", "héllo")).toEqual({ code: 0, out: "OK\n", err: "" });
+    expect((await client("get", "s")).out).toBe("héllo\n");
+    expect(JSON.parse((await client("--json", "get", "s")).out)).toEqual({ key: "s", type: "lww", value: "héllo" });
+    await client("set", "bin", "--base64", "/wA=");
+    expect((await client("get", "bin")).out).toBe("base64:/wA=\n");
+    expect(JSON.parse((await client("get", "bin", "--json")).out)).toEqual({ key: "bin", type: "lww", value: "/wA=", encoding: "base64" });
+    expect((await client("set", "--mv", "m", "v1")).code).toBe(0);
+    await client("set", "--mv", "m", "v2");
+    const got = JSON.parse((await client("get", "m", "--json")).out) as { values: string[]; context: string; type: string };
+    expect(got.type).toBe("mv");
+    expect(got.values).toEqual(["v1", "v2"]);
+    expect((await client("get", "m")).out).toBe(`v1\nv2\ncontext: ${got.context}\n`);
+    expect((await client("set", "--mv", "m", "v3", "--context", got.context)).code).toBe(0);
+    expect(JSON.parse((await client("get", "m", "--json")).out).values).toEqual(["v3"]);
+  });
+
+  test("status and members", async () => {
+    const st = JSON.parse((await client("status", "--json")).out) as Record<string, unknown>;
+    expect(st.nodeId).toBe("a");
+    expect((await client("status")).out).toContain("node:        a");
+    expect(JSON.parse((await client("members", "--json")).out)).toEqual({
+      members: [
+        { id: "a", address: "127.0.0.1:7000", status: "alive", incarnation: 3 },
+        { id: "b", address: "127.0.0.1:7001", status: "suspect", incarnation: 1 },
+      ],
+    });
+    expect((await client("members")).out.split("\n")[0]).toMatch(/^ID\s+ADDRESS\s+STATUS\s+INCARNATION$/);
+  });
+
+  test("server errors exit 1 and name the status on stderr; stdout stays empty", async () => {
+    expect(await client("get", "nope")).toEqual({ code: 1, out: "", err: "error: NOT_FOUND: key not found\n" });
+    expect(await client("get", "nope", "--json")).toEqual({ code: 1, out: "", err: "error: NOT_FOUND: key not found\n" });
+    expect((await client("incr", "c", "0")).err).toStartWith("error: INVALID_ARGUMENT:");
+    expect((await client("incr", "")).err).toStartWith("error: INVALID_ARGUMENT:");
+    expect((await client("decr", "g")).err).toStartWith("error: FAILED_PRECONDITION:");
+    const down = await imdb(["client", "--server", "127.0.0.1:1", "--tls-dir", certDir, "get", "k"]);
+    expect(down.code).toBe(1);
+    expect(down.err).toStartWith("error: UNAVAILABLE:");
+  });
+
+  test("usage errors exit 2", async () => {
+    expect((await client("incr", "c", "abc")).code).toBe(2);
+    expect((await client("frobnicate")).code).toBe(2);
+    expect((await client("set", "k", "v", "--context", "AQ==")).code).toBe(2);
+    expect((await client("set", "--mv", "k", "v", "--context", "not base64!")).code).toBe(2);
+    const noTls = await imdb(["client", "--server", server, "get", "c"]);
+    expect(noTls.code).toBe(2);
+    expect(noTls.err).toContain("--tls-dir");
+    expect((await imdb(["client", "--server", "nohostport", "--insecure", "get", "c"])).code).toBe(2);
+  });
+
+  test("IMDB_SERVER and IMDB_TLS_DIR are the defaults", async () => {
+    expect(await imdb(["client", "get", "c"], { IMDB_SERVER: server, IMDB_TLS_DIR: certDir })).toEqual({ code: 0, out: "-8\n", err: "" });
+  });
+});
+
+describe("imdb admin", () => {
+  test("works with an admin certificate, PERMISSION_DENIED with a client one", async () => {
+    const ok = await imdb(["admin", "--server", server, "--tls-dir", certDir, "--name", "ops", "--json", "snapshot"]);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out)).toEqual({ path: "/data/snap-1", lsn: 42, bytes: 4096, keys: 0, durationMs: 7 });
+    const denied = await imdb(["admin", "--server", server, "--tls-dir", certDir, "--name", "client", "stats"]);
+    expect(denied.code).toBe(1);
+    expect(denied.err).toStartWith("error: PERMISSION_DENIED:");
+  });
+});
+
+describe("imdb bench load", () => {
+  test("reports ops/s and latency percentiles as one JSON object, progress on stderr", async () => {
+    const r = await imdb(["bench", "load", "--server", server, "--tls-dir", certDir, "--seconds", "1", "--clients", "2", "--batch", "10", "--op", "mixed", "--json"]);
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.out) as { ops: number; opsPerSec: number; errors: number; latencyMs: { p50: number; p99: number } };
+    expect(res.ops).toBeGreaterThan(0);
+    expect(res.errors).toBe(0);
+    expect(res.opsPerSec).toBeGreaterThan(0);
+    expect(res.latencyMs.p99).toBeGreaterThanOrEqual(res.latencyMs.p50);
+    expect(r.err).toContain("load: ");
+  });
+});
