@@ -57,9 +57,9 @@ if (!/__exit 0$/.test(build)) {
 
 // 3. All suites with the default accel selection, then the accel suite on the TS fallback alone.
 const only = process.argv.slice(2);
-count("tests", run("tests", [bun, "test", ...(only.length ? only : ["test/"])]));
+count("tests", run("tests", [bun, "test", "--timeout", "120000", ...(only.length ? only : ["test/"])]));
 if (only.length === 0) {
-  count("accel (IMDB_ACCEL=ts)", run("accel (IMDB_ACCEL=ts)", [bun, "test", "test/accel"], { IMDB_ACCEL: "ts" }));
+  count("accel (IMDB_ACCEL=ts)", run("accel (IMDB_ACCEL=ts)", [bun, "test", "--timeout", "120000", "test/accel"], { IMDB_ACCEL: "ts" }));
 }
 
 console.log(`\n${passed} passed, ${failed} failed`);

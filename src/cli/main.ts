@@ -1,6 +1,8 @@
 #!/usr/bin/env bun
 // The `imdb` executable: one binary for running a node, talking to it, making certificates,
 // starting a local cluster and benchmarking. Each subcommand lives in its own file.
+// First: @peculiar/x509 (certificates) needs the Reflect metadata polyfill before it loads.
+import "reflect-metadata";
 import { Command, CommanderError } from "commander";
 import { accel, describeAccel } from "../accel/index.ts";
 import { version } from "./self.ts";

@@ -226,6 +226,6 @@ export function finishConfig(c: NodeConfig): NodeConfig {
   if (!idPattern.test(c.id)) throw new ConfigError("id", `"${c.id}" must be 1..64 chars of [A-Za-z0-9._-]`);
   if (c.dataDir === "") throw new ConfigError("dataDir", "must not be empty");
   if (!c.insecure && c.tlsDir === "") throw new ConfigError("tlsDir", "required unless insecure is set (make one with `imdb certs init`)");
-  if (c.peerAddr === c.clientAddr) throw new ConfigError("clientAddr", "must differ from peerAddr");
+  if (c.peerAddr === c.clientAddr && !c.peerAddr.endsWith(":0")) throw new ConfigError("clientAddr", "must differ from peerAddr");
   return c;
 }

@@ -6,7 +6,7 @@ import type { ClientOp, OpError, ValueView } from "../transport/api.ts";
 export function toEngineOp(op: Exclude<ClientOp, { kind: "get" }>): EngineOp {
   switch (op.kind) {
     case "increment":
-      return { kind: "incr", key: op.key, amount: op.amount, counter: op.counter };
+      return op.counter === null ? { kind: "incr", key: op.key, amount: op.amount } : { kind: "incr", key: op.key, amount: op.amount, counter: op.counter };
     case "decrement":
       return { kind: "decr", key: op.key, amount: op.amount };
     case "set":
