@@ -11,6 +11,7 @@
 #include <nmmintrin.h>
 #endif
 #if defined(__aarch64__)
+#include <arm_acle.h>
 #include <sys/auxv.h>
 #ifndef HWCAP_CRC32
 #define HWCAP_CRC32 (1 << 7)
@@ -104,11 +105,11 @@ __attribute__((target("+crc"))) uint32_t crc_armv8(uint32_t crc, const uint8_t* 
   while (len >= 8) {
     uint64_t v;
     std::memcpy(&v, p, 8);
-    crc = __builtin_aarch64_crc32cx(crc, v);
+    crc = __crc32cd(crc, v);
     p += 8;
     len -= 8;
   }
-  while (len--) crc = __builtin_aarch64_crc32cb(crc, *p++);
+  while (len--) crc = __crc32cb(crc, *p++);
   return crc;
 }
 #endif
