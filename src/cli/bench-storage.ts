@@ -1,0 +1,206 @@
+// `imdb bench storage`: durable appends/s through the WAL in `sync` mode next to Redis with
+// `appendfsync always` on the same disk in the same run, and WAL recovery replay speed.
+
+import { InvalidArgumentError, type Command } from "commander";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { accel, describeAccel } from "../accel/index.ts";
+import { openStore, silentLog, type Lsn, type RecoverySink, type Store } from "../persist/index.ts";
+import { recover } from "../persist/recovery.ts";
+
+export interface StorageBenchResult {
+  accel: string;
+  append: {
+    writers: number;
+    payloadBytes: number;
+    seconds: number;
+    records: number;
+    recordsPerSecond: number;
+    latencyMsP50: number;
+    latencyMsP99: number;
+  };
+  /** Redis INCR with appendfsync always at 50 clients, or why it was skipped. */
+  redis: { clients: number; requests: number; requestsPerSecond: number; version: string } | { skipped: string };
+  /** WAL appends/s divided by Redis requests/s (null when Redis was skipped). */
+  ratioVsRedis: number | null;
+  replay: { records: number; walBytes: number; seconds: number; recordsPerSecond: number };
+}
+
+export const benchSecondsMax = 3600;
+const writers = 64;
+const payloadBytes = 40;
+const redisClients = 50;
+/** Records the replay case writes and recovers (issue 4: at least 1M). */
+const replayRecords = 1_000_000;
+const replayBatch = 1000;
+const redisStartDeadlineMs = 10_000;
+/** Latency samples kept (a reservoir of the first ones is enough for p50/p99). */
+const latencySamplesMax = 1_000_000;
+
+export async function runStorageBench(opts: { seconds: number; progress: (msg: string) => void }): Promise<StorageBenchResult> {
+  const root = await mkdtemp(join(tmpdir(), "imdb-bench-storage-"));
+  try {
+    opts.progress(`durable appends: ${writers} writers x ${payloadBytes}-byte payloads, sync, ${opts.seconds}s`);
+    const append = await benchAppends(join(root, "append"), opts.seconds);
+    opts.progress(`  ${Math.round(append.recordsPerSecond)} records/s (p50 ${append.latencyMsP50.toFixed(2)} ms, p99 ${append.latencyMsP99.toFixed(2)} ms)`);
+    opts.progress(`redis-server appendfsync always, redis-benchmark -c ${redisClients} -t incr`);
+    const redis = await benchRedis(join(root, "redis"), opts.seconds, opts.progress);
+    opts.progress("skipped" in redis ? `  skipped: ${redis.skipped}` : `  ${Math.round(redis.requestsPerSecond)} INCR/s`);
+    opts.progress(`recovery replay: writing ${replayRecords} records`);
+    const replay = await benchReplay(join(root, "replay"), opts.progress);
+    opts.progress(`  ${Math.round(replay.recordsPerSecond)} records/s`);
+    const ratioVsRedis = "skipped" in redis ? null : append.recordsPerSecond / redis.requestsPerSecond;
+    return { accel: describeAccel(accel()), append, redis, ratioVsRedis, replay };
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+const noSink: RecoverySink = { snapshotEntry: () => undefined, walRecord: () => undefined };
+
+async function open(dataDir: string, kind: "sync" | "none"): Promise<Store> {
+  const a = accel();
+  return openStore({
+    dataDir, durability: { kind }, repair: false, accel: { checksums: a.checksums, appender: a.appender },
+    log: silentLog, onFatal: (e) => { throw e; }, sink: noSink,
+  });
+}
+
+async function benchAppends(dataDir: string, seconds: number): Promise<StorageBenchResult["append"]> {
+  const store = await open(dataDir, "sync");
+  const body = new Uint8Array(payloadBytes).fill(7);
+  const latencies: number[] = [];
+  let records = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  async function writer(): Promise<void> {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      await store.append([body]);
+      if (latencies.length < latencySamplesMax) latencies.push(performance.now() - t0);
+      records++;
+    }
+  }
+  await Promise.all(Array.from({ length: writers }, writer));
+  const elapsed = (performance.now() - start) / 1000;
+  await store.close();
+  latencies.sort((x, y) => x - y);
+  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+  return { writers, payloadBytes, seconds: elapsed, records, recordsPerSecond: records / elapsed, latencyMsP50: pct(0.5), latencyMsP99: pct(0.99) };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function benchRedis(dir: string, seconds: number, progress: (m: string) => void): Promise<StorageBenchResult["redis"]> {
+  const server = Bun.which("redis-server");
+  const tool = Bun.which("redis-benchmark");
+  const cli = Bun.which("redis-cli");
+  if (server === null || tool === null || cli === null) return { skipped: "redis-server / redis-benchmark / redis-cli not installed" };
+  await rm(dir, { recursive: true, force: true });
+  await Bun.write(join(dir, ".keep"), "");
+  const port = await freePort();
+  const proc = Bun.spawn([server, "--port", String(port), "--bind", "127.0.0.1", "--appendonly", "yes", "--appendfsync", "always",
+    "--dir", dir, "--save", "", "--daemonize", "no", "--protected-mode", "no"], { stdout: "ignore", stderr: "pipe" });
+  try {
+    const deadline = performance.now() + redisStartDeadlineMs;
+    let version = "";
+    while (performance.now() < deadline) {
+      const ping = Bun.spawnSync([cli, "-p", String(port), "info", "server"]);
+      const m = /redis_version:(\S+)/.exec(ping.stdout.toString());
+      if (m?.[1] !== undefined) { version = m[1]; break; }
+      await Bun.sleep(50);
+    }
+    if (version === "") return { skipped: `redis-server did not answer on port ${port} within ${redisStartDeadlineMs} ms` };
+    // Size the run from a short probe so it lasts about `seconds`.
+    const probe = await redisBenchmark(tool, port, 5_000);
+    const requests = Math.max(10_000, Math.round(probe * seconds));
+    progress(`  redis ${version}: probe ${Math.round(probe)}/s, running ${requests} requests`);
+    const rate = await redisBenchmark(tool, port, requests);
+    return { clients: redisClients, requests, requestsPerSecond: rate, version };
+  } finally {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  }
+}
+
+async function redisBenchmark(tool: string, port: number, requests: number): Promise<number> {
+  const p = Bun.spawn([tool, "-p", String(port), "-c", String(redisClients), "-n", String(requests), "-t", "incr", "-q"], { stdout: "pipe", stderr: "pipe" });
+  const out = await new Response(p.stdout).text();
+  await p.exited;
+  const matches = [...out.matchAll(/INCR:\s*([\d.]+) requests per second/g)];
+  const last = matches[matches.length - 1]?.[1];
+  if (last === undefined) throw new Error(`could not read redis-benchmark output: ${out.slice(-300)}`);
+  return Number(last);
+}
+
+async function benchReplay(dataDir: string, progress: (m: string) => void): Promise<StorageBenchResult["replay"]> {
+  const store = await open(dataDir, "none");
+  const body = new Uint8Array(payloadBytes).fill(9);
+  const batch = Array.from({ length: replayBatch }, () => body);
+  let pending: Promise<Lsn>[] = [];
+  for (let done = 0; done < replayRecords; done += replayBatch) {
+    pending.push(store.append(batch));
+    if (pending.length >= 64) { await Promise.all(pending); pending = []; }
+  }
+  await Promise.all(pending);
+  await store.sync();
+  await store.close();
+  progress("  replaying");
+  let records = 0;
+  let bytes = 0;
+  const sink: RecoverySink = {
+    snapshotEntry: () => undefined,
+    walRecord: (_lsn, b) => { records++; bytes += b.byteLength; },
+  };
+  const t0 = performance.now();
+  await recover({ dataDir, repair: false, sums: accel().checksums, log: silentLog, sink });
+  const seconds = (performance.now() - t0) / 1000;
+  if (records !== replayRecords) throw new Error(`replay saw ${records} records, wrote ${replayRecords}`);
+  return { records, walBytes: bytes, seconds, recordsPerSecond: records / seconds };
+}
+
+function parseSeconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > benchSecondsMax) throw new InvalidArgumentError(`seconds must be in (0, ${benchSecondsMax}]`);
+  return n;
+}
+
+function table(r: StorageBenchResult): string {
+  const lines = [
+    `accel: ${r.accel}`,
+    `durable appends (sync, ${r.append.writers} writers, ${r.append.payloadBytes} B): ${Math.round(r.append.recordsPerSecond)} records/s` +
+      `  p50 ${r.append.latencyMsP50.toFixed(2)} ms  p99 ${r.append.latencyMsP99.toFixed(2)} ms`,
+    "skipped" in r.redis
+      ? `redis appendfsync always: skipped (${r.redis.skipped})`
+      : `redis ${r.redis.version} appendfsync always (INCR, ${r.redis.clients} clients): ${Math.round(r.redis.requestsPerSecond)} requests/s`,
+    `ratio WAL / redis: ${r.ratioVsRedis === null ? "n/a" : r.ratioVsRedis.toFixed(2)}`,
+    `recovery replay: ${r.replay.records} records (${(r.replay.walBytes / 1e6).toFixed(1)} MB payload) in ${r.replay.seconds.toFixed(3)} s = ${Math.round(r.replay.recordsPerSecond)} records/s`,
+  ];
+  return lines.join("\n");
+}
+
+export function registerBench(bench: Command): void {
+  bench
+    .command("storage")
+    .description("durable WAL appends/s (sync, 64 writers) beside Redis appendfsync always, and recovery replay speed")
+    .option("--json", "print one JSON object on stdout")
+    .option("--seconds <n>", "measuring time per throughput case in seconds", parseSeconds, 5)
+    .action(async (o: { json?: boolean; seconds: number }) => {
+      const progress = (s: string): void => void process.stderr.write(`bench storage: ${s}\n`);
+      const r = await runStorageBench({ seconds: o.seconds, progress });
+      if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+      else process.stdout.write(`${table(r)}\n`);
+    });
+}
