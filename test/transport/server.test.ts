@@ -10,6 +10,9 @@ import { PeerClient } from "../../src/transport/peer-client.ts";
 import { startClientServer, startPeerServer, type RunningServer } from "../../src/transport/server.ts";
 import { loadTlsDir, type TlsMaterial } from "../../src/transport/tls.ts";
 import { batchOpsMax, valueBytesMax } from "../../src/transport/api.ts";
+import * as grpc from "@grpc/grpc-js";
+import { healthMethods } from "../../src/transport/proto.ts";
+import { clientChannelTls } from "../../src/transport/tls.ts";
 import { EchoPeer, FakeNode } from "./fake-node.ts";
 
 let dir = "";
@@ -313,6 +316,28 @@ describe("lifecycle", () => {
     expect(await inflight).toBe(1n);
     await stopping;
     expect(await statusOf((await client("main", "client", `127.0.0.1:${srv.port}`)).status())).toBe("UNAVAILABLE");
+  });
+
+  test("Health.Watch streams SERVING, then NOT_SERVING when the server starts draining", async () => {
+    const srv = await startClientServer({ addr: "127.0.0.1:0", security: { tls: await material("main", "a") }, handler: new FakeNode() });
+    const t = clientChannelTls(await material("main", "client"), "127.0.0.1");
+    const ch = new grpc.Client(`127.0.0.1:${srv.port}`, t.credentials, t.options);
+    const m = healthMethods.Watch;
+    const seen: number[] = [];
+    const stream = ch.makeServerStreamRequest(m.path, (v) => m.req.encode(v), (b) => m.res.decode(b), { service: "" });
+    const ended = new Promise<void>((resolve) => {
+      stream.on("data", (r: { status?: number }) => seen.push(r.status ?? 0));
+      stream.on("end", () => resolve());
+      stream.on("error", () => resolve());
+    });
+    const deadline = Date.now() + 5000;
+    while (seen.length === 0 && Date.now() < deadline) await Bun.sleep(5);
+    srv.setServing(false);
+    while (seen.length < 2 && Date.now() < deadline) await Bun.sleep(5);
+    await srv.shutdown(1000);
+    await ended;
+    ch.close();
+    expect(seen.slice(0, 2)).toEqual([1, 2]);
   });
 
   test("insecure servers work without certificates", async () => {
