@@ -9,6 +9,10 @@ import { version } from "./self.ts";
 import { register as registerCerts } from "./certs.ts";
 import { register as registerClient, registerAdmin } from "./client.ts";
 import { registerBench as registerBenchAccel } from "./bench-accel.ts";
+import { registerBenchAll } from "./bench.ts";
+import { registerBench as registerBenchCrdt } from "./bench-crdt.ts";
+import { registerBench as registerBenchLoad } from "./bench-load.ts";
+import { registerBench as registerBenchStorage } from "./bench-storage.ts";
 import { register as registerCluster } from "./cluster.ts";
 import { register as registerNode } from "./node.ts";
 
@@ -36,7 +40,11 @@ export function buildProgram(): Command {
   registerCluster(program);
   registerAdmin(program);
   const bench = program.command("bench").description("benchmarks: ours vs the fallback, ours vs Redis");
+  registerBenchAll(bench);
   registerBenchAccel(bench);
+  registerBenchCrdt(bench);
+  registerBenchStorage(bench);
+  registerBenchLoad(bench);
   return program;
 }
 
