@@ -47,11 +47,13 @@ export interface DurableFile {
    * writev. With sync=true it resolves only once the bytes are on disk (fdatasync); callers
    * arriving while an fdatasync runs share the next one. Rejects with the OS error if a write
    * or fdatasync fails; after a failure every later call rejects too (the file is poisoned).
+   * The records must not be modified until the promise settles (the TS path writes them in
+   * place; the native path copies them at the call).
    */
   append(records: readonly Uint8Array[], sync: boolean): Promise<void>;
   /** fdatasync everything appended so far (for durability `interval`). */
   sync(): Promise<void>;
-  /** Bytes appended so far, including the size the file had when opened. */
+  /** Bytes appended so far (counted when append is called), including the size the file had when opened. */
   readonly size: number;
   /** Waits for pending work, then closes. */
   close(): Promise<void>;

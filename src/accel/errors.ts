@@ -8,6 +8,7 @@ export const AccelErrorCode = {
   Closed: "CLOSED",
   NativeUnavailable: "NATIVE_UNAVAILABLE",
   BadMode: "BAD_MODE",
+  BadRecord: "BAD_RECORD",
 } as const;
 export type AccelErrorCode = (typeof AccelErrorCode)[keyof typeof AccelErrorCode];
 
@@ -38,13 +39,16 @@ export function checkOffsets(offsets: Uint32Array, bufLength: number, what: stri
   if (prev > bufLength) throw new AccelError(AccelErrorCode.BadOffsets, `${what}: last offset ${prev} is past the end (${bufLength})`);
 }
 
-/** Checks an append call's size limits; throws TooLarge. */
+/** Checks an append call's records and size limits; throws BadRecord or TooLarge. Returns the byte count. */
 export function checkAppendRecords(records: readonly Uint8Array[]): number {
   if (records.length > appendRecordsPerCallMax) {
     throw new AccelError(AccelErrorCode.TooLarge, `append: ${records.length} records exceed appendRecordsPerCallMax=${appendRecordsPerCallMax}`);
   }
   let bytes = 0;
-  for (const r of records) bytes += r.byteLength;
+  for (const r of records) {
+    if (!(r instanceof Uint8Array)) throw new AccelError(AccelErrorCode.BadRecord, "append: every record must be a Uint8Array");
+    bytes += r.byteLength;
+  }
   if (bytes > appendBytesPerCallMax) {
     throw new AccelError(AccelErrorCode.TooLarge, `append: ${bytes} bytes exceed appendBytesPerCallMax=${appendBytesPerCallMax}`);
   }

@@ -320,11 +320,13 @@ function suite(impl: AccelParts): void {
       await f.close();
     });
 
-    test("an oversized call is refused with TOO_LARGE and writes nothing", async () => {
+    test("an oversized call (TOO_LARGE) or a non-byte record (BAD_RECORD) is refused and writes nothing", async () => {
       const path = tmpFile();
       const f = await appender.open(path);
       const tooMany = Array.from({ length: appendRecordsPerCallMax + 1 }, () => new Uint8Array(0));
       await expect(f.append(tooMany, true)).rejects.toMatchObject({ code: AccelErrorCode.TooLarge });
+      const notBytes = [new Uint16Array(2)] as unknown as Uint8Array[];
+      await expect(f.append(notBytes, true)).rejects.toMatchObject({ code: AccelErrorCode.BadRecord });
       expect(f.size).toBe(0);
       await f.append([enc.encode("ok")], true);
       await f.close();
