@@ -1,0 +1,195 @@
+// The cluster layer's single entry point: membership, delta push and anti-entropy behind tick/step in, outbound/events out.
+
+import { AntiEntropy } from "./antientropy.ts";
+import { defaultLanConfig, validateClusterConfig, type ClusterConfig } from "./config.ts";
+import { DeltaPush } from "./deltas.ts";
+import { HashTree } from "./hashtree.ts";
+import { Membership } from "./membership.ts";
+import { Outbox } from "./outbox.ts";
+import type { ReplicaStore } from "./store.ts";
+import type { ClusterEvent, Env, Incarnation, MemberView, NodeId, Outbound } from "./types.ts";
+import { decodeEnvelope, WireError, type Envelope } from "./wire.ts";
+
+export interface ClusterOptions {
+  id: NodeId;
+  /** The peer address others reach this node at ("host:port"). */
+  addr: string;
+  /** Peer addresses contacted to join (push-pull) while no other member is alive. */
+  seeds?: readonly string[];
+  config?: Partial<ClusterConfig>;
+  env: Env;
+  store: ReplicaStore;
+}
+
+export interface ClusterStatus {
+  id: NodeId;
+  addr: string;
+  incarnation: Incarnation;
+  alive: number;
+  suspect: number;
+  dead: number;
+  left: number;
+  /** Lifeguard local health score, 0 = healthy. */
+  healthScore: number;
+  /** Keys in the anti-entropy hash tree. */
+  keys: number;
+}
+
+/**
+ * One node's cluster protocol. Feed it `tick()` (often enough: see nextDeadlineMs) and
+ * `step(from, payload)` for every payload received, with `from` the id the transport
+ * authenticated; then drain `drainOutbound()` into the network and `drainEvents()` into
+ * logs and metrics. Local writes enter with `broadcastDelta` and `keyChanged`.
+ */
+export class Cluster {
+  readonly config: ClusterConfig;
+  private readonly env: Env;
+  private readonly outbox = new Outbox();
+  private readonly events: ClusterEvent[] = [];
+  private readonly membership: Membership;
+  private readonly deltas: DeltaPush;
+  private readonly ae: AntiEntropy;
+  private readonly tree: HashTree;
+  private readonly addr: string;
+
+  constructor(opts: ClusterOptions) {
+    this.config = { ...defaultLanConfig(), ...opts.config };
+    validateClusterConfig(this.config);
+    this.env = opts.env;
+    this.addr = opts.addr;
+    this.tree = new HashTree(this.config.hashTreeDepth);
+    this.ae = new AntiEntropy(this.config, this.env, this.tree, opts.store, this.outbox, this.events);
+    const epoch = Math.floor(this.env.random() * 0x1_0000_0000) >>> 0;
+    this.deltas = new DeltaPush(this.config, this.env, opts.store, this.outbox, this.events, epoch, (p) => this.ae.markForRepair(p));
+    this.membership = new Membership(this.config, this.env, { id: opts.id, addr: opts.addr }, opts.seeds ?? [], this.outbox, this.events, {
+      peerRevived: (id) => {
+        this.deltas.peerGone(id);
+        this.ae.markForRepair(id);
+      },
+      peerGone: (id) => {
+        this.deltas.peerGone(id);
+        this.ae.forget(id);
+      },
+    });
+  }
+
+  // ------------------------------------------------------------ inputs
+
+  /** Runs every timer due at env.nowMs(). */
+  tick(): void {
+    this.membership.tick();
+    const peers = this.membership.livePeers();
+    this.deltas.tick(peers);
+    this.ae.tick(peers);
+  }
+
+  /** Handles one payload from `from`. A bad payload changes nothing and yields a message-refused event. */
+  step(from: NodeId, payload: Uint8Array): void {
+    let env: Envelope;
+    try {
+      env = decodeEnvelope(payload);
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      this.events.push({ kind: "message-refused", from, reason: e.message });
+      return;
+    }
+    for (const m of env.messages) {
+      switch (m.kind) {
+        case "delta-batch":
+        case "delta-ack":
+          this.guardStore(from, () => this.deltas.handle(from, env.fromAddr, m));
+          break;
+        case "ae-tree":
+        case "ae-leaves":
+        case "ae-states":
+          this.guardStore(from, () => this.ae.handle(from, env.fromAddr, m));
+          break;
+        default:
+          this.membership.handle(from, env.fromAddr, m);
+      }
+    }
+  }
+
+  /**
+   * The store port throws only for bytes it cannot decode (a peer's bad delta or state):
+   * that refuses the message instead of stopping the node.
+   */
+  private guardStore(from: NodeId, f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      this.events.push({ kind: "message-refused", from, reason: `store: ${e instanceof Error ? e.message : String(e)}` });
+    }
+  }
+
+  /** A locally produced delta (engine-encoded) to push to every live peer. */
+  broadcastDelta(delta: Uint8Array): void {
+    this.deltas.enqueue(delta, this.membership.livePeers());
+  }
+
+  /** The engine reports a key's new digest (undefined = key gone) after any change, local or merged. */
+  keyChanged(key: string, digest: bigint | undefined): void {
+    this.tree.set(key, digest);
+  }
+
+  /** Starts a graceful leave; keep ticking until pendingBroadcasts() is 0 or a deadline passes. */
+  leave(): void {
+    this.membership.leave();
+  }
+
+  // ------------------------------------------------------------ outputs
+
+  drainOutbound(): Outbound[] {
+    return this.outbox.drain(this.addr, () => this.membership.piggyback());
+  }
+
+  drainEvents(): ClusterEvent[] {
+    // The sub-machines hold this array: hand out a copy and empty it in place.
+    const copy = this.events.slice();
+    this.events.length = 0;
+    return copy;
+  }
+
+  /** The earliest time tick() has work; ticking more often is harmless. */
+  nextDeadlineMs(): number {
+    return Math.min(this.membership.nextDeadlineMs(), this.deltas.nextDeadlineMs(), this.ae.nextDeadlineMs());
+  }
+
+  hasOutbound(): boolean {
+    return !this.outbox.isEmpty();
+  }
+
+  // ------------------------------------------------------------ views
+
+  members(): MemberView[] {
+    return this.membership.view();
+  }
+
+  pendingBroadcasts(): number {
+    return this.membership.pendingBroadcasts();
+  }
+
+  /** Outstanding (unacknowledged) deltas for one peer. */
+  deltaBacklog(peer: NodeId): { entries: number; bytes: number } {
+    return this.deltas.backlog(peer);
+  }
+
+  status(): ClusterStatus {
+    const counts = { alive: 0, suspect: 0, dead: 0, left: 0 };
+    for (const m of this.membership.view()) counts[m.status]++;
+    return {
+      id: this.membership.selfId(),
+      addr: this.addr,
+      incarnation: this.membership.selfIncarnation(),
+      ...counts,
+      healthScore: this.membership.awarenessScore(),
+      keys: this.tree.keyCount,
+    };
+  }
+
+  /** Root hash of the anti-entropy tree: equal roots mean equal replicas (with high probability). */
+  rootHash(): string {
+    const [lo, hi] = this.tree.hash(0, 0);
+    return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
+  }
+}

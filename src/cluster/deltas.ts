@@ -1,0 +1,177 @@
+// Pushes the engine's deltas to every live peer in small acknowledged batches, with a bounded backlog per peer.
+//
+// Each (sender epoch, receiver) pair is a sequence-numbered stream. The receiver merges
+// every batch it gets (deltas are joins, so order and duplicates do not matter) and acks
+// the highest sequence up to which it has everything; the sender resends from there after
+// deltaRetransmitMs without progress (go-back-N). A peer whose backlog overflows loses its
+// backlog and is handed to anti-entropy, which repairs whatever it missed.
+
+import type { ClusterConfig } from "./config.ts";
+import type { Outbox } from "./outbox.ts";
+import type { ReplicaStore } from "./store.ts";
+import type { ClusterEvent, Env, NodeId } from "./types.ts";
+import type { Message } from "./wire.ts";
+
+interface PeerOut {
+  /** Sequence number of entries[start]. */
+  headSeq: number;
+  entries: Uint8Array[];
+  start: number;
+  bytes: number;
+  /** Sequence number the next enqueued delta gets. */
+  nextSeq: number;
+  sentUpTo: number;
+  acked: number;
+  lastProgressMs: number;
+}
+
+interface PeerIn {
+  epoch: number;
+  contiguous: number;
+}
+
+export interface PeerAddress {
+  id: NodeId;
+  addr: string;
+}
+
+export class DeltaPush {
+  private readonly out = new Map<NodeId, PeerOut>();
+  private readonly inbound = new Map<NodeId, PeerIn>();
+  private nextPushAtMs = 0;
+
+  constructor(
+    private readonly config: ClusterConfig,
+    private readonly env: Env,
+    private readonly store: ReplicaStore,
+    private readonly outbox: Outbox,
+    private readonly events: ClusterEvent[],
+    /** Random per process start, so receivers can tell a restarted sender's new stream. */
+    private readonly epoch: number,
+    private readonly needsRepair: (peer: NodeId) => void,
+  ) {}
+
+  /** Queues one locally produced delta for every live peer. */
+  enqueue(delta: Uint8Array, livePeers: readonly PeerAddress[]): void {
+    for (const p of livePeers) {
+      const o = this.peerOut(p.id);
+      o.entries.push(delta);
+      o.bytes += delta.length;
+      o.nextSeq++;
+      if (o.entries.length - o.start > this.config.deltaBacklogEntriesMax || o.bytes > this.config.deltaBacklogBytesMax) this.overflow(p.id, o);
+    }
+  }
+
+  /** Peers with deltas not yet acknowledged. */
+  backlog(peer: NodeId): { entries: number; bytes: number } {
+    const o = this.out.get(peer);
+    return o === undefined ? { entries: 0, bytes: 0 } : { entries: o.entries.length - o.start, bytes: o.bytes };
+  }
+
+  /** Forgets a dead, left or reaped peer's stream (its backlog would never drain). */
+  peerGone(peer: NodeId): void {
+    this.out.delete(peer);
+    this.inbound.delete(peer);
+  }
+
+  hasUnsent(): boolean {
+    for (const o of this.out.values()) if (o.sentUpTo + 1 < o.nextSeq || o.acked < o.sentUpTo) return true;
+    return false;
+  }
+
+  nextDeadlineMs(): number {
+    let t = Number.POSITIVE_INFINITY;
+    for (const o of this.out.values()) {
+      if (o.sentUpTo + 1 < o.nextSeq && o.sentUpTo - o.acked < this.config.deltaInflightEntriesMax) return this.nextPushAtMs;
+      if (o.acked < o.sentUpTo) t = Math.min(t, Math.max(this.nextPushAtMs, o.lastProgressMs + this.config.deltaRetransmitMs));
+    }
+    return t;
+  }
+
+  tick(livePeers: readonly PeerAddress[]): void {
+    const now = this.env.nowMs();
+    if (now < this.nextPushAtMs) return;
+    this.nextPushAtMs = now + this.config.deltaPushIntervalMs;
+    for (const p of livePeers) {
+      const o = this.out.get(p.id);
+      if (o === undefined) continue;
+      if (o.acked < o.sentUpTo && now - o.lastProgressMs >= this.config.deltaRetransmitMs) {
+        o.sentUpTo = o.acked; // go back N
+        o.lastProgressMs = now;
+      }
+      this.sendBatch(p, o, now);
+    }
+  }
+
+  private sendBatch(p: PeerAddress, o: PeerOut, now: number): void {
+    let seq = Math.max(o.sentUpTo + 1, o.headSeq);
+    const first = seq;
+    const deltas: Uint8Array[] = [];
+    let bytes = 0;
+    while (seq < o.nextSeq && deltas.length < this.config.deltaBatchEntriesMax && seq - o.acked <= this.config.deltaInflightEntriesMax) {
+      const d = o.entries[o.start + (seq - o.headSeq)] as Uint8Array;
+      if (deltas.length > 0 && bytes + d.length > this.config.deltaBatchBytesMax) break;
+      deltas.push(d);
+      bytes += d.length;
+      seq++;
+    }
+    if (deltas.length === 0) return;
+    if (o.acked >= o.sentUpTo) o.lastProgressMs = now;
+    o.sentUpTo = seq - 1;
+    this.outbox.send(p.id, p.addr, { kind: "delta-batch", epoch: this.epoch, floorSeq: o.headSeq, firstSeq: first, deltas });
+  }
+
+  handle(from: NodeId, fromAddr: string, msg: Extract<Message, { kind: "delta-batch" | "delta-ack" }>): void {
+    if (msg.kind === "delta-batch") {
+      let rec = this.inbound.get(from);
+      if (rec === undefined || rec.epoch !== msg.epoch) {
+        // A new stream (first contact, or the sender restarted): start where it starts.
+        rec = { epoch: msg.epoch, contiguous: msg.firstSeq - 1 };
+        this.inbound.set(from, rec);
+      }
+      rec.contiguous = Math.max(rec.contiguous, msg.floorSeq - 1);
+      this.store.mergeDeltas(msg.deltas);
+      const last = msg.firstSeq + msg.deltas.length - 1;
+      if (msg.firstSeq <= rec.contiguous + 1) rec.contiguous = Math.max(rec.contiguous, last);
+      this.outbox.send(from, fromAddr, { kind: "delta-ack", epoch: msg.epoch, seq: rec.contiguous });
+      return;
+    }
+    if (msg.epoch !== this.epoch) return;
+    const o = this.out.get(from);
+    if (o === undefined || msg.seq <= o.acked) return;
+    const seq = Math.min(msg.seq, o.sentUpTo, o.nextSeq - 1);
+    if (seq <= o.acked) return;
+    o.acked = seq;
+    o.lastProgressMs = this.env.nowMs();
+    while (o.headSeq <= seq && o.start < o.entries.length) {
+      o.bytes -= (o.entries[o.start] as Uint8Array).length;
+      o.start++;
+      o.headSeq++;
+    }
+    if (o.start > 1024 && o.start * 2 > o.entries.length) {
+      o.entries = o.entries.slice(o.start);
+      o.start = 0;
+    }
+    this.events.push({ kind: "deltas-acked", peer: from, seq });
+  }
+
+  private peerOut(id: NodeId): PeerOut {
+    let o = this.out.get(id);
+    if (o === undefined) {
+      o = { headSeq: 1, entries: [], start: 0, bytes: 0, nextSeq: 1, sentUpTo: 0, acked: 0, lastProgressMs: 0 };
+      this.out.set(id, o);
+    }
+    return o;
+  }
+
+  private overflow(peer: NodeId, o: PeerOut): void {
+    o.entries = [];
+    o.start = 0;
+    o.bytes = 0;
+    o.headSeq = o.nextSeq;
+    o.sentUpTo = Math.max(o.sentUpTo, o.nextSeq - 1);
+    o.acked = Math.max(o.acked, o.nextSeq - 1);
+    this.events.push({ kind: "delta-backlog-overflow", peer });
+    this.needsRepair(peer);
+  }
+}

@@ -1,0 +1,18 @@
+// The port through which the cluster layer reads and merges replica data; the engine (or the simulator's store) implements it.
+
+/**
+ * Keys are strings; deltas and states are opaque bytes encoded by the engine. Merging is
+ * a CRDT join, so duplicates, reordering and re-sending are harmless. Whenever a key's
+ * state changes (local write or merge), the implementation must report the key's new
+ * digest through `Cluster.keyChanged(key, digest)` so the hash tree stays current.
+ */
+export interface ReplicaStore {
+  /** The 64-bit digest of a key's current state, or undefined if the key does not exist. */
+  digest(key: string): bigint | undefined;
+  /** Full states of the given keys; keys that do not exist are left out. */
+  states(keys: readonly string[]): Array<[string, Uint8Array]>;
+  /** Joins full states received from a peer (anti-entropy). */
+  mergeStates(entries: ReadonlyArray<readonly [string, Uint8Array]>): void;
+  /** Joins deltas received from a peer, in the order given. */
+  mergeDeltas(batch: readonly Uint8Array[]): void;
+}

@@ -1,0 +1,53 @@
+// The cluster layer's shared vocabulary: ids, the injected Env, member states, events and outbound messages.
+
+/** A node's identity: the id in its TLS certificate. Never an address. */
+export type NodeId = string & { readonly __brand: "NodeId" };
+/** A member's incarnation: only its owner raises it (to refute), so it never decreases. */
+export type Incarnation = number & { readonly __brand: "Incarnation" };
+
+export const asNodeId = (s: string): NodeId => s as NodeId;
+export const asIncarnation = (n: number): Incarnation => n as Incarnation;
+
+/**
+ * Everything the state machines need from the outside world. The driver passes the real
+ * clock and Math.random; the simulator passes virtual time and a seeded generator.
+ */
+export interface Env {
+  /** Milliseconds since an arbitrary epoch; never decreases. */
+  nowMs(): number;
+  /** Uniform in [0, 1). */
+  random(): number;
+}
+
+export type MemberStatus = "alive" | "suspect" | "dead" | "left";
+
+/** What `imdb client members` shows for one member. */
+export interface MemberView {
+  id: NodeId;
+  address: string;
+  status: MemberStatus;
+  incarnation: Incarnation;
+}
+
+/** Something the cluster layer wants sent: `payload` is one encoded wire envelope. */
+export interface Outbound {
+  /** The destination's id, or null when only the address is known (a seed before joining). */
+  to: NodeId | null;
+  addr: string;
+  payload: Uint8Array;
+}
+
+/** Observable facts, drained by the driver (logs, metrics, tests). Append-only union. */
+export type ClusterEvent =
+  | { kind: "member-joined"; id: NodeId; address: string; incarnation: Incarnation }
+  | { kind: "member-suspect"; id: NodeId; incarnation: Incarnation; from: NodeId }
+  | { kind: "member-alive"; id: NodeId; incarnation: Incarnation }
+  | { kind: "member-dead"; id: NodeId; incarnation: Incarnation; from: NodeId }
+  | { kind: "member-left"; id: NodeId; incarnation: Incarnation }
+  | { kind: "member-updated"; id: NodeId; address: string; incarnation: Incarnation }
+  | { kind: "member-reaped"; id: NodeId }
+  | { kind: "self-refuted"; incarnation: Incarnation }
+  | { kind: "deltas-acked"; peer: NodeId; seq: number }
+  | { kind: "delta-backlog-overflow"; peer: NodeId }
+  | { kind: "anti-entropy-repaired"; peer: NodeId; keysSent: number; keysReceived: number }
+  | { kind: "message-refused"; from: NodeId; reason: string };

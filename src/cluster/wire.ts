@@ -1,0 +1,459 @@
+// Bytes on the peer port: every cluster message encoded and decoded here, versioned and bounded, with typed errors.
+//
+// An envelope is `u8 version | string fromAddr | varint count | count x message`; a message
+// is `u8 kind | fields`. The transport carries one envelope as the opaque payload of
+// NodeService.Exchange; its reply payload is empty or another envelope. Integers are
+// unsigned LEB128 varints up to 2^53 - 1, hashes are fixed 8 bytes little-endian.
+
+import type { Incarnation, MemberStatus, NodeId } from "./types.ts";
+
+export const wireVersion = 1;
+
+// Limits checked while decoding, before anything is allocated.
+export const envelopeBytesMax = 8 * 1024 * 1024;
+export const messagesPerEnvelopeMax = 4096;
+export const idBytesMax = 256;
+export const addrBytesMax = 256;
+export const keyBytesMax = 1024;
+export const deltaBytesMax = 4 * 1024 * 1024;
+export const stateBytesMax = 4 * 1024 * 1024;
+export const deltasPerBatchMax = 4096;
+export const membersPerMessageMax = 10_000;
+export const treeItemsPerMessageMax = 65_536;
+export const leavesPerMessageMax = 4096;
+export const keysPerMessageMax = 1 << 20;
+
+/** Message kinds on the wire. ONLY APPEND TO THIS LIST: values are wire-stable. */
+export const MessageKind = {
+  ping: 1,
+  pingReq: 2,
+  ack: 3,
+  nack: 4,
+  alive: 5,
+  suspect: 6,
+  dead: 7,
+  left: 8,
+  pushPull: 9,
+  deltaBatch: 10,
+  deltaAck: 11,
+  aeTree: 12,
+  aeLeaves: 13,
+  aeStates: 14,
+} as const;
+
+/** Member status codes in push-pull. ONLY APPEND TO THIS LIST. */
+const statusCodes: readonly MemberStatus[] = ["alive", "suspect", "dead", "left"];
+
+export interface MemberState {
+  id: NodeId;
+  addr: string;
+  incarnation: Incarnation;
+  status: MemberStatus;
+}
+
+/** One hash-tree node: its index within its level and its 64-bit hash as two u32 halves. */
+export interface TreeItem {
+  index: number;
+  lo: number;
+  hi: number;
+}
+
+export interface LeafListing {
+  index: number;
+  entries: Array<{ key: string; digest: bigint }>;
+}
+
+export type AliveMsg = { kind: "alive"; id: NodeId; incarnation: Incarnation; addr: string };
+export type SuspectMsg = { kind: "suspect"; id: NodeId; incarnation: Incarnation; from: NodeId };
+export type DeadMsg = { kind: "dead"; id: NodeId; incarnation: Incarnation; from: NodeId };
+export type LeftMsg = { kind: "left"; id: NodeId; incarnation: Incarnation };
+/** A membership update: what gossip spreads and piggybacks. */
+export type UpdateMsg = AliveMsg | SuspectMsg | DeadMsg | LeftMsg;
+
+export type Message =
+  | { kind: "ping"; seq: number; target: NodeId }
+  | { kind: "ping-req"; seq: number; target: NodeId; targetAddr: string }
+  | { kind: "ack"; seq: number }
+  | { kind: "nack"; seq: number }
+  | UpdateMsg
+  | { kind: "push-pull"; join: boolean; reply: boolean; members: MemberState[] }
+  | { kind: "delta-batch"; epoch: number; floorSeq: number; firstSeq: number; deltas: Uint8Array[] }
+  | { kind: "delta-ack"; epoch: number; seq: number }
+  | { kind: "ae-tree"; depth: number; level: number; items: TreeItem[] }
+  | { kind: "ae-leaves"; depth: number; leaves: LeafListing[] }
+  | { kind: "ae-states"; entries: Array<[string, Uint8Array]>; want: string[] };
+
+export interface Envelope {
+  /** The sender's advertised peer address, so that a reply can reach a node not yet known. */
+  fromAddr: string;
+  messages: Message[];
+}
+
+export type WireErrorCode =
+  | "too-large"
+  | "truncated"
+  | "bad-version"
+  | "unknown-kind"
+  | "bad-value"
+  | "bad-utf8"
+  | "limit-exceeded"
+  | "trailing-bytes";
+
+/** A payload that is not a valid envelope. Decoding never throws anything else. */
+export class WireError extends Error {
+  constructor(readonly code: WireErrorCode, message: string) {
+    super(`wire ${code}: ${message}`);
+    this.name = "WireError";
+  }
+}
+
+// ---------------------------------------------------------------- encoding
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+class Writer {
+  private buf = new Uint8Array(256);
+  private view = new DataView(this.buf.buffer);
+  len = 0;
+
+  private reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v: number): void {
+    this.reserve(1);
+    this.buf[this.len++] = v;
+  }
+
+  varint(v: number): void {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`varint out of range: ${v}`);
+    this.reserve(8);
+    while (v >= 0x80) {
+      this.buf[this.len++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.len++] = v;
+  }
+
+  u32(v: number): void {
+    this.reserve(4);
+    this.view.setUint32(this.len, v >>> 0, true);
+    this.len += 4;
+  }
+
+  u64(v: bigint): void {
+    this.reserve(8);
+    this.view.setBigUint64(this.len, BigInt.asUintN(64, v), true);
+    this.len += 8;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.varint(b.length);
+    this.reserve(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+
+  str(s: string): void {
+    this.bytes(utf8Encoder.encode(s));
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
+}
+
+function encodeMessage(w: Writer, m: Message): void {
+  switch (m.kind) {
+    case "ping":
+      w.u8(MessageKind.ping); w.varint(m.seq); w.str(m.target);
+      return;
+    case "ping-req":
+      w.u8(MessageKind.pingReq); w.varint(m.seq); w.str(m.target); w.str(m.targetAddr);
+      return;
+    case "ack":
+      w.u8(MessageKind.ack); w.varint(m.seq);
+      return;
+    case "nack":
+      w.u8(MessageKind.nack); w.varint(m.seq);
+      return;
+    case "alive":
+      w.u8(MessageKind.alive); w.str(m.id); w.varint(m.incarnation); w.str(m.addr);
+      return;
+    case "suspect":
+      w.u8(MessageKind.suspect); w.str(m.id); w.varint(m.incarnation); w.str(m.from);
+      return;
+    case "dead":
+      w.u8(MessageKind.dead); w.str(m.id); w.varint(m.incarnation); w.str(m.from);
+      return;
+    case "left":
+      w.u8(MessageKind.left); w.str(m.id); w.varint(m.incarnation);
+      return;
+    case "push-pull":
+      w.u8(MessageKind.pushPull);
+      w.u8((m.join ? 1 : 0) | (m.reply ? 2 : 0));
+      w.varint(m.members.length);
+      for (const s of m.members) {
+        w.str(s.id); w.str(s.addr); w.varint(s.incarnation); w.u8(statusCodes.indexOf(s.status));
+      }
+      return;
+    case "delta-batch":
+      w.u8(MessageKind.deltaBatch); w.u32(m.epoch); w.varint(m.floorSeq); w.varint(m.firstSeq);
+      w.varint(m.deltas.length);
+      for (const d of m.deltas) w.bytes(d);
+      return;
+    case "delta-ack":
+      w.u8(MessageKind.deltaAck); w.u32(m.epoch); w.varint(m.seq);
+      return;
+    case "ae-tree":
+      w.u8(MessageKind.aeTree); w.u8(m.depth); w.u8(m.level); w.varint(m.items.length);
+      for (const it of m.items) { w.varint(it.index); w.u32(it.lo); w.u32(it.hi); }
+      return;
+    case "ae-leaves":
+      w.u8(MessageKind.aeLeaves); w.u8(m.depth); w.varint(m.leaves.length);
+      for (const l of m.leaves) {
+        w.varint(l.index); w.varint(l.entries.length);
+        for (const e of l.entries) { w.str(e.key); w.u64(e.digest); }
+      }
+      return;
+    case "ae-states":
+      w.u8(MessageKind.aeStates); w.varint(m.entries.length);
+      for (const [k, s] of m.entries) { w.str(k); w.bytes(s); }
+      w.varint(m.want.length);
+      for (const k of m.want) w.str(k);
+      return;
+    default: {
+      const never: never = m;
+      throw new Error(`unencodable message ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Encodes one envelope. Throws RangeError on a programming error (a value out of range). */
+export function encodeEnvelope(env: Envelope): Uint8Array {
+  return assembleEnvelope(env.fromAddr, env.messages.map(encodeMessageBytes));
+}
+
+/** One message's bytes, to be put into an envelope by assembleEnvelope. */
+export function encodeMessageBytes(m: Message): Uint8Array {
+  const w = new Writer();
+  encodeMessage(w, m);
+  return w.finish();
+}
+
+/** Bytes one message adds to an envelope (used to fill piggyback budgets). */
+export function encodedMessageBytes(m: Message): number {
+  const w = new Writer();
+  encodeMessage(w, m);
+  return w.len;
+}
+
+/** An envelope from messages already encoded with encodeMessageBytes. */
+export function assembleEnvelope(fromAddr: string, parts: readonly Uint8Array[]): Uint8Array {
+  const w = new Writer();
+  w.u8(wireVersion);
+  w.str(fromAddr);
+  w.varint(parts.length);
+  const head = w.finish();
+  let total = head.length;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  out.set(head, 0);
+  let at = head.length;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- decoding
+
+class Reader {
+  private pos = 0;
+  private readonly view: DataView;
+
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  done(): void {
+    if (this.pos !== this.buf.length) throw new WireError("trailing-bytes", `${this.remaining} bytes after the last message`);
+  }
+
+  u8(): number {
+    if (this.pos >= this.buf.length) throw new WireError("truncated", "expected a byte");
+    return this.buf[this.pos++] as number;
+  }
+
+  varint(): number {
+    let v = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (!Number.isSafeInteger(v)) throw new WireError("bad-value", "varint above 2^53");
+        return v;
+      }
+      scale *= 0x80;
+    }
+    throw new WireError("bad-value", "varint longer than 8 bytes");
+  }
+
+  /** A count of items that each take at least `minItemBytes`: bounded by `max` and by what is left. */
+  count(max: number, what: string, minItemBytes = 1): number {
+    const n = this.varint();
+    if (n > max) throw new WireError("limit-exceeded", `${what}: ${n} > ${max}`);
+    if (n * minItemBytes > this.remaining) throw new WireError("truncated", `${what}: ${n} items do not fit in ${this.remaining} bytes`);
+    return n;
+  }
+
+  u32(): number {
+    if (this.remaining < 4) throw new WireError("truncated", "expected 4 bytes");
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  u64(): bigint {
+    if (this.remaining < 8) throw new WireError("truncated", "expected 8 bytes");
+    const v = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  bytes(max: number, what: string): Uint8Array {
+    const n = this.varint();
+    if (n > max) throw new WireError("limit-exceeded", `${what}: ${n} bytes > ${max}`);
+    if (n > this.remaining) throw new WireError("truncated", `${what}: ${n} bytes past the end`);
+    const out = this.buf.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  str(max: number, what: string, allowEmpty = false): string {
+    const b = this.bytes(max, what);
+    if (b.length === 0 && !allowEmpty) throw new WireError("bad-value", `${what}: empty`);
+    try {
+      return utf8Decoder.decode(b);
+    } catch {
+      throw new WireError("bad-utf8", `${what}: not UTF-8`);
+    }
+  }
+
+  id(what: string): NodeId {
+    return this.str(idBytesMax, what) as NodeId;
+  }
+
+  incarnation(): Incarnation {
+    return this.varint() as Incarnation;
+  }
+}
+
+function decodeMessage(r: Reader): Message {
+  const kind = r.u8();
+  switch (kind) {
+    case MessageKind.ping:
+      return { kind: "ping", seq: r.varint(), target: r.id("ping target") };
+    case MessageKind.pingReq:
+      return { kind: "ping-req", seq: r.varint(), target: r.id("ping-req target"), targetAddr: r.str(addrBytesMax, "ping-req address") };
+    case MessageKind.ack:
+      return { kind: "ack", seq: r.varint() };
+    case MessageKind.nack:
+      return { kind: "nack", seq: r.varint() };
+    case MessageKind.alive:
+      return { kind: "alive", id: r.id("alive id"), incarnation: r.incarnation(), addr: r.str(addrBytesMax, "alive address") };
+    case MessageKind.suspect:
+      return { kind: "suspect", id: r.id("suspect id"), incarnation: r.incarnation(), from: r.id("suspect from") };
+    case MessageKind.dead:
+      return { kind: "dead", id: r.id("dead id"), incarnation: r.incarnation(), from: r.id("dead from") };
+    case MessageKind.left:
+      return { kind: "left", id: r.id("left id"), incarnation: r.incarnation() };
+    case MessageKind.pushPull: {
+      const flags = r.u8();
+      if (flags > 3) throw new WireError("bad-value", `push-pull flags ${flags}`);
+      const n = r.count(membersPerMessageMax, "push-pull members", 4);
+      const members: MemberState[] = [];
+      for (let i = 0; i < n; i++) {
+        const id = r.id("member id");
+        const addr = r.str(addrBytesMax, "member address");
+        const incarnation = r.incarnation();
+        const status = statusCodes[r.u8()];
+        if (status === undefined) throw new WireError("bad-value", "member status");
+        members.push({ id, addr, incarnation, status });
+      }
+      return { kind: "push-pull", join: (flags & 1) !== 0, reply: (flags & 2) !== 0, members };
+    }
+    case MessageKind.deltaBatch: {
+      const epoch = r.u32();
+      const floorSeq = r.varint();
+      const firstSeq = r.varint();
+      if (firstSeq < 1) throw new WireError("bad-value", "delta firstSeq below 1");
+      const n = r.count(deltasPerBatchMax, "deltas");
+      const deltas: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) deltas.push(r.bytes(deltaBytesMax, "delta"));
+      return { kind: "delta-batch", epoch, floorSeq, firstSeq, deltas };
+    }
+    case MessageKind.deltaAck:
+      return { kind: "delta-ack", epoch: r.u32(), seq: r.varint() };
+    case MessageKind.aeTree: {
+      const depth = r.u8();
+      const level = r.u8();
+      if (level > depth) throw new WireError("bad-value", `tree level ${level} > depth ${depth}`);
+      const n = r.count(treeItemsPerMessageMax, "tree items", 9);
+      const items: TreeItem[] = [];
+      for (let i = 0; i < n; i++) items.push({ index: r.varint(), lo: r.u32(), hi: r.u32() });
+      return { kind: "ae-tree", depth, level, items };
+    }
+    case MessageKind.aeLeaves: {
+      const depth = r.u8();
+      const n = r.count(leavesPerMessageMax, "leaves", 2);
+      const leaves: LeafListing[] = [];
+      for (let i = 0; i < n; i++) {
+        const index = r.varint();
+        const m = r.count(keysPerMessageMax, "leaf entries", 10);
+        const entries: Array<{ key: string; digest: bigint }> = [];
+        for (let j = 0; j < m; j++) entries.push({ key: r.str(keyBytesMax, "key"), digest: r.u64() });
+        leaves.push({ index, entries });
+      }
+      return { kind: "ae-leaves", depth, leaves };
+    }
+    case MessageKind.aeStates: {
+      const n = r.count(keysPerMessageMax, "states", 2);
+      const entries: Array<[string, Uint8Array]> = [];
+      for (let i = 0; i < n; i++) entries.push([r.str(keyBytesMax, "key"), r.bytes(stateBytesMax, "state")]);
+      const m = r.count(keysPerMessageMax, "wanted keys", 2);
+      const want: string[] = [];
+      for (let i = 0; i < m; i++) want.push(r.str(keyBytesMax, "wanted key"));
+      return { kind: "ae-states", entries, want };
+    }
+    default:
+      throw new WireError("unknown-kind", `message kind ${kind}`);
+  }
+}
+
+/** Decodes one envelope; throws only WireError, and only for a bad payload. */
+export function decodeEnvelope(payload: Uint8Array): Envelope {
+  if (payload.length > envelopeBytesMax) throw new WireError("too-large", `${payload.length} bytes > ${envelopeBytesMax}`);
+  const r = new Reader(payload);
+  const version = r.u8();
+  if (version !== wireVersion) throw new WireError("bad-version", `version ${version}, expected ${wireVersion}`);
+  const fromAddr = r.str(addrBytesMax, "sender address");
+  const n = r.count(messagesPerEnvelopeMax, "messages");
+  const messages: Message[] = [];
+  for (let i = 0; i < n; i++) messages.push(decodeMessage(r));
+  r.done();
+  return { fromAddr, messages };
+}

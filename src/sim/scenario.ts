@@ -1,0 +1,124 @@
+// The randomised fault scenario the simulation suite runs per seed: faults, then heal, then convergence and invariants.
+
+import { Rng } from "./rng.ts";
+import { Simulation } from "./sim.ts";
+
+export interface ScenarioOptions {
+  /** Virtual ms of random faults and writes (default 20 s). */
+  faultPhaseMs?: number;
+  /** Virtual ms allowed for convergence after everything is healed (default 120 s). */
+  convergeWithinMs?: number;
+}
+
+export interface ScenarioResult {
+  seed: number;
+  nodes: number;
+  /** null if every invariant held and the cluster converged. */
+  failure: string | null;
+  traceHash: string;
+  /** Virtual ms from the heal to convergence. */
+  convergedAfterMs: number;
+  faults: string[];
+  steps: number;
+}
+
+const keysMax = 8;
+const seedNodes = 2;
+
+/**
+ * 3-6 nodes, random loss/duplication/delay, and for `faultPhaseMs`: writes every 50 ms at
+ * random nodes and a fault every 0.5-3 s (partition, kill and restart — sometimes wiped,
+ * sometimes at a new address —, stall, graceful leave and rejoin). Then: heal, restart
+ * everything, stop losing messages, and require convergence of membership and data with
+ * counters equal to the acknowledged increments, and no invariant broken on the way.
+ */
+export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): ScenarioResult {
+  const faultPhaseMs = opts.faultPhaseMs ?? 20_000;
+  const convergeWithinMs = opts.convergeWithinMs ?? 120_000;
+  const rng = new Rng(seed ^ 0x3c6ef372);
+  const nodes = 3 + rng.int(4);
+  const sim = new Simulation({
+    seed,
+    nodes,
+    seedNodes,
+    network: {
+      lossRate: rng.pick([0, 0.01, 0.05, 0.15]),
+      duplicateRate: rng.pick([0, 0.02, 0.1]),
+      delayMinMs: 0.1,
+      delayMaxMs: rng.pick([1, 5, 30]),
+    },
+  });
+  const faults: string[] = [];
+  const start = 2_000;
+  const end = start + faultPhaseMs;
+  const lastFaultAt = end - 3_000;
+
+  for (let t = start; t < end; t += 50) {
+    const node = rng.int(nodes);
+    const key = `k${rng.int(keysMax)}`;
+    const by = 1 + rng.int(5);
+    sim.at(t, () => sim.increment(node, key, by));
+  }
+
+  const restartLater = (i: number, at: number): void => {
+    const wipe = rng.chance(0.2);
+    // Seed nodes keep their address: a cluster whose every seed address went stale
+    // cannot be found again, by design (as with memberlist's join addresses).
+    const newAddress = i >= seedNodes && rng.chance(0.3);
+    sim.at(Math.min(at, end), () => {
+      sim.restart(i, { wipe, newAddress });
+      faults.push(`${sim.nowMs}: restart n${i}${wipe ? " wiped" : ""}${newAddress ? " at a new address" : ""}`);
+    });
+  };
+
+  for (let t = start + rng.range(500, 3_000); t < lastFaultAt; t += rng.range(500, 3_000)) {
+    const kind = rng.int(10);
+    const i = rng.int(nodes);
+    if (kind < 3) {
+      const groups: number[][] = [[], []];
+      for (let n = 0; n < nodes; n++) (groups[rng.int(2)] as number[]).push(n);
+      const healAt = t + rng.range(500, 12_000);
+      sim.at(t, () => {
+        sim.partitionInto(groups);
+        faults.push(`${t}: partition ${JSON.stringify(groups)}`);
+      });
+      sim.at(Math.min(healAt, end), () => sim.heal());
+    } else if (kind < 6) {
+      const down = rng.range(500, 15_000);
+      sim.at(t, () => {
+        if (!sim.isRunning(i)) return;
+        sim.kill(i);
+        faults.push(`${t}: kill n${i}`);
+      });
+      restartLater(i, t + down);
+    } else if (kind < 9) {
+      const ms = rng.range(50, 3_000);
+      sim.at(t, () => {
+        sim.stall(i, ms);
+        faults.push(`${t}: stall n${i} ${ms.toFixed(0)}ms`);
+      });
+    } else {
+      sim.at(t, () => {
+        if (!sim.isRunning(i)) return;
+        sim.leave(i);
+        faults.push(`${t}: n${i} leaves`);
+      });
+      sim.at(t + 1_000, () => sim.kill(i));
+      restartLater(i, t + 1_000 + rng.range(500, 5_000));
+    }
+  }
+
+  for (let t = 1_000; t < end + convergeWithinMs; t += 1_000) sim.at(t, () => sim.checkViews());
+
+  sim.runUntil(end);
+  sim.heal();
+  for (let i = 0; i < nodes; i++) if (!sim.isRunning(i)) sim.restart(i);
+  sim.network.lossRate = 0;
+  const healedAt = sim.nowMs;
+  const converged = sim.runUntilTrue(() => sim.divergence() === null, healedAt + convergeWithinMs, 250);
+  sim.checkViews();
+  let failure: string | null = null;
+  if (sim.violations.length > 0) failure = `invariant broken: ${sim.violations.slice(0, 3).join("; ")}`;
+  else if (!converged) failure = `no convergence ${convergeWithinMs} ms after heal: ${sim.divergence()}`;
+  return { seed, nodes, failure, traceHash: sim.traceHash(), convergedAfterMs: sim.nowMs - healedAt, faults, steps: sim.steps };
+}

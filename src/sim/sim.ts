@@ -1,0 +1,451 @@
+// A whole cluster in one process: N nodes on virtual time, a faulty simulated network, and invariants checked after every step.
+//
+// Everything random comes from one seed, so the same seed replays the same run exactly
+// (same trace hash). Time only advances from one queued event to the next.
+
+import { Cluster } from "../cluster/cluster.ts";
+import type { ClusterConfig } from "../cluster/config.ts";
+import type { ClusterEvent, MemberView, NodeId, Outbound } from "../cluster/types.ts";
+import { EventHeap } from "./heap.ts";
+import { Rng } from "./rng.ts";
+import { CounterStore } from "./store.ts";
+
+/** Messages queued for a stalled node; beyond it they are dropped (a full socket buffer). */
+export const stallInboxMax = 10_000;
+
+export interface NetworkParams {
+  /** Probability that a message is lost. */
+  lossRate: number;
+  /** Probability that a message is delivered twice. */
+  duplicateRate: number;
+  /** One-way delay is uniform in [delayMinMs, delayMaxMs]: overlapping delays reorder. */
+  delayMinMs: number;
+  delayMaxMs: number;
+}
+
+export const lanNetwork: NetworkParams = { lossRate: 0, duplicateRate: 0, delayMinMs: 0.1, delayMaxMs: 2 };
+
+export interface SimOptions {
+  seed: number;
+  nodes: number;
+  config?: Partial<ClusterConfig>;
+  network?: Partial<NetworkParams>;
+  /** How many of the first nodes serve as seed addresses for the others (default 2). */
+  seedNodes?: number;
+  /** Hash every message into the trace (default true; off for large benchmarks). */
+  traceMessages?: boolean;
+  /** Called for every cluster event with the observing node's index and the virtual time. */
+  onEvent?: (node: number, event: ClusterEvent, atMs: number) => void;
+  /** Called for every message that leaves a node (before loss). */
+  onSend?: (node: number, out: Outbound) => void;
+}
+
+interface SimNode {
+  index: number;
+  id: NodeId;
+  addr: string;
+  boot: number;
+  running: boolean;
+  stalledUntilMs: number;
+  inbox: Array<{ from: NodeId; payload: Uint8Array }>;
+  cluster: Cluster | null;
+  store: CounterStore;
+  rng: Rng;
+  tickAtMs: number;
+  tickVersion: number;
+  /** Last incarnation this process saw per member (for the never-decreases invariant). */
+  seenIncarnation: Map<NodeId, number>;
+}
+
+type SimEvent =
+  | { at: number; seq: number; kind: "tick"; node: number; version: number }
+  | { at: number; seq: number; kind: "wake"; node: number }
+  | { at: number; seq: number; kind: "deliver"; from: NodeId; fromIndex: number; toAddr: string; payload: Uint8Array }
+  | { at: number; seq: number; kind: "call"; fn: () => void };
+
+/** 64-bit FNV-1a over everything observable, as two 32-bit lanes. */
+class TraceHash {
+  private a = 0x811c9dc5;
+  private b = 0x050c5d1f;
+
+  bytes(x: Uint8Array): void {
+    let a = this.a;
+    let b = this.b;
+    for (let i = 0; i < x.length; i++) {
+      const c = x[i] as number;
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x01000197) ^ (a >>> 13);
+    }
+    this.a = a;
+    this.b = b;
+  }
+
+  text(s: string): void {
+    this.bytes(new TextEncoder().encode(s));
+  }
+
+  hex(): string {
+    return (this.b >>> 0).toString(16).padStart(8, "0") + (this.a >>> 0).toString(16).padStart(8, "0");
+  }
+}
+
+export class Simulation {
+  nowMs = 0;
+  readonly violations: string[] = [];
+  readonly network: NetworkParams;
+  private readonly rng: Rng;
+  private readonly nodes: SimNode[] = [];
+  private readonly byAddr = new Map<string, number>();
+  private readonly queue = new EventHeap<SimEvent>();
+  private seq = 0;
+  private partition: Map<NodeId, number> | null = null;
+  private readonly trace = new TraceHash();
+  private readonly expected = new Map<string, number>();
+  private readonly seeds: string[];
+  messagesSent = 0;
+  messagesDelivered = 0;
+  steps = 0;
+
+  constructor(private readonly opts: SimOptions) {
+    this.rng = new Rng(opts.seed);
+    this.network = { ...lanNetwork, ...opts.network };
+    const seedNodes = Math.min(opts.seedNodes ?? 2, opts.nodes);
+    this.seeds = [];
+    for (let i = 0; i < seedNodes; i++) this.seeds.push(`n${i}@0`);
+    for (let i = 0; i < opts.nodes; i++) {
+      const id = `n${i}` as NodeId;
+      const node: SimNode = {
+        index: i, id, addr: `${id}@0`, boot: 0, running: false, stalledUntilMs: 0, inbox: [], cluster: null,
+        store: new CounterStore(`${id}/0`), rng: this.rng.fork(), tickAtMs: 0, tickVersion: 0, seenIncarnation: new Map(),
+      };
+      this.nodes.push(node);
+      this.boot(node);
+    }
+  }
+
+  get size(): number {
+    return this.nodes.length;
+  }
+
+  // ------------------------------------------------------------ running
+
+  /** Processes every event up to and including `tMs`, then sets the clock to `tMs`. */
+  runUntil(tMs: number): void {
+    for (;;) {
+      const ev = this.queue.peek();
+      if (ev === undefined || ev.at > tMs) break;
+      this.queue.pop();
+      this.nowMs = Math.max(this.nowMs, ev.at);
+      this.process(ev);
+      this.steps++;
+    }
+    this.nowMs = Math.max(this.nowMs, tMs);
+  }
+
+  runFor(ms: number): void {
+    this.runUntil(this.nowMs + ms);
+  }
+
+  /** Runs in steps of `stepMs` until `pred()` holds or `deadlineMs` passes; true if it held. */
+  runUntilTrue(pred: () => boolean, deadlineMs: number, stepMs = 100): boolean {
+    while (this.nowMs < deadlineMs) {
+      if (pred()) return true;
+      this.runUntil(Math.min(deadlineMs, this.nowMs + stepMs));
+    }
+    return pred();
+  }
+
+  /** Schedules `fn` at virtual time `atMs` (scripted faults and workloads). */
+  at(atMs: number, fn: () => void): void {
+    this.push({ at: atMs, seq: 0, kind: "call", fn });
+  }
+
+  private push(ev: SimEvent): void {
+    ev.seq = this.seq++;
+    this.queue.push(ev);
+  }
+
+  private process(ev: SimEvent): void {
+    switch (ev.kind) {
+      case "call":
+        ev.fn();
+        return;
+      case "tick": {
+        const n = this.nodes[ev.node] as SimNode;
+        if (!n.running || ev.version !== n.tickVersion || this.nowMs < n.stalledUntilMs || n.cluster === null) return;
+        n.cluster.tick();
+        this.afterStep(n);
+        return;
+      }
+      case "wake": {
+        const n = this.nodes[ev.node] as SimNode;
+        if (!n.running || n.cluster === null || this.nowMs < n.stalledUntilMs) return;
+        const inbox = n.inbox;
+        n.inbox = [];
+        for (const m of inbox) n.cluster.step(m.from, m.payload);
+        n.cluster.tick();
+        this.afterStep(n);
+        return;
+      }
+      case "deliver": {
+        const idx = this.byAddr.get(ev.toAddr);
+        if (idx === undefined) return;
+        const n = this.nodes[idx] as SimNode;
+        if (!n.running || n.cluster === null) return;
+        if (this.nowMs < n.stalledUntilMs) {
+          if (n.inbox.length < stallInboxMax) n.inbox.push({ from: ev.from, payload: ev.payload });
+          return;
+        }
+        this.messagesDelivered++;
+        if (this.opts.traceMessages !== false) {
+          this.trace.text(`d${this.nowMs}:${ev.from}>${n.id}:`);
+          this.trace.bytes(ev.payload);
+        }
+        n.cluster.step(ev.from, ev.payload);
+        this.afterStep(n);
+        return;
+      }
+    }
+  }
+
+  private afterStep(n: SimNode): void {
+    const c = n.cluster;
+    if (c === null) return;
+    for (const out of c.drainOutbound()) this.send(n, out);
+    for (const e of c.drainEvents()) this.observe(n, e);
+    let t = c.nextDeadlineMs();
+    if (t <= this.nowMs) t = this.nowMs + 1;
+    if (n.tickAtMs <= this.nowMs || t < n.tickAtMs) {
+      n.tickAtMs = t;
+      n.tickVersion++;
+      this.push({ at: t, seq: 0, kind: "tick", node: n.index, version: n.tickVersion });
+    }
+  }
+
+  private send(n: SimNode, out: Outbound): void {
+    this.messagesSent++;
+    this.opts.onSend?.(n.index, out);
+    const dest = this.byAddr.get(out.addr);
+    if (dest === undefined) return;
+    const destId = (this.nodes[dest] as SimNode).id;
+    if (this.partition !== null && this.partition.get(n.id) !== this.partition.get(destId)) return;
+    if (this.rng.chance(this.network.lossRate)) return;
+    const copies = this.rng.chance(this.network.duplicateRate) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const delay = this.rng.range(this.network.delayMinMs, this.network.delayMaxMs);
+      this.push({ at: this.nowMs + delay, seq: 0, kind: "deliver", from: n.id, fromIndex: n.index, toAddr: out.addr, payload: out.payload });
+    }
+  }
+
+  private observe(n: SimNode, e: ClusterEvent): void {
+    if (this.opts.traceMessages !== false) this.trace.text(`e${this.nowMs}:${n.id}:${JSON.stringify(e)}`);
+    this.opts.onEvent?.(n.index, e, this.nowMs);
+    switch (e.kind) {
+      case "member-dead":
+      case "member-suspect":
+        if (e.id === n.id) this.violation(`${n.id} declared itself ${e.kind === "member-dead" ? "dead" : "suspect"}`);
+        this.checkIncarnation(n, e.id, e.incarnation);
+        return;
+      case "member-joined":
+      case "member-alive":
+      case "member-left":
+      case "member-updated":
+        this.checkIncarnation(n, e.id, e.incarnation);
+        return;
+      case "self-refuted":
+        this.checkIncarnation(n, n.id, e.incarnation);
+        return;
+      case "member-reaped":
+        n.seenIncarnation.delete(e.id);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private checkIncarnation(n: SimNode, id: NodeId, inc: number): void {
+    const last = n.seenIncarnation.get(id);
+    if (last !== undefined && inc < last) this.violation(`${n.id} saw the incarnation of ${id} decrease ${last} -> ${inc}`);
+    n.seenIncarnation.set(id, Math.max(inc, last ?? 0));
+  }
+
+  private violation(msg: string): void {
+    if (this.violations.length < 100) this.violations.push(`t=${this.nowMs.toFixed(1)}ms ${msg}`);
+  }
+
+  /** Full scan of every running node's view: self never dead or suspect, incarnations never lower. */
+  checkViews(): void {
+    for (const n of this.nodes) {
+      if (!n.running || n.cluster === null) continue;
+      for (const m of n.cluster.members()) {
+        if (m.id === n.id && (m.status === "dead" || m.status === "suspect")) this.violation(`${n.id} holds itself ${m.status}`);
+        this.checkIncarnation(n, m.id, m.incarnation);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ faults
+
+  private boot(n: SimNode): void {
+    n.running = true;
+    n.stalledUntilMs = 0;
+    n.inbox = [];
+    n.seenIncarnation = new Map();
+    const cluster = new Cluster({
+      id: n.id,
+      addr: n.addr,
+      seeds: this.seeds,
+      config: this.opts.config,
+      env: { nowMs: () => this.nowMs, random: () => n.rng.next() },
+      store: n.store,
+    });
+    n.cluster = cluster;
+    n.store.onChange = (k, d) => cluster.keyChanged(k, d);
+    n.store.reportAll();
+    this.byAddr.set(n.addr, n.index);
+    n.tickAtMs = 0;
+    this.afterStep(n);
+  }
+
+  /** Stops a node at once (kill -9): its in-flight messages to it are lost, its store is kept as on disk. */
+  kill(i: number): void {
+    const n = this.node(i);
+    if (!n.running) return;
+    n.running = false;
+    n.cluster = null;
+    n.inbox = [];
+    this.byAddr.delete(n.addr);
+    if (this.opts.traceMessages !== false) this.trace.text(`kill${this.nowMs}:${n.id}`);
+  }
+
+  /**
+   * Starts a killed node again under its id. `wipe` loses its data (a new disk: a new
+   * actor; increments no other replica had are subtracted from the expected sums);
+   * `newAddress` makes it listen elsewhere.
+   */
+  restart(i: number, opts: { wipe?: boolean; newAddress?: boolean } = {}): void {
+    const n = this.node(i);
+    if (n.running) return;
+    n.boot++;
+    if (opts.newAddress === true) n.addr = `${n.id}@${n.boot}`;
+    if (opts.wipe === true) {
+      // A counter's final value is, per actor, the highest count any surviving replica
+      // holds; what only this disk held is lost with it.
+      for (const key of n.store.keys()) {
+        for (const actor of n.store.actors(key)) {
+          const mine = n.store.actorCount(key, actor);
+          let elsewhere = 0;
+          for (const o of this.nodes) if (o !== n) elsewhere = Math.max(elsewhere, o.store.actorCount(key, actor));
+          if (mine > elsewhere) this.expected.set(key, (this.expected.get(key) ?? 0) - (mine - elsewhere));
+        }
+      }
+      n.store = new CounterStore(`${n.id}/${n.boot}`);
+    }
+    if (this.opts.traceMessages !== false) this.trace.text(`restart${this.nowMs}:${n.id}:${n.addr}:${opts.wipe === true}`);
+    this.boot(n);
+  }
+
+  /** The node neither ticks nor reads messages for `ms` (a GC pause); messages wait in its inbox. */
+  stall(i: number, ms: number): void {
+    const n = this.node(i);
+    if (!n.running) return;
+    n.stalledUntilMs = Math.max(n.stalledUntilMs, this.nowMs + ms);
+    this.push({ at: n.stalledUntilMs, seq: 0, kind: "wake", node: i });
+  }
+
+  /** Splits the network: messages only flow within a group. Nodes in no group form one more group. */
+  partitionInto(groups: ReadonlyArray<readonly number[]>): void {
+    const p = new Map<NodeId, number>();
+    for (const n of this.nodes) p.set(n.id, groups.length);
+    groups.forEach((g, gi) => {
+      for (const i of g) p.set(this.node(i).id, gi);
+    });
+    this.partition = p;
+  }
+
+  heal(): void {
+    this.partition = null;
+  }
+
+  leave(i: number): void {
+    const n = this.node(i);
+    n.cluster?.leave();
+    this.afterStep(n);
+  }
+
+  // ------------------------------------------------------------ workload and views
+
+  /** A client increment acknowledged by node i; false if the node cannot take it (down or stalled). */
+  increment(i: number, key: string, by: number): boolean {
+    const n = this.node(i);
+    if (!n.running || n.cluster === null || this.nowMs < n.stalledUntilMs) return false;
+    const delta = n.store.increment(key, by);
+    n.cluster.broadcastDelta(delta);
+    this.expected.set(key, (this.expected.get(key) ?? 0) + by);
+    this.afterStep(n);
+    return true;
+  }
+
+  node(i: number): SimNode {
+    const n = this.nodes[i];
+    if (n === undefined) throw new RangeError(`no node ${i}`);
+    return n;
+  }
+
+  isRunning(i: number): boolean {
+    return this.node(i).running;
+  }
+
+  idOf(i: number): NodeId {
+    return this.node(i).id;
+  }
+
+  cluster(i: number): Cluster | null {
+    return this.node(i).cluster;
+  }
+
+  store(i: number): CounterStore {
+    return this.node(i).store;
+  }
+
+  view(i: number): MemberView[] {
+    return this.node(i).cluster?.members() ?? [];
+  }
+
+  runningIndexes(): number[] {
+    return this.nodes.filter((n) => n.running).map((n) => n.index);
+  }
+
+  /** Why the running nodes have not converged yet, or null if they have (membership and data). */
+  divergence(): string | null {
+    const running = this.nodes.filter((n) => n.running && n.cluster !== null);
+    for (const a of running) {
+      const view = new Map((a.cluster as Cluster).members().map((m) => [m.id, m]));
+      for (const b of running) {
+        const m = view.get(b.id);
+        if (m === undefined || m.status !== "alive" || m.address !== b.addr) {
+          return `${a.id} sees ${b.id} as ${m === undefined ? "unknown" : `${m.status} at ${m.address}`}`;
+        }
+      }
+    }
+    const first = running[0];
+    if (first === undefined) return null;
+    for (const n of running) {
+      if (n.cluster?.rootHash() !== first.cluster?.rootHash()) return `${n.id} and ${first.id} hold different data`;
+    }
+    for (const [key, sum] of this.expected) {
+      for (const n of running) {
+        if (n.store.value(key) !== sum) return `${n.id} has ${key} = ${n.store.value(key)}, acknowledged increments sum to ${sum}`;
+      }
+    }
+    return null;
+  }
+
+  expectedValue(key: string): number {
+    return this.expected.get(key) ?? 0;
+  }
+
+  traceHash(): string {
+    return this.trace.hex();
+  }
+}
