@@ -47,6 +47,11 @@ export interface RecoveryReport {
   appendToLast: boolean;
   /** Files copied or moved aside as `.broken`. */
   setAside: string[];
+  /**
+   * Repair dropped damage beyond a torn tail. The node should take a snapshot soon: until one
+   * covers the repaired WAL, another restart may need `repair` again.
+   */
+  repaired: boolean;
 }
 
 type Action = { kind: "truncate"; path: string; offset: number } | { kind: "move-aside"; path: string };
@@ -63,6 +68,7 @@ export async function recover(o: RecoveryOptions): Promise<RecoveryReport> {
   const segs = await listFiles(walDir, "segment");
   const snaps = (await listFiles(snapDir, "snapshot")).reverse();
   const actions: Action[] = [];
+  let repaired = false;
 
   // 1. The newest snapshot that verifies; damaged ones are set aside once recovery succeeds.
   let chosen: { name: string; snapshot: LoadedSnapshot } | null = null;
@@ -90,6 +96,7 @@ export async function recover(o: RecoveryOptions): Promise<RecoveryReport> {
         : `no snapshot covers LSNs before ${firstSeg.firstLsn}, where the WAL begins`;
     const file = join(walDir, firstSeg.name);
     if (!o.repair) throw new RecoveryError(RecoveryErrorCode.NoSnapshot, file, -1, why);
+    repaired = true;
     o.log("error", `repair: ${why}; replaying the WAL that exists (peers refill the rest)`);
     firstIdx = 0;
   }
@@ -105,6 +112,7 @@ export async function recover(o: RecoveryOptions): Promise<RecoveryReport> {
   let lastScanned = false;
   const damaged = (code: RecoveryErrorCode, i: number, path: string, offset: number, detail: string): void => {
     if (!o.repair) throw new RecoveryError(code, path, offset, detail);
+    repaired = true;
     o.log("error", `repair: ${path} at byte offset ${offset}: ${detail}; truncating there and setting later segments aside`);
     for (const later of segs.slice(i + 1)) actions.push({ kind: "move-aside", path: join(walDir, later.name) });
   };
@@ -181,6 +189,7 @@ export async function recover(o: RecoveryOptions): Promise<RecoveryReport> {
     segments: kept,
     appendToLast: lastScanned && walLast !== null && walLast + 1 === nextLsn,
     setAside,
+    repaired,
   };
 }
 

@@ -115,6 +115,7 @@ describe("damage in the middle", () => {
 
     const a = await openTestStore(d, { repair: true });
     expect(a.set.prefixLength()).toBe(49);
+    expect(a.store.recovery.repaired).toBe(true);
     expect(a.logs.some((l) => l.startsWith("error: repair:") && l.includes(`byte offset ${at}`))).toBe(true);
     expect(bytesEqual(new Uint8Array(await readFile(`${seg}.broken`)), img)).toBe(true);
     await appendRecords(a.store, 1);
@@ -312,5 +313,5 @@ describe("random corruption of a data folder", () => {
     ));
     console.log(`random corruption: seed ${seed}, ${numRuns} runs, ${started} started with a prefix, ${refused} refused`);
     expect(started + refused).toBe(numRuns);
-  });
+  }, 120_000);
 });

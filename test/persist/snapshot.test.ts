@@ -64,7 +64,7 @@ describe("snapshots", () => {
     expect(b.set.prefixLength()).toBe(total);
     for (const l of acked) expect(b.set.records.has(l)).toBe(true);
     await b.store.close();
-  });
+  }, 60_000);
 
   test("keeps the newest two snapshots and deletes the WAL segments they do not need", async () => {
     const d = await tempDir("prune");

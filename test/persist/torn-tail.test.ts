@@ -67,7 +67,7 @@ describe("torn tail", () => {
       const boundary = recordEnds.includes(cut);
       await checkRecovers((p) => truncate(p, cut), completeAt(cut), !boundary);
     }
-  });
+  }, 60_000);
 
   test("cut, then zeros to the old length (a preallocated or half-flushed tail)", async () => {
     const from = recordEnds[recordsTotal - 4] as number;
@@ -76,7 +76,7 @@ describe("torn tail", () => {
       damaged.fill(0, cut);
       await checkRecovers((p) => writeFile(p, damaged), completeAt(cut), true);
     }
-  });
+  }, 60_000);
 
   test("any byte of the final record damaged: that record is cut, the rest kept", async () => {
     const from = recordEnds[recordsTotal - 2] as number;
@@ -85,7 +85,7 @@ describe("torn tail", () => {
       damaged[at] = (damaged[at] as number) ^ 0x5a;
       await checkRecovers((p) => writeFile(p, damaged), recordsTotal - 1, true);
     }
-  });
+  }, 60_000);
 
   test("a last segment with a torn header is set aside", async () => {
     const d = join(root, "torn-header");
