@@ -141,11 +141,7 @@ function resultWire(key: Uint8Array | undefined, r: OpResult): { counter?: Count
   }
 }
 
-function wireKey(op: OpWire): Uint8Array | undefined {
-  return (op.increment ?? op.decrement ?? op.get ?? op.set)?.key;
-}
-
-function batchResponse(wireOps: OpWire[], ops: ClientOp[], outcomes: OpOutcome[]): BatchResponseWire {
+function batchResponse(ops: ClientOp[], outcomes: OpOutcome[]): BatchResponseWire {
   if (outcomes.length !== ops.length) throw new Error(`batch handler returned ${outcomes.length} outcomes for ${ops.length} ops`);
   const results: OpResultWire[] = new Array<OpResultWire>(ops.length);
   for (let i = 0; i < ops.length; i++) {
@@ -154,7 +150,8 @@ function batchResponse(wireOps: OpWire[], ops: ClientOp[], outcomes: OpOutcome[]
     if (!outcome.ok) {
       results[i] = { code: statusOf(outcome.error.code), message: outcome.error.message };
     } else {
-      results[i] = { code: 0, ...resultWire(wireKey(wireOps[i] ?? {}), unwrap(op, outcome)) };
+      // Results are in request order, so they do not repeat the key (smaller responses on the hot path).
+      results[i] = { code: 0, ...resultWire(undefined, unwrap(op, outcome)) };
     }
   }
   return { results };
@@ -181,7 +178,7 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
       requireCaller(call, secure, roles);
       const ops = batchOps(req);
       if (ops.length === 0) return { results: [] };
-      return batchResponse(req.ops ?? [], ops, await h.batch(ops));
+      return batchResponse(ops, await h.batch(ops));
     }),
     Status: unary("Status", onInternal, async (_req: unknown, call) => {
       requireCaller(call, secure, roles);

@@ -289,6 +289,29 @@ describe("NodeService on the peer port", () => {
     }
   });
 
+  test("the peer client reconnects to a restarted peer at the same address", async () => {
+    const tls = await material("main", "a");
+    let srv = await startPeerServer({ addr: "127.0.0.1:0", security: { tls }, nodeId: "a", handler: echo });
+    const addr = `127.0.0.1:${srv.port}`;
+    const pc = new PeerClient({ selfId: "b", security: { tls: await material("main", "b") }, deadlineMs: 1000 });
+    open.push(pc);
+    try {
+      expect((await pc.send(addr, new Uint8Array([1]), { expectedId: "a" })).fromId).toBe("a");
+      await srv.shutdown(1000);
+      expect(await statusOf(pc.send(addr, new Uint8Array([1]), { expectedId: "a" }))).toBe("UNAVAILABLE");
+      srv = await startPeerServer({ addr, security: { tls }, nodeId: "a", handler: echo });
+      const deadline = Date.now() + 10_000;
+      let last = "";
+      while (Date.now() < deadline && last !== "OK") {
+        last = await statusOf(pc.send(addr, new Uint8Array([1]), { expectedId: "a" }));
+        if (last !== "OK") await Bun.sleep(50);
+      }
+      expect(last).toBe("OK");
+    } finally {
+      await srv.shutdown(1000);
+    }
+  });
+
   test("a peer whose certificate is not the expected node is refused by the dialler", async () => {
     const pc = new PeerClient({ selfId: "b", security: { tls: await material("main", "b") } });
     open.push(pc);
