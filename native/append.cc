@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -51,6 +52,7 @@ struct FileState {
   bool stop = false;          // guarded by m: the JS handle was collected without close()
   Tsfn tsfn;
   std::atomic<uint64_t> calls{0}, rounds{0}, writevs{0}, fdatasyncs{0};
+  std::atomic<uint64_t> write_ns{0}, sync_ns{0};  // time spent in writev / fdatasync
   // JS thread only:
   uint64_t pending = 0;  // requests not yet settled; the tsfn keeps the loop alive only while > 0
   bool closed = false;
@@ -118,16 +120,20 @@ void worker(std::shared_ptr<FileState> s) {
       want_close |= r.close;
       if (!r.data.empty()) iov.push_back({r.data.data(), r.data.size()});
     }
+    const auto t0 = std::chrono::steady_clock::now();
     if (poison == 0) {
       for (size_t i = 0; i < iov.size() && poison == 0; i += kIovecsPerWritevMax) {
         int e = write_all(s.get(), iov.data() + i, std::min(kIovecsPerWritevMax, iov.size() - i));
         if (e != 0) { poison = e; poison_syscall = "writev"; }
       }
+      const auto t1 = std::chrono::steady_clock::now();
+      s->write_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
       if (poison == 0 && want_sync) {
         s->fdatasyncs++;
         int rc;
         do rc = ::fdatasync(s->fd); while (rc != 0 && errno == EINTR);
         if (rc != 0) { poison = errno; poison_syscall = "fdatasync"; }
+        s->sync_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t1).count();
       }
     }
     if (want_close) {
@@ -244,15 +250,17 @@ Napi::Value FileClose(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// fileStats(handle): Float64Array [calls, rounds, writevs, fdatasyncs]
+// fileStats(handle): Float64Array [calls, rounds, writevs, fdatasyncs, writeMs, fdatasyncMs]
 Napi::Value FileStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FileState* s = state_of(env, info[0]);
-  Napi::Float64Array out = Napi::Float64Array::New(env, 4);
+  Napi::Float64Array out = Napi::Float64Array::New(env, 6);
   out[0] = static_cast<double>(s->calls.load());
   out[1] = static_cast<double>(s->rounds.load());
   out[2] = static_cast<double>(s->writevs.load());
   out[3] = static_cast<double>(s->fdatasyncs.load());
+  out[4] = static_cast<double>(s->write_ns.load()) / 1e6;
+  out[5] = static_cast<double>(s->sync_ns.load()) / 1e6;
   return out;
 }
 

@@ -20,7 +20,7 @@ class TsDurableFile implements CountedDurableFile {
   private poison: Error | null = null;
   private closing = false;
   private idleWaiters: Array<() => void> = [];
-  private counters: AppendStats = { calls: 0, rounds: 0, writevs: 0, fdatasyncs: 0 };
+  private counters: AppendStats = { calls: 0, rounds: 0, writevs: 0, fdatasyncs: 0, writeMs: 0, fdatasyncMs: 0 };
   size: number;
 
   constructor(fh: FileHandle, size: number) {
@@ -100,12 +100,16 @@ class TsDurableFile implements CountedDurableFile {
       wantSync ||= p.sync;
       for (const r of p.records) if (r.byteLength > 0) bufs.push(r);
     }
+    const t0 = performance.now();
     for (let i = 0; i < bufs.length; i += iovecsPerWritevMax) {
       await this.writeAll(bufs.slice(i, i + iovecsPerWritevMax));
     }
+    const t1 = performance.now();
+    this.counters.writeMs += t1 - t0;
     if (wantSync) {
       this.counters.fdatasyncs++;
       await this.fh.datasync();
+      this.counters.fdatasyncMs += performance.now() - t1;
     }
   }
 

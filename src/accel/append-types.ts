@@ -11,6 +11,9 @@ export interface AppendStats {
   /** writev system calls (a round issues several when it holds more than iovecsPerWritevMax buffers). */
   writevs: number;
   fdatasyncs: number;
+  /** Wall time spent inside writev and inside fdatasync, in ms (how much of a round is the disk). */
+  writeMs: number;
+  fdatasyncMs: number;
 }
 
 export interface CountedDurableFile extends DurableFile {

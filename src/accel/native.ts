@@ -25,7 +25,7 @@ interface NativeBinding {
   fileOpen(path: string, onDone: DoneCallback): [NativeFileHandle, number];
   fileAppend(h: NativeFileHandle, records: readonly Uint8Array[], sync: boolean, id: number): void;
   fileClose(h: NativeFileHandle, id: number): void;
-  /** [calls, rounds, writevs, fdatasyncs] */
+  /** [calls, rounds, writevs, fdatasyncs, writeMs, fdatasyncMs] */
   fileStats(h: NativeFileHandle): Float64Array;
 }
 
@@ -150,9 +150,9 @@ class NativeDurableFile implements CountedDurableFile {
   };
 
   stats(): AppendStats {
-    if (!this.h) return { calls: 0, rounds: 0, writevs: 0, fdatasyncs: 0 };
+    if (!this.h) return { calls: 0, rounds: 0, writevs: 0, fdatasyncs: 0, writeMs: 0, fdatasyncMs: 0 };
     const s = this.b.fileStats(this.h);
-    return { calls: s[0] ?? 0, rounds: s[1] ?? 0, writevs: s[2] ?? 0, fdatasyncs: s[3] ?? 0 };
+    return { calls: s[0] ?? 0, rounds: s[1] ?? 0, writevs: s[2] ?? 0, fdatasyncs: s[3] ?? 0, writeMs: s[4] ?? 0, fdatasyncMs: s[5] ?? 0 };
   }
 
   append(records: readonly Uint8Array[], sync: boolean): Promise<void> {

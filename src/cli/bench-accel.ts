@@ -34,8 +34,6 @@ export interface AccelBenchResult {
 export const benchSecondsMax = 3600;
 /** One measured slice; native and TS slices alternate so machine noise hits both alike. */
 const sliceMs = 25;
-/** Share of the time budget the append case gets (it is the noisiest: fdatasync). */
-const appendShare = 0.4;
 /** Concurrent writers and record size of the append case (issue 2). */
 const appendWriters = 64;
 const appendRecordBytes = 200;
@@ -160,7 +158,8 @@ function row(c: { primitive: AccelBenchRow["primitive"]; name: string; unit: str
 export async function runAccelBench(opts: { seconds: number; progress: (s: string) => void }): Promise<AccelBenchResult> {
   const native = nativeAccel();
   const all = cases();
-  const syncBudgetMs = (opts.seconds * 1000 * (1 - appendShare)) / all.length / 2;
+  // --seconds is the measuring time per case, split evenly between the native and TS paths.
+  const syncBudgetMs = (opts.seconds * 1000) / 2;
   const results: AccelBenchRow[] = [];
   if (!native) opts.progress(`native addon not loaded (${nativeLoadError()}): measuring the TS path only`);
   for (const c of all) {
@@ -174,7 +173,7 @@ export async function runAccelBench(opts: { seconds: number; progress: (s: strin
   const appendCase = { primitive: "append" as const, name: `${appendWriters} writers x ${appendRecordBytes}B fdatasync`, unit: "records/s" };
   try {
     opts.progress(`append ${appendCase.name} ...`);
-    const halfMs = (opts.seconds * 1000 * appendShare) / 4; // native, ts, native, ts
+    const halfMs = (opts.seconds * 1000) / 4; // native, ts, native, ts
     const paths: Array<[AccelPath, CountedAppender]> = native ? [["native", native.appender], ["ts", tsAccel.appender]] : [["ts", tsAccel.appender]];
     const acc = new Map<AccelPath, { records: number; ms: number; lagMs: number }>();
     for (let round = 0; round < 2; round++) {
@@ -225,7 +224,7 @@ export function registerBench(bench: Command): void {
     .command("accel")
     .description("measure the native and TypeScript accel paths (checksum, clocks, durable append) and what auto picks")
     .option("--json", "print one JSON object on stdout")
-    .option("--seconds <n>", "total measuring time in seconds", parseSeconds, 5)
+    .option("--seconds <n>", "measuring time per case in seconds, split between native and TS", parseSeconds, 0.5)
     .action(async (o: { json?: boolean; seconds: number }) => {
       const progress = (s: string): void => void process.stderr.write(`bench accel: ${s}\n`);
       const a = accel();
