@@ -102,15 +102,18 @@ export interface ChannelTls {
 }
 
 /**
- * Credentials for a client talking to one server address: the server certificate must be CA-signed and
- * name the host we dialled (DNS or IP SAN), as usual for TLS.
+ * Credentials for a client talking to one server address: the server certificate must be a CA-signed node
+ * certificate naming the host we dialled (DNS or IP SAN), as usual for TLS.
  */
 export function clientChannelTls(m: TlsMaterial, host: string): ChannelTls {
   const bareHost = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
   // Empty cert/key: dial without a client certificate (servers refuse that; tests check they do).
   const own = m.cert.length > 0 && m.key.length > 0;
   const credentials = grpc.credentials.createSsl(m.ca, own ? m.key : null, own ? m.cert : null, {
-    checkServerIdentity: (_servername, cert) => checkServerIdentity(bareHost, cert),
+    checkServerIdentity: (_servername, cert) => {
+      if (identityOf(cert)?.role !== "node") return new Error("server certificate is not a node certificate");
+      return checkServerIdentity(bareHost, cert);
+    },
   });
   // SNI must be a DNS name; for an IP target send "localhost" (our servers ignore SNI) and check the IP SAN above.
   const sni = isIP(bareHost) !== 0 ? "localhost" : bareHost;
