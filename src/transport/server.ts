@@ -161,10 +161,10 @@ function batchResponse(ops: ClientOp[], outcomes: OpOutcome[]): BatchResponseWir
 
 function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): grpc.UntypedServiceImplementation {
   const roles = ["node", "client", "admin"] as const;
-  const single = (method: string, toOp: (req: never) => ClientOp) =>
-    unary(method, onInternal, async (req: { key?: Uint8Array }, call) => {
+  const single = <Req extends { key?: Uint8Array }>(method: string, toOp: (req: Req) => ClientOp) =>
+    unary(method, onInternal, async (req: Req, call) => {
       requireCaller(call, secure, roles);
-      const op = toOp(req as never);
+      const op = toOp(req);
       const r = unwrap(op, await h.apply(op));
       const wire = resultWire(req.key, r);
       return wire.counter ?? wire.get ?? wire.set;
@@ -278,14 +278,14 @@ function serverOptions(receiveBytesMax: number, sendBytesMax: number): grpc.Serv
   };
 }
 
-type Services = { name: string; methods: Record<string, MethodDesc<never, never>>; impl: grpc.UntypedServiceImplementation }[];
+type Services = { name: string; methods: Record<string, MethodDesc<unknown, unknown>>; impl: grpc.UntypedServiceImplementation }[];
 
 async function start(common: ServerCommon, receiveBytesMax: number, sendBytesMax: number, services: Services): Promise<RunningServer> {
   const onInternal = common.onInternalError ?? defaultInternal;
   const server = new grpc.Server(serverOptions(receiveBytesMax, sendBytesMax));
   const health = new Health(new Set(services.map((s) => s.name)));
-  for (const s of services) server.addService(serviceDefinition(s.methods as Record<string, MethodDesc<unknown, unknown>>), s.impl);
-  server.addService(serviceDefinition(healthMethods as unknown as Record<string, MethodDesc<unknown, unknown>>), health.impl(onInternal));
+  for (const s of services) server.addService(serviceDefinition(s.methods), s.impl);
+  server.addService(serviceDefinition(healthMethods), health.impl(onInternal));
   const creds = "tls" in common.security ? new ReloadableServerCredentials(common.security.tls) : grpc.ServerCredentials.createInsecure();
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(common.addr, creds, (err, p) => (err ? reject(new Error(`cannot listen on ${common.addr}: ${err.message}`)) : resolve(p)));
@@ -324,9 +324,9 @@ function isSecure(s: ServerSecurity): boolean {
 export function startClientServer(opts: ClientServerOptions): Promise<RunningServer> {
   const secure = isSecure(opts.security);
   const onInternal = opts.onInternalError ?? defaultInternal;
-  const services: Services = [{ name: "imdb.v1.ClientService", methods: clientMethods as never, impl: clientImpl(opts.handler, secure, onInternal) }];
+  const services: Services = [{ name: "imdb.v1.ClientService", methods: clientMethods, impl: clientImpl(opts.handler, secure, onInternal) }];
   if (opts.admin !== undefined) {
-    services.push({ name: "imdb.v1.AdminService", methods: adminMethods as never, impl: adminImpl(opts.admin, secure, onInternal) });
+    services.push({ name: "imdb.v1.AdminService", methods: adminMethods, impl: adminImpl(opts.admin, secure, onInternal) });
   }
   return start(opts, clientMessageBytesMax, clientResponseBytesMax, services);
 }
@@ -336,7 +336,7 @@ export function startPeerServer(opts: PeerServerOptions): Promise<RunningServer>
   const secure = isSecure(opts.security);
   const onInternal = opts.onInternalError ?? defaultInternal;
   return start(opts, peerMessageBytesMax, peerMessageBytesMax, [
-    { name: "imdb.v1.NodeService", methods: nodeMethods as never, impl: peerImpl(opts.nodeId, opts.handler, secure, onInternal) },
+    { name: "imdb.v1.NodeService", methods: nodeMethods, impl: peerImpl(opts.nodeId, opts.handler, secure, onInternal) },
   ]);
 }
 
