@@ -19,13 +19,20 @@ export interface Calibration {
 }
 
 /**
- * Time per function: native and TS rounds alternate until it is spent and the fastest round of
- * each side is kept, so the TS path is judged after its JIT tiers up (its first rounds run
- * interpreted) and one scheduler hiccup does not decide.
+ * Time per function: native and TS rounds alternate and the fastest round of each side is
+ * kept, so one scheduler hiccup does not decide. A fresh process runs the TS path interpreted
+ * for its first few hundred calls (measured up to 20x slower), and on a loaded machine the JIT
+ * thread may wait for a core; judging TS before it is compiled would hand native wins it does
+ * not have in a long-running node. So rounds go on past the budget while the TS best still
+ * improves, up to a cap.
  */
 const calibrationBudgetPerFunctionMs = 1;
+const calibrationCapPerFunctionMs = 10;
 /** Rounds per side at least, whatever the budget. */
-const calibrationRoundsMin = 3;
+const calibrationRoundsMin = 6;
+/** "Still improving": the TS best improved by more than this factor within the last rounds. */
+const settleImprovement = 0.95;
+const settleRounds = 4;
 /** Single-record calls per round: enough to see past timer resolution, few enough to stay cheap. */
 const singleCallsPerRound = 200;
 /** Batch sizes: batch-shaped like the real work, small enough that calibration stays a few ms. */
@@ -76,14 +83,20 @@ export function clockPairs(pairs: number, entries: number): { a: PackedClocks; b
 function race(native: () => void, ts: () => void): CalibrationCase {
   let nativeNs = Infinity;
   let tsNs = Infinity;
+  let lastImprovedRound = 0;
   const start = performance.now();
-  for (let r = 0; r < calibrationRoundsMin || performance.now() - start < calibrationBudgetPerFunctionMs; r++) {
+  for (let r = 0; ; r++) {
+    const elapsedMs = performance.now() - start;
+    const settled = r - lastImprovedRound >= settleRounds;
+    if (r >= calibrationRoundsMin && ((elapsedMs >= calibrationBudgetPerFunctionMs && settled) || elapsedMs >= calibrationCapPerFunctionMs)) break;
     let t0 = performance.now();
     native();
     nativeNs = Math.min(nativeNs, (performance.now() - t0) * 1e6);
     t0 = performance.now();
     ts();
-    tsNs = Math.min(tsNs, (performance.now() - t0) * 1e6);
+    const dt = (performance.now() - t0) * 1e6;
+    if (dt < tsNs * settleImprovement) lastImprovedRound = r;
+    tsNs = Math.min(tsNs, dt);
   }
   return { nativeNs, tsNs, winner: nativeNs <= tsNs ? "native" : "ts" };
 }
