@@ -1,6 +1,6 @@
 // The keyspace: key -> typed CRDT. Turns local ops into deltas, merges remote deltas and full
 // states, keeps a 64-bit digest per key for anti-entropy, and iterates keys in bounded chunks.
-// Pure: time comes in as `nowMs`, nothing here does I/O.
+// Pure: time comes in as `nowMs`, nothing here does I/O. Storage layout: see keytable.ts.
 //
 // API (all synchronous; never throws for bad input - errors come back as values):
 //
@@ -43,13 +43,14 @@
 
 import {
   actorName, CausalContext, CrdtError, GCounter, HybridClock, internActor, LwwRegister, MvRegister, PNCounter,
-  registerValueBytesMax, type ActorId, type ClockSkew, type Hlc,
+  registerValueBytesMax, actorUtf8, type ActorId, type ClockSkew, type Hlc,
 } from "../crdt/index.ts";
 import {
-  CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, DecodeError, encodeContext, keyBytesMax, keyUtf8, Writer,
+  CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, DecodeError, encodeContext, keyBytesMax, WireType, Writer,
   writeEnvelope, writeState, type CrdtState,
 } from "../codec/index.ts";
 import { digestOf, hash64, hashOut } from "./digest.ts";
+import { KeyTable, noActor, Slot } from "./keytable.ts";
 
 /** Most keys one scan chunk returns. */
 export const scanChunkKeysMax = 10_000;
@@ -102,17 +103,15 @@ export interface EngineOptions {
   onChange?: (key: string, digest: bigint) => void;
 }
 
-/** One key's state and the two 32-bit halves of its digest. */
-class Entry {
-  constructor(public state: CrdtState, public hi: number, public lo: number) {}
-}
-
 const typeNames: Record<CrdtType, KeyType> = {
   [CrdtType.GCounter]: "gcounter",
   [CrdtType.PNCounter]: "pncounter",
   [CrdtType.LwwRegister]: "lww",
   [CrdtType.MvRegister]: "mv",
 };
+
+const safeMax = Number.MAX_SAFE_INTEGER;
+const safeMaxBig = BigInt(safeMax);
 
 function fail(code: EngineErrorCode, message: string): { ok: false; error: EngineError } {
   return { ok: false, error: { code, message } };
@@ -122,11 +121,17 @@ function wrongType(key: string, has: CrdtType, wanted: string): { ok: false; err
   return fail("WRONG_TYPE", `key "${key.slice(0, 64)}" holds a ${typeNames[has]}, not a ${wanted}`);
 }
 
+const keyEncoder = new TextEncoder();
+const keyDecoder = new TextDecoder();
+const invalidKey = fail("INVALID", `key must be 1..${keyBytesMax} bytes of well-formed UTF-8`);
+
 export class Engine {
   readonly actor: ActorId;
   readonly clock: HybridClock;
-  private readonly keys = new Map<string, Entry>();
+  private readonly t = new KeyTable();
   private readonly w = new Writer(4096);
+  /** The current key's UTF-8 (see encodeKey). */
+  private readonly keyBuf = new Uint8Array(keyBytesMax * 3 + 8);
   private onChange: ((key: string, digest: bigint) => void) | null;
 
   constructor(opts: EngineOptions) {
@@ -140,52 +145,49 @@ export class Engine {
   }
 
   get keyCount(): number {
-    return this.keys.size;
+    return this.t.count;
   }
 
   has(key: string): boolean {
-    return this.keys.has(key);
+    return this.indexOf(key) >= 0;
   }
 
   typeOf(key: string): KeyType | undefined {
-    const e = this.keys.get(key);
-    return e ? typeNames[crdtTypeOf(e.state)] : undefined;
+    const i = this.indexOf(key);
+    return i >= 0 ? typeNames[this.typeAt(i)] : undefined;
   }
 
   apply(op: EngineOp, nowMs: number): ApplyResult {
-    const keyBytes = keyUtf8(op.key);
-    if (keyBytes === null) return fail("INVALID", `key must be 1..${keyBytesMax} bytes of UTF-8`);
-    const entry = this.keys.get(op.key);
-    let state = entry?.state;
-    let created = false;
+    const len = this.encodeKey(op.key);
+    if (len < 0) return invalidKey;
+    const i = this.t.find(this.keyBuf, len);
+    if ((op.kind === "incr" || op.kind === "decr") && (i < 0 || this.t.slot[i] !== Slot.Object)) {
+      const r = this.applyCompact(op, i, len);
+      if (r !== null) return r;
+    }
+    let state: CrdtState | undefined = i >= 0 ? this.stateAt(i) : undefined;
     let delta: CrdtState;
     try {
       switch (op.kind) {
         case "incr": {
-          if (state === undefined) {
-            state = op.counter === "gcounter" ? new GCounter() : new PNCounter();
-            created = true;
-          } else if (!(state instanceof PNCounter || state instanceof GCounter)) {
-            return wrongType(op.key, crdtTypeOf(state), "counter");
-          } else if (op.counter !== undefined && typeNames[crdtTypeOf(state)] !== op.counter) {
-            return wrongType(op.key, crdtTypeOf(state), op.counter);
-          }
+          if (state === undefined) state = op.counter === "gcounter" ? new GCounter() : new PNCounter();
+          else if (!(state instanceof PNCounter || state instanceof GCounter)) return wrongType(op.key, crdtTypeOf(state), "counter");
+          else if (op.counter !== undefined && typeNames[crdtTypeOf(state)] !== op.counter) return wrongType(op.key, crdtTypeOf(state), op.counter);
           delta = state.inc(this.actor, op.amount);
           break;
         }
         case "decr": {
-          if (state === undefined) { state = new PNCounter(); created = true; }
+          if (state === undefined) state = new PNCounter();
           else if (!(state instanceof PNCounter)) return wrongType(op.key, crdtTypeOf(state), "pncounter");
           delta = state.dec(this.actor, op.amount);
           break;
         }
         case "set": {
-          if (state === undefined) { state = new LwwRegister(); created = true; }
+          if (state === undefined) state = new LwwRegister();
           else if (!(state instanceof LwwRegister)) return wrongType(op.key, crdtTypeOf(state), "lww");
           let ts = this.clock.now(nowMs);
           if (state.isSet && (ts.ms < state.ms || (ts.ms === state.ms && ts.logical <= state.logical))) {
-            // Only possible if the clock never observed this register (e.g. a state loaded
-            // without restore); catch up so the write still wins.
+            // Only possible if the clock never observed this register; catch up so the write wins.
             this.clock.observe(state.timestamp(), nowMs);
             ts = this.clock.now(nowMs);
           }
@@ -203,7 +205,7 @@ export class Engine {
               throw e;
             }
           }
-          if (state === undefined) { state = new MvRegister(); created = true; }
+          if (state === undefined) state = new MvRegister();
           else if (!(state instanceof MvRegister)) return wrongType(op.key, crdtTypeOf(state), "mv");
           delta = state.write(this.actor, op.value, ctx);
           break;
@@ -213,16 +215,59 @@ export class Engine {
       if (e instanceof CrdtError) return fail(e.code, e.message);
       throw e;
     }
-    const target = created ? this.insert(op.key, state) : (entry as Entry);
-    this.changed(op.key, target);
+    const at = i >= 0 ? i : this.t.insert(this.keyBuf, len);
+    this.storeAt(at, state);
+    this.changed(op.key, at);
     this.w.reset();
-    writeEnvelope(this.w, keyBytes, delta);
+    writeEnvelope(this.w, this.keyBuf.subarray(0, len), delta);
     return { ok: true, value: valueOf(state), delta: this.w.finish() };
   }
 
+  /**
+   * incr/decr on a compact counter without allocating a state object; null when the op needs
+   * the general path (another actor's row, or counts past 2^53).
+   */
+  private applyCompact(op: Extract<EngineOp, { kind: "incr" | "decr" }>, i: number, len: number): ApplyResult | null {
+    const t = this.t;
+    if (i < 0) {
+      // A new counter key: validate first, so a refused op creates nothing.
+      if (op.amount <= 0n || op.amount > safeMaxBig) return null;
+      i = t.insert(this.keyBuf, len);
+      t.slot[i] = op.kind === "incr" && op.counter === "gcounter" ? Slot.GCounter : Slot.PNCounter;
+      t.actor[i] = noActor;
+      t.p[i] = 0;
+      t.n[i] = 0;
+    }
+    const slot = t.slot[i] as Slot;
+    const type = slot === Slot.GCounter ? CrdtType.GCounter : CrdtType.PNCounter;
+    if (op.kind === "decr" && type !== CrdtType.PNCounter) return wrongType(op.key, type, "pncounter");
+    if (op.kind === "incr" && op.counter !== undefined && typeNames[type] !== op.counter) return wrongType(op.key, type, op.counter);
+    const a = t.actor[i] as number;
+    if ((a !== this.actor && a !== noActor) || op.amount <= 0n || op.amount > safeMaxBig) return null;
+    const amount = Number(op.amount);
+    const up = op.kind === "incr";
+    const next = (up ? (t.p[i] as number) : (t.n[i] as number)) + amount;
+    if (next > safeMax) return null;
+    t.actor[i] = this.actor;
+    if (up) t.p[i] = next;
+    else t.n[i] = next;
+    this.changed(op.key, i);
+    const nextBig = BigInt(next);
+    const delta = type === CrdtType.GCounter
+      ? new GCounter([this.actor], [nextBig])
+      : up ? new PNCounter([this.actor], [nextBig], [0n]) : new PNCounter([this.actor], [0n], [nextBig]);
+    this.w.reset();
+    writeEnvelope(this.w, this.keyBuf.subarray(0, len), delta);
+    return { ok: true, value: { type: typeNames[type] as CounterType, value: BigInt((t.p[i] as number) - (t.n[i] as number)) }, delta: this.w.finish() };
+  }
+
   get(key: string): KeyValue | undefined {
-    const e = this.keys.get(key);
-    return e ? valueOf(e.state) : undefined;
+    const i = this.indexOf(key);
+    if (i < 0) return undefined;
+    const slot = this.t.slot[i];
+    if (slot === Slot.GCounter) return { type: "gcounter", value: BigInt(this.t.p[i] as number) };
+    if (slot === Slot.PNCounter) return { type: "pncounter", value: BigInt((this.t.p[i] as number) - (this.t.n[i] as number)) };
+    return valueOf(this.stateAt(i));
   }
 
   /** Joins an encoded KeyDelta. */
@@ -253,34 +298,41 @@ export class Engine {
   private join(key: string, incoming: CrdtState, nowMs: number): MergeResult {
     let skew: ClockSkew | null = null;
     if (incoming instanceof LwwRegister && incoming.isSet) skew = this.clock.observe(incoming.timestamp(), nowMs);
-    const entry = this.keys.get(key);
-    if (entry === undefined) {
-      this.changed(key, this.insert(key, incoming));
+    const len = this.encodeKey(key);
+    if (len < 0) return invalidKey; // the decoder already checked; a lone surrogate cannot survive UTF-8
+    const i = this.t.find(this.keyBuf, len);
+    if (i < 0) {
+      const at = this.t.insert(this.keyBuf, len);
+      this.storeAt(at, incoming);
+      this.changed(key, at);
       return { ok: true, key, changed: true, skew, typeConflict: false };
     }
-    const have = crdtTypeOf(entry.state);
+    const have = this.typeAt(i);
     const got = crdtTypeOf(incoming);
     if (have !== got) {
       // Concurrent creation with different types: the lower type number wins everywhere.
       if (got < have) {
-        entry.state = incoming;
-        this.changed(key, entry);
+        this.storeAt(i, incoming);
+        this.changed(key, i);
         return { ok: true, key, changed: true, skew, typeConflict: true };
       }
       return { ok: true, key, changed: false, skew, typeConflict: true };
     }
-    const changed = mergeSame(entry.state, incoming);
-    if (changed) this.changed(key, entry);
+    const state = this.stateAt(i);
+    const changed = mergeSame(state, incoming);
+    if (changed) {
+      this.storeAt(i, state);
+      this.changed(key, i);
+    }
     return { ok: true, key, changed, skew, typeConflict: false };
   }
 
   /** The key's state as an encoded KeyState. */
   encodeState(key: string): Uint8Array | undefined {
-    const e = this.keys.get(key);
-    if (e === undefined) return undefined;
-    const kb = keyUtf8(key) as Uint8Array;
+    const i = this.indexOf(key);
+    if (i < 0) return undefined;
     this.w.reset();
-    writeEnvelope(this.w, kb, e.state);
+    writeEnvelope(this.w, this.t.keyBytes(i), this.stateAt(i));
     return this.w.finish();
   }
 
@@ -295,24 +347,25 @@ export class Engine {
     }
     if (env.key !== key) return fail("INVALID", "state is for another key");
     if (env.state instanceof LwwRegister && env.state.isSet) this.clock.restore(env.state.timestamp());
-    const entry = this.keys.get(env.key);
-    if (entry === undefined) this.changed(env.key, this.insert(env.key, env.state));
-    else {
-      entry.state = env.state;
-      this.changed(env.key, entry);
-    }
-    return { ok: true, key: env.key };
+    const len = this.encodeKey(key);
+    if (len < 0) return invalidKey;
+    let i = this.t.find(this.keyBuf, len);
+    if (i < 0) i = this.t.insert(this.keyBuf, len);
+    this.storeAt(i, env.state);
+    this.changed(key, i);
+    return { ok: true, key };
   }
 
   digest(key: string): bigint | undefined {
-    const e = this.keys.get(key);
-    return e ? digestOf(e.hi, e.lo) : undefined;
+    const i = this.indexOf(key);
+    return i >= 0 ? digestOf(this.t.digestHi[i] as number, this.t.digestLo[i] as number) : undefined;
   }
 
+  /** Scans entries in insertion order; see the API notes at the top. */
   scan(): KeyScan {
-    const it = this.keys.entries();
-    const self = this;
+    let next = 0;
     let done = false;
+    const self = this;
     return {
       get done() {
         return done;
@@ -322,38 +375,117 @@ export class Engine {
         const bytesMax = Math.max(1, Math.min(maxBytes, scanChunkBytesMax));
         const out: ScanItem[] = [];
         let bytes = 0;
-        while (!done && out.length < keysMax && bytes < bytesMax) {
-          const n = it.next();
-          if (n.done) { done = true; break; }
-          const [key, entry] = n.value;
+        while (out.length < keysMax && bytes < bytesMax) {
+          if (next >= self.t.count) { done = true; break; }
+          const i = next++;
+          const kb = self.t.keyBytes(i);
           self.w.reset();
-          writeEnvelope(self.w, keyUtf8(key) as Uint8Array, entry.state);
+          writeEnvelope(self.w, kb, self.stateAt(i));
           const state = self.w.finish();
-          out.push({ key, state });
+          out.push({ key: decodeKey(kb), state });
           bytes += state.length;
         }
+        if (next >= self.t.count) done = true;
         return out;
       },
     };
   }
 
-  private insert(key: string, state: CrdtState): Entry {
-    const e = new Entry(state, 0, 0);
-    this.keys.set(key, e);
-    return e;
+  /** Writes key's UTF-8 into keyBuf; returns its length, or -1 if not a valid key. */
+  private encodeKey(key: string): number {
+    const n = key.length;
+    if (n === 0 || n > keyBytesMax) return -1;
+    const b = this.keyBuf;
+    for (let k = 0; k < n; k++) {
+      const c = key.charCodeAt(k);
+      if (c >= 0x80) {
+        if (!key.isWellFormed()) return -1;
+        const { written } = keyEncoder.encodeInto(key, b);
+        return written <= keyBytesMax ? written : -1;
+      }
+      b[k] = c;
+    }
+    return n;
   }
 
-  /** Recomputes the entry's digest from its canonical encoding and tells the subscriber. */
-  private changed(key: string, e: Entry): void {
+  private indexOf(key: string): number {
+    const len = this.encodeKey(key);
+    return len < 0 ? -1 : this.t.find(this.keyBuf, len);
+  }
+
+  private typeAt(i: number): CrdtType {
+    const slot = this.t.slot[i];
+    if (slot === Slot.GCounter) return CrdtType.GCounter;
+    if (slot === Slot.PNCounter) return CrdtType.PNCounter;
+    return crdtTypeOf(this.t.objects.get(i) as CrdtState);
+  }
+
+  /** The state of entry i: the stored object, or a fresh object built from a compact counter. */
+  private stateAt(i: number): CrdtState {
+    const t = this.t;
+    const slot = t.slot[i];
+    if (slot === Slot.Object) return t.objects.get(i) as CrdtState;
+    const a = t.actor[i] as number;
+    if (slot === Slot.GCounter) return a === noActor ? new GCounter() : new GCounter([a as ActorId], [BigInt(t.p[i] as number)]);
+    return a === noActor ? new PNCounter() : new PNCounter([a as ActorId], [BigInt(t.p[i] as number)], [BigInt(t.n[i] as number)]);
+  }
+
+  /** Stores s at entry i, in the compact columns when it fits there. */
+  private storeAt(i: number, s: CrdtState): void {
+    const t = this.t;
+    if (s instanceof GCounter && s.actors.length <= 1 && (s.counts[0] ?? 0n) <= safeMaxBig) {
+      t.slot[i] = Slot.GCounter;
+      t.actor[i] = s.actors.length === 0 ? noActor : (s.actors[0] as number);
+      t.p[i] = Number(s.counts[0] ?? 0n);
+      t.n[i] = 0;
+      t.objects.delete(i);
+    } else if (s instanceof PNCounter && s.actors.length <= 1 && (s.p[0] ?? 0n) <= safeMaxBig && (s.n[0] ?? 0n) <= safeMaxBig) {
+      t.slot[i] = Slot.PNCounter;
+      t.actor[i] = s.actors.length === 0 ? noActor : (s.actors[0] as number);
+      t.p[i] = Number(s.p[0] ?? 0n);
+      t.n[i] = Number(s.n[0] ?? 0n);
+      t.objects.delete(i);
+    } else {
+      t.slot[i] = Slot.Object;
+      t.objects.set(i, s);
+    }
+  }
+
+  /** Recomputes entry i's digest from its canonical encoding and tells the subscriber. */
+  private changed(key: string, i: number): void {
+    const t = this.t;
     const w = this.w;
     w.reset();
-    w.uint(crdtTypeOf(e.state));
-    writeState(w, e.state);
+    const slot = t.slot[i];
+    if (slot === Slot.Object) {
+      const s = t.objects.get(i) as CrdtState;
+      w.uint(crdtTypeOf(s));
+      writeState(w, s);
+    } else {
+      w.uint(slot === Slot.GCounter ? CrdtType.GCounter : CrdtType.PNCounter);
+      writeCompactCounter(w, slot === Slot.GCounter, t.actor[i] as number, t.p[i] as number, t.n[i] as number);
+    }
     hash64(w.buf, 0, w.pos);
-    e.hi = hashOut.hi;
-    e.lo = hashOut.lo;
-    if (this.onChange !== null) this.onChange(key, digestOf(e.hi, e.lo));
+    t.digestHi[i] = hashOut.hi;
+    t.digestLo[i] = hashOut.lo;
+    if (this.onChange !== null) this.onChange(key, digestOf(hashOut.hi, hashOut.lo));
   }
+}
+
+/** The canonical state bytes of a counter with at most one row (same bytes as writeState). */
+export function writeCompactCounter(w: Writer, g: boolean, actor: number, p: number, n: number): void {
+  if (actor === noActor) return;
+  const at = w.begin(1);
+  w.tag(1, WireType.Bytes);
+  w.bytes(actorUtf8(actor as ActorId));
+  if (g || p !== 0) { w.tag(2, WireType.Varint); w.uint(p); }
+  if (!g && n !== 0) { w.tag(3, WireType.Varint); w.uint(n); }
+  w.end(at);
+}
+
+function decodeKey(b: Uint8Array): string {
+  for (let k = 0; k < b.length; k++) if ((b[k] as number) >= 0x80) return keyDecoder.decode(b);
+  return String.fromCharCode(...b);
 }
 
 function mergeSame(a: CrdtState, b: CrdtState): boolean {

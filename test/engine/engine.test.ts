@@ -4,7 +4,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { Engine, type EngineOp, type KeyValue } from "../../src/engine/index.ts";
-import { decodeEnvelope, encodeEnvelope, keyUtf8 } from "../../src/codec/index.ts";
+import { decodeEnvelope, encodeEnvelope, keyUtf8, Writer, writeState } from "../../src/codec/index.ts";
+import { digestOf, hash64, hashOut } from "../../src/engine/digest.ts";
 import { int64Max, int64Min, internActor, LwwRegister, registerValueBytesMax } from "../../src/crdt/index.ts";
 import { checkProperty } from "../crdt/prop.ts";
 
@@ -12,6 +13,16 @@ const T = 1_700_000_000_000;
 
 function ok(r: { ok: boolean }): void {
   if (!r.ok) throw new Error(`expected ok, got ${JSON.stringify(r)}`);
+}
+
+/** The digest computed independently of the engine's storage: hash64(type varint + state bytes). */
+function independentDigest(e: Engine, key: string): bigint {
+  const env = decodeEnvelope(e.encodeState(key) as Uint8Array);
+  const w = new Writer();
+  w.uint(env.type);
+  writeState(w, env.state);
+  hash64(w.buf, 0, w.pos);
+  return digestOf(hashOut.hi, hashOut.lo);
 }
 
 function snapshot(e: Engine, key: string): string {
@@ -178,7 +189,29 @@ describe("Engine", () => {
         ok(fresh.loadState(key, enc));
         expect(fresh.digest(key)).toBe(n1.digest(key) as bigint);
         expect(seen.get(key)).toBe(n1.digest(key) as bigint);
+        for (const n of nodes) expect(n.digest(key)).toBe(independentDigest(n, key));
       }
+    }), 0.3);
+  });
+
+  test("counters in compact storage and as objects (big counts, several actors) agree on values and digests", () => {
+    const amountArb = fc.oneof(fc.bigInt({ min: 1n, max: 5n }), fc.bigInt({ min: 1n, max: 1n << 62n }));
+    const step = fc.record({ node: fc.nat(1), up: fc.boolean(), amount: amountArb, key: fc.constantFrom("x", "y") });
+    checkProperty("compact vs object", fc.property(fc.array(step, { maxLength: 12 }), (steps) => {
+      const nodes = [new Engine({ actor: "n1" }), new Engine({ actor: "n2" })];
+      const model = new Map<string, bigint>();
+      for (const s of steps) {
+        const e = nodes[s.node] as Engine;
+        const r = e.apply(s.up ? { kind: "incr", key: s.key, amount: s.amount } : { kind: "decr", key: s.key, amount: s.amount }, T);
+        if (r.ok) {
+          const v = (r.value as { value: bigint }).value;
+          expect(e.get(s.key)).toEqual({ type: "pncounter", value: v });
+          for (const other of nodes) if (other !== e) ok(other.mergeDelta(r.delta, T));
+          model.set(s.key, v);
+        } else expect(r.error.code).toBe("OUT_OF_RANGE");
+        for (const n of nodes) for (const k of ["x", "y"]) if (n.has(k)) expect(n.digest(k)).toBe(independentDigest(n, k));
+      }
+      for (const [k, v] of model) for (const n of nodes) expect((n.get(k) as { value: bigint }).value).toBe(v);
     }), 0.3);
   });
 
