@@ -81,16 +81,20 @@ describe("PNCounter", () => {
     checkProperty("PN range", fc.property(fc.array(step, { maxLength: 30 }), (steps) => {
       const p = new PNCounter();
       let model = 0n;
+      const totals = new Map<string, bigint>(); // per actor and direction: must stay within u64
       for (const s of steps) {
         const before = encodeState(p);
         const next = s.inc ? model + s.amount : model - s.amount;
+        const slot = `${s.actor}:${s.inc}`;
+        const total = (totals.get(slot) ?? 0n) + s.amount;
         const code = refusal(() => (s.inc ? p.inc(s.actor, s.amount) : p.dec(s.actor, s.amount)));
-        if (next > int64Max || next < int64Min) {
+        if (next > int64Max || next < int64Min || total > uint64Max) {
           expect(code).toBe("OUT_OF_RANGE");
           expect(encodeState(p)).toEqual(before);
         } else {
           expect(code).toBe("none");
           model = next;
+          totals.set(slot, total);
         }
         expect(p.value()).toBe(model);
       }
