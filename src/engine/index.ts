@@ -19,8 +19,10 @@
 //        | { ok: false, error: { code: "WRONG_TYPE" | "OUT_OF_RANGE" | "INVALID", message } }
 //       A key's type is fixed by its first write; a refused op changes nothing.
 //   e.get(key): KeyValue | undefined
-//       { type: "gcounter" | "pncounter", value: bigint }
-//       { type: "lww", value: Uint8Array, timestampMs, logical, actor }
+//       { type: "gcounter" | "pncounter", value: bigint }   (exact; local ops keep it within
+//           int64, but concurrent increments on two nodes can merge to a value outside it -
+//           the API edge must saturate or report, never wrap)
+//       { type: "lww", value: Uint8Array /* shared: do not modify */, timestampMs, logical, actor }
 //       { type: "mv", values: Uint8Array[], context: Uint8Array /* encoded CausalContext */ }
 //   e.mergeDelta(bytes, nowMs) / e.mergeState(key, bytes, nowMs): MergeResult
 //       Joins an encoded KeyDelta / KeyState (remote deltas, WAL replay, anti-entropy).
@@ -31,14 +33,15 @@
 //       so replicas still converge.
 //   e.encodeState(key): Uint8Array | undefined        encoded KeyState (snapshots)
 //   e.loadState(key, bytes): LoadResult              replaces the key's state (recovery)
-//   e.digest(key): bigint | undefined                hash64 of type + canonical state bytes,
-//                                                    updated on every change, not on read
+//   e.digest(key): bigint | undefined                hash64(varint(type) ++ canonical state
+//                                                    bytes); the key is not hashed in. Updated
+//                                                    on every change, not on read
 //   onChange(key, digest) is called after every change (apply, merge, load).
 //   e.keyCount; e.has(key); e.typeOf(key)
 //   e.scan(): KeyScan   scan.next(maxKeys, maxBytes) -> [{ key, state: KeyState bytes }]
-//       Tolerates writes during the scan: every key present when the scan began and still
-//       present is returned exactly once, with its state at the moment it is returned;
-//       keys added meanwhile may or may not be returned. `scan.done` once exhausted.
+//       In insertion order; tolerates writes during the scan: every key present when the
+//       scan began is returned exactly once (keys are never deleted), with its state at the
+//       moment it is returned; keys added meanwhile are returned too. `scan.done` at the end.
 //   e.clock: the node's HybridClock (LWW timestamps; recovery may restore() it).
 
 import {
