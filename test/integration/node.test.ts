@@ -108,9 +108,16 @@ describe("validation at the edge: status named, state unchanged", () => {
     expect((await client(["get", "big"])).stdout.trim()).toBe("9223372036854775807");
   });
 
+  test("N < 1 is INVALID_ARGUMENT from the server", async () => {
+    const r = await client(["incr", "k", "0"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("INVALID_ARGUMENT");
+    expect((await client(["get", "k"])).stderr).toContain("NOT_FOUND");
+  });
+
   test("usage errors exit 2", async () => {
     expect((await client(["incr"])).code).toBe(2);
-    expect((await client(["incr", "k", "0"])).code).toBe(2);
+    expect((await client(["incr", "k", "abc"])).code).toBe(2);
     expect((await client(["frobnicate"])).code).toBe(2);
   });
 });
