@@ -34,6 +34,11 @@ export interface AccelBenchResult {
 export const benchSecondsMax = 3600;
 /** One measured slice; native and TS slices alternate so machine noise hits both alike. */
 const sliceMs = 25;
+/**
+ * Append runs alternate native and TS in slices of about this length, so a burst of disk
+ * contention from another process lands on both paths rather than on one.
+ */
+const appendSliceMs = 125;
 /** Concurrent writers and record size of the append case (issue 2). */
 const appendWriters = 64;
 const appendRecordBytes = 200;
@@ -173,12 +178,13 @@ export async function runAccelBench(opts: { seconds: number; progress: (s: strin
   const appendCase = { primitive: "append" as const, name: `${appendWriters} writers x ${appendRecordBytes}B fdatasync`, unit: "records/s" };
   try {
     opts.progress(`append ${appendCase.name} ...`);
-    const halfMs = (opts.seconds * 1000) / 4; // native, ts, native, ts
+    const perPathMs = (opts.seconds * 1000) / 2;
+    const slices = Math.max(1, Math.round(perPathMs / appendSliceMs));
     const paths: Array<[AccelPath, CountedAppender]> = native ? [["native", native.appender], ["ts", tsAccel.appender]] : [["ts", tsAccel.appender]];
     const acc = new Map<AccelPath, { records: number; ms: number; lagMs: number }>();
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < slices; round++) {
       for (const [name, app] of paths) {
-        const r = await appendRun(app, dir, halfMs);
+        const r = await appendRun(app, dir, perPathMs / slices);
         const a = acc.get(name) ?? { records: 0, ms: 0, lagMs: 0 };
         acc.set(name, { records: a.records + r.records, ms: a.ms + r.ms, lagMs: Math.max(a.lagMs, r.lagMs) });
       }
