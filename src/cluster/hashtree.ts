@@ -29,8 +29,7 @@ export function keyHash(key: string): [number, number] {
 }
 
 /** The 64-bit contribution of one (key, digest) pair, as lo/hi halves. */
-function entryHash(key: string, digest: bigint): [number, number] {
-  const [k1, k2] = keyHash(key);
+function entryHash(k1: number, k2: number, digest: bigint): [number, number] {
   const dLo = Number(digest & 0xffffffffn);
   const dHi = Number((digest >> 32n) & 0xffffffffn);
   const lo = fmix32(k1 ^ dLo ^ Math.imul(dHi, 0x9e3779b1));
@@ -68,19 +67,20 @@ export class HashTree {
 
   /** Records a key's new digest; undefined removes the key. O(depth). */
   set(key: string, digest: bigint | undefined): void {
-    const leaf = this.leafOf(key);
+    const [k1, k2] = keyHash(key);
+    const leaf = k1 >>> (32 - fanoutBits * this.depth);
     let map = this.leaves[leaf];
     const old = map?.get(key);
     if (old === digest) return;
     let dLo = 0;
     let dHi = 0;
     if (old !== undefined) {
-      const [lo, hi] = entryHash(key, old);
+      const [lo, hi] = entryHash(k1, k2, old);
       dLo ^= lo;
       dHi ^= hi;
     }
     if (digest !== undefined) {
-      const [lo, hi] = entryHash(key, digest);
+      const [lo, hi] = entryHash(k1, k2, digest);
       dLo ^= lo;
       dHi ^= hi;
       if (map === undefined) {
