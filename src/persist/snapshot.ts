@@ -101,12 +101,25 @@ export async function writeSnapshot(o: WriteSnapshotOptions): Promise<SnapshotWr
     };
     await write(encodeFileHeader(snapshotMagic, o.startLsn, o.sums));
     const chunk = new ChunkBuilder();
-    for await (const [key, value] of o.source) {
+    /** Adds an entry; returns a full chunk to write, or null. */
+    const add = (key: string, value: Uint8Array): Uint8Array | null => {
       chunk.add(key, value);
       entries++;
-      if (chunk.bytes >= snapshotChunkBytesTarget) {
-        await write(chunk.take(o.sums));
-        chunks++;
+      if (chunk.bytes < snapshotChunkBytesTarget) return null;
+      chunks++;
+      return chunk.take(o.sums);
+    };
+    // A plain iterable is walked without a microtask per entry; appends still interleave at
+    // every chunk flush.
+    if (Symbol.asyncIterator in o.source) {
+      for await (const [key, value] of o.source) {
+        const full = add(key, value);
+        if (full !== null) await write(full);
+      }
+    } else {
+      for (const [key, value] of o.source) {
+        const full = add(key, value);
+        if (full !== null) await write(full);
       }
     }
     if (chunk.count > 0) {

@@ -228,12 +228,14 @@ export class Wal {
   private async startSegment(firstLsn: Lsn): Promise<void> {
     const seg: SegmentInfo = { name: segmentName(firstLsn), firstLsn };
     const file = await this.o.appender.open(join(this.o.walDir, seg.name));
-    if (file.size !== 0) {
-      await file.close();
-      throw new Error(`WAL segment ${seg.name} already exists with ${file.size} bytes`);
+    try {
+      if (file.size !== 0) throw new Error(`WAL segment ${seg.name} already exists with ${file.size} bytes`);
+      await file.append([encodeFileHeader(walMagic, seg.firstLsn, this.o.sums)], true);
+      await fsyncDir(this.o.walDir);
+    } catch (e) {
+      await file.close().catch(() => undefined);
+      throw e;
     }
-    await file.append([encodeFileHeader(walMagic, seg.firstLsn, this.o.sums)], true);
-    await fsyncDir(this.o.walDir);
     this.file = file;
     this.segs.push(seg);
   }
