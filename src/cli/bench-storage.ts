@@ -26,6 +26,8 @@ export interface StorageBenchResult {
   /** WAL appends/s divided by Redis requests/s (null when Redis was skipped). */
   ratioVsRedis: number | null;
   replay: { records: number; walBytes: number; seconds: number; recordsPerSecond: number };
+  /** Writing a snapshot of 1M small entries, and loading it back through recovery. */
+  snapshot: { entries: number; fileBytes: number; writeSeconds: number; loadSeconds: number; loadEntriesPerSecond: number };
 }
 
 export const benchSecondsMax = 3600;
@@ -35,6 +37,9 @@ const redisClients = 50;
 /** Records the replay case writes and recovers (issue 4: at least 1M). */
 const replayRecords = 1_000_000;
 const replayBatch = 1000;
+/** Entries in the snapshot case (the issue's 1M counter keys) and their value size. */
+const snapshotEntries = 1_000_000;
+const snapshotValueBytes = 24;
 const redisStartDeadlineMs = 10_000;
 /** Latency samples kept (a reservoir of the first ones is enough for p50/p99). */
 const latencySamplesMax = 1_000_000;
@@ -51,8 +56,11 @@ export async function runStorageBench(opts: { seconds: number; progress: (msg: s
     opts.progress(`recovery replay: writing ${replayRecords} records`);
     const replay = await benchReplay(join(root, "replay"), opts.progress);
     opts.progress(`  ${Math.round(replay.recordsPerSecond)} records/s`);
+    opts.progress(`snapshot: writing and loading ${snapshotEntries} entries`);
+    const snapshot = await benchSnapshot(join(root, "snapshot"));
+    opts.progress(`  write ${snapshot.writeSeconds.toFixed(3)} s, load ${snapshot.loadSeconds.toFixed(3)} s`);
     const ratioVsRedis = "skipped" in redis ? null : append.recordsPerSecond / redis.requestsPerSecond;
-    return { accel: describeAccel(accel()), append, redis, ratioVsRedis, replay };
+    return { accel: describeAccel(accel()), append, redis, ratioVsRedis, replay, snapshot };
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -171,6 +179,29 @@ async function benchReplay(dataDir: string, progress: (m: string) => void): Prom
   return { records, walBytes: bytes, seconds, recordsPerSecond: records / seconds };
 }
 
+async function benchSnapshot(dataDir: string): Promise<StorageBenchResult["snapshot"]> {
+  const store = await open(dataDir, "sync");
+  const value = new Uint8Array(snapshotValueBytes).fill(3);
+  function* entries(): Generator<readonly [string, Uint8Array]> {
+    for (let i = 0; i < snapshotEntries; i++) yield [`counter:${i}`, value];
+  }
+  const t0 = performance.now();
+  const written = await store.snapshot(entries());
+  const writeSeconds = (performance.now() - t0) / 1000;
+  await store.close();
+  let loaded = 0;
+  let keyChars = 0;
+  const sink: RecoverySink = {
+    snapshotEntry: (k) => { loaded++; keyChars += k.length; },
+    walRecord: () => undefined,
+  };
+  const t1 = performance.now();
+  await recover({ dataDir, repair: false, sums: accel().checksums, log: silentLog, sink });
+  const loadSeconds = (performance.now() - t1) / 1000;
+  if (loaded !== snapshotEntries || keyChars === 0) throw new Error(`snapshot load saw ${loaded} entries, wrote ${snapshotEntries}`);
+  return { entries: loaded, fileBytes: written.bytes, writeSeconds, loadSeconds, loadEntriesPerSecond: loaded / loadSeconds };
+}
+
 function parseSeconds(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || n > benchSecondsMax) throw new InvalidArgumentError(`seconds must be in (0, ${benchSecondsMax}]`);
@@ -187,6 +218,8 @@ function table(r: StorageBenchResult): string {
       : `redis ${r.redis.version} appendfsync always (INCR, ${r.redis.clients} clients): ${Math.round(r.redis.requestsPerSecond)} requests/s`,
     `ratio WAL / redis: ${r.ratioVsRedis === null ? "n/a" : r.ratioVsRedis.toFixed(2)}`,
     `recovery replay: ${r.replay.records} records (${(r.replay.walBytes / 1e6).toFixed(1)} MB payload) in ${r.replay.seconds.toFixed(3)} s = ${Math.round(r.replay.recordsPerSecond)} records/s`,
+    `snapshot: ${r.snapshot.entries} entries (${(r.snapshot.fileBytes / 1e6).toFixed(1)} MB) written in ${r.snapshot.writeSeconds.toFixed(3)} s, ` +
+      `loaded in ${r.snapshot.loadSeconds.toFixed(3)} s = ${Math.round(r.snapshot.loadEntriesPerSecond)} entries/s`,
   ];
   return lines.join("\n");
 }
