@@ -68,22 +68,30 @@ export function decodeState(type: CrdtType, bytes: Uint8Array): CrdtState {
 
 const keyEncoder = new TextEncoder();
 
-/** UTF-8 length of a key, or -1 if it is not within 1..keyBytesMax. */
+/** The key's UTF-8, or null if that is not within 1..keyBytesMax bytes. */
 export function keyUtf8(key: string): Uint8Array | null {
   if (key.length === 0 || key.length > keyBytesMax) return null;
   const b = keyEncoder.encode(key);
   return b.length <= keyBytesMax ? b : null;
 }
 
-/** Writes a KeyState / KeyDelta envelope (identical layouts) into w. */
-export function writeEnvelope(w: Writer, keyBytes: Uint8Array, s: CrdtState): void {
+/**
+ * Writes an envelope's version, type and key, and opens its state field: write the state
+ * message next, then call w.end() with the returned position.
+ */
+export function beginEnvelope(w: Writer, keyBytes: Uint8Array, type: CrdtType): number {
   w.tag(1, WireType.Varint);
   w.uint(formatVersionCurrent);
   w.tag(2, WireType.Varint);
-  w.uint(crdtTypeOf(s));
+  w.uint(type);
   w.tag(3, WireType.Bytes);
   w.bytes(keyBytes);
-  const at = w.begin(4);
+  return w.begin(4);
+}
+
+/** Writes a KeyState / KeyDelta envelope (identical layouts) into w. */
+export function writeEnvelope(w: Writer, keyBytes: Uint8Array, s: CrdtState): void {
+  const at = beginEnvelope(w, keyBytes, crdtTypeOf(s));
   writeState(w, s);
   w.end(at);
 }

@@ -49,7 +49,7 @@ import {
   registerValueBytesMax, actorUtf8, type ActorId, type ClockSkew, type Hlc,
 } from "../crdt/index.ts";
 import {
-  CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, DecodeError, encodeContext, keyBytesMax, Reader, WireType, Writer,
+  beginEnvelope, CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, DecodeError, encodeContext, keyBytesMax, Reader, WireType, Writer,
   writeEnvelope, writeState, type CrdtState,
 } from "../codec/index.ts";
 import { digestOf, hash64, hashOut } from "./digest.ts";
@@ -275,8 +275,8 @@ export class Engine {
 
   /** Joins an encoded KeyDelta. */
   mergeDelta(bytes: Uint8Array, nowMs: number): MergeResult {
-    const fast = this.mergeCompactDelta(bytes);
-    if (fast !== null) return fast;
+    const fast = this.compactCounterDelta(bytes, null);
+    if (fast !== null) return { ok: true, key: fast.key, changed: fast.changed, skew: null, typeConflict: false };
     let env;
     try {
       env = decodeEnvelope(bytes);
@@ -288,11 +288,12 @@ export class Engine {
   }
 
   /**
-   * The common delta - one counter row for a compact counter key - merged straight into the
-   * columns without building objects (WAL replay speed). Returns null for anything else,
-   * which then takes the general path; this accepts only input the general decoder accepts.
+   * The common delta or state - one counter row for a compact counter key - merged (or, with
+   * loadKey, loaded) straight into the columns without building objects (WAL replay and
+   * snapshot load speed). Returns null for anything else, which then takes the general path;
+   * this accepts only input the general decoder accepts.
    */
-  private mergeCompactDelta(bytes: Uint8Array): MergeResult | null {
+  private compactCounterDelta(bytes: Uint8Array, loadKey: string | null): { key: string; changed: boolean } | null {
     let r = new Reader(bytes);
     let version = 0;
     let type = 0;
@@ -341,8 +342,19 @@ export class Engine {
     const t = this.t;
     const slot = type === CrdtType.GCounter ? Slot.GCounter : Slot.PNCounter;
     let i = t.find(this.keyBuf, keyLen);
-    if (i >= 0 && (t.slot[i] !== slot || (t.actor[i] !== actor && t.actor[i] !== noActor))) return null;
     const key = String.fromCharCode(...this.keyBuf.subarray(0, keyLen));
+    if (loadKey !== null) {
+      if (key !== loadKey) return null;
+      if (i < 0) i = t.insert(this.keyBuf, keyLen);
+      t.objects.delete(i);
+      t.slot[i] = slot;
+      t.actor[i] = actor;
+      t.p[i] = p;
+      t.n[i] = n;
+      this.changed(key, i);
+      return { key, changed: true };
+    }
+    if (i >= 0 && (t.slot[i] !== slot || (t.actor[i] !== actor && t.actor[i] !== noActor))) return null;
     if (i < 0) {
       i = t.insert(this.keyBuf, keyLen);
       t.slot[i] = slot;
@@ -357,7 +369,7 @@ export class Engine {
       if (n > (t.n[i] as number)) t.n[i] = n;
       this.changed(key, i);
     }
-    return { ok: true, key, changed, skew: null, typeConflict: false };
+    return { key, changed };
   }
 
   private lastActor: ActorId | null = null;
@@ -431,14 +443,29 @@ export class Engine {
   /** The key's state as an encoded KeyState. */
   encodeState(key: string): Uint8Array | undefined {
     const i = this.indexOf(key);
-    if (i < 0) return undefined;
-    this.w.reset();
-    writeEnvelope(this.w, this.t.keyBytes(i), this.stateAt(i));
-    return this.w.finish();
+    return i < 0 ? undefined : this.encodeAt(i, this.t.keyBytes(i));
+  }
+
+  /** Entry i's KeyState envelope. */
+  private encodeAt(i: number, keyBytes: Uint8Array): Uint8Array {
+    const t = this.t;
+    const w = this.w;
+    w.reset();
+    const slot = t.slot[i];
+    if (slot === Slot.Object) {
+      writeEnvelope(w, keyBytes, t.objects.get(i) as CrdtState);
+    } else {
+      const g = slot === Slot.GCounter;
+      const at = beginEnvelope(w, keyBytes, g ? CrdtType.GCounter : CrdtType.PNCounter);
+      writeCompactCounter(w, g, t.actor[i] as number, t.p[i] as number, t.n[i] as number);
+      w.end(at);
+    }
+    return w.finish();
   }
 
   /** Replaces `key`'s state with an encoded KeyState of that key (recovery from a snapshot). */
   loadState(key: string, bytes: Uint8Array): LoadResult {
+    if (this.compactCounterDelta(bytes, key) !== null) return { ok: true, key };
     let env;
     try {
       env = decodeEnvelope(bytes);
@@ -480,9 +507,7 @@ export class Engine {
           if (next >= self.t.count) { done = true; break; }
           const i = next++;
           const kb = self.t.keyBytes(i);
-          self.w.reset();
-          writeEnvelope(self.w, kb, self.stateAt(i));
-          const state = self.w.finish();
+          const state = self.encodeAt(i, kb);
           out.push({ key: decodeKey(kb), state });
           bytes += state.length;
         }

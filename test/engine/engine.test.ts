@@ -215,7 +215,7 @@ describe("Engine", () => {
     }), 0.3);
   });
 
-  test("the compact-counter delta fast path agrees with the general decoder on any damaged delta", () => {
+  test("the compact-counter fast paths (mergeDelta, loadState) agree with the general decoder on damaged input", () => {
     const prep = (): Engine => {
       const e = new Engine({ actor: "n1" });
       ok(e.apply({ kind: "incr", key: "k", amount: 3n }, T));
@@ -265,6 +265,29 @@ describe("Engine", () => {
       expect(ra).toEqual(rg);
       expect(a.encodeState(env.key)).toEqual(g.encodeState(env.key) as Uint8Array);
       expect(a.digest(env.key)).toBe(g.digest(env.key) as bigint);
+    }));
+    // loadState has the same fast path: it must load exactly what the general decoder reads.
+    checkProperty("load fast path vs general", fc.property(damage, fc.constantFrom("k", "g", "l", "new", "z"), ([which, flips, cut, doCut], key) => {
+      const b = (deltas[which] as Uint8Array).slice();
+      for (const [at, v] of flips) b[at % b.length] = v;
+      const bytes = doCut ? b.subarray(0, cut % (b.length + 1)) : b;
+      const a = prep();
+      const before = snapshot(a, key);
+      const r = a.loadState(key, bytes);
+      let env;
+      try {
+        env = decodeEnvelope(bytes);
+      } catch {
+        env = null;
+      }
+      if (env === null || env.key !== key) {
+        expect(r.ok).toBe(false);
+        expect(snapshot(a, key)).toBe(before);
+        return;
+      }
+      expect(r.ok).toBe(true);
+      expect(a.encodeState(key)).toEqual(encodeEnvelope(keyUtf8(key) as Uint8Array, env.state));
+      expect(a.digest(key)).toBe(independentDigest(a, key));
     }));
   });
 
