@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import type { ClusterConfig } from "../../src/cluster/config.ts";
-import type { ClusterEvent, NodeId, Outbound } from "../../src/cluster/types.ts";
+import type { ClusterEvent, Incarnation, NodeId, Outbound } from "../../src/cluster/types.ts";
 import { decodeEnvelope, encodeEnvelope, type Message } from "../../src/cluster/wire.ts";
 import { antiEntropyCosts } from "../../src/sim/measure.ts";
 import { CounterStore } from "../../src/sim/store.ts";
@@ -101,17 +101,17 @@ describe("membership", () => {
   test("a node told it is suspect or dead refutes with a higher incarnation and never marks itself", () => {
     const net = new Net();
     const a = net.add("a");
-    a.cluster.step("x" as NodeId, encodeEnvelope({ fromAddr: "x:1", messages: [{ kind: "suspect", id: "a" as NodeId, incarnation: 0 as never, from: "x" as NodeId }] }));
-    expect(a.cluster.status().incarnation).toBe(1);
-    a.cluster.step("x" as NodeId, encodeEnvelope({ fromAddr: "x:1", messages: [{ kind: "dead", id: "a" as NodeId, incarnation: 3 as never, from: "x" as NodeId }] }));
-    expect(a.cluster.status().incarnation).toBe(4);
+    a.cluster.step("x" as NodeId, encodeEnvelope({ fromAddr: "x:1", messages: [{ kind: "suspect", id: "a" as NodeId, incarnation: 0 as Incarnation, from: "x" as NodeId }] }));
+    expect(Number(a.cluster.status().incarnation)).toBe(1);
+    a.cluster.step("x" as NodeId, encodeEnvelope({ fromAddr: "x:1", messages: [{ kind: "dead", id: "a" as NodeId, incarnation: 3 as Incarnation, from: "x" as NodeId }] }));
+    expect(Number(a.cluster.status().incarnation)).toBe(4);
     expect(a.cluster.members().find((m) => m.id === "a")?.status).toBe("alive");
     const events = a.cluster.drainEvents();
     expect(events.filter((e) => e.kind === "self-refuted").length).toBe(2);
     expect(events.some((e) => e.kind === "member-dead")).toBe(false);
     // An old claim (lower incarnation) is not worth refuting.
-    a.cluster.step("x" as NodeId, encodeEnvelope({ fromAddr: "x:1", messages: [{ kind: "dead", id: "a" as NodeId, incarnation: 2 as never, from: "x" as NodeId }] }));
-    expect(a.cluster.status().incarnation).toBe(4);
+    a.cluster.step("x" as NodeId, encodeEnvelope({ fromAddr: "x:1", messages: [{ kind: "dead", id: "a" as NodeId, incarnation: 2 as Incarnation, from: "x" as NodeId }] }));
+    expect(Number(a.cluster.status().incarnation)).toBe(4);
   });
 
   test("an isolated node is declared dead, then refutes after the heal and is alive everywhere again", () => {
