@@ -105,7 +105,7 @@ export async function openStore(o: StoreOptions): Promise<Store> {
 }
 
 class StoreImpl implements Store {
-  private snapshotting = false;
+  private running: Promise<SnapshotWritten> | null = null;
   private bytesAtSnapshot = 0;
   private closed = false;
 
@@ -120,6 +120,7 @@ class StoreImpl implements Store {
   }
 
   append(bodies: readonly Uint8Array[]): Promise<Lsn> {
+    if (this.closed) return Promise.reject(new PersistError(PersistErrorCode.Closed, "the store is closed"));
     return this.wal.append(bodies);
   }
 
@@ -127,24 +128,30 @@ class StoreImpl implements Store {
     return this.wal.sync();
   }
 
-  async snapshot(source: SnapshotSource): Promise<SnapshotWritten> {
-    if (this.closed) throw new PersistError(PersistErrorCode.Closed, "the store is closed");
-    if (this.wal.failure !== null) throw this.wal.failure;
-    if (this.snapshotting) throw new PersistError(PersistErrorCode.SnapshotInProgress, "a snapshot is already being taken");
-    this.snapshotting = true;
-    try {
-      const startLsn = this.wal.nextLsn;
-      this.bytesAtSnapshot = this.wal.bytesAppended;
-      const snapDir = join(this.o.dataDir, snapshotDirName);
-      const written = await writeSnapshot({
-        dir: snapDir, startLsn, source, sums: this.o.accel.checksums, beforePublish: () => this.wal.sync(),
-      });
-      this.o.log("info", `snapshot ${written.file}: ${written.entries} entries, ${written.bytes} bytes, start LSN ${startLsn}`);
-      await this.prune(snapDir);
-      return written;
-    } finally {
-      this.snapshotting = false;
-    }
+  snapshot(source: SnapshotSource): Promise<SnapshotWritten> {
+    if (this.closed) return Promise.reject(new PersistError(PersistErrorCode.Closed, "the store is closed"));
+    if (this.wal.failure !== null) return Promise.reject(this.wal.failure);
+    if (this.running !== null) return Promise.reject(new PersistError(PersistErrorCode.SnapshotInProgress, "a snapshot is already being taken"));
+    const run = this.takeSnapshot(source);
+    this.running = run;
+    const clear = (): void => { if (this.running === run) this.running = null; };
+    run.then(clear, clear);
+    return run;
+  }
+
+  private async takeSnapshot(source: SnapshotSource): Promise<SnapshotWritten> {
+    const startLsn = this.wal.nextLsn;
+    this.bytesAtSnapshot = this.wal.bytesAppended;
+    const snapDir = join(this.o.dataDir, snapshotDirName);
+    const written = await writeSnapshot({
+      dir: snapDir, startLsn, source, sums: this.o.accel.checksums, beforePublish: () => this.wal.sync(),
+    });
+    this.o.log("info", `snapshot ${written.file}: ${written.entries} entries, ${written.bytes} bytes, start LSN ${startLsn}`);
+    // The snapshot is published; failing to delete old files only costs disk space.
+    await this.prune(snapDir).catch((e: unknown) => {
+      this.o.log("warn", `could not delete old snapshots or WAL segments: ${e instanceof Error ? e.message : String(e)}`);
+    });
+    return written;
   }
 
   /** Keeps the newest snapshots; drops WAL segments wholly below the oldest one kept. */
@@ -166,6 +173,8 @@ class StoreImpl implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A snapshot in progress finishes first (it needs the WAL for its final sync).
+    if (this.running !== null) await this.running.catch(() => undefined);
     await this.wal.close();
   }
 }

@@ -136,6 +136,7 @@ export class Wal {
   /** Resolves once everything appended so far is on disk, whatever the durability mode. */
   sync(): Promise<void> {
     if (this.fatal !== null) return Promise.reject(this.fatal);
+    if (this.closed) return Promise.reject(new PersistError(PersistErrorCode.Closed, "the WAL is closed"));
     this.dirty = false;
     return this.issue((f) => f.sync());
   }

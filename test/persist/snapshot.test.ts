@@ -123,6 +123,33 @@ describe("snapshots", () => {
   });
 });
 
+describe("closing", () => {
+  test("close during a snapshot lets it finish and does not count as a failure", async () => {
+    const d = await tempDir("close");
+    dirs.push(d);
+    const a = await openTestStore(d);
+    await a.store.append([payloadFor(1)]);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    async function* slow(): AsyncGenerator<readonly [string, Uint8Array]> {
+      await gate;
+      yield [snapshotKey(1), payloadFor(1)];
+    }
+    const snap = a.store.snapshot(slow());
+    const closed = a.store.close();
+    const appendAfterClose = await a.store.append([payloadFor(2)]).catch((e: PersistError) => e.code);
+    expect(appendAfterClose).toBe(PersistErrorCode.Closed);
+    release();
+    expect((await snap).entries).toBe(1);
+    await closed;
+    expect(a.fatal).toEqual([]);
+    const b = await openTestStore(d);
+    expect(b.store.recovery.snapshot?.entries).toBe(1);
+    expect(b.set.prefixLength()).toBe(1);
+    await b.store.close();
+  });
+});
+
 describe("SnapshotScheduler", () => {
   test("fires after the interval or the WAL size, never while one runs", () => {
     const s = new SnapshotScheduler({ intervalMs: 1000, walBytesMax: 500 }, 0);
