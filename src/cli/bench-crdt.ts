@@ -104,6 +104,24 @@ function engineIncr(budgetMs: number): number {
   });
 }
 
+/** Merging counter deltas from another node into a fresh engine: WAL replay / replication. */
+function engineMergeDelta(budgetMs: number): number {
+  const src = new Engine({ actor: "bench-peer" });
+  const deltas: Uint8Array[] = [];
+  for (let i = 0; i < 100_000; i++) {
+    const r = src.apply({ kind: "incr", key: `key:${i % 20_000}`, amount: 1n }, 1_700_000_000_000);
+    if (!r.ok) throw new Error(r.error.message);
+    deltas.push(r.delta);
+  }
+  return rate(budgetMs, deltas.length, () => {
+    const e = new Engine({ actor: "bench-node" });
+    for (const d of deltas) {
+      const r = e.mergeDelta(d, 1_700_000_000_000);
+      if (!r.ok) throw new Error(r.error.message);
+    }
+  });
+}
+
 function collect(): void {
   const g = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
   if (g) g.gc(true);
@@ -126,7 +144,7 @@ function engineBytesPerKey(n: number, progress: (s: string) => void): number {
 }
 
 export function runCrdtBench(opts: CrdtBenchOptions): CrdtBenchRow[] {
-  const slice = (opts.seconds * 1000) / 4;
+  const slice = (opts.seconds * 1000) / 5;
   const rows: CrdtBenchRow[] = [];
   const run = (name: string, unit: string, target: number | null, f: () => number): void => {
     opts.progress(`bench crdt: ${name} ...`);
@@ -134,10 +152,7 @@ export function runCrdtBench(opts: CrdtBenchOptions): CrdtBenchRow[] {
     rows.push({ case: name, unit, value: Math.round(value), target });
     opts.progress(`  ${Math.round(value).toLocaleString("en-US")} ${unit}`);
   };
-  run("G-Counter increments", "ops/s", 5_000_000, () => gcounterIncrements(slice));
-  run("16-actor PN-Counter merges", "merges/s", 1_000_000, () => pnMerges16(slice));
-  run("MV-Register write+merge", "ops/s", null, () => mvWriteMerge(slice));
-  run("engine incr (apply: op, delta encoding, digest)", "ops/s", null, () => engineIncr(slice));
+  // Memory first, before the throughput cases leave freed heap that would hide growth.
   const keys = opts.memoryKeys ?? 1_000_000;
   if (keys > 0) {
     opts.progress(`bench crdt: engine memory with ${keys} PN-counter keys ...`);
@@ -145,6 +160,11 @@ export function runCrdtBench(opts: CrdtBenchOptions): CrdtBenchRow[] {
     rows.push({ case: `engine RSS per key at ${keys} PN-counter keys`, unit: "bytes/key", value: Math.round(v), target: 3 * redisBytesPerKey, lowerIsBetter: true });
     opts.progress(`  ${v.toFixed(1)} bytes/key`);
   }
+  run("G-Counter increments", "ops/s", 5_000_000, () => gcounterIncrements(slice));
+  run("16-actor PN-Counter merges", "merges/s", 1_000_000, () => pnMerges16(slice));
+  run("MV-Register write+merge", "ops/s", null, () => mvWriteMerge(slice));
+  run("engine incr (apply: op, delta encoding, digest)", "ops/s", null, () => engineIncr(slice));
+  run("engine mergeDelta of counter deltas (replay)", "deltas/s", null, () => engineMergeDelta(slice));
   if (sink === -1n) opts.progress(String(sink));
   return rows;
 }
