@@ -1,0 +1,421 @@
+// Prometheus metrics for one node: one private prom-client Registry holding every imdb_* family,
+// with hot-path methods that cost a few array/number updates and gauges pulled at scrape time.
+//
+// Hot path: opDone/opsCounted/track update plain numbers (materialised into prom-client only
+// when /metrics is scraped) plus one histogram observation per request. Members, per-peer
+// backlog and lag, anti-entropy totals and clock-skew counts are read from callbacks
+// (setCollectors) during a scrape, so nothing on the request path pays for them.
+
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { AccelChoice, AccelPath, AppendStats, CountedAppender, CountedDurableFile } from "../accel/index.ts";
+import { recordHeaderBytes, walMagic } from "../persist/format.ts";
+import { OpFailure, type ClientOp, type OpOutcome } from "../transport/api.ts";
+
+/** Distinct (op, status) pairs counted; further pairs are counted under op="other". */
+export const opLabelPairsMax = 128;
+/** Distinct request labels in the latency histogram; further ones are observed as "other". */
+export const requestLabelsMax = 32;
+/** Peers exported per scrape (the rest are left out: the series count stays bounded). */
+export const peerSeriesMax = 256;
+/** Length of a label value taken from outside (peer ids, op names); longer ones are cut. */
+export const labelValueCharsMax = 64;
+
+export const memberStates = ["alive", "suspect", "dead", "left"] as const;
+export const accelPrimitives = ["checksum", "clocks", "append"] as const satisfies readonly (keyof AccelChoice)[];
+const accelPaths: readonly AccelPath[] = ["native", "ts"];
+
+/** Latency buckets (seconds) for client requests: 100 us .. 2.5 s. */
+export const opDurationBucketsSeconds = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+/** fdatasync latency buckets (seconds): 50 us .. 1 s. */
+export const fsyncDurationBucketsSeconds = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+/** WAL records made durable by one fdatasync. */
+export const groupRecordsBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384];
+/** Snapshot durations (seconds): 10 ms .. 10 min. */
+export const snapshotDurationBucketsSeconds = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+export interface PeerReplication {
+  peer: string;
+  /** Deltas queued for the peer and not yet acknowledged. */
+  backlog: number;
+  /** Age of the oldest unacknowledged delta, in seconds (0 when the backlog is empty). */
+  lagSeconds: number;
+}
+
+/** Cumulative totals since the node started (pulled at scrape time). */
+export interface AntiEntropyTotals {
+  rounds: number;
+  bytesSent: number;
+  bytesReceived: number;
+  keysRepaired: number;
+}
+
+/** Read at scrape time; each is optional (a missing one leaves its family empty or at 0). */
+export interface MetricsCollectors {
+  members?: () => readonly { status: string }[];
+  peers?: () => readonly PeerReplication[];
+  antiEntropy?: () => AntiEntropyTotals;
+  /** Cumulative clock-skew events (remote HLC timestamps too far ahead). */
+  clockSkewEvents?: () => number;
+  keys?: () => number;
+}
+
+export interface NodeMetrics {
+  readonly registry: Registry;
+  /** One op finished with `status` ("OK" or a gRPC status name) after `seconds`. */
+  opDone(op: string, status: string, seconds: number): void;
+  /** Counts `n` ops without a latency (e.g. the ops inside one Batch). */
+  opsCounted(op: string, status: string, n: number): void;
+  /**
+   * Runs `run(ops)`, counts each op by kind and outcome and observes the request latency under
+   * the op's kind (one op) or "batch" (several). A thrown OpFailure counts as its code, anything
+   * else as INTERNAL; the error is rethrown.
+   */
+  track(ops: readonly ClientOp[], run: (ops: readonly ClientOp[]) => Promise<OpOutcome[]>): Promise<OpOutcome[]>;
+  /** One fdatasync made `records` WAL records durable and took `seconds`. */
+  walSynced(records: number, seconds: number): void;
+  /** A snapshot of `bytes` bytes was written in `seconds`. */
+  snapshotDone(seconds: number, bytes: number): void;
+  antiEntropyRound(): void;
+  antiEntropyBytes(direction: "sent" | "received", bytes: number): void;
+  antiEntropyRepaired(keys: number): void;
+  clockSkewEvent(count?: number): void;
+  /** Marks which path serves each accel primitive (1 active, 0 not). */
+  setAccel(choice: AccelChoice): void;
+  /** Replaces the scrape-time callbacks. */
+  setCollectors(collectors: MetricsCollectors): void;
+  /**
+   * Wraps the WAL's appender so every fdatasync reports walSynced(records, seconds), read from
+   * the accel file's AppendStats. Interim until persist reports syncs itself (see metrics docs).
+   */
+  instrumentAppender(inner: CountedAppender): CountedAppender;
+}
+
+export interface NodeMetricsOptions {
+  /** Process metrics (CPU, memory, event loop, GC) via collectDefaultMetrics. Default true. */
+  processMetrics?: boolean;
+  /** Monotonic clock in ms for request latency. Default performance.now. */
+  nowMs?: () => number;
+}
+
+function cut(s: string): string {
+  return s.length > labelValueCharsMax ? s.slice(0, labelValueCharsMax) : s;
+}
+
+const nonNegative = (n: number): number => (Number.isFinite(n) && n > 0 ? n : 0);
+
+/** Counts kept as plain numbers on the hot path, copied into a prom-client Counter at scrape. */
+class PairCounts {
+  private readonly counts = new Map<string, { op: string; status: string; n: number }>();
+  /** Counted under op="other", status="other" once opLabelPairsMax pairs exist. */
+  private overflow = 0;
+  add(op: string, status: string, n: number): void {
+    const key = op + "\u0000" + status;
+    let e = this.counts.get(key);
+    if (e === undefined) {
+      if (this.counts.size >= opLabelPairsMax) {
+        this.overflow += n;
+        return;
+      }
+      e = { op: cut(op), status: cut(status), n: 0 };
+      this.counts.set(key, e);
+    }
+    e.n += n;
+  }
+  *entries(): Iterable<{ op: string; status: string; n: number }> {
+    yield* this.counts.values();
+    if (this.overflow > 0) yield { op: "other", status: "other", n: this.overflow };
+  }
+}
+
+export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
+  const registry = new Registry();
+  if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "imdb_" });
+  const nowMs = opts.nowMs ?? (() => performance.now());
+  let collectors: MetricsCollectors = {};
+  const registers = [registry];
+
+  const pairs = new PairCounts();
+  new Counter({
+    name: "imdb_ops_total",
+    help: "Client operations by kind (increment, decrement, get, set, setMv) and outcome (OK or the gRPC status name).",
+    labelNames: ["op", "status"],
+    registers,
+    collect() {
+      this.reset();
+      for (const e of pairs.entries()) this.labels(e.op, e.status).inc(e.n);
+    },
+  });
+
+  const opDuration = new Histogram({
+    name: "imdb_op_duration_seconds",
+    help: "Client request latency inside the node, from handler entry to the answer (durable per the durability mode); op is the op kind, or batch.",
+    labelNames: ["op"],
+    buckets: opDurationBucketsSeconds,
+    registers,
+  });
+  const durationChildren = new Map<string, ReturnType<typeof opDuration.labels>>();
+  const observeRequest = (op: string, seconds: number): void => {
+    let child = durationChildren.get(op);
+    if (child === undefined) {
+      child = durationChildren.size >= requestLabelsMax ? opDuration.labels("other") : opDuration.labels(cut(op));
+      if (durationChildren.size < requestLabelsMax) durationChildren.set(op, child);
+    }
+    child.observe(nonNegative(seconds));
+  };
+
+  const fsyncDuration = new Histogram({
+    name: "imdb_wal_fsync_duration_seconds",
+    help: "Time one WAL fdatasync took.",
+    buckets: fsyncDurationBucketsSeconds,
+    registers,
+  });
+  const groupRecords = new Histogram({
+    name: "imdb_wal_group_records",
+    help: "WAL records made durable by one fdatasync (group commit: every record queued while the previous fdatasync ran).",
+    buckets: groupRecordsBuckets,
+    registers,
+  });
+
+  const snapshotDuration = new Histogram({
+    name: "imdb_snapshot_duration_seconds",
+    help: "Time to write, fsync and publish one snapshot.",
+    buckets: snapshotDurationBucketsSeconds,
+    registers,
+  });
+  const snapshotBytes = new Gauge({ name: "imdb_snapshot_bytes", help: "Size of the most recent snapshot file.", registers });
+
+  new Gauge({
+    name: "imdb_members",
+    help: "Cluster members as this node sees them (itself included), by state.",
+    labelNames: ["state"],
+    registers,
+    collect() {
+      const counts: Record<string, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+      for (const m of collectors.members?.() ?? []) if (m.status in counts) counts[m.status] = (counts[m.status] ?? 0) + 1;
+      for (const s of memberStates) this.labels(s).set(counts[s] ?? 0);
+    },
+  });
+
+  const peersNow = (): readonly PeerReplication[] => (collectors.peers?.() ?? []).slice(0, peerSeriesMax);
+  new Gauge({
+    name: "imdb_peer_delta_backlog",
+    help: "Deltas queued for a peer and not yet acknowledged (on overflow the peer is repaired by anti-entropy).",
+    labelNames: ["peer"],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of peersNow()) this.labels(cut(p.peer)).set(nonNegative(p.backlog));
+    },
+  });
+  new Gauge({
+    name: "imdb_peer_replication_lag_seconds",
+    help: "Age of the oldest delta not yet acknowledged by a peer (0 when it has everything).",
+    labelNames: ["peer"],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of peersNow()) this.labels(cut(p.peer)).set(nonNegative(p.lagSeconds));
+    },
+  });
+
+  const pushed = { rounds: 0, bytesSent: 0, bytesReceived: 0, keysRepaired: 0, skew: 0 };
+  const aeNow = (): AntiEntropyTotals => collectors.antiEntropy?.() ?? { rounds: 0, bytesSent: 0, bytesReceived: 0, keysRepaired: 0 };
+  new Counter({
+    name: "imdb_antientropy_rounds_total",
+    help: "Anti-entropy rounds started with a peer.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(pushed.rounds + nonNegative(aeNow().rounds));
+    },
+  });
+  new Counter({
+    name: "imdb_antientropy_bytes_total",
+    help: "Anti-entropy payload bytes by direction (sent, received).",
+    labelNames: ["direction"],
+    registers,
+    collect() {
+      this.reset();
+      const ae = aeNow();
+      this.labels("sent").inc(pushed.bytesSent + nonNegative(ae.bytesSent));
+      this.labels("received").inc(pushed.bytesReceived + nonNegative(ae.bytesReceived));
+    },
+  });
+  new Counter({
+    name: "imdb_antientropy_keys_repaired_total",
+    help: "Keys shipped or received by anti-entropy because replicas differed.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(pushed.keysRepaired + nonNegative(aeNow().keysRepaired));
+    },
+  });
+  new Counter({
+    name: "imdb_clock_skew_events_total",
+    help: "Remote HLC timestamps further ahead of the local clock than maxClockSkewMs (merged anyway).",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(pushed.skew + nonNegative(collectors.clockSkewEvents?.() ?? 0));
+    },
+  });
+  new Gauge({
+    name: "imdb_keys",
+    help: "Keys held by this node.",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.keys?.() ?? 0));
+    },
+  });
+
+  const accelPath = new Gauge({
+    name: "imdb_accel_path",
+    help: "Which implementation serves each accel primitive's batch function: 1 for the active path (native or ts), 0 otherwise.",
+    labelNames: ["primitive", "path"],
+    registers,
+  });
+
+  const metrics: NodeMetrics = {
+    registry,
+    opDone(op, status, seconds) {
+      pairs.add(op, status, 1);
+      observeRequest(op, seconds);
+    },
+    opsCounted(op, status, n) {
+      if (n > 0) pairs.add(op, status, n);
+    },
+    async track(ops, run) {
+      const t0 = nowMs();
+      const request = ops.length === 1 ? (ops[0] as ClientOp).kind : "batch";
+      let outcomes: OpOutcome[];
+      try {
+        outcomes = await run(ops);
+      } catch (err) {
+        const code = err instanceof OpFailure ? err.code : "INTERNAL";
+        for (const op of ops) pairs.add(op.kind, code, 1);
+        observeRequest(request, (nowMs() - t0) / 1000);
+        throw err;
+      }
+      for (let i = 0; i < ops.length; i++) {
+        const o = outcomes[i];
+        pairs.add((ops[i] as ClientOp).kind, o === undefined ? "INTERNAL" : o.ok ? "OK" : o.error.code, 1);
+      }
+      observeRequest(request, (nowMs() - t0) / 1000);
+      return outcomes;
+    },
+    walSynced(records, seconds) {
+      fsyncDuration.observe(nonNegative(seconds));
+      groupRecords.observe(nonNegative(records));
+    },
+    snapshotDone(seconds, bytes) {
+      snapshotDuration.observe(nonNegative(seconds));
+      snapshotBytes.set(nonNegative(bytes));
+    },
+    antiEntropyRound() {
+      pushed.rounds++;
+    },
+    antiEntropyBytes(direction, bytes) {
+      if (direction === "sent") pushed.bytesSent += nonNegative(bytes);
+      else pushed.bytesReceived += nonNegative(bytes);
+    },
+    antiEntropyRepaired(keys) {
+      pushed.keysRepaired += nonNegative(keys);
+    },
+    clockSkewEvent(count = 1) {
+      pushed.skew += nonNegative(count);
+    },
+    setAccel(choice) {
+      for (const primitive of accelPrimitives) {
+        for (const path of accelPaths) accelPath.labels(primitive, path).set(choice[primitive] === path ? 1 : 0);
+      }
+    },
+    setCollectors(c) {
+      collectors = c;
+    },
+    instrumentAppender(inner) {
+      return {
+        open: async (path) => new SyncReportingFile(await inner.open(path), (r, s) => metrics.walSynced(r, s)),
+      };
+    },
+  };
+  return metrics;
+}
+
+/**
+ * WAL records in buffers handed to DurableFile.append: each buffer is a run of records
+ * `u32 length | u32 crc | payload` (persist/format.ts), or a segment header (0 records).
+ */
+export function walRecordsIn(buffers: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const b of buffers) {
+    if (b.byteLength >= walMagic.byteLength && walMagic.every((c, i) => b[i] === c)) continue;
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    let at = 0;
+    while (at + recordHeaderBytes <= b.byteLength) {
+      n++;
+      at += recordHeaderBytes + view.getUint32(at, true);
+    }
+  }
+  return n;
+}
+
+/**
+ * A DurableFile that reports each fdatasync of the file it wraps. After every append/sync
+ * settles it reads the inner AppendStats once all callers of that round have been answered
+ * (a microtask later); each fdatasync counted since the last look is reported with the mean
+ * fdatasync time and its share of the records answered since.
+ */
+class SyncReportingFile implements CountedDurableFile {
+  private seen: AppendStats;
+  private recordsAnswered = 0;
+  private lookScheduled = false;
+
+  constructor(
+    private readonly inner: CountedDurableFile,
+    private readonly report: (records: number, seconds: number) => void,
+  ) {
+    this.seen = inner.stats();
+  }
+
+  get size(): number {
+    return this.inner.size;
+  }
+
+  stats(): AppendStats {
+    return this.inner.stats();
+  }
+
+  append(records: readonly Uint8Array[], sync: boolean): Promise<void> {
+    const count = walRecordsIn(records);
+    return this.watch(this.inner.append(records, sync), count);
+  }
+
+  sync(): Promise<void> {
+    return this.watch(this.inner.sync(), 0);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private watch(p: Promise<void>, records: number): Promise<void> {
+    return p.then(() => {
+      this.recordsAnswered += records;
+      if (this.lookScheduled) return;
+      this.lookScheduled = true;
+      queueMicrotask(() => this.look());
+    });
+  }
+
+  private look(): void {
+    this.lookScheduled = false;
+    const now = this.inner.stats();
+    const syncs = now.fdatasyncs - this.seen.fdatasyncs;
+    if (syncs <= 0) return;
+    const seconds = (now.fdatasyncMs - this.seen.fdatasyncMs) / syncs / 1000;
+    const share = this.recordsAnswered / syncs;
+    for (let i = 0; i < syncs; i++) this.report(Math.round(share), seconds);
+    this.recordsAnswered = 0;
+    this.seen = now;
+  }
+}
