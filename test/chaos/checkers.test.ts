@@ -1,0 +1,167 @@
+// The checkers against hand-made histories: ones that must pass, and ones with a lost write, a
+// phantom value or an over-count that must fail; plus a seeded property over random counter runs.
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { checkAll, checkConvergence, checkCounters, checkLww, checkMv, isSubsetSum } from "./checkers.ts";
+import type { FinalRead, Op, Outcome } from "./history.ts";
+
+const add = (amount: number, startMs: number, endMs: number, outcome: Outcome = "ok", node = "n1", key = "c"): Op => ({ kind: "add", process: "p", node, key, amount: BigInt(amount), outcome, startMs, endMs });
+const readC = (value: number | null, startMs: number, endMs: number, node = "n1", key = "c"): Op => ({ kind: "readCounter", process: "r", node, key, value: value === null ? null : BigInt(value), outcome: "ok", startMs, endMs });
+const finalC = (values: number[], key = "c"): FinalRead[] => values.map((v, i) => ({ node: `n${i + 1}`, key, counter: BigInt(v) }));
+
+const set = (value: string, node: string, startMs: number, endMs: number, outcome: Outcome = "ok", key = "r"): Op => ({ kind: "set", process: `p-${node}`, node, key, value, outcome, startMs, endMs });
+const readL = (value: string | null, node: string, startMs: number, endMs: number, key = "r"): Op => ({ kind: "readLww", process: `q-${node}`, node, key, value, outcome: "ok", startMs, endMs });
+const finalL = (value: string | null, nodes = 3, key = "r"): FinalRead[] => Array.from({ length: nodes }, (_, i) => ({ node: `n${i + 1}`, key, lww: value }));
+
+const setMv = (value: string, observed: string[], node: string, startMs: number, endMs: number, outcome: Outcome = "ok", key = "m"): Op => ({ kind: "setMv", process: `p-${node}`, node, key, value, observed, outcome, startMs, endMs });
+const finalM = (values: string[], nodes = 3, key = "m"): FinalRead[] => Array.from({ length: nodes }, (_, i) => ({ node: `n${i + 1}`, key, mv: values }));
+
+describe("counter checker", () => {
+  test("passes: sequential acknowledged adds, reads in bounds, agreed final sum", () => {
+    const ops = [readC(null, 0, 1), add(1, 2, 3), add(2, 4, 5), readC(3, 6, 7), add(3, 8, 9), readC(6, 10, 11)];
+    expect(checkCounters(ops, finalC([6, 6, 6]))).toEqual([]);
+  });
+
+  test("passes: a read overlapping an add may see it or not; decrements bound the other way", () => {
+    const ops = [add(5, 0, 1), add(4, 2, 30), add(-2, 3, 25), readC(5, 10, 20), readC(9, 10, 20), readC(3, 10, 20), readC(7, 10, 20)];
+    expect(checkCounters(ops, finalC([7, 7]))).toEqual([]);
+  });
+
+  test("passes: the final value includes any subset of the indeterminate adds", () => {
+    const ops = [add(1, 0, 1), add(5, 2, 3, "indeterminate"), add(10, 4, 5, "indeterminate"), add(100, 6, 7, "failed")];
+    for (const v of [1, 6, 11, 16]) expect(checkCounters(ops, finalC([v, v]))).toEqual([]);
+    for (const v of [0, 2, 101, 116]) expect(checkCounters(ops, finalC([v, v])).length).toBe(1);
+  });
+
+  test("fails: a lost acknowledged write (read below the acknowledged sum)", () => {
+    const v = checkCounters([add(5, 0, 10), readC(0, 20, 21)], []);
+    expect(v.length).toBe(1);
+    expect(v[0]?.message).toContain("lost");
+  });
+
+  test("fails: an over-count (read above everything attempted, a failed op counted)", () => {
+    const v = checkCounters([add(5, 0, 10), add(3, 11, 12, "failed"), readC(8, 20, 21)], []);
+    expect(v.length).toBe(1);
+    expect(v[0]?.message).toContain("over-count");
+  });
+
+  test("fails: a final value missing an acknowledged add, or with a phantom one", () => {
+    const ops = [add(2, 0, 1), add(3, 2, 3)];
+    expect(checkCounters(ops, finalC([2, 2])).length).toBe(1);
+    expect(checkCounters(ops, finalC([6, 6])).length).toBe(1);
+  });
+
+  test("subset sums: exact for small sets, a range test beyond the state bound", () => {
+    expect(isSubsetSum([1n, 5n, 10n], 15n)).toEqual({ ok: true, exact: true });
+    expect(isSubsetSum([1n, 5n, 10n], 12n)).toEqual({ ok: false, exact: true });
+    const many = Array.from({ length: 40 }, (_, i) => BigInt(2 ** (i % 30)) + 7n);
+    expect(isSubsetSum(many, -1n).ok).toBe(false);
+  });
+
+  const seed = process.env.IMDB_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.IMDB_SEED);
+  const numRuns = Math.max(1, Math.floor(Number(process.env.IMDB_PROPERTY_RUNS ?? 1000) / 5));
+  test(`property: any linearisable run passes; off-by-one finals fail (seed ${seed})`, () => {
+    // Each op takes effect at one instant inside its interval (an indeterminate one maybe never);
+    // reads return the sum at their instant: the checker must accept every such run.
+    const opArb = fc.record({
+      read: fc.boolean(),
+      start: fc.integer({ min: 0, max: 1000 }),
+      len: fc.integer({ min: 0, max: 200 }),
+      at: fc.double({ min: 0, max: 1, noNaN: true }),
+      amount: fc.integer({ min: 1, max: 20 }),
+      outcome: fc.constantFrom<Outcome>("ok", "ok", "ok", "failed", "indeterminate"),
+      applied: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), (raw) => {
+        const effects: { t: number; amount: bigint }[] = [];
+        for (const r of raw) {
+          if (r.read || r.outcome === "failed" || (r.outcome === "indeterminate" && !r.applied)) continue;
+          effects.push({ t: r.start + r.at * r.len, amount: BigInt(r.amount) });
+        }
+        const sumAt = (t: number) => effects.filter((e) => e.t <= t).reduce((s, e) => s + e.amount, 0n);
+        const ops: Op[] = raw.map((r) =>
+          r.read
+            ? { kind: "readCounter", process: "r", node: "n1", key: "c", value: sumAt(r.start + r.at * r.len), outcome: "ok", startMs: r.start, endMs: r.start + r.len }
+            : { kind: "add", process: "w", node: "n1", key: "c", amount: BigInt(r.amount), outcome: r.outcome, startMs: r.start, endMs: r.start + r.len },
+        );
+        const total = effects.reduce((s, e) => s + e.amount, 0n);
+        const fin = (v: bigint): FinalRead[] => [{ node: "n1", key: "c", counter: v }, { node: "n2", key: "c", counter: v }];
+        if (checkCounters(ops, fin(total)).length !== 0) return false;
+        const acked = ops.reduce((s, o) => s + (o.kind === "add" && o.outcome === "ok" ? o.amount : 0n), 0n);
+        const attempted = ops.reduce((s, o) => s + (o.kind === "add" && o.outcome !== "failed" ? o.amount : 0n), 0n);
+        return checkCounters(ops, fin(attempted + 1n)).length > 0 && (acked === 0n || checkCounters(ops, fin(acked - 1n)).length > 0);
+      }),
+      { seed, numRuns },
+    );
+  });
+});
+
+describe("LWW checker", () => {
+  test("passes: the later write on the same node wins", () => {
+    const ops = [set("a", "n1", 0, 1), set("b", "n1", 2, 3), readL("b", "n2", 4, 5)];
+    expect(checkLww(ops, finalL("b"))).toEqual([]);
+  });
+
+  test("fails: an acknowledged write lost to a causally earlier one (same node)", () => {
+    const v = checkLww([set("a", "n1", 0, 1), set("b", "n1", 2, 3)], finalL("a"));
+    expect(v.length).toBe(1);
+    expect(v[0]?.message).toContain("lost to the causally earlier");
+  });
+
+  test("fails: causality through a read on another node", () => {
+    const ops = [set("a", "n1", 0, 1), readL("a", "n2", 2, 3), set("b", "n2", 4, 5)];
+    expect(checkLww(ops, finalL("a")).length).toBe(1);
+    expect(checkLww(ops, finalL("b"))).toEqual([]);
+  });
+
+  test("fails: transitively, a→(read)→b→(read)→c, final a", () => {
+    const ops = [set("a", "n1", 0, 1), readL("a", "n2", 2, 3), set("b", "n2", 4, 5, "indeterminate"), readL("b", "n3", 6, 7), set("c", "n3", 8, 9)];
+    expect(checkLww(ops, finalL("a")).map((x) => x.message).join()).toContain('"c"');
+  });
+
+  test("passes: concurrent writes (no causal path, e.g. skewed clocks) may go either way", () => {
+    const ops = [set("a", "n1", 0, 1), set("b", "n2", 5, 6)];
+    expect(checkLww(ops, finalL("a"))).toEqual([]);
+    expect(checkLww(ops, finalL("b"))).toEqual([]);
+  });
+
+  test("fails: phantom values (final or read), and a failed write's value", () => {
+    expect(checkLww([set("a", "n1", 0, 1)], finalL("zzz")).length).toBe(1);
+    expect(checkLww([set("a", "n1", 0, 1), readL("zzz", "n2", 2, 3)], finalL("a")).length).toBe(1);
+    expect(checkLww([set("a", "n1", 0, 1, "failed")], finalL("a")).length).toBe(1);
+    expect(checkLww([set("a", "n1", 0, 1)], finalL(null)).length).toBe(1);
+  });
+});
+
+describe("MV checker", () => {
+  test("passes: concurrent writes stay siblings; a write that read both replaces them", () => {
+    const ops = [setMv("a", [], "n1", 0, 1), setMv("b", [], "n2", 0, 1)];
+    expect(checkMv(ops, finalM(["a", "b"]))).toEqual([]);
+    expect(checkMv([...ops, setMv("c", ["a", "b"], "n3", 2, 3)], finalM(["c"]))).toEqual([]);
+  });
+
+  test("fails: an acknowledged write gone without a write that read it", () => {
+    const v = checkMv([setMv("a", [], "n1", 0, 1), setMv("b", [], "n2", 0, 1)], finalM(["b"]));
+    expect(v.length).toBe(1);
+    expect(v[0]?.message).toContain('"a"');
+  });
+
+  test("fails: a value an acknowledged write replaced is still there", () => {
+    const v = checkMv([setMv("a", [], "n1", 0, 1), setMv("c", ["a"], "n1", 2, 3)], finalM(["a", "c"]));
+    expect(v.length).toBe(1);
+    expect(v[0]?.message).toContain("still present");
+  });
+
+  test("fails: a phantom value", () => {
+    expect(checkMv([setMv("a", [], "n1", 0, 1)], finalM(["a", "x"])).length).toBe(1);
+  });
+});
+
+describe("convergence", () => {
+  test("nodes that disagree after heal are one violation per key", () => {
+    expect(checkConvergence(finalC([5, 5, 5]))).toEqual([]);
+    expect(checkConvergence([...finalC([5, 6]), ...finalL("a"), ...finalM(["x", "y"]).map((f, i) => (i === 0 ? { ...f, mv: ["y", "x"] } : f))]).length).toBe(1);
+    expect(checkAll([add(5, 0, 1)], finalC([5, 6])).map((v) => v.checker)).toEqual(["convergence"]);
+  });
+});

@@ -1,0 +1,248 @@
+// Jepsen-style judges of a recorded history: counters stay within what was acknowledged and
+// attempted, LWW never loses an acknowledged write to a causally earlier one, MV keeps every
+// acknowledged write unless a write that read it replaced it, and healed replicas agree.
+import type { FinalRead, Op } from "./history.ts";
+
+export type CheckerName = "counter" | "lww" | "mv" | "convergence";
+
+export interface Violation {
+  checker: CheckerName;
+  key: string;
+  message: string;
+}
+
+/** Distinct subset sums tracked for the final-counter check; beyond it the check falls back to a range. */
+export const subsetSumStatesMax = 200_000;
+/** Violations reported per checker and key; one is enough to fail, a few help to debug. */
+export const violationsPerKeyMax = 5;
+
+function byKey<T extends { key: string }>(items: readonly T[]): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const list = m.get(it.key);
+    if (list === undefined) m.set(it.key, [it]);
+    else list.push(it);
+  }
+  return m;
+}
+
+type AddOp = Extract<Op, { kind: "add" }>;
+
+/** Prefix sums over ops sorted by a time, answering "sum of f over ops with time < t" by binary search. */
+class PrefixSums {
+  private readonly times: number[];
+  private readonly sums: bigint[];
+  constructor(ops: readonly AddOp[], time: (o: AddOp) => number, f: (o: AddOp) => bigint) {
+    const sorted = [...ops].sort((a, b) => time(a) - time(b));
+    this.times = sorted.map(time);
+    this.sums = [0n];
+    for (const o of sorted) this.sums.push((this.sums[this.sums.length - 1] as bigint) + f(o));
+  }
+  /** Sum over ops whose time is strictly below t. */
+  below(t: number): bigint {
+    let lo = 0;
+    let hi = this.times.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.times[mid] as number) < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.sums[lo] as bigint;
+  }
+}
+
+const neg = (a: bigint): bigint => (a < 0n ? a : 0n);
+const pos = (a: bigint): bigint => (a > 0n ? a : 0n);
+
+/** Whether target - base is the sum of some subset of amounts (exact up to subsetSumStatesMax states, else a range test). */
+export function isSubsetSum(amounts: readonly bigint[], gap: bigint): { ok: boolean; exact: boolean } {
+  let reach = new Set<bigint>([0n]);
+  for (const a of amounts) {
+    const next = new Set(reach);
+    for (const r of reach) next.add(r + a);
+    if (next.size > subsetSumStatesMax) {
+      const lo = amounts.reduce((s, x) => s + neg(x), 0n);
+      const hi = amounts.reduce((s, x) => s + pos(x), 0n);
+      return { ok: gap >= lo && gap <= hi, exact: false };
+    }
+    reach = next;
+  }
+  return { ok: reach.has(gap), exact: true };
+}
+
+/** Keys whose final reads differ between nodes, one violation per key. */
+export function checkConvergence(finals: readonly FinalRead[]): Violation[] {
+  const out: Violation[] = [];
+  for (const [key, reads] of byKey(finals)) {
+    const shown = reads.map((r) => `${r.node}=${describeFinal(r)}`);
+    if (new Set(reads.map(describeFinal)).size > 1) out.push({ checker: "convergence", key, message: `nodes disagree after heal: ${shown.join(", ")}` });
+  }
+  return out;
+}
+
+function describeFinal(r: FinalRead): string {
+  if (r.mv !== undefined) return JSON.stringify([...r.mv].sort());
+  if (r.counter !== undefined) return String(r.counter ?? 0n);
+  return JSON.stringify(r.lww ?? null);
+}
+
+/**
+ * Counters: every ok read lies within [acknowledged before the read started, attempted before it
+ * ended] (decrements counted the other way round); the final value agreed by all nodes is the
+ * acknowledged sum plus a subset of the indeterminate ops.
+ */
+export function checkCounters(ops: readonly Op[], finals: readonly FinalRead[]): Violation[] {
+  const out: Violation[] = [];
+  const finalsByKey = byKey(finals.filter((f) => f.counter !== undefined));
+  const keys = new Set<string>([...ops.filter((o) => o.kind === "add" || o.kind === "readCounter").map((o) => o.key), ...finalsByKey.keys()]);
+  for (const key of keys) {
+    const found: Violation[] = [];
+    const keyOps = ops.filter((o) => o.key === key);
+    const adds = keyOps.filter((o): o is AddOp => o.kind === "add" && o.outcome !== "failed");
+    const acked = adds.filter((a) => a.outcome === "ok");
+    const ackedEnd = new PrefixSums(acked, (a) => a.endMs, (a) => a.amount);
+    const ackedEndNeg = new PrefixSums(acked, (a) => a.endMs, (a) => neg(a.amount));
+    const ackedEndPos = new PrefixSums(acked, (a) => a.endMs, (a) => pos(a.amount));
+    const startedNeg = new PrefixSums(adds, (a) => a.startMs, (a) => neg(a.amount));
+    const startedPos = new PrefixSums(adds, (a) => a.startMs, (a) => pos(a.amount));
+    for (const r of keyOps) {
+      if (r.kind !== "readCounter" || r.outcome !== "ok") continue;
+      const v = r.value ?? 0n;
+      // Certain: acknowledged before the read began. Possible: anything else begun before it ended.
+      const certain = ackedEnd.below(r.startMs);
+      const lo = certain + startedNeg.below(r.endMs) - ackedEndNeg.below(r.startMs);
+      const hi = certain + startedPos.below(r.endMs) - ackedEndPos.below(r.startMs);
+      if (v < lo) found.push({ checker: "counter", key, message: `${r.process} read ${v} on ${r.node} at ${r.startMs.toFixed(1)}ms, below ${lo}: an acknowledged write was lost` });
+      else if (v > hi) found.push({ checker: "counter", key, message: `${r.process} read ${v} on ${r.node} at ${r.startMs.toFixed(1)}ms, above ${hi} ever attempted: over-count` });
+    }
+    const fin = finalsByKey.get(key) ?? [];
+    const values = new Set(fin.map((f) => f.counter ?? 0n));
+    if (values.size === 1) {
+      const value = [...values][0] as bigint;
+      const ackedSum = acked.reduce((s, a) => s + a.amount, 0n);
+      const maybe = adds.filter((a) => a.outcome === "indeterminate").map((a) => a.amount);
+      const fit = isSubsetSum(maybe, value - ackedSum);
+      if (!fit.ok) {
+        found.push({ checker: "counter", key, message: `final value ${value} is not the acknowledged sum ${ackedSum} plus a subset of the ${maybe.length} indeterminate ops${fit.exact ? "" : " (range test)"}` });
+      }
+    }
+    out.push(...found.slice(0, violationsPerKeyMax));
+  }
+  return out;
+}
+
+type SetOp = Extract<Op, { kind: "set" }>;
+type MvSetOp = Extract<Op, { kind: "setMv" }>;
+
+/**
+ * Writes that happened after `root` (causally): a node has seen root once root was acknowledged on
+ * it or a read there returned root or a later write; every write begun on that node afterwards
+ * follows root. Iterated to a fixpoint.
+ */
+export function causalDescendants(root: SetOp, writes: readonly SetOp[], ops: readonly Op[]): Set<SetOp> {
+  const seenAt = new Map<string, number>();
+  const note = (node: string, t: number): boolean => {
+    const cur = seenAt.get(node);
+    if (cur !== undefined && cur <= t) return false;
+    seenAt.set(node, t);
+    return true;
+  };
+  if (root.outcome === "ok") note(root.node, root.endMs);
+  const reads = ops.filter((o): o is Extract<Op, { kind: "readLww" }> => o.kind === "readLww" && o.outcome === "ok" && o.key === root.key);
+  const desc = new Set<SetOp>();
+  const values = new Set<string>([root.value]);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const r of reads) if (r.value !== null && values.has(r.value)) changed = note(r.node, r.endMs) || changed;
+    for (const w of writes) {
+      if (w === root || desc.has(w)) continue;
+      const t = seenAt.get(w.node);
+      if (t === undefined || w.startMs <= t) continue;
+      desc.add(w);
+      values.add(w.value);
+      if (w.outcome === "ok") changed = note(w.node, w.endMs) || changed;
+      changed = true;
+    }
+  }
+  return desc;
+}
+
+/**
+ * LWW registers: every read and the final value are values that were written (not by a failed
+ * op), and no acknowledged write is causally after the write that won.
+ */
+export function checkLww(ops: readonly Op[], finals: readonly FinalRead[]): Violation[] {
+  const out: Violation[] = [];
+  const finalsByKey = byKey(finals.filter((f) => f.lww !== undefined));
+  const keys = new Set<string>([...ops.filter((o) => o.kind === "set" || o.kind === "readLww").map((o) => o.key), ...finalsByKey.keys()]);
+  for (const key of keys) {
+    const found: Violation[] = [];
+    const writes = ops.filter((o): o is SetOp => o.kind === "set" && o.key === key && o.outcome !== "failed");
+    const byValue = new Map(writes.map((w) => [w.value, w]));
+    for (const r of ops) {
+      if (r.kind !== "readLww" || r.key !== key || r.outcome !== "ok" || r.value === null) continue;
+      if (!byValue.has(r.value)) found.push({ checker: "lww", key, message: `${r.process} read ${JSON.stringify(r.value)} on ${r.node}, which no (unfailed) write wrote: phantom value` });
+    }
+    const fin = finalsByKey.get(key) ?? [];
+    const values = new Set(fin.map((f) => f.lww ?? null));
+    if (values.size === 1) {
+      const value = [...values][0] ?? null;
+      const winner = value === null ? undefined : byValue.get(value);
+      if (value === null) {
+        const acked = writes.find((w) => w.outcome === "ok");
+        if (acked !== undefined) found.push({ checker: "lww", key, message: `no value after heal although ${JSON.stringify(acked.value)} was acknowledged` });
+      } else if (winner === undefined) {
+        found.push({ checker: "lww", key, message: `final value ${JSON.stringify(value)} was never written: phantom value` });
+      } else {
+        for (const w of causalDescendants(winner, writes, ops)) {
+          if (w.outcome === "ok") found.push({ checker: "lww", key, message: `acknowledged write ${JSON.stringify(w.value)} (${w.process} on ${w.node}) lost to the causally earlier ${JSON.stringify(winner.value)}` });
+        }
+      }
+    }
+    out.push(...found.slice(0, violationsPerKeyMax));
+  }
+  return out;
+}
+
+/**
+ * MV registers: reads and final values are written values; every acknowledged write is in the final
+ * set or was read by a later (unfailed) write that replaced it; and no value that an acknowledged
+ * write replaced is still there.
+ */
+export function checkMv(ops: readonly Op[], finals: readonly FinalRead[]): Violation[] {
+  const out: Violation[] = [];
+  const finalsByKey = byKey(finals.filter((f) => f.mv !== undefined));
+  const keys = new Set<string>([...ops.filter((o) => o.kind === "setMv" || o.kind === "readMv").map((o) => o.key), ...finalsByKey.keys()]);
+  for (const key of keys) {
+    const found: Violation[] = [];
+    const writes = ops.filter((o): o is MvSetOp => o.kind === "setMv" && o.key === key && o.outcome !== "failed");
+    const written = new Set(writes.map((w) => w.value));
+    const replacedBy = new Map<string, MvSetOp[]>();
+    for (const w of writes) for (const v of w.observed) replacedBy.set(v, [...(replacedBy.get(v) ?? []), w]);
+    for (const r of ops) {
+      if (r.kind !== "readMv" || r.key !== key || r.outcome !== "ok") continue;
+      for (const v of r.values) if (!written.has(v)) found.push({ checker: "mv", key, message: `${r.process} read ${JSON.stringify(v)} on ${r.node}, which no (unfailed) write wrote: phantom value` });
+    }
+    const fin = finalsByKey.get(key) ?? [];
+    const shapes = new Set(fin.map((f) => JSON.stringify([...(f.mv ?? [])].sort())));
+    if (shapes.size === 1) {
+      const present = new Set(fin[0]?.mv ?? []);
+      for (const v of present) {
+        if (!written.has(v)) found.push({ checker: "mv", key, message: `final value ${JSON.stringify(v)} was never written: phantom value` });
+        const ackedReplacer = (replacedBy.get(v) ?? []).find((w) => w.outcome === "ok");
+        if (ackedReplacer !== undefined) found.push({ checker: "mv", key, message: `${JSON.stringify(v)} is still present although the acknowledged ${JSON.stringify(ackedReplacer.value)} replaced it` });
+      }
+      for (const w of writes) {
+        if (w.outcome !== "ok" || present.has(w.value) || replacedBy.has(w.value)) continue;
+        found.push({ checker: "mv", key, message: `acknowledged write ${JSON.stringify(w.value)} (${w.process} on ${w.node}) is gone and no write read it` });
+      }
+    }
+    out.push(...found.slice(0, violationsPerKeyMax));
+  }
+  return out;
+}
+
+/** Every checker over one history and its final reads. */
+export function checkAll(ops: readonly Op[], finals: readonly FinalRead[]): Violation[] {
+  return [...checkConvergence(finals), ...checkCounters(ops, finals), ...checkLww(ops, finals), ...checkMv(ops, finals)];
+}

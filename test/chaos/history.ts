@@ -1,0 +1,81 @@
+// The record of a chaos run: every operation a client attempted, on which node, with its outcome
+// (ok, failed, indeterminate) and its start and end times, so checkers can judge it afterwards.
+
+/** ok: the server acknowledged it; failed: it certainly did not happen; indeterminate: it may have. */
+export type Outcome = "ok" | "failed" | "indeterminate";
+
+interface Common {
+  /** The client (worker) that issued it; one op at a time per process. */
+  process: string;
+  /** The node the client talked to. */
+  node: string;
+  key: string;
+  outcome: Outcome;
+  /** Monotonic ms (performance.now in real runs; any numbers in hand-made histories). */
+  startMs: number;
+  endMs: number;
+}
+
+export type Op =
+  /** amount < 0 is a decrement. */
+  | (Common & { kind: "add"; amount: bigint })
+  /** value null: the key did not exist (NOT_FOUND), i.e. 0. */
+  | (Common & { kind: "readCounter"; value: bigint | null })
+  /** Every written value is unique in a run, so a read names the write it saw. */
+  | (Common & { kind: "set"; value: string })
+  | (Common & { kind: "readLww"; value: string | null })
+  /** observed: the values of the read whose context this write carried (what it replaces). */
+  | (Common & { kind: "setMv"; value: string; observed: readonly string[] })
+  | (Common & { kind: "readMv"; values: readonly string[] });
+
+export type OpKind = Op["kind"];
+
+/** Ops recorded per run; beyond it a workload stops issuing (a checker's cost grows with it). */
+export const historyOpsMax = 2_000_000;
+
+/** Final reads per node after heal, by key: what convergence checks compare. */
+export interface FinalRead {
+  node: string;
+  key: string;
+  counter?: bigint | null;
+  lww?: string | null;
+  mv?: readonly string[];
+}
+
+export class History {
+  readonly ops: Op[] = [];
+  constructor(private readonly clockMs: () => number = () => performance.now()) {}
+
+  now(): number {
+    return this.clockMs();
+  }
+
+  get full(): boolean {
+    return this.ops.length >= historyOpsMax;
+  }
+
+  add(op: Op): void {
+    if (this.full) throw new Error(`history holds ${historyOpsMax} ops already`);
+    this.ops.push(op);
+  }
+
+  /** Runs one op and records it: `run` returns the observed fields; `classify` turns an error into an outcome. */
+  async record<T extends Op>(base: Omit<T, "outcome" | "startMs" | "endMs">, run: () => Promise<Partial<T>>, classify: (err: unknown) => Outcome): Promise<T> {
+    const startMs = this.now();
+    let op: T;
+    try {
+      const seen = await run();
+      op = { ...base, ...seen, outcome: "ok", startMs, endMs: this.now() } as T;
+    } catch (err) {
+      op = { ...base, outcome: classify(err), startMs, endMs: this.now() } as T;
+    }
+    this.add(op);
+    return op;
+  }
+
+  counts(): Record<Outcome, number> {
+    const c: Record<Outcome, number> = { ok: 0, failed: 0, indeterminate: 0 };
+    for (const op of this.ops) c[op.outcome] += 1;
+    return c;
+  }
+}
