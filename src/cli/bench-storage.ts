@@ -2,7 +2,7 @@
 // `appendfsync always` on the same disk in the same run, and WAL recovery replay speed.
 
 import { InvalidArgumentError, type Command } from "commander";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,18 +41,21 @@ const replayBatch = 1000;
 const snapshotEntries = 1_000_000;
 const snapshotValueBytes = 24;
 const redisStartDeadlineMs = 10_000;
+/** The WAL and Redis alternate this many times. */
+const slices = 3;
+const redisProbeRequests = 5_000;
+const redisSliceRequestsMin = 10_000;
 /** Latency samples kept (a reservoir of the first ones is enough for p50/p99). */
 const latencySamplesMax = 1_000_000;
 
 export async function runStorageBench(opts: { seconds: number; progress: (msg: string) => void }): Promise<StorageBenchResult> {
   const root = await mkdtemp(join(tmpdir(), "imdb-bench-storage-"));
   try {
-    opts.progress(`durable appends: ${writers} writers x ${payloadBytes}-byte payloads, sync, ${opts.seconds}s`);
-    const append = await benchAppends(join(root, "append"), opts.seconds);
-    opts.progress(`  ${Math.round(append.recordsPerSecond)} records/s (p50 ${append.latencyMsP50.toFixed(2)} ms, p99 ${append.latencyMsP99.toFixed(2)} ms)`);
-    opts.progress(`redis-server appendfsync always, redis-benchmark -c ${redisClients} -t incr`);
-    const redis = await benchRedis(join(root, "redis"), opts.seconds, opts.progress);
-    opts.progress("skipped" in redis ? `  skipped: ${redis.skipped}` : `  ${Math.round(redis.requestsPerSecond)} INCR/s`);
+    opts.progress(`durable appends (${writers} writers x ${payloadBytes} B, sync) and redis appendfsync always ` +
+      `(-c ${redisClients} -t incr), alternating in ${slices} slices of ${(opts.seconds / slices).toFixed(1)} s each`);
+    const { append, redis } = await benchThroughput(root, opts.seconds, opts.progress);
+    opts.progress(`  WAL ${Math.round(append.recordsPerSecond)} records/s (p50 ${append.latencyMsP50.toFixed(2)} ms, p99 ${append.latencyMsP99.toFixed(2)} ms)`);
+    opts.progress("skipped" in redis ? `  redis skipped: ${redis.skipped}` : `  redis ${Math.round(redis.requestsPerSecond)} INCR/s`);
     opts.progress(`recovery replay: writing ${replayRecords} records`);
     const replay = await benchReplay(join(root, "replay"), opts.progress);
     opts.progress(`  ${Math.round(replay.recordsPerSecond)} records/s`);
@@ -76,10 +79,50 @@ async function open(dataDir: string, kind: "sync" | "none"): Promise<Store> {
   });
 }
 
-async function benchAppends(dataDir: string, seconds: number): Promise<StorageBenchResult["append"]> {
-  const store = await open(dataDir, "sync");
+/**
+ * The WAL and Redis take turns on the same disk, `slices` times each, so that noise from
+ * other work on the machine falls on both alike; rates are totals over all slices.
+ */
+async function benchThroughput(root: string, seconds: number, progress: (m: string) => void): Promise<Pick<StorageBenchResult, "append" | "redis">> {
+  const store = await open(join(root, "append"), "sync");
+  const redis = await startRedis(join(root, "redis"));
+  try {
+    const latencies: number[] = [];
+    let records = 0;
+    let walSeconds = 0;
+    let requests = 0;
+    let redisSeconds = 0;
+    let redisRate = 0;
+    const sliceSeconds = seconds / slices;
+    for (let s = 0; s < slices; s++) {
+      const w = await appendSlice(store, sliceSeconds, latencies);
+      records += w.records;
+      walSeconds += w.seconds;
+      if ("port" in redis) {
+        // Size each Redis slice from the previous rate so it lasts about as long.
+        redisRate = redisRate > 0 ? redisRate : await redisBenchmark(redis.tool, redis.port, redisProbeRequests);
+        const n = Math.max(redisSliceRequestsMin, Math.round(redisRate * sliceSeconds));
+        redisRate = await redisBenchmark(redis.tool, redis.port, n);
+        requests += n;
+        redisSeconds += n / redisRate;
+      }
+      progress(`  slice ${s + 1}/${slices}: WAL ${Math.round(w.records / w.seconds)}/s` + ("port" in redis ? `, redis ${Math.round(redisRate)}/s` : ""));
+    }
+    latencies.sort((x, y) => x - y);
+    const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+    const append = { writers, payloadBytes, seconds: walSeconds, records, recordsPerSecond: records / walSeconds, latencyMsP50: pct(0.5), latencyMsP99: pct(0.99) };
+    const redisResult: StorageBenchResult["redis"] = "port" in redis
+      ? { clients: redisClients, requests, requestsPerSecond: requests / redisSeconds, version: redis.version }
+      : redis;
+    return { append, redis: redisResult };
+  } finally {
+    await store.close();
+    if ("port" in redis) await redis.stop();
+  }
+}
+
+async function appendSlice(store: Store, seconds: number, latencies: number[]): Promise<{ records: number; seconds: number }> {
   const body = new Uint8Array(payloadBytes).fill(7);
-  const latencies: number[] = [];
   let records = 0;
   const start = performance.now();
   const end = start + seconds * 1000;
@@ -92,11 +135,7 @@ async function benchAppends(dataDir: string, seconds: number): Promise<StorageBe
     }
   }
   await Promise.all(Array.from({ length: writers }, writer));
-  const elapsed = (performance.now() - start) / 1000;
-  await store.close();
-  latencies.sort((x, y) => x - y);
-  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
-  return { writers, payloadBytes, seconds: elapsed, records, recordsPerSecond: records / elapsed, latencyMsP50: pct(0.5), latencyMsP99: pct(0.99) };
+  return { records, seconds: (performance.now() - start) / 1000 };
 }
 
 async function freePort(): Promise<number> {
@@ -111,36 +150,31 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function benchRedis(dir: string, seconds: number, progress: (m: string) => void): Promise<StorageBenchResult["redis"]> {
+type RunningRedis = { port: number; tool: string; version: string; stop: () => Promise<void> };
+
+/** Starts redis-server with appendfsync always in `dir` on a free port, or says why not. */
+async function startRedis(dir: string): Promise<RunningRedis | { skipped: string }> {
   const server = Bun.which("redis-server");
   const tool = Bun.which("redis-benchmark");
   const cli = Bun.which("redis-cli");
   if (server === null || tool === null || cli === null) return { skipped: "redis-server / redis-benchmark / redis-cli not installed" };
-  await rm(dir, { recursive: true, force: true });
-  await Bun.write(join(dir, ".keep"), "");
+  await mkdir(dir, { recursive: true });
   const port = await freePort();
   const proc = Bun.spawn([server, "--port", String(port), "--bind", "127.0.0.1", "--appendonly", "yes", "--appendfsync", "always",
-    "--dir", dir, "--save", "", "--daemonize", "no", "--protected-mode", "no"], { stdout: "ignore", stderr: "pipe" });
-  try {
-    const deadline = performance.now() + redisStartDeadlineMs;
-    let version = "";
-    while (performance.now() < deadline) {
-      const ping = Bun.spawnSync([cli, "-p", String(port), "info", "server"]);
-      const m = /redis_version:(\S+)/.exec(ping.stdout.toString());
-      if (m?.[1] !== undefined) { version = m[1]; break; }
-      await Bun.sleep(50);
-    }
-    if (version === "") return { skipped: `redis-server did not answer on port ${port} within ${redisStartDeadlineMs} ms` };
-    // Size the run from a short probe so it lasts about `seconds`.
-    const probe = await redisBenchmark(tool, port, 5_000);
-    const requests = Math.max(10_000, Math.round(probe * seconds));
-    progress(`  redis ${version}: probe ${Math.round(probe)}/s, running ${requests} requests`);
-    const rate = await redisBenchmark(tool, port, requests);
-    return { clients: redisClients, requests, requestsPerSecond: rate, version };
-  } finally {
+    "--dir", dir, "--save", "", "--daemonize", "no", "--protected-mode", "no"], { stdout: "ignore", stderr: "ignore" });
+  const stop = async (): Promise<void> => {
     proc.kill("SIGKILL");
     await proc.exited;
+  };
+  const deadline = performance.now() + redisStartDeadlineMs;
+  while (performance.now() < deadline) {
+    const info = Bun.spawnSync([cli, "-p", String(port), "info", "server"]);
+    const m = /redis_version:(\S+)/.exec(info.stdout.toString());
+    if (m?.[1] !== undefined) return { port, tool, version: m[1], stop };
+    await Bun.sleep(50);
   }
+  await stop();
+  return { skipped: `redis-server did not answer on port ${port} within ${redisStartDeadlineMs} ms` };
 }
 
 async function redisBenchmark(tool: string, port: number, requests: number): Promise<number> {
