@@ -16,9 +16,9 @@ import { forEachEntry, loadSnapshot, type LoadedSnapshot, type SnapshotLoad } fr
 
 /** Receives the recovered state: every snapshot entry first, then WAL records in LSN order. */
 export interface RecoverySink {
-  /** `state` is a view into the loaded snapshot image; copy it if kept beyond recovery cheaply. */
+  /** `state` is a view into the loaded snapshot image: copy it if you keep it, or the whole image stays in memory. */
   snapshotEntry(key: string, state: Uint8Array): void;
-  /** `body` is the caller's payload as appended (a view into the loaded segment). */
+  /** `body` is the payload as appended, a view into the loaded segment (copy it to keep it). */
   walRecord(lsn: Lsn, body: Uint8Array): void;
 }
 
@@ -58,7 +58,7 @@ type Action = { kind: "truncate"; path: string; offset: number } | { kind: "move
 
 /**
  * Runs recovery. On RecoveryError the sink may have received part of the state and must be
- * discarded; nothing on disk has been changed in that case.
+ * discarded; the disk is left as it was (except that stale snapshot temp files are removed).
  */
 export async function recover(o: RecoveryOptions): Promise<RecoveryReport> {
   const walDir = join(o.dataDir, walDirName);
