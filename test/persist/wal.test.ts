@@ -6,8 +6,10 @@ import { stat } from "node:fs/promises";
 import { PersistError, PersistErrorCode, persistLimits, type SyncTimer } from "../../src/persist/index.ts";
 import { segmentName } from "../../src/persist/format.ts";
 import { asLsn } from "../../src/persist/lsn.ts";
-import { appendRecords, listNames, openTestStore, payloadFor, removeDir, tempDir, testAccel } from "./helpers.ts";
+import { appendRecords, listNames, openTestStore as openWith, payloadFor, removeDir, tempDir } from "./helpers.ts";
 import type { Appender, DurableFile } from "../../src/accel/api.ts";
+import { nativeAccel, tsAccel } from "../../src/accel/index.ts";
+import type { PersistAccel, StoreOptions } from "../../src/persist/index.ts";
 
 const dirs: string[] = [];
 async function dir(): Promise<string> {
@@ -19,100 +21,107 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await removeDir(d);
 });
 
-describe("WAL", () => {
-  test("assigns consecutive LSNs in call order and replays them after reopening", async () => {
-    const d = await dir();
-    const a = await openTestStore(d);
-    expect(a.store.nextLsn).toBe(asLsn(1));
-    const l1 = await a.store.append([payloadFor(1)]);
-    const l3 = await a.store.append([payloadFor(2), payloadFor(3)]);
-    expect([l1, l3]).toEqual([asLsn(1), asLsn(3)]);
-    expect(await a.store.append([])).toBe(asLsn(3));
-    await appendRecords(a.store, 200, 3);
-    await a.store.close();
-    const b = await openTestStore(d);
-    expect(b.set.prefixLength()).toBe(203);
-    expect(b.store.nextLsn).toBe(asLsn(204));
-    expect(b.store.recovery.walRecordsReplayed).toBe(203);
-    await appendRecords(b.store, 5);
-    await b.store.close();
-    const c = await openTestStore(d);
-    expect(c.set.prefixLength()).toBe(208);
-    await c.store.close();
-  });
+// Both durable-append implementations run the same suite (the native one when the addon loaded).
+const native = nativeAccel();
+const paths: [string, PersistAccel][] = [["ts", tsAccel], ...(native ? [["native", native] as [string, PersistAccel]] : [])];
 
-  test("rolls over to a segment named by its first LSN and replays across segments", async () => {
-    const d = await dir();
-    const a = await openTestStore(d, { walSegmentBytes: persistLimits.walSegmentBytesMin });
-    await appendRecords(a.store, 1000, 7);
-    await a.store.close();
-    const names = await listNames(join(d, "wal"));
-    expect(names.length).toBeGreaterThan(5);
-    expect(names[0]).toBe(segmentName(asLsn(1)));
-    for (const n of names) expect((await stat(join(d, "wal", n))).size).toBeLessThan(persistLimits.walSegmentBytesMin + 1024);
-    const b = await openTestStore(d, { walSegmentBytes: persistLimits.walSegmentBytesMin });
-    expect(b.set.prefixLength()).toBe(1000);
-    await b.store.close();
-  });
+for (const [pathName, parts] of paths) {
+  const openTestStore = (d: string, over: Partial<StoreOptions> = {}): ReturnType<typeof openWith> => openWith(d, { accel: parts, ...over });
+  describe(`WAL (${pathName} append)`, () => {
+    test("assigns consecutive LSNs in call order and replays them after reopening", async () => {
+      const d = await dir();
+      const a = await openTestStore(d);
+      expect(a.store.nextLsn).toBe(asLsn(1));
+      const l1 = await a.store.append([payloadFor(1)]);
+      const l3 = await a.store.append([payloadFor(2), payloadFor(3)]);
+      expect([l1, l3]).toEqual([asLsn(1), asLsn(3)]);
+      expect(await a.store.append([])).toBe(asLsn(3));
+      await appendRecords(a.store, 200, 3);
+      await a.store.close();
+      const b = await openTestStore(d);
+      expect(b.set.prefixLength()).toBe(203);
+      expect(b.store.nextLsn).toBe(asLsn(204));
+      expect(b.store.recovery.walRecordsReplayed).toBe(203);
+      await appendRecords(b.store, 5);
+      await b.store.close();
+      const c = await openTestStore(d);
+      expect(c.set.prefixLength()).toBe(208);
+      await c.store.close();
+    });
 
-  test("refuses oversized input without writing anything", async () => {
-    const d = await dir();
-    const a = await openTestStore(d);
-    const big = new Uint8Array(persistLimits.walRecordBytesMax);
-    const err = await a.store.append([payloadFor(1), big]).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PersistError);
-    expect((err as PersistError).code).toBe(PersistErrorCode.BadInput);
-    const many = Array.from({ length: persistLimits.walAppendRecordsMax + 1 }, () => new Uint8Array(1));
-    expect(((await a.store.append(many).catch((e: unknown) => e)) as PersistError).code).toBe(PersistErrorCode.BadInput);
-    expect(a.store.nextLsn).toBe(asLsn(1));
-    await appendRecords(a.store, 3);
-    await a.store.close();
-    const b = await openTestStore(d);
-    expect(b.set.prefixLength()).toBe(3);
-    await b.store.close();
-  });
+    test("rolls over to a segment named by its first LSN and replays across segments", async () => {
+      const d = await dir();
+      const a = await openTestStore(d, { walSegmentBytes: persistLimits.walSegmentBytesMin });
+      await appendRecords(a.store, 1000, 7);
+      await a.store.close();
+      const names = await listNames(join(d, "wal"));
+      expect(names.length).toBeGreaterThan(5);
+      expect(names[0]).toBe(segmentName(asLsn(1)));
+      for (const n of names) expect((await stat(join(d, "wal", n))).size).toBeLessThan(persistLimits.walSegmentBytesMin + 1024);
+      const b = await openTestStore(d, { walSegmentBytes: persistLimits.walSegmentBytesMin });
+      expect(b.set.prefixLength()).toBe(1000);
+      await b.store.close();
+    });
 
-  test("interval mode acknowledges after write and fdatasyncs on the injected timer", async () => {
-    const d = await dir();
-    const syncs: number[] = [];
-    const real = testAccel();
-    const counting: Appender = {
-      async open(path: string): Promise<DurableFile> {
-        const f = await real.appender.open(path);
-        return {
-          append: (r, s) => f.append(r, s),
-          sync: () => { syncs.push(1); return f.sync(); },
-          get size() { return f.size; },
-          close: () => f.close(),
-        };
-      },
-    };
-    let tick: (() => void) | null = null;
-    const timer: SyncTimer = { start: (ms, fn) => { expect(ms).toBe(5); tick = fn; return () => { tick = null; }; } };
-    const a = await openTestStore(d, { durability: { kind: "interval", ms: 5 }, accel: { checksums: real.checksums, appender: counting }, timer });
-    await appendRecords(a.store, 10);
-    expect(syncs.length).toBe(0);
-    (tick as unknown as () => void)();
-    await a.store.sync();
-    expect(syncs.length).toBe(2);
-    (tick as unknown as () => void)(); // nothing new appended: no fdatasync
-    expect(syncs.length).toBe(2);
-    await a.store.close();
-    expect(tick).toBeNull();
-    const b = await openTestStore(d);
-    expect(b.set.prefixLength()).toBe(10);
-    await b.store.close();
-  });
+    test("refuses oversized input without writing anything", async () => {
+      const d = await dir();
+      const a = await openTestStore(d);
+      const big = new Uint8Array(persistLimits.walRecordBytesMax);
+      const err = await a.store.append([payloadFor(1), big]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PersistError);
+      expect((err as PersistError).code).toBe(PersistErrorCode.BadInput);
+      const many = Array.from({ length: persistLimits.walAppendRecordsMax + 1 }, () => new Uint8Array(1));
+      expect(((await a.store.append(many).catch((e: unknown) => e)) as PersistError).code).toBe(PersistErrorCode.BadInput);
+      expect(a.store.nextLsn).toBe(asLsn(1));
+      await appendRecords(a.store, 3);
+      await a.store.close();
+      const b = await openTestStore(d);
+      expect(b.set.prefixLength()).toBe(3);
+      await b.store.close();
+    });
 
-  test("none mode and bad durability settings", async () => {
-    const d = await dir();
-    const bad = await openTestStore(d, { durability: { kind: "interval", ms: 0 } }).catch((e: unknown) => e);
-    expect((bad as PersistError).code).toBe(PersistErrorCode.BadInput);
-    const a = await openTestStore(d, { durability: { kind: "none" } });
-    await appendRecords(a.store, 50, 5);
-    await a.store.close();
-    const b = await openTestStore(d);
-    expect(b.set.prefixLength()).toBe(50);
-    await b.store.close();
+    test("interval mode acknowledges after write and fdatasyncs on the injected timer", async () => {
+      const d = await dir();
+      const syncs: number[] = [];
+      const real = parts;
+      const counting: Appender = {
+        async open(path: string): Promise<DurableFile> {
+          const f = await real.appender.open(path);
+          return {
+            append: (r, s) => f.append(r, s),
+            sync: () => { syncs.push(1); return f.sync(); },
+            get size() { return f.size; },
+            close: () => f.close(),
+          };
+        },
+      };
+      let tick: (() => void) | null = null;
+      const timer: SyncTimer = { start: (ms, fn) => { expect(ms).toBe(5); tick = fn; return () => { tick = null; }; } };
+      const a = await openTestStore(d, { durability: { kind: "interval", ms: 5 }, accel: { checksums: real.checksums, appender: counting }, timer });
+      await appendRecords(a.store, 10);
+      expect(syncs.length).toBe(0);
+      (tick as unknown as () => void)();
+      await a.store.sync();
+      expect(syncs.length).toBe(2);
+      (tick as unknown as () => void)(); // nothing new appended: no fdatasync
+      expect(syncs.length).toBe(2);
+      await a.store.close();
+      expect(tick).toBeNull();
+      const b = await openTestStore(d);
+      expect(b.set.prefixLength()).toBe(10);
+      await b.store.close();
+    });
+
+    test("none mode and bad durability settings", async () => {
+      const d = await dir();
+      const bad = await openTestStore(d, { durability: { kind: "interval", ms: 0 } }).catch((e: unknown) => e);
+      expect((bad as PersistError).code).toBe(PersistErrorCode.BadInput);
+      const a = await openTestStore(d, { durability: { kind: "none" } });
+      await appendRecords(a.store, 50, 5);
+      await a.store.close();
+      const b = await openTestStore(d);
+      expect(b.set.prefixLength()).toBe(50);
+      await b.store.close();
+    });
   });
-});
+}
