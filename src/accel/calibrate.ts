@@ -27,7 +27,7 @@ export interface Calibration {
  * improves, up to a cap.
  */
 const calibrationBudgetPerFunctionMs = 1;
-const calibrationCapPerFunctionMs = 10;
+const calibrationCapPerFunctionMs = 20;
 /** Rounds per side at least, whatever the budget. */
 const calibrationRoundsMin = 6;
 /** "Still improving": the TS best improved by more than this factor within the last rounds. */
