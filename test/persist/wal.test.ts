@@ -8,8 +8,8 @@ import { segmentName } from "../../src/persist/format.ts";
 import { asLsn } from "../../src/persist/lsn.ts";
 import { appendRecords, listNames, openTestStore as openWith, payloadFor, removeDir, tempDir } from "./helpers.ts";
 import type { Appender, DurableFile } from "../../src/accel/api.ts";
-import { nativeAccel, tsAccel } from "../../src/accel/index.ts";
-import type { PersistAccel, StoreOptions } from "../../src/persist/index.ts";
+import { nativeAccel, tsAccel, type AccelParts, type CountedDurableFile } from "../../src/accel/index.ts";
+import type { StoreOptions } from "../../src/persist/index.ts";
 
 const dirs: string[] = [];
 async function dir(): Promise<string> {
@@ -23,7 +23,7 @@ afterEach(async () => {
 
 // Both durable-append implementations run the same suite (the native one when the addon loaded).
 const native = nativeAccel();
-const paths: [string, PersistAccel][] = [["ts", tsAccel], ...(native ? [["native", native] as [string, PersistAccel]] : [])];
+const paths: [string, AccelParts][] = [["ts", tsAccel], ...(native ? [["native", native] as [string, AccelParts]] : [])];
 
 for (const [pathName, parts] of paths) {
   const openTestStore = (d: string, over: Partial<StoreOptions> = {}): ReturnType<typeof openWith> => openWith(d, { accel: parts, ...over });
@@ -60,6 +60,28 @@ for (const [pathName, parts] of paths) {
       for (const n of names) expect((await stat(join(d, "wal", n))).size).toBeLessThan(persistLimits.walSegmentBytesMin + 1024);
       const b = await openTestStore(d, { walSegmentBytes: persistLimits.walSegmentBytesMin });
       expect(b.set.prefixLength()).toBe(1000);
+      await b.store.close();
+    });
+
+    test("concurrent appends share fdatasyncs (group commit) and all are durable", async () => {
+      const d = await dir();
+      const files: CountedDurableFile[] = [];
+      const counted: Appender = {
+        async open(path: string): Promise<DurableFile> {
+          const f = await parts.appender.open(path);
+          files.push(f);
+          return f;
+        },
+      };
+      const a = await openTestStore(d, { accel: { checksums: parts.checksums, appender: counted } });
+      const before = (files[0] as CountedDurableFile).stats().fdatasyncs;
+      await appendRecords(a.store, 256);
+      const syncs = (files[0] as CountedDurableFile).stats().fdatasyncs - before;
+      expect(syncs).toBeGreaterThan(0);
+      expect(syncs).toBeLessThan(256);
+      await a.store.close();
+      const b = await openTestStore(d);
+      expect(b.set.prefixLength()).toBe(256);
       await b.store.close();
     });
 
