@@ -11,7 +11,7 @@ import { startClientServer, startPeerServer, type RunningServer, type ServerSecu
 import { loadTlsDir, type TlsMaterial } from "../transport/tls.ts";
 import { version } from "../cli/self.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { toEngineOp, engineErrorToOp, valueView } from "./ops.ts";
+import { counterOutOfRange, engineErrorToOp, toEngineOp, valueView } from "./ops.ts";
 import { ClusterHost } from "./cluster-host.ts";
 
 /** How often the node checks whether a snapshot is due. */
@@ -98,7 +98,9 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     for (const op of ops) {
       if (op.kind === "get") {
         const v = engine.get(op.key);
-        outcomes.push(v ? { ok: true, result: { kind: "value", value: valueView(v) } } : { ok: false, error: { code: "NOT_FOUND", message: "key not found" } });
+        const range = v && (v.type === "gcounter" || v.type === "pncounter") ? counterOutOfRange(v.value) : null;
+        if (range) outcomes.push({ ok: false, error: range });
+        else outcomes.push(v ? { ok: true, result: { kind: "value", value: valueView(v) } } : { ok: false, error: { code: "NOT_FOUND", message: "key not found" } });
         continue;
       }
       const r = engine.apply(toEngineOp(op), t);
@@ -107,7 +109,10 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
         continue;
       }
       deltas.push(r.delta);
-      if (r.value.type === "gcounter" || r.value.type === "pncounter") outcomes.push({ ok: true, result: { kind: "counter", value: r.value.value } });
+      if (r.value.type === "gcounter" || r.value.type === "pncounter") {
+        const range = counterOutOfRange(r.value.value);
+        outcomes.push(range ? { ok: false, error: range } : { ok: true, result: { kind: "counter", value: r.value.value } });
+      }
       else outcomes.push({ ok: true, result: { kind: "written", context: r.value.type === "mv" ? r.value.context : null } });
     }
     if (deltas.length > 0) {

@@ -28,6 +28,20 @@ export function engineErrorToOp(e: EngineError): OpError {
   }
 }
 
+const int64Min = -(2n ** 63n);
+const int64Max = 2n ** 63n - 1n;
+
+/**
+ * Local mutations never leave int64, but concurrent increments on two nodes can merge to a sum
+ * outside it. The wire type is int64, so such a value is reported as OUT_OF_RANGE rather than
+ * wrapped or clamped (either would be a wrong answer).
+ */
+export function counterOutOfRange(value: bigint): OpError | null {
+  return value < int64Min || value > int64Max
+    ? { code: "OUT_OF_RANGE", message: `the counter's value ${value} is outside int64 (concurrent increments on several nodes)` }
+    : null;
+}
+
 export function valueView(v: KeyValue): ValueView {
   switch (v.type) {
     case "gcounter":
