@@ -94,11 +94,14 @@ function build(fns: AccelFunctions, mode: AccelMode, calibration: Calibration | 
  * `auto` times each checksum and clock function both ways (a few ms: single calls on a 200 B
  * record / 4-entry clock, batches of 250 x 100 B / 2500 clock pairs) and keeps the faster for
  * each: an N-API call costs more than a small TS checksum, so single calls often stay in TS
- * while batches go native. For append it picks native whenever the addon loaded: the cost is dominated by
- * fdatasync, which a calibration of a few ms cannot measure reliably, while the native worker
- * thread keeps writev/fdatasync off libuv's 4-thread pool (shared with DNS, fs and zlib) and
- * completes a whole group-commit round with one callback instead of one per caller.
- * `imdb bench accel` measures that claim on the running machine.
+ * while batches go native. For append it picks native whenever the addon loaded, without
+ * measuring: the rate is set by fdatasync latency, which a start-up probe of a few ms cannot
+ * measure (and `imdb --version` should not write to disk). Per round the native path costs
+ * less CPU (one N-API call per caller, one callback per round; measured ~25-30 us vs ~40-60 us
+ * of non-fdatasync time per round for Bun's fs/promises) and keeps writev/fdatasync off the
+ * runtime's shared file-system thread pool. Measured on the shared 2-core development box,
+ * the two paths' records/s swing with other processes' disk load (either may lead in a given
+ * run), so `imdb bench accel` is the arbiter; IMDB_ACCEL=ts overrides.
  */
 export function loadAccel(mode: AccelMode): Accel {
   if (mode === "ts") return build(uniform("ts"), mode, null);
