@@ -32,6 +32,7 @@ export interface SegmentScan {
 }
 
 const minRecordBytes = recordHeaderBytes + recordLsnBytes;
+const offsetsInitial = 64 * 1024;
 
 export function scanSegment(buf: Uint8Array, sums: Checksums): SegmentScan {
   const header = decodeFileHeader(buf, walMagic, sums);
@@ -45,9 +46,10 @@ export function scanSegment(buf: Uint8Array, sums: Checksums): SegmentScan {
   }
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const size = buf.byteLength;
-  const recordsMax = Math.floor((size - fileHeaderBytes) / minRecordBytes);
-  const starts = new Uint32Array(recordsMax);
-  const ends = new Uint32Array(recordsMax);
+  // Offsets arrays grow by doubling: sizing them for the worst case (every record minimal)
+  // would cost half the segment's size again.
+  let starts = new Uint32Array(Math.min(offsetsInitial, Math.floor((size - fileHeaderBytes) / minRecordBytes)));
+  let ends = new Uint32Array(starts.length);
   let n = 0;
   let at = fileHeaderBytes;
   let damage: { offset: number; reason: string } | null = null;
@@ -57,6 +59,15 @@ export function scanSegment(buf: Uint8Array, sums: Checksums): SegmentScan {
     const len = view.getUint32(at, true);
     if (len < recordLsnBytes || len > walRecordBytesMax) { damage = { offset: at, reason: `record length ${len} out of range` }; break; }
     if (at + recordHeaderBytes + len > size) { damage = { offset: at, reason: `record length ${len} runs past end of file` }; break; }
+    if (n === starts.length) {
+      const grown = Math.max(16, starts.length * 2);
+      const s2 = new Uint32Array(grown);
+      const e2 = new Uint32Array(grown);
+      s2.set(starts);
+      e2.set(ends);
+      starts = s2;
+      ends = e2;
+    }
     starts[n] = at + recordHeaderBytes;
     ends[n] = at + recordHeaderBytes + len;
     n++;

@@ -185,15 +185,23 @@ export function verifySnapshot(buf: Uint8Array, expectLsn: Lsn, sums: Checksums)
   if (size < fileHeaderBytes + snapshotFooterBytes) return bad(fileHeaderBytes, "no footer");
   const view = new DataView(buf.buffer, buf.byteOffset, size);
   const footerAt = size - snapshotFooterBytes;
-  const chunksMax = Math.floor((footerAt - fileHeaderBytes) / (recordHeaderBytes + 4));
-  const starts = new Uint32Array(chunksMax);
-  const ends = new Uint32Array(chunksMax);
+  // Chunks are ~snapshotChunkBytesTarget each, so these rarely grow.
+  let starts = new Uint32Array(64);
+  let ends = new Uint32Array(64);
   let n = 0;
   let at = fileHeaderBytes;
   while (at < footerAt) {
     if (footerAt - at < recordHeaderBytes + 4) return bad(at, "short chunk header");
     const len = view.getUint32(at, true);
     if (len < 4 || len > snapshotChunkBytesMax || at + recordHeaderBytes + len > footerAt) return bad(at, `chunk length ${len} out of range`);
+    if (n === starts.length) {
+      const s2 = new Uint32Array(n * 2);
+      const e2 = new Uint32Array(n * 2);
+      s2.set(starts);
+      e2.set(ends);
+      starts = s2;
+      ends = e2;
+    }
     starts[n] = at + recordHeaderBytes;
     ends[n] = at + recordHeaderBytes + len;
     n++;
