@@ -91,7 +91,7 @@ function build(fns: AccelFunctions, mode: AccelMode, calibration: Calibration | 
 
 /**
  * Builds an Accel for a mode. `native` throws NativeUnavailable when the addon did not load.
- * `auto` times each checksum and clock function both ways (a few ms: single calls on a 200 B
+ * `auto` times each checksum and clock function both ways (10-25 ms once: single calls on a 200 B
  * record / 4-entry clock, batches of 250 x 100 B / 2500 clock pairs) and keeps the faster for
  * each: an N-API call costs more than a small TS checksum, so single calls often stay in TS
  * while batches go native. For append it picks native whenever the addon loaded, without
