@@ -30,6 +30,9 @@ export type Op =
 
 export type OpKind = Op["kind"];
 
+/** An op before it ran: Omit applied to each member of the union. */
+export type PendingOp<T extends Op = Op> = T extends Op ? Omit<T, "outcome" | "startMs" | "endMs"> : never;
+
 /** Ops recorded per run; beyond it a workload stops issuing (a checker's cost grows with it). */
 export const historyOpsMax = 2_000_000;
 
@@ -60,14 +63,15 @@ export class History {
   }
 
   /** Runs one op and records it: `run` returns the observed fields; `classify` turns an error into an outcome. */
-  async record<T extends Op>(base: Omit<T, "outcome" | "startMs" | "endMs">, run: () => Promise<Partial<T>>, classify: (err: unknown) => Outcome): Promise<T> {
+  async record<T extends Op>(base: PendingOp<T>, run: () => Promise<Partial<T>>, classify: (err: unknown) => Outcome): Promise<T> {
     const startMs = this.now();
     let op: T;
+    // base carries every field of its kind; the spread adds the observed ones and the outcome, so the result is a T.
     try {
       const seen = await run();
-      op = { ...base, ...seen, outcome: "ok", startMs, endMs: this.now() } as T;
+      op = { ...base, ...seen, outcome: "ok", startMs, endMs: this.now() } as unknown as T;
     } catch (err) {
-      op = { ...base, outcome: classify(err), startMs, endMs: this.now() } as T;
+      op = { ...base, outcome: classify(err), startMs, endMs: this.now() } as unknown as T;
     }
     this.add(op);
     return op;

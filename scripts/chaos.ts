@@ -1,0 +1,92 @@
+// `npm run chaos [--profile ci|full] [--only NAME,...] [--seed N]`: the chaos matrix against real
+// node processes (test/chaos), a table of runs x faults with violations and convergence times,
+// and one final plain `N passed, N failed` line. Bounded in time per profile.
+import { faults, killCycles, matrixRun, passed, soak, type RunReport } from "../test/chaos/scenarios.ts";
+
+interface Profile {
+  killCycles: number;
+  nodes: number;
+  scale: number;
+  warmupMs: number;
+  faults: string[];
+  soakSeconds: number;
+  /** The whole run stops starting new runs after this (the ones left are counted as failed). */
+  budgetMs: number;
+}
+
+const profiles: Record<string, Profile> = {
+  ci: { killCycles: 10, nodes: 5, scale: 0.25, warmupMs: 800, faults: Object.keys(faults), soakSeconds: 0, budgetMs: 9 * 60_000 },
+  full: { killCycles: 100, nodes: 5, scale: 1, warmupMs: 2000, faults: Object.keys(faults), soakSeconds: 600, budgetMs: 90 * 60_000 },
+};
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const profileName = arg("--profile") ?? "ci";
+const profile = profiles[profileName];
+if (profile === undefined) {
+  console.error(`unknown profile "${profileName}" (ci, full)`);
+  process.exit(2);
+}
+const seed = Number(arg("--seed") ?? Date.now() % 2 ** 31);
+const only = arg("--only")?.split(",");
+const cyclesOverride = arg("--cycles");
+const soakOverride = arg("--soak-seconds");
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+const t0 = performance.now();
+const reports: RunReport[] = [];
+const want = (name: string) => only === undefined || only.includes(name);
+const overBudget = () => performance.now() - t0 > profile.budgetMs;
+
+log(`chaos profile ${profileName}, seed ${seed} (replay with --seed ${seed})`);
+if (want("kill-cycles")) {
+  const cycles = cyclesOverride === undefined ? profile.killCycles : Number(cyclesOverride);
+  log(`run: kill -9 cycles x${cycles}`);
+  reports.push(await killCycles({ cycles, seed, log }));
+}
+for (const [i, name] of profile.faults.entries()) {
+  if (!want(name)) continue;
+  const fault = faults[name];
+  if (fault === undefined) continue;
+  if (overBudget()) {
+    reports.push({ name: `${profile.nodes} nodes`, faults: fault.name, seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: "not run: time budget spent", notes: [] });
+    continue;
+  }
+  log(`run: ${profile.nodes} nodes, ${fault.name}`);
+  reports.push(await matrixRun(fault, { nodes: profile.nodes, seed: seed + i + 1, log, scale: profile.scale, warmupMs: profile.warmupMs }));
+  const r = reports[reports.length - 1]!;
+  log(`  -> ${passed(r) ? "pass" : "FAIL"}${r.error ? `: ${r.error}` : ""}`);
+}
+const soakSeconds = soakOverride === undefined ? profile.soakSeconds : Number(soakOverride);
+if (want("soak") && soakSeconds > 0 && !overBudget()) {
+  log(`run: soak ${soakSeconds} s on 3 nodes`);
+  reports.push(await soak({ seconds: soakSeconds, seed, log }));
+}
+
+const rows = reports.map((r) => [
+  r.name,
+  r.faults,
+  passed(r) ? "pass" : "FAIL",
+  `${r.ops.ok}/${r.ops.failed}/${r.ops.indeterminate}`,
+  String(r.violations.length),
+  r.convergenceMs === null ? "-" : `${Math.round(r.convergenceMs)} ms`,
+  `${(r.durationMs / 1000).toFixed(1)} s`,
+]);
+const header = ["run", "faults", "result", "ops ok/failed/indet", "violations", "converged in", "took"];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)));
+const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
+console.log(line(header));
+console.log(widths.map((w) => "-".repeat(w)).join("  "));
+for (const row of rows) console.log(line(row));
+for (const r of reports) {
+  for (const n of r.notes) console.log(`  ${r.faults}: ${n}`);
+  if (r.error) console.log(`  ${r.faults}: error: ${r.error}`);
+  for (const v of r.violations) console.log(`  ${r.faults}: VIOLATION [${v.checker}] ${v.key}: ${v.message}`);
+}
+const ok = reports.filter(passed).length;
+console.log(`\nseed ${seed}, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+console.log(`${ok} passed, ${reports.length - ok} failed`);
+process.exit(reports.length - ok > 0 ? 1 : 0);

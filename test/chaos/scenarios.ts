@@ -1,0 +1,305 @@
+// The chaos runs themselves: a workload against real nodes while faults are injected, then heal,
+// a convergence check with its time, and the checkers over the recorded history.
+import { checkAll, type Violation } from "./checkers.ts";
+import { ChaosCluster, type ChaosNodeOptions } from "./cluster.ts";
+import { History } from "./history.ts";
+import { awaitConvergence, counterOnlyMix, mixedMix, seededRandom, Workload, type KeySpace } from "./workload.ts";
+import { tempDir } from "../integration/harness.ts";
+
+/** Time allowed from heal to agreement (issue 7: <= 5 s). */
+export const convergenceMsMax = 5000;
+/** Time allowed for a fresh cluster to see every member alive. */
+export const membershipFormMsMax = 30_000;
+
+export interface RunReport {
+  name: string;
+  faults: string;
+  seed: number;
+  ops: { ok: number; failed: number; indeterminate: number };
+  violations: Violation[];
+  converged: boolean;
+  convergenceMs: number | null;
+  durationMs: number;
+  /** Why the run could not be judged (e.g. the cluster never formed); a run with an error fails. */
+  error: string | null;
+  notes: string[];
+}
+
+export function passed(r: RunReport): boolean {
+  return r.error === null && r.converged && r.violations.length === 0;
+}
+
+type Log = (line: string) => void;
+
+const sleep = (ms: number) => Bun.sleep(Math.max(0, ms));
+
+/**
+ * kill -9 cycles on one node with durability sync: increments run while the node is killed at
+ * random moments and restarted; no acknowledged increment may be missing afterwards.
+ */
+export async function killCycles(o: { cycles: number; seed: number; log: Log; workers?: number }): Promise<RunReport> {
+  const t0 = performance.now();
+  const random = seededRandom(o.seed);
+  const dir = tempDir("chaos-kill");
+  const history = new History();
+  const keys: KeySpace = { counters: 3, registers: 0, mvs: 0 };
+  const report: RunReport = { name: "kill-9 cycles (1 node, sync)", faults: `kill -9 x${o.cycles}`, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
+  let cluster: ChaosCluster | null = null;
+  try {
+    cluster = await ChaosCluster.start({ dir: dir.path, nodes: [{ id: "node-1", durability: "sync", clockOffsetMs: 0 }], join: false, random });
+    const c = cluster;
+    const workload = new Workload({ history, targets: () => c.targets(), workers: o.workers ?? 4, mix: counterOnlyMix, keys, random, pauseAfterErrorMs: 20 });
+    workload.start();
+    const node = c.node("node-1");
+    for (let i = 0; i < o.cycles; i++) {
+      await sleep(80 + random() * 400);
+      await node.kill();
+      await sleep(random() * 50);
+      await node.start();
+      if ((i + 1) % 10 === 0) o.log(`  kill cycle ${i + 1}/${o.cycles}: ${history.counts().ok} ops acknowledged so far`);
+    }
+    await sleep(200);
+    await workload.stop();
+    const conv = await awaitConvergence(() => c.targets(), keys, convergenceMsMax);
+    report.converged = conv.converged;
+    report.convergenceMs = conv.converged ? conv.ms : null;
+    report.violations = checkAll(history.ops, conv.finals);
+    const acked = history.ops.filter((op) => op.kind === "add" && op.outcome === "ok").length;
+    report.notes.push(`${acked} increments acknowledged across ${o.cycles} kills`);
+    if (acked === 0) report.error = "no increment was acknowledged: the run proves nothing";
+  } catch (err) {
+    report.error = err instanceof Error ? err.message : String(err);
+  } finally {
+    await cluster?.close().catch(() => undefined);
+    dir.cleanup();
+  }
+  report.ops = history.counts();
+  report.durationMs = performance.now() - t0;
+  return report;
+}
+
+/** One fault schedule of the multi-node matrix: what to do while the workload runs, and how long. */
+export interface Fault {
+  name: string;
+  /** Node options differing from the defaults (e.g. clock skew). */
+  nodeOptions?: (id: string, index: number) => Partial<ChaosNodeOptions>;
+  /** Injects the fault; returns when the fault period is over (the caller then heals). */
+  inject: (c: ChaosCluster, ctx: { random: () => number; log: Log; scale: number }) => Promise<void>;
+}
+
+export interface MatrixOptions {
+  nodes: number;
+  seed: number;
+  log: Log;
+  /** Multiplies fault durations: ci < 1, full = 1. */
+  scale: number;
+  /** Workload time before the fault, ms. */
+  warmupMs: number;
+}
+
+/** Runs one fault on a fresh n-node cluster: form, load, fault, heal, converge, check. */
+export async function matrixRun(fault: Fault, o: MatrixOptions): Promise<RunReport> {
+  const t0 = performance.now();
+  const random = seededRandom(o.seed);
+  const dir = tempDir("chaos-matrix");
+  const history = new History();
+  const keys: KeySpace = { counters: 4, registers: 3, mvs: 2 };
+  const report: RunReport = { name: `${o.nodes} nodes`, faults: fault.name, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
+  let cluster: ChaosCluster | null = null;
+  let workload: Workload | null = null;
+  try {
+    const ids = Array.from({ length: o.nodes }, (_, i) => `node-${i + 1}`);
+    cluster = await ChaosCluster.start({
+      dir: dir.path,
+      nodes: ids.map((id, i) => ({ id, durability: "sync", clockOffsetMs: 0, ...fault.nodeOptions?.(id, i) })),
+      join: true,
+      random,
+    });
+    const c = cluster;
+    if (!(await c.awaitMembership(membershipFormMsMax))) {
+      const views = await c.aliveViews();
+      throw new Error(`the cluster did not form within ${membershipFormMsMax} ms: ${[...views].map(([id, v]) => `${id} sees ${v === null ? "?" : v.length}`).join(", ")}`);
+    }
+    workload = new Workload({ history, targets: () => c.targets(), workers: o.nodes * 2, mix: mixedMix, keys, random, pauseAfterErrorMs: 50, pauseMs: 2 });
+    workload.start();
+    await sleep(o.warmupMs);
+    await fault.inject(c, { random, log: o.log, scale: o.scale });
+    c.heal();
+    // Restart anything the fault left down, then let the load run on the healed cluster for a moment.
+    for (const n of c.nodes) if (n.pid === null) await n.start();
+    await sleep(500);
+    await workload.stop();
+    workload = null;
+    const conv = await awaitConvergence(() => c.targets(), keys, convergenceMsMax);
+    report.converged = conv.converged;
+    report.convergenceMs = conv.converged ? conv.ms : null;
+    report.violations = checkAll(history.ops, conv.finals);
+    if (!conv.converged) report.notes.push(`not converged ${convergenceMsMax} ms after heal`);
+  } catch (err) {
+    report.error = err instanceof Error ? err.message : String(err);
+  } finally {
+    await workload?.stop().catch(() => undefined);
+    await cluster?.close().catch(() => undefined);
+    dir.cleanup();
+  }
+  report.ops = history.counts();
+  report.durationMs = performance.now() - t0;
+  return report;
+}
+
+const ms = (base: number, scale: number) => Math.max(200, Math.round(base * scale));
+
+function halves(ids: string[]): string[][] {
+  const mid = Math.ceil(ids.length / 2);
+  return [ids.slice(0, mid), ids.slice(mid)];
+}
+
+/** Each node keeps links only to its two ring neighbours. */
+function ringCuts(ids: string[]): [string, string][] {
+  const cuts: [string, string][] = [];
+  const n = ids.length;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      const d = Math.min((i - j + n) % n, (j - i + n) % n);
+      if (i !== j && d > 1) cuts.push([ids[i] as string, ids[j] as string]);
+    }
+  }
+  return cuts;
+}
+
+const pickNode = (c: ChaosCluster, random: () => number) => c.nodes[Math.floor(random() * c.nodes.length)] ?? c.nodes[0]!;
+
+export const faults: Record<string, Fault> = {
+  none: { name: "none (baseline)", inject: async (_c, { scale }) => sleep(ms(2000, scale)) },
+  halves: {
+    name: "partition: halves",
+    inject: async (c, { scale }) => {
+      c.partition(halves(c.nodes.map((n) => n.id)));
+      await sleep(ms(8000, scale));
+    },
+  },
+  ring: {
+    name: "partition: ring",
+    inject: async (c, { scale }) => {
+      c.cutLinks(ringCuts(c.nodes.map((n) => n.id)));
+      await sleep(ms(8000, scale));
+    },
+  },
+  isolated: {
+    name: "partition: one isolated",
+    inject: async (c, { random, scale }) => {
+      const lone = pickNode(c, random).id;
+      c.partition([[lone], c.nodes.map((n) => n.id).filter((id) => id !== lone)]);
+      await sleep(ms(8000, scale));
+    },
+  },
+  kill: {
+    name: "kill -9 + restart",
+    inject: async (c, { random, scale }) => {
+      for (let i = 0; i < 3; i++) {
+        const n = pickNode(c, random);
+        await n.kill();
+        await sleep(ms(1500, scale) * random());
+        await n.start();
+        await sleep(ms(1500, scale));
+      }
+    },
+  },
+  stall: {
+    name: "SIGSTOP stall",
+    inject: async (c, { random, scale }) => {
+      const n = pickNode(c, random);
+      n.stop();
+      await sleep(ms(5000 + random() * 25_000, scale));
+      n.cont();
+    },
+  },
+  delay: {
+    name: "proxy delay+jitter",
+    inject: async (c, { scale }) => {
+      c.setPeerFaults({ delayMs: 150, jitterMs: 100 });
+      await sleep(ms(6000, scale));
+    },
+  },
+  blackhole: {
+    name: "proxy blackhole (2 nodes' inbound)",
+    inject: async (c, { random, scale }) => {
+      const a = pickNode(c, random);
+      const b = c.nodes.find((n) => n !== a) ?? a;
+      a.peerProxy.set({ blackhole: true });
+      b.peerProxy.set({ blackhole: true });
+      await sleep(ms(6000, scale));
+    },
+  },
+  skew: {
+    name: "clock skew +-60 s",
+    nodeOptions: (_id, i) => ({ clockOffsetMs: i % 3 === 0 ? 0 : i % 3 === 1 ? 60_000 : -60_000 }),
+    inject: async (_c, { scale }) => sleep(ms(6000, scale)),
+  },
+  combined: {
+    name: "all combined",
+    nodeOptions: (_id, i) => ({ clockOffsetMs: i % 3 === 0 ? 0 : i % 3 === 1 ? 60_000 : -60_000 }),
+    inject: async (c, { random, scale }) => {
+      c.setPeerFaults({ delayMs: 50, jitterMs: 50 });
+      c.partition(halves(c.nodes.map((n) => n.id)));
+      const stalled = pickNode(c, random);
+      stalled.stop();
+      await sleep(ms(4000, scale));
+      stalled.cont();
+      const killed = c.nodes.find((n) => n !== stalled) ?? stalled;
+      await killed.kill();
+      await sleep(ms(1000, scale));
+      await killed.start();
+      c.heal();
+      c.cutLinks(ringCuts(c.nodes.map((n) => n.id)));
+      await sleep(ms(4000, scale));
+    },
+  },
+};
+
+/** Issue 7's soak: mixed load on 3 nodes for `seconds`, memory at start and end, admin stats at the end. */
+export async function soak(o: { seconds: number; seed: number; log: Log }): Promise<RunReport> {
+  const t0 = performance.now();
+  const random = seededRandom(o.seed);
+  const dir = tempDir("chaos-soak");
+  const history = new History();
+  const keys: KeySpace = { counters: 16, registers: 16, mvs: 4 };
+  const report: RunReport = { name: "soak (3 nodes)", faults: `mixed load ${o.seconds} s`, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
+  let cluster: ChaosCluster | null = null;
+  let workload: Workload | null = null;
+  try {
+    const ids = ["node-1", "node-2", "node-3"];
+    cluster = await ChaosCluster.start({ dir: dir.path, nodes: ids.map((id) => ({ id, durability: "sync", clockOffsetMs: 0 })), join: true, random });
+    const c = cluster;
+    if (!(await c.awaitMembership(membershipFormMsMax))) throw new Error(`the cluster did not form within ${membershipFormMsMax} ms`);
+    const rss = () => c.nodes.map((n) => `${n.id} ${((n.rssBytes() ?? 0) / 1048576).toFixed(0)} MiB`).join(", ");
+    report.notes.push(`memory at start: ${rss()}`);
+    workload = new Workload({ history, targets: () => c.targets(), workers: 6, mix: mixedMix, keys, random, pauseAfterErrorMs: 50, pauseMs: 1 });
+    workload.start();
+    const end = performance.now() + o.seconds * 1000;
+    while (performance.now() < end) {
+      await sleep(Math.min(30_000, end - performance.now()));
+      o.log(`  soak: ${Math.round((performance.now() - t0) / 1000)} s, ${history.ops.length} ops, ${rss()}`);
+    }
+    await workload.stop();
+    workload = null;
+    report.notes.push(`memory at end: ${rss()}`);
+    for (const n of c.nodes) {
+      const stats = await c.admin(n.id).stats();
+      report.notes.push(`${n.id} stats: ${stats.map((s) => `${s.name}=${s.value}`).join(" ")}`);
+    }
+    const conv = await awaitConvergence(() => c.targets(), keys, convergenceMsMax);
+    report.converged = conv.converged;
+    report.convergenceMs = conv.converged ? conv.ms : null;
+    report.violations = checkAll(history.ops, conv.finals);
+  } catch (err) {
+    report.error = err instanceof Error ? err.message : String(err);
+  } finally {
+    await workload?.stop().catch(() => undefined);
+    await cluster?.close().catch(() => undefined);
+    dir.cleanup();
+  }
+  report.ops = history.counts();
+  report.durationMs = performance.now() - t0;
+  return report;
+}

@@ -1,0 +1,256 @@
+// Concurrent clients issuing a mixed load (counters, LWW, MV) against real nodes through ImdbClient,
+// recording every op with its outcome in a History, and the final reads used to judge convergence.
+import { ImdbClient, RpcError } from "../../src/transport/client.ts";
+import type { ValueView } from "../../src/transport/api.ts";
+import type { FinalRead, History, Outcome } from "./history.ts";
+
+/** gRPC statuses that prove the op did not happen; anything else (UNAVAILABLE, DEADLINE_EXCEEDED, ...) may have. */
+const definiteFailures = new Set(["INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE", "RESOURCE_EXHAUSTED", "PERMISSION_DENIED", "UNAUTHENTICATED", "NOT_FOUND", "UNIMPLEMENTED"]);
+
+export function classifyError(err: unknown): Outcome {
+  return err instanceof RpcError && definiteFailures.has(err.codeName) ? "failed" : "indeterminate";
+}
+
+export interface Mix {
+  add: number;
+  readCounter: number;
+  set: number;
+  readLww: number;
+  /** A read of an MV key followed by a write carrying its context. */
+  mv: number;
+}
+
+export const counterOnlyMix: Mix = { add: 6, readCounter: 2, set: 0, readLww: 0, mv: 0 };
+export const mixedMix: Mix = { add: 4, readCounter: 2, set: 2, readLww: 1, mv: 1 };
+
+export interface KeySpace {
+  counters: number;
+  registers: number;
+  mvs: number;
+}
+
+export const counterKey = (i: number) => `ctr-${i}`;
+export const registerKey = (i: number) => `lww-${i}`;
+export const mvKey = (i: number) => `mv-${i}`;
+
+export function allKeys(k: KeySpace): { counters: string[]; registers: string[]; mvs: string[] } {
+  return {
+    counters: Array.from({ length: k.counters }, (_, i) => counterKey(i)),
+    registers: Array.from({ length: k.registers }, (_, i) => registerKey(i)),
+    mvs: Array.from({ length: k.mvs }, (_, i) => mvKey(i)),
+  };
+}
+
+/** A node as the workload sees it: a stable name and a client (through the node's client proxy). */
+export interface Target {
+  node: string;
+  client: ImdbClient;
+}
+
+export interface WorkloadOptions {
+  history: History;
+  /** Worker w talks to targets()[w % n]. */
+  targets: () => readonly Target[];
+  workers: number;
+  mix: Mix;
+  keys: KeySpace;
+  random: () => number;
+  /** Pause after an op that did not succeed, so a dead node is not hammered. */
+  pauseAfterErrorMs: number;
+  /** Pause between ops of one worker (0: as fast as the node answers). */
+  pauseMs?: number;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function pick(mix: Mix, r: number): keyof Mix {
+  const entries = Object.entries(mix) as [keyof Mix, number][];
+  const total = entries.reduce((s, [, w]) => s + w, 0);
+  let x = r * total;
+  for (const [k, w] of entries) {
+    if (x < w) return k;
+    x -= w;
+  }
+  return "add";
+}
+
+async function getOrNull(c: ImdbClient, key: string): Promise<ValueView | null> {
+  try {
+    return await c.get(key);
+  } catch (err) {
+    if (err instanceof RpcError && err.codeName === "NOT_FOUND") return null;
+    throw err;
+  }
+}
+
+export class Workload {
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private seq = 0;
+
+  constructor(private readonly o: WorkloadOptions) {}
+
+  start(): void {
+    this.running = true;
+    for (let w = 0; w < this.o.workers; w++) this.loops.push(this.loop(w));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+    this.loops = [];
+  }
+
+  private async loop(w: number): Promise<void> {
+    const process = `w${w}`;
+    while (this.running && !this.o.history.full) {
+      const targets = this.o.targets();
+      const t = targets[w % targets.length];
+      if (t === undefined) return;
+      const ok = await this.one(process, t);
+      const pause = ok ? (this.o.pauseMs ?? 0) : this.o.pauseAfterErrorMs;
+      if (pause > 0) await Bun.sleep(pause);
+    }
+  }
+
+  /** One op (an MV op is a read and a write); returns whether it succeeded. */
+  private async one(process: string, t: Target): Promise<boolean> {
+    const h = this.o.history;
+    const r = this.o.random;
+    const k = this.o.keys;
+    const kind = pick(this.o.mix, r());
+    const node = t.node;
+    switch (kind) {
+      case "add": {
+        const key = counterKey(Math.floor(r() * k.counters));
+        const amount = BigInt(1 + Math.floor(r() * 5));
+        const startMs = h.now();
+        try {
+          const after = await t.client.increment(key, amount);
+          const endMs = h.now();
+          h.add({ kind: "add", process, node, key, amount, outcome: "ok", startMs, endMs });
+          // The value after the increment is a read too, taken inside the op's interval.
+          h.add({ kind: "readCounter", process, node, key, value: after, outcome: "ok", startMs, endMs });
+          return true;
+        } catch (err) {
+          h.add({ kind: "add", process, node, key, amount, outcome: classifyError(err), startMs, endMs: h.now() });
+          return false;
+        }
+      }
+      case "readCounter": {
+        const key = counterKey(Math.floor(r() * k.counters));
+        const op = await h.record<Extract<Parameters<History["add"]>[0], { kind: "readCounter" }>>(
+          { kind: "readCounter", process, node, key, value: null },
+          async () => {
+            const v = await getOrNull(t.client, key);
+            return { value: v === null ? null : v.type === "pncounter" || v.type === "gcounter" ? v.value : null };
+          },
+          () => "failed",
+        );
+        return op.outcome === "ok";
+      }
+      case "set": {
+        const key = registerKey(Math.floor(r() * k.registers));
+        const value = `${process}-${++this.seq}`;
+        const op = await h.record({ kind: "set", process, node, key, value }, async () => {
+          await t.client.set(key, enc.encode(value));
+          return {};
+        }, classifyError);
+        return op.outcome === "ok";
+      }
+      case "readLww": {
+        const key = registerKey(Math.floor(r() * k.registers));
+        const op = await h.record<Extract<Parameters<History["add"]>[0], { kind: "readLww" }>>(
+          { kind: "readLww", process, node, key, value: null },
+          async () => {
+            const v = await getOrNull(t.client, key);
+            return { value: v !== null && v.type === "lww" ? dec.decode(v.value) : null };
+          },
+          () => "failed",
+        );
+        return op.outcome === "ok";
+      }
+      case "mv": {
+        const key = mvKey(Math.floor(r() * k.mvs));
+        const startMs = h.now();
+        let seen: ValueView | null;
+        try {
+          seen = await getOrNull(t.client, key);
+        } catch {
+          h.add({ kind: "readMv", process, node, key, values: [], outcome: "failed", startMs, endMs: h.now() });
+          return false;
+        }
+        const values = seen !== null && seen.type === "mv" ? seen.values.map((v) => dec.decode(v)) : [];
+        h.add({ kind: "readMv", process, node, key, values, outcome: "ok", startMs, endMs: h.now() });
+        const context = seen !== null && seen.type === "mv" ? seen.context : null;
+        const value = `${process}-${++this.seq}`;
+        const op = await h.record({ kind: "setMv", process, node, key, value, observed: values }, async () => {
+          await t.client.setMv(key, enc.encode(value), context);
+          return {};
+        }, classifyError);
+        return op.outcome === "ok";
+      }
+    }
+  }
+}
+
+/** Reads every key on every node (null/absent as the checkers expect). Throws if a node cannot answer. */
+export async function finalReads(targets: readonly Target[], keys: KeySpace): Promise<FinalRead[]> {
+  const ks = allKeys(keys);
+  const out: FinalRead[] = [];
+  for (const t of targets) {
+    for (const key of ks.counters) {
+      const v = await getOrNull(t.client, key);
+      out.push({ node: t.node, key, counter: v !== null && (v.type === "pncounter" || v.type === "gcounter") ? v.value : null });
+    }
+    for (const key of ks.registers) {
+      const v = await getOrNull(t.client, key);
+      out.push({ node: t.node, key, lww: v !== null && v.type === "lww" ? dec.decode(v.value) : null });
+    }
+    for (const key of ks.mvs) {
+      const v = await getOrNull(t.client, key);
+      out.push({ node: t.node, key, mv: v !== null && v.type === "mv" ? v.values.map((x) => dec.decode(x)).sort() : [] });
+    }
+  }
+  return out;
+}
+
+function agree(finals: readonly FinalRead[]): boolean {
+  const seen = new Map<string, string>();
+  for (const f of finals) {
+    const shape = JSON.stringify([f.counter === undefined ? undefined : String(f.counter), f.lww, f.mv]);
+    const prev = seen.get(f.key);
+    if (prev !== undefined && prev !== shape) return false;
+    seen.set(f.key, shape);
+  }
+  return true;
+}
+
+/** Polls final reads until every node agrees on every key or the deadline passes; returns the last reads and the time taken. */
+export async function awaitConvergence(targets: () => readonly Target[], keys: KeySpace, deadlineMs: number): Promise<{ finals: FinalRead[]; converged: boolean; ms: number }> {
+  const t0 = performance.now();
+  let finals: FinalRead[] = [];
+  for (;;) {
+    try {
+      finals = await finalReads(targets(), keys);
+      if (agree(finals)) return { finals, converged: true, ms: performance.now() - t0 };
+    } catch {
+      // a node not answering yet: try again until the deadline
+    }
+    if (performance.now() - t0 > deadlineMs) return { finals, converged: false, ms: performance.now() - t0 };
+    await Bun.sleep(50);
+  }
+}
+
+/** A small seeded generator (mulberry32) so a chaos run can be replayed in its choices. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
