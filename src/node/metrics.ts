@@ -84,8 +84,9 @@ export interface NodeMetrics {
   /** Replaces the scrape-time callbacks. */
   setCollectors(collectors: MetricsCollectors): void;
   /**
-   * Wraps the WAL's appender so every fdatasync reports walSynced(records, seconds), read from
-   * the accel file's AppendStats. Interim until persist reports syncs itself (see metrics docs).
+   * Wraps the WAL's appender so its fdatasyncs (times from the accel file's AppendStats) and
+   * group-commit rounds (records answered together) reach the two WAL histograms. Interim until
+   * persist reports walSynced itself.
    */
   instrumentAppender(inner: CountedAppender): CountedAppender;
 }
@@ -275,6 +276,11 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     registers,
   });
 
+  const sink: SyncSink = {
+    fsync: (seconds) => fsyncDuration.observe(nonNegative(seconds)),
+    group: (records) => groupRecords.observe(nonNegative(records)),
+  };
+
   const metrics: NodeMetrics = {
     registry,
     opDone(op, status, seconds) {
@@ -304,8 +310,8 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
       return outcomes;
     },
     walSynced(records, seconds) {
-      fsyncDuration.observe(nonNegative(seconds));
-      groupRecords.observe(nonNegative(records));
+      sink.fsync(seconds);
+      sink.group(records);
     },
     snapshotDone(seconds, bytes) {
       snapshotDuration.observe(nonNegative(seconds));
@@ -334,7 +340,7 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     },
     instrumentAppender(inner) {
       return {
-        open: async (path) => new SyncReportingFile(await inner.open(path), (r, s) => metrics.walSynced(r, s)),
+        open: async (path) => new SyncReportingFile(await inner.open(path), sink),
       };
     },
   };
@@ -359,20 +365,29 @@ export function walRecordsIn(buffers: readonly Uint8Array[]): number {
   return n;
 }
 
+/** What the appender wrapper reports: fdatasync times and group sizes, separately. */
+interface SyncSink {
+  fsync(seconds: number): void;
+  group(records: number): void;
+}
+
 /**
- * A DurableFile that reports each fdatasync of the file it wraps. After every append/sync
- * settles it reads the inner AppendStats once all callers of that round have been answered
- * (a microtask later); each fdatasync counted since the last look is reported with the mean
- * fdatasync time and its share of the records answered since.
+ * A DurableFile that reports the fdatasyncs of the file it wraps. Callers of one group-commit
+ * round are answered together (one burst of promise settlements), so a microtask after the
+ * first answer of a burst it reports the burst as one group: the records of its sync appends
+ * plus those appended without sync since the last group (durability interval), and every
+ * fdatasync the inner AppendStats counted since the last look, each with their mean time.
  */
 class SyncReportingFile implements CountedDurableFile {
   private seen: AppendStats;
-  private recordsAnswered = 0;
+  private burstRecords = 0;
+  private burstSynced = false;
+  private unsyncedRecords = 0;
   private lookScheduled = false;
 
   constructor(
     private readonly inner: CountedDurableFile,
-    private readonly report: (records: number, seconds: number) => void,
+    private readonly sink: SyncSink,
   ) {
     this.seen = inner.stats();
   }
@@ -387,20 +402,25 @@ class SyncReportingFile implements CountedDurableFile {
 
   append(records: readonly Uint8Array[], sync: boolean): Promise<void> {
     const count = walRecordsIn(records);
-    return this.watch(this.inner.append(records, sync), count);
+    return this.watch(this.inner.append(records, sync), count, sync);
   }
 
   sync(): Promise<void> {
-    return this.watch(this.inner.sync(), 0);
+    return this.watch(this.inner.sync(), 0, true);
   }
 
   close(): Promise<void> {
     return this.inner.close();
   }
 
-  private watch(p: Promise<void>, records: number): Promise<void> {
+  private watch(p: Promise<void>, records: number, sync: boolean): Promise<void> {
     return p.then(() => {
-      this.recordsAnswered += records;
+      if (sync) {
+        this.burstRecords += records;
+        this.burstSynced = true;
+      } else {
+        this.unsyncedRecords += records;
+      }
       if (this.lookScheduled) return;
       this.lookScheduled = true;
       queueMicrotask(() => this.look());
@@ -411,11 +431,16 @@ class SyncReportingFile implements CountedDurableFile {
     this.lookScheduled = false;
     const now = this.inner.stats();
     const syncs = now.fdatasyncs - this.seen.fdatasyncs;
-    if (syncs <= 0) return;
-    const seconds = (now.fdatasyncMs - this.seen.fdatasyncMs) / syncs / 1000;
-    const share = this.recordsAnswered / syncs;
-    for (let i = 0; i < syncs; i++) this.report(Math.round(share), seconds);
-    this.recordsAnswered = 0;
-    this.seen = now;
+    if (syncs > 0) {
+      const seconds = (now.fdatasyncMs - this.seen.fdatasyncMs) / syncs / 1000;
+      for (let i = 0; i < syncs; i++) this.sink.fsync(seconds);
+      this.seen = now;
+    }
+    if (this.burstSynced) {
+      this.sink.group(this.burstRecords + this.unsyncedRecords);
+      this.burstRecords = 0;
+      this.unsyncedRecords = 0;
+      this.burstSynced = false;
+    }
   }
 }
