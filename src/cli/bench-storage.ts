@@ -7,8 +7,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { accel, describeAccel } from "../accel/index.ts";
-import { openStore, silentLog, type Lsn, type RecoverySink, type Store } from "../persist/index.ts";
-import { recover } from "../persist/recovery.ts";
+import { openStore, recover, silentLog, type Lsn, type RecoverySink, type Store } from "../persist/index.ts";
 
 export interface StorageBenchResult {
   accel: string;

@@ -4,7 +4,7 @@
 //                                   accel: accel(), log, onFatal, sink });
 //   // recovery has run: sink.snapshotEntry(key, state) for each snapshot entry, then
 //   // sink.walRecord(lsn, body) for each WAL record from the snapshot's start LSN, in order.
-//   const lsn = await store.append([deltaBytes, ...]); // LSN of the last record, once durable
+//   const lsn = await store.append([deltaBytes, ...]); // last record's LSN, acked per durability
 //   if (scheduler.due(nowMs, store.walBytesSinceSnapshot)) await store.snapshot(engine.entries());
 //   await store.close();
 //
@@ -19,23 +19,24 @@
 // - After a write or fsync error, onFatal(err) is called once and every append and snapshot
 //   rejects with PersistError FATAL: the node must stop; nothing possibly lost is acknowledged.
 
+import { unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Appender, Checksums } from "../accel/api.ts";
 import { PersistError, PersistErrorCode } from "./errors.ts";
-import { snapshotDirName, walDirName } from "./format.ts";
+import { classifyName, snapshotDirName, walDirName } from "./format.ts";
 import { listDir } from "./fsutil.ts";
-import { classifyName } from "./format.ts";
 import { snapshotsKept, walSegmentBytesDefault } from "./limits.ts";
 import type { PersistLog } from "./log.ts";
 import type { Lsn } from "./lsn.ts";
 import { recover, type RecoveryReport, type RecoverySink } from "./recovery.ts";
 import { writeSnapshot, type SnapshotSource, type SnapshotWritten } from "./snapshot.ts";
-import { unlink } from "node:fs/promises";
 import { checkDurability, Wal, type Durability, type SyncTimer } from "./wal.ts";
 
 export { RecoveryError, RecoveryErrorCode, PersistError, PersistErrorCode } from "./errors.ts";
 export type { Durability, SyncTimer } from "./wal.ts";
-export type { RecoverySink, RecoveryReport } from "./recovery.ts";
+export type { RecoverySink, RecoveryReport, RecoveryOptions, SegmentInfo } from "./recovery.ts";
+/** Recovery on its own (it cuts torn tails and sets damaged files aside, as openStore does). */
+export { recover } from "./recovery.ts";
 export type { SnapshotEntry, SnapshotSource, SnapshotWritten } from "./snapshot.ts";
 export type { PersistLog, PersistLogLevel } from "./log.ts";
 export { silentLog } from "./log.ts";
