@@ -45,7 +45,7 @@ log(`chaos profile ${profileName}, seed ${seed} (replay with --seed ${seed})`);
 if (want("kill-cycles")) {
   const cycles = cyclesOverride === undefined ? profile.killCycles : Number(cyclesOverride);
   log(`run: kill -9 cycles x${cycles}`);
-  reports.push(await killCycles({ cycles, seed, log }));
+  reports.push(await killCycles({ cycles, seed, log, durability: arg("--durability") ?? "sync" }));
 }
 for (const [i, name] of profile.faults.entries()) {
   if (!want(name)) continue;

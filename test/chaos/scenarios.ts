@@ -5,6 +5,8 @@ import { ChaosCluster, type ChaosNodeOptions } from "./cluster.ts";
 import { History } from "./history.ts";
 import { awaitConvergence, counterOnlyMix, mixedMix, seededRandom, Workload, type KeySpace } from "./workload.ts";
 import { tempDir } from "../integration/harness.ts";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 
 /** Time allowed from heal to agreement (issue 7: <= 5 s). */
 export const convergenceMsMax = 5000;
@@ -37,23 +39,31 @@ const sleep = (ms: number) => Bun.sleep(Math.max(0, ms));
  * kill -9 cycles on one node with durability sync: increments run while the node is killed at
  * random moments and restarted; no acknowledged increment may be missing afterwards.
  */
-export async function killCycles(o: { cycles: number; seed: number; log: Log; workers?: number }): Promise<RunReport> {
+export async function killCycles(o: { cycles: number; seed: number; log: Log; workers?: number; durability?: string; wipeOnRestart?: boolean }): Promise<RunReport> {
+  const durability = o.durability ?? "sync";
   const t0 = performance.now();
   const random = seededRandom(o.seed);
   const dir = tempDir("chaos-kill");
   const history = new History();
   const keys: KeySpace = { counters: 3, registers: 0, mvs: 0 };
-  const report: RunReport = { name: "kill-9 cycles (1 node, sync)", faults: `kill -9 x${o.cycles}`, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
+  const report: RunReport = { name: `kill-9 cycles (1 node, ${durability}${o.wipeOnRestart === true ? ", disk wiped: control" : ""})`, faults: `kill -9 x${o.cycles}`, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
   let cluster: ChaosCluster | null = null;
   try {
-    cluster = await ChaosCluster.start({ dir: dir.path, nodes: [{ id: "node-1", durability: "sync", clockOffsetMs: 0 }], join: false, random });
+    cluster = await ChaosCluster.start({ dir: dir.path, nodes: [{ id: "node-1", durability, clockOffsetMs: 0 }], join: false, random });
     const c = cluster;
     const workload = new Workload({ history, targets: () => c.targets(), workers: o.workers ?? 4, mix: counterOnlyMix, keys, random, pauseAfterErrorMs: 20 });
     workload.start();
     const node = c.node("node-1");
+    const ackedAdds = () => history.ops.filter((op) => op.kind === "add" && op.outcome === "ok").length;
     for (let i = 0; i < o.cycles; i++) {
-      await sleep(80 + random() * 400);
+      // Every cycle kills a node that has acknowledged something since it started, at a random moment.
+      const before = ackedAdds();
+      const readyBy = performance.now() + 10_000;
+      while (ackedAdds() === before && performance.now() < readyBy) await sleep(5);
+      await sleep(random() * 400);
       await node.kill();
+      // Negative control: a node that comes back with an empty disk must be caught losing writes.
+      if (o.wipeOnRestart === true) rmSync(join(dir.path, "data", "node-1"), { recursive: true, force: true });
       await sleep(random() * 50);
       await node.start();
       if ((i + 1) % 10 === 0) o.log(`  kill cycle ${i + 1}/${o.cycles}: ${history.counts().ok} ops acknowledged so far`);
