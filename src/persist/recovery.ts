@@ -6,7 +6,7 @@ import { mkdir, open, readFile, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Checksums } from "../accel/api.ts";
 import { RecoveryError, RecoveryErrorCode } from "./errors.ts";
-import { classifyName, snapshotDirName, walDirName } from "./format.ts";
+import { classifyName, recordLsnBytes, snapshotDirName, walDirName } from "./format.ts";
 import { copyAside, fsyncDir, listDir, moveAside } from "./fsutil.ts";
 import { walSegmentFileBytesMax } from "./limits.ts";
 import type { PersistLog } from "./log.ts";
@@ -61,136 +61,168 @@ type Action = { kind: "truncate"; path: string; offset: number } | { kind: "move
  * discarded; the disk is left as it was (except that stale snapshot temp files are removed).
  */
 export async function recover(o: RecoveryOptions): Promise<RecoveryReport> {
-  const walDir = join(o.dataDir, walDirName);
-  const snapDir = join(o.dataDir, snapshotDirName);
-  await io(o.dataDir, () => mkdir(walDir, { recursive: true }));
-  await io(o.dataDir, () => mkdir(snapDir, { recursive: true }));
-  const segs = await listFiles(walDir, "segment");
-  const snaps = (await listFiles(snapDir, "snapshot")).reverse();
-  const actions: Action[] = [];
-  let repaired = false;
-
-  // 1. The newest snapshot that verifies; damaged ones are set aside once recovery succeeds.
-  let chosen: { name: string; snapshot: LoadedSnapshot } | null = null;
-  const badSnaps: string[] = [];
-  for (const s of snaps) {
-    const path = join(snapDir, s.name);
-    const r: SnapshotLoad = await io(path, () => loadSnapshot(path, s.firstLsn, o.sums));
-    if (r.kind === "ok") { chosen = { name: s.name, snapshot: r.snapshot }; break; }
-    if (r.unknownVersion) throw new RecoveryError(RecoveryErrorCode.UnknownVersion, path, 0, r.reason);
-    o.log("warn", `snapshot ${path} is damaged at byte offset ${r.offset} (${r.reason}); trying an older one`);
-    badSnaps.push(path);
-    actions.push({ kind: "move-aside", path });
-  }
+  const r = new Recovery(o);
+  await r.list();
+  const chosen = await r.chooseSnapshot();
   const startLsn = chosen?.snapshot.startLsn ?? lsnFirst;
-
-  // 2. The WAL must hold every record from startLsn on: find the segment holding startLsn.
-  let firstIdx = -1;
-  for (let i = 0; i < segs.length; i++) if ((segs[i] as SegmentInfo).firstLsn <= startLsn) firstIdx = i;
-  const firstSeg = segs[0];
-  if (firstSeg !== undefined && firstIdx < 0) {
-    const why = chosen !== null
-      ? `snapshot ${chosen.name} starts at LSN ${startLsn} but the WAL begins at LSN ${firstSeg.firstLsn}`
-      : badSnaps.length > 0
-        ? `no good snapshot (damaged: ${badSnaps.join(", ")}) and the WAL begins at LSN ${firstSeg.firstLsn}`
-        : `no snapshot covers LSNs before ${firstSeg.firstLsn}, where the WAL begins`;
-    const file = join(walDir, firstSeg.name);
-    if (!o.repair) throw new RecoveryError(RecoveryErrorCode.NoSnapshot, file, -1, why);
-    repaired = true;
-    o.log("error", `repair: ${why}; replaying the WAL that exists (peers refill the rest)`);
-    firstIdx = 0;
-  }
+  const firstIdx = r.firstNeededSegment(startLsn, chosen?.name ?? null);
   if (chosen !== null) {
     o.log("info", `loading snapshot ${chosen.name} (${chosen.snapshot.entries} entries, start LSN ${startLsn})`);
     forEachEntry(chosen.snapshot, (k, v) => o.sink.snapshotEntry(k, v));
   }
-
-  // 3. Replay segments in order, checking each header, its LSN continuity and its records.
-  const kept: SegmentInfo[] = segs.slice(0, Math.max(firstIdx, 0));
-  let walLast: number | null = null;
-  let replayed = 0;
-  let lastScanned = false;
-  const damaged = (code: RecoveryErrorCode, i: number, path: string, offset: number, detail: string): void => {
-    if (!o.repair) throw new RecoveryError(code, path, offset, detail);
-    repaired = true;
-    o.log("error", `repair: ${path} at byte offset ${offset}: ${detail}; truncating there and setting later segments aside`);
-    for (const later of segs.slice(i + 1)) actions.push({ kind: "move-aside", path: join(walDir, later.name) });
+  r.kept.push(...r.segs.slice(0, firstIdx));
+  for (let i = firstIdx; i < r.segs.length; i++) if (!(await r.replaySegment(i, startLsn))) break;
+  const setAside = await r.applyActions();
+  const walLast = r.walLast;
+  const nextLsn = asLsn(walLast === null ? startLsn : Math.max(walLast + 1, startLsn));
+  return {
+    snapshot: chosen === null ? null : { file: join(r.snapDir, chosen.name), startLsn, entries: chosen.snapshot.entries },
+    walRecordsReplayed: r.replayed,
+    nextLsn,
+    segments: r.kept,
+    appendToLast: r.lastScanned && walLast !== null && walLast + 1 === nextLsn,
+    setAside,
+    repaired: r.repaired,
   };
-  for (let i = Math.max(firstIdx, 0); i < segs.length; i++) {
-    const seg = segs[i] as SegmentInfo;
-    const path = join(walDir, seg.name);
-    const isLast = i === segs.length - 1;
+}
+
+/** The state of one recovery run; the disk changes it decides on wait in `actions` until the end. */
+class Recovery {
+  readonly walDir: string;
+  readonly snapDir: string;
+  segs: SegmentInfo[] = [];
+  private snaps: SegmentInfo[] = [];
+  private readonly actions: Action[] = [];
+  private readonly badSnaps: string[] = [];
+  readonly kept: SegmentInfo[] = [];
+  /** LSN of the last good record of the scanned segments, null before any. */
+  walLast: number | null = null;
+  /** The last kept segment was scanned (and so ends at walLast). */
+  lastScanned = false;
+  replayed = 0;
+  repaired = false;
+
+  constructor(private readonly o: RecoveryOptions) {
+    this.walDir = join(o.dataDir, walDirName);
+    this.snapDir = join(o.dataDir, snapshotDirName);
+  }
+
+  async list(): Promise<void> {
+    await io(this.o.dataDir, () => mkdir(this.walDir, { recursive: true }));
+    await io(this.o.dataDir, () => mkdir(this.snapDir, { recursive: true }));
+    this.segs = await listFiles(this.walDir, "segment");
+    this.snaps = (await listFiles(this.snapDir, "snapshot")).reverse();
+  }
+
+  /** The newest snapshot that verifies; damaged ones are set aside once recovery succeeds. */
+  async chooseSnapshot(): Promise<{ name: string; snapshot: LoadedSnapshot } | null> {
+    for (const s of this.snaps) {
+      const path = join(this.snapDir, s.name);
+      const r: SnapshotLoad = await io(path, () => loadSnapshot(path, s.firstLsn, this.o.sums));
+      if (r.kind === "ok") return { name: s.name, snapshot: r.snapshot };
+      if (r.unknownVersion) throw new RecoveryError(RecoveryErrorCode.UnknownVersion, path, 0, r.reason);
+      this.o.log("warn", `snapshot ${path} is damaged at byte offset ${r.offset} (${r.reason}); trying an older one`);
+      this.badSnaps.push(path);
+      this.actions.push({ kind: "move-aside", path });
+    }
+    return null;
+  }
+
+  /** Index of the segment holding startLsn: the WAL must hold every record from there on. */
+  firstNeededSegment(startLsn: Lsn, snapshotName: string | null): number {
+    let firstIdx = -1;
+    for (let i = 0; i < this.segs.length; i++) if ((this.segs[i] as SegmentInfo).firstLsn <= startLsn) firstIdx = i;
+    const firstSeg = this.segs[0];
+    if (firstSeg === undefined || firstIdx >= 0) return Math.max(firstIdx, 0);
+    const why = snapshotName !== null
+      ? `snapshot ${snapshotName} starts at LSN ${startLsn} but the WAL begins at LSN ${firstSeg.firstLsn}`
+      : this.badSnaps.length > 0
+        ? `no good snapshot (damaged: ${this.badSnaps.join(", ")}) and the WAL begins at LSN ${firstSeg.firstLsn}`
+        : `no snapshot covers LSNs before ${firstSeg.firstLsn}, where the WAL begins`;
+    if (!this.o.repair) throw new RecoveryError(RecoveryErrorCode.NoSnapshot, join(this.walDir, firstSeg.name), -1, why);
+    this.repaired = true;
+    this.o.log("error", `repair: ${why}; replaying the WAL that exists (peers refill the rest)`);
+    return 0;
+  }
+
+  /**
+   * Checks segment i's header and LSN continuity, hands its good records at or after
+   * startLsn to the sink, and deals with damage. Returns false when replay stops here.
+   */
+  async replaySegment(i: number, startLsn: Lsn): Promise<boolean> {
+    const seg = this.segs[i] as SegmentInfo;
+    const path = join(this.walDir, seg.name);
+    const isLast = i === this.segs.length - 1;
     const buf = await readSegment(path);
-    const scan = scanSegment(buf, o.sums);
+    const scan = scanSegment(buf, this.o.sums);
     if (scan.header.kind !== "ok") {
       if (scan.header.kind === "bad-version") {
         throw new RecoveryError(RecoveryErrorCode.UnknownVersion, path, 8, `format version ${scan.header.version} (this build reads 1)`);
       }
       if (scan.tornHeader && isLast) {
-        o.log("warn", `torn tail: ${path} has no complete header (crash while it was created); setting it aside`);
-        actions.push({ kind: "move-aside", path });
-        break;
+        this.o.log("warn", `torn tail: ${path} has no complete header (crash while it was created); setting it aside`);
+      } else {
+        this.damaged(RecoveryErrorCode.CorruptSegment, i, path, 0, scan.damage?.reason ?? "bad header");
       }
-      damaged(RecoveryErrorCode.CorruptSegment, i, path, 0, scan.damage?.reason ?? "bad header");
-      actions.push({ kind: "move-aside", path });
-      break;
+      this.actions.push({ kind: "move-aside", path });
+      return false;
     }
-    if (scan.header.lsn !== seg.firstLsn) {
-      damaged(RecoveryErrorCode.CorruptSegment, i, path, 16, `header says first LSN ${scan.header.lsn}, the name says ${seg.firstLsn}`);
-      actions.push({ kind: "move-aside", path });
-      break;
-    }
-    if (walLast !== null && seg.firstLsn !== walLast + 1) {
-      damaged(RecoveryErrorCode.WalGap, i, path, 0, `segment begins at LSN ${seg.firstLsn} but the previous one ends at LSN ${walLast}`);
-      actions.push({ kind: "move-aside", path });
-      break;
+    const misplaced = scan.header.lsn !== seg.firstLsn
+      ? { code: RecoveryErrorCode.CorruptSegment, offset: 16, detail: `header says first LSN ${scan.header.lsn}, the name says ${seg.firstLsn}` }
+      : this.walLast !== null && seg.firstLsn !== this.walLast + 1
+        ? { code: RecoveryErrorCode.WalGap, offset: 0, detail: `segment begins at LSN ${seg.firstLsn} but the previous one ends at LSN ${this.walLast}` }
+        : null;
+    if (misplaced !== null) {
+      this.damaged(misplaced.code, i, path, misplaced.offset, misplaced.detail);
+      this.actions.push({ kind: "move-aside", path });
+      return false;
     }
     for (let j = 0; j < scan.count; j++) {
       const lsn = seg.firstLsn + j;
       if (lsn < startLsn) continue;
-      o.sink.walRecord(lsn as Lsn, buf.subarray((scan.starts[j] as number) + 8, scan.ends[j] as number));
-      replayed++;
+      this.o.sink.walRecord(lsn as Lsn, buf.subarray((scan.starts[j] as number) + recordLsnBytes, scan.ends[j] as number));
+      this.replayed++;
     }
-    kept.push(seg);
-    walLast = seg.firstLsn + scan.count - 1;
-    lastScanned = true;
+    this.kept.push(seg);
+    this.walLast = seg.firstLsn + scan.count - 1;
+    this.lastScanned = true;
     const d = scan.damage;
-    if (d === null) continue;
+    if (d === null) return true;
     if (isLast && !d.goodRecordFollows) {
-      o.log("warn", `torn tail: ${path} at byte offset ${d.offset} (${d.reason}); cutting it off after a copy aside`);
-      actions.push({ kind: "truncate", path, offset: d.offset });
-      break;
+      this.o.log("warn", `torn tail: ${path} at byte offset ${d.offset} (${d.reason}); cutting it off after a copy aside`);
+    } else {
+      const where = d.goodRecordFollows ? "a good record follows it" : "it is not the last segment";
+      this.damaged(RecoveryErrorCode.CorruptRecord, i, path, d.offset, `${d.reason}, and ${where}`);
     }
-    const where = d.goodRecordFollows ? "a good record follows it" : "it is not the last segment";
-    damaged(RecoveryErrorCode.CorruptRecord, i, path, d.offset, `${d.reason}, and ${where}`);
-    actions.push({ kind: "truncate", path, offset: d.offset });
-    break;
+    this.actions.push({ kind: "truncate", path, offset: d.offset });
+    return false;
   }
 
-  // 4. Only now, with nothing left to refuse, change the disk.
-  const setAside: string[] = [];
-  for (const a of actions) {
-    if (a.kind === "move-aside") {
-      setAside.push(await io(a.path, () => moveAside(a.path)));
-      continue;
+  /** Damage beyond a torn tail: refuse, or under repair cut here and set later segments aside. */
+  private damaged(code: RecoveryErrorCode, i: number, path: string, offset: number, detail: string): void {
+    if (!this.o.repair) throw new RecoveryError(code, path, offset, detail);
+    this.repaired = true;
+    this.o.log("error", `repair: ${path} at byte offset ${offset}: ${detail}; truncating there and setting later segments aside`);
+    for (const later of this.segs.slice(i + 1)) this.actions.push({ kind: "move-aside", path: join(this.walDir, later.name) });
+  }
+
+  /** Only now, with nothing left to refuse, change the disk. Returns the copies set aside. */
+  async applyActions(): Promise<string[]> {
+    const setAside: string[] = [];
+    for (const a of this.actions) {
+      if (a.kind === "move-aside") {
+        setAside.push(await io(a.path, () => moveAside(a.path)));
+        continue;
+      }
+      setAside.push(await io(a.path, () => copyAside(a.path)));
+      await io(a.path, () => truncateDurably(a.path, a.offset));
     }
-    setAside.push(await io(a.path, () => copyAside(a.path)));
-    await io(a.path, () => truncateDurably(a.path, a.offset));
+    if (this.actions.length > 0) {
+      await io(this.walDir, () => fsyncDir(this.walDir));
+      await io(this.snapDir, () => fsyncDir(this.snapDir));
+    }
+    return setAside;
   }
-  if (actions.length > 0) {
-    await io(walDir, () => fsyncDir(walDir));
-    await io(snapDir, () => fsyncDir(snapDir));
-  }
-  const nextLsn = asLsn(walLast === null ? startLsn : Math.max(walLast + 1, startLsn));
-  return {
-    snapshot: chosen === null ? null : { file: join(snapDir, chosen.name), startLsn, entries: chosen.snapshot.entries },
-    walRecordsReplayed: replayed,
-    nextLsn,
-    segments: kept,
-    appendToLast: lastScanned && walLast !== null && walLast + 1 === nextLsn,
-    setAside,
-    repaired,
-  };
 }
 
 /** Our files in `dir` of one kind, by LSN; stale temp files are removed, foreign ones refused. */
