@@ -3,10 +3,11 @@
 // scheduler fires on time and on WAL size.
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { readdir } from "node:fs/promises";
+import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PersistError, PersistErrorCode, SnapshotScheduler, persistLimits, type Lsn } from "../../src/persist/index.ts";
 import { snapshotName } from "../../src/persist/format.ts";
+import { asLsn } from "../../src/persist/lsn.ts";
 import { openTestStore, payloadFor, removeDir, snapshotKey, tempDir } from "./helpers.ts";
 
 const dirs: string[] = [];
@@ -120,6 +121,22 @@ describe("snapshots", () => {
     expect((big as PersistError).code).toBe(PersistErrorCode.BadInput);
     expect((await readdir(join(d, "snap"))).filter((n) => n.endsWith(".tmp"))).toEqual([]);
     await a.store.close();
+  });
+});
+
+describe("leftovers", () => {
+  test("a snapshot temp file left by a crash is removed at the next start", async () => {
+    const d = await tempDir("tmp");
+    dirs.push(d);
+    const a = await openTestStore(d);
+    await a.store.append([payloadFor(1)]);
+    await a.store.close();
+    const stale = join(d, "snap", `${snapshotName(asLsn(2))}.tmp`);
+    await writeFile(stale, "half a snapshot");
+    const b = await openTestStore(d);
+    expect(b.set.prefixLength()).toBe(1);
+    expect(await readdir(join(d, "snap"))).toEqual([]);
+    await b.store.close();
   });
 });
 
