@@ -40,11 +40,19 @@ class PrefixSums {
   }
   /** Sum over ops whose time is strictly below t. */
   below(t: number): bigint {
+    return this.upTo(t, false);
+  }
+  /** Sum over ops whose time is at most t (equal clock readings cannot order two events). */
+  atOrBelow(t: number): bigint {
+    return this.upTo(t, true);
+  }
+  private upTo(t: number, inclusive: boolean): bigint {
     let lo = 0;
     let hi = this.times.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if ((this.times[mid] as number) < t) lo = mid + 1;
+      const x = this.times[mid] as number;
+      if (x < t || (inclusive && x === t)) lo = mid + 1;
       else hi = mid;
     }
     return this.sums[lo] as bigint;
@@ -108,10 +116,10 @@ export function checkCounters(ops: readonly Op[], finals: readonly FinalRead[]):
     for (const r of keyOps) {
       if (r.kind !== "readCounter" || r.outcome !== "ok") continue;
       const v = r.value ?? 0n;
-      // Certain: acknowledged before the read began. Possible: anything else begun before it ended.
+      // Certain: acknowledged strictly before the read began. Possible: anything else begun by the time it ended.
       const certain = ackedEnd.below(r.startMs);
-      const lo = certain + startedNeg.below(r.endMs) - ackedEndNeg.below(r.startMs);
-      const hi = certain + startedPos.below(r.endMs) - ackedEndPos.below(r.startMs);
+      const lo = certain + startedNeg.atOrBelow(r.endMs) - ackedEndNeg.below(r.startMs);
+      const hi = certain + startedPos.atOrBelow(r.endMs) - ackedEndPos.below(r.startMs);
       if (v < lo) found.push({ checker: "counter", key, message: `${r.process} read ${v} on ${r.node} at ${r.startMs.toFixed(1)}ms, below ${lo}: an acknowledged write was lost` });
       else if (v > hi) found.push({ checker: "counter", key, message: `${r.process} read ${v} on ${r.node} at ${r.startMs.toFixed(1)}ms, above ${hi} ever attempted: over-count` });
     }
