@@ -1,51 +1,206 @@
-// The node's side of the cluster: owns the peer client and the cluster driver, feeds local
-// deltas out and remote deltas/states into the engine (logging them to the WAL first).
+// The node's side of the cluster: owns the peer client and the cluster driver, pushes local
+// deltas out, and merges remote deltas and anti-entropy states into the engine — logging every
+// change to the WAL in the same synchronous step, as the persist contract asks.
 import type { NodeConfig } from "../config/config.ts";
-import type { Engine } from "../engine/index.ts";
+import type { ReplicaStore } from "../cluster/store.ts";
+import type { ClusterEvent } from "../cluster/types.ts";
+import type { Engine, MergeResult } from "../engine/index.ts";
 import type { Store } from "../persist/index.ts";
 import type { MemberView } from "../transport/api.ts";
-import { OpFailure } from "../transport/api.ts";
+import { PeerClient } from "../transport/peer-client.ts";
 import type { TlsMaterial } from "../transport/tls.ts";
+import { ClusterDriver } from "./cluster-driver.ts";
 import type { Logger } from "./log.ts";
+
+/** How long a graceful leave waits for the news to be handed to peers. */
+const leaveTimeoutMs = 2_000;
 
 export interface ClusterHostOptions {
   cfg: NodeConfig;
   engine: Engine;
   store: Store;
   log: Logger;
+  /** The node's wall clock (HLC physical time; includes the test-only clock offset). */
   now: () => number;
   tls: TlsMaterial | null;
 }
 
+export interface ClusterCounters {
+  skewEvents: number;
+  deltasMerged: number;
+  statesMerged: number;
+  antiEntropyRounds: number;
+  antiEntropyKeysRepaired: number;
+  backlogOverflows: number;
+}
+
 export class ClusterHost {
-  private peerPort = 0;
-  private skew = 0;
+  private driver: ClusterDriver | null = null;
+  private readonly peers: PeerClient;
+  readonly counters: ClusterCounters = {
+    skewEvents: 0,
+    deltasMerged: 0,
+    statesMerged: 0,
+    antiEntropyRounds: 0,
+    antiEntropyKeysRepaired: 0,
+    backlogOverflows: 0,
+  };
+  private readonly listeners: Array<(e: ClusterEvent) => void> = [];
 
-  constructor(private readonly o: ClusterHostOptions) {}
+  constructor(private readonly o: ClusterHostOptions) {
+    this.peers = new PeerClient({ selfId: o.cfg.id, security: o.tls ? { tls: o.tls } : { insecure: true } });
+  }
 
+  /** Joins (through the seeds) once the peer server listens on `peerPort`. */
   start(peerPort: number): void {
-    this.peerPort = peerPort;
+    const { cfg, engine } = this.o;
+    const [host] = cfg.peerAddr.split(/:(?=\d+$)/);
+    const addr = cfg.advertiseAddr !== "" ? cfg.advertiseAddr : `${host}:${peerPort}`;
+    const store: ReplicaStore = {
+      digest: (key) => engine.digest(key),
+      states: (keys) => {
+        const out: Array<[string, Uint8Array]> = [];
+        for (const k of keys) {
+          const s = engine.encodeState(k);
+          if (s !== undefined) out.push([k, s]);
+        }
+        return out;
+      },
+      mergeStates: (entries) => {
+        for (const [key, bytes] of entries) this.logged(engine.mergeState(key, bytes, this.o.now()), bytes, "state");
+      },
+      mergeDeltas: (batch) => {
+        for (const bytes of batch) this.logged(engine.mergeDelta(bytes, this.o.now()), bytes, "delta");
+      },
+    };
+    this.driver = new ClusterDriver({
+      id: cfg.id,
+      addr,
+      seeds: cfg.seeds.filter((s) => s !== addr),
+      store,
+      sender: {
+        send: async (to, payload) => {
+          try {
+            return await this.peers.send(to.addr, payload, { expectedId: to.id });
+          } catch {
+            return null;
+          }
+        },
+      },
+      onEvent: (e) => this.onEvent(e),
+    });
+    // The hash tree learns every key recovered from disk, then every change as it happens.
+    const scan = engine.scan();
+    while (!scan.done) for (const item of scan.next()) this.driver.keyChanged(item.key, engine.digest(item.key));
+    const driver = this.driver;
+    engine.setOnChange((key, digest) => driver.keyChanged(key, digest));
+    driver.start();
+  }
+
+  /** Appends a remote delta/state that changed something to the WAL (not awaited: the sender still holds it). */
+  private logged(r: MergeResult, bytes: Uint8Array, what: "delta" | "state"): void {
+    if (!r.ok) {
+      this.o.log.warn(`refused a remote ${what}`, { error: r.error.message });
+      return;
+    }
+    if (r.skew) {
+      this.counters.skewEvents++;
+      this.o.log.warn("clock skew: a remote timestamp is ahead of this node's clock", { key: r.key.slice(0, 64), aheadMs: r.skew.aheadMs });
+    }
+    if (what === "delta") this.counters.deltasMerged++;
+    else this.counters.statesMerged++;
+    if (!r.changed) return;
+    // Same synchronous step as the merge: a snapshot never holds an unlogged change.
+    this.o.store.append([bytes]).catch(() => undefined /* onFatal stops the node */);
+  }
+
+  private onEvent(e: ClusterEvent): void {
+    const log = this.o.log;
+    switch (e.kind) {
+      case "member-joined":
+        log.info("member joined", { member: e.id, address: e.address, incarnation: e.incarnation });
+        break;
+      case "member-dead":
+        log.warn("member dead", { member: e.id, incarnation: e.incarnation, from: e.from });
+        break;
+      case "member-left":
+        log.info("member left", { member: e.id });
+        break;
+      case "member-suspect":
+        log.info("member suspect", { member: e.id, from: e.from });
+        break;
+      case "member-alive":
+        log.info("member alive", { member: e.id, incarnation: e.incarnation });
+        break;
+      case "member-updated":
+        log.info("member updated", { member: e.id, address: e.address, incarnation: e.incarnation });
+        break;
+      case "member-reaped":
+        log.info("member reaped", { member: e.id });
+        break;
+      case "self-refuted":
+        log.warn("refuted a suspicion of this node", { incarnation: e.incarnation });
+        break;
+      case "delta-backlog-overflow":
+        this.counters.backlogOverflows++;
+        log.warn("delta backlog overflowed; anti-entropy will repair the peer", { peer: e.peer });
+        break;
+      case "anti-entropy-repaired":
+        this.counters.antiEntropyRounds++;
+        this.counters.antiEntropyKeysRepaired += e.keysSent + e.keysReceived;
+        log.debug("anti-entropy repaired", { peer: e.peer, sent: e.keysSent, received: e.keysReceived });
+        break;
+      case "message-refused":
+        log.warn("refused a peer message", { from: e.from, reason: e.reason });
+        break;
+      case "deltas-acked":
+        break;
+    }
+    for (const l of this.listeners) l(e);
+  }
+
+  /** Subscribe to cluster events (metrics). */
+  onClusterEvent(fn: (e: ClusterEvent) => void): void {
+    this.listeners.push(fn);
   }
 
   /** Local deltas, already applied and appended to the WAL, to push to every live peer. */
-  broadcast(_deltas: readonly Uint8Array[]): void {}
+  broadcast(deltas: readonly Uint8Array[]): void {
+    if (!this.driver) return;
+    for (const d of deltas) this.driver.broadcastDelta(d);
+  }
 
-  receive(_fromId: string, _payload: Uint8Array): Uint8Array {
-    throw new OpFailure("UNAVAILABLE", "cluster not running");
+  /** A NodeService.Exchange request from an authenticated peer. */
+  receive(fromId: string, payload: Uint8Array): Uint8Array {
+    if (!this.driver) return new Uint8Array(0);
+    return this.driver.receive(fromId, payload);
   }
 
   members(): MemberView[] {
-    const [host] = this.o.cfg.peerAddr.split(/:(?=\d+$)/);
-    return [{ id: this.o.cfg.id, address: `${host}:${this.peerPort}`, status: "alive", incarnation: 0 }];
+    if (!this.driver) {
+      return [{ id: this.o.cfg.id, address: this.o.cfg.peerAddr, status: "alive", incarnation: 0 }];
+    }
+    return this.driver.members().map((m) => ({ id: m.id, address: m.address, status: m.status, incarnation: Number(m.incarnation) }));
+  }
+
+  status(): ReturnType<ClusterDriver["status"]> | null {
+    return this.driver?.status() ?? null;
   }
 
   skewEvents(): number {
-    return this.skew;
+    return this.counters.skewEvents;
   }
 
-  async leave(): Promise<void> {}
+  async leave(): Promise<void> {
+    await this.driver?.leave(leaveTimeoutMs);
+  }
 
-  reloadTls(_tls: TlsMaterial): void {}
+  reloadTls(tls: TlsMaterial): void {
+    this.peers.reloadTls(tls);
+  }
 
-  async stop(): Promise<void> {}
+  async stop(): Promise<void> {
+    this.driver?.stop();
+    this.peers.close();
+  }
 }
