@@ -166,7 +166,11 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   };
   const adminHandler: AdminHandler = {
     snapshot,
-    leave: () => cluster.leave(),
+    // Like `consul leave`: announce the departure, then drain and exit 0.
+    leave: async () => {
+      await cluster.leave();
+      setTimeout(() => void stop(), 50);
+    },
     stats: () =>
       Object.entries({ ...status(), skewEvents: skewEvents + cluster.skewEvents() }).map(([name, value]) => ({ name, value: String(value) })),
   };
