@@ -51,14 +51,12 @@ export function disseminationRounds(opts: { seed: number; nodes: number; lossRat
   const rounds: number[] = [];
   let leaver: NodeId | null = null;
   const reached = new Set<number>();
-  const dbg = new Map<string, number>();
   let lastMs = 0;
   const sim = new Simulation({
     seed: opts.seed,
     nodes: opts.nodes,
     config: opts.config,
     traceMessages: false,
-    onSend: process.env.DBG ? (n, o) => { const e = decodeEnvelope(o.payload); if (e.messages.some((m) => m.kind === "left" && m.id === leaver)) dbg.set(o.addr, (dbg.get(o.addr) ?? 0) + 1); } : undefined,
     onEvent: (node, e: ClusterEvent, atMs) => {
       if (e.kind === "member-left" && e.id === leaver && !reached.has(node)) {
         reached.add(node);
@@ -74,13 +72,11 @@ export function disseminationRounds(opts: { seed: number; nodes: number; lossRat
     const others = opts.nodes - 1 - t;
     leaver = sim.idOf(i);
     reached.clear();
-    dbg.clear();
     reached.add(i);
     const startMs = sim.nowMs;
     sim.leave(i);
     const ok = sim.runUntilTrue(() => reached.size >= others + 1, startMs + 60_000, 50);
     rounds.push(ok ? (lastMs - startMs) / config.gossipIntervalMs : Number.POSITIVE_INFINITY);
-    if (!ok && process.env.DBG) for (let k = 0; k < opts.nodes; k++) if (sim.isRunning(k) && !reached.has(k)) console.log("missing", k, dbg.get(sim.node(k).addr), JSON.stringify(sim.view(k).find((m) => m.id === leaver)), JSON.stringify(sim.cluster(k)?.status()));
     sim.runFor(1_000);
     sim.kill(i);
   }

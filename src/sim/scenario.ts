@@ -1,6 +1,7 @@
 // The randomised fault scenario the simulation suite runs per seed: faults, then heal, then convergence and invariants.
 
 import { Rng } from "./rng.ts";
+import { EngineStore } from "./engine-store.ts";
 import { Simulation } from "./sim.ts";
 
 export interface ScenarioOptions {
@@ -8,6 +9,8 @@ export interface ScenarioOptions {
   faultPhaseMs?: number;
   /** Virtual ms allowed for convergence after everything is healed (default 120 s). */
   convergeWithinMs?: number;
+  /** Run the real engine (src/engine) as each node's replica; disks are then never wiped. */
+  engine?: boolean;
 }
 
 export interface ScenarioResult {
@@ -41,6 +44,7 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
     seed,
     nodes,
     seedNodes,
+    ...(opts.engine === true ? { storeFactory: (actor: string, nowMs: () => number) => new EngineStore(actor, nowMs) } : {}),
     network: {
       lossRate: rng.pick([0, 0.01, 0.05, 0.15]),
       duplicateRate: rng.pick([0, 0.02, 0.1]),
@@ -61,7 +65,7 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
   }
 
   const restartLater = (i: number, at: number): void => {
-    const wipe = rng.chance(0.2);
+    const wipe = rng.chance(0.2) && opts.engine !== true;
     // Seed nodes keep their address: a cluster whose every seed address went stale
     // cannot be found again, by design (as with memberlist's join addresses).
     const newAddress = i >= seedNodes && rng.chance(0.3);

@@ -8,6 +8,7 @@ import type { ClusterConfig } from "../cluster/config.ts";
 import type { ClusterEvent, MemberView, NodeId, Outbound } from "../cluster/types.ts";
 import { EventHeap } from "./heap.ts";
 import { Rng } from "./rng.ts";
+import type { SimStore } from "./engine-store.ts";
 import { CounterStore } from "./store.ts";
 
 /** Messages queued for a stalled node; beyond it they are dropped (a full socket buffer). */
@@ -32,12 +33,16 @@ export interface SimOptions {
   network?: Partial<NetworkParams>;
   /** How many of the first nodes serve as seed addresses for the others (default 2). */
   seedNodes?: number;
+  /** Makes a node's replica (default: the minimal CounterStore). `nowMs` reads virtual time. */
+  storeFactory?: (actor: string, nowMs: () => number) => SimStore;
   /** Hash every message into the trace (default true; off for large benchmarks). */
   traceMessages?: boolean;
   /** Called for every cluster event with the observing node's index and the virtual time. */
   onEvent?: (node: number, event: ClusterEvent, atMs: number) => void;
   /** Called for every message that leaves a node (before loss). */
   onSend?: (node: number, out: Outbound) => void;
+  /** Called for every message a running, unstalled node is about to step. */
+  onDeliver?: (node: number, from: NodeId, payload: Uint8Array) => void;
 }
 
 interface SimNode {
@@ -49,7 +54,7 @@ interface SimNode {
   stalledUntilMs: number;
   inbox: Array<{ from: NodeId; payload: Uint8Array }>;
   cluster: Cluster | null;
-  store: CounterStore;
+  store: SimStore;
   rng: Rng;
   tickAtMs: number;
   tickVersion: number;
@@ -116,11 +121,15 @@ export class Simulation {
       const id = `n${i}` as NodeId;
       const node: SimNode = {
         index: i, id, addr: `${id}@0`, boot: 0, running: false, stalledUntilMs: 0, inbox: [], cluster: null,
-        store: new CounterStore(`${id}/0`), rng: this.rng.fork(), tickAtMs: 0, tickVersion: 0, seenIncarnation: new Map(),
+        store: this.newStore(`${id}/0`), rng: this.rng.fork(), tickAtMs: 0, tickVersion: 0, seenIncarnation: new Map(),
       };
       this.nodes.push(node);
       this.boot(node);
     }
+  }
+
+  private newStore(actor: string): SimStore {
+    return this.opts.storeFactory?.(actor, () => this.nowMs) ?? new CounterStore(actor);
   }
 
   get size(): number {
@@ -197,6 +206,7 @@ export class Simulation {
           return;
         }
         this.messagesDelivered++;
+        this.opts.onDeliver?.(idx, ev.from, ev.payload);
         if (this.opts.traceMessages !== false) {
           this.trace.text(`d${this.nowMs}:${ev.from}>${n.id}:`);
           this.trace.bytes(ev.payload);
@@ -300,7 +310,7 @@ export class Simulation {
       store: n.store,
     });
     n.cluster = cluster;
-    n.store.onChange = (k, d) => cluster.keyChanged(k, d);
+    n.store.setOnChange((k, d) => cluster.keyChanged(k, d));
     n.store.reportAll();
     this.byAddr.set(n.addr, n.index);
     n.tickAtMs = 0;
@@ -331,15 +341,20 @@ export class Simulation {
     if (opts.wipe === true) {
       // A counter's final value is, per actor, the highest count any surviving replica
       // holds; what only this disk held is lost with it.
+      if (n.store.actors === undefined) throw new Error("wipe needs a store that reports per-actor counts");
+      const count = (s: SimStore, key: string, actor: string): number => {
+        if (s.actorCount === undefined) throw new Error("wipe needs a store that reports per-actor counts");
+        return s.actorCount(key, actor);
+      };
       for (const key of n.store.keys()) {
         for (const actor of n.store.actors(key)) {
-          const mine = n.store.actorCount(key, actor);
+          const mine = count(n.store, key, actor);
           let elsewhere = 0;
-          for (const o of this.nodes) if (o !== n) elsewhere = Math.max(elsewhere, o.store.actorCount(key, actor));
+          for (const o of this.nodes) if (o !== n) elsewhere = Math.max(elsewhere, count(o.store, key, actor));
           if (mine > elsewhere) this.expected.set(key, (this.expected.get(key) ?? 0) - (mine - elsewhere));
         }
       }
-      n.store = new CounterStore(`${n.id}/${n.boot}`);
+      n.store = this.newStore(`${n.id}/${n.boot}`);
     }
     if (this.opts.traceMessages !== false) this.trace.text(`restart${this.nowMs}:${n.id}:${n.addr}:${opts.wipe === true}`);
     this.boot(n);
@@ -404,7 +419,7 @@ export class Simulation {
     return this.node(i).cluster;
   }
 
-  store(i: number): CounterStore {
+  store(i: number): SimStore {
     return this.node(i).store;
   }
 

@@ -4,17 +4,21 @@
 // (one actor's new count) may be duplicated, reordered or dropped-then-repaired freely.
 
 import { keyHash } from "../cluster/hashtree.ts";
-import type { ReplicaStore } from "../cluster/store.ts";
+import type { SimStore } from "./engine-store.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export class CounterStore implements ReplicaStore {
+export class CounterStore implements SimStore {
   private readonly data = new Map<string, Map<string, number>>();
   /** Called with every key whose state changed (the cluster's keyChanged). */
   onChange: (key: string, digest: bigint) => void = () => {};
 
   constructor(readonly actor: string) {}
+
+  setOnChange(fn: (key: string, digest: bigint) => void): void {
+    this.onChange = fn;
+  }
 
   /** A local increment; returns the delta to broadcast. */
   increment(key: string, by: number): Uint8Array {

@@ -1,0 +1,102 @@
+// The real engine (src/engine) behind the cluster's ReplicaStore port, so the simulator can run the production CRDTs.
+
+import type { ReplicaStore } from "../cluster/store.ts";
+import { Engine } from "../engine/index.ts";
+
+/**
+ * What a simulated node's replica offers the harness: the cluster port plus a client
+ * increment, a counter read and a way to re-report every key after a restart.
+ */
+export interface SimStore extends ReplicaStore {
+  readonly actor: string;
+  increment(key: string, by: number): Uint8Array;
+  value(key: string): number;
+  keys(): string[];
+  /** Re-reports every key's digest (what recovery does before the node rejoins). */
+  reportAll(): void;
+  setOnChange(fn: (key: string, digest: bigint) => void): void;
+  /** Per-actor counts, if the store can tell (needed to account for a wiped disk). */
+  actors?(key: string): string[];
+  actorCount?(key: string, actor: string): number;
+}
+
+/** Engine-backed replica: counters are PN-Counters, deltas and states are the engine's encodings. */
+export class EngineStore implements SimStore {
+  readonly engine: Engine;
+  private onChange: (key: string, digest: bigint) => void = () => {};
+
+  constructor(readonly actor: string, private readonly nowMs: () => number) {
+    this.engine = new Engine({ actor, onChange: (k, d) => this.onChange(k, d) });
+  }
+
+  setOnChange(fn: (key: string, digest: bigint) => void): void {
+    this.onChange = fn;
+  }
+
+  increment(key: string, by: number): Uint8Array {
+    const r = this.engine.apply({ kind: "incr", key, amount: BigInt(by) }, this.nowMs());
+    if (!r.ok) throw new Error(`engine refused an increment: ${r.error.code} ${r.error.message}`);
+    return r.delta;
+  }
+
+  value(key: string): number {
+    const v = this.engine.get(key);
+    if (v === undefined) return 0;
+    if (v.type !== "gcounter" && v.type !== "pncounter") throw new Error(`key ${key} is a ${v.type}`);
+    return Number(v.value);
+  }
+
+  keys(): string[] {
+    const out: string[] = [];
+    const scan = this.engine.scan();
+    while (!scan.done) for (const item of scan.next()) out.push(item.key);
+    return out.sort();
+  }
+
+  reportAll(): void {
+    for (const k of this.keys()) {
+      const d = this.engine.digest(k);
+      if (d !== undefined) this.onChange(k, d);
+    }
+  }
+
+  digest(key: string): bigint | undefined {
+    return this.engine.digest(key);
+  }
+
+  states(keys: readonly string[]): Array<[string, Uint8Array]> {
+    const out: Array<[string, Uint8Array]> = [];
+    for (const k of keys) {
+      const s = this.engine.encodeState(k);
+      if (s !== undefined) out.push([k, s]);
+    }
+    return out;
+  }
+
+  /** Merges every entry; if some were refused, throws once at the end naming how many. */
+  mergeStates(entries: ReadonlyArray<readonly [string, Uint8Array]>): void {
+    let refused = 0;
+    let last = "";
+    for (const [k, s] of entries) {
+      const r = this.engine.mergeState(k, s, this.nowMs());
+      if (!r.ok) {
+        refused++;
+        last = r.error.message;
+      }
+    }
+    if (refused > 0) throw new Error(`${refused} states refused, last: ${last}`);
+  }
+
+  mergeDeltas(batch: readonly Uint8Array[]): void {
+    let refused = 0;
+    let last = "";
+    for (const d of batch) {
+      const r = this.engine.mergeDelta(d, this.nowMs());
+      if (!r.ok) {
+        refused++;
+        last = r.error.message;
+      }
+    }
+    if (refused > 0) throw new Error(`${refused} deltas refused, last: ${last}`);
+  }
+}
