@@ -34,6 +34,8 @@ const seed = Number(arg("--seed") ?? Date.now() % 2 ** 31);
 const only = arg("--only")?.split(",");
 const cyclesOverride = arg("--cycles");
 const soakOverride = arg("--soak-seconds");
+const nodesOverride = arg("--nodes");
+if (nodesOverride !== undefined) profile.nodes = Number(nodesOverride);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const t0 = performance.now();
@@ -51,8 +53,11 @@ for (const [i, name] of profile.faults.entries()) {
   if (!want(name)) continue;
   const fault = faults[name];
   if (fault === undefined) continue;
-  if (overBudget()) {
-    reports.push({ name: `${profile.nodes} nodes`, faults: fault.name, seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: "not run: time budget spent", notes: [] });
+  // Without a cluster that forms, every further run would only wait out the same timeout.
+  const noCluster = reports.find((r) => r.error?.startsWith("the cluster did not form"));
+  if (overBudget() || noCluster !== undefined) {
+    const why = noCluster !== undefined ? "not run: the cluster did not form in an earlier run" : "not run: time budget spent";
+    reports.push({ name: `${profile.nodes} nodes`, faults: fault.name, seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: why, notes: [] });
     continue;
   }
   log(`run: ${profile.nodes} nodes, ${fault.name}`);

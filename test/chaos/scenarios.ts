@@ -131,13 +131,13 @@ export async function matrixRun(fault: Fault, o: MatrixOptions): Promise<RunRepo
       throw new Error(`the cluster did not form within ${membershipFormMsMax} ms: ${[...views].map(([id, v]) => `${id} sees ${v === null ? "?" : v.length}`).join(", ")}`);
     }
     workload = new Workload({ history, targets: () => c.targets(), workers: o.nodes * 2, mix: mixedMix, keys, random, pauseAfterErrorMs: 50, pauseMs: 2 });
+    if (!(await workload.prepare(convergenceMsMax))) throw new Error(`the MV keys written on ${ids[0]} did not reach every node within ${convergenceMsMax} ms`);
     workload.start();
     await sleep(o.warmupMs);
     await fault.inject(c, { random, log: o.log, scale: o.scale });
     c.heal();
-    // Restart anything the fault left down, then let the load run on the healed cluster for a moment.
+    // Restart anything the fault left down; the clock for convergence starts once writes have stopped.
     for (const n of c.nodes) if (n.pid === null) await n.start();
-    await sleep(500);
     await workload.stop();
     workload = null;
     const conv = await awaitConvergence(() => c.targets(), keys, convergenceMsMax);
@@ -145,6 +145,12 @@ export async function matrixRun(fault: Fault, o: MatrixOptions): Promise<RunRepo
     report.convergenceMs = conv.converged ? conv.ms : null;
     report.violations = checkAll(history.ops, conv.finals);
     if (!conv.converged) report.notes.push(`not converged ${convergenceMsMax} ms after heal`);
+    // The healed cluster still replicates: a new write on one node is read on every node.
+    const first = c.nodes[0]!;
+    await c.client(first.id).increment("post-heal", 1n);
+    const spread = await awaitConvergence(() => c.targets(), { counters: 0, registers: 0, mvs: 0, extra: ["post-heal"] }, convergenceMsMax);
+    if (!spread.converged || spread.finals.some((f) => f.counter !== 1n)) report.error = `a write after heal did not reach every node within ${convergenceMsMax} ms`;
+    else report.notes.push(`post-heal write on ${first.id} read on all nodes in ${Math.round(spread.ms)} ms`);
   } catch (err) {
     report.error = err instanceof Error ? err.message : String(err);
   } finally {
@@ -285,6 +291,7 @@ export async function soak(o: { seconds: number; seed: number; log: Log }): Prom
     const rss = () => c.nodes.map((n) => `${n.id} ${((n.rssBytes() ?? 0) / 1048576).toFixed(0)} MiB`).join(", ");
     report.notes.push(`memory at start: ${rss()}`);
     workload = new Workload({ history, targets: () => c.targets(), workers: 6, mix: mixedMix, keys, random, pauseAfterErrorMs: 50, pauseMs: 1 });
+    if (!(await workload.prepare(convergenceMsMax))) throw new Error(`the MV keys did not reach every node within ${convergenceMsMax} ms`);
     workload.start();
     const end = performance.now() + o.seconds * 1000;
     while (performance.now() < end) {

@@ -27,6 +27,8 @@ export interface KeySpace {
   counters: number;
   registers: number;
   mvs: number;
+  /** Further counter keys read by finalReads (not written by the workload). */
+  extra?: readonly string[];
 }
 
 export const counterKey = (i: number) => `ctr-${i}`;
@@ -35,7 +37,7 @@ export const mvKey = (i: number) => `mv-${i}`;
 
 export function allKeys(k: KeySpace): { counters: string[]; registers: string[]; mvs: string[] } {
   return {
-    counters: Array.from({ length: k.counters }, (_, i) => counterKey(i)),
+    counters: [...Array.from({ length: k.counters }, (_, i) => counterKey(i)), ...(k.extra ?? [])],
     registers: Array.from({ length: k.registers }, (_, i) => registerKey(i)),
     mvs: Array.from({ length: k.mvs }, (_, i) => mvKey(i)),
   };
@@ -90,6 +92,35 @@ export class Workload {
   private seq = 0;
 
   constructor(private readonly o: WorkloadOptions) {}
+
+  /**
+   * Gives every MV key a first value (recorded) and waits until every target reads it, so the
+   * run's MV writes always carry a context. Returns false if a node did not see them in time.
+   */
+  async prepare(deadlineMs: number): Promise<boolean> {
+    const targets = this.o.targets();
+    const first = targets[0];
+    if (first === undefined || this.o.keys.mvs === 0) return true;
+    for (let i = 0; i < this.o.keys.mvs; i++) {
+      const key = mvKey(i);
+      const value = `init-${key}`;
+      const op = await this.o.history.record({ kind: "setMv", process: "prepare", node: first.node, key, value, observed: [] }, async () => {
+        await first.client.setMv(key, enc.encode(value), null);
+        return {};
+      }, classifyError);
+      if (op.outcome !== "ok") return false;
+    }
+    const end = performance.now() + deadlineMs;
+    for (const t of targets) {
+      for (let i = 0; i < this.o.keys.mvs; i++) {
+        while ((await getOrNull(t.client, mvKey(i)).catch(() => null)) === null) {
+          if (performance.now() > end) return false;
+          await Bun.sleep(20);
+        }
+      }
+    }
+    return true;
+  }
 
   start(): void {
     this.running = true;
@@ -183,7 +214,10 @@ export class Workload {
         }
         const values = seen !== null && seen.type === "mv" ? seen.values.map((v) => dec.decode(v)) : [];
         h.add({ kind: "readMv", process, node, key, values, outcome: "ok", startMs, endMs: h.now() });
-        const context = seen !== null && seen.type === "mv" ? seen.context : null;
+        // No context to carry: the server takes a write without one as "replace all this node has seen",
+        // which would replace values this client never read. prepare() makes the keys exist instead.
+        if (seen === null || seen.type !== "mv") return true;
+        const context = seen.context;
         const value = `${process}-${++this.seq}`;
         const op = await h.record({ kind: "setMv", process, node, key, value, observed: values }, async () => {
           await t.client.setMv(key, enc.encode(value), context);
