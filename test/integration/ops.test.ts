@@ -188,12 +188,15 @@ describe("two nodes", () => {
       const t = await scrape(metrics1);
       return sample(t, "imdb_peer_delta_backlog", { peer: "node-2" }) !== undefined && sample(t, "imdb_peer_replication_lag_seconds", { peer: "node-2" }) !== undefined;
     }, 10_000, 200);
-    // node-2 was empty: anti-entropy runs (about once a second) and repairs the keys node-1 had.
-    await waitFor("anti-entropy rounds and repaired keys on node-2", async () => {
-      const t = await scrape(metrics2);
-      return (sample(t, "imdb_antientropy_rounds_total") ?? 0) > 0 && (sample(t, "imdb_antientropy_keys_repaired_total") ?? 0) > 0 &&
-        (sample(t, "imdb_antientropy_bytes_total", { direction: "received" }) ?? 0) > 0;
+    // node-2 was empty: anti-entropy (about once a second) repairs the keys node-1 had. Which
+    // side counts a repair depends on who started the round, so look at both nodes.
+    await waitFor("anti-entropy rounds, bytes and repaired keys", async () => {
+      const [t1, t2] = [await scrape(metrics1), await scrape(metrics2)];
+      const total = (name: string, labels: Record<string, string> = {}) => (sample(t1, name, labels) ?? 0) + (sample(t2, name, labels) ?? 0);
+      return total("imdb_antientropy_rounds_total") > 0 && total("imdb_antientropy_keys_repaired_total") >= loadKeys &&
+        total("imdb_antientropy_bytes_total", { direction: "sent" }) > 0 && total("imdb_antientropy_bytes_total", { direction: "received" }) > 0;
     }, 20_000, 250);
+    expect(sample(await scrape(metrics2), "imdb_members", { state: "alive" })).toBe(2);
     const got = await waitFor("node-2 to read the pushed key", async () => {
       const r = await client(node2!.clientAddr, ["--json", "get", "pushed"]);
       return r.code === 0 ? (JSON.parse(r.stdout) as { value: number }) : undefined;
