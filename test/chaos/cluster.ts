@@ -20,6 +20,8 @@ export interface ChaosNodeOptions {
   /** sync | interval:MS | none */
   durability: string;
   clockOffsetMs: number;
+  /** More `imdb node` flags (e.g. --metrics-addr). */
+  extraArgs?: readonly string[];
 }
 
 export interface ChaosClusterOptions {
@@ -146,6 +148,7 @@ export class ChaosCluster {
           "--advertise-addr", peerProxy.addr, "--durability", spec.durability,
         ];
         if (spec.clockOffsetMs !== 0) args.push("--clock-offset-ms", String(spec.clockOffsetMs));
+        if (spec.extraArgs !== undefined) args.push(...spec.extraArgs);
         if (o.join) {
           const seeds = c.nodes.filter((n) => n !== node).map((n) => n.peerProxy.addr);
           if (seeds.length > 0) args.push("--seeds", seeds.join(","));
@@ -252,4 +255,15 @@ export class ChaosCluster {
       await n.clientProxy.close();
     }
   }
+}
+
+/** A port free right now on 127.0.0.1 (for flags that need a fixed port, e.g. --metrics-addr). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+  const a = srv.address();
+  await new Promise<void>((r) => srv.close(() => r()));
+  if (a === null || typeof a === "string") throw new Error("no free port");
+  return a.port;
 }

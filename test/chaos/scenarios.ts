@@ -1,7 +1,8 @@
 // The chaos runs themselves: a workload against real nodes while faults are injected, then heal,
 // a convergence check with its time, and the checkers over the recorded history.
 import { checkAll, type Violation } from "./checkers.ts";
-import { ChaosCluster, type ChaosNodeOptions } from "./cluster.ts";
+import { ChaosCluster, freePort, type ChaosNodeOptions } from "./cluster.ts";
+import { defaultLanConfig } from "../../src/cluster/config.ts";
 import { History } from "./history.ts";
 import { awaitConvergence, counterOnlyMix, mixedMix, seededRandom, Workload, type KeySpace } from "./workload.ts";
 import { tempDir } from "../integration/harness.ts";
@@ -285,7 +286,13 @@ export async function soak(o: { seconds: number; seed: number; log: Log }): Prom
   let workload: Workload | null = null;
   try {
     const ids = ["node-1", "node-2", "node-3"];
-    cluster = await ChaosCluster.start({ dir: dir.path, nodes: ids.map((id) => ({ id, durability: "sync", clockOffsetMs: 0 })), join: true, random });
+    const metricsPorts = await Promise.all(ids.map(() => freePort()));
+    cluster = await ChaosCluster.start({
+      dir: dir.path,
+      nodes: ids.map((id, i) => ({ id, durability: "sync", clockOffsetMs: 0, extraArgs: ["--metrics-addr", `127.0.0.1:${metricsPorts[i]}`] })),
+      join: true,
+      random,
+    });
     const c = cluster;
     if (!(await c.awaitMembership(membershipFormMsMax))) throw new Error(`the cluster did not form within ${membershipFormMsMax} ms`);
     const rss = () => c.nodes.map((n) => `${n.id} ${((n.rssBytes() ?? 0) / 1048576).toFixed(0)} MiB`).join(", ");
@@ -305,6 +312,11 @@ export async function soak(o: { seconds: number; seed: number; log: Log }): Prom
       const stats = await c.admin(n.id).stats();
       report.notes.push(`${n.id} stats: ${stats.map((s) => `${s.name}=${s.value}`).join(" ")}`);
     }
+    for (const [i, n] of c.nodes.entries()) {
+      const q = await queueCheck(`127.0.0.1:${metricsPorts[i]}`);
+      report.notes.push(`${n.id} queues: ${q.note}`);
+      if (q.over.length > 0) report.error = `${n.id}: queue over its bound: ${q.over.join(", ")}`;
+    }
     const conv = await awaitConvergence(() => c.targets(), keys, convergenceMsMax);
     report.converged = conv.converged;
     report.convergenceMs = conv.converged ? conv.ms : null;
@@ -319,4 +331,30 @@ export async function soak(o: { seconds: number; seed: number; log: Log }): Prom
   report.ops = history.counts();
   report.durationMs = performance.now() - t0;
   return report;
+}
+
+/** Prometheus text lines `name{labels} value` for one metric family. */
+function samples(text: string, family: string): { labels: string; value: number }[] {
+  const out: { labels: string; value: number }[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([a-z_]+)(\{[^}]*\})?\s+(\S+)$/.exec(line);
+    if (m !== null && m[1] === family) out.push({ labels: m[2] ?? "", value: Number(m[3]) });
+  }
+  return out;
+}
+
+/** Reads /metrics and compares each peer's delta backlog with its named bound (deltaBacklogEntriesMax). */
+async function queueCheck(metricsAddr: string): Promise<{ note: string; over: string[] }> {
+  let text: string;
+  try {
+    text = await (await fetch(`http://${metricsAddr}/metrics`)).text();
+  } catch (err) {
+    return { note: `metrics not reachable (${String(err)}): queues not verified`, over: [] };
+  }
+  const bound = defaultLanConfig().deltaBacklogEntriesMax;
+  const backlog = samples(text, "imdb_peer_delta_backlog");
+  if (backlog.length === 0) return { note: "imdb_peer_delta_backlog not exported: queues not verified", over: [] };
+  const over = backlog.filter((b) => b.value > bound).map((b) => `imdb_peer_delta_backlog${b.labels}=${b.value} > ${bound}`);
+  const max = Math.max(...backlog.map((b) => b.value));
+  return { note: `peer delta backlog max ${max} of bound ${bound} (${backlog.length} peers)`, over };
 }
