@@ -13,7 +13,7 @@ test(`same seed gives the same trace hash, another seed another (seed ${seed})`,
   expect(b.traceHash).toBe(a.traceHash);
   expect(b.steps).toBe(a.steps);
   expect(c.traceHash).not.toBe(a.traceHash);
-});
+}, 30_000);
 
 test(`a scripted run replays exactly: same messages, same events (seed ${seed})`, () => {
   const run = (): string => {
@@ -28,4 +28,4 @@ test(`a scripted run replays exactly: same messages, same events (seed ${seed})`
     return `${sim.traceHash()} ${sim.messagesDelivered}`;
   };
   expect(run()).toBe(run());
-});
+}, 30_000);

@@ -14,4 +14,4 @@ test(`engine-backed fault scenarios: seeds ${base}..${base + count - 1} converge
   }
   if (failures.length > 0) console.error(failures.join("\n"));
   expect(failures).toEqual([]);
-});
+}, 180_000);

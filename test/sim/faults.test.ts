@@ -20,5 +20,5 @@ for (let from = 0; from < count; from += chunk) {
     }
     if (failures.length > 0) console.error(failures.join("\n"));
     expect(failures).toEqual([]);
-  });
+  }, 120_000);
 }

@@ -15,7 +15,7 @@ test(`a killed node is marked dead by every other node, within 9 s (20 nodes, 6 
     expect(Number.isFinite(t)).toBe(true);
     expect(t).toBeLessThanOrEqual(9_000);
   }
-});
+}, 60_000);
 
 test(`a node stalled for 2 s, shorter than the suspicion timeout, is not declared dead (50 nodes, seed ${seed})`, () => {
   const config = defaultLanConfig();
@@ -47,14 +47,14 @@ test(`a node stalled for 2 s, shorter than the suspicion timeout, is not declare
   expect(suspicions).toBeGreaterThan(0); // the stalls were noticed...
   expect(deaths).toBe(0); // ...and refuted in time
   expect(sim.violations).toEqual([]);
-});
+}, 60_000);
 
 test(`a membership update reaches all 100 nodes within 10 gossip rounds, 13 with 25% loss (seed ${seed})`, () => {
   const clean = disseminationRounds({ seed, nodes: 100, lossRate: 0, trials: 3 });
   const lossy = disseminationRounds({ seed: seed + 1, nodes: 100, lossRate: 0.25, trials: 3 });
   for (const r of clean) expect(r).toBeLessThanOrEqual(10);
   for (const r of lossy) expect(r).toBeLessThanOrEqual(13);
-});
+}, 60_000);
 
 test(`a partition longer than the suspicion timeout heals: both sides rejoin and data converges (seed ${seed})`, () => {
   const sim = new Simulation({ seed, nodes: 6 });
@@ -69,4 +69,4 @@ test(`a partition longer than the suspicion timeout heals: both sides rejoin and
   expect(ok).toBe(true);
   for (let k = 0; k < 4; k++) expect(sim.store(5).value(`k${k}`)).toBe(15);
   expect(sim.violations).toEqual([]);
-});
+}, 60_000);
