@@ -39,6 +39,19 @@ describe("counter checker", () => {
     expect(v[0]?.message).toContain("lost");
   });
 
+  test("passes: another node may not have a write yet; fails: the acknowledging node lost it", () => {
+    const ops = [add(5, 0, 10, "ok", "n1"), readC(0, 20, 21, "n2"), readC(5, 22, 23, "n2")];
+    expect(checkCounters(ops, [])).toEqual([]);
+    expect(checkCounters([...ops, readC(0, 24, 25, "n1")], []).map((v) => v.message).join()).toContain("lost");
+  });
+
+  test("fails: a node whose reads go backwards (increments only)", () => {
+    const ops = [add(5, 0, 10, "ok", "n1"), readC(5, 20, 21, "n2"), readC(0, 22, 23, "n2")];
+    const v = checkCounters(ops, []);
+    expect(v.length).toBe(1);
+    expect(v[0]?.message).toContain("went backwards");
+  });
+
   test("fails: an over-count (read above everything attempted, a failed op counted)", () => {
     const v = checkCounters([add(5, 0, 10), add(3, 11, 12, "failed"), readC(8, 20, 21)], []);
     expect(v.length).toBe(1);

@@ -94,10 +94,48 @@ function describeFinal(r: FinalRead): string {
   return JSON.stringify(r.lww ?? null);
 }
 
+/** Acknowledged adds of one node, as prefix sums by end time. */
+class AckedOnNode {
+  readonly all: PrefixSums;
+  readonly neg: PrefixSums;
+  readonly pos: PrefixSums;
+  constructor(acked: readonly AddOp[]) {
+    this.all = new PrefixSums(acked, (a) => a.endMs, (a) => a.amount);
+    this.neg = new PrefixSums(acked, (a) => a.endMs, (a) => neg(a.amount));
+    this.pos = new PrefixSums(acked, (a) => a.endMs, (a) => pos(a.amount));
+  }
+}
+
+type CounterRead = Extract<Op, { kind: "readCounter" }>;
+
+/** Per node, in real-time order: a read that began after another ended never shows less (grow-only keys). */
+function monotonicReads(key: string, reads: readonly CounterRead[]): Violation[] {
+  const out: Violation[] = [];
+  for (const [node, list] of byKey(reads.map((r) => ({ ...r, key: r.node })))) {
+    const byStart = [...list].sort((a, b) => a.startMs - b.startMs);
+    const byEnd = [...list].sort((a, b) => a.endMs - b.endMs);
+    let j = 0;
+    let best: CounterRead | null = null;
+    for (const r of byStart) {
+      while (j < byEnd.length && (byEnd[j] as CounterRead).endMs < r.startMs) {
+        const e = byEnd[j] as CounterRead;
+        if (best === null || (e.value ?? 0n) > (best.value ?? 0n)) best = e;
+        j += 1;
+      }
+      if (best !== null && (r.value ?? 0n) < (best.value ?? 0n)) {
+        out.push({ checker: "counter", key, message: `${node} went backwards: read ${r.value ?? 0n} at ${r.startMs.toFixed(1)}ms after reading ${best.value ?? 0n} at ${best.startMs.toFixed(1)}ms` });
+      }
+    }
+  }
+  return out;
+}
+
 /**
- * Counters: every ok read lies within [acknowledged before the read started, attempted before it
- * ended] (decrements counted the other way round); the final value agreed by all nodes is the
- * acknowledged sum plus a subset of the indeterminate ops.
+ * Counters. Every ok read lies within [what the read node acknowledged before the read started,
+ * everything attempted anywhere before it ended] (decrements the other way round): a node need not
+ * have received another node's writes yet, but it never loses its own, and it never shows what
+ * nobody attempted. With increments only, a node's reads never go backwards. After heal all
+ * nodes agree on the acknowledged sum plus a subset of the indeterminate ops.
  */
 export function checkCounters(ops: readonly Op[], finals: readonly FinalRead[]): Violation[] {
   const out: Violation[] = [];
@@ -108,21 +146,23 @@ export function checkCounters(ops: readonly Op[], finals: readonly FinalRead[]):
     const keyOps = ops.filter((o) => o.key === key);
     const adds = keyOps.filter((o): o is AddOp => o.kind === "add" && o.outcome !== "failed");
     const acked = adds.filter((a) => a.outcome === "ok");
-    const ackedEnd = new PrefixSums(acked, (a) => a.endMs, (a) => a.amount);
-    const ackedEndNeg = new PrefixSums(acked, (a) => a.endMs, (a) => neg(a.amount));
-    const ackedEndPos = new PrefixSums(acked, (a) => a.endMs, (a) => pos(a.amount));
+    const ackedBy = new Map<string, AckedOnNode>();
+    for (const [node, list] of byKey(acked.map((a) => ({ ...a, key: a.node })))) ackedBy.set(node, new AckedOnNode(list));
+    const none = new AckedOnNode([]);
     const startedNeg = new PrefixSums(adds, (a) => a.startMs, (a) => neg(a.amount));
     const startedPos = new PrefixSums(adds, (a) => a.startMs, (a) => pos(a.amount));
-    for (const r of keyOps) {
-      if (r.kind !== "readCounter" || r.outcome !== "ok") continue;
+    const reads = keyOps.filter((o): o is CounterRead => o.kind === "readCounter" && o.outcome === "ok");
+    for (const r of reads) {
       const v = r.value ?? 0n;
-      // Certain: acknowledged strictly before the read began. Possible: anything else begun by the time it ended.
-      const certain = ackedEnd.below(r.startMs);
-      const lo = certain + startedNeg.atOrBelow(r.endMs) - ackedEndNeg.below(r.startMs);
-      const hi = certain + startedPos.atOrBelow(r.endMs) - ackedEndPos.below(r.startMs);
-      if (v < lo) found.push({ checker: "counter", key, message: `${r.process} read ${v} on ${r.node} at ${r.startMs.toFixed(1)}ms, below ${lo}: an acknowledged write was lost` });
+      const own = ackedBy.get(r.node) ?? none;
+      // Certain: acknowledged by this node strictly before the read began. Possible: anything else begun by the time it ended.
+      const certain = own.all.below(r.startMs);
+      const lo = certain + startedNeg.atOrBelow(r.endMs) - own.neg.below(r.startMs);
+      const hi = certain + startedPos.atOrBelow(r.endMs) - own.pos.below(r.startMs);
+      if (v < lo) found.push({ checker: "counter", key, message: `${r.process} read ${v} on ${r.node} at ${r.startMs.toFixed(1)}ms, below ${lo} that node acknowledged: an acknowledged write was lost` });
       else if (v > hi) found.push({ checker: "counter", key, message: `${r.process} read ${v} on ${r.node} at ${r.startMs.toFixed(1)}ms, above ${hi} ever attempted: over-count` });
     }
+    if (adds.every((a) => a.amount > 0n)) found.push(...monotonicReads(key, reads));
     const fin = finalsByKey.get(key) ?? [];
     const values = new Set(fin.map((f) => f.counter ?? 0n));
     if (values.size === 1) {

@@ -17,6 +17,8 @@ export const membershipFormMsMax = 30_000;
 export interface RunReport {
   name: string;
   faults: string;
+  /** A control run: it is meant to be judged a failure (see Fault.control). */
+  control: boolean;
   seed: number;
   ops: { ok: number; failed: number; indeterminate: number };
   violations: Violation[];
@@ -28,8 +30,15 @@ export interface RunReport {
   notes: string[];
 }
 
-export function passed(r: RunReport): boolean {
+/** The checkers found nothing wrong. */
+export function clean(r: RunReport): boolean {
   return r.error === null && r.converged && r.violations.length === 0;
+}
+
+/** A run passes when it is clean, and a control run passes when the checks caught it (and it ran at all). */
+export function passed(r: RunReport): boolean {
+  if (!r.control) return clean(r);
+  return (!r.converged || r.violations.length > 0) && r.ops.ok > 0;
 }
 
 type Log = (line: string) => void;
@@ -47,7 +56,7 @@ export async function killCycles(o: { cycles: number; seed: number; log: Log; wo
   const dir = tempDir("chaos-kill");
   const history = new History();
   const keys: KeySpace = { counters: 3, registers: 0, mvs: 0 };
-  const report: RunReport = { name: `kill-9 cycles (1 node, ${durability}${o.wipeOnRestart === true ? ", disk wiped: control" : ""})`, faults: `kill -9 x${o.cycles}`, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
+  const report: RunReport = { name: `kill-9 cycles (1 node, ${durability}${o.wipeOnRestart === true ? ", disk wiped: control" : ""})`, faults: `kill -9 x${o.cycles}`, control: o.wipeOnRestart === true, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
   let cluster: ChaosCluster | null = null;
   try {
     cluster = await ChaosCluster.start({ dir: dir.path, nodes: [{ id: "node-1", durability, clockOffsetMs: 0 }], join: false, random });
@@ -94,8 +103,18 @@ export interface Fault {
   name: string;
   /** Node options differing from the defaults (e.g. clock skew). */
   nodeOptions?: (id: string, index: number) => Partial<ChaosNodeOptions>;
+  /** A control: the fault is left in place (no heal), so the run must be judged a failure. */
+  control?: boolean;
   /** Injects the fault; returns when the fault period is over (the caller then heals). */
-  inject: (c: ChaosCluster, ctx: { random: () => number; log: Log; scale: number }) => Promise<void>;
+  inject: (c: ChaosCluster, ctx: FaultContext) => Promise<void>;
+}
+
+export interface FaultContext {
+  random: () => number;
+  log: Log;
+  scale: number;
+  /** Evidence that the fault took effect, for the report. */
+  note: (line: string) => void;
 }
 
 export interface MatrixOptions {
@@ -115,7 +134,7 @@ export async function matrixRun(fault: Fault, o: MatrixOptions): Promise<RunRepo
   const dir = tempDir("chaos-matrix");
   const history = new History();
   const keys: KeySpace = { counters: 4, registers: 3, mvs: 2 };
-  const report: RunReport = { name: `${o.nodes} nodes`, faults: fault.name, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
+  const report: RunReport = { name: `${o.nodes} nodes`, faults: fault.name, control: fault.control === true, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
   let cluster: ChaosCluster | null = null;
   let workload: Workload | null = null;
   try {
@@ -135,8 +154,14 @@ export async function matrixRun(fault: Fault, o: MatrixOptions): Promise<RunRepo
     if (!(await workload.prepare(convergenceMsMax))) throw new Error(`the MV keys written on ${ids[0]} did not reach every node within ${convergenceMsMax} ms`);
     workload.start();
     await sleep(o.warmupMs);
-    await fault.inject(c, { random, log: o.log, scale: o.scale });
-    c.heal();
+    const before = c.nodes.map((n) => n.peerProxy.stats());
+    await fault.inject(c, { random, log: o.log, scale: o.scale, note: (line) => report.notes.push(line) });
+    const after = c.nodes.map((n) => n.peerProxy.stats());
+    const delta = (f: "bytesForwarded" | "bytesDropped" | "resets") => after.reduce((s, a, i) => s + a[f] - (before[i]?.[f] ?? 0), 0);
+    // Peer traffic must flow through the proxies, or no proxy fault means anything.
+    if (delta("bytesForwarded") + delta("bytesDropped") === 0) throw new Error("no peer traffic went through the proxies during the fault");
+    report.notes.push(`peer proxies during the fault: ${delta("bytesForwarded")} bytes forwarded, ${delta("bytesDropped")} dropped, ${delta("resets")} connections reset`);
+    if (fault.control !== true) c.heal();
     // Restart anything the fault left down; the clock for convergence starts once writes have stopped.
     for (const n of c.nodes) if (n.pid === null) await n.start();
     await workload.stop();
@@ -146,6 +171,8 @@ export async function matrixRun(fault: Fault, o: MatrixOptions): Promise<RunRepo
     report.convergenceMs = conv.converged ? conv.ms : null;
     report.violations = checkAll(history.ops, conv.finals);
     if (!conv.converged) report.notes.push(`not converged ${convergenceMsMax} ms after heal`);
+    const skews = await Promise.all(c.nodes.map((n) => c.admin(n.id).stats().then((st) => Number(st.find((x) => x.name === "skewEvents")?.value ?? 0), () => 0)));
+    if (skews.some((x) => x > 0)) report.notes.push(`clock skew events counted by the nodes: ${skews.join(", ")}`);
     // The healed cluster still replicates: a new write on one node is read on every node.
     const first = c.nodes[0]!;
     await c.client(first.id).increment("post-heal", 1n);
@@ -184,30 +211,82 @@ function ringCuts(ids: string[]): [string, string][] {
   return cuts;
 }
 
+/** How long a probe write gets to cross a partition that should stop it (replication takes ~10 ms). */
+export const partitionProbeMs = 1500;
+let probeSeq = 0;
+
+/**
+ * Proves a partition holds: a write on each group's first node reaches its own group and, after
+ * partitionProbeMs, no other group. A leak is an error of the run (the fault would prove nothing).
+ */
+async function verifyPartition(c: ChaosCluster, groups: readonly (readonly string[])[], ctx: FaultContext): Promise<void> {
+  const probes = groups.map((g) => ({ group: g, key: `probe-${++probeSeq}`, writer: g[0] as string }));
+  for (const p of probes) await c.client(p.writer).increment(p.key, 1n);
+  const seen = async (id: string, key: string) => {
+    try {
+      await c.client(id).get(key);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const t0 = performance.now();
+  for (const p of probes) {
+    for (const id of p.group) {
+      while (!(await seen(id, p.key))) {
+        if (performance.now() - t0 > partitionProbeMs) throw new Error(`partition probe: ${id} never saw ${p.key} from its own side (${p.writer})`);
+        await sleep(20);
+      }
+    }
+  }
+  const inside = performance.now() - t0;
+  await sleep(partitionProbeMs - inside);
+  for (const p of probes) {
+    for (const other of c.nodes.map((n) => n.id).filter((id) => !p.group.includes(id))) {
+      if (await seen(other, p.key)) throw new Error(`partition leaked: ${other} saw ${p.key} written on ${p.writer} across the cut`);
+    }
+  }
+  ctx.note(`partition held: probes reached their own side in ${Math.round(inside)} ms and not the other side in ${partitionProbeMs} ms`);
+}
+
 const pickNode = (c: ChaosCluster, random: () => number) => c.nodes[Math.floor(random() * c.nodes.length)] ?? c.nodes[0]!;
 
 export const faults: Record<string, Fault> = {
+  control: {
+    name: "control: halves never healed",
+    control: true,
+    inject: async (c, { scale }) => {
+      c.partition(halves(c.nodes.map((n) => n.id)));
+      await sleep(ms(3000, scale));
+    },
+  },
   none: { name: "none (baseline)", inject: async (_c, { scale }) => sleep(ms(2000, scale)) },
   halves: {
     name: "partition: halves",
-    inject: async (c, { scale }) => {
-      c.partition(halves(c.nodes.map((n) => n.id)));
-      await sleep(ms(8000, scale));
+    inject: async (c, ctx) => {
+      const groups = halves(c.nodes.map((n) => n.id));
+      c.partition(groups);
+      await verifyPartition(c, groups, ctx);
+      await sleep(ms(8000, ctx.scale));
     },
   },
   ring: {
     name: "partition: ring",
-    inject: async (c, { scale }) => {
+    inject: async (c, ctx) => {
       c.cutLinks(ringCuts(c.nodes.map((n) => n.id)));
-      await sleep(ms(8000, scale));
+      await sleep(ms(8000, ctx.scale));
+      const dropped = c.nodes.reduce((s, n) => s + n.peerProxy.stats().bytesDropped, 0);
+      if (dropped === 0) throw new Error("the ring cut no traffic");
     },
   },
   isolated: {
     name: "partition: one isolated",
-    inject: async (c, { random, scale }) => {
-      const lone = pickNode(c, random).id;
-      c.partition([[lone], c.nodes.map((n) => n.id).filter((id) => id !== lone)]);
-      await sleep(ms(8000, scale));
+    inject: async (c, ctx) => {
+      const lone = pickNode(c, ctx.random).id;
+      const groups = [[lone], c.nodes.map((n) => n.id).filter((id) => id !== lone)];
+      c.partition(groups);
+      await verifyPartition(c, groups, ctx);
+      await sleep(ms(8000, ctx.scale));
     },
   },
   kill: {
@@ -224,11 +303,15 @@ export const faults: Record<string, Fault> = {
   },
   stall: {
     name: "SIGSTOP stall",
-    inject: async (c, { random, scale }) => {
+    inject: async (c, { random, scale, note }) => {
       const n = pickNode(c, random);
       n.stop();
-      await sleep(ms(5000 + random() * 25_000, scale));
+      const stallMs = ms(5000 + random() * 25_000, scale);
+      await sleep(stallMs);
+      const answered = await c.client(n.id).status().then(() => true, () => false);
       n.cont();
+      if (answered) throw new Error(`${n.id} answered while SIGSTOPped`);
+      note(`${n.id} stalled ${stallMs} ms`);
     },
   },
   delay: {
@@ -281,7 +364,7 @@ export async function soak(o: { seconds: number; seed: number; log: Log }): Prom
   const dir = tempDir("chaos-soak");
   const history = new History();
   const keys: KeySpace = { counters: 16, registers: 16, mvs: 4 };
-  const report: RunReport = { name: "soak (3 nodes)", faults: `mixed load ${o.seconds} s`, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
+  const report: RunReport = { name: "soak (3 nodes)", faults: `mixed load ${o.seconds} s`, control: false, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
   let cluster: ChaosCluster | null = null;
   let workload: Workload | null = null;
   try {
