@@ -105,7 +105,14 @@ export class Simulation {
   private seq = 0;
   private partition: Map<NodeId, number> | null = null;
   private readonly trace = new TraceHash();
-  private readonly expected = new Map<string, number>();
+  /** Acknowledged increments per key and actor: what each counter must hold in the end. */
+  private readonly acked = new Map<string, Map<string, number>>();
+  /**
+   * For an actor whose disk was wiped (key\0actor): the least count that must survive,
+   * i.e. what other replicas held when the last copy-holding disk was lost. Deltas still
+   * in flight or in a stalled node's inbox may bring back more, up to the acked count.
+   */
+  private readonly survivingAtLeast = new Map<string, number>();
   private readonly seeds: string[];
   messagesSent = 0;
   messagesDelivered = 0;
@@ -330,7 +337,7 @@ export class Simulation {
 
   /**
    * Starts a killed node again under its id. `wipe` loses its data (a new disk: a new
-   * actor; increments no other replica had are subtracted from the expected sums);
+   * actor; increments no other replica had may be lost, see survivingAtLeast);
    * `newAddress` makes it listen elsewhere.
    */
   restart(i: number, opts: { wipe?: boolean; newAddress?: boolean } = {}): void {
@@ -339,19 +346,17 @@ export class Simulation {
     n.boot++;
     if (opts.newAddress === true) n.addr = `${n.id}@${n.boot}`;
     if (opts.wipe === true) {
-      // A counter's final value is, per actor, the highest count any surviving replica
-      // holds; what only this disk held is lost with it.
-      if (n.store.actors === undefined) throw new Error("wipe needs a store that reports per-actor counts");
-      const count = (s: SimStore, key: string, actor: string): number => {
-        if (s.actorCount === undefined) throw new Error("wipe needs a store that reports per-actor counts");
-        return s.actorCount(key, actor);
+      const count = (st: SimStore, key: string, actor: string): number => {
+        if (st.actorCount === undefined) throw new Error("wipe needs a store that reports per-actor counts");
+        return st.actorCount(key, actor);
       };
       for (const key of n.store.keys()) {
-        for (const actor of n.store.actors(key)) {
-          const mine = count(n.store, key, actor);
+        for (const actor of n.store.actors?.(key) ?? []) {
+          const k = `${key}\u0000${actor}`;
+          if (actor !== n.store.actor && !this.survivingAtLeast.has(k)) continue; // its origin still has it
           let elsewhere = 0;
           for (const o of this.nodes) if (o !== n) elsewhere = Math.max(elsewhere, count(o.store, key, actor));
-          if (mine > elsewhere) this.expected.set(key, (this.expected.get(key) ?? 0) - (mine - elsewhere));
+          this.survivingAtLeast.set(k, Math.min(this.survivingAtLeast.get(k) ?? Number.POSITIVE_INFINITY, elsewhere));
         }
       }
       n.store = this.newStore(`${n.id}/${n.boot}`);
@@ -396,7 +401,12 @@ export class Simulation {
     if (!n.running || n.cluster === null || this.nowMs < n.stalledUntilMs) return false;
     const delta = n.store.increment(key, by);
     n.cluster.broadcastDelta(delta);
-    this.expected.set(key, (this.expected.get(key) ?? 0) + by);
+    let perActor = this.acked.get(key);
+    if (perActor === undefined) {
+      perActor = new Map();
+      this.acked.set(key, perActor);
+    }
+    perActor.set(n.store.actor, (perActor.get(n.store.actor) ?? 0) + by);
     this.afterStep(n);
     return true;
   }
@@ -448,16 +458,43 @@ export class Simulation {
     for (const n of running) {
       if (n.cluster?.rootHash() !== first.cluster?.rootHash()) return `${n.id} and ${first.id} hold different data`;
     }
-    for (const [key, sum] of this.expected) {
-      for (const n of running) {
-        if (n.store.value(key) !== sum) return `${n.id} has ${key} = ${n.store.value(key)}, acknowledged increments sum to ${sum}`;
-      }
+    for (const n of running) {
+      const bad = this.counterMismatch(n.store);
+      if (bad !== null) return `${n.id}: ${bad}`;
     }
     return null;
   }
 
-  expectedValue(key: string): number {
-    return this.expected.get(key) ?? 0;
+  /**
+   * Counters equal the acknowledged increments: per key the sum over actors, and where a
+   * wiped disk may have lost some, per actor between what surely survived and what was acked.
+   */
+  private counterMismatch(st: SimStore): string | null {
+    for (const key of st.keys()) {
+      const perActor = this.acked.get(key);
+      if (perActor === undefined) return `${key} exists but was never incremented`;
+      for (const actor of st.actors?.(key) ?? []) if (!perActor.has(actor)) return `${key} holds counts of ${actor}, which never incremented it`;
+    }
+    for (const [key, perActor] of this.acked) {
+      let sum = 0;
+      let wiped = false;
+      for (const [actor, acked] of perActor) {
+        sum += acked;
+        const least = this.survivingAtLeast.get(`${key}\u0000${actor}`);
+        if (least === undefined) continue;
+        wiped = true;
+        const has = st.actorCount?.(key, actor) ?? 0;
+        if (has < least || has > acked) return `${key} holds ${has} from wiped ${actor}, expected ${least}..${acked}`;
+      }
+      if (!wiped && st.value(key) !== sum) return `${key} = ${st.value(key)}, acknowledged increments sum to ${sum}`;
+      if (wiped && st.actorCount !== undefined) {
+        for (const [actor, acked] of perActor) {
+          if (this.survivingAtLeast.has(`${key}\u0000${actor}`)) continue;
+          if (st.actorCount(key, actor) !== acked) return `${key} holds ${st.actorCount(key, actor)} from ${actor}, acknowledged ${acked}`;
+        }
+      }
+    }
+    return null;
   }
 
   traceHash(): string {
