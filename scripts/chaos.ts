@@ -9,6 +9,8 @@ interface Profile {
   scale: number;
   warmupMs: number;
   faults: string[];
+  /** Each matrix fault runs this many times, each with its own seed. */
+  rounds: number;
   soakSeconds: number;
   /** The whole run stops starting new runs after this (the ones left are counted as failed). */
   budgetMs: number;
@@ -18,8 +20,8 @@ interface Profile {
 const matrixFaults = [...Object.keys(faults).filter((k) => k !== "control"), "control"];
 
 const profiles: Record<string, Profile> = {
-  ci: { killCycles: 10, nodes: 5, scale: 0.25, warmupMs: 800, faults: matrixFaults, soakSeconds: 0, budgetMs: 9 * 60_000 },
-  full: { killCycles: 100, nodes: 5, scale: 1, warmupMs: 2000, faults: matrixFaults, soakSeconds: 600, budgetMs: 90 * 60_000 },
+  ci: { killCycles: 10, nodes: 5, scale: 0.25, warmupMs: 800, faults: matrixFaults, rounds: 2, soakSeconds: 0, budgetMs: 9 * 60_000 },
+  full: { killCycles: 100, nodes: 5, scale: 1, warmupMs: 2000, faults: matrixFaults, rounds: 3, soakSeconds: 600, budgetMs: 90 * 60_000 },
 };
 
 function arg(name: string): string | undefined {
@@ -38,6 +40,8 @@ const only = arg("--only")?.split(",");
 const cyclesOverride = arg("--cycles");
 const soakOverride = arg("--soak-seconds");
 const nodesOverride = arg("--nodes");
+const roundsOverride = arg("--rounds");
+if (roundsOverride !== undefined) profile.rounds = Number(roundsOverride);
 if (nodesOverride !== undefined) profile.nodes = Number(nodesOverride);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -52,7 +56,8 @@ if (want("kill-cycles")) {
   log(`run: kill -9 cycles x${cycles}`);
   reports.push(await killCycles({ cycles, seed, log, durability: arg("--durability") ?? "sync" }));
 }
-for (const [i, name] of profile.faults.entries()) {
+const matrix = Array.from({ length: profile.rounds }, () => profile.faults).flat();
+for (const [i, name] of matrix.entries()) {
   if (!want(name)) continue;
   const fault = faults[name];
   if (fault === undefined) continue;
@@ -66,7 +71,7 @@ for (const [i, name] of profile.faults.entries()) {
   log(`run: ${profile.nodes} nodes, ${fault.name}`);
   reports.push(await matrixRun(fault, { nodes: profile.nodes, seed: seed + i + 1, log, scale: profile.scale, warmupMs: profile.warmupMs }));
   const r = reports[reports.length - 1]!;
-  log(`  -> ${passed(r) ? "pass" : "FAIL"}${r.error ? `: ${r.error}` : ""}`);
+  log(`  -> ${passed(r) ? (r.control ? "caught" : "pass") : r.control ? "MISSED" : "FAIL"}${r.error && !r.control ? `: ${r.error}` : ""}`);
 }
 const soakSeconds = soakOverride === undefined ? profile.soakSeconds : Number(soakOverride);
 if (want("soak") && soakSeconds > 0 && !overBudget()) {
@@ -96,6 +101,6 @@ for (const r of reports) {
   else for (const v of r.violations) console.log(`  ${r.faults}: VIOLATION [${v.checker}] ${v.key}: ${v.message}`);
 }
 const ok = reports.filter(passed).length;
-console.log(`\nseed ${seed}, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+console.log(`\nprofile ${profileName}: ${reports.length} runs, seed ${seed}, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 console.log(`${ok} passed, ${reports.length - ok} failed`);
 process.exit(reports.length - ok > 0 ? 1 : 0);

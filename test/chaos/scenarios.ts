@@ -331,6 +331,20 @@ export const faults: Record<string, Fault> = {
       await sleep(ms(6000, scale));
     },
   },
+  resets: {
+    name: "proxy resets + bandwidth limit",
+    inject: async (c, { scale, note }) => {
+      c.setPeerFaults({ bandwidthBytesPerSec: 64 * 1024 });
+      const end = performance.now() + ms(6000, scale);
+      let resets = 0;
+      while (performance.now() < end) {
+        await sleep(300);
+        // Peer links and client links alike: client ops cut mid-flight become indeterminate.
+        for (const n of c.nodes) resets += n.peerProxy.reset() + n.clientProxy.reset();
+      }
+      note(`${resets} connections reset`);
+    },
+  },
   skew: {
     name: "clock skew +-60 s",
     nodeOptions: (_id, i) => ({ clockOffsetMs: i % 3 === 0 ? 0 : i % 3 === 1 ? 60_000 : -60_000 }),
