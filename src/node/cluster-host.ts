@@ -187,6 +187,15 @@ export class ClusterHost {
     return this.driver?.status() ?? null;
   }
 
+  /** Per live or suspect peer: deltas not yet acknowledged (lag: see the cluster hook request). */
+  peerReplication(): { peer: string; backlog: number; lagSeconds: number }[] {
+    const d = this.driver;
+    if (!d) return [];
+    return d.members()
+      .filter((m) => m.id !== this.o.cfg.id && (m.status === "alive" || m.status === "suspect"))
+      .map((m) => ({ peer: m.id, backlog: d.cluster.deltaBacklog(m.id).entries, lagSeconds: 0 }));
+  }
+
   skewEvents(): number {
     return this.counters.skewEvents;
   }

@@ -13,6 +13,8 @@ import { version } from "../cli/self.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { counterOutOfRange, engineErrorToOp, toEngineOp, valueView } from "./ops.ts";
 import { ClusterHost } from "./cluster-host.ts";
+import { createNodeMetrics } from "./metrics.ts";
+import { startMetricsServer } from "./metrics-server.ts";
 
 /** How often the node checks whether a snapshot is due. */
 const snapshotCheckIntervalMs = 1000;
@@ -21,6 +23,8 @@ export interface RunningNode {
   readonly id: string;
   readonly clientPort: number;
   readonly peerPort: number;
+  /** The bound /metrics port, or null when metricsAddr is empty. */
+  readonly metricsPort: number | null;
   readonly engine: Engine;
   /** Stops accepting, finishes in-flight requests, flushes the WAL, closes everything. */
   stop(): Promise<void>;
@@ -36,6 +40,8 @@ function makeClock(offsetMs: number): () => number {
 export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNode> {
   const now = makeClock(cfg.clockOffsetMs);
   const a = accel();
+  const metrics = createNodeMetrics();
+  metrics.setAccel(a.choice);
   log.info("starting", { id: cfg.id, version, accel: describeAccel(a), durability: formatDurability(cfg.durability) });
   if (cfg.insecure) log.warn("running WITHOUT TLS (--insecure): any process that can reach the ports can read and write");
 
@@ -66,7 +72,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     dataDir: join(cfg.dataDir),
     durability: cfg.durability,
     repair: cfg.repair,
-    accel: a,
+    accel: { checksums: a.checksums, appender: metrics.instrumentAppender(a.appender) },
     log: persistLog,
     onFatal,
     walSegmentBytes: cfg.walSegmentBytesMax,
@@ -88,6 +94,13 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   });
 
   const cluster = new ClusterHost({ cfg, engine, store, log, now, tls });
+  metrics.setCollectors({
+    members: () => cluster.members(),
+    keys: () => engine.keyCount,
+    clockSkewEvents: () => skewEvents + cluster.skewEvents(),
+    peers: () => cluster.peerReplication(),
+    antiEntropy: () => ({ rounds: cluster.counters.antiEntropyRounds, bytesSent: 0, bytesReceived: 0, keysRepaired: cluster.counters.antiEntropyKeysRepaired }),
+  });
 
   /** Applies ops to the engine and appends their deltas in one synchronous step; answers after the WAL says durable. */
   const applyOps = async (ops: readonly ClientOp[]): Promise<OpOutcome[]> => {
@@ -145,8 +158,8 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   };
 
   const clientHandler: ClientHandler = {
-    apply: async (op) => (await applyOps([op]))[0]!,
-    batch: (ops) => applyOps(ops),
+    apply: async (op) => (await metrics.track([op], applyOps))[0]!,
+    batch: (ops) => metrics.track(ops, applyOps),
     status,
     members: (): MemberView[] => cluster.members(),
   };
@@ -159,6 +172,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     snapshotRunning = run;
     try {
       const w = await run;
+      metrics.snapshotDone((performance.now() - t0) / 1000, w.bytes);
       return { path: w.file, lsn: BigInt(w.startLsn), bytes: w.bytes, keys: w.entries, durationMs: Math.round(performance.now() - t0) };
     } finally {
       snapshotRunning = null;
@@ -182,6 +196,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   const clientServer = await startClientServer({ addr: cfg.clientAddr, security: security(), handler: clientHandler, admin: adminHandler, onInternalError });
   servers.push(clientServer);
   cluster.start(peerServer.port);
+  const metricsServer = cfg.metricsAddr === "" ? null : await startMetricsServer(cfg.metricsAddr, metrics.registry, { healthy: () => !stopping && fatal === null });
 
   const scheduler = new SnapshotScheduler({ intervalMs: cfg.snapshotIntervalMs, walBytesMax: cfg.snapshotWalBytes }, Date.now());
   const snapshotTimer = setInterval(() => {
@@ -203,6 +218,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     if (snapshotRunning) await snapshotRunning.catch(() => undefined);
     if (!fatal) await store.sync();
     await store.close();
+    await metricsServer?.close();
     log.info("stopped", { id: cfg.id });
     resolveStopped(fatal ? 1 : 0);
   };
@@ -219,6 +235,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     id: cfg.id,
     clientPort: clientServer.port,
     peerPort: peerServer.port,
+    metricsPort: metricsServer?.port ?? null,
     engine,
     stop,
     stopped,
@@ -261,7 +278,9 @@ export async function runNode(cfg: NodeConfig): Promise<never> {
   });
   const [host] = cfg.clientAddr.split(/:(?=\d+$)/);
   const [peerHost] = cfg.peerAddr.split(/:(?=\d+$)/);
-  console.log(`imdb node ${cfg.id} ready: client ${host}:${node.clientPort} peer ${peerHost}:${node.peerPort}`);
+  const [metricsHost] = cfg.metricsAddr.split(/:(?=\d+$)/);
+  const metricsPart = node.metricsPort === null ? "" : ` metrics ${metricsHost}:${node.metricsPort}`;
+  console.log(`imdb node ${cfg.id} ready: client ${host}:${node.clientPort} peer ${peerHost}:${node.peerPort}${metricsPart}`);
   const code = await node.stopped;
   process.exit(code);
 }

@@ -1,0 +1,70 @@
+// Redis as the benchmarks' comparison anchor: start a throwaway redis-server (Debian's package)
+// on a free loopback port with a chosen persistence mode, and run redis-benchmark against it.
+import { mkdir } from "node:fs/promises";
+import { createServer } from "node:net";
+
+const redisStartDeadlineMs = 10_000;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export type RunningRedis = { port: number; tool: string; cli: string; version: string; stop: () => Promise<void> };
+
+/** Persistence of the throwaway server: AOF with fsync on every write, or none at all. */
+export type RedisPersistence = "appendfsync-always" | "none";
+
+/** Starts redis-server in `dir` on a free port, or says why it could not. */
+export async function startRedis(dir: string, persistence: RedisPersistence = "appendfsync-always"): Promise<RunningRedis | { skipped: string }> {
+  const server = Bun.which("redis-server");
+  const tool = Bun.which("redis-benchmark");
+  const cli = Bun.which("redis-cli");
+  if (server === null || tool === null || cli === null) return { skipped: "redis-server / redis-benchmark / redis-cli not installed (apt-get install redis-server redis-tools)" };
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const aof = persistence === "appendfsync-always" ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"];
+  const proc = Bun.spawn([server, "--port", String(port), "--bind", "127.0.0.1", ...aof,
+    "--dir", dir, "--save", "", "--daemonize", "no", "--protected-mode", "no"], { stdout: "ignore", stderr: "ignore" });
+  const stop = async (): Promise<void> => {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  };
+  const deadline = performance.now() + redisStartDeadlineMs;
+  while (performance.now() < deadline) {
+    const info = Bun.spawnSync([cli, "-p", String(port), "info", "server"]);
+    const m = /redis_version:(\S+)/.exec(info.stdout.toString());
+    if (m?.[1] !== undefined) return { port, tool, cli, version: m[1], stop };
+    await Bun.sleep(50);
+  }
+  await stop();
+  return { skipped: `redis-server did not answer on port ${port} within ${redisStartDeadlineMs} ms` };
+}
+
+/** Runs redis-benchmark -t incr and returns requests/s (and latency percentiles when printed). */
+export async function redisBenchmark(
+  tool: string,
+  port: number,
+  opts: { clients: number; requests: number; pipeline?: number; keyspace?: number },
+): Promise<{ rps: number; p50Ms: number | null }> {
+  const args = [tool, "-p", String(port), "-c", String(opts.clients), "-n", String(opts.requests), "-t", "incr", "--csv"];
+  if (opts.pipeline !== undefined) args.push("-P", String(opts.pipeline));
+  if (opts.keyspace !== undefined) args.push("-r", String(opts.keyspace));
+  const p = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
+  const out = await new Response(p.stdout).text();
+  await p.exited;
+  // CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...
+  const line = out.split("\n").find((l) => l.startsWith('"INCR"'));
+  const cells = line?.split(",").map((c) => c.replaceAll('"', ""));
+  const rps = Number(cells?.[1]);
+  if (!cells || !Number.isFinite(rps)) throw new Error(`could not read redis-benchmark output: ${out.slice(-300)}`);
+  const p50 = Number(cells[4]);
+  return { rps, p50Ms: Number.isFinite(p50) ? p50 : null };
+}
