@@ -13,6 +13,7 @@ import { registerBenchAll } from "./bench.ts";
 import { registerBench as registerBenchCrdt } from "./bench-crdt.ts";
 import { registerBench as registerBenchLoad } from "./bench-load.ts";
 import { registerBench as registerBenchStorage } from "./bench-storage.ts";
+import { registerBench as registerBenchRedis } from "./bench-redis.ts";
 import { register as registerCluster } from "./cluster.ts";
 import { register as registerNode } from "./node.ts";
 
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerBenchCrdt(bench);
   registerBenchStorage(bench);
   registerBenchLoad(bench);
+  registerBenchRedis(bench);
   return program;
 }
 
