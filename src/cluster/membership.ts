@@ -179,11 +179,12 @@ export class Membership {
 
   /** The earliest time at which tick() has something to do. */
   nextDeadlineMs(): number {
-    let t = Math.min(this.nextProbeAtMs, this.nextPushPullAtMs, this.nextReconnectAtMs);
+    // Gossip rounds stay on their own period even while there is nothing to send, so that
+    // an update waits for the next round as it would with a real ticker.
+    let t = Math.min(this.nextProbeAtMs, this.nextPushPullAtMs, this.nextReconnectAtMs, this.nextGossipAtMs);
     if (this.probe !== null) t = Math.min(t, this.probe.indirectSent ? this.probe.finalDeadlineMs : this.probe.directDeadlineMs);
     for (const r of this.relays.values()) t = Math.min(t, r.deadlineMs);
     for (const s of this.suspicions.values()) t = Math.min(t, s.deadlineMs());
-    if (this.queue.size() > 0) t = Math.min(t, this.nextGossipAtMs);
     if (this.seeds.length > 0 && !this.leaving && this.livePeers().length === 0) t = Math.min(t, this.nextJoinAtMs);
     for (const m of this.members.values()) {
       if (m.status === "dead") t = Math.min(t, m.sinceMs + this.config.deadReapAfterMs);
