@@ -28,10 +28,15 @@ export function keyHash(key: string): [number, number] {
   return [fmix32(a), fmix32(b ^ Math.imul(a, 0x9e3779b1))];
 }
 
+/** Splits a 64-bit digest into u32 halves without allocating bigints. */
+const splitView = new DataView(new ArrayBuffer(8));
+const u64Max = 2n ** 64n - 1n;
+
 /** The 64-bit contribution of one (key, digest) pair, as lo/hi halves. */
 function entryHash(k1: number, k2: number, digest: bigint): [number, number] {
-  const dLo = Number(digest & 0xffffffffn);
-  const dHi = Number((digest >> 32n) & 0xffffffffn);
+  splitView.setBigUint64(0, digest, true);
+  const dLo = splitView.getUint32(0, true);
+  const dHi = splitView.getUint32(4, true);
   const lo = fmix32(k1 ^ dLo ^ Math.imul(dHi, 0x9e3779b1));
   const hi = fmix32(k2 ^ dHi ^ Math.imul(lo, 0x85ebca6b) ^ dLo);
   return [lo, hi];
@@ -67,6 +72,7 @@ export class HashTree {
 
   /** Records a key's new digest; undefined removes the key. O(depth). */
   set(key: string, digest: bigint | undefined): void {
+    if (digest !== undefined && (digest < 0n || digest > u64Max)) digest = BigInt.asUintN(64, digest);
     const [k1, k2] = keyHash(key);
     const leaf = k1 >>> (32 - fanoutBits * this.depth);
     let map = this.leaves[leaf];
@@ -88,7 +94,7 @@ export class HashTree {
         this.leaves[leaf] = map;
       }
       if (old === undefined) this.keys++;
-      map.set(key, BigInt.asUintN(64, digest));
+      map.set(key, digest);
     } else if (map !== undefined) {
       map.delete(key);
       this.keys--;
