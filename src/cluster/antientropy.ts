@@ -70,8 +70,12 @@ export class AntiEntropy {
     if (peer !== undefined) this.start(peer);
   }
 
+  /** Exchanges this node opened. */
+  roundsStarted = 0;
+
   /** Opens an exchange with `peer` by sending our root hash. */
   start(peer: AePeer): void {
+    this.roundsStarted++;
     const [lo, hi] = this.tree.hash(0, 0);
     this.outbox.send(peer.id, peer.addr, { kind: "ae-tree", depth: this.tree.depth, level: 0, items: [{ index: 0, lo, hi }] });
   }

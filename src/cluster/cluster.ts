@@ -51,6 +51,8 @@ export class Cluster {
   private readonly ae: AntiEntropy;
   private readonly tree: HashTree;
   private readonly addr: string;
+  private antiEntropyBytesReceived = 0;
+  private antiEntropyKeysRepaired = 0;
 
   constructor(opts: ClusterOptions) {
     this.config = { ...defaultLanConfig(), ...opts.config };
@@ -92,6 +94,9 @@ export class Cluster {
       if (!(e instanceof WireError)) throw e;
       this.events.push({ kind: "message-refused", from, reason: e.message });
       return;
+    }
+    if (env.messages.some((m) => m.kind === "ae-tree" || m.kind === "ae-leaves" || m.kind === "ae-states")) {
+      this.antiEntropyBytesReceived += payload.length;
     }
     for (const m of env.messages) {
       switch (m.kind) {
@@ -147,6 +152,7 @@ export class Cluster {
     // The sub-machines hold this array: hand out a copy and empty it in place.
     const copy = this.events.slice();
     this.events.length = 0;
+    for (const e of copy) if (e.kind === "anti-entropy-repaired") this.antiEntropyKeysRepaired += e.keysSent + e.keysReceived;
     return copy;
   }
 
@@ -170,8 +176,18 @@ export class Cluster {
   }
 
   /** Outstanding (unacknowledged) deltas for one peer. */
-  deltaBacklog(peer: NodeId): { entries: number; bytes: number } {
+  deltaBacklog(peer: NodeId): { entries: number; bytes: number; oldestAgeMs: number } {
     return this.deltas.backlog(peer);
+  }
+
+  /** Anti-entropy totals since start: exchanges opened, envelope bytes each way, keys repaired. */
+  antiEntropyTotals(): { rounds: number; bytesSent: number; bytesReceived: number; keysRepaired: number } {
+    return {
+      rounds: this.ae.roundsStarted,
+      bytesSent: this.outbox.antiEntropyBytesSent,
+      bytesReceived: this.antiEntropyBytesReceived,
+      keysRepaired: this.antiEntropyKeysRepaired,
+    };
   }
 
   status(): ClusterStatus {

@@ -16,6 +16,8 @@ interface PeerOut {
   /** Sequence number of entries[start]. */
   headSeq: number;
   entries: Uint8Array[];
+  /** When each entry was queued (env ms), parallel to entries: the replication lag. */
+  enqueuedAtMs: number[];
   start: number;
   bytes: number;
   /** Sequence number the next enqueued delta gets. */
@@ -53,9 +55,11 @@ export class DeltaPush {
 
   /** Queues one locally produced delta for every live peer. */
   enqueue(delta: Uint8Array, livePeers: readonly PeerAddress[]): void {
+    const now = livePeers.length > 0 ? this.env.nowMs() : 0;
     for (const p of livePeers) {
       const o = this.peerOut(p.id);
       o.entries.push(delta);
+      o.enqueuedAtMs.push(now);
       o.bytes += delta.length;
       o.nextSeq++;
       if (o.entries.length - o.start > this.config.deltaBacklogEntriesMax || o.bytes > this.config.deltaBacklogBytesMax) this.overflow(p.id, o);
@@ -63,9 +67,13 @@ export class DeltaPush {
   }
 
   /** Peers with deltas not yet acknowledged. */
-  backlog(peer: NodeId): { entries: number; bytes: number } {
+  backlog(peer: NodeId): { entries: number; bytes: number; oldestAgeMs: number } {
     const o = this.out.get(peer);
-    return o === undefined ? { entries: 0, bytes: 0 } : { entries: o.entries.length - o.start, bytes: o.bytes };
+    if (o === undefined) return { entries: 0, bytes: 0, oldestAgeMs: 0 };
+    const entries = o.entries.length - o.start;
+    // Replication lag: how long the oldest unacknowledged delta has waited for this peer.
+    const oldest = entries === 0 ? 0 : (o.enqueuedAtMs[o.start] ?? this.env.nowMs());
+    return { entries, bytes: o.bytes, oldestAgeMs: entries === 0 ? 0 : Math.max(0, this.env.nowMs() - oldest) };
   }
 
   /** Forgets a dead, left or reaped peer's stream (its backlog would never drain). */
@@ -150,6 +158,7 @@ export class DeltaPush {
     }
     if (o.start > 1024 && o.start * 2 > o.entries.length) {
       o.entries = o.entries.slice(o.start);
+      o.enqueuedAtMs = o.enqueuedAtMs.slice(o.start);
       o.start = 0;
     }
     this.events.push({ kind: "deltas-acked", peer: from, seq });
@@ -158,7 +167,7 @@ export class DeltaPush {
   private peerOut(id: NodeId): PeerOut {
     let o = this.out.get(id);
     if (o === undefined) {
-      o = { headSeq: 1, entries: [], start: 0, bytes: 0, nextSeq: 1, sentUpTo: 0, acked: 0, lastProgressMs: 0 };
+      o = { headSeq: 1, entries: [], enqueuedAtMs: [], start: 0, bytes: 0, nextSeq: 1, sentUpTo: 0, acked: 0, lastProgressMs: 0 };
       this.out.set(id, o);
     }
     return o;
@@ -166,6 +175,7 @@ export class DeltaPush {
 
   private overflow(peer: NodeId, o: PeerOut): void {
     o.entries = [];
+    o.enqueuedAtMs = [];
     o.start = 0;
     o.bytes = 0;
     o.headSeq = o.nextSeq;

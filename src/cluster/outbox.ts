@@ -16,11 +16,17 @@ interface Pending {
 
 const swimKinds = new Set<Message["kind"]>(["ping", "ping-req", "ack", "nack"]);
 
+const antiEntropyKinds = new Set<Message["kind"]>(["ae-tree", "ae-leaves", "ae-states"]);
+
 export class Outbox {
   private pending: Pending[] = [];
+  /** Encoded bytes of anti-entropy messages queued so far (operators watch the repair cost). */
+  antiEntropyBytesSent = 0;
 
   send(to: NodeId | null, addr: string, msg: Message): void {
-    this.pending.push({ to, addr, bytes: encodeMessageBytes(msg), swim: swimKinds.has(msg.kind) });
+    const bytes = encodeMessageBytes(msg);
+    if (antiEntropyKinds.has(msg.kind)) this.antiEntropyBytesSent += bytes.length;
+    this.pending.push({ to, addr, bytes, swim: swimKinds.has(msg.kind) });
   }
 
   isEmpty(): boolean {

@@ -29,8 +29,6 @@ export interface ClusterCounters {
   skewEvents: number;
   deltasMerged: number;
   statesMerged: number;
-  antiEntropyRounds: number;
-  antiEntropyKeysRepaired: number;
   backlogOverflows: number;
 }
 
@@ -41,8 +39,6 @@ export class ClusterHost {
     skewEvents: 0,
     deltasMerged: 0,
     statesMerged: 0,
-    antiEntropyRounds: 0,
-    antiEntropyKeysRepaired: 0,
     backlogOverflows: 0,
   };
   private readonly listeners: Array<(e: ClusterEvent) => void> = [];
@@ -146,8 +142,6 @@ export class ClusterHost {
         log.warn("delta backlog overflowed; anti-entropy will repair the peer", { peer: e.peer });
         break;
       case "anti-entropy-repaired":
-        this.counters.antiEntropyRounds++;
-        this.counters.antiEntropyKeysRepaired += e.keysSent + e.keysReceived;
         log.debug("anti-entropy repaired", { peer: e.peer, sent: e.keysSent, received: e.keysReceived });
         break;
       case "message-refused":
@@ -187,13 +181,21 @@ export class ClusterHost {
     return this.driver?.status() ?? null;
   }
 
-  /** Per live or suspect peer: deltas not yet acknowledged (lag: see the cluster hook request). */
+  /** Per live or suspect peer: deltas not yet acknowledged, and how long the oldest has waited. */
   peerReplication(): { peer: string; backlog: number; lagSeconds: number }[] {
     const d = this.driver;
     if (!d) return [];
     return d.members()
       .filter((m) => m.id !== this.o.cfg.id && (m.status === "alive" || m.status === "suspect"))
-      .map((m) => ({ peer: m.id, backlog: d.cluster.deltaBacklog(m.id).entries, lagSeconds: 0 }));
+      .map((m) => {
+        const b = d.cluster.deltaBacklog(m.id);
+        return { peer: m.id, backlog: b.entries, lagSeconds: b.oldestAgeMs / 1000 };
+      });
+  }
+
+  /** Anti-entropy totals for metrics (zeros before the cluster starts). */
+  antiEntropyTotals(): { rounds: number; bytesSent: number; bytesReceived: number; keysRepaired: number } {
+    return this.driver?.cluster.antiEntropyTotals() ?? { rounds: 0, bytesSent: 0, bytesReceived: 0, keysRepaired: 0 };
   }
 
   skewEvents(): number {

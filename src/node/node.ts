@@ -99,7 +99,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     keys: () => engine.keyCount,
     clockSkewEvents: () => skewEvents + cluster.skewEvents(),
     peers: () => cluster.peerReplication(),
-    antiEntropy: () => ({ rounds: cluster.counters.antiEntropyRounds, bytesSent: 0, bytesReceived: 0, keysRepaired: cluster.counters.antiEntropyKeysRepaired }),
+    antiEntropy: () => cluster.antiEntropyTotals(),
   });
 
   /** Applies ops to the engine and appends their deltas in one synchronous step; answers after the WAL says durable. */
