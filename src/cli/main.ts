@@ -14,6 +14,7 @@ import { registerBench as registerBenchCrdt } from "./bench-crdt.ts";
 import { registerBench as registerBenchLoad } from "./bench-load.ts";
 import { registerBench as registerBenchStorage } from "./bench-storage.ts";
 import { registerBench as registerBenchRedis } from "./bench-redis.ts";
+import { registerBench as registerBenchCluster } from "./bench-cluster.ts";
 import { register as registerCluster } from "./cluster.ts";
 import { register as registerNode } from "./node.ts";
 
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerBenchStorage(bench);
   registerBenchLoad(bench);
   registerBenchRedis(bench);
+  registerBenchCluster(bench);
   return program;
 }
 
