@@ -3,9 +3,21 @@
 // Keys are placed in one of 16^depth leaves by a hash of the key. A node's hash is the XOR
 // of mix(key, digest) over the keys below it, so a key's change is applied to the depth + 1
 // nodes on its path by XOR-ing out the old contribution and XOR-ing in the new one.
+//
+// Memory: a node holds one entry per key, so nothing per key is a heap object except the
+// key string itself. Each key gets a slot number; the slot's digest halves and its links in
+// its leaf's list live in typed arrays, and an open-addressing table of slot numbers finds a
+// key's slot. About 30-45 bytes per key besides the string, no bigint per update.
 
 export const treeFanout = 16;
 const fanoutBits = 4;
+export const treeDepthMin = 1;
+export const treeDepthMax = 6;
+/** Slots (keys) one tree holds at most: typed-array indices stay int32 and the table a power of two. */
+export const treeKeysMax = 1 << 29;
+
+const slotsInitial = 64;
+const noSlot = -1;
 
 function fmix32(h: number): number {
   h ^= h >>> 16;
@@ -16,8 +28,11 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-/** Two independent 32-bit hashes of a key's UTF-16 code units (the same on every node). */
-export function keyHash(key: string): [number, number] {
+// The last keyHashInto result; module scope so the hot path allocates no tuple.
+let hk1 = 0;
+let hk2 = 0;
+
+function keyHashInto(key: string): void {
   let a = 0x811c9dc5;
   let b = 0x01000193 ^ key.length;
   for (let i = 0; i < key.length; i++) {
@@ -25,33 +40,72 @@ export function keyHash(key: string): [number, number] {
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
   }
-  return [fmix32(a), fmix32(b ^ Math.imul(a, 0x9e3779b1))];
+  hk1 = fmix32(a);
+  hk2 = fmix32(b ^ Math.imul(a, 0x9e3779b1));
 }
 
-/** Splits a 64-bit digest into u32 halves without allocating bigints. */
-const splitView = new DataView(new ArrayBuffer(8));
-const u64Max = 2n ** 64n - 1n;
+/** Two independent 32-bit hashes of a key's UTF-16 code units (the same on every node). */
+export function keyHash(key: string): [number, number] {
+  keyHashInto(key);
+  return [hk1, hk2];
+}
 
-/** The 64-bit contribution of one (key, digest) pair, as lo/hi halves. */
-function entryHash(k1: number, k2: number, digest: bigint): [number, number] {
-  splitView.setBigUint64(0, digest, true);
-  const dLo = splitView.getUint32(0, true);
-  const dHi = splitView.getUint32(4, true);
+/** Splits a 64-bit digest into u32 halves (and joins them back) without allocating bigints. */
+const splitView = new DataView(new ArrayBuffer(8));
+
+// The last entryHashInto result.
+let ehLo = 0;
+let ehHi = 0;
+
+/** The 64-bit contribution of one (key, digest) pair, from the key's hashes and the digest's halves. */
+function entryHashInto(k1: number, k2: number, dLo: number, dHi: number): void {
   const lo = fmix32(k1 ^ dLo ^ Math.imul(dHi, 0x9e3779b1));
-  const hi = fmix32(k2 ^ dHi ^ Math.imul(lo, 0x85ebca6b) ^ dLo);
-  return [lo, hi];
+  ehLo = lo;
+  ehHi = fmix32(k2 ^ dHi ^ Math.imul(lo, 0x85ebca6b) ^ dLo);
+}
+
+function joinDigest(lo: number, hi: number): bigint {
+  splitView.setUint32(0, lo, true);
+  splitView.setUint32(4, hi, true);
+  return splitView.getBigUint64(0, true);
+}
+
+export class HashTreeFullError extends Error {
+  constructor() {
+    super(`hash tree holds ${treeKeysMax} keys already`);
+    this.name = "HashTreeFullError";
+  }
 }
 
 export class HashTree {
   /** levels[L] holds 16^L nodes as (lo, hi) pairs of u32. */
   private readonly levels: Uint32Array[] = [];
-  private readonly leaves: Array<Map<string, bigint> | undefined>;
+  private readonly leafShift: number;
+  /** First slot of each leaf's list, or noSlot. */
+  private readonly leafHead: Int32Array;
+
+  // Per slot. A free slot has key undefined and is linked through `next` from freeHead.
+  private slotKey: Array<string | undefined> = [];
+  private digestLo = new Uint32Array(slotsInitial);
+  private digestHi = new Uint32Array(slotsInitial);
+  /** The key's second hash, which places it in the table: probes and rehashes never touch the string. */
+  private slotHash = new Uint32Array(slotsInitial);
+  private next = new Int32Array(slotsInitial);
+  private prev = new Int32Array(slotsInitial);
+  private freeHead = noSlot;
+  private slotsUsed = 0;
+
+  /** Open addressing (linear probing) by the key's second hash; entries are slots, noSlot = empty. */
+  private table = new Int32Array(2 * slotsInitial).fill(noSlot);
   private keys = 0;
 
   constructor(readonly depth: number) {
-    if (!Number.isInteger(depth) || depth < 1 || depth > 6) throw new RangeError(`hash tree depth ${depth} not in 1..6`);
+    if (!Number.isInteger(depth) || depth < treeDepthMin || depth > treeDepthMax) {
+      throw new RangeError(`hash tree depth ${depth} not in ${treeDepthMin}..${treeDepthMax}`);
+    }
     for (let l = 0; l <= depth; l++) this.levels.push(new Uint32Array(2 * treeFanout ** l));
-    this.leaves = new Array<Map<string, bigint> | undefined>(treeFanout ** depth);
+    this.leafShift = 32 - fanoutBits * depth;
+    this.leafHead = new Int32Array(treeFanout ** depth).fill(noSlot);
   }
 
   get leafCount(): number {
@@ -63,48 +117,62 @@ export class HashTree {
   }
 
   leafOf(key: string): number {
-    return keyHash(key)[0] >>> (32 - fanoutBits * this.depth);
+    keyHashInto(key);
+    return hk1 >>> this.leafShift;
   }
 
   digestOf(key: string): bigint | undefined {
-    return this.leaves[this.leafOf(key)]?.get(key);
+    keyHashInto(key);
+    const pos = this.find(key, hk2);
+    if (pos < 0) return undefined;
+    const s = this.table[pos] as number;
+    return joinDigest(this.digestLo[s] as number, this.digestHi[s] as number);
   }
 
-  /** Records a key's new digest; undefined removes the key. O(depth). */
+  /** Records a key's new digest (taken modulo 2^64); undefined removes the key. O(depth) amortised. */
   set(key: string, digest: bigint | undefined): void {
-    if (digest !== undefined && (digest < 0n || digest > u64Max)) digest = BigInt.asUintN(64, digest);
-    const [k1, k2] = keyHash(key);
-    const leaf = k1 >>> (32 - fanoutBits * this.depth);
-    let map = this.leaves[leaf];
-    const old = map?.get(key);
-    if (old === digest) return;
+    keyHashInto(key);
+    const k1 = hk1;
+    const k2 = hk2;
+    const leaf = k1 >>> this.leafShift;
+    const pos = this.find(key, k2);
     let dLo = 0;
     let dHi = 0;
-    if (old !== undefined) {
-      const [lo, hi] = entryHash(k1, k2, old);
-      dLo ^= lo;
-      dHi ^= hi;
-    }
-    if (digest !== undefined) {
-      const [lo, hi] = entryHash(k1, k2, digest);
-      dLo ^= lo;
-      dHi ^= hi;
-      if (map === undefined) {
-        map = new Map();
-        this.leaves[leaf] = map;
+    if (digest === undefined) {
+      if (pos < 0) return;
+      const s = this.table[pos] as number;
+      entryHashInto(k1, k2, this.digestLo[s] as number, this.digestHi[s] as number);
+      dLo = ehLo;
+      dHi = ehHi;
+      this.removeAt(pos, s, leaf);
+    } else {
+      splitView.setBigUint64(0, digest, true);
+      const nLo = splitView.getUint32(0, true);
+      const nHi = splitView.getUint32(4, true);
+      let s: number;
+      if (pos >= 0) {
+        s = this.table[pos] as number;
+        const oLo = this.digestLo[s] as number;
+        const oHi = this.digestHi[s] as number;
+        if (oLo === nLo && oHi === nHi) return;
+        entryHashInto(k1, k2, oLo, oHi);
+        dLo = ehLo;
+        dHi = ehHi;
+      } else {
+        s = this.insert(key, k2, leaf);
       }
-      if (old === undefined) this.keys++;
-      map.set(key, digest);
-    } else if (map !== undefined) {
-      map.delete(key);
-      this.keys--;
-      if (map.size === 0) this.leaves[leaf] = undefined;
+      this.digestLo[s] = nLo;
+      this.digestHi[s] = nHi;
+      entryHashInto(k1, k2, nLo, nHi);
+      dLo ^= ehLo;
+      dHi ^= ehHi;
     }
-    for (let l = this.depth; l >= 0; l--) {
-      const idx = leaf >>> (fanoutBits * (this.depth - l));
+    const depth = this.depth;
+    for (let l = depth; l >= 0; l--) {
+      const i = 2 * (leaf >>> (fanoutBits * (depth - l)));
       const level = this.levels[l] as Uint32Array;
-      level[2 * idx] = ((level[2 * idx] as number) ^ dLo) >>> 0;
-      level[2 * idx + 1] = ((level[2 * idx + 1] as number) ^ dHi) >>> 0;
+      level[i] = (level[i] as number) ^ dLo;
+      level[i + 1] = (level[i + 1] as number) ^ dHi;
     }
   }
 
@@ -120,12 +188,110 @@ export class HashTree {
     return Number.isInteger(level) && level >= 0 && level <= this.depth && Number.isInteger(index) && index >= 0 && index < treeFanout ** level;
   }
 
-  /** The keys of one leaf with their digests. */
+  /** The keys of one leaf with their digests, built on demand (only differing leaves are listed). */
   leafEntries(leaf: number): Array<{ key: string; digest: bigint }> {
-    const map = this.leaves[leaf];
-    if (map === undefined) return [];
     const out: Array<{ key: string; digest: bigint }> = [];
-    for (const [key, digest] of map) out.push({ key, digest });
+    if (!(leaf >= 0 && leaf < this.leafHead.length)) return out;
+    for (let s = this.leafHead[leaf] as number; s !== noSlot; s = this.next[s] as number) {
+      out.push({ key: this.slotKey[s] as string, digest: joinDigest(this.digestLo[s] as number, this.digestHi[s] as number) });
+    }
     return out;
+  }
+
+  /** The table position holding `key`'s slot, or -1. */
+  private find(key: string, k2: number): number {
+    const table = this.table;
+    const mask = table.length - 1;
+    for (let pos = k2 & mask; ; pos = (pos + 1) & mask) {
+      const s = table[pos] as number;
+      if (s === noSlot) return -1;
+      if ((this.slotHash[s] as number) === k2 && this.slotKey[s] === key) return pos;
+    }
+  }
+
+  /** A fresh slot for a key not in the tree, linked at the head of its leaf and entered in the table. */
+  private insert(key: string, k2: number, leaf: number): number {
+    if (this.keys >= treeKeysMax) throw new HashTreeFullError();
+    let s = this.freeHead;
+    if (s !== noSlot) {
+      this.freeHead = this.next[s] as number;
+      this.slotKey[s] = key;
+    } else {
+      s = this.slotsUsed++;
+      if (s >= this.digestLo.length) this.growSlots();
+      this.slotKey.push(key);
+    }
+    this.slotHash[s] = k2;
+    const head = this.leafHead[leaf] as number;
+    this.next[s] = head;
+    this.prev[s] = noSlot;
+    if (head !== noSlot) this.prev[head] = s;
+    this.leafHead[leaf] = s;
+    this.keys++;
+    if (2 * this.keys > this.table.length) {
+      this.growTable();
+    } else {
+      const table = this.table;
+      const mask = table.length - 1;
+      let pos = k2 & mask;
+      while ((table[pos] as number) !== noSlot) pos = (pos + 1) & mask;
+      table[pos] = s;
+    }
+    return s;
+  }
+
+  /** Unlinks slot `s` (at table position `pos`, in `leaf`) and frees it. */
+  private removeAt(pos: number, s: number, leaf: number): void {
+    const p = this.prev[s] as number;
+    const n = this.next[s] as number;
+    if (p === noSlot) this.leafHead[leaf] = n;
+    else this.next[p] = n;
+    if (n !== noSlot) this.prev[n] = p;
+    this.slotKey[s] = undefined;
+    this.next[s] = this.freeHead;
+    this.freeHead = s;
+    this.keys--;
+    // Backward-shift deletion keeps linear probing free of tombstones.
+    const table = this.table;
+    const mask = table.length - 1;
+    let hole = pos;
+    for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
+      const t = table[j] as number;
+      if (t === noSlot) break;
+      const home = (this.slotHash[t] as number) & mask;
+      // t may fill the hole unless its home lies cyclically in (hole, j].
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        table[hole] = t;
+        hole = j;
+      }
+    }
+    table[hole] = noSlot;
+  }
+
+  /** Slot arrays grow by half, so a tree of n keys holds at most ~1.5n slots. */
+  private growSlots(): void {
+    const cap = Math.min(treeKeysMax, Math.max(slotsInitial, Math.ceil(this.digestLo.length * 1.5)));
+    const grow = <T extends Uint32Array | Int32Array>(old: T, fresh: T): T => {
+      fresh.set(old);
+      return fresh;
+    };
+    this.digestLo = grow(this.digestLo, new Uint32Array(cap));
+    this.digestHi = grow(this.digestHi, new Uint32Array(cap));
+    this.slotHash = grow(this.slotHash, new Uint32Array(cap));
+    this.next = grow(this.next, new Int32Array(cap));
+    this.prev = grow(this.prev, new Int32Array(cap));
+  }
+
+  /** Doubles the table (load stays <= 1/2) and re-enters every live slot. */
+  private growTable(): void {
+    const table = new Int32Array(2 * this.table.length).fill(noSlot);
+    const mask = table.length - 1;
+    for (let s = 0; s < this.slotsUsed; s++) {
+      if (this.slotKey[s] === undefined) continue;
+      let pos = (this.slotHash[s] as number) & mask;
+      while ((table[pos] as number) !== noSlot) pos = (pos + 1) & mask;
+      table[pos] = s;
+    }
+    this.table = table;
   }
 }
