@@ -108,10 +108,15 @@ class AckedOnNode {
 
 type CounterRead = Extract<Op, { kind: "readCounter" }>;
 
-/** Per node, in real-time order: a read that began after another ended never shows less (grow-only keys). */
+/**
+ * Per node process, in real-time order: a read that began after another ended never shows less
+ * (grow-only keys). Only reads known to come from one process are compared: a restarted process
+ * may no longer have a value it showed before the crash but never acknowledged.
+ */
 function monotonicReads(key: string, reads: readonly CounterRead[]): Violation[] {
   const out: Violation[] = [];
-  for (const [node, list] of byKey(reads.map((r) => ({ ...r, key: r.node })))) {
+  const known = reads.filter((r) => r.incarnation !== undefined);
+  for (const [node, list] of byKey(known.map((r) => ({ ...r, key: `${r.node} (process ${r.incarnation})` })))) {
     const byStart = [...list].sort((a, b) => a.startMs - b.startMs);
     const byEnd = [...list].sort((a, b) => a.endMs - b.endMs);
     let j = 0;

@@ -187,7 +187,7 @@ export class ChaosCluster {
   }
 
   targets(): Target[] {
-    return this.nodes.map((n) => ({ node: n.id, client: this.client(n.id) }));
+    return this.nodes.map((n) => ({ node: n.id, client: this.client(n.id), incarnation: () => n.epoch }));
   }
 
   /** Cuts every link between nodes of different groups, both ways (bytes dropped, as a silent network would). */

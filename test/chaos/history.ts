@@ -9,6 +9,12 @@ interface Common {
   process: string;
   /** The node the client talked to. */
   node: string;
+  /**
+   * The node process that served the op, when certain (the same process was up from start to end);
+   * absent when unknown. A process's state only grows; one that restarts may lose what it showed
+   * but never acknowledged.
+   */
+  incarnation?: number;
   key: string;
   outcome: Outcome;
   /** Monotonic ms (performance.now in real runs; any numbers in hand-made histories). */

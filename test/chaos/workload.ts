@@ -47,6 +47,14 @@ export function allKeys(k: KeySpace): { counters: string[]; registers: string[];
 export interface Target {
   node: string;
   client: ImdbClient;
+  /** Which process of the node is up now (bumped at each restart); absent: one process throughout. */
+  incarnation?: () => number;
+}
+
+/** The process that served an op begun when `atStart` was current, if the same one was still up at the end. */
+function servedBy(t: Target, atStart: number | undefined): { incarnation?: number } {
+  if (t.incarnation === undefined) return { incarnation: 0 };
+  return atStart !== undefined && t.incarnation() === atStart ? { incarnation: atStart } : {};
 }
 
 export interface WorkloadOptions {
@@ -157,12 +165,13 @@ export class Workload {
         const key = counterKey(Math.floor(r() * k.counters));
         const amount = BigInt(1 + Math.floor(r() * 5));
         const startMs = h.now();
+        const inc0 = t.incarnation?.();
         try {
           const after = await t.client.increment(key, amount);
           const endMs = h.now();
           h.add({ kind: "add", process, node, key, amount, outcome: "ok", startMs, endMs });
           // The value after the increment is a read too, taken inside the op's interval.
-          h.add({ kind: "readCounter", process, node, key, value: after, outcome: "ok", startMs, endMs });
+          h.add({ kind: "readCounter", process, node, key, value: after, outcome: "ok", startMs, endMs, ...servedBy(t, inc0) });
           return true;
         } catch (err) {
           h.add({ kind: "add", process, node, key, amount, outcome: classifyError(err), startMs, endMs: h.now() });
@@ -171,11 +180,12 @@ export class Workload {
       }
       case "readCounter": {
         const key = counterKey(Math.floor(r() * k.counters));
+        const inc0 = t.incarnation?.();
         const op = await h.record<Extract<Parameters<History["add"]>[0], { kind: "readCounter" }>>(
           { kind: "readCounter", process, node, key, value: null },
           async () => {
             const v = await getOrNull(t.client, key);
-            return { value: v === null ? null : v.type === "pncounter" || v.type === "gcounter" ? v.value : null };
+            return { value: v === null ? null : v.type === "pncounter" || v.type === "gcounter" ? v.value : null, ...servedBy(t, inc0) };
           },
           () => "failed",
         );
