@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { selfCommand } from "./self.ts";
 
 /** The families `bench all` runs, in order; the cluster and load benches need their own setups. */
-export const benchAllFamilies = ["accel", "crdt", "storage"] as const;
+export const benchAllFamilies = ["accel", "crdt", "storage", "engine"] as const;
 
 export function registerBenchAll(bench: Command): void {
   bench

@@ -15,6 +15,7 @@ import { registerBench as registerBenchLoad } from "./bench-load.ts";
 import { registerBench as registerBenchStorage } from "./bench-storage.ts";
 import { registerBench as registerBenchRedis } from "./bench-redis.ts";
 import { registerBench as registerBenchCluster } from "./bench-cluster.ts";
+import { registerBench as registerBenchEngine } from "./bench-engine.ts";
 import { register as registerCluster } from "./cluster.ts";
 import { register as registerNode } from "./node.ts";
 
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerBenchLoad(bench);
   registerBenchRedis(bench);
   registerBenchCluster(bench);
+  registerBenchEngine(bench);
   return program;
 }
 

@@ -10,6 +10,8 @@ export interface SpawnedNode {
   clientAddr: string;
   peerAddr: string;
   proc: Subprocess<"ignore", "pipe", "pipe">;
+  /** The last 8 KiB the node logged (stderr). */
+  log(): string;
   /** SIGTERM, then wait for the exit code. */
   stop(): Promise<number>;
 }
@@ -41,6 +43,7 @@ export async function spawnNode(id: string, args: readonly string[]): Promise<Sp
     id,
     ...addrs,
     proc,
+    log: () => err,
     stop: async () => {
       proc.kill("SIGTERM");
       return proc.exited;

@@ -12,6 +12,8 @@ import type { TlsMaterial } from "../transport/tls.ts";
 import { ClusterDriver } from "./cluster-driver.ts";
 import type { Logger } from "./log.ts";
 
+/** Keys added to the hash tree per event-loop turn while it is built after recovery. */
+const treeBuildChunkKeys = 20_000;
 /** How long a graceful leave waits for the news to be handed to peers. */
 const leaveTimeoutMs = 2_000;
 
@@ -85,12 +87,35 @@ export class ClusterHost {
       },
       onEvent: (e) => this.onEvent(e),
     });
-    // The hash tree learns every key recovered from disk, then every change as it happens.
-    const scan = engine.scan();
-    while (!scan.done) for (const item of scan.next()) this.driver.keyChanged(item.key, engine.digest(item.key));
+    // The hash tree learns every change from now on, and every key recovered from disk in
+    // bounded chunks between requests, so a node with millions of keys serves clients at once.
+    // Only once the tree is complete does the node join: anti-entropy against a half-built tree
+    // would pull keys it already has.
     const driver = this.driver;
     engine.setOnChange((key, digest) => driver.keyChanged(key, digest));
-    driver.start();
+    void this.buildTree(driver).then(() => {
+      if (!this.stopped) driver.start();
+    });
+  }
+
+  private stopped = false;
+
+  private async buildTree(driver: ClusterDriver): Promise<void> {
+    const { engine, log } = this.o;
+    const t0 = performance.now();
+    const scan = engine.scan();
+    let keys = 0;
+    while (!scan.done && !this.stopped) {
+      for (const item of scan.next(treeBuildChunkKeys)) {
+        driver.keyChanged(item.key, engine.digest(item.key));
+        keys++;
+      }
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    if (keys > 0) {
+      Bun.gc(true);
+      log.info("anti-entropy hash tree built", { keys, ms: Math.round(performance.now() - t0) });
+    }
   }
 
   /** Appends a remote delta/state that changed something to the WAL (not awaited: the sender still holds it). */
@@ -211,6 +236,7 @@ export class ClusterHost {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.driver?.stop();
     this.peers.close();
   }
