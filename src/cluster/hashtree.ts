@@ -5,9 +5,10 @@
 // nodes on its path by XOR-ing out the old contribution and XOR-ing in the new one.
 //
 // Memory: a node holds one entry per key, so nothing per key is a heap object except the
-// key string itself. Each key gets a slot number; the slot's digest halves and its links in
-// its leaf's list live in typed arrays, and an open-addressing table of slot numbers finds a
-// key's slot. About 30-45 bytes per key besides the string, no bigint per update.
+// key string itself. Each key gets a slot number; the slot's record (digest halves, key
+// hash, links in its leaf's list) lives in fixed-size pages of an Int32Array, and an
+// open-addressing table of slot numbers finds a key's slot. About 35 bytes per key besides
+// the string, no bigint per update, and growing copies only the table.
 
 export const treeFanout = 16;
 const fanoutBits = 4;
@@ -16,8 +17,20 @@ export const treeDepthMax = 6;
 /** Slots (keys) one tree holds at most: typed-array indices stay int32 and the table a power of two. */
 export const treeKeysMax = 1 << 29;
 
-const slotsInitial = 64;
 const noSlot = -1;
+/** Slots per page; the first page starts small and doubles up to this, later pages are full size. */
+const pageBits = 14;
+const pageSlots = 1 << pageBits;
+const pageMask = pageSlots - 1;
+const firstPageSlots = 64;
+// A slot's record: fields at these offsets, `stride` int32s apart.
+const fLo = 0;
+const fHi = 1;
+/** The key's second hash, which places it in the table: probes and rehashes never touch the string. */
+const fHash = 2;
+const fNext = 3;
+const fPrev = 4;
+const stride = 5;
 
 function fmix32(h: number): number {
   h ^= h >>> 16;
@@ -84,19 +97,15 @@ export class HashTree {
   /** First slot of each leaf's list, or noSlot. */
   private readonly leafHead: Int32Array;
 
-  // Per slot. A free slot has key undefined and is linked through `next` from freeHead.
-  private slotKey: Array<string | undefined> = [];
-  private digestLo = new Uint32Array(slotsInitial);
-  private digestHi = new Uint32Array(slotsInitial);
-  /** The key's second hash, which places it in the table: probes and rehashes never touch the string. */
-  private slotHash = new Uint32Array(slotsInitial);
-  private next = new Int32Array(slotsInitial);
-  private prev = new Int32Array(slotsInitial);
+  // Slot s lives in page s >>> pageBits at index s & pageMask. A free slot has key undefined
+  // and is linked through its next field from freeHead.
+  private readonly recs: Int32Array[] = [new Int32Array(firstPageSlots * stride)];
+  private readonly keyPages: Array<Array<string | undefined>> = [new Array<string | undefined>(firstPageSlots)];
   private freeHead = noSlot;
   private slotsUsed = 0;
 
   /** Open addressing (linear probing) by the key's second hash; entries are slots, noSlot = empty. */
-  private table = new Int32Array(2 * slotsInitial).fill(noSlot);
+  private table = new Int32Array(2 * firstPageSlots).fill(noSlot);
   private keys = 0;
 
   constructor(readonly depth: number) {
@@ -126,7 +135,9 @@ export class HashTree {
     const pos = this.find(key, hk2);
     if (pos < 0) return undefined;
     const s = this.table[pos] as number;
-    return joinDigest(this.digestLo[s] as number, this.digestHi[s] as number);
+    const rec = this.recs[s >>> pageBits] as Int32Array;
+    const o = (s & pageMask) * stride;
+    return joinDigest(rec[o + fLo] as number, rec[o + fHi] as number);
   }
 
   /** Records a key's new digest (taken modulo 2^64); undefined removes the key. O(depth) amortised. */
@@ -141,19 +152,23 @@ export class HashTree {
     if (digest === undefined) {
       if (pos < 0) return;
       const s = this.table[pos] as number;
-      entryHashInto(k1, k2, this.digestLo[s] as number, this.digestHi[s] as number);
+      const rec = this.recs[s >>> pageBits] as Int32Array;
+      const o = (s & pageMask) * stride;
+      entryHashInto(k1, k2, rec[o + fLo] as number, rec[o + fHi] as number);
       dLo = ehLo;
       dHi = ehHi;
       this.removeAt(pos, s, leaf);
     } else {
       splitView.setBigUint64(0, digest, true);
-      const nLo = splitView.getUint32(0, true);
-      const nHi = splitView.getUint32(4, true);
+      const nLo = splitView.getInt32(0, true);
+      const nHi = splitView.getInt32(4, true);
       let s: number;
       if (pos >= 0) {
         s = this.table[pos] as number;
-        const oLo = this.digestLo[s] as number;
-        const oHi = this.digestHi[s] as number;
+        const rec = this.recs[s >>> pageBits] as Int32Array;
+        const o = (s & pageMask) * stride;
+        const oLo = rec[o + fLo] as number;
+        const oHi = rec[o + fHi] as number;
         if (oLo === nLo && oHi === nHi) return;
         entryHashInto(k1, k2, oLo, oHi);
         dLo = ehLo;
@@ -161,8 +176,10 @@ export class HashTree {
       } else {
         s = this.insert(key, k2, leaf);
       }
-      this.digestLo[s] = nLo;
-      this.digestHi[s] = nHi;
+      const rec = this.recs[s >>> pageBits] as Int32Array;
+      const o = (s & pageMask) * stride;
+      rec[o + fLo] = nLo;
+      rec[o + fHi] = nHi;
       entryHashInto(k1, k2, nLo, nHi);
       dLo ^= ehLo;
       dHi ^= ehHi;
@@ -192,20 +209,36 @@ export class HashTree {
   leafEntries(leaf: number): Array<{ key: string; digest: bigint }> {
     const out: Array<{ key: string; digest: bigint }> = [];
     if (!(leaf >= 0 && leaf < this.leafHead.length)) return out;
-    for (let s = this.leafHead[leaf] as number; s !== noSlot; s = this.next[s] as number) {
-      out.push({ key: this.slotKey[s] as string, digest: joinDigest(this.digestLo[s] as number, this.digestHi[s] as number) });
+    for (let s = this.leafHead[leaf] as number; s !== noSlot; ) {
+      const rec = this.recs[s >>> pageBits] as Int32Array;
+      const o = (s & pageMask) * stride;
+      out.push({ key: this.keyOf(s), digest: joinDigest(rec[o + fLo] as number, rec[o + fHi] as number) });
+      s = rec[o + fNext] as number;
     }
     return out;
+  }
+
+  private keyOf(s: number): string {
+    return (this.keyPages[s >>> pageBits] as Array<string | undefined>)[s & pageMask] as string;
+  }
+
+  private hashOf(s: number): number {
+    return (this.recs[s >>> pageBits] as Int32Array)[(s & pageMask) * stride + fHash] as number;
+  }
+
+  private link(s: number, field: number, to: number): void {
+    (this.recs[s >>> pageBits] as Int32Array)[(s & pageMask) * stride + field] = to;
   }
 
   /** The table position holding `key`'s slot, or -1. */
   private find(key: string, k2: number): number {
     const table = this.table;
     const mask = table.length - 1;
+    const h = k2 | 0;
     for (let pos = k2 & mask; ; pos = (pos + 1) & mask) {
       const s = table[pos] as number;
       if (s === noSlot) return -1;
-      if ((this.slotHash[s] as number) === k2 && this.slotKey[s] === key) return pos;
+      if (this.hashOf(s) === h && this.keyOf(s) === key) return pos;
     }
   }
 
@@ -214,18 +247,19 @@ export class HashTree {
     if (this.keys >= treeKeysMax) throw new HashTreeFullError();
     let s = this.freeHead;
     if (s !== noSlot) {
-      this.freeHead = this.next[s] as number;
-      this.slotKey[s] = key;
+      this.freeHead = (this.recs[s >>> pageBits] as Int32Array)[(s & pageMask) * stride + fNext] as number;
     } else {
       s = this.slotsUsed++;
-      if (s >= this.digestLo.length) this.growSlots();
-      this.slotKey.push(key);
+      this.ensurePage(s);
     }
-    this.slotHash[s] = k2;
+    (this.keyPages[s >>> pageBits] as Array<string | undefined>)[s & pageMask] = key;
+    const rec = this.recs[s >>> pageBits] as Int32Array;
+    const o = (s & pageMask) * stride;
     const head = this.leafHead[leaf] as number;
-    this.next[s] = head;
-    this.prev[s] = noSlot;
-    if (head !== noSlot) this.prev[head] = s;
+    rec[o + fHash] = k2;
+    rec[o + fNext] = head;
+    rec[o + fPrev] = noSlot;
+    if (head !== noSlot) this.link(head, fPrev, s);
     this.leafHead[leaf] = s;
     this.keys++;
     if (2 * this.keys > this.table.length) {
@@ -242,13 +276,15 @@ export class HashTree {
 
   /** Unlinks slot `s` (at table position `pos`, in `leaf`) and frees it. */
   private removeAt(pos: number, s: number, leaf: number): void {
-    const p = this.prev[s] as number;
-    const n = this.next[s] as number;
+    const rec = this.recs[s >>> pageBits] as Int32Array;
+    const o = (s & pageMask) * stride;
+    const p = rec[o + fPrev] as number;
+    const n = rec[o + fNext] as number;
     if (p === noSlot) this.leafHead[leaf] = n;
-    else this.next[p] = n;
-    if (n !== noSlot) this.prev[n] = p;
-    this.slotKey[s] = undefined;
-    this.next[s] = this.freeHead;
+    else this.link(p, fNext, n);
+    if (n !== noSlot) this.link(n, fPrev, p);
+    (this.keyPages[s >>> pageBits] as Array<string | undefined>)[s & pageMask] = undefined;
+    rec[o + fNext] = this.freeHead;
     this.freeHead = s;
     this.keys--;
     // Backward-shift deletion keeps linear probing free of tombstones.
@@ -258,7 +294,7 @@ export class HashTree {
     for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
       const t = table[j] as number;
       if (t === noSlot) break;
-      const home = (this.slotHash[t] as number) & mask;
+      const home = this.hashOf(t) & mask;
       // t may fill the hole unless its home lies cyclically in (hole, j].
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         table[hole] = t;
@@ -268,18 +304,19 @@ export class HashTree {
     table[hole] = noSlot;
   }
 
-  /** Slot arrays grow by half, so a tree of n keys holds at most ~1.5n slots. */
-  private growSlots(): void {
-    const cap = Math.min(treeKeysMax, Math.max(slotsInitial, Math.ceil(this.digestLo.length * 1.5)));
-    const grow = <T extends Uint32Array | Int32Array>(old: T, fresh: T): T => {
-      fresh.set(old);
-      return fresh;
-    };
-    this.digestLo = grow(this.digestLo, new Uint32Array(cap));
-    this.digestHi = grow(this.digestHi, new Uint32Array(cap));
-    this.slotHash = grow(this.slotHash, new Uint32Array(cap));
-    this.next = grow(this.next, new Int32Array(cap));
-    this.prev = grow(this.prev, new Int32Array(cap));
+  /** Makes room for slot `s` (= slotsUsed - 1): doubles the first page up to full size, then adds pages. */
+  private ensurePage(s: number): void {
+    const p = s >>> pageBits;
+    if (p < this.recs.length) {
+      const rec = this.recs[p] as Int32Array;
+      if ((s & pageMask) * stride < rec.length) return;
+      const bigger = new Int32Array(Math.min(pageSlots, 2 * (rec.length / stride)) * stride);
+      bigger.set(rec);
+      this.recs[p] = bigger;
+      return;
+    }
+    this.recs.push(new Int32Array(pageSlots * stride));
+    this.keyPages.push(new Array<string | undefined>(pageSlots));
   }
 
   /** Doubles the table (load stays <= 1/2) and re-enters every live slot. */
@@ -287,8 +324,8 @@ export class HashTree {
     const table = new Int32Array(2 * this.table.length).fill(noSlot);
     const mask = table.length - 1;
     for (let s = 0; s < this.slotsUsed; s++) {
-      if (this.slotKey[s] === undefined) continue;
-      let pos = (this.slotHash[s] as number) & mask;
+      if (this.keyOf(s) === undefined) continue;
+      let pos = this.hashOf(s) & mask;
       while ((table[pos] as number) !== noSlot) pos = (pos + 1) & mask;
       table[pos] = s;
     }

@@ -84,6 +84,71 @@ describe("HashTree", () => {
     expect(max).toBeLessThan((3 * 100_000) / t.leafCount);
   });
 
+  test("random sets and removals match a Map model: digests, leaves, key count, and a tree rebuilt from scratch (seed printed on failure)", () => {
+    // A small key universe so keys are removed, re-added and updated often (free slots reused, table shifts).
+    const op = fc.tuple(fc.nat(60), fc.option(fc.bigInt({ min: -(2n ** 64n), max: 2n ** 65n }), { freq: 3 }));
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 400, size: "max" }), fc.integer({ min: 1, max: 2 }), (ops, depth) => {
+        const t = new HashTree(depth);
+        const model = new Map<string, bigint>();
+        for (const [k, d] of ops) {
+          const key = `k${k}`;
+          t.set(key, d ?? undefined);
+          if (d === null) model.delete(key);
+          else model.set(key, BigInt.asUintN(64, d));
+        }
+        expect(t.keyCount).toBe(model.size);
+        for (let k = 0; k <= 60; k++) expect(t.digestOf(`k${k}`)).toBe(model.get(`k${k}`));
+        const fresh = new HashTree(depth);
+        for (const [k, d] of model) fresh.set(k, d);
+        expect(t.hash(0, 0)).toEqual(fresh.hash(0, 0));
+        const listed = new Map<string, bigint>();
+        for (let l = 0; l < t.leafCount; l++) {
+          for (const e of t.leafEntries(l)) {
+            expect(t.leafOf(e.key)).toBe(l);
+            expect(listed.has(e.key)).toBe(false);
+            listed.set(e.key, e.digest);
+          }
+        }
+        expect(listed).toEqual(model);
+      }),
+      { seed, numRuns: Math.min(propertyRuns, 300) },
+    );
+  });
+
+  test("hashes are pinned: nodes on either side of a rewrite agree (same vector as before slots replaced the maps)", () => {
+    const t = new HashTree(3);
+    for (let i = 0; i < 1000; i++) t.set(`key:${i}`, BigInt.asUintN(64, BigInt(i + 1) * 0x9e3779b97f4a7c15n));
+    for (let i = 0; i < 1000; i += 7) t.set(`key:${i}`, undefined);
+    t.set("ключ", 2n ** 64n - 1n);
+    expect(t.keyCount).toBe(858);
+    expect(t.hash(0, 0)).toEqual([2998445530, 3891211435]);
+    expect(t.hash(1, 5)).toEqual([3710272172, 911310084]);
+    expect(t.hash(3, t.leafOf("key:1"))).toEqual([628882899, 734883924]);
+  });
+
+  test("past several pages and table doublings: 50k keys, a third removed and re-added, the rest updated", () => {
+    const n = 50_000;
+    const t = new HashTree(2); // ~200 keys per leaf: long leaf lists
+    const empty = t.hash(0, 0);
+    for (let i = 0; i < n; i++) t.set(`user:${i}`, BigInt(i));
+    const full = t.hash(0, 0);
+    for (let i = 0; i < n; i += 3) t.set(`user:${i}`, undefined);
+    expect(t.keyCount).toBe(n - Math.ceil(n / 3));
+    for (let i = 0; i < n; i += 3) expect(t.digestOf(`user:${i}`)).toBeUndefined();
+    for (let i = 0; i < n; i += 3) t.set(`user:${i}`, BigInt(i));
+    expect(t.hash(0, 0)).toEqual(full);
+    for (let i = 0; i < n; i++) t.set(`user:${i}`, BigInt(i) + 2n ** 63n);
+    for (let i = 0; i < n; i += 997) expect(t.digestOf(`user:${i}`)).toBe(BigInt(i) + 2n ** 63n);
+    let listed = 0;
+    for (let l = 0; l < t.leafCount; l++) listed += t.leafEntries(l).length;
+    expect(listed).toBe(n);
+    for (let i = n - 1; i >= 0; i--) t.set(`user:${i}`, undefined);
+    expect(t.keyCount).toBe(0);
+    expect(t.hash(0, 0)).toEqual(empty);
+    expect(t.leafEntries(0)).toEqual([]);
+  });
+
   test("depth outside 1..6 is refused", () => {
     expect(() => new HashTree(0)).toThrow(RangeError);
     expect(() => new HashTree(7)).toThrow(RangeError);
