@@ -16,6 +16,7 @@ import { registerBench as registerBenchStorage } from "./bench-storage.ts";
 import { registerBench as registerBenchRedis } from "./bench-redis.ts";
 import { registerBench as registerBenchCluster } from "./bench-cluster.ts";
 import { registerBench as registerBenchEngine } from "./bench-engine.ts";
+import { registerBench as registerBenchReplication } from "./bench-replication.ts";
 import { register as registerCluster } from "./cluster.ts";
 import { register as registerNode } from "./node.ts";
 
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerBenchRedis(bench);
   registerBenchCluster(bench);
   registerBenchEngine(bench);
+  registerBenchReplication(bench);
   return program;
 }
 
