@@ -3,6 +3,7 @@
 // operator's reference; test/config keeps configs/node-template.yaml in step with them.
 
 import { parse as parseYaml } from "yaml";
+import * as persistLimits from "../persist/limits.ts";
 
 export type Durability =
   | { kind: "sync" } // answer a write only after its WAL record is fdatasync'ed (group commit)
@@ -113,7 +114,8 @@ export const configFields: Readonly<Record<keyof NodeConfig, FieldSpec>> = {
   logLevel: { kind: "enum", values: ["debug", "info", "warn", "error"] },
   snapshotIntervalMs: { kind: "int", min: 0, max: 7 * 24 * 3_600_000 },
   snapshotWalBytes: { kind: "int", min: 0, max: 2 ** 40 },
-  walSegmentBytesMax: { kind: "int", min: 64 * 1024, max: 2 ** 31 },
+  // The WAL's own bounds (src/persist/limits.ts): a segment is loaded whole during recovery.
+  walSegmentBytesMax: { kind: "int", min: persistLimits.walSegmentBytesMin, max: persistLimits.walSegmentBytesMax },
   repair: { kind: "bool" },
   maxClockSkewMs: { kind: "int", min: 0, max: 24 * 3_600_000 },
   clockOffsetMs: { kind: "int", min: -7 * 24 * 3_600_000, max: 7 * 24 * 3_600_000 },

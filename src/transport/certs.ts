@@ -148,7 +148,8 @@ async function exists(path: string): Promise<boolean> {
 
 /** Files are written with flag "wx" unless forced, so an existing file is never clobbered even by a race. */
 async function writeOut(path: string, text: string, mode: number, force: boolean): Promise<void> {
-  await writeFile(path, text, { mode, flag: force ? "w" : "wx" });
+  // PEM files end with a newline, so that `cat old-ca.crt new-ca.crt > ca.crt` makes a valid bundle.
+  await writeFile(path, text.endsWith("\n") ? text : text + "\n", { mode, flag: force ? "w" : "wx" });
   await chmod(path, mode);
 }
 
