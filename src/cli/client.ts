@@ -63,7 +63,12 @@ export async function connectFromFlags(f: ConnFlags): Promise<ImdbClient> {
     if (err instanceof UsageError) throw err;
     throw new UsageError((err as Error).message);
   }
-  return new ImdbClient({ server, tls, deadlineMs });
+  try {
+    return new ImdbClient({ server, tls, deadlineMs });
+  } catch (err) {
+    // grpc-js refuses unreadable PEM (say, a CA file that is not a certificate) right here.
+    throw new UsageError(`cannot use the TLS files: ${(err as Error).message}`);
+  }
 }
 
 /** JSON with bigints written as exact integer literals (JSON numbers of any size are valid). */
