@@ -162,6 +162,7 @@ export async function matrixRun(fault: Fault, o: MatrixOptions): Promise<RunRepo
     if (delta("bytesForwarded") + delta("bytesDropped") === 0) throw new Error("no peer traffic went through the proxies during the fault");
     report.notes.push(`peer proxies during the fault: ${delta("bytesForwarded")} bytes forwarded, ${delta("bytesDropped")} dropped, ${delta("resets")} connections reset`);
     if (fault.control !== true) c.heal();
+    const healedAt = performance.now();
     // Restart anything the fault left down; the clock for convergence starts once writes have stopped.
     for (const n of c.nodes) if (n.pid === null) await n.start();
     await workload.stop();
@@ -171,6 +172,7 @@ export async function matrixRun(fault: Fault, o: MatrixOptions): Promise<RunRepo
     report.convergenceMs = conv.converged ? conv.ms : null;
     report.violations = checkAll(history.ops, conv.finals);
     if (!conv.converged) report.notes.push(`not converged ${convergenceMsMax} ms after heal`);
+    else report.notes.push(`agreed ${Math.round(conv.ms)} ms after the last write, ${Math.round(performance.now() - healedAt)} ms after heal (in-flight ops finishing included)`);
     const skews = await Promise.all(c.nodes.map((n) => c.admin(n.id).stats().then((st) => Number(st.find((x) => x.name === "skewEvents")?.value ?? 0), () => 0)));
     if (skews.some((x) => x > 0)) report.notes.push(`clock skew events counted by the nodes: ${skews.join(", ")}`);
     // The healed cluster still replicates: a new write on one node is read on every node.
