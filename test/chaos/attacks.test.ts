@@ -262,6 +262,13 @@ describe("requests over the limits", () => {
     await expectUnchanged();
   });
 
+  test("a value over 1 MiB and a message over 4 MiB: RESOURCE_EXHAUSTED, nothing written", async () => {
+    expect(await rpcCode(good.set("known-register", new Uint8Array(1024 * 1024 + 1)))).toBe("RESOURCE_EXHAUSTED");
+    expect(await rpcCode(good.set("known-register", new Uint8Array(5 * 1024 * 1024)))).toBe("RESOURCE_EXHAUSTED");
+    expect(await rpcCode(good.set("k".repeat(1025), new Uint8Array([1])))).toBe("INVALID_ARGUMENT");
+    await expectUnchanged();
+  });
+
   test("invalid UTF-8 keys: INVALID_ARGUMENT on every path, nothing created", async () => {
     const bad = new Uint8Array([0x6b, 0xff, 0xfe, 0x80]);
     expect(await rpcCode(good.increment(bad, 1n))).toBe("INVALID_ARGUMENT");
