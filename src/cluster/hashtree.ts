@@ -4,21 +4,25 @@
 // of mix(key, digest) over the keys below it, so a key's change is applied to the depth + 1
 // nodes on its path by XOR-ing out the old contribution and XOR-ing in the new one.
 //
-// Memory: a node holds one entry per key, so nothing per key is a heap object except the
-// key string itself. Each key gets a slot number; the slot's record (digest halves, key
-// hash, links in its leaf's list) lives in fixed-size pages of an Int32Array, and an
-// open-addressing table of slot numbers finds a key's slot. About 35 bytes per key besides
-// the string, no bigint per update, and growing copies only the table.
+// Memory: a node holds one entry per key, so nothing per key is a heap object, not even the
+// key string. Each key gets a slot number; the slot's record (digest halves, key hash, links
+// in its leaf's list, where its key is) lives in fixed-size pages of an Int32Array, the key's
+// code units in pages of a byte arena (one byte each when all are below 256), and an
+// open-addressing table of slot numbers finds a key's slot. About 24 bytes per key plus the
+// key's length plus 8-16 bytes of table, no bigint per update; strings are made only when a
+// leaf is listed for a peer.
 
 export const treeFanout = 16;
 const fanoutBits = 4;
 export const treeDepthMin = 1;
 export const treeDepthMax = 6;
-/** Slots (keys) one tree holds at most: typed-array indices stay int32 and the table a power of two. */
+/** Keys one tree holds at most: slot numbers stay int32 and the table a power of two. */
 export const treeKeysMax = 1 << 29;
+/** Longest key in UTF-16 code units (the engine's keys are at most 1024 bytes of UTF-8). */
+export const treeKeyUnitsMax = 4096;
 
 const noSlot = -1;
-/** Slots per page; the first page starts small and doubles up to this, later pages are full size. */
+/** Slots per record page; the first page starts small and doubles up to this, later pages are full size. */
 const pageBits = 14;
 const pageSlots = 1 << pageBits;
 const pageMask = pageSlots - 1;
@@ -26,11 +30,24 @@ const firstPageSlots = 64;
 // A slot's record: fields at these offsets, `stride` int32s apart.
 const fLo = 0;
 const fHi = 1;
-/** The key's second hash, which places it in the table: probes and rehashes never touch the string. */
+/** The key's second hash, which places it in the table: probes and rehashes need no key bytes. */
 const fHash = 2;
 const fNext = 3;
 const fPrev = 4;
-const stride = 5;
+/** Where the key starts in the arena ((page << arenaPageBits) | offset), or noSlot if the slot is free. */
+const fKey = 5;
+const stride = 6;
+
+// The key arena: each key is a varint (units << 1 | wide) then its units, 1 byte each, or
+// 2 (little-endian) if any unit is 256 or more. A key never spans two pages.
+const arenaPageBits = 16;
+const arenaPageBytes = 1 << arenaPageBits;
+const arenaOffsetMask = arenaPageBytes - 1;
+const firstArenaPageBytes = 256;
+// A key takes at most 2 + 2 * treeKeyUnitsMax bytes, so it always fits in one page.
+if (2 + 2 * treeKeyUnitsMax > arenaPageBytes) throw new Error("arena pages too small for the longest key");
+/** Arena pages at most, so that an arena address stays a non-negative int32. */
+const arenaPagesMax = 1 << (31 - arenaPageBits);
 
 function fmix32(h: number): number {
   h ^= h >>> 16;
@@ -44,17 +61,22 @@ function fmix32(h: number): number {
 // The last keyHashInto result; module scope so the hot path allocates no tuple.
 let hk1 = 0;
 let hk2 = 0;
+/** Whether the last hashed key has a code unit of 256 or more. */
+let hkWide = false;
 
 function keyHashInto(key: string): void {
   let a = 0x811c9dc5;
   let b = 0x01000193 ^ key.length;
+  let or = 0;
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
+    or |= c;
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
   }
   hk1 = fmix32(a);
   hk2 = fmix32(b ^ Math.imul(a, 0x9e3779b1));
+  hkWide = or > 0xff;
 }
 
 /** Two independent 32-bit hashes of a key's UTF-16 code units (the same on every node). */
@@ -83,10 +105,19 @@ function joinDigest(lo: number, hi: number): bigint {
   return splitView.getBigUint64(0, true);
 }
 
+/** The tree cannot take another key (treeKeysMax keys, or a full key arena); nothing was changed. */
 export class HashTreeFullError extends Error {
-  constructor() {
-    super(`hash tree holds ${treeKeysMax} keys already`);
+  constructor(what: string) {
+    super(`hash tree full: ${what}`);
     this.name = "HashTreeFullError";
+  }
+}
+
+/** A key longer than treeKeyUnitsMax was refused; nothing was changed. */
+export class HashTreeKeyError extends Error {
+  constructor(units: number) {
+    super(`key of ${units} UTF-16 units is longer than ${treeKeyUnitsMax}`);
+    this.name = "HashTreeKeyError";
   }
 }
 
@@ -97,12 +128,18 @@ export class HashTree {
   /** First slot of each leaf's list, or noSlot. */
   private readonly leafHead: Int32Array;
 
-  // Slot s lives in page s >>> pageBits at index s & pageMask. A free slot has key undefined
-  // and is linked through its next field from freeHead.
+  // Slot s lives in record page s >>> pageBits at s & pageMask. A free slot's fKey is noSlot
+  // and it is linked through fNext from freeHead.
   private readonly recs: Int32Array[] = [new Int32Array(firstPageSlots * stride)];
-  private readonly keyPages: Array<Array<string | undefined>> = [new Array<string | undefined>(firstPageSlots)];
   private freeHead = noSlot;
   private slotsUsed = 0;
+
+  private arena: Uint8Array[] = [new Uint8Array(firstArenaPageBytes)];
+  /** Next free byte in the last arena page. */
+  private arenaPos = 0;
+  private liveBytes = 0;
+  /** Bytes of removed keys and of page ends left unused; compaction reclaims them. */
+  private deadBytes = 0;
 
   /** Open addressing (linear probing) by the key's second hash; entries are slots, noSlot = empty. */
   private table = new Int32Array(2 * firstPageSlots).fill(noSlot);
@@ -132,7 +169,7 @@ export class HashTree {
 
   digestOf(key: string): bigint | undefined {
     keyHashInto(key);
-    const pos = this.find(key, hk2);
+    const pos = this.find(key, hk2, hkWide);
     if (pos < 0) return undefined;
     const s = this.table[pos] as number;
     const rec = this.recs[s >>> pageBits] as Int32Array;
@@ -140,13 +177,18 @@ export class HashTree {
     return joinDigest(rec[o + fLo] as number, rec[o + fHi] as number);
   }
 
-  /** Records a key's new digest (taken modulo 2^64); undefined removes the key. O(depth) amortised. */
+  /**
+   * Records a key's new digest (taken modulo 2^64); undefined removes the key. O(depth + key
+   * length) amortised. Throws HashTreeKeyError or HashTreeFullError for a key it cannot hold,
+   * changing nothing.
+   */
   set(key: string, digest: bigint | undefined): void {
     keyHashInto(key);
     const k1 = hk1;
     const k2 = hk2;
+    const wide = hkWide;
     const leaf = k1 >>> this.leafShift;
-    const pos = this.find(key, k2);
+    const pos = this.find(key, k2, wide);
     let dLo = 0;
     let dHi = 0;
     if (digest === undefined) {
@@ -174,7 +216,7 @@ export class HashTree {
         dLo = ehLo;
         dHi = ehHi;
       } else {
-        s = this.insert(key, k2, leaf);
+        s = this.insert(key, k2, wide, leaf);
       }
       const rec = this.recs[s >>> pageBits] as Int32Array;
       const o = (s & pageMask) * stride;
@@ -212,39 +254,139 @@ export class HashTree {
     for (let s = this.leafHead[leaf] as number; s !== noSlot; ) {
       const rec = this.recs[s >>> pageBits] as Int32Array;
       const o = (s & pageMask) * stride;
-      out.push({ key: this.keyOf(s), digest: joinDigest(rec[o + fLo] as number, rec[o + fHi] as number) });
+      out.push({ key: this.keyAt(rec[o + fKey] as number), digest: joinDigest(rec[o + fLo] as number, rec[o + fHi] as number) });
       s = rec[o + fNext] as number;
     }
     return out;
   }
 
-  private keyOf(s: number): string {
-    return (this.keyPages[s >>> pageBits] as Array<string | undefined>)[s & pageMask] as string;
+  /** Bytes the per-key structures hold (records, arena, table), for the memory accounting. */
+  get bytesHeld(): number {
+    let n = this.table.byteLength;
+    for (const r of this.recs) n += r.byteLength;
+    for (const a of this.arena) n += a.byteLength;
+    return n;
   }
 
   private hashOf(s: number): number {
     return (this.recs[s >>> pageBits] as Int32Array)[(s & pageMask) * stride + fHash] as number;
   }
 
-  private link(s: number, field: number, to: number): void {
-    (this.recs[s >>> pageBits] as Int32Array)[(s & pageMask) * stride + field] = to;
+  private setField(s: number, field: number, v: number): void {
+    (this.recs[s >>> pageBits] as Int32Array)[(s & pageMask) * stride + field] = v;
   }
 
   /** The table position holding `key`'s slot, or -1. */
-  private find(key: string, k2: number): number {
+  private find(key: string, k2: number, wide: boolean): number {
     const table = this.table;
     const mask = table.length - 1;
     const h = k2 | 0;
     for (let pos = k2 & mask; ; pos = (pos + 1) & mask) {
       const s = table[pos] as number;
       if (s === noSlot) return -1;
-      if (this.hashOf(s) === h && this.keyOf(s) === key) return pos;
+      const rec = this.recs[s >>> pageBits] as Int32Array;
+      const o = (s & pageMask) * stride;
+      if ((rec[o + fHash] as number) === h && this.keyEquals(rec[o + fKey] as number, key, wide)) return pos;
     }
   }
 
+  /** Whether the arena key at `addr` is `key` (whose wideness the caller knows). */
+  private keyEquals(addr: number, key: string, wide: boolean): boolean {
+    const page = this.arena[addr >>> arenaPageBits] as Uint8Array;
+    let p = addr & arenaOffsetMask;
+    let b = page[p++] as number;
+    let head = b & 0x7f;
+    for (let shift = 7; b >= 0x80; shift += 7) {
+      b = page[p++] as number;
+      head |= (b & 0x7f) << shift;
+    }
+    const n = key.length;
+    if (head !== ((n << 1) | (wide ? 1 : 0))) return false;
+    if (wide) {
+      for (let i = 0; i < n; i++, p += 2) if (((page[p] as number) | ((page[p + 1] as number) << 8)) !== key.charCodeAt(i)) return false;
+    } else {
+      for (let i = 0; i < n; i++) if ((page[p + i] as number) !== key.charCodeAt(i)) return false;
+    }
+    return true;
+  }
+
+  /** The key stored at arena address `addr`, as a string. */
+  private keyAt(addr: number): string {
+    const page = this.arena[addr >>> arenaPageBits] as Uint8Array;
+    let p = addr & arenaOffsetMask;
+    let b = page[p++] as number;
+    let head = b & 0x7f;
+    for (let shift = 7; b >= 0x80; shift += 7) {
+      b = page[p++] as number;
+      head |= (b & 0x7f) << shift;
+    }
+    const n = head >>> 1;
+    const units: number[] = new Array<number>(n);
+    if ((head & 1) === 1) for (let i = 0; i < n; i++, p += 2) units[i] = (page[p] as number) | ((page[p + 1] as number) << 8);
+    else for (let i = 0; i < n; i++) units[i] = page[p + i] as number;
+    return String.fromCharCode(...units);
+  }
+
+  /** Bytes `key` takes in the arena. */
+  private static keyBytes(units: number, wide: boolean): number {
+    const head = (units << 1) | (wide ? 1 : 0);
+    return (head < 0x80 ? 1 : head < 0x4000 ? 2 : 3) + (wide ? 2 : 1) * units;
+  }
+
+  /** Room for `bytes` in the arena: an address whose page has that many bytes free from it. Throws before changing anything. */
+  private reserve(bytes: number): number {
+    const last = this.arena.length - 1;
+    const page = this.arena[last] as Uint8Array;
+    if (this.arenaPos + bytes <= page.length) return (last << arenaPageBits) | this.arenaPos;
+    if (last === 0 && page.length < arenaPageBytes) {
+      // The first page grows (by copying) until it is full size, so small trees stay small.
+      let size = page.length;
+      while (size < arenaPageBytes && size < this.arenaPos + bytes) size *= 2;
+      if (this.arenaPos + bytes <= size) {
+        const bigger = new Uint8Array(size);
+        bigger.set(page);
+        this.arena[0] = bigger;
+        return this.arenaPos;
+      }
+    }
+    if (this.arena.length >= arenaPagesMax) throw new HashTreeFullError(`key arena of ${arenaPagesMax} pages`);
+    this.deadBytes += page.length - this.arenaPos;
+    this.arena.push(new Uint8Array(arenaPageBytes));
+    this.arenaPos = 0;
+    return (last + 1) << arenaPageBits;
+  }
+
+  /** Writes `key` at `addr` (reserved for it) and advances the arena. */
+  private writeKey(addr: number, key: string, wide: boolean): void {
+    const page = this.arena[addr >>> arenaPageBits] as Uint8Array;
+    const start = addr & arenaOffsetMask;
+    let p = start;
+    const n = key.length;
+    let head = (n << 1) | (wide ? 1 : 0);
+    while (head >= 0x80) {
+      page[p++] = (head & 0x7f) | 0x80;
+      head >>>= 7;
+    }
+    page[p++] = head;
+    if (wide) {
+      for (let i = 0; i < n; i++, p += 2) {
+        const c = key.charCodeAt(i);
+        page[p] = c & 0xff;
+        page[p + 1] = c >>> 8;
+      }
+    } else {
+      for (let i = 0; i < n; i++) page[p + i] = key.charCodeAt(i);
+      p += n;
+    }
+    this.arenaPos = p;
+    this.liveBytes += p - start;
+  }
+
   /** A fresh slot for a key not in the tree, linked at the head of its leaf and entered in the table. */
-  private insert(key: string, k2: number, leaf: number): number {
-    if (this.keys >= treeKeysMax) throw new HashTreeFullError();
+  private insert(key: string, k2: number, wide: boolean, leaf: number): number {
+    if (key.length > treeKeyUnitsMax) throw new HashTreeKeyError(key.length);
+    if (this.keys >= treeKeysMax) throw new HashTreeFullError(`${treeKeysMax} keys`);
+    const addr = this.reserve(HashTree.keyBytes(key.length, wide));
     let s = this.freeHead;
     if (s !== noSlot) {
       this.freeHead = (this.recs[s >>> pageBits] as Int32Array)[(s & pageMask) * stride + fNext] as number;
@@ -252,14 +394,15 @@ export class HashTree {
       s = this.slotsUsed++;
       this.ensurePage(s);
     }
-    (this.keyPages[s >>> pageBits] as Array<string | undefined>)[s & pageMask] = key;
+    this.writeKey(addr, key, wide);
     const rec = this.recs[s >>> pageBits] as Int32Array;
     const o = (s & pageMask) * stride;
     const head = this.leafHead[leaf] as number;
     rec[o + fHash] = k2;
     rec[o + fNext] = head;
     rec[o + fPrev] = noSlot;
-    if (head !== noSlot) this.link(head, fPrev, s);
+    rec[o + fKey] = addr;
+    if (head !== noSlot) this.setField(head, fPrev, s);
     this.leafHead[leaf] = s;
     this.keys++;
     if (2 * this.keys > this.table.length) {
@@ -281,9 +424,13 @@ export class HashTree {
     const p = rec[o + fPrev] as number;
     const n = rec[o + fNext] as number;
     if (p === noSlot) this.leafHead[leaf] = n;
-    else this.link(p, fNext, n);
-    if (n !== noSlot) this.link(n, fPrev, p);
-    (this.keyPages[s >>> pageBits] as Array<string | undefined>)[s & pageMask] = undefined;
+    else this.setField(p, fNext, n);
+    if (n !== noSlot) this.setField(n, fPrev, p);
+    const addr = rec[o + fKey] as number;
+    const bytes = this.keyBytesAt(addr);
+    this.liveBytes -= bytes;
+    this.deadBytes += bytes;
+    rec[o + fKey] = noSlot;
     rec[o + fNext] = this.freeHead;
     this.freeHead = s;
     this.keys--;
@@ -302,6 +449,46 @@ export class HashTree {
       }
     }
     table[hole] = noSlot;
+    if (this.deadBytes > this.liveBytes && this.deadBytes >= arenaPageBytes) this.compactArena();
+  }
+
+  /** Bytes the arena key at `addr` takes. */
+  private keyBytesAt(addr: number): number {
+    const page = this.arena[addr >>> arenaPageBits] as Uint8Array;
+    let p = addr & arenaOffsetMask;
+    let b = page[p++] as number;
+    let head = b & 0x7f;
+    for (let shift = 7; b >= 0x80; shift += 7) {
+      b = page[p++] as number;
+      head |= (b & 0x7f) << shift;
+    }
+    return HashTree.keyBytes(head >>> 1, (head & 1) === 1);
+  }
+
+  /** Copies the live keys into fresh, packed pages (O(live keys); at most half of the arena was live). */
+  private compactArena(): void {
+    const old = this.arena;
+    const fresh: Uint8Array[] = [new Uint8Array(arenaPageBytes)];
+    let pos = 0;
+    for (let s = 0; s < this.slotsUsed; s++) {
+      const rec = this.recs[s >>> pageBits] as Int32Array;
+      const o = (s & pageMask) * stride;
+      const addr = rec[o + fKey] as number;
+      if (addr === noSlot) continue;
+      const bytes = this.keyBytesAt(addr);
+      if (pos + bytes > arenaPageBytes) {
+        fresh.push(new Uint8Array(arenaPageBytes));
+        pos = 0;
+      }
+      const from = addr & arenaOffsetMask;
+      const last = fresh.length - 1;
+      (fresh[last] as Uint8Array).set((old[addr >>> arenaPageBits] as Uint8Array).subarray(from, from + bytes), pos);
+      rec[o + fKey] = (last << arenaPageBits) | pos;
+      pos += bytes;
+    }
+    this.arena = fresh;
+    this.arenaPos = pos;
+    this.deadBytes = 0;
   }
 
   /** Makes room for slot `s` (= slotsUsed - 1): doubles the first page up to full size, then adds pages. */
@@ -316,7 +503,6 @@ export class HashTree {
       return;
     }
     this.recs.push(new Int32Array(pageSlots * stride));
-    this.keyPages.push(new Array<string | undefined>(pageSlots));
   }
 
   /** Doubles the table (load stays <= 1/2) and re-enters every live slot. */
@@ -324,8 +510,10 @@ export class HashTree {
     const table = new Int32Array(2 * this.table.length).fill(noSlot);
     const mask = table.length - 1;
     for (let s = 0; s < this.slotsUsed; s++) {
-      if (this.keyOf(s) === undefined) continue;
-      let pos = this.hashOf(s) & mask;
+      const rec = this.recs[s >>> pageBits] as Int32Array;
+      const o = (s & pageMask) * stride;
+      if ((rec[o + fKey] as number) === noSlot) continue;
+      let pos = (rec[o + fHash] as number) & mask;
       while ((table[pos] as number) !== noSlot) pos = (pos + 1) & mask;
       table[pos] = s;
     }

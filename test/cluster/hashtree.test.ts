@@ -2,7 +2,7 @@
 
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { HashTree, treeFanout } from "../../src/cluster/hashtree.ts";
+import { HashTree, HashTreeKeyError, treeFanout, treeKeyUnitsMax } from "../../src/cluster/hashtree.ts";
 import { propertyRuns, seed } from "./helpers.ts";
 
 const entries = fc.uniqueArray(fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })), {
@@ -85,20 +85,23 @@ describe("HashTree", () => {
   });
 
   test("random sets and removals match a Map model: digests, leaves, key count, and a tree rebuilt from scratch (seed printed on failure)", () => {
-    // A small key universe so keys are removed, re-added and updated often (free slots reused, table shifts).
+    // A small key universe so keys are removed, re-added and updated often (free slots reused,
+    // table shifts), with every arena encoding: empty, one byte per unit, two, long (2-byte length).
+    const keyOf = (k: number): string =>
+      k === 0 ? "" : [`k${k}`, `ключ${k}`, "x".repeat(60 + k), `é${k}\u00ff`, `😀${k}`][k % 5] as string;
     const op = fc.tuple(fc.nat(60), fc.option(fc.bigInt({ min: -(2n ** 64n), max: 2n ** 65n }), { freq: 3 }));
     fc.assert(
       fc.property(fc.array(op, { maxLength: 400, size: "max" }), fc.integer({ min: 1, max: 2 }), (ops, depth) => {
         const t = new HashTree(depth);
         const model = new Map<string, bigint>();
         for (const [k, d] of ops) {
-          const key = `k${k}`;
+          const key = keyOf(k);
           t.set(key, d ?? undefined);
           if (d === null) model.delete(key);
           else model.set(key, BigInt.asUintN(64, d));
         }
         expect(t.keyCount).toBe(model.size);
-        for (let k = 0; k <= 60; k++) expect(t.digestOf(`k${k}`)).toBe(model.get(`k${k}`));
+        for (let k = 0; k <= 60; k++) expect(t.digestOf(keyOf(k))).toBe(model.get(keyOf(k)));
         const fresh = new HashTree(depth);
         for (const [k, d] of model) fresh.set(k, d);
         expect(t.hash(0, 0)).toEqual(fresh.hash(0, 0));
@@ -147,6 +150,46 @@ describe("HashTree", () => {
     expect(t.keyCount).toBe(0);
     expect(t.hash(0, 0)).toEqual(empty);
     expect(t.leafEntries(0)).toEqual([]);
+  });
+
+  test("removing most keys compacts the key arena; the rest stay listed and found", () => {
+    const t = new HashTree(2);
+    for (let i = 0; i < 50_000; i++) t.set(`user:${i}`, BigInt(i));
+    const before = t.bytesHeld;
+    for (let i = 0; i < 50_000; i++) if (i % 5 !== 0) t.set(`user:${i}`, undefined);
+    expect(before - t.bytesHeld).toBeGreaterThan(300_000); // ~40k keys of ~11 bytes reclaimed
+    const listed = new Map<string, bigint>();
+    for (let l = 0; l < t.leafCount; l++) for (const e of t.leafEntries(l)) listed.set(e.key, e.digest);
+    expect(listed.size).toBe(10_000);
+    for (let i = 0; i < 50_000; i += 5) {
+      expect(listed.get(`user:${i}`)).toBe(BigInt(i));
+      expect(t.digestOf(`user:${i}`)).toBe(BigInt(i));
+    }
+    for (let i = 1; i < 50_000; i += 5) t.set(`user:${i}`, BigInt(i));
+    expect(t.keyCount).toBe(20_000);
+    expect(t.digestOf("user:49996")).toBe(49996n);
+  });
+
+  test("a key is held in at most ~60 bytes: 200k keys, no string or bigint kept per key", () => {
+    const n = 200_000;
+    const t = new HashTree(4);
+    for (let i = 0; i < n; i++) t.set(`counter:${i}`, BigInt(i) * 0x9e3779b97f4a7c15n);
+    expect(t.bytesHeld / n).toBeLessThan(60);
+  });
+
+  test("a key longer than treeKeyUnitsMax is refused with a typed error and changes nothing", () => {
+    const t = new HashTree(2);
+    t.set("a", 1n);
+    const root = t.hash(0, 0);
+    const long = "y".repeat(treeKeyUnitsMax + 1);
+    expect(() => t.set(long, 5n)).toThrow(HashTreeKeyError);
+    expect(t.keyCount).toBe(1);
+    expect(t.hash(0, 0)).toEqual(root);
+    expect(t.digestOf(long)).toBeUndefined();
+    const longest = "ж".repeat(treeKeyUnitsMax);
+    t.set(longest, 7n);
+    expect(t.digestOf(longest)).toBe(7n);
+    expect(t.leafEntries(t.leafOf(longest)).map((e) => e.key)).toContain(longest);
   });
 
   test("depth outside 1..6 is refused", () => {
