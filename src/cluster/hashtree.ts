@@ -8,20 +8,24 @@
 // key string. Each key gets a slot number; the slot's record (digest halves, key hash, links
 // in its leaf's list, where its key is) lives in fixed-size pages of an Int32Array, the key's
 // code units in pages of a byte arena (one byte each when all are below 256), and an
-// open-addressing table of slot numbers finds a key's slot. About 24 bytes per key plus the
-// key's length plus 8-16 bytes of table, no bigint per update; strings are made only when a
-// leaf is listed for a peer.
+// open-addressing table of slot numbers (tagged with 4 bits of the key's hash) finds a key's
+// slot. About 24 bytes per key plus the key's length plus 8-16 bytes of table, no bigint per
+// update; strings are made only when a leaf is listed for a peer.
 
 export const treeFanout = 16;
 const fanoutBits = 4;
 export const treeDepthMin = 1;
 export const treeDepthMax = 6;
-/** Keys one tree holds at most: slot numbers stay int32 and the table a power of two. */
-export const treeKeysMax = 1 << 29;
+/** Keys one tree holds at most (above the engine's 100M): a slot number takes 27 bits of a table entry. */
+export const treeKeysMax = 1 << 27;
 /** Longest key in UTF-16 code units (the engine's keys are at most 1024 bytes of UTF-8). */
 export const treeKeyUnitsMax = 4096;
 
 const noSlot = -1;
+// A table entry is (tag << tagShift) | slot, tag = the top 4 bits of the key's second hash,
+// so most probes past other keys are rejected without reading their records.
+const tagShift = 27;
+const slotMask = (1 << tagShift) - 1;
 /** Slots per record page; the first page starts small and doubles up to this, later pages are full size. */
 const pageBits = 14;
 const pageSlots = 1 << pageBits;
@@ -171,7 +175,7 @@ export class HashTree {
     keyHashInto(key);
     const pos = this.find(key, hk2, hkWide);
     if (pos < 0) return undefined;
-    const s = this.table[pos] as number;
+    const s = (this.table[pos] as number) & slotMask;
     const rec = this.recs[s >>> pageBits] as Int32Array;
     const o = (s & pageMask) * stride;
     return joinDigest(rec[o + fLo] as number, rec[o + fHi] as number);
@@ -193,7 +197,7 @@ export class HashTree {
     let dHi = 0;
     if (digest === undefined) {
       if (pos < 0) return;
-      const s = this.table[pos] as number;
+      const s = (this.table[pos] as number) & slotMask;
       const rec = this.recs[s >>> pageBits] as Int32Array;
       const o = (s & pageMask) * stride;
       entryHashInto(k1, k2, rec[o + fLo] as number, rec[o + fHi] as number);
@@ -206,7 +210,7 @@ export class HashTree {
       const nHi = splitView.getInt32(4, true);
       let s: number;
       if (pos >= 0) {
-        s = this.table[pos] as number;
+        s = (this.table[pos] as number) & slotMask;
         const rec = this.recs[s >>> pageBits] as Int32Array;
         const o = (s & pageMask) * stride;
         const oLo = rec[o + fLo] as number;
@@ -281,9 +285,12 @@ export class HashTree {
     const table = this.table;
     const mask = table.length - 1;
     const h = k2 | 0;
+    const tag = k2 >>> 28;
     for (let pos = k2 & mask; ; pos = (pos + 1) & mask) {
-      const s = table[pos] as number;
-      if (s === noSlot) return -1;
+      const e = table[pos] as number;
+      if (e === noSlot) return -1;
+      if (e >>> tagShift !== tag) continue;
+      const s = e & slotMask;
       const rec = this.recs[s >>> pageBits] as Int32Array;
       const o = (s & pageMask) * stride;
       if ((rec[o + fHash] as number) === h && this.keyEquals(rec[o + fKey] as number, key, wide)) return pos;
@@ -412,7 +419,7 @@ export class HashTree {
       const mask = table.length - 1;
       let pos = k2 & mask;
       while ((table[pos] as number) !== noSlot) pos = (pos + 1) & mask;
-      table[pos] = s;
+      table[pos] = ((k2 >>> 28) << tagShift) | s;
     }
     return s;
   }
@@ -441,7 +448,7 @@ export class HashTree {
     for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
       const t = table[j] as number;
       if (t === noSlot) break;
-      const home = this.hashOf(t) & mask;
+      const home = this.hashOf(t & slotMask) & mask;
       // t may fill the hole unless its home lies cyclically in (hole, j].
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         table[hole] = t;
@@ -513,9 +520,10 @@ export class HashTree {
       const rec = this.recs[s >>> pageBits] as Int32Array;
       const o = (s & pageMask) * stride;
       if ((rec[o + fKey] as number) === noSlot) continue;
-      let pos = (rec[o + fHash] as number) & mask;
+      const h = rec[o + fHash] as number;
+      let pos = h & mask;
       while ((table[pos] as number) !== noSlot) pos = (pos + 1) & mask;
-      table[pos] = s;
+      table[pos] = ((h >>> 28) << tagShift) | s;
     }
     this.table = table;
   }
