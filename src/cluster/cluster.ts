@@ -85,15 +85,19 @@ export class Cluster {
     this.ae.tick(peers);
   }
 
-  /** Handles one payload from `from`. A bad payload changes nothing and yields a message-refused event. */
-  step(from: NodeId, payload: Uint8Array): void {
+  /**
+   * Handles one payload from `from`. A payload that does not decode changes nothing, yields a
+   * message-refused event, and its reason is returned (the transport answers INVALID_ARGUMENT);
+   * null when it was accepted.
+   */
+  step(from: NodeId, payload: Uint8Array): string | null {
     let env: Envelope;
     try {
       env = decodeEnvelope(payload);
     } catch (e) {
       if (!(e instanceof WireError)) throw e;
       this.events.push({ kind: "message-refused", from, reason: e.message });
-      return;
+      return e.message;
     }
     if (env.messages.some((m) => m.kind === "ae-tree" || m.kind === "ae-leaves" || m.kind === "ae-states")) {
       this.antiEntropyBytesReceived += payload.length;
@@ -113,6 +117,7 @@ export class Cluster {
           this.membership.handle(from, env.fromAddr, m);
       }
     }
+    return null;
   }
 
   /**

@@ -12,6 +12,11 @@ import type { ReplicaStore } from "../cluster/store.ts";
 import type { ClusterEvent, MemberView, NodeId, Outbound } from "../cluster/types.ts";
 import type { ClusterStatus } from "../cluster/cluster.ts";
 
+/** A peer's payload that does not decode as a cluster message: the transport answers INVALID_ARGUMENT. */
+export class PeerMessageRefused extends Error {
+  override readonly name = "PeerMessageRefused";
+}
+
 /** Sends in flight at once; beyond it messages are dropped like lost datagrams (the protocol retries). */
 export const driverSendsInflightMax = 1024;
 /** How often the state machines are ticked (ms): the resolution of every protocol timer. */
@@ -83,7 +88,11 @@ export class ClusterDriver {
    * the reply payload: the cluster's answer to that peer, or empty.
    */
   receive(fromId: string, payload: Uint8Array): Uint8Array {
-    this.cluster.step(fromId as NodeId, payload);
+    const refused = this.cluster.step(fromId as NodeId, payload);
+    if (refused !== null) {
+      this.emitEvents();
+      throw new PeerMessageRefused(refused);
+    }
     let reply: Uint8Array = new Uint8Array(0);
     const rest: Outbound[] = [];
     for (const out of this.cluster.drainOutbound()) {

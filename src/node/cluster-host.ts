@@ -9,7 +9,8 @@ import type { Store } from "../persist/index.ts";
 import type { MemberView } from "../transport/api.ts";
 import { PeerClient } from "../transport/peer-client.ts";
 import type { TlsMaterial } from "../transport/tls.ts";
-import { ClusterDriver } from "./cluster-driver.ts";
+import { ClusterDriver, PeerMessageRefused } from "./cluster-driver.ts";
+import { OpFailure } from "../transport/api.ts";
 import type { Logger } from "./log.ts";
 
 /** Keys added to the hash tree per event-loop turn while it is built after recovery. */
@@ -190,9 +191,15 @@ export class ClusterHost {
   }
 
   /** A NodeService.Exchange request from an authenticated peer. */
-  receive(fromId: string, payload: Uint8Array): Uint8Array {
-    if (!this.driver) return new Uint8Array(0);
-    return this.driver.receive(fromId, payload);
+  receive(fromId: string, payload: Uint8Array | undefined): Uint8Array {
+    if (payload === undefined || payload.length === 0) throw new OpFailure("INVALID_ARGUMENT", "empty peer message");
+    if (!this.driver) throw new OpFailure("UNAVAILABLE", "this node has not joined the cluster yet");
+    try {
+      return this.driver.receive(fromId, payload);
+    } catch (err) {
+      if (err instanceof PeerMessageRefused) throw new OpFailure("INVALID_ARGUMENT", `peer message refused: ${err.message}`);
+      throw err;
+    }
   }
 
   members(): MemberView[] {

@@ -8,7 +8,7 @@ import { openStore, SnapshotScheduler, type PersistLog, type Store } from "../pe
 import type { AdminHandler, ClientHandler, ClientOp, MemberView, NodeStatus, OpOutcome, PeerHandler } from "../transport/api.ts";
 import { OpFailure } from "../transport/api.ts";
 import { startClientServer, startPeerServer, type RunningServer, type ServerSecurity } from "../transport/server.ts";
-import { loadTlsDir, type TlsMaterial } from "../transport/tls.ts";
+import { loadTlsDir, validateNodeMaterial, type TlsMaterial } from "../transport/tls.ts";
 import { version } from "../cli/self.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { counterOutOfRange, engineErrorToOp, toEngineOp, valueView } from "./ops.ts";
@@ -46,7 +46,10 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   if (cfg.insecure) log.warn("running WITHOUT TLS (--insecure): any process that can reach the ports can read and write");
 
   let tls: TlsMaterial | null = null;
-  if (!cfg.insecure) tls = await loadTlsDir(cfg.tlsDir, cfg.id);
+  if (!cfg.insecure) {
+    tls = await loadTlsDir(cfg.tlsDir, cfg.id);
+    validateNodeMaterial(tls, cfg.id);
+  }
   const security = (): ServerSecurity => (tls ? { tls } : { insecure: true });
 
   let skewEvents = 0;
@@ -229,6 +232,8 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   const reloadTls = async (): Promise<void> => {
     if (cfg.insecure) return;
     const next = await loadTlsDir(cfg.tlsDir, cfg.id);
+    // Refuse a broken or foreign certificate before swapping: the old one stays in service.
+    validateNodeMaterial(next, cfg.id);
     tls = next;
     for (const s of servers) s.reloadTls(next);
     cluster.reloadTls(next);

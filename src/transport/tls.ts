@@ -1,6 +1,7 @@
 // Mutual TLS for every port: server and channel credentials, who a peer certificate says it is, and rotation of credentials.
 import * as grpc from "@grpc/grpc-js";
-import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { checkServerIdentity, createSecureContext, type PeerCertificate } from "node:tls";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isIP } from "node:net";
@@ -135,4 +136,26 @@ export function peerChannelTls(m: TlsMaterial, expectedId: string | null, onVeri
     },
   });
   return { credentials, options: { "grpc.ssl_target_name_override": expectedId ?? "imdb-node" } };
+}
+
+/**
+ * Checks that `m` is usable before anything is swapped to it: the PEM parses, the key matches
+ * the certificate, the CA parses, and the certificate names node `nodeId`. Throws with the reason.
+ * A SIGHUP with a half-written or wrong file must keep the old certificates in service.
+ */
+export function validateNodeMaterial(m: TlsMaterial, nodeId: string): void {
+  try {
+    createSecureContext({ ca: m.ca, cert: m.cert, key: m.key });
+  } catch (err) {
+    throw new Error(`the certificate, key or CA does not load: ${(err as Error).message}`);
+  }
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(m.cert);
+  } catch (err) {
+    throw new Error(`the certificate does not parse: ${(err as Error).message}`);
+  }
+  const cn = /(?:^|\n|,\s*)CN=([^\n,]+)/.exec(cert.subject)?.[1];
+  if (cn !== nodeId) throw new Error(`the certificate is for "${cn ?? "?"}", not for node "${nodeId}"`);
+  if (!cert.checkPrivateKey(createPrivateKey(m.key))) throw new Error("the key does not belong to the certificate");
 }

@@ -187,14 +187,14 @@ describe("malformed peer messages from an authentic node", () => {
     await expectUnchanged();
   });
 
-  // KNOWN GAPS (reported): the node logs "refused a peer message" but answers OK with an empty
-  // payload, and an empty payload is an unhandled TypeError (INTERNAL). test.failing until fixed.
-  test.failing("an undecodable peer message is refused with INVALID_ARGUMENT", async () => {
+  // A payload that is not a cluster message is refused with INVALID_ARGUMENT (it used to be
+  // answered OK, and an empty one was an INTERNAL TypeError).
+  test("an undecodable peer message is refused with INVALID_ARGUMENT", async () => {
     expect(await peerCode(garbage)).toBe("INVALID_ARGUMENT");
     expect(await peerCode(truncated)).toBe("INVALID_ARGUMENT");
   });
 
-  test.failing("an empty peer message is INVALID_ARGUMENT, not INTERNAL", async () => {
+  test("an empty peer message is INVALID_ARGUMENT, not INTERNAL", async () => {
     expect(await peerCode(new Uint8Array(0))).toBe("INVALID_ARGUMENT");
   });
 });
