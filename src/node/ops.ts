@@ -3,6 +3,9 @@
 import type { EngineError, EngineOp, KeyValue } from "../engine/index.ts";
 import type { ClientOp, OpError, ValueView } from "../transport/api.ts";
 
+/** The encoding of an empty causal context. */
+const emptyContext = new Uint8Array(0);
+
 export function toEngineOp(op: Exclude<ClientOp, { kind: "get" }>): EngineOp {
   switch (op.kind) {
     case "increment":
@@ -12,7 +15,10 @@ export function toEngineOp(op: Exclude<ClientOp, { kind: "get" }>): EngineOp {
     case "set":
       return { kind: "set", key: op.key, value: op.value };
     case "setMv":
-      return { kind: "setMv", key: op.key, value: op.value, context: op.context };
+      // A write without a context has read nothing, so it replaces nothing: its value joins the
+      // current ones as a sibling (as a blind write in Riak). Replacing "whatever this node has
+      // seen" instead would drop concurrent acknowledged writes the client never read.
+      return { kind: "setMv", key: op.key, value: op.value, context: op.context ?? emptyContext };
   }
 }
 
