@@ -196,14 +196,16 @@ describe(`membership (seed ${seed})`, () => {
 describe(`delta push (seed ${seed})`, () => {
   test("deltas reach every live peer in batches and are acknowledged; lost batches are resent", () => {
     const net = new Net();
-    const a = net.add("a");
-    const b = net.add("b", { seeds: ["a:1"] });
-    const c = net.add("c", { seeds: ["a:1"] });
+    // Anti-entropy is off, so only the delta stream's resends can repair c. (Dropping envelopes
+    // that carry anti-entropy messages instead also dropped resends that shared an envelope with
+    // them, which failed this test for some seeds, e.g. 3437596.)
+    const config = { antiEntropyIntervalMs: 3_600_000 };
+    const a = net.add("a", { config });
+    const b = net.add("b", { seeds: ["a:1"], config });
+    const c = net.add("c", { seeds: ["a:1"], config });
     net.advance(2_000);
     let dropped = 0;
-    // Anti-entropy to c is cut off, so only the delta stream's resends can repair it.
     net.drop = (_from, out) => {
-      if (out.addr === "c:1" && kinds(out).some((k) => k.startsWith("ae-"))) return true;
       if (out.addr === "c:1" && kinds(out).includes("delta-batch") && dropped < 3) {
         dropped++;
         return true;
