@@ -2,11 +2,11 @@
 // `appendfsync always` on the same disk in the same run, and WAL recovery replay speed.
 
 import { InvalidArgumentError, type Command } from "commander";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { accel, describeAccel } from "../accel/index.ts";
+import { redisBenchmark, startRedis } from "./redis.ts";
 import { openStore, recover, silentLog, type Lsn, type RecoverySink, type Store } from "../persist/index.ts";
 
 export interface StorageBenchResult {
@@ -39,7 +39,6 @@ const replayBatch = 1000;
 /** Entries in the snapshot case (the issue's 1M counter keys) and their value size. */
 const snapshotEntries = 1_000_000;
 const snapshotValueBytes = 24;
-const redisStartDeadlineMs = 10_000;
 /** The WAL and Redis alternate this many times. */
 const slices = 3;
 const redisProbeRequests = 5_000;
@@ -84,7 +83,7 @@ async function open(dataDir: string, kind: "sync" | "none"): Promise<Store> {
  */
 async function benchThroughput(root: string, seconds: number, progress: (m: string) => void): Promise<Pick<StorageBenchResult, "append" | "redis">> {
   const store = await open(join(root, "append"), "sync");
-  const redis = await startRedis(join(root, "redis"));
+  const redis = await startRedis(join(root, "redis"), "appendfsync-always");
   try {
     const latencies: number[] = [];
     let records = 0;
@@ -99,9 +98,9 @@ async function benchThroughput(root: string, seconds: number, progress: (m: stri
       walSeconds += w.seconds;
       if ("port" in redis) {
         // Size each Redis slice from the previous rate so it lasts about as long.
-        redisRate = redisRate > 0 ? redisRate : await redisBenchmark(redis.tool, redis.port, redisProbeRequests);
+        redisRate = redisRate > 0 ? redisRate : await redisIncrRate(redis.tool, redis.port, redisProbeRequests);
         const n = Math.max(redisSliceRequestsMin, Math.round(redisRate * sliceSeconds));
-        redisRate = await redisBenchmark(redis.tool, redis.port, n);
+        redisRate = await redisIncrRate(redis.tool, redis.port, n);
         requests += n;
         redisSeconds += n / redisRate;
       }
@@ -137,53 +136,8 @@ async function appendSlice(store: Store, seconds: number, latencies: number[]): 
   return { records, seconds: (performance.now() - start) / 1000 };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-type RunningRedis = { port: number; tool: string; version: string; stop: () => Promise<void> };
-
-/** Starts redis-server with appendfsync always in `dir` on a free port, or says why not. */
-async function startRedis(dir: string): Promise<RunningRedis | { skipped: string }> {
-  const server = Bun.which("redis-server");
-  const tool = Bun.which("redis-benchmark");
-  const cli = Bun.which("redis-cli");
-  if (server === null || tool === null || cli === null) return { skipped: "redis-server / redis-benchmark / redis-cli not installed" };
-  await mkdir(dir, { recursive: true });
-  const port = await freePort();
-  const proc = Bun.spawn([server, "--port", String(port), "--bind", "127.0.0.1", "--appendonly", "yes", "--appendfsync", "always",
-    "--dir", dir, "--save", "", "--daemonize", "no", "--protected-mode", "no"], { stdout: "ignore", stderr: "ignore" });
-  const stop = async (): Promise<void> => {
-    proc.kill("SIGKILL");
-    await proc.exited;
-  };
-  const deadline = performance.now() + redisStartDeadlineMs;
-  while (performance.now() < deadline) {
-    const info = Bun.spawnSync([cli, "-p", String(port), "info", "server"]);
-    const m = /redis_version:(\S+)/.exec(info.stdout.toString());
-    if (m?.[1] !== undefined) return { port, tool, version: m[1], stop };
-    await Bun.sleep(50);
-  }
-  await stop();
-  return { skipped: `redis-server did not answer on port ${port} within ${redisStartDeadlineMs} ms` };
-}
-
-async function redisBenchmark(tool: string, port: number, requests: number): Promise<number> {
-  const p = Bun.spawn([tool, "-p", String(port), "-c", String(redisClients), "-n", String(requests), "-t", "incr", "-q"], { stdout: "pipe", stderr: "pipe" });
-  const out = await new Response(p.stdout).text();
-  await p.exited;
-  const matches = [...out.matchAll(/INCR:\s*([\d.]+) requests per second/g)];
-  const last = matches[matches.length - 1]?.[1];
-  if (last === undefined) throw new Error(`could not read redis-benchmark output: ${out.slice(-300)}`);
-  return Number(last);
+async function redisIncrRate(tool: string, port: number, requests: number): Promise<number> {
+  return (await redisBenchmark(tool, port, { clients: redisClients, requests })).rps;
 }
 
 async function benchReplay(dataDir: string, progress: (m: string) => void): Promise<StorageBenchResult["replay"]> {
