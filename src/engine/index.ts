@@ -120,6 +120,23 @@ function fail(code: EngineErrorCode, message: string): { ok: false; error: Engin
   return { ok: false, error: { code, message } };
 }
 
+/** Decodes a KeyDelta/KeyState envelope (of `key`, when given), or the INVALID failure to return. */
+function decodeOrFail(
+  bytes: Uint8Array,
+  key: string | null,
+  what: "delta" | "state",
+): ReturnType<typeof decodeEnvelope> | { ok: false; error: EngineError } {
+  let env;
+  try {
+    env = decodeEnvelope(bytes);
+  } catch (e) {
+    if (e instanceof DecodeError) return fail("INVALID", `bad ${what}: ${e.message}`);
+    throw e;
+  }
+  if (key !== null && env.key !== key) return fail("INVALID", `${what} is for another key`);
+  return env;
+}
+
 function wrongType(key: string, has: CrdtType, wanted: string): { ok: false; error: EngineError } {
   return fail("WRONG_TYPE", `key "${key.slice(0, 64)}" holds a ${typeNames[has]}, not a ${wanted}`);
 }
@@ -277,13 +294,8 @@ export class Engine {
   mergeDelta(bytes: Uint8Array, nowMs: number): MergeResult {
     const fast = this.compactCounterDelta(bytes, null);
     if (fast !== null) return { ok: true, key: fast.key, changed: fast.changed, skew: null, typeConflict: false };
-    let env;
-    try {
-      env = decodeEnvelope(bytes);
-    } catch (e) {
-      if (e instanceof DecodeError) return fail("INVALID", `bad delta: ${e.message}`);
-      throw e;
-    }
+    const env = decodeOrFail(bytes, null, "delta");
+    if ("ok" in env) return env;
     return this.join(env.key, env.state, nowMs);
   }
 
@@ -397,14 +409,8 @@ export class Engine {
 
   /** Joins an encoded KeyState of `key` (anti-entropy). */
   mergeState(key: string, bytes: Uint8Array, nowMs: number): MergeResult {
-    let env;
-    try {
-      env = decodeEnvelope(bytes);
-    } catch (e) {
-      if (e instanceof DecodeError) return fail("INVALID", `bad state: ${e.message}`);
-      throw e;
-    }
-    if (env.key !== key) return fail("INVALID", "state is for another key");
+    const env = decodeOrFail(bytes, key, "state");
+    if ("ok" in env) return env;
     return this.join(key, env.state, nowMs);
   }
 
@@ -466,14 +472,8 @@ export class Engine {
   /** Replaces `key`'s state with an encoded KeyState of that key (recovery from a snapshot). */
   loadState(key: string, bytes: Uint8Array): LoadResult {
     if (this.compactCounterDelta(bytes, key) !== null) return { ok: true, key };
-    let env;
-    try {
-      env = decodeEnvelope(bytes);
-    } catch (e) {
-      if (e instanceof DecodeError) return fail("INVALID", `bad state: ${e.message}`);
-      throw e;
-    }
-    if (env.key !== key) return fail("INVALID", "state is for another key");
+    const env = decodeOrFail(bytes, key, "state");
+    if ("ok" in env) return env;
     if (env.state instanceof LwwRegister && env.state.isSet) this.clock.restore(env.state.timestamp());
     const len = this.encodeKey(key);
     if (len < 0) return invalidKey;
