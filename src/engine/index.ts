@@ -36,7 +36,15 @@
 //   e.digest(key): bigint | undefined                hash64(varint(type) ++ canonical state
 //                                                    bytes); the key is not hashed in. Updated
 //                                                    on every change, not on read
-//   onChange(key, digest) is called after every change (apply, merge, load).
+//   onChange(key, digest) is called after every change (apply, merge, load) - or, with
+//       deferChanges, once per changed key when reportChanges() runs (see below).
+//   e.applyMany(ops, nowMs) -> { results, deltas }
+//       apply() (and get()) for the ops of one client Batch, in order. results[i] is
+//       { ok: true, value } (value undefined: a get of a missing key) or { ok: false, error }.
+//       deltas hold every change once: a compact counter key's delta is its own row after the
+//       call's last op on it (a join of its per-op deltas), every other op's delta as is.
+//   e.reportChanges(): number   with deferChanges: calls onChange for every key changed since
+//       the last call (its current digest), and returns how many. Without it: 0, no-op.
 //   e.keyCount; e.has(key); e.typeOf(key)
 //   e.scan(): KeyScan   scan.next(maxKeys, maxBytes) -> [{ key, state: KeyState bytes }]
 //       In insertion order; tolerates writes during the scan: every key present when the
@@ -53,7 +61,7 @@ import {
   writeEnvelope, writeState, type CrdtState,
 } from "../codec/index.ts";
 import { digestOf, hash64, hashOut } from "./digest.ts";
-import { KeyTable, noActor, Slot } from "./keytable.ts";
+import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
 
 /** Most keys one scan chunk returns. */
 export const scanChunkKeysMax = 10_000;
@@ -104,7 +112,19 @@ export interface EngineOptions {
   /** Remote LWW timestamps further ahead of local time than this are reported as skew. */
   maxClockSkewMs?: number;
   onChange?: (key: string, digest: bigint) => void;
+  /**
+   * Track changes instead of reporting each one: digests are computed when read or reported,
+   * and onChange runs from reportChanges(), once per key however often it changed. The node
+   * uses this so a hot key written 10k times between two anti-entropy looks costs one digest
+   * and one hash-tree update instead of 10k (the tree is only read by anti-entropy, which
+   * calls reportChanges first).
+   */
+  deferChanges?: boolean;
 }
+
+/** An op of applyMany: a write, or a read that sees the writes before it. */
+export type ManyOp = EngineOp | { kind: "get"; key: string };
+export type ManyResult = { ok: true; value: KeyValue | undefined } | { ok: false; error: EngineError };
 
 const typeNames: Record<CrdtType, KeyType> = {
   [CrdtType.GCounter]: "gcounter",
@@ -153,11 +173,15 @@ export class Engine {
   /** The current key's UTF-8 (see encodeKey). */
   private readonly keyBuf = new Uint8Array(keyBytesMax * 3 + 8);
   private onChange: ((key: string, digest: bigint) => void) | null;
+  private readonly defer: boolean;
+  /** Entries with Flag.ReportPending (deferChanges), in the order they first changed. */
+  private pending: number[] = [];
 
   constructor(opts: EngineOptions) {
     this.actor = internActor(opts.actor);
     this.clock = new HybridClock(opts.maxClockSkewMs);
     this.onChange = opts.onChange ?? null;
+    this.defer = opts.deferChanges ?? false;
   }
 
   setOnChange(fn: ((key: string, digest: bigint) => void) | null): void {
@@ -182,8 +206,9 @@ export class Engine {
     if (len < 0) return invalidKey;
     const i = this.t.find(this.keyBuf, len);
     if ((op.kind === "incr" || op.kind === "decr") && (i < 0 || this.t.slot[i] !== Slot.Object)) {
-      const r = this.applyCompact(op, i, len);
-      if (r !== null) return r;
+      const at = this.bumpCompact(op, i, len);
+      if (typeof at !== "number") return at;
+      if (at >= 0) return { ok: true, value: this.counterValue(at), delta: this.compactOpDelta(at, op.kind === "incr") };
     }
     let state: CrdtState | undefined = i >= 0 ? this.stateAt(i) : undefined;
     let delta: CrdtState;
@@ -244,14 +269,15 @@ export class Engine {
   }
 
   /**
-   * incr/decr on a compact counter without allocating a state object; null when the op needs
-   * the general path (another actor's row, or counts past 2^53).
+   * incr/decr on a compact counter (or a new key) in the columns, without allocating a state
+   * object: the entry's index, a refusal, or -1 when the op needs the general path (another
+   * actor's row, or counts past 2^53). The key's UTF-8 is in keyBuf[0, len).
    */
-  private applyCompact(op: Extract<EngineOp, { kind: "incr" | "decr" }>, i: number, len: number): ApplyResult | null {
+  private bumpCompact(op: Extract<EngineOp, { kind: "incr" | "decr" }>, i: number, len: number): number | { ok: false; error: EngineError } {
     const t = this.t;
     if (i < 0) {
       // A new counter key: validate first, so a refused op creates nothing.
-      if (op.amount <= 0n || op.amount > safeMaxBig) return null;
+      if (op.amount <= 0n || op.amount > safeMaxBig) return -1;
       i = t.insert(this.keyBuf, len);
       t.slot[i] = op.kind === "incr" && op.counter === "gcounter" ? Slot.GCounter : Slot.PNCounter;
       t.actor[i] = noActor;
@@ -263,22 +289,88 @@ export class Engine {
     if (op.kind === "decr" && type !== CrdtType.PNCounter) return wrongType(op.key, type, "pncounter");
     if (op.kind === "incr" && op.counter !== undefined && typeNames[type] !== op.counter) return wrongType(op.key, type, op.counter);
     const a = t.actor[i] as number;
-    if ((a !== this.actor && a !== noActor) || op.amount <= 0n || op.amount > safeMaxBig) return null;
-    const amount = Number(op.amount);
+    if ((a !== this.actor && a !== noActor) || op.amount <= 0n || op.amount > safeMaxBig) return -1;
     const up = op.kind === "incr";
-    const next = (up ? (t.p[i] as number) : (t.n[i] as number)) + amount;
-    if (next > safeMax) return null;
+    const next = (up ? (t.p[i] as number) : (t.n[i] as number)) + Number(op.amount);
+    if (next > safeMax) return -1;
     t.actor[i] = this.actor;
     if (up) t.p[i] = next;
     else t.n[i] = next;
     this.changed(op.key, i);
-    const nextBig = BigInt(next);
-    const delta = type === CrdtType.GCounter
-      ? new GCounter([this.actor], [nextBig])
-      : up ? new PNCounter([this.actor], [nextBig], [0n]) : new PNCounter([this.actor], [0n], [nextBig]);
-    this.w.reset();
-    writeEnvelope(this.w, this.keyBuf.subarray(0, len), delta);
-    return { ok: true, value: { type: typeNames[type] as CounterType, value: BigInt((t.p[i] as number) - (t.n[i] as number)) }, delta: this.w.finish() };
+    return i;
+  }
+
+  /** A compact counter's value. */
+  private counterValue(i: number): KeyValue {
+    const t = this.t;
+    return { type: t.slot[i] === Slot.GCounter ? "gcounter" : "pncounter", value: BigInt((t.p[i] as number) - (t.n[i] as number)) };
+  }
+
+  /** The delta of one incr (up) or decr on compact counter i: its own row's P (or N) count. */
+  private compactOpDelta(i: number, up: boolean): Uint8Array {
+    const t = this.t;
+    const g = t.slot[i] === Slot.GCounter;
+    const w = this.w;
+    w.reset();
+    const at = beginEnvelope(w, t.keyBytes(i), g ? CrdtType.GCounter : CrdtType.PNCounter);
+    writeCompactCounter(w, g, t.actor[i] as number, up ? (t.p[i] as number) : 0, up ? 0 : (t.n[i] as number));
+    w.end(at);
+    return w.finish();
+  }
+
+  applyMany(ops: readonly ManyOp[], nowMs: number): { results: ManyResult[]; deltas: Uint8Array[] } {
+    const t = this.t;
+    const results = new Array<ManyResult>(ops.length);
+    const deltas: Uint8Array[] = [];
+    /** Compact counters whose delta waits for the end of the call (Flag.DeltaDeferred). */
+    const held: number[] = [];
+    try {
+      for (let k = 0; k < ops.length; k++) {
+        const op = ops[k] as ManyOp;
+        if (op.kind === "get") {
+          results[k] = { ok: true, value: this.get(op.key) };
+          continue;
+        }
+        if (op.kind === "incr" || op.kind === "decr") {
+          const len = this.encodeKey(op.key);
+          if (len < 0) {
+            results[k] = invalidKey;
+            continue;
+          }
+          const i = t.find(this.keyBuf, len);
+          if (i < 0 || t.slot[i] !== Slot.Object) {
+            const at = this.bumpCompact(op, i, len);
+            if (typeof at !== "number") {
+              results[k] = at;
+              continue;
+            }
+            if (at >= 0) {
+              if (((t.flags[at] as number) & Flag.DeltaDeferred) === 0) {
+                t.flags[at] = (t.flags[at] as number) | Flag.DeltaDeferred;
+                held.push(at);
+              }
+              results[k] = { ok: true, value: this.counterValue(at) };
+              continue;
+            }
+          }
+        }
+        const r = this.apply(op, nowMs);
+        if (r.ok) {
+          deltas.push(r.delta);
+          results[k] = { ok: true, value: r.value };
+        } else {
+          results[k] = r;
+        }
+      }
+    } finally {
+      // The key's state now is the join of its held deltas (and of any delta a later op on the
+      // general path produced, should it have passed 2^53), so it stands in for all of them.
+      for (const i of held) {
+        t.flags[i] = (t.flags[i] as number) & ~Flag.DeltaDeferred;
+        deltas.push(this.encodeAt(i, t.keyBytes(i)));
+      }
+    }
+    return { results, deltas };
   }
 
   get(key: string): KeyValue | undefined {
@@ -486,7 +578,23 @@ export class Engine {
 
   digest(key: string): bigint | undefined {
     const i = this.indexOf(key);
-    return i >= 0 ? digestOf(this.t.digestHi[i] as number, this.t.digestLo[i] as number) : undefined;
+    if (i < 0) return undefined;
+    this.freshDigest(i);
+    return digestOf(this.t.digestHi[i] as number, this.t.digestLo[i] as number);
+  }
+
+  /** With deferChanges: reports every key changed since the last call to onChange (see the API notes). */
+  reportChanges(): number {
+    const list = this.pending;
+    if (list.length === 0) return 0;
+    this.pending = [];
+    const t = this.t;
+    for (const i of list) {
+      t.flags[i] = (t.flags[i] as number) & ~Flag.ReportPending;
+      this.freshDigest(i);
+      this.onChange?.(decodeKey(t.keyBytes(i)), digestOf(t.digestHi[i] as number, t.digestLo[i] as number));
+    }
+    return list.length;
   }
 
   /** Scans entries in insertion order; see the API notes at the top. */
@@ -577,8 +685,34 @@ export class Engine {
     }
   }
 
-  /** Recomputes entry i's digest from its canonical encoding and tells the subscriber. */
+  /** After a change to entry i: recompute its digest and tell the subscriber, or (deferChanges) note it. */
   private changed(key: string, i: number): void {
+    const t = this.t;
+    if (!this.defer) {
+      this.computeDigest(i);
+      if (this.onChange !== null) this.onChange(key, digestOf(t.digestHi[i] as number, t.digestLo[i] as number));
+      return;
+    }
+    const f = t.flags[i] as number;
+    if (this.onChange === null) {
+      t.flags[i] = f | Flag.DigestStale;
+    } else if ((f & Flag.ReportPending) === 0) {
+      t.flags[i] = f | Flag.DigestStale | Flag.ReportPending;
+      this.pending.push(i);
+    } else {
+      t.flags[i] = f | Flag.DigestStale;
+    }
+  }
+
+  private freshDigest(i: number): void {
+    const t = this.t;
+    if (((t.flags[i] as number) & Flag.DigestStale) === 0) return;
+    t.flags[i] = (t.flags[i] as number) & ~Flag.DigestStale;
+    this.computeDigest(i);
+  }
+
+  /** Recomputes entry i's digest from its canonical encoding. */
+  private computeDigest(i: number): void {
     const t = this.t;
     const w = this.w;
     w.reset();
@@ -594,7 +728,6 @@ export class Engine {
     hash64(w.buf, 0, w.pos);
     t.digestHi[i] = hashOut.hi;
     t.digestLo[i] = hashOut.lo;
-    if (this.onChange !== null) this.onChange(key, digestOf(hashOut.hi, hashOut.lo));
   }
 }
 

@@ -27,6 +27,16 @@ export const Slot = {
 } as const;
 export type Slot = (typeof Slot)[keyof typeof Slot];
 
+/** Bits of the flags column. */
+export const Flag = {
+  /** digestHi/digestLo are out of date. */
+  DigestStale: 1,
+  /** The change has not been reported to onChange yet (the entry is in the pending list). */
+  ReportPending: 2,
+  /** applyMany holds this compact counter's delta back until the end of the call. */
+  DeltaDeferred: 4,
+} as const;
+
 /** Actor column value of a compact counter with no rows. */
 export const noActor = 0xffff_ffff;
 
@@ -45,6 +55,8 @@ export class KeyTable {
   n = new Float64Array(this.capacity);
   digestHi = new Uint32Array(this.capacity);
   digestLo = new Uint32Array(this.capacity);
+  /** Per-entry bits of the engine's lazy change tracking (Flag). */
+  flags = new Uint8Array(this.capacity);
   /** States of Slot.Object entries. */
   readonly objects = new Map<number, unknown>();
   /** Hash table: entry index + 1, 0 = empty. Size is a power of two, load <= 1/2. */
@@ -131,6 +143,9 @@ export class KeyTable {
     const s = new Uint8Array(c);
     s.set(this.slot);
     this.slot = s;
+    const f = new Uint8Array(c);
+    f.set(this.flags);
+    this.flags = f;
     this.capacity = c;
   }
 }
