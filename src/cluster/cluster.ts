@@ -51,6 +51,7 @@ export class Cluster {
   private readonly ae: AntiEntropy;
   private readonly tree: HashTree;
   private readonly addr: string;
+  private readonly store: ReplicaStore;
   private antiEntropyBytesReceived = 0;
   private antiEntropyKeysRepaired = 0;
 
@@ -59,6 +60,7 @@ export class Cluster {
     validateClusterConfig(this.config);
     this.env = opts.env;
     this.addr = opts.addr;
+    this.store = opts.store;
     this.tree = new HashTree(this.config.hashTreeDepth);
     this.ae = new AntiEntropy(this.config, this.env, this.tree, opts.store, this.outbox, this.events);
     const epoch = Math.floor(this.env.random() * 0x1_0000_0000) >>> 0;
@@ -82,6 +84,7 @@ export class Cluster {
     this.membership.tick();
     const peers = this.membership.livePeers();
     this.deltas.tick(peers);
+    this.syncTree();
     this.ae.tick(peers);
   }
 
@@ -111,6 +114,7 @@ export class Cluster {
         case "ae-tree":
         case "ae-leaves":
         case "ae-states":
+          this.syncTree();
           this.guardStore(from, () => this.ae.handle(from, env.fromAddr, m));
           break;
         default:
@@ -135,6 +139,11 @@ export class Cluster {
   /** A locally produced delta (engine-encoded) to push to every live peer. */
   broadcastDelta(delta: Uint8Array): void {
     this.deltas.enqueue(delta, this.membership.livePeers());
+  }
+
+  /** Brings the hash tree up to date with a store that reports changes lazily. */
+  private syncTree(): void {
+    this.store.reportChanges?.();
   }
 
   /** The engine reports a key's new digest (undefined = key gone) after any change, local or merged. */
@@ -196,6 +205,7 @@ export class Cluster {
   }
 
   status(): ClusterStatus {
+    this.syncTree();
     const counts = { alive: 0, suspect: 0, dead: 0, left: 0 };
     for (const m of this.membership.view()) counts[m.status]++;
     return {
@@ -210,6 +220,7 @@ export class Cluster {
 
   /** Root hash of the anti-entropy tree: equal roots mean equal replicas (with high probability). */
   rootHash(): string {
+    this.syncTree();
     const [lo, hi] = this.tree.hash(0, 0);
     return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
   }

@@ -15,4 +15,10 @@ export interface ReplicaStore {
   mergeStates(entries: ReadonlyArray<readonly [string, Uint8Array]>): void;
   /** Joins deltas received from a peer, in the order given. */
   mergeDeltas(batch: readonly Uint8Array[]): void;
+  /**
+   * Optional, for a store that reports changes lazily (the engine's deferChanges): report
+   * every change not yet reported, now. The cluster calls it right before it reads its hash
+   * tree, so anti-entropy never compares a stale tree.
+   */
+  reportChanges?(): void;
 }

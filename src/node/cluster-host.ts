@@ -71,6 +71,7 @@ export class ClusterHost {
       mergeDeltas: (batch) => {
         for (const bytes of batch) this.logged(engine.mergeDelta(bytes, this.o.now()), bytes, "delta");
       },
+      reportChanges: () => void engine.reportChanges(),
     };
     this.driver = new ClusterDriver({
       id: cfg.id,

@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { accel, describeAccel } from "../accel/index.ts";
 import { formatDurability, type NodeConfig } from "../config/config.ts";
-import { Engine } from "../engine/index.ts";
+import { Engine, type ManyResult } from "../engine/index.ts";
 import { openStore, SnapshotScheduler, type PersistLog, type Store } from "../persist/index.ts";
 import type { AdminHandler, ClientHandler, ClientOp, MemberView, NodeStatus, OpOutcome, PeerHandler } from "../transport/api.ts";
 import { OpFailure } from "../transport/api.ts";
@@ -11,7 +11,7 @@ import { startClientServer, startPeerServer, type RunningServer, type ServerSecu
 import { loadTlsDir, validateNodeMaterial, type TlsMaterial } from "../transport/tls.ts";
 import { version } from "../cli/self.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { counterOutOfRange, engineErrorToOp, toEngineOp, valueView } from "./ops.ts";
+import { outcomeOf, toManyOp } from "./ops.ts";
 import { ClusterHost } from "./cluster-host.ts";
 import { createNodeMetrics } from "./metrics.ts";
 import { startMetricsServer } from "./metrics-server.ts";
@@ -53,7 +53,9 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   const security = (): ServerSecurity => (tls ? { tls } : { insecure: true });
 
   let skewEvents = 0;
-  const engine = new Engine({ actor: cfg.id, maxClockSkewMs: cfg.maxClockSkewMs });
+  // deferChanges: digests and hash-tree updates happen once per key per anti-entropy look, not
+  // once per write (ClusterHost hands the engine's reportChanges to the cluster).
+  const engine = new Engine({ actor: cfg.id, maxClockSkewMs: cfg.maxClockSkewMs, deferChanges: true });
   const persistLog: PersistLog = (level, message, fields) => log[level](message, fields);
 
   let resolveStopped!: (code: number) => void;
@@ -111,29 +113,9 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   /** Applies ops to the engine and appends their deltas in one synchronous step; answers after the WAL says durable. */
   const applyOps = async (ops: readonly ClientOp[]): Promise<OpOutcome[]> => {
     if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");
-    const t = now();
-    const outcomes: OpOutcome[] = [];
-    const deltas: Uint8Array[] = [];
-    for (const op of ops) {
-      if (op.kind === "get") {
-        const v = engine.get(op.key);
-        const range = v && (v.type === "gcounter" || v.type === "pncounter") ? counterOutOfRange(v.value) : null;
-        if (range) outcomes.push({ ok: false, error: range });
-        else outcomes.push(v ? { ok: true, result: { kind: "value", value: valueView(v) } } : { ok: false, error: { code: "NOT_FOUND", message: "key not found" } });
-        continue;
-      }
-      const r = engine.apply(toEngineOp(op), t);
-      if (!r.ok) {
-        outcomes.push({ ok: false, error: engineErrorToOp(r.error) });
-        continue;
-      }
-      deltas.push(r.delta);
-      if (r.value.type === "gcounter" || r.value.type === "pncounter") {
-        const range = counterOutOfRange(r.value.value);
-        outcomes.push(range ? { ok: false, error: range } : { ok: true, result: { kind: "counter", value: r.value.value } });
-      }
-      else outcomes.push({ ok: true, result: { kind: "written", context: r.value.type === "mv" ? r.value.context : null } });
-    }
+    const { results, deltas } = engine.applyMany(ops.map(toManyOp), now());
+    const outcomes = new Array<OpOutcome>(ops.length);
+    for (let k = 0; k < ops.length; k++) outcomes[k] = outcomeOf(ops[k] as ClientOp, results[k] as ManyResult);
     if (deltas.length > 0) {
       const durable = store.append(deltas);
       cluster.broadcast(deltas);

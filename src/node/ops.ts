@@ -1,7 +1,7 @@
 // Translation between the gRPC edge's typed ops/results and the engine's: one place decides
 // which engine error becomes which gRPC status.
-import type { EngineError, EngineOp, KeyValue } from "../engine/index.ts";
-import type { ClientOp, OpError, ValueView } from "../transport/api.ts";
+import type { EngineError, EngineOp, KeyValue, ManyOp, ManyResult } from "../engine/index.ts";
+import type { ClientOp, OpError, OpOutcome, ValueView } from "../transport/api.ts";
 
 /** The encoding of an empty causal context. */
 const emptyContext = new Uint8Array(0);
@@ -58,4 +58,24 @@ export function valueView(v: KeyValue): ValueView {
     case "mv":
       return { type: "mv", values: v.values, context: v.context };
   }
+}
+
+export function toManyOp(op: ClientOp): ManyOp {
+  return op.kind === "get" ? op : toEngineOp(op);
+}
+
+const notFound: OpOutcome = { ok: false, error: { code: "NOT_FOUND", message: "key not found" } };
+
+/** The client-facing outcome of one applyMany result for `op`. */
+export function outcomeOf(op: ClientOp, r: ManyResult): OpOutcome {
+  if (!r.ok) return { ok: false, error: engineErrorToOp(r.error) };
+  const v = r.value;
+  if (v === undefined) return notFound;
+  if (v.type === "gcounter" || v.type === "pncounter") {
+    const range = counterOutOfRange(v.value);
+    if (range !== null) return { ok: false, error: range };
+    if (op.kind !== "get") return { ok: true, result: { kind: "counter", value: v.value } };
+  }
+  if (op.kind === "get") return { ok: true, result: { kind: "value", value: valueView(v) } };
+  return { ok: true, result: { kind: "written", context: v.type === "mv" ? v.context : null } };
 }
