@@ -302,10 +302,24 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
         observeRequest(request, (nowMs() - t0) / 1000);
         throw err;
       }
+      // Counted per run of equal (op, status) pairs: a Batch of 1000 increments is one add.
+      let runOp = "";
+      let runStatus = "";
+      let same = 0;
       for (let i = 0; i < ops.length; i++) {
         const o = outcomes[i];
-        pairs.add((ops[i] as ClientOp).kind, o === undefined ? "INTERNAL" : o.ok ? "OK" : o.error.code, 1);
+        const op = (ops[i] as ClientOp).kind;
+        const status = o === undefined ? "INTERNAL" : o.ok ? "OK" : o.error.code;
+        if (op === runOp && status === runStatus) {
+          same++;
+          continue;
+        }
+        if (same > 0) pairs.add(runOp, runStatus, same);
+        runOp = op;
+        runStatus = status;
+        same = 1;
       }
+      if (same > 0) pairs.add(runOp, runStatus, same);
       observeRequest(request, (nowMs() - t0) / 1000);
       return outcomes;
     },
