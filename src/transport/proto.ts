@@ -88,6 +88,12 @@ function codec<T>(name: string): Codec<T> {
   };
 }
 
+/** Identity: for a method whose messages are encoded and decoded by hand (the Batch hot path). */
+export const rawCodec: Codec<Uint8Array> = {
+  encode: (m: Uint8Array): Buffer => (Buffer.isBuffer(m) ? m : Buffer.from(m.buffer, m.byteOffset, m.byteLength)),
+  decode: (b: Uint8Array): Uint8Array => b,
+};
+
 export const codecs = {
   IncrementRequest: codec<IncrementRequestWire>("imdb.v1.IncrementRequest"),
   DecrementRequest: codec<DecrementRequestWire>("imdb.v1.DecrementRequest"),
@@ -98,6 +104,7 @@ export const codecs = {
   SetResponse: codec<SetResponseWire>("imdb.v1.SetResponse"),
   BatchRequest: codec<BatchRequestWire>("imdb.v1.BatchRequest"),
   BatchResponse: codec<BatchResponseWire>("imdb.v1.BatchResponse"),
+  OpResult: codec<OpResultWire>("imdb.v1.OpResult"),
   StatusRequest: codec<EmptyWire>("imdb.v1.StatusRequest"),
   StatusResponse: codec<StatusResponseWire>("imdb.v1.StatusResponse"),
   MembersRequest: codec<EmptyWire>("imdb.v1.MembersRequest"),

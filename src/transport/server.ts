@@ -5,11 +5,12 @@ import {
   type AdminHandler, type ClientHandler, type ClientOp, type OpErrorCode, type OpOutcome, type OpResult, type PeerHandler, type ValueView,
 } from "./api.ts";
 import {
-  adminMethods, bigIntToInt64, clientMethods, codecs, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, serviceDefinition, ValueTypeWire,
-  type BatchResponseWire, type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
-  type MethodDesc, type OpResultWire, type OpWire, type SetResponseWire,
+  adminMethods, bigIntToInt64, clientMethods, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, rawCodec, serviceDefinition, ValueTypeWire,
+  type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
+  type MethodDesc, type SetResponseWire,
 } from "./proto.ts";
-import { batchOps, decrementOp, getOp, incrementOp, setOp } from "./validate.ts";
+import { decrementOp, getOp, incrementOp, setOp } from "./validate.ts";
+import { checkResultKind, decodeBatchRequest, encodeBatchResponse } from "./batch-codec.ts";
 import { callerIdentity, ReloadableServerCredentials, type PeerIdentity, type TlsMaterial } from "./tls.ts";
 
 /** How long shutdown waits for in-flight calls before cancelling them. */
@@ -109,24 +110,9 @@ function getResponse(key: Uint8Array | undefined, v: ValueView): GetResponseWire
   }
 }
 
-function expectedResult(op: ClientOp): OpResult["kind"] {
-  switch (op.kind) {
-    case "increment":
-    case "decrement":
-      return "counter";
-    case "get":
-      return "value";
-    case "set":
-    case "setMv":
-      return "written";
-  }
-}
-
 function unwrap(op: ClientOp, outcome: OpOutcome): OpResult {
   if (!outcome.ok) throw new OpFailure(outcome.error.code, outcome.error.message);
-  if (outcome.result.kind !== expectedResult(op)) {
-    throw new Error(`handler answered ${op.kind} with a ${outcome.result.kind} result`);
-  }
+  checkResultKind(op, outcome.result);
   return outcome.result;
 }
 
@@ -141,23 +127,15 @@ function resultWire(key: Uint8Array | undefined, r: OpResult): { counter?: Count
   }
 }
 
-function batchResponse(ops: ClientOp[], outcomes: OpOutcome[]): BatchResponseWire {
-  if (outcomes.length !== ops.length) throw new Error(`batch handler returned ${outcomes.length} outcomes for ${ops.length} ops`);
-  const results: OpResultWire[] = new Array<OpResultWire>(ops.length);
-  for (let i = 0; i < ops.length; i++) {
-    const outcome = outcomes[i] as OpOutcome;
-    const op = ops[i] as ClientOp;
-    if (!outcome.ok) {
-      results[i] = { code: statusOf(outcome.error.code), message: outcome.error.message };
-    } else {
-      // Results are in request order, so they do not repeat the key (smaller responses on the hot path).
-      results[i] = { code: 0, ...resultWire(undefined, unwrap(op, outcome)) };
-    }
-  }
-  return { results };
-}
-
 // ---- services ----
+
+const emptyResponse = Buffer.alloc(0);
+
+/** ClientService as served: Batch takes and returns bytes, so batch-codec.ts (not protobufjs) handles them. */
+const clientServiceMethods: Record<string, MethodDesc<unknown, unknown>> = {
+  ...clientMethods,
+  Batch: { ...clientMethods.Batch, req: rawCodec, res: rawCodec } as MethodDesc<unknown, unknown>,
+};
 
 function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): grpc.UntypedServiceImplementation {
   const roles = ["node", "client", "admin"] as const;
@@ -174,11 +152,12 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
     Decrement: single("Decrement", decrementOp),
     Get: single("Get", getOp),
     Set: single("Set", setOp),
-    Batch: unary("Batch", onInternal, async (req: { ops?: OpWire[] }, call) => {
+    // Raw bytes both ways (see clientServiceMethods): the hand-written codec replaces protobufjs here.
+    Batch: unary("Batch", onInternal, async (req: Uint8Array, call) => {
       requireCaller(call, secure, roles);
-      const ops = batchOps(req);
-      if (ops.length === 0) return { results: [] };
-      return batchResponse(ops, await h.batch(ops));
+      const ops = decodeBatchRequest(req);
+      if (ops.length === 0) return emptyResponse;
+      return encodeBatchResponse(ops, await h.batch(ops));
     }),
     Status: unary("Status", onInternal, async (_req: unknown, call) => {
       requireCaller(call, secure, roles);
@@ -324,7 +303,7 @@ function isSecure(s: ServerSecurity): boolean {
 export function startClientServer(opts: ClientServerOptions): Promise<RunningServer> {
   const secure = isSecure(opts.security);
   const onInternal = opts.onInternalError ?? defaultInternal;
-  const services: Services = [{ name: "imdb.v1.ClientService", methods: clientMethods, impl: clientImpl(opts.handler, secure, onInternal) }];
+  const services: Services = [{ name: "imdb.v1.ClientService", methods: clientServiceMethods, impl: clientImpl(opts.handler, secure, onInternal) }];
   if (opts.admin !== undefined) {
     services.push({ name: "imdb.v1.AdminService", methods: adminMethods, impl: adminImpl(opts.admin, secure, onInternal) });
   }

@@ -11,6 +11,10 @@ import {
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const empty = new Uint8Array(0);
 
+function bytesOrEmpty(v: Uint8Array | undefined): Uint8Array {
+  return v instanceof Uint8Array ? v : empty;
+}
+
 export function decodeKey(raw: Uint8Array | undefined): string {
   const bytes = raw ?? empty;
   if (bytes.length < 1 || bytes.length > keyBytesMax) {
@@ -63,8 +67,9 @@ export function getOp(req: GetRequestWire): ClientOp {
 
 export function setOp(req: SetRequestWire): ClientOp {
   const key = decodeKey(req.key);
-  const value = checkValue(req.value ?? empty);
-  const context = req.context ?? empty;
+  // protobufjs leaves an absent bytes field as a shared empty Array, not a Uint8Array: normalise.
+  const value = checkValue(bytesOrEmpty(req.value));
+  const context = bytesOrEmpty(req.context);
   switch (req.type ?? 0) {
     case RegisterTypeWire.UNSPECIFIED:
     case RegisterTypeWire.LWW:
