@@ -1,16 +1,16 @@
 // `imdb bench load`: drives a running node through ClientService (unary or Batch) and reports ops/s and call latency percentiles.
 import { Command } from "commander";
 import { addConnectionOptions, connectFromFlags, jsonLine, type ConnFlags } from "./client.ts";
-import { ImdbClient, opWire, RpcError, type RequestOp } from "../transport/client.ts";
+import { encodeBatchRequest, ImdbClient, RpcError, type RequestOp } from "../transport/client.ts";
+import { countBatchErrors } from "../transport/batch-codec.ts";
 import { batchOpsMax, valueBytesMax } from "../transport/api.ts";
-import type { OpWire } from "../transport/proto.ts";
 
 export const loadClientsMax = 1024;
 export const loadSecondsMax = 3600;
 export const loadKeysMax = 10_000_000;
 /** Latency samples kept (one per call); beyond it later calls are counted but not sampled. */
 export const latencySamplesMax = 2_000_000;
-/** Pre-built op lists cycled through, so request building stays out of the measurement. */
+/** Pre-built (and pre-encoded) requests cycled through, so request building stays out of the measurement. */
 const opPoolSize = 256;
 
 type LoadOp = "incr" | "set" | "get" | "mixed";
@@ -70,7 +70,9 @@ export async function runLoad(clients: ImdbClient[], op: LoadOp, callers: number
   if (first === undefined) throw new Error("no connection");
   if (op === "get" || op === "mixed") await prefill(first, keys, value);
   const unaryPool: RequestOp[] = Array.from({ length: opPoolSize }, () => randomOp(op, keys, value));
-  const batchPool: OpWire[][] = batch > 1 ? Array.from({ length: opPoolSize }, () => Array.from({ length: batch }, () => opWire(randomOp(op, keys, value)))) : [];
+  const batchPool: Uint8Array[] = batch > 1
+    ? Array.from({ length: opPoolSize }, () => encodeBatchRequest(Array.from({ length: batch }, () => randomOp(op, keys, value))))
+    : [];
   const samples = new Float64Array(latencySamplesMax);
   let sampled = 0;
   let ops = 0;
@@ -106,8 +108,7 @@ export async function runLoad(clients: ImdbClient[], op: LoadOp, callers: number
       const t0 = performance.now();
       try {
         if (batch > 1) {
-          const res = await c.batchWire(batchPool[k++ % opPoolSize] as OpWire[]);
-          for (const r of res) if ((r.code ?? 0) !== 0) errors++;
+          errors += countBatchErrors(await c.batchRaw(batchPool[k++ % opPoolSize] as Uint8Array)).errors;
         } else {
           await unary(c, unaryPool[k++ % opPoolSize] as RequestOp);
         }

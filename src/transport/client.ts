@@ -1,12 +1,13 @@
 // A typed client for ClientService, AdminService and Health: what `imdb client`, `imdb admin` and the load benchmark speak.
 import * as grpc from "@grpc/grpc-js";
-import type { CounterKind, MemberState, MemberView, NodeStatus, OpResult, SnapshotInfo, ValueView } from "./api.ts";
+import type { CounterKind, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueView } from "./api.ts";
 import { clientMessageBytesMax, clientResponseBytesMax } from "./api.ts";
 import {
-  adminMethods, bigIntToInt64, clientMethods, CounterTypeWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
-  RegisterTypeWire, uint64ToNumber, ValueTypeWire,
+  adminMethods, bigIntToInt64, clientMethods, codecs, CounterTypeWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
+  rawCodec, RegisterTypeWire, uint64ToNumber,
   type GetResponseWire, type MethodDesc, type OpResultWire, type OpWire,
 } from "./proto.ts";
+import { BadBatchResponse, decodeBatchResponse, valueViewOf, type BatchItem } from "./batch-codec.ts";
 import { clientChannelTls, type TlsMaterial } from "./tls.ts";
 
 export const clientDeadlineMsDefault = 10_000;
@@ -32,7 +33,7 @@ export type RequestOp =
   | { kind: "set"; key: KeyInput; value: Uint8Array }
   | { kind: "setMv"; key: KeyInput; value: Uint8Array; context: Uint8Array | null };
 
-export type BatchItem = { ok: true; result: OpResult } | { ok: false; code: string; message: string };
+export type { BatchItem };
 
 export interface ClientOptions {
   /** HOST:PORT */
@@ -75,35 +76,27 @@ export function opWire(op: RequestOp): OpWire {
   }
 }
 
+/** GetResponse -> ValueView; a value type this client does not know is INTERNAL. */
 export function valueView(r: GetResponseWire): ValueView {
-  switch (r.type) {
-    case ValueTypeWire.GCOUNTER:
-      return { type: "gcounter", value: int64ToBigInt(r.counter) };
-    case ValueTypeWire.PNCOUNTER:
-      return { type: "pncounter", value: int64ToBigInt(r.counter) };
-    case ValueTypeWire.LWW:
-      return { type: "lww", value: r.value ?? new Uint8Array(0) };
-    case ValueTypeWire.MV:
-      return { type: "mv", values: r.values ?? [], context: r.context ?? new Uint8Array(0) };
-    default:
-      throw new RpcError(grpc.status.INTERNAL, `server sent unknown value type ${r.type}`);
+  return asRpcError(() => valueViewOf(r));
+}
+
+function asRpcError<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof BadBatchResponse) throw new RpcError(grpc.status.INTERNAL, err.message);
+    throw err;
   }
 }
 
-function batchItem(r: OpResultWire): BatchItem {
-  const code = r.code ?? 0;
-  if (code !== 0) return { ok: false, code: grpc.status[code] ?? `STATUS_${code}`, message: r.message ?? "" };
-  switch (r.result) {
-    case "counter":
-      return { ok: true, result: { kind: "counter", value: int64ToBigInt(r.counter?.value) } };
-    case "get":
-      return { ok: true, result: { kind: "value", value: valueView(r.get ?? {}) } };
-    case "set":
-      return { ok: true, result: { kind: "written", context: r.set?.context?.length ? r.set.context : null } };
-    default:
-      throw new RpcError(grpc.status.INTERNAL, "server sent an op result without a result");
-  }
+/** A BatchRequest in wire bytes, for callers that send the same request many times (batchRaw). */
+export function encodeBatchRequest(ops: readonly RequestOp[]): Buffer {
+  return codecs.BatchRequest.encode({ ops: ops.map(opWire) });
 }
+
+/** Batch with hand-encoded bytes both ways (the server side does the same). */
+const rawBatch: MethodDesc<Uint8Array, Uint8Array> = { ...clientMethods.Batch, req: rawCodec, res: rawCodec };
 
 const memberState: Record<number, MemberState> = {
   [MemberStatusWire.ALIVE]: "alive", [MemberStatusWire.SUSPECT]: "suspect", [MemberStatusWire.DEAD]: "dead", [MemberStatusWire.LEFT]: "left",
@@ -165,8 +158,16 @@ export class ImdbClient {
   }
 
   async batch(ops: readonly RequestOp[]): Promise<BatchItem[]> {
-    const res = await this.call(clientMethods.Batch, { ops: ops.map(opWire) });
-    return (res.results ?? []).map(batchItem);
+    const res = await this.batchRaw(encodeBatchRequest(ops));
+    return asRpcError(() => decodeBatchResponse(res));
+  }
+
+  /**
+   * Sends an encoded BatchRequest (encodeBatchRequest) and returns the encoded BatchResponse, unread:
+   * decodeBatchResponse or countBatchErrors (batch-codec.ts) read it. The load benchmark's hot path.
+   */
+  batchRaw(request: Uint8Array): Promise<Uint8Array> {
+    return this.call(rawBatch, request);
   }
 
   /** Sends ops already in wire form (the load benchmark reuses them to keep encoding cost out of its numbers). */
