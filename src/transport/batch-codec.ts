@@ -181,6 +181,11 @@ function fastOps(b: Buffer): ClientOp[] | null {
   return ops;
 }
 
+/** The fast parser alone: ops, or null where decodeBatchRequest falls back (exported for tests). */
+export function decodeBatchRequestFast(bytes: Uint8Array): ClientOp[] | null {
+  return fastOps(asBuffer(bytes));
+}
+
 /** protobufjs + batchOps: the reference semantics, and every refusal's wording. */
 export function decodeBatchRequestSlow(bytes: Uint8Array): ClientOp[] {
   let req;

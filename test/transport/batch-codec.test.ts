@@ -1,0 +1,374 @@
+// The hand-written Batch codec against protobufjs: same ops or the same refusal, byte-identical responses, exact client decoding.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import * as fc from "fast-check";
+import * as grpc from "@grpc/grpc-js";
+import {
+  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, opErrorCodes, valueBytesMax,
+  type ClientOp, type OpOutcome, type OpResult, type ValueView,
+} from "../../src/transport/api.ts";
+import {
+  BadBatchResponse, countBatchErrors, decodeBatchRequest, decodeBatchRequestFast, decodeBatchRequestSlow,
+  decodeBatchResponse, decodeBatchResponseSlow, encodeBatchResponse, type BatchItem,
+} from "../../src/transport/batch-codec.ts";
+import {
+  bigIntToInt64, codecs, int64Max, int64Min, ValueTypeWire,
+  type BatchResponseWire, type GetResponseWire, type OpResultWire, type OpWire,
+} from "../../src/transport/proto.ts";
+import { encodeBatchRequest, ImdbClient, RpcError } from "../../src/transport/client.ts";
+import { startClientServer, type RunningServer } from "../../src/transport/server.ts";
+import { FakeNode } from "./fake-node.ts";
+
+const runs = Number(process.env.IMDB_PROPERTY_RUNS ?? 1000);
+const seed = process.env.IMDB_SEED !== undefined ? Number(process.env.IMDB_SEED) : Date.now() ^ (Math.random() * 0x7fffffff);
+
+function check<T>(arb: fc.Arbitrary<T>, pred: (v: T) => void, numRuns = runs): void {
+  const out = fc.check(fc.property(arb, pred), { numRuns, seed });
+  if (out.failed) throw new Error(`property failed with IMDB_SEED=${seed}: ${fc.defaultReportMessage(out)}`);
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+const enc = new TextEncoder();
+
+// ---- comparable forms ----
+
+/** Bytes as hex so a Buffer and a Uint8Array with equal contents compare equal. */
+function plainOp(op: ClientOp): unknown {
+  switch (op.kind) {
+    case "set":
+      return { ...op, value: hex(op.value) };
+    case "setMv":
+      return { ...op, value: hex(op.value), context: op.context === null ? null : hex(op.context) };
+    default:
+      return op;
+  }
+}
+
+function decodeOutcome(run: () => ClientOp[]): unknown {
+  try {
+    return { ops: run().map(plainOp) };
+  } catch (err) {
+    if (err instanceof OpFailure) return { code: err.code, message: err.message };
+    throw err; // anything else would be INTERNAL: a test failure
+  }
+}
+
+function plainValue(v: ValueView): unknown {
+  switch (v.type) {
+    case "lww":
+      return { type: v.type, value: hex(v.value) };
+    case "mv":
+      return { type: v.type, values: v.values.map(hex), context: hex(v.context) };
+    default:
+      return v;
+  }
+}
+
+function plainResult(r: OpResult): unknown {
+  switch (r.kind) {
+    case "counter":
+      return r;
+    case "value":
+      return { kind: r.kind, value: plainValue(r.value) };
+    case "written":
+      return { kind: r.kind, context: r.context === null ? null : hex(r.context) };
+  }
+}
+
+function plainItems(run: () => BatchItem[]): unknown {
+  try {
+    return { items: run().map((i) => (i.ok ? { ok: true, result: plainResult(i.result) } : i)) };
+  } catch (err) {
+    if (err instanceof BadBatchResponse) return { bad: err.message };
+    throw err;
+  }
+}
+
+// ---- request generators (wire level, so invalid requests are reachable) ----
+
+const oversizeKey = new Uint8Array(keyBytesMax + 1).fill(97);
+const maxKey = new Uint8Array(keyBytesMax).fill(98);
+const oversizeValue = new Uint8Array(valueBytesMax + 1);
+const oversizeContext = new Uint8Array(mvContextBytesMax + 1);
+
+const keyArb: fc.Arbitrary<Uint8Array | undefined> = fc.oneof(
+  { weight: 6, arbitrary: fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 12 }).map((s) => enc.encode(s)) },
+  { weight: 3, arbitrary: fc.string({ unit: "grapheme", minLength: 1, maxLength: 6 }).map((s) => enc.encode(s)) },
+  { weight: 2, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 8 }) }, // often invalid UTF-8
+  { weight: 1, arbitrary: fc.constantFrom(undefined, new Uint8Array(0), oversizeKey, maxKey, enc.encode("\uFEFFbom")) },
+);
+
+const amountArb = fc.oneof(
+  fc.constantFrom(0n, 1n, 2n, -1n, int64Max, int64Min, 2n ** 28n - 1n, 2n ** 28n, 2n ** 49n - 1n, 2n ** 49n, 2n ** 53n + 1n),
+  fc.bigInt({ min: int64Min, max: int64Max }),
+  fc.bigInt({ min: 1n, max: 1000n }),
+).map((v) => bigIntToInt64(v));
+
+const enumArb = fc.oneof(fc.constantFrom(undefined, 0, 1, 2), fc.integer({ min: -3, max: 200 }));
+const bytesArb: fc.Arbitrary<Uint8Array | undefined> = fc.oneof(
+  { weight: 4, arbitrary: fc.uint8Array({ maxLength: 12 }) },
+  { weight: 1, arbitrary: fc.constantFrom(undefined, new Uint8Array(0)) },
+);
+
+const opArb: fc.Arbitrary<OpWire> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ key: keyArb, amount: fc.option(amountArb, { nil: undefined }), type: enumArb }).map((increment) => ({ increment })) },
+  { weight: 2, arbitrary: fc.record({ key: keyArb, amount: fc.option(amountArb, { nil: undefined }) }).map((decrement) => ({ decrement })) },
+  { weight: 2, arbitrary: fc.record({ key: keyArb }).map((get) => ({ get })) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      key: keyArb,
+      value: fc.oneof({ weight: 30, arbitrary: bytesArb }, { weight: 1, arbitrary: fc.constant(oversizeValue) }),
+      type: enumArb,
+      context: fc.oneof({ weight: 30, arbitrary: bytesArb }, { weight: 1, arbitrary: fc.constant(oversizeContext) }),
+    }).map((set) => ({ set })),
+  },
+  { weight: 1, arbitrary: fc.constant({}) },
+);
+
+/** Valid ops in the fast path's domain (amounts below 2^49): what a real client sends, then mutated. */
+const validOpArb: fc.Arbitrary<OpWire> = fc.oneof(
+  fc.record({ key: fc.string({ unit: "grapheme", minLength: 1, maxLength: 10 }).map((s) => enc.encode(s)), amount: fc.oneof(fc.bigInt({ min: 1n, max: 2n ** 49n - 1n }), fc.constantFrom(1n, 127n, 128n, 2n ** 49n - 1n)).map(bigIntToInt64), type: fc.constantFrom(0, 1, 2) }).map((increment) => ({ increment })),
+  fc.record({ key: fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 10 }).map((s) => enc.encode(s)), amount: fc.bigInt({ min: 1n, max: 2n ** 40n }).map(bigIntToInt64) }).map((decrement) => ({ decrement })),
+  fc.record({ key: fc.string({ minLength: 1, maxLength: 10 }).map((s) => enc.encode(s)) }).map((get) => ({ get })),
+  fc.record({ key: fc.constantFrom("a", "b", "ключ").map((s) => enc.encode(s)), value: fc.uint8Array({ maxLength: 10 }), type: fc.constantFrom(0, 1) }).map((set) => ({ set })),
+  fc.record({ key: fc.constantFrom("m", "n").map((s) => enc.encode(s)), value: fc.uint8Array({ maxLength: 10 }), type: fc.constant(2), context: fc.uint8Array({ maxLength: 6 }) }).map((set) => ({ set })),
+);
+
+const requestArb = fc.array(opArb, { maxLength: 8 }).map((ops) => codecs.BatchRequest.encode({ ops }));
+const validRequestArb = fc.array(validOpArb, { minLength: 1, maxLength: 8 }).map((ops) => codecs.BatchRequest.encode({ ops }));
+
+type Mutation = { kind: "set"; at: number; byte: number } | { kind: "truncate"; at: number } | { kind: "insert"; at: number; byte: number } | { kind: "delete"; at: number };
+const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ kind: fc.constant("set" as const), at: fc.nat(), byte: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(0x80, 0xff, 0x0a, 0x12, 0x18, 0x22, 0x00)) }),
+  fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ kind: fc.constant("delete" as const), at: fc.nat() }),
+);
+
+function mutate(bytes: Uint8Array, ms: Mutation[]): Uint8Array {
+  let b = Array.from(bytes);
+  for (const m of ms) {
+    if (b.length === 0) break;
+    const at = m.at % b.length;
+    if (m.kind === "set") b[at] = m.byte;
+    else if (m.kind === "truncate") b = b.slice(0, at);
+    else if (m.kind === "insert") b.splice(at, 0, m.byte);
+    else b.splice(at, 1);
+  }
+  return new Uint8Array(b);
+}
+
+const sameDecode = (bytes: Uint8Array): void => {
+  expect(decodeOutcome(() => decodeBatchRequest(bytes))).toEqual(decodeOutcome(() => decodeBatchRequestSlow(bytes)));
+};
+
+describe("decodeBatchRequest", () => {
+  test("random batches (valid and invalid ops): same ops or same OpFailure as protobufjs + batchOps", () => {
+    check(requestArb, sameDecode);
+  });
+
+  test("plainly encoded valid batches take the fast path and give the reference ops", () => {
+    check(validRequestArb, (bytes) => {
+      const fast = decodeBatchRequestFast(bytes);
+      expect(fast).not.toBeNull();
+      expect((fast ?? []).map(plainOp)).toEqual(decodeBatchRequestSlow(bytes).map(plainOp));
+    });
+  });
+
+  test("mutated and truncated requests: same result as protobufjs + batchOps, never a non-OpFailure", () => {
+    check(fc.tuple(fc.oneof(validRequestArb, requestArb), fc.array(mutationArb, { minLength: 1, maxLength: 3 })), ([bytes, ms]) => sameDecode(mutate(bytes, ms)));
+  });
+
+  test("random bytes are INVALID_ARGUMENT or decode the same way", () => {
+    check(fc.uint8Array({ maxLength: 40 }), sameDecode);
+  });
+
+  test("non-canonical encodings fall back and agree with protobufjs", () => {
+    const cases = [
+      "0a060a040a026162", // increment with a key and no amount
+      "0a080a060a0161100110 02".replace(/ /g, ""), // amount twice
+      "0a080a06100a01610a0162", // amount first, key twice
+      "0a070a0510010a0161", // fields out of order
+      "0a080a0610010a01612801", // unknown field 5
+      "0a090a8700100a0161100118".slice(0, 16), // non-canonical op length
+      "0a0c0a0a0a0161100118005001", // unknown field 10
+      "0a0a0a0561100110011a0161", // two oneof members (increment, get)
+      "0a0a0a080a016110818000", // amount as a padded varint (=1)
+      "0a080a060a01611801" + "00", // trailing zero byte at top level
+      "0b", // start group
+      "0a0312020a00", // decrement with an empty key
+      "0a0422020a00", // set with an empty key (refused)
+      "0a0322010a", // truncated inside a set
+      "12020a00", // unknown top-level field 2
+    ];
+    for (const c of cases) sameDecode(Buffer.from(c, "hex"));
+  });
+
+  test(`${batchOpsMax} ops decode; ${batchOpsMax + 1} are RESOURCE_EXHAUSTED with the reference message`, () => {
+    const op: OpWire = { increment: { key: enc.encode("k"), amount: 1 } };
+    const ok = codecs.BatchRequest.encode({ ops: new Array<OpWire>(batchOpsMax).fill(op) });
+    expect(decodeBatchRequestFast(ok)?.length).toBe(batchOpsMax);
+    const over = codecs.BatchRequest.encode({ ops: new Array<OpWire>(batchOpsMax + 1).fill(op) });
+    expect(decodeOutcome(() => decodeBatchRequest(over))).toEqual({ code: "RESOURCE_EXHAUSTED", message: `batch has ${batchOpsMax + 1} ops, the limit is ${batchOpsMax}` });
+    sameDecode(over);
+  });
+
+  test("an op's refusal names its index, as before", () => {
+    const bytes = codecs.BatchRequest.encode({ ops: [{ get: { key: enc.encode("ok") } }, { increment: { key: enc.encode("k"), amount: 0 } }] });
+    expect(decodeOutcome(() => decodeBatchRequest(bytes))).toEqual({ code: "INVALID_ARGUMENT", message: "op 1: amount must be >= 1, got 0" });
+    expect(decodeOutcome(() => decodeBatchRequest(Buffer.from("0a05", "hex")))).toEqual({ code: "INVALID_ARGUMENT", message: "malformed BatchRequest: index out of range" });
+  });
+});
+
+// ---- responses ----
+
+const statusCode = (code: (typeof opErrorCodes)[number]): number => grpc.status[code];
+
+/** The BatchResponse the server built with protobufjs before the hand-written encoder (the reference). */
+function referenceResponse(outcomes: readonly OpOutcome[]): Buffer {
+  const vt = { gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV };
+  const get = (v: ValueView): GetResponseWire => {
+    const base = { key: undefined, type: vt[v.type] };
+    switch (v.type) {
+      case "gcounter":
+      case "pncounter":
+        return { ...base, counter: bigIntToInt64(v.value) };
+      case "lww":
+        return { ...base, value: v.value };
+      case "mv":
+        return { ...base, values: v.values, context: v.context };
+    }
+  };
+  const results: OpResultWire[] = outcomes.map((o) => {
+    if (!o.ok) return { code: statusCode(o.error.code), message: o.error.message };
+    const r = o.result;
+    switch (r.kind) {
+      case "counter":
+        return { code: 0, counter: { key: undefined, value: bigIntToInt64(r.value) } };
+      case "value":
+        return { code: 0, get: get(r.value) };
+      case "written":
+        return { code: 0, set: { key: undefined, context: r.context ?? undefined } };
+    }
+  });
+  const wire: BatchResponseWire = { results };
+  return codecs.BatchResponse.encode(wire);
+}
+
+const counterArb = fc.oneof(
+  fc.bigInt({ min: int64Min, max: int64Max }),
+  fc.constantFrom(0n, 1n, -1n, 127n, 128n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, -(2n ** 53n), int64Max, int64Min),
+);
+const bytesSmall = fc.uint8Array({ maxLength: 200 });
+const valueViewArb: fc.Arbitrary<ValueView> = fc.oneof(
+  fc.record({ type: fc.constantFrom("gcounter" as const, "pncounter" as const), value: counterArb }),
+  fc.record({ type: fc.constant("lww" as const), value: bytesSmall }),
+  fc.record({ type: fc.constant("mv" as const), values: fc.array(bytesSmall, { maxLength: 4 }), context: fc.uint8Array({ maxLength: 20 }) }),
+);
+const messageArb = fc.oneof(
+  fc.string({ maxLength: 60 }),
+  fc.string({ unit: "binary", maxLength: 60 }), // lone surrogates included
+  fc.string({ unit: "grapheme", minLength: 40, maxLength: 80 }),
+  fc.constant("x".repeat(300)),
+);
+
+/** An op and an outcome of the kind its op must have. */
+const pairArb: fc.Arbitrary<[ClientOp, OpOutcome]> = fc.oneof(
+  counterArb.map((value): [ClientOp, OpOutcome] => [{ kind: "increment", key: "k", amount: 1n, counter: null }, { ok: true, result: { kind: "counter", value } }]),
+  counterArb.map((value): [ClientOp, OpOutcome] => [{ kind: "decrement", key: "k", amount: 1n }, { ok: true, result: { kind: "counter", value } }]),
+  valueViewArb.map((value): [ClientOp, OpOutcome] => [{ kind: "get", key: "k" }, { ok: true, result: { kind: "value", value } }]),
+  fc.option(fc.uint8Array({ maxLength: 200 }), { nil: null }).map((context): [ClientOp, OpOutcome] => [{ kind: "setMv", key: "k", value: new Uint8Array(0), context: null }, { ok: true, result: { kind: "written", context } }]),
+  fc.constant<[ClientOp, OpOutcome]>([{ kind: "set", key: "k", value: new Uint8Array(0) }, { ok: true, result: { kind: "written", context: null } }]),
+  fc.tuple(fc.constantFrom(...opErrorCodes), messageArb).map(([code, message]): [ClientOp, OpOutcome] => [{ kind: "get", key: "k" }, { ok: false, error: { code, message } }]),
+);
+const batchArb = fc.array(pairArb, { maxLength: 12 });
+
+const expectedItem = (o: OpOutcome): BatchItem => (o.ok ? { ok: true, result: o.result } : { ok: false, code: o.error.code, message: o.error.message });
+
+describe("encodeBatchResponse", () => {
+  test("byte-identical to protobufjs for random outcomes (errors, big and negative counters, LWW/MV/get results)", () => {
+    check(batchArb, (pairs) => {
+      const ops = pairs.map((p) => p[0]);
+      const outcomes = pairs.map((p) => p[1]);
+      expect(hex(encodeBatchResponse(ops, outcomes))).toBe(hex(referenceResponse(outcomes)));
+    });
+  });
+
+  test("a 1000-op counter response and a response past the initial buffer size are identical too", () => {
+    const ops: ClientOp[] = Array.from({ length: batchOpsMax }, () => ({ kind: "increment", key: "k", amount: 1n, counter: null }));
+    const outcomes: OpOutcome[] = ops.map((_, i) => ({ ok: true, result: { kind: "counter", value: BigInt(i) * 1_000_003n - 7n } }));
+    expect(hex(encodeBatchResponse(ops, outcomes))).toBe(hex(referenceResponse(outcomes)));
+    const big: OpOutcome[] = [{ ok: true, result: { kind: "value", value: { type: "lww", value: new Uint8Array(100_000).fill(7) } } }];
+    expect(hex(encodeBatchResponse([{ kind: "get", key: "k" }], big))).toBe(hex(referenceResponse(big)));
+  });
+
+  test("a handler that breaks its contract is a programmer error, not a response", () => {
+    const op: ClientOp = { kind: "get", key: "k" };
+    expect(() => encodeBatchResponse([op], [])).toThrow("batch handler returned 0 outcomes for 1 ops");
+    expect(() => encodeBatchResponse([op], [{ ok: true, result: { kind: "counter", value: 1n } }])).toThrow("handler answered get with a counter result");
+  });
+});
+
+describe("client side", () => {
+  test("decodeBatchResponse round-trips every outcome and matches protobufjs; countBatchErrors counts", () => {
+    check(batchArb, (pairs) => {
+      const outcomes = pairs.map((p) => p[1]);
+      const bytes = encodeBatchResponse(pairs.map((p) => p[0]), outcomes);
+      const fast = plainItems(() => decodeBatchResponse(bytes));
+      // Normalise what the wire cannot carry: a written null context and an empty one look the same.
+      const expected = outcomes.map((o) => {
+        const item = expectedItem(o);
+        if (item.ok && item.result.kind === "written" && item.result.context?.length === 0) return { ok: true, result: { kind: "written", context: null } } as BatchItem;
+        return item;
+      });
+      expect(fast).toEqual(plainItems(() => expected));
+      expect(fast).toEqual(plainItems(() => decodeBatchResponseSlow(bytes)));
+      expect(countBatchErrors(bytes)).toEqual({ results: outcomes.length, errors: outcomes.filter((o) => !o.ok).length });
+    });
+  });
+
+  test("mutated responses: same items or the same BadBatchResponse as protobufjs", () => {
+    check(fc.tuple(batchArb, fc.array(mutationArb, { minLength: 1, maxLength: 3 })), ([pairs, ms]) => {
+      const bytes = mutate(encodeBatchResponse(pairs.map((p) => p[0]), pairs.map((p) => p[1])), ms);
+      expect(plainItems(() => decodeBatchResponse(bytes))).toEqual(plainItems(() => decodeBatchResponseSlow(bytes)));
+    });
+  });
+});
+
+// ---- over gRPC ----
+
+describe("Batch over gRPC with raw bytes", () => {
+  let node: FakeNode;
+  let srv: RunningServer;
+  let c: ImdbClient;
+  beforeAll(async () => {
+    node = new FakeNode();
+    srv = await startClientServer({ addr: "127.0.0.1:0", security: { insecure: true }, handler: node, onInternalError: () => {} });
+    c = new ImdbClient({ server: `127.0.0.1:${srv.port}`, tls: null, deadlineMs: 5000 });
+  });
+  afterAll(async () => {
+    c.close();
+    await srv.shutdown(1000);
+  });
+
+  test("malformed bytes are INVALID_ARGUMENT (not INTERNAL) and reach no handler", async () => {
+    const before = node.batches;
+    const err = await c.batchRaw(Buffer.from("0a05ff", "hex")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RpcError);
+    expect((err as RpcError).codeName).toBe("INVALID_ARGUMENT");
+    expect((err as RpcError).details).toStartWith("malformed BatchRequest");
+    expect(node.batches).toBe(before);
+  });
+
+  test("a pre-encoded request answers with bytes the client decoders read", async () => {
+    const req = encodeBatchRequest([{ kind: "increment", key: "raw", amount: 5n }, { kind: "get", key: "nope" }, { kind: "set", key: "r", value: new Uint8Array([1]) }]);
+    const res = await c.batchRaw(req);
+    expect(countBatchErrors(res)).toEqual({ results: 3, errors: 1 });
+    expect(plainItems(() => decodeBatchResponse(res))).toEqual(plainItems(() => [
+      { ok: true, result: { kind: "counter", value: 5n } },
+      { ok: false, code: "NOT_FOUND", message: "key not found" },
+      { ok: true, result: { kind: "written", context: null } },
+    ]));
+    expect(await c.batchRaw(new Uint8Array(0))).toHaveLength(0);
+  });
+});
