@@ -577,27 +577,90 @@ function fastItem(b: Buffer, s: number, e: number): BatchItem | null {
     if (c < 0 || at + c !== e) return null;
     return { ok: true, result: { kind: "written", context: c > 0 ? b.subarray(at, e) : null } };
   }
-  // Get results are rarer and have more shapes: protobufjs decodes them.
+  if (tag === tagGetResult) {
+    const value = fastValueView(b, is, e);
+    return value === null ? null : { ok: true, result: { kind: "value", value } };
+  }
   return null;
 }
 
-/** Same items (or BadBatchResponse) as decodeBatchResponseSlow. */
-export function decodeBatchResponse(bytes: Uint8Array): BatchItem[] {
+/** A delimited field's [start, end) at p (tag already read at p - 1), or false; sets `at` to the end. */
+function delimitedAt(b: Uint8Array, p: number, e: number): boolean {
+  const n = shortVarint(b, p, e);
+  if (n < 0 || at + n > e) return false;
+  span = at;
+  at += n;
+  return true;
+}
+let span = 0;
+
+/** GetResponse [s, e) with fields in id order (type, counter, value, values..., context), or null. */
+function fastValueView(b: Buffer, s: number, e: number): ValueView | null {
+  let p = s;
+  if (p + 1 >= e || b[p] !== 0x10) return null;
+  const type = b[p + 1] as number;
+  if (type < ValueTypeWire.GCOUNTER || type > ValueTypeWire.MV) return null;
+  p += 2;
+  let counter = zero;
+  let value: Uint8Array = empty;
+  const values: Uint8Array[] = [];
+  let context: Uint8Array = empty;
+  if (p < e && b[p] === 0x18) {
+    const v = int64Varint(b, p + 1, e);
+    if (v === null) return null;
+    counter = v;
+    p = at;
+  }
+  if (p < e && b[p] === 0x22) {
+    if (!delimitedAt(b, p + 1, e)) return null;
+    value = b.subarray(span, at);
+    p = at;
+  }
+  while (p < e && b[p] === 0x2a) {
+    if (!delimitedAt(b, p + 1, e)) return null;
+    values.push(b.subarray(span, at));
+    p = at;
+  }
+  if (p < e && b[p] === 0x32) {
+    if (!delimitedAt(b, p + 1, e)) return null;
+    context = b.subarray(span, at);
+    p = at;
+  }
+  if (p !== e) return null;
+  switch (type) {
+    case ValueTypeWire.GCOUNTER:
+      return { type: "gcounter", value: counter };
+    case ValueTypeWire.PNCOUNTER:
+      return { type: "pncounter", value: counter };
+    case ValueTypeWire.LWW:
+      return { type: "lww", value };
+    default:
+      return { type: "mv", values, context };
+  }
+}
+
+/** The fast reader alone: items, or null where decodeBatchResponse falls back (exported for tests). */
+export function decodeBatchResponseFast(bytes: Uint8Array): BatchItem[] | null {
   const b = asBuffer(bytes);
   const items: BatchItem[] = [];
   const end = b.length;
   let p = 0;
   while (p < end) {
-    if (b[p] !== tagResult) return decodeBatchResponseSlow(b);
+    if (b[p] !== tagResult) return null;
     const n = shortVarint(b, p + 1, end);
-    if (n < 0 || at + n > end) return decodeBatchResponseSlow(b);
+    if (n < 0 || at + n > end) return null;
     const s = at;
     p = s + n;
     const item = fastItem(b, s, p);
-    if (item === null) return decodeBatchResponseSlow(b);
+    if (item === null) return null;
     items.push(item);
   }
   return items;
+}
+
+/** Same items (or BadBatchResponse) as decodeBatchResponseSlow. */
+export function decodeBatchResponse(bytes: Uint8Array): BatchItem[] {
+  return decodeBatchResponseFast(bytes) ?? decodeBatchResponseSlow(bytes);
 }
 
 /**

@@ -8,7 +8,7 @@ import {
 } from "../../src/transport/api.ts";
 import {
   BadBatchResponse, countBatchErrors, decodeBatchRequest, decodeBatchRequestFast, decodeBatchRequestSlow,
-  decodeBatchResponse, decodeBatchResponseSlow, encodeBatchResponse, type BatchItem,
+  decodeBatchResponse, decodeBatchResponseFast, decodeBatchResponseSlow, encodeBatchResponse, type BatchItem,
 } from "../../src/transport/batch-codec.ts";
 import {
   bigIntToInt64, codecs, int64Max, int64Min, ValueTypeWire,
@@ -23,7 +23,7 @@ const seed = process.env.IMDB_SEED !== undefined ? Number(process.env.IMDB_SEED)
 
 function check<T>(arb: fc.Arbitrary<T>, pred: (v: T) => void, numRuns = runs): void {
   const out = fc.check(fc.property(arb, pred), { numRuns, seed });
-  if (out.failed) throw new Error(`property failed with IMDB_SEED=${seed}: ${fc.defaultReportMessage(out)}`);
+  if (out.failed) throw new Error(`property failed with IMDB_SEED=${seed}: ${fc.defaultReportMessage(out)}\n${String(out.errorInstance)}`);
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
@@ -323,6 +323,8 @@ describe("client side", () => {
       });
       expect(fast).toEqual(plainItems(() => expected));
       expect(fast).toEqual(plainItems(() => decodeBatchResponseSlow(bytes)));
+      // What this server writes never needs protobufjs, except non-ASCII error messages (rare, left to it).
+      if (outcomes.every((o) => o.ok || /^[\x00-\x7f]*$/.test(o.error.message))) expect(decodeBatchResponseFast(bytes)).not.toBeNull();
       expect(countBatchErrors(bytes)).toEqual({ results: outcomes.length, errors: outcomes.filter((o) => !o.ok).length });
     });
   });
