@@ -7,7 +7,7 @@ import { int64Max } from "../transport/proto.ts";
 
 export const clientServerDefault = "127.0.0.1:7100";
 const base64Pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Connection flags shared by `client`, `admin` and `bench load`. */
 export interface ConnFlags {

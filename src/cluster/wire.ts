@@ -110,7 +110,8 @@ export class WireError extends Error {
 // ---------------------------------------------------------------- encoding
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+/** ignoreBOM: a leading U+FEFF is part of the string, not a byte-order mark to drop. */
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 class Writer {
   private buf = new Uint8Array(256);

@@ -21,7 +21,8 @@ export const stateBytesMax = 64 * 1024 * 1024;
 /** Largest encoded row (actor + counts) of a counter, or dot. */
 const rowBytesMax = actorIdBytesMax + 64;
 
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+/** ignoreBOM: a leading U+FEFF is part of the string, not a byte-order mark to drop. */
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Decodes UTF-8 (ASCII fast path); throws DecodeError on invalid input. */
 export function decodeUtf8(r: Reader, bytes: Uint8Array, what: string): string {

@@ -162,7 +162,8 @@ function wrongType(key: string, has: CrdtType, wanted: string): { ok: false; err
 }
 
 const keyEncoder = new TextEncoder();
-const keyDecoder = new TextDecoder();
+/** Keys are well-formed UTF-8 here; ignoreBOM keeps a leading U+FEFF, which is part of the key. */
+const keyDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const invalidKey = fail("INVALID", `key must be 1..${keyBytesMax} bytes of well-formed UTF-8`);
 
 export class Engine {
@@ -446,7 +447,7 @@ export class Engine {
     const t = this.t;
     const slot = type === CrdtType.GCounter ? Slot.GCounter : Slot.PNCounter;
     let i = t.find(this.keyBuf, keyLen);
-    const key = String.fromCharCode(...this.keyBuf.subarray(0, keyLen));
+    const key = keyDecoder.decode(this.keyBuf.subarray(0, keyLen));
     if (loadKey !== null) {
       if (key !== loadKey) return null;
       if (i < 0) i = t.insert(this.keyBuf, keyLen);
@@ -491,7 +492,7 @@ export class Engine {
     }
     for (let k = 0; k < len; k++) if ((buf[start + k] as number) >= 0x80) return null;
     try {
-      this.lastActor = internActor(String.fromCharCode(...buf.subarray(start, start + len)));
+      this.lastActor = internActor(keyDecoder.decode(buf.subarray(start, start + len)));
     } catch (e) {
       if (e instanceof CrdtError) return null;
       throw e;
@@ -742,9 +743,9 @@ export function writeCompactCounter(w: Writer, g: boolean, actor: number, p: num
   w.end(at);
 }
 
+/** A stored key's string (TextDecoder beats String.fromCharCode(...b) even for ASCII in Bun). */
 function decodeKey(b: Uint8Array): string {
-  for (let k = 0; k < b.length; k++) if ((b[k] as number) >= 0x80) return keyDecoder.decode(b);
-  return String.fromCharCode(...b);
+  return keyDecoder.decode(b);
 }
 
 function mergeSame(a: CrdtState, b: CrdtState): boolean {

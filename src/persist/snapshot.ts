@@ -237,7 +237,8 @@ function checkChunkEntries(view: DataView, start: number, end: number): number {
   return at === end ? count : -1;
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: false });
+/** ignoreBOM: a key starting with U+FEFF keeps it (the default would drop it and the entry would not load). */
+const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /** Hands every entry of a verified snapshot to `each`; values are views into the image. */
 export function forEachEntry(s: LoadedSnapshot, each: (key: string, state: Uint8Array) => void): void {

@@ -106,3 +106,20 @@ describe("Engine deferChanges", () => {
     expect(heard).toEqual(["k7", "k9"]);
   });
 });
+
+describe("keys the engine turns back into strings", () => {
+  test("a leading U+FEFF and other non-ASCII keys survive scan, reportChanges and a reload from scanned keys", () => {
+    const keysHere = ["\uFEFFbom", "\uFEFF", "plain", "é\uFEFF", "😀"];
+    const heard: string[] = [];
+    const e = new Engine({ actor: "n1", deferChanges: true, onChange: (k) => heard.push(k) });
+    for (const key of keysHere) expect(e.apply({ kind: "incr", key, amount: 3n }, T).ok).toBe(true);
+    e.reportChanges();
+    expect(heard).toEqual(keysHere);
+    const scan = e.scan();
+    const items = scan.next();
+    expect(items.map((i) => i.key)).toEqual(keysHere);
+    const copy = new Engine({ actor: "n2" });
+    for (const { key, state } of items) expect(copy.loadState(key, state)).toEqual({ ok: true, key });
+    for (const key of keysHere) expect(copy.get(key)).toEqual({ type: "pncounter", value: 3n });
+  });
+});

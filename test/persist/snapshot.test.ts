@@ -67,6 +67,21 @@ describe("snapshots", () => {
     await b.store.close();
   }, 60_000);
 
+  test("snapshot keys come back exactly, including a leading U+FEFF and other non-ASCII text", async () => {
+    const d = await tempDir("snap-keys");
+    dirs.push(d);
+    const keys = ["\uFEFFbom", "\uFEFF", "plain", "é\uFEFF", "😀"];
+    const a = await openTestStore(d);
+    await a.store.snapshot(keys.map((k, i) => [k, Uint8Array.of(i)] as const));
+    await a.store.close();
+    const seen: Array<[string, number]> = [];
+    const b = await openTestStore(d, {
+      sink: { snapshotEntry: (key, state) => void seen.push([key, state[0] as number]), walRecord: () => undefined },
+    });
+    await b.store.close();
+    expect(seen).toEqual(keys.map((k, i) => [k, i] as [string, number]));
+  });
+
   test("keeps the newest two snapshots and deletes the WAL segments they do not need", async () => {
     const d = await tempDir("prune");
     dirs.push(d);
