@@ -590,10 +590,18 @@ export class Engine {
     if (list.length === 0) return 0;
     this.pending = [];
     const t = this.t;
-    for (const i of list) {
-      t.flags[i] = (t.flags[i] as number) & ~Flag.ReportPending;
-      this.freshDigest(i);
-      this.onChange?.(decodeKey(t.keyBytes(i)), digestOf(t.digestHi[i] as number, t.digestLo[i] as number));
+    let k = 0;
+    try {
+      for (; k < list.length; k++) {
+        const i = list[k] as number;
+        this.freshDigest(i);
+        this.onChange?.(decodeKey(t.keyBytes(i)), digestOf(t.digestHi[i] as number, t.digestLo[i] as number));
+        t.flags[i] = (t.flags[i] as number) & ~Flag.ReportPending;
+      }
+    } finally {
+      // A subscriber that throws (a full hash tree) leaves the rest pending for the next call,
+      // instead of flagged as pending yet in no list, which would silence them for good.
+      if (k < list.length) this.pending = list.slice(k).concat(this.pending);
     }
     return list.length;
   }

@@ -123,3 +123,26 @@ describe("keys the engine turns back into strings", () => {
     for (const key of keysHere) expect(copy.get(key)).toEqual({ type: "pncounter", value: 3n });
   });
 });
+
+describe("reportChanges and a failing subscriber", () => {
+  test("keys not reported because onChange threw are reported by the next call", () => {
+    let fail = true;
+    const heard: string[] = [];
+    const e = new Engine({
+      actor: "n1",
+      deferChanges: true,
+      onChange: (k) => {
+        if (k === "b" && fail) throw new Error("tree full");
+        heard.push(k);
+      },
+    });
+    for (const key of ["a", "b", "c"]) e.apply({ kind: "incr", key, amount: 1n }, T);
+    expect(() => e.reportChanges()).toThrow("tree full");
+    expect(heard).toEqual(["a"]);
+    fail = false;
+    e.apply({ kind: "incr", key: "c", amount: 1n }, T);
+    e.apply({ kind: "incr", key: "d", amount: 1n }, T);
+    expect(e.reportChanges()).toBe(3);
+    expect(heard).toEqual(["a", "b", "c", "d"]);
+  });
+});
