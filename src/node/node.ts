@@ -117,14 +117,17 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     const outcomes = new Array<OpOutcome>(ops.length);
     for (let k = 0; k < ops.length; k++) outcomes[k] = outcomeOf(ops[k] as ClientOp, results[k] as ManyResult);
     if (deltas.length > 0) {
-      const durable = store.append(deltas);
-      cluster.broadcast(deltas);
       try {
-        await durable;
+        await store.append(deltas);
       } catch (err) {
         // The WAL failed: these writes are not acknowledged (onFatal stops the node).
         throw new OpFailure("UNAVAILABLE", `write not durable: ${(err as Error).message}`);
       }
+      // Peers hear of a write only once it is as durable as the node promises. A delta sent
+      // earlier could outlive a SIGKILL that lost it here: this node would restart with its
+      // own row behind what peers hold, reuse those counts for new acknowledged increments,
+      // and the join (a max per row) would swallow them.
+      cluster.broadcast(deltas);
     }
     return outcomes;
   };
