@@ -44,6 +44,12 @@ export interface ClusterDriverOptions {
   now?: () => number;
   random?: () => number;
   every?: Every;
+  /**
+   * Asked before messages leave: null sends them now, a promise holds them until it settles.
+   * The node gates on its unsettled WAL appends, so no peer is shown a local write (in an
+   * anti-entropy state) that a SIGKILL could still take back.
+   */
+  gate?: () => Promise<void> | null;
 }
 
 const realEvery: Every = (ms, fn) => {
@@ -141,6 +147,12 @@ export class ClusterDriver {
   }
 
   private flush(outs: readonly Outbound[]): void {
+    const gate = outs.length === 0 ? null : (this.opts.gate?.() ?? null);
+    if (gate === null) this.send(outs);
+    else void gate.then(() => this.send(outs));
+  }
+
+  private send(outs: readonly Outbound[]): void {
     for (const out of outs) {
       if (this.inflight >= driverSendsInflightMax) {
         this.dropped++;

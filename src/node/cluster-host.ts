@@ -45,6 +45,8 @@ export class ClusterHost {
     backlogOverflows: 0,
   };
   private readonly listeners: Array<(e: ClusterEvent) => void> = [];
+  /** Local WAL appends not settled yet (see localAppend). */
+  private readonly unsettled = new Set<Promise<unknown>>();
 
   constructor(private readonly o: ClusterHostOptions) {
     this.peers = new PeerClient({ selfId: o.cfg.id, security: o.tls ? { tls: o.tls } : { insecure: true } });
@@ -88,6 +90,7 @@ export class ClusterHost {
         },
       },
       onEvent: (e) => this.onEvent(e),
+      gate: () => this.settled(),
     });
     // The hash tree learns every change from now on, and every key recovered from disk in
     // bounded chunks between requests, so a node with millions of keys serves clients at once.
@@ -185,6 +188,24 @@ export class ClusterHost {
     this.listeners.push(fn);
   }
 
+  /**
+   * A local write's WAL append, issued in the same synchronous step as the write. Until it
+   * settles, the write is visible in the engine but could still be lost to a SIGKILL, so no
+   * message leaves for a peer (an anti-entropy state could carry it): a peer holding counts
+   * this node lost would swallow the counts it reuses for new acknowledged increments.
+   */
+  localAppend(append: Promise<unknown>): void {
+    const p = append.then(() => undefined, () => undefined);
+    this.unsettled.add(p);
+    void p.then(() => this.unsettled.delete(p));
+  }
+
+  /** null when every local append has settled, else a promise for those pending now. */
+  private settled(): Promise<void> | null {
+    if (this.unsettled.size === 0) return null;
+    return Promise.all([...this.unsettled]).then(() => undefined);
+  }
+
   /** Local deltas, already applied and appended to the WAL, to push to every live peer. */
   broadcast(deltas: readonly Uint8Array[]): void {
     if (!this.driver) return;
@@ -192,11 +213,13 @@ export class ClusterHost {
   }
 
   /** A NodeService.Exchange request from an authenticated peer. */
-  receive(fromId: string, payload: Uint8Array | undefined): Uint8Array {
+  receive(fromId: string, payload: Uint8Array | undefined): Uint8Array | Promise<Uint8Array> {
     if (payload === undefined || payload.length === 0) throw new OpFailure("INVALID_ARGUMENT", "empty peer message");
     if (!this.driver) throw new OpFailure("UNAVAILABLE", "this node has not joined the cluster yet");
     try {
-      return this.driver.receive(fromId, payload);
+      const reply = this.driver.receive(fromId, payload);
+      const gate = reply.length === 0 ? null : this.settled();
+      return gate === null ? reply : gate.then(() => reply);
     } catch (err) {
       if (err instanceof PeerMessageRefused) throw new OpFailure("INVALID_ARGUMENT", `peer message refused: ${err.message}`);
       throw err;

@@ -117,8 +117,10 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     const outcomes = new Array<OpOutcome>(ops.length);
     for (let k = 0; k < ops.length; k++) outcomes[k] = outcomeOf(ops[k] as ClientOp, results[k] as ManyResult);
     if (deltas.length > 0) {
+      const appended = store.append(deltas);
+      cluster.localAppend(appended);
       try {
-        await store.append(deltas);
+        await appended;
       } catch (err) {
         // The WAL failed: these writes are not acknowledged (onFatal stops the node).
         throw new OpFailure("UNAVAILABLE", `write not durable: ${(err as Error).message}`);

@@ -68,3 +68,34 @@ test("three drivers form a cluster, replicate increments and see a graceful leav
   expect(requests).toBeGreaterThan(0);
   for (const x of [a, b]) x.d.stop();
 });
+
+test("a gate holds every outgoing message until it settles, then they all leave", async () => {
+  let now = 0;
+  const timers: Array<() => void> = [];
+  const sent: string[] = [];
+  let release!: () => void;
+  let gate: Promise<void> | null = new Promise<void>((r) => (release = r));
+  const store = new CounterStore("a");
+  const d = new ClusterDriver({
+    id: "a", addr: "a:7000", seeds: ["b:7000", "c:7000"], store,
+    sender: { send: async (to) => { sent.push(to.addr); return null; } },
+    now: () => now, random: () => 0.5,
+    every: (_ms, fn) => {
+      timers.push(fn);
+      return () => timers.splice(timers.indexOf(fn), 1);
+    },
+    gate: () => gate,
+  });
+  d.start();
+  for (let t = 0; t < 50; t++) {
+    now += 5;
+    for (const f of [...timers]) f();
+    await Promise.resolve();
+  }
+  expect(sent).toEqual([]); // join attempts were made, and held
+  release();
+  gate = null;
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  expect(new Set(sent)).toEqual(new Set(["b:7000", "c:7000"]));
+  d.stop();
+});
