@@ -5,7 +5,7 @@ import { clientMessageBytesMax, clientResponseBytesMax } from "./api.ts";
 import {
   adminMethods, bigIntToInt64, clientMethods, codecs, CounterTypeWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
   rawCodec, RegisterTypeWire, uint64ToNumber,
-  type GetResponseWire, type MethodDesc, type OpResultWire, type OpWire,
+  type GetResponseWire, type MethodDesc, type OpWire,
 } from "./proto.ts";
 import { BadBatchResponse, decodeBatchResponse, valueViewOf, type BatchItem } from "./batch-codec.ts";
 import { clientChannelTls, type TlsMaterial } from "./tls.ts";
@@ -168,11 +168,6 @@ export class ImdbClient {
    */
   batchRaw(request: Uint8Array): Promise<Uint8Array> {
     return this.call(rawBatch, request);
-  }
-
-  /** Sends ops already in wire form (the load benchmark reuses them to keep encoding cost out of its numbers). */
-  async batchWire(ops: OpWire[]): Promise<OpResultWire[]> {
-    return (await this.call(clientMethods.Batch, { ops })).results ?? [];
   }
 
   async status(): Promise<NodeStatus> {
