@@ -7,7 +7,7 @@ function list(v: string | undefined): string[] {
   return v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
-interface InitFlags { dir: string; nodes: string; clients?: string; admins?: string; hosts?: string; days: string; force?: boolean }
+interface InitFlags { dir: string; nodes?: string; clients?: string; admins?: string; hosts?: string; days: string; force?: boolean }
 
 export function register(program: Command): void {
   const certs = program.command("certs").description("certificates for mutual TLS");
@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .command("init")
     .description("write DIR/ca.crt+key and a .crt/.key per node, client and admin (never overwrites without --force)")
     .requiredOption("--dir <dir>", "output folder (created 0700 if missing)")
-    .requiredOption("--nodes <ids>", "comma-separated node ids: CN and SAN of each node certificate")
+    .option("--nodes <ids>", "comma-separated node ids: CN and SAN of each node certificate (needed for a new CA)")
     .option("--clients <names>", "comma-separated client certificate names", "client")
     .option("--admins <names>", "comma-separated admin certificate names (may call AdminService)")
     .option("--hosts <hosts>", "extra DNS names / IPs added to every node certificate's SAN")

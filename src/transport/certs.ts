@@ -154,7 +154,9 @@ async function writeOut(path: string, text: string, mode: number, force: boolean
 }
 
 function checkNames(opts: CertInitOptions): void {
-  if (opts.nodes.length === 0) throw new CertError("--nodes needs at least one node id");
+  if (opts.nodes.length + opts.clients.length + opts.admins.length === 0) {
+    throw new CertError("nothing to sign: name at least one --nodes, --clients or --admins certificate");
+  }
   const seen = new Set<string>();
   for (const n of [...opts.nodes, ...opts.clients, ...opts.admins]) {
     validateCertName(n);
@@ -183,6 +185,9 @@ export async function initCerts(opts: CertInitOptions): Promise<CertInitResult> 
   ];
   const caFiles = [await exists(caCrt), await exists(caKey)];
   const reuseCa = !opts.force && caFiles[0] === true && caFiles[1] === true;
+  // A new CA starts a cluster, which needs a node; with an existing CA, signing only a client
+  // or admin certificate (a new user, a renewal) is the common case.
+  if (!reuseCa && opts.nodes.length === 0) throw new CertError("a new CA needs at least one --nodes id (no ca.crt + ca.key to sign with here)");
   if (!opts.force) {
     const clash: string[] = [];
     if (!reuseCa) for (const [i, p] of [caCrt, caKey].entries()) if (caFiles[i] === true) clash.push(p);

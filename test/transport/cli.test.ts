@@ -53,6 +53,23 @@ describe("imdb certs init", () => {
     const bad = await imdb(["certs", "init", "--dir", join(dir, "x"), "--nodes", "a,a"]);
     expect(bad.code).toBe(2);
   });
+
+  test("signs just a client or admin with an existing CA; a new CA needs a node", async () => {
+    const ca = await Bun.file(join(certDir, "ca.crt")).text();
+    const one = await imdb(["certs", "init", "--dir", certDir, "--clients", "app"]);
+    expect(one.code).toBe(0);
+    expect(one.out).toContain("signed with the existing CA");
+    expect((await stat(join(certDir, "app.key"))).mode & 0o777).toBe(0o600);
+    const admin = await imdb(["certs", "init", "--dir", certDir, "--clients", "", "--admins", "ops2"]);
+    expect(admin.code).toBe(0);
+    expect(await Bun.file(join(certDir, "ca.crt")).text()).toBe(ca);
+    const fresh = await imdb(["certs", "init", "--dir", join(dir, "fresh"), "--clients", "app"]);
+    expect(fresh.code).toBe(2);
+    expect(fresh.err).toContain("a new CA needs at least one --nodes id");
+    const nothing = await imdb(["certs", "init", "--dir", certDir, "--clients", ""]);
+    expect(nothing.code).toBe(2);
+    expect(nothing.err).toContain("nothing to sign");
+  });
 });
 
 describe("imdb client", () => {
