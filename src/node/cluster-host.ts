@@ -201,7 +201,7 @@ export class ClusterHost {
   }
 
   /** null when every local append has settled, else a promise for those pending now. */
-  private settled(): Promise<void> | null {
+  settled(): Promise<void> | null {
     if (this.unsettled.size === 0) return null;
     return Promise.all([...this.unsettled]).then(() => undefined);
   }

@@ -130,6 +130,12 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
       // own row behind what peers hold, reuse those counts for new acknowledged increments,
       // and the join (a max per row) would swallow them.
       cluster.broadcast(deltas);
+    } else {
+      // A read-only request may show other requests' writes that are not yet in the WAL. As
+      // Redis flushes replies only after its AOF write, answer once those appends settled
+      // (at most one WAL round), so a value a client saw cannot vanish in a SIGKILL.
+      const pending = cluster.settled();
+      if (pending !== null) await pending;
     }
     return outcomes;
   };
