@@ -53,6 +53,22 @@ if (2 + 2 * treeKeyUnitsMax > arenaPageBytes) throw new Error("arena pages too s
 /** Arena pages at most, so that an arena address stays a non-negative int32. */
 const arenaPagesMax = 1 << (31 - arenaPageBits);
 
+/** Offset in its page where the key read by the last readHead call has its first unit. */
+let unitsAt = 0;
+
+/** The length header (units << 1 | wide) of the arena key at `addr` in `page`; sets unitsAt. */
+function readHead(page: Uint8Array, addr: number): number {
+  let p = addr & arenaOffsetMask;
+  let b = page[p++] as number;
+  let head = b & 0x7f;
+  for (let shift = 7; b >= 0x80; shift += 7) {
+    b = page[p++] as number;
+    head |= (b & 0x7f) << shift;
+  }
+  unitsAt = p;
+  return head;
+}
+
 function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -300,13 +316,8 @@ export class HashTree {
   /** Whether the arena key at `addr` is `key` (whose wideness the caller knows). */
   private keyEquals(addr: number, key: string, wide: boolean): boolean {
     const page = this.arena[addr >>> arenaPageBits] as Uint8Array;
-    let p = addr & arenaOffsetMask;
-    let b = page[p++] as number;
-    let head = b & 0x7f;
-    for (let shift = 7; b >= 0x80; shift += 7) {
-      b = page[p++] as number;
-      head |= (b & 0x7f) << shift;
-    }
+    const head = readHead(page, addr);
+    let p = unitsAt;
     const n = key.length;
     if (head !== ((n << 1) | (wide ? 1 : 0))) return false;
     if (wide) {
@@ -320,13 +331,8 @@ export class HashTree {
   /** The key stored at arena address `addr`, as a string. */
   private keyAt(addr: number): string {
     const page = this.arena[addr >>> arenaPageBits] as Uint8Array;
-    let p = addr & arenaOffsetMask;
-    let b = page[p++] as number;
-    let head = b & 0x7f;
-    for (let shift = 7; b >= 0x80; shift += 7) {
-      b = page[p++] as number;
-      head |= (b & 0x7f) << shift;
-    }
+    const head = readHead(page, addr);
+    let p = unitsAt;
     const n = head >>> 1;
     const units: number[] = new Array<number>(n);
     if ((head & 1) === 1) for (let i = 0; i < n; i++, p += 2) units[i] = (page[p] as number) | ((page[p + 1] as number) << 8);
@@ -462,13 +468,7 @@ export class HashTree {
   /** Bytes the arena key at `addr` takes. */
   private keyBytesAt(addr: number): number {
     const page = this.arena[addr >>> arenaPageBits] as Uint8Array;
-    let p = addr & arenaOffsetMask;
-    let b = page[p++] as number;
-    let head = b & 0x7f;
-    for (let shift = 7; b >= 0x80; shift += 7) {
-      b = page[p++] as number;
-      head |= (b & 0x7f) << shift;
-    }
+    const head = readHead(page, addr);
     return HashTree.keyBytes(head >>> 1, (head & 1) === 1);
   }
 

@@ -133,6 +133,33 @@ export function encodeRecords(bodies: readonly Uint8Array[], first: Lsn, sums: C
   return out;
 }
 
+/** Payload ranges [starts[i], ends[i]) of framed records, in arrays that double as they fill. */
+export class PayloadRanges {
+  starts: Uint32Array;
+  ends: Uint32Array;
+  count = 0;
+
+  constructor(initial: number) {
+    this.starts = new Uint32Array(Math.max(16, initial));
+    this.ends = new Uint32Array(this.starts.length);
+  }
+
+  push(start: number, end: number): void {
+    const n = this.count;
+    if (n === this.starts.length) {
+      const s2 = new Uint32Array(n * 2);
+      const e2 = new Uint32Array(n * 2);
+      s2.set(this.starts);
+      e2.set(this.ends);
+      this.starts = s2;
+      this.ends = e2;
+    }
+    this.starts[n] = start;
+    this.ends[n] = end;
+    this.count = n + 1;
+  }
+}
+
 /**
  * CRC32C of many payloads in one accel call. Payload i is buf[starts[i], ends[i]) with
  * ends[i] <= starts[i+1]; the gaps between payloads (record headers) are checksummed as

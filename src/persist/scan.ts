@@ -4,7 +4,7 @@
 
 import type { Checksums } from "../accel/api.ts";
 import {
-  decodeFileHeader, fileHeaderBytes, getU64, payloadChecksums, recordHeaderBytes, recordLsnBytes, walMagic,
+  decodeFileHeader, fileHeaderBytes, getU64, payloadChecksums, PayloadRanges, recordHeaderBytes, recordLsnBytes, walMagic,
   type HeaderCheck,
 } from "./format.ts";
 import { walRecordBytesMax } from "./limits.ts";
@@ -48,9 +48,7 @@ export function scanSegment(buf: Uint8Array, sums: Checksums): SegmentScan {
   const size = buf.byteLength;
   // Offsets arrays grow by doubling: sizing them for the worst case (every record minimal)
   // would cost half the segment's size again.
-  let starts = new Uint32Array(Math.min(offsetsInitial, Math.floor((size - fileHeaderBytes) / minRecordBytes)));
-  let ends = new Uint32Array(starts.length);
-  let n = 0;
+  const framed = new PayloadRanges(Math.min(offsetsInitial, Math.floor((size - fileHeaderBytes) / minRecordBytes)));
   let at = fileHeaderBytes;
   let damage: { offset: number; reason: string } | null = null;
   // Framing pass: every length is bounded before it is used.
@@ -59,21 +57,11 @@ export function scanSegment(buf: Uint8Array, sums: Checksums): SegmentScan {
     const len = view.getUint32(at, true);
     if (len < recordLsnBytes || len > walRecordBytesMax) { damage = { offset: at, reason: `record length ${len} out of range` }; break; }
     if (at + recordHeaderBytes + len > size) { damage = { offset: at, reason: `record length ${len} runs past end of file` }; break; }
-    if (n === starts.length) {
-      const grown = Math.max(16, starts.length * 2);
-      const s2 = new Uint32Array(grown);
-      const e2 = new Uint32Array(grown);
-      s2.set(starts);
-      e2.set(ends);
-      starts = s2;
-      ends = e2;
-    }
-    starts[n] = at + recordHeaderBytes;
-    ends[n] = at + recordHeaderBytes + len;
-    n++;
+    framed.push(at + recordHeaderBytes, at + recordHeaderBytes + len);
     at += recordHeaderBytes + len;
   }
   // Checksums of all framed records in one accel call, then LSN continuity.
+  const { starts, ends, count: n } = framed;
   const crcs = payloadChecksums(sums, buf, starts, ends, n);
   let good = 0;
   for (; good < n; good++) {

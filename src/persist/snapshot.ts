@@ -5,7 +5,7 @@
 import { open, rename, unlink, readFile, stat } from "node:fs/promises";
 import type { Checksums } from "../accel/api.ts";
 import {
-  decodeFileHeader, encodeFileHeader, fileHeaderBytes, footerMagic, getU64, payloadChecksums,
+  decodeFileHeader, encodeFileHeader, fileHeaderBytes, footerMagic, getU64, payloadChecksums, PayloadRanges,
   recordHeaderBytes, setU64, snapshotFooterBytes, snapshotMagic, snapshotName,
 } from "./format.ts";
 import { PersistError, PersistErrorCode } from "./errors.ts";
@@ -186,27 +186,16 @@ export function verifySnapshot(buf: Uint8Array, expectLsn: Lsn, sums: Checksums)
   const view = new DataView(buf.buffer, buf.byteOffset, size);
   const footerAt = size - snapshotFooterBytes;
   // Chunks are ~snapshotChunkBytesTarget each, so these rarely grow.
-  let starts = new Uint32Array(64);
-  let ends = new Uint32Array(64);
-  let n = 0;
+  const framed = new PayloadRanges(64);
   let at = fileHeaderBytes;
   while (at < footerAt) {
     if (footerAt - at < recordHeaderBytes + 4) return bad(at, "short chunk header");
     const len = view.getUint32(at, true);
     if (len < 4 || len > snapshotChunkBytesMax || at + recordHeaderBytes + len > footerAt) return bad(at, `chunk length ${len} out of range`);
-    if (n === starts.length) {
-      const s2 = new Uint32Array(n * 2);
-      const e2 = new Uint32Array(n * 2);
-      s2.set(starts);
-      e2.set(ends);
-      starts = s2;
-      ends = e2;
-    }
-    starts[n] = at + recordHeaderBytes;
-    ends[n] = at + recordHeaderBytes + len;
-    n++;
+    framed.push(at + recordHeaderBytes, at + recordHeaderBytes + len);
     at += recordHeaderBytes + len;
   }
+  const { starts, ends, count: n } = framed;
   for (let i = 0; i < footerMagic.byteLength; i++) if (buf[footerAt + i] !== footerMagic[i]) return bad(footerAt, "footer magic missing");
   if (view.getUint32(footerAt + 24, true) !== sums.crc32c(buf.subarray(footerAt, footerAt + 24))) return bad(footerAt, "footer checksum mismatch");
   const crcs = payloadChecksums(sums, buf, starts, ends, n);
