@@ -11,6 +11,7 @@ import { ImdbClient, RpcError, type RequestOp } from "../../src/transport/client
 import { PeerClient } from "../../src/transport/peer-client.ts";
 import { loadTlsDir, type TlsMaterial } from "../../src/transport/tls.ts";
 import { run, startNode, tempDir, waitFor, type NodeProc } from "../integration/harness.ts";
+import { rpcStatus } from "../transport/rpc-status.ts";
 
 setDefaultTimeout(30_000);
 
@@ -28,15 +29,6 @@ function client(server: string, material: TlsMaterial): ImdbClient {
   return c;
 }
 
-async function rpcCode(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "OK";
-  } catch (err) {
-    if (err instanceof RpcError) return err.codeName;
-    throw err;
-  }
-}
 
 /** The known state every attack must leave alone. */
 async function expectUnchanged(): Promise<void> {
@@ -126,20 +118,20 @@ afterAll(() => {
 describe("certificates", () => {
   test("no client certificate: refused on both ports", async () => {
     const none: TlsMaterial = { ca: clientTls.ca, cert: Buffer.alloc(0), key: Buffer.alloc(0) };
-    expect(await rpcCode(client(node.clientAddr, none).get("known-counter"))).toBe("UNAVAILABLE");
+    expect(await rpcStatus(client(node.clientAddr, none).get("known-counter"))).toBe("UNAVAILABLE");
     // The peer port's Health answers a node certificate (the control) and refuses a caller without one.
     expect(await client(node.peerAddr, node2Tls).health()).toBe("SERVING");
-    expect(await rpcCode(client(node.peerAddr, none).health())).toBe("UNAVAILABLE");
+    expect(await rpcStatus(client(node.peerAddr, none).health())).toBe("UNAVAILABLE");
     await expectUnchanged();
   });
 
   test("a certificate from another CA: refused on both ports", async () => {
     const other = join(dir.path, "other-ca");
     await initCerts({ dir: other, nodes: ["node-2"], clients: ["client"], admins: [], hosts: [], days: 1, force: false });
-    expect(await rpcCode(client(node.clientAddr, { ...(await loadTlsDir(other, "client")), ca: clientTls.ca }).increment("known-counter", 1n))).toBe("UNAVAILABLE");
+    expect(await rpcStatus(client(node.clientAddr, { ...(await loadTlsDir(other, "client")), ca: clientTls.ca }).increment("known-counter", 1n))).toBe("UNAVAILABLE");
     const peer = new PeerClient({ selfId: "node-2", security: { tls: { ...(await loadTlsDir(other, "node-2")), ca: clientTls.ca } }, deadlineMs: 5000 });
     opened.push(peer);
-    expect(await rpcCode(peer.send(node.peerAddr, new Uint8Array([1])))).toBe("UNAVAILABLE");
+    expect(await rpcStatus(peer.send(node.peerAddr, new Uint8Array([1])))).toBe("UNAVAILABLE");
     await expectUnchanged();
   });
 
@@ -149,25 +141,25 @@ describe("certificates", () => {
     copyFileSync(join(certs, "ca.crt"), join(expired, "ca.crt"));
     copyFileSync(join(certs, "ca.key"), join(expired, "ca.key"));
     await initCerts({ dir: expired, nodes: ["node-2"], clients: ["old"], admins: [], hosts: [], days: 1, force: false, validity: validityFromDays(new Date(Date.now() - 10 * 86_400_000), 1) });
-    expect(await rpcCode(client(node.clientAddr, await loadTlsDir(expired, "old")).increment("known-counter", 1n))).toBe("UNAVAILABLE");
+    expect(await rpcStatus(client(node.clientAddr, await loadTlsDir(expired, "old")).increment("known-counter", 1n))).toBe("UNAVAILABLE");
     const peer = new PeerClient({ selfId: "node-2", security: { tls: await loadTlsDir(expired, "node-2") }, deadlineMs: 5000 });
     opened.push(peer);
-    expect(await rpcCode(peer.send(node.peerAddr, new Uint8Array([1])))).toBe("UNAVAILABLE");
+    expect(await rpcStatus(peer.send(node.peerAddr, new Uint8Array([1])))).toBe("UNAVAILABLE");
     await expectUnchanged();
   });
 
   test("a client certificate on the peer port: PERMISSION_DENIED; a client may not call AdminService", async () => {
     const peer = new PeerClient({ selfId: "client", security: { tls: clientTls }, deadlineMs: 5000 });
     opened.push(peer);
-    expect(await rpcCode(peer.send(node.peerAddr, new Uint8Array([1])))).toBe("PERMISSION_DENIED");
-    expect(await rpcCode(good.snapshot())).toBe("PERMISSION_DENIED");
+    expect(await rpcStatus(peer.send(node.peerAddr, new Uint8Array([1])))).toBe("PERMISSION_DENIED");
+    expect(await rpcStatus(good.snapshot())).toBe("PERMISSION_DENIED");
     await expectUnchanged();
   });
 
   test("node-2's certificate claiming to be node-3: PERMISSION_DENIED", async () => {
     const liar = new PeerClient({ selfId: "node-3", security: { tls: node2Tls }, deadlineMs: 5000 });
     opened.push(liar);
-    expect(await rpcCode(liar.send(node.peerAddr, new Uint8Array([1, 2, 3])))).toBe("PERMISSION_DENIED");
+    expect(await rpcStatus(liar.send(node.peerAddr, new Uint8Array([1, 2, 3])))).toBe("PERMISSION_DENIED");
     await expectUnchanged();
   });
 });
@@ -178,7 +170,7 @@ describe("malformed peer messages from an authentic node", () => {
   const peerCode = async (payload: Uint8Array): Promise<string> => {
     const peer = new PeerClient({ selfId: "node-2", security: { tls: node2Tls }, deadlineMs: 5000 });
     opened.push(peer);
-    return rpcCode(peer.send(node.peerAddr, payload));
+    return rpcStatus(peer.send(node.peerAddr, payload));
   };
 
   test("garbage, truncated and empty payloads from node-2: the node keeps serving, nothing merged", async () => {
@@ -255,7 +247,7 @@ describe("malformed traffic on both ports", () => {
 describe("requests over the limits", () => {
   test("a Batch of 1001 ops: RESOURCE_EXHAUSTED, none applied", async () => {
     const ops: RequestOp[] = Array.from({ length: 1001 }, () => ({ kind: "increment", key: "known-counter", amount: 1n }));
-    expect(await rpcCode(good.batch(ops))).toBe("RESOURCE_EXHAUSTED");
+    expect(await rpcStatus(good.batch(ops))).toBe("RESOURCE_EXHAUSTED");
     // 1000 is the limit, not past it: accepted (and undone by the same amount so the state is as before).
     expect((await good.batch(ops.slice(0, 1000))).every((r) => r.ok)).toBe(true);
     expect(await good.decrement("known-counter", 1000n)).toBe(42n);
@@ -263,19 +255,19 @@ describe("requests over the limits", () => {
   });
 
   test("a value over 1 MiB and a message over 4 MiB: RESOURCE_EXHAUSTED, nothing written", async () => {
-    expect(await rpcCode(good.set("known-register", new Uint8Array(1024 * 1024 + 1)))).toBe("RESOURCE_EXHAUSTED");
-    expect(await rpcCode(good.set("known-register", new Uint8Array(5 * 1024 * 1024)))).toBe("RESOURCE_EXHAUSTED");
-    expect(await rpcCode(good.set("k".repeat(1025), new Uint8Array([1])))).toBe("INVALID_ARGUMENT");
+    expect(await rpcStatus(good.set("known-register", new Uint8Array(1024 * 1024 + 1)))).toBe("RESOURCE_EXHAUSTED");
+    expect(await rpcStatus(good.set("known-register", new Uint8Array(5 * 1024 * 1024)))).toBe("RESOURCE_EXHAUSTED");
+    expect(await rpcStatus(good.set("k".repeat(1025), new Uint8Array([1])))).toBe("INVALID_ARGUMENT");
     await expectUnchanged();
   });
 
   test("invalid UTF-8 keys: INVALID_ARGUMENT on every path, nothing created", async () => {
     const bad = new Uint8Array([0x6b, 0xff, 0xfe, 0x80]);
-    expect(await rpcCode(good.increment(bad, 1n))).toBe("INVALID_ARGUMENT");
-    expect(await rpcCode(good.set(bad, new Uint8Array([1])))).toBe("INVALID_ARGUMENT");
-    expect(await rpcCode(good.get(new Uint8Array([0xc0, 0x80])))).toBe("INVALID_ARGUMENT");
+    expect(await rpcStatus(good.increment(bad, 1n))).toBe("INVALID_ARGUMENT");
+    expect(await rpcStatus(good.set(bad, new Uint8Array([1])))).toBe("INVALID_ARGUMENT");
+    expect(await rpcStatus(good.get(new Uint8Array([0xc0, 0x80])))).toBe("INVALID_ARGUMENT");
     // A lone surrogate encoded as UTF-8 (CESU) is not valid UTF-8 either.
-    expect(await rpcCode(good.setMv(new Uint8Array([0xed, 0xa0, 0x80]), new Uint8Array([1]), null))).toBe("INVALID_ARGUMENT");
+    expect(await rpcStatus(good.setMv(new Uint8Array([0xed, 0xa0, 0x80]), new Uint8Array([1]), null))).toBe("INVALID_ARGUMENT");
     const codes = await good.batch([{ kind: "increment", key: bad, amount: 1n }]).then(
       (items) => items.map((i) => (i.ok ? "OK" : i.code)),
       (err: unknown) => [err instanceof RpcError ? err.codeName : String(err)],

@@ -14,6 +14,7 @@ import * as grpc from "@grpc/grpc-js";
 import { healthMethods } from "../../src/transport/proto.ts";
 import { clientChannelTls } from "../../src/transport/tls.ts";
 import { EchoPeer, FakeNode } from "./fake-node.ts";
+import { rpcStatus } from "./rpc-status.ts";
 
 let dir = "";
 let node: FakeNode;
@@ -34,15 +35,6 @@ async function client(sub = "main", name = "client", server = clientAddr): Promi
   return c;
 }
 
-async function statusOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "OK";
-  } catch (err) {
-    if (err instanceof RpcError) return err.codeName;
-    throw err;
-  }
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "imdb-transport-"));
@@ -84,10 +76,10 @@ describe("ClientService over mTLS", () => {
 
   test("handler errors become their gRPC status", async () => {
     const c = await client();
-    expect(await statusOf(c.get("missing"))).toBe("NOT_FOUND");
+    expect(await rpcStatus(c.get("missing"))).toBe("NOT_FOUND");
     await c.increment("g", 1n, "gcounter");
-    expect(await statusOf(c.decrement("g", 1n))).toBe("FAILED_PRECONDITION");
-    expect(await statusOf(c.increment("g", 2n ** 63n - 1n, "gcounter"))).toBe("OUT_OF_RANGE");
+    expect(await rpcStatus(c.decrement("g", 1n))).toBe("FAILED_PRECONDITION");
+    expect(await rpcStatus(c.increment("g", 2n ** 63n - 1n, "gcounter"))).toBe("OUT_OF_RANGE");
     expect(await c.get("g")).toEqual({ type: "gcounter", value: 1n });
   });
 
@@ -137,7 +129,7 @@ describe("ClientService over mTLS", () => {
     expect(await c.members()).toEqual(node.members());
     expect(await c.health()).toBe("SERVING");
     expect(await c.health("imdb.v1.ClientService")).toBe("SERVING");
-    expect(await statusOf(c.health("no.such.Service"))).toBe("NOT_FOUND");
+    expect(await rpcStatus(c.health("no.such.Service"))).toBe("NOT_FOUND");
   });
 });
 
@@ -163,7 +155,7 @@ describe("validation at the edge", () => {
         : op.kind === "get" ? c.get(op.key)
         : op.kind === "set" ? c.set(op.key, op.value)
         : c.setMv(op.key, op.value, op.context);
-      expect(await statusOf(single)).toBe(want);
+      expect(await rpcStatus(single)).toBe(want);
       if (want !== "OK") expect(node.applied).toBe(before);
     });
   }
@@ -183,7 +175,7 @@ describe("validation at the edge", () => {
   test(`a batch of ${batchOpsMax + 1} ops is RESOURCE_EXHAUSTED; ${batchOpsMax} is fine`, async () => {
     const c = await client();
     const ops = (n: number): RequestOp[] => Array.from({ length: n }, (_, i) => ({ kind: "increment", key: `many-${i % 7}`, amount: 1n }));
-    expect(await statusOf(c.batch(ops(batchOpsMax + 1)))).toBe("RESOURCE_EXHAUSTED");
+    expect(await rpcStatus(c.batch(ops(batchOpsMax + 1)))).toBe("RESOURCE_EXHAUSTED");
     expect((await c.batch(ops(batchOpsMax))).length).toBe(batchOpsMax);
   });
 
@@ -193,7 +185,7 @@ describe("validation at the edge", () => {
     const ok = await c.batch(sets(39, 100 * 1024 + 200)); // ~3.9 MiB
     expect(ok.every((r) => r.ok)).toBe(true);
     const before = node.applied;
-    expect(await statusOf(c.batch(sets(50, 100 * 1024 + 200)))).toBe("RESOURCE_EXHAUSTED"); // ~5 MiB
+    expect(await rpcStatus(c.batch(sets(50, 100 * 1024 + 200)))).toBe("RESOURCE_EXHAUSTED"); // ~5 MiB
     expect(node.applied).toBe(before);
     expect(await c.increment("after-big", 1n)).toBe(1n);
   });
@@ -204,13 +196,13 @@ describe("mutual TLS", () => {
     const main = await material("main", "client");
     const noCert = new ImdbClient({ server: clientAddr, tls: { ...main, cert: Buffer.alloc(0), key: Buffer.alloc(0) }, deadlineMs: 3000 });
     open.push(noCert);
-    expect(await statusOf(noCert.status())).toBe("UNAVAILABLE");
+    expect(await rpcStatus(noCert.status())).toBe("UNAVAILABLE");
     const other = await material("other", "client");
     const otherCa = new ImdbClient({ server: clientAddr, tls: { ...other, ca: main.ca }, deadlineMs: 3000 });
     open.push(otherCa);
-    expect(await statusOf(otherCa.status())).toBe("UNAVAILABLE");
+    expect(await rpcStatus(otherCa.status())).toBe("UNAVAILABLE");
     const expired = await client("main", "old");
-    expect(await statusOf(expired.status())).toBe("UNAVAILABLE");
+    expect(await rpcStatus(expired.status())).toBe("UNAVAILABLE");
     expect((await (await client()).status()).nodeId).toBe("a");
   });
 
@@ -218,7 +210,7 @@ describe("mutual TLS", () => {
     const other = await material("other", "client");
     const c = new ImdbClient({ server: clientAddr, tls: other, deadlineMs: 3000 });
     open.push(c);
-    expect(await statusOf(c.status())).toBe("UNAVAILABLE");
+    expect(await rpcStatus(c.status())).toBe("UNAVAILABLE");
   });
 
   test("TLS 1.3 is negotiated and TLS 1.2 is refused at the handshake", async () => {
@@ -238,10 +230,10 @@ describe("mutual TLS", () => {
   test("node, client and admin certificates may use ClientService; only admin may use AdminService", async () => {
     for (const name of ["a", "client", "admin"]) expect((await (await client("main", name)).status()).nodeId).toBe("a");
     const plain = await client("main", "client");
-    expect(await statusOf(plain.snapshot())).toBe("PERMISSION_DENIED");
-    expect(await statusOf(plain.stats())).toBe("PERMISSION_DENIED");
-    expect(await statusOf(plain.leave())).toBe("PERMISSION_DENIED");
-    expect(await statusOf((await client("main", "a")).snapshot())).toBe("PERMISSION_DENIED");
+    expect(await rpcStatus(plain.snapshot())).toBe("PERMISSION_DENIED");
+    expect(await rpcStatus(plain.stats())).toBe("PERMISSION_DENIED");
+    expect(await rpcStatus(plain.leave())).toBe("PERMISSION_DENIED");
+    expect(await rpcStatus((await client("main", "a")).snapshot())).toBe("PERMISSION_DENIED");
     const admin = await client("main", "admin");
     expect(await admin.snapshot()).toEqual({ path: "/data/snap-1", lsn: 42n, bytes: 4096, keys: node.store.size, durationMs: 7 });
     expect(await admin.stats()).toEqual([{ name: "keys", value: String(node.store.size) }]);
@@ -252,10 +244,10 @@ describe("mutual TLS", () => {
     const srv = await startClientServer({ addr: "127.0.0.1:0", security: { tls: await material("main", "a") }, handler: node });
     try {
       const addr = `127.0.0.1:${srv.port}`;
-      expect(await statusOf((await client("other", "client", addr)).status())).toBe("UNAVAILABLE");
+      expect(await rpcStatus((await client("other", "client", addr)).status())).toBe("UNAVAILABLE");
       srv.reloadTls(await material("other", "a"));
       expect((await (await client("other", "client", addr)).status()).nodeId).toBe("a");
-      expect(await statusOf((await client("main", "client", addr)).status())).toBe("UNAVAILABLE");
+      expect(await rpcStatus((await client("main", "client", addr)).status())).toBe("UNAVAILABLE");
     } finally {
       await srv.shutdown(1000);
     }
@@ -277,7 +269,7 @@ describe("NodeService on the peer port", () => {
     const pc = new PeerClient({ selfId: "c", security: { tls: await material("main", "b") } });
     open.push(pc);
     const seen = echo.seen.length;
-    expect(await statusOf(pc.send(peerAddr, new Uint8Array([1])))).toBe("PERMISSION_DENIED");
+    expect(await rpcStatus(pc.send(peerAddr, new Uint8Array([1])))).toBe("PERMISSION_DENIED");
     expect(echo.seen.length).toBe(seen);
   });
 
@@ -285,7 +277,7 @@ describe("NodeService on the peer port", () => {
     for (const name of ["client", "admin"]) {
       const pc = new PeerClient({ selfId: name, security: { tls: await material("main", name) } });
       open.push(pc);
-      expect(await statusOf(pc.send(peerAddr, new Uint8Array([1])))).toBe("PERMISSION_DENIED");
+      expect(await rpcStatus(pc.send(peerAddr, new Uint8Array([1])))).toBe("PERMISSION_DENIED");
     }
   });
 
@@ -298,12 +290,12 @@ describe("NodeService on the peer port", () => {
     try {
       expect((await pc.send(addr, new Uint8Array([1]), { expectedId: "a" })).fromId).toBe("a");
       await srv.shutdown(1000);
-      expect(await statusOf(pc.send(addr, new Uint8Array([1]), { expectedId: "a" }))).toBe("UNAVAILABLE");
+      expect(await rpcStatus(pc.send(addr, new Uint8Array([1]), { expectedId: "a" }))).toBe("UNAVAILABLE");
       srv = await startPeerServer({ addr, security: { tls }, nodeId: "a", handler: echo });
       const deadline = Date.now() + 10_000;
       let last = "";
       while (Date.now() < deadline && last !== "OK") {
-        last = await statusOf(pc.send(addr, new Uint8Array([1]), { expectedId: "a" }));
+        last = await rpcStatus(pc.send(addr, new Uint8Array([1]), { expectedId: "a" }));
         if (last !== "OK") await Bun.sleep(50);
       }
       expect(last).toBe("OK");
@@ -315,8 +307,8 @@ describe("NodeService on the peer port", () => {
   test("a peer whose certificate is not the expected node is refused by the dialler", async () => {
     const pc = new PeerClient({ selfId: "b", security: { tls: await material("main", "b") } });
     open.push(pc);
-    expect(await statusOf(pc.send(peerAddr, new Uint8Array([1]), { expectedId: "zzz" }))).toBe("UNAVAILABLE");
-    expect(await statusOf(pc.send("127.0.0.1:1", new Uint8Array([1]), { expectedId: "a" }))).toBe("UNAVAILABLE");
+    expect(await rpcStatus(pc.send(peerAddr, new Uint8Array([1]), { expectedId: "zzz" }))).toBe("UNAVAILABLE");
+    expect(await rpcStatus(pc.send("127.0.0.1:1", new Uint8Array([1]), { expectedId: "a" }))).toBe("UNAVAILABLE");
   });
 });
 
@@ -338,7 +330,7 @@ describe("lifecycle", () => {
     release();
     expect(await inflight).toBe(1n);
     await stopping;
-    expect(await statusOf((await client("main", "client", `127.0.0.1:${srv.port}`)).status())).toBe("UNAVAILABLE");
+    expect(await rpcStatus((await client("main", "client", `127.0.0.1:${srv.port}`)).status())).toBe("UNAVAILABLE");
   });
 
   test("Health.Watch streams SERVING, then NOT_SERVING when the server starts draining", async () => {
