@@ -211,6 +211,14 @@ export class Engine {
       if (typeof at !== "number") return at;
       if (at >= 0) return { ok: true, value: this.counterValue(at), delta: this.compactOpDelta(at, op.kind === "incr") };
     }
+    return this.applyObject(op, i, len, nowMs);
+  }
+
+  /**
+   * The general path: op on the state object of entry i (-1: a new key), whose UTF-8 is in
+   * keyBuf[0, len) and was just looked up (insert() relies on that lookup's hash).
+   */
+  private applyObject(op: EngineOp, i: number, len: number, nowMs: number): ApplyResult {
     let state: CrdtState | undefined = i >= 0 ? this.stateAt(i) : undefined;
     let delta: CrdtState;
     try {
@@ -332,30 +340,28 @@ export class Engine {
           results[k] = { ok: true, value: this.get(op.key) };
           continue;
         }
-        if (op.kind === "incr" || op.kind === "decr") {
-          const len = this.encodeKey(op.key);
-          if (len < 0) {
-            results[k] = invalidKey;
+        const len = this.encodeKey(op.key);
+        if (len < 0) {
+          results[k] = invalidKey;
+          continue;
+        }
+        const i = t.find(this.keyBuf, len);
+        if ((op.kind === "incr" || op.kind === "decr") && (i < 0 || t.slot[i] !== Slot.Object)) {
+          const at = this.bumpCompact(op, i, len);
+          if (typeof at !== "number") {
+            results[k] = at;
             continue;
           }
-          const i = t.find(this.keyBuf, len);
-          if (i < 0 || t.slot[i] !== Slot.Object) {
-            const at = this.bumpCompact(op, i, len);
-            if (typeof at !== "number") {
-              results[k] = at;
-              continue;
+          if (at >= 0) {
+            if (((t.flags[at] as number) & Flag.DeltaDeferred) === 0) {
+              t.flags[at] = (t.flags[at] as number) | Flag.DeltaDeferred;
+              held.push(at);
             }
-            if (at >= 0) {
-              if (((t.flags[at] as number) & Flag.DeltaDeferred) === 0) {
-                t.flags[at] = (t.flags[at] as number) | Flag.DeltaDeferred;
-                held.push(at);
-              }
-              results[k] = { ok: true, value: this.counterValue(at) };
-              continue;
-            }
+            results[k] = { ok: true, value: this.counterValue(at) };
+            continue;
           }
         }
-        const r = this.apply(op, nowMs);
+        const r = this.applyObject(op, i, len, nowMs);
         if (r.ok) {
           deltas.push(r.delta);
           results[k] = { ok: true, value: r.value };
