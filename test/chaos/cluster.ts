@@ -149,6 +149,8 @@ export class ChaosCluster {
         ];
         if (spec.clockOffsetMs !== 0) args.push("--clock-offset-ms", String(spec.clockOffsetMs));
         if (spec.extraArgs !== undefined) args.push(...spec.extraArgs);
+        // Metrics on a fresh port, so a scenario can see a node's replication backlog.
+        if (!args.includes("--metrics-addr")) args.push("--metrics-addr", "127.0.0.1:0");
         if (o.join) {
           const seeds = c.nodes.filter((n) => n !== node).map((n) => n.peerProxy.addr);
           if (seeds.length > 0) args.push("--seeds", seeds.join(","));
@@ -186,8 +188,40 @@ export class ChaosCluster {
     return client;
   }
 
+  /** Nodes the workload is kept away from (see drain). */
+  private readonly drained = new Set<string>();
+
   targets(): Target[] {
-    return this.nodes.map((n) => ({ node: n.id, client: this.client(n.id), incarnation: () => n.epoch }));
+    return this.nodes.filter((n) => !this.drained.has(n.id)).map((n) => ({ node: n.id, client: this.client(n.id), incarnation: () => n.epoch }));
+  }
+
+  /** Sends no more workload ops to `id` (targets() leaves it out) until undrain(id). */
+  drain(id: string): void {
+    this.node(id);
+    this.drained.add(id);
+  }
+
+  undrain(id: string): void {
+    this.drained.delete(id);
+  }
+
+  /**
+   * Waits until `id` has no delta unacknowledged by any peer (its /metrics backlog is 0 for every
+   * peer, twice in a row): everything it acknowledged is then held by its peers too. False at the deadline.
+   */
+  async awaitOutboundSettled(id: string, deadlineMs: number): Promise<boolean> {
+    const addr = this.node(id).proc?.metricsAddr ?? null;
+    if (addr === null) throw new Error(`${id} serves no metrics`);
+    const end = performance.now() + deadlineMs;
+    let clean = 0;
+    for (;;) {
+      const text = await fetch(`http://${addr}/metrics`).then((r) => r.text(), () => "");
+      const backlog = text.split("\n").filter((l) => l.startsWith("imdb_peer_delta_backlog{")).map((l) => Number(l.split(" ").pop()));
+      clean = backlog.length > 0 && backlog.every((b) => b === 0) ? clean + 1 : 0;
+      if (clean >= 2) return true;
+      if (performance.now() > end) return false;
+      await Bun.sleep(100);
+    }
   }
 
   /** Cuts every link between nodes of different groups, both ways (bytes dropped, as a silent network would). */

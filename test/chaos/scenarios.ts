@@ -1,12 +1,12 @@
 // The chaos runs themselves: a workload against real nodes while faults are injected, then heal,
 // a convergence check with its time, and the checkers over the recorded history.
 import { checkAll, type Violation } from "./checkers.ts";
-import { ChaosCluster, freePort, type ChaosNodeOptions } from "./cluster.ts";
+import { ChaosCluster, chaosClientDeadlineMs, freePort, type ChaosNodeOptions } from "./cluster.ts";
 import { defaultLanConfig } from "../../src/cluster/config.ts";
 import { History } from "./history.ts";
 import { awaitConvergence, counterOnlyMix, mixedMix, seededRandom, Workload, type KeySpace } from "./workload.ts";
 import { tempDir } from "../integration/harness.ts";
-import { rmSync } from "node:fs";
+import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 /** Time allowed from heal to agreement (issue 7: <= 5 s). */
@@ -256,6 +256,23 @@ async function verifyPartition(c: ChaosCluster, groups: readonly (readonly strin
   ctx.note(`partition held: probes reached their own side in ${Math.round(inside)} ms and not the other side in ${partitionProbeMs} ms`);
 }
 
+/**
+ * Keeps the workload off node `id` until its acknowledged writes are held by every peer, runs
+ * `act` (which loses its data), then sends the workload to it again.
+ */
+async function drainThen(c: ChaosCluster, id: string, ctx: FaultContext, act: () => Promise<void>): Promise<void> {
+  c.drain(id);
+  try {
+    // In-flight ops to the node finish within the client deadline; then its backlog must empty.
+    await sleep(chaosClientDeadlineMs);
+    if (!(await c.awaitOutboundSettled(id, 15_000))) throw new Error(`${id}'s deltas were not acknowledged by its peers within 15 s`);
+    await act();
+  } finally {
+    c.undrain(id);
+  }
+  ctx.note(`${id} drained, lost its data, and took writes again`);
+}
+
 const pickNode = (c: ChaosCluster, random: () => number) => c.nodes[Math.floor(random() * c.nodes.length)] ?? c.nodes[0]!;
 
 export const faults: Record<string, Fault> = {
@@ -306,6 +323,47 @@ export const faults: Record<string, Fault> = {
         await n.start();
         await sleep(ms(1500, scale));
       }
+    },
+  },
+  wipe: {
+    name: "disk wiped + rejoin under load",
+    // Issue 12's identity finding: a node that lost its data must not count again from its old
+    // position. Its acknowledged writes are first allowed to reach its peers (a wipe loses what
+    // only it held, which no database can keep); then one peer is paused so nothing refills the
+    // wiped node before it takes new increments, and every one of those must survive.
+    inject: async (c, ctx) => {
+      const n = pickNode(c, ctx.random);
+      const paused = c.nodes.find((x) => x !== n) ?? n;
+      await drainThen(c, n.id, ctx, async () => {
+        paused.stop();
+        await n.kill();
+        rmSync(join(c.dir, "data", n.id), { recursive: true, force: true });
+        await n.start();
+      });
+      await sleep(ms(3000, ctx.scale));
+      paused.cont();
+      await sleep(ms(1500, ctx.scale));
+      ctx.note(`${n.id} wiped and restarted while ${paused.id} was paused`);
+    },
+  },
+  restore: {
+    name: "restore from an old backup under load",
+    // docs/operations.md's restore: the data folder copied while the node ran, put back later.
+    // The restored node is behind its own past; its new increments must not be swallowed.
+    inject: async (c, ctx) => {
+      const n = pickNode(c, ctx.random);
+      const data = join(c.dir, "data", n.id);
+      const backup = join(c.dir, `backup-${n.id}`);
+      cpSync(data, backup, { recursive: true });
+      await sleep(ms(3000, ctx.scale));
+      await drainThen(c, n.id, ctx, async () => {
+        await n.kill();
+        rmSync(data, { recursive: true, force: true });
+        cpSync(backup, data, { recursive: true });
+        await n.start();
+      });
+      await sleep(ms(3000, ctx.scale));
+      ctx.note(`${n.id} restored from a copy ${ms(3000, ctx.scale)} ms old`);
     },
   },
   stall: {
