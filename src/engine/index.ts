@@ -13,8 +13,10 @@
 //           | { kind: "decr", key, amount: bigint }                      (PN-Counter only)
 //           | { kind: "set", key, value: Uint8Array }                    (LWW-Register)
 //           | { kind: "setMv", key, value: Uint8Array, context: Uint8Array | null }
-//                                       (MV-Register; context = bytes from get(); null means
-//                                        "replace everything this node has seen")
+//                                       (MV-Register; context = bytes from get() or a setMv
+//                                        answer of this key - another key's is INVALID - and
+//                                        clamped to the dots this node has seen of the key;
+//                                        null means "replace everything this node has seen")
 //       -> { ok: true, value: KeyValue, delta: Uint8Array /* encoded KeyDelta */ }
 //        | { ok: false, error: { code: "WRONG_TYPE" | "OUT_OF_RANGE" | "INVALID", message } }
 //       A key's type is fixed by its first write; a refused op changes nothing.
@@ -23,7 +25,8 @@
 //           int64, but concurrent increments on two nodes can merge to a value outside it -
 //           the API edge must saturate or report, never wrap)
 //       { type: "lww", value: Uint8Array /* shared: do not modify */, timestampMs, logical, actor }
-//       { type: "mv", values: Uint8Array[], context: Uint8Array /* encoded CausalContext */ }
+//       { type: "mv", values: Uint8Array[], context: Uint8Array /* encoded CausalContext +
+//           key tag (codec/context.ts); a setMv answers what it replaced plus its own dot */ }
 //   e.mergeDelta(bytes, nowMs) / e.mergeState(key, bytes, nowMs): MergeResult
 //       Joins an encoded KeyDelta / KeyState (remote deltas, WAL replay, anti-entropy).
 //       Idempotent. -> { ok: true, key, changed, skew: ClockSkew | null, typeConflict }
@@ -221,6 +224,7 @@ export class Engine {
   private applyObject(op: EngineOp, i: number, len: number, nowMs: number): ApplyResult {
     let state: CrdtState | undefined = i >= 0 ? this.stateAt(i) : undefined;
     let delta: CrdtState;
+    const keyBytes = this.keyBuf.subarray(0, len);
     try {
       switch (op.kind) {
         case "incr": {
@@ -253,7 +257,7 @@ export class Engine {
           let ctx: CausalContext | null = null;
           if (op.context !== null) {
             try {
-              ctx = decodeContext(op.context);
+              ctx = decodeContext(op.context, keyBytes);
             } catch (e) {
               if (e instanceof DecodeError) return fail("INVALID", `bad context: ${e.message}`);
               throw e;
@@ -272,9 +276,13 @@ export class Engine {
     const at = i >= 0 ? i : this.t.insert(this.keyBuf, len);
     this.storeAt(at, state);
     this.changed(op.key, at);
+    // An MV write answers the context of what it replaced plus its own dot (the delta's), not
+    // the register's: chaining Set -> Set with the register's would delete siblings the
+    // writer never read.
+    const value = delta instanceof MvRegister ? mvValue(state as MvRegister, delta.ctx, keyBytes) : valueOf(state, keyBytes);
     this.w.reset();
-    writeEnvelope(this.w, this.keyBuf.subarray(0, len), delta);
-    return { ok: true, value: valueOf(state), delta: this.w.finish() };
+    writeEnvelope(this.w, keyBytes, delta);
+    return { ok: true, value, delta: this.w.finish() };
   }
 
   /**
@@ -386,7 +394,7 @@ export class Engine {
     const slot = this.t.slot[i];
     if (slot === Slot.GCounter) return { type: "gcounter", value: BigInt(this.t.p[i] as number) };
     if (slot === Slot.PNCounter) return { type: "pncounter", value: BigInt((this.t.p[i] as number) - (this.t.n[i] as number)) };
-    return valueOf(this.stateAt(i));
+    return valueOf(this.stateAt(i), this.t.keyBytes(i));
   }
 
   /** Joins an encoded KeyDelta. */
@@ -770,14 +778,19 @@ function mergeSame(a: CrdtState, b: CrdtState): boolean {
   throw new Error("assertion failed: mergeSame called with different types");
 }
 
-function valueOf(s: CrdtState): KeyValue {
+/** The value of state s of the key whose UTF-8 is keyBytes (MV contexts are bound to it). */
+function valueOf(s: CrdtState, keyBytes: Uint8Array): KeyValue {
   if (s instanceof GCounter) return { type: "gcounter", value: s.value() };
   if (s instanceof PNCounter) return { type: "pncounter", value: s.value() };
   if (s instanceof LwwRegister) {
     return { type: "lww", value: s.value, timestampMs: s.ms, logical: s.logical, actor: s.actor === null ? "" : actorName(s.actor) };
   }
-  const r = s.read();
-  return { type: "mv", values: r.values, context: encodeContext(r.context) };
+  return mvValue(s, s.ctx, keyBytes);
+}
+
+/** An MV register's values with context ctx (the whole register's for a read), bound to the key. */
+function mvValue(s: MvRegister, ctx: CausalContext, keyBytes: Uint8Array): KeyValue {
+  return { type: "mv", values: s.entries.map((e) => e.value), context: encodeContext(ctx, keyBytes) };
 }
 
 export type { Hlc };
