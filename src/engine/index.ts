@@ -27,10 +27,13 @@
 //       { type: "lww", value: Uint8Array /* shared: do not modify */, timestampMs, logical, actor }
 //       { type: "mv", values: Uint8Array[], context: Uint8Array /* encoded CausalContext +
 //           key tag (codec/context.ts); a setMv answers what it replaced plus its own dot */ }
-//   e.mergeDelta(bytes, nowMs) / e.mergeState(key, bytes, nowMs): MergeResult
+//   e.mergeDelta(bytes, nowMs, opts?) / e.mergeState(key, bytes, nowMs, opts?): MergeResult
 //       Joins an encoded KeyDelta / KeyState (remote deltas, WAL replay, anti-entropy).
 //       Idempotent. -> { ok: true, key, changed, skew: ClockSkew | null, typeConflict }
-//                    | { ok: false, error }
+//                    | { ok: false, error, clockAhead?: { key, remoteMs, physicalMs, aheadMs } }
+//       opts.origin: "peer" (default) refuses an LWW timestamp more than hlcRemoteAheadMsMax
+//       ahead of nowMs - nothing changes, the clock does not observe it, clockAhead says by
+//       how much; "own" (WAL replay of this node's own log) never refuses for time.
 //       Two nodes may create one key with different types at once; merge then keeps the
 //       type with the lower wire number (G < PN < LWW < MV) everywhere (typeConflict: true),
 //       so replicas still converge.
@@ -56,7 +59,7 @@
 //   e.clock: the node's HybridClock (LWW timestamps; recovery may restore() it).
 
 import {
-  actorName, CausalContext, CrdtError, GCounter, HybridClock, internActor, LwwRegister, MvRegister, PNCounter,
+  actorName, assert, CausalContext, CrdtError, GCounter, hlcRemoteAheadMsMaxDefault, HybridClock, internActor, LwwRegister, MvRegister, PNCounter,
   registerValueBytesMax, actorUtf8, type ActorId, type ClockSkew, type Hlc,
 } from "../crdt/index.ts";
 import {
@@ -95,7 +98,12 @@ export type ApplyResult = { ok: true; value: KeyValue; delta: Uint8Array } | { o
 
 export type MergeResult =
   | { ok: true; key: string; changed: boolean; skew: ClockSkew | null; typeConflict: boolean }
-  | { ok: false; error: EngineError };
+  | { ok: false; error: EngineError; clockAhead?: ClockSkew & { key: string } };
+
+/** Where merged bytes come from (see the API notes). */
+export interface MergeOptions {
+  origin?: "peer" | "own";
+}
 
 export type LoadResult = { ok: true; key: string } | { ok: false; error: EngineError };
 
@@ -114,6 +122,8 @@ export interface EngineOptions {
   actor: string;
   /** Remote LWW timestamps further ahead of local time than this are reported as skew. */
   maxClockSkewMs?: number;
+  /** A peer's LWW timestamp further ahead of local time than this is refused (default hlcRemoteAheadMsMaxDefault). */
+  hlcRemoteAheadMsMax?: number;
   onChange?: (key: string, digest: bigint) => void;
   /**
    * Track changes instead of reporting each one: digests are computed when read or reported,
@@ -172,6 +182,7 @@ const invalidKey = fail("INVALID", `key must be 1..${keyBytesMax} bytes of well-
 export class Engine {
   readonly actor: ActorId;
   readonly clock: HybridClock;
+  private readonly remoteAheadMsMax: number;
   private readonly t = new KeyTable();
   private readonly w = new Writer(4096);
   /** The current key's UTF-8 (see encodeKey). */
@@ -184,6 +195,8 @@ export class Engine {
   constructor(opts: EngineOptions) {
     this.actor = internActor(opts.actor);
     this.clock = new HybridClock(opts.maxClockSkewMs);
+    this.remoteAheadMsMax = opts.hlcRemoteAheadMsMax ?? hlcRemoteAheadMsMaxDefault;
+    assert(Number.isSafeInteger(this.remoteAheadMsMax) && this.remoteAheadMsMax >= 0, "hlcRemoteAheadMsMax must be an integer >= 0");
     this.onChange = opts.onChange ?? null;
     this.defer = opts.deferChanges ?? false;
   }
@@ -398,12 +411,28 @@ export class Engine {
   }
 
   /** Joins an encoded KeyDelta. */
-  mergeDelta(bytes: Uint8Array, nowMs: number): MergeResult {
+  mergeDelta(bytes: Uint8Array, nowMs: number, opts?: MergeOptions): MergeResult {
     const fast = this.compactCounterDelta(bytes, null);
     if (fast !== null) return { ok: true, key: fast.key, changed: fast.changed, skew: null, typeConflict: false };
     const env = decodeOrFail(bytes, null, "delta");
     if ("ok" in env) return env;
-    return this.join(env.key, env.state, nowMs);
+    return this.tooFarAhead(env.key, env.state, nowMs, opts) ?? this.join(env.key, env.state, nowMs);
+  }
+
+  /**
+   * The refusal of a peer's LWW write stamped more than remoteAheadMsMax ahead of nowMs, or
+   * null. Refused before join() so the clock never observes it: one such timestamp near 2^48
+   * would otherwise pin this clock, and through later writes every clock in the cluster.
+   */
+  private tooFarAhead(key: string, s: CrdtState, nowMs: number, opts: MergeOptions | undefined): MergeResult | null {
+    if ((opts?.origin ?? "peer") === "own" || !(s instanceof LwwRegister) || !s.isSet) return null;
+    const aheadMs = s.ms - nowMs;
+    if (aheadMs <= this.remoteAheadMsMax) return null;
+    return {
+      ok: false,
+      error: { code: "OUT_OF_RANGE", message: `LWW timestamp ${s.ms} ms is ${aheadMs} ms ahead of this node's clock (limit ${this.remoteAheadMsMax} ms)` },
+      clockAhead: { key, remoteMs: s.ms, physicalMs: nowMs, aheadMs },
+    };
   }
 
   /**
@@ -515,10 +544,10 @@ export class Engine {
   }
 
   /** Joins an encoded KeyState of `key` (anti-entropy). */
-  mergeState(key: string, bytes: Uint8Array, nowMs: number): MergeResult {
+  mergeState(key: string, bytes: Uint8Array, nowMs: number, opts?: MergeOptions): MergeResult {
     const env = decodeOrFail(bytes, key, "state");
     if ("ok" in env) return env;
-    return this.join(key, env.state, nowMs);
+    return this.tooFarAhead(key, env.state, nowMs, opts) ?? this.join(key, env.state, nowMs);
   }
 
   private join(key: string, incoming: CrdtState, nowMs: number): MergeResult {
