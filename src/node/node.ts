@@ -159,12 +159,13 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     if (snapshotRunning) throw new OpFailure("FAILED_PRECONDITION", "a snapshot is already being taken");
     const t0 = performance.now();
     // The request table rides along (taken now, as the snapshot begins), so ids outlive the WAL segments it lets go.
-    const run = store.snapshot(withRequestTable(engineEntries(engine), requests.exportChunks()));
+    const requestChunks = requests.exportChunks();
+    const run = store.snapshot(withRequestTable(engineEntries(engine), requestChunks));
     snapshotRunning = run;
     try {
       const w = await run;
       metrics.snapshotDone((performance.now() - t0) / 1000, w.bytes);
-      return { path: w.file, lsn: BigInt(w.startLsn), bytes: w.bytes, keys: w.entries, durationMs: Math.round(performance.now() - t0) };
+      return { path: w.file, lsn: BigInt(w.startLsn), bytes: w.bytes, keys: w.entries - requestChunks.length, durationMs: Math.round(performance.now() - t0) };
     } finally {
       snapshotRunning = null;
     }

@@ -155,6 +155,12 @@ describe("safe retries (request ids)", () => {
   });
 });
 
+test("a node record of a kind or version this build does not know is refused with a message naming it", () => {
+  const replay = new RequestReplay({ table: new RequestTable(), nowMs: () => 0, warn: () => undefined, mergeDelta: () => undefined });
+  expect(() => replay.walRecord(1 as Lsn, new Uint8Array([0x00, 0x07, 0x01]))).toThrow("node record kind 7 is unknown to this build");
+  expect(() => replay.walRecord(1 as Lsn, new Uint8Array([0x00, 0x01, 0x09]))).toThrow("request record version 9 is unknown to this build");
+});
+
 describe("safe retries across a restart (real store)", () => {
   const dirs: string[] = [];
   afterEach(async () => {
