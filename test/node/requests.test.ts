@@ -242,7 +242,7 @@ describe("safe retries across a restart (real store)", () => {
 
 describe("admission bounds", () => {
   test("a flood beyond opsInFlightMax is refused with RESOURCE_EXHAUSTED at once and changes nothing", async () => {
-    const { engine, store, writes } = fakePath({ opsInFlightMax: 10 });
+    const { engine, store, requests, writes } = fakePath({ opsInFlightMax: 10 });
     store.manual = true; // the disk stalls: admitted writes stay in flight
     const admitted = Array.from({ length: 10 }, (_, i) => writes.apply([incr(`ok${i}`, 1n)], null));
     const refused: Promise<string>[] = [];
@@ -252,6 +252,8 @@ describe("admission bounds", () => {
     expect(engine.keyCount).toBe(10);
     expect(store.records.length).toBe(10);
     expect(writes.stats.overloaded).toBe(50);
+    expect(requests.size).toBe(0); // refused requests leave no id behind
+    expect(writes.opsInFlight).toBe(10);
     store.manual = false;
     store.settleAll();
     await Promise.all(admitted);
