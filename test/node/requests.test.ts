@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { Engine } from "../../src/engine/index.ts";
 import { openStore, silentLog, type Lsn, type Store } from "../../src/persist/index.ts";
 import { OpFailure, type ClientOp, type OpOutcome } from "../../src/transport/api.ts";
-import { encodeRequestRecords, fingerprintOf, walRecordKind, type RequestEntryData } from "../../src/node/request-record.ts";
+import {
+  decodeRequestChunk, decodeRequestPart, encodeRequestChunk, encodeRequestRecords, fingerprintOf, walRecordKind, type RequestEntryData,
+} from "../../src/node/request-record.ts";
 import { RequestReplay, withRequestTable } from "../../src/node/request-recovery.ts";
 import { RequestTable } from "../../src/node/requests.ts";
 import { WritePath, type AdmissionLimits } from "../../src/node/write-path.ts";
@@ -153,6 +155,30 @@ describe("safe retries (request ids)", () => {
     expect(whole.engine.keyCount).toBe(6);
     expect(whole.table.lookup(id("grp"), entry.fingerprint, 10).kind).toBe("seen");
   });
+});
+
+test("request records and table chunks keep every outcome exactly (int64 extremes, errors, contexts)", () => {
+  const outcomes: OpOutcome[] = [
+    { ok: true, result: { kind: "counter", value: -(2n ** 63n) } },
+    { ok: true, result: { kind: "counter", value: 2n ** 63n - 1n } },
+    { ok: true, result: { kind: "counter", value: 0n } },
+    { ok: true, result: { kind: "counter", value: -1n } },
+    { ok: true, result: { kind: "written", context: null } },
+    { ok: true, result: { kind: "written", context: new Uint8Array([1, 2, 3]) } },
+    { ok: false, error: { code: "FAILED_PRECONDITION", message: "key \"ключ\" holds a lww" } },
+    { ok: false, error: { code: "OUT_OF_RANGE", message: "" } },
+  ];
+  const entry: RequestEntryData = { id: new Uint8Array(64).fill(0xff), fingerprint: fingerprintOf([incr("k", 1n)]), acceptedAtMs: 1_700_000_000_123, outcomes };
+  const [record] = encodeRequestRecords(entry, [new Uint8Array([8, 1])], 1 << 20);
+  const part = decodeRequestPart(record ?? new Uint8Array(0));
+  expect(part.entry).toEqual(entry);
+  expect(part.deltas).toEqual([new Uint8Array([8, 1])]);
+  expect(decodeRequestChunk(encodeRequestChunk([entry, entry]))).toEqual([entry, entry]);
+  // The fingerprint tells requests apart by every field that changes what they do.
+  const set = (context: Uint8Array | null): ClientOp => ({ kind: "setMv", key: "m", value: id("v"), context });
+  const fps = [[incr("k", 1n)], [incr("k", 2n)], [incr("j", 1n)], [{ ...incr("k", 1n), counter: "gcounter" }], [set(null)], [set(new Uint8Array(0))], [set(id("c"))], [incr("k", 1n), incr("k", 1n)]]
+    .map((ops) => Buffer.from(fingerprintOf(ops as ClientOp[])).toString("hex"));
+  expect(new Set(fps).size).toBe(fps.length);
 });
 
 test("a node record of a kind or version this build does not know is refused with a message naming it", () => {
