@@ -62,34 +62,42 @@ export function walRecordKind(body: Uint8Array): WalRecordKind {
   return body[0] === nodeRecordMarker ? "request-part" : "delta";
 }
 
-/** SHA-256 (truncated) over a canonical encoding of the ops: equal requests, equal fingerprints. */
+/**
+ * SHA-256 (truncated) over a canonical encoding of the ops: equal requests, equal fingerprints.
+ * One text line per op (kind, key with its length, amount, counter type, byte lengths), then the
+ * value and context bytes in op order: the lengths in the text make the whole unambiguous.
+ */
 export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
-  const w = new Writer(256);
-  w.uint(ops.length);
-  for (const op of ops) {
-    w.bytes(utf8.encode(op.kind));
-    w.bytes(utf8.encode(op.key));
+  const h = createHash("sha256");
+  const lines = new Array<string>(ops.length);
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as ClientOp;
+    const head = `${op.kind}|${op.key.length}|${op.key}|`;
     switch (op.kind) {
       case "increment":
-        w.bytes(utf8.encode(`${op.amount}:${op.counter ?? ""}`));
+        lines[i] = `${head}${op.amount}|${op.counter ?? ""}`;
         break;
       case "decrement":
-        w.bytes(utf8.encode(String(op.amount)));
+        lines[i] = `${head}${op.amount}`;
         break;
       case "get":
+        lines[i] = head;
         break;
       case "set":
-        w.bytes(op.value);
+        lines[i] = `${head}${op.value.length}`;
         break;
       case "setMv":
-        w.bytes(op.value);
         // null (no context) and an empty one mean the same to the engine, but keep them apart anyway.
-        w.uint(op.context === null ? 0 : 1);
-        if (op.context !== null) w.bytes(op.context);
+        lines[i] = `${head}${op.value.length}|${op.context === null ? "-" : op.context.length}`;
         break;
     }
   }
-  return new Uint8Array(createHash("sha256").update(w.buf.subarray(0, w.pos)).digest().subarray(0, fingerprintBytes));
+  h.update(`${ops.length}\n${lines.join("\n")}`);
+  for (const op of ops) {
+    if (op.kind === "set" || op.kind === "setMv") h.update(op.value);
+    if (op.kind === "setMv" && op.context !== null) h.update(op.context);
+  }
+  return new Uint8Array(h.digest().subarray(0, fingerprintBytes));
 }
 
 const utf8 = new TextEncoder();
@@ -210,34 +218,41 @@ export function outcomesBytes(outcomes: readonly OpOutcome[]): number {
  * `partBytesMax` (one delta larger than that gets a part of its own), the entry on the last one.
  */
 export function encodeRequestRecords(entry: RequestEntryData, deltas: readonly Uint8Array[], partBytesMax: number): Uint8Array[] {
-  const groups: Uint8Array[][] = [[]];
+  // Part boundaries, filled from the end so the last part (which carries the entry) is counted with it.
+  const starts: number[] = [];
   let size = 64 + entry.id.length + outcomesBytes(entry.outcomes);
-  // Fill from the end, so the last part (which carries the entry) is counted with it.
+  let partLength = 0;
   for (let i = deltas.length - 1; i >= 0; i--) {
-    const d = deltas[i] as Uint8Array;
-    const cur = groups[0] as Uint8Array[];
-    if (cur.length > 0 && size + d.length + 8 > partBytesMax) {
-      groups.unshift([]);
+    const d = (deltas[i] as Uint8Array).length + 8;
+    if (partLength > 0 && size + d > partBytesMax) {
+      starts.push(i + 1);
       size = 64 + entry.id.length;
+      partLength = 0;
     }
-    (groups[0] as Uint8Array[]).unshift(d);
-    size += d.length + 8;
+    size += d;
+    partLength++;
   }
-  if (groups.length > requestPartsMax) throw new Error(`a request of ${deltas.length} deltas needs ${groups.length} WAL records (limit ${requestPartsMax})`);
-  const w = new Writer(1024);
-  return groups.map((g, i) => {
-    w.reset();
+  starts.push(0);
+  starts.reverse();
+  const count = starts.length;
+  if (count > requestPartsMax) throw new Error(`a request of ${deltas.length} deltas needs ${count} WAL records (limit ${requestPartsMax})`);
+  const out: Uint8Array[] = [];
+  for (let p = 0; p < count; p++) {
+    const from = starts[p] as number;
+    const to = p + 1 < count ? (starts[p + 1] as number) : deltas.length;
+    const w = new Writer(1024);
     w.uint(nodeRecordMarker);
     w.uint(NodeRecordKind.RequestPart);
     w.uint(requestPartVersion);
-    w.uint(i);
-    w.uint(groups.length);
+    w.uint(p);
+    w.uint(count);
     w.bytes(entry.id);
-    w.uint(g.length);
-    for (const d of g) w.bytes(d);
-    if (i === groups.length - 1) writeEntry(w, entry);
-    return w.finish();
-  });
+    w.uint(to - from);
+    for (let i = from; i < to; i++) w.bytes(deltas[i] as Uint8Array);
+    if (p === count - 1) writeEntry(w, entry);
+    out.push(w.buf.subarray(0, w.pos));
+  }
+  return out;
 }
 
 /** Decodes a request part; throws DecodeError (naming the problem) for anything else. */
