@@ -1,10 +1,14 @@
 // The composition root: config -> accel -> recovery + WAL -> engine -> gRPC servers -> cluster,
 // and the lifecycle around them (ready line, SIGTERM drain, SIGHUP certificate reload, fatal stop).
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { accel, describeAccel } from "../accel/index.ts";
 import { formatDurability, type NodeConfig } from "../config/config.ts";
 import { Engine, type ManyResult } from "../engine/index.ts";
 import { openStore, SnapshotScheduler, type PersistLog, type Store } from "../persist/index.ts";
+import { cryptoEpochBytes, markCleanStop, openIdentity } from "../persist/identity.ts";
+import { lockDataDir, type FolderLock } from "../persist/lock.ts";
+import { actorCount } from "../crdt/actors.ts";
 import type { AdminHandler, ClientHandler, ClientOp, MemberView, NodeStatus, OpOutcome, PeerHandler } from "../transport/api.ts";
 import { OpFailure } from "../transport/api.ts";
 import { startClientServer, startPeerServer, type RunningServer, type ServerSecurity } from "../transport/server.ts";
@@ -38,6 +42,18 @@ function makeClock(offsetMs: number): () => number {
 }
 
 export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNode> {
+  // One process per folder, before anything in it is read or written.
+  await mkdir(cfg.dataDir, { recursive: true });
+  const folderLock = lockDataDir(cfg.dataDir, cfg.id);
+  try {
+    return await startLocked(cfg, log, folderLock);
+  } catch (err) {
+    folderLock.release();
+    throw err;
+  }
+}
+
+async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock): Promise<RunningNode> {
   const now = makeClock(cfg.clockOffsetMs);
   const a = accel();
   const metrics = createNodeMetrics();
@@ -53,10 +69,16 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   const security = (): ServerSecurity => (tls ? { tls } : { insecure: true });
 
   let skewEvents = 0;
+  const persistLog: PersistLog = (level, message, fields) => log[level](message, fields);
+  if (folderLock.kind === "none") log.warn("data folder NOT locked: a second process could use it", { reason: folderLock.why });
+  // This life's CRDT actor: a new epoch whenever the folder may have forgotten writes peers saw (persist/replica.ts).
+  const identity = await openIdentity({
+    dataDir: cfg.dataDir, nodeId: cfg.id, durability: cfg.durability, repair: cfg.repair, random: cryptoEpochBytes, nowMs: Date.now(), log: persistLog,
+  });
+  log.info("replica identity", { replica: identity.actor, epoch: identity.decision.kind === "keep" ? "kept" : `new (${identity.decision.reason})` });
   // deferChanges: digests and hash-tree updates happen once per key per anti-entropy look, not
   // once per write (ClusterHost hands the engine's reportChanges to the cluster).
-  const engine = new Engine({ actor: cfg.id, maxClockSkewMs: cfg.maxClockSkewMs, deferChanges: true });
-  const persistLog: PersistLog = (level, message, fields) => log[level](message, fields);
+  const engine = new Engine({ actor: identity.actor, maxClockSkewMs: cfg.maxClockSkewMs, deferChanges: true });
 
   let resolveStopped!: (code: number) => void;
   const stopped = new Promise<number>((r) => (resolveStopped = r));
@@ -108,6 +130,8 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     clockSkewEvents: () => skewEvents + cluster.skewEvents(),
     peers: () => cluster.peerReplication(),
     antiEntropy: () => cluster.antiEntropyTotals(),
+    actorsKnown: () => actorCount(),
+    epochStartedAtSeconds: () => identity.epochStartedAtMs / 1000,
   });
 
   /** Applies ops to the engine and appends their deltas in one synchronous step; answers after the WAL says durable. */
@@ -185,7 +209,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
       setTimeout(() => void stop(), 50);
     },
     stats: () =>
-      Object.entries({ ...status(), skewEvents: skewEvents + cluster.skewEvents() }).map(([name, value]) => ({ name, value: String(value) })),
+      Object.entries({ ...status(), replica: identity.actor, skewEvents: skewEvents + cluster.skewEvents() }).map(([name, value]) => ({ name, value: String(value) })),
   };
   const peerHandler: PeerHandler = { exchange: (fromId, payload) => cluster.receive(fromId, payload) };
 
@@ -217,6 +241,9 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     if (snapshotRunning) await snapshotRunning.catch(() => undefined);
     if (!fatal) await store.sync();
     await store.close();
+    // After the final fsync: the next start may keep this epoch (see persist/replica.ts).
+    if (!fatal) await markCleanStop(cfg.dataDir).catch((err: unknown) => log.warn("could not record the clean stop; the next start begins a new replica epoch", { error: String(err) }));
+    folderLock.release();
     await metricsServer?.close();
     log.info("stopped", { id: cfg.id });
     resolveStopped(fatal ? 1 : 0);
