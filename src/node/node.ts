@@ -86,10 +86,10 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
   let stopping = false;
   const servers: RunningServer[] = [];
 
-  const onFatal = (err: Error): void => {
+  const onFatal = (err: Error, what = "fatal storage error"): void => {
     if (fatal) return;
     fatal = err;
-    log.error("fatal storage error: stopping without acknowledging anything more", { error: err.message });
+    log.error(`${what}: stopping without acknowledging anything more`, { error: err.message });
     // Nothing more may be acknowledged: drop every connection at once.
     void Promise.all(servers.map((s) => s.shutdown(0))).finally(() => resolveStopped(1));
   };
@@ -123,7 +123,10 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
     ms: Math.round(performance.now() - recoverStart),
   });
 
-  const cluster = new ClusterHost({ cfg, engine, store, log, now, tls });
+  const cluster = new ClusterHost({
+    cfg, engine, store, log, now, tls,
+    onDuplicateId: (address) => onFatal(new Error(`node id ${cfg.id} is in use by a live process at ${address}`), "duplicate node id"),
+  });
   metrics.setCollectors({
     members: () => cluster.members(),
     keys: () => engine.keyCount,

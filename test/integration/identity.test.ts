@@ -5,7 +5,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ImdbClient } from "../../src/transport/client.ts";
-import { run, startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
+import { ensureBinary as binaryPath, run, startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
 
 setDefaultTimeout(90_000);
 
@@ -86,6 +86,30 @@ describe("a data folder in use", () => {
     const next = await start("node-a", args(data, null));
     expect(await counter(next.client, "kept")).toBe(8n);
     expect(next.node.log()).toMatch(/replica identity.*kept/);
+  });
+});
+
+describe("a node id alive at another address", () => {
+  test("a second process claiming it exits non-zero; both log the refusal; the cluster keeps the first address", async () => {
+    const first = await start("dup-1", args(join(dir.path, "dup-1-a"), null));
+    const other = await start("dup-2", args(join(dir.path, "dup-2"), first.node.peerAddr));
+    const members = async (): Promise<Map<string, { status: string; address: string }>> =>
+      new Map((await other.client.members()).map((m) => [m.id, { status: m.status, address: m.address }]));
+    await waitFor("dup-2 to see dup-1 alive", async () => (await members()).get("dup-1")?.status === "alive", 30_000);
+
+    const second = Bun.spawn([binaryPath(), "node", "--id", "dup-1", ...args(join(dir.path, "dup-1-b"), other.node.peerAddr)], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const exited = await Promise.race([second.exited, Bun.sleep(30_000).then(() => null)]);
+    if (exited === null) second.kill("SIGKILL");
+    const stderr = await new Response(second.stderr).text();
+    expect(exited).not.toBeNull();
+    expect(exited).not.toBe(0);
+    expect(stderr).toContain("node id already in use");
+    expect(stderr).toContain(first.node.peerAddr);
+    await waitFor("dup-1 to log the refused claimant", () => /refused a second process claiming this node id/.test(first.node.log()), 10_000);
+    expect((await members()).get("dup-1")).toEqual({ status: "alive", address: first.node.peerAddr });
+    // The first process still serves.
+    await first.client.increment("still", 1n);
+    expect(await counter(first.client, "still")).toBe(1n);
   });
 });
 
