@@ -245,7 +245,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
     if (!fatal) await store.sync();
     await store.close();
     // After the final fsync: the next start may keep this epoch (see persist/replica.ts).
-    if (!fatal) await markCleanStop(cfg.dataDir).catch((err: unknown) => log.warn("could not record the clean stop; the next start begins a new replica epoch", { error: String(err) }));
+    if (!fatal) await markCleanStop(cfg.dataDir).catch((err: unknown) => log.warn("could not record the clean stop; under interval/none the next start begins a new replica epoch", { error: String(err) }));
     folderLock.release();
     await metricsServer?.close();
     log.info("stopped", { id: cfg.id });
