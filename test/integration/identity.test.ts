@@ -66,6 +66,46 @@ describe("a node whose data folder was deleted", () => {
   });
 });
 
+describe("the replica a restart continues as", () => {
+  const replicaOf = async (c: ImdbClient): Promise<string> => (await c.stats()).find((x) => x.name === "replica")?.value ?? "";
+
+  test("SIGTERM keeps it, SIGKILL keeps it under sync, SIGKILL under interval starts a new one, --repair starts a new one", async () => {
+    const data = join(dir.path, "lives");
+    const life = async (extra: string[]): Promise<{ node: NodeProc; replica: string }> => {
+      const { node, client } = await start("node-l", [...args(data, null), ...extra]);
+      await client.increment("n", 1n);
+      return { node, replica: await replicaOf(client) };
+    };
+    const stop = async (n: NodeProc, sig: "SIGTERM" | "SIGKILL"): Promise<void> => {
+      n.proc.kill(sig);
+      await n.proc.exited;
+    };
+    const first = await life([]);
+    expect(first.replica).toMatch(/^node-l\/[0-9a-f]{16}$/);
+    await stop(first.node, "SIGTERM");
+    const clean = await life([]);
+    expect(clean.replica).toBe(first.replica);
+    await stop(clean.node, "SIGKILL");
+    const syncCrash = await life([]);
+    expect(syncCrash.replica).toBe(first.replica);
+    await stop(syncCrash.node, "SIGTERM");
+    const interval = await life(["--durability", "interval:50"]);
+    expect(interval.replica).toBe(first.replica);
+    await stop(interval.node, "SIGKILL");
+    const intervalCrash = await life(["--durability", "interval:50"]);
+    expect(intervalCrash.replica).not.toBe(first.replica);
+    expect(intervalCrash.node.log()).toContain("new (unclean-stop)");
+    await stop(intervalCrash.node, "SIGTERM");
+    const repaired = await life(["--repair"]);
+    expect(repaired.replica).not.toBe(intervalCrash.replica);
+    expect(repaired.node.log()).toContain("new (repair)");
+    // Every life's increment is still counted.
+    const c = new ImdbClient({ server: repaired.node.clientAddr, tls: null });
+    clients.push(c);
+    expect(await counter(c, "n")).toBe(6n);
+  });
+});
+
 describe("a data folder in use", () => {
   test("a second imdb node on it exits non-zero naming the first process, and the first node's data is untouched", async () => {
     const data = join(dir.path, "locked");
