@@ -30,11 +30,11 @@ const seedNodes = 2;
 
 /**
  * 3-6 nodes, random loss/duplication/delay, and for `faultPhaseMs`: writes every 50 ms at
- * random nodes and a fault every 0.5-3 s (partition, kill and restart — sometimes wiped or
- * restored from an older copy, sometimes at a new address —, stall, graceful leave and
- * rejoin). Then: heal, restart
- * everything, stop losing messages, and require convergence of membership and data with
- * counters equal to the acknowledged increments, and no invariant broken on the way.
+ * random nodes and a fault every 0.5-3 s (partition, kill and restart — sometimes wiped,
+ * restored from an older copy or repaired back to one, sometimes at a new address —, stall,
+ * graceful leave and rejoin). Then: heal, restart everything, stop losing messages, and
+ * require convergence of membership and data with counters equal to the acknowledged
+ * increments, and no invariant broken on the way.
  */
 export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): ScenarioResult {
   const faultPhaseMs = opts.faultPhaseMs ?? 20_000;
@@ -65,9 +65,11 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
     sim.at(t, () => sim.increment(node, key, by));
   }
 
-  // A wiped disk, or one restored from a copy taken a while before the kill; either way the
-  // node comes back with a new actor (persist/replica.ts) and its new increments must all survive.
+  // A wiped disk, one restored from a copy taken a while before the kill, or one whose WAL
+  // --repair cut back to such an older state; each time the node comes back with a new actor
+  // (persist/replica.ts) and its new increments must all survive.
   const restartLater = (i: number, at: number, backupAt: number | null): void => {
+    const viaRepair = backupAt !== null && rng.chance(0.5);
     const wipe = backupAt === null && rng.chance(0.2);
     // Seed nodes keep their address: a cluster whose every seed address went stale
     // cannot be found again, by design (as with memberlist's join addresses).
@@ -75,9 +77,11 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
     let backup: SimBackup | null = null;
     if (backupAt !== null) sim.at(backupAt, () => { if (sim.isRunning(i)) backup = sim.backup(i); });
     sim.at(Math.min(at, end), () => {
-      const restoreFrom = backup ?? undefined;
-      sim.restart(i, { wipe, newAddress, ...(restoreFrom === undefined ? {} : { restoreFrom }) });
-      faults.push(`${sim.nowMs}: restart n${i}${wipe ? " wiped" : ""}${restoreFrom !== undefined ? " restored from an older copy" : ""}${newAddress ? " at a new address" : ""}`);
+      const older = backup ?? undefined;
+      const how = older === undefined ? {} : viaRepair ? { repairTo: older } : { restoreFrom: older };
+      sim.restart(i, { wipe, newAddress, ...how });
+      const what = older === undefined ? "" : viaRepair ? " repaired back to an older state" : " restored from an older copy";
+      faults.push(`${sim.nowMs}: restart n${i}${wipe ? " wiped" : ""}${what}${newAddress ? " at a new address" : ""}`);
     });
   };
 

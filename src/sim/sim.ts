@@ -168,8 +168,8 @@ export class Simulation {
   }
 
   /** The actor a node starting on `disk` writes as, exactly as the node decides it (persist/replica.ts). */
-  private identify(nodeId: string, disk: SimDisk): string {
-    const facts = { stored: disk.identity, folderIno: disk.folderIno, cleanStop: disk.cleanStop, repair: false, durability: { kind: "sync" } as const };
+  private identify(nodeId: string, disk: SimDisk, repair = false): string {
+    const facts = { stored: disk.identity, folderIno: disk.folderIno, cleanStop: disk.cleanStop, repair, durability: { kind: "sync" } as const };
     const decision = decideIdentity(facts, nodeId);
     disk.cleanStop = false;
     if (decision.kind === "keep") return replicaActor(nodeId, decision.epoch);
@@ -385,32 +385,37 @@ export class Simulation {
   /**
    * Starts a killed node again under its id, with the actor the node would choose
    * (persist/replica.ts): the same after a plain restart, a new epoch after `wipe` (an empty
-   * disk) or `restoreFrom` (an older copy of its folder, put in a new folder). Increments
+   * disk), `restoreFrom` (an older copy of its folder, put in a new folder) or `repairTo`
+   * (--repair cut its damaged WAL back to this older state, in the same folder). Increments
    * only the lost disk had may be lost (see survivingAtLeast); every increment of the new
    * epoch must survive. `newAddress` makes it listen elsewhere.
    */
-  restart(i: number, opts: { wipe?: boolean; restoreFrom?: SimBackup; newAddress?: boolean } = {}): void {
+  restart(i: number, opts: { wipe?: boolean; restoreFrom?: SimBackup; repairTo?: SimBackup; newAddress?: boolean } = {}): void {
     const n = this.node(i);
     if (n.running) return;
     n.boot++;
     if (opts.newAddress === true) n.addr = `${n.id}@${n.boot}`;
     const restore = opts.restoreFrom;
-    if (restore !== undefined && restore.nodeIndex !== i) throw new RangeError(`backup of node ${restore.nodeIndex} restored on node ${i}`);
-    if (opts.wipe === true || restore !== undefined) {
-      const kept = restore === undefined ? null : this.newStore(n.store.actor);
-      kept?.mergeStates(restore?.states ?? []);
+    const repair = opts.repairTo;
+    for (const b of [restore, repair]) if (b !== undefined && b.nodeIndex !== i) throw new RangeError(`backup of node ${b.nodeIndex} used on node ${i}`);
+    const older = restore ?? repair;
+    if (opts.wipe === true || older !== undefined) {
+      const kept = older === undefined ? null : this.newStore(n.store.actor);
+      kept?.mergeStates(older?.states ?? []);
       this.accountLostDisk(n, kept);
-      // A restore is a copy in another folder (another inode), as cp or tar makes it.
-      n.disk = restore === undefined ? this.emptyDisk() : { ...restore.disk, folderIno: String(this.nextFolderIno++) };
+      // A restore is a copy in another folder (another inode), as cp or tar makes it; a
+      // repair keeps the folder and its identity file.
+      if (restore !== undefined) n.disk = { ...restore.disk, folderIno: String(this.nextFolderIno++) };
+      else if (repair === undefined) n.disk = this.emptyDisk();
     }
-    const actor = this.identify(n.id, n.disk);
-    // What the new process recovers: nothing, the copy, or its own disk (under a new actor if the rules say so).
-    const recovered = opts.wipe === true ? [] : restore !== undefined ? restore.states : actor !== n.store.actor ? n.store.states(n.store.keys()) : null;
+    const actor = this.identify(n.id, n.disk, repair !== undefined);
+    // What the new process recovers: nothing, the older state, or its own disk (under a new actor if the rules say so).
+    const recovered = opts.wipe === true ? [] : older !== undefined ? older.states : actor !== n.store.actor ? n.store.states(n.store.keys()) : null;
     if (recovered !== null) {
       n.store = this.newStore(actor);
       n.store.mergeStates(recovered);
     }
-    if (this.opts.traceMessages !== false) this.trace.text(`restart${this.nowMs}:${n.id}:${n.addr}:${opts.wipe === true}:${restore !== undefined}`);
+    if (this.opts.traceMessages !== false) this.trace.text(`restart${this.nowMs}:${n.id}:${n.addr}:${opts.wipe === true}:${restore !== undefined}:${repair !== undefined}`);
     this.boot(n);
   }
 

@@ -79,6 +79,20 @@ describe(`simulator (seed ${seed})`, () => {
     threeWhilePeerPaused(sim);
   });
 
+  test("a node whose WAL --repair cut back to an older state is a new replica and keeps its new increments", () => {
+    const sim = new Simulation({ seed, nodes: 2, storeFactory: (actor, nowMs) => new EngineStore(actor, nowMs) });
+    sim.runUntil(3_000);
+    for (let i = 0; i < 5; i++) sim.increment(0, "c", 1);
+    const older = sim.backup(0);
+    for (let i = 0; i < 5; i++) sim.increment(0, "c", 1);
+    expect(sim.runUntilTrue(() => sim.divergence() === null, 20_000)).toBe(true);
+    const first = sim.store(0).actor;
+    sim.kill(0);
+    sim.restart(0, { repairTo: older });
+    expect(sim.store(0).actor).not.toBe(first);
+    threeWhilePeerPaused(sim);
+  });
+
   test("a node restored from an older copy of its folder is a new replica and keeps its new increments", () => {
     const sim = new Simulation({ seed, nodes: 2, storeFactory: (actor, nowMs) => new EngineStore(actor, nowMs) });
     sim.runUntil(3_000);
