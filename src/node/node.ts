@@ -1,10 +1,14 @@
 // The composition root: config -> accel -> recovery + WAL -> engine -> gRPC servers -> cluster,
 // and the lifecycle around them (ready line, SIGTERM drain, SIGHUP certificate reload, fatal stop).
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { accel, describeAccel } from "../accel/index.ts";
 import { formatDurability, type NodeConfig } from "../config/config.ts";
 import { Engine } from "../engine/index.ts";
 import { openStore, SnapshotScheduler, type PersistLog, type Store } from "../persist/index.ts";
+import { cryptoEpochBytes, markCleanStop, openIdentity } from "../persist/identity.ts";
+import { lockDataDir, type FolderLock } from "../persist/lock.ts";
+import { actorCount } from "../crdt/actors.ts";
 import type { AdminHandler, ClientHandler, ClientOp, MemberView, NodeStatus, OpOutcome, PeerHandler } from "../transport/api.ts";
 import { OpFailure } from "../transport/api.ts";
 import { startClientServer, startPeerServer, type RunningServer, type ServerSecurity } from "../transport/server.ts";
@@ -40,6 +44,18 @@ function makeClock(offsetMs: number): () => number {
 }
 
 export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNode> {
+  // One process per folder, before anything in it is read or written.
+  await mkdir(cfg.dataDir, { recursive: true });
+  const folderLock = lockDataDir(cfg.dataDir, cfg.id);
+  try {
+    return await startLocked(cfg, log, folderLock);
+  } catch (err) {
+    folderLock.release();
+    throw err;
+  }
+}
+
+async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock): Promise<RunningNode> {
   const now = makeClock(cfg.clockOffsetMs);
   const a = accel();
   const metrics = createNodeMetrics();
@@ -55,10 +71,16 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   const security = (): ServerSecurity => (tls ? { tls } : { insecure: true });
 
   let skewEvents = 0;
+  const persistLog: PersistLog = (level, message, fields) => log[level](message, fields);
+  if (folderLock.kind === "none") log.warn("data folder NOT locked: a second process could use it", { reason: folderLock.why });
+  // This life's CRDT actor: a new epoch whenever the folder may have forgotten writes peers saw (persist/replica.ts).
+  const identity = await openIdentity({
+    dataDir: cfg.dataDir, nodeId: cfg.id, durability: cfg.durability, repair: cfg.repair, random: cryptoEpochBytes, nowMs: Date.now(), log: persistLog,
+  });
+  log.info("replica identity", { replica: identity.actor, epoch: identity.decision.kind === "keep" ? "kept" : `new (${identity.decision.reason})` });
   // deferChanges: digests and hash-tree updates happen once per key per anti-entropy look, not
   // once per write (ClusterHost hands the engine's reportChanges to the cluster).
-  const engine = new Engine({ actor: cfg.id, maxClockSkewMs: cfg.maxClockSkewMs, hlcRemoteAheadMsMax: cfg.hlcRemoteAheadMsMax, deferChanges: true });
-  const persistLog: PersistLog = (level, message, fields) => log[level](message, fields);
+  const engine = new Engine({ actor: identity.actor, maxClockSkewMs: cfg.maxClockSkewMs, hlcRemoteAheadMsMax: cfg.hlcRemoteAheadMsMax, deferChanges: true });
 
   let resolveStopped!: (code: number) => void;
   const stopped = new Promise<number>((r) => (resolveStopped = r));
@@ -66,10 +88,10 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   let stopping = false;
   const servers: RunningServer[] = [];
 
-  const onFatal = (err: Error): void => {
+  const onFatal = (err: Error, what = "fatal storage error"): void => {
     if (fatal) return;
     fatal = err;
-    log.error("fatal storage error: stopping without acknowledging anything more", { error: err.message });
+    log.error(`${what}: stopping without acknowledging anything more`, { error: err.message });
     // Nothing more may be acknowledged: drop every connection at once.
     void Promise.all(servers.map((s) => s.shutdown(0))).finally(() => resolveStopped(1));
   };
@@ -116,7 +138,10 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     ms: Math.round(performance.now() - recoverStart),
   });
 
-  const cluster = new ClusterHost({ cfg, engine, store, log, now, tls });
+  const cluster = new ClusterHost({
+    cfg, engine, store, log, now, tls,
+    onDuplicateId: (address) => onFatal(new Error(`node id ${cfg.id} is in use by a live process at ${address}`), "duplicate node id"),
+  });
   metrics.setCollectors({
     members: () => cluster.members(),
     keys: () => engine.keyCount,
@@ -124,6 +149,8 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     hlcRemoteAheadRefused: () => cluster.counters.clockAheadRefused,
     peers: () => cluster.peerReplication(),
     antiEntropy: () => cluster.antiEntropyTotals(),
+    actorsKnown: () => actorCount(),
+    epochStartedAtSeconds: () => identity.epochStartedAtMs / 1000,
   });
 
   const writes = new WritePath({ engine, store, cluster, requests, now });
@@ -180,7 +207,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
       setTimeout(() => void stop(), 50);
     },
     stats: () =>
-      Object.entries({ ...status(), skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused, requestIds: requests.size, ...writes.stats }).map(([name, value]) => ({ name, value: String(value) })),
+      Object.entries({ ...status(), replica: identity.actor, skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused, requestIds: requests.size, ...writes.stats }).map(([name, value]) => ({ name, value: String(value) })),
   };
   const peerHandler: PeerHandler = { exchange: (fromId, payload) => cluster.receive(fromId, payload) };
 
@@ -212,6 +239,9 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     if (snapshotRunning) await snapshotRunning.catch(() => undefined);
     if (!fatal) await store.sync();
     await store.close();
+    // After the final fsync: the next start may keep this epoch (see persist/replica.ts).
+    if (!fatal) await markCleanStop(cfg.dataDir).catch((err: unknown) => log.warn("could not record the clean stop; under interval/none the next start begins a new replica epoch", { error: String(err) }));
+    folderLock.release();
     await metricsServer?.close();
     log.info("stopped", { id: cfg.id });
     resolveStopped(fatal ? 1 : 0);

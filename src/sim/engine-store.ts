@@ -2,6 +2,10 @@
 
 import type { ReplicaStore } from "../cluster/store.ts";
 import { Engine } from "../engine/index.ts";
+import { decodeEnvelope } from "../codec/index.ts";
+import { GCounter } from "../crdt/gcounter.ts";
+import { PNCounter } from "../crdt/pncounter.ts";
+import { actorName } from "../crdt/actors.ts";
 
 /**
  * What a simulated node's replica offers the harness: the cluster port plus a client
@@ -62,6 +66,26 @@ export class EngineStore implements SimStore {
 
   digest(key: string): bigint | undefined {
     return this.engine.digest(key);
+  }
+
+  /** Actors with increments on a counter key, read from its encoded state (so wipes can be accounted). */
+  actors(key: string): string[] {
+    return [...this.increments(key).keys()];
+  }
+
+  actorCount(key: string, actor: string): number {
+    return this.increments(key).get(actor) ?? 0;
+  }
+
+  private increments(key: string): Map<string, number> {
+    const out = new Map<string, number>();
+    const bytes = this.engine.encodeState(key);
+    if (bytes === undefined) return out;
+    const st = decodeEnvelope(bytes).state;
+    if (st instanceof PNCounter) st.actors.forEach((a, i) => out.set(actorName(a), Number(st.p[i] as bigint)));
+    else if (st instanceof GCounter) st.actors.forEach((a, i) => out.set(actorName(a), Number(st.counts[i] as bigint)));
+    else throw new Error(`key ${key} is not a counter`);
+    return out;
   }
 
   states(keys: readonly string[]): Array<[string, Uint8Array]> {

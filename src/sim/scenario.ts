@@ -2,14 +2,14 @@
 
 import { Rng } from "./rng.ts";
 import { EngineStore } from "./engine-store.ts";
-import { Simulation } from "./sim.ts";
+import { Simulation, type SimBackup } from "./sim.ts";
 
 export interface ScenarioOptions {
   /** Virtual ms of random faults and writes (default 20 s). */
   faultPhaseMs?: number;
   /** Virtual ms allowed for convergence after everything is healed (default 120 s). */
   convergeWithinMs?: number;
-  /** Run the real engine (src/engine) as each node's replica; disks are then never wiped. */
+  /** Run the real engine (src/engine) as each node's replica. */
   engine?: boolean;
 }
 
@@ -31,9 +31,10 @@ const seedNodes = 2;
 /**
  * 3-6 nodes, random loss/duplication/delay, and for `faultPhaseMs`: writes every 50 ms at
  * random nodes and a fault every 0.5-3 s (partition, kill and restart — sometimes wiped,
- * sometimes at a new address —, stall, graceful leave and rejoin). Then: heal, restart
- * everything, stop losing messages, and require convergence of membership and data with
- * counters equal to the acknowledged increments, and no invariant broken on the way.
+ * restored from an older copy or repaired back to one, sometimes at a new address —, stall,
+ * graceful leave and rejoin). Then: heal, restart everything, stop losing messages, and
+ * require convergence of membership and data with counters equal to the acknowledged
+ * increments, and no invariant broken on the way.
  */
 export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): ScenarioResult {
   const faultPhaseMs = opts.faultPhaseMs ?? 20_000;
@@ -64,14 +65,23 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
     sim.at(t, () => sim.increment(node, key, by));
   }
 
-  const restartLater = (i: number, at: number): void => {
-    const wipe = rng.chance(0.2) && opts.engine !== true;
+  // A wiped disk, one restored from a copy taken a while before the kill, or one whose WAL
+  // --repair cut back to such an older state; each time the node comes back with a new actor
+  // (persist/replica.ts) and its new increments must all survive.
+  const restartLater = (i: number, at: number, backupAt: number | null): void => {
+    const viaRepair = backupAt !== null && rng.chance(0.5);
+    const wipe = backupAt === null && rng.chance(0.2);
     // Seed nodes keep their address: a cluster whose every seed address went stale
     // cannot be found again, by design (as with memberlist's join addresses).
     const newAddress = i >= seedNodes && rng.chance(0.3);
+    let backup: SimBackup | null = null;
+    if (backupAt !== null) sim.at(backupAt, () => { if (sim.isRunning(i)) backup = sim.backup(i); });
     sim.at(Math.min(at, end), () => {
-      sim.restart(i, { wipe, newAddress });
-      faults.push(`${sim.nowMs}: restart n${i}${wipe ? " wiped" : ""}${newAddress ? " at a new address" : ""}`);
+      const older = backup ?? undefined;
+      const how = older === undefined ? {} : viaRepair ? { repairTo: older } : { restoreFrom: older };
+      sim.restart(i, { wipe, newAddress, ...how });
+      const what = older === undefined ? "" : viaRepair ? " repaired back to an older state" : " restored from an older copy";
+      faults.push(`${sim.nowMs}: restart n${i}${wipe ? " wiped" : ""}${what}${newAddress ? " at a new address" : ""}`);
     });
   };
 
@@ -94,7 +104,7 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
         sim.kill(i);
         faults.push(`${t}: kill n${i}`);
       });
-      restartLater(i, t + down);
+      restartLater(i, t + down, rng.chance(0.15) ? Math.max(start, t - rng.range(0, 3_000)) : null);
     } else if (kind < 9) {
       const ms = rng.range(50, 3_000);
       sim.at(t, () => {
@@ -108,7 +118,7 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
         faults.push(`${t}: n${i} leaves`);
       });
       sim.at(t + 1_000, () => sim.kill(i));
-      restartLater(i, t + 1_000 + rng.range(500, 5_000));
+      restartLater(i, t + 1_000 + rng.range(500, 5_000), null);
     }
   }
 
