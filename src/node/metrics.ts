@@ -56,6 +56,8 @@ export interface MetricsCollectors {
   antiEntropy?: () => AntiEntropyTotals;
   /** Cumulative clock-skew events (remote HLC timestamps too far ahead). */
   clockSkewEvents?: () => number;
+  /** Cumulative type conflicts merged here (a key came to hold a second type). */
+  typeConflicts?: () => number;
   keys?: () => number;
 }
 
@@ -258,6 +260,15 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     collect() {
       this.reset();
       this.inc(pushed.skew + nonNegative(collectors.clockSkewEvents?.() ?? 0));
+    },
+  });
+  new Counter({
+    name: "imdb_type_conflicts_total",
+    help: "Keys that came to hold a second type on this node (two nodes created them with different types; every type is kept, see docs/api.md).",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(nonNegative(collectors.typeConflicts?.() ?? 0));
     },
   });
   new Gauge({

@@ -108,6 +108,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     clockSkewEvents: () => skewEvents + cluster.skewEvents(),
     peers: () => cluster.peerReplication(),
     antiEntropy: () => cluster.antiEntropyTotals(),
+    typeConflicts: () => cluster.counters.typeConflicts,
   });
 
   /** Applies ops to the engine and appends their deltas in one synchronous step; answers after the WAL says durable. */

@@ -98,6 +98,7 @@ describe("registry", () => {
       peers: () => peers,
       antiEntropy: () => ({ rounds: 7, bytesSent: 100, bytesReceived: 50, keysRepaired: 4 }),
       clockSkewEvents: () => skew,
+      typeConflicts: () => 3,
       keys: () => 42,
     });
     m.antiEntropyRound();
@@ -117,6 +118,7 @@ describe("registry", () => {
     expect(sample(text, "imdb_antientropy_bytes_total", { direction: "received" })).toBe(55);
     expect(sample(text, "imdb_antientropy_keys_repaired_total")).toBe(5);
     expect(sample(text, "imdb_clock_skew_events_total")).toBe(4);
+    expect(sample(text, "imdb_type_conflicts_total")).toBe(3);
     expect(sample(text, "imdb_keys")).toBe(42);
 
     // A departed peer's series disappears; cumulative values follow the callbacks.
