@@ -149,7 +149,7 @@ describe("type conflicts", () => {
       const nodes = [0, 1, 2, 3].map((i) => new Engine({ actor: `node-${i}` }));
       const deltas: Uint8Array[] = [];
       /** Each node's own first accepted write's type: every one must survive the merge. */
-      const created = new Set<string>();
+      const created = new Set<KeyValue["type"]>();
       let now = T;
       const step = (k: number): void => {
         const w = writes[k];
