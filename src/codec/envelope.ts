@@ -12,10 +12,10 @@ import { Reader, WireType, Writer } from "./wire.ts";
 import type { CausalContext } from "../crdt/index.ts";
 
 /**
- * Envelope versions. 1: one typed state (what the previous release wrote; its stamp reads as 0).
- * 2: adds created_ms and the conflict sides. An envelope with neither is still written as 1, so
- * old records and stamp-less states keep their exact bytes; a reader older than 2 refuses a
- * version-2 record instead of silently dropping a conflict side.
+ * Envelope versions. 1: one typed state, optionally with its created_ms (a field older readers
+ * skip: they lose only the stamp, which then reads as 0 - "created first" - and converges). The
+ * previous release wrote version 1 without the stamp. 2: the key holds several types
+ * (`conflicts`); a reader older than 2 refuses it instead of silently dropping a side.
  */
 export const formatVersionLegacy = 1;
 export const formatVersionCurrent = 2;
@@ -90,7 +90,7 @@ export function keyUtf8(key: string): Uint8Array | null {
  */
 export function beginEnvelope(w: Writer, keyBytes: Uint8Array, type: CrdtType, createdMs = 0, withConflicts = false): number {
   w.tag(1, WireType.Varint);
-  w.uint(createdMs === 0 && !withConflicts ? formatVersionLegacy : formatVersionCurrent);
+  w.uint(withConflicts ? formatVersionCurrent : formatVersionLegacy);
   w.tag(2, WireType.Varint);
   w.uint(type);
   w.tag(3, WireType.Bytes);
@@ -218,9 +218,7 @@ export function decodeEnvelope(bytes: Uint8Array): KeyEnvelope {
   if (version !== formatVersionLegacy && version !== formatVersionCurrent) throw new DecodeError(`unsupported format version ${version}`, 0);
   if (!isCrdtType(type)) throw new DecodeError(`unknown CRDT type ${type}`, 0);
   if (key === null) throw new DecodeError("envelope without key", 0);
-  if (version === formatVersionLegacy && (createdMs !== 0 || conflicts.length > 0)) {
-    throw new DecodeError("a version-1 envelope with version-2 fields", 0);
-  }
+  if (version === formatVersionLegacy && conflicts.length > 0) throw new DecodeError("a version-1 envelope with conflict sides", 0);
   const seen = new Set<CrdtType>([type]);
   for (const c of conflicts) {
     if (seen.has(c.type)) throw new DecodeError(`two states of CRDT type ${c.type} for one key`, 0);

@@ -440,9 +440,9 @@ export class Engine {
         else if (f === 4 && wt === WireType.Bytes) { const l = r.length(bytes.length, "state"); stateStart = r.pos; stateEnd = r.pos + l; r.pos = stateEnd; }
         else return null;
       }
-      // No stamp reads as 0 (every version-1 record); a stamp the general decoder refuses goes there.
+      // No stamp reads as 0 (the previous release's records); one the general decoder refuses goes there.
       if (stamp < 0) stamp = 0;
-      else if (version !== 2 || stamp > hlcMsMax) return null;
+      else if (stamp > hlcMsMax) return null;
       if ((version !== 1 && version !== 2) || (type !== CrdtType.GCounter && type !== CrdtType.PNCounter) || keyLen < 1 || stateStart < 0) return null;
       r = new Reader(bytes, stateStart, stateEnd);
       const [f, wt] = r.tag();
