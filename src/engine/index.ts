@@ -493,7 +493,7 @@ export class Engine {
       t.p[i] = 0;
       t.n[i] = 0;
     }
-    const older = stamp < this.stampAt(i);
+    const older = stamp < (this.stamps[i] as number); // a compact counter: its stamp is in the column
     if (older) this.setStamp(i, stamp);
     const changed = older || t.actor[i] === noActor || p > (t.p[i] as number) || n > (t.n[i] as number);
     if (changed) {
