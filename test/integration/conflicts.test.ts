@@ -1,6 +1,7 @@
 // Type conflicts through the built binary (issue 12, finding 2): node-1 sets k; node-2, which has
 // not seen it (it has not joined yet), takes a stray `incr k`; once node-2 joins, both nodes show
-// node-1's value, `get --all` shows the counter too, and each node logs and counts the conflict once.
+// node-1's value, `get --all` shows the counter too, each node logs and counts the conflict once,
+// and both sides survive a snapshot and a restart.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { run, startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
@@ -69,5 +70,17 @@ describe("a type conflict between two nodes", () => {
       return true;
     }, 15_000, 100);
     for (const n of [node1, node2]) expect(n.log().split("type conflict").length - 1).toBe(1);
+
+    // Both sides survive a snapshot and a restart (WAL replay) on their own - node-2 is gone, so
+    // nothing can come back through anti-entropy - and recovery does not report the conflict again.
+    expect((await run(["admin", "--server", node1.clientAddr, "--insecure", "snapshot"])).code).toBe(0);
+    expect((await client(node1, ["set", "k", "bye"])).code).toBe(0);
+    node2.proc.kill("SIGKILL");
+    node1.proc.kill("SIGTERM");
+    await node1.proc.exited;
+    const again = await startNode("node-1", nodeArgs("node-1"));
+    nodes.push(again);
+    expect((await client(again, ["get", "--all", "k"])).stdout.trim()).toBe("bye\nconflict pncounter: 1");
+    expect(again.log()).not.toContain("type conflict");
   });
 });
