@@ -34,8 +34,8 @@
 //       with different types. The key then keeps one state per type (nothing is dropped); each
 //       carries a creation stamp (HLC ms of its first write, least wins in a join), and the
 //       visible type is the one with the least stamp, ties to the lower wire number. Other
-//       types show in get()'s `conflicts`. typeConflict is true exactly when this merge added a
-//       type to a key that already held another one here (log and count it once).
+//       types show in get()'s `conflicts`. typeConflict is true exactly when this merge gave
+//       the key a type it did not hold here and it now holds two or more (log and count it once).
 //   e.encodeState(key): Uint8Array | undefined        encoded KeyState (snapshots)
 //   e.loadState(key, bytes): LoadResult              replaces the key's state (recovery)
 //   e.digest(key): bigint | undefined                hash64(varint(type) ++ varint(stamp) ++
