@@ -1,6 +1,6 @@
 // `imdb client` and `imdb admin`: one command per RPC, human output by default, exactly one JSON object with --json; exit 0 ok, 1 server/connection error, 2 usage.
 import { Command } from "commander";
-import type { MemberView, NodeStatus, ValueView } from "../transport/api.ts";
+import type { MemberView, NodeStatus, TypedView, ValueView } from "../transport/api.ts";
 import { ImdbClient, newRequestId, retryableCodes, RpcError, splitHostPort } from "../transport/client.ts";
 import { requestIdBytesMax } from "../transport/api.ts";
 import { loadTlsDir, loadTlsFiles, type TlsMaterial } from "../transport/tls.ts";
@@ -88,7 +88,14 @@ function text(v: Uint8Array): string | null {
 
 const b64 = (v: Uint8Array): string => Buffer.from(v).toString("base64");
 
-function getJson(key: string, v: ValueView): Record<string, unknown> {
+/** --all adds `conflicts`: the key's states of other types (a type conflict), [] when none. */
+function getJson(key: string, v: ValueView, all: boolean): Record<string, unknown> {
+  const main = typedJson(key, v);
+  if (!all) return main;
+  return { ...main, conflicts: (v.conflicts ?? []).map((c) => { const { key: _k, ...rest } = typedJson(key, c); return rest; }) };
+}
+
+function typedJson(key: string, v: TypedView): Record<string, unknown> {
   switch (v.type) {
     case "gcounter":
     case "pncounter":
@@ -107,7 +114,15 @@ function getJson(key: string, v: ValueView): Record<string, unknown> {
   }
 }
 
-function getHuman(v: ValueView): string {
+/** The value as `get` prints it; --all adds one "conflict TYPE: ..." line per line of each other-typed state. */
+function getHuman(v: ValueView, all: boolean): string {
+  const main = typedHuman(v);
+  if (!all) return main;
+  const sides = (v.conflicts ?? []).flatMap((c) => typedHuman(c).split("\n").map((line) => `conflict ${c.type}: ${line}`));
+  return [main, ...sides].join("\n");
+}
+
+function typedHuman(v: TypedView): string {
   const show = (b: Uint8Array): string => text(b) ?? `base64:${b64(b)}`;
   switch (v.type) {
     case "gcounter":
@@ -252,9 +267,14 @@ export function register(program: Command): void {
   client
     .command("get <key>")
     .description("read a key: counters print their value, registers their bytes (UTF-8, else base64:...), MV adds its context")
-    .action(action(([key]) => async (c, json) => {
+    .option("--all", "also print the key's states of other types, kept after a type conflict (docs/api.md)")
+    .action(action(([key], opts) => async (c, json) => {
+      const all = opts.all === true;
       const v = await c.get(key ?? "");
-      return json ? jsonLine(getJson(key ?? "", v)) : getHuman(v);
+      if (!all && v.conflicts !== undefined && v.conflicts.length > 0) {
+        console.error(`note: the key also holds ${v.conflicts.map((s) => `a ${s.type}`).join(", ")} from a type conflict; see get --all`);
+      }
+      return json ? jsonLine(getJson(key ?? "", v, all)) : getHuman(v, all);
     }));
 
   client

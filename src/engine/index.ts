@@ -19,7 +19,8 @@
 //                                        null means "replace everything this node has seen")
 //       -> { ok: true, value: KeyValue, delta: Uint8Array /* encoded KeyDelta */ }
 //        | { ok: false, error: { code: "WRONG_TYPE" | "OUT_OF_RANGE" | "INVALID", message } }
-//       A key's type is fixed by its first write; a refused op changes nothing.
+//       A key's type is fixed by its first write; a refused op changes nothing. An op of a
+//       type other than the key's visible one (see type conflicts below) is WRONG_TYPE.
 //   e.get(key): KeyValue | undefined
 //       { type: "gcounter" | "pncounter", value: bigint }   (exact; local ops keep it within
 //           int64, but concurrent increments on two nodes can merge to a value outside it -
@@ -27,6 +28,7 @@
 //       { type: "lww", value: Uint8Array /* shared: do not modify */, timestampMs, logical, actor }
 //       { type: "mv", values: Uint8Array[], context: Uint8Array /* encoded CausalContext +
 //           key tag (codec/context.ts); a setMv answers what it replaced plus its own dot */ }
+//       each with `conflicts: [...]` (values as above) when the key holds other types too.
 //   e.mergeDelta(bytes, nowMs, opts?) / e.mergeState(key, bytes, nowMs, opts?): MergeResult
 //       Joins an encoded KeyDelta / KeyState (remote deltas, WAL replay, anti-entropy).
 //       Idempotent. -> { ok: true, key, changed, skew: ClockSkew | null, typeConflict }
@@ -34,14 +36,18 @@
 //       opts.origin: "peer" (default) refuses an LWW timestamp more than hlcRemoteAheadMsMax
 //       ahead of nowMs - nothing changes, the clock does not observe it, clockAhead says by
 //       how much; "own" (WAL replay of this node's own log) never refuses for time.
-//       Two nodes may create one key with different types at once; merge then keeps the
-//       type with the lower wire number (G < PN < LWW < MV) everywhere (typeConflict: true),
-//       so replicas still converge.
+//       Type conflicts: two replicas that have not seen each other's write may create one key
+//       with different types. The key then keeps one state per type (nothing is dropped); each
+//       carries a creation stamp (HLC ms of its first write, least wins in a join), and the
+//       visible type is the one with the least stamp, ties to the lower wire number. Other
+//       types show in get()'s `conflicts`. typeConflict is true exactly when this merge gave
+//       the key a type it did not hold here and it now holds two or more (log and count it once).
 //   e.encodeState(key): Uint8Array | undefined        encoded KeyState (snapshots)
 //   e.loadState(key, bytes): LoadResult              replaces the key's state (recovery)
-//   e.digest(key): bigint | undefined                hash64(varint(type) ++ canonical state
-//                                                    bytes); the key is not hashed in. Updated
-//                                                    on every change, not on read
+//   e.digest(key): bigint | undefined                hash64(varint(type) ++ varint(stamp) ++
+//                                                    canonical state bytes), or of every typed
+//                                                    state of a conflicted key; the key is not
+//                                                    hashed in. Updated on every change
 //   onChange(key, digest) is called after every change (apply, merge, load) - or, with
 //       deferChanges, once per changed key when reportChanges() runs (see below).
 //   e.applyMany(ops, nowMs) -> { results, deltas }
@@ -60,14 +66,15 @@
 
 import {
   actorName, assert, CausalContext, CrdtError, GCounter, hlcRemoteAheadMsMaxDefault, HybridClock, internActor, LwwRegister, MvRegister, PNCounter,
-  registerValueBytesMax, actorUtf8, type ActorId, type ClockSkew, type Hlc,
+  registerValueBytesMax, actorUtf8, hlcMsMax, type ActorId, type ClockSkew, type Hlc,
 } from "../crdt/index.ts";
 import {
   beginEnvelope, CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, DecodeError, encodeContext, keyBytesMax, Reader, WireType, Writer,
-  writeEnvelope, writeState, type CrdtState,
+  writeEnvelope, writeState, type CrdtState, type KeyEnvelope, type TypedState,
 } from "../codec/index.ts";
 import { digestOf, hash64, hashOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
+import { Conflicted } from "./typed.ts";
 
 /** Most keys one scan chunk returns. */
 export const scanChunkKeysMax = 10_000;
@@ -89,10 +96,14 @@ export type EngineOp =
   | { kind: "set"; key: string; value: Uint8Array }
   | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null };
 
-export type KeyValue =
+/** The value of one typed state. */
+export type TypedValue =
   | { type: CounterType; value: bigint }
   | { type: "lww"; value: Uint8Array; timestampMs: number; logical: number; actor: string }
   | { type: "mv"; values: Uint8Array[]; context: Uint8Array };
+
+/** A key's visible value; `conflicts`: its states of other types, in type order (only when it has some). */
+export type KeyValue = TypedValue & { conflicts?: TypedValue[] };
 
 export type ApplyResult = { ok: true; value: KeyValue; delta: Uint8Array } | { ok: false; error: EngineError };
 
@@ -223,7 +234,7 @@ export class Engine {
     if (len < 0) return invalidKey;
     const i = this.t.find(this.keyBuf, len);
     if ((op.kind === "incr" || op.kind === "decr") && (i < 0 || this.t.slot[i] !== Slot.Object)) {
-      const at = this.bumpCompact(op, i, len);
+      const at = this.bumpCompact(op, i, len, nowMs);
       if (typeof at !== "number") return at;
       if (at >= 0) return { ok: true, value: this.counterValue(at), delta: this.compactOpDelta(at, op.kind === "incr") };
     }
@@ -286,7 +297,7 @@ export class Engine {
       if (e instanceof CrdtError) return fail(e.code, e.message);
       throw e;
     }
-    const at = i >= 0 ? i : this.t.insert(this.keyBuf, len);
+    const at = i >= 0 ? i : this.insertKey(len, nowMs);
     this.storeAt(at, state);
     this.changed(op.key, at);
     // An MV write answers the context of what it replaced plus its own dot (the delta's), not
@@ -294,7 +305,7 @@ export class Engine {
     // writer never read.
     const value = delta instanceof MvRegister ? mvValue(state as MvRegister, delta.ctx, keyBytes) : valueOf(state, keyBytes);
     this.w.reset();
-    writeEnvelope(this.w, keyBytes, delta);
+    writeEnvelope(this.w, keyBytes, delta, this.stampAt(at));
     return { ok: true, value, delta: this.w.finish() };
   }
 
@@ -303,12 +314,12 @@ export class Engine {
    * object: the entry's index, a refusal, or -1 when the op needs the general path (another
    * actor's row, or counts past 2^53). The key's UTF-8 is in keyBuf[0, len).
    */
-  private bumpCompact(op: Extract<EngineOp, { kind: "incr" | "decr" }>, i: number, len: number): number | { ok: false; error: EngineError } {
+  private bumpCompact(op: Extract<EngineOp, { kind: "incr" | "decr" }>, i: number, len: number, nowMs: number): number | { ok: false; error: EngineError } {
     const t = this.t;
     if (i < 0) {
       // A new counter key: validate first, so a refused op creates nothing.
       if (op.amount <= 0n || op.amount > safeMaxBig) return -1;
-      i = t.insert(this.keyBuf, len);
+      i = this.insertKey(len, nowMs);
       t.slot[i] = op.kind === "incr" && op.counter === "gcounter" ? Slot.GCounter : Slot.PNCounter;
       t.actor[i] = noActor;
       t.p[i] = 0;
@@ -342,7 +353,7 @@ export class Engine {
     const g = t.slot[i] === Slot.GCounter;
     const w = this.w;
     w.reset();
-    const at = beginEnvelope(w, t.keyBytes(i), g ? CrdtType.GCounter : CrdtType.PNCounter);
+    const at = beginEnvelope(w, t.keyBytes(i), g ? CrdtType.GCounter : CrdtType.PNCounter, this.stampAt(i));
     writeCompactCounter(w, g, t.actor[i] as number, up ? (t.p[i] as number) : 0, up ? 0 : (t.n[i] as number));
     w.end(at);
     return w.finish();
@@ -368,7 +379,7 @@ export class Engine {
         }
         const i = t.find(this.keyBuf, len);
         if ((op.kind === "incr" || op.kind === "decr") && (i < 0 || t.slot[i] !== Slot.Object)) {
-          const at = this.bumpCompact(op, i, len);
+          const at = this.bumpCompact(op, i, len, nowMs);
           if (typeof at !== "number") {
             results[k] = at;
             continue;
@@ -407,7 +418,10 @@ export class Engine {
     const slot = this.t.slot[i];
     if (slot === Slot.GCounter) return { type: "gcounter", value: BigInt(this.t.p[i] as number) };
     if (slot === Slot.PNCounter) return { type: "pncounter", value: BigInt((this.t.p[i] as number) - (this.t.n[i] as number)) };
-    return valueOf(this.stateAt(i), this.t.keyBytes(i));
+    const o = this.t.objects.get(i);
+    const kb = this.t.keyBytes(i);
+    if (o instanceof Conflicted) return { ...valueOf(o.visible().state, kb), conflicts: o.hidden().map((side) => valueOf(side.state, kb)) };
+    return valueOf(o as CrdtState, kb);
   }
 
   /** Joins an encoded KeyDelta. */
@@ -416,23 +430,29 @@ export class Engine {
     if (fast !== null) return { ok: true, key: fast.key, changed: fast.changed, skew: null, typeConflict: false };
     const env = decodeOrFail(bytes, null, "delta");
     if ("ok" in env) return env;
-    return this.tooFarAhead(env.key, env.state, nowMs, opts) ?? this.join(env.key, env.state, nowMs);
+    return this.tooFarAhead(env.key, env, nowMs, opts) ?? this.join(env.key, env, nowMs);
   }
 
   /**
-   * The refusal of a peer's LWW write stamped more than remoteAheadMsMax ahead of nowMs, or
-   * null. Refused before join() so the clock never observes it: one such timestamp near 2^48
-   * would otherwise pin this clock, and through later writes every clock in the cluster.
+   * The refusal of a peer's LWW write (on any typed side of the envelope) stamped more than
+   * remoteAheadMsMax ahead of nowMs, or null. Refused before join() so the clock never
+   * observes it: one such timestamp near 2^48 would otherwise pin this clock, and through
+   * later writes every clock in the cluster.
    */
-  private tooFarAhead(key: string, s: CrdtState, nowMs: number, opts: MergeOptions | undefined): MergeResult | null {
-    if ((opts?.origin ?? "peer") === "own" || !(s instanceof LwwRegister) || !s.isSet) return null;
-    const aheadMs = s.ms - nowMs;
-    if (aheadMs <= this.remoteAheadMsMax) return null;
-    return {
-      ok: false,
-      error: { code: "OUT_OF_RANGE", message: `LWW timestamp ${s.ms} ms is ${aheadMs} ms ahead of this node's clock (limit ${this.remoteAheadMsMax} ms)` },
-      clockAhead: { key, remoteMs: s.ms, physicalMs: nowMs, aheadMs },
-    };
+  private tooFarAhead(key: string, env: KeyEnvelope, nowMs: number, opts: MergeOptions | undefined): MergeResult | null {
+    if ((opts?.origin ?? "peer") === "own") return null;
+    for (const side of sidesOf(env)) {
+      const s = side.state;
+      if (!(s instanceof LwwRegister) || !s.isSet) continue;
+      const aheadMs = s.ms - nowMs;
+      if (aheadMs <= this.remoteAheadMsMax) continue;
+      return {
+        ok: false,
+        error: { code: "OUT_OF_RANGE", message: `LWW timestamp ${s.ms} ms is ${aheadMs} ms ahead of this node's clock (limit ${this.remoteAheadMsMax} ms)` },
+        clockAhead: { key, remoteMs: s.ms, physicalMs: nowMs, aheadMs },
+      };
+    }
+    return null;
   }
 
   /**
@@ -453,16 +473,21 @@ export class Engine {
     let actorLen = 0;
     let p = 0;
     let n = 0;
+    let stamp = -1;
     try {
       while (!r.done) {
         const [f, wt] = r.tag();
         if (f === 1 && wt === WireType.Varint) version = r.uint();
+        else if (f === 5 && wt === WireType.Varint && stamp < 0) stamp = r.uint();
         else if (f === 2 && wt === WireType.Varint) type = r.uint();
         else if (f === 3 && wt === WireType.Bytes) { keyLen = r.length(keyBytesMax, "key"); keyStart = r.pos; r.pos += keyLen; }
         else if (f === 4 && wt === WireType.Bytes) { const l = r.length(bytes.length, "state"); stateStart = r.pos; stateEnd = r.pos + l; r.pos = stateEnd; }
         else return null;
       }
-      if (version !== 1 || (type !== CrdtType.GCounter && type !== CrdtType.PNCounter) || keyLen < 1 || stateStart < 0) return null;
+      // No stamp reads as 0 (the previous release's records); one the general decoder refuses goes there.
+      if (stamp < 0) stamp = 0;
+      else if (stamp > hlcMsMax) return null;
+      if ((version !== 1 && version !== 2) || (type !== CrdtType.GCounter && type !== CrdtType.PNCounter) || keyLen < 1 || stateStart < 0) return null;
       r = new Reader(bytes, stateStart, stateEnd);
       const [f, wt] = r.tag();
       if (f !== 1 || wt !== WireType.Bytes) return null;
@@ -495,6 +520,7 @@ export class Engine {
       if (key !== loadKey) return null;
       if (i < 0) i = t.insert(this.keyBuf, keyLen);
       t.objects.delete(i);
+      this.setStamp(i, stamp);
       t.slot[i] = slot;
       t.actor[i] = actor;
       t.p[i] = p;
@@ -505,12 +531,15 @@ export class Engine {
     if (i >= 0 && (t.slot[i] !== slot || (t.actor[i] !== actor && t.actor[i] !== noActor))) return null;
     if (i < 0) {
       i = t.insert(this.keyBuf, keyLen);
+      this.setStamp(i, stamp);
       t.slot[i] = slot;
       t.actor[i] = noActor;
       t.p[i] = 0;
       t.n[i] = 0;
     }
-    const changed = t.actor[i] === noActor || p > (t.p[i] as number) || n > (t.n[i] as number);
+    const older = stamp < (this.stamps[i] as number); // a compact counter: its stamp is in the column
+    if (older) this.setStamp(i, stamp);
+    const changed = older || t.actor[i] === noActor || p > (t.p[i] as number) || n > (t.n[i] as number);
     if (changed) {
       t.actor[i] = actor;
       if (p > (t.p[i] as number)) t.p[i] = p;
@@ -547,39 +576,99 @@ export class Engine {
   mergeState(key: string, bytes: Uint8Array, nowMs: number, opts?: MergeOptions): MergeResult {
     const env = decodeOrFail(bytes, key, "state");
     if ("ok" in env) return env;
-    return this.tooFarAhead(key, env.state, nowMs, opts) ?? this.join(key, env.state, nowMs);
+    return this.tooFarAhead(key, env, nowMs, opts) ?? this.join(key, env, nowMs);
   }
 
-  private join(key: string, incoming: CrdtState, nowMs: number): MergeResult {
+  /**
+   * Joins the typed states of an envelope into `key`, type by type: a type the key holds is
+   * merged (and keeps the lesser stamp), any other is added beside it - never replaced, so a
+   * type conflict loses no write (see typed.ts).
+   */
+  private join(key: string, env: KeyEnvelope, nowMs: number): MergeResult {
+    const incoming = sidesOf(env);
     let skew: ClockSkew | null = null;
-    if (incoming instanceof LwwRegister && incoming.isSet) skew = this.clock.observe(incoming.timestamp(), nowMs);
+    for (const side of incoming) {
+      const s = side.state;
+      if (s instanceof LwwRegister && s.isSet) skew = this.clock.observe(s.timestamp(), nowMs) ?? skew;
+    }
     const len = this.encodeKey(key);
     if (len < 0) return invalidKey; // the decoder already checked; a lone surrogate cannot survive UTF-8
     const i = this.t.find(this.keyBuf, len);
     if (i < 0) {
       const at = this.t.insert(this.keyBuf, len);
-      this.storeAt(at, incoming);
+      this.putSides(at, incoming);
       this.changed(key, at);
-      return { ok: true, key, changed: true, skew, typeConflict: false };
+      return { ok: true, key, changed: true, skew, typeConflict: incoming.length > 1 };
     }
-    const have = this.typeAt(i);
-    const got = crdtTypeOf(incoming);
-    if (have !== got) {
-      // Concurrent creation with different types: the lower type number wins everywhere.
-      if (got < have) {
-        this.storeAt(i, incoming);
-        this.changed(key, i);
-        return { ok: true, key, changed: true, skew, typeConflict: true };
+    const sides = this.sidesAt(i);
+    let changed = false;
+    let added = false;
+    for (const side of incoming) {
+      const have = findSide(sides, side.type);
+      if (have === undefined) {
+        sides.push(side);
+        changed = added = true;
+        continue;
       }
-      return { ok: true, key, changed: false, skew, typeConflict: true };
+      if (mergeSame(have.state, side.state)) changed = true;
+      if (side.createdMs < have.createdMs) {
+        have.createdMs = side.createdMs;
+        changed = true;
+      }
     }
-    const state = this.stateAt(i);
-    const changed = mergeSame(state, incoming);
     if (changed) {
-      this.storeAt(i, state);
+      this.putSides(i, sides);
       this.changed(key, i);
     }
-    return { ok: true, key, changed, skew, typeConflict: false };
+    return { ok: true, key, changed, skew, typeConflict: added };
+  }
+
+  /** Entry i's typed states, as objects the caller may merge into (put them back with putSides). */
+  private sidesAt(i: number): TypedState[] {
+    const o = this.t.slot[i] === Slot.Object ? this.t.objects.get(i) : undefined;
+    if (o instanceof Conflicted) return o.sides;
+    return [{ type: this.typeAt(i), createdMs: this.stampAt(i), state: this.stateAt(i) }];
+  }
+
+  /** Stores entry i's typed states (replacing what it held): one in place (compact when it fits), more as a Conflicted. */
+  private putSides(i: number, sides: TypedState[]): void {
+    const t = this.t;
+    if (sides.length === 1) {
+      const only = sides[0] as TypedState;
+      if (t.slot[i] === Slot.Object && t.objects.get(i) instanceof Conflicted) t.objects.delete(i);
+      this.storeAt(i, only.state);
+      this.setStamp(i, only.createdMs);
+      return;
+    }
+    t.slot[i] = Slot.Object;
+    t.objects.set(i, new Conflicted(sides));
+  }
+
+  /** Per-entry creation stamps of single-type keys (a conflicted key's are in its Conflicted). */
+  private stamps = new Float64Array(1024);
+
+  /** Entry i's creation stamp (of its visible state when conflicted). */
+  private stampAt(i: number): number {
+    const o = this.t.slot[i] === Slot.Object ? this.t.objects.get(i) : undefined;
+    if (o instanceof Conflicted) return o.visible().createdMs;
+    return i < this.stamps.length ? (this.stamps[i] as number) : 0;
+  }
+
+  private setStamp(i: number, ms: number): void {
+    if (i >= this.stamps.length) {
+      const b = new Float64Array(Math.max(this.stamps.length * 2, i + 1));
+      b.set(this.stamps);
+      this.stamps = b;
+    }
+    this.stamps[i] = ms;
+  }
+
+  /** Inserts the key in keyBuf[0, len) (just looked up, absent) as created here now. */
+  private insertKey(len: number, nowMs: number): number {
+    const i = this.t.insert(this.keyBuf, len);
+    // The HLC, not the wall clock: a key created after this node saw a later stamp sorts after it.
+    this.setStamp(i, this.clock.now(nowMs).ms);
+    return i;
   }
 
   /** The key's state as an encoded KeyState. */
@@ -595,10 +684,16 @@ export class Engine {
     w.reset();
     const slot = t.slot[i];
     if (slot === Slot.Object) {
-      writeEnvelope(w, keyBytes, t.objects.get(i) as CrdtState);
+      const o = t.objects.get(i);
+      if (o instanceof Conflicted) {
+        const v = o.visible();
+        writeEnvelope(w, keyBytes, v.state, v.createdMs, o.hidden());
+      } else {
+        writeEnvelope(w, keyBytes, o as CrdtState, this.stampAt(i));
+      }
     } else {
       const g = slot === Slot.GCounter;
-      const at = beginEnvelope(w, keyBytes, g ? CrdtType.GCounter : CrdtType.PNCounter);
+      const at = beginEnvelope(w, keyBytes, g ? CrdtType.GCounter : CrdtType.PNCounter, this.stampAt(i));
       writeCompactCounter(w, g, t.actor[i] as number, t.p[i] as number, t.n[i] as number);
       w.end(at);
     }
@@ -610,12 +705,13 @@ export class Engine {
     if (this.compactCounterDelta(bytes, key) !== null) return { ok: true, key };
     const env = decodeOrFail(bytes, key, "state");
     if ("ok" in env) return env;
-    if (env.state instanceof LwwRegister && env.state.isSet) this.clock.restore(env.state.timestamp());
+    const sides = sidesOf(env);
+    for (const side of sides) if (side.state instanceof LwwRegister && side.state.isSet) this.clock.restore(side.state.timestamp());
     const len = this.encodeKey(key);
     if (len < 0) return invalidKey;
     let i = this.t.find(this.keyBuf, len);
     if (i < 0) i = this.t.insert(this.keyBuf, len);
-    this.storeAt(i, env.state);
+    this.putSides(i, sides);
     this.changed(key, i);
     return { ok: true, key };
   }
@@ -699,26 +795,44 @@ export class Engine {
     return len < 0 ? -1 : this.t.find(this.keyBuf, len);
   }
 
+  /** Entry i's (visible) type. */
   private typeAt(i: number): CrdtType {
     const slot = this.t.slot[i];
     if (slot === Slot.GCounter) return CrdtType.GCounter;
     if (slot === Slot.PNCounter) return CrdtType.PNCounter;
-    return crdtTypeOf(this.t.objects.get(i) as CrdtState);
+    const o = this.t.objects.get(i);
+    return o instanceof Conflicted ? o.visible().type : crdtTypeOf(o as CrdtState);
   }
 
-  /** The state of entry i: the stored object, or a fresh object built from a compact counter. */
+  /**
+   * The (visible) state of entry i: the stored object, or a fresh object built from a compact
+   * counter. Local ops act on this one only; the conflict sides change only through merges.
+   */
   private stateAt(i: number): CrdtState {
     const t = this.t;
     const slot = t.slot[i];
-    if (slot === Slot.Object) return t.objects.get(i) as CrdtState;
+    if (slot === Slot.Object) {
+      const o = t.objects.get(i);
+      return o instanceof Conflicted ? o.visible().state : (o as CrdtState);
+    }
     const a = t.actor[i] as number;
     if (slot === Slot.GCounter) return a === noActor ? new GCounter() : new GCounter([a as ActorId], [BigInt(t.p[i] as number)]);
     return a === noActor ? new PNCounter() : new PNCounter([a as ActorId], [BigInt(t.p[i] as number)], [BigInt(t.n[i] as number)]);
   }
 
-  /** Stores s at entry i, in the compact columns when it fits there. */
+  /**
+   * Stores s at entry i, in the compact columns when it fits there. On a conflicted entry it
+   * replaces the state of s's type (the visible one: local ops touch no other).
+   */
   private storeAt(i: number, s: CrdtState): void {
     const t = this.t;
+    if (t.slot[i] === Slot.Object) {
+      const o = t.objects.get(i);
+      if (o instanceof Conflicted) {
+        o.put(s);
+        return;
+      }
+    }
     if (s instanceof GCounter && s.actors.length <= 1 && (s.counts[0] ?? 0n) <= safeMaxBig) {
       t.slot[i] = Slot.GCounter;
       t.actor[i] = s.actors.length === 0 ? noActor : (s.actors[0] as number);
@@ -769,12 +883,25 @@ export class Engine {
     const w = this.w;
     w.reset();
     const slot = t.slot[i];
-    if (slot === Slot.Object) {
-      const s = t.objects.get(i) as CrdtState;
+    const o = slot === Slot.Object ? t.objects.get(i) : undefined;
+    if (o instanceof Conflicted) {
+      // 0 is no type: a conflicted key never hashes like a single one. Sides in type order.
+      w.uint(0);
+      for (const side of o.sides) {
+        w.uint(side.type);
+        w.uint(side.createdMs);
+        const at = w.begin(1);
+        writeState(w, side.state);
+        w.end(at);
+      }
+    } else if (o !== undefined) {
+      const s = o as CrdtState;
       w.uint(crdtTypeOf(s));
+      w.uint(this.stampAt(i));
       writeState(w, s);
     } else {
       w.uint(slot === Slot.GCounter ? CrdtType.GCounter : CrdtType.PNCounter);
+      w.uint(this.stampAt(i));
       writeCompactCounter(w, slot === Slot.GCounter, t.actor[i] as number, t.p[i] as number, t.n[i] as number);
     }
     hash64(w.buf, 0, w.pos);
@@ -799,6 +926,16 @@ function decodeKey(b: Uint8Array): string {
   return keyDecoder.decode(b);
 }
 
+/** An envelope's typed states: its state, then its conflict sides. */
+function sidesOf(env: KeyEnvelope): TypedState[] {
+  return [{ type: env.type, createdMs: env.createdMs, state: env.state }, ...env.conflicts];
+}
+
+function findSide(sides: readonly TypedState[], type: CrdtType): TypedState | undefined {
+  for (const s of sides) if (s.type === type) return s;
+  return undefined;
+}
+
 function mergeSame(a: CrdtState, b: CrdtState): boolean {
   if (a instanceof GCounter && b instanceof GCounter) return a.merge(b);
   if (a instanceof PNCounter && b instanceof PNCounter) return a.merge(b);
@@ -808,7 +945,7 @@ function mergeSame(a: CrdtState, b: CrdtState): boolean {
 }
 
 /** The value of state s of the key whose UTF-8 is keyBytes (MV contexts are bound to it). */
-function valueOf(s: CrdtState, keyBytes: Uint8Array): KeyValue {
+function valueOf(s: CrdtState, keyBytes: Uint8Array): TypedValue {
   if (s instanceof GCounter) return { type: "gcounter", value: s.value() };
   if (s instanceof PNCounter) return { type: "pncounter", value: s.value() };
   if (s instanceof LwwRegister) {

@@ -39,6 +39,8 @@ export interface ClusterCounters {
   backlogOverflows: number;
   /** Peer LWW writes refused for a timestamp beyond hlcRemoteAheadMsMax. */
   clockAheadRefused: number;
+  /** Keys that came to hold a second (third...) type here: type conflicts, each logged once. */
+  typeConflicts: number;
 }
 
 export class ClusterHost {
@@ -50,6 +52,7 @@ export class ClusterHost {
     statesMerged: 0,
     backlogOverflows: 0,
     clockAheadRefused: 0,
+    typeConflicts: 0,
   };
   private readonly listeners: Array<(e: ClusterEvent) => void> = [];
   /** Local WAL appends not settled yet (see localAppend). */
@@ -140,6 +143,13 @@ export class ClusterHost {
     if (r.skew) {
       this.counters.skewEvents++;
       this.o.log.warn("clock skew: a remote timestamp is ahead of this node's clock", { key: r.key.slice(0, 64), aheadMs: r.skew.aheadMs });
+    }
+    if (r.typeConflict) {
+      this.counters.typeConflicts++;
+      const v = this.o.engine.get(r.key);
+      this.o.log.warn("type conflict: a key was created with different types; all are kept, the earliest-created is visible", {
+        key: r.key.slice(0, 64), visible: v?.type, others: (v?.conflicts ?? []).map((c) => c.type).join(","),
+      });
     }
     if (what === "delta") this.counters.deltasMerged++;
     else this.counters.statesMerged++;

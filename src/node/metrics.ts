@@ -58,6 +58,8 @@ export interface MetricsCollectors {
   clockSkewEvents?: () => number;
   /** Cumulative peer LWW writes refused for a timestamp beyond hlcRemoteAheadMsMax. */
   hlcRemoteAheadRefused?: () => number;
+  /** Cumulative type conflicts merged here (a key came to hold a second type). */
+  typeConflicts?: () => number;
   keys?: () => number;
   /** Actor ids this process has interned (src/crdt/actors.ts): grows by one per replica epoch of any node. */
   actorsKnown?: () => number;
@@ -273,6 +275,15 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     collect() {
       this.reset();
       this.inc(nonNegative(collectors.hlcRemoteAheadRefused?.() ?? 0));
+    },
+  });
+  new Counter({
+    name: "imdb_type_conflicts_total",
+    help: "Keys that came to hold a second type on this node (two nodes created them with different types; every type is kept, see docs/api.md).",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(nonNegative(collectors.typeConflicts?.() ?? 0));
     },
   });
   new Gauge({

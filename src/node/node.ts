@@ -151,6 +151,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
     antiEntropy: () => cluster.antiEntropyTotals(),
     actorsKnown: () => actorCount(),
     epochStartedAtSeconds: () => identity.epochStartedAtMs / 1000,
+    typeConflicts: () => cluster.counters.typeConflicts,
   });
 
   const writes = new WritePath({ engine, store, cluster, requests, now });

@@ -1,7 +1,7 @@
 // Translation between the gRPC edge's typed ops/results and the engine's: one place decides
 // which engine error becomes which gRPC status.
-import type { EngineError, EngineOp, KeyValue, ManyOp, ManyResult } from "../engine/index.ts";
-import type { ClientOp, OpError, OpOutcome, ValueView } from "../transport/api.ts";
+import type { EngineError, EngineOp, KeyValue, ManyOp, ManyResult, TypedValue } from "../engine/index.ts";
+import type { ClientOp, OpError, OpOutcome, TypedView, ValueView } from "../transport/api.ts";
 
 /** The encoding of an empty causal context. */
 const emptyContext = new Uint8Array(0);
@@ -51,6 +51,14 @@ export function counterOutOfRange(value: bigint): OpError | null {
 }
 
 export function valueView(v: KeyValue): ValueView {
+  const main = typedView(v);
+  if (v.conflicts === undefined) return main;
+  // A conflict side's counter outside int64 cannot be sent as one: it is left out, not wrapped.
+  const sides = v.conflicts.filter((c) => !((c.type === "gcounter" || c.type === "pncounter") && counterOutOfRange(c.value) !== null));
+  return sides.length > 0 ? { ...main, conflicts: sides.map(typedView) } : main;
+}
+
+function typedView(v: TypedValue): TypedView {
   switch (v.type) {
     case "gcounter":
     case "pncounter":

@@ -50,10 +50,14 @@ export type ClientOp =
   | { kind: "set"; key: string; value: Uint8Array }
   | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null };
 
-export type ValueView =
+/** One typed state's value. */
+export type TypedView =
   | { type: "gcounter" | "pncounter"; value: bigint }
   | { type: "lww"; value: Uint8Array }
   | { type: "mv"; values: Uint8Array[]; context: Uint8Array };
+
+/** A key's visible value; conflicts: its states of other types after a type conflict (absent when none). */
+export type ValueView = TypedView & { conflicts?: TypedView[] };
 
 /** increment/decrement -> counter (value after the op); get -> value; set/setMv -> written (MV: new context). */
 export type OpResult =

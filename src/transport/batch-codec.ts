@@ -8,8 +8,10 @@
 // Encoding: byte-identical to protobufjs on BatchResponse (fields in id order, proto3 defaults
 // omitted); the few shapes not written by hand (non-ASCII messages) are handed to protobufjs.
 import { status as grpcStatus } from "@grpc/grpc-js";
-import { batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax, type ClientOp, type OpOutcome, type OpResult, type ValueView } from "./api.ts";
-import { codecs, int64ToBigInt, ValueTypeWire, type GetResponseWire, type OpResultWire } from "./proto.ts";
+import {
+  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax, type ClientOp, type OpOutcome, type OpResult, type TypedView, type ValueView,
+} from "./api.ts";
+import { bigIntToInt64, codecs, int64ToBigInt, ValueTypeWire, type GetResponseWire, type OpResultWire } from "./proto.ts";
 import { batchRequest } from "./validate.ts";
 
 const empty = new Uint8Array(0);
@@ -396,7 +398,31 @@ function writeCounter(out: Out, value: bigint): void {
 
 const delimited = (n: number): number => 1 + varintBytes(n) + n;
 
+const valueTypeWire: Record<ValueView["type"], number> = {
+  gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV,
+};
+
+/** A GetResponse as protobufjs encodes it (the unary Get, and Batch results with conflict sides). */
+export function getResponseWire(key: Uint8Array | undefined, v: TypedView & { conflicts?: readonly TypedView[] }): GetResponseWire {
+  const base: GetResponseWire = { key, type: valueTypeWire[v.type] };
+  if (v.conflicts !== undefined && v.conflicts.length > 0) base.conflicts = v.conflicts.map((c) => getResponseWire(undefined, c));
+  switch (v.type) {
+    case "gcounter":
+    case "pncounter":
+      return { ...base, counter: bigIntToInt64(v.value) };
+    case "lww":
+      return { ...base, value: v.value };
+    case "mv":
+      return { ...base, values: v.values, context: v.context };
+  }
+}
+
 function writeValue(out: Out, v: ValueView): void {
+  if (v.conflicts !== undefined && v.conflicts.length > 0) {
+    // A key after a type conflict (rare): protobufjs writes the nested sides.
+    out.bytes(tagResult, codecs.OpResult.encode({ get: getResponseWire(undefined, v) }));
+    return;
+  }
   // GetResponse: type = 2 (varint), counter = 3 (int64), value = 4, values = 5 (repeated), context = 6.
   let inner = 2;
   let vb = 0;
@@ -501,8 +527,13 @@ function bytesOrEmpty(v: Uint8Array | undefined | null): Uint8Array {
   return v instanceof Uint8Array ? v : empty;
 }
 
-/** GetResponse -> ValueView; an unknown type is BadBatchResponse. */
+/** GetResponse -> ValueView (with its conflict sides, if any); an unknown type is BadBatchResponse. */
 export function valueViewOf(r: GetResponseWire): ValueView {
+  const v = typedViewOf(r);
+  return r.conflicts !== undefined && r.conflicts.length > 0 ? { ...v, conflicts: r.conflicts.map(typedViewOf) } : v;
+}
+
+function typedViewOf(r: GetResponseWire): TypedView {
   switch (r.type) {
     case ValueTypeWire.GCOUNTER:
       return { type: "gcounter", value: int64ToBigInt(r.counter) };

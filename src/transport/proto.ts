@@ -42,7 +42,9 @@ export interface IncrementRequestWire { key?: Uint8Array; amount?: WireInt64; ty
 export interface DecrementRequestWire { key?: Uint8Array; amount?: WireInt64; requestId?: Uint8Array }
 export interface CounterResponseWire { key?: Uint8Array; value?: WireInt64 }
 export interface GetRequestWire { key?: Uint8Array }
-export interface GetResponseWire { key?: Uint8Array; type?: number; counter?: WireInt64; value?: Uint8Array; values?: Uint8Array[]; context?: Uint8Array }
+export interface GetResponseWire {
+  key?: Uint8Array; type?: number; counter?: WireInt64; value?: Uint8Array; values?: Uint8Array[]; context?: Uint8Array; conflicts?: GetResponseWire[];
+}
 export interface SetRequestWire { key?: Uint8Array; value?: Uint8Array; type?: number; context?: Uint8Array; requestId?: Uint8Array }
 export interface SetResponseWire { key?: Uint8Array; context?: Uint8Array }
 export interface OpWire { increment?: IncrementRequestWire | null; decrement?: DecrementRequestWire | null; get?: GetRequestWire | null; set?: SetRequestWire | null; op?: string }

@@ -5,12 +5,12 @@ import {
   type AdminHandler, type ClientHandler, type ClientOp, type OpErrorCode, type OpOutcome, type OpResult, type PeerHandler, type ValueView,
 } from "./api.ts";
 import {
-  adminMethods, bigIntToInt64, clientMethods, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, rawCodec, serviceDefinition, ValueTypeWire,
+  adminMethods, bigIntToInt64, clientMethods, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, rawCodec, serviceDefinition,
   type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
   type MethodDesc, type SetResponseWire,
 } from "./proto.ts";
 import { decrementOp, getOp, incrementOp, requestIdOf, setOp } from "./validate.ts";
-import { checkResultKind, decodeBatch, encodeBatchResponse } from "./batch-codec.ts";
+import { checkResultKind, decodeBatch, encodeBatchResponse, getResponseWire } from "./batch-codec.ts";
 import { callerIdentity, ReloadableServerCredentials, type PeerIdentity, type TlsMaterial } from "./tls.ts";
 
 /** How long shutdown waits for in-flight calls before cancelling them. */
@@ -93,21 +93,8 @@ function requireCaller(call: grpc.ServerUnaryCall<unknown, unknown>, secure: boo
 
 // ---- result encoding ----
 
-const valueTypeWire: Record<ValueView["type"], number> = {
-  gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV,
-};
-
 function getResponse(key: Uint8Array | undefined, v: ValueView): GetResponseWire {
-  const base = { key, type: valueTypeWire[v.type] };
-  switch (v.type) {
-    case "gcounter":
-    case "pncounter":
-      return { ...base, counter: bigIntToInt64(v.value) };
-    case "lww":
-      return { ...base, value: v.value };
-    case "mv":
-      return { ...base, values: v.values, context: v.context };
-  }
+  return getResponseWire(key, v);
 }
 
 function unwrap(op: ClientOp, outcome: OpOutcome): OpResult {

@@ -85,13 +85,49 @@ describe("decoders", () => {
     expect(() => decodeState(CrdtType.GCounter, w.finish())).toThrow(DecodeError);
     expect(() => new Reader(Uint8Array.of(0x80, 0x00)).uint()).toThrow(DecodeError); // non-minimal varint
     expect(() => new Reader(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)).uint64()).toThrow(DecodeError);
-    expect(() => decodeEnvelope(Uint8Array.of(0x08, 0x02, 0x10, 0x01, 0x1a, 0x01, 0x6b))).toThrow(/format version 2/);
+    expect(() => decodeEnvelope(Uint8Array.of(0x08, 0x03, 0x10, 0x01, 0x1a, 0x01, 0x6b))).toThrow(/format version 3/);
+    // version 1 cannot carry conflict sides (field 6) ...
+    expect(() => decodeEnvelope(Uint8Array.of(0x08, 0x01, 0x10, 0x01, 0x1a, 0x01, 0x6b, 0x32, 0x02, 0x08, 0x02))).toThrow(/version-1/);
+    // ... a key holds each type once (a conflict side of the envelope's own type) ...
+    expect(() => decodeEnvelope(Uint8Array.of(0x08, 0x02, 0x10, 0x01, 0x1a, 0x01, 0x6b, 0x32, 0x02, 0x08, 0x01))).toThrow(/two states of CRDT type 1/);
+    // ... and a stamp is 48 bits
+    expect(() => decodeEnvelope(Uint8Array.of(0x08, 0x01, 0x10, 0x01, 0x1a, 0x01, 0x6b, 0x28, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40))).toThrow(/creation stamp/);
     expect(() => decodeEnvelope(Uint8Array.of(0x08, 0x01, 0x10, 0x09, 0x1a, 0x01, 0x6b))).toThrow(/CRDT type 9/);
     // a G-Counter row whose actor id is invalid UTF-8
     expect(() => decodeState(CrdtType.GCounter, Uint8Array.of(0x0a, 0x05, 0x0a, 0x01, 0xff, 0x10, 0x01))).toThrow(DecodeError);
     // duplicate actor rows
     const dup = Uint8Array.of(0x0a, 0x05, 0x0a, 0x01, 0x61, 0x10, 0x01, 0x0a, 0x05, 0x0a, 0x01, 0x61, 0x10, 0x02);
     expect(() => decodeState(CrdtType.GCounter, dup)).toThrow(/duplicate actor/);
+  });
+});
+
+describe("envelope versions", () => {
+  test("a record of the previous release reads as stamp 0; a stamp alone stays version 1 (older readers skip it); conflicts make version 2; protobufjs reads them", () => {
+    const g = new GCounter([internActor("a")], [3n]);
+    const v1 = encodeEnvelope(keyUtf8("k") as Uint8Array, g);
+    expect(v1[1]).toBe(1); // format_version 1, no field 5: the previous release's exact bytes
+    const old = decodeEnvelope(v1);
+    expect(old.createdMs).toBe(0);
+    expect(old.conflicts).toEqual([]);
+    const stamped = encodeEnvelope(keyUtf8("k") as Uint8Array, g, 1_700_000_000_000);
+    expect(stamped[1]).toBe(1);
+    expect(decodeEnvelope(stamped).createdMs).toBe(1_700_000_000_000);
+    const lww = new LwwRegister();
+    lww.set(internActor("b"), Uint8Array.of(7), { ms: 5, logical: 0 });
+    const v2 = encodeEnvelope(keyUtf8("k") as Uint8Array, lww, 1_700_000_000_000, [{ type: CrdtType.GCounter, createdMs: 1_700_000_000_009, state: g }]);
+    const back = decodeEnvelope(v2);
+    expect(back.type).toBe(CrdtType.LwwRegister);
+    expect(back.createdMs).toBe(1_700_000_000_000);
+    expect(back.conflicts.map((c) => [c.type, c.createdMs])).toEqual([[CrdtType.GCounter, 1_700_000_000_009]]);
+    expect(same(back.conflicts[0]?.state as CrdtState, g)).toBe(true);
+    const theirs = root.lookupType("imdb.crdt.v1.KeyState").decode(v2) as unknown as {
+      formatVersion: number; createdMs: { toNumber(): number }; conflicts: { type: number; createdMs: { toNumber(): number }; state: Uint8Array }[];
+    };
+    expect(theirs.formatVersion).toBe(2);
+    expect(theirs.createdMs.toNumber()).toBe(1_700_000_000_000);
+    expect(theirs.conflicts[0]?.type).toBe(CrdtType.GCounter);
+    expect(theirs.conflicts[0]?.createdMs.toNumber()).toBe(1_700_000_000_009);
+    expect(same(decodeState(CrdtType.GCounter, theirs.conflicts[0]?.state as Uint8Array), g)).toBe(true);
   });
 });
 

@@ -15,14 +15,35 @@ function ok(r: { ok: boolean }): void {
   if (!r.ok) throw new Error(`expected ok, got ${JSON.stringify(r)}`);
 }
 
-/** The digest computed independently of the engine's storage: hash64(type varint + state bytes). */
+/**
+ * The digest computed independently of the engine's storage: hash64(type varint + stamp varint +
+ * state bytes), or for a key holding several types, 0 then each (type, stamp, framed state) in type order.
+ */
 function independentDigest(e: Engine, key: string): bigint {
   const env = decodeEnvelope(e.encodeState(key) as Uint8Array);
   const w = new Writer();
-  w.uint(env.type);
-  writeState(w, env.state);
+  if (env.conflicts.length === 0) {
+    w.uint(env.type);
+    w.uint(env.createdMs);
+    writeState(w, env.state);
+  } else {
+    w.uint(0);
+    const sides = [{ type: env.type, createdMs: env.createdMs, state: env.state }, ...env.conflicts].sort((a, b) => a.type - b.type);
+    for (const s of sides) {
+      w.uint(s.type);
+      w.uint(s.createdMs);
+      const at = w.begin(1);
+      writeState(w, s.state);
+      w.end(at);
+    }
+  }
   hash64(w.buf, 0, w.pos);
   return digestOf(hashOut.hi, hashOut.lo);
+}
+
+/** The envelope re-encoded from its decoded parts (stamp and conflict sides included). */
+function reencode(env: ReturnType<typeof decodeEnvelope>): Uint8Array {
+  return encodeEnvelope(keyUtf8(env.key) as Uint8Array, env.state, env.createdMs, env.conflicts);
 }
 
 function snapshot(e: Engine, key: string): string {
@@ -133,15 +154,20 @@ describe("Engine", () => {
     if (!w.ok) throw new Error("set failed");
     ok(a.mergeDelta(w.delta, T + 60_010));
     expect((a.get("l") as { value: Uint8Array }).value).toEqual(Uint8Array.of(2));
-    // Concurrent creation with different types: both sides keep the lower type number.
+    // Concurrent creation with different types: both replicas keep both states, report the
+    // conflict once, and show the same type (b's write has the earlier creation stamp).
     const c1 = a.apply({ kind: "incr", key: "k", amount: 1n }, T);
     const c2 = b.apply({ kind: "set", key: "k", value: Uint8Array.of(9) }, T);
     if (!c1.ok || !c2.ok) throw new Error("op failed");
     const x = a.mergeDelta(c2.delta, T);
     const y = b.mergeDelta(c1.delta, T);
-    expect(x.ok && x.typeConflict && !x.changed).toBe(true);
+    expect(x.ok && x.typeConflict && x.changed).toBe(true);
     expect(y.ok && y.typeConflict && y.changed).toBe(true);
-    expect(b.typeOf("k")).toBe("pncounter");
+    const again = a.mergeDelta(c2.delta, T);
+    expect(again.ok && !again.typeConflict && !again.changed).toBe(true);
+    expect(a.typeOf("k")).toBe("lww");
+    expect(b.typeOf("k")).toBe("lww");
+    expect(a.get("k")?.conflicts).toEqual([{ type: "pncounter", value: 1n }]);
     expect(a.digest("k")).toBe(b.digest("k") as bigint);
     // Garbage is refused with INVALID, not an exception.
     const bad = a.mergeDelta(Uint8Array.of(1, 2, 3), T);
@@ -261,7 +287,7 @@ describe("Engine", () => {
         expect(a.keyCount).toBe(3);
         return;
       }
-      const rg = g.mergeState(env.key, encodeEnvelope(keyUtf8(env.key) as Uint8Array, env.state), T);
+      const rg = g.mergeState(env.key, reencode(env), T);
       expect(ra).toEqual(rg);
       expect(a.encodeState(env.key)).toEqual(g.encodeState(env.key) as Uint8Array);
       expect(a.digest(env.key)).toBe(g.digest(env.key) as bigint);
@@ -286,7 +312,7 @@ describe("Engine", () => {
         return;
       }
       expect(r.ok).toBe(true);
-      expect(a.encodeState(key)).toEqual(encodeEnvelope(keyUtf8(key) as Uint8Array, env.state));
+      expect(a.encodeState(key)).toEqual(reencode(env));
       expect(a.digest(key)).toBe(independentDigest(a, key));
     }));
   });

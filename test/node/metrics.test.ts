@@ -98,6 +98,7 @@ describe("registry", () => {
       peers: () => peers,
       antiEntropy: () => ({ rounds: 7, bytesSent: 100, bytesReceived: 50, keysRepaired: 4 }),
       clockSkewEvents: () => skew,
+      typeConflicts: () => 3,
       keys: () => 42,
       actorsKnown: () => 7,
       epochStartedAtSeconds: () => 1_700_000_000.5,
@@ -119,6 +120,7 @@ describe("registry", () => {
     expect(sample(text, "imdb_antientropy_bytes_total", { direction: "received" })).toBe(55);
     expect(sample(text, "imdb_antientropy_keys_repaired_total")).toBe(5);
     expect(sample(text, "imdb_clock_skew_events_total")).toBe(4);
+    expect(sample(text, "imdb_type_conflicts_total")).toBe(3);
     expect(sample(text, "imdb_keys")).toBe(42);
     expect(sample(text, "imdb_actors_known")).toBe(7);
     expect(sample(text, "imdb_replica_epoch_start_seconds")).toBe(1_700_000_000.5);

@@ -265,7 +265,7 @@ const statusCode = (code: (typeof opErrorCodes)[number]): number => grpc.status[
 function referenceResponse(outcomes: readonly OpOutcome[]): Buffer {
   const vt = { gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV };
   const get = (v: ValueView): GetResponseWire => {
-    const base = { key: undefined, type: vt[v.type] };
+    const base: GetResponseWire = v.conflicts?.length ? { key: undefined, type: vt[v.type], conflicts: v.conflicts.map(get) } : { key: undefined, type: vt[v.type] };
     switch (v.type) {
       case "gcounter":
       case "pncounter":
@@ -337,6 +337,26 @@ describe("encodeBatchResponse", () => {
     expect(hex(encodeBatchResponse(ops, outcomes))).toBe(hex(referenceResponse(outcomes)));
     const big: OpOutcome[] = [{ ok: true, result: { kind: "value", value: { type: "lww", value: new Uint8Array(100_000).fill(7) } } }];
     expect(hex(encodeBatchResponse([{ kind: "get", key: "k" }], big))).toBe(hex(referenceResponse(big)));
+  });
+
+  test("a get of a key with type-conflict sides carries them (GetResponse.conflicts) as protobufjs writes them, and the client reads them back", () => {
+    const sideArb = valueViewArb.map((v): ValueView => v);
+    check(fc.tuple(valueViewArb, fc.array(sideArb, { minLength: 1, maxLength: 3 }), batchArb), ([main, sides, rest]) => {
+      const value: ValueView = { ...main, conflicts: sides };
+      const pairs: [ClientOp, OpOutcome][] = [...rest, [{ kind: "get", key: "k" }, { ok: true, result: { kind: "value", value } }]];
+      const outcomes = pairs.map((p) => p[1]);
+      const bytes = encodeBatchResponse(pairs.map((p) => p[0]), outcomes);
+      expect(hex(bytes)).toBe(hex(referenceResponse(outcomes)));
+      const items = decodeBatchResponse(bytes);
+      const last = items[items.length - 1];
+      const got = last?.ok && last.result.kind === "value" ? last.result.value : null;
+      const { conflicts, ...visible } = got as ValueView;
+      expect(plainValue(visible as ValueView)).toEqual(plainValue(main));
+      expect((conflicts ?? []).map(plainValue)).toEqual(sides.map(plainValue));
+    });
+    // Without sides nothing changes: the same bytes as before the field existed.
+    const plain: OpOutcome[] = [{ ok: true, result: { kind: "value", value: { type: "pncounter", value: 5n } } }];
+    expect(hex(encodeBatchResponse([{ kind: "get", key: "k" }], plain))).toBe(hex(referenceResponse(plain)));
   });
 
   test("a handler that breaks its contract is a programmer error, not a response", () => {
