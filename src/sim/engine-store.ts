@@ -18,6 +18,8 @@ export interface SimStore extends ReplicaStore {
   /** Per-actor counts, if the store can tell (needed to account for a wiped disk). */
   actors?(key: string): string[];
   actorCount?(key: string, actor: string): number;
+  /** Loads states as recovery from a snapshot does (a disk restored from a copy). */
+  load?(entries: ReadonlyArray<readonly [string, Uint8Array]>): void;
 }
 
 /** Engine-backed replica: counters are PN-Counters, deltas and states are the engine's encodings. */
@@ -85,6 +87,13 @@ export class EngineStore implements SimStore {
       }
     }
     if (refused > 0) throw new Error(`${refused} states refused, last: ${last}`);
+  }
+
+  load(entries: ReadonlyArray<readonly [string, Uint8Array]>): void {
+    for (const [k, s] of entries) {
+      const r = this.engine.loadState(k, s);
+      if (!r.ok) throw new Error(`snapshot entry for ${k} refused: ${r.error.message}`);
+    }
   }
 
   mergeDeltas(batch: readonly Uint8Array[]): void {

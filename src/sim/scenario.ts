@@ -3,6 +3,7 @@
 import { Rng } from "./rng.ts";
 import { EngineStore } from "./engine-store.ts";
 import { Simulation } from "./sim.ts";
+import { ProductWorkload } from "./workload.ts";
 
 export interface ScenarioOptions {
   /** Virtual ms of random faults and writes (default 20 s). */
@@ -11,6 +12,12 @@ export interface ScenarioOptions {
   convergeWithinMs?: number;
   /** Run the real engine (src/engine) as each node's replica; disks are then never wiped. */
   engine?: boolean;
+  /**
+   * The product workload on the real engine (src/sim/workload.ts): every kind of write through
+   * the node's op path, stray other-type ops, blind MV storms, forged contexts, over-range
+   * counters; disks are wiped. Implies `engine`.
+   */
+  product?: boolean;
 }
 
 export interface ScenarioResult {
@@ -40,11 +47,14 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
   const convergeWithinMs = opts.convergeWithinMs ?? 120_000;
   const rng = new Rng(seed ^ 0x3c6ef372);
   const nodes = 3 + rng.int(4);
+  const product = opts.product === true;
+  const engine = opts.engine === true || product;
   const sim = new Simulation({
     seed,
     nodes,
     seedNodes,
-    ...(opts.engine === true ? { storeFactory: (actor: string, nowMs: () => number) => new EngineStore(actor, nowMs) } : {}),
+    counterInvariant: !product,
+    ...(engine ? { storeFactory: (actor: string, nowMs: () => number) => new EngineStore(actor, () => Math.floor(nowMs())) } : {}),
     network: {
       lossRate: rng.pick([0, 0.01, 0.05, 0.15]),
       duplicateRate: rng.pick([0, 0.02, 0.1]),
@@ -57,21 +67,35 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
   const end = start + faultPhaseMs;
   const lastFaultAt = end - 3_000;
 
-  for (let t = start; t < end; t += 50) {
-    const node = rng.int(nodes);
-    const key = `k${rng.int(keysMax)}`;
-    const by = 1 + rng.int(5);
-    sim.at(t, () => sim.increment(node, key, by));
+  const work = product
+    ? new ProductWorkload({ nodeCount: nodes, canServe: (i) => sim.canServe(i), engine: (i) => (sim.store(i) as EngineStore).engine, publish: (i, d) => sim.publish(i, d), nowMs: () => Math.floor(sim.nowMs) }, rng.fork())
+    : null;
+  if (work !== null) {
+    // Established keys: created and replicated before any fault, so later other-type ops are strays.
+    sim.at(start / 2, () => work.establish());
+    for (let t = start; t < end; t += 25) sim.at(t, () => work.step());
+  } else {
+    for (let t = start; t < end; t += 50) {
+      const node = rng.int(nodes);
+      const key = `k${rng.int(keysMax)}`;
+      const by = 1 + rng.int(5);
+      sim.at(t, () => sim.increment(node, key, by));
+    }
   }
 
+  /** Per node, a copy of its disk taken at some earlier moment (product runs restore from it). */
+  const backups = new Map<number, Array<[string, Uint8Array]>>();
   const restartLater = (i: number, at: number): void => {
-    const wipe = rng.chance(0.2) && opts.engine !== true;
+    const restoring = product && rng.chance(0.15);
+    const wipe = !restoring && rng.chance(0.2) && (product || !engine);
     // Seed nodes keep their address: a cluster whose every seed address went stale
     // cannot be found again, by design (as with memberlist's join addresses).
     const newAddress = i >= seedNodes && rng.chance(0.3);
     sim.at(Math.min(at, end), () => {
-      sim.restart(i, { wipe, newAddress });
-      faults.push(`${sim.nowMs}: restart n${i}${wipe ? " wiped" : ""}${newAddress ? " at a new address" : ""}`);
+      const restore = restoring ? backups.get(i) : undefined;
+      if ((wipe || restore !== undefined) && !sim.isRunning(i)) work?.dataLost(i);
+      sim.restart(i, { wipe, newAddress, ...(restore !== undefined ? { restore } : {}) });
+      faults.push(`${sim.nowMs}: restart n${i}${wipe ? " wiped" : ""}${restore !== undefined ? " restored from an older copy" : ""}${newAddress ? " at a new address" : ""}`);
     });
   };
 
@@ -89,6 +113,13 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
       sim.at(Math.min(healAt, end), () => sim.heal());
     } else if (kind < 6) {
       const down = rng.range(500, 15_000);
+      if (product) {
+        // A backup of the node's disk, taken a while before it goes down.
+        sim.at(Math.max(start, t - rng.range(500, 5_000)), () => {
+          const st = sim.store(i);
+          if (sim.isRunning(i)) backups.set(i, st.states(st.keys()));
+        });
+      }
       sim.at(t, () => {
         if (!sim.isRunning(i)) return;
         sim.kill(i);
@@ -124,5 +155,10 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
   let failure: string | null = null;
   if (sim.violations.length > 0) failure = `invariant broken: ${sim.violations.slice(0, 3).join("; ")}`;
   else if (!converged) failure = `no convergence ${convergeWithinMs} ms after heal: ${sim.divergence()}`;
+  else if (work !== null) {
+    const bad = [...work.violations];
+    for (let i = 0; i < nodes && bad.length === 0; i++) bad.push(...work.check((sim.store(i) as EngineStore).engine).map((v) => `n${i}: ${v}`));
+    if (bad.length > 0) failure = `product invariant broken: ${bad.slice(0, 3).join("; ")}`;
+  }
   return { seed, nodes, failure, traceHash: sim.traceHash(), convergedAfterMs: sim.nowMs - healedAt, faults, steps: sim.steps };
 }

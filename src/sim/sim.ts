@@ -41,6 +41,11 @@ export interface SimOptions {
   onEvent?: (node: number, event: ClusterEvent, atMs: number) => void;
   /** Called for every message that leaves a node (before loss). */
   onSend?: (node: number, out: Outbound) => void;
+  /**
+   * Check that counters equal the acknowledged increments made through increment() (default
+   * true). Off when a workload of its own (src/sim/workload.ts) writes and checks the data.
+   */
+  counterInvariant?: boolean;
   /** Called for every message a running, unstalled node is about to step. */
   onDeliver?: (node: number, from: NodeId, payload: Uint8Array) => void;
 }
@@ -340,12 +345,20 @@ export class Simulation {
    * actor; increments no other replica had may be lost, see survivingAtLeast);
    * `newAddress` makes it listen elsewhere.
    */
-  restart(i: number, opts: { wipe?: boolean; newAddress?: boolean } = {}): void {
+  restart(i: number, opts: { wipe?: boolean; newAddress?: boolean; restore?: ReadonlyArray<readonly [string, Uint8Array]> } = {}): void {
     const n = this.node(i);
     if (n.running) return;
     n.boot++;
     if (opts.newAddress === true) n.addr = `${n.id}@${n.boot}`;
-    if (opts.wipe === true) {
+    if (opts.restore !== undefined) {
+      // A disk put back from an older copy: a new life of the folder, holding the copy's states.
+      if (this.opts.counterInvariant !== false) throw new Error("restore needs a workload that accounts for it (counterInvariant: false)");
+      n.store = this.newStore(`${n.id}/${n.boot}`);
+      if (n.store.load === undefined) throw new Error("restore needs a store that loads states");
+      n.store.load(opts.restore);
+    } else if (opts.wipe === true && this.opts.counterInvariant === false) {
+      n.store = this.newStore(`${n.id}/${n.boot}`);
+    } else if (opts.wipe === true) {
       const count = (st: SimStore, key: string, actor: string): number => {
         if (st.actorCount === undefined) throw new Error("wipe needs a store that reports per-actor counts");
         return st.actorCount(key, actor);
@@ -411,6 +424,20 @@ export class Simulation {
     return true;
   }
 
+  /** Node i is up and not stalled: it can answer a client now. */
+  canServe(i: number): boolean {
+    const n = this.node(i);
+    return n.running && n.cluster !== null && this.nowMs >= n.stalledUntilMs;
+  }
+
+  /** Sends the delta of a client op node i just applied to its store to its peers. */
+  publish(i: number, delta: Uint8Array): void {
+    const n = this.node(i);
+    if (n.cluster === null) return;
+    n.cluster.broadcastDelta(delta);
+    this.afterStep(n);
+  }
+
   node(i: number): SimNode {
     const n = this.nodes[i];
     if (n === undefined) throw new RangeError(`no node ${i}`);
@@ -456,8 +483,12 @@ export class Simulation {
     const first = running[0];
     if (first === undefined) return null;
     for (const n of running) {
-      if (n.cluster?.rootHash() !== first.cluster?.rootHash()) return `${n.id} and ${first.id} hold different data`;
+      if (n.cluster?.rootHash() !== first.cluster?.rootHash()) {
+        const differ = first.store.keys().find((k) => n.store.digest(k) !== first.store.digest(k)) ?? n.store.keys().find((k) => first.store.digest(k) === undefined);
+        return `${n.id} and ${first.id} hold different data${differ === undefined ? "" : ` (first differing key: ${differ})`}`;
+      }
     }
+    if (this.opts.counterInvariant === false) return null;
     for (const n of running) {
       const bad = this.counterMismatch(n.store);
       if (bad !== null) return `${n.id}: ${bad}`;
