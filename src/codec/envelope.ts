@@ -4,11 +4,10 @@
 import { GCounter, LwwRegister, MvRegister, PNCounter } from "../crdt/index.ts";
 import { DecodeError } from "./errors.ts";
 import {
-  decodeUtf8, readContext, readGCounter, readLww, readMv, readPNCounter, stateBytesMax, writeContext, writeGCounter,
+  decodeUtf8, readGCounter, readLww, readMv, readPNCounter, stateBytesMax, writeGCounter,
   writeLww, writeMv, writePNCounter,
 } from "./states.ts";
 import { Reader, WireType, Writer } from "./wire.ts";
-import type { CausalContext } from "../crdt/index.ts";
 
 /** The envelope format this code writes and the only one it reads. */
 export const formatVersionCurrent = 1;
@@ -140,16 +139,4 @@ export function decodeEnvelope(bytes: Uint8Array): KeyEnvelope {
   if (key === null) throw new DecodeError("envelope without key", 0);
   const state = stateStart < 0 ? readState(type, new Reader(new Uint8Array(0))) : readState(type, new Reader(bytes, stateStart, stateEnd));
   return { type, key, state };
-}
-
-/** Canonical bytes of a causal context (what MV reads hand to clients). */
-export function encodeContext(c: CausalContext): Uint8Array {
-  scratch.reset();
-  writeContext(scratch, c);
-  return scratch.finish();
-}
-
-export function decodeContext(bytes: Uint8Array): CausalContext {
-  if (bytes.length > stateBytesMax) throw new DecodeError(`context of ${bytes.length} bytes exceeds ${stateBytesMax}`, 0);
-  return readContext(new Reader(bytes));
 }

@@ -190,9 +190,9 @@ export function writeContext(w: Writer, c: CausalContext): void {
   for (const d of c.cloud) writeActorCounter(w, 2, d.actor, d.counter);
 }
 
-interface RawDot { name: string; actor: ActorId; counter: number }
+export interface RawDot { name: string; actor: ActorId; counter: number }
 
-function readActorCounter(r: Reader, what: string): RawDot {
+export function readActorCounter(r: Reader, what: string): RawDot {
   const e: Reader = r.sub(rowBytesMax, what);
   let name: string | null = null;
   let counter = 0;

@@ -48,6 +48,12 @@ export interface NodeConfig {
   repair: boolean;
   /** Remote HLC timestamps further ahead than this are merged but counted as clock skew. */
   maxClockSkewMs: number;
+  /**
+   * A peer's LWW timestamp further ahead of this node's clock than this is refused (not merged,
+   * not observed by the clock), counted and logged: one timestamp near the end of the 48-bit
+   * HLC range would otherwise pin every clock in the cluster for good. At least maxClockSkewMs.
+   */
+  hlcRemoteAheadMsMax: number;
   /** Milliseconds added to this node's wall clock. Test-only: chaos tests use it to simulate skew. */
   clockOffsetMs: number;
   /** Milliseconds to finish in-flight requests on SIGTERM before cancelling them. */
@@ -73,6 +79,7 @@ export const defaultNodeConfig: Readonly<NodeConfig> = Object.freeze({
   walSegmentBytesMax: 64 * 1024 * 1024,
   repair: false,
   maxClockSkewMs: 5_000,
+  hlcRemoteAheadMsMax: 10 * 60_000,
   clockOffsetMs: 0,
   drainTimeoutMs: 10_000,
 });
@@ -118,6 +125,7 @@ export const configFields: Readonly<Record<keyof NodeConfig, FieldSpec>> = {
   walSegmentBytesMax: { kind: "int", min: persistLimits.walSegmentBytesMin, max: persistLimits.walSegmentBytesMax },
   repair: { kind: "bool" },
   maxClockSkewMs: { kind: "int", min: 0, max: 24 * 3_600_000 },
+  hlcRemoteAheadMsMax: { kind: "int", min: 1_000, max: 7 * 24 * 3_600_000 },
   clockOffsetMs: { kind: "int", min: -7 * 24 * 3_600_000, max: 7 * 24 * 3_600_000 },
   drainTimeoutMs: { kind: "int", min: 0, max: 600_000 },
 };
@@ -229,5 +237,6 @@ export function finishConfig(c: NodeConfig): NodeConfig {
   if (c.dataDir === "") throw new ConfigError("dataDir", "must not be empty");
   if (!c.insecure && c.tlsDir === "") throw new ConfigError("tlsDir", "required unless insecure is set (make one with `imdb certs init`)");
   if (c.peerAddr === c.clientAddr && !c.peerAddr.endsWith(":0")) throw new ConfigError("clientAddr", "must differ from peerAddr");
+  if (c.hlcRemoteAheadMsMax < c.maxClockSkewMs) throw new ConfigError("hlcRemoteAheadMsMax", `must be >= maxClockSkewMs (${c.maxClockSkewMs})`);
   return c;
 }

@@ -91,6 +91,15 @@ export function internActor(name: string): ActorId {
   return id;
 }
 
+/**
+ * The interned id of `name`, or undefined if it was never interned - without interning it.
+ * For input that may name actors nobody wrote as (a client's causal context): such an actor
+ * cannot occur in any state here, and interning it would let a client fill the table.
+ */
+export function knownActor(name: string): ActorId | undefined {
+  return byName.get(name);
+}
+
 /** The id string of an interned actor. */
 export function actorName(a: ActorId): string {
   return names[a] as string;

@@ -20,6 +20,10 @@ export function dotCompare(a: Dot, b: Dot): number {
   return a.counter - b.counter;
 }
 
+function dotKey(d: Dot): string {
+  return `${d.actor as number}:${d.counter}`;
+}
+
 /** A version vector: actor -> highest contiguous counter, entries sorted canonically, no zeros. */
 export class VersionVector {
   /** Parallel arrays sorted by actor rank; counters > 0. */
@@ -129,18 +133,53 @@ export class CausalContext {
     this.compact();
   }
 
-  /** Folds cloud dots into the vector where contiguous, drops covered ones, sorts the rest. */
+  /**
+   * Folds cloud dots into the vector where contiguous, drops covered and repeated ones, sorts
+   * the rest: afterwards equal sets of dots have equal representations (and so equal encodings
+   * and digests), whatever shape the input had - a peer's or client's context may repeat a dot.
+   */
   compact(): void {
     if (this.cloud.length === 0) return;
     this.cloud.sort(dotCompare);
     const kept: Dot[] = [];
+    let last: Dot | undefined;
     for (const d of this.cloud) {
       const v = this.vv.get(d.actor);
       if (d.counter <= v) continue;
       if (d.counter === v + 1) this.vv.raise(d.actor, d.counter);
-      else kept.push(d);
+      else if (last === undefined || last.actor !== d.actor || last.counter !== d.counter) kept.push(d);
+      last = d;
     }
     this.cloud = kept; // sorted order means one pass settles contiguity
+  }
+
+  /**
+   * The dots in both contexts, compact. What a client's context is clamped to: the part of it
+   * this replica has seen, so a forged or foreign dot can neither delete a value nor push the
+   * replica's own counter to its end.
+   */
+  intersect(other: CausalContext): CausalContext {
+    const vv = new VersionVector();
+    for (let i = 0; i < this.vv.actors.length; i++) {
+      const a = this.vv.actors[i] as ActorId;
+      const m = Math.min(this.vv.counters[i] as number, other.vv.get(a));
+      if (m > 0) { vv.actors.push(a); vv.counters.push(m); } // rank order kept: a subsequence of this.vv
+    }
+    const cloud: Dot[] = [];
+    const others = other.cloudSet();
+    for (const d of this.cloud) {
+      if (d.counter <= other.vv.get(d.actor) || others.has(dotKey(d))) cloud.push(d);
+    }
+    for (const d of other.cloud) if (d.counter <= this.vv.get(d.actor)) cloud.push(d);
+    const out = new CausalContext(vv, cloud);
+    out.compact();
+    return out;
+  }
+
+  private cloudSet(): Set<string> {
+    const s = new Set<string>();
+    for (const d of this.cloud) s.add(dotKey(d));
+    return s;
   }
 
   clone(): CausalContext {

@@ -10,6 +10,13 @@ export const hlcMsMax = 2 ** 48 - 1;
 export const hlcLogicalMax = 0xffff;
 /** Default bound on how far a remote timestamp may be ahead of local physical time before it is reported. */
 export const maxClockSkewMsDefault = 60_000;
+/**
+ * Default hard bound on how far a peer's timestamp may be ahead of local physical time before
+ * it is refused outright (src/engine). Once observed, a timestamp near 2^48 would pin every
+ * clock in the cluster at its end for good; a real clock is never this far off, while 10
+ * minutes stays well clear of the skew NTP trouble (or the chaos suite's +-60 s) produces.
+ */
+export const hlcRemoteAheadMsMaxDefault = 10 * 60_000;
 
 /** An HLC timestamp. Immutable. */
 export interface Hlc {

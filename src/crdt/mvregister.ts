@@ -37,13 +37,17 @@ export class MvRegister {
 
   /**
    * Writes value as actor, replacing the values `context` covers (null: everything this replica
-   * has seen). Returns the delta ({newDot: value}, context + newDot); the write's own dot is
-   * one past the highest of actor's dots in either context.
+   * has seen). `context` comes from a client and is not trusted: it is clamped to the dots this
+   * replica has seen (intersected with its causal context), so a dot it never saw deletes
+   * nothing here or on a peer, and a forged counter cannot exhaust the actor's own dots.
+   * Returns the delta ({newDot: value}, clamped context + newDot) - which is also the context
+   * to answer the writer with: exactly what this write replaced, plus its own dot. The write's
+   * own dot is one past the highest of actor's dots this replica has seen.
    */
   write(actor: ActorId, value: Uint8Array, context: CausalContext | null): MvRegister {
     if (value.length > registerValueBytesMax) throw new CrdtError(CrdtErrorCode.Invalid, `value longer than ${registerValueBytesMax} bytes`);
-    const covered = context === null ? this.ctx.clone() : context.clone();
-    const counter = Math.max(this.ctx.max(actor), covered.max(actor)) + 1;
+    const covered = context === null ? this.ctx.clone() : context.intersect(this.ctx);
+    const counter = this.ctx.max(actor) + 1;
     if (!Number.isSafeInteger(counter)) throw new CrdtError(CrdtErrorCode.OutOfRange, "dot counter exhausted");
     const dot: Dot = { actor, counter };
     covered.add(dot);

@@ -21,17 +21,27 @@ export class PNCounter {
     return s;
   }
 
-  /** Adds amount (> 0); returns the delta {actor: (newP, 0)}. OUT_OF_RANGE past int64 max, state unchanged. */
+  /**
+   * Adds amount (> 0); returns the delta {actor: (newP, 0)}. Refuses with OUT_OF_RANGE, state
+   * unchanged, when the result lies outside int64 - on either side: merged concurrent
+   * decrements can leave the value below int64 min, and an increment that stays below it
+   * would be applied yet unreadable (the edge answers OUT_OF_RANGE, the client retries, the
+   * counter counts it twice).
+   */
   inc(actor: ActorId, amount: bigint): PNCounter {
     checkAmount(amount);
-    if (this.value() + amount > int64Max) throw new CrdtError(CrdtErrorCode.OutOfRange, `increment by ${amount} would pass int64 max`);
+    checkResult(this.value() + amount, "increment", amount);
     return this.bump(actor, amount, true);
   }
 
-  /** Subtracts amount (> 0); returns the delta {actor: (0, newN)}. OUT_OF_RANGE past int64 min, state unchanged. */
+  /**
+   * Subtracts amount (> 0); returns the delta {actor: (0, newN)}. Refuses with OUT_OF_RANGE,
+   * state unchanged, when the result lies outside int64 on either side (see inc). A decrement
+   * that brings a value merged above int64 max back into range is allowed.
+   */
   dec(actor: ActorId, amount: bigint): PNCounter {
     checkAmount(amount);
-    if (this.value() - amount < int64Min) throw new CrdtError(CrdtErrorCode.OutOfRange, `decrement by ${amount} would pass int64 min`);
+    checkResult(this.value() - amount, "decrement", amount);
     return this.bump(actor, amount, false);
   }
 
@@ -101,4 +111,10 @@ export class PNCounter {
   clone(): PNCounter {
     return new PNCounter(this.actors.slice(), this.p.slice(), this.n.slice());
   }
+}
+
+/** Refuses a result outside int64 (the value a client can read back). */
+function checkResult(result: bigint, what: "increment" | "decrement", amount: bigint): void {
+  if (result > int64Max) throw new CrdtError(CrdtErrorCode.OutOfRange, `${what} by ${amount} would leave the value above int64 max`);
+  if (result < int64Min) throw new CrdtError(CrdtErrorCode.OutOfRange, `${what} by ${amount} would leave the value below int64 min`);
 }

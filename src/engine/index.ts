@@ -13,8 +13,10 @@
 //           | { kind: "decr", key, amount: bigint }                      (PN-Counter only)
 //           | { kind: "set", key, value: Uint8Array }                    (LWW-Register)
 //           | { kind: "setMv", key, value: Uint8Array, context: Uint8Array | null }
-//                                       (MV-Register; context = bytes from get(); null means
-//                                        "replace everything this node has seen")
+//                                       (MV-Register; context = bytes from get() or a setMv
+//                                        answer of this key - another key's is INVALID - and
+//                                        clamped to the dots this node has seen of the key;
+//                                        null means "replace everything this node has seen")
 //       -> { ok: true, value: KeyValue, delta: Uint8Array /* encoded KeyDelta */ }
 //        | { ok: false, error: { code: "WRONG_TYPE" | "OUT_OF_RANGE" | "INVALID", message } }
 //       A key's type is fixed by its first write; a refused op changes nothing.
@@ -23,11 +25,15 @@
 //           int64, but concurrent increments on two nodes can merge to a value outside it -
 //           the API edge must saturate or report, never wrap)
 //       { type: "lww", value: Uint8Array /* shared: do not modify */, timestampMs, logical, actor }
-//       { type: "mv", values: Uint8Array[], context: Uint8Array /* encoded CausalContext */ }
-//   e.mergeDelta(bytes, nowMs) / e.mergeState(key, bytes, nowMs): MergeResult
+//       { type: "mv", values: Uint8Array[], context: Uint8Array /* encoded CausalContext +
+//           key tag (codec/context.ts); a setMv answers what it replaced plus its own dot */ }
+//   e.mergeDelta(bytes, nowMs, opts?) / e.mergeState(key, bytes, nowMs, opts?): MergeResult
 //       Joins an encoded KeyDelta / KeyState (remote deltas, WAL replay, anti-entropy).
 //       Idempotent. -> { ok: true, key, changed, skew: ClockSkew | null, typeConflict }
-//                    | { ok: false, error }
+//                    | { ok: false, error, clockAhead?: { key, remoteMs, physicalMs, aheadMs } }
+//       opts.origin: "peer" (default) refuses an LWW timestamp more than hlcRemoteAheadMsMax
+//       ahead of nowMs - nothing changes, the clock does not observe it, clockAhead says by
+//       how much; "own" (WAL replay of this node's own log) never refuses for time.
 //       Two nodes may create one key with different types at once; merge then keeps the
 //       type with the lower wire number (G < PN < LWW < MV) everywhere (typeConflict: true),
 //       so replicas still converge.
@@ -53,7 +59,7 @@
 //   e.clock: the node's HybridClock (LWW timestamps; recovery may restore() it).
 
 import {
-  actorName, CausalContext, CrdtError, GCounter, HybridClock, internActor, LwwRegister, MvRegister, PNCounter,
+  actorName, assert, CausalContext, CrdtError, GCounter, hlcRemoteAheadMsMaxDefault, HybridClock, internActor, LwwRegister, MvRegister, PNCounter,
   registerValueBytesMax, actorUtf8, type ActorId, type ClockSkew, type Hlc,
 } from "../crdt/index.ts";
 import {
@@ -92,7 +98,12 @@ export type ApplyResult = { ok: true; value: KeyValue; delta: Uint8Array } | { o
 
 export type MergeResult =
   | { ok: true; key: string; changed: boolean; skew: ClockSkew | null; typeConflict: boolean }
-  | { ok: false; error: EngineError };
+  | { ok: false; error: EngineError; clockAhead?: ClockSkew & { key: string } };
+
+/** Where merged bytes come from (see the API notes). */
+export interface MergeOptions {
+  origin?: "peer" | "own";
+}
 
 export type LoadResult = { ok: true; key: string } | { ok: false; error: EngineError };
 
@@ -111,6 +122,8 @@ export interface EngineOptions {
   actor: string;
   /** Remote LWW timestamps further ahead of local time than this are reported as skew. */
   maxClockSkewMs?: number;
+  /** A peer's LWW timestamp further ahead of local time than this is refused (default hlcRemoteAheadMsMaxDefault). */
+  hlcRemoteAheadMsMax?: number;
   onChange?: (key: string, digest: bigint) => void;
   /**
    * Track changes instead of reporting each one: digests are computed when read or reported,
@@ -169,6 +182,7 @@ const invalidKey = fail("INVALID", `key must be 1..${keyBytesMax} bytes of well-
 export class Engine {
   readonly actor: ActorId;
   readonly clock: HybridClock;
+  private readonly remoteAheadMsMax: number;
   private readonly t = new KeyTable();
   private readonly w = new Writer(4096);
   /** The current key's UTF-8 (see encodeKey). */
@@ -181,6 +195,8 @@ export class Engine {
   constructor(opts: EngineOptions) {
     this.actor = internActor(opts.actor);
     this.clock = new HybridClock(opts.maxClockSkewMs);
+    this.remoteAheadMsMax = opts.hlcRemoteAheadMsMax ?? hlcRemoteAheadMsMaxDefault;
+    assert(Number.isSafeInteger(this.remoteAheadMsMax) && this.remoteAheadMsMax >= 0, "hlcRemoteAheadMsMax must be an integer >= 0");
     this.onChange = opts.onChange ?? null;
     this.defer = opts.deferChanges ?? false;
   }
@@ -221,6 +237,7 @@ export class Engine {
   private applyObject(op: EngineOp, i: number, len: number, nowMs: number): ApplyResult {
     let state: CrdtState | undefined = i >= 0 ? this.stateAt(i) : undefined;
     let delta: CrdtState;
+    const keyBytes = this.keyBuf.subarray(0, len);
     try {
       switch (op.kind) {
         case "incr": {
@@ -253,7 +270,7 @@ export class Engine {
           let ctx: CausalContext | null = null;
           if (op.context !== null) {
             try {
-              ctx = decodeContext(op.context);
+              ctx = decodeContext(op.context, keyBytes);
             } catch (e) {
               if (e instanceof DecodeError) return fail("INVALID", `bad context: ${e.message}`);
               throw e;
@@ -272,9 +289,13 @@ export class Engine {
     const at = i >= 0 ? i : this.t.insert(this.keyBuf, len);
     this.storeAt(at, state);
     this.changed(op.key, at);
+    // An MV write answers the context of what it replaced plus its own dot (the delta's), not
+    // the register's: chaining Set -> Set with the register's would delete siblings the
+    // writer never read.
+    const value = delta instanceof MvRegister ? mvValue(state as MvRegister, delta.ctx, keyBytes) : valueOf(state, keyBytes);
     this.w.reset();
-    writeEnvelope(this.w, this.keyBuf.subarray(0, len), delta);
-    return { ok: true, value: valueOf(state), delta: this.w.finish() };
+    writeEnvelope(this.w, keyBytes, delta);
+    return { ok: true, value, delta: this.w.finish() };
   }
 
   /**
@@ -386,16 +407,32 @@ export class Engine {
     const slot = this.t.slot[i];
     if (slot === Slot.GCounter) return { type: "gcounter", value: BigInt(this.t.p[i] as number) };
     if (slot === Slot.PNCounter) return { type: "pncounter", value: BigInt((this.t.p[i] as number) - (this.t.n[i] as number)) };
-    return valueOf(this.stateAt(i));
+    return valueOf(this.stateAt(i), this.t.keyBytes(i));
   }
 
   /** Joins an encoded KeyDelta. */
-  mergeDelta(bytes: Uint8Array, nowMs: number): MergeResult {
+  mergeDelta(bytes: Uint8Array, nowMs: number, opts?: MergeOptions): MergeResult {
     const fast = this.compactCounterDelta(bytes, null);
     if (fast !== null) return { ok: true, key: fast.key, changed: fast.changed, skew: null, typeConflict: false };
     const env = decodeOrFail(bytes, null, "delta");
     if ("ok" in env) return env;
-    return this.join(env.key, env.state, nowMs);
+    return this.tooFarAhead(env.key, env.state, nowMs, opts) ?? this.join(env.key, env.state, nowMs);
+  }
+
+  /**
+   * The refusal of a peer's LWW write stamped more than remoteAheadMsMax ahead of nowMs, or
+   * null. Refused before join() so the clock never observes it: one such timestamp near 2^48
+   * would otherwise pin this clock, and through later writes every clock in the cluster.
+   */
+  private tooFarAhead(key: string, s: CrdtState, nowMs: number, opts: MergeOptions | undefined): MergeResult | null {
+    if ((opts?.origin ?? "peer") === "own" || !(s instanceof LwwRegister) || !s.isSet) return null;
+    const aheadMs = s.ms - nowMs;
+    if (aheadMs <= this.remoteAheadMsMax) return null;
+    return {
+      ok: false,
+      error: { code: "OUT_OF_RANGE", message: `LWW timestamp ${s.ms} ms is ${aheadMs} ms ahead of this node's clock (limit ${this.remoteAheadMsMax} ms)` },
+      clockAhead: { key, remoteMs: s.ms, physicalMs: nowMs, aheadMs },
+    };
   }
 
   /**
@@ -507,10 +544,10 @@ export class Engine {
   }
 
   /** Joins an encoded KeyState of `key` (anti-entropy). */
-  mergeState(key: string, bytes: Uint8Array, nowMs: number): MergeResult {
+  mergeState(key: string, bytes: Uint8Array, nowMs: number, opts?: MergeOptions): MergeResult {
     const env = decodeOrFail(bytes, key, "state");
     if ("ok" in env) return env;
-    return this.join(key, env.state, nowMs);
+    return this.tooFarAhead(key, env.state, nowMs, opts) ?? this.join(key, env.state, nowMs);
   }
 
   private join(key: string, incoming: CrdtState, nowMs: number): MergeResult {
@@ -770,14 +807,19 @@ function mergeSame(a: CrdtState, b: CrdtState): boolean {
   throw new Error("assertion failed: mergeSame called with different types");
 }
 
-function valueOf(s: CrdtState): KeyValue {
+/** The value of state s of the key whose UTF-8 is keyBytes (MV contexts are bound to it). */
+function valueOf(s: CrdtState, keyBytes: Uint8Array): KeyValue {
   if (s instanceof GCounter) return { type: "gcounter", value: s.value() };
   if (s instanceof PNCounter) return { type: "pncounter", value: s.value() };
   if (s instanceof LwwRegister) {
     return { type: "lww", value: s.value, timestampMs: s.ms, logical: s.logical, actor: s.actor === null ? "" : actorName(s.actor) };
   }
-  const r = s.read();
-  return { type: "mv", values: r.values, context: encodeContext(r.context) };
+  return mvValue(s, s.ctx, keyBytes);
+}
+
+/** An MV register's values with context ctx (the whole register's for a read), bound to the key. */
+function mvValue(s: MvRegister, ctx: CausalContext, keyBytes: Uint8Array): KeyValue {
+  return { type: "mv", values: s.entries.map((e) => e.value), context: encodeContext(ctx, keyBytes) };
 }
 
 export type { Hlc };

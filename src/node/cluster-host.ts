@@ -17,6 +17,8 @@ import type { Logger } from "./log.ts";
 const treeBuildChunkKeys = 20_000;
 /** How long a graceful leave waits for the news to be handed to peers. */
 const leaveTimeoutMs = 2_000;
+/** Least time between two log lines about refused far-ahead peer timestamps (each is counted in the metric). */
+const clockAheadLogIntervalMs = 10_000;
 
 export interface ClusterHostOptions {
   cfg: NodeConfig;
@@ -33,6 +35,8 @@ export interface ClusterCounters {
   deltasMerged: number;
   statesMerged: number;
   backlogOverflows: number;
+  /** Peer LWW writes refused for a timestamp beyond hlcRemoteAheadMsMax. */
+  clockAheadRefused: number;
 }
 
 export class ClusterHost {
@@ -43,6 +47,7 @@ export class ClusterHost {
     deltasMerged: 0,
     statesMerged: 0,
     backlogOverflows: 0,
+    clockAheadRefused: 0,
   };
   private readonly listeners: Array<(e: ClusterEvent) => void> = [];
   /** Local WAL appends not settled yet (see localAppend). */
@@ -126,7 +131,8 @@ export class ClusterHost {
   /** Appends a remote delta/state that changed something to the WAL (not awaited: the sender still holds it). */
   private logged(r: MergeResult, bytes: Uint8Array, what: "delta" | "state"): void {
     if (!r.ok) {
-      this.o.log.warn(`refused a remote ${what}`, { error: r.error.message });
+      if (r.clockAhead !== undefined) this.clockAhead(r.clockAhead.key, r.clockAhead.aheadMs);
+      else this.o.log.warn(`refused a remote ${what}`, { error: r.error.message });
       return;
     }
     if (r.skew) {
@@ -138,6 +144,24 @@ export class ClusterHost {
     if (!r.changed) return;
     // Same synchronous step as the merge: a snapshot never holds an unlogged change.
     this.o.store.append([bytes]).catch(() => undefined /* onFatal stops the node */);
+  }
+
+  private clockAheadLoggedMs = -Infinity;
+  private clockAheadUnlogged = 0;
+
+  /** Counts a refused far-ahead peer timestamp; logs at most every clockAheadLogIntervalMs (anti-entropy re-offers it every round). */
+  private clockAhead(key: string, aheadMs: number): void {
+    this.counters.clockAheadRefused++;
+    const now = performance.now();
+    if (now - this.clockAheadLoggedMs < clockAheadLogIntervalMs) {
+      this.clockAheadUnlogged++;
+      return;
+    }
+    this.o.log.warn("refused a peer write stamped too far ahead of this node's clock", {
+      key: key.slice(0, 64), aheadMs, limitMs: this.o.cfg.hlcRemoteAheadMsMax, alsoRefusedSinceLastLine: this.clockAheadUnlogged,
+    });
+    this.clockAheadLoggedMs = now;
+    this.clockAheadUnlogged = 0;
   }
 
   private onEvent(e: ClusterEvent): void {

@@ -56,6 +56,8 @@ export interface MetricsCollectors {
   antiEntropy?: () => AntiEntropyTotals;
   /** Cumulative clock-skew events (remote HLC timestamps too far ahead). */
   clockSkewEvents?: () => number;
+  /** Cumulative peer LWW writes refused for a timestamp beyond hlcRemoteAheadMsMax. */
+  hlcRemoteAheadRefused?: () => number;
   keys?: () => number;
 }
 
@@ -258,6 +260,15 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     collect() {
       this.reset();
       this.inc(pushed.skew + nonNegative(collectors.clockSkewEvents?.() ?? 0));
+    },
+  });
+  new Counter({
+    name: "imdb_hlc_remote_ahead_refused_total",
+    help: "Peer LWW writes refused because their timestamp was more than hlcRemoteAheadMsMax ahead of the local clock.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(nonNegative(collectors.hlcRemoteAheadRefused?.() ?? 0));
     },
   });
   new Gauge({

@@ -55,7 +55,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   let skewEvents = 0;
   // deferChanges: digests and hash-tree updates happen once per key per anti-entropy look, not
   // once per write (ClusterHost hands the engine's reportChanges to the cluster).
-  const engine = new Engine({ actor: cfg.id, maxClockSkewMs: cfg.maxClockSkewMs, deferChanges: true });
+  const engine = new Engine({ actor: cfg.id, maxClockSkewMs: cfg.maxClockSkewMs, hlcRemoteAheadMsMax: cfg.hlcRemoteAheadMsMax, deferChanges: true });
   const persistLog: PersistLog = (level, message, fields) => log[level](message, fields);
 
   let resolveStopped!: (code: number) => void;
@@ -87,7 +87,8 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
         if (!r.ok) throw new Error(`snapshot entry for key ${JSON.stringify(key.slice(0, 64))}: ${r.error.message}`);
       },
       walRecord: (lsn, body) => {
-        const r = engine.mergeDelta(body, now());
+        // This node's own log: a timestamp in it was accepted once and is not refused again.
+        const r = engine.mergeDelta(body, now(), { origin: "own" });
         if (!r.ok) throw new Error(`WAL record ${lsn}: ${r.error.message}`);
       },
     },
@@ -106,6 +107,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     members: () => cluster.members(),
     keys: () => engine.keyCount,
     clockSkewEvents: () => skewEvents + cluster.skewEvents(),
+    hlcRemoteAheadRefused: () => cluster.counters.clockAheadRefused,
     peers: () => cluster.peerReplication(),
     antiEntropy: () => cluster.antiEntropyTotals(),
   });
@@ -185,7 +187,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
       setTimeout(() => void stop(), 50);
     },
     stats: () =>
-      Object.entries({ ...status(), skewEvents: skewEvents + cluster.skewEvents() }).map(([name, value]) => ({ name, value: String(value) })),
+      Object.entries({ ...status(), skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused }).map(([name, value]) => ({ name, value: String(value) })),
   };
   const peerHandler: PeerHandler = { exchange: (fromId, payload) => cluster.receive(fromId, payload) };
 

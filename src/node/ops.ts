@@ -38,9 +38,11 @@ const int64Min = -(2n ** 63n);
 const int64Max = 2n ** 63n - 1n;
 
 /**
- * Local mutations never leave int64, but concurrent increments on two nodes can merge to a sum
- * outside it. The wire type is int64, so such a value is reported as OUT_OF_RANGE rather than
- * wrapped or clamped (either would be a wrong answer).
+ * Concurrent increments on two nodes can merge to a sum outside int64. The wire type is int64,
+ * so such a value is reported as OUT_OF_RANGE rather than wrapped or clamped (either would be a
+ * wrong answer). Only a read can meet it: the engine refuses, before changing anything, every
+ * incr/decr whose result would lie outside int64, so an applied op is never answered
+ * OUT_OF_RANGE (which would invite a retry that counts it twice).
  */
 export function counterOutOfRange(value: bigint): OpError | null {
   return value < int64Min || value > int64Max

@@ -45,7 +45,7 @@ const decoders: [string, (b: Uint8Array) => unknown][] = [
   ["LwwRegister", (b) => decodeState(CrdtType.LwwRegister, b)],
   ["MvRegister", (b) => decodeState(CrdtType.MvRegister, b)],
   ["envelope", (b) => decodeEnvelope(b)],
-  ["context", (b) => decodeContext(b)],
+  ["context", (b) => decodeContext(b, keyUtf8("k") as Uint8Array)],
 ];
 
 // Valid encodings with random damage find deeper paths than random bytes alone.
@@ -176,9 +176,12 @@ describe("protobufjs agrees with the hand-written codec", () => {
     }), 0.3);
   });
 
-  test("a causal context read by clients round-trips", () => {
+  test("a causal context read by clients round-trips for its own key, and is refused for another", () => {
     const m = new MvRegister();
+    m.write(internActor("codec-ctx"), Uint8Array.of(1), null);
     const ctx = m.read().context;
-    expect(decodeContext(encodeContext(ctx)).equals(ctx)).toBe(true);
+    const k = keyUtf8("k") as Uint8Array;
+    expect(decodeContext(encodeContext(ctx, k), k).equals(ctx)).toBe(true);
+    expect(() => decodeContext(encodeContext(ctx, k), keyUtf8("k2") as Uint8Array)).toThrow(DecodeError);
   });
 });

@@ -46,3 +46,52 @@ describe("CausalContext", () => {
     }), 0.5);
   });
 });
+
+describe("CausalContext from untrusted shapes (issue 12, finding 6)", () => {
+  // A context built raw - vector plus a cloud that may repeat dots, hold covered ones, or come
+  // unsorted - as a decoder sees it from a peer or a client.
+  const dotArb = fc.record({ actor: fc.nat(3), counter: fc.integer({ min: 1, max: 6 }) });
+  const rawArb = fc.record({ vv: fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 4, maxLength: 4 }), cloud: fc.array(dotArb, { maxLength: 12 }) });
+  type Raw = { vv: number[]; cloud: { actor: number; counter: number }[] };
+  function build(r: Raw): CausalContext {
+    const c = new CausalContext(vv(r.vv), r.cloud.map((d) => ({ actor: pool[d.actor] as ActorId, counter: d.counter })));
+    c.compact();
+    return c;
+  }
+  function dotSet(r: Raw): Set<string> {
+    const s = new Set<string>();
+    r.vv.forEach((n, a) => { for (let k = 1; k <= n; k++) s.add(`${a}:${k}`); });
+    for (const d of r.cloud) s.add(`${d.actor}:${d.counter}`);
+    return s;
+  }
+  function canonical(dots: Set<string>): CausalContext {
+    const c = new CausalContext();
+    for (const s of dots) {
+      const [a, k] = s.split(":").map(Number) as [number, number];
+      c.add({ actor: pool[a] as ActorId, counter: k });
+    }
+    return c;
+  }
+
+  test("a repeated cloud dot gives the same context as one copy", () => {
+    const c = new CausalContext(vv([1]), [{ actor: pool[0] as ActorId, counter: 3 }, { actor: pool[0] as ActorId, counter: 3 }]);
+    c.compact();
+    expect(c.cloud.length).toBe(1);
+    expect(c.equals(canonical(new Set(["0:1", "0:3"])))).toBe(true);
+  });
+
+  test("compact() of any raw shape equals the canonical context of its dot set", () => {
+    checkProperty("raw compaction", fc.property(rawArb, (r) => {
+      expect(build(r).equals(canonical(dotSet(r)))).toBe(true);
+    }));
+  });
+
+  test("intersect() is the canonical context of the intersection of the dot sets", () => {
+    checkProperty("context intersection", fc.property(rawArb, rawArb, (x, y) => {
+      const want = new Set([...dotSet(x)].filter((d) => dotSet(y).has(d)));
+      const got = build(x).intersect(build(y));
+      expect(got.equals(canonical(want))).toBe(true);
+      expect(build(y).intersect(build(x)).equals(got)).toBe(true);
+    }));
+  });
+});

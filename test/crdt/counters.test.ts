@@ -101,3 +101,41 @@ describe("PNCounter", () => {
     }), 0.2);
   });
 });
+
+describe("PNCounter merged outside int64 (finding 5)", () => {
+  // Two replicas each stay within int64; their merge does not. An op on that state must be
+  // refused whenever its result still lies outside int64, whichever direction it moves.
+  function merged(sign: 1n | -1n): PNCounter {
+    const x = new PNCounter();
+    const y = new PNCounter();
+    if (sign > 0n) { x.inc(a, int64Max); y.inc(b, 10n); } else { x.dec(a, int64Max); y.dec(b, 10n); }
+    x.merge(y);
+    return x;
+  }
+
+  test("above int64 max: an increment, or a decrement that stays above, is refused and changes nothing", () => {
+    const p = merged(1n);
+    expect(p.value()).toBe(int64Max + 10n);
+    const before = encodeState(p);
+    expect(refusal(() => p.dec(a, 1n))).toBe("OUT_OF_RANGE");
+    expect(refusal(() => p.dec(b, 9n))).toBe("OUT_OF_RANGE");
+    expect(refusal(() => p.inc(a, 1n))).toBe("OUT_OF_RANGE");
+    expect(encodeState(p)).toEqual(before);
+    // A decrement that lands back in range is allowed.
+    const d = p.dec(b, 10n);
+    expect(p.value()).toBe(int64Max);
+    expect(d.n).toEqual([10n]);
+  });
+
+  test("below int64 min: a decrement, or an increment that stays below, is refused and changes nothing", () => {
+    const p = merged(-1n);
+    expect(p.value()).toBe(int64Min - 9n);
+    const before = encodeState(p);
+    expect(refusal(() => p.inc(a, 1n))).toBe("OUT_OF_RANGE");
+    expect(refusal(() => p.inc(b, 8n))).toBe("OUT_OF_RANGE");
+    expect(refusal(() => p.dec(a, 1n))).toBe("OUT_OF_RANGE");
+    expect(encodeState(p)).toEqual(before);
+    p.inc(b, 9n);
+    expect(p.value()).toBe(int64Min);
+  });
+});

@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { internActor, MvRegister, type ActorId } from "../../src/crdt/index.ts";
+import { CausalContext, dotCounterMax, internActor, MvRegister, VersionVector, type ActorId } from "../../src/crdt/index.ts";
 import { checkProperty } from "./prop.ts";
 
 const a = internActor("a");
@@ -57,5 +57,42 @@ describe("MvRegister", () => {
       for (const x of replicas) for (const y of replicas) x.merge(y);
       for (const x of replicas) expect(x.equals(replicas[0] as MvRegister)).toBe(true);
     }), 0.02);
+  });
+
+  test("a client context is clamped to what the replica saw: a forged counter near 2^53 does not exhaust the writer's dots", () => {
+    const r = new MvRegister();
+    r.write(a, Uint8Array.of(1), null);
+    const forged = new CausalContext(new VersionVector([a], [dotCounterMax]));
+    const d1 = r.write(a, Uint8Array.of(2), forged);
+    expect(d1.entries.map((e) => e.dot.counter)).toEqual([2]);
+    expect(d1.ctx.max(a)).toBe(2);
+    const d2 = r.write(a, Uint8Array.of(3), r.read().context);
+    expect(d2.entries.map((e) => e.dot.counter)).toEqual([3]);
+    expect(vals(r)).toEqual([3]);
+  });
+
+  test("a client context naming a dot the replica never saw deletes nothing, here or on a peer", () => {
+    const ra = new MvRegister();
+    const rb = new MvRegister();
+    const peer = new MvRegister();
+    const db = rb.write(b, Uint8Array.of(9), null); // acknowledged at b, not yet at a
+    const forged = new CausalContext(new VersionVector([b], [1]));
+    const da = ra.write(a, Uint8Array.of(1), forged);
+    expect(da.ctx.contains({ actor: b, counter: 1 })).toBe(false);
+    ra.merge(db);
+    expect(vals(ra)).toEqual([1, 9]);
+    peer.merge(db);
+    peer.merge(da);
+    expect(vals(peer)).toEqual([1, 9]);
+  });
+
+  test("the delta's context (a write's answer) covers what the write replaced and its own dot, not unread siblings", () => {
+    const r = new MvRegister();
+    const other = new MvRegister();
+    r.merge(other.write(b, Uint8Array.of(2), null)); // a sibling this writer never read
+    const d1 = r.write(a, Uint8Array.of(1), new CausalContext());
+    expect(d1.ctx.contains({ actor: b, counter: 1 })).toBe(false);
+    r.write(a, Uint8Array.of(3), d1.ctx); // chained Set with the first Set's answer
+    expect(vals(r)).toEqual([2, 3]);
   });
 });

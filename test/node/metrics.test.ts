@@ -128,6 +128,15 @@ describe("registry", () => {
     expect(sample(text, "imdb_clock_skew_events_total")).toBe(10);
   });
 
+  test("peer timestamps refused for being too far ahead are counted from their collector (issue 12, finding 8)", async () => {
+    const m = createNodeMetrics({ processMetrics: false });
+    let refused = 0;
+    m.setCollectors({ hlcRemoteAheadRefused: () => refused });
+    expect(sample(await m.registry.metrics(), "imdb_hlc_remote_ahead_refused_total")).toBe(0);
+    refused = 3;
+    expect(sample(await m.registry.metrics(), "imdb_hlc_remote_ahead_refused_total")).toBe(3);
+  });
+
   test("accel path gauge is 1 exactly for the active path of each primitive", async () => {
     const m = createNodeMetrics({ processMetrics: false });
     m.setAccel({ checksum: "native", clocks: "ts", append: "native" });
