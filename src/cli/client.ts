@@ -1,7 +1,8 @@
 // `imdb client` and `imdb admin`: one command per RPC, human output by default, exactly one JSON object with --json; exit 0 ok, 1 server/connection error, 2 usage.
 import { Command } from "commander";
 import type { MemberView, NodeStatus, ValueView } from "../transport/api.ts";
-import { ImdbClient, RpcError, splitHostPort } from "../transport/client.ts";
+import { ImdbClient, newRequestId, retryableCodes, RpcError, splitHostPort } from "../transport/client.ts";
+import { requestIdBytesMax } from "../transport/api.ts";
 import { loadTlsDir, loadTlsFiles, type TlsMaterial } from "../transport/tls.ts";
 import { int64Max } from "../transport/proto.ts";
 
@@ -152,6 +153,36 @@ function parseBase64(raw: string, what: string): Uint8Array {
 
 type Run = (c: ImdbClient, json: boolean) => Promise<string>;
 
+/** Attempts of one write command: the first and its retries, all with the same request id. */
+export const writeAttemptsMax = 4;
+/** Pause before retry n (ms): a restarting node gets a moment. */
+const retryPausesMs = [200, 500, 1000] as const;
+
+/** The request id of a write command: --request-id TEXT (1..requestIdBytesMax UTF-8 bytes), else a fresh random one. */
+function requestIdFrom(opts: Record<string, unknown>): Uint8Array {
+  const raw = opts.requestId;
+  if (raw === undefined) return newRequestId();
+  const id = new TextEncoder().encode(String(raw));
+  if (id.length < 1 || id.length > requestIdBytesMax) throw new UsageError(`--request-id must be 1..${requestIdBytesMax} bytes`);
+  return id;
+}
+
+/**
+ * Runs a write, retrying UNAVAILABLE and DEADLINE_EXCEEDED (the write may or may not have happened)
+ * with the same request id: the node applies it once and answers a retry with the first result.
+ */
+async function writeWithRetries<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!(err instanceof RpcError) || !retryableCodes.has(err.code) || attempt >= writeAttemptsMax) throw err;
+      console.error(`retrying (${err.codeName}) with the same request id, attempt ${attempt + 1} of ${writeAttemptsMax}`);
+      await Bun.sleep(retryPausesMs[attempt - 1] ?? 1000);
+    }
+  }
+}
+
 /** Runs one command: prints its output, maps failures to exit codes (1 server/connection, 2 usage). */
 async function execute(cmd: Command, prepare: () => Run): Promise<void> {
   const flags = cmd.optsWithGlobals<ConnFlags>();
@@ -181,6 +212,9 @@ function action(run: (args: string[], opts: Record<string, unknown>) => Run) {
   };
 }
 
+const requestIdFlag = "--request-id <id>";
+const requestIdHelp = "the write's request id (default: a fresh random one); retries of UNAVAILABLE/DEADLINE_EXCEEDED reuse it, and the node applies the write once";
+
 export function register(program: Command): void {
   const client = addConnectionOptions(program.command("client"), "client")
     .description("talk to a node: incr, decr, get, set, status, members")
@@ -190,12 +224,14 @@ export function register(program: Command): void {
     .command("incr <key> [n]")
     .description("add N (default 1) to a counter; a new key becomes a PN-Counter unless --type gcounter")
     .option("--type <type>", "counter type: pncounter | gcounter (a new key gets it; an existing key must have it)")
+    .option(requestIdFlag, requestIdHelp)
     .action(action(([key, n], opts) => {
       const type = opts.type;
       if (type !== undefined && type !== "pncounter" && type !== "gcounter") throw new UsageError(`--type must be pncounter or gcounter`);
       const amount = parseAmount(n);
+      const id = requestIdFrom(opts);
       return async (c, json) => {
-        const value = await c.increment(key ?? "", amount, type);
+        const value = await writeWithRetries(() => c.increment(key ?? "", amount, type, id));
         return json ? jsonLine({ key, value }) : String(value);
       };
     }));
@@ -203,10 +239,12 @@ export function register(program: Command): void {
   client
     .command("decr <key> [n]")
     .description("subtract N (default 1) from a PN-Counter")
-    .action(action(([key, n]) => {
+    .option(requestIdFlag, requestIdHelp)
+    .action(action(([key, n], opts) => {
       const amount = parseAmount(n);
+      const id = requestIdFrom(opts);
       return async (c, json) => {
-        const value = await c.decrement(key ?? "", amount);
+        const value = await writeWithRetries(() => c.decrement(key ?? "", amount, id));
         return json ? jsonLine({ key, value }) : String(value);
       };
     }));
@@ -225,17 +263,19 @@ export function register(program: Command): void {
     .option("--mv", "write an MV register")
     .option("--context <ctx>", "MV: the context printed by get (base64)")
     .option("--base64", "VALUE is base64-encoded bytes")
+    .option(requestIdFlag, requestIdHelp)
     .action(action(([key, raw], opts) => {
       const value = opts.base64 === true ? parseBase64(raw ?? "", "VALUE") : new TextEncoder().encode(raw ?? "");
       const mv = opts.mv === true;
       if (!mv && opts.context !== undefined) throw new UsageError("--context needs --mv");
       const ctx = typeof opts.context === "string" ? parseBase64(opts.context, "--context") : null;
+      const id = requestIdFrom(opts);
       return async (c, json) => {
         if (!mv) {
-          await c.set(key ?? "", value);
+          await writeWithRetries(() => c.set(key ?? "", value, id));
           return json ? jsonLine({ key, ok: true }) : "OK";
         }
-        const context = await c.setMv(key ?? "", value, ctx);
+        const context = await writeWithRetries(() => c.setMv(key ?? "", value, ctx, id));
         return json ? jsonLine({ key, ok: true, context: b64(context) }) : `OK\ncontext: ${b64(context)}`;
       };
     }));

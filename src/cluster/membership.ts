@@ -35,6 +35,18 @@ interface Probe {
   nacks: number;
 }
 
+/**
+ * A claim of our own id at another address, being checked before we refute it: a ping for our
+ * id to that address. An ack means another live process holds the id (we yield); silence means
+ * the claim is a stale record of an earlier life of this node (we refute and take the id).
+ */
+interface DuplicateCheck {
+  seq: number;
+  addr: string;
+  incarnation: Incarnation;
+  deadlineMs: number;
+}
+
 /** A ping we send on behalf of another member's ping-req. */
 interface Relay {
   requester: NodeId;
@@ -55,6 +67,9 @@ export class Membership {
   private probeIndex = 0;
   private seq = 0;
   private leaving = false;
+  private duplicateCheck: DuplicateCheck | null = null;
+  /** Another live process holds our id: this one takes no further part (see DuplicateCheck). */
+  private yielded = false;
   private nextProbeAtMs: number;
   private nextGossipAtMs: number;
   private nextPushPullAtMs: number;
@@ -111,6 +126,7 @@ export class Membership {
   /** Other members that are alive or suspect: the ones we push to and exchange with. */
   livePeers(): Member[] {
     const out: Member[] = [];
+    if (this.yielded) return out; // nothing more is pushed or exchanged from a yielded process
     for (const m of this.members.values()) if (m !== this.me && (m.status === "alive" || m.status === "suspect")) out.push(m);
     return out;
   }
@@ -143,7 +159,14 @@ export class Membership {
   // ------------------------------------------------------------ time
 
   tick(): void {
+    if (this.yielded) return;
     const now = this.env.nowMs();
+    const check = this.duplicateCheck;
+    if (check !== null && now >= check.deadlineMs) {
+      // Nobody answers for our id there: a stale record of an earlier life. Take the id back.
+      this.duplicateCheck = null;
+      this.refute(check.incarnation);
+    }
     this.tickProbe(now);
     this.tickRelays(now);
     this.tickSuspicions(now);
@@ -182,7 +205,9 @@ export class Membership {
     // Gossip rounds stay on their own period even while there is nothing to send, so that
     // an update waits for the next round as it would with a real ticker.
     let t = Math.min(this.nextProbeAtMs, this.nextPushPullAtMs, this.nextReconnectAtMs, this.nextGossipAtMs);
+    if (this.yielded) return Number.MAX_SAFE_INTEGER;
     if (this.probe !== null) t = Math.min(t, this.probe.indirectSent ? this.probe.finalDeadlineMs : this.probe.directDeadlineMs);
+    if (this.duplicateCheck !== null) t = Math.min(t, this.duplicateCheck.deadlineMs);
     for (const r of this.relays.values()) t = Math.min(t, r.deadlineMs);
     for (const s of this.suspicions.values()) t = Math.min(t, s.deadlineMs());
     if (this.seeds.length > 0 && !this.leaving && this.livePeers().length === 0) t = Math.min(t, this.nextJoinAtMs);
@@ -322,12 +347,15 @@ export class Membership {
 
   /** Handles one membership message from `from` (authenticated by the transport). */
   handle(from: NodeId, fromAddr: string, msg: Message): void {
+    if (this.yielded) return;
     switch (msg.kind) {
       case "ping":
         if (msg.target !== this.me.id) {
           this.events.push({ kind: "message-refused", from, reason: `ping for ${msg.target}` });
           return;
         }
+        // A process with our id checking whether we are alive: we are, and we keep the id.
+        if (from === this.me.id && fromAddr !== this.me.addr) this.events.push({ kind: "duplicate-node-id", address: fromAddr, yielded: false });
         this.outbox.send(from, fromAddr, { kind: "ack", seq: msg.seq });
         return;
       case "ping-req": {
@@ -341,6 +369,13 @@ export class Membership {
         return;
       }
       case "ack": {
+        const check = this.duplicateCheck;
+        if (check !== null && check.seq === msg.seq) {
+          this.duplicateCheck = null;
+          this.yielded = true;
+          this.events.push({ kind: "duplicate-node-id", address: check.addr, yielded: true });
+          return;
+        }
         const p = this.probe;
         if (p !== null && p.seq === msg.seq) {
           this.probeSucceeded();
@@ -411,6 +446,10 @@ export class Membership {
     if (a.id === this.me.id) {
       if (this.leaving || a.incarnation < this.me.incarnation) return;
       if (a.incarnation === this.me.incarnation && a.addr === this.me.addr) return;
+      if (a.addr !== this.me.addr) {
+        this.checkDuplicate(a);
+        return;
+      }
       this.refute(a.incarnation);
       return;
     }
@@ -448,6 +487,23 @@ export class Membership {
       this.events.push({ kind: "member-updated", id: a.id, address: a.addr, incarnation: a.incarnation });
       if (prev !== "dead" && prev !== "left") this.listener.peerRevived(a.id);
     }
+  }
+
+  /**
+   * Someone says we live at another address. Before out-bidding the claim (which is how a node
+   * restarted at a new address takes its id back), ask that address whether a process there
+   * answers for our id. The ping goes bare: our own claim piggybacked on it would make a live
+   * holder start the same check against us.
+   */
+  private checkDuplicate(a: AliveMsg): void {
+    const pending = this.duplicateCheck;
+    if (pending !== null) {
+      if (pending.addr === a.addr) pending.incarnation = Math.max(pending.incarnation, a.incarnation) as Incarnation;
+      return; // another address is checked once this one is settled
+    }
+    const seq = ++this.seq;
+    this.duplicateCheck = { seq, addr: a.addr, incarnation: a.incarnation, deadlineMs: this.env.nowMs() + this.config.probeTimeoutMs };
+    this.outbox.send(this.me.id, a.addr, { kind: "ping", seq, target: this.me.id }, true);
   }
 
   private suspectNode(s: SuspectMsg): void {

@@ -23,10 +23,11 @@ export class Outbox {
   /** Encoded bytes of anti-entropy messages queued so far (operators watch the repair cost). */
   antiEntropyBytesSent = 0;
 
-  send(to: NodeId | null, addr: string, msg: Message): void {
+  /** `bare`: no membership updates piggybacked (a message that must carry only itself). */
+  send(to: NodeId | null, addr: string, msg: Message, bare = false): void {
     const bytes = encodeMessageBytes(msg);
     if (antiEntropyKinds.has(msg.kind)) this.antiEntropyBytesSent += bytes.length;
-    this.pending.push({ to, addr, bytes, swim: swimKinds.has(msg.kind) });
+    this.pending.push({ to, addr, bytes, swim: !bare && swimKinds.has(msg.kind) });
   }
 
   isEmpty(): boolean {

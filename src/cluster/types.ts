@@ -50,4 +50,10 @@ export type ClusterEvent =
   | { kind: "deltas-acked"; peer: NodeId; seq: number }
   | { kind: "delta-backlog-overflow"; peer: NodeId }
   | { kind: "anti-entropy-repaired"; peer: NodeId; keysSent: number; keysReceived: number }
-  | { kind: "message-refused"; from: NodeId; reason: string };
+  | { kind: "message-refused"; from: NodeId; reason: string }
+  /**
+   * Another live process answers for this node's id at `address`. `yielded`: this process is
+   * the newcomer and stopped taking part (the node exits); otherwise this process keeps the id
+   * and the other one was told so.
+   */
+  | { kind: "duplicate-node-id"; address: string; yielded: boolean };

@@ -28,6 +28,8 @@ export interface ClusterHostOptions {
   /** The node's wall clock (HLC physical time; includes the test-only clock offset). */
   now: () => number;
   tls: TlsMaterial | null;
+  /** Another live process holds this node's id and this one yielded: the node must stop. */
+  onDuplicateId?: (address: string) => void;
 }
 
 export interface ClusterCounters {
@@ -202,6 +204,14 @@ export class ClusterHost {
         log.warn("refused a peer message", { from: e.from, reason: e.reason });
         break;
       case "deltas-acked":
+        break;
+      case "duplicate-node-id":
+        if (e.yielded) {
+          log.error("node id already in use: a live process answers for it at another address; this one stops (one process per node id)", { id: this.o.cfg.id, holder: e.address });
+          this.o.onDuplicateId?.(e.address);
+        } else {
+          log.error("refused a second process claiming this node id; it stops (one process per node id)", { id: this.o.cfg.id, claimant: e.address });
+        }
         break;
     }
     for (const l of this.listeners) l(e);

@@ -59,6 +59,10 @@ export interface MetricsCollectors {
   /** Cumulative peer LWW writes refused for a timestamp beyond hlcRemoteAheadMsMax. */
   hlcRemoteAheadRefused?: () => number;
   keys?: () => number;
+  /** Actor ids this process has interned (src/crdt/actors.ts): grows by one per replica epoch of any node. */
+  actorsKnown?: () => number;
+  /** When this node's replica epoch began (Unix seconds). */
+  epochStartedAtSeconds?: () => number;
 }
 
 export interface NodeMetrics {
@@ -277,6 +281,23 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     registers,
     collect() {
       this.set(nonNegative(collectors.keys?.() ?? 0));
+    },
+  });
+
+  new Gauge({
+    name: "imdb_actors_known",
+    help: "Distinct CRDT actors (node id + replica epoch) this process knows; each wipe, repair, restore or unclean stop under interval/none adds one cluster-wide.",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.actorsKnown?.() ?? 0));
+    },
+  });
+  new Gauge({
+    name: "imdb_replica_epoch_start_seconds",
+    help: "Unix time at which this node's current replica epoch (its CRDT actor) began.",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.epochStartedAtSeconds?.() ?? 0));
     },
   });
 

@@ -1,17 +1,23 @@
 // The composition root: config -> accel -> recovery + WAL -> engine -> gRPC servers -> cluster,
 // and the lifecycle around them (ready line, SIGTERM drain, SIGHUP certificate reload, fatal stop).
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { accel, describeAccel } from "../accel/index.ts";
 import { formatDurability, type NodeConfig } from "../config/config.ts";
-import { Engine, type ManyResult } from "../engine/index.ts";
+import { Engine } from "../engine/index.ts";
 import { openStore, SnapshotScheduler, type PersistLog, type Store } from "../persist/index.ts";
+import { cryptoEpochBytes, markCleanStop, openIdentity } from "../persist/identity.ts";
+import { lockDataDir, type FolderLock } from "../persist/lock.ts";
+import { actorCount } from "../crdt/actors.ts";
 import type { AdminHandler, ClientHandler, ClientOp, MemberView, NodeStatus, OpOutcome, PeerHandler } from "../transport/api.ts";
 import { OpFailure } from "../transport/api.ts";
 import { startClientServer, startPeerServer, type RunningServer, type ServerSecurity } from "../transport/server.ts";
 import { loadTlsDir, validateNodeMaterial, type TlsMaterial } from "../transport/tls.ts";
 import { version } from "../cli/self.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { outcomeOf, toManyOp } from "./ops.ts";
+import { RequestTable } from "./requests.ts";
+import { RequestReplay, withRequestTable } from "./request-recovery.ts";
+import { WritePath } from "./write-path.ts";
 import { ClusterHost } from "./cluster-host.ts";
 import { createNodeMetrics } from "./metrics.ts";
 import { startMetricsServer } from "./metrics-server.ts";
@@ -38,6 +44,18 @@ function makeClock(offsetMs: number): () => number {
 }
 
 export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNode> {
+  // One process per folder, before anything in it is read or written.
+  await mkdir(cfg.dataDir, { recursive: true });
+  const folderLock = lockDataDir(cfg.dataDir, cfg.id);
+  try {
+    return await startLocked(cfg, log, folderLock);
+  } catch (err) {
+    folderLock.release();
+    throw err;
+  }
+}
+
+async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock): Promise<RunningNode> {
   const now = makeClock(cfg.clockOffsetMs);
   const a = accel();
   const metrics = createNodeMetrics();
@@ -53,10 +71,16 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   const security = (): ServerSecurity => (tls ? { tls } : { insecure: true });
 
   let skewEvents = 0;
+  const persistLog: PersistLog = (level, message, fields) => log[level](message, fields);
+  if (folderLock.kind === "none") log.warn("data folder NOT locked: a second process could use it", { reason: folderLock.why });
+  // This life's CRDT actor: a new epoch whenever the folder may have forgotten writes peers saw (persist/replica.ts).
+  const identity = await openIdentity({
+    dataDir: cfg.dataDir, nodeId: cfg.id, durability: cfg.durability, repair: cfg.repair, random: cryptoEpochBytes, nowMs: Date.now(), log: persistLog,
+  });
+  log.info("replica identity", { replica: identity.actor, epoch: identity.decision.kind === "keep" ? "kept" : `new (${identity.decision.reason})` });
   // deferChanges: digests and hash-tree updates happen once per key per anti-entropy look, not
   // once per write (ClusterHost hands the engine's reportChanges to the cluster).
-  const engine = new Engine({ actor: cfg.id, maxClockSkewMs: cfg.maxClockSkewMs, hlcRemoteAheadMsMax: cfg.hlcRemoteAheadMsMax, deferChanges: true });
-  const persistLog: PersistLog = (level, message, fields) => log[level](message, fields);
+  const engine = new Engine({ actor: identity.actor, maxClockSkewMs: cfg.maxClockSkewMs, hlcRemoteAheadMsMax: cfg.hlcRemoteAheadMsMax, deferChanges: true });
 
   let resolveStopped!: (code: number) => void;
   const stopped = new Promise<number>((r) => (resolveStopped = r));
@@ -64,14 +88,26 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   let stopping = false;
   const servers: RunningServer[] = [];
 
-  const onFatal = (err: Error): void => {
+  const onFatal = (err: Error, what = "fatal storage error"): void => {
     if (fatal) return;
     fatal = err;
-    log.error("fatal storage error: stopping without acknowledging anything more", { error: err.message });
+    log.error(`${what}: stopping without acknowledging anything more`, { error: err.message });
     // Nothing more may be acknowledged: drop every connection at once.
     void Promise.all(servers.map((s) => s.shutdown(0))).finally(() => resolveStopped(1));
   };
 
+  // Request ids of writes (safe retries), rebuilt by recovery from request records and snapshots.
+  const requests = new RequestTable();
+  const replay = new RequestReplay({
+    table: requests,
+    mergeDelta: (lsn, body) => {
+      // This node's own log: a timestamp in it was accepted once and is not refused again.
+      const r = engine.mergeDelta(body, now(), { origin: "own" });
+      if (!r.ok) throw new Error(`WAL record ${lsn}: ${r.error.message}`);
+    },
+    nowMs: now,
+    warn: (message, fields) => log.warn(message, fields),
+  });
   const recoverStart = performance.now();
   const store: Store = await openStore({
     dataDir: join(cfg.dataDir),
@@ -83,26 +119,29 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     walSegmentBytes: cfg.walSegmentBytesMax,
     sink: {
       snapshotEntry: (key, state) => {
+        if (replay.snapshotEntry(key, state)) return;
         const r = engine.loadState(key, state.slice());
         if (!r.ok) throw new Error(`snapshot entry for key ${JSON.stringify(key.slice(0, 64))}: ${r.error.message}`);
       },
-      walRecord: (lsn, body) => {
-        // This node's own log: a timestamp in it was accepted once and is not refused again.
-        const r = engine.mergeDelta(body, now(), { origin: "own" });
-        if (!r.ok) throw new Error(`WAL record ${lsn}: ${r.error.message}`);
-      },
+      walRecord: (lsn, body) => replay.walRecord(lsn, body),
     },
   });
+  replay.finish();
+  requests.prune(now());
   // Recovery's garbage (segment images, decoded records) is large for big data sets; return it
   // before serving so the node's resident size reflects its data, not its start-up.
   Bun.gc(true);
   log.info("recovered", {
     keys: engine.keyCount,
     walRecords: store.recovery.walRecordsReplayed,
+    requestIds: requests.size,
     ms: Math.round(performance.now() - recoverStart),
   });
 
-  const cluster = new ClusterHost({ cfg, engine, store, log, now, tls });
+  const cluster = new ClusterHost({
+    cfg, engine, store, log, now, tls,
+    onDuplicateId: (address) => onFatal(new Error(`node id ${cfg.id} is in use by a live process at ${address}`), "duplicate node id"),
+  });
   metrics.setCollectors({
     members: () => cluster.members(),
     keys: () => engine.keyCount,
@@ -110,36 +149,15 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     hlcRemoteAheadRefused: () => cluster.counters.clockAheadRefused,
     peers: () => cluster.peerReplication(),
     antiEntropy: () => cluster.antiEntropyTotals(),
+    actorsKnown: () => actorCount(),
+    epochStartedAtSeconds: () => identity.epochStartedAtMs / 1000,
   });
 
-  /** Applies ops to the engine and appends their deltas in one synchronous step; answers after the WAL says durable. */
-  const applyOps = async (ops: readonly ClientOp[]): Promise<OpOutcome[]> => {
+  const writes = new WritePath({ engine, store, cluster, requests, now });
+  /** Admits a request, applies its ops and appends their deltas (with its id) in one synchronous step; answers once durable. */
+  const applyOps = async (ops: readonly ClientOp[], requestId: Uint8Array | null): Promise<OpOutcome[]> => {
     if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");
-    const { results, deltas } = engine.applyMany(ops.map(toManyOp), now());
-    const outcomes = new Array<OpOutcome>(ops.length);
-    for (let k = 0; k < ops.length; k++) outcomes[k] = outcomeOf(ops[k] as ClientOp, results[k] as ManyResult);
-    if (deltas.length > 0) {
-      const appended = store.append(deltas);
-      cluster.localAppend(appended);
-      try {
-        await appended;
-      } catch (err) {
-        // The WAL failed: these writes are not acknowledged (onFatal stops the node).
-        throw new OpFailure("UNAVAILABLE", `write not durable: ${(err as Error).message}`);
-      }
-      // Peers hear of a write only once it is as durable as the node promises. A delta sent
-      // earlier could outlive a SIGKILL that lost it here: this node would restart with its
-      // own row behind what peers hold, reuse those counts for new acknowledged increments,
-      // and the join (a max per row) would swallow them.
-      cluster.broadcast(deltas);
-    } else {
-      // A read-only request may show other requests' writes that are not yet in the WAL. As
-      // Redis flushes replies only after its AOF write, answer once those appends settled
-      // (at most one WAL round), so a value a client saw cannot vanish in a SIGKILL.
-      const pending = cluster.settled();
-      if (pending !== null) await pending;
-    }
-    return outcomes;
+    return writes.apply(ops, requestId);
   };
 
   const startedMs = Date.now();
@@ -159,8 +177,8 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   };
 
   const clientHandler: ClientHandler = {
-    apply: async (op) => (await metrics.track([op], applyOps))[0]!,
-    batch: (ops) => metrics.track(ops, applyOps),
+    apply: async (op, requestId) => (await metrics.track([op], (ops) => applyOps(ops, requestId)))[0]!,
+    batch: (ops, requestId) => metrics.track(ops, (o) => applyOps(o, requestId)),
     status,
     members: (): MemberView[] => cluster.members(),
   };
@@ -169,12 +187,14 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   const snapshot = async () => {
     if (snapshotRunning) throw new OpFailure("FAILED_PRECONDITION", "a snapshot is already being taken");
     const t0 = performance.now();
-    const run = store.snapshot(engineEntries(engine));
+    // The request table rides along (taken now, as the snapshot begins), so ids outlive the WAL segments it lets go.
+    const requestChunks = requests.exportChunks();
+    const run = store.snapshot(withRequestTable(engineEntries(engine), requestChunks));
     snapshotRunning = run;
     try {
       const w = await run;
       metrics.snapshotDone((performance.now() - t0) / 1000, w.bytes);
-      return { path: w.file, lsn: BigInt(w.startLsn), bytes: w.bytes, keys: w.entries, durationMs: Math.round(performance.now() - t0) };
+      return { path: w.file, lsn: BigInt(w.startLsn), bytes: w.bytes, keys: w.entries - requestChunks.length, durationMs: Math.round(performance.now() - t0) };
     } finally {
       snapshotRunning = null;
     }
@@ -187,7 +207,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
       setTimeout(() => void stop(), 50);
     },
     stats: () =>
-      Object.entries({ ...status(), skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused }).map(([name, value]) => ({ name, value: String(value) })),
+      Object.entries({ ...status(), replica: identity.actor, skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused, requestIds: requests.size, ...writes.stats }).map(([name, value]) => ({ name, value: String(value) })),
   };
   const peerHandler: PeerHandler = { exchange: (fromId, payload) => cluster.receive(fromId, payload) };
 
@@ -219,6 +239,9 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
     if (snapshotRunning) await snapshotRunning.catch(() => undefined);
     if (!fatal) await store.sync();
     await store.close();
+    // After the final fsync: the next start may keep this epoch (see persist/replica.ts).
+    if (!fatal) await markCleanStop(cfg.dataDir).catch((err: unknown) => log.warn("could not record the clean stop; under interval/none the next start begins a new replica epoch", { error: String(err) }));
+    folderLock.release();
     await metricsServer?.close();
     log.info("stopped", { id: cfg.id });
     resolveStopped(fatal ? 1 : 0);

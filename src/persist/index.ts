@@ -73,6 +73,11 @@ export interface Store {
   readonly nextLsn: Lsn;
   /** WAL bytes appended since the last snapshot began (or since open). */
   readonly walBytesSinceSnapshot: number;
+  /**
+   * WAL bytes appended whose write (and sync, in `sync` mode) has not settled: the append queue.
+   * The node refuses new writes above its bound (node/write-path.ts walQueueBytesMax).
+   */
+  readonly walQueuedBytes: number;
   /** Appends one record per body; resolves with the last record's LSN per the durability mode. */
   append(bodies: readonly Uint8Array[]): Promise<Lsn>;
   /** Makes everything appended so far durable. */
@@ -118,6 +123,10 @@ class StoreImpl implements Store {
 
   get walBytesSinceSnapshot(): number {
     return this.wal.bytesAppended - this.bytesAtSnapshot;
+  }
+
+  get walQueuedBytes(): number {
+    return this.wal.queuedBytes;
   }
 
   append(bodies: readonly Uint8Array[]): Promise<Lsn> {

@@ -69,6 +69,8 @@ export class Wal {
   private readonly segs: SegmentInfo[];
   /** Payload bytes appended since open (drives the snapshot-by-WAL-size trigger). */
   bytesAppended = 0;
+  /** Bytes appended whose write (and sync, in `sync` mode) has not settled yet: the append queue. */
+  queuedBytes = 0;
 
   private constructor(private readonly o: WalOptions) {
     this.next = o.nextLsn;
@@ -127,10 +129,19 @@ export class Wal {
     this.bytesAppended += image.byteLength;
     this.dirty = true;
     const sync = this.o.durability.kind === "sync";
-    return this.issue((f) => f.append([image], sync)).then(() => {
-      if (this.fatal !== null) throw this.fatal;
-      return last;
-    });
+    const queued = image.byteLength;
+    this.queuedBytes += queued;
+    return this.issue((f) => f.append([image], sync)).then(
+      () => {
+        this.queuedBytes -= queued;
+        if (this.fatal !== null) throw this.fatal;
+        return last;
+      },
+      (e: unknown) => {
+        this.queuedBytes -= queued;
+        throw e;
+      },
+    );
   }
 
   /** Resolves once everything appended so far is on disk, whatever the durability mode. */

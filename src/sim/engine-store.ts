@@ -2,6 +2,10 @@
 
 import type { ReplicaStore } from "../cluster/store.ts";
 import { Engine } from "../engine/index.ts";
+import { decodeEnvelope } from "../codec/index.ts";
+import { GCounter } from "../crdt/gcounter.ts";
+import { PNCounter } from "../crdt/pncounter.ts";
+import { actorName } from "../crdt/actors.ts";
 
 /**
  * What a simulated node's replica offers the harness: the cluster port plus a client
@@ -18,8 +22,6 @@ export interface SimStore extends ReplicaStore {
   /** Per-actor counts, if the store can tell (needed to account for a wiped disk). */
   actors?(key: string): string[];
   actorCount?(key: string, actor: string): number;
-  /** Loads states as recovery from a snapshot does (a disk restored from a copy). */
-  load?(entries: ReadonlyArray<readonly [string, Uint8Array]>): void;
 }
 
 /** Engine-backed replica: counters are PN-Counters, deltas and states are the engine's encodings. */
@@ -66,6 +68,26 @@ export class EngineStore implements SimStore {
     return this.engine.digest(key);
   }
 
+  /** Actors with increments on a counter key, read from its encoded state (so wipes can be accounted). */
+  actors(key: string): string[] {
+    return [...this.increments(key).keys()];
+  }
+
+  actorCount(key: string, actor: string): number {
+    return this.increments(key).get(actor) ?? 0;
+  }
+
+  private increments(key: string): Map<string, number> {
+    const out = new Map<string, number>();
+    const bytes = this.engine.encodeState(key);
+    if (bytes === undefined) return out;
+    const st = decodeEnvelope(bytes).state;
+    if (st instanceof PNCounter) st.actors.forEach((a, i) => out.set(actorName(a), Number(st.p[i] as bigint)));
+    else if (st instanceof GCounter) st.actors.forEach((a, i) => out.set(actorName(a), Number(st.counts[i] as bigint)));
+    else throw new Error(`key ${key} is not a counter`);
+    return out;
+  }
+
   states(keys: readonly string[]): Array<[string, Uint8Array]> {
     const out: Array<[string, Uint8Array]> = [];
     for (const k of keys) {
@@ -87,13 +109,6 @@ export class EngineStore implements SimStore {
       }
     }
     if (refused > 0) throw new Error(`${refused} states refused, last: ${last}`);
-  }
-
-  load(entries: ReadonlyArray<readonly [string, Uint8Array]>): void {
-    for (const [k, s] of entries) {
-      const r = this.engine.loadState(k, s);
-      if (!r.ok) throw new Error(`snapshot entry for ${k} refused: ${r.error.message}`);
-    }
   }
 
   mergeDeltas(batch: readonly Uint8Array[]): void {

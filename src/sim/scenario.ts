@@ -2,7 +2,7 @@
 
 import { Rng } from "./rng.ts";
 import { EngineStore } from "./engine-store.ts";
-import { Simulation } from "./sim.ts";
+import { Simulation, type SimBackup } from "./sim.ts";
 import { ProductWorkload } from "./workload.ts";
 
 export interface ScenarioOptions {
@@ -10,12 +10,12 @@ export interface ScenarioOptions {
   faultPhaseMs?: number;
   /** Virtual ms allowed for convergence after everything is healed (default 120 s). */
   convergeWithinMs?: number;
-  /** Run the real engine (src/engine) as each node's replica; disks are then never wiped. */
+  /** Run the real engine (src/engine) as each node's replica. */
   engine?: boolean;
   /**
-   * The product workload on the real engine (src/sim/workload.ts): every kind of write through
-   * the node's op path, stray other-type ops, blind MV storms, forged contexts, over-range
-   * counters; disks are wiped. Implies `engine`.
+   * The product workload on the real engine (src/sim/workload.ts) instead of plain increments:
+   * every kind of write through the node's op path, stray other-type ops, blind MV storms,
+   * forged contexts, over-range counters. Implies `engine`.
    */
   product?: boolean;
 }
@@ -38,9 +38,10 @@ const seedNodes = 2;
 /**
  * 3-6 nodes, random loss/duplication/delay, and for `faultPhaseMs`: writes every 50 ms at
  * random nodes and a fault every 0.5-3 s (partition, kill and restart — sometimes wiped,
- * sometimes at a new address —, stall, graceful leave and rejoin). Then: heal, restart
- * everything, stop losing messages, and require convergence of membership and data with
- * counters equal to the acknowledged increments, and no invariant broken on the way.
+ * restored from an older copy or repaired back to one, sometimes at a new address —, stall,
+ * graceful leave and rejoin). Then: heal, restart everything, stop losing messages, and
+ * require convergence of membership and data with counters equal to the acknowledged
+ * increments, and no invariant broken on the way.
  */
 export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): ScenarioResult {
   const faultPhaseMs = opts.faultPhaseMs ?? 20_000;
@@ -48,13 +49,13 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
   const rng = new Rng(seed ^ 0x3c6ef372);
   const nodes = 3 + rng.int(4);
   const product = opts.product === true;
-  const engine = opts.engine === true || product;
   const sim = new Simulation({
     seed,
     nodes,
-    seedNodes,
     counterInvariant: !product,
-    ...(engine ? { storeFactory: (actor: string, nowMs: () => number) => new EngineStore(actor, () => Math.floor(nowMs())) } : {}),
+    seedNodes,
+    // The engine takes whole milliseconds, as the node's Date.now() gives them.
+    ...(opts.engine === true || product ? { storeFactory: (actor: string, nowMs: () => number) => new EngineStore(actor, () => Math.floor(nowMs())) } : {}),
     network: {
       lossRate: rng.pick([0, 0.01, 0.05, 0.15]),
       duplicateRate: rng.pick([0, 0.02, 0.1]),
@@ -83,19 +84,25 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
     }
   }
 
-  /** Per node, a copy of its disk taken at some earlier moment (product runs restore from it). */
-  const backups = new Map<number, Array<[string, Uint8Array]>>();
-  const restartLater = (i: number, at: number): void => {
-    const restoring = product && rng.chance(0.15);
-    const wipe = !restoring && rng.chance(0.2) && (product || !engine);
+  // A wiped disk, one restored from a copy taken a while before the kill, or one whose WAL
+  // --repair cut back to such an older state; each time the node comes back with a new actor
+  // (persist/replica.ts) and its new increments must all survive.
+  const restartLater = (i: number, at: number, backupAt: number | null): void => {
+    const viaRepair = backupAt !== null && rng.chance(0.5);
+    const wipe = backupAt === null && rng.chance(0.2);
     // Seed nodes keep their address: a cluster whose every seed address went stale
     // cannot be found again, by design (as with memberlist's join addresses).
     const newAddress = i >= seedNodes && rng.chance(0.3);
+    let backup: SimBackup | null = null;
+    if (backupAt !== null) sim.at(backupAt, () => { if (sim.isRunning(i)) backup = sim.backup(i); });
     sim.at(Math.min(at, end), () => {
-      const restore = restoring ? backups.get(i) : undefined;
-      if ((wipe || restore !== undefined) && !sim.isRunning(i)) work?.dataLost(i);
-      sim.restart(i, { wipe, newAddress, ...(restore !== undefined ? { restore } : {}) });
-      faults.push(`${sim.nowMs}: restart n${i}${wipe ? " wiped" : ""}${restore !== undefined ? " restored from an older copy" : ""}${newAddress ? " at a new address" : ""}`);
+      const older = backup ?? undefined;
+      const how = older === undefined ? {} : viaRepair ? { repairTo: older } : { restoreFrom: older };
+      // The node's data went back in time or away: writes only it held may be gone (the workload's checks allow it).
+      if ((wipe || older !== undefined) && !sim.isRunning(i)) work?.dataLost(i);
+      sim.restart(i, { wipe, newAddress, ...how });
+      const what = older === undefined ? "" : viaRepair ? " repaired back to an older state" : " restored from an older copy";
+      faults.push(`${sim.nowMs}: restart n${i}${wipe ? " wiped" : ""}${what}${newAddress ? " at a new address" : ""}`);
     });
   };
 
@@ -113,19 +120,12 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
       sim.at(Math.min(healAt, end), () => sim.heal());
     } else if (kind < 6) {
       const down = rng.range(500, 15_000);
-      if (product) {
-        // A backup of the node's disk, taken a while before it goes down.
-        sim.at(Math.max(start, t - rng.range(500, 5_000)), () => {
-          const st = sim.store(i);
-          if (sim.isRunning(i)) backups.set(i, st.states(st.keys()));
-        });
-      }
       sim.at(t, () => {
         if (!sim.isRunning(i)) return;
         sim.kill(i);
         faults.push(`${t}: kill n${i}`);
       });
-      restartLater(i, t + down);
+      restartLater(i, t + down, rng.chance(0.15) ? Math.max(start, t - rng.range(0, 3_000)) : null);
     } else if (kind < 9) {
       const ms = rng.range(50, 3_000);
       sim.at(t, () => {
@@ -139,7 +139,7 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
         faults.push(`${t}: n${i} leaves`);
       });
       sim.at(t + 1_000, () => sim.kill(i));
-      restartLater(i, t + 1_000 + rng.range(500, 5_000));
+      restartLater(i, t + 1_000 + rng.range(500, 5_000), null);
     }
   }
 

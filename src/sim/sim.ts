@@ -10,6 +10,7 @@ import { EventHeap } from "./heap.ts";
 import { Rng } from "./rng.ts";
 import type { SimStore } from "./engine-store.ts";
 import { CounterStore } from "./store.ts";
+import { decideIdentity, epochFromRandom, epochRandomBytes, replicaActor, type Epoch } from "../persist/replica.ts";
 
 /** Messages queued for a stalled node; beyond it they are dropped (a full socket buffer). */
 export const stallInboxMax = 10_000;
@@ -50,6 +51,23 @@ export interface SimOptions {
   onDeliver?: (node: number, from: NodeId, payload: Uint8Array) => void;
 }
 
+/**
+ * What a simulated node's data folder remembers about its identity, decided by the same rules
+ * as the node's (persist/replica.ts). The simulated disk is `sync`: a kill loses nothing.
+ */
+interface SimDisk {
+  identity: { nodeId: string; epoch: Epoch; folderIno: string } | null;
+  folderIno: string;
+  cleanStop: boolean;
+}
+
+/** A copy of a node's data folder taken while it runs (see backup/restart). */
+export interface SimBackup {
+  readonly nodeIndex: number;
+  readonly disk: SimDisk;
+  readonly states: ReadonlyArray<readonly [string, Uint8Array]>;
+}
+
 interface SimNode {
   index: number;
   id: NodeId;
@@ -60,6 +78,7 @@ interface SimNode {
   inbox: Array<{ from: NodeId; payload: Uint8Array }>;
   cluster: Cluster | null;
   store: SimStore;
+  disk: SimDisk;
   rng: Rng;
   tickAtMs: number;
   tickVersion: number;
@@ -119,21 +138,26 @@ export class Simulation {
    */
   private readonly survivingAtLeast = new Map<string, number>();
   private readonly seeds: string[];
+  /** Epoch randomness (the node uses crypto; both go through epochFromRandom). */
+  private readonly identityRng: Rng;
+  private nextFolderIno = 1;
   messagesSent = 0;
   messagesDelivered = 0;
   steps = 0;
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new Rng(opts.seed);
+    this.identityRng = this.rng.fork();
     this.network = { ...lanNetwork, ...opts.network };
     const seedNodes = Math.min(opts.seedNodes ?? 2, opts.nodes);
     this.seeds = [];
     for (let i = 0; i < seedNodes; i++) this.seeds.push(`n${i}@0`);
     for (let i = 0; i < opts.nodes; i++) {
       const id = `n${i}` as NodeId;
+      const disk = this.emptyDisk();
       const node: SimNode = {
         index: i, id, addr: `${id}@0`, boot: 0, running: false, stalledUntilMs: 0, inbox: [], cluster: null,
-        store: this.newStore(`${id}/0`), rng: this.rng.fork(), tickAtMs: 0, tickVersion: 0, seenIncarnation: new Map(),
+        store: this.newStore(this.identify(id, disk)), disk, rng: this.rng.fork(), tickAtMs: 0, tickVersion: 0, seenIncarnation: new Map(),
       };
       this.nodes.push(node);
       this.boot(node);
@@ -142,6 +166,23 @@ export class Simulation {
 
   private newStore(actor: string): SimStore {
     return this.opts.storeFactory?.(actor, () => this.nowMs) ?? new CounterStore(actor);
+  }
+
+  private emptyDisk(): SimDisk {
+    return { identity: null, folderIno: String(this.nextFolderIno++), cleanStop: false };
+  }
+
+  /** The actor a node starting on `disk` writes as, exactly as the node decides it (persist/replica.ts). */
+  private identify(nodeId: string, disk: SimDisk, repair = false): string {
+    const facts = { stored: disk.identity, folderIno: disk.folderIno, cleanStop: disk.cleanStop, repair, durability: { kind: "sync" } as const };
+    const decision = decideIdentity(facts, nodeId);
+    disk.cleanStop = false;
+    if (decision.kind === "keep") return replicaActor(nodeId, decision.epoch);
+    const bytes = new Uint8Array(epochRandomBytes);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = this.identityRng.int(256);
+    const epoch = epochFromRandom(bytes);
+    disk.identity = { nodeId, epoch, folderIno: disk.folderIno };
+    return replicaActor(nodeId, epoch);
   }
 
   get size(): number {
@@ -340,42 +381,69 @@ export class Simulation {
     if (this.opts.traceMessages !== false) this.trace.text(`kill${this.nowMs}:${n.id}`);
   }
 
+  /** A copy of node i's data folder as it is now (restore it later with restart(i, { restoreFrom })). */
+  backup(i: number): SimBackup {
+    const n = this.node(i);
+    return { nodeIndex: i, disk: { ...n.disk, identity: n.disk.identity === null ? null : { ...n.disk.identity } }, states: n.store.states(n.store.keys()) };
+  }
+
   /**
-   * Starts a killed node again under its id. `wipe` loses its data (a new disk: a new
-   * actor; increments no other replica had may be lost, see survivingAtLeast);
-   * `newAddress` makes it listen elsewhere.
+   * Starts a killed node again under its id, with the actor the node would choose
+   * (persist/replica.ts): the same after a plain restart, a new epoch after `wipe` (an empty
+   * disk), `restoreFrom` (an older copy of its folder, put in a new folder) or `repairTo`
+   * (--repair cut its damaged WAL back to this older state, in the same folder). Increments
+   * only the lost disk had may be lost (see survivingAtLeast); every increment of the new
+   * epoch must survive. `newAddress` makes it listen elsewhere.
    */
-  restart(i: number, opts: { wipe?: boolean; newAddress?: boolean; restore?: ReadonlyArray<readonly [string, Uint8Array]> } = {}): void {
+  restart(i: number, opts: { wipe?: boolean; restoreFrom?: SimBackup; repairTo?: SimBackup; newAddress?: boolean } = {}): void {
     const n = this.node(i);
     if (n.running) return;
     n.boot++;
     if (opts.newAddress === true) n.addr = `${n.id}@${n.boot}`;
-    if (opts.restore !== undefined) {
-      // A disk put back from an older copy: a new life of the folder, holding the copy's states.
-      if (this.opts.counterInvariant !== false) throw new Error("restore needs a workload that accounts for it (counterInvariant: false)");
-      n.store = this.newStore(`${n.id}/${n.boot}`);
-      if (n.store.load === undefined) throw new Error("restore needs a store that loads states");
-      n.store.load(opts.restore);
-    } else if (opts.wipe === true && this.opts.counterInvariant === false) {
-      n.store = this.newStore(`${n.id}/${n.boot}`);
-    } else if (opts.wipe === true) {
-      const count = (st: SimStore, key: string, actor: string): number => {
-        if (st.actorCount === undefined) throw new Error("wipe needs a store that reports per-actor counts");
-        return st.actorCount(key, actor);
-      };
-      for (const key of n.store.keys()) {
-        for (const actor of n.store.actors?.(key) ?? []) {
-          const k = `${key}\u0000${actor}`;
-          if (actor !== n.store.actor && !this.survivingAtLeast.has(k)) continue; // its origin still has it
-          let elsewhere = 0;
-          for (const o of this.nodes) if (o !== n) elsewhere = Math.max(elsewhere, count(o.store, key, actor));
-          this.survivingAtLeast.set(k, Math.min(this.survivingAtLeast.get(k) ?? Number.POSITIVE_INFINITY, elsewhere));
-        }
-      }
-      n.store = this.newStore(`${n.id}/${n.boot}`);
+    const restore = opts.restoreFrom;
+    const repair = opts.repairTo;
+    for (const b of [restore, repair]) if (b !== undefined && b.nodeIndex !== i) throw new RangeError(`backup of node ${b.nodeIndex} used on node ${i}`);
+    const older = restore ?? repair;
+    if (opts.wipe === true || older !== undefined) {
+      const kept = older === undefined ? null : this.newStore(n.store.actor);
+      kept?.mergeStates(older?.states ?? []);
+      this.accountLostDisk(n, kept);
+      // A restore is a copy in another folder (another inode), as cp or tar makes it; a
+      // repair keeps the folder and its identity file.
+      if (restore !== undefined) n.disk = { ...restore.disk, folderIno: String(this.nextFolderIno++) };
+      else if (repair === undefined) n.disk = this.emptyDisk();
     }
-    if (this.opts.traceMessages !== false) this.trace.text(`restart${this.nowMs}:${n.id}:${n.addr}:${opts.wipe === true}`);
+    const actor = this.identify(n.id, n.disk, repair !== undefined);
+    // What the new process recovers: nothing, the older state, or its own disk (under a new actor if the rules say so).
+    const recovered = opts.wipe === true ? [] : older !== undefined ? older.states : actor !== n.store.actor ? n.store.states(n.store.keys()) : null;
+    if (recovered !== null) {
+      n.store = this.newStore(actor);
+      n.store.mergeStates(recovered);
+    }
+    if (this.opts.traceMessages !== false) this.trace.text(`restart${this.nowMs}:${n.id}:${n.addr}:${opts.wipe === true}:${restore !== undefined}:${repair !== undefined}`);
     this.boot(n);
+  }
+
+  /**
+   * n's disk is lost (replaced by nothing or by `kept`, an older copy): for its own actor and
+   * for actors whose origin lost them earlier, what still surely exists is the most any other
+   * replica (or the copy) holds.
+   */
+  private accountLostDisk(n: SimNode, kept: SimStore | null): void {
+    if (this.opts.counterInvariant === false) return;
+    const count = (st: SimStore, key: string, actor: string): number => {
+      if (st.actorCount === undefined) throw new Error("wipe and restore need a store that reports per-actor counts");
+      return st.actorCount(key, actor);
+    };
+    for (const key of n.store.keys()) {
+      for (const actor of n.store.actors?.(key) ?? []) {
+        const k = `${key}\u0000${actor}`;
+        if (actor !== n.store.actor && !this.survivingAtLeast.has(k)) continue; // its origin still has it
+        let elsewhere = kept === null ? 0 : count(kept, key, actor);
+        for (const o of this.nodes) if (o !== n) elsewhere = Math.max(elsewhere, count(o.store, key, actor));
+        this.survivingAtLeast.set(k, Math.min(this.survivingAtLeast.get(k) ?? Number.POSITIVE_INFINITY, elsewhere));
+      }
+    }
   }
 
   /** The node neither ticks nor reads messages for `ms` (a GC pause); messages wait in its inbox. */
@@ -412,6 +480,8 @@ export class Simulation {
   increment(i: number, key: string, by: number): boolean {
     const n = this.node(i);
     if (!n.running || n.cluster === null || this.nowMs < n.stalledUntilMs) return false;
+    // A lost disk's actor never writes again: its new writes would hide under its old counts.
+    if (this.survivingAtLeast.has(`${key}\u0000${n.store.actor}`)) this.violation(`${n.id} increments ${key} as ${n.store.actor}, an actor whose disk was lost`);
     const delta = n.store.increment(key, by);
     n.cluster.broadcastDelta(delta);
     let perActor = this.acked.get(key);

@@ -4,6 +4,8 @@
 export const keyBytesMax = 1024;
 export const valueBytesMax = 1024 * 1024;
 export const batchOpsMax = 1000;
+/** Longest client-chosen request id (a UUID's 16 bytes, or its 36-character text, fit easily). */
+export const requestIdBytesMax = 64;
 /** Largest request message on the client port; grpc-js answers RESOURCE_EXHAUSTED above it. */
 export const clientMessageBytesMax = 4 * 1024 * 1024;
 /** Largest response (a Batch of big Gets); the client accepts the same. */
@@ -83,9 +85,13 @@ type Maybe<T> = T | Promise<T>;
  * durability mode promises. Errors: return {ok:false,error} or throw OpFailure; any other throw is INTERNAL.
  */
 export interface ClientHandler {
-  apply(op: ClientOp): Maybe<OpOutcome>;
-  /** Ops in request order, one outcome each, same order. */
-  batch(ops: readonly ClientOp[]): Maybe<OpOutcome[]>;
+  /**
+   * requestId: the client's id for a write (1..requestIdBytesMax bytes), or null. A retry with the
+   * same id is applied once and answered with the first outcome (docs/api.md, "Safe retries").
+   */
+  apply(op: ClientOp, requestId: Uint8Array | null): Maybe<OpOutcome>;
+  /** Ops in request order, one outcome each, same order. requestId: as in apply (only writes then). */
+  batch(ops: readonly ClientOp[], requestId: Uint8Array | null): Maybe<OpOutcome[]>;
   status(): Maybe<NodeStatus>;
   members(): Maybe<MemberView[]>;
 }

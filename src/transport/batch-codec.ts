@@ -2,15 +2,15 @@
 //
 // Decoding: a strict fast parser accepts only the plain encoding of a fully valid request (each
 // field once, known fields, short varints, nesting exact). Anything else — an invalid op, an unknown
-// field, a repeated field, odd varints, truncation — goes to protobufjs + batchOps, so every
+// field, a repeated field, odd varints, truncation — goes to protobufjs + batchRequest, so every
 // refusal (code and message) is theirs by construction. protobufjs decode errors (RangeError
 // "index out of range", "invalid wire type", "invalid varint encoding", ...) become INVALID_ARGUMENT.
 // Encoding: byte-identical to protobufjs on BatchResponse (fields in id order, proto3 defaults
 // omitted); the few shapes not written by hand (non-ASCII messages) are handed to protobufjs.
 import { status as grpcStatus } from "@grpc/grpc-js";
-import { batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, valueBytesMax, type ClientOp, type OpOutcome, type OpResult, type ValueView } from "./api.ts";
+import { batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax, type ClientOp, type OpOutcome, type OpResult, type ValueView } from "./api.ts";
 import { codecs, int64ToBigInt, ValueTypeWire, type GetResponseWire, type OpResultWire } from "./proto.ts";
-import { batchOps } from "./validate.ts";
+import { batchRequest } from "./validate.ts";
 
 const empty = new Uint8Array(0);
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -72,6 +72,7 @@ function keyString(b: Buffer, s: number, e: number): string | null {
 
 // Field tags (field number << 3 | wire type) of the request messages.
 const tagOp = 0x0a;
+const tagRequestId = 0x12;
 const tagIncrement = 0x0a;
 const tagDecrement = 0x12;
 const tagGet = 0x1a;
@@ -163,13 +164,29 @@ function fastOp(b: Buffer, s: number, e: number): ClientOp | null {
   }
 }
 
-/** The ops of a plainly encoded, fully valid request, or null. */
-function fastOps(b: Buffer): ClientOp[] | null {
+/** A decoded BatchRequest: its ops and its request id (null: none). */
+export interface DecodedBatch {
+  ops: ClientOp[];
+  requestId: Uint8Array | null;
+}
+
+/** The ops and id of a plainly encoded, fully valid request, or null. */
+function fastBatch(b: Buffer): DecodedBatch | null {
   const ops: ClientOp[] = [];
+  let requestId: Uint8Array | null = null;
   const end = b.length;
   let p = 0;
   while (p < end) {
-    if (b[p] !== tagOp || ops.length === batchOpsMax) return null;
+    const tag = b[p];
+    if (tag === tagRequestId) {
+      // Once, 1..requestIdBytesMax bytes; anything else is worded by the slow path.
+      const n = shortVarint(b, p + 1, end);
+      if (requestId !== null || n < 1 || n > requestIdBytesMax || at + n > end) return null;
+      requestId = b.subarray(at, at + n);
+      p = at + n;
+      continue;
+    }
+    if (tag !== tagOp || ops.length === batchOpsMax) return null;
     const n = shortVarint(b, p + 1, end);
     if (n < 0 || at + n > end) return null;
     const s = at;
@@ -178,29 +195,46 @@ function fastOps(b: Buffer): ClientOp[] | null {
     if (op === null) return null;
     ops.push(op);
   }
-  return ops;
+  // A batch with an id holds only writes: leave the refusal's wording to the slow path.
+  if (requestId !== null) for (const op of ops) if (op.kind === "get") return null;
+  return { ops, requestId };
 }
 
 /** The fast parser alone: ops, or null where decodeBatchRequest falls back (exported for tests). */
 export function decodeBatchRequestFast(bytes: Uint8Array): ClientOp[] | null {
-  return fastOps(asBuffer(bytes));
+  return fastBatch(asBuffer(bytes))?.ops ?? null;
 }
 
-/** protobufjs + batchOps: the reference semantics, and every refusal's wording. */
-export function decodeBatchRequestSlow(bytes: Uint8Array): ClientOp[] {
+/** The fast parser alone, with the request id: null where decodeBatch falls back (exported for tests). */
+export function decodeBatchFast(bytes: Uint8Array): DecodedBatch | null {
+  return fastBatch(asBuffer(bytes));
+}
+
+/** protobufjs + batchRequest: the reference semantics, and every refusal's wording. */
+export function decodeBatchSlow(bytes: Uint8Array): DecodedBatch {
   let req;
   try {
     req = codecs.BatchRequest.decode(bytes);
   } catch (err) {
     throw new OpFailure("INVALID_ARGUMENT", `malformed BatchRequest: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return batchOps(req);
+  return batchRequest(req);
 }
 
-/** Same ops, or the same OpFailure, as decodeBatchRequestSlow; malformed bytes are INVALID_ARGUMENT. */
-export function decodeBatchRequest(bytes: Uint8Array): ClientOp[] {
+/** Same ops and id, or the same OpFailure, as decodeBatchSlow; malformed bytes are INVALID_ARGUMENT. */
+export function decodeBatch(bytes: Uint8Array): DecodedBatch {
   const b = asBuffer(bytes);
-  return fastOps(b) ?? decodeBatchRequestSlow(b);
+  return fastBatch(b) ?? decodeBatchSlow(b);
+}
+
+/** decodeBatchSlow's ops (the reference the fast parser's ops must match). */
+export function decodeBatchRequestSlow(bytes: Uint8Array): ClientOp[] {
+  return decodeBatchSlow(bytes).ops;
+}
+
+/** decodeBatch's ops. */
+export function decodeBatchRequest(bytes: Uint8Array): ClientOp[] {
+  return decodeBatch(bytes).ops;
 }
 
 // ---- response encoding (server) ----

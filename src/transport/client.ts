@@ -91,9 +91,17 @@ function asRpcError<T>(run: () => T): T {
 }
 
 /** A BatchRequest in wire bytes, for callers that send the same request many times (batchRaw). */
-export function encodeBatchRequest(ops: readonly RequestOp[]): Buffer {
-  return codecs.BatchRequest.encode({ ops: ops.map(opWire) });
+export function encodeBatchRequest(ops: readonly RequestOp[], requestId?: Uint8Array): Buffer {
+  return codecs.BatchRequest.encode(requestId === undefined ? { ops: ops.map(opWire) } : { ops: ops.map(opWire), requestId });
 }
+
+/** A fresh random request id (16 bytes): send it with a write and again with every retry of that write. */
+export function newRequestId(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(16));
+}
+
+/** Statuses after which a write may or may not have happened: a retry with the same request id settles it. */
+export const retryableCodes: ReadonlySet<grpc.status> = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
 
 /** Batch with hand-encoded bytes both ways (the server side does the same). */
 const rawBatch: MethodDesc<Uint8Array, Uint8Array> = { ...clientMethods.Batch, req: rawCodec, res: rawCodec };
@@ -132,14 +140,19 @@ export class ImdbClient {
     });
   }
 
-  /** counter: the type a new key gets (and an existing key must have); undefined: any counter, new keys PN. */
-  async increment(key: KeyInput, amount: bigint, counter?: CounterKind): Promise<bigint> {
+  /**
+   * counter: the type a new key gets (and an existing key must have); undefined: any counter, new keys PN.
+   * requestId (every write takes one): a retry with the same id is applied once and answered with the first result.
+   */
+  async increment(key: KeyInput, amount: bigint, counter?: CounterKind, requestId?: Uint8Array): Promise<bigint> {
     const inc = opWire(counter === undefined ? { kind: "increment", key, amount } : { kind: "increment", key, amount, counter }).increment ?? {};
+    if (requestId !== undefined) inc.requestId = requestId;
     return int64ToBigInt((await this.call(clientMethods.Increment, inc)).value);
   }
 
-  async decrement(key: KeyInput, amount: bigint): Promise<bigint> {
+  async decrement(key: KeyInput, amount: bigint, requestId?: Uint8Array): Promise<bigint> {
     const dec = opWire({ kind: "decrement", key, amount }).decrement ?? {};
+    if (requestId !== undefined) dec.requestId = requestId;
     return int64ToBigInt((await this.call(clientMethods.Decrement, dec)).value);
   }
 
@@ -147,18 +160,23 @@ export class ImdbClient {
     return valueView(await this.call(clientMethods.Get, { key: keyBytes(key) }));
   }
 
-  async set(key: KeyInput, value: Uint8Array): Promise<void> {
-    await this.call(clientMethods.Set, opWire({ kind: "set", key, value }).set ?? {});
+  async set(key: KeyInput, value: Uint8Array, requestId?: Uint8Array): Promise<void> {
+    const set = opWire({ kind: "set", key, value }).set ?? {};
+    if (requestId !== undefined) set.requestId = requestId;
+    await this.call(clientMethods.Set, set);
   }
 
   /** Writes an MV register; returns the context after the write. */
-  async setMv(key: KeyInput, value: Uint8Array, context: Uint8Array | null): Promise<Uint8Array> {
-    const res = await this.call(clientMethods.Set, opWire({ kind: "setMv", key, value, context }).set ?? {});
+  async setMv(key: KeyInput, value: Uint8Array, context: Uint8Array | null, requestId?: Uint8Array): Promise<Uint8Array> {
+    const set = opWire({ kind: "setMv", key, value, context }).set ?? {};
+    if (requestId !== undefined) set.requestId = requestId;
+    const res = await this.call(clientMethods.Set, set);
     return res.context ?? new Uint8Array(0);
   }
 
-  async batch(ops: readonly RequestOp[]): Promise<BatchItem[]> {
-    const res = await this.batchRaw(encodeBatchRequest(ops));
+  /** requestId: the whole batch's (then it may hold only writes). */
+  async batch(ops: readonly RequestOp[], requestId?: Uint8Array): Promise<BatchItem[]> {
+    const res = await this.batchRaw(encodeBatchRequest(ops, requestId));
     return asRpcError(() => decodeBatchResponse(res));
   }
 

@@ -38,16 +38,16 @@ export const ValueTypeWire = { UNSPECIFIED: 0, GCOUNTER: 1, PNCOUNTER: 2, LWW: 3
 export const RegisterTypeWire = { UNSPECIFIED: 0, LWW: 1, MV: 2 } as const;
 export const MemberStatusWire = { UNSPECIFIED: 0, ALIVE: 1, SUSPECT: 2, DEAD: 3, LEFT: 4 } as const;
 
-export interface IncrementRequestWire { key?: Uint8Array; amount?: WireInt64; type?: number }
-export interface DecrementRequestWire { key?: Uint8Array; amount?: WireInt64 }
+export interface IncrementRequestWire { key?: Uint8Array; amount?: WireInt64; type?: number; requestId?: Uint8Array }
+export interface DecrementRequestWire { key?: Uint8Array; amount?: WireInt64; requestId?: Uint8Array }
 export interface CounterResponseWire { key?: Uint8Array; value?: WireInt64 }
 export interface GetRequestWire { key?: Uint8Array }
 export interface GetResponseWire { key?: Uint8Array; type?: number; counter?: WireInt64; value?: Uint8Array; values?: Uint8Array[]; context?: Uint8Array }
-export interface SetRequestWire { key?: Uint8Array; value?: Uint8Array; type?: number; context?: Uint8Array }
+export interface SetRequestWire { key?: Uint8Array; value?: Uint8Array; type?: number; context?: Uint8Array; requestId?: Uint8Array }
 export interface SetResponseWire { key?: Uint8Array; context?: Uint8Array }
 export interface OpWire { increment?: IncrementRequestWire | null; decrement?: DecrementRequestWire | null; get?: GetRequestWire | null; set?: SetRequestWire | null; op?: string }
 export interface OpResultWire { code?: number; message?: string; counter?: CounterResponseWire | null; get?: GetResponseWire | null; set?: SetResponseWire | null; result?: string }
-export interface BatchRequestWire { ops?: OpWire[] }
+export interface BatchRequestWire { ops?: OpWire[]; requestId?: Uint8Array }
 export interface BatchResponseWire { results?: OpResultWire[] }
 export type EmptyWire = Record<string, never>;
 export interface StatusResponseWire {

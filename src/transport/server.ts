@@ -9,8 +9,8 @@ import {
   type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
   type MethodDesc, type SetResponseWire,
 } from "./proto.ts";
-import { decrementOp, getOp, incrementOp, setOp } from "./validate.ts";
-import { checkResultKind, decodeBatchRequest, encodeBatchResponse } from "./batch-codec.ts";
+import { decrementOp, getOp, incrementOp, requestIdOf, setOp } from "./validate.ts";
+import { checkResultKind, decodeBatch, encodeBatchResponse } from "./batch-codec.ts";
 import { callerIdentity, ReloadableServerCredentials, type PeerIdentity, type TlsMaterial } from "./tls.ts";
 
 /** How long shutdown waits for in-flight calls before cancelling them. */
@@ -139,11 +139,11 @@ const clientServiceMethods: Record<string, MethodDesc<unknown, unknown>> = {
 
 function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): grpc.UntypedServiceImplementation {
   const roles = ["node", "client", "admin"] as const;
-  const single = <Req extends { key?: Uint8Array }>(method: string, toOp: (req: Req) => ClientOp) =>
+  const single = <Req extends { key?: Uint8Array; requestId?: Uint8Array }>(method: string, toOp: (req: Req) => ClientOp) =>
     unary(method, onInternal, async (req: Req, call) => {
       requireCaller(call, secure, roles);
       const op = toOp(req);
-      const r = unwrap(op, await h.apply(op));
+      const r = unwrap(op, await h.apply(op, requestIdOf(req.requestId)));
       const wire = resultWire(req.key, r);
       return wire.counter ?? wire.get ?? wire.set;
     });
@@ -155,9 +155,9 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
     // Raw bytes both ways (see clientServiceMethods): the hand-written codec replaces protobufjs here.
     Batch: unary("Batch", onInternal, async (req: Uint8Array, call) => {
       requireCaller(call, secure, roles);
-      const ops = decodeBatchRequest(req);
+      const { ops, requestId } = decodeBatch(req);
       if (ops.length === 0) return emptyResponse;
-      return encodeBatchResponse(ops, await h.batch(ops));
+      return encodeBatchResponse(ops, await h.batch(ops, requestId));
     }),
     Status: unary("Status", onInternal, async (_req: unknown, call) => {
       requireCaller(call, secure, roles);

@@ -1,6 +1,6 @@
 // Edge validation: wire messages become typed ClientOps or an INVALID_ARGUMENT / RESOURCE_EXHAUSTED OpFailure, before any handler runs.
 import {
-  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, valueBytesMax,
+  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax,
   type ClientOp, type CounterKind,
 } from "./api.ts";
 import {
@@ -53,6 +53,19 @@ function checkValue(value: Uint8Array): Uint8Array {
   return value;
 }
 
+/** A request's id: null when absent (empty), else 1..requestIdBytesMax bytes. */
+export function requestIdOf(raw: Uint8Array | undefined): Uint8Array | null {
+  const id = bytesOrEmpty(raw);
+  if (id.length === 0) return null;
+  if (id.length > requestIdBytesMax) throw new OpFailure("INVALID_ARGUMENT", `request_id is ${id.length} bytes, the limit is ${requestIdBytesMax}`);
+  return id;
+}
+
+/** An op inside a Batch: the id belongs to the BatchRequest, where it covers every op. */
+function noInnerRequestId(raw: Uint8Array | undefined): void {
+  if (bytesOrEmpty(raw).length > 0) throw new OpFailure("INVALID_ARGUMENT", "request_id goes on the BatchRequest, not on one of its ops");
+}
+
 export function incrementOp(req: IncrementRequestWire): ClientOp {
   return { kind: "increment", key: decodeKey(req.key), amount: amountOf(req), counter: counterKind(req.type) };
 }
@@ -88,12 +101,15 @@ export function setOp(req: SetRequestWire): ClientOp {
 function batchOp(op: OpWire): ClientOp {
   switch (op.op) {
     case "increment":
+      noInnerRequestId(op.increment?.requestId);
       return incrementOp(op.increment ?? {});
     case "decrement":
+      noInnerRequestId(op.decrement?.requestId);
       return decrementOp(op.decrement ?? {});
     case "get":
       return getOp(op.get ?? {});
     case "set":
+      noInnerRequestId(op.set?.requestId);
       return setOp(op.set ?? {});
     default:
       throw new OpFailure("INVALID_ARGUMENT", "op is empty");
@@ -114,4 +130,19 @@ export function batchOps(req: BatchRequestWire): ClientOp[] {
     }
   }
   return ops;
+}
+
+/** A Batch's ops and its request id; a batch with an id holds only writes (a read has no first result to keep). */
+export function batchRequest(req: BatchRequestWire): { ops: ClientOp[]; requestId: Uint8Array | null } {
+  const ops = batchOps(req);
+  const requestId = requestIdOf(req.requestId);
+  if (requestId !== null) checkWritesOnly(ops);
+  return { ops, requestId };
+}
+
+/** Refuses a Get in a batch that carries a request id. */
+export function checkWritesOnly(ops: readonly ClientOp[]): void {
+  for (let i = 0; i < ops.length; i++) {
+    if ((ops[i] as ClientOp).kind === "get") throw new OpFailure("INVALID_ARGUMENT", `op ${i}: a batch with a request_id holds only writes (send reads separately)`);
+  }
 }

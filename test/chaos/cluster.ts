@@ -40,6 +40,12 @@ export class ChaosNode {
   restarts = 0;
   /** Bumped at every start: clients made for an older process are replaced (no waiting out a reconnect backoff). */
   epoch = 0;
+  /**
+   * Bumped when a scenario makes the node lose its data (wiped or restored folder). The history
+   * names each life apart (`node-2~life1`): the checkers hold a node to what it acknowledged, and
+   * a lost disk legitimately forgets what it alone held before the loss.
+   */
+  dataLife = 0;
 
   constructor(
     readonly opts: ChaosNodeOptions,
@@ -192,7 +198,9 @@ export class ChaosCluster {
   private readonly drained = new Set<string>();
 
   targets(): Target[] {
-    return this.nodes.filter((n) => !this.drained.has(n.id)).map((n) => ({ node: n.id, client: this.client(n.id), incarnation: () => n.epoch }));
+    return this.nodes
+      .filter((n) => !this.drained.has(n.id))
+      .map((n) => ({ node: n.dataLife === 0 ? n.id : `${n.id}~life${n.dataLife}`, client: this.client(n.id), incarnation: () => n.epoch }));
   }
 
   /** Sends no more workload ops to `id` (targets() leaves it out) until undrain(id). */

@@ -23,8 +23,8 @@ interface Common {
 }
 
 export type Op =
-  /** amount < 0 is a decrement. */
-  | (Common & { kind: "add"; amount: bigint })
+  /** amount < 0 is a decrement. attempts: sends with one request id (a retry is applied at most once). */
+  | (Common & { kind: "add"; amount: bigint; attempts?: number })
   /** value null: the key did not exist (NOT_FOUND), i.e. 0. */
   | (Common & { kind: "readCounter"; value: bigint | null })
   /** Every written value is unique in a run, so a read names the write it saw. */

@@ -338,6 +338,7 @@ export const faults: Record<string, Fault> = {
         paused.stop();
         await n.kill();
         rmSync(join(c.dir, "data", n.id), { recursive: true, force: true });
+        n.dataLife += 1;
         await n.start();
       });
       await sleep(ms(3000, ctx.scale));
@@ -360,6 +361,7 @@ export const faults: Record<string, Fault> = {
         await n.kill();
         rmSync(data, { recursive: true, force: true });
         cpSync(backup, data, { recursive: true });
+        n.dataLife += 1;
         await n.start();
       });
       await sleep(ms(3000, ctx.scale));

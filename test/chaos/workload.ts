@@ -1,6 +1,6 @@
 // Concurrent clients issuing a mixed load (counters, LWW, MV) against real nodes through ImdbClient,
 // recording every op with its outcome in a History, and the final reads used to judge convergence.
-import { ImdbClient, RpcError } from "../../src/transport/client.ts";
+import { ImdbClient, newRequestId, RpcError } from "../../src/transport/client.ts";
 import type { ValueView } from "../../src/transport/api.ts";
 import type { FinalRead, History, Outcome } from "./history.ts";
 
@@ -10,6 +10,12 @@ const definiteFailures = new Set(["INVALID_ARGUMENT", "FAILED_PRECONDITION", "OU
 export function classifyError(err: unknown): Outcome {
   return err instanceof RpcError && definiteFailures.has(err.codeName) ? "failed" : "indeterminate";
 }
+
+/**
+ * Attempts of one counter write, all with the same request id: a node applies it once and answers a
+ * retry with the first result, so an increment whose reply was lost becomes determinate.
+ */
+export const addAttemptsMax = 3;
 
 export interface Mix {
   add: number;
@@ -164,18 +170,29 @@ export class Workload {
       case "add": {
         const key = counterKey(Math.floor(r() * k.counters));
         const amount = BigInt(1 + Math.floor(r() * 5));
+        const requestId = newRequestId();
         const startMs = h.now();
         const inc0 = t.incarnation?.();
-        try {
-          const after = await t.client.increment(key, amount);
-          const endMs = h.now();
-          h.add({ kind: "add", process, node, key, amount, outcome: "ok", startMs, endMs });
-          // The value after the increment is a read too, taken inside the op's interval.
-          h.add({ kind: "readCounter", process, node, key, value: after, outcome: "ok", startMs, endMs, ...servedBy(t, inc0) });
-          return true;
-        } catch (err) {
-          h.add({ kind: "add", process, node, key, amount, outcome: classifyError(err), startMs, endMs: h.now() });
-          return false;
+        let target = t;
+        for (let attempts = 1; ; attempts++) {
+          try {
+            const after = await target.client.increment(key, amount, undefined, requestId);
+            const endMs = h.now();
+            h.add({ kind: "add", process, node, key, amount, outcome: "ok", startMs, endMs, attempts });
+            // The value after the increment is a read too, taken inside the op's interval (a
+            // retry's answer is the first attempt's value, also inside it).
+            h.add({ kind: "readCounter", process, node, key, value: after, outcome: "ok", startMs, endMs, ...servedBy(target, inc0) });
+            return true;
+          } catch (err) {
+            const outcome = classifyError(err);
+            if (outcome === "failed" || attempts >= addAttemptsMax || !this.running) {
+              h.add({ kind: "add", process, node, key, amount, outcome, startMs, endMs: h.now(), attempts });
+              return false;
+            }
+            await Bun.sleep(this.o.pauseAfterErrorMs);
+            // The same node, through the client made for its current process (it may have restarted).
+            target = this.o.targets().find((x) => x.node === node) ?? target;
+          }
         }
       }
       case "readCounter": {

@@ -154,6 +154,43 @@ describe(`membership (seed ${seed})`, () => {
     expect(net.statusOf(c2, b)).toBe("alive");
   });
 
+  test("a node restarted at a new address before the cluster noticed its death still takes its id back", () => {
+    const net = new Net();
+    const a = net.add("a");
+    const b = net.add("b", { seeds: ["a:1"] });
+    const c = net.add("c", { seeds: ["a:1"] });
+    net.advance(2_000);
+    net.remove(c);
+    expect(net.statusOf(a, c)).toBe("alive"); // not yet detected
+    const c2 = net.add("c", { addr: "c:2", seeds: ["a:1"] });
+    net.advance(3_000);
+    for (const x of [a, b]) expect(x.cluster.members().find((m) => m.id === "c")).toMatchObject({ status: "alive", address: "c:2" });
+    expect(c2.events.some((e) => e.kind === "duplicate-node-id")).toBe(false);
+  });
+
+  test("a second live process claiming a live node's id at another address yields; the first keeps the id; both report it (issue 12, 9b)", () => {
+    const net = new Net();
+    const a = net.add("a");
+    const b = net.add("b", { seeds: ["a:1"] });
+    const c = net.add("c", { seeds: ["a:1"] });
+    net.advance(2_000);
+    const impostor = net.add("c", { addr: "c:2", seeds: ["a:1"] });
+    net.advance(5_000);
+    expect(impostor.events).toContainEqual({ kind: "duplicate-node-id", address: "c:1", yielded: true });
+    expect(c.events).toContainEqual({ kind: "duplicate-node-id", address: "c:2", yielded: false });
+    expect(c.events.some((e) => e.kind === "duplicate-node-id" && e.yielded)).toBe(false);
+    // No address flapping: every member kept c at its first address the whole time.
+    for (const x of [a, b]) {
+      expect(x.cluster.members().find((m) => m.id === "c")).toMatchObject({ status: "alive", address: "c:1" });
+      expect(x.events.some((e) => e.kind === "member-updated" && e.id === "c")).toBe(false);
+    }
+    // The yielded process stays silent from then on.
+    const fromImpostor = (): number => net.sent.filter((x) => decodeEnvelope(x.out.payload).fromAddr === "c:2").length;
+    const before = fromImpostor();
+    net.advance(2_000);
+    expect(fromImpostor()).toBe(before);
+  });
+
   test("a graceful leave is seen by all, and left members are reaped after leftReapAfterMs", () => {
     const config = { leftReapAfterMs: 5_000 };
     const net = new Net();

@@ -142,6 +142,8 @@ describe("admin commands", () => {
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout) as { stats: Record<string, string> };
     expect(s.stats.nodeId).toBe("node-1");
+    // The CRDT actor of this life of the data folder (docs/operations.md, Replica identity).
+    expect(s.stats.replica).toMatch(/^node-1\/[0-9a-f]{16}$/);
     const human = await admin(node1.clientAddr, ["stats"]);
     expect(human.stdout).toContain("nodeId: node-1");
   });

@@ -99,6 +99,8 @@ describe("registry", () => {
       antiEntropy: () => ({ rounds: 7, bytesSent: 100, bytesReceived: 50, keysRepaired: 4 }),
       clockSkewEvents: () => skew,
       keys: () => 42,
+      actorsKnown: () => 7,
+      epochStartedAtSeconds: () => 1_700_000_000.5,
     });
     m.antiEntropyRound();
     m.antiEntropyBytes("sent", 10);
@@ -118,6 +120,8 @@ describe("registry", () => {
     expect(sample(text, "imdb_antientropy_keys_repaired_total")).toBe(5);
     expect(sample(text, "imdb_clock_skew_events_total")).toBe(4);
     expect(sample(text, "imdb_keys")).toBe(42);
+    expect(sample(text, "imdb_actors_known")).toBe(7);
+    expect(sample(text, "imdb_replica_epoch_start_seconds")).toBe(1_700_000_000.5);
 
     // A departed peer's series disappears; cumulative values follow the callbacks.
     peers = [{ peer: "node-3", backlog: 2, lagSeconds: 0.01 }];

@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as fc from "fast-check";
 import * as grpc from "@grpc/grpc-js";
 import {
-  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, opErrorCodes, valueBytesMax,
+  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, opErrorCodes, requestIdBytesMax, valueBytesMax,
   type ClientOp, type OpOutcome, type OpResult, type ValueView,
 } from "../../src/transport/api.ts";
 import {
-  BadBatchResponse, countBatchErrors, decodeBatchRequest, decodeBatchRequestFast, decodeBatchRequestSlow,
+  BadBatchResponse, countBatchErrors, decodeBatch, decodeBatchFast, decodeBatchRequest, decodeBatchRequestFast, decodeBatchRequestSlow, decodeBatchSlow,
   decodeBatchResponse, decodeBatchResponseFast, decodeBatchResponseSlow, encodeBatchResponse, type BatchItem,
 } from "../../src/transport/batch-codec.ts";
 import {
@@ -199,7 +199,9 @@ describe("decodeBatchRequest", () => {
       "0a0312020a00", // decrement with an empty key
       "0a0422020a00", // set with an empty key (refused)
       "0a0322010a", // truncated inside a set
-      "12020a00", // unknown top-level field 2
+      "12020a00", // request_id (field 2) and no ops
+      "12000a020a00", // an empty request_id
+      "120161120162", // request_id twice
     ];
     for (const c of cases) sameDecode(Buffer.from(c, "hex"));
   });
@@ -211,6 +213,41 @@ describe("decodeBatchRequest", () => {
     const over = codecs.BatchRequest.encode({ ops: new Array<OpWire>(batchOpsMax + 1).fill(op) });
     expect(decodeOutcome(() => decodeBatchRequest(over))).toEqual({ code: "RESOURCE_EXHAUSTED", message: `batch has ${batchOpsMax + 1} ops, the limit is ${batchOpsMax}` });
     sameDecode(over);
+  });
+
+  test("request_id: appended anywhere to random batches, the same ops, id or OpFailure as protobufjs + batchRequest", () => {
+    const idArb = fc.oneof(fc.uint8Array({ maxLength: requestIdBytesMax }), fc.uint8Array({ minLength: requestIdBytesMax, maxLength: requestIdBytesMax + 3 }));
+    check(fc.tuple(fc.oneof(validRequestArb, requestArb), idArb, fc.boolean()), ([ops, id, first]) => {
+      const field = codecs.BatchRequest.encode({ requestId: id });
+      const bytes = first ? Buffer.concat([field, ops]) : Buffer.concat([ops, field]);
+      const outcome = (run: () => { ops: ClientOp[]; requestId: Uint8Array | null }): unknown => {
+        try {
+          const d = run();
+          return { ops: d.ops.map(plainOp), id: d.requestId === null ? null : hex(d.requestId) };
+        } catch (err) {
+          if (err instanceof OpFailure) return { code: err.code, message: err.message };
+          throw err;
+        }
+      };
+      const slow = outcome(() => decodeBatchSlow(bytes));
+      expect(outcome(() => decodeBatch(bytes))).toEqual(slow);
+      // The common case - a batch the fast path takes, with a valid id and only writes - stays on it.
+      const reference = slow as { ops?: { kind: string }[] };
+      const writesOnly = reference.ops !== undefined && reference.ops.every((o) => o.kind !== "get");
+      if (writesOnly && id.length > 0 && decodeBatchRequestFast(ops) !== null) expect(decodeBatchFast(bytes)).not.toBeNull();
+    });
+  });
+
+  test("request_id refusals: too long, a read in a batch with an id, an id on one op", () => {
+    const write: OpWire = { increment: { key: enc.encode("k"), amount: 1 } };
+    const long = codecs.BatchRequest.encode({ ops: [write], requestId: new Uint8Array(requestIdBytesMax + 1) });
+    expect(decodeOutcome(() => decodeBatchRequest(long))).toEqual({ code: "INVALID_ARGUMENT", message: `request_id is ${requestIdBytesMax + 1} bytes, the limit is ${requestIdBytesMax}` });
+    const withRead = codecs.BatchRequest.encode({ ops: [write, { get: { key: enc.encode("k") } }], requestId: enc.encode("r") });
+    expect(decodeOutcome(() => decodeBatchRequest(withRead))).toEqual({ code: "INVALID_ARGUMENT", message: "op 1: a batch with a request_id holds only writes (send reads separately)" });
+    const inner = codecs.BatchRequest.encode({ ops: [{ increment: { key: enc.encode("k"), amount: 1, requestId: enc.encode("r") } }] });
+    expect(decodeOutcome(() => decodeBatchRequest(inner))).toEqual({ code: "INVALID_ARGUMENT", message: "op 0: request_id goes on the BatchRequest, not on one of its ops" });
+    const ok = codecs.BatchRequest.encode({ ops: [write], requestId: enc.encode("retry-1") });
+    expect(Buffer.from(decodeBatchFast(ok)?.requestId ?? []).toString()).toBe("retry-1");
   });
 
   test("an op's refusal names its index, as before", () => {

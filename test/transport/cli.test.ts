@@ -12,6 +12,7 @@ let dir = "";
 let certDir = "";
 let srv: RunningServer;
 let server = "";
+const fake = new FakeNode();
 
 interface Run { code: number; out: string; err: string }
 
@@ -30,7 +31,7 @@ beforeAll(async () => {
   certDir = join(dir, "certs");
   const made = await imdb(["certs", "init", "--dir", certDir, "--nodes", "a,b", "--admins", "ops", "--hosts", "db.example,10.1.2.3"]);
   expect(made.code).toBe(0);
-  srv = await startClientServer({ addr: "127.0.0.1:0", security: { tls: await loadTlsDir(certDir, "a") }, handler: new FakeNode(), admin: new FakeNode() });
+  srv = await startClientServer({ addr: "127.0.0.1:0", security: { tls: await loadTlsDir(certDir, "a") }, handler: fake, admin: new FakeNode() });
   server = `127.0.0.1:${srv.port}`;
 });
 
@@ -98,6 +99,32 @@ describe("imdb client", () => {
     expect((await client("get", "m")).out).toBe(`v1\nv2\ncontext: ${got.context}\n`);
     expect((await client("set", "--mv", "m", "v3", "--context", got.context)).code).toBe(0);
     expect(JSON.parse((await client("get", "m", "--json")).out).values).toEqual(["v3"]);
+  });
+
+  test("writes carry a fresh request id; UNAVAILABLE is retried with the same id, --request-id sets it", async () => {
+    const before = fake.requestIds.length;
+    fake.unavailableNext = 2;
+    const r = await client("incr", "retried", "5");
+    expect(r.code).toBe(0);
+    expect(r.out).toBe("5\n");
+    expect(r.err).toContain("retrying (UNAVAILABLE) with the same request id");
+    const ids = fake.requestIds.slice(before);
+    expect(ids.length).toBe(3);
+    expect(ids[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(new Set(ids).size).toBe(1);
+    // The next command gets a new id; --request-id names it (as UTF-8 bytes).
+    expect((await client("set", "s2", "v")).code).toBe(0);
+    expect((await client("decr", "retried", "--request-id", "op-7")).code).toBe(0);
+    const [setId, decrId] = fake.requestIds.slice(-2);
+    expect(setId).not.toBe(ids[0]);
+    expect(decrId).toBe(Buffer.from("op-7").toString("hex"));
+    expect((await client("incr", "x", "--request-id", "a".repeat(65))).code).toBe(2);
+    // Retries give up after a bound, with the status.
+    fake.unavailableNext = 10;
+    const gaveUp = await client("incr", "retried");
+    fake.unavailableNext = 0;
+    expect(gaveUp.code).toBe(1);
+    expect(gaveUp.err).toContain("error: UNAVAILABLE");
   });
 
   test("status and members", async () => {

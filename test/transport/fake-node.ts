@@ -1,5 +1,5 @@
 // A small in-memory ClientHandler/AdminHandler/PeerHandler for transport tests: enough semantics to see statuses cross the edge.
-import type { AdminHandler, ClientHandler, ClientOp, MemberView, NodeStatus, OpOutcome, PeerHandler } from "../../src/transport/api.ts";
+import { OpFailure, type AdminHandler, type ClientHandler, type ClientOp, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler } from "../../src/transport/api.ts";
 
 type Entry =
   | { type: "gcounter" | "pncounter"; value: bigint }
@@ -17,6 +17,10 @@ export class FakeNode implements ClientHandler, AdminHandler {
   batches = 0;
   /** When set, apply() waits for it (graceful-shutdown test). */
   gate: Promise<void> | null = null;
+  /** Request ids apply() received, hex (null: none), in order. */
+  readonly requestIds: (string | null)[] = [];
+  /** This many coming apply() calls answer UNAVAILABLE without applying (a node going away). */
+  unavailableNext = 0;
 
   private fail(code: "FAILED_PRECONDITION" | "OUT_OF_RANGE" | "NOT_FOUND", message: string): OpOutcome {
     return { ok: false, error: { code, message } };
@@ -62,8 +66,13 @@ export class FakeNode implements ClientHandler, AdminHandler {
     }
   }
 
-  async apply(op: ClientOp): Promise<OpOutcome> {
+  async apply(op: ClientOp, requestId: Uint8Array | null = null): Promise<OpOutcome> {
     this.entered++;
+    this.requestIds.push(requestId === null ? null : Buffer.from(requestId).toString("hex"));
+    if (this.unavailableNext > 0) {
+      this.unavailableNext--;
+      throw new OpFailure("UNAVAILABLE", "the node is stopping");
+    }
     if (this.gate !== null) await this.gate;
     return this.one(op);
   }

@@ -1,0 +1,123 @@
+// Which CRDT actor a node writes as: the pure rules (no I/O, no clock, no randomness of its
+// own) shared by the node (src/persist/identity.ts does the file work) and the simulator, so
+// both build replicas the same way.
+//
+// Why an actor is not the node id: every per-actor CRDT row (counter slots, MV dots, LWW
+// tie-breaks) assumes an actor never forgets what it wrote. A node that lost part of its data
+// (empty folder, --repair, a restored copy, a crash under `interval`/`none`) would count again
+// from an older, lower position; peers keep the higher count (a max per row) and its new
+// acknowledged writes vanish in the join. So each life of a data folder — an epoch — writes
+// as its own actor `<nodeId>/<epoch>`, and any doubt about what the folder remembers starts a
+// new epoch. A new epoch is always safe; its only cost is one more actor in per-key metadata.
+
+import type { Durability } from "./wal.ts";
+
+/** Between node id and epoch; node ids are [A-Za-z0-9._-], so the first "/" splits unambiguously. */
+export const actorEpochSeparator = "/";
+/** Random bytes per epoch: 64 bits, so two lives of one node never pick the same epoch by chance. */
+export const epochRandomBytes = 8;
+/** Longest node id the config accepts (see config.ts idPattern); actor = id + "/" + 16 hex <= 255 bytes. */
+export const nodeIdCharsMax = 64;
+
+/** One life of a data folder: 16 lowercase hex digits. */
+export type Epoch = string & { readonly __brand: "Epoch" };
+
+const epochPattern = /^[0-9a-f]{16}$/;
+const nodeIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The epoch named by `epochRandomBytes` random bytes (crypto in the node, the seeded rng in the simulator). */
+export function epochFromRandom(bytes: Uint8Array): Epoch {
+  if (bytes.length !== epochRandomBytes) throw new RangeError(`an epoch needs ${epochRandomBytes} random bytes, got ${bytes.length}`);
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s as Epoch;
+}
+
+/** Checks a stored epoch; null when it is not one this build writes. */
+export function parseEpoch(s: string): Epoch | null {
+  return epochPattern.test(s) ? (s as Epoch) : null;
+}
+
+/** The actor a node writes as in one epoch. */
+export function replicaActor(nodeId: string, epoch: Epoch): string {
+  if (!nodeIdPattern.test(nodeId)) throw new RangeError(`node id ${JSON.stringify(nodeId)} must be 1..${nodeIdCharsMax} chars of [A-Za-z0-9._-]`);
+  return `${nodeId}${actorEpochSeparator}${epoch}`;
+}
+
+/** The node id and epoch of an actor written by replicaActor, or null for any other actor id. */
+export function parseReplicaActor(actor: string): { nodeId: string; epoch: Epoch } | null {
+  const at = actor.indexOf(actorEpochSeparator);
+  if (at < 0) return null;
+  const nodeId = actor.slice(0, at);
+  const epoch = parseEpoch(actor.slice(at + 1));
+  return nodeIdPattern.test(nodeId) && epoch !== null ? { nodeId, epoch } : null;
+}
+
+/** What the node knows about its data folder at start, before recovery reads anything. */
+export interface FolderFacts {
+  /** The identity the folder holds, or null (empty folder, deleted identity file, older build). */
+  stored: { nodeId: string; epoch: Epoch; folderIno: string } | null;
+  /** The folder's inode now (as a decimal string): a copy or restore into a new folder has another one. */
+  folderIno: string;
+  /** The previous run wrote the clean-stop marker (and nothing started since). */
+  cleanStop: boolean;
+  /** `--repair` was asked: recovery may cut writes this actor already handed out. */
+  repair: boolean;
+  durability: Durability;
+}
+
+export type NewEpochReason =
+  | "empty"
+  | "other-node"
+  | "copied"
+  | "repair"
+  | "unclean-stop";
+
+export type IdentityDecision = { kind: "keep"; epoch: Epoch } | { kind: "new"; reason: NewEpochReason };
+
+/**
+ * Keep the folder's epoch only if the folder surely still holds every write this actor ever
+ * let a peer see; otherwise start a new one.
+ *
+ * An unclean stop under `sync` keeps the epoch: every local write is fsynced before it is
+ * acknowledged or sent to a peer (node.ts applyOps broadcasts after the append resolves, and
+ * the cluster driver's outbound gate waits for unsettled appends), so nothing a peer holds of
+ * this actor can be missing here. Under `interval`/`none` acknowledged and broadcast writes
+ * may be lost with the page cache, so only a clean stop (which fsyncs) proves nothing was.
+ */
+export function decideIdentity(f: FolderFacts, nodeId: string): IdentityDecision {
+  if (f.stored === null) return { kind: "new", reason: "empty" };
+  if (f.stored.nodeId !== nodeId) return { kind: "new", reason: "other-node" };
+  if (f.stored.folderIno !== f.folderIno) return { kind: "new", reason: "copied" };
+  if (f.repair) return { kind: "new", reason: "repair" };
+  if (!f.cleanStop) {
+    switch (f.durability.kind) {
+      case "sync":
+        break;
+      case "interval":
+      case "none":
+        return { kind: "new", reason: "unclean-stop" };
+      default: {
+        const never: never = f.durability;
+        throw new Error(`unknown durability ${JSON.stringify(never)}`);
+      }
+    }
+  }
+  return { kind: "keep", epoch: f.stored.epoch };
+}
+
+/** Why a new epoch started, for the start-up log. */
+export function describeNewEpoch(reason: NewEpochReason): string {
+  switch (reason) {
+    case "empty":
+      return "the data folder holds no replica identity (new or emptied folder, identity file deleted, or an older build's folder)";
+    case "other-node":
+      return "the data folder's identity belongs to another node id";
+    case "copied":
+      return "the data folder was copied or restored (its inode changed)";
+    case "repair":
+      return "--repair may drop writes this replica already handed out";
+    case "unclean-stop":
+      return "the previous run did not stop cleanly and durability is not sync: acknowledged writes may be lost";
+  }
+}
