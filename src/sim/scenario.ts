@@ -3,6 +3,7 @@
 import { Rng } from "./rng.ts";
 import { EngineStore } from "./engine-store.ts";
 import { Simulation, type SimBackup } from "./sim.ts";
+import { ProductWorkload } from "./workload.ts";
 
 export interface ScenarioOptions {
   /** Virtual ms of random faults and writes (default 20 s). */
@@ -11,6 +12,12 @@ export interface ScenarioOptions {
   convergeWithinMs?: number;
   /** Run the real engine (src/engine) as each node's replica. */
   engine?: boolean;
+  /**
+   * The product workload on the real engine (src/sim/workload.ts) instead of plain increments:
+   * every kind of write through the node's op path, stray other-type ops, blind MV storms,
+   * forged contexts, over-range counters. Implies `engine`.
+   */
+  product?: boolean;
 }
 
 export interface ScenarioResult {
@@ -41,11 +48,14 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
   const convergeWithinMs = opts.convergeWithinMs ?? 120_000;
   const rng = new Rng(seed ^ 0x3c6ef372);
   const nodes = 3 + rng.int(4);
+  const product = opts.product === true;
   const sim = new Simulation({
     seed,
     nodes,
+    counterInvariant: !product,
     seedNodes,
-    ...(opts.engine === true ? { storeFactory: (actor: string, nowMs: () => number) => new EngineStore(actor, nowMs) } : {}),
+    // The engine takes whole milliseconds, as the node's Date.now() gives them.
+    ...(opts.engine === true || product ? { storeFactory: (actor: string, nowMs: () => number) => new EngineStore(actor, () => Math.floor(nowMs())) } : {}),
     network: {
       lossRate: rng.pick([0, 0.01, 0.05, 0.15]),
       duplicateRate: rng.pick([0, 0.02, 0.1]),
@@ -58,11 +68,20 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
   const end = start + faultPhaseMs;
   const lastFaultAt = end - 3_000;
 
-  for (let t = start; t < end; t += 50) {
-    const node = rng.int(nodes);
-    const key = `k${rng.int(keysMax)}`;
-    const by = 1 + rng.int(5);
-    sim.at(t, () => sim.increment(node, key, by));
+  const work = product
+    ? new ProductWorkload({ nodeCount: nodes, canServe: (i) => sim.canServe(i), engine: (i) => (sim.store(i) as EngineStore).engine, publish: (i, d) => sim.publish(i, d), nowMs: () => Math.floor(sim.nowMs) }, rng.fork())
+    : null;
+  if (work !== null) {
+    // Established keys: created and replicated before any fault, so later other-type ops are strays.
+    sim.at(start / 2, () => work.establish());
+    for (let t = start; t < end; t += 25) sim.at(t, () => work.step());
+  } else {
+    for (let t = start; t < end; t += 50) {
+      const node = rng.int(nodes);
+      const key = `k${rng.int(keysMax)}`;
+      const by = 1 + rng.int(5);
+      sim.at(t, () => sim.increment(node, key, by));
+    }
   }
 
   // A wiped disk, one restored from a copy taken a while before the kill, or one whose WAL
@@ -79,6 +98,8 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
     sim.at(Math.min(at, end), () => {
       const older = backup ?? undefined;
       const how = older === undefined ? {} : viaRepair ? { repairTo: older } : { restoreFrom: older };
+      // The node's data went back in time or away: writes only it held may be gone (the workload's checks allow it).
+      if ((wipe || older !== undefined) && !sim.isRunning(i)) work?.dataLost(i);
       sim.restart(i, { wipe, newAddress, ...how });
       const what = older === undefined ? "" : viaRepair ? " repaired back to an older state" : " restored from an older copy";
       faults.push(`${sim.nowMs}: restart n${i}${wipe ? " wiped" : ""}${what}${newAddress ? " at a new address" : ""}`);
@@ -134,5 +155,10 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
   let failure: string | null = null;
   if (sim.violations.length > 0) failure = `invariant broken: ${sim.violations.slice(0, 3).join("; ")}`;
   else if (!converged) failure = `no convergence ${convergeWithinMs} ms after heal: ${sim.divergence()}`;
+  else if (work !== null) {
+    const bad = [...work.violations];
+    for (let i = 0; i < nodes && bad.length === 0; i++) bad.push(...work.check((sim.store(i) as EngineStore).engine).map((v) => `n${i}: ${v}`));
+    if (bad.length > 0) failure = `product invariant broken: ${bad.slice(0, 3).join("; ")}`;
+  }
   return { seed, nodes, failure, traceHash: sim.traceHash(), convergedAfterMs: sim.nowMs - healedAt, faults, steps: sim.steps };
 }

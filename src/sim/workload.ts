@@ -1,0 +1,258 @@
+// The product's client ops inside the simulator: every CRDT kind, plus the inputs issue 12 found
+// destroying acknowledged writes (stray other-type ops on lagging nodes, blind MV storms,
+// over-range counters, contexts forged from another key), with a history and the checks that no
+// acknowledged write is lost, nothing phantom appears, and a refused op changes nothing.
+//
+// It drives the real engine of each simulated node through the node's own op path (src/node/ops.ts
+// toManyOp -> Engine.applyMany -> outcomeOf, as applyOps in src/node/node.ts), so an op counts as
+// acknowledged exactly when a client would have been told so, and publishes the deltas the way
+// the node does after its WAL append.
+
+import type { Engine } from "../engine/index.ts";
+import { outcomeOf, toManyOp } from "../node/ops.ts";
+import type { ClientOp } from "../transport/api.ts";
+import type { Rng } from "./rng.ts";
+
+/** What the workload needs from the harness that runs it (the Simulation). */
+export interface ProductHost {
+  readonly nodeCount: number;
+  /** The node is up and not stalled: it can take a client op now. */
+  canServe(i: number): boolean;
+  engine(i: number): Engine;
+  /** Sends a local op's delta to the peers, as the node does once its WAL append is durable. */
+  publish(i: number, delta: Uint8Array): void;
+  nowMs(): number;
+}
+
+/** Keys per family; small so ops collide. */
+const counterKeys = 3;
+const bigCounterKeys = 1;
+const registerKeys = 3;
+const mvKeys = 3;
+/** 2^62: two concurrent increments by it on different replicas merge past int64 max. */
+const bigStep = 1n << 62n;
+
+type Family = "counter" | "big" | "lww" | "mv";
+
+interface Written {
+  /** Which life of which node acknowledged it: `n<i>#<life>`; a life ends when its data is lost. */
+  life: string;
+  ok: boolean;
+}
+
+interface CounterOp extends Written {
+  key: string;
+  amount: bigint; // signed
+}
+
+interface RegisterWrite extends Written {
+  key: string;
+  value: string;
+  ms: number;
+  logical: number;
+}
+
+interface MvWrite extends Written {
+  key: string;
+  value: string;
+  /** Values the context this write carried was read with (it may replace exactly those). */
+  read: readonly string[];
+}
+
+interface StrayWrite extends Written {
+  key: string;
+  kind: ClientOp["kind"];
+}
+
+const dec = new TextDecoder();
+const enc = new TextEncoder();
+
+export class ProductWorkload {
+  readonly violations: string[] = [];
+  private readonly counters: CounterOp[] = [];
+  private readonly registers: RegisterWrite[] = [];
+  private readonly mvs: MvWrite[] = [];
+  private readonly strays: StrayWrite[] = [];
+  /** Lives whose data was lost (a wiped or restored disk): their unreplicated writes may be gone. */
+  private readonly lostLives = new Set<string>();
+  private readonly lives: number[];
+  private seq = 0;
+  opsRefused = 0;
+
+  constructor(
+    private readonly host: ProductHost,
+    private readonly rng: Rng,
+  ) {
+    this.lives = Array.from({ length: host.nodeCount }, () => 0);
+  }
+
+  private life(i: number): string {
+    return `n${i}#${this.lives[i]}`;
+  }
+
+  /** Node i lost its data (wiped, or restored from an older copy): its current life ends. */
+  dataLost(i: number): void {
+    this.lostLives.add(this.life(i));
+    this.lives[i] = (this.lives[i] as number) + 1;
+  }
+
+  /** Creates every key once on node 0, so later writes of another type are strays on established keys. */
+  establish(): void {
+    for (let k = 0; k < counterKeys; k++) this.counter(0, `c${k}`, 1n);
+    for (let k = 0; k < bigCounterKeys; k++) this.counter(0, `b${k}`, 1n);
+    for (let k = 0; k < registerKeys; k++) this.set(0, `r${k}`);
+    for (let k = 0; k < mvKeys; k++) this.mvWrite(0, `m${k}`, "blind");
+  }
+
+  /** One random client op on a random node (skipped if that node cannot serve). */
+  step(): void {
+    const i = this.rng.int(this.host.nodeCount);
+    if (!this.host.canServe(i)) return;
+    const r = this.rng.next();
+    if (r < 0.3) this.counter(i, `c${this.rng.int(counterKeys)}`, BigInt(this.rng.int(9) - 3 || 1));
+    else if (r < 0.36) this.counter(i, `b${this.rng.int(bigCounterKeys)}`, this.rng.chance(0.7) ? bigStep : -bigStep);
+    else if (r < 0.6) this.set(i, `r${this.rng.int(registerKeys)}`);
+    else if (r < 0.95) this.mvWrite(i, `m${this.rng.int(mvKeys)}`, this.rng.pick(["blind", "read", "read", "forged"] as const));
+    else this.stray(i);
+  }
+
+  /**
+   * Runs `op` on node i as the node would; true if the client would be told it succeeded. A
+   * refused op must leave the key exactly as it was and produce no delta.
+   */
+  private apply(i: number, op: ClientOp): boolean {
+    const e = this.host.engine(i);
+    const before = e.encodeState(op.key);
+    const { results, deltas } = e.applyMany([toManyOp(op)], this.host.nowMs());
+    const outcome = outcomeOf(op, results[0]!);
+    if (!outcome.ok) {
+      this.opsRefused++;
+      if (deltas.length > 0 || !sameBytes(before, e.encodeState(op.key))) {
+        this.violation(`n${i}: ${op.kind} ${op.key} was answered ${outcome.error.code} (${outcome.error.message}) but changed the key`);
+      }
+      return false;
+    }
+    for (const d of deltas) this.host.publish(i, d);
+    return true;
+  }
+
+  private counter(i: number, key: string, amount: bigint): void {
+    const op: ClientOp = amount > 0n ? { kind: "increment", key, amount, counter: null } : { kind: "decrement", key, amount: -amount };
+    this.counters.push({ life: this.life(i), ok: this.apply(i, op), key, amount });
+  }
+
+  private set(i: number, key: string): void {
+    const value = `v${++this.seq}@n${i}`;
+    const ok = this.apply(i, { kind: "set", key, value: enc.encode(value) });
+    // The write just won on this replica, so the register holds its timestamp now.
+    const v = this.host.engine(i).get(key);
+    this.registers.push({ life: this.life(i), ok, key, value, ms: ok && v?.type === "lww" ? v.timestampMs : 0, logical: ok && v?.type === "lww" ? v.logical : 0 });
+  }
+
+  private mvWrite(i: number, key: string, how: "blind" | "read" | "forged"): void {
+    const value = `m${++this.seq}@n${i}`;
+    let context: Uint8Array | null = null;
+    let read: string[] = [];
+    if (how !== "blind") {
+      // "forged": the context of another key, as a careless or hostile client would send.
+      const from = how === "read" ? key : `m${(Number(key.slice(1)) + 1) % mvKeys}`;
+      const got = this.host.engine(i).get(from);
+      if (got?.type === "mv") {
+        context = got.context;
+        if (how === "read") read = got.values.map((b) => dec.decode(b));
+      }
+    }
+    this.mvs.push({ life: this.life(i), ok: this.apply(i, { kind: "setMv", key, value: enc.encode(value), context }), key, value, read });
+  }
+
+  /** An op of another type on an established key: a lagging or wiped node may accept it. */
+  private stray(i: number): void {
+    const pick = this.rng.int(3);
+    const key = pick === 0 ? `r${this.rng.int(registerKeys)}` : pick === 1 ? `m${this.rng.int(mvKeys)}` : `c${this.rng.int(counterKeys)}`;
+    const op: ClientOp = pick === 2 ? { kind: "set", key, value: enc.encode(`stray${++this.seq}`) } : { kind: "increment", key, amount: 1n, counter: null };
+    this.strays.push({ life: this.life(i), ok: this.apply(i, op), key, kind: op.kind });
+  }
+
+  private violation(msg: string): void {
+    if (this.violations.length < 50) this.violations.push(msg);
+  }
+
+  /**
+   * Checks a converged replica: every key keeps its established type; counters equal the
+   * acknowledged ops (exactly, except for what lives that lost their data may have lost);
+   * registers hold a written value no older than any surviving acknowledged write; MV siblings
+   * are written values, and an acknowledged value is gone only if a write that read it replaced it.
+   */
+  check(e: Engine): string[] {
+    const out: string[] = [];
+    const lost = (w: Written) => this.lostLives.has(w.life);
+    for (const family of ["counter", "big"] as Family[]) {
+      const n = family === "counter" ? counterKeys : bigCounterKeys;
+      for (let k = 0; k < n; k++) {
+        const key = `${family === "counter" ? "c" : "b"}${k}`;
+        const got = e.get(key);
+        if (got === undefined || (got.type !== "pncounter" && got.type !== "gcounter")) {
+          out.push(`${key}: established as a counter, now ${got === undefined ? "missing" : `a ${got.type}`}`);
+          continue;
+        }
+        let lo = 0n;
+        let hi = 0n;
+        for (const op of this.counters) {
+          if (op.key !== key || !op.ok) continue;
+          if (!lost(op)) { lo += op.amount; hi += op.amount; }
+          else if (op.amount > 0n) hi += op.amount;
+          else lo += op.amount;
+        }
+        if (got.value < lo || got.value > hi) out.push(`${key} = ${got.value}, acknowledged ops allow ${lo === hi ? `exactly ${lo}` : `${lo}..${hi}`}`);
+      }
+    }
+    for (let k = 0; k < registerKeys; k++) {
+      const key = `r${k}`;
+      const got = e.get(key);
+      if (got?.type !== "lww") {
+        out.push(`${key}: established as an LWW register, now ${got === undefined ? "missing" : `a ${got.type}`}`);
+        continue;
+      }
+      const value = dec.decode(got.value);
+      const writes = this.registers.filter((w) => w.key === key && w.ok);
+      if (!writes.some((w) => w.value === value)) out.push(`${key} holds "${value}", which no acknowledged write wrote`);
+      for (const w of writes) {
+        if (lost(w)) continue;
+        if (got.timestampMs < w.ms || (got.timestampMs === w.ms && got.logical < w.logical)) {
+          out.push(`${key}: acknowledged "${w.value}" at ${w.ms}.${w.logical} lost to "${value}" at ${got.timestampMs}.${got.logical}`);
+          break;
+        }
+      }
+    }
+    for (let k = 0; k < mvKeys; k++) {
+      const key = `m${k}`;
+      const got = e.get(key);
+      if (got?.type !== "mv") {
+        out.push(`${key}: established as an MV register, now ${got === undefined ? "missing" : `a ${got.type}`}`);
+        continue;
+      }
+      const values = new Set(got.values.map((b) => dec.decode(b)));
+      const writes = this.mvs.filter((w) => w.key === key && w.ok);
+      const written = new Set(writes.map((w) => w.value));
+      for (const v of values) if (!written.has(v)) out.push(`${key} holds "${v}", which no acknowledged write wrote`);
+      const replaced = new Set(writes.flatMap((w) => w.read));
+      for (const w of writes) {
+        if (lost(w) || values.has(w.value) || replaced.has(w.value)) continue;
+        out.push(`${key}: acknowledged "${w.value}" (n${w.life}) is gone, and no acknowledged write read it`);
+      }
+    }
+    return out;
+  }
+
+  counts(): { acked: number; refused: number; strays: number } {
+    const all: Written[] = [...this.counters, ...this.registers, ...this.mvs, ...this.strays];
+    return { acked: all.filter((w) => w.ok).length, refused: this.opsRefused, strays: this.strays.filter((w) => w.ok).length };
+  }
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
