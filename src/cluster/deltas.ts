@@ -2,7 +2,9 @@
 //
 // Each (sender epoch, receiver) pair is a sequence-numbered stream. The receiver merges
 // every batch it gets (deltas are joins, so order and duplicates do not matter) and acks
-// the highest sequence up to which it has everything; the sender resends from there after
+// the highest sequence up to which it has everything, counting from the sender's floor (the
+// lowest sequence the sender can still resend, carried in every batch), so it never
+// acknowledges a delta it did not receive; the sender resends from there after
 // deltaRetransmitMs without progress (go-back-N). A peer whose backlog overflows loses its
 // backlog and is handed to anti-entropy, which repairs whatever it missed.
 
@@ -133,10 +135,14 @@ export class DeltaPush {
     if (msg.kind === "delta-batch") {
       let rec = this.inbound.get(from);
       if (rec === undefined || rec.epoch !== msg.epoch) {
-        // A new stream (first contact, or the sender restarted): start where it starts.
-        rec = { epoch: msg.epoch, contiguous: msg.firstSeq - 1 };
+        // A new stream (first contact, or the sender restarted). Everything below the sender's
+        // floor it no longer holds (acknowledged before, or handed to anti-entropy); everything
+        // from the floor on must arrive here before it is acknowledged. Starting at this batch's
+        // firstSeq instead would acknowledge the lost batches before it.
+        rec = { epoch: msg.epoch, contiguous: msg.floorSeq - 1 };
         this.inbound.set(from, rec);
       }
+      // The floor only rises when the sender stops holding deltas: nothing left to wait for.
       rec.contiguous = Math.max(rec.contiguous, msg.floorSeq - 1);
       this.store.mergeDeltas(msg.deltas);
       const last = msg.firstSeq + msg.deltas.length - 1;
