@@ -33,6 +33,8 @@ export interface ClusterStatus {
   healthScore: number;
   /** Keys in the anti-entropy hash tree. */
   keys: number;
+  /** Ping-reqs dropped because relayedProbesMax relays were in flight. */
+  relayedProbesDropped: number;
 }
 
 /**
@@ -151,6 +153,14 @@ export class Cluster {
     this.tree.set(key, digest);
   }
 
+  /**
+   * The driver dropped state-carrying messages to `peer` (over its held bounds): what they
+   * carried reaches the peer through the next anti-entropy exchange, which goes to it first.
+   */
+  repairPeer(peer: NodeId): void {
+    this.ae.markForRepair(peer);
+  }
+
   /** Starts a graceful leave; keep ticking until pendingBroadcasts() is 0 or a deadline passes. */
   leave(): void {
     this.membership.leave();
@@ -215,6 +225,7 @@ export class Cluster {
       ...counts,
       healthScore: this.membership.awarenessScore(),
       keys: this.tree.keyCount,
+      relayedProbesDropped: this.membership.relayedProbesDropped,
     };
   }
 

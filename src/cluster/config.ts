@@ -25,6 +25,14 @@ export interface ClusterConfig {
    * make false alarms from one bad path rarer, at k extra messages per failed probe.
    */
   indirectChecks: number;
+  /**
+   * Indirect probes this node relays for others at once (ping-reqs whose ping is in flight,
+   * each held for probeTimeoutMs). A ping-req beyond it is dropped and counted: the requester
+   * still has its other helpers, and memory stays bounded whatever peers send. With every
+   * member sending indirectChecks ping-reqs per probeIntervalMs, 1024 covers clusters far
+   * beyond membersMax / 10 failing probes at once.
+   */
+  relayedProbesMax: number;
   // ---- suspicion (Lifeguard) ----
   /**
    * Suspicion timeout multiplier. The minimum suspicion timeout is
@@ -110,6 +118,16 @@ export interface ClusterConfig {
    */
   deltaBacklogEntriesMax: number;
   deltaBacklogBytesMax: number;
+  // ---- messages held for durability ----
+  /**
+   * State-carrying envelopes (deltas, their acks, anti-entropy states: Outbound.carriesState)
+   * held by the driver until the local WAL appends they could reflect are durable, counted
+   * (envelopes) and sized (bytes). Beyond either, an envelope is dropped and counted, and the
+   * peer is repaired by anti-entropy (unacknowledged deltas are resent anyway): a stalled disk
+   * costs bounded memory. Failure-detection traffic is never held, so it has no such bound.
+   */
+  heldOutboundEnvelopesMax: number;
+  heldOutboundBytesMax: number;
   // ---- anti-entropy ----
   /** One anti-entropy exchange with one random live peer every this many ms. */
   antiEntropyIntervalMs: number;
@@ -151,6 +169,7 @@ export function defaultLanConfig(): ClusterConfig {
     probeIntervalMs: 500,
     probeTimeoutMs: 200,
     indirectChecks: 3,
+    relayedProbesMax: 1024,
     suspicionMult: 4,
     suspicionMaxTimeoutMult: 6,
     awarenessMaxMultiplier: 8,
@@ -173,6 +192,8 @@ export function defaultLanConfig(): ClusterConfig {
     deltaRetransmitMs: 250,
     deltaBacklogEntriesMax: 100_000,
     deltaBacklogBytesMax: 64 * 1024 * 1024,
+    heldOutboundEnvelopesMax: 4096,
+    heldOutboundBytesMax: 64 * 1024 * 1024,
     antiEntropyIntervalMs: 1_000,
     hashTreeDepth: 4,
     antiEntropyTreeItemsMax: 4096,
@@ -197,6 +218,7 @@ const positiveIntegerFields: ReadonlyArray<keyof ClusterConfig> = [
   "deltaPushIntervalMs", "deltaBatchEntriesMax", "deltaBatchBytesMax", "deltaInflightEntriesMax",
   "deltaRetransmitMs", "deltaBacklogEntriesMax", "deltaBacklogBytesMax", "antiEntropyIntervalMs",
   "hashTreeDepth", "antiEntropyTreeItemsMax", "antiEntropyLeavesPerMessageMax", "antiEntropyChunkBytesMax",
+  "relayedProbesMax", "heldOutboundEnvelopesMax", "heldOutboundBytesMax",
 ];
 
 /** Throws ClusterConfigError naming the first bad field. */

@@ -55,6 +55,8 @@ export class Membership {
   private probeIndex = 0;
   private seq = 0;
   private leaving = false;
+  /** Ping-reqs not relayed because relayedProbesMax were in flight. */
+  relayedProbesDropped = 0;
   private nextProbeAtMs: number;
   private nextGossipAtMs: number;
   private nextPushPullAtMs: number;
@@ -333,6 +335,12 @@ export class Membership {
       case "ping-req": {
         if (msg.target === this.me.id) {
           this.outbox.send(from, fromAddr, { kind: "ack", seq: msg.seq });
+          return;
+        }
+        if (this.relays.size >= this.config.relayedProbesMax) {
+          // Unanswered, as if lost: the requester asked other helpers too. No nack, which
+          // would claim we reached out to the target.
+          this.relayedProbesDropped++;
           return;
         }
         const seq = ++this.seq;

@@ -12,11 +12,19 @@ interface Pending {
   bytes: Uint8Array;
   /** A failure-detector message: gets membership updates piggybacked. */
   swim: boolean;
+  carriesState: boolean;
 }
 
 const swimKinds = new Set<Message["kind"]>(["ping", "ping-req", "ack", "nack"]);
 
 const antiEntropyKinds = new Set<Message["kind"]>(["ae-tree", "ae-leaves", "ae-states"]);
+
+/**
+ * Kinds that must wait for the local appends they could carry (see Outbound.carriesState).
+ * ae-tree and ae-leaves carry only hashes and digests, from which no peer can rebuild a value,
+ * so they need not wait; an ae-states answer to them does.
+ */
+export const stateCarryingKinds: ReadonlySet<Message["kind"]> = new Set<Message["kind"]>(["delta-batch", "delta-ack", "ae-states"]);
 
 export class Outbox {
   private pending: Pending[] = [];
@@ -26,7 +34,7 @@ export class Outbox {
   send(to: NodeId | null, addr: string, msg: Message): void {
     const bytes = encodeMessageBytes(msg);
     if (antiEntropyKinds.has(msg.kind)) this.antiEntropyBytesSent += bytes.length;
-    this.pending.push({ to, addr, bytes, swim: swimKinds.has(msg.kind) });
+    this.pending.push({ to, addr, bytes, swim: swimKinds.has(msg.kind), carriesState: stateCarryingKinds.has(msg.kind) });
   }
 
   isEmpty(): boolean {
@@ -34,14 +42,15 @@ export class Outbox {
   }
 
   /**
-   * Groups pending messages per destination (in order) into envelopes. Envelopes carrying
-   * a failure-detector message also carry updates from `piggyback(destination)`.
+   * Groups pending messages per destination (in order) into envelopes, state-carrying ones
+   * apart from the rest so that the rest never waits with them. Envelopes carrying a
+   * failure-detector message also carry updates from `piggyback(destination)`.
    */
   drain(fromAddr: string, piggyback: () => UpdateMsg[]): Outbound[] {
     if (this.pending.length === 0) return [];
     const groups = new Map<string, Pending[]>();
     for (const p of this.pending) {
-      const k = `${p.to ?? ""}\u0000${p.addr}`;
+      const k = `${p.carriesState ? "s" : "f"}${p.to ?? ""}\u0000${p.addr}`;
       const g = groups.get(k);
       if (g === undefined) groups.set(k, [p]);
       else g.push(p);
@@ -56,7 +65,7 @@ export class Outbox {
       const flush = (): void => {
         if (parts.length === 0) return;
         if (swim) for (const u of piggyback()) parts.push(encodeMessageBytes(u));
-        out.push({ to: first.to, addr: first.addr, payload: assembleEnvelope(fromAddr, parts) });
+        out.push({ to: first.to, addr: first.addr, payload: assembleEnvelope(fromAddr, parts), carriesState: first.carriesState });
         parts = [];
         bytes = 0;
         swim = false;

@@ -35,6 +35,13 @@ export interface Outbound {
   to: NodeId | null;
   addr: string;
   payload: Uint8Array;
+  /**
+   * The envelope carries replica data (deltas, anti-entropy states) or promises that data
+   * received is stored (delta acks). The driver holds it until the local WAL appends it could
+   * reflect are durable. Failure detection and membership (pings, acks, probes, gossip,
+   * push-pull) never carry state and never wait: an fsync stall must not look like a dead node.
+   */
+  carriesState: boolean;
 }
 
 /** Observable facts, drained by the driver (logs, metrics, tests). Append-only union. */

@@ -191,16 +191,21 @@ export class ClusterHost {
   /**
    * A local write's WAL append, issued in the same synchronous step as the write. Until it
    * settles, the write is visible in the engine but could still be lost to a SIGKILL, so no
-   * message leaves for a peer (an anti-entropy state could carry it): a peer holding counts
+   * state-carrying message leaves for a peer (an anti-entropy state could carry it): a peer holding counts
    * this node lost would swallow the counts it reuses for new acknowledged increments.
    */
   localAppend(append: Promise<unknown>): void {
+    this.track(append);
+  }
+
+  /** Holds state-carrying messages and read-only answers until `append` settles (a failure stops the node). */
+  private track(append: Promise<unknown>): void {
     const p = append.then(() => undefined, () => undefined);
     this.unsettled.add(p);
     void p.then(() => this.unsettled.delete(p));
   }
 
-  /** null when every local append has settled, else a promise for those pending now. */
+  /** null when every append (local write or merged peer data) has settled, else a promise for those pending now. */
   settled(): Promise<void> | null {
     if (this.unsettled.size === 0) return null;
     return Promise.all([...this.unsettled]).then(() => undefined);
@@ -217,9 +222,9 @@ export class ClusterHost {
     if (payload === undefined || payload.length === 0) throw new OpFailure("INVALID_ARGUMENT", "empty peer message");
     if (!this.driver) throw new OpFailure("UNAVAILABLE", "this node has not joined the cluster yet");
     try {
-      const reply = this.driver.receive(fromId, payload);
-      const gate = reply.length === 0 ? null : this.settled();
-      return gate === null ? reply : gate.then(() => reply);
+      // The driver holds a state-carrying reply (a delta ack) until the appends of what it
+      // acknowledges are durable; an ack to a ping leaves at once.
+      return this.driver.receive(fromId, payload);
     } catch (err) {
       if (err instanceof PeerMessageRefused) throw new OpFailure("INVALID_ARGUMENT", `peer message refused: ${err.message}`);
       throw err;
