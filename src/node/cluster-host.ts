@@ -123,7 +123,13 @@ export class ClusterHost {
     }
   }
 
-  /** Appends a remote delta/state that changed something to the WAL (not awaited: the sender still holds it). */
+  /**
+   * Appends a remote delta/state that changed something to the WAL. Not awaited here, but
+   * tracked with the local appends: until it is durable, read-only requests that could show
+   * the value wait (node.ts applyOps awaits settled()), and so do the delta acks and
+   * anti-entropy states that could promise or carry it (the driver's gate). In `sync` mode a
+   * peer's value is thus neither shown nor acknowledged before it is on this node's disk.
+   */
   private logged(r: MergeResult, bytes: Uint8Array, what: "delta" | "state"): void {
     if (!r.ok) {
       this.o.log.warn(`refused a remote ${what}`, { error: r.error.message });
@@ -137,7 +143,7 @@ export class ClusterHost {
     else this.counters.statesMerged++;
     if (!r.changed) return;
     // Same synchronous step as the merge: a snapshot never holds an unlogged change.
-    this.o.store.append([bytes]).catch(() => undefined /* onFatal stops the node */);
+    this.track(this.o.store.append([bytes]));
   }
 
   private onEvent(e: ClusterEvent): void {
