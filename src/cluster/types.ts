@@ -42,6 +42,12 @@ export interface Outbound {
    * push-pull) never carry state and never wait: an fsync stall must not look like a dead node.
    */
   carriesState: boolean;
+  /**
+   * Only failure detection and membership (no replica data): small, never held, and sent on
+   * a connection of its own where the transport offers one, so that no megabyte of data
+   * queued to the same peer delays a ping or its ack.
+   */
+  failureDetection: boolean;
 }
 
 /** Observable facts, drained by the driver (logs, metrics, tests). Append-only union. */

@@ -28,9 +28,13 @@ export const driverSendsInflightMax = 1024;
 /** How often the state machines are ticked (ms): the resolution of every protocol timer. */
 export const driverTickIntervalMsDefault = 5;
 
-/** The transport port. Resolves with the peer's reply, or null if the peer could not be reached. */
+/**
+ * The transport port. Resolves with the peer's reply, or null if the peer could not be reached.
+ * `failureDetection` envelopes (Outbound.failureDetection) should go on a connection of their
+ * own, so that a ping is never queued behind megabytes of deltas to the same peer.
+ */
 export interface PeerSender {
-  send(to: { id: NodeId | null; addr: string }, payload: Uint8Array): Promise<{ fromId: string; payload: Uint8Array } | null>;
+  send(to: { id: NodeId | null; addr: string; failureDetection: boolean }, payload: Uint8Array): Promise<{ fromId: string; payload: Uint8Array } | null>;
 }
 
 /** A repeating timer; returns a function that cancels it. Injected so tests can drive time by hand. */
@@ -225,7 +229,7 @@ export class ClusterDriver {
       }
       this.inflight++;
       this.opts.sender
-        .send({ id: out.to, addr: out.addr }, out.payload)
+        .send({ id: out.to, addr: out.addr, failureDetection: out.failureDetection }, out.payload)
         .catch(() => null)
         .then((reply) => {
           this.inflight--;

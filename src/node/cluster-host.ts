@@ -38,6 +38,8 @@ export interface ClusterCounters {
 export class ClusterHost {
   private driver: ClusterDriver | null = null;
   private readonly peers: PeerClient;
+  /** Failure detection's own connections: a ping never waits behind megabytes of deltas. */
+  private readonly probes: PeerClient;
   readonly counters: ClusterCounters = {
     skewEvents: 0,
     deltasMerged: 0,
@@ -50,6 +52,7 @@ export class ClusterHost {
 
   constructor(private readonly o: ClusterHostOptions) {
     this.peers = new PeerClient({ selfId: o.cfg.id, security: o.tls ? { tls: o.tls } : { insecure: true } });
+    this.probes = new PeerClient({ selfId: o.cfg.id, security: o.tls ? { tls: o.tls } : { insecure: true } });
   }
 
   /** Joins (through the seeds) once the peer server listens on `peerPort`. */
@@ -83,7 +86,7 @@ export class ClusterHost {
       sender: {
         send: async (to, payload) => {
           try {
-            return await this.peers.send(to.addr, payload, { expectedId: to.id });
+            return await (to.failureDetection ? this.probes : this.peers).send(to.addr, payload, { expectedId: to.id });
           } catch {
             return null;
           }
@@ -275,11 +278,13 @@ export class ClusterHost {
 
   reloadTls(tls: TlsMaterial): void {
     this.peers.reloadTls(tls);
+    this.probes.reloadTls(tls);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.driver?.stop();
     this.peers.close();
+    this.probes.close();
   }
 }
