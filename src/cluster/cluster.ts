@@ -91,6 +91,15 @@ export class Cluster {
   }
 
   /**
+   * The caller could not tick or step for `ms` beyond its usual tick interval (a blocked event
+   * loop, a GC pause): probes in flight get that time back before the next tick judges them.
+   * Call it before tick(). The simulator never stalls, so it never calls it.
+   */
+  stalled(ms: number): void {
+    this.membership.stalled(ms);
+  }
+
+  /**
    * Handles one payload from `from`. A payload that does not decode changes nothing, yields a
    * message-refused event, and its reason is returned (the transport answers INVALID_ARGUMENT);
    * null when it was accepted.

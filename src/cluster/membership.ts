@@ -144,6 +144,22 @@ export class Membership {
 
   // ------------------------------------------------------------ time
 
+  /**
+   * This node could not run for `ms` (its event loop was blocked; the driver measures it).
+   * Its probes and relays in flight get that time back: an ack that arrived meanwhile is still
+   * unread, and judging the probe before reading it would accuse a healthy peer of this
+   * node's own stall (as Lifeguard's local health does for a slow prober, but at once).
+   */
+  stalled(ms: number): void {
+    if (!Number.isFinite(ms) || ms <= 0) return;
+    const p = this.probe;
+    if (p !== null) {
+      if (!p.indirectSent) p.directDeadlineMs += ms;
+      p.finalDeadlineMs += ms;
+    }
+    for (const r of this.relays.values()) r.deadlineMs += ms;
+  }
+
   tick(): void {
     const now = this.env.nowMs();
     this.tickProbe(now);

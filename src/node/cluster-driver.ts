@@ -97,7 +97,18 @@ export class ClusterDriver {
   /** Starts ticking (and so joining through the seeds). */
   start(): void {
     if (this.cancelTimer !== null) return;
-    this.cancelTimer = this.every(this.opts.tickIntervalMs ?? driverTickIntervalMsDefault, () => this.pump());
+    const intervalMs = this.opts.tickIntervalMs ?? driverTickIntervalMsDefault;
+    const now = this.opts.now ?? (() => performance.now());
+    let lastMs = now();
+    this.cancelTimer = this.every(intervalMs, () => {
+      // A timer late by more than its interval means this process could not run: replies
+      // that came in meanwhile are still unread, so in-flight probes get the time back.
+      const t = now();
+      const lateMs = t - lastMs - intervalMs;
+      lastMs = t;
+      if (lateMs > 0) this.cluster.stalled(lateMs);
+      this.pump();
+    });
     this.pump();
   }
 
