@@ -109,8 +109,21 @@ export interface ClusterConfig {
   deltaBatchBytesMax: number;
   /** Deltas sent but not yet acknowledged to one peer; pushing pauses beyond it. */
   deltaInflightEntriesMax: number;
-  /** Unacknowledged deltas are resent after this many ms without ack progress. */
+  /**
+   * Bytes of deltas sent but not yet acknowledged to one peer; pushing pauses beyond it (one
+   * delta larger than this still goes alone). Without it, 1 MiB writes put hundreds of MiB on
+   * the wire to a peer that acknowledges a few per round trip, and the resends of what is
+   * still in transit starve everything else.
+   */
+  deltaInflightBytesMax: number;
+  /**
+   * Unacknowledged deltas are resent after this many ms without ack progress; each resend
+   * without progress since doubles the wait, up to deltaRetransmitMaxMs (TCP's backoff). An
+   * ack waits for the receiver's WAL (it promises durability), so under a slow disk or a
+   * loaded host the round trip can exceed the first timeout: the backoff stops a resend storm.
+   */
   deltaRetransmitMs: number;
+  deltaRetransmitMaxMs: number;
   /**
    * Deltas queued for one peer (entries / bytes). On overflow the peer's whole backlog is
    * dropped and the peer is repaired by anti-entropy instead: memory stays bounded and a
@@ -189,7 +202,9 @@ export function defaultLanConfig(): ClusterConfig {
     deltaBatchEntriesMax: 256,
     deltaBatchBytesMax: 256 * 1024,
     deltaInflightEntriesMax: 4096,
+    deltaInflightBytesMax: 4 * 1024 * 1024,
     deltaRetransmitMs: 250,
+    deltaRetransmitMaxMs: 8_000,
     deltaBacklogEntriesMax: 100_000,
     deltaBacklogBytesMax: 64 * 1024 * 1024,
     heldOutboundEnvelopesMax: 4096,
@@ -218,7 +233,7 @@ const positiveIntegerFields: ReadonlyArray<keyof ClusterConfig> = [
   "deltaPushIntervalMs", "deltaBatchEntriesMax", "deltaBatchBytesMax", "deltaInflightEntriesMax",
   "deltaRetransmitMs", "deltaBacklogEntriesMax", "deltaBacklogBytesMax", "antiEntropyIntervalMs",
   "hashTreeDepth", "antiEntropyTreeItemsMax", "antiEntropyLeavesPerMessageMax", "antiEntropyChunkBytesMax",
-  "relayedProbesMax", "heldOutboundEnvelopesMax", "heldOutboundBytesMax",
+  "relayedProbesMax", "heldOutboundEnvelopesMax", "heldOutboundBytesMax", "deltaInflightBytesMax", "deltaRetransmitMaxMs",
 ];
 
 /** Throws ClusterConfigError naming the first bad field. */
@@ -233,6 +248,7 @@ export function validateClusterConfig(c: ClusterConfig): void {
   if (c.probeTimeoutMs >= c.probeIntervalMs) {
     throw new ClusterConfigError("probeTimeoutMs", "must be below probeIntervalMs (indirect probes need the rest of the period)");
   }
+  if (c.deltaRetransmitMaxMs < c.deltaRetransmitMs) throw new ClusterConfigError("deltaRetransmitMaxMs", "must be at least deltaRetransmitMs");
   if (c.hashTreeDepth > 6) throw new ClusterConfigError("hashTreeDepth", "at most 6 (16^6 leaves)");
   if (c.suspicionMaxTimeoutMult < 1) throw new ClusterConfigError("suspicionMaxTimeoutMult", "at least 1");
 }

@@ -27,6 +27,10 @@ interface PeerOut {
   sentUpTo: number;
   acked: number;
   lastProgressMs: number;
+  /** Bytes of the deltas in (acked, sentUpTo]: bounded by deltaInflightBytesMax. */
+  inflightBytes: number;
+  /** The current resend timeout: deltaRetransmitMs, doubled per resend without progress. */
+  retransmitMs: number;
 }
 
 interface PeerIn {
@@ -92,8 +96,8 @@ export class DeltaPush {
   nextDeadlineMs(): number {
     let t = Number.POSITIVE_INFINITY;
     for (const o of this.out.values()) {
-      if (o.sentUpTo + 1 < o.nextSeq && o.sentUpTo - o.acked < this.config.deltaInflightEntriesMax) return this.nextPushAtMs;
-      if (o.acked < o.sentUpTo) t = Math.min(t, Math.max(this.nextPushAtMs, o.lastProgressMs + this.config.deltaRetransmitMs));
+      if (this.canSendMore(o)) return this.nextPushAtMs;
+      if (o.acked < o.sentUpTo) t = Math.min(t, Math.max(this.nextPushAtMs, o.lastProgressMs + o.retransmitMs));
     }
     return t;
   }
@@ -105,9 +109,11 @@ export class DeltaPush {
     for (const p of livePeers) {
       const o = this.out.get(p.id);
       if (o === undefined) continue;
-      if (o.acked < o.sentUpTo && now - o.lastProgressMs >= this.config.deltaRetransmitMs) {
+      if (o.acked < o.sentUpTo && now - o.lastProgressMs >= o.retransmitMs) {
         o.sentUpTo = o.acked; // go back N
+        o.inflightBytes = 0;
         o.lastProgressMs = now;
+        o.retransmitMs = Math.min(o.retransmitMs * 2, this.config.deltaRetransmitMaxMs);
       }
       this.sendBatch(p, o, now);
     }
@@ -121,8 +127,10 @@ export class DeltaPush {
     while (seq < o.nextSeq && deltas.length < this.config.deltaBatchEntriesMax && seq - o.acked <= this.config.deltaInflightEntriesMax) {
       const d = o.entries[o.start + (seq - o.headSeq)] as Uint8Array;
       if (deltas.length > 0 && bytes + d.length > this.config.deltaBatchBytesMax) break;
+      if (o.inflightBytes > 0 && o.inflightBytes + d.length > this.config.deltaInflightBytesMax) break;
       deltas.push(d);
       bytes += d.length;
+      o.inflightBytes += d.length;
       seq++;
     }
     if (deltas.length === 0) return;
@@ -157,8 +165,12 @@ export class DeltaPush {
     if (seq <= o.acked) return;
     o.acked = seq;
     o.lastProgressMs = this.env.nowMs();
+    o.retransmitMs = this.config.deltaRetransmitMs;
     while (o.headSeq <= seq && o.start < o.entries.length) {
-      o.bytes -= (o.entries[o.start] as Uint8Array).length;
+      const len = (o.entries[o.start] as Uint8Array).length;
+      o.bytes -= len;
+      // Every acknowledged seq was sent (seq <= sentUpTo), so it was in flight.
+      o.inflightBytes = Math.max(0, o.inflightBytes - len);
       o.start++;
       o.headSeq++;
     }
@@ -170,10 +182,18 @@ export class DeltaPush {
     this.events.push({ kind: "deltas-acked", peer: from, seq });
   }
 
+  /** Unsent deltas exist and the in-flight window (entries and bytes) admits the next one. */
+  private canSendMore(o: PeerOut): boolean {
+    const next = Math.max(o.sentUpTo + 1, o.headSeq);
+    if (next >= o.nextSeq || next - o.acked > this.config.deltaInflightEntriesMax) return false;
+    const d = o.entries[o.start + (next - o.headSeq)] as Uint8Array;
+    return o.inflightBytes === 0 || o.inflightBytes + d.length <= this.config.deltaInflightBytesMax;
+  }
+
   private peerOut(id: NodeId): PeerOut {
     let o = this.out.get(id);
     if (o === undefined) {
-      o = { headSeq: 1, entries: [], enqueuedAtMs: [], start: 0, bytes: 0, nextSeq: 1, sentUpTo: 0, acked: 0, lastProgressMs: 0 };
+      o = { headSeq: 1, entries: [], enqueuedAtMs: [], start: 0, bytes: 0, nextSeq: 1, sentUpTo: 0, acked: 0, lastProgressMs: 0, inflightBytes: 0, retransmitMs: this.config.deltaRetransmitMs };
       this.out.set(id, o);
     }
     return o;
@@ -184,6 +204,7 @@ export class DeltaPush {
     o.enqueuedAtMs = [];
     o.start = 0;
     o.bytes = 0;
+    o.inflightBytes = 0;
     o.headSeq = o.nextSeq;
     o.sentUpTo = Math.max(o.sentUpTo, o.nextSeq - 1);
     o.acked = Math.max(o.acked, o.nextSeq - 1);

@@ -98,3 +98,28 @@ test("a floor raised by the sender (backlog handed to anti-entropy) lets the rec
   receiver.push.handle(a.id, a.addr, { kind: "delta-batch", epoch: 7, floorSeq: 50, firstSeq: 50, deltas: [] });
   expect(deltaMsgs(receiver.drain())).toEqual([{ kind: "delta-ack", epoch: 7, seq: 49 }]);
 });
+
+test("bytes in flight to a peer are bounded by deltaInflightBytesMax, and resends back off while acks do not come", () => {
+  const env = new ManualEnv(4);
+  const sender = side(env, "a", 7);
+  const big = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < 20; i++) sender.push.enqueue(big, [b]);
+  const sentAt: number[] = [];
+  let bytes = 0;
+  // No ack ever comes back: 10 s of ticks.
+  for (let t = 0; t < 10_000; t += config.deltaPushIntervalMs) {
+    env.now += config.deltaPushIntervalMs;
+    sender.push.tick([b]);
+    for (const m of deltaMsgs(sender.drain())) {
+      if (m.kind !== "delta-batch") continue;
+      sentAt.push(t);
+      bytes += m.deltas.reduce((n, d) => n + d.length, 0);
+    }
+  }
+  // First window: 4 MiB (deltaInflightBytesMax). Then go-back-N resends of that window only,
+  // after 250, 500, 1000, 2000, 4000 ms: 5 resends in 10 s, not one every 250 ms (40).
+  const windows = bytes / config.deltaInflightBytesMax;
+  expect(config.deltaInflightBytesMax).toBe(4 * 1024 * 1024);
+  expect(windows).toBe(6);
+  expect(sentAt.length).toBe(24);
+});
