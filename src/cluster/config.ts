@@ -121,6 +121,8 @@ export interface ClusterConfig {
    * without progress since doubles the wait, up to deltaRetransmitMaxMs (TCP's backoff). An
    * ack waits for the receiver's WAL (it promises durability), so under a slow disk or a
    * loaded host the round trip can exceed the first timeout: the backoff stops a resend storm.
+   * The cap (2 s) bounds how long a peer that dropped batches (a short partition) waits for
+   * the resend; anti-entropy repairs it meanwhile anyway.
    */
   deltaRetransmitMs: number;
   deltaRetransmitMaxMs: number;
@@ -204,7 +206,7 @@ export function defaultLanConfig(): ClusterConfig {
     deltaInflightEntriesMax: 4096,
     deltaInflightBytesMax: 4 * 1024 * 1024,
     deltaRetransmitMs: 250,
-    deltaRetransmitMaxMs: 8_000,
+    deltaRetransmitMaxMs: 2_000,
     deltaBacklogEntriesMax: 100_000,
     deltaBacklogBytesMax: 64 * 1024 * 1024,
     heldOutboundEnvelopesMax: 4096,

@@ -117,9 +117,11 @@ test("bytes in flight to a peer are bounded by deltaInflightBytesMax, and resend
     }
   }
   // First window: 4 MiB (deltaInflightBytesMax). Then go-back-N resends of that window only,
-  // after 250, 500, 1000, 2000, 4000 ms: 5 resends in 10 s, not one every 250 ms (40).
+  // after 250, 500, 1000, then every 2000 ms (deltaRetransmitMaxMs): 7 resends in 10 s, not
+  // one every 250 ms (40), and never the 20 MiB queued.
   const windows = bytes / config.deltaInflightBytesMax;
   expect(config.deltaInflightBytesMax).toBe(4 * 1024 * 1024);
-  expect(windows).toBe(6);
-  expect(sentAt.length).toBe(24);
+  expect(config.deltaRetransmitMaxMs).toBe(2_000);
+  expect(windows).toBe(8);
+  expect(sentAt.length).toBe(32);
 });
