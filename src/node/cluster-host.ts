@@ -268,6 +268,12 @@ export class ClusterHost {
     return this.driver?.cluster.antiEntropyTotals() ?? { rounds: 0, bytesSent: 0, bytesReceived: 0, keysRepaired: 0 };
   }
 
+  /** What the cluster's bounds dropped since start (admin stats): each is repaired by resends or anti-entropy. */
+  dropCounters(): { peerSendsDropped: number; heldMessagesDropped: number; relayedProbesDropped: number } {
+    const s = this.driver?.status();
+    return { peerSendsDropped: s?.sendsDropped ?? 0, heldMessagesDropped: s?.heldDropped ?? 0, relayedProbesDropped: s?.relayedProbesDropped ?? 0 };
+  }
+
   skewEvents(): number {
     return this.counters.skewEvents;
   }

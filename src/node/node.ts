@@ -185,7 +185,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
       setTimeout(() => void stop(), 50);
     },
     stats: () =>
-      Object.entries({ ...status(), skewEvents: skewEvents + cluster.skewEvents() }).map(([name, value]) => ({ name, value: String(value) })),
+      Object.entries({ ...status(), skewEvents: skewEvents + cluster.skewEvents(), ...cluster.dropCounters() }).map(([name, value]) => ({ name, value: String(value) })),
   };
   const peerHandler: PeerHandler = { exchange: (fromId, payload) => cluster.receive(fromId, payload) };
 
