@@ -33,6 +33,8 @@ export interface ClusterStatus {
   healthScore: number;
   /** Keys in the anti-entropy hash tree. */
   keys: number;
+  /** Ping-reqs dropped because relayedProbesMax relays were in flight. */
+  relayedProbesDropped: number;
 }
 
 /**
@@ -86,6 +88,15 @@ export class Cluster {
     this.deltas.tick(peers);
     this.syncTree();
     this.ae.tick(peers);
+  }
+
+  /**
+   * The caller could not tick or step for `ms` beyond its usual tick interval (a blocked event
+   * loop, a GC pause): probes in flight get that time back before the next tick judges them.
+   * Call it before tick(). The simulator never stalls, so it never calls it.
+   */
+  stalled(ms: number): void {
+    this.membership.stalled(ms);
   }
 
   /**
@@ -149,6 +160,14 @@ export class Cluster {
   /** The engine reports a key's new digest (undefined = key gone) after any change, local or merged. */
   keyChanged(key: string, digest: bigint | undefined): void {
     this.tree.set(key, digest);
+  }
+
+  /**
+   * The driver dropped state-carrying messages to `peer` (over its held bounds): what they
+   * carried reaches the peer through the next anti-entropy exchange, which goes to it first.
+   */
+  repairPeer(peer: NodeId): void {
+    this.ae.markForRepair(peer);
   }
 
   /** Starts a graceful leave; keep ticking until pendingBroadcasts() is 0 or a deadline passes. */
@@ -215,6 +234,7 @@ export class Cluster {
       ...counts,
       healthScore: this.membership.awarenessScore(),
       keys: this.tree.keyCount,
+      relayedProbesDropped: this.membership.relayedProbesDropped,
     };
   }
 

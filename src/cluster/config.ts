@@ -25,6 +25,14 @@ export interface ClusterConfig {
    * make false alarms from one bad path rarer, at k extra messages per failed probe.
    */
   indirectChecks: number;
+  /**
+   * Indirect probes this node relays for others at once (ping-reqs whose ping is in flight,
+   * each held for probeTimeoutMs). A ping-req beyond it is dropped and counted: the requester
+   * still has its other helpers, and memory stays bounded whatever peers send. With every
+   * member sending indirectChecks ping-reqs per probeIntervalMs, 1024 covers clusters far
+   * beyond membersMax / 10 failing probes at once.
+   */
+  relayedProbesMax: number;
   // ---- suspicion (Lifeguard) ----
   /**
    * Suspicion timeout multiplier. The minimum suspicion timeout is
@@ -101,8 +109,23 @@ export interface ClusterConfig {
   deltaBatchBytesMax: number;
   /** Deltas sent but not yet acknowledged to one peer; pushing pauses beyond it. */
   deltaInflightEntriesMax: number;
-  /** Unacknowledged deltas are resent after this many ms without ack progress. */
+  /**
+   * Bytes of deltas sent but not yet acknowledged to one peer; pushing pauses beyond it (one
+   * delta larger than this still goes alone). Without it, 1 MiB writes put hundreds of MiB on
+   * the wire to a peer that acknowledges a few per round trip, and the resends of what is
+   * still in transit starve everything else.
+   */
+  deltaInflightBytesMax: number;
+  /**
+   * Unacknowledged deltas are resent after this many ms without ack progress; each resend
+   * without progress since doubles the wait, up to deltaRetransmitMaxMs (TCP's backoff). An
+   * ack waits for the receiver's WAL (it promises durability), so under a slow disk or a
+   * loaded host the round trip can exceed the first timeout: the backoff stops a resend storm.
+   * The cap (2 s) bounds how long a peer that dropped batches (a short partition) waits for
+   * the resend; anti-entropy repairs it meanwhile anyway.
+   */
   deltaRetransmitMs: number;
+  deltaRetransmitMaxMs: number;
   /**
    * Deltas queued for one peer (entries / bytes). On overflow the peer's whole backlog is
    * dropped and the peer is repaired by anti-entropy instead: memory stays bounded and a
@@ -110,6 +133,16 @@ export interface ClusterConfig {
    */
   deltaBacklogEntriesMax: number;
   deltaBacklogBytesMax: number;
+  // ---- messages held for durability ----
+  /**
+   * State-carrying envelopes (deltas, their acks, anti-entropy states: Outbound.carriesState)
+   * held by the driver until the local WAL appends they could reflect are durable, counted
+   * (envelopes) and sized (bytes). Beyond either, an envelope is dropped and counted, and the
+   * peer is repaired by anti-entropy (unacknowledged deltas are resent anyway): a stalled disk
+   * costs bounded memory. Failure-detection traffic is never held, so it has no such bound.
+   */
+  heldOutboundEnvelopesMax: number;
+  heldOutboundBytesMax: number;
   // ---- anti-entropy ----
   /** One anti-entropy exchange with one random live peer every this many ms. */
   antiEntropyIntervalMs: number;
@@ -151,6 +184,7 @@ export function defaultLanConfig(): ClusterConfig {
     probeIntervalMs: 500,
     probeTimeoutMs: 200,
     indirectChecks: 3,
+    relayedProbesMax: 1024,
     suspicionMult: 4,
     suspicionMaxTimeoutMult: 6,
     awarenessMaxMultiplier: 8,
@@ -170,9 +204,13 @@ export function defaultLanConfig(): ClusterConfig {
     deltaBatchEntriesMax: 256,
     deltaBatchBytesMax: 256 * 1024,
     deltaInflightEntriesMax: 4096,
+    deltaInflightBytesMax: 4 * 1024 * 1024,
     deltaRetransmitMs: 250,
+    deltaRetransmitMaxMs: 2_000,
     deltaBacklogEntriesMax: 100_000,
     deltaBacklogBytesMax: 64 * 1024 * 1024,
+    heldOutboundEnvelopesMax: 4096,
+    heldOutboundBytesMax: 64 * 1024 * 1024,
     antiEntropyIntervalMs: 1_000,
     hashTreeDepth: 4,
     antiEntropyTreeItemsMax: 4096,
@@ -197,6 +235,7 @@ const positiveIntegerFields: ReadonlyArray<keyof ClusterConfig> = [
   "deltaPushIntervalMs", "deltaBatchEntriesMax", "deltaBatchBytesMax", "deltaInflightEntriesMax",
   "deltaRetransmitMs", "deltaBacklogEntriesMax", "deltaBacklogBytesMax", "antiEntropyIntervalMs",
   "hashTreeDepth", "antiEntropyTreeItemsMax", "antiEntropyLeavesPerMessageMax", "antiEntropyChunkBytesMax",
+  "relayedProbesMax", "heldOutboundEnvelopesMax", "heldOutboundBytesMax", "deltaInflightBytesMax", "deltaRetransmitMaxMs",
 ];
 
 /** Throws ClusterConfigError naming the first bad field. */
@@ -211,6 +250,7 @@ export function validateClusterConfig(c: ClusterConfig): void {
   if (c.probeTimeoutMs >= c.probeIntervalMs) {
     throw new ClusterConfigError("probeTimeoutMs", "must be below probeIntervalMs (indirect probes need the rest of the period)");
   }
+  if (c.deltaRetransmitMaxMs < c.deltaRetransmitMs) throw new ClusterConfigError("deltaRetransmitMaxMs", "must be at least deltaRetransmitMs");
   if (c.hashTreeDepth > 6) throw new ClusterConfigError("hashTreeDepth", "at most 6 (16^6 leaves)");
   if (c.suspicionMaxTimeoutMult < 1) throw new ClusterConfigError("suspicionMaxTimeoutMult", "at least 1");
 }

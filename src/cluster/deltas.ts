@@ -2,7 +2,9 @@
 //
 // Each (sender epoch, receiver) pair is a sequence-numbered stream. The receiver merges
 // every batch it gets (deltas are joins, so order and duplicates do not matter) and acks
-// the highest sequence up to which it has everything; the sender resends from there after
+// the highest sequence up to which it has everything, counting from the sender's floor (the
+// lowest sequence the sender can still resend, carried in every batch), so it never
+// acknowledges a delta it did not receive; the sender resends from there after
 // deltaRetransmitMs without progress (go-back-N). A peer whose backlog overflows loses its
 // backlog and is handed to anti-entropy, which repairs whatever it missed.
 
@@ -25,6 +27,10 @@ interface PeerOut {
   sentUpTo: number;
   acked: number;
   lastProgressMs: number;
+  /** Bytes of the deltas in (acked, sentUpTo]: bounded by deltaInflightBytesMax. */
+  inflightBytes: number;
+  /** The current resend timeout: deltaRetransmitMs, doubled per resend without progress. */
+  retransmitMs: number;
 }
 
 interface PeerIn {
@@ -90,8 +96,8 @@ export class DeltaPush {
   nextDeadlineMs(): number {
     let t = Number.POSITIVE_INFINITY;
     for (const o of this.out.values()) {
-      if (o.sentUpTo + 1 < o.nextSeq && o.sentUpTo - o.acked < this.config.deltaInflightEntriesMax) return this.nextPushAtMs;
-      if (o.acked < o.sentUpTo) t = Math.min(t, Math.max(this.nextPushAtMs, o.lastProgressMs + this.config.deltaRetransmitMs));
+      if (this.canSendMore(o)) return this.nextPushAtMs;
+      if (o.acked < o.sentUpTo) t = Math.min(t, Math.max(this.nextPushAtMs, o.lastProgressMs + o.retransmitMs));
     }
     return t;
   }
@@ -103,9 +109,11 @@ export class DeltaPush {
     for (const p of livePeers) {
       const o = this.out.get(p.id);
       if (o === undefined) continue;
-      if (o.acked < o.sentUpTo && now - o.lastProgressMs >= this.config.deltaRetransmitMs) {
+      if (o.acked < o.sentUpTo && now - o.lastProgressMs >= o.retransmitMs) {
         o.sentUpTo = o.acked; // go back N
+        o.inflightBytes = 0;
         o.lastProgressMs = now;
+        o.retransmitMs = Math.min(o.retransmitMs * 2, this.config.deltaRetransmitMaxMs);
       }
       this.sendBatch(p, o, now);
     }
@@ -119,8 +127,10 @@ export class DeltaPush {
     while (seq < o.nextSeq && deltas.length < this.config.deltaBatchEntriesMax && seq - o.acked <= this.config.deltaInflightEntriesMax) {
       const d = o.entries[o.start + (seq - o.headSeq)] as Uint8Array;
       if (deltas.length > 0 && bytes + d.length > this.config.deltaBatchBytesMax) break;
+      if (o.inflightBytes > 0 && o.inflightBytes + d.length > this.config.deltaInflightBytesMax) break;
       deltas.push(d);
       bytes += d.length;
+      o.inflightBytes += d.length;
       seq++;
     }
     if (deltas.length === 0) return;
@@ -133,10 +143,14 @@ export class DeltaPush {
     if (msg.kind === "delta-batch") {
       let rec = this.inbound.get(from);
       if (rec === undefined || rec.epoch !== msg.epoch) {
-        // A new stream (first contact, or the sender restarted): start where it starts.
-        rec = { epoch: msg.epoch, contiguous: msg.firstSeq - 1 };
+        // A new stream (first contact, or the sender restarted). Everything below the sender's
+        // floor it no longer holds (acknowledged before, or handed to anti-entropy); everything
+        // from the floor on must arrive here before it is acknowledged. Starting at this batch's
+        // firstSeq instead would acknowledge the lost batches before it.
+        rec = { epoch: msg.epoch, contiguous: msg.floorSeq - 1 };
         this.inbound.set(from, rec);
       }
+      // The floor only rises when the sender stops holding deltas: nothing left to wait for.
       rec.contiguous = Math.max(rec.contiguous, msg.floorSeq - 1);
       this.store.mergeDeltas(msg.deltas);
       const last = msg.firstSeq + msg.deltas.length - 1;
@@ -151,8 +165,12 @@ export class DeltaPush {
     if (seq <= o.acked) return;
     o.acked = seq;
     o.lastProgressMs = this.env.nowMs();
+    o.retransmitMs = this.config.deltaRetransmitMs;
     while (o.headSeq <= seq && o.start < o.entries.length) {
-      o.bytes -= (o.entries[o.start] as Uint8Array).length;
+      const len = (o.entries[o.start] as Uint8Array).length;
+      o.bytes -= len;
+      // Every acknowledged seq was sent (seq <= sentUpTo), so it was in flight.
+      o.inflightBytes = Math.max(0, o.inflightBytes - len);
       o.start++;
       o.headSeq++;
     }
@@ -164,10 +182,18 @@ export class DeltaPush {
     this.events.push({ kind: "deltas-acked", peer: from, seq });
   }
 
+  /** Unsent deltas exist and the in-flight window (entries and bytes) admits the next one. */
+  private canSendMore(o: PeerOut): boolean {
+    const next = Math.max(o.sentUpTo + 1, o.headSeq);
+    if (next >= o.nextSeq || next - o.acked > this.config.deltaInflightEntriesMax) return false;
+    const d = o.entries[o.start + (next - o.headSeq)] as Uint8Array;
+    return o.inflightBytes === 0 || o.inflightBytes + d.length <= this.config.deltaInflightBytesMax;
+  }
+
   private peerOut(id: NodeId): PeerOut {
     let o = this.out.get(id);
     if (o === undefined) {
-      o = { headSeq: 1, entries: [], enqueuedAtMs: [], start: 0, bytes: 0, nextSeq: 1, sentUpTo: 0, acked: 0, lastProgressMs: 0 };
+      o = { headSeq: 1, entries: [], enqueuedAtMs: [], start: 0, bytes: 0, nextSeq: 1, sentUpTo: 0, acked: 0, lastProgressMs: 0, inflightBytes: 0, retransmitMs: this.config.deltaRetransmitMs };
       this.out.set(id, o);
     }
     return o;
@@ -178,6 +204,7 @@ export class DeltaPush {
     o.enqueuedAtMs = [];
     o.start = 0;
     o.bytes = 0;
+    o.inflightBytes = 0;
     o.headSeq = o.nextSeq;
     o.sentUpTo = Math.max(o.sentUpTo, o.nextSeq - 1);
     o.acked = Math.max(o.acked, o.nextSeq - 1);

@@ -70,6 +70,8 @@ export class Membership {
   private duplicateCheck: DuplicateCheck | null = null;
   /** Another live process holds our id: this one takes no further part (see DuplicateCheck). */
   private yielded = false;
+  /** Ping-reqs not relayed because relayedProbesMax were in flight. */
+  relayedProbesDropped = 0;
   private nextProbeAtMs: number;
   private nextGossipAtMs: number;
   private nextPushPullAtMs: number;
@@ -157,6 +159,22 @@ export class Membership {
   }
 
   // ------------------------------------------------------------ time
+
+  /**
+   * This node could not run for `ms` (its event loop was blocked; the driver measures it).
+   * Its probes and relays in flight get that time back: an ack that arrived meanwhile is still
+   * unread, and judging the probe before reading it would accuse a healthy peer of this
+   * node's own stall (as Lifeguard's local health does for a slow prober, but at once).
+   */
+  stalled(ms: number): void {
+    if (!Number.isFinite(ms) || ms <= 0) return;
+    const p = this.probe;
+    if (p !== null) {
+      if (!p.indirectSent) p.directDeadlineMs += ms;
+      p.finalDeadlineMs += ms;
+    }
+    for (const r of this.relays.values()) r.deadlineMs += ms;
+  }
 
   tick(): void {
     if (this.yielded) return;
@@ -361,6 +379,12 @@ export class Membership {
       case "ping-req": {
         if (msg.target === this.me.id) {
           this.outbox.send(from, fromAddr, { kind: "ack", seq: msg.seq });
+          return;
+        }
+        if (this.relays.size >= this.config.relayedProbesMax) {
+          // Unanswered, as if lost: the requester asked other helpers too. No nack, which
+          // would claim we reached out to the target.
+          this.relayedProbesDropped++;
           return;
         }
         const seq = ++this.seq;

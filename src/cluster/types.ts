@@ -35,6 +35,19 @@ export interface Outbound {
   to: NodeId | null;
   addr: string;
   payload: Uint8Array;
+  /**
+   * The envelope carries replica data (deltas, anti-entropy states) or promises that data
+   * received is stored (delta acks). The driver holds it until the local WAL appends it could
+   * reflect are durable. Failure detection and membership (pings, acks, probes, gossip,
+   * push-pull) never carry state and never wait: an fsync stall must not look like a dead node.
+   */
+  carriesState: boolean;
+  /**
+   * Only failure detection and membership (no replica data): small, never held, and sent on
+   * a connection of its own where the transport offers one, so that no megabyte of data
+   * queued to the same peer delays a ping or its ack.
+   */
+  failureDetection: boolean;
 }
 
 /** Observable facts, drained by the driver (logs, metrics, tests). Append-only union. */

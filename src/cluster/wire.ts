@@ -402,6 +402,8 @@ function decodeMessage(r: Reader): Message {
       const floorSeq = r.varint();
       const firstSeq = r.varint();
       if (firstSeq < 1) throw new WireError("bad-value", "delta firstSeq below 1");
+      // The sender's floor is the lowest seq it still holds, so a batch never starts below it.
+      if (floorSeq < 1 || floorSeq > firstSeq) throw new WireError("bad-value", `delta floorSeq ${floorSeq} outside 1..firstSeq ${firstSeq}`);
       const n = r.count(deltasPerBatchMax, "deltas");
       const deltas: Uint8Array[] = [];
       for (let i = 0; i < n; i++) deltas.push(r.bytes(deltaBytesMax, "delta"));

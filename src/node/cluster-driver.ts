@@ -5,6 +5,12 @@
 // peer's reply payload (possibly empty) is stepped back in as a message from that peer.
 // When a request arrives, whatever the cluster answers to that same peer rides back in
 // the reply, and everything else is sent as new requests.
+//
+// Durability contract (raft's Ready/Advance in small): the node's WAL says, through `gate`,
+// which appends are not durable yet; the cluster marks which envelopes carry state
+// (Outbound.carriesState). Only those wait, and only for the appends pending when they were
+// produced (the ones they could carry), within the config's heldOutbound bounds. Pings, acks,
+// indirect probes and gossip leave at once, so an fsync stall never starts a suspicion.
 
 import { Cluster } from "../cluster/cluster.ts";
 import type { ClusterConfig } from "../cluster/config.ts";
@@ -22,9 +28,13 @@ export const driverSendsInflightMax = 1024;
 /** How often the state machines are ticked (ms): the resolution of every protocol timer. */
 export const driverTickIntervalMsDefault = 5;
 
-/** The transport port. Resolves with the peer's reply, or null if the peer could not be reached. */
+/**
+ * The transport port. Resolves with the peer's reply, or null if the peer could not be reached.
+ * `failureDetection` envelopes (Outbound.failureDetection) should go on a connection of their
+ * own, so that a ping is never queued behind megabytes of deltas to the same peer.
+ */
 export interface PeerSender {
-  send(to: { id: NodeId | null; addr: string }, payload: Uint8Array): Promise<{ fromId: string; payload: Uint8Array } | null>;
+  send(to: { id: NodeId | null; addr: string; failureDetection: boolean }, payload: Uint8Array): Promise<{ fromId: string; payload: Uint8Array } | null>;
 }
 
 /** A repeating timer; returns a function that cancels it. Injected so tests can drive time by hand. */
@@ -45,12 +55,15 @@ export interface ClusterDriverOptions {
   random?: () => number;
   every?: Every;
   /**
-   * Asked before messages leave: null sends them now, a promise holds them until it settles.
-   * The node gates on its unsettled WAL appends, so no peer is shown a local write (in an
-   * anti-entropy state) that a SIGKILL could still take back.
+   * Asked before a state-carrying envelope leaves: null sends it now, a promise holds it until
+   * the promise resolves (a rejection drops it: the node is stopping). The node answers with
+   * its WAL appends not durable yet (local writes and merged peer data), so no peer is shown a
+   * value, or told a delta is stored, that a SIGKILL could still take back.
    */
   gate?: () => Promise<void> | null;
 }
+
+const empty = new Uint8Array(0);
 
 const realEvery: Every = (ms, fn) => {
   const h = setInterval(fn, ms);
@@ -62,6 +75,11 @@ export class ClusterDriver {
   private cancelTimer: (() => void) | null = null;
   private inflight = 0;
   private dropped = 0;
+  /** State-carrying envelopes held for the gate, and their bytes (bounded by heldOutbound*Max). */
+  private heldEnvelopes = 0;
+  private heldBytes = 0;
+  /** State-carrying envelopes dropped because the held bounds were reached. */
+  private heldDropped = 0;
   private readonly every: Every;
 
   constructor(private readonly opts: ClusterDriverOptions) {
@@ -79,7 +97,18 @@ export class ClusterDriver {
   /** Starts ticking (and so joining through the seeds). */
   start(): void {
     if (this.cancelTimer !== null) return;
-    this.cancelTimer = this.every(this.opts.tickIntervalMs ?? driverTickIntervalMsDefault, () => this.pump());
+    const intervalMs = this.opts.tickIntervalMs ?? driverTickIntervalMsDefault;
+    const now = this.opts.now ?? (() => performance.now());
+    let lastMs = now();
+    this.cancelTimer = this.every(intervalMs, () => {
+      // A timer late by more than its interval means this process could not run: replies
+      // that came in meanwhile are still unread, so in-flight probes get the time back.
+      const t = now();
+      const lateMs = t - lastMs - intervalMs;
+      lastMs = t;
+      if (lateMs > 0) this.cluster.stalled(lateMs);
+      this.pump();
+    });
     this.pump();
   }
 
@@ -93,20 +122,31 @@ export class ClusterDriver {
    * A peer's NodeService.Exchange request (`fromId` authenticated by the transport). Returns
    * the reply payload: the cluster's answer to that peer, or empty.
    */
-  receive(fromId: string, payload: Uint8Array): Uint8Array {
+  receive(fromId: string, payload: Uint8Array): Uint8Array | Promise<Uint8Array> {
     const refused = this.cluster.step(fromId as NodeId, payload);
     if (refused !== null) {
       this.emitEvents();
       throw new PeerMessageRefused(refused);
     }
-    let reply: Uint8Array = new Uint8Array(0);
-    const rest: Outbound[] = [];
-    for (const out of this.cluster.drainOutbound()) {
-      if (reply.length === 0 && out.to === fromId) reply = out.payload;
-      else rest.push(out);
-    }
-    this.flush(rest);
-    return reply;
+    const outs = this.cluster.drainOutbound();
+    // The reply carries an answer that need not wait when there is one (an ack to a ping);
+    // a state-carrying answer (a delta ack) rides in it otherwise, held as long as the gate says.
+    const reply = outs.find((o) => o.to === fromId && !o.carriesState) ?? outs.find((o) => o.to === fromId);
+    this.flush(outs.filter((o) => o !== reply));
+    if (reply === undefined) return empty;
+    const gate = reply.carriesState ? this.gate() : null;
+    if (gate === null) return reply.payload;
+    if (!this.admitHeld(reply)) return empty;
+    return gate.then(
+      () => {
+        this.releaseHeld(reply);
+        return reply.payload;
+      },
+      () => {
+        this.releaseHeld(reply);
+        return empty;
+      },
+    );
   }
 
   /** A delta the engine produced locally (already durable): push it to every live peer. */
@@ -123,8 +163,8 @@ export class ClusterDriver {
     return this.cluster.members();
   }
 
-  status(): ClusterStatus & { sendsDropped: number } {
-    return { ...this.cluster.status(), sendsDropped: this.dropped };
+  status(): ClusterStatus & { sendsDropped: number; heldDropped: number; heldEnvelopes: number; heldBytes: number } {
+    return { ...this.cluster.status(), sendsDropped: this.dropped, heldDropped: this.heldDropped, heldEnvelopes: this.heldEnvelopes, heldBytes: this.heldBytes };
   }
 
   /**
@@ -146,10 +186,50 @@ export class ClusterDriver {
     this.cancelTimer = null;
   }
 
+  private gate(): Promise<void> | null {
+    return this.opts.gate?.() ?? null;
+  }
+
+  /** Sends what carries no state now; holds the rest until the appends pending now are durable. */
   private flush(outs: readonly Outbound[]): void {
-    const gate = outs.length === 0 ? null : (this.opts.gate?.() ?? null);
-    if (gate === null) this.send(outs);
-    else void gate.then(() => this.send(outs));
+    if (outs.length === 0) return;
+    const held = outs.filter((o) => o.carriesState);
+    const gate = held.length === 0 ? null : this.gate();
+    if (gate === null) {
+      this.send(outs);
+      return;
+    }
+    this.send(outs.filter((o) => !o.carriesState));
+    const admitted = held.filter((o) => this.admitHeld(o));
+    if (admitted.length === 0) return;
+    const release = (): void => {
+      for (const o of admitted) this.releaseHeld(o);
+    };
+    void gate.then(
+      () => {
+        release();
+        this.send(admitted);
+      },
+      release,
+    );
+  }
+
+  /** Counts an envelope in the held bounds, or drops it (counted, peer handed to anti-entropy). */
+  private admitHeld(out: Outbound): boolean {
+    const c = this.cluster.config;
+    if (this.heldEnvelopes + 1 > c.heldOutboundEnvelopesMax || this.heldBytes + out.payload.length > c.heldOutboundBytesMax) {
+      this.heldDropped++;
+      if (out.to !== null) this.cluster.repairPeer(out.to);
+      return false;
+    }
+    this.heldEnvelopes++;
+    this.heldBytes += out.payload.length;
+    return true;
+  }
+
+  private releaseHeld(out: Outbound): void {
+    this.heldEnvelopes--;
+    this.heldBytes -= out.payload.length;
   }
 
   private send(outs: readonly Outbound[]): void {
@@ -160,7 +240,7 @@ export class ClusterDriver {
       }
       this.inflight++;
       this.opts.sender
-        .send({ id: out.to, addr: out.addr }, out.payload)
+        .send({ id: out.to, addr: out.addr, failureDetection: out.failureDetection }, out.payload)
         .catch(() => null)
         .then((reply) => {
           this.inflight--;

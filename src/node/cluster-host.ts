@@ -46,6 +46,8 @@ export interface ClusterCounters {
 export class ClusterHost {
   private driver: ClusterDriver | null = null;
   private readonly peers: PeerClient;
+  /** Failure detection's own connections: a ping never waits behind megabytes of deltas. */
+  private readonly probes: PeerClient;
   readonly counters: ClusterCounters = {
     skewEvents: 0,
     deltasMerged: 0,
@@ -60,6 +62,7 @@ export class ClusterHost {
 
   constructor(private readonly o: ClusterHostOptions) {
     this.peers = new PeerClient({ selfId: o.cfg.id, security: o.tls ? { tls: o.tls } : { insecure: true } });
+    this.probes = new PeerClient({ selfId: o.cfg.id, security: o.tls ? { tls: o.tls } : { insecure: true } });
   }
 
   /** Joins (through the seeds) once the peer server listens on `peerPort`. */
@@ -93,7 +96,7 @@ export class ClusterHost {
       sender: {
         send: async (to, payload) => {
           try {
-            return await this.peers.send(to.addr, payload, { expectedId: to.id });
+            return await (to.failureDetection ? this.probes : this.peers).send(to.addr, payload, { expectedId: to.id });
           } catch {
             return null;
           }
@@ -133,7 +136,13 @@ export class ClusterHost {
     }
   }
 
-  /** Appends a remote delta/state that changed something to the WAL (not awaited: the sender still holds it). */
+  /**
+   * Appends a remote delta/state that changed something to the WAL. Not awaited here, but
+   * tracked with the local appends: until it is durable, read-only requests that could show
+   * the value wait (node.ts applyOps awaits settled()), and so do the delta acks and
+   * anti-entropy states that could promise or carry it (the driver's gate). In `sync` mode a
+   * peer's value is thus neither shown nor acknowledged before it is on this node's disk.
+   */
   private logged(r: MergeResult, bytes: Uint8Array, what: "delta" | "state"): void {
     if (!r.ok) {
       if (r.clockAhead !== undefined) this.clockAhead(r.clockAhead.key, r.clockAhead.aheadMs);
@@ -155,7 +164,7 @@ export class ClusterHost {
     else this.counters.statesMerged++;
     if (!r.changed) return;
     // Same synchronous step as the merge: a snapshot never holds an unlogged change.
-    this.o.store.append([bytes]).catch(() => undefined /* onFatal stops the node */);
+    this.track(this.o.store.append([bytes]));
   }
 
   private clockAheadLoggedMs = -Infinity;
@@ -235,16 +244,21 @@ export class ClusterHost {
   /**
    * A local write's WAL append, issued in the same synchronous step as the write. Until it
    * settles, the write is visible in the engine but could still be lost to a SIGKILL, so no
-   * message leaves for a peer (an anti-entropy state could carry it): a peer holding counts
+   * state-carrying message leaves for a peer (an anti-entropy state could carry it): a peer holding counts
    * this node lost would swallow the counts it reuses for new acknowledged increments.
    */
   localAppend(append: Promise<unknown>): void {
+    this.track(append);
+  }
+
+  /** Holds state-carrying messages and read-only answers until `append` settles (a failure stops the node). */
+  private track(append: Promise<unknown>): void {
     const p = append.then(() => undefined, () => undefined);
     this.unsettled.add(p);
     void p.then(() => this.unsettled.delete(p));
   }
 
-  /** null when every local append has settled, else a promise for those pending now. */
+  /** null when every append (local write or merged peer data) has settled, else a promise for those pending now. */
   settled(): Promise<void> | null {
     if (this.unsettled.size === 0) return null;
     return Promise.all([...this.unsettled]).then(() => undefined);
@@ -261,9 +275,9 @@ export class ClusterHost {
     if (payload === undefined || payload.length === 0) throw new OpFailure("INVALID_ARGUMENT", "empty peer message");
     if (!this.driver) throw new OpFailure("UNAVAILABLE", "this node has not joined the cluster yet");
     try {
-      const reply = this.driver.receive(fromId, payload);
-      const gate = reply.length === 0 ? null : this.settled();
-      return gate === null ? reply : gate.then(() => reply);
+      // The driver holds a state-carrying reply (a delta ack) until the appends of what it
+      // acknowledges are durable; an ack to a ping leaves at once.
+      return this.driver.receive(fromId, payload);
     } catch (err) {
       if (err instanceof PeerMessageRefused) throw new OpFailure("INVALID_ARGUMENT", `peer message refused: ${err.message}`);
       throw err;
@@ -298,6 +312,12 @@ export class ClusterHost {
     return this.driver?.cluster.antiEntropyTotals() ?? { rounds: 0, bytesSent: 0, bytesReceived: 0, keysRepaired: 0 };
   }
 
+  /** What the cluster's bounds dropped since start (admin stats): each is repaired by resends or anti-entropy. */
+  dropCounters(): { peerSendsDropped: number; heldMessagesDropped: number; relayedProbesDropped: number } {
+    const s = this.driver?.status();
+    return { peerSendsDropped: s?.sendsDropped ?? 0, heldMessagesDropped: s?.heldDropped ?? 0, relayedProbesDropped: s?.relayedProbesDropped ?? 0 };
+  }
+
   skewEvents(): number {
     return this.counters.skewEvents;
   }
@@ -308,11 +328,13 @@ export class ClusterHost {
 
   reloadTls(tls: TlsMaterial): void {
     this.peers.reloadTls(tls);
+    this.probes.reloadTls(tls);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.driver?.stop();
     this.peers.close();
+    this.probes.close();
   }
 }

@@ -208,7 +208,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
       setTimeout(() => void stop(), 50);
     },
     stats: () =>
-      Object.entries({ ...status(), replica: identity.actor, skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused, requestIds: requests.size, ...writes.stats }).map(([name, value]) => ({ name, value: String(value) })),
+      Object.entries({ ...status(), replica: identity.actor, skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused, requestIds: requests.size, ...writes.stats, ...cluster.dropCounters() }).map(([name, value]) => ({ name, value: String(value) })),
   };
   const peerHandler: PeerHandler = { exchange: (fromId, payload) => cluster.receive(fromId, payload) };
 

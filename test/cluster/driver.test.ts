@@ -1,7 +1,8 @@
 // The cluster driver over an in-memory PeerSender, on a hand-driven clock: join, replies carried back, deltas, leave.
 
 import { expect, test } from "bun:test";
-import type { NodeId } from "../../src/cluster/types.ts";
+import type { ClusterConfig } from "../../src/cluster/config.ts";
+import type { ClusterEvent, NodeId } from "../../src/cluster/types.ts";
 import { ClusterDriver, type PeerSender } from "../../src/node/cluster-driver.ts";
 import { Rng } from "../../src/sim/rng.ts";
 import { CounterStore } from "../../src/sim/store.ts";
@@ -18,7 +19,7 @@ test("three drivers form a cluster, replicate increments and see a graceful leav
       requests++;
       const d = drivers.get(to.addr);
       if (d === undefined) return null;
-      const reply = d.receive(self, payload);
+      const reply = await d.receive(self, payload);
       if (reply.length > 0) repliesWithPayload++;
       return { fromId: d.cluster.status().id, payload: reply };
     },
@@ -69,33 +70,99 @@ test("three drivers form a cluster, replicate increments and see a graceful leav
   for (const x of [a, b]) x.d.stop();
 });
 
-test("a gate holds every outgoing message until it settles, then they all leave", async () => {
+/** Drivers on one hand-driven clock over an in-memory sender; `gates` gives each node's WAL gate. */
+function harness(gates: Record<string, () => Promise<void> | null>, config: Partial<ClusterConfig> = {}) {
   let now = 0;
   const timers: Array<() => void> = [];
-  const sent: string[] = [];
-  let release!: () => void;
-  let gate: Promise<void> | null = new Promise<void>((r) => (release = r));
-  const store = new CounterStore("a");
-  const d = new ClusterDriver({
-    id: "a", addr: "a:7000", seeds: ["b:7000", "c:7000"], store,
-    sender: { send: async (to) => { sent.push(to.addr); return null; } },
-    now: () => now, random: () => 0.5,
-    every: (_ms, fn) => {
-      timers.push(fn);
-      return () => timers.splice(timers.indexOf(fn), 1);
-    },
-    gate: () => gate,
-  });
-  d.start();
-  for (let t = 0; t < 50; t++) {
-    now += 5;
-    for (const f of [...timers]) f();
-    await Promise.resolve();
+  const drivers = new Map<string, ClusterDriver>();
+  const events: Array<{ at: string; e: ClusterEvent }> = [];
+  const rng = new Rng(seed);
+  const nodes = new Map<string, { d: ClusterDriver; store: CounterStore }>();
+  for (const id of Object.keys(gates)) {
+    const store = new CounterStore(id);
+    const d = new ClusterDriver({
+      id, addr: `${id}:7000`, seeds: ["a:7000"], store, config,
+      sender: {
+        send: async (to, payload) => {
+          const peer = drivers.get(to.addr);
+          if (peer === undefined) return null;
+          return { fromId: peer.cluster.status().id, payload: await peer.receive(id, payload) };
+        },
+      },
+      now: () => now, random: () => rng.next(),
+      every: (_ms, fn) => {
+        timers.push(fn);
+        return () => timers.splice(timers.indexOf(fn), 1);
+      },
+      gate: gates[id],
+      onEvent: (e) => events.push({ at: id, e }),
+    });
+    store.onChange = (k, dg) => d.keyChanged(k, dg);
+    drivers.set(`${id}:7000`, d);
+    nodes.set(id, { d, store });
   }
-  expect(sent).toEqual([]); // join attempts were made, and held
+  const run = async (ms: number): Promise<void> => {
+    for (let t = 0; t < ms; t += 5) {
+      now += 5;
+      for (const f of [...timers]) f();
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+    }
+  };
+  return { nodes, events, run, node: (id: string) => nodes.get(id) as { d: ClusterDriver; store: CounterStore } };
+}
+
+test("a WAL that never settles holds delta acks and anti-entropy states, but pings, acks and probes still flow: no one is suspected", async () => {
+  let release!: () => void;
+  const stalled = new Promise<void>((r) => (release = r));
+  let aStalled = false;
+  const h = harness({ a: () => (aStalled ? stalled : null), b: () => null, c: () => null });
+  for (const { d } of h.nodes.values()) d.start();
+  await h.run(3_000);
+  for (const { d } of h.nodes.values()) expect(d.members().map((m) => `${m.id}:${m.status}`)).toEqual(["a:alive", "b:alive", "c:alive"]);
+  h.events.length = 0;
+
+  // a's disk stalls for 10 s (20 probe periods).
+  aStalled = true;
+  const a = h.node("a");
+  const b = h.node("b");
+  b.d.broadcastDelta(b.store.increment("from-b", 1));
+  await h.run(10_000);
+  expect(h.events.filter(({ e }) => e.kind === "member-suspect" || e.kind === "member-dead")).toEqual([]);
+  expect(a.store.value("from-b")).toBe(1); // a merged b's delta ...
+  expect(b.d.cluster.deltaBacklog("a" as NodeId).entries).toBe(1); // ... but does not acknowledge it before its disk has it
+  expect(a.d.status().heldEnvelopes).toBeGreaterThan(0);
+
+  aStalled = false;
   release();
-  gate = null;
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-  expect(new Set(sent)).toEqual(new Set(["b:7000", "c:7000"]));
-  d.stop();
+  await h.run(1_000);
+  expect(b.d.cluster.deltaBacklog("a" as NodeId).entries).toBe(0);
+  expect(a.d.status().heldEnvelopes).toBe(0);
+  expect(a.d.status().heldBytes).toBe(0);
+  for (const { d } of h.nodes.values()) d.stop();
+});
+
+test("held state-carrying envelopes are bounded: beyond heldOutboundEnvelopesMax they are dropped, counted, and recovered later", async () => {
+  let release!: () => void;
+  const stalled = new Promise<void>((r) => (release = r));
+  let aStalled = false;
+  const heldOutboundEnvelopesMax = 4;
+  const h = harness({ a: () => (aStalled ? stalled : null), b: () => null }, { heldOutboundEnvelopesMax, antiEntropyIntervalMs: 200 });
+  for (const { d } of h.nodes.values()) d.start();
+  await h.run(2_000);
+  aStalled = true;
+  const b = h.node("b");
+  for (let i = 0; i < 50; i++) {
+    b.d.broadcastDelta(b.store.increment(`k${i}`, 1));
+    await h.run(50);
+    expect(h.node("a").d.status().heldEnvelopes).toBeLessThanOrEqual(heldOutboundEnvelopesMax);
+  }
+  expect(h.node("a").d.status().heldDropped).toBeGreaterThan(0);
+  expect(b.d.cluster.deltaBacklog("a" as NodeId).entries).toBe(50); // nothing acknowledged while a's disk stalls
+  expect(h.events.filter(({ e }) => e.kind === "member-suspect")).toEqual([]);
+  aStalled = false;
+  release();
+  await h.run(3_000);
+  expect(b.d.cluster.deltaBacklog("a" as NodeId).entries).toBe(0);
+  for (let i = 0; i < 50; i++) expect(h.node("a").store.value(`k${i}`)).toBe(1);
+  for (const { d } of h.nodes.values()) d.stop();
 });
