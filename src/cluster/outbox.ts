@@ -2,9 +2,10 @@
 
 import { assembleEnvelope, encodeMessageBytes, messagesPerEnvelopeMax, type Message, type UpdateMsg } from "./wire.ts";
 import type { NodeId, Outbound } from "./types.ts";
+import { peerEnvelopeTargetBytesMax } from "../limits.ts";
 
 /** An envelope is closed once it holds this many bytes; a single bigger message goes alone. */
-export const envelopeTargetBytesMax = 4 * 1024 * 1024;
+export const envelopeTargetBytesMax = peerEnvelopeTargetBytesMax;
 
 interface Pending {
   to: NodeId | null;

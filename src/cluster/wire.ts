@@ -6,17 +6,22 @@
 // unsigned LEB128 varints up to 2^53 - 1, hashes are fixed 8 bytes little-endian.
 
 import type { Incarnation, MemberStatus, NodeId } from "./types.ts";
+import { aePieceBytesMax, keyBytesMax, keyEnvelopeBytesMax, peerDeltaBytesMax, peerEnvelopeBytesMax } from "../limits.ts";
 
 export const wireVersion = 1;
 
-// Limits checked while decoding, before anything is allocated.
-export const envelopeBytesMax = 8 * 1024 * 1024;
+// Limits checked while decoding, before anything is allocated. The sizes are defined in
+// src/limits.ts so that every delta a node writes and every state it stores fits here.
+export const envelopeBytesMax = peerEnvelopeBytesMax;
 export const messagesPerEnvelopeMax = 4096;
 export const idBytesMax = 256;
 export const addrBytesMax = 256;
-export const keyBytesMax = 1024;
-export const deltaBytesMax = 4 * 1024 * 1024;
-export const stateBytesMax = 4 * 1024 * 1024;
+export { keyBytesMax };
+export const deltaBytesMax = peerDeltaBytesMax;
+/** One ae-states entry, or one ae-piece: a state above this travels in pieces. */
+export const stateBytesMax = aePieceBytesMax;
+/** A whole state reassembled from pieces. */
+export const transferBytesMax = keyEnvelopeBytesMax;
 export const deltasPerBatchMax = 4096;
 export const membersPerMessageMax = 10_000;
 export const treeItemsPerMessageMax = 65_536;

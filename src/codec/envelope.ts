@@ -8,14 +8,15 @@ import {
   writeLww, writeMv, writePNCounter,
 } from "./states.ts";
 import { Reader, WireType, Writer } from "./wire.ts";
+import { keyBytesMax, keyEnvelopeBytesMax } from "../limits.ts";
 import type { CausalContext } from "../crdt/index.ts";
 
 /** The envelope format this code writes and the only one it reads. */
 export const formatVersionCurrent = 1;
-/** Longest key, in UTF-8 bytes. */
-export const keyBytesMax = 1024;
+/** Longest key, in UTF-8 bytes (see src/limits.ts). */
+export { keyBytesMax };
 /** Largest encoded envelope (a state plus key and header). */
-export const envelopeBytesMax = stateBytesMax + keyBytesMax + 32;
+export const envelopeBytesMax = keyEnvelopeBytesMax;
 
 /** Wire values of proto CrdtType. ONLY APPEND TO THIS LIST. */
 export const CrdtType = { GCounter: 1, PNCounter: 2, LwwRegister: 3, MvRegister: 4 } as const;
