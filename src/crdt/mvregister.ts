@@ -6,6 +6,7 @@ import { type ActorId } from "./actors.ts";
 import { CausalContext, dotCompare, type Dot } from "./clocks.ts";
 import { CrdtError, CrdtErrorCode } from "./errors.ts";
 import { bytesEqual, compareBytes, registerValueBytesMax } from "./lww.ts";
+import { mvSiblingsWriteMax } from "../limits.ts";
 
 export interface MvEntry {
   readonly dot: Dot;
@@ -38,11 +39,21 @@ export class MvRegister {
   /**
    * Writes value as actor, replacing the values `context` covers (null: everything this replica
    * has seen). Returns the delta ({newDot: value}, context + newDot); the write's own dot is
-   * one past the highest of actor's dots in either context.
+   * one past the highest of actor's dots in either context. Refused (LimitExceeded, nothing
+   * changed) if more than mvSiblingsWriteMax values would remain: only a write with a stale
+   * or empty context can add one, and the writer's remedy is to pass the context it read.
    */
   write(actor: ActorId, value: Uint8Array, context: CausalContext | null): MvRegister {
     if (value.length > registerValueBytesMax) throw new CrdtError(CrdtErrorCode.Invalid, `value longer than ${registerValueBytesMax} bytes`);
     const covered = context === null ? this.ctx.clone() : context.clone();
+    let kept = 0;
+    for (const e of this.entries) if (!covered.contains(e.dot)) kept++;
+    if (kept + 1 > mvSiblingsWriteMax) {
+      throw new CrdtError(
+        CrdtErrorCode.LimitExceeded,
+        `the register holds ${kept} concurrent values, the most it may keep is ${mvSiblingsWriteMax}: read it and write with the context you read, which replaces the values you saw`,
+      );
+    }
     const counter = Math.max(this.ctx.max(actor), covered.max(actor)) + 1;
     if (!Number.isSafeInteger(counter)) throw new CrdtError(CrdtErrorCode.OutOfRange, "dot counter exhausted");
     const dot: Dot = { actor, counter };

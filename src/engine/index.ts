@@ -60,6 +60,7 @@ import {
   beginEnvelope, CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, DecodeError, encodeContext, keyBytesMax, Reader, WireType, Writer,
   writeEnvelope, writeState, type CrdtState,
 } from "../codec/index.ts";
+import { mergeRefusal, mvWriteRefusal } from "./bounds.ts";
 import { digestOf, hash64, hashOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
 
@@ -68,7 +69,8 @@ export const scanChunkKeysMax = 10_000;
 /** Most bytes of state one scan chunk returns (a single larger state is returned alone). */
 export const scanChunkBytesMax = 4 * 1024 * 1024;
 
-export type EngineErrorCode = "WRONG_TYPE" | "OUT_OF_RANGE" | "INVALID";
+/** LIMIT_EXCEEDED: the key's state would pass a bound of src/limits.ts (see bounds.ts). */
+export type EngineErrorCode = "WRONG_TYPE" | "OUT_OF_RANGE" | "INVALID" | "LIMIT_EXCEEDED";
 export interface EngineError {
   code: EngineErrorCode;
   message: string;
@@ -261,6 +263,8 @@ export class Engine {
           }
           if (state === undefined) state = new MvRegister();
           else if (!(state instanceof MvRegister)) return wrongType(op.key, crdtTypeOf(state), "mv");
+          const refusal = mvWriteRefusal(state, this.actor, op.value, ctx);
+          if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
           delta = state.write(this.actor, op.value, ctx);
           break;
         }
@@ -537,6 +541,8 @@ export class Engine {
       return { ok: true, key, changed: false, skew, typeConflict: true };
     }
     const state = this.stateAt(i);
+    const refusal = mergeRefusal(state, incoming);
+    if (refusal !== null) return fail("LIMIT_EXCEEDED", `key "${key.slice(0, 64)}": ${refusal}`);
     const changed = mergeSame(state, incoming);
     if (changed) {
       this.storeAt(i, state);
