@@ -102,7 +102,7 @@ export class Cluster {
       this.events.push({ kind: "message-refused", from, reason: e.message });
       return e.message;
     }
-    if (env.messages.some((m) => m.kind === "ae-tree" || m.kind === "ae-leaves" || m.kind === "ae-states")) {
+    if (env.messages.some((m) => m.kind === "ae-tree" || m.kind === "ae-leaves" || m.kind === "ae-states" || m.kind === "ae-piece")) {
       this.antiEntropyBytesReceived += payload.length;
     }
     for (const m of env.messages) {
@@ -114,6 +114,7 @@ export class Cluster {
         case "ae-tree":
         case "ae-leaves":
         case "ae-states":
+        case "ae-piece":
           this.syncTree();
           this.guardStore(from, () => this.ae.handle(from, env.fromAddr, m));
           break;

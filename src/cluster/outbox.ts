@@ -17,7 +17,7 @@ interface Pending {
 
 const swimKinds = new Set<Message["kind"]>(["ping", "ping-req", "ack", "nack"]);
 
-const antiEntropyKinds = new Set<Message["kind"]>(["ae-tree", "ae-leaves", "ae-states"]);
+const antiEntropyKinds = new Set<Message["kind"]>(["ae-tree", "ae-leaves", "ae-states", "ae-piece"]);
 
 export class Outbox {
   private pending: Pending[] = [];

@@ -44,6 +44,7 @@ export const MessageKind = {
   aeTree: 12,
   aeLeaves: 13,
   aeStates: 14,
+  aePiece: 15,
 } as const;
 
 /** Member status codes in push-pull. ONLY APPEND TO THIS LIST. */
@@ -86,7 +87,13 @@ export type Message =
   | { kind: "delta-ack"; epoch: number; seq: number }
   | { kind: "ae-tree"; depth: number; level: number; items: TreeItem[] }
   | { kind: "ae-leaves"; depth: number; leaves: LeafListing[] }
-  | { kind: "ae-states"; entries: Array<[string, Uint8Array]>; want: string[] };
+  | { kind: "ae-states"; entries: Array<[string, Uint8Array]>; want: string[] }
+  /**
+   * bytes [offset, offset + bytes.length) of one key's KeyState of totalBytes bytes (more than
+   * stateBytesMax), sent in pieces so that no envelope grows with it; `transfer` tells the
+   * pieces of one encoding from those of another.
+   */
+  | { kind: "ae-piece"; key: string; transfer: number; totalBytes: number; offset: number; bytes: Uint8Array };
 
 export interface Envelope {
   /** The sender's advertised peer address, so that a reply can reach a node not yet known. */
@@ -234,6 +241,9 @@ function encodeMessage(w: Writer, m: Message): void {
       for (const [k, s] of m.entries) { w.str(k); w.bytes(s); }
       w.varint(m.want.length);
       for (const k of m.want) w.str(k);
+      return;
+    case "ae-piece":
+      w.u8(MessageKind.aePiece); w.str(m.key); w.u32(m.transfer); w.varint(m.totalBytes); w.varint(m.offset); w.bytes(m.bytes);
       return;
     default: {
       const never: never = m;
@@ -444,6 +454,16 @@ function decodeMessage(r: Reader): Message {
       const want: string[] = [];
       for (let i = 0; i < m; i++) want.push(r.str(keyBytesMax, "wanted key"));
       return { kind: "ae-states", entries, want };
+    }
+    case MessageKind.aePiece: {
+      const key = r.str(keyBytesMax, "key");
+      const transfer = r.u32();
+      const totalBytes = r.varint();
+      const offset = r.varint();
+      const bytes = r.bytes(stateBytesMax, "state piece");
+      if (totalBytes <= stateBytesMax || totalBytes > transferBytesMax) throw new WireError("bad-value", `piece of a ${totalBytes}-byte state, not in ${stateBytesMax + 1}..${transferBytesMax}`);
+      if (bytes.length === 0 || offset + bytes.length > totalBytes) throw new WireError("bad-value", `piece [${offset}, ${offset + bytes.length}) of a ${totalBytes}-byte state`);
+      return { kind: "ae-piece", key, transfer, totalBytes, offset, bytes };
     }
     default:
       throw new WireError("unknown-kind", `message kind ${kind}`);

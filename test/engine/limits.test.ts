@@ -153,3 +153,28 @@ describe("merges", () => {
     expect(into.encodeState("k")).toEqual(merged);
   });
 });
+
+describe("WAL", () => {
+  test("a merged state above the write bound (what a node logs when anti-entropy repairs a key) is one WAL record and recovers", async () => {
+    const dir = await tempDir("wal-state");
+    dirs.push(dir);
+    const e = new Engine({ actor: "n1" });
+    for (let w = 0; w < 2; w++) {
+      const writer = new Engine({ actor: `w${w}` });
+      for (let i = 0; i < 3; i++) {
+        const r = writer.apply({ kind: "setMv", key: "big", value: new Uint8Array(registerValueBytesMax).fill(w * 3 + i), context: new Uint8Array(0) }, 1_000);
+        if (!r.ok) throw new Error(r.error.message);
+      }
+      expect(e.mergeState("big", writer.encodeState("big") as Uint8Array, 1_000).ok).toBe(true);
+    }
+    const state = e.encodeState("big") as Uint8Array;
+    expect(state.length).toBeGreaterThan(keyStateWriteBytesMax);
+    const store = await open(dir, new Engine({ actor: "n1" }));
+    await store.append([state]);
+    await store.close();
+    const again = new Engine({ actor: "n1" });
+    const reopened = await open(dir, again);
+    await reopened.close();
+    expect(again.encodeState("big")).toEqual(state);
+  });
+});
