@@ -63,6 +63,7 @@ import {
 import { mergeRefusal, mvWriteRefusal } from "./bounds.ts";
 import { digestOf, hash64, hashOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
+import type { KeyHashSeed } from "./keyhash.ts";
 
 /** Most keys one scan chunk returns. */
 export const scanChunkKeysMax = 10_000;
@@ -122,6 +123,12 @@ export interface EngineOptions {
    * calls reportChanges first).
    */
   deferChanges?: boolean;
+  /**
+   * Secret key of the hash that places client-chosen keys in the table (keyhash.ts): random per
+   * process in the node, from the seeded rng in the simulator. Without it, [0, 0]: fine for
+   * tests and benchmarks, open to hash flooding anywhere clients choose keys.
+   */
+  hashSeed?: KeyHashSeed;
 }
 
 /** An op of applyMany: a write, or a read that sees the writes before it. */
@@ -171,7 +178,7 @@ const invalidKey = fail("INVALID", `key must be 1..${keyBytesMax} bytes of well-
 export class Engine {
   readonly actor: ActorId;
   readonly clock: HybridClock;
-  private readonly t = new KeyTable();
+  private readonly t: KeyTable;
   private readonly w = new Writer(4096);
   /** The current key's UTF-8 (see encodeKey). */
   private readonly keyBuf = new Uint8Array(keyBytesMax * 3 + 8);
@@ -182,6 +189,7 @@ export class Engine {
 
   constructor(opts: EngineOptions) {
     this.actor = internActor(opts.actor);
+    this.t = new KeyTable(opts.hashSeed);
     this.clock = new HybridClock(opts.maxClockSkewMs);
     this.onChange = opts.onChange ?? null;
     this.defer = opts.deferChanges ?? false;

@@ -55,7 +55,9 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
   let skewEvents = 0;
   // deferChanges: digests and hash-tree updates happen once per key per anti-entropy look, not
   // once per write (ClusterHost hands the engine's reportChanges to the cluster).
-  const engine = new Engine({ actor: cfg.id, maxClockSkewMs: cfg.maxClockSkewMs, deferChanges: true });
+  // hashSeed: a secret per process, so clients cannot choose keys that collide in the table.
+  const [k0, k1] = crypto.getRandomValues(new Uint32Array(2));
+  const engine = new Engine({ actor: cfg.id, maxClockSkewMs: cfg.maxClockSkewMs, deferChanges: true, hashSeed: [k0 ?? 0, k1 ?? 0] });
   const persistLog: PersistLog = (level, message, fields) => log[level](message, fields);
 
   let resolveStopped!: (code: number) => void;

@@ -44,7 +44,7 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
     seed,
     nodes,
     seedNodes,
-    ...(opts.engine === true ? { storeFactory: (actor: string, nowMs: () => number) => new EngineStore(actor, nowMs) } : {}),
+    ...(opts.engine === true ? { storeFactory: (actor: string, nowMs: () => number, hashSeed: readonly [number, number]) => new EngineStore(actor, nowMs, hashSeed) } : {}),
     network: {
       lossRate: rng.pick([0, 0.01, 0.05, 0.15]),
       duplicateRate: rng.pick([0, 0.02, 0.1]),
