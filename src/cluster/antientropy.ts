@@ -108,8 +108,7 @@ export class AntiEntropy {
   /** Opens an exchange with `peer` by sending our root hash. */
   start(peer: AePeer): void {
     this.roundsStarted++;
-    const [lo, hi] = this.tree.hash(0, 0);
-    this.outbox.send(peer.id, peer.addr, { kind: "ae-tree", depth: this.tree.depth, level: 0, items: [{ index: 0, lo, hi }] });
+    this.outbox.send(peer.id, peer.addr, { kind: "ae-tree", depth: this.tree.depth, level: 0, items: [{ index: 0, hash: this.tree.hash(0, 0) }] });
   }
 
   handle(from: NodeId, fromAddr: string, msg: AeMessage): void {
@@ -138,8 +137,8 @@ export class AntiEntropy {
     const differing: number[] = [];
     for (const it of items) {
       if (!this.tree.hasNode(level, it.index)) return this.refuse(from, `no tree node ${level}/${it.index}`);
-      const [lo, hi] = this.tree.hash(level, it.index);
-      if (lo !== it.lo || hi !== it.hi) differing.push(it.index);
+      const h = this.tree.hash(level, it.index);
+      if (h[0] !== it.hash[0] || h[1] !== it.hash[1] || h[2] !== it.hash[2] || h[3] !== it.hash[3]) differing.push(it.index);
     }
     if (differing.length === 0) return;
     if (level === this.tree.depth) {
@@ -150,8 +149,7 @@ export class AntiEntropy {
     for (const idx of differing) {
       for (let c = 0; c < treeFanout; c++) {
         const child = idx * treeFanout + c;
-        const [lo, hi] = this.tree.hash(level + 1, child);
-        children.push({ index: child, lo, hi });
+        children.push({ index: child, hash: this.tree.hash(level + 1, child) });
       }
     }
     children = this.slice(children, this.config.antiEntropyTreeItemsMax);

@@ -3,8 +3,10 @@
 // An envelope is `u8 version | string fromAddr | varint count | count x message`; a message
 // is `u8 kind | fields`. The transport carries one envelope as the opaque payload of
 // NodeService.Exchange; its reply payload is empty or another envelope. Integers are
-// unsigned LEB128 varints up to 2^53 - 1, hashes are fixed 8 bytes little-endian.
+// unsigned LEB128 varints up to 2^53 - 1, hashes and digests are fixed 16 bytes (four u32
+// little-endian words, lowest first).
 
+import type { TreeHash } from "./hashtree.ts";
 import type { Incarnation, MemberStatus, NodeId } from "./types.ts";
 import { aePieceBytesMax, keyBytesMax, keyEnvelopeBytesMax, peerDeltaBytesMax, peerEnvelopeBytesMax } from "../limits.ts";
 
@@ -41,10 +43,13 @@ export const MessageKind = {
   pushPull: 9,
   deltaBatch: 10,
   deltaAck: 11,
-  aeTree: 12,
-  aeLeaves: 13,
+  /** Retired: ae-tree and ae-leaves with 64-bit hashes, which a client could collide; refused. */
+  aeTree64: 12,
+  aeLeaves64: 13,
   aeStates: 14,
   aePiece: 15,
+  aeTree: 16,
+  aeLeaves: 17,
 } as const;
 
 /** Member status codes in push-pull. ONLY APPEND TO THIS LIST. */
@@ -57,11 +62,10 @@ export interface MemberState {
   status: MemberStatus;
 }
 
-/** One hash-tree node: its index within its level and its 64-bit hash as two u32 halves. */
+/** One hash-tree node: its index within its level and its 128-bit hash. */
 export interface TreeItem {
   index: number;
-  lo: number;
-  hi: number;
+  hash: TreeHash;
 }
 
 export interface LeafListing {
@@ -227,13 +231,13 @@ function encodeMessage(w: Writer, m: Message): void {
       return;
     case "ae-tree":
       w.u8(MessageKind.aeTree); w.u8(m.depth); w.u8(m.level); w.varint(m.items.length);
-      for (const it of m.items) { w.varint(it.index); w.u32(it.lo); w.u32(it.hi); }
+      for (const it of m.items) { w.varint(it.index); for (const x of it.hash) w.u32(x); }
       return;
     case "ae-leaves":
       w.u8(MessageKind.aeLeaves); w.u8(m.depth); w.varint(m.leaves.length);
       for (const l of m.leaves) {
         w.varint(l.index); w.varint(l.entries.length);
-        for (const e of l.entries) { w.str(e.key); w.u64(e.digest); }
+        for (const e of l.entries) { w.str(e.key); w.u64(e.digest); w.u64(e.digest >> 64n); }
       }
       return;
     case "ae-states":
@@ -428,9 +432,9 @@ function decodeMessage(r: Reader): Message {
       const depth = r.u8();
       const level = r.u8();
       if (level > depth) throw new WireError("bad-value", `tree level ${level} > depth ${depth}`);
-      const n = r.count(treeItemsPerMessageMax, "tree items", 9);
+      const n = r.count(treeItemsPerMessageMax, "tree items", 17);
       const items: TreeItem[] = [];
-      for (let i = 0; i < n; i++) items.push({ index: r.varint(), lo: r.u32(), hi: r.u32() });
+      for (let i = 0; i < n; i++) items.push({ index: r.varint(), hash: [r.u32(), r.u32(), r.u32(), r.u32()] });
       return { kind: "ae-tree", depth, level, items };
     }
     case MessageKind.aeLeaves: {
@@ -439,9 +443,13 @@ function decodeMessage(r: Reader): Message {
       const leaves: LeafListing[] = [];
       for (let i = 0; i < n; i++) {
         const index = r.varint();
-        const m = r.count(keysPerMessageMax, "leaf entries", 10);
+        const m = r.count(keysPerMessageMax, "leaf entries", 18);
         const entries: Array<{ key: string; digest: bigint }> = [];
-        for (let j = 0; j < m; j++) entries.push({ key: r.str(keyBytesMax, "key"), digest: r.u64() });
+        for (let j = 0; j < m; j++) {
+          const key = r.str(keyBytesMax, "key");
+          const lo = r.u64();
+          entries.push({ key, digest: (r.u64() << 64n) | lo });
+        }
         leaves.push({ index, entries });
       }
       return { kind: "ae-leaves", depth, leaves };
@@ -465,6 +473,9 @@ function decodeMessage(r: Reader): Message {
       if (bytes.length === 0 || offset + bytes.length > totalBytes) throw new WireError("bad-value", `piece [${offset}, ${offset + bytes.length}) of a ${totalBytes}-byte state`);
       return { kind: "ae-piece", key, transfer, totalBytes, offset, bytes };
     }
+    case MessageKind.aeTree64:
+    case MessageKind.aeLeaves64:
+      throw new WireError("unknown-kind", `message kind ${kind}: anti-entropy with 64-bit hashes, retired (the sender runs an older version)`);
     default:
       throw new WireError("unknown-kind", `message kind ${kind}`);
   }

@@ -33,9 +33,9 @@
 //       so replicas still converge.
 //   e.encodeState(key): Uint8Array | undefined        encoded KeyState (snapshots)
 //   e.loadState(key, bytes): LoadResult              replaces the key's state (recovery)
-//   e.digest(key): bigint | undefined                hash64(varint(type) ++ canonical state
-//                                                    bytes); the key is not hashed in. Updated
-//                                                    on every change, not on read
+//   e.digest(key): bigint | undefined                128-bit BLAKE2s of varint(key length) ++ key
+//                                                    ++ varint(type) ++ canonical state bytes
+//                                                    (digest.ts). Updated on every change, not on read
 //   onChange(key, digest) is called after every change (apply, merge, load) - or, with
 //       deferChanges, once per changed key when reportChanges() runs (see below).
 //   e.applyMany(ops, nowMs) -> { results, deltas }
@@ -61,7 +61,7 @@ import {
   writeEnvelope, writeState, type CrdtState,
 } from "../codec/index.ts";
 import { mergeRefusal, mvWriteRefusal } from "./bounds.ts";
-import { digestOf, hash64, hashOut } from "./digest.ts";
+import { digest128 } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
 import type { KeyHashSeed } from "./keyhash.ts";
 
@@ -601,7 +601,7 @@ export class Engine {
     const i = this.indexOf(key);
     if (i < 0) return undefined;
     this.freshDigest(i);
-    return digestOf(this.t.digestHi[i] as number, this.t.digestLo[i] as number);
+    return this.t.digestAt(i);
   }
 
   /** With deferChanges: reports every key changed since the last call to onChange (see the API notes). */
@@ -615,7 +615,7 @@ export class Engine {
       for (; k < list.length; k++) {
         const i = list[k] as number;
         this.freshDigest(i);
-        this.onChange?.(decodeKey(t.keyBytes(i)), digestOf(t.digestHi[i] as number, t.digestLo[i] as number));
+        this.onChange?.(decodeKey(t.keyBytes(i)), t.digestAt(i));
         t.flags[i] = (t.flags[i] as number) & ~Flag.ReportPending;
       }
     } finally {
@@ -719,7 +719,7 @@ export class Engine {
     const t = this.t;
     if (!this.defer) {
       this.computeDigest(i);
-      if (this.onChange !== null) this.onChange(key, digestOf(t.digestHi[i] as number, t.digestLo[i] as number));
+      if (this.onChange !== null) this.onChange(key, t.digestAt(i));
       return;
     }
     const f = t.flags[i] as number;
@@ -740,11 +740,12 @@ export class Engine {
     this.computeDigest(i);
   }
 
-  /** Recomputes entry i's digest from its canonical encoding. */
+  /** Recomputes entry i's digest from its key and canonical encoding (the key binds it: digest.ts). */
   private computeDigest(i: number): void {
     const t = this.t;
     const w = this.w;
     w.reset();
+    w.bytes(t.keyBytes(i)); // varint length ++ key
     const slot = t.slot[i];
     if (slot === Slot.Object) {
       const s = t.objects.get(i) as CrdtState;
@@ -754,9 +755,8 @@ export class Engine {
       w.uint(slot === Slot.GCounter ? CrdtType.GCounter : CrdtType.PNCounter);
       writeCompactCounter(w, slot === Slot.GCounter, t.actor[i] as number, t.p[i] as number, t.n[i] as number);
     }
-    hash64(w.buf, 0, w.pos);
-    t.digestHi[i] = hashOut.hi;
-    t.digestLo[i] = hashOut.lo;
+    digest128(w.buf, 0, w.pos);
+    t.storeDigest(i);
   }
 }
 

@@ -52,6 +52,12 @@ export interface ClusterDriverOptions {
   gate?: () => Promise<void> | null;
 }
 
+/** A secret per process for the hash tree's key table (clients choose the keys). */
+function randomHashSeed(): [number, number] {
+  const [a, b] = crypto.getRandomValues(new Uint32Array(2));
+  return [a ?? 0, b ?? 0];
+}
+
 const realEvery: Every = (ms, fn) => {
   const h = setInterval(fn, ms);
   return () => clearInterval(h);
@@ -73,6 +79,7 @@ export class ClusterDriver {
       config: opts.config,
       env: { nowMs: opts.now ?? (() => performance.now()), random: opts.random ?? Math.random },
       store: opts.store,
+      hashSeed: randomHashSeed(),
     });
   }
 

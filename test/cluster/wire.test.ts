@@ -21,10 +21,11 @@ const every: Message[] = [
   { kind: "push-pull", join: true, reply: false, members: [{ id: id("a"), addr: "x:1", incarnation: inc(1), status: "suspect" }, { id: id("b"), addr: "y:2", incarnation: inc(0), status: "left" }] },
   { kind: "delta-batch", epoch: 0xffffffff, floorSeq: 3, firstSeq: 4, deltas: [new Uint8Array([1, 2, 3]), new Uint8Array(0)] },
   { kind: "delta-ack", epoch: 12, seq: 99 },
-  { kind: "ae-tree", depth: 4, level: 2, items: [{ index: 255, lo: 0xdeadbeef, hi: 1 }] },
+  { kind: "ae-tree", depth: 4, level: 2, items: [{ index: 255, hash: [0xdeadbeef, 1, 0, 0xffffffff] }] },
   // Keys that start with U+FEFF keep it (a decoder that drops a "byte-order mark" would not).
-  { kind: "ae-leaves", depth: 4, leaves: [{ index: 65535, entries: [{ key: "k", digest: 2n ** 64n - 1n }, { key: "\uFEFFk", digest: 1n }] }, { index: 0, entries: [] }] },
+  { kind: "ae-leaves", depth: 4, leaves: [{ index: 65535, entries: [{ key: "k", digest: 2n ** 128n - 1n }, { key: "\uFEFFk", digest: 1n }, { key: "m", digest: 2n ** 64n }] }, { index: 0, entries: [] }] },
   { kind: "ae-states", entries: [["key", new Uint8Array([9])], ["\uFEFF", new Uint8Array([8])]], want: ["a", "b", "\uFEFFb"] },
+  { kind: "ae-piece", key: "big", transfer: 0xffffffff, totalBytes: 3 * 1024 * 1024, offset: 1024 * 1024, bytes: new Uint8Array([1, 2, 3]) },
 ];
 
 describe("wire", () => {
@@ -35,6 +36,13 @@ describe("wire", () => {
     }
     const all: Envelope = { fromAddr: "h:2", messages: every };
     expect(decodeEnvelope(encodeEnvelope(all))).toEqual(all);
+  });
+
+  test("anti-entropy messages with 64-bit hashes (kinds 12, 13: collidable by a client) are refused with a clear reason", () => {
+    for (const kind of [12, 13]) {
+      const payload = new Uint8Array([wireVersion, 1, 0x41, 1, kind, 4, 0, 0]);
+      expect(() => decodeEnvelope(payload)).toThrow(/64-bit hashes, retired/);
+    }
   });
 
   test("random bytes decode to an envelope or a WireError, never anything else (seed printed on failure)", () => {
@@ -52,7 +60,7 @@ describe("wire", () => {
 
   test("random bytes behind a valid header reach the message decoders and still only give WireErrors", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 14 }), (bytes, kind) => {
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 17 }), (bytes, kind) => {
         const payload = new Uint8Array([wireVersion, 1, 0x41, 1, kind, ...bytes]);
         try {
           decodeEnvelope(payload);
