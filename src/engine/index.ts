@@ -35,7 +35,8 @@
 //   e.loadState(key, bytes): LoadResult              replaces the key's state (recovery)
 //   e.digest(key): bigint | undefined                128-bit BLAKE2s of varint(key length) ++ key
 //                                                    ++ varint(type) ++ canonical state bytes
-//                                                    (digest.ts). Updated on every change, not on read
+//                                                    (digest.ts). Computed when read or reported,
+//                                                    never stored
 //   onChange(key, digest) is called after every change (apply, merge, load) - or, with
 //       deferChanges, once per changed key when reportChanges() runs (see below).
 //   e.applyMany(ops, nowMs) -> { results, deltas }
@@ -61,7 +62,7 @@ import {
   writeEnvelope, writeState, type CrdtState,
 } from "../codec/index.ts";
 import { mergeRefusal, mvWriteRefusal } from "./bounds.ts";
-import { digest128 } from "./digest.ts";
+import { digest128, digestOf, digestOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
 import type { KeyHashSeed } from "./keyhash.ts";
 
@@ -600,8 +601,7 @@ export class Engine {
   digest(key: string): bigint | undefined {
     const i = this.indexOf(key);
     if (i < 0) return undefined;
-    this.freshDigest(i);
-    return this.t.digestAt(i);
+    return this.computeDigest(i);
   }
 
   /** With deferChanges: reports every key changed since the last call to onChange (see the API notes). */
@@ -614,8 +614,7 @@ export class Engine {
     try {
       for (; k < list.length; k++) {
         const i = list[k] as number;
-        this.freshDigest(i);
-        this.onChange?.(decodeKey(t.keyBytes(i)), t.digestAt(i));
+        this.onChange?.(decodeKey(t.keyBytes(i)), this.computeDigest(i));
         t.flags[i] = (t.flags[i] as number) & ~Flag.ReportPending;
       }
     } finally {
@@ -714,34 +713,26 @@ export class Engine {
     }
   }
 
-  /** After a change to entry i: recompute its digest and tell the subscriber, or (deferChanges) note it. */
+  /**
+   * After a change to entry i: tell the subscriber its digest, or (deferChanges) note it. No
+   * digest is stored: 16 bytes per key would cost more than computing one when it is asked for
+   * (once per changed key per anti-entropy look, and once per key when the hash tree is built).
+   */
   private changed(key: string, i: number): void {
     const t = this.t;
     if (!this.defer) {
-      this.computeDigest(i);
-      if (this.onChange !== null) this.onChange(key, t.digestAt(i));
+      if (this.onChange !== null) this.onChange(key, this.computeDigest(i));
       return;
     }
     const f = t.flags[i] as number;
-    if (this.onChange === null) {
-      t.flags[i] = f | Flag.DigestStale;
-    } else if ((f & Flag.ReportPending) === 0) {
-      t.flags[i] = f | Flag.DigestStale | Flag.ReportPending;
+    if (this.onChange !== null && (f & Flag.ReportPending) === 0) {
+      t.flags[i] = f | Flag.ReportPending;
       this.pending.push(i);
-    } else {
-      t.flags[i] = f | Flag.DigestStale;
     }
   }
 
-  private freshDigest(i: number): void {
-    const t = this.t;
-    if (((t.flags[i] as number) & Flag.DigestStale) === 0) return;
-    t.flags[i] = (t.flags[i] as number) & ~Flag.DigestStale;
-    this.computeDigest(i);
-  }
-
-  /** Recomputes entry i's digest from its key and canonical encoding (the key binds it: digest.ts). */
-  private computeDigest(i: number): void {
+  /** Entry i's digest, from its key and canonical encoding (the key binds it: digest.ts). */
+  private computeDigest(i: number): bigint {
     const t = this.t;
     const w = this.w;
     w.reset();
@@ -756,7 +747,7 @@ export class Engine {
       writeCompactCounter(w, slot === Slot.GCounter, t.actor[i] as number, t.p[i] as number, t.n[i] as number);
     }
     digest128(w.buf, 0, w.pos);
-    t.storeDigest(i);
+    return digestOf(digestOut.w0, digestOut.w1, digestOut.w2, digestOut.w3);
   }
 }
 

@@ -11,7 +11,6 @@
 // seed (keyhash.ts): nobody can pick keys that collide.
 
 import { keyBytesMax } from "../codec/index.ts";
-import { digestOf, digestOut } from "./digest.ts";
 import { halfSipHash13, type KeyHashSeed } from "./keyhash.ts";
 
 /** Most keys one engine holds (entry indices and arena offsets are u32). */
@@ -32,7 +31,7 @@ export type Slot = (typeof Slot)[keyof typeof Slot];
 
 /** Bits of the flags column. */
 export const Flag = {
-  /** The entry's digest words are out of date. */
+  /** Retired (digests are no longer stored); the bit stays unused. */
   DigestStale: 1,
   /** The change has not been reported to onChange yet (the entry is in the pending list). */
   ReportPending: 2,
@@ -56,8 +55,6 @@ export class KeyTable {
   /** Compact counters' p and n: exact integers <= 2^53 - 1. */
   p = new Float64Array(this.capacity);
   n = new Float64Array(this.capacity);
-  /** Each entry's 128-bit digest as four u32 words (digest.ts), lowest first. */
-  digestWords = new Uint32Array(4 * this.capacity);
   /** Per-entry bits of the engine's lazy change tracking (Flag). */
   flags = new Uint8Array(this.capacity);
   /** States of Slot.Object entries. */
@@ -127,21 +124,6 @@ export class KeyTable {
     return i;
   }
 
-  /** Stores the last digest128 result (digestOut) as entry i's digest. */
-  storeDigest(i: number): void {
-    const d = this.digestWords;
-    d[4 * i] = digestOut.w0;
-    d[4 * i + 1] = digestOut.w1;
-    d[4 * i + 2] = digestOut.w2;
-    d[4 * i + 3] = digestOut.w3;
-  }
-
-  /** Entry i's stored digest. */
-  digestAt(i: number): bigint {
-    const d = this.digestWords;
-    return digestOf(d[4 * i] as number, d[4 * i + 1] as number, d[4 * i + 2] as number, d[4 * i + 3] as number);
-  }
-
   /** The key of entry i as UTF-8 (a view; copy before keeping). */
   keyBytes(i: number): Uint8Array {
     const off = this.keyOffset[i] as number;
@@ -167,9 +149,6 @@ export class KeyTable {
     this.keyOffset = g32(this.keyOffset);
     this.keyHash = g32(this.keyHash);
     this.actor = g32(this.actor);
-    const d = new Uint32Array(4 * c);
-    d.set(this.digestWords);
-    this.digestWords = d;
     this.p = g64(this.p);
     this.n = g64(this.n);
     const kl = new Uint16Array(c);
