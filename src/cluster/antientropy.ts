@@ -18,8 +18,10 @@ import type { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
 import type { ClusterEvent, Env, NodeId } from "./types.ts";
 import { stateBytesMax, type LeafListing, type Message, type TreeItem } from "./wire.ts";
-import { aeReassemblyBytesMax, aeReplyBytesMax } from "../limits.ts";
+import { aeReassemblyBytesMax, aeReplyBytesMax, peerEnvelopeTargetBytesMax } from "../limits.ts";
 
+/** An ae-leaves message is closed once its listing may hold this many bytes (keys at 3 UTF-8 bytes per unit). */
+const listingBytesTarget = peerEnvelopeTargetBytesMax / 2;
 /** Keys whose states are read from the store at once while a reply is filled. */
 const statesReadKeysMax = 256;
 /** A partly received state is dropped after this many anti-entropy intervals without completing. */
@@ -165,12 +167,27 @@ export class AntiEntropy {
     return out;
   }
 
+  /**
+   * Lists leaves, at most antiEntropyLeavesPerMessageMax and about listingBytesTarget per
+   * message (a leaf is listed whole: the receiver reads a missing key as one to send).
+   */
   private sendLeaves(to: NodeId, addr: string, leaves: readonly number[]): void {
     const perMsg = this.config.antiEntropyLeavesPerMessageMax;
-    for (let i = 0; i < leaves.length; i += perMsg) {
-      const listing: LeafListing[] = leaves.slice(i, i + perMsg).map((index) => ({ index, entries: this.tree.leafEntries(index) }));
-      this.outbox.send(to, addr, { kind: "ae-leaves", depth: this.tree.depth, leaves: listing });
+    let listing: LeafListing[] = [];
+    let bytes = 0;
+    for (const index of leaves) {
+      const entries = this.tree.leafEntries(index);
+      let leafBytes = 8;
+      for (const e of entries) leafBytes += 3 * e.key.length + 18;
+      if (listing.length > 0 && (listing.length >= perMsg || bytes + leafBytes > listingBytesTarget)) {
+        this.outbox.send(to, addr, { kind: "ae-leaves", depth: this.tree.depth, leaves: listing });
+        listing = [];
+        bytes = 0;
+      }
+      listing.push({ index, entries });
+      bytes += leafBytes;
     }
+    if (listing.length > 0) this.outbox.send(to, addr, { kind: "ae-leaves", depth: this.tree.depth, leaves: listing });
   }
 
   private onLeaves(from: NodeId, fromAddr: string, depth: number, leaves: readonly LeafListing[]): void {

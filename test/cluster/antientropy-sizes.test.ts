@@ -7,7 +7,7 @@ import { defaultLanConfig } from "../../src/cluster/config.ts";
 import { HashTree } from "../../src/cluster/hashtree.ts";
 import { Outbox } from "../../src/cluster/outbox.ts";
 import type { NodeId } from "../../src/cluster/types.ts";
-import { decodeEnvelope, stateBytesMax, WireError } from "../../src/cluster/wire.ts";
+import { decodeEnvelope, envelopeBytesMax, stateBytesMax, WireError } from "../../src/cluster/wire.ts";
 import { Engine } from "../../src/engine/index.ts";
 import { aeReplyBytesMax, keyStateWriteBytesMax, registerValueBytesMax } from "../../src/limits.ts";
 import { EngineStore } from "../../src/sim/engine-store.ts";
@@ -152,5 +152,36 @@ describe(`anti-entropy with big keys (seed ${seed})`, () => {
     }
     expect(b.store.engine.encodeState("big")).toEqual(a.store.engine.encodeState("big") as Uint8Array);
     expect(b.ae.reassemblyBytesHeld).toBe(0);
+  });
+
+  test("a listing of many long keys is split across envelopes every peer accepts, and the replicas converge", () => {
+    const env = new ManualEnv(seed);
+    const a = side("a", env);
+    const b = side("b", env);
+    // 12,000 keys of 1,000 bytes on b, which lists its leaves when a opens the exchange:
+    // listing them all at once would take ~12 MB, past what a peer decodes.
+    for (let i = 0; i < 12_000; i++) {
+      const r = b.store.engine.apply({ kind: "incr", key: `${String(i).padStart(6, "0")}${"x".repeat(994)}`, amount: 1n }, 1_000);
+      if (!r.ok) throw new Error(r.error.message);
+    }
+    let largest = 0;
+    for (let exchange = 0; exchange < 4 && a.store.engine.keyCount < 12_000; exchange++) {
+      a.ae.start({ id: b.id, addr: "b" });
+      for (let round = 0; round < 100; round++) {
+        let moved = false;
+        for (const [from, to] of [[a, b], [b, a]] as const) {
+          for (const o of from.out.drain(from.id, () => [])) {
+            moved = true;
+            largest = Math.max(largest, o.payload.length);
+            const e = decodeEnvelope(o.payload);
+            for (const m of e.messages) if (m.kind === "ae-tree" || m.kind === "ae-leaves" || m.kind === "ae-states" || m.kind === "ae-piece") to.ae.handle(from.id, e.fromAddr, m);
+          }
+        }
+        if (!moved) break;
+      }
+    }
+    expect(a.store.engine.keyCount).toBe(12_000);
+    expect(b.tree.hash(0, 0)).toEqual(a.tree.hash(0, 0));
+    expect(largest).toBeLessThanOrEqual(envelopeBytesMax);
   });
 });
