@@ -108,6 +108,9 @@ export class Cluster {
       this.events.push({ kind: "message-refused", from, reason: e.message });
       return e.message;
     }
+    if (env.retired !== undefined) {
+      this.events.push({ kind: "message-refused", from, reason: `${env.retired} anti-entropy message(s) with 64-bit hashes ignored: the sender runs an older version` });
+    }
     if (env.messages.some((m) => m.kind === "ae-tree" || m.kind === "ae-leaves" || m.kind === "ae-states" || m.kind === "ae-piece")) {
       this.antiEntropyBytesReceived += payload.length;
     }

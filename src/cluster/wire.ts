@@ -103,6 +103,11 @@ export interface Envelope {
   /** The sender's advertised peer address, so that a reply can reach a node not yet known. */
   fromAddr: string;
   messages: Message[];
+  /**
+   * Messages of retired kinds (an older version's anti-entropy with 64-bit hashes) that were
+   * read past and dropped: the rest of the envelope (pings, deltas) still counts. Absent when 0.
+   */
+  retired?: number;
 }
 
 export type WireErrorCode =
@@ -382,7 +387,8 @@ class Reader {
   }
 }
 
-function decodeMessage(r: Reader): Message {
+/** One message, or null for a retired kind read past (see Envelope.retired). */
+function decodeMessage(r: Reader): Message | null {
   const kind = r.u8();
   switch (kind) {
     case MessageKind.ping:
@@ -473,9 +479,23 @@ function decodeMessage(r: Reader): Message {
       if (bytes.length === 0 || offset + bytes.length > totalBytes) throw new WireError("bad-value", `piece [${offset}, ${offset + bytes.length}) of a ${totalBytes}-byte state`);
       return { kind: "ae-piece", key, transfer, totalBytes, offset, bytes };
     }
-    case MessageKind.aeTree64:
-    case MessageKind.aeLeaves64:
-      throw new WireError("unknown-kind", `message kind ${kind}: anti-entropy with 64-bit hashes, retired (the sender runs an older version)`);
+    case MessageKind.aeTree64: {
+      r.u8();
+      r.u8();
+      const n = r.count(treeItemsPerMessageMax, "tree items", 9);
+      for (let i = 0; i < n; i++) { r.varint(); r.u32(); r.u32(); }
+      return null;
+    }
+    case MessageKind.aeLeaves64: {
+      r.u8();
+      const n = r.count(leavesPerMessageMax, "leaves", 2);
+      for (let i = 0; i < n; i++) {
+        r.varint();
+        const m = r.count(keysPerMessageMax, "leaf entries", 10);
+        for (let j = 0; j < m; j++) { r.bytes(keyBytesMax, "key"); r.u64(); }
+      }
+      return null;
+    }
     default:
       throw new WireError("unknown-kind", `message kind ${kind}`);
   }
@@ -490,7 +510,12 @@ export function decodeEnvelope(payload: Uint8Array): Envelope {
   const fromAddr = r.str(addrBytesMax, "sender address");
   const n = r.count(messagesPerEnvelopeMax, "messages");
   const messages: Message[] = [];
-  for (let i = 0; i < n; i++) messages.push(decodeMessage(r));
+  let retired = 0;
+  for (let i = 0; i < n; i++) {
+    const m = decodeMessage(r);
+    if (m === null) retired++;
+    else messages.push(m);
+  }
   r.done();
-  return { fromAddr, messages };
+  return retired === 0 ? { fromAddr, messages } : { fromAddr, messages, retired };
 }

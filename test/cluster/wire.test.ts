@@ -38,11 +38,13 @@ describe("wire", () => {
     expect(decodeEnvelope(encodeEnvelope(all))).toEqual(all);
   });
 
-  test("anti-entropy messages with 64-bit hashes (kinds 12, 13: collidable by a client) are refused with a clear reason", () => {
-    for (const kind of [12, 13]) {
-      const payload = new Uint8Array([wireVersion, 1, 0x41, 1, kind, 4, 0, 0]);
-      expect(() => decodeEnvelope(payload)).toThrow(/64-bit hashes, retired/);
-    }
+  test("an older version's anti-entropy messages (kinds 12, 13: 64-bit hashes) are read past and counted; the rest of the envelope stands", () => {
+    const ping = [1, 5, 2, 0x6e, 0x31]; // ping seq=5 target="n1"
+    const tree64 = [12, 4, 0, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0]; // depth 4, level 0, one item
+    const leaves64 = [13, 4, 1, 7, 1, 1, 0x6b, 1, 2, 3, 4, 5, 6, 7, 8]; // leaf 7: key "k"
+    const env = decodeEnvelope(new Uint8Array([wireVersion, 1, 0x41, 3, ...tree64, ...ping, ...leaves64]));
+    expect(env.messages).toEqual([{ kind: "ping", seq: 5, target: id("n1") }]);
+    expect(env.retired).toBe(2);
   });
 
   test("random bytes decode to an envelope or a WireError, never anything else (seed printed on failure)", () => {
