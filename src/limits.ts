@@ -29,8 +29,6 @@ export const mvContextBytesMax = 64 * 1024;
 export const batchOpsMax = 1000;
 /** Largest client request message (grpc-js answers RESOURCE_EXHAUSTED): one maximal value plus a context, with room. */
 export const clientMessageBytesMax = 4 * 1024 * 1024;
-/** Largest client response (a Batch of big Gets); the client library accepts the same. */
-export const clientResponseBytesMax = 64 * 1024 * 1024;
 
 // ---- actors (src/crdt/actors.ts) ----
 
@@ -83,6 +81,12 @@ export const contextCloudDotsMax = mergeHeadroom * contextCloudDotsWriteMax;
  * bound above applies as well.
  */
 export const counterActorsMax = actorsMax;
+
+/**
+ * Largest client response, which the client library accepts too: a Get of the largest stored
+ * state (its values and context) with room. A Batch of big Gets beyond it is RESOURCE_EXHAUSTED.
+ */
+export const clientResponseBytesMax = 64 * 1024 * 1024 + 2 * 1024 * 1024;
 
 /** Bytes a KeyState / KeyDelta envelope adds to its state: version, type, key and tags. */
 export const envelopeOverheadBytesMax = keyBytesMax + 32;
@@ -141,3 +145,4 @@ check(clientMessageBytesMax >= registerValueBytesMax + mvContextBytesMax + keyBy
 check(peerEnvelopeBytesMax <= peerMessageBytesMax, "a cluster envelope fits a peer message");
 check(aePieceBytesMax + envelopeOverheadBytesMax + 64 <= peerEnvelopeTargetBytesMax, "an anti-entropy piece fits an envelope");
 check(walAppendBytesMax >= walRecordBytesMax, "a maximal WAL record fits one append");
+check(clientResponseBytesMax >= keyEnvelopeBytesMax + 64 * 1024, "a Get of the largest stored state fits a response");
