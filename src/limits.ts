@@ -99,10 +99,11 @@ export const keyEnvelopeBytesMax = keyStateBytesMax + envelopeOverheadBytesMax;
 
 /**
  * Largest WAL record payload (u64 LSN + a KeyDelta or KeyState envelope): a merged remote
- * state is logged whole, so it must hold the largest stored state.
+ * state is logged whole, so it must hold the largest stored state. Checked on append
+ * (src/persist/wal.ts) and before any allocation on replay (src/persist/scan.ts).
  */
 export const walRecordBytesMax = 8 + keyEnvelopeBytesMax;
-/** Most payload bytes one WAL append() call may carry: at least two maximal records. */
+/** Most payload bytes one WAL append() call may carry (src/persist/wal.ts): at least two maximal records. */
 export const walAppendBytesMax = 2 * walRecordBytesMax + 1024 * 1024;
 /** Longest snapshot key, UTF-8 bytes (the API allows keyBytesMax; internal keys get headroom). */
 export const snapshotKeyBytesMax = 4096;
@@ -117,22 +118,27 @@ export const snapshotValueBytesMax = keyEnvelopeBytesMax;
  * envelope, and the receiver reassembles it (src/cluster/antientropy.ts).
  */
 export const aePieceBytesMax = 1024 * 1024;
-/** Largest delta on the peer wire (delta-batch entries): any local delta. */
+/** Largest delta on the peer wire (delta-batch entries; src/cluster/wire.ts decoder): any local delta. */
 export const peerDeltaBytesMax = keyDeltaBytesMax;
-/** An outgoing envelope is closed once it holds this many bytes; a single bigger message goes alone. */
+/** An outgoing envelope is closed once it holds this many bytes; a single bigger message goes alone (src/cluster/outbox.ts). */
 export const peerEnvelopeTargetBytesMax = 4 * 1024 * 1024;
 /**
- * Largest cluster envelope the decoder accepts: a full envelope plus the largest single
- * message (a delta-batch with one maximal delta) plus piggybacked membership updates.
+ * Largest cluster envelope the decoder accepts (src/cluster/wire.ts): a full envelope plus the
+ * largest single message (a delta-batch with one maximal delta) plus piggybacked membership
+ * updates (src/cluster/config.ts bounds those, and the chunk and batch sizes, to fit).
  */
 export const peerEnvelopeBytesMax = peerEnvelopeTargetBytesMax + peerDeltaBytesMax + 64 * 1024;
-/** Largest NodeService message either way (grpc-js limit): one envelope, with room. */
+/** Largest NodeService message either way (grpc-js limit; src/transport/server.ts, peer-client.ts): one envelope, with room. */
 export const peerMessageBytesMax = 16 * 1024 * 1024;
-/** Bytes of key states in one anti-entropy reply before the rest waits for the next round. */
+/**
+ * Bytes of key states in one anti-entropy reply before the rest waits for the next round
+ * (src/cluster/antientropy.ts); a reply always carries at least one state above
+ * aePieceBytesMax when there is one, so a big key is never starved by small ones.
+ */
 export const aeReplyBytesMax = 8 * 1024 * 1024;
 /**
- * Bytes of partly received anti-entropy transfers one node holds (from all peers together);
- * the oldest is dropped beyond it and will be sent again by a later round.
+ * Bytes of partly received anti-entropy transfers one node holds, from all peers together
+ * (src/cluster/antientropy.ts); the oldest is dropped beyond it and sent again by a later round.
  */
 export const aeReassemblyBytesMax = 2 * keyEnvelopeBytesMax;
 
