@@ -7,18 +7,41 @@
 // and digests (`ae-leaves`); the other side answers with its states of keys the lister
 // lacks or holds differently, plus the keys it wants (`ae-states`), which the lister then
 // sends. The cost follows the divergence: equal trees cost one root hash.
+//
+// Sizes: a reply carries at most aeReplyBytesMax of states, small states first; a state above
+// one message (stateBytesMax) goes as `ae-piece`s that the receiver reassembles, at most a
+// few such keys per reply, so one big key neither blocks the small ones nor waits behind them.
 
 import type { ClusterConfig } from "./config.ts";
 import { treeFanout, type HashTree } from "./hashtree.ts";
 import type { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
 import type { ClusterEvent, Env, NodeId } from "./types.ts";
-import type { LeafListing, Message, TreeItem } from "./wire.ts";
+import { stateBytesMax, type LeafListing, type Message, type TreeItem } from "./wire.ts";
+import { aeReassemblyBytesMax, aeReplyBytesMax, peerEnvelopeTargetBytesMax } from "../limits.ts";
 
-/** One request is answered with at most this many chunks of states; the rest waits for the next round. */
-export const antiEntropyReplyChunksMax = 8;
+/** An ae-leaves message is closed once its listing may hold this many bytes (keys at 3 UTF-8 bytes per unit). */
+const listingBytesTarget = peerEnvelopeTargetBytesMax / 2;
+/** Keys whose states are read from the store at once while a reply is filled. */
+const statesReadKeysMax = 256;
+/** A partly received state is dropped after this many anti-entropy intervals without completing. */
+const reassemblyIntervalsMax = 10;
+/** Transfers remembered as complete, so that a late duplicate piece does not start a new one. */
+const completedTransfersMax = 64;
 
-export type AeMessage = Extract<Message, { kind: "ae-tree" | "ae-leaves" | "ae-states" }>;
+export type AeMessage = Extract<Message, { kind: "ae-tree" | "ae-leaves" | "ae-states" | "ae-piece" }>;
+
+/** A state arriving in pieces. */
+interface Reassembly {
+  from: NodeId;
+  key: string;
+  transfer: number;
+  buf: Uint8Array;
+  /** Offsets of the pieces received (a duplicate piece is ignored). */
+  offsets: Set<number>;
+  received: number;
+  startedMs: number;
+}
 
 export interface AePeer {
   id: NodeId;
@@ -28,6 +51,16 @@ export interface AePeer {
 export class AntiEntropy {
   private nextRoundAtMs: number;
   private readonly repair = new Set<NodeId>();
+  /** States arriving in pieces, oldest first, by `${from}\u0000${transfer}\u0000${key}`. */
+  private readonly reassemblies = new Map<string, Reassembly>();
+  private reassemblyBytes = 0;
+  private readonly completed = new Set<string>();
+  /**
+   * Tells the pieces of one outgoing big state from those of another (u32, wraps); starts at
+   * random on first use (a restarted node must not reuse its old numbers; drawn lazily so
+   * nodes that never send a big state draw nothing from env.random).
+   */
+  private transferSeq = -1;
 
   constructor(
     private readonly config: ClusterConfig,
@@ -57,6 +90,7 @@ export class AntiEntropy {
     const now = this.env.nowMs();
     if (now < this.nextRoundAtMs) return;
     this.nextRoundAtMs = now + this.config.antiEntropyIntervalMs;
+    this.dropStaleReassemblies(now);
     if (livePeers.length === 0) return;
     let peer: AePeer | undefined;
     for (const p of livePeers) {
@@ -76,8 +110,7 @@ export class AntiEntropy {
   /** Opens an exchange with `peer` by sending our root hash. */
   start(peer: AePeer): void {
     this.roundsStarted++;
-    const [lo, hi] = this.tree.hash(0, 0);
-    this.outbox.send(peer.id, peer.addr, { kind: "ae-tree", depth: this.tree.depth, level: 0, items: [{ index: 0, lo, hi }] });
+    this.outbox.send(peer.id, peer.addr, { kind: "ae-tree", depth: this.tree.depth, level: 0, items: [{ index: 0, hash: this.tree.hash(0, 0) }] });
   }
 
   handle(from: NodeId, fromAddr: string, msg: AeMessage): void {
@@ -91,6 +124,9 @@ export class AntiEntropy {
       case "ae-states":
         this.onStates(from, fromAddr, msg.entries, msg.want);
         return;
+      case "ae-piece":
+        this.onPiece(from, msg);
+        return;
     }
   }
 
@@ -103,8 +139,8 @@ export class AntiEntropy {
     const differing: number[] = [];
     for (const it of items) {
       if (!this.tree.hasNode(level, it.index)) return this.refuse(from, `no tree node ${level}/${it.index}`);
-      const [lo, hi] = this.tree.hash(level, it.index);
-      if (lo !== it.lo || hi !== it.hi) differing.push(it.index);
+      const h = this.tree.hash(level, it.index);
+      if (h[0] !== it.hash[0] || h[1] !== it.hash[1] || h[2] !== it.hash[2] || h[3] !== it.hash[3]) differing.push(it.index);
     }
     if (differing.length === 0) return;
     if (level === this.tree.depth) {
@@ -115,8 +151,7 @@ export class AntiEntropy {
     for (const idx of differing) {
       for (let c = 0; c < treeFanout; c++) {
         const child = idx * treeFanout + c;
-        const [lo, hi] = this.tree.hash(level + 1, child);
-        children.push({ index: child, lo, hi });
+        children.push({ index: child, hash: this.tree.hash(level + 1, child) });
       }
     }
     children = this.slice(children, this.config.antiEntropyTreeItemsMax);
@@ -132,12 +167,27 @@ export class AntiEntropy {
     return out;
   }
 
+  /**
+   * Lists leaves, at most antiEntropyLeavesPerMessageMax and about listingBytesTarget per
+   * message (a leaf is listed whole: the receiver reads a missing key as one to send).
+   */
   private sendLeaves(to: NodeId, addr: string, leaves: readonly number[]): void {
     const perMsg = this.config.antiEntropyLeavesPerMessageMax;
-    for (let i = 0; i < leaves.length; i += perMsg) {
-      const listing: LeafListing[] = leaves.slice(i, i + perMsg).map((index) => ({ index, entries: this.tree.leafEntries(index) }));
-      this.outbox.send(to, addr, { kind: "ae-leaves", depth: this.tree.depth, leaves: listing });
+    let listing: LeafListing[] = [];
+    let bytes = 0;
+    for (const index of leaves) {
+      const entries = this.tree.leafEntries(index);
+      let leafBytes = 8;
+      for (const e of entries) leafBytes += 3 * e.key.length + 18;
+      if (listing.length > 0 && (listing.length >= perMsg || bytes + leafBytes > listingBytesTarget)) {
+        this.outbox.send(to, addr, { kind: "ae-leaves", depth: this.tree.depth, leaves: listing });
+        listing = [];
+        bytes = 0;
+      }
+      listing.push({ index, entries });
+      bytes += leafBytes;
     }
+    if (listing.length > 0) this.outbox.send(to, addr, { kind: "ae-leaves", depth: this.tree.depth, leaves: listing });
   }
 
   private onLeaves(from: NodeId, fromAddr: string, depth: number, leaves: readonly LeafListing[]): void {
@@ -167,25 +217,108 @@ export class AntiEntropy {
     }
   }
 
-  /** States of `keys` in messages of at most antiEntropyChunkBytesMax each; `want` rides on the first. */
+  /**
+   * States of `keys`, at most aeReplyBytesMax in all (the rest waits for a later round): states
+   * of up to stateBytesMax bytes in ae-states messages of about antiEntropyChunkBytesMax each,
+   * then larger ones in pieces - always at least one of them, starting at a random one, so that
+   * every big key is shipped in time and none delays the small ones. `want` rides on the first
+   * message.
+   */
   private sendStates(to: NodeId, addr: string, keys: readonly string[], want: string[]): void {
-    const states = keys.length > 0 ? this.store.states(keys) : [];
+    /** Keys of states above stateBytesMax (read again when sent: holding many big states would cost their size). */
+    const big: string[] = [];
     let chunk: Array<[string, Uint8Array]> = [];
-    let bytes = 0;
-    let first = true;
-    let total = 0;
-    for (const [k, s] of states) {
-      total += s.length + k.length;
-      if (total > antiEntropyReplyChunksMax * this.config.antiEntropyChunkBytesMax && !(first && chunk.length === 0)) break;
-      if (chunk.length > 0 && bytes + s.length + k.length > this.config.antiEntropyChunkBytesMax) {
-        this.outbox.send(to, addr, { kind: "ae-states", entries: chunk, want: first ? want : [] });
-        first = false;
-        chunk = [];
-        bytes = 0;
+    let chunkBytes = 0;
+    let sent = 0;
+    let wantSent = false;
+    const flush = (): void => {
+      if (chunk.length === 0 && (wantSent || want.length === 0)) return;
+      this.outbox.send(to, addr, { kind: "ae-states", entries: chunk, want: wantSent ? [] : want });
+      wantSent = true;
+      chunk = [];
+      chunkBytes = 0;
+    };
+    for (let i = 0; i < keys.length && sent < aeReplyBytesMax; i += statesReadKeysMax) {
+      for (const [k, s] of this.store.states(keys.slice(i, i + statesReadKeysMax))) {
+        if (s.length > stateBytesMax) {
+          big.push(k);
+          continue;
+        }
+        const bytes = s.length + k.length;
+        if (sent + bytes > aeReplyBytesMax) break;
+        if (chunk.length > 0 && chunkBytes + bytes > this.config.antiEntropyChunkBytesMax) flush();
+        chunk.push([k, s]);
+        chunkBytes += bytes;
+        sent += bytes;
       }
-      chunk.push([k, s]);
-      bytes += s.length + k.length;
     }
-    if (chunk.length > 0 || (first && want.length > 0)) this.outbox.send(to, addr, { kind: "ae-states", entries: chunk, want: first ? want : [] });
+    flush();
+    const first = big.length > 0 ? Math.floor(this.env.random() * big.length) : 0;
+    for (let n = 0; n < big.length; n++) {
+      const [entry] = this.store.states([big[(first + n) % big.length] as string]);
+      if (entry === undefined) continue;
+      const [k, s] = entry;
+      if (n > 0 && sent + s.length > aeReplyBytesMax) break;
+      if (s.length > stateBytesMax) this.sendPieces(to, addr, k, s);
+      else this.outbox.send(to, addr, { kind: "ae-states", entries: [[k, s]], want: [] });
+      sent += s.length;
+    }
+  }
+
+  /** One state of more than stateBytesMax bytes, as ae-pieces of at most stateBytesMax. */
+  private sendPieces(to: NodeId, addr: string, key: string, state: Uint8Array): void {
+    if (this.transferSeq < 0) this.transferSeq = Math.floor(this.env.random() * 0x1_0000_0000) >>> 0;
+    const transfer = this.transferSeq;
+    this.transferSeq = (this.transferSeq + 1) >>> 0;
+    for (let offset = 0; offset < state.length; offset += stateBytesMax) {
+      const bytes = state.subarray(offset, Math.min(state.length, offset + stateBytesMax));
+      this.outbox.send(to, addr, { kind: "ae-piece", key, transfer, totalBytes: state.length, offset, bytes });
+    }
+  }
+
+  /** Bytes held for states arriving in pieces (for tests and metrics). */
+  get reassemblyBytesHeld(): number {
+    return this.reassemblyBytes;
+  }
+
+  private onPiece(from: NodeId, msg: Extract<AeMessage, { kind: "ae-piece" }>): void {
+    // Pieces are cut at multiples of stateBytesMax, full size but the last: they cannot overlap.
+    if (msg.offset % stateBytesMax !== 0 || msg.bytes.length !== Math.min(stateBytesMax, msg.totalBytes - msg.offset)) {
+      return this.refuse(from, `piece [${msg.offset}, +${msg.bytes.length}) of ${msg.key.slice(0, 64)} is not cut at a multiple of ${stateBytesMax}`);
+    }
+    const id = `${from}\u0000${msg.transfer}\u0000${msg.key}`;
+    if (this.completed.has(id)) return;
+    let r = this.reassemblies.get(id);
+    if (r !== undefined && r.buf.length !== msg.totalBytes) return this.refuse(from, `piece of ${msg.key.slice(0, 64)} disagrees on its state's size`);
+    if (r === undefined) {
+      // Room first: the oldest partial states go (a later round sends them again).
+      for (const [oldId, old] of this.reassemblies) {
+        if (this.reassemblyBytes + msg.totalBytes <= aeReassemblyBytesMax) break;
+        this.dropReassembly(oldId, old);
+      }
+      r = { from, key: msg.key, transfer: msg.transfer, buf: new Uint8Array(msg.totalBytes), offsets: new Set(), received: 0, startedMs: this.env.nowMs() };
+      this.reassemblies.set(id, r);
+      this.reassemblyBytes += msg.totalBytes;
+    }
+    if (r.offsets.has(msg.offset)) return;
+    r.offsets.add(msg.offset);
+    r.buf.set(msg.bytes, msg.offset);
+    r.received += msg.bytes.length;
+    if (r.received < r.buf.length) return;
+    this.dropReassembly(id, r);
+    this.completed.add(id);
+    if (this.completed.size > completedTransfersMax) this.completed.delete(this.completed.values().next().value as string);
+    this.store.mergeStates([[r.key, r.buf]]);
+    this.events.push({ kind: "anti-entropy-repaired", peer: from, keysSent: 0, keysReceived: 1 });
+  }
+
+  private dropReassembly(id: string, r: Reassembly): void {
+    if (!this.reassemblies.delete(id)) return;
+    this.reassemblyBytes -= r.buf.length;
+  }
+
+  private dropStaleReassemblies(now: number): void {
+    const ageMsMax = reassemblyIntervalsMax * this.config.antiEntropyIntervalMs;
+    for (const [id, r] of this.reassemblies) if (now - r.startedMs > ageMsMax) this.dropReassembly(id, r);
   }
 }

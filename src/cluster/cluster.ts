@@ -19,6 +19,12 @@ export interface ClusterOptions {
   config?: Partial<ClusterConfig>;
   env: Env;
   store: ReplicaStore;
+  /**
+   * Secret key of the hash tree's key table (keys are chosen by clients): random per process in
+   * the node. Default [0, 0] (tests, simulator: nothing adversarial). Trees still compare
+   * equal across nodes: the seed only places keys in this node's table.
+   */
+  hashSeed?: readonly [number, number];
 }
 
 export interface ClusterStatus {
@@ -63,7 +69,7 @@ export class Cluster {
     this.env = opts.env;
     this.addr = opts.addr;
     this.store = opts.store;
-    this.tree = new HashTree(this.config.hashTreeDepth);
+    this.tree = new HashTree(this.config.hashTreeDepth, opts.hashSeed);
     this.ae = new AntiEntropy(this.config, this.env, this.tree, opts.store, this.outbox, this.events);
     const epoch = Math.floor(this.env.random() * 0x1_0000_0000) >>> 0;
     this.deltas = new DeltaPush(this.config, this.env, opts.store, this.outbox, this.events, epoch, (p) => this.ae.markForRepair(p));
@@ -113,7 +119,10 @@ export class Cluster {
       this.events.push({ kind: "message-refused", from, reason: e.message });
       return e.message;
     }
-    if (env.messages.some((m) => m.kind === "ae-tree" || m.kind === "ae-leaves" || m.kind === "ae-states")) {
+    if (env.retired !== undefined) {
+      this.events.push({ kind: "message-refused", from, reason: `${env.retired} anti-entropy message(s) with 64-bit hashes ignored: the sender runs an older version` });
+    }
+    if (env.messages.some((m) => m.kind === "ae-tree" || m.kind === "ae-leaves" || m.kind === "ae-states" || m.kind === "ae-piece")) {
       this.antiEntropyBytesReceived += payload.length;
     }
     for (const m of env.messages) {
@@ -125,6 +134,7 @@ export class Cluster {
         case "ae-tree":
         case "ae-leaves":
         case "ae-states":
+        case "ae-piece":
           this.syncTree();
           this.guardStore(from, () => this.ae.handle(from, env.fromAddr, m));
           break;
@@ -241,7 +251,6 @@ export class Cluster {
   /** Root hash of the anti-entropy tree: equal roots mean equal replicas (with high probability). */
   rootHash(): string {
     this.syncTree();
-    const [lo, hi] = this.tree.hash(0, 0);
-    return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
+    return this.tree.hash(0, 0).map((w) => w.toString(16).padStart(8, "0")).reverse().join("");
   }
 }

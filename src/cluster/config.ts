@@ -1,5 +1,10 @@
 // The cluster layer's one documented config: every knob an operator can turn, its unit and its trade-off.
 
+import { peerEnvelopeBytesMax, peerEnvelopeTargetBytesMax } from "../limits.ts";
+
+/** Most bytes of membership updates piggybacked on one message: part of the envelope's slack (src/limits.ts). */
+export const piggybackBytesCeiling = 64 * 1024;
+
 /**
  * Timing and sizing of membership (SWIM + Lifeguard), dissemination, delta push and
  * anti-entropy. Modelled on hashicorp/memberlist's Config; `defaultLanConfig()` gives values
@@ -252,5 +257,10 @@ export function validateClusterConfig(c: ClusterConfig): void {
   }
   if (c.deltaRetransmitMaxMs < c.deltaRetransmitMs) throw new ClusterConfigError("deltaRetransmitMaxMs", "must be at least deltaRetransmitMs");
   if (c.hashTreeDepth > 6) throw new ClusterConfigError("hashTreeDepth", "at most 6 (16^6 leaves)");
+  // A message built to these sizes must fit the envelope every peer decodes (src/limits.ts).
+  for (const f of ["antiEntropyChunkBytesMax", "deltaBatchBytesMax"] as const) {
+    if (c[f] > peerEnvelopeTargetBytesMax) throw new ClusterConfigError(f, `at most ${peerEnvelopeTargetBytesMax} (peers decode envelopes of up to ${peerEnvelopeBytesMax} bytes)`);
+  }
+  if (c.piggybackBytesMax > piggybackBytesCeiling) throw new ClusterConfigError("piggybackBytesMax", `at most ${piggybackBytesCeiling}`);
   if (c.suspicionMaxTimeoutMult < 1) throw new ClusterConfigError("suspicionMaxTimeoutMult", "at least 1");
 }

@@ -1,16 +1,25 @@
-// A fixed-fanout hash tree over per-key 64-bit digests, so that two replicas find their differing keys in O(d log N).
+// A fixed-fanout hash tree over per-key 128-bit digests, so that two replicas find their differing keys in O(d log N).
 //
-// Keys are placed in one of 16^depth leaves by a hash of the key. A node's hash is the XOR
-// of mix(key, digest) over the keys below it, so a key's change is applied to the depth + 1
-// nodes on its path by XOR-ing out the old contribution and XOR-ing in the new one.
+// Keys are placed in one of 16^depth leaves by a hash of the key. A node's 128-bit hash is the
+// XOR of contribution(key, digest) over the keys below it, so a key's change is applied to the
+// depth + 1 nodes on its path by XOR-ing out the old contribution and XOR-ing in the new one.
+// The contribution mixes the key's hashes into the digest non-linearly and, for one key, as a
+// bijection of the 128 digest bits: two digests of a key never contribute alike, and two keys
+// whose states differ alike between two replicas (equal digests) do not cancel. The engine's
+// digest is a cryptographic hash that already binds the key (src/engine/digest.ts), so no
+// client can make two states of a key, or of two keys, contribute alike on purpose.
+// Nodes compare these hashes across the cluster, so neither is seeded; only the table that
+// finds a key's slot (client-chosen keys) uses a per-process secret (src/engine/keyhash.ts).
 //
 // Memory: a node holds one entry per key, so nothing per key is a heap object, not even the
-// key string. Each key gets a slot number; the slot's record (digest halves, key hash, links
+// key string. Each key gets a slot number; the slot's record (digest words, table hash, links
 // in its leaf's list, where its key is) lives in fixed-size pages of an Int32Array, the key's
 // code units in pages of a byte arena (one byte each when all are below 256), and an
 // open-addressing table of slot numbers (tagged with 4 bits of the key's hash) finds a key's
-// slot. About 24 bytes per key plus the key's length plus 8-16 bytes of table, no bigint per
-// update; strings are made only when a leaf is listed for a peer.
+// slot. About 32 bytes per key plus the key's length plus 8-16 bytes of table; strings are
+// made only when a leaf is listed for a peer.
+
+import { halfSipHash13, type KeyHashSeed } from "../engine/keyhash.ts";
 
 export const treeFanout = 16;
 const fanoutBits = 4;
@@ -22,7 +31,7 @@ export const treeKeysMax = 1 << 27;
 export const treeKeyUnitsMax = 4096;
 
 const noSlot = -1;
-// A table entry is (tag << tagShift) | slot, tag = the top 4 bits of the key's second hash,
+// A table entry is (tag << tagShift) | slot, tag = the top 4 bits of the key's table hash,
 // so most probes past other keys are rejected without reading their records.
 const tagShift = 27;
 const slotMask = (1 << tagShift) - 1;
@@ -32,15 +41,15 @@ const pageSlots = 1 << pageBits;
 const pageMask = pageSlots - 1;
 const firstPageSlots = 64;
 // A slot's record: fields at these offsets, `stride` int32s apart.
-const fLo = 0;
-const fHi = 1;
-/** The key's second hash, which places it in the table: probes and rehashes need no key bytes. */
-const fHash = 2;
-const fNext = 3;
-const fPrev = 4;
+/** The digest's four 32-bit words, lowest first. */
+const fD0 = 0;
+/** The key's seeded table hash, which places it in the table: probes and rehashes need no key bytes. */
+const fHash = 4;
+const fNext = 5;
+const fPrev = 6;
 /** Where the key starts in the arena ((page << arenaPageBits) | offset), or noSlot if the slot is free. */
-const fKey = 5;
-const stride = 6;
+const fKey = 7;
+const stride = 8;
 
 // The key arena: each key is a varint (units << 1 | wide) then its units, 1 byte each, or
 // 2 (little-endian) if any unit is 256 or more. A key never spans two pages.
@@ -105,24 +114,50 @@ export function keyHash(key: string): [number, number] {
   return [hk1, hk2];
 }
 
-/** Splits a 64-bit digest into u32 halves (and joins them back) without allocating bigints. */
-const splitView = new DataView(new ArrayBuffer(8));
+/** A tree node's 128-bit hash as four u32 words, lowest first. */
+export type TreeHash = [number, number, number, number];
 
-// The last entryHashInto result.
-let ehLo = 0;
-let ehHi = 0;
+/** Splits a 128-bit digest into u32 words (and joins them back). */
+const splitView = new DataView(new ArrayBuffer(16));
+const mask64 = (1n << 64n) - 1n;
+/** set()'s per-word change of a key's contribution (module scope: no allocation per update). */
+const deltaOut = new Int32Array(4);
 
-/** The 64-bit contribution of one (key, digest) pair, from the key's hashes and the digest's halves. */
-function entryHashInto(k1: number, k2: number, dLo: number, dHi: number): void {
-  const lo = fmix32(k1 ^ dLo ^ Math.imul(dHi, 0x9e3779b1));
-  ehLo = lo;
-  ehHi = fmix32(k2 ^ dHi ^ Math.imul(lo, 0x85ebca6b) ^ dLo);
+/**
+ * The 128-bit contribution of (key, digest words d[0..3]) into `out`: each step is fmix32 (a
+ * bijection) of one digest word XOR things already fixed, then a second pass feeds the last
+ * word back, so for one key the map from digest to contribution is a bijection.
+ */
+function entryHashInto(k1: number, k2: number, d: Int32Array, out: Int32Array): void {
+  const c0 = fmix32((d[0] as number) ^ k1);
+  const c1 = fmix32((d[1] as number) ^ k2 ^ c0);
+  const c2 = fmix32((d[2] as number) ^ Math.imul(k1, 0x9e3779b1) ^ c1);
+  const c3 = fmix32((d[3] as number) ^ Math.imul(k2, 0x85ebca6b) ^ c2);
+  out[0] = fmix32(c0 ^ c3);
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
+}
+const oldWords = new Int32Array(4);
+const newWords = new Int32Array(4);
+const contribution = new Int32Array(4);
+
+function joinDigest(rec: Int32Array, o: number): bigint {
+  for (let j = 0; j < 4; j++) splitView.setInt32(4 * j, rec[o + fD0 + j] as number, true);
+  return (splitView.getBigUint64(8, true) << 64n) | splitView.getBigUint64(0, true);
 }
 
-function joinDigest(lo: number, hi: number): bigint {
-  splitView.setUint32(0, lo, true);
-  splitView.setUint32(4, hi, true);
-  return splitView.getBigUint64(0, true);
+/** UTF-16 code units of a key as bytes (little-endian), for the table hash. */
+let unitBytes = new Uint8Array(2 * 64);
+function seededTableHash(k0: number, k1: number, key: string): number {
+  const n = key.length;
+  if (2 * n > unitBytes.length) unitBytes = new Uint8Array(2 * Math.max(n, 2 * unitBytes.length));
+  for (let i = 0; i < n; i++) {
+    const c = key.charCodeAt(i);
+    unitBytes[2 * i] = c & 0xff;
+    unitBytes[2 * i + 1] = c >>> 8;
+  }
+  return halfSipHash13(k0, k1, unitBytes, 2 * n);
 }
 
 /** The tree cannot take another key (treeKeysMax keys, or a full key arena); nothing was changed. */
@@ -142,7 +177,7 @@ export class HashTreeKeyError extends Error {
 }
 
 export class HashTree {
-  /** levels[L] holds 16^L nodes as (lo, hi) pairs of u32. */
+  /** levels[L] holds 16^L nodes as four u32 words each. */
   private readonly levels: Uint32Array[] = [];
   private readonly leafShift: number;
   /** First slot of each leaf's list, or noSlot. */
@@ -165,11 +200,17 @@ export class HashTree {
   private table = new Int32Array(2 * firstPageSlots).fill(noSlot);
   private keys = 0;
 
-  constructor(readonly depth: number) {
+  private readonly seed0: number;
+  private readonly seed1: number;
+
+  /** seed: the secret key of the table hash (keys are chosen by clients); give each process its own. */
+  constructor(readonly depth: number, seed: KeyHashSeed = [0, 0]) {
     if (!Number.isInteger(depth) || depth < treeDepthMin || depth > treeDepthMax) {
       throw new RangeError(`hash tree depth ${depth} not in ${treeDepthMin}..${treeDepthMax}`);
     }
-    for (let l = 0; l <= depth; l++) this.levels.push(new Uint32Array(2 * treeFanout ** l));
+    this.seed0 = seed[0] | 0;
+    this.seed1 = seed[1] | 0;
+    for (let l = 0; l <= depth; l++) this.levels.push(new Uint32Array(4 * treeFanout ** l));
     this.leafShift = 32 - fanoutBits * depth;
     this.leafHead = new Int32Array(treeFanout ** depth).fill(noSlot);
   }
@@ -189,16 +230,14 @@ export class HashTree {
 
   digestOf(key: string): bigint | undefined {
     keyHashInto(key);
-    const pos = this.find(key, hk2, hkWide);
+    const pos = this.find(key, seededTableHash(this.seed0, this.seed1, key), hkWide);
     if (pos < 0) return undefined;
     const s = (this.table[pos] as number) & slotMask;
-    const rec = this.recs[s >>> pageBits] as Int32Array;
-    const o = (s & pageMask) * stride;
-    return joinDigest(rec[o + fLo] as number, rec[o + fHi] as number);
+    return joinDigest(this.recs[s >>> pageBits] as Int32Array, (s & pageMask) * stride);
   }
 
   /**
-   * Records a key's new digest (taken modulo 2^64); undefined removes the key. O(depth + key
+   * Records a key's new digest (taken modulo 2^128); undefined removes the key. O(depth + key
    * length) amortised. Throws HashTreeKeyError or HashTreeFullError for a key it cannot hold,
    * changing nothing.
    */
@@ -207,59 +246,55 @@ export class HashTree {
     const k1 = hk1;
     const k2 = hk2;
     const wide = hkWide;
+    const th = seededTableHash(this.seed0, this.seed1, key);
     const leaf = k1 >>> this.leafShift;
-    const pos = this.find(key, k2, wide);
-    let dLo = 0;
-    let dHi = 0;
-    if (digest === undefined) {
-      if (pos < 0) return;
+    const pos = this.find(key, th, wide);
+    // delta: the key's old contribution XOR its new one (an absent key contributes nothing).
+    const delta = deltaOut;
+    delta.fill(0);
+    if (pos >= 0) {
       const s = (this.table[pos] as number) & slotMask;
       const rec = this.recs[s >>> pageBits] as Int32Array;
       const o = (s & pageMask) * stride;
-      entryHashInto(k1, k2, rec[o + fLo] as number, rec[o + fHi] as number);
-      dLo = ehLo;
-      dHi = ehHi;
-      this.removeAt(pos, s, leaf);
-    } else {
-      splitView.setBigUint64(0, digest, true);
-      const nLo = splitView.getInt32(0, true);
-      const nHi = splitView.getInt32(4, true);
-      let s: number;
-      if (pos >= 0) {
-        s = (this.table[pos] as number) & slotMask;
-        const rec = this.recs[s >>> pageBits] as Int32Array;
-        const o = (s & pageMask) * stride;
-        const oLo = rec[o + fLo] as number;
-        const oHi = rec[o + fHi] as number;
-        if (oLo === nLo && oHi === nHi) return;
-        entryHashInto(k1, k2, oLo, oHi);
-        dLo = ehLo;
-        dHi = ehHi;
-      } else {
-        s = this.insert(key, k2, wide, leaf);
+      for (let j = 0; j < 4; j++) oldWords[j] = rec[o + fD0 + j] as number;
+      if (digest !== undefined) {
+        splitView.setBigUint64(0, digest & mask64, true);
+        splitView.setBigUint64(8, (digest >> 64n) & mask64, true);
+        let same = true;
+        for (let j = 0; j < 4; j++) if ((oldWords[j] as number) !== splitView.getInt32(4 * j, true)) same = false;
+        if (same) return;
       }
+      entryHashInto(k1, k2, oldWords, contribution);
+      delta.set(contribution);
+      if (digest === undefined) this.removeAt(pos, s, leaf);
+    } else if (digest === undefined) {
+      return;
+    }
+    if (digest !== undefined) {
+      splitView.setBigUint64(0, digest & mask64, true);
+      splitView.setBigUint64(8, (digest >> 64n) & mask64, true);
+      for (let j = 0; j < 4; j++) newWords[j] = splitView.getInt32(4 * j, true);
+      const s = pos >= 0 ? (this.table[pos] as number) & slotMask : this.insert(key, th, wide, leaf);
       const rec = this.recs[s >>> pageBits] as Int32Array;
       const o = (s & pageMask) * stride;
-      rec[o + fLo] = nLo;
-      rec[o + fHi] = nHi;
-      entryHashInto(k1, k2, nLo, nHi);
-      dLo ^= ehLo;
-      dHi ^= ehHi;
+      for (let j = 0; j < 4; j++) rec[o + fD0 + j] = newWords[j] as number;
+      entryHashInto(k1, k2, newWords, contribution);
+      for (let j = 0; j < 4; j++) delta[j] = (delta[j] as number) ^ (contribution[j] as number);
     }
     const depth = this.depth;
     for (let l = depth; l >= 0; l--) {
-      const i = 2 * (leaf >>> (fanoutBits * (depth - l)));
+      const i = 4 * (leaf >>> (fanoutBits * (depth - l)));
       const level = this.levels[l] as Uint32Array;
-      level[i] = (level[i] as number) ^ dLo;
-      level[i + 1] = (level[i + 1] as number) ^ dHi;
+      for (let j = 0; j < 4; j++) level[i + j] = (level[i + j] as number) ^ (delta[j] as number);
     }
   }
 
-  /** The hash of node `index` at `level` (0 = root) as lo/hi u32 halves. */
-  hash(level: number, index: number): [number, number] {
+  /** The hash of node `index` at `level` (0 = root) as four u32 words, lowest first. */
+  hash(level: number, index: number): TreeHash {
     const arr = this.levels[level];
-    if (arr === undefined || index < 0 || 2 * index + 1 >= arr.length) throw new RangeError(`no tree node ${level}/${index}`);
-    return [arr[2 * index] as number, arr[2 * index + 1] as number];
+    if (arr === undefined || index < 0 || 4 * index + 3 >= arr.length) throw new RangeError(`no tree node ${level}/${index}`);
+    const i = 4 * index;
+    return [arr[i] as number, arr[i + 1] as number, arr[i + 2] as number, arr[i + 3] as number];
   }
 
   /** Whether `index` names a node at `level`. */
@@ -274,7 +309,7 @@ export class HashTree {
     for (let s = this.leafHead[leaf] as number; s !== noSlot; ) {
       const rec = this.recs[s >>> pageBits] as Int32Array;
       const o = (s & pageMask) * stride;
-      out.push({ key: this.keyAt(rec[o + fKey] as number), digest: joinDigest(rec[o + fLo] as number, rec[o + fHi] as number) });
+      out.push({ key: this.keyAt(rec[o + fKey] as number), digest: joinDigest(rec, o) });
       s = rec[o + fNext] as number;
     }
     return out;
@@ -296,13 +331,13 @@ export class HashTree {
     (this.recs[s >>> pageBits] as Int32Array)[(s & pageMask) * stride + field] = v;
   }
 
-  /** The table position holding `key`'s slot, or -1. */
-  private find(key: string, k2: number, wide: boolean): number {
+  /** The table position holding `key`'s slot (th: its seeded table hash), or -1. */
+  private find(key: string, th: number, wide: boolean): number {
     const table = this.table;
     const mask = table.length - 1;
-    const h = k2 | 0;
-    const tag = k2 >>> 28;
-    for (let pos = k2 & mask; ; pos = (pos + 1) & mask) {
+    const h = th | 0;
+    const tag = th >>> 28;
+    for (let pos = th & mask; ; pos = (pos + 1) & mask) {
       const e = table[pos] as number;
       if (e === noSlot) return -1;
       if (e >>> tagShift !== tag) continue;
@@ -396,7 +431,7 @@ export class HashTree {
   }
 
   /** A fresh slot for a key not in the tree, linked at the head of its leaf and entered in the table. */
-  private insert(key: string, k2: number, wide: boolean, leaf: number): number {
+  private insert(key: string, th: number, wide: boolean, leaf: number): number {
     if (key.length > treeKeyUnitsMax) throw new HashTreeKeyError(key.length);
     if (this.keys >= treeKeysMax) throw new HashTreeFullError(`${treeKeysMax} keys`);
     const addr = this.reserve(HashTree.keyBytes(key.length, wide));
@@ -411,7 +446,7 @@ export class HashTree {
     const rec = this.recs[s >>> pageBits] as Int32Array;
     const o = (s & pageMask) * stride;
     const head = this.leafHead[leaf] as number;
-    rec[o + fHash] = k2;
+    rec[o + fHash] = th;
     rec[o + fNext] = head;
     rec[o + fPrev] = noSlot;
     rec[o + fKey] = addr;
@@ -423,9 +458,9 @@ export class HashTree {
     } else {
       const table = this.table;
       const mask = table.length - 1;
-      let pos = k2 & mask;
+      let pos = th & mask;
       while ((table[pos] as number) !== noSlot) pos = (pos + 1) & mask;
-      table[pos] = ((k2 >>> 28) << tagShift) | s;
+      table[pos] = ((th >>> 28) << tagShift) | s;
     }
     return s;
   }

@@ -2,9 +2,10 @@
 
 import { assembleEnvelope, encodeMessageBytes, messagesPerEnvelopeMax, type Message, type UpdateMsg } from "./wire.ts";
 import type { NodeId, Outbound } from "./types.ts";
+import { peerEnvelopeTargetBytesMax } from "../limits.ts";
 
 /** An envelope is closed once it holds this many bytes; a single bigger message goes alone. */
-export const envelopeTargetBytesMax = 4 * 1024 * 1024;
+export const envelopeTargetBytesMax = peerEnvelopeTargetBytesMax;
 
 interface Pending {
   to: NodeId | null;
@@ -27,7 +28,7 @@ export const failureDetectionKinds: ReadonlySet<Message["kind"]> = new Set<Messa
   "ping", "ping-req", "ack", "nack", "alive", "suspect", "dead", "left", "push-pull",
 ]);
 
-const antiEntropyKinds = new Set<Message["kind"]>(["ae-tree", "ae-leaves", "ae-states"]);
+const antiEntropyKinds = new Set<Message["kind"]>(["ae-tree", "ae-leaves", "ae-states", "ae-piece"]);
 
 /**
  * Kinds that must wait for the local appends they could carry (see Outbound.carriesState).
@@ -37,7 +38,7 @@ const antiEntropyKinds = new Set<Message["kind"]>(["ae-tree", "ae-leaves", "ae-s
  * after its WAL append resolved), so it need not wait. ae-tree and ae-leaves carry hashes and
  * digests, from which no peer can rebuild a value.
  */
-export const stateCarryingKinds: ReadonlySet<Message["kind"]> = new Set<Message["kind"]>(["delta-ack", "ae-states"]);
+export const stateCarryingKinds: ReadonlySet<Message["kind"]> = new Set<Message["kind"]>(["delta-ack", "ae-states", "ae-piece"]);
 
 export class Outbox {
   private pending: Pending[] = [];

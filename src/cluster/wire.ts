@@ -3,20 +3,27 @@
 // An envelope is `u8 version | string fromAddr | varint count | count x message`; a message
 // is `u8 kind | fields`. The transport carries one envelope as the opaque payload of
 // NodeService.Exchange; its reply payload is empty or another envelope. Integers are
-// unsigned LEB128 varints up to 2^53 - 1, hashes are fixed 8 bytes little-endian.
+// unsigned LEB128 varints up to 2^53 - 1, hashes and digests are fixed 16 bytes (four u32
+// little-endian words, lowest first).
 
+import type { TreeHash } from "./hashtree.ts";
 import type { Incarnation, MemberStatus, NodeId } from "./types.ts";
+import { aePieceBytesMax, keyBytesMax, keyEnvelopeBytesMax, peerDeltaBytesMax, peerEnvelopeBytesMax } from "../limits.ts";
 
 export const wireVersion = 1;
 
-// Limits checked while decoding, before anything is allocated.
-export const envelopeBytesMax = 8 * 1024 * 1024;
+// Limits checked while decoding, before anything is allocated. The sizes are defined in
+// src/limits.ts so that every delta a node writes and every state it stores fits here.
+export const envelopeBytesMax = peerEnvelopeBytesMax;
 export const messagesPerEnvelopeMax = 4096;
 export const idBytesMax = 256;
 export const addrBytesMax = 256;
-export const keyBytesMax = 1024;
-export const deltaBytesMax = 4 * 1024 * 1024;
-export const stateBytesMax = 4 * 1024 * 1024;
+export { keyBytesMax };
+export const deltaBytesMax = peerDeltaBytesMax;
+/** One ae-states entry, or one ae-piece: a state above this travels in pieces. */
+export const stateBytesMax = aePieceBytesMax;
+/** A whole state reassembled from pieces. */
+export const transferBytesMax = keyEnvelopeBytesMax;
 export const deltasPerBatchMax = 4096;
 export const membersPerMessageMax = 10_000;
 export const treeItemsPerMessageMax = 65_536;
@@ -36,9 +43,13 @@ export const MessageKind = {
   pushPull: 9,
   deltaBatch: 10,
   deltaAck: 11,
-  aeTree: 12,
-  aeLeaves: 13,
+  /** Retired: ae-tree and ae-leaves with 64-bit hashes, which a client could collide; refused. */
+  aeTree64: 12,
+  aeLeaves64: 13,
   aeStates: 14,
+  aePiece: 15,
+  aeTree: 16,
+  aeLeaves: 17,
 } as const;
 
 /** Member status codes in push-pull. ONLY APPEND TO THIS LIST. */
@@ -51,11 +62,10 @@ export interface MemberState {
   status: MemberStatus;
 }
 
-/** One hash-tree node: its index within its level and its 64-bit hash as two u32 halves. */
+/** One hash-tree node: its index within its level and its 128-bit hash. */
 export interface TreeItem {
   index: number;
-  lo: number;
-  hi: number;
+  hash: TreeHash;
 }
 
 export interface LeafListing {
@@ -81,12 +91,23 @@ export type Message =
   | { kind: "delta-ack"; epoch: number; seq: number }
   | { kind: "ae-tree"; depth: number; level: number; items: TreeItem[] }
   | { kind: "ae-leaves"; depth: number; leaves: LeafListing[] }
-  | { kind: "ae-states"; entries: Array<[string, Uint8Array]>; want: string[] };
+  | { kind: "ae-states"; entries: Array<[string, Uint8Array]>; want: string[] }
+  /**
+   * bytes [offset, offset + bytes.length) of one key's KeyState of totalBytes bytes (more than
+   * stateBytesMax), sent in pieces so that no envelope grows with it; `transfer` tells the
+   * pieces of one encoding from those of another.
+   */
+  | { kind: "ae-piece"; key: string; transfer: number; totalBytes: number; offset: number; bytes: Uint8Array };
 
 export interface Envelope {
   /** The sender's advertised peer address, so that a reply can reach a node not yet known. */
   fromAddr: string;
   messages: Message[];
+  /**
+   * Messages of retired kinds (an older version's anti-entropy with 64-bit hashes) that were
+   * read past and dropped: the rest of the envelope (pings, deltas) still counts. Absent when 0.
+   */
+  retired?: number;
 }
 
 export type WireErrorCode =
@@ -215,13 +236,13 @@ function encodeMessage(w: Writer, m: Message): void {
       return;
     case "ae-tree":
       w.u8(MessageKind.aeTree); w.u8(m.depth); w.u8(m.level); w.varint(m.items.length);
-      for (const it of m.items) { w.varint(it.index); w.u32(it.lo); w.u32(it.hi); }
+      for (const it of m.items) { w.varint(it.index); for (const x of it.hash) w.u32(x); }
       return;
     case "ae-leaves":
       w.u8(MessageKind.aeLeaves); w.u8(m.depth); w.varint(m.leaves.length);
       for (const l of m.leaves) {
         w.varint(l.index); w.varint(l.entries.length);
-        for (const e of l.entries) { w.str(e.key); w.u64(e.digest); }
+        for (const e of l.entries) { w.str(e.key); w.u64(e.digest); w.u64(e.digest >> 64n); }
       }
       return;
     case "ae-states":
@@ -229,6 +250,9 @@ function encodeMessage(w: Writer, m: Message): void {
       for (const [k, s] of m.entries) { w.str(k); w.bytes(s); }
       w.varint(m.want.length);
       for (const k of m.want) w.str(k);
+      return;
+    case "ae-piece":
+      w.u8(MessageKind.aePiece); w.str(m.key); w.u32(m.transfer); w.varint(m.totalBytes); w.varint(m.offset); w.bytes(m.bytes);
       return;
     default: {
       const never: never = m;
@@ -363,7 +387,8 @@ class Reader {
   }
 }
 
-function decodeMessage(r: Reader): Message {
+/** One message, or null for a retired kind read past (see Envelope.retired). */
+function decodeMessage(r: Reader): Message | null {
   const kind = r.u8();
   switch (kind) {
     case MessageKind.ping:
@@ -415,9 +440,9 @@ function decodeMessage(r: Reader): Message {
       const depth = r.u8();
       const level = r.u8();
       if (level > depth) throw new WireError("bad-value", `tree level ${level} > depth ${depth}`);
-      const n = r.count(treeItemsPerMessageMax, "tree items", 9);
+      const n = r.count(treeItemsPerMessageMax, "tree items", 17);
       const items: TreeItem[] = [];
-      for (let i = 0; i < n; i++) items.push({ index: r.varint(), lo: r.u32(), hi: r.u32() });
+      for (let i = 0; i < n; i++) items.push({ index: r.varint(), hash: [r.u32(), r.u32(), r.u32(), r.u32()] });
       return { kind: "ae-tree", depth, level, items };
     }
     case MessageKind.aeLeaves: {
@@ -426,9 +451,13 @@ function decodeMessage(r: Reader): Message {
       const leaves: LeafListing[] = [];
       for (let i = 0; i < n; i++) {
         const index = r.varint();
-        const m = r.count(keysPerMessageMax, "leaf entries", 10);
+        const m = r.count(keysPerMessageMax, "leaf entries", 18);
         const entries: Array<{ key: string; digest: bigint }> = [];
-        for (let j = 0; j < m; j++) entries.push({ key: r.str(keyBytesMax, "key"), digest: r.u64() });
+        for (let j = 0; j < m; j++) {
+          const key = r.str(keyBytesMax, "key");
+          const lo = r.u64();
+          entries.push({ key, digest: (r.u64() << 64n) | lo });
+        }
         leaves.push({ index, entries });
       }
       return { kind: "ae-leaves", depth, leaves };
@@ -441,6 +470,33 @@ function decodeMessage(r: Reader): Message {
       const want: string[] = [];
       for (let i = 0; i < m; i++) want.push(r.str(keyBytesMax, "wanted key"));
       return { kind: "ae-states", entries, want };
+    }
+    case MessageKind.aePiece: {
+      const key = r.str(keyBytesMax, "key");
+      const transfer = r.u32();
+      const totalBytes = r.varint();
+      const offset = r.varint();
+      const bytes = r.bytes(stateBytesMax, "state piece");
+      if (totalBytes <= stateBytesMax || totalBytes > transferBytesMax) throw new WireError("bad-value", `piece of a ${totalBytes}-byte state, not in ${stateBytesMax + 1}..${transferBytesMax}`);
+      if (bytes.length === 0 || offset + bytes.length > totalBytes) throw new WireError("bad-value", `piece [${offset}, ${offset + bytes.length}) of a ${totalBytes}-byte state`);
+      return { kind: "ae-piece", key, transfer, totalBytes, offset, bytes };
+    }
+    case MessageKind.aeTree64: {
+      r.u8();
+      r.u8();
+      const n = r.count(treeItemsPerMessageMax, "tree items", 9);
+      for (let i = 0; i < n; i++) { r.varint(); r.u32(); r.u32(); }
+      return null;
+    }
+    case MessageKind.aeLeaves64: {
+      r.u8();
+      const n = r.count(leavesPerMessageMax, "leaves", 2);
+      for (let i = 0; i < n; i++) {
+        r.varint();
+        const m = r.count(keysPerMessageMax, "leaf entries", 10);
+        for (let j = 0; j < m; j++) { r.bytes(keyBytesMax, "key"); r.u64(); }
+      }
+      return null;
     }
     default:
       throw new WireError("unknown-kind", `message kind ${kind}`);
@@ -456,7 +512,12 @@ export function decodeEnvelope(payload: Uint8Array): Envelope {
   const fromAddr = r.str(addrBytesMax, "sender address");
   const n = r.count(messagesPerEnvelopeMax, "messages");
   const messages: Message[] = [];
-  for (let i = 0; i < n; i++) messages.push(decodeMessage(r));
+  let retired = 0;
+  for (let i = 0; i < n; i++) {
+    const m = decodeMessage(r);
+    if (m === null) retired++;
+    else messages.push(m);
+  }
   r.done();
-  return { fromAddr, messages };
+  return retired === 0 ? { fromAddr, messages } : { fromAddr, messages, retired };
 }

@@ -9,6 +9,8 @@ import {
   writeLww, writeMv, writePNCounter,
 } from "./states.ts";
 import { Reader, WireType, Writer } from "./wire.ts";
+import { keyBytesMax, keyEnvelopeBytesMax } from "../limits.ts";
+import type { CausalContext } from "../crdt/index.ts";
 
 /**
  * Envelope versions. 1: one typed state, optionally with its created_ms (a field older readers
@@ -20,10 +22,10 @@ export const formatVersionLegacy = 1;
 export const formatVersionCurrent = 2;
 /** Most states one key can hold: one per CRDT type. */
 export const keyTypesMax = 4;
-/** Longest key, in UTF-8 bytes. */
-export const keyBytesMax = 1024;
+/** Longest key, in UTF-8 bytes (see src/limits.ts). */
+export { keyBytesMax };
 /** Largest encoded envelope (a state plus key and header). */
-export const envelopeBytesMax = stateBytesMax + keyBytesMax + 32;
+export const envelopeBytesMax = keyEnvelopeBytesMax;
 
 /** Wire values of proto CrdtType. ONLY APPEND TO THIS LIST. */
 export const CrdtType = { GCounter: 1, PNCounter: 2, LwwRegister: 3, MvRegister: 4 } as const;

@@ -9,17 +9,13 @@ import {
 import { DecodeError } from "./errors.ts";
 import { Reader, WireType, Writer } from "./wire.ts";
 
-/** Most per-actor rows one counter state may carry. */
-export const counterActorsMax = 4096;
-/** Most siblings one MV-Register state may carry. */
-export const mvSiblingsMax = 1024;
-/** Most version-vector entries, and most cloud dots, in one causal context. */
-export const contextActorsMax = 4096;
-export const contextCloudDotsMax = 4096;
+import { contextActorsMax, contextCloudDotsMax, counterActorsMax, keyStateBytesMax, mvSiblingsMax, rowBytesMax } from "../limits.ts";
+
+// The decoders accept every state a replica may store (src/limits.ts: the stored bounds).
+/** Most per-actor rows of a counter; most MV siblings; most version-vector entries and cloud dots of a context. */
+export { contextActorsMax, contextCloudDotsMax, counterActorsMax, mvSiblingsMax };
 /** Largest encoded state of one key. */
-export const stateBytesMax = 64 * 1024 * 1024;
-/** Largest encoded row (actor + counts) of a counter, or dot. */
-const rowBytesMax = actorIdBytesMax + 64;
+export const stateBytesMax = keyStateBytesMax;
 
 /** ignoreBOM: a leading U+FEFF is part of the string, not a byte-order mark to drop. */
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

@@ -13,10 +13,10 @@
 
 import { CrdtError, CrdtErrorCode } from "./errors.ts";
 
-/** Longest actor id, in UTF-8 bytes. */
-export const actorIdBytesMax = 255;
-/** Most distinct actor ids one process interns (node ids; decoders check before interning). */
-export const actorsMax = 1 << 20;
+import { actorIdBytesMax, actorsMax } from "../limits.ts";
+
+/** Longest actor id, in UTF-8 bytes; most distinct actor ids one process interns (see src/limits.ts). */
+export { actorIdBytesMax, actorsMax };
 
 /** An interned actor: an index into the process-wide table. */
 export type ActorId = number & { readonly __brand: "ActorId" };

@@ -5,6 +5,8 @@ export const CrdtErrorCode = {
   OutOfRange: "OUT_OF_RANGE",
   /** An argument is malformed (non-positive amount, oversized value, bad actor id). */
   Invalid: "INVALID",
+  /** The key's state would pass a bound of src/limits.ts (too many MV siblings, too large). */
+  LimitExceeded: "LIMIT_EXCEEDED",
 } as const;
 export type CrdtErrorCode = (typeof CrdtErrorCode)[keyof typeof CrdtErrorCode];
 

@@ -5,8 +5,10 @@ import { actorName, actorRank, type ActorId } from "./actors.ts";
 import { CrdtError, CrdtErrorCode } from "./errors.ts";
 import type { Hlc } from "./hlc.ts";
 
-/** Largest register value, in bytes. */
-export const registerValueBytesMax = 1024 * 1024;
+import { registerValueBytesMax } from "../limits.ts";
+
+/** Largest register value, in bytes (see src/limits.ts). */
+export { registerValueBytesMax };
 
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);

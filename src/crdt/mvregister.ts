@@ -6,6 +6,7 @@ import { type ActorId } from "./actors.ts";
 import { CausalContext, dotCompare, type Dot } from "./clocks.ts";
 import { CrdtError, CrdtErrorCode } from "./errors.ts";
 import { bytesEqual, compareBytes, registerValueBytesMax } from "./lww.ts";
+import { mvSiblingsWriteMax } from "../limits.ts";
 
 export interface MvEntry {
   readonly dot: Dot;
@@ -43,10 +44,21 @@ export class MvRegister {
    * Returns the delta ({newDot: value}, clamped context + newDot) - which is also the context
    * to answer the writer with: exactly what this write replaced, plus its own dot. The write's
    * own dot is one past the highest of actor's dots this replica has seen.
+   * Refused (LimitExceeded, nothing changed) if more than mvSiblingsWriteMax values would
+   * remain: only a write with a stale or empty context can add one, and the writer's remedy is
+   * to pass the context it read.
    */
   write(actor: ActorId, value: Uint8Array, context: CausalContext | null): MvRegister {
     if (value.length > registerValueBytesMax) throw new CrdtError(CrdtErrorCode.Invalid, `value longer than ${registerValueBytesMax} bytes`);
     const covered = context === null ? this.ctx.clone() : context.intersect(this.ctx);
+    let kept = 0;
+    for (const e of this.entries) if (!covered.contains(e.dot)) kept++;
+    if (kept + 1 > mvSiblingsWriteMax) {
+      throw new CrdtError(
+        CrdtErrorCode.LimitExceeded,
+        `the register holds ${kept} concurrent values, the most it may keep is ${mvSiblingsWriteMax}: read it and write with the context you read, which replaces the values you saw`,
+      );
+    }
     const counter = this.ctx.max(actor) + 1;
     if (!Number.isSafeInteger(counter)) throw new CrdtError(CrdtErrorCode.OutOfRange, "dot counter exhausted");
     const dot: Dot = { actor, counter };

@@ -44,10 +44,11 @@
 //       the key a type it did not hold here and it now holds two or more (log and count it once).
 //   e.encodeState(key): Uint8Array | undefined        encoded KeyState (snapshots)
 //   e.loadState(key, bytes): LoadResult              replaces the key's state (recovery)
-//   e.digest(key): bigint | undefined                hash64(varint(type) ++ varint(stamp) ++
-//                                                    canonical state bytes), or of every typed
-//                                                    state of a conflicted key; the key is not
-//                                                    hashed in. Updated on every change
+//   e.digest(key): bigint | undefined                128-bit BLAKE2s of varint(key length) ++ key
+//                                                    ++ the canonical typed content: varint(type)
+//                                                    ++ varint(stamp) ++ state bytes, or of every
+//                                                    typed state of a conflicted key (digest.ts).
+//                                                    Computed when read or reported, never stored
 //   onChange(key, digest) is called after every change (apply, merge, load) - or, with
 //       deferChanges, once per changed key when reportChanges() runs (see below).
 //   e.applyMany(ops, nowMs) -> { results, deltas }
@@ -72,16 +73,19 @@ import {
   beginEnvelope, CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, DecodeError, encodeContext, keyBytesMax, Reader, WireType, Writer,
   writeEnvelope, writeState, type CrdtState, type KeyEnvelope, type TypedState,
 } from "../codec/index.ts";
-import { digestOf, hash64, hashOut } from "./digest.ts";
+import { mergeRefusal, mvWriteRefusal } from "./bounds.ts";
+import { digest128, digestOf, digestOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
 import { Conflicted } from "./typed.ts";
+import type { KeyHashSeed } from "./keyhash.ts";
 
 /** Most keys one scan chunk returns. */
 export const scanChunkKeysMax = 10_000;
 /** Most bytes of state one scan chunk returns (a single larger state is returned alone). */
 export const scanChunkBytesMax = 4 * 1024 * 1024;
 
-export type EngineErrorCode = "WRONG_TYPE" | "OUT_OF_RANGE" | "INVALID";
+/** LIMIT_EXCEEDED: the key's state would pass a bound of src/limits.ts (see bounds.ts). */
+export type EngineErrorCode = "WRONG_TYPE" | "OUT_OF_RANGE" | "INVALID" | "LIMIT_EXCEEDED";
 export interface EngineError {
   code: EngineErrorCode;
   message: string;
@@ -144,6 +148,12 @@ export interface EngineOptions {
    * calls reportChanges first).
    */
   deferChanges?: boolean;
+  /**
+   * Secret key of the hash that places client-chosen keys in the table (keyhash.ts): random per
+   * process in the node, from the seeded rng in the simulator. Without it, [0, 0]: fine for
+   * tests and benchmarks, open to hash flooding anywhere clients choose keys.
+   */
+  hashSeed?: KeyHashSeed;
 }
 
 /** An op of applyMany: a write, or a read that sees the writes before it. */
@@ -194,7 +204,7 @@ export class Engine {
   readonly actor: ActorId;
   readonly clock: HybridClock;
   private readonly remoteAheadMsMax: number;
-  private readonly t = new KeyTable();
+  private readonly t: KeyTable;
   private readonly w = new Writer(4096);
   /** The current key's UTF-8 (see encodeKey). */
   private readonly keyBuf = new Uint8Array(keyBytesMax * 3 + 8);
@@ -205,6 +215,7 @@ export class Engine {
 
   constructor(opts: EngineOptions) {
     this.actor = internActor(opts.actor);
+    this.t = new KeyTable(opts.hashSeed);
     this.clock = new HybridClock(opts.maxClockSkewMs);
     this.remoteAheadMsMax = opts.hlcRemoteAheadMsMax ?? hlcRemoteAheadMsMaxDefault;
     assert(Number.isSafeInteger(this.remoteAheadMsMax) && this.remoteAheadMsMax >= 0, "hlcRemoteAheadMsMax must be an integer >= 0");
@@ -289,6 +300,8 @@ export class Engine {
           }
           if (state === undefined) state = new MvRegister();
           else if (!(state instanceof MvRegister)) return wrongType(op.key, crdtTypeOf(state), "mv");
+          const refusal = mvWriteRefusal(state, this.actor, op.value, ctx);
+          if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
           delta = state.write(this.actor, op.value, ctx);
           break;
         }
@@ -601,6 +614,13 @@ export class Engine {
       return { ok: true, key, changed: true, skew, typeConflict: incoming.length > 1 };
     }
     const sides = this.sidesAt(i);
+    // Refuse before anything changes: a join past the stored bound (limits.ts) could not be
+    // logged, snapshotted or shipped.
+    for (const side of incoming) {
+      const have = findSide(sides, side.type);
+      const refusal = have === undefined ? null : mergeRefusal(have.state, side.state);
+      if (refusal !== null) return fail("LIMIT_EXCEEDED", `key "${key.slice(0, 64)}": ${refusal}`);
+    }
     let changed = false;
     let added = false;
     for (const side of incoming) {
@@ -719,8 +739,7 @@ export class Engine {
   digest(key: string): bigint | undefined {
     const i = this.indexOf(key);
     if (i < 0) return undefined;
-    this.freshDigest(i);
-    return digestOf(this.t.digestHi[i] as number, this.t.digestLo[i] as number);
+    return this.computeDigest(i);
   }
 
   /** With deferChanges: reports every key changed since the last call to onChange (see the API notes). */
@@ -733,8 +752,7 @@ export class Engine {
     try {
       for (; k < list.length; k++) {
         const i = list[k] as number;
-        this.freshDigest(i);
-        this.onChange?.(decodeKey(t.keyBytes(i)), digestOf(t.digestHi[i] as number, t.digestLo[i] as number));
+        this.onChange?.(decodeKey(t.keyBytes(i)), this.computeDigest(i));
         t.flags[i] = (t.flags[i] as number) & ~Flag.ReportPending;
       }
     } finally {
@@ -851,37 +869,30 @@ export class Engine {
     }
   }
 
-  /** After a change to entry i: recompute its digest and tell the subscriber, or (deferChanges) note it. */
+  /**
+   * After a change to entry i: tell the subscriber its digest, or (deferChanges) note it. No
+   * digest is stored: 16 bytes per key would cost more than computing one when it is asked for
+   * (once per changed key per anti-entropy look, and once per key when the hash tree is built).
+   */
   private changed(key: string, i: number): void {
     const t = this.t;
     if (!this.defer) {
-      this.computeDigest(i);
-      if (this.onChange !== null) this.onChange(key, digestOf(t.digestHi[i] as number, t.digestLo[i] as number));
+      if (this.onChange !== null) this.onChange(key, this.computeDigest(i));
       return;
     }
     const f = t.flags[i] as number;
-    if (this.onChange === null) {
-      t.flags[i] = f | Flag.DigestStale;
-    } else if ((f & Flag.ReportPending) === 0) {
-      t.flags[i] = f | Flag.DigestStale | Flag.ReportPending;
+    if (this.onChange !== null && (f & Flag.ReportPending) === 0) {
+      t.flags[i] = f | Flag.ReportPending;
       this.pending.push(i);
-    } else {
-      t.flags[i] = f | Flag.DigestStale;
     }
   }
 
-  private freshDigest(i: number): void {
-    const t = this.t;
-    if (((t.flags[i] as number) & Flag.DigestStale) === 0) return;
-    t.flags[i] = (t.flags[i] as number) & ~Flag.DigestStale;
-    this.computeDigest(i);
-  }
-
-  /** Recomputes entry i's digest from its canonical encoding. */
-  private computeDigest(i: number): void {
+  /** Entry i's digest, from its key and canonical encoding (the key binds it: digest.ts). */
+  private computeDigest(i: number): bigint {
     const t = this.t;
     const w = this.w;
     w.reset();
+    w.bytes(t.keyBytes(i)); // varint length ++ key
     const slot = t.slot[i];
     const o = slot === Slot.Object ? t.objects.get(i) : undefined;
     if (o instanceof Conflicted) {
@@ -904,9 +915,8 @@ export class Engine {
       w.uint(this.stampAt(i));
       writeCompactCounter(w, slot === Slot.GCounter, t.actor[i] as number, t.p[i] as number, t.n[i] as number);
     }
-    hash64(w.buf, 0, w.pos);
-    t.digestHi[i] = hashOut.hi;
-    t.digestLo[i] = hashOut.lo;
+    digest128(w.buf, 0, w.pos);
+    return digestOf(digestOut.w0, digestOut.w1, digestOut.w2, digestOut.w3);
   }
 }
 

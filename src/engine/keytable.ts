@@ -6,10 +6,12 @@
 // ~160 bytes of RSS in Bun).
 //
 // Entries are never removed (the engine has no delete), and entry indices are assigned in
-// insertion order, so a scan by index tolerates concurrent inserts and updates.
+// insertion order, so a scan by index tolerates concurrent inserts and updates. Keys are
+// chosen by clients, so the table hashes them with a keyed hash under a per-process secret
+// seed (keyhash.ts): nobody can pick keys that collide.
 
 import { keyBytesMax } from "../codec/index.ts";
-import { hash64, hashOut } from "./digest.ts";
+import { halfSipHash13, type KeyHashSeed } from "./keyhash.ts";
 
 /** Most keys one engine holds (entry indices and arena offsets are u32). */
 export const engineKeysMax = 100_000_000;
@@ -29,7 +31,7 @@ export type Slot = (typeof Slot)[keyof typeof Slot];
 
 /** Bits of the flags column. */
 export const Flag = {
-  /** digestHi/digestLo are out of date. */
+  /** Retired (digests are no longer stored); the bit stays unused. */
   DigestStale: 1,
   /** The change has not been reported to onChange yet (the entry is in the pending list). */
   ReportPending: 2,
@@ -53,8 +55,6 @@ export class KeyTable {
   /** Compact counters' p and n: exact integers <= 2^53 - 1. */
   p = new Float64Array(this.capacity);
   n = new Float64Array(this.capacity);
-  digestHi = new Uint32Array(this.capacity);
-  digestLo = new Uint32Array(this.capacity);
   /** Per-entry bits of the engine's lazy change tracking (Flag). */
   flags = new Uint8Array(this.capacity);
   /** States of Slot.Object entries. */
@@ -62,12 +62,20 @@ export class KeyTable {
   /** Hash table: entry index + 1, 0 = empty. Size is a power of two, load <= 1/2. */
   private table = new Int32Array(4096);
 
+  private readonly k0: number;
+  private readonly k1: number;
+
+  /** seed: the secret key of the table hash; give each process its own (see keyhash.ts). */
+  constructor(seed: KeyHashSeed = [0, 0]) {
+    this.k0 = seed[0] | 0;
+    this.k1 = seed[1] | 0;
+  }
+
   /** Index of the key given as UTF-8 in buf[0, len), or -1. Sets lastHash for insert(). */
   lastHash = 0;
 
   find(buf: Uint8Array, len: number): number {
-    hash64(buf, 0, len);
-    const h = hashOut.lo;
+    const h = halfSipHash13(this.k0, this.k1, buf, len);
     this.lastHash = h;
     const mask = this.table.length - 1;
     const arena = this.arena;
@@ -82,6 +90,14 @@ export class KeyTable {
         if (k === len) return i;
       }
     }
+  }
+
+  /** Table slots a lookup of buf[0, len) examines (what hash flooding would drive up; for tests). */
+  probes(buf: Uint8Array, len: number): number {
+    const mask = this.table.length - 1;
+    let n = 1;
+    for (let pos = halfSipHash13(this.k0, this.k1, buf, len) & mask; this.table[pos] !== 0; pos = (pos + 1) & mask) n++;
+    return n;
   }
 
   /** Adds a key known to be absent (call find() first: it computes the hash). */
@@ -133,8 +149,6 @@ export class KeyTable {
     this.keyOffset = g32(this.keyOffset);
     this.keyHash = g32(this.keyHash);
     this.actor = g32(this.actor);
-    this.digestHi = g32(this.digestHi);
-    this.digestLo = g32(this.digestLo);
     this.p = g64(this.p);
     this.n = g64(this.n);
     const kl = new Uint16Array(c);

@@ -64,6 +64,11 @@ export interface ClusterDriverOptions {
 }
 
 const empty = new Uint8Array(0);
+/** A secret per process for the hash tree's key table (clients choose the keys). */
+function randomHashSeed(): [number, number] {
+  const [a, b] = crypto.getRandomValues(new Uint32Array(2));
+  return [a ?? 0, b ?? 0];
+}
 
 const realEvery: Every = (ms, fn) => {
   const h = setInterval(fn, ms);
@@ -91,6 +96,7 @@ export class ClusterDriver {
       config: opts.config,
       env: { nowMs: opts.now ?? (() => performance.now()), random: opts.random ?? Math.random },
       store: opts.store,
+      hashSeed: randomHashSeed(),
     });
   }
 

@@ -80,7 +80,11 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
   log.info("replica identity", { replica: identity.actor, epoch: identity.decision.kind === "keep" ? "kept" : `new (${identity.decision.reason})` });
   // deferChanges: digests and hash-tree updates happen once per key per anti-entropy look, not
   // once per write (ClusterHost hands the engine's reportChanges to the cluster).
-  const engine = new Engine({ actor: identity.actor, maxClockSkewMs: cfg.maxClockSkewMs, hlcRemoteAheadMsMax: cfg.hlcRemoteAheadMsMax, deferChanges: true });
+  // hashSeed: a secret per process, so clients cannot choose keys that collide in the table.
+  const [k0, k1] = crypto.getRandomValues(new Uint32Array(2));
+  const engine = new Engine({
+    actor: identity.actor, maxClockSkewMs: cfg.maxClockSkewMs, hlcRemoteAheadMsMax: cfg.hlcRemoteAheadMsMax, deferChanges: true, hashSeed: [k0 ?? 0, k1 ?? 0],
+  });
 
   let resolveStopped!: (code: number) => void;
   const stopped = new Promise<number>((r) => (resolveStopped = r));

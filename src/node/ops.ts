@@ -26,6 +26,7 @@ export function toEngineOp(op: Exclude<ClientOp, { kind: "get" }>): EngineOp {
 export function engineErrorToOp(e: EngineError): OpError {
   switch (e.code) {
     case "WRONG_TYPE":
+    case "LIMIT_EXCEEDED":
       return { code: "FAILED_PRECONDITION", message: e.message };
     case "OUT_OF_RANGE":
       return { code: "OUT_OF_RANGE", message: e.message };

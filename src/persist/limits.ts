@@ -1,8 +1,15 @@
 // Every size the persistence layer accepts from callers or from disk has a named bound here,
 // checked where the data enters (before any allocation sized by it).
 
-/** Largest WAL record payload (u64 LSN + delta body): a 1 MiB value plus key and framing fits. */
-export const walRecordBytesMax = 4 * 1024 * 1024;
+import { snapshotKeyBytesMax, snapshotValueBytesMax, walAppendBytesMax, walRecordBytesMax } from "../limits.ts";
+
+/**
+ * Largest WAL record payload (u64 LSN + a delta or merged state); most payload bytes one
+ * append() call may carry; longest snapshot key; largest snapshot value. Defined with every
+ * other size bound in src/limits.ts, so that any state the engine holds can be logged and
+ * snapshotted.
+ */
+export { snapshotKeyBytesMax, snapshotValueBytesMax, walAppendBytesMax, walRecordBytesMax };
 /** Default size at which the WAL starts a new segment. */
 export const walSegmentBytesDefault = 64 * 1024 * 1024;
 /** Bounds on the configurable segment size (tests use small segments to exercise rollover). */
@@ -12,10 +19,6 @@ export const walSegmentBytesMax = 1024 * 1024 * 1024;
 export const walAppendRecordsMax = 16_384;
 /** Most files a wal/ or snap/ folder may list before recovery refuses (bounds every scan). */
 export const dirEntriesMax = 1_000_000;
-/** Longest snapshot key, UTF-8 bytes (the API allows 1024; internal keys get headroom). */
-export const snapshotKeyBytesMax = 4096;
-/** Largest snapshot value (one key's encoded CRDT state). */
-export const snapshotValueBytesMax = 64 * 1024 * 1024;
 /** A snapshot chunk is flushed once it holds this many bytes. */
 export const snapshotChunkBytesTarget = 1024 * 1024;
 /** Largest chunk a reader accepts (one maximal entry plus framing). */
@@ -29,7 +32,5 @@ export const brokenCopiesMax = 100;
 /** Bounds for the `interval` durability timer. */
 export const syncIntervalMsMin = 1;
 export const syncIntervalMsMax = 60_000;
-/** Most payload bytes one append() call may carry. */
-export const walAppendBytesMax = 64 * 1024 * 1024;
 /** Largest segment file recovery loads: a full segment plus the batch that crossed the limit. */
 export const walSegmentFileBytesMax = walSegmentBytesMax + walAppendBytesMax + 1024 * 1024;

@@ -29,8 +29,8 @@ export class EngineStore implements SimStore {
   readonly engine: Engine;
   private onChange: (key: string, digest: bigint) => void = () => {};
 
-  constructor(readonly actor: string, private readonly nowMs: () => number) {
-    this.engine = new Engine({ actor, onChange: (k, d) => this.onChange(k, d) });
+  constructor(readonly actor: string, private readonly nowMs: () => number, hashSeed: readonly [number, number] = [0, 0]) {
+    this.engine = new Engine({ actor, onChange: (k, d) => this.onChange(k, d), hashSeed });
   }
 
   setOnChange(fn: (key: string, digest: bigint) => void): void {

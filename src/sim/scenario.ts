@@ -55,7 +55,9 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
     counterInvariant: !product,
     seedNodes,
     // The engine takes whole milliseconds, as the node's Date.now() gives them.
-    ...(opts.engine === true || product ? { storeFactory: (actor: string, nowMs: () => number) => new EngineStore(actor, () => Math.floor(nowMs())) } : {}),
+    ...(opts.engine === true || product
+      ? { storeFactory: (actor: string, nowMs: () => number, hashSeed: readonly [number, number]) => new EngineStore(actor, () => Math.floor(nowMs()), hashSeed) }
+      : {}),
     network: {
       lossRate: rng.pick([0, 0.01, 0.05, 0.15]),
       duplicateRate: rng.pick([0, 0.02, 0.1]),

@@ -35,7 +35,8 @@ export interface SimOptions {
   /** How many of the first nodes serve as seed addresses for the others (default 2). */
   seedNodes?: number;
   /** Makes a node's replica (default: the minimal CounterStore). `nowMs` reads virtual time. */
-  storeFactory?: (actor: string, nowMs: () => number) => SimStore;
+  /** hashSeed: the engine's table-hash key, drawn from the simulation's rng (as the node draws it from crypto). */
+  storeFactory?: (actor: string, nowMs: () => number, hashSeed: readonly [number, number]) => SimStore;
   /** Hash every message into the trace (default true; off for large benchmarks). */
   traceMessages?: boolean;
   /** Called for every cluster event with the observing node's index and the virtual time. */
@@ -165,7 +166,9 @@ export class Simulation {
   }
 
   private newStore(actor: string): SimStore {
-    return this.opts.storeFactory?.(actor, () => this.nowMs) ?? new CounterStore(actor);
+    const factory = this.opts.storeFactory;
+    if (factory === undefined) return new CounterStore(actor);
+    return factory(actor, () => this.nowMs, [this.rng.nextU32(), this.rng.nextU32()]);
   }
 
   private emptyDisk(): SimDisk {

@@ -1,19 +1,14 @@
 // The ports between the gRPC edge and the node: typed, validated requests in, typed results or typed errors out.
 
-/** Limits checked at the edge before a handler sees a request. */
-export const keyBytesMax = 1024;
-export const valueBytesMax = 1024 * 1024;
-export const batchOpsMax = 1000;
+import { registerValueBytesMax } from "../limits.ts";
+
+/** Limits checked at the edge before a handler sees a request (defined in src/limits.ts). */
+export {
+  batchOpsMax, clientMessageBytesMax, clientResponseBytesMax, keyBytesMax, mvContextBytesMax, peerMessageBytesMax,
+} from "../limits.ts";
+export const valueBytesMax = registerValueBytesMax;
 /** Longest client-chosen request id (a UUID's 16 bytes, or its 36-character text, fit easily). */
 export const requestIdBytesMax = 64;
-/** Largest request message on the client port; grpc-js answers RESOURCE_EXHAUSTED above it. */
-export const clientMessageBytesMax = 4 * 1024 * 1024;
-/** Largest response (a Batch of big Gets); the client accepts the same. */
-export const clientResponseBytesMax = 64 * 1024 * 1024;
-/** An MV causal context is a version vector: bounded by the cluster size, far below this. */
-export const mvContextBytesMax = 64 * 1024;
-/** Largest message between nodes (anti-entropy ships keys in chunks below this). */
-export const peerMessageBytesMax = 16 * 1024 * 1024;
 
 /** Operating errors a handler may report; each becomes the gRPC status of the same name. ONLY APPEND. */
 export const opErrorCodes = [

@@ -27,9 +27,10 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   }),
   fc.record({ kind: fc.constant("delta-batch" as const), epoch: fc.nat({ max: 3 }), floorSeq: fc.nat({ max: 10 }), firstSeq: fc.integer({ min: 1, max: 10 }), deltas: fc.array(bytesArb, { maxLength: 3 }) }),
   fc.record({ kind: fc.constant("delta-ack" as const), epoch: fc.nat({ max: 3 }), seq: fc.nat({ max: 10 }) }),
-  fc.record({ kind: fc.constant("ae-tree" as const), depth: fc.constantFrom(2, 4), level: fc.nat({ max: 2 }), items: fc.array(fc.record({ index: fc.nat({ max: 300 }), lo: fc.nat(), hi: fc.nat() }), { maxLength: 5 }) }),
-  fc.record({ kind: fc.constant("ae-leaves" as const), depth: fc.constantFrom(2, 4), leaves: fc.array(fc.record({ index: fc.nat({ max: 300 }), entries: fc.array(fc.record({ key: fc.string({ minLength: 1, maxLength: 5 }), digest: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) }), { maxLength: 3 }) }), { maxLength: 3 }) }),
+  fc.record({ kind: fc.constant("ae-tree" as const), depth: fc.constantFrom(2, 4), level: fc.nat({ max: 2 }), items: fc.array(fc.record({ index: fc.nat({ max: 300 }), hash: fc.tuple(fc.nat(), fc.nat(), fc.nat(), fc.nat()) }), { maxLength: 5 }) }),
+  fc.record({ kind: fc.constant("ae-leaves" as const), depth: fc.constantFrom(2, 4), leaves: fc.array(fc.record({ index: fc.nat({ max: 300 }), entries: fc.array(fc.record({ key: fc.string({ minLength: 1, maxLength: 5 }), digest: fc.bigInt({ min: 0n, max: 2n ** 128n - 1n }) }), { maxLength: 3 }) }), { maxLength: 3 }) }),
   fc.record({ kind: fc.constant("ae-states" as const), entries: fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 5 }), bytesArb), { maxLength: 3 }), want: fc.array(fc.string({ minLength: 1, maxLength: 5 }), { maxLength: 3 }) }),
+  fc.record({ kind: fc.constant("ae-piece" as const), key: fc.string({ minLength: 1, maxLength: 5 }), transfer: fc.nat({ max: 3 }), totalBytes: fc.constant(2 * 1024 * 1024 + 7), offset: fc.constantFrom(0, 1024 * 1024, 2 * 1024 * 1024, 5), bytes: bytesArb.filter((b) => b.length > 0) }),
 );
 
 test(`random peer messages never make step throw nor the node declare itself dead (seed ${seed})`, () => {

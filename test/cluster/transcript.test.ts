@@ -24,6 +24,7 @@ function show(m: Message): string {
     case "ae-tree": return `ae-tree level=${m.level} items=${m.items.length}`;
     case "ae-leaves": return `ae-leaves leaves=${m.leaves.length}`;
     case "ae-states": return `ae-states entries=${m.entries.length} want=${m.want.length}`;
+    case "ae-piece": return `ae-piece key=${m.key} at=${m.offset}/${m.totalBytes}`;
   }
 }
 

@@ -21,10 +21,11 @@ const every: Message[] = [
   { kind: "push-pull", join: true, reply: false, members: [{ id: id("a"), addr: "x:1", incarnation: inc(1), status: "suspect" }, { id: id("b"), addr: "y:2", incarnation: inc(0), status: "left" }] },
   { kind: "delta-batch", epoch: 0xffffffff, floorSeq: 3, firstSeq: 4, deltas: [new Uint8Array([1, 2, 3]), new Uint8Array(0)] },
   { kind: "delta-ack", epoch: 12, seq: 99 },
-  { kind: "ae-tree", depth: 4, level: 2, items: [{ index: 255, lo: 0xdeadbeef, hi: 1 }] },
+  { kind: "ae-tree", depth: 4, level: 2, items: [{ index: 255, hash: [0xdeadbeef, 1, 0, 0xffffffff] }] },
   // Keys that start with U+FEFF keep it (a decoder that drops a "byte-order mark" would not).
-  { kind: "ae-leaves", depth: 4, leaves: [{ index: 65535, entries: [{ key: "k", digest: 2n ** 64n - 1n }, { key: "\uFEFFk", digest: 1n }] }, { index: 0, entries: [] }] },
+  { kind: "ae-leaves", depth: 4, leaves: [{ index: 65535, entries: [{ key: "k", digest: 2n ** 128n - 1n }, { key: "\uFEFFk", digest: 1n }, { key: "m", digest: 2n ** 64n }] }, { index: 0, entries: [] }] },
   { kind: "ae-states", entries: [["key", new Uint8Array([9])], ["\uFEFF", new Uint8Array([8])]], want: ["a", "b", "\uFEFFb"] },
+  { kind: "ae-piece", key: "big", transfer: 0xffffffff, totalBytes: 3 * 1024 * 1024, offset: 1024 * 1024, bytes: new Uint8Array([1, 2, 3]) },
 ];
 
 describe("wire", () => {
@@ -35,6 +36,15 @@ describe("wire", () => {
     }
     const all: Envelope = { fromAddr: "h:2", messages: every };
     expect(decodeEnvelope(encodeEnvelope(all))).toEqual(all);
+  });
+
+  test("an older version's anti-entropy messages (kinds 12, 13: 64-bit hashes) are read past and counted; the rest of the envelope stands", () => {
+    const ping = [1, 5, 2, 0x6e, 0x31]; // ping seq=5 target="n1"
+    const tree64 = [12, 4, 0, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0]; // depth 4, level 0, one item
+    const leaves64 = [13, 4, 1, 7, 1, 1, 0x6b, 1, 2, 3, 4, 5, 6, 7, 8]; // leaf 7: key "k"
+    const env = decodeEnvelope(new Uint8Array([wireVersion, 1, 0x41, 3, ...tree64, ...ping, ...leaves64]));
+    expect(env.messages).toEqual([{ kind: "ping", seq: 5, target: id("n1") }]);
+    expect(env.retired).toBe(2);
   });
 
   test("random bytes decode to an envelope or a WireError, never anything else (seed printed on failure)", () => {
@@ -52,7 +62,7 @@ describe("wire", () => {
 
   test("random bytes behind a valid header reach the message decoders and still only give WireErrors", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 14 }), (bytes, kind) => {
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 17 }), (bytes, kind) => {
         const payload = new Uint8Array([wireVersion, 1, 0x41, 1, kind, ...bytes]);
         try {
           decodeEnvelope(payload);

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { Engine, type EngineOp, type KeyValue } from "../../src/engine/index.ts";
 import { decodeEnvelope, encodeEnvelope, keyUtf8, Writer, writeState } from "../../src/codec/index.ts";
-import { digestOf, hash64, hashOut } from "../../src/engine/digest.ts";
+import { digest128, digestOf, digestOut } from "../../src/engine/digest.ts";
 import { GCounter, int64Max, int64Min, internActor, LwwRegister, PNCounter, registerValueBytesMax } from "../../src/crdt/index.ts";
 import { checkProperty } from "../crdt/prop.ts";
 
@@ -16,12 +16,14 @@ function ok(r: { ok: boolean }): void {
 }
 
 /**
- * The digest computed independently of the engine's storage: hash64(type varint + stamp varint +
- * state bytes), or for a key holding several types, 0 then each (type, stamp, framed state) in type order.
+ * The digest computed independently of the engine's storage: BLAKE2s-128(key + type varint +
+ * stamp varint + state bytes), or for a key holding several types, key + 0 then each (type,
+ * stamp, framed state) in type order.
  */
 function independentDigest(e: Engine, key: string): bigint {
   const env = decodeEnvelope(e.encodeState(key) as Uint8Array);
   const w = new Writer();
+  w.bytes(new TextEncoder().encode(key));
   if (env.conflicts.length === 0) {
     w.uint(env.type);
     w.uint(env.createdMs);
@@ -37,8 +39,8 @@ function independentDigest(e: Engine, key: string): bigint {
       w.end(at);
     }
   }
-  hash64(w.buf, 0, w.pos);
-  return digestOf(hashOut.hi, hashOut.lo);
+  digest128(w.buf, 0, w.pos);
+  return digestOf(digestOut.w0, digestOut.w1, digestOut.w2, digestOut.w3);
 }
 
 /** The envelope re-encoded from its decoded parts (stamp and conflict sides included). */
@@ -317,7 +319,7 @@ describe("Engine", () => {
     }));
   });
 
-  test("digests differ when states differ", () => {
+  test("digests differ when states or keys differ", () => {
     const e = new Engine({ actor: "n1" });
     ok(e.apply({ kind: "incr", key: "a", amount: 1n }, T));
     ok(e.apply({ kind: "incr", key: "b", amount: 2n }, T));
@@ -326,8 +328,12 @@ describe("Engine", () => {
     expect(d1).not.toBe(e.digest("b") as bigint);
     expect(d1).not.toBe(e.digest("g") as bigint); // same counts, different type
     ok(e.apply({ kind: "incr", key: "a", amount: 1n }, T));
-    expect(e.digest("a")).toBe(e.digest("b") as bigint); // a: 2 == b: 2
+    // a: 2 == b: 2, yet the key is bound in: equal states of two keys cannot cancel in the hash tree.
+    expect(e.get("a")).toEqual(e.get("b"));
+    expect(e.digest("a")).not.toBe(e.digest("b") as bigint);
     expect(e.digest("a")).not.toBe(d1);
+    expect((e.digest("a") as bigint) >> 64n).not.toBe(0n); // 128 bits
+    expect((e.digest("a") as bigint) < 1n << 128n).toBe(true);
   });
 
   test("a scan in bounded chunks, with writes in between, returns every original key exactly once", () => {

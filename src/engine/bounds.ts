@@ -1,0 +1,121 @@
+// Checks that a key's state stays within src/limits.ts before the engine changes it: a local
+// write within the write bounds, a merge within the stored bounds (what every decoder accepts),
+// so that every state the engine holds can be logged, snapshotted, recovered and shipped.
+//
+// The common case costs a few additions: an upper bound of the encoded size from counts and
+// value lengths. Only a state near a bound is copied, changed and encoded to decide exactly.
+
+import { GCounter, LwwRegister, MvRegister, PNCounter, type ActorId, type CausalContext } from "../crdt/index.ts";
+import { encodeState, type CrdtState } from "../codec/index.ts";
+import {
+  contextActorsMax, contextActorsWriteMax, contextCloudDotsMax, contextCloudDotsWriteMax, counterActorsMax, keyStateBytesMax,
+  keyStateWriteBytesMax, mvSiblingsMax, mvSiblingsWriteMax, rowBytesMax,
+} from "../limits.ts";
+
+interface Bounds {
+  what: string;
+  stateBytes: number;
+  siblings: number;
+  ctxActors: number;
+  cloudDots: number;
+  counterRows: number;
+}
+
+/** A local write may leave at most this (MV siblings are bounded inside MvRegister.write). */
+export const writeBounds: Bounds = {
+  what: "a local write",
+  stateBytes: keyStateWriteBytesMax,
+  siblings: mvSiblingsWriteMax,
+  ctxActors: contextActorsWriteMax,
+  cloudDots: contextCloudDotsWriteMax,
+  counterRows: counterActorsMax,
+};
+
+/** A merge may leave at most this: exactly what the decoders accept. */
+export const storedBounds: Bounds = {
+  what: "a merge",
+  stateBytes: keyStateBytesMax,
+  siblings: mvSiblingsMax,
+  ctxActors: contextActorsMax,
+  cloudDots: contextCloudDotsMax,
+  counterRows: counterActorsMax,
+};
+
+/** Bytes of a context's encoding at most. */
+function contextBytesUpperBound(c: CausalContext): number {
+  return (c.vv.actors.length + c.cloud.length) * rowBytesMax;
+}
+
+/** Bytes of a state's canonical encoding at most (without the envelope). */
+export function stateBytesUpperBound(s: CrdtState): number {
+  if (s instanceof GCounter || s instanceof PNCounter) return s.actors.length * rowBytesMax;
+  if (s instanceof LwwRegister) return s.value.length + rowBytesMax;
+  let n = contextBytesUpperBound(s.ctx) + 8;
+  for (const e of s.entries) n += e.value.length + rowBytesMax + 8;
+  return n;
+}
+
+/** Why `s` is outside `b`, exactly (encodes s if its upper bound does not settle it), or null. */
+function outside(s: CrdtState, b: Bounds): string | null {
+  if (s instanceof GCounter || s instanceof PNCounter) {
+    if (s.actors.length > b.counterRows) return `${s.actors.length} counter rows, more than ${b.counterRows}`;
+  } else if (s instanceof MvRegister) {
+    if (s.entries.length > b.siblings) return `${s.entries.length} values, more than ${b.siblings}`;
+    if (s.ctx.vv.actors.length > b.ctxActors) return `a context of ${s.ctx.vv.actors.length} actors, more than ${b.ctxActors}`;
+    if (s.ctx.cloud.length > b.cloudDots) return `a context of ${s.ctx.cloud.length} loose dots, more than ${b.cloudDots}`;
+  }
+  if (stateBytesUpperBound(s) <= b.stateBytes) return null;
+  const bytes = encodeState(s).length;
+  return bytes > b.stateBytes ? `a state of ${bytes} bytes, more than ${b.stateBytes}` : null;
+}
+
+/**
+ * Null if `actor` writing `value` with `context` into `state` leaves it within the write bounds;
+ * else the refusal to return. Decides on a copy: `state` is not changed. Throws what
+ * MvRegister.write throws (the sibling bound).
+ */
+export function mvWriteRefusal(state: MvRegister, actor: ActorId, value: Uint8Array, context: CausalContext | null): string | null {
+  const ctx = context ?? state.ctx;
+  const ub = stateBytesUpperBound(state) + value.length + 2 * rowBytesMax + 16 + contextBytesUpperBound(ctx);
+  const actors = state.ctx.vv.actors.length + ctx.vv.actors.length + 1;
+  const cloud = state.ctx.cloud.length + ctx.cloud.length + 1;
+  if (ub <= writeBounds.stateBytes && actors <= writeBounds.ctxActors && cloud <= writeBounds.cloudDots) return null;
+  const next = state.clone();
+  next.write(actor, value, context);
+  const why = outside(next, writeBounds);
+  return why === null ? null : `the key would hold ${why}; read it and write with the context you read, which replaces the values you saw`;
+}
+
+/** Null if merging `incoming` into `state` leaves it within the stored bounds; else the refusal. `state` is not changed. */
+export function mergeRefusal(state: CrdtState, incoming: CrdtState): string | null {
+  if (state instanceof LwwRegister) return null; // the join is one of the two, each decoded within bounds
+  if (stateBytesUpperBound(state) + stateBytesUpperBound(incoming) <= storedBounds.stateBytes && !nearCountBounds(state, incoming)) return null;
+  const next = cloneState(state);
+  joinInto(next, incoming);
+  const why = outside(next, storedBounds);
+  return why === null ? null : `merged, the key would hold ${why}`;
+}
+
+function nearCountBounds(a: CrdtState, b: CrdtState): boolean {
+  if (a instanceof MvRegister && b instanceof MvRegister) {
+    return a.entries.length + b.entries.length > storedBounds.siblings
+      || a.ctx.vv.actors.length + b.ctx.vv.actors.length > storedBounds.ctxActors
+      || a.ctx.cloud.length + b.ctx.cloud.length > storedBounds.cloudDots;
+  }
+  if ((a instanceof GCounter || a instanceof PNCounter) && (b instanceof GCounter || b instanceof PNCounter)) {
+    return a.actors.length + b.actors.length > storedBounds.counterRows;
+  }
+  return false;
+}
+
+function cloneState(s: CrdtState): CrdtState {
+  return s.clone();
+}
+
+function joinInto(a: CrdtState, b: CrdtState): void {
+  if (a instanceof GCounter && b instanceof GCounter) a.merge(b);
+  else if (a instanceof PNCounter && b instanceof PNCounter) a.merge(b);
+  else if (a instanceof MvRegister && b instanceof MvRegister) a.merge(b);
+  else if (a instanceof LwwRegister && b instanceof LwwRegister) a.merge(b);
+  else throw new Error("assertion failed: joinInto called with different types");
+}

@@ -1,0 +1,154 @@
+// Every size bound of the product, defined once, so that what a client may write, what a merge
+// may produce, and what the WAL, snapshots and the peer wire accept cannot drift apart.
+//
+// Pure (no node:, no bun): crdt, codec, engine and cluster import it. Each bound says why it has
+// its value and where it is checked. The rule that ties them together:
+//
+//   a local write is refused unless the key's state after it is within the WRITE bounds;
+//   a merge (remote delta, anti-entropy state) is refused unless the result is within the
+//   STORED bounds, which are mergeHeadroom times the write bounds;
+//   every decoder (WAL replay, snapshot load, peer wire) accepts everything within the STORED
+//   bounds, and anti-entropy ships a stored state of any size (in pieces above one message).
+//
+// So every state a replica holds can be snapshotted, recovered and shipped. The stored bounds
+// are reached only by merging concurrent writes made on many replicas that could not see each
+// other (each within the write bounds): mergeHeadroom such replicas all at the bound at once.
+
+// ---- client edge (src/transport/validate.ts; the engine checks again) ----
+
+/** Longest key, UTF-8 bytes. Checked at the gRPC edge (INVALID_ARGUMENT) and by the engine and every decoder. */
+export const keyBytesMax = 1024;
+/** Largest register value (LWW or one MV sibling). Edge: RESOURCE_EXHAUSTED; crdt write: INVALID. */
+export const registerValueBytesMax = 1024 * 1024;
+/**
+ * Largest MV context a client may send with a Set (edge: RESOURCE_EXHAUSTED). A context read
+ * from this database is bounded by the key's state; 64 KiB is about 2000 dots of 30-byte actors.
+ */
+export const mvContextBytesMax = 64 * 1024;
+/** Ops in one Batch request (edge: RESOURCE_EXHAUSTED). */
+export const batchOpsMax = 1000;
+/** Largest client request message (grpc-js answers RESOURCE_EXHAUSTED): one maximal value plus a context, with room. */
+export const clientMessageBytesMax = 4 * 1024 * 1024;
+
+// ---- actors (src/crdt/actors.ts) ----
+
+/** Longest actor id, UTF-8 bytes (node ids; checked when interned and by the decoders). */
+export const actorIdBytesMax = 255;
+/** Most distinct actor ids one process interns (checked by the interner). */
+export const actorsMax = 1 << 20;
+/** Largest encoded counter row or dot: actor id plus varints and tags. */
+export const rowBytesMax = actorIdBytesMax + 64;
+
+// ---- one key's state: write bounds (checked by the engine before a local write changes anything) ----
+
+/**
+ * Most MV siblings a local write may leave (src/crdt/mvregister.ts write(): FAILED_PRECONDITION
+ * through the engine). Siblings pile up only when clients write with stale contexts; a writer
+ * that passes the context it read replaces them. Riak warns at 25 siblings; 1024 leaves room
+ * for genuinely concurrent writers and is what the decoder accepted before this bound existed.
+ */
+export const mvSiblingsWriteMax = 1024;
+/**
+ * Largest encoded state (the CRDT state message, without key) a local write may leave
+ * (src/engine/bounds.ts: FAILED_PRECONDITION). A local write's delta is part of the state
+ * after it (or a value plus the client's context), so it is bounded by this too. 4 MiB: a few
+ * maximal values as siblings; a WAL record and a delta on the peer wire carry it whole.
+ */
+export const keyStateWriteBytesMax = 4 * 1024 * 1024;
+/** MV context entries (version-vector actors, cloud dots) a local write may leave (src/engine/bounds.ts). */
+export const contextActorsWriteMax = 4096;
+export const contextCloudDotsWriteMax = 4096;
+
+// ---- one key's state: stored bounds (merges refuse beyond; every decoder accepts up to) ----
+
+/**
+ * How many replicas, each writing up to the write bounds without seeing the others, a merged
+ * state can take in before a merge is refused. A refused merge changes nothing, is logged, and
+ * is retried by anti-entropy; it does not happen unless 16 partitioned writers each push one
+ * key to the write bound.
+ */
+export const mergeHeadroom = 16;
+/** Most MV siblings a stored state may hold (decoder: src/codec/states.ts; merges: src/engine/bounds.ts). */
+export const mvSiblingsMax = mergeHeadroom * mvSiblingsWriteMax;
+/** Largest encoded state (without key) a replica stores (decoders, merges, snapshot entries, WAL records). */
+export const keyStateBytesMax = mergeHeadroom * keyStateWriteBytesMax;
+/** Most version-vector entries / cloud dots in a stored causal context (decoder and merges). */
+export const contextActorsMax = mergeHeadroom * contextActorsWriteMax;
+export const contextCloudDotsMax = mergeHeadroom * contextCloudDotsWriteMax;
+/**
+ * Most rows of a stored counter. Rows are replicas that incremented (node ids, never chosen by
+ * a client), so the interner's own bound is the only one that holds for any merge; the byte
+ * bound above applies as well.
+ */
+export const counterActorsMax = actorsMax;
+
+/**
+ * Largest client response, which the client library accepts too: a Get of the largest stored
+ * state (its values and context) with room. A Batch of big Gets beyond it is RESOURCE_EXHAUSTED.
+ */
+export const clientResponseBytesMax = 64 * 1024 * 1024 + 2 * 1024 * 1024;
+
+/** Bytes a KeyState / KeyDelta envelope adds to its state: version, type, key and tags. */
+export const envelopeOverheadBytesMax = keyBytesMax + 32;
+/** Largest local delta envelope (a WAL record of a local write; a delta on the peer wire). */
+export const keyDeltaBytesMax = keyStateWriteBytesMax + envelopeOverheadBytesMax;
+/** Largest stored KeyState envelope (snapshot entry value; anti-entropy transfer; WAL record of a merged state). */
+export const keyEnvelopeBytesMax = keyStateBytesMax + envelopeOverheadBytesMax;
+
+// ---- WAL and snapshots (src/persist) ----
+
+/**
+ * Largest WAL record payload (u64 LSN + a KeyDelta or KeyState envelope): a merged remote
+ * state is logged whole, so it must hold the largest stored state. Checked on append
+ * (src/persist/wal.ts) and before any allocation on replay (src/persist/scan.ts).
+ */
+export const walRecordBytesMax = 8 + keyEnvelopeBytesMax;
+/** Most payload bytes one WAL append() call may carry (src/persist/wal.ts): at least two maximal records. */
+export const walAppendBytesMax = 2 * walRecordBytesMax + 1024 * 1024;
+/** Longest snapshot key, UTF-8 bytes (the API allows keyBytesMax; internal keys get headroom). */
+export const snapshotKeyBytesMax = 4096;
+/** Largest snapshot entry value: one key's KeyState envelope (src/persist/snapshot.ts, writer and reader). */
+export const snapshotValueBytesMax = keyEnvelopeBytesMax;
+
+// ---- peer wire (src/cluster/wire.ts, src/cluster/outbox.ts, src/transport) ----
+
+/**
+ * A state larger than this is shipped by anti-entropy in pieces of at most this many bytes
+ * (ae-piece), and is the most one ae-states entry may carry: a big key never holds up an
+ * envelope, and the receiver reassembles it (src/cluster/antientropy.ts).
+ */
+export const aePieceBytesMax = 1024 * 1024;
+/** Largest delta on the peer wire (delta-batch entries; src/cluster/wire.ts decoder): any local delta. */
+export const peerDeltaBytesMax = keyDeltaBytesMax;
+/** An outgoing envelope is closed once it holds this many bytes; a single bigger message goes alone (src/cluster/outbox.ts). */
+export const peerEnvelopeTargetBytesMax = 4 * 1024 * 1024;
+/**
+ * Largest cluster envelope the decoder accepts (src/cluster/wire.ts): a full envelope plus the
+ * largest single message (a delta-batch with one maximal delta) plus piggybacked membership
+ * updates (src/cluster/config.ts bounds those, and the chunk and batch sizes, to fit).
+ */
+export const peerEnvelopeBytesMax = peerEnvelopeTargetBytesMax + peerDeltaBytesMax + 64 * 1024;
+/** Largest NodeService message either way (grpc-js limit; src/transport/server.ts, peer-client.ts): one envelope, with room. */
+export const peerMessageBytesMax = 16 * 1024 * 1024;
+/**
+ * Bytes of key states in one anti-entropy reply before the rest waits for the next round
+ * (src/cluster/antientropy.ts); a reply always carries at least one state above
+ * aePieceBytesMax when there is one, so a big key is never starved by small ones.
+ */
+export const aeReplyBytesMax = 8 * 1024 * 1024;
+/**
+ * Bytes of partly received anti-entropy transfers one node holds, from all peers together
+ * (src/cluster/antientropy.ts); the oldest is dropped beyond it and sent again by a later round.
+ */
+export const aeReassemblyBytesMax = 2 * keyEnvelopeBytesMax;
+
+// These relations are what the module promises; a change that breaks one fails at load time.
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`limits: ${what}`);
+}
+check(registerValueBytesMax + mvContextBytesMax + rowBytesMax < keyStateWriteBytesMax, "a maximal MV write fits the write bound");
+check(clientMessageBytesMax >= registerValueBytesMax + mvContextBytesMax + keyBytesMax + 1024, "a maximal Set fits a request");
+check(peerEnvelopeBytesMax <= peerMessageBytesMax, "a cluster envelope fits a peer message");
+check(aePieceBytesMax + envelopeOverheadBytesMax + 64 <= peerEnvelopeTargetBytesMax, "an anti-entropy piece fits an envelope");
+check(walAppendBytesMax >= walRecordBytesMax, "a maximal WAL record fits one append");
+check(clientResponseBytesMax >= keyEnvelopeBytesMax + 64 * 1024, "a Get of the largest stored state fits a response");
