@@ -88,8 +88,16 @@ export const counterActorsMax = actorsMax;
  */
 export const clientResponseBytesMax = 64 * 1024 * 1024 + 2 * 1024 * 1024;
 
-/** Bytes a KeyState / KeyDelta envelope adds to its state: version, type, key and tags. */
-export const envelopeOverheadBytesMax = keyBytesMax + 32;
+/**
+ * Most typed states one key holds: one per CRDT type (a type conflict keeps every side, see
+ * src/engine/typed.ts). The states of all sides together stay within keyStateBytesMax.
+ */
+export const keyTypesMax = 4;
+/**
+ * Bytes a KeyState / KeyDelta envelope adds to its states: version, key and tags, and per typed
+ * side its type, creation stamp and framing.
+ */
+export const envelopeOverheadBytesMax = keyBytesMax + 32 + keyTypesMax * 32;
 /** Largest local delta envelope (a WAL record of a local write; a delta on the peer wire). */
 export const keyDeltaBytesMax = keyStateWriteBytesMax + envelopeOverheadBytesMax;
 /** Largest stored KeyState envelope (snapshot entry value; anti-entropy transfer; WAL record of a merged state). */

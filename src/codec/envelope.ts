@@ -9,7 +9,7 @@ import {
   writeLww, writeMv, writePNCounter,
 } from "./states.ts";
 import { Reader, WireType, Writer } from "./wire.ts";
-import { keyBytesMax, keyEnvelopeBytesMax } from "../limits.ts";
+import { keyBytesMax, keyEnvelopeBytesMax, keyTypesMax } from "../limits.ts";
 import type { CausalContext } from "../crdt/index.ts";
 
 /**
@@ -20,8 +20,8 @@ import type { CausalContext } from "../crdt/index.ts";
  */
 export const formatVersionLegacy = 1;
 export const formatVersionCurrent = 2;
-/** Most states one key can hold: one per CRDT type. */
-export const keyTypesMax = 4;
+/** Most states one key can hold: one per CRDT type (see src/limits.ts). */
+export { keyTypesMax };
 /** Longest key, in UTF-8 bytes (see src/limits.ts). */
 export { keyBytesMax };
 /** Largest encoded envelope (a state plus key and header). */

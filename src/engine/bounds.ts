@@ -6,7 +6,7 @@
 // value lengths. Only a state near a bound is copied, changed and encoded to decide exactly.
 
 import { GCounter, LwwRegister, MvRegister, PNCounter, type ActorId, type CausalContext } from "../crdt/index.ts";
-import { encodeState, type CrdtState } from "../codec/index.ts";
+import { encodeState, type CrdtState, type TypedState } from "../codec/index.ts";
 import {
   contextActorsMax, contextActorsWriteMax, contextCloudDotsMax, contextCloudDotsWriteMax, counterActorsMax, keyStateBytesMax,
   keyStateWriteBytesMax, mvSiblingsMax, mvSiblingsWriteMax, rowBytesMax,
@@ -118,4 +118,49 @@ function joinInto(a: CrdtState, b: CrdtState): void {
   else if (a instanceof MvRegister && b instanceof MvRegister) a.merge(b);
   else if (a instanceof LwwRegister && b instanceof LwwRegister) a.merge(b);
   else throw new Error("assertion failed: joinInto called with different types");
+}
+
+/**
+ * A key holding several types (a type conflict) keeps all their states in one envelope, so
+ * their sum stays within the stored bound. Null if joining `incoming` sides into `existing`
+ * keeps it there; else the refusal. Nothing is changed.
+ */
+export function sidesMergeRefusal(existing: readonly TypedState[], incoming: readonly TypedState[]): string | null {
+  const types = new Set([...existing.map((s) => s.type), ...incoming.map((s) => s.type)]);
+  if (types.size < 2) return null;
+  let ub = 0;
+  for (const s of existing) ub += stateBytesUpperBound(s.state);
+  for (const s of incoming) ub += stateBytesUpperBound(s.state);
+  if (ub <= storedBounds.stateBytes) return null;
+  let bytes = 0;
+  for (const type of types) {
+    const have = existing.find((s) => s.type === type);
+    const got = incoming.find((s) => s.type === type);
+    let joined = have?.state;
+    if (joined === undefined) joined = got?.state;
+    else if (got !== undefined) {
+      joined = cloneState(joined);
+      joinInto(joined, got.state);
+    }
+    if (joined !== undefined) bytes += encodeState(joined).length;
+  }
+  return bytes > storedBounds.stateBytes ? `merged, the key's ${types.size} typed states would hold ${bytes} bytes, more than ${storedBounds.stateBytes}` : null;
+}
+
+/**
+ * Null if a local write of `valueBytes` to the visible side of a key holding several types
+ * keeps all its states within the stored bound (an upper bound of what the write adds: its
+ * value and two rows); else the refusal. Nothing is changed.
+ */
+export function sidesWriteRefusal(sides: readonly TypedState[], valueBytes: number): string | null {
+  if (sides.length < 2) return null;
+  const adds = valueBytes + 2 * rowBytesMax + 64;
+  let ub = adds;
+  for (const s of sides) ub += stateBytesUpperBound(s.state);
+  if (ub <= storedBounds.stateBytes) return null;
+  let bytes = adds;
+  for (const s of sides) bytes += encodeState(s.state).length;
+  return bytes > storedBounds.stateBytes
+    ? `the key holds ${sides.length} typed states (a type conflict) of ${bytes - adds} bytes together; this write could take them past ${storedBounds.stateBytes}`
+    : null;
 }

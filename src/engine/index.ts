@@ -73,7 +73,7 @@ import {
   beginEnvelope, CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, DecodeError, encodeContext, keyBytesMax, Reader, WireType, Writer,
   writeEnvelope, writeState, type CrdtState, type KeyEnvelope, type TypedState,
 } from "../codec/index.ts";
-import { mergeRefusal, mvWriteRefusal } from "./bounds.ts";
+import { mergeRefusal, mvWriteRefusal, sidesMergeRefusal, sidesWriteRefusal } from "./bounds.ts";
 import { digest128, digestOf, digestOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
 import { Conflicted } from "./typed.ts";
@@ -260,6 +260,11 @@ export class Engine {
     let state: CrdtState | undefined = i >= 0 ? this.stateAt(i) : undefined;
     let delta: CrdtState;
     const keyBytes = this.keyBuf.subarray(0, len);
+    const conflicted = i >= 0 && this.t.slot[i] === Slot.Object ? this.t.objects.get(i) : undefined;
+    if (conflicted instanceof Conflicted) {
+      const refusal = sidesWriteRefusal(conflicted.sides, op.kind === "set" || op.kind === "setMv" ? op.value.length : 0);
+      if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
+    }
     try {
       switch (op.kind) {
         case "incr": {
@@ -621,6 +626,8 @@ export class Engine {
       const refusal = have === undefined ? null : mergeRefusal(have.state, side.state);
       if (refusal !== null) return fail("LIMIT_EXCEEDED", `key "${key.slice(0, 64)}": ${refusal}`);
     }
+    const total = sidesMergeRefusal(sides, incoming);
+    if (total !== null) return fail("LIMIT_EXCEEDED", `key "${key.slice(0, 64)}": ${total}`);
     let changed = false;
     let added = false;
     for (const side of incoming) {

@@ -6,7 +6,7 @@ import { accel } from "../../src/accel/index.ts";
 import { encodeEnvelope, keyUtf8 } from "../../src/codec/index.ts";
 import { CausalContext, internActor, MvRegister, VersionVector } from "../../src/crdt/index.ts";
 import { Engine } from "../../src/engine/index.ts";
-import { keyStateWriteBytesMax, mergeHeadroom, mvSiblingsMax, mvSiblingsWriteMax, registerValueBytesMax } from "../../src/limits.ts";
+import { keyEnvelopeBytesMax, keyStateWriteBytesMax, mergeHeadroom, mvSiblingsMax, mvSiblingsWriteMax, registerValueBytesMax } from "../../src/limits.ts";
 import { openStore, silentLog, type Store } from "../../src/persist/index.ts";
 import { removeDir, tempDir } from "../persist/helpers.ts";
 
@@ -176,5 +176,35 @@ describe("WAL", () => {
     const reopened = await open(dir, again);
     await reopened.close();
     expect(again.encodeState("big")).toEqual(state);
+  });
+});
+
+describe("a key holding several types stays within one stored state", () => {
+  const mib = 1024 * 1024;
+  /** An MV state of `n` one-MiB siblings by one actor, created at `createdMs`. */
+  const bigMv = (n: number, createdMs: number): Uint8Array => {
+    const a = internActor("big-writer");
+    const entries = Array.from({ length: n }, (_, i) => ({ dot: { actor: a, counter: i + 1 }, value: new Uint8Array(mib).fill(i & 0xff) }));
+    return encodeEnvelope(keyUtf8("k") as Uint8Array, new MvRegister(entries, new CausalContext(new VersionVector([a], [n]), [])), createdMs);
+  };
+
+  test("a conflict side that would take the key's states past the stored bound is refused and changes nothing; one within it is kept, encodes and restarts", () => {
+    const e = new Engine({ actor: "sink" });
+    expect(e.apply({ kind: "set", key: "k", value: new Uint8Array(mib).fill(7) }, 1_000).ok).toBe(true);
+    const before = e.encodeState("k") as Uint8Array;
+    const refused = e.mergeState("k", bigMv(63, 5_000), 6_000);
+    expect(refused.ok ? "merged" : refused.error.code).toBe("LIMIT_EXCEEDED");
+    expect(e.encodeState("k")).toEqual(before);
+
+    const kept = e.mergeState("k", bigMv(62, 5_000), 6_000);
+    expect(kept.ok && kept.typeConflict).toBe(true);
+    const v = e.get("k");
+    expect(v?.type).toBe("lww");
+    expect(v !== undefined && "conflicts" in v ? v.conflicts?.length : 0).toBe(1);
+    const state = e.encodeState("k") as Uint8Array;
+    expect(state.length).toBeLessThanOrEqual(keyEnvelopeBytesMax);
+    const restarted = new Engine({ actor: "sink" });
+    expect(restarted.loadState("k", state)).toEqual({ ok: true, key: "k" });
+    expect(restarted.encodeState("k")).toEqual(state);
   });
 });
