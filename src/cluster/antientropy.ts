@@ -110,6 +110,7 @@ export class AntiEntropy {
   /** Opens an exchange with `peer` by sending our root hash. */
   start(peer: AePeer): void {
     this.roundsStarted++;
+    this.store.reportChanges?.(); // the root hash below must cover every change so far
     this.outbox.send(peer.id, peer.addr, { kind: "ae-tree", depth: this.tree.depth, level: 0, items: [{ index: 0, hash: this.tree.hash(0, 0) }] });
   }
 

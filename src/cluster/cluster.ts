@@ -92,7 +92,9 @@ export class Cluster {
     this.membership.tick();
     const peers = this.membership.livePeers();
     this.deltas.tick(peers);
-    this.syncTree();
+    // No syncTree here: the tree is brought up to date only where it is read (an exchange
+    // starting, an anti-entropy message, status, rootHash), so a hot key costs one digest
+    // per anti-entropy round, not one per tick.
     this.ae.tick(peers);
   }
 

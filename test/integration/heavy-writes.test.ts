@@ -1,10 +1,11 @@
 // A real 3-node cluster under sustained 1 MiB writes (sync durability, real fsyncs): no node is
 // ever suspected, because failure detection never waits for the WAL nor rides with replica data,
-// and replication keeps up (issue 12, finding 11).
+// and replication keeps up (issue 12, finding 11). Mutual TLS on every link, as in production.
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { ImdbClient } from "../../src/transport/client.ts";
-import { startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
+import { loadTlsDir } from "../../src/transport/tls.ts";
+import { run, startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -17,6 +18,7 @@ const keysPerWriter = 8;
 const valueBytes = 1024 * 1024;
 
 const dir = tempDir("heavy");
+const certs = join(dir.path, "certs");
 const nodes: NodeProc[] = [];
 const clients: ImdbClient[] = [];
 
@@ -27,15 +29,18 @@ afterAll(() => {
 });
 
 const args = (id: string, seed: string | null): string[] => [
-  "--insecure", "--durability", "sync", "--data-dir", join(dir.path, id),
+  "--tls-dir", certs, "--durability", "sync", "--data-dir", join(dir.path, id),
   "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0", ...(seed ? ["--seeds", seed] : []),
 ];
 
 test("3 nodes under sustained 1 MiB writes: no node is ever suspected", async () => {
+  const made = await run(["certs", "init", "--dir", certs, "--nodes", "node-1,node-2,node-3", "--clients", "client"]);
+  expect(made.code).toBe(0);
+  const tls = await loadTlsDir(certs, "client");
   nodes.push(await startNode("node-1", args("node-1", null)));
   const seed = nodes[0]!.peerAddr;
   nodes.push(...(await Promise.all(["node-2", "node-3"].map((id) => startNode(id, args(id, seed))))));
-  for (const n of nodes) clients.push(new ImdbClient({ server: n.clientAddr, tls: null, deadlineMs: 10_000 }));
+  for (const n of nodes) clients.push(new ImdbClient({ server: n.clientAddr, tls, deadlineMs: 10_000 }));
   await waitFor("3 alive members everywhere", async () => {
     for (const c of clients) if ((await c.members()).filter((m) => m.status === "alive").length !== 3) return false;
     return true;
