@@ -140,7 +140,7 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
         sim.leave(i);
         faults.push(`${t}: n${i} leaves`);
       });
-      sim.at(t + 1_000, () => sim.kill(i));
+      sim.at(t + 1_000, () => sim.stop(i)); // a graceful leave ends in a clean stop: the restart keeps the actor
       restartLater(i, t + 1_000 + rng.range(500, 5_000), null);
     }
   }

@@ -10,7 +10,7 @@ import { EventHeap } from "./heap.ts";
 import { Rng } from "./rng.ts";
 import type { SimStore } from "./engine-store.ts";
 import { CounterStore } from "./store.ts";
-import { decideIdentity, epochFromRandom, epochRandomBytes, replicaActor, type Epoch } from "../persist/replica.ts";
+import { decideIdentity, epochFromRandom, epochRandomBytes, parseReplicaActor, replicaActor, type Epoch } from "../persist/replica.ts";
 
 /** Messages queued for a stalled node; beyond it they are dropped (a full socket buffer). */
 export const stallInboxMax = 10_000;
@@ -384,6 +384,17 @@ export class Simulation {
     if (this.opts.traceMessages !== false) this.trace.text(`kill${this.nowMs}:${n.id}`);
   }
 
+  /**
+   * Stops a node cleanly (SIGTERM: drain, final fsync, the clean-stop marker written): its next
+   * start keeps its actor, where a start after kill() begins a new epoch (persist/replica.ts).
+   */
+  stop(i: number): void {
+    const n = this.node(i);
+    if (!n.running) return;
+    this.kill(i);
+    n.disk.cleanStop = true;
+  }
+
   /** A copy of node i's data folder as it is now (restore it later with restart(i, { restoreFrom })). */
   backup(i: number): SimBackup {
     const n = this.node(i);
@@ -441,7 +452,9 @@ export class Simulation {
     for (const key of n.store.keys()) {
       for (const actor of n.store.actors?.(key) ?? []) {
         const k = `${key}\u0000${actor}`;
-        if (actor !== n.store.actor && !this.survivingAtLeast.has(k)) continue; // its origin still has it
+        // Rows of this node's earlier epochs (a crash starts a new one) had this disk as origin too.
+        const ownNode = actor === n.store.actor || parseReplicaActor(actor)?.nodeId === n.id;
+        if (!ownNode && !this.survivingAtLeast.has(k)) continue; // its origin still has it
         let elsewhere = kept === null ? 0 : count(kept, key, actor);
         for (const o of this.nodes) if (o !== n) elsewhere = Math.max(elsewhere, count(o.store, key, actor));
         this.survivingAtLeast.set(k, Math.min(this.survivingAtLeast.get(k) ?? Number.POSITIVE_INFINITY, elsewhere));

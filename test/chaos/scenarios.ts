@@ -261,13 +261,18 @@ async function verifyPartition(c: ChaosCluster, groups: readonly (readonly strin
  * `act` (which loses its data), then sends the workload to it again.
  */
 async function drainThen(c: ChaosCluster, id: string, ctx: FaultContext, act: () => Promise<void>): Promise<void> {
+  const n = c.node(id);
   c.drain(id);
   try {
-    // In-flight ops to the node finish within the client deadline; then its backlog must empty.
+    // No client byte reaches the node any more: a worker's retry of an op it began before the
+    // drain cannot be acknowledged after the check below (it times out: indeterminate). Ops
+    // answered before this have their deltas in the node's backlog, which must then empty.
+    n.clientProxy.set({ blackhole: true });
     await sleep(chaosClientDeadlineMs);
     if (!(await c.awaitOutboundSettled(id, 15_000))) throw new Error(`${id}'s deltas were not acknowledged by its peers within 15 s`);
     await act();
   } finally {
+    n.clientProxy.heal();
     c.undrain(id);
   }
   ctx.note(`${id} drained, lost its data, and took writes again`);

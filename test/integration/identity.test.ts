@@ -69,7 +69,7 @@ describe("a node whose data folder was deleted", () => {
 describe("the replica a restart continues as", () => {
   const replicaOf = async (c: ImdbClient): Promise<string> => (await c.stats()).find((x) => x.name === "replica")?.value ?? "";
 
-  test("SIGTERM keeps it, SIGKILL keeps it under sync, SIGKILL under interval starts a new one, --repair starts a new one", async () => {
+  test("SIGTERM keeps it; SIGKILL (under sync or interval) and --repair start a new one", async () => {
     const data = join(dir.path, "lives");
     const life = async (extra: string[]): Promise<{ node: NodeProc; replica: string }> => {
       const { node, client } = await start("node-l", [...args(data, null), ...extra]);
@@ -86,14 +86,17 @@ describe("the replica a restart continues as", () => {
     const clean = await life([]);
     expect(clean.replica).toBe(first.replica);
     await stop(clean.node, "SIGKILL");
+    // Under sync a crash loses nothing acknowledged, but it looks exactly like a hot copy put
+    // back (no clean-stop marker), which may be behind what peers hold: a new replica.
     const syncCrash = await life([]);
-    expect(syncCrash.replica).toBe(first.replica);
+    expect(syncCrash.replica).not.toBe(first.replica);
+    expect(syncCrash.node.log()).toContain("new (unclean-stop)");
     await stop(syncCrash.node, "SIGTERM");
     const interval = await life(["--durability", "interval:50"]);
-    expect(interval.replica).toBe(first.replica);
+    expect(interval.replica).toBe(syncCrash.replica);
     await stop(interval.node, "SIGKILL");
     const intervalCrash = await life(["--durability", "interval:50"]);
-    expect(intervalCrash.replica).not.toBe(first.replica);
+    expect(intervalCrash.replica).not.toBe(syncCrash.replica);
     expect(intervalCrash.node.log()).toContain("new (unclean-stop)");
     await stop(intervalCrash.node, "SIGTERM");
     const repaired = await life(["--repair"]);

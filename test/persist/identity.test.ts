@@ -79,13 +79,13 @@ describe("replica identity on disk", () => {
     });
   }
 
-  test("an unclean stop under sync keeps the epoch (peers only ever saw fsynced writes)", async () => {
+  test("an unclean stop under sync starts a new epoch too: it cannot be told from a hot copy put back (same folder, same inode)", async () => {
     await withFolder(async (dir) => {
       const random = counterRandom();
       const first = await start(dir, sync, random);
       const second = await start(dir, sync, random);
-      expect(second.decision.kind).toBe("keep");
-      expect(second.actor).toBe(first.actor);
+      expect(second.decision).toEqual({ kind: "new", reason: "unclean-stop" });
+      expect(second.actor).not.toBe(first.actor);
     });
   });
 
@@ -177,7 +177,7 @@ describe("actor derivation (shared by the node and the simulator)", () => {
     expect(decideIdentity({ ...facts, folderIno: "8" }, "n")).toEqual({ kind: "new", reason: "copied" });
     expect(decideIdentity({ ...facts, repair: true }, "n")).toEqual({ kind: "new", reason: "repair" });
     expect(decideIdentity({ ...facts, cleanStop: false }, "n")).toEqual({ kind: "new", reason: "unclean-stop" });
-    expect(decideIdentity({ ...facts, cleanStop: false, durability: sync }, "n")).toEqual({ kind: "keep", epoch });
+    expect(decideIdentity({ ...facts, cleanStop: false, durability: sync }, "n")).toEqual({ kind: "new", reason: "unclean-stop" });
     expect(decideIdentity(facts, "m")).toEqual({ kind: "new", reason: "other-node" });
   });
 });

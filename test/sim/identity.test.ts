@@ -64,18 +64,23 @@ describe(`simulator (seed ${seed})`, () => {
     expect(sim.violations).toEqual([]);
   };
 
-  test("a wiped node restarts as a new replica of the same node; a plain restart keeps its actor", () => {
+  test("a wiped node restarts as a new replica of the same node; a clean restart keeps its actor, a crash does not", () => {
     const sim = cluster();
     const first = sim.store(0).actor;
     expect(parseReplicaActor(first)?.nodeId).toBe("n0");
-    sim.kill(0);
+    sim.stop(0);
     sim.restart(0);
     expect(sim.store(0).actor).toBe(first);
+    sim.kill(0);
+    sim.restart(0);
+    const crashed = sim.store(0).actor;
+    expect(parseReplicaActor(crashed)?.nodeId).toBe("n0");
+    expect(crashed).not.toBe(first);
     sim.kill(0);
     sim.restart(0, { wipe: true });
     const second = sim.store(0).actor;
     expect(parseReplicaActor(second)?.nodeId).toBe("n0");
-    expect(second).not.toBe(first);
+    expect(second).not.toBe(crashed);
     threeWhilePeerPaused(sim);
   });
 
