@@ -9,7 +9,7 @@
 
 import { CausalContext, knownActor } from "../crdt/index.ts";
 import { DecodeError } from "./errors.ts";
-import { contextActorsMax, contextCloudDotsMax, readActorCounter, stateBytesMax, writeContext, type RawDot } from "./states.ts";
+import { readRawContext, stateBytesMax, writeContext } from "./states.ts";
 import { Reader, WireType, Writer } from "./wire.ts";
 
 /** Field number of the key tag in a client's CausalContext. */
@@ -54,24 +54,13 @@ export function encodeContext(c: CausalContext, keyBytes: Uint8Array): Uint8Arra
 export function decodeContext(bytes: Uint8Array, keyBytes: Uint8Array): CausalContext {
   if (bytes.length > contextBytesMax) throw new DecodeError(`context of ${bytes.length} bytes exceeds ${contextBytesMax}`, 0);
   const r = new Reader(bytes);
-  const vv: RawDot[] = [];
-  const cloud: RawDot[] = [];
   let tag: [number, number] | null = null;
-  while (!r.done) {
-    const [f, wt] = r.tag();
-    if (f === 1) {
-      r.expect(wt, WireType.Bytes, f);
-      if (vv.length >= contextActorsMax) r.fail(`more than ${contextActorsMax} version vector entries`);
-      vv.push(readActorCounter(r, "version vector entry"));
-    } else if (f === 2) {
-      r.expect(wt, WireType.Bytes, f);
-      if (cloud.length >= contextCloudDotsMax) r.fail(`more than ${contextCloudDotsMax} cloud dots`);
-      cloud.push(readActorCounter(r, "cloud dot"));
-    } else if (f === keyTagField) {
-      r.expect(wt, WireType.Fixed64, f);
-      tag = r.fixed64();
-    } else r.skip(wt);
-  }
+  const { vv, cloud } = readRawContext(r, (f, wt) => {
+    if (f !== keyTagField) return false;
+    r.expect(wt, WireType.Fixed64, f);
+    tag = r.fixed64();
+    return true;
+  });
   if (tag === null) {
     if (vv.length + cloud.length > 0) throw new DecodeError("context is not bound to a key (pass the context a Get or Set of this key returned)", 0);
   } else {

@@ -206,7 +206,12 @@ export function readActorCounter(r: Reader, what: string): RawDot {
 /** Raw (un-interned) context, so a message is validated whole before anything is interned. */
 interface RawContext { vv: RawDot[]; cloud: RawDot[] }
 
-function readRawContext(r: Reader): RawContext {
+/**
+ * Reads a context's dots without interning anything. `other` may take a field the context
+ * message does not define (the client form's key tag, src/codec/context.ts) and returns true
+ * when it did; every other unknown field is skipped.
+ */
+export function readRawContext(r: Reader, other?: (field: number, wt: number) => boolean): RawContext {
   const vv: RawDot[] = [];
   const cloud: RawDot[] = [];
   while (!r.done) {
@@ -219,7 +224,7 @@ function readRawContext(r: Reader): RawContext {
       r.expect(wt, WireType.Bytes, f);
       if (cloud.length >= contextCloudDotsMax) r.fail(`more than ${contextCloudDotsMax} cloud dots`);
       cloud.push(readActorCounter(r, "cloud dot"));
-    } else r.skip(wt);
+    } else if (other === undefined || !other(f, wt)) r.skip(wt);
   }
   return { vv, cloud };
 }
