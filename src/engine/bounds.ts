@@ -126,6 +126,9 @@ function joinInto(a: CrdtState, b: CrdtState): void {
  * keeps it there; else the refusal. Nothing is changed.
  */
 export function sidesMergeRefusal(existing: readonly TypedState[], incoming: readonly TypedState[]): string | null {
+  // The common merge (one type on both sides, the same) allocates nothing here.
+  const only = existing[0]?.type;
+  if (existing.length <= 1 && incoming.every((s) => s.type === only)) return null;
   const types = new Set([...existing.map((s) => s.type), ...incoming.map((s) => s.type)]);
   if (types.size < 2) return null;
   let ub = 0;

@@ -22,6 +22,9 @@ import { ClusterHost } from "./cluster-host.ts";
 import { createNodeMetrics } from "./metrics.ts";
 import { startMetricsServer } from "./metrics-server.ts";
 
+/** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
+const ownRecord = { origin: "own" } as const;
+
 /** How often the node checks whether a snapshot is due. */
 const snapshotCheckIntervalMs = 1000;
 
@@ -106,7 +109,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
     table: requests,
     mergeDelta: (lsn, body) => {
       // This node's own log: a timestamp in it was accepted once and is not refused again.
-      const r = engine.mergeDelta(body, now(), { origin: "own" });
+      const r = engine.mergeDelta(body, now(), ownRecord);
       if (!r.ok) throw new Error(`WAL record ${lsn}: ${r.error.message}`);
     },
     nowMs: now,
