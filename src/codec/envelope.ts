@@ -2,15 +2,12 @@
 // CRDT type, key and the type's state, its creation stamp and, after a type conflict, the key's
 // states of other types. What the WAL, snapshots and replication carry.
 
-import { GCounter, hlcMsMax, LwwRegister, MvRegister, PNCounter } from "../crdt/index.ts";
+import { hlcMsMax } from "../crdt/index.ts";
+import { crdtTypeOf, isCrdtType, kindByType, kindOf, type CrdtState, CrdtType } from "../kinds/index.ts";
 import { DecodeError } from "./errors.ts";
-import {
-  decodeUtf8, readGCounter, readLww, readMv, readPNCounter, stateBytesMax, writeGCounter,
-  writeLww, writeMv, writePNCounter,
-} from "./states.ts";
+import { decodeUtf8, stateBytesMax } from "./states.ts";
 import { Reader, WireType, Writer } from "./wire.ts";
 import { keyBytesMax, keyEnvelopeBytesMax, keyTypesMax } from "../limits.ts";
-import type { CausalContext } from "../crdt/index.ts";
 
 /**
  * Envelope versions. 1: one typed state, optionally with its created_ms (a field older readers
@@ -27,38 +24,15 @@ export { keyBytesMax };
 /** Largest encoded envelope (a state plus key and header). */
 export const envelopeBytesMax = keyEnvelopeBytesMax;
 
-/** Wire values of proto CrdtType. ONLY APPEND TO THIS LIST. */
-export const CrdtType = { GCounter: 1, PNCounter: 2, LwwRegister: 3, MvRegister: 4 } as const;
-export type CrdtType = (typeof CrdtType)[keyof typeof CrdtType];
-
-export type CrdtState = GCounter | PNCounter | LwwRegister | MvRegister;
-
-export function crdtTypeOf(s: CrdtState): CrdtType {
-  if (s instanceof GCounter) return CrdtType.GCounter;
-  if (s instanceof PNCounter) return CrdtType.PNCounter;
-  if (s instanceof LwwRegister) return CrdtType.LwwRegister;
-  return CrdtType.MvRegister;
-}
-
-export function isCrdtType(n: number): n is CrdtType {
-  return n === 1 || n === 2 || n === 3 || n === 4;
-}
+export { CrdtType, crdtTypeOf, isCrdtType, type CrdtState };
 
 /** Writes the state message of s (without envelope). */
 export function writeState(w: Writer, s: CrdtState): void {
-  if (s instanceof GCounter) writeGCounter(w, s);
-  else if (s instanceof PNCounter) writePNCounter(w, s);
-  else if (s instanceof LwwRegister) writeLww(w, s);
-  else writeMv(w, s);
+  kindOf(s).write(w, s);
 }
 
 export function readState(type: CrdtType, r: Reader): CrdtState {
-  switch (type) {
-    case CrdtType.GCounter: return readGCounter(r);
-    case CrdtType.PNCounter: return readPNCounter(r);
-    case CrdtType.LwwRegister: return readLww(r);
-    case CrdtType.MvRegister: return readMv(r);
-  }
+  return kindByType(type).read(r);
 }
 
 const scratch = new Writer(4096);

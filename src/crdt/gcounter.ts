@@ -64,6 +64,11 @@ export function checkAmount(amount: bigint): void {
 }
 
 export class GCounter {
+  /** The kind discriminant (src/kinds): on the prototype, so it costs no memory per state. */
+  get kind(): "gcounter" {
+    return "gcounter";
+  }
+
   /** actors sorted by rank; counts[i] in 1..uint64Max belongs to actors[i]. */
   constructor(public actors: ActorId[] = [], public counts: bigint[] = []) {}
 

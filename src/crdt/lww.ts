@@ -26,6 +26,11 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export class LwwRegister {
+  /** The kind discriminant (src/kinds): on the prototype, so it costs no memory per state. */
+  get kind(): "lww" {
+    return "lww";
+  }
+
   /** actor === null means never written (then ms, logical are 0 and value is empty). */
   constructor(
     public ms: number = 0,

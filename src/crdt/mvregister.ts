@@ -25,6 +25,11 @@ function sameDot(a: Dot, b: Dot): boolean {
 }
 
 export class MvRegister {
+  /** The kind discriminant (src/kinds): on the prototype, so it costs no memory per state. */
+  get kind(): "mv" {
+    return "mv";
+  }
+
   /** entries sorted by dot; every entry's dot is in ctx. */
   constructor(public entries: MvEntry[] = [], public ctx: CausalContext = new CausalContext()) {}
 

@@ -7,6 +7,11 @@ import { checkAmount, findActor, sameActors, unionActors } from "./gcounter.ts";
 import { int64Max, int64Min, uint64Max } from "./int64.ts";
 
 export class PNCounter {
+  /** The kind discriminant (src/kinds): on the prototype, so it costs no memory per state. */
+  get kind(): "pncounter" {
+    return "pncounter";
+  }
+
   /** actors sorted by rank; p[i], n[i] in 0..uint64Max, never both 0. */
   constructor(public actors: ActorId[] = [], public p: bigint[] = [], public n: bigint[] = []) {}
 

@@ -5,21 +5,13 @@
 // The common case costs a few additions: an upper bound of the encoded size from counts and
 // value lengths. Only a state near a bound is copied, changed and encoded to decide exactly.
 
-import { GCounter, LwwRegister, MvRegister, PNCounter, type ActorId, type CausalContext } from "../crdt/index.ts";
-import { encodeState, type CrdtState, type TypedState } from "../codec/index.ts";
+import type { ActorId, CausalContext, MvRegister } from "../crdt/index.ts";
+import { encodeState, type TypedState } from "../codec/index.ts";
+import { contextBytesUpperBound, joinStates, kindOf, type Bounds, type CrdtState } from "../kinds/index.ts";
 import {
   contextActorsMax, contextActorsWriteMax, contextCloudDotsMax, contextCloudDotsWriteMax, counterActorsMax, keyStateBytesMax,
   keyStateWriteBytesMax, mvSiblingsMax, mvSiblingsWriteMax, rowBytesMax,
 } from "../limits.ts";
-
-interface Bounds {
-  what: string;
-  stateBytes: number;
-  siblings: number;
-  ctxActors: number;
-  cloudDots: number;
-  counterRows: number;
-}
 
 /** A local write may leave at most this (MV siblings are bounded inside MvRegister.write). */
 export const writeBounds: Bounds = {
@@ -41,29 +33,15 @@ export const storedBounds: Bounds = {
   counterRows: counterActorsMax,
 };
 
-/** Bytes of a context's encoding at most. */
-function contextBytesUpperBound(c: CausalContext): number {
-  return (c.vv.actors.length + c.cloud.length) * rowBytesMax;
-}
-
 /** Bytes of a state's canonical encoding at most (without the envelope). */
 export function stateBytesUpperBound(s: CrdtState): number {
-  if (s instanceof GCounter || s instanceof PNCounter) return s.actors.length * rowBytesMax;
-  if (s instanceof LwwRegister) return s.value.length + rowBytesMax;
-  let n = contextBytesUpperBound(s.ctx) + 8;
-  for (const e of s.entries) n += e.value.length + rowBytesMax + 8;
-  return n;
+  return kindOf(s).bytesUpperBound(s);
 }
 
 /** Why `s` is outside `b`, exactly (encodes s if its upper bound does not settle it), or null. */
 function outside(s: CrdtState, b: Bounds): string | null {
-  if (s instanceof GCounter || s instanceof PNCounter) {
-    if (s.actors.length > b.counterRows) return `${s.actors.length} counter rows, more than ${b.counterRows}`;
-  } else if (s instanceof MvRegister) {
-    if (s.entries.length > b.siblings) return `${s.entries.length} values, more than ${b.siblings}`;
-    if (s.ctx.vv.actors.length > b.ctxActors) return `a context of ${s.ctx.vv.actors.length} actors, more than ${b.ctxActors}`;
-    if (s.ctx.cloud.length > b.cloudDots) return `a context of ${s.ctx.cloud.length} loose dots, more than ${b.cloudDots}`;
-  }
+  const counts = kindOf(s).countsOutside(s, b);
+  if (counts !== null) return counts;
   if (stateBytesUpperBound(s) <= b.stateBytes) return null;
   const bytes = encodeState(s).length;
   return bytes > b.stateBytes ? `a state of ${bytes} bytes, more than ${b.stateBytes}` : null;
@@ -88,36 +66,12 @@ export function mvWriteRefusal(state: MvRegister, actor: ActorId, value: Uint8Ar
 
 /** Null if merging `incoming` into `state` leaves it within the stored bounds; else the refusal. `state` is not changed. */
 export function mergeRefusal(state: CrdtState, incoming: CrdtState): string | null {
-  if (state instanceof LwwRegister) return null; // the join is one of the two, each decoded within bounds
-  if (stateBytesUpperBound(state) + stateBytesUpperBound(incoming) <= storedBounds.stateBytes && !nearCountBounds(state, incoming)) return null;
-  const next = cloneState(state);
-  joinInto(next, incoming);
+  const kind = kindOf(state);
+  if (stateBytesUpperBound(state) + stateBytesUpperBound(incoming) <= storedBounds.stateBytes && !kind.countsNear(state, incoming, storedBounds)) return null;
+  const next = kind.clone(state);
+  joinStates(next, incoming);
   const why = outside(next, storedBounds);
   return why === null ? null : `merged, the key would hold ${why}`;
-}
-
-function nearCountBounds(a: CrdtState, b: CrdtState): boolean {
-  if (a instanceof MvRegister && b instanceof MvRegister) {
-    return a.entries.length + b.entries.length > storedBounds.siblings
-      || a.ctx.vv.actors.length + b.ctx.vv.actors.length > storedBounds.ctxActors
-      || a.ctx.cloud.length + b.ctx.cloud.length > storedBounds.cloudDots;
-  }
-  if ((a instanceof GCounter || a instanceof PNCounter) && (b instanceof GCounter || b instanceof PNCounter)) {
-    return a.actors.length + b.actors.length > storedBounds.counterRows;
-  }
-  return false;
-}
-
-function cloneState(s: CrdtState): CrdtState {
-  return s.clone();
-}
-
-function joinInto(a: CrdtState, b: CrdtState): void {
-  if (a instanceof GCounter && b instanceof GCounter) a.merge(b);
-  else if (a instanceof PNCounter && b instanceof PNCounter) a.merge(b);
-  else if (a instanceof MvRegister && b instanceof MvRegister) a.merge(b);
-  else if (a instanceof LwwRegister && b instanceof LwwRegister) a.merge(b);
-  else throw new Error("assertion failed: joinInto called with different types");
 }
 
 /**
@@ -142,8 +96,8 @@ export function sidesMergeRefusal(existing: readonly TypedState[], incoming: rea
     let joined = have?.state;
     if (joined === undefined) joined = got?.state;
     else if (got !== undefined) {
-      joined = cloneState(joined);
-      joinInto(joined, got.state);
+      joined = kindOf(joined).clone(joined);
+      joinStates(joined, got.state);
     }
     if (joined !== undefined) bytes += encodeState(joined).length;
   }

@@ -73,6 +73,7 @@ import {
   beginEnvelope, CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, DecodeError, encodeContext, keyBytesMax, Reader, WireType, Writer,
   writeEnvelope, writeState, type CrdtState, type KeyEnvelope, type TypedState,
 } from "../codec/index.ts";
+import { joinStates, kindByType, kindOf, mvValue, type KindName, type TypedValue } from "../kinds/index.ts";
 import { mergeRefusal, mvWriteRefusal, sidesMergeRefusal, sidesWriteRefusal } from "./bounds.ts";
 import { digest128, digestOf, digestOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
@@ -100,11 +101,8 @@ export type EngineOp =
   | { kind: "set"; key: string; value: Uint8Array }
   | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null };
 
-/** The value of one typed state. */
-export type TypedValue =
-  | { type: CounterType; value: bigint }
-  | { type: "lww"; value: Uint8Array; timestampMs: number; logical: number; actor: string }
-  | { type: "mv"; values: Uint8Array[]; context: Uint8Array };
+/** The value of one typed state (src/kinds/kind.ts). */
+export type { TypedValue };
 
 /** A key's visible value; `conflicts`: its states of other types, in type order (only when it has some). */
 export type KeyValue = TypedValue & { conflicts?: TypedValue[] };
@@ -160,12 +158,10 @@ export interface EngineOptions {
 export type ManyOp = EngineOp | { kind: "get"; key: string };
 export type ManyResult = { ok: true; value: KeyValue | undefined } | { ok: false; error: EngineError };
 
-const typeNames: Record<CrdtType, KeyType> = {
-  [CrdtType.GCounter]: "gcounter",
-  [CrdtType.PNCounter]: "pncounter",
-  [CrdtType.LwwRegister]: "lww",
-  [CrdtType.MvRegister]: "mv",
-};
+/** The kind name of a wire type. */
+function typeName(t: CrdtType): KeyType {
+  return kindByType(t).name;
+}
 
 const safeMax = Number.MAX_SAFE_INTEGER;
 const safeMaxBig = BigInt(safeMax);
@@ -192,7 +188,7 @@ function decodeOrFail(
 }
 
 function wrongType(key: string, has: CrdtType, wanted: string): { ok: false; error: EngineError } {
-  return fail("WRONG_TYPE", `key "${key.slice(0, 64)}" holds a ${typeNames[has]}, not a ${wanted}`);
+  return fail("WRONG_TYPE", `key "${key.slice(0, 64)}" holds a ${typeName(has)}, not a ${wanted}`);
 }
 
 /** Raw protobuf tags (field << 3 | wire type) the compact counter path accepts (see compactCounterDelta). */
@@ -248,7 +244,7 @@ export class Engine {
 
   typeOf(key: string): KeyType | undefined {
     const i = this.indexOf(key);
-    return i >= 0 ? typeNames[this.typeAt(i)] : undefined;
+    return i >= 0 ? typeName(this.typeAt(i)) : undefined;
   }
 
   apply(op: EngineOp, nowMs: number): ApplyResult {
@@ -272,7 +268,7 @@ export class Engine {
     let delta: CrdtState;
     const keyBytes = this.keyBuf.subarray(0, len);
     const conflicted = i >= 0 && this.t.slot[i] === Slot.Object ? this.t.objects.get(i) : undefined;
-    if (conflicted instanceof Conflicted) {
+    if (conflicted?.kind === "conflicted") {
       const refusal = sidesWriteRefusal(conflicted.sides, op.kind === "set" || op.kind === "setMv" ? op.value.length : 0);
       if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
     }
@@ -280,20 +276,20 @@ export class Engine {
       switch (op.kind) {
         case "incr": {
           if (state === undefined) state = op.counter === "gcounter" ? new GCounter() : new PNCounter();
-          else if (!(state instanceof PNCounter || state instanceof GCounter)) return wrongType(op.key, crdtTypeOf(state), "counter");
-          else if (op.counter !== undefined && typeNames[crdtTypeOf(state)] !== op.counter) return wrongType(op.key, crdtTypeOf(state), op.counter);
+          else if (state.kind !== "pncounter" && state.kind !== "gcounter") return wrongType(op.key, crdtTypeOf(state), "counter");
+          else if (op.counter !== undefined && typeName(crdtTypeOf(state)) !== op.counter) return wrongType(op.key, crdtTypeOf(state), op.counter);
           delta = state.inc(this.actor, op.amount);
           break;
         }
         case "decr": {
           if (state === undefined) state = new PNCounter();
-          else if (!(state instanceof PNCounter)) return wrongType(op.key, crdtTypeOf(state), "pncounter");
+          else if (state.kind !== "pncounter") return wrongType(op.key, crdtTypeOf(state), "pncounter");
           delta = state.dec(this.actor, op.amount);
           break;
         }
         case "set": {
           if (state === undefined) state = new LwwRegister();
-          else if (!(state instanceof LwwRegister)) return wrongType(op.key, crdtTypeOf(state), "lww");
+          else if (state.kind !== "lww") return wrongType(op.key, crdtTypeOf(state), "lww");
           let ts = this.clock.now(nowMs);
           if (state.isSet && (ts.ms < state.ms || (ts.ms === state.ms && ts.logical <= state.logical))) {
             // Only possible if the clock never observed this register; catch up so the write wins.
@@ -315,7 +311,7 @@ export class Engine {
             }
           }
           if (state === undefined) state = new MvRegister();
-          else if (!(state instanceof MvRegister)) return wrongType(op.key, crdtTypeOf(state), "mv");
+          else if (state.kind !== "mv") return wrongType(op.key, crdtTypeOf(state), "mv");
           const refusal = mvWriteRefusal(state, this.actor, op.value, ctx);
           if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
           delta = state.write(this.actor, op.value, ctx);
@@ -332,7 +328,7 @@ export class Engine {
     // An MV write answers the context of what it replaced plus its own dot (the delta's), not
     // the register's: chaining Set -> Set with the register's would delete siblings the
     // writer never read.
-    const value = delta instanceof MvRegister ? mvValue(state as MvRegister, delta.ctx, keyBytes) : valueOf(state, keyBytes);
+    const value = delta.kind === "mv" ? mvValue(state as MvRegister, delta.ctx, keyBytes) : valueOf(state, keyBytes);
     this.w.reset();
     writeEnvelope(this.w, keyBytes, delta, this.stampAt(at));
     return { ok: true, value, delta: this.w.finish() };
@@ -357,7 +353,7 @@ export class Engine {
     const slot = t.slot[i] as Slot;
     const type = slot === Slot.GCounter ? CrdtType.GCounter : CrdtType.PNCounter;
     if (op.kind === "decr" && type !== CrdtType.PNCounter) return wrongType(op.key, type, "pncounter");
-    if (op.kind === "incr" && op.counter !== undefined && typeNames[type] !== op.counter) return wrongType(op.key, type, op.counter);
+    if (op.kind === "incr" && op.counter !== undefined && typeName(type) !== op.counter) return wrongType(op.key, type, op.counter);
     const a = t.actor[i] as number;
     if ((a !== this.actor && a !== noActor) || op.amount <= 0n || op.amount > safeMaxBig) return -1;
     const up = op.kind === "incr";
@@ -449,7 +445,7 @@ export class Engine {
     if (slot === Slot.PNCounter) return { type: "pncounter", value: BigInt((this.t.p[i] as number) - (this.t.n[i] as number)) };
     const o = this.t.objects.get(i);
     const kb = this.t.keyBytes(i);
-    if (o instanceof Conflicted) return { ...valueOf(o.visible().state, kb), conflicts: o.hidden().map((side) => valueOf(side.state, kb)) };
+    if (o?.kind === "conflicted") return { ...valueOf(o.visible().state, kb), conflicts: o.hidden().map((side) => valueOf(side.state, kb)) };
     return valueOf(o as CrdtState, kb);
   }
 
@@ -472,7 +468,7 @@ export class Engine {
     if ((opts?.origin ?? "peer") === "own") return null;
     for (const side of sidesOf(env)) {
       const s = side.state;
-      if (!(s instanceof LwwRegister) || !s.isSet) continue;
+      if (s.kind !== "lww" || !s.isSet) continue;
       const aheadMs = s.ms - nowMs;
       if (aheadMs <= this.remoteAheadMsMax) continue;
       return {
@@ -621,7 +617,7 @@ export class Engine {
     let skew: ClockSkew | null = null;
     for (const side of incoming) {
       const s = side.state;
-      if (s instanceof LwwRegister && s.isSet) skew = this.clock.observe(s.timestamp(), nowMs) ?? skew;
+      if (s.kind === "lww" && s.isSet) skew = this.clock.observe(s.timestamp(), nowMs) ?? skew;
     }
     const len = this.encodeKey(key);
     if (len < 0) return invalidKey; // the decoder already checked; a lone surrogate cannot survive UTF-8
@@ -651,7 +647,7 @@ export class Engine {
         changed = added = true;
         continue;
       }
-      if (mergeSame(have.state, side.state)) changed = true;
+      if (joinStates(have.state, side.state)) changed = true;
       if (side.createdMs < have.createdMs) {
         have.createdMs = side.createdMs;
         changed = true;
@@ -667,7 +663,7 @@ export class Engine {
   /** Entry i's typed states, as objects the caller may merge into (put them back with putSides). */
   private sidesAt(i: number): TypedState[] {
     const o = this.t.slot[i] === Slot.Object ? this.t.objects.get(i) : undefined;
-    if (o instanceof Conflicted) return o.sides;
+    if (o?.kind === "conflicted") return o.sides;
     return [{ type: this.typeAt(i), createdMs: this.stampAt(i), state: this.stateAt(i) }];
   }
 
@@ -676,7 +672,7 @@ export class Engine {
     const t = this.t;
     if (sides.length === 1) {
       const only = sides[0] as TypedState;
-      if (t.slot[i] === Slot.Object && t.objects.get(i) instanceof Conflicted) t.objects.delete(i);
+      if (t.slot[i] === Slot.Object && t.objects.get(i)?.kind === "conflicted") t.objects.delete(i);
       this.storeAt(i, only.state);
       this.setStamp(i, only.createdMs);
       return;
@@ -691,7 +687,7 @@ export class Engine {
   /** Entry i's creation stamp (of its visible state when conflicted). */
   private stampAt(i: number): number {
     const o = this.t.slot[i] === Slot.Object ? this.t.objects.get(i) : undefined;
-    if (o instanceof Conflicted) return o.visible().createdMs;
+    if (o?.kind === "conflicted") return o.visible().createdMs;
     return i < this.stamps.length ? (this.stamps[i] as number) : 0;
   }
 
@@ -726,7 +722,7 @@ export class Engine {
     const slot = t.slot[i];
     if (slot === Slot.Object) {
       const o = t.objects.get(i);
-      if (o instanceof Conflicted) {
+      if (o?.kind === "conflicted") {
         const v = o.visible();
         writeEnvelope(w, keyBytes, v.state, v.createdMs, o.hidden());
       } else {
@@ -747,7 +743,7 @@ export class Engine {
     const env = decodeOrFail(bytes, key, "state");
     if ("ok" in env) return env;
     const sides = sidesOf(env);
-    for (const side of sides) if (side.state instanceof LwwRegister && side.state.isSet) this.clock.restore(side.state.timestamp());
+    for (const side of sides) if (side.state.kind === "lww" && side.state.isSet) this.clock.restore(side.state.timestamp());
     const len = this.encodeKey(key);
     if (len < 0) return invalidKey;
     let i = this.t.find(this.keyBuf, len);
@@ -840,7 +836,7 @@ export class Engine {
     if (slot === Slot.GCounter) return CrdtType.GCounter;
     if (slot === Slot.PNCounter) return CrdtType.PNCounter;
     const o = this.t.objects.get(i);
-    return o instanceof Conflicted ? o.visible().type : crdtTypeOf(o as CrdtState);
+    return o?.kind === "conflicted" ? o.visible().type : crdtTypeOf(o as CrdtState);
   }
 
   /**
@@ -852,7 +848,7 @@ export class Engine {
     const slot = t.slot[i];
     if (slot === Slot.Object) {
       const o = t.objects.get(i);
-      return o instanceof Conflicted ? o.visible().state : (o as CrdtState);
+      return o?.kind === "conflicted" ? o.visible().state : (o as CrdtState);
     }
     const a = t.actor[i] as number;
     if (slot === Slot.GCounter) return a === noActor ? new GCounter() : new GCounter([a as ActorId], [BigInt(t.p[i] as number)]);
@@ -867,18 +863,18 @@ export class Engine {
     const t = this.t;
     if (t.slot[i] === Slot.Object) {
       const o = t.objects.get(i);
-      if (o instanceof Conflicted) {
+      if (o?.kind === "conflicted") {
         o.put(s);
         return;
       }
     }
-    if (s instanceof GCounter && s.actors.length <= 1 && (s.counts[0] ?? 0n) <= safeMaxBig) {
+    if (s.kind === "gcounter" && s.actors.length <= 1 && (s.counts[0] ?? 0n) <= safeMaxBig) {
       t.slot[i] = Slot.GCounter;
       t.actor[i] = s.actors.length === 0 ? noActor : (s.actors[0] as number);
       t.p[i] = Number(s.counts[0] ?? 0n);
       t.n[i] = 0;
       t.objects.delete(i);
-    } else if (s instanceof PNCounter && s.actors.length <= 1 && (s.p[0] ?? 0n) <= safeMaxBig && (s.n[0] ?? 0n) <= safeMaxBig) {
+    } else if (s.kind === "pncounter" && s.actors.length <= 1 && (s.p[0] ?? 0n) <= safeMaxBig && (s.n[0] ?? 0n) <= safeMaxBig) {
       t.slot[i] = Slot.PNCounter;
       t.actor[i] = s.actors.length === 0 ? noActor : (s.actors[0] as number);
       t.p[i] = Number(s.p[0] ?? 0n);
@@ -916,7 +912,7 @@ export class Engine {
     w.bytes(t.keyBytes(i)); // varint length ++ key
     const slot = t.slot[i];
     const o = slot === Slot.Object ? t.objects.get(i) : undefined;
-    if (o instanceof Conflicted) {
+    if (o?.kind === "conflicted") {
       // 0 is no type: a conflicted key never hashes like a single one. Sides in type order.
       w.uint(0);
       for (const side of o.sides) {
@@ -967,27 +963,9 @@ function findSide(sides: readonly TypedState[], type: CrdtType): TypedState | un
   return undefined;
 }
 
-function mergeSame(a: CrdtState, b: CrdtState): boolean {
-  if (a instanceof GCounter && b instanceof GCounter) return a.merge(b);
-  if (a instanceof PNCounter && b instanceof PNCounter) return a.merge(b);
-  if (a instanceof LwwRegister && b instanceof LwwRegister) return a.merge(b);
-  if (a instanceof MvRegister && b instanceof MvRegister) return a.merge(b);
-  throw new Error("assertion failed: mergeSame called with different types");
-}
-
 /** The value of state s of the key whose UTF-8 is keyBytes (MV contexts are bound to it). */
 function valueOf(s: CrdtState, keyBytes: Uint8Array): TypedValue {
-  if (s instanceof GCounter) return { type: "gcounter", value: s.value() };
-  if (s instanceof PNCounter) return { type: "pncounter", value: s.value() };
-  if (s instanceof LwwRegister) {
-    return { type: "lww", value: s.value, timestampMs: s.ms, logical: s.logical, actor: s.actor === null ? "" : actorName(s.actor) };
-  }
-  return mvValue(s, s.ctx, keyBytes);
-}
-
-/** An MV register's values with context ctx (the whole register's for a read), bound to the key. */
-function mvValue(s: MvRegister, ctx: CausalContext, keyBytes: Uint8Array): KeyValue {
-  return { type: "mv", values: s.entries.map((e) => e.value), context: encodeContext(ctx, keyBytes) };
+  return kindOf(s).value(s, keyBytes);
 }
 
 export type { Hlc };

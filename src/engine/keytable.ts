@@ -10,6 +10,12 @@
 // chosen by clients, so the table hashes them with a keyed hash under a per-process secret
 // seed (keyhash.ts): nobody can pick keys that collide.
 
+import type { CrdtState } from "../kinds/index.ts";
+import type { Conflicted } from "./typed.ts";
+
+/** What a key's object slot holds. */
+export type StoredObject = CrdtState | Conflicted;
+
 import { keyBytesMax } from "../codec/index.ts";
 import { halfSipHash13, type KeyHashSeed } from "./keyhash.ts";
 
@@ -58,7 +64,8 @@ export class KeyTable {
   /** Per-entry bits of the engine's lazy change tracking (Flag). */
   flags = new Uint8Array(this.capacity);
   /** States of Slot.Object entries. */
-  readonly objects = new Map<number, unknown>();
+  /** A state of any kind, or a Conflicted (engine/typed.ts): anything with a `kind`. */
+  readonly objects = new Map<number, StoredObject>();
   /** Hash table: entry index + 1, 0 = empty. Size is a power of two, load <= 1/2. */
   private table = new Int32Array(4096);
 

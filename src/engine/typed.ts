@@ -8,7 +8,8 @@
 // the one with the least stamp, ties to the lower type number: a function of the joined state,
 // hence the same on every replica holding the same sides.
 
-import { CrdtType, crdtTypeOf, type CrdtState, type TypedState } from "../codec/index.ts";
+import type { TypedState } from "../codec/index.ts";
+import { crdtTypeOf, type CrdtState, type CrdtType } from "../kinds/index.ts";
 
 /** Is side a shown before side b (least stamp, then lower type number)? */
 export function visibleBefore(a: TypedState, b: TypedState): boolean {
@@ -17,6 +18,11 @@ export function visibleBefore(a: TypedState, b: TypedState): boolean {
 
 /** The states of a key holding two or more types; the engine keeps it in the key's object slot. */
 export class Conflicted {
+  /** Tells a conflicted key's object from a state's (see src/kinds). */
+  get kind(): "conflicted" {
+    return "conflicted";
+  }
+
   /** Ordered by type number; two to four sides, each type once. */
   readonly sides: TypedState[];
 

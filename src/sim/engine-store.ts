@@ -82,8 +82,8 @@ export class EngineStore implements SimStore {
     const bytes = this.engine.encodeState(key);
     if (bytes === undefined) return out;
     const st = decodeEnvelope(bytes).state;
-    if (st instanceof PNCounter) st.actors.forEach((a, i) => out.set(actorName(a), Number(st.p[i] as bigint)));
-    else if (st instanceof GCounter) st.actors.forEach((a, i) => out.set(actorName(a), Number(st.counts[i] as bigint)));
+    if (st.kind === "pncounter") st.actors.forEach((a, i) => out.set(actorName(a), Number(st.p[i] as bigint)));
+    else if (st.kind === "gcounter") st.actors.forEach((a, i) => out.set(actorName(a), Number(st.counts[i] as bigint)));
     else throw new Error(`key ${key} is not a counter`);
     return out;
   }

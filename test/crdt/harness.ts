@@ -7,7 +7,8 @@ import {
   actorName, CausalContext, GCounter, HybridClock, internActor, LwwRegister, MvRegister, PNCounter, CrdtError,
   type ActorId,
 } from "../../src/crdt/index.ts";
-import { crdtTypeOf, decodeState, encodeState, type CrdtState } from "../../src/codec/index.ts";
+import { decodeState, encodeState } from "../../src/codec/index.ts";
+import { allKinds, joinStates, kindOf, type CrdtState, type KindName } from "../../src/kinds/index.ts";
 
 // Actor ids biased to collisions and to order edge cases (non-ASCII, prefixes).
 export const actorPool: ActorId[] = ["a", "b", "c", "ab", "é-node", "z"].map(internActor);
@@ -25,6 +26,8 @@ export type Op =
   | { t: "mv"; value: Uint8Array; stale: boolean };
 
 export interface TypeSpec {
+  /** The registered kind (src/kinds) this spec drives. */
+  kind: KindName;
   name: string;
   create(): CrdtState;
   opArb: fc.Arbitrary<Op>;
@@ -34,35 +37,38 @@ const amountArb = fc.oneof(fc.constantFrom(1n, 2n), fc.bigInt({ min: 1n, max: 10
 // Time advances of 0 are common, so equal HLC milliseconds (and logical tie-breaks) happen.
 const advanceArb = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 3 }));
 
-export const specs: TypeSpec[] = [
-  { name: "GCounter", create: () => new GCounter(), opArb: amountArb.map((amount) => ({ t: "inc", amount }) as Op) },
-  {
+/** A spec per registered kind: the compiler refuses a kind without one (the Record's keys are KindName). */
+const specByKind: Record<KindName, TypeSpec> = {
+  gcounter: { kind: "gcounter", name: "GCounter", create: () => new GCounter(), opArb: amountArb.map((amount) => ({ t: "inc", amount }) as Op) },
+  pncounter: {
+    kind: "pncounter",
     name: "PNCounter",
     create: () => new PNCounter(),
     opArb: fc.oneof(amountArb.map((amount) => ({ t: "inc", amount }) as Op), amountArb.map((amount) => ({ t: "dec", amount }) as Op)),
   },
-  {
+  lww: {
+    kind: "lww",
     name: "LwwRegister",
     create: () => new LwwRegister(),
     opArb: fc.record({ value: valueArb, advanceMs: advanceArb }).map((x) => ({ t: "set", ...x }) as Op),
   },
-  {
+  mv: {
+    kind: "mv",
     name: "MvRegister",
     create: () => new MvRegister(),
     opArb: fc.record({ value: valueArb, stale: fc.boolean() }).map((x) => ({ t: "mv", ...x }) as Op),
   },
-];
+};
+
+/** Every registered kind's spec, in the registry's order: the law suite runs over all of them. */
+export const specs: TypeSpec[] = allKinds.map((k) => specByKind[k.name]);
 
 export function clone(s: CrdtState): CrdtState {
-  return s.clone();
+  return kindOf(s).clone(s);
 }
 
 export function merge(a: CrdtState, b: CrdtState): boolean {
-  if (a instanceof GCounter && b instanceof GCounter) return a.merge(b);
-  if (a instanceof PNCounter && b instanceof PNCounter) return a.merge(b);
-  if (a instanceof LwwRegister && b instanceof LwwRegister) return a.merge(b);
-  if (a instanceof MvRegister && b instanceof MvRegister) return a.merge(b);
-  throw new Error("type mismatch");
+  return joinStates(a, b);
 }
 
 export function join(a: CrdtState, b: CrdtState): CrdtState {
@@ -73,14 +79,14 @@ export function join(a: CrdtState, b: CrdtState): CrdtState {
 
 /** Equality both ways: the type's equals and equal canonical bytes. */
 export function same(a: CrdtState, b: CrdtState): boolean {
-  const eq = (a as { equals(o: CrdtState): boolean }).equals(b);
+  const eq = a.kind === b.kind && kindOf(a).equals(a, b);
   const bytesEq = Buffer.from(encodeState(a)).equals(Buffer.from(encodeState(b)));
   if (eq !== bytesEq) throw new Error(`equals (${eq}) disagrees with canonical bytes (${bytesEq})`);
   return eq;
 }
 
 export function roundTrip(s: CrdtState): CrdtState {
-  return decodeState(crdtTypeOf(s), encodeState(s));
+  return decodeState(kindOf(s).type, encodeState(s));
 }
 
 /** One replica: its state, its actor, its HLC and local time, and what it has seen (MV model). */
@@ -140,24 +146,24 @@ export class World {
     const s = r.state;
     const id = this.writes.length;
     try {
-      if (op.t === "inc" && (s instanceof GCounter || s instanceof PNCounter)) {
+      if (op.t === "inc" && (s.kind === "gcounter" || s.kind === "pncounter")) {
         const d = s.inc(r.actor, op.amount);
         this.incTotal += op.amount;
         return { state: d, writeId: -1, seen: new Set() };
       }
-      if (op.t === "dec" && s instanceof PNCounter) {
+      if (op.t === "dec" && s.kind === "pncounter") {
         const d = s.dec(r.actor, op.amount);
         this.decTotal += op.amount;
         return { state: d, writeId: -1, seen: new Set() };
       }
-      if (op.t === "set" && s instanceof LwwRegister) {
+      if (op.t === "set" && s.kind === "lww") {
         r.nowMs += op.advanceMs;
         const ts = r.clock.now(r.nowMs);
         const d = s.set(r.actor, op.value, ts);
         this.writes.push({ id, actor: r.actor, value: op.value, ms: ts.ms, logical: ts.logical, covers: new Set() });
         return { state: d, writeId: id, seen: new Set() };
       }
-      if (op.t === "mv" && s instanceof MvRegister) {
+      if (op.t === "mv" && s.kind === "mv") {
         const useStale = op.stale && r.staleCtx !== null;
         const covers = new Set(useStale ? r.staleSeen : r.seen);
         const d = s.write(r.actor, op.value, useStale ? r.staleCtx : null);
@@ -178,7 +184,7 @@ export class World {
   deliver(i: number, d: Delta): void {
     const r = this.replicas[i] as Replica;
     merge(r.state, d.state);
-    if (d.state instanceof LwwRegister && d.state.isSet) r.clock.observe(d.state.timestamp(), r.nowMs);
+    if (d.state.kind === "lww" && d.state.isSet) r.clock.observe(d.state.timestamp(), r.nowMs);
     for (const x of d.seen) r.seen.add(x);
   }
 
@@ -197,11 +203,11 @@ export class World {
 
   /** The reference model's value, in the form `observed` returns. */
   expected(): string {
-    switch (this.spec.name) {
-      case "GCounter":
-      case "PNCounter":
+    switch (this.spec.kind) {
+      case "gcounter":
+      case "pncounter":
         return String(this.incTotal - this.decTotal);
-      case "LwwRegister": {
+      case "lww": {
         let best: Write | null = null;
         for (const w of this.writes) {
           if (best === null) { best = w; continue; }
@@ -212,7 +218,7 @@ export class World {
         }
         return best === null ? "unset" : Array.from(best.value).join(",");
       }
-      default: {
+      case "mv": {
         const covered = new Set<number>();
         for (const w of this.writes) for (const c of w.covers) covered.add(c);
         return this.writes.filter((w) => !covered.has(w.id)).map((w) => Array.from(w.value).join(",")).sort().join("|");
@@ -222,9 +228,15 @@ export class World {
 }
 
 export function observed(s: CrdtState): string {
-  if (s instanceof GCounter || s instanceof PNCounter) return String(s.value());
-  if (s instanceof LwwRegister) return s.isSet ? Array.from(s.value).join(",") : "unset";
-  return (s as MvRegister).read().values.map((v) => Array.from(v).join(",")).sort().join("|");
+  switch (s.kind) {
+    case "gcounter":
+    case "pncounter":
+      return String(s.value());
+    case "lww":
+      return s.isSet ? Array.from(s.value).join(",") : "unset";
+    case "mv":
+      return s.read().values.map((v) => Array.from(v).join(",")).sort().join("|");
+  }
 }
 
 /** A command for the convergence world: an op at a replica, or a delivery of a pending delta. */

@@ -5,6 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { checkProperty } from "./prop.ts";
+import { allKinds } from "../../src/kinds/index.ts";
 import { clone, cmdArb, join, merge, observed, roundTrip, runWorld, same, specs, World, type Replica } from "./harness.ts";
 
 for (const spec of specs) {
@@ -72,3 +73,7 @@ for (const spec of specs) {
     });
   });
 }
+
+test("the law suite covers every registered kind", () => {
+  expect(specs.map((s) => s.kind)).toEqual(allKinds.map((k) => k.name));
+});

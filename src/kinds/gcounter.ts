@@ -1,0 +1,23 @@
+// G-Counter: one grow-only count per actor; the value is their sum (crdt/gcounter.ts).
+
+import { GCounter } from "../crdt/index.ts";
+import { readGCounter, writeGCounter } from "../codec/states.ts";
+import { rowBytesMax } from "../limits.ts";
+import type { CrdtKind } from "./kind.ts";
+import { CrdtType } from "./types.ts";
+
+export const gcounterKind: CrdtKind<GCounter> = {
+  name: "gcounter",
+  type: CrdtType.GCounter,
+  label: "G-Counter",
+  empty: () => new GCounter(),
+  join: (into, other) => into.merge(other),
+  equals: (a, b) => a.equals(b),
+  clone: (s) => s.clone(),
+  write: writeGCounter,
+  read: readGCounter,
+  value: (s) => ({ type: "gcounter", value: s.value() }),
+  bytesUpperBound: (s) => s.actors.length * rowBytesMax,
+  countsOutside: (s, b) => (s.actors.length > b.counterRows ? `${s.actors.length} counter rows, more than ${b.counterRows}` : null),
+  countsNear: (a, b, bounds) => a.actors.length + b.actors.length > bounds.counterRows,
+};
