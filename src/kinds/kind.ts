@@ -49,4 +49,15 @@ export interface CrdtKind<S> {
   countsOutside(s: S, b: Bounds): string | null;
   /** Could joining a and b pass b's counts? (false lets a merge skip the exact check). */
   countsNear(a: S, b: S, bounds: Bounds): boolean;
+  /**
+   * Does s hold anything a read shows? A deleted key keeps its states (what the delete
+   * observed, so nothing it removed can come back) but none of them is present.
+   */
+  present(s: S): boolean;
+  /**
+   * Delete (observed-remove): removes from s everything it holds and returns the delta that
+   * removes exactly that on any replica, so a concurrent write s has not seen survives
+   * (add-wins); null if s holds nothing present. Joining the delta into s again is a no-op.
+   */
+  removeObserved(s: S): S | null;
 }

@@ -21,4 +21,9 @@ export const lwwKind: CrdtKind<LwwRegister> = {
   // One value, each decoded within bounds: the join is one of the two.
   countsOutside: () => null,
   countsNear: () => false,
+  present: (s) => s.isSet,
+  // Placeholder until counters and the LWW register carry what a delete observed (issue 13, in progress).
+  removeObserved: () => {
+    throw new Error("assertion failed: delete of this kind is not implemented yet");
+  },
 };

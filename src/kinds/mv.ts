@@ -43,4 +43,12 @@ export const mvKind: CrdtKind<MvRegister> = {
     a.entries.length + b.entries.length > bounds.siblings
     || a.ctx.vv.actors.length + b.ctx.vv.actors.length > bounds.ctxActors
     || a.ctx.cloud.length + b.ctx.cloud.length > bounds.cloudDots,
+  present: (s) => s.entries.length > 0,
+  removeObserved: (s) => {
+    if (s.entries.length === 0) return null;
+    // No values and everything seen: joined anywhere, it drops exactly the values this replica held.
+    const delta = new MvRegister([], s.ctx.clone());
+    s.merge(delta);
+    return delta;
+  },
 };
