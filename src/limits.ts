@@ -55,6 +55,18 @@ export const mvSiblingsWriteMax = 1024;
  * maximal values as siblings; a WAL record and a delta on the peer wire carry it whole.
  */
 export const keyStateWriteBytesMax = 4 * 1024 * 1024;
+/**
+ * Longest OR-Set member, bytes (edge: RESOURCE_EXHAUSTED; crdt add: INVALID; decoder). A member
+ * is an identifier (a tag, a user id, a token), not a document: 64 KiB is generous, and keeps
+ * a set of many members from being a few giant ones.
+ */
+export const setMemberBytesMax = 64 * 1024;
+/**
+ * Most members a local write may leave in one OR-Set (src/engine/bounds.ts: FAILED_PRECONDITION),
+ * and most members one SAdd/SRem may name (edge: RESOURCE_EXHAUSTED). The byte bound above is
+ * usually reached first (a member with its dot is ~30 bytes and more).
+ */
+export const setMembersWriteMax = 100_000;
 /** MV context entries (version-vector actors, cloud dots) a local write may leave (src/engine/bounds.ts). */
 export const contextActorsWriteMax = 4096;
 export const contextCloudDotsWriteMax = 4096;
@@ -70,6 +82,8 @@ export const contextCloudDotsWriteMax = 4096;
 export const mergeHeadroom = 16;
 /** Most MV siblings a stored state may hold (decoder: src/codec/states.ts; merges: src/engine/bounds.ts). */
 export const mvSiblingsMax = mergeHeadroom * mvSiblingsWriteMax;
+/** Most members a stored OR-Set may hold (decoder: src/codec/states.ts; merges: src/engine/bounds.ts). */
+export const setMembersMax = mergeHeadroom * setMembersWriteMax;
 /** Largest encoded state (without key) a replica stores (decoders, merges, snapshot entries, WAL records). */
 export const keyStateBytesMax = mergeHeadroom * keyStateWriteBytesMax;
 /** Most version-vector entries / cloud dots in a stored causal context (decoder and merges). */

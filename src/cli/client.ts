@@ -111,7 +111,20 @@ function typedJson(key: string, v: TypedView): Record<string, unknown> {
         key, type: v.type, values: allText ? texts : v.values.map(b64), ...(allText ? {} : { encoding: "base64" }), context: b64(v.context),
       };
     }
+    case "set":
+      return { key, type: v.type, ...membersJson(v.members) };
   }
+}
+
+/** Members as UTF-8 strings when every one is valid UTF-8, else all as base64 with encoding "base64". */
+function membersJson(members: readonly Uint8Array[]): { members: string[]; encoding?: "base64" } {
+  const texts = members.map(text);
+  return texts.every((t) => t !== null) ? { members: texts as string[] } : { members: members.map(b64), encoding: "base64" };
+}
+
+/** One member per line (UTF-8, else base64:...); "(empty set)" for none. */
+function membersHuman(members: readonly Uint8Array[]): string {
+  return members.length === 0 ? "(empty set)" : members.map((m) => text(m) ?? `base64:${b64(m)}`).join("\n");
 }
 
 /** The value as `get` prints it; --all adds one "conflict TYPE: ..." line per line of each other-typed state. */
@@ -132,6 +145,8 @@ function typedHuman(v: TypedView): string {
       return show(v.value);
     case "mv":
       return [...v.values.map(show), `context: ${b64(v.context)}`].join("\n");
+    case "set":
+      return membersHuman(v.members);
   }
 }
 
@@ -146,7 +161,7 @@ function statusHuman(s: NodeStatus): string {
   ].join("\n");
 }
 
-function membersHuman(ms: MemberView[]): string {
+function clusterMembersHuman(ms: MemberView[]): string {
   const rows = [["ID", "ADDRESS", "STATUS", "INCARNATION"], ...ms.map((m) => [m.id, m.address, m.status, String(m.incarnation)])];
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i] ?? 0) : c)).join("  ")).join("\n");
@@ -313,7 +328,7 @@ export function register(program: Command): void {
     .description("cluster membership as this node sees it")
     .action(action(() => async (c, json) => {
       const ms = await c.members();
-      return json ? jsonLine({ members: ms }) : membersHuman(ms);
+      return json ? jsonLine({ members: ms }) : clusterMembersHuman(ms);
     }));
 }
 

@@ -3,17 +3,19 @@
 
 import {
   actorIdBytesMax, actorUtf8, CausalContext, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwRegister,
-  MvRegister, PNCounter, registerValueBytesMax, VersionVector, dotCompare, actorRank,
-  type ActorId, type Dot, type MvEntry,
+  MvRegister, OrSet, PNCounter, registerValueBytesMax, VersionVector, compareBytes, dotCompare, actorRank,
+  type ActorId, type Dot, type MvEntry, type OrSetEntry,
 } from "../crdt/index.ts";
 import { DecodeError } from "./errors.ts";
 import { Reader, WireType, Writer } from "./wire.ts";
 
-import { contextActorsMax, contextCloudDotsMax, counterActorsMax, keyStateBytesMax, mvSiblingsMax, rowBytesMax } from "../limits.ts";
+import {
+  contextActorsMax, contextCloudDotsMax, counterActorsMax, keyStateBytesMax, mvSiblingsMax, rowBytesMax, setMemberBytesMax, setMembersMax,
+} from "../limits.ts";
 
 // The decoders accept every state a replica may store (src/limits.ts: the stored bounds).
-/** Most per-actor rows of a counter; most MV siblings; most version-vector entries and cloud dots of a context. */
-export { contextActorsMax, contextCloudDotsMax, counterActorsMax, mvSiblingsMax };
+/** Most per-actor rows of a counter; most MV siblings; most version-vector entries and cloud dots of a context; most OR-Set members and longest member. */
+export { contextActorsMax, contextCloudDotsMax, counterActorsMax, mvSiblingsMax, setMemberBytesMax, setMembersMax };
 /** Largest encoded state of one key. */
 export const stateBytesMax = keyStateBytesMax;
 
@@ -291,4 +293,70 @@ export function readMv(r: Reader): MvRegister {
   return new MvRegister(entries, ctx);
 }
 
+// ---- OR-Set ----
 
+export function writeOrSet(w: Writer, s: OrSet): void {
+  for (const e of s.entries) {
+    const at = w.begin(1);
+    w.tag(1, WireType.Bytes);
+    w.bytes(e.member);
+    for (const d of e.dots) writeActorCounter(w, 2, d.actor, d.counter);
+    w.end(at);
+  }
+  const at = w.begin(2);
+  writeContext(w, s.ctx);
+  w.end(at);
+}
+
+/**
+ * Decodes an OR-Set: members 1..setMemberBytesMax bytes, at most setMembersMax of them, each
+ * once and with 1..contextActorsMax dots, none repeated; every dot joins the context (it is
+ * part of what the state has seen). Entries come out sorted, so any field order decodes to
+ * the canonical state.
+ */
+export function readOrSet(r: Reader): OrSet {
+  const raw: { member: Uint8Array; dots: RawDot[] }[] = [];
+  let rawCtx: RawContext = { vv: [], cloud: [] };
+  while (!r.done) {
+    const [f, wt] = r.tag();
+    if (f === 1) {
+      r.expect(wt, WireType.Bytes, f);
+      if (raw.length >= setMembersMax) r.fail(`more than ${setMembersMax} OR-Set members`);
+      const e: Reader = r.sub(stateBytesMax, "OR-Set entry");
+      let member: Uint8Array | null = null;
+      const dots: RawDot[] = [];
+      while (!e.done) {
+        const [g, gt] = e.tag();
+        if (g === 1) {
+          e.expect(gt, WireType.Bytes, g);
+          if (member !== null) e.fail("OR-Set entry with two members");
+          member = e.bytesView(setMemberBytesMax, "OR-Set member");
+        } else if (g === 2) {
+          e.expect(gt, WireType.Bytes, g);
+          if (dots.length >= contextActorsMax) e.fail(`OR-Set member with more than ${contextActorsMax} dots`);
+          dots.push(readActorCounter(e, "dot"));
+        } else e.skip(gt);
+      }
+      if (member === null || member.length === 0) e.fail("OR-Set entry without a member (members are 1 or more bytes)");
+      if (dots.length === 0) e.fail("OR-Set member without dots");
+      raw.push({ member, dots });
+    } else if (f === 2) {
+      r.expect(wt, WireType.Bytes, f);
+      rawCtx = readRawContext(r.sub(stateBytesMax, "causal context"));
+    } else r.skip(wt);
+  }
+  const ctx = buildContext(r, rawCtx);
+  raw.sort((a, b) => compareBytes(a.member, b.member));
+  const entries: OrSetEntry[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const x = raw[i] as { member: Uint8Array; dots: RawDot[] };
+    if (i > 0 && compareBytes(x.member, (raw[i - 1] as { member: Uint8Array }).member) === 0) r.fail("duplicate OR-Set member");
+    const dots: Dot[] = x.dots.map((d) => ({ actor: intern(r, d.name), counter: d.counter }));
+    dots.sort(dotCompare);
+    for (let k = 1; k < dots.length; k++) if (dotCompare(dots[k] as Dot, dots[k - 1] as Dot) === 0) r.fail("duplicate dot in an OR-Set member");
+    for (const d of dots) ctx.cloud.push(d);
+    entries.push({ member: x.member.slice(), dots });
+  }
+  ctx.compact();
+  return new OrSet(entries, ctx);
+}

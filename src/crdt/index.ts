@@ -1,4 +1,4 @@
-// The CRDT core: pure delta-state values (counters, registers) and their causality helpers.
+// The CRDT core: pure delta-state values (counters, registers, sets) and their causality helpers.
 
 export * from "./actors.ts";
 export * from "./clocks.ts";
@@ -8,4 +8,5 @@ export * from "./hlc.ts";
 export * from "./int64.ts";
 export * from "./lww.ts";
 export * from "./mvregister.ts";
+export * from "./orset.ts";
 export * from "./pncounter.ts";

@@ -5,12 +5,12 @@
 // The common case costs a few additions: an upper bound of the encoded size from counts and
 // value lengths. Only a state near a bound is copied, changed and encoded to decide exactly.
 
-import type { ActorId, CausalContext, MvRegister } from "../crdt/index.ts";
+import { actorUtf8, type ActorId, type CausalContext, type MvRegister, type OrSet } from "../crdt/index.ts";
 import { encodeState, type TypedState } from "../codec/index.ts";
 import { contextBytesUpperBound, joinStates, kindOf, type Bounds, type CrdtState } from "../kinds/index.ts";
 import {
   contextActorsMax, contextActorsWriteMax, contextCloudDotsMax, contextCloudDotsWriteMax, counterActorsMax, keyStateBytesMax,
-  keyStateWriteBytesMax, mvSiblingsMax, mvSiblingsWriteMax, rowBytesMax,
+  keyStateWriteBytesMax, mvSiblingsMax, mvSiblingsWriteMax, rowBytesMax, setMembersMax, setMembersWriteMax,
 } from "../limits.ts";
 
 /** A local write may leave at most this (MV siblings are bounded inside MvRegister.write). */
@@ -21,6 +21,7 @@ export const writeBounds: Bounds = {
   ctxActors: contextActorsWriteMax,
   cloudDots: contextCloudDotsWriteMax,
   counterRows: counterActorsMax,
+  setMembers: setMembersWriteMax,
 };
 
 /** A merge may leave at most this: exactly what the decoders accept. */
@@ -31,6 +32,7 @@ export const storedBounds: Bounds = {
   ctxActors: contextActorsMax,
   cloudDots: contextCloudDotsMax,
   counterRows: counterActorsMax,
+  setMembers: setMembersMax,
 };
 
 /** Bytes of a state's canonical encoding at most (without the envelope). */
@@ -62,6 +64,26 @@ export function mvWriteRefusal(state: MvRegister, actor: ActorId, value: Uint8Ar
   next.write(actor, value, context);
   const why = outside(next, writeBounds);
   return why === null ? null : `the key would hold ${why}; read it and write with the context you read, which replaces the values you saw`;
+}
+
+/**
+ * Null if `actor` adding `members` to `state` leaves it within the write bounds; else the
+ * refusal to return. Decides on a copy: `state` is not changed. Throws what OrSet.add throws
+ * (an empty or oversized member).
+ */
+export function setAddRefusal(state: OrSet, actor: ActorId, members: readonly Uint8Array[]): string | null {
+  // Each member adds at most itself, one dot and its framing; the context at most one dot per member.
+  let adds = 0;
+  for (const m of members) adds += m.length + 2 * (actorUtf8(actor).length + 16) + 12;
+  const ub = stateBytesUpperBound(state) + adds;
+  const fits = state.count() + members.length <= writeBounds.setMembers
+    && state.ctx.vv.actors.length + 1 <= writeBounds.ctxActors
+    && state.ctx.cloud.length <= writeBounds.cloudDots;
+  if (fits && ub <= writeBounds.stateBytes) return null;
+  const next = state.clone();
+  next.add(actor, members);
+  const why = outside(next, writeBounds);
+  return why === null ? null : `the set would hold ${why}`;
 }
 
 /** Null if merging `incoming` into `state` leaves it within the stored bounds; else the refusal. `state` is not changed. */

@@ -17,7 +17,13 @@
 //                                        answer of this key - another key's is INVALID - and
 //                                        clamped to the dots this node has seen of the key;
 //                                        null means "replace everything this node has seen")
-//       -> { ok: true, value: KeyValue, delta: Uint8Array /* encoded KeyDelta */ }
+//           | { kind: "sadd", key, members: Uint8Array[] }              (OR-Set; a new key becomes one;
+//                                       count: how many members were not in the set)
+//           | { kind: "srem", key, members: Uint8Array[] }              (OR-Set: removes what this node
+//                                       has seen of them; count: how many were in the set. Removing
+//                                       none - or any member of a missing key - changes nothing and
+//                                       answers delta null, value the set or undefined)
+//       -> { ok: true, value: KeyValue, delta: Uint8Array /* encoded KeyDelta */, count?: number }
 //        | { ok: false, error: { code: "WRONG_TYPE" | "OUT_OF_RANGE" | "INVALID", message } }
 //       A key's type is fixed by its first write; a refused op changes nothing. An op of a
 //       type other than the key's visible one (see type conflicts below) is WRONG_TYPE.
@@ -28,6 +34,7 @@
 //       { type: "lww", value: Uint8Array /* shared: do not modify */, timestampMs, logical, actor }
 //       { type: "mv", values: Uint8Array[], context: Uint8Array /* encoded CausalContext +
 //           key tag (codec/context.ts); a setMv answers what it replaced plus its own dot */ }
+//       { type: "set", members: Uint8Array[] /* sorted bytewise; shared: do not modify */ }
 //       each with `conflicts: [...]` (values as above) when the key holds other types too.
 //   e.mergeDelta(bytes, nowMs, opts?) / e.mergeState(key, bytes, nowMs, opts?): MergeResult
 //       Joins an encoded KeyDelta / KeyState (remote deltas, WAL replay, anti-entropy).
@@ -53,7 +60,7 @@
 //       deferChanges, once per changed key when reportChanges() runs (see below).
 //   e.applyMany(ops, nowMs) -> { results, deltas }
 //       apply() (and get()) for the ops of one client Batch, in order. results[i] is
-//       { ok: true, value } (value undefined: a get of a missing key) or { ok: false, error }.
+//       { ok: true, value, count? } (value undefined: a get of a missing key) or { ok: false, error }.
 //       deltas hold every change once: a compact counter key's delta is its own row after the
 //       call's last op on it (a join of its per-op deltas), every other op's delta as is.
 //   e.reportChanges(): number   with deferChanges: calls onChange for every key changed since
@@ -66,7 +73,7 @@
 //   e.clock: the node's HybridClock (LWW timestamps; recovery may restore() it).
 
 import {
-  actorName, assert, CausalContext, CrdtError, GCounter, hlcRemoteAheadMsMaxDefault, HybridClock, internActor, LwwRegister, MvRegister, PNCounter,
+  actorName, assert, CausalContext, CrdtError, GCounter, hlcRemoteAheadMsMaxDefault, HybridClock, internActor, LwwRegister, MvRegister, OrSet, PNCounter,
   registerValueBytesMax, actorUtf8, hlcMsMax, type ActorId, type ClockSkew, type Hlc,
 } from "../crdt/index.ts";
 import {
@@ -74,7 +81,7 @@ import {
   writeEnvelope, writeState, type CrdtState, type KeyEnvelope, type TypedState,
 } from "../codec/index.ts";
 import { joinStates, kindByType, kindOf, mvValue, type KindName, type TypedValue } from "../kinds/index.ts";
-import { mergeRefusal, mvWriteRefusal, sidesMergeRefusal, sidesWriteRefusal } from "./bounds.ts";
+import { mergeRefusal, mvWriteRefusal, setAddRefusal, sidesMergeRefusal, sidesWriteRefusal } from "./bounds.ts";
 import { digest128, digestOf, digestOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
 import { Conflicted } from "./typed.ts";
@@ -93,13 +100,15 @@ export interface EngineError {
 }
 
 export type CounterType = "gcounter" | "pncounter";
-export type KeyType = CounterType | "lww" | "mv";
+export type KeyType = CounterType | "lww" | "mv" | "set";
 
 export type EngineOp =
   | { kind: "incr"; key: string; amount: bigint; counter?: CounterType }
   | { kind: "decr"; key: string; amount: bigint }
   | { kind: "set"; key: string; value: Uint8Array }
-  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null };
+  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null }
+  | { kind: "sadd"; key: string; members: Uint8Array[] }
+  | { kind: "srem"; key: string; members: Uint8Array[] };
 
 /** The value of one typed state (src/kinds/kind.ts). */
 export type { TypedValue };
@@ -107,7 +116,10 @@ export type { TypedValue };
 /** A key's visible value; `conflicts`: its states of other types, in type order (only when it has some). */
 export type KeyValue = TypedValue & { conflicts?: TypedValue[] };
 
-export type ApplyResult = { ok: true; value: KeyValue; delta: Uint8Array } | { ok: false; error: EngineError };
+/** count: sadd, members that were new; srem, members that were removed. */
+export type ApplyResult = { ok: true; value: KeyValue; delta: Uint8Array; count?: number } | { ok: false; error: EngineError };
+/** An op that changed nothing (an srem of members the key does not hold): no delta to log or send. */
+export type NoChangeResult = { ok: true; value: KeyValue | undefined; delta: null; count: number };
 
 export type MergeResult =
   | { ok: true; key: string; changed: boolean; skew: ClockSkew | null; typeConflict: boolean }
@@ -156,7 +168,7 @@ export interface EngineOptions {
 
 /** An op of applyMany: a write, or a read that sees the writes before it. */
 export type ManyOp = EngineOp | { kind: "get"; key: string };
-export type ManyResult = { ok: true; value: KeyValue | undefined } | { ok: false; error: EngineError };
+export type ManyResult = { ok: true; value: KeyValue | undefined; count?: number } | { ok: false; error: EngineError };
 
 /** The kind name of a wire type. */
 function typeName(t: CrdtType): KeyType {
@@ -247,7 +259,10 @@ export class Engine {
     return i >= 0 ? typeName(this.typeAt(i)) : undefined;
   }
 
-  apply(op: EngineOp, nowMs: number): ApplyResult {
+  /** Every op but srem always changes the key when it succeeds; an srem may change nothing (NoChangeResult). */
+  apply(op: Exclude<EngineOp, { kind: "srem" }>, nowMs: number): ApplyResult;
+  apply(op: EngineOp, nowMs: number): ApplyResult | NoChangeResult;
+  apply(op: EngineOp, nowMs: number): ApplyResult | NoChangeResult {
     const len = this.encodeKey(op.key);
     if (len < 0) return invalidKey;
     const i = this.t.find(this.keyBuf, len);
@@ -263,13 +278,14 @@ export class Engine {
    * The general path: op on the state object of entry i (-1: a new key), whose UTF-8 is in
    * keyBuf[0, len) and was just looked up (insert() relies on that lookup's hash).
    */
-  private applyObject(op: EngineOp, i: number, len: number, nowMs: number): ApplyResult {
+  private applyObject(op: EngineOp, i: number, len: number, nowMs: number): ApplyResult | NoChangeResult {
     let state: CrdtState | undefined = i >= 0 ? this.stateAt(i) : undefined;
     let delta: CrdtState;
+    let count: number | undefined;
     const keyBytes = this.keyBuf.subarray(0, len);
     const conflicted = i >= 0 && this.t.slot[i] === Slot.Object ? this.t.objects.get(i) : undefined;
     if (conflicted?.kind === "conflicted") {
-      const refusal = sidesWriteRefusal(conflicted.sides, op.kind === "set" || op.kind === "setMv" ? op.value.length : 0);
+      const refusal = sidesWriteRefusal(conflicted.sides, writeBytes(op));
       if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
     }
     try {
@@ -317,6 +333,26 @@ export class Engine {
           delta = state.write(this.actor, op.value, ctx);
           break;
         }
+        case "sadd": {
+          if (state === undefined) state = new OrSet();
+          else if (state.kind !== "set") return wrongType(op.key, crdtTypeOf(state), "set");
+          const refusal = setAddRefusal(state, this.actor, op.members);
+          if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
+          count = state.countAbsent(op.members);
+          delta = state.add(this.actor, op.members);
+          break;
+        }
+        case "srem": {
+          if (state === undefined) return { ok: true, value: undefined, delta: null, count: 0 };
+          if (state.kind !== "set") return wrongType(op.key, crdtTypeOf(state), "set");
+          const before = state.count();
+          const removal = state.remove(op.members);
+          // Nothing this node holds was named: nothing to log or send (the delta is bottom).
+          if (removal.isEmpty) return { ok: true, value: valueOf(state, keyBytes), delta: null, count: 0 };
+          count = before - state.count();
+          delta = removal;
+          break;
+        }
       }
     } catch (e) {
       if (e instanceof CrdtError) return fail(e.code, e.message);
@@ -331,7 +367,7 @@ export class Engine {
     const value = delta.kind === "mv" ? mvValue(state as MvRegister, delta.ctx, keyBytes) : valueOf(state, keyBytes);
     this.w.reset();
     writeEnvelope(this.w, keyBytes, delta, this.stampAt(at));
-    return { ok: true, value, delta: this.w.finish() };
+    return count === undefined ? { ok: true, value, delta: this.w.finish() } : { ok: true, value, delta: this.w.finish(), count };
   }
 
   /**
@@ -420,8 +456,8 @@ export class Engine {
         }
         const r = this.applyObject(op, i, len, nowMs);
         if (r.ok) {
-          deltas.push(r.delta);
-          results[k] = { ok: true, value: r.value };
+          if (r.delta !== null) deltas.push(r.delta);
+          results[k] = r.count === undefined ? { ok: true, value: r.value } : { ok: true, value: r.value, count: r.count };
         } else {
           results[k] = r;
         }
@@ -961,6 +997,24 @@ function sidesOf(env: KeyEnvelope): TypedState[] {
 function findSide(sides: readonly TypedState[], type: CrdtType): TypedState | undefined {
   for (const s of sides) if (s.type === type) return s;
   return undefined;
+}
+
+/** Bytes a local write adds to a key at most, besides rows and dots (the several-types bound). */
+function writeBytes(op: EngineOp): number {
+  switch (op.kind) {
+    case "incr":
+    case "decr":
+      return 0;
+    case "set":
+    case "setMv":
+      return op.value.length;
+    case "sadd":
+    case "srem": {
+      let n = 0;
+      for (const m of op.members) n += m.length + 32;
+      return op.kind === "sadd" ? n : 0;
+    }
+  }
 }
 
 /** The value of state s of the key whose UTF-8 is keyBytes (MV contexts are bound to it). */

@@ -2,11 +2,12 @@
 // any kind (engine, codec, bounds, transport, CLI) dispatches through kindOf / kindByType or a
 // switch on `kind`, so the compiler points at every place a new kind must be handled.
 
-import type { GCounter, LwwRegister, MvRegister, PNCounter } from "../crdt/index.ts";
+import type { GCounter, LwwRegister, MvRegister, OrSet, PNCounter } from "../crdt/index.ts";
 import { gcounterKind } from "./gcounter.ts";
 import type { CrdtKind, KindName } from "./kind.ts";
 import { lwwKind } from "./lww.ts";
 import { mvKind } from "./mv.ts";
+import { orsetKind } from "./orset.ts";
 import { pncounterKind } from "./pncounter.ts";
 import { CrdtType } from "./types.ts";
 
@@ -15,7 +16,7 @@ export * from "./types.ts";
 export { contextBytesUpperBound, mvValue } from "./mv.ts";
 
 /** A state of any kind. */
-export type CrdtState = GCounter | PNCounter | LwwRegister | MvRegister;
+export type CrdtState = GCounter | PNCounter | LwwRegister | MvRegister | OrSet;
 
 /** Every kind, by name. */
 export const kinds: { readonly [K in KindName]: CrdtKind<Extract<CrdtState, { kind: K }>> } = {
@@ -23,6 +24,7 @@ export const kinds: { readonly [K in KindName]: CrdtKind<Extract<CrdtState, { ki
   pncounter: pncounterKind,
   lww: lwwKind,
   mv: mvKind,
+  set: orsetKind,
 };
 
 /** Every kind, in wire-number order (for laws and docs). */

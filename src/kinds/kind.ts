@@ -7,13 +7,15 @@ import type { Reader, Writer } from "../codec/wire.ts";
 import type { CrdtType } from "./types.ts";
 
 /** The name of every kind: the `kind` discriminant each state object carries. */
-export type KindName = "gcounter" | "pncounter" | "lww" | "mv";
+export type KindName = "gcounter" | "pncounter" | "lww" | "mv" | "set";
 
 /** The value of one typed state, as clients see it. */
 export type TypedValue =
   | { type: "gcounter" | "pncounter"; value: bigint }
   | { type: "lww"; value: Uint8Array; timestampMs: number; logical: number; actor: string }
-  | { type: "mv"; values: Uint8Array[]; context: Uint8Array };
+  | { type: "mv"; values: Uint8Array[]; context: Uint8Array }
+  /** members sorted bytewise (shared buffers: do not modify). */
+  | { type: "set"; members: Uint8Array[] };
 
 /** Size bounds a state is checked against (src/engine/bounds.ts: one set for writes, one for merges). */
 export interface Bounds {
@@ -23,6 +25,8 @@ export interface Bounds {
   ctxActors: number;
   cloudDots: number;
   counterRows: number;
+  /** Most OR-Set members. */
+  setMembers: number;
 }
 
 export interface CrdtKind<S> {

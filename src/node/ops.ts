@@ -1,12 +1,12 @@
 // Translation between the gRPC edge's typed ops/results and the engine's: one place decides
 // which engine error becomes which gRPC status.
 import type { EngineError, EngineOp, KeyValue, ManyOp, ManyResult, TypedValue } from "../engine/index.ts";
-import type { ClientOp, OpError, OpOutcome, TypedView, ValueView } from "../transport/api.ts";
+import { isRead, type ClientOp, type OpError, type OpOutcome, type ReadOp, type TypedView, type ValueView, type WriteOp } from "../transport/api.ts";
 
 /** The encoding of an empty causal context. */
 const emptyContext = new Uint8Array(0);
 
-export function toEngineOp(op: Exclude<ClientOp, { kind: "get" }>): EngineOp {
+export function toEngineOp(op: WriteOp): EngineOp {
   switch (op.kind) {
     case "increment":
       return op.counter === null ? { kind: "incr", key: op.key, amount: op.amount } : { kind: "incr", key: op.key, amount: op.amount, counter: op.counter };
@@ -19,6 +19,10 @@ export function toEngineOp(op: Exclude<ClientOp, { kind: "get" }>): EngineOp {
       // current ones as a sibling (as a blind write in Riak). Replacing "whatever this node has
       // seen" instead would drop concurrent acknowledged writes the client never read.
       return { kind: "setMv", key: op.key, value: op.value, context: op.context ?? emptyContext };
+    case "sadd":
+      return { kind: "sadd", key: op.key, members: op.members };
+    case "srem":
+      return { kind: "srem", key: op.key, members: op.members };
   }
 }
 
@@ -68,11 +72,14 @@ function typedView(v: TypedValue): TypedView {
       return { type: "lww", value: v.value };
     case "mv":
       return { type: "mv", values: v.values, context: v.context };
+    case "set":
+      return { type: "set", members: v.members };
   }
 }
 
 export function toManyOp(op: ClientOp): ManyOp {
-  return op.kind === "get" ? op : toEngineOp(op);
+  // Every read is a get of the key; outcomeOf shapes the answer the op asked for.
+  return isRead(op) ? { kind: "get", key: op.key } : toEngineOp(op);
 }
 
 const notFound: OpOutcome = { ok: false, error: { code: "NOT_FOUND", message: "key not found" } };
@@ -80,6 +87,8 @@ const notFound: OpOutcome = { ok: false, error: { code: "NOT_FOUND", message: "k
 /** The client-facing outcome of one applyMany result for `op`. */
 export function outcomeOf(op: ClientOp, r: ManyResult): OpOutcome {
   if (!r.ok) return { ok: false, error: engineErrorToOp(r.error) };
+  if (op.kind === "sadd" || op.kind === "srem") return { ok: true, result: { kind: "count", value: r.count ?? 0 } };
+  if (op.kind === "smembers" || op.kind === "sismember" || op.kind === "scard") return setReadOutcome(op, r.value);
   const v = r.value;
   if (v === undefined) return notFound;
   if (v.type === "gcounter" || v.type === "pncounter") {
@@ -89,4 +98,26 @@ export function outcomeOf(op: ClientOp, r: ManyResult): OpOutcome {
   }
   if (op.kind === "get") return { ok: true, result: { kind: "value", value: valueView(v) } };
   return { ok: true, result: { kind: "written", context: v.type === "mv" ? v.context : null } };
+}
+
+/** A set read of a key whose value (undefined: missing) is v: a missing key reads as the empty set, as in Redis. */
+function setReadOutcome(op: Extract<ReadOp, { kind: "smembers" | "sismember" | "scard" }>, v: KeyValue | undefined): OpOutcome {
+  if (v !== undefined && v.type !== "set") {
+    return { ok: false, error: { code: "FAILED_PRECONDITION", message: `key "${op.key.slice(0, 64)}" holds a ${v.type}, not a set` } };
+  }
+  const members = v === undefined ? [] : v.members;
+  switch (op.kind) {
+    case "smembers":
+      return { ok: true, result: { kind: "members", members } };
+    case "scard":
+      return { ok: true, result: { kind: "count", value: members.length } };
+    case "sismember":
+      return { ok: true, result: { kind: "isMember", value: members.some((m) => sameBytes(m, op.member)) } };
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -81,7 +81,16 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
         lines[i] = `${head}${op.amount}`;
         break;
       case "get":
+      case "smembers":
+      case "scard":
         lines[i] = head;
+        break;
+      case "sismember":
+        lines[i] = `${head}${op.member.length}`;
+        break;
+      case "sadd":
+      case "srem":
+        lines[i] = `${head}${op.members.length}|${op.members.map((m) => m.length).join(",")}`;
         break;
       case "set":
         lines[i] = `${head}${op.value.length}`;
@@ -96,6 +105,8 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
   for (const op of ops) {
     if (op.kind === "set" || op.kind === "setMv") h.update(op.value);
     if (op.kind === "setMv" && op.context !== null) h.update(op.context);
+    if (op.kind === "sadd" || op.kind === "srem") for (const m of op.members) h.update(m);
+    if (op.kind === "sismember") h.update(op.member);
   }
   return new Uint8Array(h.digest().subarray(0, fingerprintBytes));
 }
@@ -103,7 +114,8 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
 const utf8 = new TextEncoder();
 const utf8Decode = new TextDecoder("utf-8", { fatal: true });
 
-const OutcomeTag = { Error: 0, Counter: 1, Written: 2, WrittenContext: 3 } as const;
+/** ONLY APPEND TO THIS LIST. */
+const OutcomeTag = { Error: 0, Counter: 1, Written: 2, WrittenContext: 3, Count: 4 } as const;
 
 function writeOutcomes(w: Writer, outcomes: readonly OpOutcome[]): void {
   w.uint(outcomes.length);
@@ -129,7 +141,14 @@ function writeOutcomes(w: Writer, outcomes: readonly OpOutcome[]): void {
           w.bytes(r.context);
         }
         break;
+      case "count":
+        // SAdd / SRem: how many members were added / removed.
+        w.uint(OutcomeTag.Count);
+        w.uint(r.value);
+        break;
       case "value":
+      case "members":
+      case "isMember":
         // Requests with an id hold only writes (checked at the edge and in WritePath).
         throw new Error("a read's outcome cannot be remembered under a request id");
     }
@@ -175,6 +194,9 @@ function readOutcomes(r: Reader): OpOutcome[] {
         break;
       case OutcomeTag.WrittenContext:
         out.push({ ok: true, result: { kind: "written", context: r.bytesView(fieldBytesMax, "context").slice() } });
+        break;
+      case OutcomeTag.Count:
+        out.push({ ok: true, result: { kind: "count", value: r.uint() } });
         break;
       default:
         r.fail(`unknown outcome tag ${tag}`);

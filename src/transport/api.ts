@@ -1,6 +1,7 @@
 // The ports between the gRPC edge and the node: typed, validated requests in, typed results or typed errors out.
 
 import { registerValueBytesMax } from "../limits.ts";
+export { setMemberBytesMax, setMembersWriteMax } from "../limits.ts";
 
 /** Limits checked at the edge before a handler sees a request (defined in src/limits.ts). */
 export {
@@ -34,7 +35,7 @@ export class OpFailure extends Error {
 }
 
 export type CounterKind = "pncounter" | "gcounter";
-export type ValueKind = "gcounter" | "pncounter" | "lww" | "mv";
+export type ValueKind = "gcounter" | "pncounter" | "lww" | "mv" | "set";
 
 /** A client operation after edge validation: key is 1..keyBytesMax bytes of UTF-8, amount >= 1, value <= valueBytesMax. */
 export type ClientOp =
@@ -43,22 +44,45 @@ export type ClientOp =
   | { kind: "decrement"; key: string; amount: bigint }
   | { kind: "get"; key: string }
   | { kind: "set"; key: string; value: Uint8Array }
-  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null };
+  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null }
+  /** Sets: members 1..setMembersWriteMax of them, each 1..setMemberBytesMax bytes (repeats allowed, counted once). */
+  | { kind: "sadd"; key: string; members: Uint8Array[] }
+  | { kind: "srem"; key: string; members: Uint8Array[] }
+  | { kind: "smembers"; key: string }
+  | { kind: "sismember"; key: string; member: Uint8Array }
+  | { kind: "scard"; key: string };
+
+/** The ops that only read (a request with an id holds none of them). */
+export type ReadOp = Extract<ClientOp, { kind: "get" | "smembers" | "sismember" | "scard" }>;
+export type WriteOp = Exclude<ClientOp, ReadOp>;
+
+export function isRead(op: ClientOp): op is ReadOp {
+  return op.kind === "get" || op.kind === "smembers" || op.kind === "sismember" || op.kind === "scard";
+}
 
 /** One typed state's value. */
 export type TypedView =
   | { type: "gcounter" | "pncounter"; value: bigint }
   | { type: "lww"; value: Uint8Array }
-  | { type: "mv"; values: Uint8Array[]; context: Uint8Array };
+  | { type: "mv"; values: Uint8Array[]; context: Uint8Array }
+  /** members sorted bytewise. */
+  | { type: "set"; members: Uint8Array[] };
 
 /** A key's visible value; conflicts: its states of other types after a type conflict (absent when none). */
 export type ValueView = TypedView & { conflicts?: TypedView[] };
 
-/** increment/decrement -> counter (value after the op); get -> value; set/setMv -> written (MV: new context). */
+/**
+ * increment/decrement -> counter (value after the op); get -> value; set/setMv -> written (MV:
+ * new context); sadd/srem/scard -> count (members added, removed, held); smembers -> members;
+ * sismember -> isMember.
+ */
 export type OpResult =
   | { kind: "counter"; value: bigint }
   | { kind: "value"; value: ValueView }
-  | { kind: "written"; context: Uint8Array | null };
+  | { kind: "written"; context: Uint8Array | null }
+  | { kind: "count"; value: number }
+  | { kind: "members"; members: Uint8Array[] }
+  | { kind: "isMember"; value: boolean };
 
 export type OpOutcome = { ok: true; result: OpResult } | { ok: false; error: OpError };
 

@@ -9,9 +9,10 @@
 // omitted); the few shapes not written by hand (non-ASCII messages) are handed to protobufjs.
 import { status as grpcStatus } from "@grpc/grpc-js";
 import {
-  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax, type ClientOp, type OpOutcome, type OpResult, type TypedView, type ValueView,
+  batchOpsMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax, type ClientOp, type OpOutcome, type OpResult, type TypedView,
+  type ValueView,
 } from "./api.ts";
-import { bigIntToInt64, codecs, int64ToBigInt, ValueTypeWire, type GetResponseWire, type OpResultWire } from "./proto.ts";
+import { bigIntToInt64, codecs, int64ToBigInt, uint64ToNumber, ValueTypeWire, type GetResponseWire, type OpResultWire } from "./proto.ts";
 import { batchRequest } from "./validate.ts";
 
 const empty = new Uint8Array(0);
@@ -198,7 +199,7 @@ function fastBatch(b: Buffer): DecodedBatch | null {
     ops.push(op);
   }
   // A batch with an id holds only writes: leave the refusal's wording to the slow path.
-  if (requestId !== null) for (const op of ops) if (op.kind === "get") return null;
+  if (requestId !== null) for (const op of ops) if (isRead(op)) return null;
   return { ops, requestId };
 }
 
@@ -340,6 +341,14 @@ function expectedResult(op: ClientOp): OpResult["kind"] {
     case "set":
     case "setMv":
       return "written";
+    case "sadd":
+    case "srem":
+    case "scard":
+      return "count";
+    case "smembers":
+      return "members";
+    case "sismember":
+      return "isMember";
   }
 }
 
@@ -355,6 +364,9 @@ const tagMessage = 0x12;
 const tagCounter = 0x1a;
 const tagGetResult = 0x22;
 const tagSetResult = 0x2a;
+const tagSCountResult = 0x52;
+const tagSMembersResult = 0x5a;
+const tagSIsMemberResult = 0x62;
 
 function isAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
@@ -399,7 +411,7 @@ function writeCounter(out: Out, value: bigint): void {
 const delimited = (n: number): number => 1 + varintBytes(n) + n;
 
 const valueTypeWire: Record<ValueView["type"], number> = {
-  gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV,
+  gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV, set: ValueTypeWire.SET,
 };
 
 /** A GetResponse as protobufjs encodes it (the unary Get, and Batch results with conflict sides). */
@@ -414,12 +426,14 @@ export function getResponseWire(key: Uint8Array | undefined, v: TypedView & { co
       return { ...base, value: v.value };
     case "mv":
       return { ...base, values: v.values, context: v.context };
+    case "set":
+      return { ...base, members: v.members };
   }
 }
 
 function writeValue(out: Out, v: ValueView): void {
-  if (v.conflicts !== undefined && v.conflicts.length > 0) {
-    // A key after a type conflict (rare): protobufjs writes the nested sides.
+  if ((v.conflicts !== undefined && v.conflicts.length > 0) || v.type === "set") {
+    // A key after a type conflict (rare), or a set: protobufjs writes them (sets have their own ops).
     out.bytes(tagResult, codecs.OpResult.encode({ get: getResponseWire(undefined, v) }));
     return;
   }
@@ -504,6 +518,16 @@ export function encodeBatchResponse(ops: readonly ClientOp[], outcomes: readonly
       case "written":
         writeWritten(out, r.context);
         break;
+      // Set results: protobufjs writes them (not on the counter hot path).
+      case "count":
+        out.bytes(tagResult, codecs.OpResult.encode({ scount: { count: r.value } }));
+        break;
+      case "members":
+        out.bytes(tagResult, codecs.OpResult.encode({ smembers: { members: r.members } }));
+        break;
+      case "isMember":
+        out.bytes(tagResult, codecs.OpResult.encode({ sismember: { isMember: r.value } }));
+        break;
     }
   }
   return out.finish();
@@ -543,6 +567,8 @@ function typedViewOf(r: GetResponseWire): TypedView {
       return { type: "lww", value: bytesOrEmpty(r.value) };
     case ValueTypeWire.MV:
       return { type: "mv", values: r.values ?? [], context: bytesOrEmpty(r.context) };
+    case ValueTypeWire.SET:
+      return { type: "set", members: r.members ?? [] };
     default:
       throw new BadBatchResponse(`server sent unknown value type ${r.type}`);
   }
@@ -558,6 +584,12 @@ export function batchItemOf(r: OpResultWire): BatchItem {
       return { ok: true, result: { kind: "value", value: valueViewOf(r.get ?? {}) } };
     case "set":
       return { ok: true, result: { kind: "written", context: r.set?.context?.length ? r.set.context : null } };
+    case "scount":
+      return { ok: true, result: { kind: "count", value: uint64ToNumber(r.scount?.count) } };
+    case "smembers":
+      return { ok: true, result: { kind: "members", members: r.smembers?.members ?? [] } };
+    case "sismember":
+      return { ok: true, result: { kind: "isMember", value: r.sismember?.isMember === true } };
     default:
       throw new BadBatchResponse("server sent an op result without a result");
   }
@@ -646,6 +678,30 @@ function fastItem(b: Buffer, s: number, e: number): BatchItem | null {
     const value = fastValueView(b, is, e);
     return value === null ? null : { ok: true, result: { kind: "value", value } };
   }
+  if (tag === tagSCountResult) {
+    // SCountResponse: count = 2 (uint64), absent when 0.
+    if (is === e) return { ok: true, result: { kind: "count", value: 0 } };
+    if (b[is] !== 0x10) return null;
+    const value = amountVarint(b, is + 1, e);
+    return value < 0 || at !== e ? null : { ok: true, result: { kind: "count", value } };
+  }
+  if (tag === tagSIsMemberResult) {
+    // SIsMemberResponse: is_member = 2 (bool), absent when false.
+    if (is === e) return { ok: true, result: { kind: "isMember", value: false } };
+    if (b[is] !== 0x10 || is + 2 !== e || (b[is + 1] as number) >= 0x80) return null;
+    return { ok: true, result: { kind: "isMember", value: b[is + 1] !== 0 } };
+  }
+  if (tag === tagSMembersResult) {
+    // SMembersResponse: members = 2 (repeated bytes).
+    const members: Uint8Array[] = [];
+    let q = is;
+    while (q < e) {
+      if (b[q] !== 0x12 || !delimitedAt(b, q + 1, e)) return null;
+      members.push(b.subarray(span, at));
+      q = at;
+    }
+    return { ok: true, result: { kind: "members", members } };
+  }
   return null;
 }
 
@@ -659,12 +715,12 @@ function delimitedAt(b: Uint8Array, p: number, e: number): boolean {
 }
 let span = 0;
 
-/** GetResponse [s, e) with fields in id order (type, counter, value, values..., context), or null. */
+/** GetResponse [s, e) with fields in id order (type, counter, value, values..., context, members...), or null. */
 function fastValueView(b: Buffer, s: number, e: number): ValueView | null {
   let p = s;
   if (p + 1 >= e || b[p] !== 0x10) return null;
   const type = b[p + 1] as number;
-  if (type < ValueTypeWire.GCOUNTER || type > ValueTypeWire.MV) return null;
+  if (type < ValueTypeWire.GCOUNTER || type > ValueTypeWire.SET) return null;
   p += 2;
   let counter = zero;
   let value: Uint8Array = empty;
@@ -691,6 +747,12 @@ function fastValueView(b: Buffer, s: number, e: number): ValueView | null {
     context = b.subarray(span, at);
     p = at;
   }
+  const members: Uint8Array[] = [];
+  while (p < e && b[p] === 0x42) {
+    if (!delimitedAt(b, p + 1, e)) return null;
+    members.push(b.subarray(span, at));
+    p = at;
+  }
   if (p !== e) return null;
   switch (type) {
     case ValueTypeWire.GCOUNTER:
@@ -699,8 +761,10 @@ function fastValueView(b: Buffer, s: number, e: number): ValueView | null {
       return { type: "pncounter", value: counter };
     case ValueTypeWire.LWW:
       return { type: "lww", value };
-    default:
+    case ValueTypeWire.MV:
       return { type: "mv", values, context };
+    default:
+      return { type: "set", members };
   }
 }
 

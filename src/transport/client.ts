@@ -31,7 +31,12 @@ export type RequestOp =
   | { kind: "decrement"; key: KeyInput; amount: bigint }
   | { kind: "get"; key: KeyInput }
   | { kind: "set"; key: KeyInput; value: Uint8Array }
-  | { kind: "setMv"; key: KeyInput; value: Uint8Array; context: Uint8Array | null };
+  | { kind: "setMv"; key: KeyInput; value: Uint8Array; context: Uint8Array | null }
+  | { kind: "sadd"; key: KeyInput; members: Uint8Array[] }
+  | { kind: "srem"; key: KeyInput; members: Uint8Array[] }
+  | { kind: "smembers"; key: KeyInput }
+  | { kind: "sismember"; key: KeyInput; member: Uint8Array }
+  | { kind: "scard"; key: KeyInput };
 
 export type { BatchItem };
 
@@ -73,6 +78,16 @@ export function opWire(op: RequestOp): OpWire {
       return { set: { key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.LWW } };
     case "setMv":
       return { set: { key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.MV, context: op.context ?? undefined } };
+    case "sadd":
+      return { sadd: { key: keyBytes(op.key), members: op.members } };
+    case "srem":
+      return { srem: { key: keyBytes(op.key), members: op.members } };
+    case "smembers":
+      return { smembers: { key: keyBytes(op.key) } };
+    case "sismember":
+      return { sismember: { key: keyBytes(op.key), member: op.member } };
+    case "scard":
+      return { scard: { key: keyBytes(op.key) } };
   }
 }
 
@@ -172,6 +187,33 @@ export class ImdbClient {
     if (requestId !== undefined) set.requestId = requestId;
     const res = await this.call(clientMethods.Set, set);
     return res.context ?? new Uint8Array(0);
+  }
+
+  /** Adds members to a set (a new key becomes one); returns how many were not in it. requestId: as in increment. */
+  async sadd(key: KeyInput, members: Uint8Array[], requestId?: Uint8Array): Promise<number> {
+    const req = opWire({ kind: "sadd", key, members }).sadd ?? {};
+    if (requestId !== undefined) req.requestId = requestId;
+    return uint64ToNumber((await this.call(clientMethods.SAdd, req)).count);
+  }
+
+  /** Removes the members this node has seen; returns how many were in the set. requestId: as in increment. */
+  async srem(key: KeyInput, members: Uint8Array[], requestId?: Uint8Array): Promise<number> {
+    const req = opWire({ kind: "srem", key, members }).srem ?? {};
+    if (requestId !== undefined) req.requestId = requestId;
+    return uint64ToNumber((await this.call(clientMethods.SRem, req)).count);
+  }
+
+  /** A set's members, sorted bytewise; a missing key is the empty set. */
+  async smembers(key: KeyInput): Promise<Uint8Array[]> {
+    return (await this.call(clientMethods.SMembers, { key: keyBytes(key) })).members ?? [];
+  }
+
+  async sismember(key: KeyInput, member: Uint8Array): Promise<boolean> {
+    return (await this.call(clientMethods.SIsMember, { key: keyBytes(key), member })).isMember === true;
+  }
+
+  async scard(key: KeyInput): Promise<number> {
+    return uint64ToNumber((await this.call(clientMethods.SCard, { key: keyBytes(key) })).count);
   }
 
   /** requestId: the whole batch's (then it may hold only writes). */

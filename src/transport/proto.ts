@@ -34,7 +34,7 @@ export function uint64ToNumber(v: WireInt64 | undefined | null): number {
 // ---- wire message shapes (protobufjs camelCases field names) ----
 // ONLY APPEND to the enum objects; values mirror proto/imdb.proto.
 export const CounterTypeWire = { UNSPECIFIED: 0, PNCOUNTER: 1, GCOUNTER: 2 } as const;
-export const ValueTypeWire = { UNSPECIFIED: 0, GCOUNTER: 1, PNCOUNTER: 2, LWW: 3, MV: 4 } as const;
+export const ValueTypeWire = { UNSPECIFIED: 0, GCOUNTER: 1, PNCOUNTER: 2, LWW: 3, MV: 4, SET: 5 } as const;
 export const RegisterTypeWire = { UNSPECIFIED: 0, LWW: 1, MV: 2 } as const;
 export const MemberStatusWire = { UNSPECIFIED: 0, ALIVE: 1, SUSPECT: 2, DEAD: 3, LEFT: 4 } as const;
 
@@ -44,11 +44,27 @@ export interface CounterResponseWire { key?: Uint8Array; value?: WireInt64 }
 export interface GetRequestWire { key?: Uint8Array }
 export interface GetResponseWire {
   key?: Uint8Array; type?: number; counter?: WireInt64; value?: Uint8Array; values?: Uint8Array[]; context?: Uint8Array; conflicts?: GetResponseWire[];
+  members?: Uint8Array[];
 }
 export interface SetRequestWire { key?: Uint8Array; value?: Uint8Array; type?: number; context?: Uint8Array; requestId?: Uint8Array }
 export interface SetResponseWire { key?: Uint8Array; context?: Uint8Array }
-export interface OpWire { increment?: IncrementRequestWire | null; decrement?: DecrementRequestWire | null; get?: GetRequestWire | null; set?: SetRequestWire | null; op?: string }
-export interface OpResultWire { code?: number; message?: string; counter?: CounterResponseWire | null; get?: GetResponseWire | null; set?: SetResponseWire | null; result?: string }
+export interface SAddRequestWire { key?: Uint8Array; members?: Uint8Array[]; requestId?: Uint8Array }
+export interface SRemRequestWire { key?: Uint8Array; members?: Uint8Array[]; requestId?: Uint8Array }
+export interface SCountResponseWire { key?: Uint8Array; count?: WireInt64 }
+export interface SMembersRequestWire { key?: Uint8Array }
+export interface SMembersResponseWire { key?: Uint8Array; members?: Uint8Array[] }
+export interface SIsMemberRequestWire { key?: Uint8Array; member?: Uint8Array }
+export interface SIsMemberResponseWire { key?: Uint8Array; isMember?: boolean }
+export interface SCardRequestWire { key?: Uint8Array }
+export interface OpWire {
+  increment?: IncrementRequestWire | null; decrement?: DecrementRequestWire | null; get?: GetRequestWire | null; set?: SetRequestWire | null;
+  sadd?: SAddRequestWire | null; srem?: SRemRequestWire | null; smembers?: SMembersRequestWire | null; sismember?: SIsMemberRequestWire | null;
+  scard?: SCardRequestWire | null; op?: string;
+}
+export interface OpResultWire {
+  code?: number; message?: string; counter?: CounterResponseWire | null; get?: GetResponseWire | null; set?: SetResponseWire | null;
+  scount?: SCountResponseWire | null; smembers?: SMembersResponseWire | null; sismember?: SIsMemberResponseWire | null; result?: string;
+}
 export interface BatchRequestWire { ops?: OpWire[]; requestId?: Uint8Array }
 export interface BatchResponseWire { results?: OpResultWire[] }
 export type EmptyWire = Record<string, never>;
@@ -104,6 +120,14 @@ export const codecs = {
   GetResponse: codec<GetResponseWire>("imdb.v1.GetResponse"),
   SetRequest: codec<SetRequestWire>("imdb.v1.SetRequest"),
   SetResponse: codec<SetResponseWire>("imdb.v1.SetResponse"),
+  SAddRequest: codec<SAddRequestWire>("imdb.v1.SAddRequest"),
+  SRemRequest: codec<SRemRequestWire>("imdb.v1.SRemRequest"),
+  SCountResponse: codec<SCountResponseWire>("imdb.v1.SCountResponse"),
+  SMembersRequest: codec<SMembersRequestWire>("imdb.v1.SMembersRequest"),
+  SMembersResponse: codec<SMembersResponseWire>("imdb.v1.SMembersResponse"),
+  SIsMemberRequest: codec<SIsMemberRequestWire>("imdb.v1.SIsMemberRequest"),
+  SIsMemberResponse: codec<SIsMemberResponseWire>("imdb.v1.SIsMemberResponse"),
+  SCardRequest: codec<SCardRequestWire>("imdb.v1.SCardRequest"),
   BatchRequest: codec<BatchRequestWire>("imdb.v1.BatchRequest"),
   BatchResponse: codec<BatchResponseWire>("imdb.v1.BatchResponse"),
   OpResult: codec<OpResultWire>("imdb.v1.OpResult"),
@@ -147,6 +171,11 @@ export const clientMethods = {
   Batch: m(cs, "Batch", codecs.BatchRequest, codecs.BatchResponse),
   Status: m(cs, "Status", codecs.StatusRequest, codecs.StatusResponse),
   Members: m(cs, "Members", codecs.MembersRequest, codecs.MembersResponse),
+  SAdd: m(cs, "SAdd", codecs.SAddRequest, codecs.SCountResponse),
+  SRem: m(cs, "SRem", codecs.SRemRequest, codecs.SCountResponse),
+  SMembers: m(cs, "SMembers", codecs.SMembersRequest, codecs.SMembersResponse),
+  SIsMember: m(cs, "SIsMember", codecs.SIsMemberRequest, codecs.SIsMemberResponse),
+  SCard: m(cs, "SCard", codecs.SCardRequest, codecs.SCountResponse),
 } as const;
 
 export const adminMethods = {

@@ -7,9 +7,9 @@ import {
 import {
   adminMethods, bigIntToInt64, clientMethods, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, rawCodec, serviceDefinition,
   type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
-  type MethodDesc, type SetResponseWire,
+  type MethodDesc, type SCountResponseWire, type SetResponseWire, type SIsMemberResponseWire, type SMembersResponseWire,
 } from "./proto.ts";
-import { decrementOp, getOp, incrementOp, requestIdOf, setOp } from "./validate.ts";
+import { decrementOp, getOp, incrementOp, requestIdOf, saddOp, scardOp, setOp, sismemberOp, smembersOp, sremOp } from "./validate.ts";
 import { checkResultKind, decodeBatch, encodeBatchResponse, getResponseWire } from "./batch-codec.ts";
 import { callerIdentity, ReloadableServerCredentials, type PeerIdentity, type TlsMaterial } from "./tls.ts";
 
@@ -103,14 +103,23 @@ function unwrap(op: ClientOp, outcome: OpOutcome): OpResult {
   return outcome.result;
 }
 
-function resultWire(key: Uint8Array | undefined, r: OpResult): { counter?: CounterResponseWire; get?: GetResponseWire; set?: SetResponseWire } {
+type ResultWire = CounterResponseWire | GetResponseWire | SetResponseWire | SCountResponseWire | SMembersResponseWire | SIsMemberResponseWire;
+
+/** The unary response message of result r (checkResultKind tied its kind to the method's op). */
+function resultWire(key: Uint8Array | undefined, r: OpResult): ResultWire {
   switch (r.kind) {
     case "counter":
-      return { counter: { key, value: bigIntToInt64(r.value) } };
+      return { key, value: bigIntToInt64(r.value) };
     case "value":
-      return { get: getResponse(key, r.value) };
+      return getResponse(key, r.value);
     case "written":
-      return { set: { key, context: r.context ?? undefined } };
+      return { key, context: r.context ?? undefined };
+    case "count":
+      return { key, count: r.value };
+    case "members":
+      return { key, members: r.members };
+    case "isMember":
+      return { key, isMember: r.value };
   }
 }
 
@@ -131,14 +140,18 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
       requireCaller(call, secure, roles);
       const op = toOp(req);
       const r = unwrap(op, await h.apply(op, requestIdOf(req.requestId)));
-      const wire = resultWire(req.key, r);
-      return wire.counter ?? wire.get ?? wire.set;
+      return resultWire(req.key, r);
     });
   return {
     Increment: single("Increment", incrementOp),
     Decrement: single("Decrement", decrementOp),
     Get: single("Get", getOp),
     Set: single("Set", setOp),
+    SAdd: single("SAdd", saddOp),
+    SRem: single("SRem", sremOp),
+    SMembers: single("SMembers", smembersOp),
+    SIsMember: single("SIsMember", sismemberOp),
+    SCard: single("SCard", scardOp),
     // Raw bytes both ways (see clientServiceMethods): the hand-written codec replaces protobufjs here.
     Batch: unary("Batch", onInternal, async (req: Uint8Array, call) => {
       requireCaller(call, secure, roles);

@@ -1,11 +1,12 @@
 // Edge validation: wire messages become typed ClientOps or an INVALID_ARGUMENT / RESOURCE_EXHAUSTED OpFailure, before any handler runs.
 import {
-  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax,
+  batchOpsMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, setMemberBytesMax, setMembersWriteMax, valueBytesMax,
   type ClientOp, type CounterKind,
 } from "./api.ts";
 import {
   CounterTypeWire, int64ToBigInt, RegisterTypeWire,
-  type BatchRequestWire, type DecrementRequestWire, type GetRequestWire, type IncrementRequestWire, type OpWire, type SetRequestWire,
+  type BatchRequestWire, type DecrementRequestWire, type GetRequestWire, type IncrementRequestWire, type OpWire, type SAddRequestWire,
+  type SCardRequestWire, type SetRequestWire, type SIsMemberRequestWire, type SMembersRequestWire, type SRemRequestWire,
 } from "./proto.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -98,6 +99,42 @@ export function setOp(req: SetRequestWire): ClientOp {
   }
 }
 
+/** One set member: 1..setMemberBytesMax bytes. */
+function checkMember(raw: Uint8Array | undefined, what: string): Uint8Array {
+  const m = bytesOrEmpty(raw);
+  if (m.length === 0) throw new OpFailure("INVALID_ARGUMENT", `${what} is empty (a member is 1 or more bytes)`);
+  if (m.length > setMemberBytesMax) throw new OpFailure("RESOURCE_EXHAUSTED", `${what} is ${m.length} bytes, the limit is ${setMemberBytesMax}`);
+  return m;
+}
+
+/** An SAdd/SRem's members: 1..setMembersWriteMax of them, each checked. */
+function membersOf(raw: Uint8Array[] | undefined): Uint8Array[] {
+  const list = raw ?? [];
+  if (list.length === 0) throw new OpFailure("INVALID_ARGUMENT", "members is empty (name at least one)");
+  if (list.length > setMembersWriteMax) throw new OpFailure("RESOURCE_EXHAUSTED", `${list.length} members, the limit is ${setMembersWriteMax} per request`);
+  return list.map((m, i) => checkMember(m, `member ${i}`));
+}
+
+export function saddOp(req: SAddRequestWire): ClientOp {
+  return { kind: "sadd", key: decodeKey(req.key), members: membersOf(req.members) };
+}
+
+export function sremOp(req: SRemRequestWire): ClientOp {
+  return { kind: "srem", key: decodeKey(req.key), members: membersOf(req.members) };
+}
+
+export function smembersOp(req: SMembersRequestWire): ClientOp {
+  return { kind: "smembers", key: decodeKey(req.key) };
+}
+
+export function sismemberOp(req: SIsMemberRequestWire): ClientOp {
+  return { kind: "sismember", key: decodeKey(req.key), member: checkMember(req.member, "member") };
+}
+
+export function scardOp(req: SCardRequestWire): ClientOp {
+  return { kind: "scard", key: decodeKey(req.key) };
+}
+
 function batchOp(op: OpWire): ClientOp {
   switch (op.op) {
     case "increment":
@@ -111,6 +148,18 @@ function batchOp(op: OpWire): ClientOp {
     case "set":
       noInnerRequestId(op.set?.requestId);
       return setOp(op.set ?? {});
+    case "sadd":
+      noInnerRequestId(op.sadd?.requestId);
+      return saddOp(op.sadd ?? {});
+    case "srem":
+      noInnerRequestId(op.srem?.requestId);
+      return sremOp(op.srem ?? {});
+    case "smembers":
+      return smembersOp(op.smembers ?? {});
+    case "sismember":
+      return sismemberOp(op.sismember ?? {});
+    case "scard":
+      return scardOp(op.scard ?? {});
     default:
       throw new OpFailure("INVALID_ARGUMENT", "op is empty");
   }
@@ -140,9 +189,9 @@ export function batchRequest(req: BatchRequestWire): { ops: ClientOp[]; requestI
   return { ops, requestId };
 }
 
-/** Refuses a Get in a batch that carries a request id. */
+/** Refuses a read (Get, SMembers, SIsMember, SCard) in a batch that carries a request id. */
 export function checkWritesOnly(ops: readonly ClientOp[]): void {
   for (let i = 0; i < ops.length; i++) {
-    if ((ops[i] as ClientOp).kind === "get") throw new OpFailure("INVALID_ARGUMENT", `op ${i}: a batch with a request_id holds only writes (send reads separately)`);
+    if (isRead(ops[i] as ClientOp)) throw new OpFailure("INVALID_ARGUMENT", `op ${i}: a batch with a request_id holds only writes (send reads separately)`);
   }
 }

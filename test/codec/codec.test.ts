@@ -19,6 +19,7 @@ const messageOf: Record<CrdtType, string> = {
   [CrdtType.PNCounter]: "imdb.crdt.v1.PNCounterState",
   [CrdtType.LwwRegister]: "imdb.crdt.v1.LwwRegisterState",
   [CrdtType.MvRegister]: "imdb.crdt.v1.MvRegisterState",
+  [CrdtType.OrSet]: "imdb.crdt.v1.OrSetState",
 };
 
 /** States of every type from random shared histories. */
@@ -44,6 +45,7 @@ const decoders: [string, (b: Uint8Array) => unknown][] = [
   ["PNCounter", (b) => decodeState(CrdtType.PNCounter, b)],
   ["LwwRegister", (b) => decodeState(CrdtType.LwwRegister, b)],
   ["MvRegister", (b) => decodeState(CrdtType.MvRegister, b)],
+  ["OrSet", (b) => decodeState(CrdtType.OrSet, b)],
   ["envelope", (b) => decodeEnvelope(b)],
   ["context", (b) => decodeContext(b, keyUtf8("k") as Uint8Array)],
 ];
@@ -171,6 +173,15 @@ function viaProtobufjs(type: CrdtType, bytes: Uint8Array): unknown {
         (ctx.cloud ?? []).map(pair),
       ];
     }
+    case CrdtType.OrSet: {
+      const ctx = (msg.context ?? {}) as Record<string, Record<string, unknown>[] | undefined>;
+      const pair = (d: Record<string, unknown>) => [d.actor, Number(toBig(d.counter))];
+      return [
+        rows.map((r) => [Array.from(r.member as Uint8Array), ((r.dots ?? []) as Record<string, unknown>[]).map(pair)]),
+        (ctx.vv ?? []).map(pair),
+        (ctx.cloud ?? []).map(pair),
+      ];
+    }
   }
 }
 
@@ -180,6 +191,13 @@ function ours(s: CrdtState): unknown {
   if (s instanceof PNCounter) return s.actors.map((a, i) => [actorName(a), s.p[i], s.n[i]]);
   if (s instanceof LwwRegister) {
     return [s.isSet ? (BigInt(s.ms) << 16n) | BigInt(s.logical) : 0n, s.actor === null ? "" : actorName(s.actor), Array.from(s.value)];
+  }
+  if (s.kind === "set") {
+    return [
+      s.entries.map((e) => [Array.from(e.member), e.dots.map((d) => [actorName(d.actor), d.counter])]),
+      s.ctx.vv.actors.map((a, i) => [actorName(a), s.ctx.vv.counters[i]]),
+      s.ctx.cloud.map((d) => [actorName(d.actor), d.counter]),
+    ];
   }
   const m = s as MvRegister;
   return [

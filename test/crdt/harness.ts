@@ -4,7 +4,7 @@
 
 import fc from "fast-check";
 import {
-  actorName, CausalContext, GCounter, HybridClock, internActor, LwwRegister, MvRegister, PNCounter, CrdtError,
+  actorName, CausalContext, GCounter, HybridClock, internActor, LwwRegister, MvRegister, OrSet, PNCounter, CrdtError,
   type ActorId,
 } from "../../src/crdt/index.ts";
 import { decodeState, encodeState } from "../../src/codec/index.ts";
@@ -23,7 +23,13 @@ export type Op =
   | { t: "inc"; amount: bigint }
   | { t: "dec"; amount: bigint }
   | { t: "set"; value: Uint8Array; advanceMs: number }
-  | { t: "mv"; value: Uint8Array; stale: boolean };
+  | { t: "mv"; value: Uint8Array; stale: boolean }
+  | { t: "sadd"; members: Uint8Array[] }
+  | { t: "srem"; members: Uint8Array[] };
+
+/** Set members from a pool of three, so one member is added and removed on several replicas at once. */
+export const memberPool: Uint8Array[] = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(1, 2)];
+const membersArb = fc.array(fc.constantFrom(...memberPool), { minLength: 1, maxLength: 3 });
 
 export interface TypeSpec {
   /** The registered kind (src/kinds) this spec drives. */
@@ -57,6 +63,15 @@ const specByKind: Record<KindName, TypeSpec> = {
     name: "MvRegister",
     create: () => new MvRegister(),
     opArb: fc.record({ value: valueArb, stale: fc.boolean() }).map((x) => ({ t: "mv", ...x }) as Op),
+  },
+  set: {
+    kind: "set",
+    name: "OrSet",
+    create: () => new OrSet(),
+    opArb: fc.oneof(
+      { weight: 3, arbitrary: membersArb.map((members) => ({ t: "sadd", members }) as Op) },
+      { weight: 2, arbitrary: membersArb.map((members) => ({ t: "srem", members }) as Op) },
+    ),
   },
 };
 
@@ -119,9 +134,20 @@ export interface Delta {
   seen: Set<number>;
 }
 
+/** OR-Set reference model: one add of one member (its id is a write id, in Replica.seen once seen). */
+export interface SetAdd {
+  id: number;
+  member: string;
+}
+
+const memberText = (m: Uint8Array): string => Array.from(m).join(",");
+
 export class World {
   readonly replicas: Replica[];
   readonly writes: Write[] = [];
+  /** OR-Set model: every add, and the ids of the adds some later add or remove observed (and so replaced). */
+  readonly setAdds: SetAdd[] = [];
+  readonly setCovered = new Set<number>();
   incTotal = 0n;
   decTotal = 0n;
 
@@ -174,11 +200,35 @@ export class World {
         r.staleSeen = new Set(r.seen);
         return { state: d, writeId: id, seen: new Set([...covers, id]) };
       }
+      if ((op.t === "sadd" || op.t === "srem") && s.kind === "set") return this.applySet(r, s, op);
     } catch (e) {
       if (e instanceof CrdtError) return null;
       throw e;
     }
     throw new Error(`op ${op.t} does not fit ${this.spec.name}`);
+  }
+
+  /**
+   * An add or remove at r: in the model it covers every add of its members r has seen (a
+   * superset of the dots r holds: the rest were covered already); an add is a new add per
+   * distinct member.
+   */
+  private applySet(r: Replica, s: OrSet, op: Extract<Op, { t: "sadd" | "srem" }>): Delta {
+    const names = new Set(op.members.map(memberText));
+    const covers = new Set<number>();
+    for (const a of this.setAdds) if (names.has(a.member) && r.seen.has(a.id)) covers.add(a.id);
+    const d = op.t === "sadd" ? s.add(r.actor, op.members) : s.remove(op.members);
+    for (const c of covers) this.setCovered.add(c);
+    const seen = new Set(covers);
+    if (op.t === "sadd") {
+      for (const member of names) {
+        const id = this.writes.length + this.setAdds.length;
+        this.setAdds.push({ id, member });
+        seen.add(id);
+      }
+    }
+    for (const x of seen) r.seen.add(x);
+    return { state: d, writeId: -1, seen };
   }
 
   deliver(i: number, d: Delta): void {
@@ -223,6 +273,11 @@ export class World {
         for (const w of this.writes) for (const c of w.covers) covered.add(c);
         return this.writes.filter((w) => !covered.has(w.id)).map((w) => Array.from(w.value).join(",")).sort().join("|");
       }
+      case "set": {
+        // Present iff some add of it was observed by no later add or remove (add wins over a concurrent remove).
+        const present = new Set(this.setAdds.filter((a) => !this.setCovered.has(a.id)).map((a) => a.member));
+        return [...present].sort().join("|");
+      }
     }
   }
 }
@@ -236,6 +291,8 @@ export function observed(s: CrdtState): string {
       return s.isSet ? Array.from(s.value).join(",") : "unset";
     case "mv":
       return s.read().values.map((v) => Array.from(v).join(",")).sort().join("|");
+    case "set":
+      return s.members().map(memberText).sort().join("|");
   }
 }
 

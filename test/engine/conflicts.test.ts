@@ -20,6 +20,7 @@ function ok<R extends { ok: boolean }>(r: R): R {
 function delta(e: Engine, op: EngineOp, nowMs: number): Uint8Array {
   const r = e.apply(op, nowMs);
   if (!r.ok) throw new Error(`op refused: ${r.error.message}`);
+  if (r.delta === null) throw new Error("op changed nothing");
   return r.delta;
 }
 
@@ -130,7 +131,7 @@ describe("type conflicts", () => {
   });
 
   test("concurrent creation with several types converges to one visible type, keeping every side, in every delivery order", () => {
-    const kinds: EngineOp["kind"][] = ["incr", "decr", "set", "setMv"];
+    const kinds: EngineOp["kind"][] = ["incr", "decr", "set", "setMv", "sadd"];
     const opOf = (kind: EngineOp["kind"], n: number, gcounter: boolean): EngineOp => {
       switch (kind) {
         case "incr":
@@ -141,6 +142,9 @@ describe("type conflicts", () => {
           return { kind, key: "k", value: Uint8Array.of(n) };
         case "setMv":
           return { kind, key: "k", value: Uint8Array.of(n), context: null };
+        case "sadd":
+        case "srem":
+          return { kind, key: "k", members: [Uint8Array.of(n + 1)] };
       }
     };
     const write = fc.record({ node: fc.nat(3), kind: fc.constantFrom(...kinds), g: fc.boolean(), n: fc.nat(9), dt: fc.nat(3) });
@@ -157,7 +161,7 @@ describe("type conflicts", () => {
         now += w.dt;
         const e = nodes[w.node] as Engine;
         const r = e.apply(opOf(w.kind, w.n, w.g), now);
-        if (r.ok) {
+        if (r.ok && r.delta !== null) {
           deltas.push(r.delta);
           created.add(r.value.type);
         }
@@ -187,7 +191,7 @@ describe("type conflicts", () => {
       expect(new Set(types)).toEqual(created);
       // A refused local op of a hidden type leaves every replica equal.
       for (const c of v.conflicts ?? []) {
-        const kind = c.type === "lww" ? "set" : c.type === "mv" ? "setMv" : c.type === "pncounter" ? "decr" : "incr";
+        const kind = c.type === "lww" ? "set" : c.type === "mv" ? "setMv" : c.type === "set" ? "sadd" : c.type === "pncounter" ? "decr" : "incr";
         const op = opOf(kind, 1, c.type === "gcounter");
         const r = first.apply(op, now);
         expect(r.ok ? "ok" : r.error.code).toBe("WRONG_TYPE");

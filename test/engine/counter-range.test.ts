@@ -21,7 +21,7 @@ function overRange(up: boolean, key = "k"): Engine {
   const op = (amount: bigint): EngineOp => (up ? { kind: "incr", key, amount } : { kind: "decr", key, amount });
   const ra = a.apply(op(up ? int64Max : -int64Min - 1n), T);
   const rb = b.apply(op(up ? 10n : 11n), T);
-  if (!ra.ok || !rb.ok) throw new Error("setup op refused");
+  if (!ra.ok || !rb.ok || ra.delta === null || rb.delta === null) throw new Error("setup op refused");
   ok(a.mergeDelta(rb.delta, T));
   ok(b.mergeDelta(ra.delta, T));
   expect(a.get(key)).toEqual({ type: "pncounter", value: up ? int64Max + 10n : int64Min - 10n });
@@ -73,7 +73,7 @@ describe("counters outside int64 (finding 5)", () => {
     const b = new Engine({ actor: "n2" });
     const ra = a.apply({ kind: "incr", key: "g", amount: int64Max, counter: "gcounter" }, T);
     const rb = b.apply({ kind: "incr", key: "g", amount: 1n, counter: "gcounter" }, T);
-    if (!ra.ok || !rb.ok) throw new Error("setup op refused");
+    if (!ra.ok || !rb.ok || ra.delta === null || rb.delta === null) throw new Error("setup op refused");
     ok(a.mergeDelta(rb.delta, T));
     const before = snap(a, "g");
     const r = a.applyMany([{ kind: "incr", key: "g", amount: 1n }], T);

@@ -58,6 +58,8 @@ function plainValue(v: ValueView): unknown {
       return { type: v.type, value: hex(v.value) };
     case "mv":
       return { type: v.type, values: v.values.map(hex), context: hex(v.context) };
+    case "set":
+      return { type: v.type, members: v.members.map(hex) };
     default:
       return v;
   }
@@ -71,6 +73,11 @@ function plainResult(r: OpResult): unknown {
       return { kind: r.kind, value: plainValue(r.value) };
     case "written":
       return { kind: r.kind, context: r.context === null ? null : hex(r.context) };
+    case "members":
+      return { kind: r.kind, members: r.members.map(hex) };
+    case "count":
+    case "isMember":
+      return r;
   }
 }
 
@@ -263,7 +270,7 @@ const statusCode = (code: (typeof opErrorCodes)[number]): number => grpc.status[
 
 /** The BatchResponse the server built with protobufjs before the hand-written encoder (the reference). */
 function referenceResponse(outcomes: readonly OpOutcome[]): Buffer {
-  const vt = { gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV };
+  const vt = { gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV, set: ValueTypeWire.SET };
   const get = (v: ValueView): GetResponseWire => {
     const base: GetResponseWire = v.conflicts?.length ? { key: undefined, type: vt[v.type], conflicts: v.conflicts.map(get) } : { key: undefined, type: vt[v.type] };
     switch (v.type) {
@@ -274,6 +281,8 @@ function referenceResponse(outcomes: readonly OpOutcome[]): Buffer {
         return { ...base, value: v.value };
       case "mv":
         return { ...base, values: v.values, context: v.context };
+      case "set":
+        return { ...base, members: v.members };
     }
   };
   const results: OpResultWire[] = outcomes.map((o) => {
@@ -286,6 +295,12 @@ function referenceResponse(outcomes: readonly OpOutcome[]): Buffer {
         return { code: 0, get: get(r.value) };
       case "written":
         return { code: 0, set: { key: undefined, context: r.context ?? undefined } };
+      case "count":
+        return { code: 0, scount: { key: undefined, count: r.value } };
+      case "members":
+        return { code: 0, smembers: { key: undefined, members: r.members } };
+      case "isMember":
+        return { code: 0, sismember: { key: undefined, isMember: r.value } };
     }
   });
   const wire: BatchResponseWire = { results };
@@ -301,6 +316,7 @@ const valueViewArb: fc.Arbitrary<ValueView> = fc.oneof(
   fc.record({ type: fc.constantFrom("gcounter" as const, "pncounter" as const), value: counterArb }),
   fc.record({ type: fc.constant("lww" as const), value: bytesSmall }),
   fc.record({ type: fc.constant("mv" as const), values: fc.array(bytesSmall, { maxLength: 4 }), context: fc.uint8Array({ maxLength: 20 }) }),
+  fc.record({ type: fc.constant("set" as const), members: fc.array(fc.uint8Array({ minLength: 1, maxLength: 20 }), { maxLength: 4 }) }),
 );
 const messageArb = fc.oneof(
   fc.string({ maxLength: 60 }),
@@ -316,6 +332,10 @@ const pairArb: fc.Arbitrary<[ClientOp, OpOutcome]> = fc.oneof(
   valueViewArb.map((value): [ClientOp, OpOutcome] => [{ kind: "get", key: "k" }, { ok: true, result: { kind: "value", value } }]),
   fc.option(fc.uint8Array({ maxLength: 200 }), { nil: null }).map((context): [ClientOp, OpOutcome] => [{ kind: "setMv", key: "k", value: new Uint8Array(0), context: null }, { ok: true, result: { kind: "written", context } }]),
   fc.constant<[ClientOp, OpOutcome]>([{ kind: "set", key: "k", value: new Uint8Array(0) }, { ok: true, result: { kind: "written", context: null } }]),
+  fc.tuple(fc.constantFrom("sadd" as const, "srem" as const), fc.nat(100_000)).map(([kind, value]): [ClientOp, OpOutcome] => [{ kind, key: "k", members: [Uint8Array.of(1)] }, { ok: true, result: { kind: "count", value } }]),
+  fc.nat(100_000).map((value): [ClientOp, OpOutcome] => [{ kind: "scard", key: "k" }, { ok: true, result: { kind: "count", value } }]),
+  fc.array(fc.uint8Array({ minLength: 1, maxLength: 20 }), { maxLength: 4 }).map((members): [ClientOp, OpOutcome] => [{ kind: "smembers", key: "k" }, { ok: true, result: { kind: "members", members } }]),
+  fc.boolean().map((value): [ClientOp, OpOutcome] => [{ kind: "sismember", key: "k", member: Uint8Array.of(1) }, { ok: true, result: { kind: "isMember", value } }]),
   fc.tuple(fc.constantFrom(...opErrorCodes), messageArb).map(([code, message]): [ClientOp, OpOutcome] => [{ kind: "get", key: "k" }, { ok: false, error: { code, message } }]),
 );
 const batchArb = fc.array(pairArb, { maxLength: 12 });

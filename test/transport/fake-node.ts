@@ -4,7 +4,10 @@ import { OpFailure, type AdminHandler, type ClientHandler, type ClientOp, type M
 type Entry =
   | { type: "gcounter" | "pncounter"; value: bigint }
   | { type: "lww"; value: Uint8Array }
-  | { type: "mv"; values: Uint8Array[]; version: number };
+  | { type: "mv"; values: Uint8Array[]; version: number }
+  | { type: "set"; members: Map<string, Uint8Array> };
+
+const hexOf = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 const int64Max = 2n ** 63n - 1n;
 const int64Min = -(2n ** 63n);
@@ -46,6 +49,7 @@ export class FakeNode implements ClientHandler, AdminHandler {
       case "get": {
         if (cur === undefined) return this.fail("NOT_FOUND", "key not found");
         if (cur.type === "mv") return { ok: true, result: { kind: "value", value: { type: "mv", values: cur.values, context: new Uint8Array([cur.version]) } } };
+        if (cur.type === "set") return { ok: true, result: { kind: "value", value: { type: "set", members: [...cur.members.values()] } } };
         return { ok: true, result: { kind: "value", value: cur } };
       }
       case "set":
@@ -62,6 +66,29 @@ export class FakeNode implements ClientHandler, AdminHandler {
         this.store.set(op.key, { type: "mv", values, version });
         this.applied++;
         return { ok: true, result: { kind: "written", context: new Uint8Array([version]) } };
+      }
+      case "sadd":
+      case "srem": {
+        if (cur !== undefined && cur.type !== "set") return this.fail("FAILED_PRECONDITION", `key holds a ${cur.type}`);
+        const members = cur?.members ?? new Map<string, Uint8Array>();
+        let n = 0;
+        for (const m of op.members) {
+          const had = members.has(hexOf(m));
+          if (op.kind === "sadd" && !had) { members.set(hexOf(m), m); n++; }
+          if (op.kind === "srem" && had) { members.delete(hexOf(m)); n++; }
+        }
+        this.store.set(op.key, { type: "set", members });
+        this.applied++;
+        return { ok: true, result: { kind: "count", value: n } };
+      }
+      case "smembers":
+      case "sismember":
+      case "scard": {
+        if (cur !== undefined && cur.type !== "set") return this.fail("FAILED_PRECONDITION", `key holds a ${cur.type}`);
+        const members = [...(cur?.members.values() ?? [])];
+        if (op.kind === "smembers") return { ok: true, result: { kind: "members", members } };
+        if (op.kind === "scard") return { ok: true, result: { kind: "count", value: members.length } };
+        return { ok: true, result: { kind: "isMember", value: cur?.members.has(hexOf(op.member)) === true } };
       }
     }
   }

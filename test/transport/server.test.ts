@@ -9,7 +9,7 @@ import { ImdbClient, RpcError, type RequestOp } from "../../src/transport/client
 import { PeerClient } from "../../src/transport/peer-client.ts";
 import { startClientServer, startPeerServer, type RunningServer } from "../../src/transport/server.ts";
 import { loadTlsDir, type TlsMaterial } from "../../src/transport/tls.ts";
-import { batchOpsMax, valueBytesMax } from "../../src/transport/api.ts";
+import { batchOpsMax, setMemberBytesMax, setMembersWriteMax, valueBytesMax } from "../../src/transport/api.ts";
 import * as grpc from "@grpc/grpc-js";
 import { healthMethods } from "../../src/transport/proto.ts";
 import { clientChannelTls } from "../../src/transport/tls.ts";
@@ -144,6 +144,15 @@ describe("validation at the edge", () => {
     ["N < 0", { kind: "decrement", key: "v", amount: -5n }, "INVALID_ARGUMENT"],
     ["value of 1 MiB + 1", { kind: "set", key: "v", value: new Uint8Array(valueBytesMax + 1) }, "RESOURCE_EXHAUSTED"],
     ["value of exactly 1 MiB", { kind: "set", key: "v1m", value: new Uint8Array(valueBytesMax) }, "OK"],
+    ["SAdd of no members", { kind: "sadd", key: "s", members: [] }, "INVALID_ARGUMENT"],
+    ["SAdd of an empty member", { kind: "sadd", key: "s", members: [Uint8Array.of(1), new Uint8Array(0)] }, "INVALID_ARGUMENT"],
+    ["SAdd of a member past the limit", { kind: "sadd", key: "s", members: [new Uint8Array(setMemberBytesMax + 1)] }, "RESOURCE_EXHAUSTED"],
+    ["SAdd of a member at the limit", { kind: "sadd", key: "set-at-limit", members: [new Uint8Array(setMemberBytesMax)] }, "OK"],
+    ["SAdd of too many members", { kind: "sadd", key: "s", members: Array.from({ length: setMembersWriteMax + 1 }, () => Uint8Array.of(1)) }, "RESOURCE_EXHAUSTED"],
+    ["SRem of no members", { kind: "srem", key: "s", members: [] }, "INVALID_ARGUMENT"],
+    ["SIsMember of an empty member", { kind: "sismember", key: "s", member: new Uint8Array(0) }, "INVALID_ARGUMENT"],
+    ["SCard with an empty key", { kind: "scard", key: "" }, "INVALID_ARGUMENT"],
+    ["SMembers of a missing key", { kind: "smembers", key: "no-such-set" }, "OK"],
   ];
   for (const [name, op, want] of cases) {
     test(`${name} -> ${want}, state unchanged on error`, async () => {
@@ -154,7 +163,12 @@ describe("validation at the edge", () => {
         : op.kind === "decrement" ? c.decrement(op.key, op.amount)
         : op.kind === "get" ? c.get(op.key)
         : op.kind === "set" ? c.set(op.key, op.value)
-        : c.setMv(op.key, op.value, op.context);
+        : op.kind === "setMv" ? c.setMv(op.key, op.value, op.context)
+        : op.kind === "sadd" ? c.sadd(op.key, op.members)
+        : op.kind === "srem" ? c.srem(op.key, op.members)
+        : op.kind === "smembers" ? c.smembers(op.key)
+        : op.kind === "sismember" ? c.sismember(op.key, op.member)
+        : c.scard(op.key);
       expect(await rpcStatus(single)).toBe(want);
       if (want !== "OK") expect(node.applied).toBe(before);
     });

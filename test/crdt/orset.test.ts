@@ -1,0 +1,149 @@
+// OR-Set: two-replica timelines of the add-wins rule (a remove drops only the adds it observed),
+// the shape of deltas (no tombstone per removed member), and canonical bytes.
+
+import { describe, expect, test } from "bun:test";
+import { internActor, OrSet } from "../../src/crdt/index.ts";
+import { CrdtType, DecodeError, decodeState, encodeState, WireType, Writer } from "../../src/codec/index.ts";
+import { setMemberBytesMax } from "../../src/limits.ts";
+
+const a = internActor("a");
+const b = internActor("b");
+const enc = new TextEncoder();
+const m = (s: string): Uint8Array => enc.encode(s);
+const names = (s: OrSet): string[] => s.members().map((x) => new TextDecoder().decode(x));
+
+describe("OrSet", () => {
+  test("concurrent add and remove of one member: the add wins on both replicas", () => {
+    const ra = new OrSet();
+    const rb = new OrSet();
+    rb.merge(ra.add(a, [m("x")])); // both hold x
+    const add = ra.add(a, [m("x")]); // A re-adds x ...
+    const rem = rb.remove([m("x")]); // ... while B, not having seen that, removes it
+    expect(names(rb)).toEqual([]);
+    ra.merge(rem);
+    rb.merge(add);
+    expect(names(ra)).toEqual(["x"]);
+    expect(names(rb)).toEqual(["x"]);
+    expect(ra.equals(rb)).toBe(true);
+  });
+
+  test("a remove of an add the replica has not seen does nothing to it", () => {
+    const ra = new OrSet();
+    const rb = new OrSet();
+    const add = ra.add(a, [m("x")]);
+    const rem = rb.remove([m("x")]); // B never saw x
+    expect(rem.isEmpty).toBe(true);
+    ra.merge(rem);
+    rb.merge(add);
+    expect(names(ra)).toEqual(["x"]);
+    expect(names(rb)).toEqual(["x"]);
+  });
+
+  test("re-add after remove: the member is back, and a late copy of the remove does not take it away", () => {
+    const ra = new OrSet();
+    const rb = new OrSet();
+    rb.merge(ra.add(a, [m("x"), m("y")]));
+    const rem = ra.remove([m("x")]);
+    expect(names(ra)).toEqual(["y"]);
+    const readd = ra.add(a, [m("x")]);
+    expect(names(ra)).toEqual(["x", "y"]);
+    // B gets the re-add before the remove (reordered delivery), then the remove twice.
+    rb.merge(readd);
+    rb.merge(rem);
+    rb.merge(rem);
+    expect(names(rb)).toEqual(["x", "y"]);
+    expect(rb.equals(ra)).toBe(true);
+  });
+
+  test("a remove's delta holds no member and exactly the removed member's dots; the state keeps no tombstone", () => {
+    const s = new OrSet();
+    s.add(a, [m("x")]);
+    const other = new OrSet();
+    s.merge(other.add(b, [m("x"), m("z")]));
+    const rem = s.remove([m("x"), m("absent")]);
+    expect(rem.entries).toEqual([]);
+    expect(rem.ctx.vv.actors.map((x) => x as number).sort()).toEqual([a as number, b as number].sort());
+    // b:1 was x (members are dotted in sorted order), b:2 is z, which the remove must not cover
+    expect(rem.ctx.contains({ actor: b, counter: 1 })).toBe(true);
+    expect(rem.ctx.contains({ actor: b, counter: 2 })).toBe(false);
+    expect(names(s)).toEqual(["z"]);
+    expect(s.entries.length).toBe(1);
+  });
+
+  test("a re-add of a present member replaces its dots with one new dot", () => {
+    const s = new OrSet();
+    s.add(a, [m("x")]);
+    s.merge(new OrSet().add(b, [m("x")]));
+    expect(s.entries[0]?.dots.length).toBe(2);
+    const d = s.add(a, [m("x"), m("x")]);
+    expect(s.entries[0]?.dots).toEqual([{ actor: a, counter: 2 }]);
+    expect(d.entries).toEqual([{ member: m("x"), dots: [{ actor: a, counter: 2 }] }]);
+  });
+
+  test("count, contains and countAbsent; empty and oversized members are refused and change nothing", () => {
+    const s = new OrSet();
+    s.add(a, [m("b"), m("a")]);
+    expect(s.count()).toBe(2);
+    expect(s.contains(m("a"))).toBe(true);
+    expect(s.contains(m("c"))).toBe(false);
+    expect(s.countAbsent([m("a"), m("c"), m("c")])).toBe(1);
+    const before = encodeState(s);
+    expect(() => s.add(a, [m("c"), new Uint8Array(0)])).toThrow("must not be empty");
+    expect(() => s.add(a, [new Uint8Array(64 * 1024 + 1)])).toThrow("longer than");
+    expect(encodeState(s)).toEqual(before);
+  });
+
+  test("equal states have equal bytes, whatever order the adds arrived in", () => {
+    const x = new OrSet();
+    const y = new OrSet();
+    const d1 = new OrSet().add(a, [m("q"), m("p")]);
+    const d2 = new OrSet().add(b, [m("r"), m("p")]);
+    x.merge(d1);
+    x.merge(d2);
+    y.merge(d2);
+    y.merge(d1);
+    expect(encodeState(x)).toEqual(encodeState(y));
+    expect(names(x)).toEqual(["p", "q", "r"]);
+    expect(decodeState(CrdtType.OrSet, encodeState(x))).toEqual(x);
+  });
+});
+
+describe("OR-Set decoder", () => {
+  /** An OrSetState with the given entries (member, dots as [actor, counter]) and no context. */
+  function stateBytes(entries: [Uint8Array, [string, number][]][]): Uint8Array {
+    const w = new Writer(256);
+    for (const [member, dots] of entries) {
+      const at = w.begin(1);
+      w.tag(1, WireType.Bytes);
+      w.bytes(member);
+      for (const [actor, counter] of dots) {
+        const d = w.begin(2);
+        w.tag(1, WireType.Bytes);
+        w.bytes(enc.encode(actor));
+        w.tag(2, WireType.Varint);
+        w.uint(counter);
+        w.end(d);
+      }
+      w.end(at);
+    }
+    return w.finish();
+  }
+  const decode = (b: Uint8Array): OrSet => decodeState(CrdtType.OrSet, b) as OrSet;
+
+  test("reads any entry order into the canonical state, with every dot in the context", () => {
+    const s = decode(stateBytes([[m("y"), [["b", 3]]], [m("x"), [["a", 2], ["a", 1]]]]));
+    expect(names(s)).toEqual(["x", "y"]);
+    expect(s.entries[0]?.dots).toEqual([{ actor: a, counter: 1 }, { actor: a, counter: 2 }]);
+    expect(s.ctx.contains({ actor: b, counter: 3 })).toBe(true);
+    expect(s.ctx.contains({ actor: b, counter: 2 })).toBe(false);
+  });
+
+  test("refuses a duplicate member, a repeated dot, an empty member, a member without dots, an oversized member", () => {
+    expect(() => decode(stateBytes([[m("x"), [["a", 1]]], [m("x"), [["a", 2]]]]))).toThrow("duplicate OR-Set member");
+    expect(() => decode(stateBytes([[m("x"), [["a", 1], ["a", 1]]]]))).toThrow("duplicate dot");
+    expect(() => decode(stateBytes([[new Uint8Array(0), [["a", 1]]]]))).toThrow("without a member");
+    expect(() => decode(stateBytes([[m("x"), []]]))).toThrow("without dots");
+    expect(() => decode(stateBytes([[new Uint8Array(setMemberBytesMax + 1), [["a", 1]]]]))).toThrow(DecodeError);
+    expect(decode(stateBytes([[new Uint8Array(setMemberBytesMax).fill(1), [["a", 1]]]])).count()).toBe(1);
+  });
+});
