@@ -242,12 +242,27 @@ function action(run: (args: string[], opts: Record<string, unknown>) => Run) {
   };
 }
 
+/** As action(), for `COMMAND <key> <members...>`: commander hands the variadic members over as an array. */
+function membersAction(run: (key: string, members: string[], opts: Record<string, unknown>) => Run) {
+  return async function (this: Command, key: unknown, members: unknown, ...rest: unknown[]): Promise<void> {
+    void rest;
+    const list = Array.isArray(members) ? members.map(String) : [];
+    const opts = this.opts();
+    await execute(this, () => run(String(key), list, opts));
+  };
+}
+
+/** Members from the command line: UTF-8 text, or base64 with --base64. */
+function parseMembers(raw: readonly string[], base64: boolean): Uint8Array[] {
+  return raw.map((m, i) => (base64 ? parseBase64(m, `member ${i + 1}`) : new TextEncoder().encode(m)));
+}
+
 const requestIdFlag = "--request-id <id>";
 const requestIdHelp = "the write's request id (default: a fresh random one); retries of UNAVAILABLE/DEADLINE_EXCEEDED reuse it, and the node applies the write once";
 
 export function register(program: Command): void {
   const client = addConnectionOptions(program.command("client"), "client")
-    .description("talk to a node: incr, decr, get, set, status, members")
+    .description("talk to a node: incr, decr, get, set, sadd, srem, smembers, sismember, scard, status, members")
     .option("--json", "print exactly one JSON object");
 
   client
@@ -313,6 +328,62 @@ export function register(program: Command): void {
         const context = await writeWithRetries(() => c.setMv(key ?? "", value, ctx, id));
         return json ? jsonLine({ key, ok: true, context: b64(context) }) : `OK\ncontext: ${b64(context)}`;
       };
+    }));
+
+  client
+    .command("sadd <key> <members...>")
+    .description("add members to a set (a new key becomes one); prints how many were not in it")
+    .option("--base64", "members are base64-encoded bytes")
+    .option(requestIdFlag, requestIdHelp)
+    .action(membersAction((key, raw, opts) => {
+      const members = parseMembers(raw, opts.base64 === true);
+      const id = requestIdFrom(opts);
+      return async (c, json) => {
+        const added = await writeWithRetries(() => c.sadd(key, members, id));
+        return json ? jsonLine({ key, added }) : String(added);
+      };
+    }));
+
+  client
+    .command("srem <key> <members...>")
+    .description("remove members from a set (what this node has seen of them: a concurrent add survives); prints how many were in it")
+    .option("--base64", "members are base64-encoded bytes")
+    .option(requestIdFlag, requestIdHelp)
+    .action(membersAction((key, raw, opts) => {
+      const members = parseMembers(raw, opts.base64 === true);
+      const id = requestIdFrom(opts);
+      return async (c, json) => {
+        const removed = await writeWithRetries(() => c.srem(key, members, id));
+        return json ? jsonLine({ key, removed }) : String(removed);
+      };
+    }));
+
+  client
+    .command("smembers <key>")
+    .description("a set's members, one per line, sorted bytewise (UTF-8, else base64:...); a missing key is the empty set")
+    .action(action(([key]) => async (c, json) => {
+      const members = await c.smembers(key ?? "");
+      return json ? jsonLine({ key, ...membersJson(members) }) : membersHuman(members);
+    }));
+
+  client
+    .command("sismember <key> <member>")
+    .description("is MEMBER in the set? prints true or false")
+    .option("--base64", "MEMBER is base64-encoded bytes")
+    .action(action(([key, raw], opts) => {
+      const [member] = parseMembers([raw ?? ""], opts.base64 === true) as [Uint8Array];
+      return async (c, json) => {
+        const isMember = await c.sismember(key ?? "", member);
+        return json ? jsonLine({ key, member: raw, isMember }) : String(isMember);
+      };
+    }));
+
+  client
+    .command("scard <key>")
+    .description("how many members a set has (0 for a missing key)")
+    .action(action(([key]) => async (c, json) => {
+      const count = await c.scard(key ?? "");
+      return json ? jsonLine({ key, count }) : String(count);
     }));
 
   client

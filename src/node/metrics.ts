@@ -146,7 +146,7 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
   const pairs = new PairCounts();
   new Counter({
     name: "imdb_ops_total",
-    help: "Client operations by kind (increment, decrement, get, set, setMv) and outcome (OK or the gRPC status name).",
+    help: "Client operations by kind (increment, decrement, get, set, setMv, sadd, srem, smembers, sismember, scard) and outcome (OK or the gRPC status name).",
     labelNames: ["op", "status"],
     registers,
     collect() {
