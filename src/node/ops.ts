@@ -1,5 +1,6 @@
 // Translation between the gRPC edge's typed ops/results and the engine's: one place decides
 // which engine error becomes which gRPC status.
+import { compareBytes } from "../crdt/index.ts";
 import type { EngineError, EngineOp, KeyValue, ManyOp, ManyResult, TypedValue } from "../engine/index.ts";
 import { isRead, type ClientOp, type OpError, type OpOutcome, type ReadOp, type TypedView, type ValueView, type WriteOp } from "../transport/api.ts";
 
@@ -112,12 +113,20 @@ function setReadOutcome(op: Extract<ReadOp, { kind: "smembers" | "sismember" | "
     case "scard":
       return { ok: true, result: { kind: "count", value: members.length } };
     case "sismember":
-      return { ok: true, result: { kind: "isMember", value: members.some((m) => sameBytes(m, op.member)) } };
+      return { ok: true, result: { kind: "isMember", value: hasMember(members, op.member) } };
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** Binary search: a set's members come sorted bytewise (src/crdt/orset.ts). */
+function hasMember(members: readonly Uint8Array[], member: Uint8Array): boolean {
+  let lo = 0;
+  let hi = members.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = compareBytes(members[mid] as Uint8Array, member);
+    if (c === 0) return true;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return false;
 }

@@ -108,7 +108,27 @@ describe("safe retries (request ids)", () => {
   test("a batch with an id may not hold a read (INVALID_ARGUMENT), and nothing is applied", async () => {
     const { engine, writes } = fakePath();
     expect(await refusal(writes.apply([incr("c", 1n), { kind: "get", key: "c" }], id("req-4")))).toBe("INVALID_ARGUMENT");
+    for (const read of [{ kind: "smembers", key: "s" }, { kind: "scard", key: "s" }, { kind: "sismember", key: "s", member: id("a") }] as ClientOp[]) {
+      expect(await refusal(writes.apply([{ kind: "sadd", key: "s", members: [id("a")] }, read], id("req-4s")))).toBe("INVALID_ARGUMENT");
+    }
     expect(engine.has("c")).toBe(false);
+    expect(engine.has("s")).toBe(false);
+  });
+
+  test("set writes with an id: a retry answers the first counts and adds nothing; the same members in another order are another request", async () => {
+    const { engine, store, writes } = fakePath();
+    const sadd = (members: string[]): ClientOp => ({ kind: "sadd", key: "s", members: members.map(id) });
+    const counts = (o: OpOutcome[]): unknown[] => o.map((x) => (x.ok && x.result.kind === "count" ? x.result.value : x));
+    const first = await writes.apply([sadd(["a", "b"]), { kind: "srem", key: "s", members: [id("a"), id("zz")] }], id("req-s"));
+    expect(counts(first)).toEqual([2, 1]);
+    const records = store.records.length;
+    expect(counts(await writes.apply([sadd(["a", "b"]), { kind: "srem", key: "s", members: [id("a"), id("zz")] }], id("req-s")))).toEqual([2, 1]);
+    expect(store.records.length).toBe(records);
+    expect(engine.get("s")).toEqual({ type: "set", members: [id("b")] });
+    expect(await refusal(writes.apply([sadd(["b", "a"]), { kind: "srem", key: "s", members: [id("a"), id("zz")] }], id("req-s")))).toBe("FAILED_PRECONDITION");
+    // The fingerprint tells member bytes apart, not only their count and lengths.
+    expect(fingerprintOf([sadd(["ab"])])).not.toEqual(fingerprintOf([sadd(["ba"])]));
+    expect(fingerprintOf([sadd(["a", "bc"])])).not.toEqual(fingerprintOf([sadd(["ab", "c"])]));
   });
 
   test("the window: an id is forgotten after requestWindowMs, and the oldest go first beyond the count bound", () => {
@@ -165,6 +185,8 @@ test("request records and table chunks keep every outcome exactly (int64 extreme
     { ok: true, result: { kind: "counter", value: -1n } },
     { ok: true, result: { kind: "written", context: null } },
     { ok: true, result: { kind: "written", context: new Uint8Array([1, 2, 3]) } },
+    { ok: true, result: { kind: "count", value: 0 } },
+    { ok: true, result: { kind: "count", value: 100_000 } },
     { ok: false, error: { code: "FAILED_PRECONDITION", message: "key \"ключ\" holds a lww" } },
     { ok: false, error: { code: "OUT_OF_RANGE", message: "" } },
   ];
@@ -176,7 +198,8 @@ test("request records and table chunks keep every outcome exactly (int64 extreme
   expect(decodeRequestChunk(encodeRequestChunk([entry, entry]))).toEqual([entry, entry]);
   // The fingerprint tells requests apart by every field that changes what they do.
   const set = (context: Uint8Array | null): ClientOp => ({ kind: "setMv", key: "m", value: id("v"), context });
-  const fps = [[incr("k", 1n)], [incr("k", 2n)], [incr("j", 1n)], [{ ...incr("k", 1n), counter: "gcounter" }], [set(null)], [set(new Uint8Array(0))], [set(id("c"))], [incr("k", 1n), incr("k", 1n)]]
+  const fps = [[incr("k", 1n)], [incr("k", 2n)], [incr("j", 1n)], [{ ...incr("k", 1n), counter: "gcounter" }], [set(null)], [set(new Uint8Array(0))], [set(id("c"))], [incr("k", 1n), incr("k", 1n)],
+    [{ kind: "sadd", key: "k", members: [id("a")] }], [{ kind: "srem", key: "k", members: [id("a")] }], [{ kind: "sadd", key: "k", members: [id("b")] }]]
     .map((ops) => Buffer.from(fingerprintOf(ops as ClientOp[])).toString("hex"));
   expect(new Set(fps).size).toBe(fps.length);
 });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as fc from "fast-check";
 import * as grpc from "@grpc/grpc-js";
 import {
-  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, opErrorCodes, requestIdBytesMax, valueBytesMax,
+  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, opErrorCodes, requestIdBytesMax, setMemberBytesMax, setMembersWriteMax, valueBytesMax,
   type ClientOp, type OpOutcome, type OpResult, type ValueView,
 } from "../../src/transport/api.ts";
 import {
@@ -38,6 +38,11 @@ function plainOp(op: ClientOp): unknown {
       return { ...op, value: hex(op.value) };
     case "setMv":
       return { ...op, value: hex(op.value), context: op.context === null ? null : hex(op.context) };
+    case "sadd":
+    case "srem":
+      return { ...op, members: op.members.map(hex) };
+    case "sismember":
+      return { ...op, member: hex(op.member) };
     default:
       return op;
   }
@@ -96,6 +101,8 @@ const oversizeKey = new Uint8Array(keyBytesMax + 1).fill(97);
 const maxKey = new Uint8Array(keyBytesMax).fill(98);
 const oversizeValue = new Uint8Array(valueBytesMax + 1);
 const oversizeContext = new Uint8Array(mvContextBytesMax + 1);
+const oversizeMember = new Uint8Array(setMemberBytesMax + 1);
+const tooManyMembers = Array.from({ length: setMembersWriteMax + 1 }, () => Uint8Array.of(7));
 
 const keyArb: fc.Arbitrary<Uint8Array | undefined> = fc.oneof(
   { weight: 6, arbitrary: fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 12 }).map((s) => enc.encode(s)) },
@@ -129,6 +136,19 @@ const opArb: fc.Arbitrary<OpWire> = fc.oneof(
       context: fc.oneof({ weight: 30, arbitrary: bytesArb }, { weight: 1, arbitrary: fc.constant(oversizeContext) }),
     }).map((set) => ({ set })),
   },
+  // Set ops (the slow path decodes them): empty, oversized and many members reach their refusals.
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      key: keyArb,
+      members: fc.oneof(
+        { weight: 20, arbitrary: fc.array(fc.oneof({ weight: 20, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 6 }) }, { weight: 1, arbitrary: fc.constantFrom(new Uint8Array(0), oversizeMember) }), { maxLength: 4 }) },
+        { weight: 1, arbitrary: fc.constant(tooManyMembers) },
+      ),
+    }).chain((r) => fc.constantFrom<OpWire>({ sadd: r }, { srem: r })),
+  },
+  { weight: 1, arbitrary: fc.record({ key: keyArb, member: bytesArb }).map((sismember) => ({ sismember })) },
+  { weight: 1, arbitrary: fc.record({ key: keyArb }).chain((r) => fc.constantFrom<OpWire>({ smembers: r }, { scard: r })) },
   { weight: 1, arbitrary: fc.constant({}) },
 );
 
