@@ -182,10 +182,16 @@ export class OrSet {
     for (let i = 0; i < entries.length; i++) {
       const x = entries[i] as OrSetEntry;
       const j = other.entries.length === 0 ? -1 : other.indexOf(x.member);
-      if (j < 0 && otherCtxEmpty) continue;
-      const y = j >= 0 ? (other.entries[j] as OrSetEntry).dots : [];
-      const dots = joinDots(x.dots, y, thisSeen, otherSeen);
-      if (sameDots(dots, x.dots)) continue;
+      let dots: Dot[];
+      if (j < 0) {
+        // The common case of a small delta into a big set: most members are untouched, and
+        // finding that out allocates nothing.
+        if (otherCtxEmpty || !x.dots.some(otherSeen)) continue;
+        dots = x.dots.filter((d) => !otherSeen(d));
+      } else {
+        dots = joinDots(x.dots, (other.entries[j] as OrSetEntry).dots, thisSeen, otherSeen);
+        if (sameDots(dots, x.dots)) continue;
+      }
       changed = true;
       if (dots.length === 0) removed++;
       entries[i] = { member: x.member, dots };

@@ -7,7 +7,7 @@
 
 import { actorUtf8, type ActorId, type CausalContext, type MvRegister, type OrSet } from "../crdt/index.ts";
 import { encodeState, type TypedState } from "../codec/index.ts";
-import { contextBytesUpperBound, joinStates, kindOf, type Bounds, type CrdtState } from "../kinds/index.ts";
+import { contextBytesUpperBound, dotBytesUpperBound, entryBytesOver, joinStates, kindOf, type Bounds, type CrdtState } from "../kinds/index.ts";
 import {
   contextActorsMax, contextActorsWriteMax, contextCloudDotsMax, contextCloudDotsWriteMax, counterActorsMax, keyStateBytesMax,
   keyStateWriteBytesMax, mvSiblingsMax, mvSiblingsWriteMax, rowBytesMax, setMembersMax, setMembersWriteMax,
@@ -73,8 +73,9 @@ export function mvWriteRefusal(state: MvRegister, actor: ActorId, value: Uint8Ar
  */
 export function setAddRefusal(state: OrSet, actor: ActorId, members: readonly Uint8Array[]): string | null {
   // Each member adds at most itself, one dot and its framing; the context at most one dot per member.
+  const dot = dotBytesUpperBound(actorUtf8(actor).length, state.ctx.max(actor) + members.length);
   let adds = 0;
-  for (const m of members) adds += m.length + 2 * (actorUtf8(actor).length + 16) + 12;
+  for (const m of members) adds += m.length + entryBytesOver + 2 * dot;
   const ub = stateBytesUpperBound(state) + adds;
   const fits = state.count() + members.length <= writeBounds.setMembers
     && state.ctx.vv.actors.length + 1 <= writeBounds.ctxActors

@@ -6,15 +6,36 @@ import type { CrdtKind } from "./kind.ts";
 import { contextBytesUpperBound } from "./mv.ts";
 import { CrdtType } from "./types.ts";
 
-/** Bytes of one dot's encoding at most: tags and lengths, the actor id, a 64-bit counter. */
-const dotBytesOver = 16;
+/** Bytes of a varint of n (a dot counter, < 2^53). */
+function varintBytes(n: number): number {
+  let b = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    b++;
+  }
+  return b;
+}
 
-/** An upper bound of writeOrSet's bytes, from lengths alone (one pass over the members). */
+/**
+ * Bytes of one dot's encoding at most: its actor id and counter, plus the dot's tag and length
+ * (<= 2 bytes: a dot is under 16 KiB), the actor's tag and length (<= 2) and the counter's tag.
+ */
+export function dotBytesUpperBound(actorBytes: number, counter: number): number {
+  return actorBytes + varintBytes(counter) + 7;
+}
+
+/** Bytes an entry adds besides its member and dots: its tag and length (<= 6: an entry with many dots passes 2 MiB), the member's tag and length (<= 4). */
+export const entryBytesOver = 10;
+
+/**
+ * An upper bound of writeOrSet's bytes (one pass over the members, no encoding). Kept close to
+ * the real size, so the engine decides almost every write from it without encoding the set.
+ */
 function bytesUpperBound(s: OrSet): number {
   let n = contextBytesUpperBound(s.ctx) + 8;
   for (const e of s.entries) {
-    n += e.member.length + 12;
-    for (const d of e.dots) n += actorUtf8(d.actor).length + dotBytesOver;
+    n += e.member.length + entryBytesOver;
+    for (const d of e.dots) n += dotBytesUpperBound(actorUtf8(d.actor).length, d.counter);
   }
   return n;
 }

@@ -5,7 +5,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { checkProperty } from "./prop.ts";
-import { allKinds } from "../../src/kinds/index.ts";
+import { allKinds, kindOf } from "../../src/kinds/index.ts";
+import { encodeState } from "../../src/codec/index.ts";
 import { clone, cmdArb, join, merge, observed, roundTrip, runWorld, same, specs, World, type Replica } from "./harness.ts";
 
 for (const spec of specs) {
@@ -53,6 +54,12 @@ for (const spec of specs) {
         for (const r of w.replicas) expect(same(roundTrip(r.state), r.state)).toBe(true);
         const d = w.apply(i, op);
         if (d !== null) expect(same(roundTrip(d.state), d.state)).toBe(true);
+      }));
+    });
+
+    test("bytesUpperBound is at least the canonical encoding's size (the engine's bounds trust it)", () => {
+      checkProperty(`${spec.name} size bound`, fc.property(statesArb, (w) => {
+        for (const r of w.replicas) expect(kindOf(r.state).bytesUpperBound(r.state)).toBeGreaterThanOrEqual(encodeState(r.state).length);
       }));
     });
 

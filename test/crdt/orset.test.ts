@@ -2,7 +2,8 @@
 // the shape of deltas (no tombstone per removed member), and canonical bytes.
 
 import { describe, expect, test } from "bun:test";
-import { internActor, OrSet } from "../../src/crdt/index.ts";
+import { CausalContext, internActor, OrSet, VersionVector } from "../../src/crdt/index.ts";
+import { orsetKind } from "../../src/kinds/orset.ts";
 import { CrdtType, DecodeError, decodeState, encodeState, WireType, Writer } from "../../src/codec/index.ts";
 import { setMemberBytesMax } from "../../src/limits.ts";
 
@@ -91,6 +92,16 @@ describe("OrSet", () => {
     expect(() => s.add(a, [m("c"), new Uint8Array(0)])).toThrow("must not be empty");
     expect(() => s.add(a, [new Uint8Array(64 * 1024 + 1)])).toThrow("longer than");
     expect(encodeState(s)).toEqual(before);
+  });
+
+  test("the size bound the engine decides writes by is never below the encoding: largest members, long actor ids, big counters", () => {
+    const s = new OrSet();
+    const long = internActor("n".repeat(255));
+    s.merge(new OrSet([], new CausalContext(new VersionVector([long], [2 ** 40]))));
+    s.add(long, [new Uint8Array(setMemberBytesMax).fill(9), m("x")]);
+    s.merge(new OrSet().add(a, [m("x")]));
+    expect(orsetKind.bytesUpperBound(s)).toBeGreaterThanOrEqual(encodeState(s).length);
+    expect(orsetKind.bytesUpperBound(s)).toBeLessThan(encodeState(s).length + 1024);
   });
 
   test("equal states have equal bytes, whatever order the adds arrived in", () => {
