@@ -296,7 +296,7 @@ export function register(program: Command): void {
 
   client
     .command("get <key>")
-    .description("read a key: counters print their value, registers their bytes (UTF-8, else base64:...), MV adds its context")
+    .description("read a key: counters print their value, registers their bytes (UTF-8, else base64:...), MV adds its context, sets their members")
     .option("--all", "also print the key's states of other types, kept after a type conflict (docs/api.md)")
     .action(action(([key], opts) => async (c, json) => {
       const all = opts.all === true;
