@@ -59,6 +59,25 @@ function joinDots(a: readonly Dot[], b: readonly Dot[], aSeen: (d: Dot) => boole
   return out;
 }
 
+/** Above this many new members, a join rebuilds the entry array instead of inserting one by one. */
+const spliceAddsMax = 16;
+
+/** Two entry lists sorted by member, with no member in both, as one sorted list. */
+function mergeSorted(a: readonly OrSetEntry[], b: readonly OrSetEntry[]): OrSetEntry[] {
+  const out = new Array<OrSetEntry>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i] as OrSetEntry;
+    const y = b[j] as OrSetEntry;
+    if (compareBytes(x.member, y.member) < 0) { out[k++] = x; i++; } else { out[k++] = y; j++; }
+  }
+  while (i < a.length) out[k++] = a[i++] as OrSetEntry;
+  while (j < b.length) out[k++] = b[j++] as OrSetEntry;
+  return out;
+}
+
 /** Distinct members, sorted bytewise, copied (the caller's buffers may be reused). */
 function distinctSorted(members: readonly Uint8Array[]): Uint8Array[] {
   const sorted = members.map((m) => m.slice()).sort(compareBytes);
@@ -198,13 +217,18 @@ export class OrSet {
     }
     if (removed > 0) this.entries = entries.filter((e) => e.dots.length > 0);
     // The other side's members this side does not hold: kept where this side has not seen them.
+    const added: OrSetEntry[] = [];
     for (const y of other.entries) {
-      const i = this.indexOf(y.member);
-      if (i >= 0) continue;
+      if (this.indexOf(y.member) >= 0) continue;
       const dots = y.dots.filter((d) => !thisSeen(d));
-      if (dots.length === 0) continue;
-      this.entries.splice(~i, 0, dots.length === y.dots.length ? y : { member: y.member, dots });
+      if (dots.length > 0) added.push(dots.length === y.dots.length ? y : { member: y.member, dots });
+    }
+    if (added.length > 0) {
       changed = true;
+      // A few go in place; many (a big SAdd, a state from anti-entropy) in one sorted merge,
+      // not one array shift each.
+      if (added.length <= spliceAddsMax) for (const y of added) this.entries.splice(~this.indexOf(y.member), 0, y);
+      else this.entries = mergeSorted(this.entries, added);
     }
     if (!otherCtxEmpty) {
       const ctx = this.ctx.clone();

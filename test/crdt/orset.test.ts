@@ -104,6 +104,21 @@ describe("OrSet", () => {
     expect(orsetKind.bytesUpperBound(s)).toBeLessThan(encodeState(s).length + 1024);
   });
 
+  test("a join bringing many new members at once gives the state that one-by-one joins give", () => {
+    const evens = new OrSet();
+    evens.add(a, Array.from({ length: 100 }, (_, i) => m(`k${String(2 * i).padStart(3, "0")}`)));
+    const odds = new OrSet();
+    odds.add(b, Array.from({ length: 100 }, (_, i) => m(`k${String(2 * i + 1).padStart(3, "0")}`)));
+    const atOnce = evens.clone();
+    expect(atOnce.merge(odds)).toBe(true);
+    const oneByOne = evens.clone();
+    for (const e of odds.entries) oneByOne.merge(new OrSet([e], new CausalContext(new VersionVector(), [...e.dots])));
+    oneByOne.merge(odds);
+    expect(atOnce.equals(oneByOne)).toBe(true);
+    expect(names(atOnce)).toEqual(Array.from({ length: 200 }, (_, i) => `k${String(i).padStart(3, "0")}`));
+    expect(decodeState(CrdtType.OrSet, encodeState(atOnce))).toEqual(atOnce);
+  });
+
   test("equal states have equal bytes, whatever order the adds arrived in", () => {
     const x = new OrSet();
     const y = new OrSet();
