@@ -2,7 +2,7 @@
 // decoders. Decoding any bytes either returns a valid state or throws DecodeError.
 
 import {
-  actorIdBytesMax, actorUtf8, CausalContext, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwRegister,
+  actorIdBytesMax, actorName, actorUtf8, CausalContext, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwRegister,
   MvRegister, OrSet, PNCounter, registerValueBytesMax, VersionVector, compareBytes, dotCompare, actorRank,
   type ActorId, type Dot, type MvEntry, type OrSetEntry,
 } from "../crdt/index.ts";
@@ -310,9 +310,10 @@ export function writeOrSet(w: Writer, s: OrSet): void {
 
 /**
  * Decodes an OR-Set: members 1..setMemberBytesMax bytes, at most setMembersMax of them, each
- * once and with 1..contextActorsMax dots, none repeated; every dot joins the context (it is
- * part of what the state has seen). Entries come out sorted, so any field order decodes to
- * the canonical state.
+ * once and with 1..contextActorsMax dots; no dot twice, in one member or across two (a dot is
+ * one add of one member: no replica makes such a state, and joins never create one); every dot
+ * joins the context (it is part of what the state has seen). Entries come out sorted, so any
+ * field order decodes to the canonical state.
  */
 export function readOrSet(r: Reader): OrSet {
   const raw: { member: Uint8Array; dots: RawDot[] }[] = [];
@@ -348,13 +349,18 @@ export function readOrSet(r: Reader): OrSet {
   const ctx = buildContext(r, rawCtx);
   raw.sort((a, b) => compareBytes(a.member, b.member));
   const entries: OrSetEntry[] = [];
+  const seen = new Set<string>();
   for (let i = 0; i < raw.length; i++) {
     const x = raw[i] as { member: Uint8Array; dots: RawDot[] };
     if (i > 0 && compareBytes(x.member, (raw[i - 1] as { member: Uint8Array }).member) === 0) r.fail("duplicate OR-Set member");
     const dots: Dot[] = x.dots.map((d) => ({ actor: intern(r, d.name), counter: d.counter }));
     dots.sort(dotCompare);
-    for (let k = 1; k < dots.length; k++) if (dotCompare(dots[k] as Dot, dots[k - 1] as Dot) === 0) r.fail("duplicate dot in an OR-Set member");
-    for (const d of dots) ctx.cloud.push(d);
+    for (const d of dots) {
+      const key = `${d.actor as number}:${d.counter}`;
+      if (seen.has(key)) r.fail(`OR-Set dot ${d.counter} of ${actorName(d.actor)} on two members, or twice on one`);
+      seen.add(key);
+      ctx.cloud.push(d);
+    }
     entries.push({ member: x.member.slice(), dots });
   }
   ctx.compact();

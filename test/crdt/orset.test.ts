@@ -164,9 +164,10 @@ describe("OR-Set decoder", () => {
     expect(s.ctx.contains({ actor: b, counter: 2 })).toBe(false);
   });
 
-  test("refuses a duplicate member, a repeated dot, an empty member, a member without dots, an oversized member", () => {
+  test("refuses a duplicate member, a repeated dot (in one member or across two), an empty member, a member without dots, an oversized member", () => {
     expect(() => decode(stateBytes([[m("x"), [["a", 1]]], [m("x"), [["a", 2]]]]))).toThrow("duplicate OR-Set member");
-    expect(() => decode(stateBytes([[m("x"), [["a", 1], ["a", 1]]]]))).toThrow("duplicate dot");
+    expect(() => decode(stateBytes([[m("x"), [["a", 1], ["a", 1]]]]))).toThrow("twice on one");
+    expect(() => decode(stateBytes([[m("x"), [["a", 1]]], [m("y"), [["b", 2], ["a", 1]]]]))).toThrow("on two members");
     expect(() => decode(stateBytes([[new Uint8Array(0), [["a", 1]]]]))).toThrow("without a member");
     expect(() => decode(stateBytes([[m("x"), []]]))).toThrow("without dots");
     expect(() => decode(stateBytes([[new Uint8Array(setMemberBytesMax + 1), [["a", 1]]]]))).toThrow(DecodeError);
