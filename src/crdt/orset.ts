@@ -3,7 +3,7 @@
 // put it there, and a remove leaves no tombstone per element - what a replica has seen is its
 // causal context, so a removed member's dots are simply absent from the map and present in it.
 
-import { type ActorId } from "./actors.ts";
+import { actorUtf8, type ActorId } from "./actors.ts";
 import { CausalContext, dotCompare, type Dot } from "./clocks.ts";
 import { CrdtError, CrdtErrorCode } from "./errors.ts";
 import { compareBytes } from "./lww.ts";
@@ -15,15 +15,75 @@ export interface OrSetEntry {
   readonly dots: readonly Dot[];
 }
 
-/** Above this many cloud dots, membership tests go through a hash set instead of a scan. */
-const cloudScanMax = 8;
+/** Up to this many loose dots (and no vector), a membership test compares them one by one. */
+const cloudScanMax = 4;
 
-/** A membership test for ctx's dots, fast for a context with a large cloud. */
+/**
+ * A membership test for ctx's dots. A join asks it once per dot of the bigger side, so the
+ * common shapes of a delta's context (one actor's vector, a few loose dots) get tests that
+ * cost a comparison or two.
+ */
 function seenBy(ctx: CausalContext): (d: Dot) => boolean {
-  if (ctx.cloud.length <= cloudScanMax) return (d) => ctx.contains(d);
-  const cloud = new Set<string>();
-  for (const d of ctx.cloud) cloud.add(`${d.actor as number}:${d.counter}`);
-  return (d) => d.counter <= ctx.vv.get(d.actor) || cloud.has(`${d.actor as number}:${d.counter}`);
+  const vv = ctx.vv;
+  if (vv.size === 0 && ctx.cloud.length <= cloudScanMax) {
+    // A delta's few loose dots (an add's new and replaced ones): compare counters first.
+    const cloud = ctx.cloud;
+    return (d) => {
+      for (const c of cloud) if (c.counter === d.counter && c.actor === d.actor) return true;
+      return false;
+    };
+  }
+  if (ctx.cloud.length === 0) {
+    if (vv.size === 0) return () => false;
+    if (vv.size === 1) {
+      const actor = vv.actors[0] as ActorId;
+      const max = vv.counters[0] as number;
+      return (d) => d.actor === actor && d.counter <= max;
+    }
+    return (d) => d.counter <= vv.get(d.actor);
+  }
+  const cloud = new Map<ActorId, Set<number>>();
+  for (const d of ctx.cloud) {
+    let s = cloud.get(d.actor);
+    if (s === undefined) cloud.set(d.actor, (s = new Set()));
+    s.add(d.counter);
+  }
+  if (vv.size === 0) return (d) => cloud.get(d.actor)?.has(d.counter) === true;
+  return (d) => d.counter <= vv.get(d.actor) || cloud.get(d.actor)?.has(d.counter) === true;
+}
+
+/** Bytes of a varint of n (a dot counter, < 2^53). */
+function varintBytes(n: number): number {
+  let b = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    b++;
+  }
+  return b;
+}
+
+/**
+ * Bytes of one dot's encoding (proto/crdt.proto Dot, as a repeated field) at most: its actor id
+ * and counter, plus the dot's tag and length (<= 2 bytes: a dot is under 16 KiB), the actor's
+ * tag and length (<= 2) and the counter's tag.
+ */
+export function dotBytesUpperBound(actorBytes: number, counter: number): number {
+  return actorBytes + varintBytes(counter) + 7;
+}
+
+/** Bytes an entry adds besides its member and dots: its tag and length (<= 6: an entry with many dots passes 2 MiB), the member's tag and length (<= 4). */
+export const entryBytesOver = 10;
+
+/** Bytes of one entry's encoding at most. */
+function entryBytes(e: OrSetEntry): number {
+  let n = e.member.length + entryBytesOver;
+  for (const d of e.dots) n += dotBytesUpperBound(actorUtf8(d.actor).length, d.counter);
+  return n;
+}
+
+function anySeen(dots: readonly Dot[], seen: (d: Dot) => boolean): boolean {
+  for (let k = 0; k < dots.length; k++) if (seen(dots[k] as Dot)) return true;
+  return false;
 }
 
 function sameDots(a: readonly Dot[], b: readonly Dot[]): boolean {
@@ -93,10 +153,22 @@ export class OrSet {
   }
 
   /**
+   * An upper bound of the entries' encoded bytes (the sum of entryBytes), kept up to date by
+   * every change, so the engine's size bounds cost O(1) per write instead of a pass over the set.
+   */
+  entriesBytes: number;
+
+  /**
    * entries sorted by member (bytewise), each with at least one dot, dots sorted; every dot is
    * in ctx. Entries are never changed in place (clones share them).
    */
-  constructor(public entries: OrSetEntry[] = [], public ctx: CausalContext = new CausalContext()) {}
+  constructor(public entries: OrSetEntry[] = [], public ctx: CausalContext = new CausalContext(), entriesBytes?: number) {
+    if (entriesBytes === undefined) {
+      entriesBytes = 0;
+      for (const e of entries) entriesBytes += entryBytes(e);
+    }
+    this.entriesBytes = entriesBytes;
+  }
 
   /** Index of member in entries, or ~insertion point. */
   private indexOf(member: Uint8Array): number {
@@ -196,24 +268,30 @@ export class OrSet {
     const otherCtxEmpty = other.ctx.vv.size === 0 && other.ctx.cloud.length === 0;
     let changed = false;
     let removed = 0;
-    // This side's members: the other side may have removed some of their dots.
+    // This side's members: the other side may have removed some of their dots. Both lists
+    // are sorted by member, so one pointer walks the other side's.
     const entries = this.entries;
+    const theirs = other.entries;
+    let j = 0;
     for (let i = 0; i < entries.length; i++) {
       const x = entries[i] as OrSetEntry;
-      const j = other.entries.length === 0 ? -1 : other.indexOf(x.member);
+      let c = 1;
+      while (j < theirs.length && (c = compareBytes((theirs[j] as OrSetEntry).member, x.member)) < 0) j++;
       let dots: Dot[];
-      if (j < 0) {
+      if (j >= theirs.length || c !== 0) {
         // The common case of a small delta into a big set: most members are untouched, and
         // finding that out allocates nothing.
-        if (otherCtxEmpty || !x.dots.some(otherSeen)) continue;
+        if (otherCtxEmpty || !anySeen(x.dots, otherSeen)) continue;
         dots = x.dots.filter((d) => !otherSeen(d));
       } else {
-        dots = joinDots(x.dots, (other.entries[j] as OrSetEntry).dots, thisSeen, otherSeen);
+        dots = joinDots(x.dots, (theirs[j] as OrSetEntry).dots, thisSeen, otherSeen);
         if (sameDots(dots, x.dots)) continue;
       }
       changed = true;
       if (dots.length === 0) removed++;
-      entries[i] = { member: x.member, dots };
+      const next = { member: x.member, dots };
+      this.entriesBytes += (dots.length === 0 ? 0 : entryBytes(next)) - entryBytes(x);
+      entries[i] = next;
     }
     if (removed > 0) this.entries = entries.filter((e) => e.dots.length > 0);
     // The other side's members this side does not hold: kept where this side has not seen them.
@@ -225,6 +303,7 @@ export class OrSet {
     }
     if (added.length > 0) {
       changed = true;
+      for (const y of added) this.entriesBytes += entryBytes(y);
       // A few go in place; many (a big SAdd, a state from anti-entropy) in one sorted merge,
       // not one array shift each.
       if (added.length <= spliceAddsMax) for (const y of added) this.entries.splice(~this.indexOf(y.member), 0, y);
@@ -252,6 +331,6 @@ export class OrSet {
   }
 
   clone(): OrSet {
-    return new OrSet(this.entries.slice(), this.ctx.clone());
+    return new OrSet(this.entries.slice(), this.ctx.clone(), this.entriesBytes);
   }
 }

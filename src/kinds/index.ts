@@ -14,7 +14,7 @@ import { CrdtType } from "./types.ts";
 export * from "./kind.ts";
 export * from "./types.ts";
 export { contextBytesUpperBound, mvValue } from "./mv.ts";
-export { dotBytesUpperBound, entryBytesOver } from "./orset.ts";
+export { dotBytesUpperBound, entryBytesOver } from "../crdt/orset.ts";
 
 /** A state of any kind. */
 export type CrdtState = GCounter | PNCounter | LwwRegister | MvRegister | OrSet;

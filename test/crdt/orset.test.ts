@@ -6,6 +6,9 @@ import { CausalContext, internActor, OrSet, VersionVector } from "../../src/crdt
 import { orsetKind } from "../../src/kinds/orset.ts";
 import { CrdtType, DecodeError, decodeState, encodeState, WireType, Writer } from "../../src/codec/index.ts";
 import { setMemberBytesMax } from "../../src/limits.ts";
+import fc from "fast-check";
+import { cmdArb, runWorld, specs, World } from "./harness.ts";
+import { checkProperty } from "./prop.ts";
 
 const a = internActor("a");
 const b = internActor("b");
@@ -172,5 +175,22 @@ describe("OR-Set decoder", () => {
     expect(() => decode(stateBytes([[m("x"), []]]))).toThrow("without dots");
     expect(() => decode(stateBytes([[new Uint8Array(setMemberBytesMax + 1), [["a", 1]]]]))).toThrow(DecodeError);
     expect(decode(stateBytes([[new Uint8Array(setMemberBytesMax).fill(1), [["a", 1]]]])).count()).toBe(1);
+  });
+});
+
+describe("OR-Set size bookkeeping", () => {
+  test("the entries' byte bound kept through adds, removes and joins equals one computed afresh", () => {
+    const spec = specs.find((s) => s.kind === "set");
+    if (spec === undefined) throw new Error("no set spec");
+    checkProperty("OrSet entriesBytes", fc.property(fc.array(cmdArb(spec), { maxLength: 60 }), (cmds) => {
+      const w = new World(spec, 3);
+      runWorld(w, cmds);
+      w.fullExchange();
+      for (const r of w.replicas) {
+        const s = r.state as OrSet;
+        expect(s.entriesBytes).toBe(new OrSet(s.entries, s.ctx).entriesBytes);
+        expect(s.clone().entriesBytes).toBe(s.entriesBytes);
+      }
+    }));
   });
 });
