@@ -1,7 +1,7 @@
 // Observed-remove set of byte strings, add-wins, with dots and a causal context (the optimised
 // delta OR-Set of Almeida, Shoker and Baquero): each member keeps only the dots of the adds that
-// put it there, and a remove leaves no tombstone per element - what a replica has seen is its
-// causal context, so a removed member's dots are simply absent from the map and present in it.
+// put it there, and a remove leaves no tombstone per element: what a replica has seen is its
+// causal context, so a removed member's dots are in the context and in no entry.
 
 import { actorUtf8, type ActorId } from "./actors.ts";
 import { CausalContext, dotCompare, type Dot } from "./clocks.ts";
