@@ -155,8 +155,23 @@ export interface EngineOptions {
 }
 
 /** An op of applyMany: a write, or a read that sees the writes before it. */
-export type ManyOp = EngineOp | { kind: "get"; key: string };
-export type ManyResult = { ok: true; value: KeyValue | undefined } | { ok: false; error: EngineError };
+export type ManyOp = EngineOp | { kind: "get"; key: string } | { kind: "del"; key: string };
+/** `deleted`: for a "del", whether the key held anything (Redis DEL counts those). */
+export type ManyResult = { ok: true; value: KeyValue | undefined; deleted?: boolean } | { ok: false; error: EngineError };
+
+/** A delete's outcome: delta null when the key held nothing (then nothing changed). */
+export type DeleteResult = { ok: true; deleted: boolean; delta: Uint8Array | null } | { ok: false; error: EngineError };
+
+/** Most keys one listKeys call returns. */
+export const listKeysMax = 10_000;
+/** Most table entries one listKeys call looks at (deleted and filtered-out ones included), so one call is bounded work. */
+export const listExamineMax = 100_000;
+
+export interface KeyListing {
+  keys: string[];
+  /** Where the next call starts; 0 when the listing is complete. */
+  cursor: number;
+}
 
 /** The kind name of a wire type. */
 function typeName(t: CrdtType): KeyType {
@@ -234,17 +249,29 @@ export class Engine {
     this.onChange = fn;
   }
 
+  /** Keys that hold something (deleted ones excluded). */
   get keyCount(): number {
+    return this.t.count - this.absentCount;
+  }
+
+  /** Deleted keys still held as the record of what their delete removed. */
+  get deletedKeyCount(): number {
+    return this.absentCount;
+  }
+
+  /** Keys held, deleted ones included (what snapshots and anti-entropy carry). */
+  get storedKeyCount(): number {
     return this.t.count;
   }
 
   has(key: string): boolean {
-    return this.indexOf(key) >= 0;
+    const i = this.indexOf(key);
+    return i >= 0 && ((this.t.flags[i] as number) & Flag.Absent) === 0;
   }
 
   typeOf(key: string): KeyType | undefined {
     const i = this.indexOf(key);
-    return i >= 0 ? typeName(this.typeAt(i)) : undefined;
+    return i >= 0 && ((this.t.flags[i] as number) & Flag.Absent) === 0 ? typeName(this.typeAt(i)) : undefined;
   }
 
   apply(op: EngineOp, nowMs: number): ApplyResult {
@@ -265,6 +292,17 @@ export class Engine {
    */
   private applyObject(op: EngineOp, i: number, len: number, nowMs: number): ApplyResult {
     let state: CrdtState | undefined = i >= 0 ? this.stateAt(i) : undefined;
+    /** A deleted key written with a type it holds no state of: its sides, which the new one joins. */
+    let newSideOf: TypedState[] | null = null;
+    if (i >= 0 && ((this.t.flags[i] as number) & Flag.Absent) !== 0) {
+      // A deleted key takes a write of any type: into its (deleted) state of that type if it
+      // holds one - which keeps what the delete observed, so nothing deleted comes back - else
+      // into a new state beside the deleted ones.
+      const sides = this.sidesAt(i);
+      const side = sides.find((x) => opFits(op, typeName(x.type)));
+      state = side?.state;
+      if (side === undefined) newSideOf = sides;
+    }
     let delta: CrdtState;
     const keyBytes = this.keyBuf.subarray(0, len);
     const conflicted = i >= 0 && this.t.slot[i] === Slot.Object ? this.t.objects.get(i) : undefined;
@@ -323,7 +361,10 @@ export class Engine {
       throw e;
     }
     const at = i >= 0 ? i : this.insertKey(len, nowMs);
-    this.storeAt(at, state);
+    if (newSideOf !== null) {
+      newSideOf.push({ type: kindOf(state).type, createdMs: this.clock.now(nowMs).ms, state });
+      this.putSides(at, newSideOf);
+    } else this.storeAt(at, state);
     this.changed(op.key, at);
     // An MV write answers the context of what it replaced plus its own dot (the delta's), not
     // the register's: chaining Set -> Set with the register's would delete siblings the
@@ -397,6 +438,15 @@ export class Engine {
           results[k] = { ok: true, value: this.get(op.key) };
           continue;
         }
+        if (op.kind === "del") {
+          const r = this.delete(op.key);
+          if (!r.ok) results[k] = r;
+          else {
+            if (r.delta !== null) deltas.push(r.delta);
+            results[k] = { ok: true, value: undefined, deleted: r.deleted };
+          }
+          continue;
+        }
         const len = this.encodeKey(op.key);
         if (len < 0) {
           results[k] = invalidKey;
@@ -437,15 +487,66 @@ export class Engine {
     return { results, deltas };
   }
 
+  /**
+   * Deletes key (observed-remove): every state the key holds drops exactly what this replica
+   * has seen of it, and the delta carries that, so a write no replica that deleted had seen
+   * survives (add-wins) and nothing deleted comes back through any later join. The key keeps
+   * its (now empty) states as the record of what was removed.
+   */
+  delete(key: string): DeleteResult {
+    const len = this.encodeKey(key);
+    if (len < 0) return invalidKey;
+    const i = this.t.find(this.keyBuf, len);
+    if (i < 0 || ((this.t.flags[i] as number) & Flag.Absent) !== 0) return { ok: true, deleted: false, delta: null };
+    const sides = this.sidesAt(i);
+    const removed: TypedState[] = [];
+    for (const side of sides) {
+      const d = kindOf(side.state).removeObserved(side.state);
+      if (d !== null) removed.push({ type: side.type, createdMs: side.createdMs, state: d });
+    }
+    this.putSides(i, sides);
+    this.changed(key, i);
+    const main = removed[0] as TypedState; // the key was present: some side held something
+    this.w.reset();
+    writeEnvelope(this.w, this.keyBuf.subarray(0, len), main.state, main.createdMs, removed.slice(1));
+    return { ok: true, deleted: true, delta: this.w.finish() };
+  }
+
+  /**
+   * Up to `limit` present keys from table position `cursor` on, with the prefix and of the
+   * type given; looks at no more than listExamineMax entries per call. Entries never move
+   * (keys are not removed from the table), so a key present for a whole listing is returned
+   * exactly once, whatever is written meanwhile; keys added meanwhile may or may not be.
+   */
+  listKeys(cursor: number, limit: number, prefix = "", type?: KeyType): KeyListing {
+    const t = this.t;
+    const keysMax = Math.max(1, Math.min(limit, listKeysMax));
+    const keys: string[] = [];
+    let i = Math.max(0, Math.floor(cursor));
+    const end = Math.min(t.count, i + listExamineMax);
+    for (; i < end && keys.length < keysMax; i++) {
+      if (((t.flags[i] as number) & Flag.Absent) !== 0) continue;
+      if (type !== undefined && typeName(this.typeAt(i)) !== type) continue;
+      const key = decodeKey(t.keyBytes(i));
+      if (prefix !== "" && !key.startsWith(prefix)) continue;
+      keys.push(key);
+    }
+    return { keys, cursor: i >= t.count ? 0 : i };
+  }
+
   get(key: string): KeyValue | undefined {
     const i = this.indexOf(key);
-    if (i < 0) return undefined;
+    if (i < 0 || ((this.t.flags[i] as number) & Flag.Absent) !== 0) return undefined;
     const slot = this.t.slot[i];
     if (slot === Slot.GCounter) return { type: "gcounter", value: BigInt(this.t.p[i] as number) };
     if (slot === Slot.PNCounter) return { type: "pncounter", value: BigInt((this.t.p[i] as number) - (this.t.n[i] as number)) };
     const o = this.t.objects.get(i);
     const kb = this.t.keyBytes(i);
-    if (o?.kind === "conflicted") return { ...valueOf(o.visible().state, kb), conflicts: o.hidden().map((side) => valueOf(side.state, kb)) };
+    if (o?.kind === "conflicted") {
+      const hidden = o.hidden();
+      const main = valueOf(o.visible().state, kb);
+      return hidden.length === 0 ? main : { ...main, conflicts: hidden.map((side) => valueOf(side.state, kb)) };
+    }
     return valueOf(o as CrdtState, kb);
   }
 
@@ -626,7 +727,7 @@ export class Engine {
       const at = this.t.insert(this.keyBuf, len);
       this.putSides(at, incoming);
       this.changed(key, at);
-      return { ok: true, key, changed: true, skew, typeConflict: incoming.length > 1 };
+      return { ok: true, key, changed: true, skew, typeConflict: incoming.length > 1 && this.hidesPresentSide(at) };
     }
     const sides = this.sidesAt(i);
     // Refuse before anything changes: a join past the stored bound (limits.ts) could not be
@@ -657,7 +758,8 @@ export class Engine {
       this.putSides(i, sides);
       this.changed(key, i);
     }
-    return { ok: true, key, changed, skew, typeConflict: added };
+    // A conflict is two types shown at once: a deleted key written again with another type is not one.
+    return { ok: true, key, changed, skew, typeConflict: added && this.hidesPresentSide(i) };
   }
 
   /** Entry i's typed states, as objects the caller may merge into (put them back with putSides). */
@@ -679,6 +781,24 @@ export class Engine {
     }
     t.slot[i] = Slot.Object;
     t.objects.set(i, new Conflicted(sides));
+  }
+
+  /** Does entry i show one type and hold another with something in it (a type conflict)? */
+  private hidesPresentSide(i: number): boolean {
+    const o = this.t.slot[i] === Slot.Object ? this.t.objects.get(i) : undefined;
+    return o?.kind === "conflicted" && o.hidden().length > 0;
+  }
+
+  /** Entries with Flag.Absent (deleted keys). */
+  private absentCount = 0;
+
+  /** Does entry i hold anything a read shows? */
+  private presentAt(i: number): boolean {
+    const t = this.t;
+    if (t.slot[i] !== Slot.Object) return t.actor[i] !== noActor;
+    const o = t.objects.get(i);
+    if (o === undefined) return false;
+    return o.kind === "conflicted" ? o.present() : kindOf(o).present(o);
   }
 
   /** Per-entry creation stamps of single-type keys (a conflicted key's are in its Conflicted). */
@@ -893,6 +1013,11 @@ export class Engine {
    */
   private changed(key: string, i: number): void {
     const t = this.t;
+    const absent = !this.presentAt(i);
+    if (absent !== (((t.flags[i] as number) & Flag.Absent) !== 0)) {
+      t.flags[i] = (t.flags[i] as number) ^ Flag.Absent;
+      this.absentCount += absent ? 1 : -1;
+    }
     if (!this.defer) {
       if (this.onChange !== null) this.onChange(key, this.computeDigest(i));
       return;
@@ -961,6 +1086,20 @@ function sidesOf(env: KeyEnvelope): TypedState[] {
 function findSide(sides: readonly TypedState[], type: CrdtType): TypedState | undefined {
   for (const s of sides) if (s.type === type) return s;
   return undefined;
+}
+
+/** Can op write a state of kind `kind` (which kind a deleted key's write goes into)? */
+function opFits(op: EngineOp, kind: KindName): boolean {
+  switch (op.kind) {
+    case "incr":
+      return op.counter === undefined ? kind === "pncounter" || kind === "gcounter" : kind === op.counter;
+    case "decr":
+      return kind === "pncounter";
+    case "set":
+      return kind === "lww";
+    case "setMv":
+      return kind === "mv";
+  }
 }
 
 /** The value of state s of the key whose UTF-8 is keyBytes (MV contexts are bound to it). */
