@@ -6,7 +6,7 @@ import type { ClientOp, OpError, OpOutcome, TypedView, ValueView } from "../tran
 /** The encoding of an empty causal context. */
 const emptyContext = new Uint8Array(0);
 
-export function toEngineOp(op: Exclude<ClientOp, { kind: "get" }>): EngineOp {
+export function toEngineOp(op: Exclude<ClientOp, { kind: "get" | "delete" }>): EngineOp {
   switch (op.kind) {
     case "increment":
       return op.counter === null ? { kind: "incr", key: op.key, amount: op.amount } : { kind: "incr", key: op.key, amount: op.amount, counter: op.counter };
@@ -72,7 +72,14 @@ function typedView(v: TypedValue): TypedView {
 }
 
 export function toManyOp(op: ClientOp): ManyOp {
-  return op.kind === "get" ? op : toEngineOp(op);
+  switch (op.kind) {
+    case "get":
+      return op;
+    case "delete":
+      return { kind: "del", key: op.key };
+    default:
+      return toEngineOp(op);
+  }
 }
 
 const notFound: OpOutcome = { ok: false, error: { code: "NOT_FOUND", message: "key not found" } };
@@ -80,6 +87,7 @@ const notFound: OpOutcome = { ok: false, error: { code: "NOT_FOUND", message: "k
 /** The client-facing outcome of one applyMany result for `op`. */
 export function outcomeOf(op: ClientOp, r: ManyResult): OpOutcome {
   if (!r.ok) return { ok: false, error: engineErrorToOp(r.error) };
+  if (op.kind === "delete") return { ok: true, result: { kind: "deleted", deleted: r.deleted === true } };
   const v = r.value;
   if (v === undefined) return notFound;
   if (v.type === "gcounter" || v.type === "pncounter") {

@@ -81,6 +81,7 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
         lines[i] = `${head}${op.amount}`;
         break;
       case "get":
+      case "delete":
         lines[i] = head;
         break;
       case "set":
@@ -103,7 +104,8 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
 const utf8 = new TextEncoder();
 const utf8Decode = new TextDecoder("utf-8", { fatal: true });
 
-const OutcomeTag = { Error: 0, Counter: 1, Written: 2, WrittenContext: 3 } as const;
+/** ONLY APPEND. */
+const OutcomeTag = { Error: 0, Counter: 1, Written: 2, WrittenContext: 3, Deleted: 4, NotDeleted: 5 } as const;
 
 function writeOutcomes(w: Writer, outcomes: readonly OpOutcome[]): void {
   w.uint(outcomes.length);
@@ -128,6 +130,9 @@ function writeOutcomes(w: Writer, outcomes: readonly OpOutcome[]): void {
           w.uint(OutcomeTag.WrittenContext);
           w.bytes(r.context);
         }
+        break;
+      case "deleted":
+        w.uint(r.deleted ? OutcomeTag.Deleted : OutcomeTag.NotDeleted);
         break;
       case "value":
         // Requests with an id hold only writes (checked at the edge and in WritePath).
@@ -175,6 +180,10 @@ function readOutcomes(r: Reader): OpOutcome[] {
         break;
       case OutcomeTag.WrittenContext:
         out.push({ ok: true, result: { kind: "written", context: r.bytesView(fieldBytesMax, "context").slice() } });
+        break;
+      case OutcomeTag.Deleted:
+      case OutcomeTag.NotDeleted:
+        out.push({ ok: true, result: { kind: "deleted", deleted: tag === OutcomeTag.Deleted } });
         break;
       default:
         r.fail(`unknown outcome tag ${tag}`);

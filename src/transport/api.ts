@@ -43,7 +43,8 @@ export type ClientOp =
   | { kind: "decrement"; key: string; amount: bigint }
   | { kind: "get"; key: string }
   | { kind: "set"; key: string; value: Uint8Array }
-  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null };
+  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null }
+  | { kind: "delete"; key: string };
 
 /** One typed state's value. */
 export type TypedView =
@@ -54,11 +55,19 @@ export type TypedView =
 /** A key's visible value; conflicts: its states of other types after a type conflict (absent when none). */
 export type ValueView = TypedView & { conflicts?: TypedView[] };
 
-/** increment/decrement -> counter (value after the op); get -> value; set/setMv -> written (MV: new context). */
+/** increment/decrement -> counter (value after the op); get -> value; set/setMv -> written (MV: new context); delete -> deleted. */
 export type OpResult =
   | { kind: "counter"; value: bigint }
   | { kind: "value"; value: ValueView }
-  | { kind: "written"; context: Uint8Array | null };
+  | { kind: "written"; context: Uint8Array | null }
+  | { kind: "deleted"; deleted: boolean };
+
+/** A Scan request after edge validation (limit within 1..scanLimitMax). */
+export interface ScanQuery { prefix: string; type: ValueKind | null; cursor: number; limit: number }
+export interface ScanPage { keys: string[]; cursor: number }
+/** Most keys one Scan page returns, and the page size when the client gives none. */
+export const scanLimitMax = 10_000;
+export const scanLimitDefault = 1000;
 
 export type OpOutcome = { ok: true; result: OpResult } | { ok: false; error: OpError };
 
@@ -91,6 +100,8 @@ export interface ClientHandler {
   apply(op: ClientOp, requestId: Uint8Array | null): Maybe<OpOutcome>;
   /** Ops in request order, one outcome each, same order. requestId: as in apply (only writes then). */
   batch(ops: readonly ClientOp[], requestId: Uint8Array | null): Maybe<OpOutcome[]>;
+  /** One page of present keys (see ScanRequest in proto/imdb.proto). */
+  scan(q: ScanQuery): Maybe<ScanPage>;
   status(): Maybe<NodeStatus>;
   members(): Maybe<MemberView[]>;
 }

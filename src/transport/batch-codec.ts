@@ -340,6 +340,8 @@ function expectedResult(op: ClientOp): OpResult["kind"] {
     case "set":
     case "setMv":
       return "written";
+    case "delete":
+      return "deleted";
   }
 }
 
@@ -355,6 +357,7 @@ const tagMessage = 0x12;
 const tagCounter = 0x1a;
 const tagGetResult = 0x22;
 const tagSetResult = 0x2a;
+const tagDeleteResult = 0x32;
 
 function isAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
@@ -468,6 +471,20 @@ function writeValue(out: Out, v: ValueView): void {
   }
 }
 
+/** OpResult.delete = DeleteResponse { deleted = 2 } (false is the proto3 default: left out). */
+function writeDeleted(out: Out, deleted: boolean): void {
+  const inner = deleted ? 2 : 0;
+  out.ensure(8);
+  out.buf[out.pos++] = tagResult;
+  out.varint(delimited(inner));
+  out.buf[out.pos++] = tagDeleteResult;
+  out.varint(inner);
+  if (deleted) {
+    out.buf[out.pos++] = 0x10;
+    out.buf[out.pos++] = 1;
+  }
+}
+
 function writeWritten(out: Out, context: Uint8Array | null): void {
   const c = context === null ? 0 : context.length;
   const inner = c > 0 ? delimited(c) : 0;
@@ -503,6 +520,9 @@ export function encodeBatchResponse(ops: readonly ClientOp[], outcomes: readonly
         break;
       case "written":
         writeWritten(out, r.context);
+        break;
+      case "deleted":
+        writeDeleted(out, r.deleted);
         break;
     }
   }
@@ -558,6 +578,8 @@ export function batchItemOf(r: OpResultWire): BatchItem {
       return { ok: true, result: { kind: "value", value: valueViewOf(r.get ?? {}) } };
     case "set":
       return { ok: true, result: { kind: "written", context: r.set?.context?.length ? r.set.context : null } };
+    case "delete":
+      return { ok: true, result: { kind: "deleted", deleted: r.delete?.deleted === true } };
     default:
       throw new BadBatchResponse("server sent an op result without a result");
   }
@@ -645,6 +667,11 @@ function fastItem(b: Buffer, s: number, e: number): BatchItem | null {
   if (tag === tagGetResult) {
     const value = fastValueView(b, is, e);
     return value === null ? null : { ok: true, result: { kind: "value", value } };
+  }
+  if (tag === tagDeleteResult) {
+    if (is === e) return { ok: true, result: { kind: "deleted", deleted: false } };
+    if (is + 2 === e && b[is] === 0x10 && b[is + 1] === 1) return { ok: true, result: { kind: "deleted", deleted: true } };
+    return null;
   }
   return null;
 }

@@ -47,8 +47,18 @@ export interface GetResponseWire {
 }
 export interface SetRequestWire { key?: Uint8Array; value?: Uint8Array; type?: number; context?: Uint8Array; requestId?: Uint8Array }
 export interface SetResponseWire { key?: Uint8Array; context?: Uint8Array }
-export interface OpWire { increment?: IncrementRequestWire | null; decrement?: DecrementRequestWire | null; get?: GetRequestWire | null; set?: SetRequestWire | null; op?: string }
-export interface OpResultWire { code?: number; message?: string; counter?: CounterResponseWire | null; get?: GetResponseWire | null; set?: SetResponseWire | null; result?: string }
+export interface DeleteRequestWire { key?: Uint8Array; requestId?: Uint8Array }
+export interface DeleteResponseWire { key?: Uint8Array; deleted?: boolean }
+export interface ScanRequestWire { prefix?: Uint8Array; type?: number; cursor?: WireInt64; limit?: number }
+export interface ScanResponseWire { keys?: Uint8Array[]; cursor?: WireInt64 }
+export interface OpWire {
+  increment?: IncrementRequestWire | null; decrement?: DecrementRequestWire | null; get?: GetRequestWire | null; set?: SetRequestWire | null;
+  delete?: DeleteRequestWire | null; op?: string;
+}
+export interface OpResultWire {
+  code?: number; message?: string; counter?: CounterResponseWire | null; get?: GetResponseWire | null; set?: SetResponseWire | null;
+  delete?: DeleteResponseWire | null; result?: string;
+}
 export interface BatchRequestWire { ops?: OpWire[]; requestId?: Uint8Array }
 export interface BatchResponseWire { results?: OpResultWire[] }
 export type EmptyWire = Record<string, never>;
@@ -104,6 +114,10 @@ export const codecs = {
   GetResponse: codec<GetResponseWire>("imdb.v1.GetResponse"),
   SetRequest: codec<SetRequestWire>("imdb.v1.SetRequest"),
   SetResponse: codec<SetResponseWire>("imdb.v1.SetResponse"),
+  DeleteRequest: codec<DeleteRequestWire>("imdb.v1.DeleteRequest"),
+  DeleteResponse: codec<DeleteResponseWire>("imdb.v1.DeleteResponse"),
+  ScanRequest: codec<ScanRequestWire>("imdb.v1.ScanRequest"),
+  ScanResponse: codec<ScanResponseWire>("imdb.v1.ScanResponse"),
   BatchRequest: codec<BatchRequestWire>("imdb.v1.BatchRequest"),
   BatchResponse: codec<BatchResponseWire>("imdb.v1.BatchResponse"),
   OpResult: codec<OpResultWire>("imdb.v1.OpResult"),
@@ -145,6 +159,8 @@ export const clientMethods = {
   Get: m(cs, "Get", codecs.GetRequest, codecs.GetResponse),
   Set: m(cs, "Set", codecs.SetRequest, codecs.SetResponse),
   Batch: m(cs, "Batch", codecs.BatchRequest, codecs.BatchResponse),
+  Delete: m(cs, "Delete", codecs.DeleteRequest, codecs.DeleteResponse),
+  Scan: m(cs, "Scan", codecs.ScanRequest, codecs.ScanResponse),
   Status: m(cs, "Status", codecs.StatusRequest, codecs.StatusResponse),
   Members: m(cs, "Members", codecs.MembersRequest, codecs.MembersResponse),
 } as const;

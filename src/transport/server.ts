@@ -7,9 +7,11 @@ import {
 import {
   adminMethods, bigIntToInt64, clientMethods, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, rawCodec, serviceDefinition,
   type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
-  type MethodDesc, type SetResponseWire,
+  type DeleteResponseWire, type MethodDesc, type ScanRequestWire, type SetResponseWire,
 } from "./proto.ts";
-import { decrementOp, getOp, incrementOp, requestIdOf, setOp } from "./validate.ts";
+import { decrementOp, deleteOp, getOp, incrementOp, requestIdOf, scanQuery, setOp } from "./validate.ts";
+
+const utf8Encoder = new TextEncoder();
 import { checkResultKind, decodeBatch, encodeBatchResponse, getResponseWire } from "./batch-codec.ts";
 import { callerIdentity, ReloadableServerCredentials, type PeerIdentity, type TlsMaterial } from "./tls.ts";
 
@@ -103,7 +105,10 @@ function unwrap(op: ClientOp, outcome: OpOutcome): OpResult {
   return outcome.result;
 }
 
-function resultWire(key: Uint8Array | undefined, r: OpResult): { counter?: CounterResponseWire; get?: GetResponseWire; set?: SetResponseWire } {
+function resultWire(
+  key: Uint8Array | undefined,
+  r: OpResult,
+): { counter?: CounterResponseWire; get?: GetResponseWire; set?: SetResponseWire; delete?: DeleteResponseWire } {
   switch (r.kind) {
     case "counter":
       return { counter: { key, value: bigIntToInt64(r.value) } };
@@ -111,6 +116,8 @@ function resultWire(key: Uint8Array | undefined, r: OpResult): { counter?: Count
       return { get: getResponse(key, r.value) };
     case "written":
       return { set: { key, context: r.context ?? undefined } };
+    case "deleted":
+      return { delete: { key, deleted: r.deleted } };
   }
 }
 
@@ -132,13 +139,19 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
       const op = toOp(req);
       const r = unwrap(op, await h.apply(op, requestIdOf(req.requestId)));
       const wire = resultWire(req.key, r);
-      return wire.counter ?? wire.get ?? wire.set;
+      return wire.counter ?? wire.get ?? wire.set ?? wire.delete;
     });
   return {
     Increment: single("Increment", incrementOp),
     Decrement: single("Decrement", decrementOp),
     Get: single("Get", getOp),
     Set: single("Set", setOp),
+    Delete: single("Delete", deleteOp),
+    Scan: unary("Scan", onInternal, async (req: ScanRequestWire, call) => {
+      requireCaller(call, secure, roles);
+      const page = await h.scan(scanQuery(req));
+      return { keys: page.keys.map((k) => utf8Encoder.encode(k)), cursor: page.cursor };
+    }),
     // Raw bytes both ways (see clientServiceMethods): the hand-written codec replaces protobufjs here.
     Batch: unary("Batch", onInternal, async (req: Uint8Array, call) => {
       requireCaller(call, secure, roles);

@@ -1,11 +1,12 @@
 // Edge validation: wire messages become typed ClientOps or an INVALID_ARGUMENT / RESOURCE_EXHAUSTED OpFailure, before any handler runs.
 import {
-  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax,
-  type ClientOp, type CounterKind,
+  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, scanLimitDefault, scanLimitMax, valueBytesMax,
+  type ClientOp, type CounterKind, type ScanQuery, type ValueKind,
 } from "./api.ts";
 import {
-  CounterTypeWire, int64ToBigInt, RegisterTypeWire,
-  type BatchRequestWire, type DecrementRequestWire, type GetRequestWire, type IncrementRequestWire, type OpWire, type SetRequestWire,
+  CounterTypeWire, int64ToBigInt, RegisterTypeWire, uint64ToNumber, ValueTypeWire,
+  type BatchRequestWire, type DecrementRequestWire, type DeleteRequestWire, type GetRequestWire, type IncrementRequestWire, type OpWire,
+  type ScanRequestWire, type SetRequestWire,
 } from "./proto.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -98,6 +99,44 @@ export function setOp(req: SetRequestWire): ClientOp {
   }
 }
 
+export function deleteOp(req: DeleteRequestWire): ClientOp {
+  return { kind: "delete", key: decodeKey(req.key) };
+}
+
+function valueKind(type: number | undefined): ValueKind | null {
+  switch (type ?? 0) {
+    case ValueTypeWire.UNSPECIFIED:
+      return null;
+    case ValueTypeWire.GCOUNTER:
+      return "gcounter";
+    case ValueTypeWire.PNCOUNTER:
+      return "pncounter";
+    case ValueTypeWire.LWW:
+      return "lww";
+    case ValueTypeWire.MV:
+      return "mv";
+    default:
+      throw new OpFailure("INVALID_ARGUMENT", `unknown value type ${type}`);
+  }
+}
+
+/** A Scan request: prefix (UTF-8, at most a key long), type filter, cursor, page size. */
+export function scanQuery(req: ScanRequestWire): ScanQuery {
+  const raw = bytesOrEmpty(req.prefix);
+  if (raw.length > keyBytesMax) throw new OpFailure("INVALID_ARGUMENT", `prefix must be at most ${keyBytesMax} bytes, got ${raw.length}`);
+  let prefix: string;
+  try {
+    prefix = utf8.decode(raw);
+  } catch {
+    throw new OpFailure("INVALID_ARGUMENT", "prefix is not valid UTF-8");
+  }
+  const limit = req.limit ?? 0;
+  if (limit > scanLimitMax) throw new OpFailure("INVALID_ARGUMENT", `limit must be at most ${scanLimitMax}, got ${limit}`);
+  const cursor = uint64ToNumber(req.cursor);
+  if (!Number.isSafeInteger(cursor)) throw new OpFailure("INVALID_ARGUMENT", "cursor is not one this server returned");
+  return { prefix, type: valueKind(req.type), cursor, limit: limit === 0 ? scanLimitDefault : limit };
+}
+
 function batchOp(op: OpWire): ClientOp {
   switch (op.op) {
     case "increment":
@@ -111,6 +150,9 @@ function batchOp(op: OpWire): ClientOp {
     case "set":
       noInnerRequestId(op.set?.requestId);
       return setOp(op.set ?? {});
+    case "delete":
+      noInnerRequestId(op.delete?.requestId);
+      return deleteOp(op.delete ?? {});
     default:
       throw new OpFailure("INVALID_ARGUMENT", "op is empty");
   }

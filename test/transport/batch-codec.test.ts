@@ -122,6 +122,7 @@ const opArb: fc.Arbitrary<OpWire> = fc.oneof(
       context: fc.oneof({ weight: 30, arbitrary: bytesArb }, { weight: 1, arbitrary: fc.constant(oversizeContext) }),
     }).map((set) => ({ set })),
   },
+  { weight: 2, arbitrary: fc.record({ key: keyArb, requestId: fc.option(bytesArb, { nil: undefined }) }).map((del) => ({ delete: del })) },
   { weight: 1, arbitrary: fc.constant({}) },
 );
 
@@ -286,6 +287,8 @@ function referenceResponse(outcomes: readonly OpOutcome[]): Buffer {
         return { code: 0, get: get(r.value) };
       case "written":
         return { code: 0, set: { key: undefined, context: r.context ?? undefined } };
+      case "deleted":
+        return { code: 0, delete: { key: undefined, deleted: r.deleted } };
     }
   });
   const wire: BatchResponseWire = { results };
@@ -316,6 +319,7 @@ const pairArb: fc.Arbitrary<[ClientOp, OpOutcome]> = fc.oneof(
   valueViewArb.map((value): [ClientOp, OpOutcome] => [{ kind: "get", key: "k" }, { ok: true, result: { kind: "value", value } }]),
   fc.option(fc.uint8Array({ maxLength: 200 }), { nil: null }).map((context): [ClientOp, OpOutcome] => [{ kind: "setMv", key: "k", value: new Uint8Array(0), context: null }, { ok: true, result: { kind: "written", context } }]),
   fc.constant<[ClientOp, OpOutcome]>([{ kind: "set", key: "k", value: new Uint8Array(0) }, { ok: true, result: { kind: "written", context: null } }]),
+  fc.boolean().map((deleted): [ClientOp, OpOutcome] => [{ kind: "delete", key: "k" }, { ok: true, result: { kind: "deleted", deleted } }]),
   fc.tuple(fc.constantFrom(...opErrorCodes), messageArb).map(([code, message]): [ClientOp, OpOutcome] => [{ kind: "get", key: "k" }, { ok: false, error: { code, message } }]),
 );
 const batchArb = fc.array(pairArb, { maxLength: 12 });

@@ -144,6 +144,9 @@ describe("validation at the edge", () => {
     ["N < 0", { kind: "decrement", key: "v", amount: -5n }, "INVALID_ARGUMENT"],
     ["value of 1 MiB + 1", { kind: "set", key: "v", value: new Uint8Array(valueBytesMax + 1) }, "RESOURCE_EXHAUSTED"],
     ["value of exactly 1 MiB", { kind: "set", key: "v1m", value: new Uint8Array(valueBytesMax) }, "OK"],
+    ["delete with an empty key", { kind: "delete", key: "" }, "INVALID_ARGUMENT"],
+    ["delete with invalid UTF-8", { kind: "delete", key: new Uint8Array([0xff]) }, "INVALID_ARGUMENT"],
+    ["delete of a missing key", { kind: "delete", key: "never-written" }, "OK"],
   ];
   for (const [name, op, want] of cases) {
     test(`${name} -> ${want}, state unchanged on error`, async () => {
@@ -154,6 +157,7 @@ describe("validation at the edge", () => {
         : op.kind === "decrement" ? c.decrement(op.key, op.amount)
         : op.kind === "get" ? c.get(op.key)
         : op.kind === "set" ? c.set(op.key, op.value)
+        : op.kind === "delete" ? c.delete(op.key)
         : c.setMv(op.key, op.value, op.context);
       expect(await rpcStatus(single)).toBe(want);
       if (want !== "OK") expect(node.applied).toBe(before);
