@@ -152,6 +152,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
   metrics.setCollectors({
     members: () => cluster.members(),
     keys: () => engine.keyCount,
+    deletedKeys: () => engine.deletedKeyCount,
     clockSkewEvents: () => skewEvents + cluster.skewEvents(),
     hlcRemoteAheadRefused: () => cluster.counters.clockAheadRefused,
     peers: () => cluster.peerReplication(),
