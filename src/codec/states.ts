@@ -211,15 +211,13 @@ function hlcOf(hi: number, lo: number): { ms: number; logical: number } {
  * (fields 4, 5).
  */
 export function writeLww(w: Writer, s: LwwRegister): void {
-  const e = s.entries[0];
-  const c = s.ctx;
-  if (s.entries.length === 0 && c.size === 0) return;
-  if (s.entries.length === 1 && e !== undefined && c.size === 1 && c.actors[0] === e.actor && c.ms[0] === e.ms && c.logical[0] === e.logical) {
-    writeHlc(w, 1, e.ms, e.logical);
-    writeActor(w, 2, e.actor);
-    if (e.value.length > 0) { w.tag(3, WireType.Bytes); w.bytes(e.value); }
+  if (s.isSingleWrite && s.actor !== null) {
+    writeHlc(w, 1, s.ms, s.logical);
+    writeActor(w, 2, s.actor);
+    if (s.value.length > 0) { w.tag(3, WireType.Bytes); w.bytes(s.value); }
     return;
   }
+  const c = s.ctx;
   for (const x of s.entries) {
     const at = w.begin(4);
     writeActor(w, 1, x.actor);
@@ -287,14 +285,20 @@ export function readLww(r: Reader): LwwRegister {
       return new LwwRegister();
     }
     const t = hlcOf(hi, lo);
-    return LwwRegister.single(t.ms, t.logical, intern(r, name), value.slice());
+    return new LwwRegister(t.ms, t.logical, intern(r, name), value.slice());
   }
   internRows(r, entries);
   internRows(r, ctx);
   const clock = new LwwClock(ctx.map((x) => x.actor), ctx.map((x) => x.ms), ctx.map((x) => x.logical));
-  // Every entry is a write the register has seen (as readMv adds each dot to its context).
-  for (const x of entries) clock.raise(x.actor, x.ms, x.logical);
-  return new LwwRegister(entries.map((x) => ({ actor: x.actor, ms: x.ms, logical: x.logical, value: x.value.slice() })), clock);
+  for (const x of entries) {
+    // Every entry is a write the register has seen (as readMv adds each dot to its context);
+    // one its own context has seen a later write of the same actor past is no state a replica
+    // can hold (that write covers it).
+    const t = clock.get(x.actor);
+    if (t !== null && (t.ms > x.ms || (t.ms === x.ms && t.logical > x.logical))) r.fail(`LWW entry of ${x.name} below its context`);
+    clock.raise(x.actor, x.ms, x.logical);
+  }
+  return LwwRegister.fromParts(entries.map((x) => ({ actor: x.actor, ms: x.ms, logical: x.logical, value: x.value.slice() })), clock);
 }
 
 // ---- Causal context ----

@@ -139,65 +139,154 @@ export class LwwRegister {
   }
 
   /**
-   * entries: at most one per actor, sorted by actor rank, each covered by ctx. Empty entries
-   * and an empty ctx: never written; empty entries and a non-empty ctx: deleted.
+   * The visible write is kept inline (ms, logical, actor, value; actor null when the register
+   * holds none), so a register holding one write and having seen nothing else - the common
+   * case, and every register before deletes existed - costs what it did then. `others`: the
+   * other entries (concurrent writes nobody has seen together), sorted by actor rank. `seen`:
+   * the context of actors holding no entry, as flattened (actor, ms, logical) triples sorted by
+   * actor rank. Both null when empty, and never changed in place (clones and deltas share them).
+   *
+   * An entry's timestamp is always its actor's context timestamp: a later write of that actor
+   * covers the earlier, so a register that has seen it no longer holds the older entry (the
+   * join keeps this; the decoder refuses a state breaking it). So the context is the entries'
+   * timestamps plus `seen`, and this form is canonical: equal states, equal fields.
    */
-  constructor(public entries: LwwEntry[] = [], public ctx: LwwClock = new LwwClock()) {}
+  constructor(
+    public ms: number = 0,
+    public logical: number = 0,
+    public actor: ActorId | null = null,
+    public value: Uint8Array = noValue,
+    private others: readonly LwwEntry[] | null = null,
+    private seen: readonly number[] | null = null,
+  ) {}
 
   static create(): LwwRegister {
     return new LwwRegister();
   }
 
-  /** The register holding one write and having seen nothing else (today's single-write form). */
-  static single(ms: number, logical: number, actor: ActorId, value: Uint8Array): LwwRegister {
-    return new LwwRegister([{ actor, ms, logical, value }], new LwwClock([actor], [ms], [logical]));
+  /**
+   * The register holding entries (at most one per actor) and having seen clock, which must
+   * hold each entry's actor at exactly the entry's timestamp.
+   */
+  static fromParts(entries: readonly LwwEntry[], clock: LwwClock): LwwRegister {
+    const r = new LwwRegister();
+    let top: LwwEntry | null = null;
+    for (const e of entries) if (top === null || compareEntries(e, top) > 0) top = e;
+    if (top !== null) {
+      r.ms = top.ms;
+      r.logical = top.logical;
+      r.actor = top.actor;
+      r.value = top.value;
+    }
+    const sorted = entries.slice().sort((x, y) => actorRank(x.actor) - actorRank(y.actor));
+    const others = sorted.filter((e) => e !== top);
+    r.others = others.length > 0 ? others : null;
+    // Both sorted by actor rank, and every entry's actor is in the clock: one walk.
+    const seen: number[] = [];
+    let k = 0;
+    for (let i = 0; i < clock.size; i++) {
+      const a = clock.actors[i] as ActorId;
+      const e = sorted[k];
+      if (e !== undefined && e.actor === a) {
+        assert(e.ms === clock.ms[i] && e.logical === clock.logical[i], "LWW entry apart from its actor's context timestamp");
+        k++;
+        continue;
+      }
+      seen.push(a, clock.ms[i] as number, clock.logical[i] as number);
+    }
+    assert(k === sorted.length, "LWW entry outside its context");
+    r.seen = seen.length > 0 ? seen : null;
+    return r;
   }
 
   /** The write a read shows: the greatest by (timestamp, actor); null if none. */
   visible(): LwwEntry | null {
-    const es = this.entries;
-    if (es.length === 1) return es[0] as LwwEntry;
-    let best: LwwEntry | null = null;
-    for (const e of es) if (best === null || compareEntries(e, best) > 0) best = e;
-    return best;
+    return this.actor === null ? null : { actor: this.actor, ms: this.ms, logical: this.logical, value: this.value };
   }
 
   /** Holds a write a read shows (not never written, not deleted). */
   get isSet(): boolean {
-    return this.entries.length > 0;
+    return this.actor !== null;
   }
 
-  /** The visible write's timestamp milliseconds (0 if none). */
-  get ms(): number {
-    return this.visible()?.ms ?? 0;
+  /** The one write and nothing else seen: the wire's single-write form (src/codec/states.ts). */
+  get isSingleWrite(): boolean {
+    return this.actor !== null && this.others === null && this.seen === null;
   }
 
-  get logical(): number {
-    return this.visible()?.logical ?? 0;
-  }
-
-  /** The visible write's actor, null if none. */
-  get actor(): ActorId | null {
-    return this.visible()?.actor ?? null;
-  }
-
-  get value(): Uint8Array {
-    return this.visible()?.value ?? noValue;
-  }
-
-  /** The visible write's timestamp. */
+  /** The visible write's timestamp ({0, 0} if none). */
   timestamp(): Hlc {
-    const v = this.visible();
-    return v === null ? { ms: 0, logical: 0 } : { ms: v.ms, logical: v.logical };
+    return { ms: this.ms, logical: this.logical };
+  }
+
+  /** Every entry, sorted by actor rank (a fresh array). */
+  get entries(): LwwEntry[] {
+    const top = this.visible();
+    if (top === null) return [];
+    const out = this.others === null ? [] : this.others.slice();
+    const r = actorRank(top.actor);
+    let i = 0;
+    while (i < out.length && actorRank((out[i] as LwwEntry).actor) < r) i++;
+    out.splice(i, 0, top);
+    return out;
+  }
+
+  get entryCount(): number {
+    return this.actor === null ? 0 : 1 + (this.others?.length ?? 0);
+  }
+
+  /** Bytes of all entries' values. */
+  get valueBytes(): number {
+    let n = this.value.length;
+    if (this.others !== null) for (const e of this.others) n += e.value.length;
+    return n;
+  }
+
+  /** The context (a fresh clock): every entry's timestamp and the seen rows. */
+  get ctx(): LwwClock {
+    const c = new LwwClock();
+    if (this.actor !== null) c.raise(this.actor, this.ms, this.logical);
+    if (this.others !== null) for (const e of this.others) c.raise(e.actor, e.ms, e.logical);
+    const s = this.seen;
+    if (s !== null) for (let i = 0; i < s.length; i += 3) c.raise(s[i] as ActorId, s[i + 1] as number, s[i + 2] as number);
+    return c;
+  }
+
+  get contextSize(): number {
+    return this.entryCount + (this.seen === null ? 0 : this.seen.length / 3);
+  }
+
+  /** Has this register seen actor's write at (ms, logical)? */
+  covers(actor: ActorId, ms: number, logical: number): boolean {
+    const t = this.stampOf(actor);
+    return t !== null && (t.ms > ms || (t.ms === ms && t.logical >= logical));
+  }
+
+  /** actor's context timestamp, or null if it has seen none of actor's writes. */
+  private stampOf(actor: ActorId): Hlc | null {
+    if (this.actor === actor) return { ms: this.ms, logical: this.logical };
+    if (this.others !== null) for (const e of this.others) if (e.actor === actor) return { ms: e.ms, logical: e.logical };
+    const s = this.seen;
+    if (s !== null) for (let i = 0; i < s.length; i += 3) if (s[i] === actor) return { ms: s[i + 1] as number, logical: s[i + 2] as number };
+    return null;
   }
 
   /**
-   * The greatest timestamp this register holds or has seen (its context covers every entry, and
-   * a deleted write's timestamp stays in it): what a clock taking this state in must pass, and
-   * what a peer's state is checked against for a timestamp too far ahead. Null if never written.
+   * The greatest timestamp this register holds or has seen (a deleted write's stays in its
+   * context): what a clock taking this state in must pass, and what a peer's state is checked
+   * against for a timestamp too far ahead. Null if never written.
    */
   maxTimestamp(): Hlc | null {
-    return this.ctx.max();
+    // The visible write is the greatest entry; only the seen rows can pass it.
+    let best: Hlc | null = this.actor === null ? null : { ms: this.ms, logical: this.logical };
+    const s = this.seen;
+    if (s !== null) {
+      for (let i = 0; i < s.length; i += 3) {
+        const t = { ms: s[i + 1] as number, logical: s[i + 2] as number };
+        if (best === null || hlcCompare(t, best) > 0) best = t;
+      }
+    }
+    return best;
   }
 
   /**
@@ -210,22 +299,27 @@ export class LwwRegister {
     if (value.length > registerValueBytesMax) throw new CrdtError(CrdtErrorCode.Invalid, `value longer than ${registerValueBytesMax} bytes`);
     const entry: LwwEntry = { actor, ms: ts.ms, logical: ts.logical, value: value.slice() };
     const top = this.visible();
-    if ((top !== null && compareEntries(entry, top) <= 0) || this.ctx.covers(actor, ts.ms, ts.logical)) {
+    if ((top !== null && compareEntries(entry, top) <= 0) || this.covers(actor, ts.ms, ts.logical)) {
       throw new CrdtError(CrdtErrorCode.Invalid, `timestamp ${ts.ms}.${ts.logical} by ${actorName(actor)} does not follow the current write`);
     }
-    const ctx = this.ctx.clone();
-    ctx.raise(actor, ts.ms, ts.logical);
-    const delta = new LwwRegister([entry], ctx);
-    this.entries = [entry];
-    this.ctx = ctx.clone();
+    let delta: LwwRegister;
+    if (this.actor === null ? this.seen === null : this.isSingleWrite && this.actor === actor) {
+      // Nothing else seen (the common case): the single-write form, built without a clock.
+      delta = new LwwRegister(entry.ms, entry.logical, actor, entry.value);
+    } else {
+      const ctx = this.ctx;
+      ctx.raise(actor, ts.ms, ts.logical);
+      delta = LwwRegister.fromParts([entry], ctx);
+    }
+    this.assign(delta);
     return delta;
   }
 
   /** Delete (observed-remove): drops every entry; returns the delta (no entries, this context), or null if none. */
   removeObserved(): LwwRegister | null {
-    if (this.entries.length === 0) return null;
-    const delta = new LwwRegister([], this.ctx.clone());
-    this.entries = [];
+    if (this.actor === null) return null;
+    const delta = LwwRegister.fromParts([], this.ctx);
+    this.assign(delta);
     return delta;
   }
 
@@ -234,8 +328,17 @@ export class LwwRegister {
    * join pointwise. Returns whether this changed.
    */
   merge(other: LwwRegister): boolean {
+    if (this.isSingleWrite && other.isSingleWrite && this.actor === other.actor) {
+      // One writer's two states (the common delta): the later write covers the earlier.
+      const c = this.ms !== other.ms ? other.ms - this.ms : other.logical !== this.logical ? other.logical - this.logical : compareBytes(other.value, this.value);
+      if (c <= 0) return false;
+      this.assign(other);
+      return true;
+    }
     const a = this.entries;
     const b = other.entries;
+    const ca = this.ctx;
+    const cb = other.ctx;
     const out: LwwEntry[] = [];
     let i = 0;
     let j = 0;
@@ -249,37 +352,49 @@ export class LwwRegister {
           // replica), keep the greater so the join stays commutative.
           out.push(compareBytes(x.value, y.value) >= 0 ? x : y);
         } else {
-          // Each side's entry is in its own context, so the older is covered by the other side.
-          const keepX = !other.ctx.covers(x.actor, x.ms, x.logical);
-          const keepY = !this.ctx.covers(y.actor, y.ms, y.logical);
-          assert(!(keepX && keepY), "LWW entries of one actor both unseen by the other side");
-          if (keepX) out.push(x);
-          else if (keepY) out.push(y);
+          // Each side's entry is its actor's context timestamp, so the older one is covered
+          // by the other side and at most one survives.
+          if (!cb.covers(x.actor, x.ms, x.logical)) out.push(x);
+          else if (!ca.covers(y.actor, y.ms, y.logical)) out.push(y);
         }
         i++;
         j++;
       } else if (c < 0 && x !== undefined) {
-        if (!other.ctx.covers(x.actor, x.ms, x.logical)) out.push(x);
+        if (!cb.covers(x.actor, x.ms, x.logical)) out.push(x);
         i++;
       } else if (y !== undefined) {
-        if (!this.ctx.covers(y.actor, y.ms, y.logical)) out.push(y);
+        if (!ca.covers(y.actor, y.ms, y.logical)) out.push(y);
         j++;
       }
     }
-    const ctx = this.ctx.clone();
-    ctx.joinWith(other.ctx);
-    const changed = !entriesEqual(out, a) || !ctx.equals(this.ctx);
-    this.entries = out;
-    this.ctx = ctx;
-    return changed;
+    ca.joinWith(cb);
+    const next = LwwRegister.fromParts(out, ca);
+    if (next.equals(this)) return false;
+    this.assign(next);
+    return true;
+  }
+
+  private assign(o: LwwRegister): void {
+    this.ms = o.ms;
+    this.logical = o.logical;
+    this.actor = o.actor;
+    this.value = o.value;
+    this.others = o.others;
+    this.seen = o.seen;
   }
 
   equals(other: LwwRegister): boolean {
-    return entriesEqual(this.entries, other.entries) && this.ctx.equals(other.ctx);
+    if (this.actor !== other.actor || this.ms !== other.ms || this.logical !== other.logical || !bytesEqual(this.value, other.value)) return false;
+    if (!entriesEqual(this.others ?? [], other.others ?? [])) return false;
+    const s = this.seen ?? [];
+    const t = other.seen ?? [];
+    if (s.length !== t.length) return false;
+    for (let i = 0; i < s.length; i++) if (s[i] !== t[i]) return false;
+    return true;
   }
 
   clone(): LwwRegister {
-    return new LwwRegister(this.entries.slice(), this.ctx.clone());
+    return new LwwRegister(this.ms, this.logical, this.actor, this.value, this.others, this.seen);
   }
 }
 

@@ -17,19 +17,15 @@ export const lwwKind: CrdtKind<LwwRegister> = {
   write: writeLww,
   read: readLww,
   value: (s) => ({ type: "lww", value: s.value, timestampMs: s.ms, logical: s.logical, actor: s.actor === null ? "" : actorName(s.actor) }),
-  bytesUpperBound: (s) => {
-    let n = s.ctx.size * (rowBytesMax + 16);
-    for (const e of s.entries) n += e.value.length + rowBytesMax + 24;
-    return n;
-  },
+  bytesUpperBound: (s) => s.valueBytes + s.entryCount * (rowBytesMax + 24) + s.contextSize * (rowBytesMax + 16),
   // Concurrent writes nobody has seen together are kept as entries, one per actor: bounded as
   // MV siblings are; the context has one row per actor that wrote, as an MV context's vector.
   countsOutside: (s, b) => {
-    if (s.entries.length > b.siblings) return `${s.entries.length} concurrent values, more than ${b.siblings}`;
-    if (s.ctx.size > b.ctxActors) return `a context of ${s.ctx.size} actors, more than ${b.ctxActors}`;
+    if (s.entryCount > b.siblings) return `${s.entryCount} concurrent values, more than ${b.siblings}`;
+    if (s.contextSize > b.ctxActors) return `a context of ${s.contextSize} actors, more than ${b.ctxActors}`;
     return null;
   },
-  countsNear: (a, b, bounds) => a.entries.length + b.entries.length > bounds.siblings || a.ctx.size + b.ctx.size > bounds.ctxActors,
+  countsNear: (a, b, bounds) => a.entryCount + b.entryCount > bounds.siblings || a.contextSize + b.contextSize > bounds.ctxActors,
   present: (s) => s.isSet,
   removeObserved: (s) => s.removeObserved(),
 };
