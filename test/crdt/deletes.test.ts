@@ -328,4 +328,27 @@ describe("LWW-Register encoding", () => {
     const mixed = Uint8Array.from([...oldFormat({ ms: 5, logical: 0 }, "x", [1]), ...encodeState(dDel)]);
     expect(() => decodeState(CrdtType.LwwRegister, mixed)).toThrow(/both the single-write and the general form/);
   });
+
+  test("general form: an entry its own context has passed is refused; an entry missing from the context joins it", () => {
+    const general = (entryMs: number, ctxMs: number | null): Uint8Array => {
+      const w = new Writer();
+      const row = (field: number, ms: number, value: boolean): void => {
+        const at = w.begin(field);
+        w.tag(1, 2);
+        w.bytes(new TextEncoder().encode("x"));
+        w.tag(2, 1);
+        w.fixed64(Math.floor(ms / 0x10000), (ms % 0x10000) * 0x10000);
+        if (value) { w.tag(3, 2); w.bytes(Uint8Array.of(9)); }
+        w.end(at);
+      };
+      row(4, entryMs, true);
+      if (ctxMs !== null) row(5, ctxMs, false);
+      return w.finish();
+    };
+    expect(() => decodeState(CrdtType.LwwRegister, general(5, 6))).toThrow(/below its context/);
+    const lone = decodeState(CrdtType.LwwRegister, general(5, null)) as LwwRegister;
+    expect(lone.timestamp()).toEqual({ ms: 5, logical: 0 });
+    expect(hex(encodeState(lone))).toBe(hex(oldFormat({ ms: 5, logical: 0 }, "x", [9]))); // canonical: the single-write form
+    expect((decodeState(CrdtType.LwwRegister, general(5, 5)) as LwwRegister).equals(lone)).toBe(true);
+  });
 });
