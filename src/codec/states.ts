@@ -2,7 +2,7 @@
 // decoders. Decoding any bytes either returns a valid state or throws DecodeError.
 
 import {
-  actorIdBytesMax, actorUtf8, CausalContext, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwClock, LwwRegister,
+  actorIdBytesMax, actorUtf8, CausalContext, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwRegister,
   MvRegister, PNCounter, registerValueBytesMax, VersionVector, dotCompare, actorRank,
   type ActorId, type Dot, type MvEntry,
 } from "../crdt/index.ts";
@@ -207,8 +207,8 @@ function hlcOf(hi: number, lo: number): { ms: number; logical: number } {
  * Two forms (proto/crdt.proto). A register holding one write and having seen nothing else -
  * every register before deletes existed - keeps the single-write form (fields 1..3), so the
  * WAL records, snapshots and digests written before are the bytes written now. Anything else
- * (concurrent writes, a write that replaced another actor's, a delete) uses entries and context
- * (fields 4, 5).
+ * (concurrent writes, a write that replaced another actor's, a delete) uses entries and the
+ * context of actors holding no entry (fields 4, 5); an entry's own timestamp is its actor's.
  */
 export function writeLww(w: Writer, s: LwwRegister): void {
   if (s.isSingleWrite && s.actor !== null) {
@@ -217,7 +217,6 @@ export function writeLww(w: Writer, s: LwwRegister): void {
     if (s.value.length > 0) { w.tag(3, WireType.Bytes); w.bytes(s.value); }
     return;
   }
-  const c = s.ctx;
   for (const x of s.entries) {
     const at = w.begin(4);
     writeActor(w, 1, x.actor);
@@ -225,10 +224,12 @@ export function writeLww(w: Writer, s: LwwRegister): void {
     if (x.value.length > 0) { w.tag(3, WireType.Bytes); w.bytes(x.value); }
     w.end(at);
   }
-  for (let i = 0; i < c.size; i++) {
+  // Only the context of actors holding no entry: an entry's timestamp is its actor's.
+  const seen = s.seenRows;
+  for (let i = 0; i < seen.length; i += 3) {
     const at = w.begin(5);
-    writeActor(w, 1, c.actors[i] as ActorId);
-    writeHlc(w, 2, c.ms[i] as number, c.logical[i] as number);
+    writeActor(w, 1, seen[i] as ActorId);
+    writeHlc(w, 2, seen[i + 1] as number, seen[i + 2] as number);
     w.end(at);
   }
 }
@@ -289,16 +290,22 @@ export function readLww(r: Reader): LwwRegister {
   }
   internRows(r, entries);
   internRows(r, ctx);
-  const clock = new LwwClock(ctx.map((x) => x.actor), ctx.map((x) => x.ms), ctx.map((x) => x.logical));
-  for (const x of entries) {
-    // Every entry is a write the register has seen (as readMv adds each dot to its context);
-    // one its own context has seen a later write of the same actor past is no state a replica
-    // can hold (that write covers it).
-    const t = clock.get(x.actor);
-    if (t !== null && (t.ms > x.ms || (t.ms === x.ms && t.logical > x.logical))) r.fail(`LWW entry of ${x.name} below its context`);
-    clock.raise(x.actor, x.ms, x.logical);
+  // Both sorted by actor rank: one walk keeps the context rows of actors holding no entry.
+  // An entry is a write the register has seen (a row below it, or none, is the entry's own, as
+  // readMv adds each dot to its context); a row above it is a later write of that actor, which
+  // covers the entry: no state a replica can hold.
+  const seen: number[] = [];
+  let k = 0;
+  for (const row of ctx) {
+    while (k < entries.length && actorRank((entries[k] as RawLwwRow).actor) < actorRank(row.actor)) k++;
+    const x = entries[k];
+    if (x !== undefined && x.actor === row.actor) {
+      if (row.ms > x.ms || (row.ms === x.ms && row.logical > x.logical)) r.fail(`LWW entry of ${x.name} below its context`);
+      continue;
+    }
+    seen.push(row.actor, row.ms, row.logical);
   }
-  return LwwRegister.fromParts(entries.map((x) => ({ actor: x.actor, ms: x.ms, logical: x.logical, value: x.value.slice() })), clock);
+  return LwwRegister.ofSorted(entries.map((x) => ({ actor: x.actor, ms: x.ms, logical: x.logical, value: x.value.slice() })), seen);
 }
 
 // ---- Causal context ----

@@ -131,6 +131,9 @@ export class LwwClock {
 }
 
 const noValue = new Uint8Array(0);
+const noRows: readonly number[] = [];
+/** Context rows of two states up to which a join first tries the linear-scan shortcut (LwwRegister.dominates). */
+const joinShortcutRowsMax = 16;
 
 export class LwwRegister {
   /** The kind discriminant (src/kinds): on the prototype, so it costs no memory per state. */
@@ -199,6 +202,18 @@ export class LwwRegister {
     return r;
   }
 
+  /**
+   * The register holding entries (sorted by actor rank, at most one per actor) and having
+   * seen, beyond them, the rows of seen (flattened (actor, ms, logical) triples sorted by actor
+   * rank, none of an entry's actor). The decoder's and set()'s constructor: no clock is built.
+   */
+  static ofSorted(entries: readonly LwwEntry[], seen: readonly number[]): LwwRegister {
+    let top: LwwEntry | null = null;
+    for (const e of entries) if (top === null || compareEntries(e, top) > 0) top = e;
+    const others = entries.length > 1 ? entries.filter((e) => e !== top) : null;
+    return new LwwRegister(top?.ms ?? 0, top?.logical ?? 0, top?.actor ?? null, top?.value ?? noValue, others, seen.length > 0 ? seen : null);
+  }
+
   /** The write a read shows: the greatest by (timestamp, actor); null if none. */
   visible(): LwwEntry | null {
     return this.actor === null ? null : { actor: this.actor, ms: this.ms, logical: this.logical, value: this.value };
@@ -252,6 +267,14 @@ export class LwwRegister {
     return c;
   }
 
+  /**
+   * The context beyond the entries (an entry's timestamp is its actor's context timestamp):
+   * flattened (actor, ms, logical) triples sorted by actor rank; do not modify.
+   */
+  get seenRows(): readonly number[] {
+    return this.seen ?? noRows;
+  }
+
   get contextSize(): number {
     return this.entryCount + (this.seen === null ? 0 : this.seen.length / 3);
   }
@@ -302,15 +325,15 @@ export class LwwRegister {
     if ((top !== null && compareEntries(entry, top) <= 0) || this.covers(actor, ts.ms, ts.logical)) {
       throw new CrdtError(CrdtErrorCode.Invalid, `timestamp ${ts.ms}.${ts.logical} by ${actorName(actor)} does not follow the current write`);
     }
-    let delta: LwwRegister;
-    if (this.actor === null ? this.seen === null : this.isSingleWrite && this.actor === actor) {
-      // Nothing else seen (the common case): the single-write form, built without a clock.
-      delta = new LwwRegister(entry.ms, entry.logical, actor, entry.value);
-    } else {
-      const ctx = this.ctx;
-      ctx.raise(actor, ts.ms, ts.logical);
-      delta = LwwRegister.fromParts([entry], ctx);
-    }
+    // The context of the other actors: every entry's and seen row's but actor's own (which
+    // the new entry carries).
+    const rows: [ActorId, number, number][] = [];
+    if (this.actor !== null && this.actor !== actor) rows.push([this.actor, this.ms, this.logical]);
+    if (this.others !== null) for (const e of this.others) if (e.actor !== actor) rows.push([e.actor, e.ms, e.logical]);
+    const seen = this.seen;
+    if (seen !== null) for (let i = 0; i < seen.length; i += 3) if (seen[i] !== actor) rows.push([seen[i] as ActorId, seen[i + 1] as number, seen[i + 2] as number]);
+    if (rows.length > 1) rows.sort((x, y) => actorRank(x[0]) - actorRank(y[0]));
+    const delta = new LwwRegister(entry.ms, entry.logical, actor, entry.value, null, rows.length > 0 ? rows.flat() : null);
     this.assign(delta);
     return delta;
   }
@@ -334,6 +357,15 @@ export class LwwRegister {
       if (c <= 0) return false;
       this.assign(other);
       return true;
+    }
+    // Small states (every replication delta): when one side has seen all the other has and
+    // keeps all its own entries, the join is that side - decided without building clocks.
+    if (this.contextSize + other.contextSize <= joinShortcutRowsMax) {
+      if (this.dominates(other)) return false;
+      if (other.dominates(this)) {
+        this.assign(other);
+        return true;
+      }
     }
     const a = this.entries;
     const b = other.entries;
@@ -372,6 +404,32 @@ export class LwwRegister {
     if (next.equals(this)) return false;
     this.assign(next);
     return true;
+  }
+
+  /**
+   * Is the join of o into this exactly this? True when this has seen every write o has seen
+   * (so o's entries are either held here or removed here, and the context is this one) and
+   * each entry here is unseen by o or held by o identically (so o removes none of them).
+   * Linear scans: for small states only.
+   */
+  private dominates(o: LwwRegister): boolean {
+    if (o.actor !== null && !this.covers(o.actor, o.ms, o.logical)) return false;
+    if (o.others !== null) for (const e of o.others) if (!this.covers(e.actor, e.ms, e.logical)) return false;
+    const s = o.seen;
+    if (s !== null) for (let i = 0; i < s.length; i += 3) if (!this.covers(s[i] as ActorId, s[i + 1] as number, s[i + 2] as number)) return false;
+    if (this.actor !== null && !o.keeps(this.actor, this.ms, this.logical, this.value)) return false;
+    if (this.others !== null) for (const e of this.others) if (!o.keeps(e.actor, e.ms, e.logical, e.value)) return false;
+    return true;
+  }
+
+  /** Would this register, joined with a register holding the entry, leave that entry in place: unseen here, or held identically? */
+  private keeps(actor: ActorId, ms: number, logical: number, value: Uint8Array): boolean {
+    if (!this.covers(actor, ms, logical)) return true;
+    if (this.actor === actor) return this.ms === ms && this.logical === logical && bytesEqual(this.value, value);
+    if (this.others !== null) {
+      for (const e of this.others) if (e.actor === actor) return e.ms === ms && e.logical === logical && bytesEqual(e.value, value);
+    }
+    return false;
   }
 
   private assign(o: LwwRegister): void {

@@ -9,7 +9,7 @@ import {
   CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, decodeState, DecodeError, encodeContext, encodeEnvelope,
   encodeState, keyUtf8, Reader, Writer, type CrdtState,
 } from "../../src/codec/index.ts";
-import { actorName, internActor, GCounter, LwwRegister, MvRegister, PNCounter } from "../../src/crdt/index.ts";
+import { actorName, internActor, GCounter, LwwRegister, MvRegister, PNCounter, type ActorId } from "../../src/crdt/index.ts";
 import { cmdArb, runWorld, same, specs, World } from "../crdt/harness.ts";
 import { checkProperty } from "../crdt/prop.ts";
 
@@ -164,10 +164,8 @@ function viaProtobufjs(type: CrdtType, bytes: Uint8Array): unknown {
     case CrdtType.GCounter: return [rows.map((r) => [r.actor, toBig(r.count)]), resets.map((r) => [r.actor, toBig(r.p)])];
     case CrdtType.PNCounter: return [rows.map((r) => [r.actor, toBig(r.p), toBig(r.n)]), resets.map((r) => [r.actor, toBig(r.p), toBig(r.n)])];
     case CrdtType.LwwRegister: {
-      // The single-write form is one entry whose context is itself.
-      if (msg.actor !== undefined && msg.actor !== "") {
-        return [[[msg.actor, toBig(msg.timestamp), arr(msg.value)]], [[msg.actor, toBig(msg.timestamp)]]];
-      }
+      // The single-write form is one entry and no context beyond it.
+      if (msg.actor !== undefined && msg.actor !== "") return [[[msg.actor, toBig(msg.timestamp), arr(msg.value)]], []];
       const ctx = (msg.context ?? []) as Record<string, unknown>[];
       return [rows.map((r) => [r.actor, toBig(r.timestamp), arr(r.value)]), ctx.map((r) => [r.actor, toBig(r.timestamp)])];
     }
@@ -197,7 +195,10 @@ function ours(s: CrdtState): unknown {
   if (s instanceof LwwRegister) {
     return [
       s.entries.map((e) => [actorName(e.actor), hlc(e.ms, e.logical), Array.from(e.value)]),
-      s.ctx.actors.map((a, i) => [actorName(a), hlc(s.ctx.ms[i] as number, s.ctx.logical[i] as number)]),
+      Array.from({ length: s.seenRows.length / 3 }, (_, i) => {
+        const [a, ms, logical] = s.seenRows.slice(3 * i, 3 * i + 3) as [number, number, number];
+        return [actorName(a as ActorId), hlc(ms, logical)];
+      }),
     ];
   }
   const m = s as MvRegister;
