@@ -76,12 +76,6 @@ export class LwwClock {
     return ~lo;
   }
 
-  /** actor's highest seen timestamp, or null if none. */
-  get(actor: ActorId): Hlc | null {
-    const i = this.indexOf(actor);
-    return i >= 0 ? { ms: this.ms[i] as number, logical: this.logical[i] as number } : null;
-  }
-
   /** Has this clock seen actor's write at (ms, logical)? */
   covers(actor: ActorId, ms: number, logical: number): boolean {
     const i = this.indexOf(actor);
@@ -105,28 +99,6 @@ export class LwwClock {
 
   joinWith(other: LwwClock): void {
     for (let i = 0; i < other.actors.length; i++) this.raise(other.actors[i] as ActorId, other.ms[i] as number, other.logical[i] as number);
-  }
-
-  /** The greatest timestamp, or null when empty. */
-  max(): Hlc | null {
-    let best: Hlc | null = null;
-    for (let i = 0; i < this.actors.length; i++) {
-      const t = { ms: this.ms[i] as number, logical: this.logical[i] as number };
-      if (best === null || hlcCompare(t, best) > 0) best = t;
-    }
-    return best;
-  }
-
-  equals(other: LwwClock): boolean {
-    if (this.actors.length !== other.actors.length) return false;
-    for (let i = 0; i < this.actors.length; i++) {
-      if (this.actors[i] !== other.actors[i] || this.ms[i] !== other.ms[i] || this.logical[i] !== other.logical[i]) return false;
-    }
-    return true;
-  }
-
-  clone(): LwwClock {
-    return new LwwClock(this.actors.slice(), this.ms.slice(), this.logical.slice());
   }
 }
 
@@ -205,7 +177,7 @@ export class LwwRegister {
   /**
    * The register holding entries (sorted by actor rank, at most one per actor) and having
    * seen, beyond them, the rows of seen (flattened (actor, ms, logical) triples sorted by actor
-   * rank, none of an entry's actor). The decoder's and set()'s constructor: no clock is built.
+   * rank, none of an entry's actor). The decoder's constructor: no clock is built.
    */
   static ofSorted(entries: readonly LwwEntry[], seen: readonly number[]): LwwRegister {
     let top: LwwEntry | null = null;
