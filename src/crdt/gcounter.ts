@@ -104,7 +104,11 @@ export class GCounter {
     return s;
   }
 
-  /** Does the counter count anything a delete has not removed (src/kinds: present)? */
+  /**
+   * Does the counter count anything a delete has not removed (src/kinds: present)? Some row
+   * above its reset, not merely different from it: a reset above its row (the delete's delta
+   * came first) removes what it observed, and nothing is present until more arrives.
+   */
   present(): boolean {
     const r = this.resets;
     if (r === null) return this.actors.length > 0;
