@@ -569,13 +569,16 @@ export class Engine {
     if ((opts?.origin ?? "peer") === "own") return null;
     for (const side of sidesOf(env)) {
       const s = side.state;
-      if (s.kind !== "lww" || !s.isSet) continue;
-      const aheadMs = s.ms - nowMs;
+      // Every timestamp the register carries, not only the visible write's: concurrent
+      // entries and a deleted write's stamp in its context are observed by join() too.
+      const top = s.kind === "lww" ? s.maxTimestamp() : null;
+      if (top === null) continue;
+      const aheadMs = top.ms - nowMs;
       if (aheadMs <= this.remoteAheadMsMax) continue;
       return {
         ok: false,
-        error: { code: "OUT_OF_RANGE", message: `LWW timestamp ${s.ms} ms is ${aheadMs} ms ahead of this node's clock (limit ${this.remoteAheadMsMax} ms)` },
-        clockAhead: { key, remoteMs: s.ms, physicalMs: nowMs, aheadMs },
+        error: { code: "OUT_OF_RANGE", message: `LWW timestamp ${top.ms} ms is ${aheadMs} ms ahead of this node's clock (limit ${this.remoteAheadMsMax} ms)` },
+        clockAhead: { key, remoteMs: top.ms, physicalMs: nowMs, aheadMs },
       };
     }
     return null;
@@ -619,9 +622,11 @@ export class Engine {
       else if (stamp > hlcMsMax) return null;
       if ((version !== 1 && version !== 2) || (type !== CrdtType.GCounter && type !== CrdtType.PNCounter) || keyLen < 1 || stateStart < 0) return null;
       r = new Reader(bytes, stateStart, stateEnd);
+      // Exactly one count row and nothing else: a state with reset rows (field 2, a deleted
+      // counter or a delete's delta) or a second row takes the general path, as storeAt keeps it.
       if (r.uint() !== tagRow) return null;
       const row = r.sub(keyBytesMax, "row");
-      if (!r.done) return null; // more than one row
+      if (!r.done) return null; // more than one row, or reset rows
       while (!row.done) {
         const tag = row.uint();
         if (tag === tagRowActor) { actorLen = row.length(255, "actor"); actorStart = row.pos; row.pos += actorLen; }
@@ -718,7 +723,10 @@ export class Engine {
     let skew: ClockSkew | null = null;
     for (const side of incoming) {
       const s = side.state;
-      if (s.kind === "lww" && s.isSet) skew = this.clock.observe(s.timestamp(), nowMs) ?? skew;
+      // The greatest stamp the register has seen, so this node's next write to it follows
+      // every write it holds or a delete removed.
+      const top = s.kind === "lww" ? s.maxTimestamp() : null;
+      if (top !== null) skew = this.clock.observe(top, nowMs) ?? skew;
     }
     const len = this.encodeKey(key);
     if (len < 0) return invalidKey; // the decoder already checked; a lone surrogate cannot survive UTF-8
@@ -863,7 +871,10 @@ export class Engine {
     const env = decodeOrFail(bytes, key, "state");
     if ("ok" in env) return env;
     const sides = sidesOf(env);
-    for (const side of sides) if (side.state.kind === "lww" && side.state.isSet) this.clock.restore(side.state.timestamp());
+    for (const side of sides) {
+      const top = side.state.kind === "lww" ? side.state.maxTimestamp() : null;
+      if (top !== null) this.clock.restore(top);
+    }
     const len = this.encodeKey(key);
     if (len < 0) return invalidKey;
     let i = this.t.find(this.keyBuf, len);
@@ -988,13 +999,15 @@ export class Engine {
         return;
       }
     }
-    if (s.kind === "gcounter" && s.actors.length <= 1 && (s.counts[0] ?? 0n) <= safeMaxBig) {
+    // A counter a delete touched keeps its reset rows (what the delete observed, so nothing it
+    // removed comes back): the columns have no room for them, so it stays an object.
+    if (s.kind === "gcounter" && s.resets === null && s.actors.length <= 1 && (s.counts[0] ?? 0n) <= safeMaxBig) {
       t.slot[i] = Slot.GCounter;
       t.actor[i] = s.actors.length === 0 ? noActor : (s.actors[0] as number);
       t.p[i] = Number(s.counts[0] ?? 0n);
       t.n[i] = 0;
       t.objects.delete(i);
-    } else if (s.kind === "pncounter" && s.actors.length <= 1 && (s.p[0] ?? 0n) <= safeMaxBig && (s.n[0] ?? 0n) <= safeMaxBig) {
+    } else if (s.kind === "pncounter" && s.resets === null && s.actors.length <= 1 && (s.p[0] ?? 0n) <= safeMaxBig && (s.n[0] ?? 0n) <= safeMaxBig) {
       t.slot[i] = Slot.PNCounter;
       t.actor[i] = s.actors.length === 0 ? noActor : (s.actors[0] as number);
       t.p[i] = Number(s.p[0] ?? 0n);

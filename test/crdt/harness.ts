@@ -1,6 +1,12 @@
 // A small world of replicas for each CRDT type, driven by fast-check commands: it yields
 // realistic states (unique dots, monotonic clocks) for the law and convergence properties,
 // and tracks a simple reference model of what the value must be.
+//
+// The model is observed-remove: every write, increment and decrement is an event; each
+// replica knows the events it has observed; a delete covers the events its replica had
+// observed, and so does a register write (it replaces what it saw). The value is built from
+// the events nobody covered: counters sum them, an LWW register shows the greatest by
+// (timestamp, actor), an MV register shows them all.
 
 import fc from "fast-check";
 import {
@@ -23,7 +29,8 @@ export type Op =
   | { t: "inc"; amount: bigint }
   | { t: "dec"; amount: bigint }
   | { t: "set"; value: Uint8Array; advanceMs: number }
-  | { t: "mv"; value: Uint8Array; stale: boolean };
+  | { t: "mv"; value: Uint8Array; stale: boolean }
+  | { t: "del" };
 
 export interface TypeSpec {
   /** The registered kind (src/kinds) this spec drives. */
@@ -37,26 +44,31 @@ const amountArb = fc.oneof(fc.constantFrom(1n, 2n), fc.bigInt({ min: 1n, max: 10
 // Time advances of 0 are common, so equal HLC milliseconds (and logical tie-breaks) happen.
 const advanceArb = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 3 }));
 
+/** Each kind's ops, with deletes mixed in often enough that several replicas delete the same events. */
+function withDeletes(ops: fc.Arbitrary<Op>): fc.Arbitrary<Op> {
+  return fc.oneof({ weight: 4, arbitrary: ops }, { weight: 1, arbitrary: fc.constant({ t: "del" } as Op) });
+}
+
 /** A spec per registered kind: the compiler refuses a kind without one (the Record's keys are KindName). */
 const specByKind: Record<KindName, TypeSpec> = {
-  gcounter: { kind: "gcounter", name: "GCounter", create: () => new GCounter(), opArb: amountArb.map((amount) => ({ t: "inc", amount }) as Op) },
+  gcounter: { kind: "gcounter", name: "GCounter", create: () => new GCounter(), opArb: withDeletes(amountArb.map((amount) => ({ t: "inc", amount }) as Op)) },
   pncounter: {
     kind: "pncounter",
     name: "PNCounter",
     create: () => new PNCounter(),
-    opArb: fc.oneof(amountArb.map((amount) => ({ t: "inc", amount }) as Op), amountArb.map((amount) => ({ t: "dec", amount }) as Op)),
+    opArb: withDeletes(fc.oneof(amountArb.map((amount) => ({ t: "inc", amount }) as Op), amountArb.map((amount) => ({ t: "dec", amount }) as Op))),
   },
   lww: {
     kind: "lww",
     name: "LwwRegister",
     create: () => new LwwRegister(),
-    opArb: fc.record({ value: valueArb, advanceMs: advanceArb }).map((x) => ({ t: "set", ...x }) as Op),
+    opArb: withDeletes(fc.record({ value: valueArb, advanceMs: advanceArb }).map((x) => ({ t: "set", ...x }) as Op)),
   },
   mv: {
     kind: "mv",
     name: "MvRegister",
     create: () => new MvRegister(),
-    opArb: fc.record({ value: valueArb, stale: fc.boolean() }).map((x) => ({ t: "mv", ...x }) as Op),
+    opArb: withDeletes(fc.record({ value: valueArb, stale: fc.boolean() }).map((x) => ({ t: "mv", ...x }) as Op)),
   },
 };
 
@@ -89,41 +101,43 @@ export function roundTrip(s: CrdtState): CrdtState {
   return decodeState(kindOf(s).type, encodeState(s));
 }
 
-/** One replica: its state, its actor, its HLC and local time, and what it has seen (MV model). */
+/** One replica: its state, its actor, its HLC and local time, and the events it has observed (model). */
 export interface Replica {
   actor: ActorId;
   state: CrdtState;
   clock: HybridClock;
   nowMs: number;
-  /** MV reference model: ids of the writes this replica has seen. */
+  /** Reference model: ids of the events (writes, increments, decrements) this replica has observed. */
   seen: Set<number>;
   /** A stale read context kept for "stale" MV writes. */
   staleCtx: CausalContext | null;
   staleSeen: Set<number>;
 }
 
-export interface Write {
+/** One event of the reference model. */
+export interface Event {
   id: number;
+  t: "inc" | "dec" | "write" | "del";
   actor: ActorId;
+  /** inc, dec: the amount. */
+  amount: bigint;
+  /** write: the value and (LWW) its timestamp. */
   value: Uint8Array;
   ms: number;
   logical: number;
-  /** MV: ids of writes this one replaces. */
+  /** write, del: ids of the events this one replaces or removes (what its replica had observed). */
   covers: Set<number>;
 }
 
 export interface Delta {
   state: CrdtState;
-  /** MV reference model: the write id and what it covers. */
-  writeId: number;
+  /** Reference model: the events joining this delta makes its receiver observe. */
   seen: Set<number>;
 }
 
 export class World {
   readonly replicas: Replica[];
-  readonly writes: Write[] = [];
-  incTotal = 0n;
-  decTotal = 0n;
+  readonly events: Event[] = [];
 
   constructor(readonly spec: TypeSpec, n: number, skewMs: number[] = []) {
     this.replicas = [];
@@ -140,39 +154,62 @@ export class World {
     }
   }
 
-  /** Applies op at replica i; returns the delta (or null if refused). */
+  /** Applies op at replica i; returns the delta (or null if refused, or a delete of nothing). */
   apply(i: number, op: Op): Delta | null {
     const r = this.replicas[i] as Replica;
     const s = r.state;
-    const id = this.writes.length;
+    const id = this.events.length;
+    const event = (t: Event["t"], more: Partial<Event> = {}): Event => {
+      const e: Event = { id, t, actor: r.actor, amount: 0n, value: new Uint8Array(0), ms: 0, logical: 0, covers: new Set(), ...more };
+      this.events.push(e);
+      return e;
+    };
+    // A counter row carries all of its actor's increments (or decrements) so far: a prefix.
+    const ownSoFar = (t: "inc" | "dec"): Set<number> => {
+      const out = new Set<number>();
+      for (const e of this.events) if (e.t === t && e.actor === r.actor) out.add(e.id);
+      return out;
+    };
     try {
       if (op.t === "inc" && (s.kind === "gcounter" || s.kind === "pncounter")) {
         const d = s.inc(r.actor, op.amount);
-        this.incTotal += op.amount;
-        return { state: d, writeId: -1, seen: new Set() };
+        event("inc", { amount: op.amount });
+        r.seen.add(id);
+        return { state: d, seen: ownSoFar("inc") };
       }
       if (op.t === "dec" && s.kind === "pncounter") {
         const d = s.dec(r.actor, op.amount);
-        this.decTotal += op.amount;
-        return { state: d, writeId: -1, seen: new Set() };
+        event("dec", { amount: op.amount });
+        r.seen.add(id);
+        return { state: d, seen: ownSoFar("dec") };
       }
       if (op.t === "set" && s.kind === "lww") {
         r.nowMs += op.advanceMs;
         const ts = r.clock.now(r.nowMs);
+        const covers = new Set(r.seen);
         const d = s.set(r.actor, op.value, ts);
-        this.writes.push({ id, actor: r.actor, value: op.value, ms: ts.ms, logical: ts.logical, covers: new Set() });
-        return { state: d, writeId: id, seen: new Set() };
+        event("write", { value: op.value, ms: ts.ms, logical: ts.logical, covers });
+        r.seen.add(id);
+        return { state: d, seen: new Set([...covers, id]) };
       }
       if (op.t === "mv" && s.kind === "mv") {
         const useStale = op.stale && r.staleCtx !== null;
         const covers = new Set(useStale ? r.staleSeen : r.seen);
         const d = s.write(r.actor, op.value, useStale ? r.staleCtx : null);
-        this.writes.push({ id, actor: r.actor, value: op.value, ms: 0, logical: 0, covers });
+        event("write", { value: op.value, covers });
         r.seen = new Set([...r.seen, ...covers, id]);
         // Remember this read for a later stale write.
         r.staleCtx = s.read().context;
         r.staleSeen = new Set(r.seen);
-        return { state: d, writeId: id, seen: new Set([...covers, id]) };
+        return { state: d, seen: new Set([...covers, id]) };
+      }
+      if (op.t === "del") {
+        // Covers what this replica observed, whether or not anything of it is still present
+        // (if the state says nothing is, the model must agree: the delete changes nothing).
+        const covers = new Set(r.seen);
+        const d = kindOf(s).removeObserved(s);
+        event("del", { covers });
+        return d === null ? null : { state: d, seen: covers };
       }
     } catch (e) {
       if (e instanceof CrdtError) return null;
@@ -184,7 +221,10 @@ export class World {
   deliver(i: number, d: Delta): void {
     const r = this.replicas[i] as Replica;
     merge(r.state, d.state);
-    if (d.state.kind === "lww" && d.state.isSet) r.clock.observe(d.state.timestamp(), r.nowMs);
+    if (d.state.kind === "lww") {
+      const top = d.state.maxTimestamp();
+      if (top !== null) r.clock.observe(top, r.nowMs);
+    }
     for (const x of d.seen) r.seen.add(x);
   }
 
@@ -201,29 +241,44 @@ export class World {
     }
   }
 
+  /** Ids of the events some write or delete covered. */
+  private covered(): Set<number> {
+    const out = new Set<number>();
+    for (const e of this.events) for (const c of e.covers) out.add(c);
+    return out;
+  }
+
+  /** The events nobody covered: what the converged state must show. */
+  private live(): Event[] {
+    const covered = this.covered();
+    return this.events.filter((e) => e.t !== "del" && !covered.has(e.id));
+  }
+
   /** The reference model's value, in the form `observed` returns. */
   expected(): string {
+    const live = this.live();
     switch (this.spec.kind) {
       case "gcounter":
-      case "pncounter":
-        return String(this.incTotal - this.decTotal);
+      case "pncounter": {
+        let v = 0n;
+        for (const e of live) v += e.t === "inc" ? e.amount : -e.amount;
+        return String(v);
+      }
       case "lww": {
-        let best: Write | null = null;
-        for (const w of this.writes) {
-          if (best === null) { best = w; continue; }
-          const key = (x: Write): [number, number, string, string] => [x.ms, x.logical, actorName(x.actor), Array.from(x.value).map((b) => (b + 256).toString(16)).join("")];
-          const a = key(w);
-          const b = key(best);
-          if (a[0] > b[0] || (a[0] === b[0] && (a[1] > b[1] || (a[1] === b[1] && (a[2] > b[2] || (a[2] === b[2] && a[3] > b[3])))))) best = w;
+        let best: Event | null = null;
+        for (const w of live) {
+          if (best === null || w.ms > best.ms || (w.ms === best.ms && (w.logical > best.logical || (w.logical === best.logical && actorName(w.actor) > actorName(best.actor))))) best = w;
         }
         return best === null ? "unset" : Array.from(best.value).join(",");
       }
-      case "mv": {
-        const covered = new Set<number>();
-        for (const w of this.writes) for (const c of w.covers) covered.add(c);
-        return this.writes.filter((w) => !covered.has(w.id)).map((w) => Array.from(w.value).join(",")).sort().join("|");
-      }
+      case "mv":
+        return live.map((w) => Array.from(w.value).join(",")).sort().join("|");
     }
+  }
+
+  /** Whether the converged state must be present (src/kinds present()): some event is uncovered. */
+  expectedPresent(): boolean {
+    return this.live().length > 0;
   }
 }
 
