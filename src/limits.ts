@@ -95,6 +95,12 @@ export const contextCloudDotsMax = mergeHeadroom * contextCloudDotsWriteMax;
  * bound above applies as well.
  */
 export const counterActorsMax = actorsMax;
+/**
+ * Most reset rows of a stored counter (what deletes observed, src/crdt/gcounter.ts): at most
+ * one per actor that ever incremented, so the interner's bound again. Checked apart from the
+ * count rows (a counter deleted after every actor counted holds both, one row each per actor).
+ */
+export const counterResetRowsMax = actorsMax;
 
 /**
  * Largest client response, which the client library accepts too: a Get of the largest stored

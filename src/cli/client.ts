@@ -1,8 +1,19 @@
 // `imdb client` and `imdb admin`: one command per RPC, human output by default, exactly one JSON object with --json; exit 0 ok, 1 server/connection error, 2 usage.
 import { Command } from "commander";
-import type { MemberView, NodeStatus, TypedView, ValueView } from "../transport/api.ts";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import type { MemberView, NodeStatus, TypedView, ValueKind, ValueView } from "../transport/api.ts";
 import { ImdbClient, newRequestId, retryableCodes, RpcError, splitHostPort } from "../transport/client.ts";
-import { requestIdBytesMax } from "../transport/api.ts";
+import { batchOpsMax, requestIdBytesMax, scanLimitMax } from "../transport/api.ts";
+import type { BatchItem } from "../transport/batch-codec.ts";
+
+/** The types `keys --type` takes. */
+const valueKinds = ["gcounter", "pncounter", "lww", "mv", "set"] as const;
+
+/** A gRPC status name (as a Batch item carries it) back to its code. */
+function grpcStatusOf(name: string): number {
+  const code = (grpcStatus as unknown as Record<string, number>)[name];
+  return typeof code === "number" ? code : grpcStatus.UNKNOWN;
+}
 import { loadTlsDir, loadTlsFiles, type TlsMaterial } from "../transport/tls.ts";
 import { int64Max } from "../transport/proto.ts";
 
@@ -262,7 +273,7 @@ const requestIdHelp = "the write's request id (default: a fresh random one); ret
 
 export function register(program: Command): void {
   const client = addConnectionOptions(program.command("client"), "client")
-    .description("talk to a node: incr, decr, get, set, sadd, srem, smembers, sismember, scard, status, members")
+    .description("talk to a node: incr, decr, get, set, del, keys, sadd, srem, smembers, sismember, scard, status, members")
     .option("--json", "print exactly one JSON object");
 
   client
@@ -341,6 +352,54 @@ export function register(program: Command): void {
       return async (c, json) => {
         const added = await writeWithRetries(() => c.sadd(key, members, id));
         return json ? jsonLine({ key, added }) : String(added);
+      };
+    }));
+
+  client
+    .command("del <keys...>")
+    .description("delete keys of any type; prints how many held something. Observed-remove: a write this node had not yet seen survives (docs/api.md)")
+    .option(requestIdFlag, `${requestIdHelp} (one id covers all the keys; at most ${batchOpsMax} keys with --request-id)`)
+    .action(async function (this: Command, keys: string[]) {
+      const opts = this.opts();
+      await execute(this, () => {
+        if (opts.requestId !== undefined && keys.length > batchOpsMax) throw new UsageError(`--request-id covers at most ${batchOpsMax} keys`);
+        const given = opts.requestId === undefined ? null : requestIdFrom(opts);
+        return async (c, json) => {
+          let deleted = 0;
+          // One Batch (one request id, applied once however often it is retried) per batchOpsMax keys.
+          for (let at = 0; at < keys.length; at += batchOpsMax) {
+            const chunk = keys.slice(at, at + batchOpsMax);
+            const id = given ?? newRequestId();
+            const items = await writeWithRetries(() => c.batch(chunk.map((key) => ({ kind: "delete" as const, key })), id));
+            for (let i = 0; i < items.length; i++) {
+              const item = items[i] as BatchItem;
+              if (!item.ok) throw new RpcError(grpcStatusOf(item.code), `key "${chunk[i]}": ${item.message}`);
+              if (item.result.kind === "deleted" && item.result.deleted) deleted++;
+            }
+          }
+          return json ? jsonLine({ deleted }) : String(deleted);
+        };
+      });
+    });
+
+  client
+    .command("keys")
+    .description("list present keys (all of them, a page at a time through Scan); a key present throughout is listed once")
+    .option("--prefix <prefix>", "only keys starting with this")
+    .option("--type <type>", "only keys of this type: gcounter | pncounter | lww | mv | set")
+    .action(action((_args, opts) => {
+      const type = opts.type as string | undefined;
+      if (type !== undefined && !(valueKinds as readonly string[]).includes(type)) throw new UsageError(`--type must be one of ${valueKinds.join(", ")}`);
+      const prefix = typeof opts.prefix === "string" ? opts.prefix : undefined;
+      return async (c, json) => {
+        const keys: string[] = [];
+        let cursor = 0;
+        do {
+          const page = await c.scan({ prefix, type: type as ValueKind | undefined, cursor, limit: scanLimitMax });
+          keys.push(...page.keys);
+          cursor = page.cursor;
+        } while (cursor !== 0);
+        return json ? jsonLine({ keys }) : keys.join("\n");
       };
     }));
 

@@ -10,12 +10,16 @@ import { DecodeError } from "./errors.ts";
 import { Reader, WireType, Writer } from "./wire.ts";
 
 import {
-  contextActorsMax, contextCloudDotsMax, counterActorsMax, keyStateBytesMax, mvSiblingsMax, rowBytesMax, setMemberBytesMax, setMembersMax,
+  contextActorsMax, contextCloudDotsMax, counterActorsMax, counterResetRowsMax, keyStateBytesMax, mvSiblingsMax, rowBytesMax, setMemberBytesMax,
+  setMembersMax,
 } from "../limits.ts";
 
 // The decoders accept every state a replica may store (src/limits.ts: the stored bounds).
-/** Most per-actor rows of a counter; most MV siblings; most version-vector entries and cloud dots of a context; most OR-Set members and longest member. */
-export { contextActorsMax, contextCloudDotsMax, counterActorsMax, mvSiblingsMax, setMemberBytesMax, setMembersMax };
+/**
+ * Most per-actor rows (and reset rows) of a counter; most MV siblings; most version-vector
+ * entries and cloud dots of a context; most OR-Set members and longest member.
+ */
+export { contextActorsMax, contextCloudDotsMax, counterActorsMax, counterResetRowsMax, mvSiblingsMax, setMemberBytesMax, setMembersMax };
 /** Largest encoded state of one key. */
 export const stateBytesMax = keyStateBytesMax;
 
@@ -63,6 +67,49 @@ function internRows<T extends { name: string; actor: ActorId }>(r: Reader, rows:
   return rows;
 }
 
+// ---- counter reset rows (CounterReset, field 2 of both counter states) ----
+
+/**
+ * A counter's reset rows, after its count rows (so a counter no delete touched encodes exactly
+ * as before resets existed). A G-Counter's rows have no n.
+ */
+function writeResets(w: Writer, actors: readonly ActorId[], p: readonly bigint[], n: readonly bigint[] | null): void {
+  for (let i = 0; i < actors.length; i++) {
+    const at = w.begin(2);
+    writeActor(w, 1, actors[i] as ActorId);
+    const x = p[i] as bigint;
+    const y = n === null ? 0n : (n[i] as bigint);
+    if (x !== 0n) { w.tag(2, WireType.Varint); w.uint64(x); }
+    if (y !== 0n) { w.tag(3, WireType.Varint); w.uint64(y); }
+    w.end(at);
+  }
+}
+
+interface RawReset { name: string; actor: ActorId; p: bigint; n: bigint }
+
+/**
+ * One reset row into rows (an all-zero row resets nothing and is dropped, as a zero count row
+ * is). A reset may lie above its count row, or have none: a delete's delta holds only resets
+ * (src/crdt/gcounter.ts), so that is valid. A G-Counter's reset has no n.
+ */
+function readReset(r: Reader, rows: RawReset[], g: boolean): void {
+  if (rows.length >= counterResetRowsMax) r.fail(`more than ${counterResetRowsMax} counter reset rows`);
+  const e: Reader = r.sub(rowBytesMax, "counter reset row");
+  let name: string | null = null;
+  let p = 0n;
+  let n = 0n;
+  while (!e.done) {
+    const [g2, gt] = e.tag();
+    if (g2 === 1) { e.expect(gt, WireType.Bytes, g2); name = readActorName(e); }
+    else if (g2 === 2) { e.expect(gt, WireType.Varint, g2); p = e.uint64(); }
+    else if (g2 === 3) { e.expect(gt, WireType.Varint, g2); n = e.uint64(); }
+    else e.skip(gt);
+  }
+  if (name === null) e.fail("counter reset row without actor");
+  if (g && n !== 0n) e.fail("G-Counter reset row with a decrement total");
+  if (p > 0n || n > 0n) rows.push({ name, actor: 0 as ActorId, p, n });
+}
+
 // ---- G-Counter ----
 
 export function writeGCounter(w: Writer, s: GCounter): void {
@@ -73,12 +120,15 @@ export function writeGCounter(w: Writer, s: GCounter): void {
     w.uint64(s.counts[i] as bigint);
     w.end(at);
   }
+  if (s.resets !== null) writeResets(w, s.resets.actors, s.resets.counts, null);
 }
 
 export function readGCounter(r: Reader): GCounter {
   const rows: { name: string; actor: ActorId; count: bigint }[] = [];
+  const resets: RawReset[] = [];
   while (!r.done) {
     const [f, wt] = r.tag();
+    if (f === 2) { r.expect(wt, WireType.Bytes, f); readReset(r, resets, true); continue; }
     if (f !== 1) { r.skip(wt); continue; }
     r.expect(wt, WireType.Bytes, f);
     if (rows.length >= counterActorsMax) r.fail(`more than ${counterActorsMax} counter rows`);
@@ -95,7 +145,9 @@ export function readGCounter(r: Reader): GCounter {
     if (count > 0n) rows.push({ name, actor: 0 as ActorId, count });
   }
   internRows(r, rows);
-  return new GCounter(rows.map((x) => x.actor), rows.map((x) => x.count));
+  internRows(r, resets);
+  const reset = resets.length === 0 ? null : new GCounter(resets.map((x) => x.actor), resets.map((x) => x.p));
+  return new GCounter(rows.map((x) => x.actor), rows.map((x) => x.count), reset);
 }
 
 // ---- PN-Counter ----
@@ -110,12 +162,15 @@ export function writePNCounter(w: Writer, s: PNCounter): void {
     if (n !== 0n) { w.tag(3, WireType.Varint); w.uint64(n); }
     w.end(at);
   }
+  if (s.resets !== null) writeResets(w, s.resets.actors, s.resets.p, s.resets.n);
 }
 
 export function readPNCounter(r: Reader): PNCounter {
   const rows: { name: string; actor: ActorId; p: bigint; n: bigint }[] = [];
+  const resets: RawReset[] = [];
   while (!r.done) {
     const [f, wt] = r.tag();
+    if (f === 2) { r.expect(wt, WireType.Bytes, f); readReset(r, resets, false); continue; }
     if (f !== 1) { r.skip(wt); continue; }
     r.expect(wt, WireType.Bytes, f);
     if (rows.length >= counterActorsMax) r.fail(`more than ${counterActorsMax} counter rows`);
@@ -134,22 +189,76 @@ export function readPNCounter(r: Reader): PNCounter {
     if (p > 0n || n > 0n) rows.push({ name, actor: 0 as ActorId, p, n });
   }
   internRows(r, rows);
-  return new PNCounter(rows.map((x) => x.actor), rows.map((x) => x.p), rows.map((x) => x.n));
+  internRows(r, resets);
+  const reset = resets.length === 0 ? null : new PNCounter(resets.map((x) => x.actor), resets.map((x) => x.p), resets.map((x) => x.n));
+  return new PNCounter(rows.map((x) => x.actor), rows.map((x) => x.p), rows.map((x) => x.n), reset);
 }
 
 // ---- LWW-Register ----
 
+/** An HLC as the wire's fixed64: ms << 16 | logical, as two u32 halves. */
+function writeHlc(w: Writer, field: number, ms: number, logical: number): void {
+  if (ms === 0 && logical === 0) return;
+  const hi = Math.floor(ms / 0x10000);
+  const lo = ((ms % 0x10000) * 0x10000 + logical) >>> 0;
+  w.tag(field, WireType.Fixed64);
+  w.fixed64(hi, lo);
+}
+
+function hlcOf(hi: number, lo: number): { ms: number; logical: number } {
+  return { ms: hi * 0x10000 + (lo >>> 16), logical: lo & hlcLogicalMax };
+}
+
+/**
+ * Two forms (proto/crdt.proto). A register holding one write and having seen nothing else -
+ * every register before deletes existed - keeps the single-write form (fields 1..3), so the
+ * WAL records, snapshots and digests written before are the bytes written now. Anything else
+ * (concurrent writes, a write that replaced another actor's, a delete) uses entries and the
+ * context of actors holding no entry (fields 4, 5); an entry's own timestamp is its actor's.
+ */
 export function writeLww(w: Writer, s: LwwRegister): void {
-  if (s.actor === null) return;
-  if (s.ms !== 0 || s.logical !== 0) {
-    // ms << 16 | logical as two u32 halves.
-    const hi = Math.floor(s.ms / 0x10000);
-    const lo = ((s.ms % 0x10000) * 0x10000 + s.logical) >>> 0;
-    w.tag(1, WireType.Fixed64);
-    w.fixed64(hi, lo);
+  if (s.isSingleWrite && s.actor !== null) {
+    writeHlc(w, 1, s.ms, s.logical);
+    writeActor(w, 2, s.actor);
+    if (s.value.length > 0) { w.tag(3, WireType.Bytes); w.bytes(s.value); }
+    return;
   }
-  writeActor(w, 2, s.actor);
-  if (s.value.length > 0) { w.tag(3, WireType.Bytes); w.bytes(s.value); }
+  for (const x of s.entries) {
+    const at = w.begin(4);
+    writeActor(w, 1, x.actor);
+    writeHlc(w, 2, x.ms, x.logical);
+    if (x.value.length > 0) { w.tag(3, WireType.Bytes); w.bytes(x.value); }
+    w.end(at);
+  }
+  // Only the context of actors holding no entry: an entry's timestamp is its actor's.
+  const seen = s.seenRows;
+  for (let i = 0; i < seen.length; i += 3) {
+    const at = w.begin(5);
+    writeActor(w, 1, seen[i] as ActorId);
+    writeHlc(w, 2, seen[i + 1] as number, seen[i + 2] as number);
+    w.end(at);
+  }
+}
+
+interface RawLwwRow { name: string; actor: ActorId; ms: number; logical: number; value: Uint8Array }
+
+/** One LwwEntry (withValue) or LwwClock row. */
+function readLwwRow(r: Reader, withValue: boolean): RawLwwRow {
+  const what = withValue ? "LWW entry" : "LWW context row";
+  const e: Reader = r.sub(withValue ? registerValueBytesMax + rowBytesMax + 16 : rowBytesMax, what);
+  let name: string | null = null;
+  let hi = 0;
+  let lo = 0;
+  let value: Uint8Array = new Uint8Array(0);
+  while (!e.done) {
+    const [g, gt] = e.tag();
+    if (g === 1) { e.expect(gt, WireType.Bytes, g); name = readActorName(e); }
+    else if (g === 2) { e.expect(gt, WireType.Fixed64, g); [hi, lo] = e.fixed64(); }
+    else if (g === 3 && withValue) { e.expect(gt, WireType.Bytes, g); value = e.bytesView(registerValueBytesMax, "register value"); }
+    else e.skip(gt);
+  }
+  if (name === null) e.fail(`${what} without actor`);
+  return { name, actor: 0 as ActorId, ...hlcOf(hi, lo), value };
 }
 
 export function readLww(r: Reader): LwwRegister {
@@ -157,20 +266,52 @@ export function readLww(r: Reader): LwwRegister {
   let lo = 0;
   let name: string | null = null;
   let value: Uint8Array = new Uint8Array(0);
+  let single = false;
+  const entries: RawLwwRow[] = [];
+  const ctx: RawLwwRow[] = [];
   while (!r.done) {
     const [f, wt] = r.tag();
-    if (f === 1) { r.expect(wt, WireType.Fixed64, f); [hi, lo] = r.fixed64(); }
-    else if (f === 2) { r.expect(wt, WireType.Bytes, f); name = readActorName(r); }
-    else if (f === 3) { r.expect(wt, WireType.Bytes, f); value = r.bytesView(registerValueBytesMax, "register value"); }
-    else r.skip(wt);
+    if (f === 1) { r.expect(wt, WireType.Fixed64, f); [hi, lo] = r.fixed64(); single = true; }
+    else if (f === 2) { r.expect(wt, WireType.Bytes, f); name = readActorName(r); single = true; }
+    else if (f === 3) { r.expect(wt, WireType.Bytes, f); value = r.bytesView(registerValueBytesMax, "register value"); single = true; }
+    else if (f === 4) {
+      r.expect(wt, WireType.Bytes, f);
+      // One entry per actor that wrote concurrently: bounded as MV siblings are.
+      if (entries.length >= mvSiblingsMax) r.fail(`more than ${mvSiblingsMax} LWW entries`);
+      entries.push(readLwwRow(r, true));
+    } else if (f === 5) {
+      r.expect(wt, WireType.Bytes, f);
+      if (ctx.length >= contextActorsMax) r.fail(`more than ${contextActorsMax} LWW context rows`);
+      ctx.push(readLwwRow(r, false));
+    } else r.skip(wt);
   }
-  if (name === null) {
-    if (hi !== 0 || lo !== 0 || value.length > 0) r.fail("LWW-Register with timestamp or value but no actor");
-    return new LwwRegister();
+  if (single && (entries.length > 0 || ctx.length > 0)) r.fail("LWW-Register in both the single-write and the general form");
+  if (single) {
+    if (name === null) {
+      if (hi !== 0 || lo !== 0 || value.length > 0) r.fail("LWW-Register with timestamp or value but no actor");
+      return new LwwRegister();
+    }
+    const t = hlcOf(hi, lo);
+    return new LwwRegister(t.ms, t.logical, intern(r, name), value.slice());
   }
-  const ms = hi * 0x10000 + (lo >>> 16);
-  const logical = lo & hlcLogicalMax;
-  return new LwwRegister(ms, logical, intern(r, name), value.slice());
+  internRows(r, entries);
+  internRows(r, ctx);
+  // Both sorted by actor rank: one walk keeps the context rows of actors holding no entry.
+  // An entry is a write the register has seen (a row below it, or none, is the entry's own, as
+  // readMv adds each dot to its context); a row above it is a later write of that actor, which
+  // covers the entry: no state a replica can hold.
+  const seen: number[] = [];
+  let k = 0;
+  for (const row of ctx) {
+    while (k < entries.length && actorRank((entries[k] as RawLwwRow).actor) < actorRank(row.actor)) k++;
+    const x = entries[k];
+    if (x !== undefined && x.actor === row.actor) {
+      if (row.ms > x.ms || (row.ms === x.ms && row.logical > x.logical)) r.fail(`LWW entry of ${x.name} below its context`);
+      continue;
+    }
+    seen.push(row.actor, row.ms, row.logical);
+  }
+  return LwwRegister.ofSorted(entries.map((x) => ({ actor: x.actor, ms: x.ms, logical: x.logical, value: x.value.slice() })), seen);
 }
 
 // ---- Causal context ----

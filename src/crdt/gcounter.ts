@@ -1,5 +1,19 @@
 // Grow-only counter as a delta-state CRDT: one u64 count per actor, value = sum.
 // An increment's delta is the state {actor: newCount}, never "+n", so redelivery is harmless.
+//
+// Delete (observed-remove) adds per-actor RESET rows: the counts a delete observed, kept as a
+// second G-Counter (max-merge), and the value counts only what lies above them. So an increment
+// concurrent with a delete, which the delete did not observe, survives exactly, and a counter
+// incremented after its delete starts from zero: the count row keeps growing, the reset row
+// remembers where the delete found it. Both row sets join by pointwise max, so the join stays
+// commutative, associative and idempotent.
+//
+// Reset rows are stored independently of the count rows and the value clamps each actor at
+// zero (a reset above its count contributes nothing), rather than requiring reset <= count:
+// a delete's delta holds reset rows only, and a replica may receive it before the increments
+// it observed (reordered deltas, anti-entropy). Requiring reset <= count would make that delta,
+// and such a replica's state, invalid; with the clamp every row set is valid and so is every
+// join of valid states. Once the observed increments arrive the clamp no longer applies.
 
 import { actorName, actorRank, type ActorId } from "./actors.ts";
 import { CrdtError, CrdtErrorCode } from "./errors.ts";
@@ -69,8 +83,11 @@ export class GCounter {
     return "gcounter";
   }
 
-  /** actors sorted by rank; counts[i] in 1..uint64Max belongs to actors[i]. */
-  constructor(public actors: ActorId[] = [], public counts: bigint[] = []) {}
+  /**
+   * actors sorted by rank; counts[i] in 1..uint64Max belongs to actors[i]. resets: the counts
+   * deletes observed (null when no delete ever did: never an empty counter).
+   */
+  constructor(public actors: ActorId[] = [], public counts: bigint[] = [], public resets: GCounter | null = null) {}
 
   static create(): GCounter {
     return new GCounter();
@@ -78,8 +95,43 @@ export class GCounter {
 
   value(): bigint {
     let s = 0n;
-    for (const c of this.counts) s += c;
+    const r = this.resets;
+    if (r === null) {
+      for (const c of this.counts) s += c;
+      return s;
+    }
+    for (let i = 0; i < this.actors.length; i++) s += above(this.counts[i] as bigint, r.get(this.actors[i] as ActorId));
     return s;
+  }
+
+  /**
+   * Does the counter count anything a delete has not removed (src/kinds: present)? Some row
+   * above its reset, not merely different from it: a reset above its row (the delete's delta
+   * came first) removes what it observed, and nothing is present until more arrives.
+   */
+  present(): boolean {
+    const r = this.resets;
+    if (r === null) return this.actors.length > 0;
+    for (let i = 0; i < this.actors.length; i++) if ((this.counts[i] as bigint) > r.get(this.actors[i] as ActorId)) return true;
+    return false;
+  }
+
+  /**
+   * Delete (observed-remove): raises every actor's reset row to the count this replica has
+   * observed; returns the delta of just those reset rows, or null if nothing was counted.
+   */
+  removeObserved(): GCounter | null {
+    const actors: ActorId[] = [];
+    const counts: bigint[] = [];
+    for (let i = 0; i < this.actors.length; i++) {
+      const a = this.actors[i] as ActorId;
+      const c = this.counts[i] as bigint;
+      if (c > (this.resets?.get(a) ?? 0n)) { actors.push(a); counts.push(c); }
+    }
+    if (actors.length === 0) return null;
+    const delta = new GCounter([], [], new GCounter(actors, counts));
+    this.merge(delta);
+    return delta;
   }
 
   get(actor: ActorId): bigint {
@@ -110,8 +162,18 @@ export class GCounter {
     return new GCounter([actor], [next]);
   }
 
-  /** Join: per-actor max. Returns whether this changed. */
+  /** Join: per-actor max of the count rows and of the reset rows. Returns whether this changed. */
   merge(other: GCounter): boolean {
+    const changed = this.mergeRows(other);
+    if (other.resets === null) return changed;
+    if (this.resets === null) {
+      this.resets = other.resets.clone();
+      return true;
+    }
+    return this.resets.merge(other.resets) || changed;
+  }
+
+  private mergeRows(other: GCounter): boolean {
     const a = this.actors;
     const b = other.actors;
     if (sameActors(a, b)) {
@@ -124,6 +186,7 @@ export class GCounter {
       }
       return changed;
     }
+    if (b.length === 0) return false; // a delete's delta: reset rows only
     if (b.length === 1) {
       // The common delta shape: one row.
       const actor = b[0] as ActorId;
@@ -157,10 +220,16 @@ export class GCounter {
   equals(other: GCounter): boolean {
     if (!sameActors(this.actors, other.actors)) return false;
     for (let i = 0; i < this.counts.length; i++) if (this.counts[i] !== other.counts[i]) return false;
-    return true;
+    if (this.resets === null || other.resets === null) return this.resets === other.resets;
+    return this.resets.equals(other.resets);
   }
 
   clone(): GCounter {
-    return new GCounter(this.actors.slice(), this.counts.slice());
+    return new GCounter(this.actors.slice(), this.counts.slice(), this.resets === null ? null : this.resets.clone());
   }
+}
+
+/** What an actor's total counts above its reset row: never below zero (see the file comment). */
+export function above(total: bigint, reset: bigint): bigint {
+  return total > reset ? total - reset : 0n;
 }

@@ -1,9 +1,12 @@
 // Positive-negative counter as a delta-state CRDT: per actor a u64 increment total p and a u64
 // decrement total n; value = sum(p) - sum(n), a signed int64 (negative values are exact).
+// A delete keeps per-actor reset rows (rp, rn) beside them, as the G-Counter does (see
+// gcounter.ts for why they are independent rows and the value clamps): value = sum over actors
+// of (p - rp) - (n - rn), each difference clamped at zero.
 
 import { actorName, type ActorId } from "./actors.ts";
 import { CrdtError, CrdtErrorCode } from "./errors.ts";
-import { checkAmount, findActor, sameActors, unionActors } from "./gcounter.ts";
+import { above, checkAmount, findActor, sameActors, unionActors } from "./gcounter.ts";
 import { int64Max, int64Min, uint64Max } from "./int64.ts";
 
 export class PNCounter {
@@ -12,8 +15,12 @@ export class PNCounter {
     return "pncounter";
   }
 
-  /** actors sorted by rank; p[i], n[i] in 0..uint64Max, never both 0. */
-  constructor(public actors: ActorId[] = [], public p: bigint[] = [], public n: bigint[] = []) {}
+  /**
+   * actors sorted by rank; p[i], n[i] in 0..uint64Max, never both 0. resets: the totals
+   * deletes observed, as rows (rp, rn) of their own (null when no delete ever did: never an
+   * empty counter).
+   */
+  constructor(public actors: ActorId[] = [], public p: bigint[] = [], public n: bigint[] = [], public resets: PNCounter | null = null) {}
 
   static create(): PNCounter {
     return new PNCounter();
@@ -21,9 +28,53 @@ export class PNCounter {
 
   value(): bigint {
     let s = 0n;
-    for (const x of this.p) s += x;
-    for (const x of this.n) s -= x;
+    const r = this.resets;
+    if (r === null) {
+      for (const x of this.p) s += x;
+      for (const x of this.n) s -= x;
+      return s;
+    }
+    for (let i = 0; i < this.actors.length; i++) {
+      const j = findActor(r.actors, this.actors[i] as ActorId);
+      s += above(this.p[i] as bigint, j >= 0 ? (r.p[j] as bigint) : 0n);
+      s -= above(this.n[i] as bigint, j >= 0 ? (r.n[j] as bigint) : 0n);
+    }
     return s;
+  }
+
+  /** Does the counter hold any increment or decrement a delete has not removed (src/kinds: present)? */
+  present(): boolean {
+    const r = this.resets;
+    if (r === null) return this.actors.length > 0;
+    for (let i = 0; i < this.actors.length; i++) {
+      const j = findActor(r.actors, this.actors[i] as ActorId);
+      if (j < 0 || (this.p[i] as bigint) > (r.p[j] as bigint) || (this.n[i] as bigint) > (r.n[j] as bigint)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Delete (observed-remove): raises every actor's reset row to the totals this replica has
+   * observed; returns the delta of just those reset rows, or null if nothing was counted.
+   */
+  removeObserved(): PNCounter | null {
+    const actors: ActorId[] = [];
+    const p: bigint[] = [];
+    const n: bigint[] = [];
+    const r = this.resets;
+    for (let i = 0; i < this.actors.length; i++) {
+      const a = this.actors[i] as ActorId;
+      const j = r === null ? -1 : findActor(r.actors, a);
+      const rp = j >= 0 ? ((r as PNCounter).p[j] as bigint) : 0n;
+      const rn = j >= 0 ? ((r as PNCounter).n[j] as bigint) : 0n;
+      const x = this.p[i] as bigint;
+      const y = this.n[i] as bigint;
+      if (x > rp || y > rn) { actors.push(a); p.push(x > rp ? x : rp); n.push(y > rn ? y : rn); }
+    }
+    if (actors.length === 0) return null;
+    const delta = new PNCounter([], [], [], new PNCounter(actors, p, n));
+    this.merge(delta);
+    return delta;
   }
 
   /**
@@ -67,10 +118,21 @@ export class PNCounter {
     return positive ? new PNCounter([actor], [next], [0n]) : new PNCounter([actor], [0n], [next]);
   }
 
-  /** Join: per-actor, per-component max. Returns whether this changed. */
+  /** Join: per-actor, per-component max of the rows and of the reset rows. Returns whether this changed. */
   merge(other: PNCounter): boolean {
+    const changed = this.mergeRows(other);
+    if (other.resets === null) return changed;
+    if (this.resets === null) {
+      this.resets = other.resets.clone();
+      return true;
+    }
+    return this.resets.merge(other.resets) || changed;
+  }
+
+  private mergeRows(other: PNCounter): boolean {
     const a = this.actors;
     const b = other.actors;
+    if (b.length === 0) return false; // a delete's delta: reset rows only
     if (sameActors(a, b)) {
       let changed = false;
       const pa = this.p;
@@ -110,11 +172,12 @@ export class PNCounter {
     for (let i = 0; i < this.p.length; i++) {
       if (this.p[i] !== other.p[i] || this.n[i] !== other.n[i]) return false;
     }
-    return true;
+    if (this.resets === null || other.resets === null) return this.resets === other.resets;
+    return this.resets.equals(other.resets);
   }
 
   clone(): PNCounter {
-    return new PNCounter(this.actors.slice(), this.p.slice(), this.n.slice());
+    return new PNCounter(this.actors.slice(), this.p.slice(), this.n.slice(), this.resets === null ? null : this.resets.clone());
   }
 }
 

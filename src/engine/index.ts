@@ -167,8 +167,23 @@ export interface EngineOptions {
 }
 
 /** An op of applyMany: a write, or a read that sees the writes before it. */
-export type ManyOp = EngineOp | { kind: "get"; key: string };
-export type ManyResult = { ok: true; value: KeyValue | undefined; count?: number } | { ok: false; error: EngineError };
+export type ManyOp = EngineOp | { kind: "get"; key: string } | { kind: "del"; key: string };
+/** `deleted`: for a "del", whether the key held anything (Redis DEL counts those); `count`: as ApplyResult's. */
+export type ManyResult = { ok: true; value: KeyValue | undefined; deleted?: boolean; count?: number } | { ok: false; error: EngineError };
+
+/** A delete's outcome: delta null when the key held nothing (then nothing changed). */
+export type DeleteResult = { ok: true; deleted: boolean; delta: Uint8Array | null } | { ok: false; error: EngineError };
+
+/** Most keys one listKeys call returns. */
+export const listKeysMax = 10_000;
+/** Most table entries one listKeys call looks at (deleted and filtered-out ones included), so one call is bounded work. */
+export const listExamineMax = 100_000;
+
+export interface KeyListing {
+  keys: string[];
+  /** Where the next call starts; 0 when the listing is complete. */
+  cursor: number;
+}
 
 /** The kind name of a wire type. */
 function typeName(t: CrdtType): KeyType {
@@ -246,17 +261,29 @@ export class Engine {
     this.onChange = fn;
   }
 
+  /** Keys that hold something (deleted ones excluded). */
   get keyCount(): number {
+    return this.t.count - this.absentCount;
+  }
+
+  /** Deleted keys still held as the record of what their delete removed. */
+  get deletedKeyCount(): number {
+    return this.absentCount;
+  }
+
+  /** Keys held, deleted ones included (what snapshots and anti-entropy carry). */
+  get storedKeyCount(): number {
     return this.t.count;
   }
 
   has(key: string): boolean {
-    return this.indexOf(key) >= 0;
+    const i = this.indexOf(key);
+    return i >= 0 && ((this.t.flags[i] as number) & Flag.Absent) === 0;
   }
 
   typeOf(key: string): KeyType | undefined {
     const i = this.indexOf(key);
-    return i >= 0 ? typeName(this.typeAt(i)) : undefined;
+    return i >= 0 && ((this.t.flags[i] as number) & Flag.Absent) === 0 ? typeName(this.typeAt(i)) : undefined;
   }
 
   /** Every op but srem always changes the key when it succeeds; an srem may change nothing (NoChangeResult). */
@@ -280,6 +307,17 @@ export class Engine {
    */
   private applyObject(op: EngineOp, i: number, len: number, nowMs: number): ApplyResult | NoChangeResult {
     let state: CrdtState | undefined = i >= 0 ? this.stateAt(i) : undefined;
+    /** A deleted key written with a type it holds no state of: its sides, which the new one joins. */
+    let newSideOf: TypedState[] | null = null;
+    if (i >= 0 && ((this.t.flags[i] as number) & Flag.Absent) !== 0) {
+      // A deleted key takes a write of any type: into its (deleted) state of that type if it
+      // holds one - which keeps what the delete observed, so nothing deleted comes back - else
+      // into a new state beside the deleted ones.
+      const sides = this.sidesAt(i);
+      const side = sides.find((x) => opFits(op, typeName(x.type)));
+      state = side?.state;
+      if (side === undefined) newSideOf = sides;
+    }
     let delta: CrdtState;
     let count: number | undefined;
     const keyBytes = this.keyBuf.subarray(0, len);
@@ -359,7 +397,10 @@ export class Engine {
       throw e;
     }
     const at = i >= 0 ? i : this.insertKey(len, nowMs);
-    this.storeAt(at, state);
+    if (newSideOf !== null) {
+      newSideOf.push({ type: kindOf(state).type, createdMs: this.clock.now(nowMs).ms, state });
+      this.putSides(at, newSideOf);
+    } else this.storeAt(at, state);
     this.changed(op.key, at);
     // An MV write answers the context of what it replaced plus its own dot (the delta's), not
     // the register's: chaining Set -> Set with the register's would delete siblings the
@@ -433,6 +474,15 @@ export class Engine {
           results[k] = { ok: true, value: this.get(op.key) };
           continue;
         }
+        if (op.kind === "del") {
+          const r = this.delete(op.key);
+          if (!r.ok) results[k] = r;
+          else {
+            if (r.delta !== null) deltas.push(r.delta);
+            results[k] = { ok: true, value: undefined, deleted: r.deleted };
+          }
+          continue;
+        }
         const len = this.encodeKey(op.key);
         if (len < 0) {
           results[k] = invalidKey;
@@ -473,15 +523,66 @@ export class Engine {
     return { results, deltas };
   }
 
+  /**
+   * Deletes key (observed-remove): every state the key holds drops exactly what this replica
+   * has seen of it, and the delta carries that, so a write no replica that deleted had seen
+   * survives (add-wins) and nothing deleted comes back through any later join. The key keeps
+   * its (now empty) states as the record of what was removed.
+   */
+  delete(key: string): DeleteResult {
+    const len = this.encodeKey(key);
+    if (len < 0) return invalidKey;
+    const i = this.t.find(this.keyBuf, len);
+    if (i < 0 || ((this.t.flags[i] as number) & Flag.Absent) !== 0) return { ok: true, deleted: false, delta: null };
+    const sides = this.sidesAt(i);
+    const removed: TypedState[] = [];
+    for (const side of sides) {
+      const d = kindOf(side.state).removeObserved(side.state);
+      if (d !== null) removed.push({ type: side.type, createdMs: side.createdMs, state: d });
+    }
+    this.putSides(i, sides);
+    this.changed(key, i);
+    const main = removed[0] as TypedState; // the key was present: some side held something
+    this.w.reset();
+    writeEnvelope(this.w, this.keyBuf.subarray(0, len), main.state, main.createdMs, removed.slice(1));
+    return { ok: true, deleted: true, delta: this.w.finish() };
+  }
+
+  /**
+   * Up to `limit` present keys from table position `cursor` on, with the prefix and of the
+   * type given; looks at no more than listExamineMax entries per call. Entries never move
+   * (keys are not removed from the table), so a key present for a whole listing is returned
+   * exactly once, whatever is written meanwhile; keys added meanwhile may or may not be.
+   */
+  listKeys(cursor: number, limit: number, prefix = "", type?: KeyType): KeyListing {
+    const t = this.t;
+    const keysMax = Math.max(1, Math.min(limit, listKeysMax));
+    const keys: string[] = [];
+    let i = Math.max(0, Math.floor(cursor));
+    const end = Math.min(t.count, i + listExamineMax);
+    for (; i < end && keys.length < keysMax; i++) {
+      if (((t.flags[i] as number) & Flag.Absent) !== 0) continue;
+      if (type !== undefined && typeName(this.typeAt(i)) !== type) continue;
+      const key = decodeKey(t.keyBytes(i));
+      if (prefix !== "" && !key.startsWith(prefix)) continue;
+      keys.push(key);
+    }
+    return { keys, cursor: i >= t.count ? 0 : i };
+  }
+
   get(key: string): KeyValue | undefined {
     const i = this.indexOf(key);
-    if (i < 0) return undefined;
+    if (i < 0 || ((this.t.flags[i] as number) & Flag.Absent) !== 0) return undefined;
     const slot = this.t.slot[i];
     if (slot === Slot.GCounter) return { type: "gcounter", value: BigInt(this.t.p[i] as number) };
     if (slot === Slot.PNCounter) return { type: "pncounter", value: BigInt((this.t.p[i] as number) - (this.t.n[i] as number)) };
     const o = this.t.objects.get(i);
     const kb = this.t.keyBytes(i);
-    if (o?.kind === "conflicted") return { ...valueOf(o.visible().state, kb), conflicts: o.hidden().map((side) => valueOf(side.state, kb)) };
+    if (o?.kind === "conflicted") {
+      const hidden = o.hidden();
+      const main = valueOf(o.visible().state, kb);
+      return hidden.length === 0 ? main : { ...main, conflicts: hidden.map((side) => valueOf(side.state, kb)) };
+    }
     return valueOf(o as CrdtState, kb);
   }
 
@@ -504,13 +605,16 @@ export class Engine {
     if ((opts?.origin ?? "peer") === "own") return null;
     for (const side of sidesOf(env)) {
       const s = side.state;
-      if (s.kind !== "lww" || !s.isSet) continue;
-      const aheadMs = s.ms - nowMs;
+      // Every timestamp the register carries, not only the visible write's: concurrent
+      // entries and a deleted write's stamp in its context are observed by join() too.
+      const top = s.kind === "lww" ? s.maxTimestamp() : null;
+      if (top === null) continue;
+      const aheadMs = top.ms - nowMs;
       if (aheadMs <= this.remoteAheadMsMax) continue;
       return {
         ok: false,
-        error: { code: "OUT_OF_RANGE", message: `LWW timestamp ${s.ms} ms is ${aheadMs} ms ahead of this node's clock (limit ${this.remoteAheadMsMax} ms)` },
-        clockAhead: { key, remoteMs: s.ms, physicalMs: nowMs, aheadMs },
+        error: { code: "OUT_OF_RANGE", message: `LWW timestamp ${top.ms} ms is ${aheadMs} ms ahead of this node's clock (limit ${this.remoteAheadMsMax} ms)` },
+        clockAhead: { key, remoteMs: top.ms, physicalMs: nowMs, aheadMs },
       };
     }
     return null;
@@ -554,9 +658,11 @@ export class Engine {
       else if (stamp > hlcMsMax) return null;
       if ((version !== 1 && version !== 2) || (type !== CrdtType.GCounter && type !== CrdtType.PNCounter) || keyLen < 1 || stateStart < 0) return null;
       r = new Reader(bytes, stateStart, stateEnd);
+      // Exactly one count row and nothing else: a state with reset rows (field 2, a deleted
+      // counter or a delete's delta) or a second row takes the general path, as storeAt keeps it.
       if (r.uint() !== tagRow) return null;
       const row = r.sub(keyBytesMax, "row");
-      if (!r.done) return null; // more than one row
+      if (!r.done) return null; // more than one row, or reset rows
       while (!row.done) {
         const tag = row.uint();
         if (tag === tagRowActor) { actorLen = row.length(255, "actor"); actorStart = row.pos; row.pos += actorLen; }
@@ -653,7 +759,10 @@ export class Engine {
     let skew: ClockSkew | null = null;
     for (const side of incoming) {
       const s = side.state;
-      if (s.kind === "lww" && s.isSet) skew = this.clock.observe(s.timestamp(), nowMs) ?? skew;
+      // The greatest stamp the register has seen, so this node's next write to it follows
+      // every write it holds or a delete removed.
+      const top = s.kind === "lww" ? s.maxTimestamp() : null;
+      if (top !== null) skew = this.clock.observe(top, nowMs) ?? skew;
     }
     const len = this.encodeKey(key);
     if (len < 0) return invalidKey; // the decoder already checked; a lone surrogate cannot survive UTF-8
@@ -662,7 +771,7 @@ export class Engine {
       const at = this.t.insert(this.keyBuf, len);
       this.putSides(at, incoming);
       this.changed(key, at);
-      return { ok: true, key, changed: true, skew, typeConflict: incoming.length > 1 };
+      return { ok: true, key, changed: true, skew, typeConflict: incoming.length > 1 && this.hidesPresentSide(at) };
     }
     const sides = this.sidesAt(i);
     // Refuse before anything changes: a join past the stored bound (limits.ts) could not be
@@ -693,7 +802,8 @@ export class Engine {
       this.putSides(i, sides);
       this.changed(key, i);
     }
-    return { ok: true, key, changed, skew, typeConflict: added };
+    // A conflict is two types shown at once: a deleted key written again with another type is not one.
+    return { ok: true, key, changed, skew, typeConflict: added && this.hidesPresentSide(i) };
   }
 
   /** Entry i's typed states, as objects the caller may merge into (put them back with putSides). */
@@ -715,6 +825,24 @@ export class Engine {
     }
     t.slot[i] = Slot.Object;
     t.objects.set(i, new Conflicted(sides));
+  }
+
+  /** Does entry i show one type and hold another with something in it (a type conflict)? */
+  private hidesPresentSide(i: number): boolean {
+    const o = this.t.slot[i] === Slot.Object ? this.t.objects.get(i) : undefined;
+    return o?.kind === "conflicted" && o.hidden().length > 0;
+  }
+
+  /** Entries with Flag.Absent (deleted keys). */
+  private absentCount = 0;
+
+  /** Does entry i hold anything a read shows? */
+  private presentAt(i: number): boolean {
+    const t = this.t;
+    if (t.slot[i] !== Slot.Object) return t.actor[i] !== noActor;
+    const o = t.objects.get(i);
+    if (o === undefined) return false;
+    return o.kind === "conflicted" ? o.present() : kindOf(o).present(o);
   }
 
   /** Per-entry creation stamps of single-type keys (a conflicted key's are in its Conflicted). */
@@ -779,7 +907,10 @@ export class Engine {
     const env = decodeOrFail(bytes, key, "state");
     if ("ok" in env) return env;
     const sides = sidesOf(env);
-    for (const side of sides) if (side.state.kind === "lww" && side.state.isSet) this.clock.restore(side.state.timestamp());
+    for (const side of sides) {
+      const top = side.state.kind === "lww" ? side.state.maxTimestamp() : null;
+      if (top !== null) this.clock.restore(top);
+    }
     const len = this.encodeKey(key);
     if (len < 0) return invalidKey;
     let i = this.t.find(this.keyBuf, len);
@@ -904,13 +1035,15 @@ export class Engine {
         return;
       }
     }
-    if (s.kind === "gcounter" && s.actors.length <= 1 && (s.counts[0] ?? 0n) <= safeMaxBig) {
+    // A counter a delete touched keeps its reset rows (what the delete observed, so nothing it
+    // removed comes back): the columns have no room for them, so it stays an object.
+    if (s.kind === "gcounter" && s.resets === null && s.actors.length <= 1 && (s.counts[0] ?? 0n) <= safeMaxBig) {
       t.slot[i] = Slot.GCounter;
       t.actor[i] = s.actors.length === 0 ? noActor : (s.actors[0] as number);
       t.p[i] = Number(s.counts[0] ?? 0n);
       t.n[i] = 0;
       t.objects.delete(i);
-    } else if (s.kind === "pncounter" && s.actors.length <= 1 && (s.p[0] ?? 0n) <= safeMaxBig && (s.n[0] ?? 0n) <= safeMaxBig) {
+    } else if (s.kind === "pncounter" && s.resets === null && s.actors.length <= 1 && (s.p[0] ?? 0n) <= safeMaxBig && (s.n[0] ?? 0n) <= safeMaxBig) {
       t.slot[i] = Slot.PNCounter;
       t.actor[i] = s.actors.length === 0 ? noActor : (s.actors[0] as number);
       t.p[i] = Number(s.p[0] ?? 0n);
@@ -929,6 +1062,11 @@ export class Engine {
    */
   private changed(key: string, i: number): void {
     const t = this.t;
+    const absent = !this.presentAt(i);
+    if (absent !== (((t.flags[i] as number) & Flag.Absent) !== 0)) {
+      t.flags[i] = (t.flags[i] as number) ^ Flag.Absent;
+      this.absentCount += absent ? 1 : -1;
+    }
     if (!this.defer) {
       if (this.onChange !== null) this.onChange(key, this.computeDigest(i));
       return;
@@ -1014,6 +1152,23 @@ function writeBytes(op: EngineOp): number {
       for (const m of op.members) n += m.length + 32;
       return op.kind === "sadd" ? n : 0;
     }
+  }
+}
+
+/** Can op write a state of kind `kind` (which kind a deleted key's write goes into)? */
+function opFits(op: EngineOp, kind: KindName): boolean {
+  switch (op.kind) {
+    case "incr":
+      return op.counter === undefined ? kind === "pncounter" || kind === "gcounter" : kind === op.counter;
+    case "decr":
+      return kind === "pncounter";
+    case "set":
+      return kind === "lww";
+    case "setMv":
+      return kind === "mv";
+    case "sadd":
+    case "srem":
+      return kind === "set";
   }
 }
 

@@ -43,6 +43,8 @@ export const Flag = {
   ReportPending: 2,
   /** applyMany holds this compact counter's delta back until the end of the call. */
   DeltaDeferred: 4,
+  /** The key holds nothing a read shows (deleted): it keeps its states as the record of what the delete removed. */
+  Absent: 8,
 } as const;
 
 /** Actor column value of a compact counter with no rows. */

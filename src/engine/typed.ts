@@ -9,7 +9,11 @@
 // hence the same on every replica holding the same sides.
 
 import type { TypedState } from "../codec/index.ts";
-import { crdtTypeOf, type CrdtState, type CrdtType } from "../kinds/index.ts";
+import { crdtTypeOf, kindOf, type CrdtState, type CrdtType } from "../kinds/index.ts";
+
+function isPresent(s: TypedState): boolean {
+  return kindOf(s.state).present(s.state);
+}
 
 /** Is side a shown before side b (least stamp, then lower type number)? */
 export function visibleBefore(a: TypedState, b: TypedState): boolean {
@@ -31,16 +35,29 @@ export class Conflicted {
     this.sides = sides.sort((a, b) => a.type - b.type);
   }
 
+  /**
+   * The side a read shows: the earliest-created among the sides holding something (a deleted
+   * side holds nothing and steps aside, so a deleted key written again with another type shows
+   * that type); the earliest-created of all when none does (the key is deleted).
+   */
   visible(): TypedState {
-    let best = this.sides[0] as TypedState;
+    let best: TypedState | undefined;
+    for (const s of this.sides) if (isPresent(s) && (best === undefined || visibleBefore(s, best))) best = s;
+    if (best !== undefined) return best;
+    best = this.sides[0] as TypedState;
     for (const s of this.sides) if (visibleBefore(s, best)) best = s;
     return best;
   }
 
-  /** The sides other than the visible one, in type order. */
+  /** The sides other than the visible one that hold something, in type order. */
   hidden(): TypedState[] {
     const v = this.visible();
-    return this.sides.filter((s) => s !== v);
+    return this.sides.filter((s) => s !== v && isPresent(s));
+  }
+
+  /** Does any side hold something a read shows? */
+  present(): boolean {
+    return this.sides.some(isPresent);
   }
 
   side(type: CrdtType): TypedState | undefined {

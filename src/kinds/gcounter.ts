@@ -17,12 +17,17 @@ export const gcounterKind: CrdtKind<GCounter> = {
   write: writeGCounter,
   read: readGCounter,
   value: (s) => ({ type: "gcounter", value: s.value() }),
-  bytesUpperBound: (s) => s.actors.length * rowBytesMax,
-  countsOutside: (s, b) => (s.actors.length > b.counterRows ? `${s.actors.length} counter rows, more than ${b.counterRows}` : null),
-  countsNear: (a, b, bounds) => a.actors.length + b.actors.length > bounds.counterRows,
-  present: (s) => s.actors.length > 0,
-  // Placeholder until counters and the LWW register carry what a delete observed (issue 13, in progress).
-  removeObserved: () => {
-    throw new Error("assertion failed: delete of this kind is not implemented yet");
+  bytesUpperBound: (s) => (s.actors.length + (s.resets?.actors.length ?? 0)) * rowBytesMax,
+  // Reset rows count like rows: each set holds at most one row per actor (see limits.ts).
+  countsOutside: (s, b) => {
+    if (s.actors.length > b.counterRows) return `${s.actors.length} counter rows, more than ${b.counterRows}`;
+    const resets = s.resets?.actors.length ?? 0;
+    return resets > b.counterRows ? `${resets} counter reset rows, more than ${b.counterRows}` : null;
   },
+  countsNear: (a, b, bounds) =>
+    a.actors.length + b.actors.length > bounds.counterRows
+    || (a.resets?.actors.length ?? 0) + (b.resets?.actors.length ?? 0) > bounds.counterRows,
+  // Deleted: every actor's rows at or below what a delete observed (crdt/gcounter.ts).
+  present: (s) => s.present(),
+  removeObserved: (s) => s.removeObserved(),
 };

@@ -1,4 +1,4 @@
-// LWW-Register: bytes ordered by (HLC timestamp, actor) (crdt/lww.ts).
+// LWW-Register: bytes ordered by (HLC timestamp, actor), writes kept as dotted entries so a delete removes what it saw (crdt/lww.ts).
 
 import { actorName, LwwRegister } from "../crdt/index.ts";
 import { readLww, writeLww } from "../codec/states.ts";
@@ -17,13 +17,15 @@ export const lwwKind: CrdtKind<LwwRegister> = {
   write: writeLww,
   read: readLww,
   value: (s) => ({ type: "lww", value: s.value, timestampMs: s.ms, logical: s.logical, actor: s.actor === null ? "" : actorName(s.actor) }),
-  bytesUpperBound: (s) => s.value.length + rowBytesMax,
-  // One value, each decoded within bounds: the join is one of the two.
-  countsOutside: () => null,
-  countsNear: () => false,
-  present: (s) => s.isSet,
-  // Placeholder until counters and the LWW register carry what a delete observed (issue 13, in progress).
-  removeObserved: () => {
-    throw new Error("assertion failed: delete of this kind is not implemented yet");
+  bytesUpperBound: (s) => s.valueBytes + s.entryCount * (rowBytesMax + 24) + s.contextSize * (rowBytesMax + 16),
+  // Concurrent writes nobody has seen together are kept as entries, one per actor: bounded as
+  // MV siblings are; the context has one row per actor that wrote, as an MV context's vector.
+  countsOutside: (s, b) => {
+    if (s.entryCount > b.siblings) return `${s.entryCount} concurrent values, more than ${b.siblings}`;
+    if (s.contextSize > b.ctxActors) return `a context of ${s.contextSize} actors, more than ${b.ctxActors}`;
+    return null;
   },
+  countsNear: (a, b, bounds) => a.entryCount + b.entryCount > bounds.siblings || a.contextSize + b.contextSize > bounds.ctxActors,
+  present: (s) => s.isSet,
+  removeObserved: (s) => s.removeObserved(),
 };

@@ -61,6 +61,7 @@ export interface MetricsCollectors {
   /** Cumulative type conflicts merged here (a key came to hold a second type). */
   typeConflicts?: () => number;
   keys?: () => number;
+  deletedKeys?: () => number;
   /** Actor ids this process has interned (src/crdt/actors.ts): grows by one per replica epoch of any node. */
   actorsKnown?: () => number;
   /** When this node's replica epoch began (Unix seconds). */
@@ -288,10 +289,18 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
   });
   new Gauge({
     name: "imdb_keys",
-    help: "Keys held by this node.",
+    help: "Keys present on this node (deleted keys not counted).",
     registers,
     collect() {
       this.set(nonNegative(collectors.keys?.() ?? 0));
+    },
+  });
+  new Gauge({
+    name: "imdb_keys_deleted",
+    help: "Deleted keys this node still holds the record of (what their delete removed, so nothing comes back); not collected in this release.",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.deletedKeys?.() ?? 0));
     },
   });
 

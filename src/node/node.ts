@@ -152,6 +152,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
   metrics.setCollectors({
     members: () => cluster.members(),
     keys: () => engine.keyCount,
+    deletedKeys: () => engine.deletedKeyCount,
     clockSkewEvents: () => skewEvents + cluster.skewEvents(),
     hlcRemoteAheadRefused: () => cluster.counters.clockAheadRefused,
     peers: () => cluster.peerReplication(),
@@ -187,6 +188,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
   const clientHandler: ClientHandler = {
     apply: async (op, requestId) => (await metrics.track([op], (ops) => applyOps(ops, requestId)))[0]!,
     batch: (ops, requestId) => metrics.track(ops, (o) => applyOps(o, requestId)),
+    scan: (q) => engine.listKeys(q.cursor, q.limit, q.prefix, q.type ?? undefined),
     status,
     members: (): MemberView[] => cluster.members(),
   };

@@ -7,7 +7,7 @@ import { isRead, type ClientOp, type OpError, type OpOutcome, type ReadOp, type 
 /** The encoding of an empty causal context. */
 const emptyContext = new Uint8Array(0);
 
-export function toEngineOp(op: WriteOp): EngineOp {
+export function toEngineOp(op: Exclude<WriteOp, { kind: "delete" }>): EngineOp {
   switch (op.kind) {
     case "increment":
       return op.counter === null ? { kind: "incr", key: op.key, amount: op.amount } : { kind: "incr", key: op.key, amount: op.amount, counter: op.counter };
@@ -80,7 +80,8 @@ function typedView(v: TypedValue): TypedView {
 
 export function toManyOp(op: ClientOp): ManyOp {
   // Every read is a get of the key; outcomeOf shapes the answer the op asked for.
-  return isRead(op) ? { kind: "get", key: op.key } : toEngineOp(op);
+  if (isRead(op)) return { kind: "get", key: op.key };
+  return op.kind === "delete" ? { kind: "del", key: op.key } : toEngineOp(op);
 }
 
 const notFound: OpOutcome = { ok: false, error: { code: "NOT_FOUND", message: "key not found" } };
@@ -88,6 +89,7 @@ const notFound: OpOutcome = { ok: false, error: { code: "NOT_FOUND", message: "k
 /** The client-facing outcome of one applyMany result for `op`. */
 export function outcomeOf(op: ClientOp, r: ManyResult): OpOutcome {
   if (!r.ok) return { ok: false, error: engineErrorToOp(r.error) };
+  if (op.kind === "delete") return { ok: true, result: { kind: "deleted", deleted: r.deleted === true } };
   if (op.kind === "sadd" || op.kind === "srem") return { ok: true, result: { kind: "count", value: r.count ?? 0 } };
   if (op.kind === "smembers" || op.kind === "sismember" || op.kind === "scard") return setReadOutcome(op, r.value);
   const v = r.value;

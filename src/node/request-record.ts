@@ -81,6 +81,7 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
         lines[i] = `${head}${op.amount}`;
         break;
       case "get":
+      case "delete":
       case "smembers":
       case "scard":
         lines[i] = head;
@@ -114,8 +115,8 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
 const utf8 = new TextEncoder();
 const utf8Decode = new TextDecoder("utf-8", { fatal: true });
 
-/** ONLY APPEND TO THIS LIST. */
-const OutcomeTag = { Error: 0, Counter: 1, Written: 2, WrittenContext: 3, Count: 4 } as const;
+/** ONLY APPEND. */
+const OutcomeTag = { Error: 0, Counter: 1, Written: 2, WrittenContext: 3, Deleted: 4, NotDeleted: 5, Count: 6 } as const;
 
 function writeOutcomes(w: Writer, outcomes: readonly OpOutcome[]): void {
   w.uint(outcomes.length);
@@ -140,6 +141,9 @@ function writeOutcomes(w: Writer, outcomes: readonly OpOutcome[]): void {
           w.uint(OutcomeTag.WrittenContext);
           w.bytes(r.context);
         }
+        break;
+      case "deleted":
+        w.uint(r.deleted ? OutcomeTag.Deleted : OutcomeTag.NotDeleted);
         break;
       case "count":
         // SAdd / SRem: how many members were added / removed.
@@ -194,6 +198,10 @@ function readOutcomes(r: Reader): OpOutcome[] {
         break;
       case OutcomeTag.WrittenContext:
         out.push({ ok: true, result: { kind: "written", context: r.bytesView(fieldBytesMax, "context").slice() } });
+        break;
+      case OutcomeTag.Deleted:
+      case OutcomeTag.NotDeleted:
+        out.push({ ok: true, result: { kind: "deleted", deleted: tag === OutcomeTag.Deleted } });
         break;
       case OutcomeTag.Count:
         out.push({ ok: true, result: { kind: "count", value: r.uint() } });

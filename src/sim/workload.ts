@@ -21,6 +21,8 @@ export interface ProductHost {
   engine(i: number): Engine;
   /** Sends a local op's delta to the peers, as the node does once its WAL append is durable. */
   publish(i: number, delta: Uint8Array): void;
+  /** The node's process is up (its engine holds its data), stalled or not. */
+  isRunning(i: number): boolean;
   nowMs(): number;
 }
 
@@ -29,6 +31,8 @@ const counterKeys = 3;
 const bigCounterKeys = 1;
 const registerKeys = 3;
 const mvKeys = 3;
+/** Keys that are deleted and rewritten with any type. */
+const deletableKeys = 3;
 /** 2^62: two concurrent increments by it on different replicas merge past int64 max. */
 const bigStep = 1n << 62n;
 
@@ -64,6 +68,18 @@ interface StrayWrite extends Written {
   kind: ClientOp["kind"];
 }
 
+/**
+ * An op on a deletable key, in issue order. A "sealed" delete ran on a replica that had first
+ * merged every running replica's state of the key: it observed every write that existed, so no
+ * write before it may ever show again.
+ */
+interface DeletableOp extends Written {
+  key: string;
+  what: "incr" | "set" | "setMv" | "del" | "sealed";
+  value: string;
+  amount: bigint;
+}
+
 const dec = new TextDecoder();
 const enc = new TextEncoder();
 
@@ -73,6 +89,7 @@ export class ProductWorkload {
   private readonly registers: RegisterWrite[] = [];
   private readonly mvs: MvWrite[] = [];
   private readonly strays: StrayWrite[] = [];
+  private readonly deletables: DeletableOp[] = [];
   /** Lives whose data was lost (a wiped or restored disk): their unreplicated writes may be gone. */
   private readonly lostLives = new Set<string>();
   private readonly lives: number[];
@@ -112,8 +129,39 @@ export class ProductWorkload {
     if (r < 0.3) this.counter(i, `c${this.rng.int(counterKeys)}`, BigInt(this.rng.int(9) - 3 || 1));
     else if (r < 0.36) this.counter(i, `b${this.rng.int(bigCounterKeys)}`, this.rng.chance(0.7) ? bigStep : -bigStep);
     else if (r < 0.6) this.set(i, `r${this.rng.int(registerKeys)}`);
-    else if (r < 0.95) this.mvWrite(i, `m${this.rng.int(mvKeys)}`, this.rng.pick(["blind", "read", "read", "forged"] as const));
-    else this.stray(i);
+    else if (r < 0.85) this.mvWrite(i, `m${this.rng.int(mvKeys)}`, this.rng.pick(["blind", "read", "read", "forged"] as const));
+    else if (r < 0.88) this.stray(i);
+    else if (r < 0.96) this.deletableWrite(i, `x${this.rng.int(deletableKeys)}`);
+    else this.deletableDelete(i, `x${this.rng.int(deletableKeys)}`, this.rng.chance(0.3));
+  }
+
+  /** A write of a random type to a deletable key (refused while the key shows another type). */
+  private deletableWrite(i: number, key: string): void {
+    const what = this.rng.pick(["incr", "set", "setMv"] as const);
+    const value = `x${++this.seq}@n${i}`;
+    const amount = BigInt(1 + this.rng.int(5));
+    const op: ClientOp = what === "incr" ? { kind: "increment", key, amount, counter: null }
+      : what === "set" ? { kind: "set", key, value: enc.encode(value) }
+      : { kind: "setMv", key, value: enc.encode(value), context: null };
+    this.deletables.push({ life: this.life(i), ok: this.apply(i, op), key, what, value, amount });
+  }
+
+  /**
+   * A delete; sealed: only when every node is running, after merging each one's state of the key
+   * (as a finished anti-entropy round would), so it observes every write that exists.
+   */
+  private deletableDelete(i: number, key: string, sealed: boolean): void {
+    const e = this.host.engine(i);
+    let seal = sealed;
+    for (let j = 0; j < this.host.nodeCount && seal; j++) if (!this.host.isRunning(j)) seal = false;
+    if (seal) {
+      for (let j = 0; j < this.host.nodeCount; j++) {
+        if (j === i) continue;
+        const st = this.host.engine(j).encodeState(key);
+        if (st !== undefined && !e.mergeState(key, st, this.host.nowMs()).ok) seal = false;
+      }
+    }
+    this.deletables.push({ life: this.life(i), ok: this.apply(i, { kind: "delete", key }), key, what: seal ? "sealed" : "del", value: "", amount: 0n });
   }
 
   /**
@@ -241,11 +289,52 @@ export class ProductWorkload {
         out.push(`${key}: acknowledged "${w.value}" (n${w.life}) is gone, and no acknowledged write read it`);
       }
     }
+    out.push(...this.checkDeletables(e));
+    return out;
+  }
+
+  /**
+   * Deletable keys: what a replica shows comes only from acknowledged writes issued after the
+   * key's last sealed delete (nothing that delete observed comes back, through any fault), and
+   * a counter lies within what those writes allow.
+   */
+  private checkDeletables(e: Engine): string[] {
+    const out: string[] = [];
+    for (let k = 0; k < deletableKeys; k++) {
+      const key = `x${k}`;
+      const ops = this.deletables.filter((o) => o.key === key && o.ok);
+      let from = 0;
+      for (let n = 0; n < ops.length; n++) if ((ops[n] as DeletableOp).what === "sealed") from = n + 1;
+      const after = ops.slice(from);
+      const got = e.get(key);
+      if (got === undefined) continue;
+      for (const side of [got, ...(got.conflicts ?? [])]) {
+        switch (side.type) {
+          case "lww": {
+            const v = dec.decode(side.value);
+            if (!after.some((o) => o.what === "set" && o.value === v)) out.push(`${key} shows "${v}", not written since its last sealed delete (${from} ops back)`);
+            break;
+          }
+          case "mv":
+            for (const b of side.values) {
+              const v = dec.decode(b);
+              if (!after.some((o) => o.what === "setMv" && o.value === v)) out.push(`${key} shows MV value "${v}", not written since its last sealed delete`);
+            }
+            break;
+          case "gcounter":
+          case "pncounter": {
+            const hi = after.reduce((sum, o) => (o.what === "incr" ? sum + o.amount : sum), 0n);
+            if (side.value < 0n || side.value > hi) out.push(`${key} = ${side.value}, increments since its last sealed delete allow 0..${hi}`);
+            break;
+          }
+        }
+      }
+    }
     return out;
   }
 
   counts(): { acked: number; refused: number; strays: number } {
-    const all: Written[] = [...this.counters, ...this.registers, ...this.mvs, ...this.strays];
+    const all: Written[] = [...this.counters, ...this.registers, ...this.mvs, ...this.strays, ...this.deletables];
     return { acked: all.filter((w) => w.ok).length, refused: this.opsRefused, strays: this.strays.filter((w) => w.ok).length };
   }
 }

@@ -50,7 +50,8 @@ export type ClientOp =
   | { kind: "srem"; key: string; members: Uint8Array[] }
   | { kind: "smembers"; key: string }
   | { kind: "sismember"; key: string; member: Uint8Array }
-  | { kind: "scard"; key: string };
+  | { kind: "scard"; key: string }
+  | { kind: "delete"; key: string };
 
 /** The ops that only read (a request with an id holds none of them). */
 export type ReadOp = Extract<ClientOp, { kind: "get" | "smembers" | "sismember" | "scard" }>;
@@ -73,16 +74,24 @@ export type ValueView = TypedView & { conflicts?: TypedView[] };
 
 /**
  * increment/decrement -> counter (value after the op); get -> value; set/setMv -> written (MV:
- * new context); sadd/srem/scard -> count (members added, removed, held); smembers -> members;
- * sismember -> isMember.
+ * new context); delete -> deleted; sadd/srem/scard -> count (members added, removed, held);
+ * smembers -> members; sismember -> isMember.
  */
 export type OpResult =
   | { kind: "counter"; value: bigint }
   | { kind: "value"; value: ValueView }
   | { kind: "written"; context: Uint8Array | null }
+  | { kind: "deleted"; deleted: boolean }
   | { kind: "count"; value: number }
   | { kind: "members"; members: Uint8Array[] }
   | { kind: "isMember"; value: boolean };
+
+/** A Scan request after edge validation (limit within 1..scanLimitMax). */
+export interface ScanQuery { prefix: string; type: ValueKind | null; cursor: number; limit: number }
+export interface ScanPage { keys: string[]; cursor: number }
+/** Most keys one Scan page returns, and the page size when the client gives none. */
+export const scanLimitMax = 10_000;
+export const scanLimitDefault = 1000;
 
 export type OpOutcome = { ok: true; result: OpResult } | { ok: false; error: OpError };
 
@@ -115,6 +124,8 @@ export interface ClientHandler {
   apply(op: ClientOp, requestId: Uint8Array | null): Maybe<OpOutcome>;
   /** Ops in request order, one outcome each, same order. requestId: as in apply (only writes then). */
   batch(ops: readonly ClientOp[], requestId: Uint8Array | null): Maybe<OpOutcome[]>;
+  /** One page of present keys (see ScanRequest in proto/imdb.proto). */
+  scan(q: ScanQuery): Maybe<ScanPage>;
   status(): Maybe<NodeStatus>;
   members(): Maybe<MemberView[]>;
 }

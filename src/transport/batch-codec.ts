@@ -341,6 +341,8 @@ function expectedResult(op: ClientOp): OpResult["kind"] {
     case "set":
     case "setMv":
       return "written";
+    case "delete":
+      return "deleted";
     case "sadd":
     case "srem":
     case "scard":
@@ -364,6 +366,7 @@ const tagMessage = 0x12;
 const tagCounter = 0x1a;
 const tagGetResult = 0x22;
 const tagSetResult = 0x2a;
+const tagDeleteResult = 0x32;
 const tagSCountResult = 0x52;
 const tagSMembersResult = 0x5a;
 const tagSIsMemberResult = 0x62;
@@ -482,6 +485,20 @@ function writeValue(out: Out, v: ValueView): void {
   }
 }
 
+/** OpResult.delete = DeleteResponse { deleted = 2 } (false is the proto3 default: left out). */
+function writeDeleted(out: Out, deleted: boolean): void {
+  const inner = deleted ? 2 : 0;
+  out.ensure(8);
+  out.buf[out.pos++] = tagResult;
+  out.varint(delimited(inner));
+  out.buf[out.pos++] = tagDeleteResult;
+  out.varint(inner);
+  if (deleted) {
+    out.buf[out.pos++] = 0x10;
+    out.buf[out.pos++] = 1;
+  }
+}
+
 function writeWritten(out: Out, context: Uint8Array | null): void {
   const c = context === null ? 0 : context.length;
   const inner = c > 0 ? delimited(c) : 0;
@@ -517,6 +534,9 @@ export function encodeBatchResponse(ops: readonly ClientOp[], outcomes: readonly
         break;
       case "written":
         writeWritten(out, r.context);
+        break;
+      case "deleted":
+        writeDeleted(out, r.deleted);
         break;
       // Set results: protobufjs writes them (not on the counter hot path).
       case "count":
@@ -584,6 +604,8 @@ export function batchItemOf(r: OpResultWire): BatchItem {
       return { ok: true, result: { kind: "value", value: valueViewOf(r.get ?? {}) } };
     case "set":
       return { ok: true, result: { kind: "written", context: r.set?.context?.length ? r.set.context : null } };
+    case "delete":
+      return { ok: true, result: { kind: "deleted", deleted: r.delete?.deleted === true } };
     case "scount":
       return { ok: true, result: { kind: "count", value: uint64ToNumber(r.scount?.count) } };
     case "smembers":
@@ -677,6 +699,11 @@ function fastItem(b: Buffer, s: number, e: number): BatchItem | null {
   if (tag === tagGetResult) {
     const value = fastValueView(b, is, e);
     return value === null ? null : { ok: true, result: { kind: "value", value } };
+  }
+  if (tag === tagDeleteResult) {
+    if (is === e) return { ok: true, result: { kind: "deleted", deleted: false } };
+    if (is + 2 === e && b[is] === 0x10 && b[is + 1] === 1) return { ok: true, result: { kind: "deleted", deleted: true } };
+    return null;
   }
   if (tag === tagSCountResult) {
     // SCountResponse: count = 2 (uint64), absent when 0.

@@ -1,10 +1,10 @@
 // A typed client for ClientService, AdminService and Health: what `imdb client`, `imdb admin` and the load benchmark speak.
 import * as grpc from "@grpc/grpc-js";
-import type { CounterKind, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueView } from "./api.ts";
+import type { CounterKind, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueKind, ValueView } from "./api.ts";
 import { clientMessageBytesMax, clientResponseBytesMax } from "./api.ts";
 import {
   adminMethods, bigIntToInt64, clientMethods, codecs, CounterTypeWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
-  rawCodec, RegisterTypeWire, uint64ToNumber,
+  rawCodec, RegisterTypeWire, uint64ToNumber, ValueTypeWire,
   type GetResponseWire, type MethodDesc, type OpWire,
 } from "./proto.ts";
 import { BadBatchResponse, decodeBatchResponse, valueViewOf, type BatchItem } from "./batch-codec.ts";
@@ -32,6 +32,7 @@ export type RequestOp =
   | { kind: "get"; key: KeyInput }
   | { kind: "set"; key: KeyInput; value: Uint8Array }
   | { kind: "setMv"; key: KeyInput; value: Uint8Array; context: Uint8Array | null }
+  | { kind: "delete"; key: KeyInput }
   | { kind: "sadd"; key: KeyInput; members: Uint8Array[] }
   | { kind: "srem"; key: KeyInput; members: Uint8Array[] }
   | { kind: "smembers"; key: KeyInput }
@@ -78,6 +79,8 @@ export function opWire(op: RequestOp): OpWire {
       return { set: { key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.LWW } };
     case "setMv":
       return { set: { key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.MV, context: op.context ?? undefined } };
+    case "delete":
+      return { delete: { key: keyBytes(op.key) } };
     case "sadd":
       return { sadd: { key: keyBytes(op.key), members: op.members } };
     case "srem":
@@ -117,6 +120,10 @@ export function newRequestId(): Uint8Array {
 
 /** Statuses after which a write may or may not have happened: a retry with the same request id settles it. */
 export const retryableCodes: ReadonlySet<grpc.status> = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
+
+const valueTypeWire: Record<ValueKind, number> = {
+  gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV, set: ValueTypeWire.SET,
+};
 
 /** Batch with hand-encoded bytes both ways (the server side does the same). */
 const rawBatch: MethodDesc<Uint8Array, Uint8Array> = { ...clientMethods.Batch, req: rawCodec, res: rawCodec };
@@ -187,6 +194,25 @@ export class ImdbClient {
     if (requestId !== undefined) set.requestId = requestId;
     const res = await this.call(clientMethods.Set, set);
     return res.context ?? new Uint8Array(0);
+  }
+
+  /** Deletes key; true if it held something. */
+  async delete(key: KeyInput, requestId?: Uint8Array): Promise<boolean> {
+    const del = opWire({ kind: "delete", key }).delete ?? {};
+    if (requestId !== undefined) del.requestId = requestId;
+    return (await this.call(clientMethods.Delete, del)).deleted === true;
+  }
+
+  /** One page of present keys; pass the returned cursor back for the next (0: done). */
+  async scan(q: { prefix?: string; type?: ValueKind; cursor?: number; limit?: number }): Promise<{ keys: string[]; cursor: number }> {
+    const res = await this.call(clientMethods.Scan, {
+      prefix: q.prefix === undefined ? undefined : new TextEncoder().encode(q.prefix),
+      type: q.type === undefined ? ValueTypeWire.UNSPECIFIED : valueTypeWire[q.type],
+      cursor: q.cursor ?? 0,
+      limit: q.limit ?? 0,
+    });
+    const utf8 = new TextDecoder();
+    return { keys: (res.keys ?? []).map((k) => utf8.decode(k)), cursor: uint64ToNumber(res.cursor) };
   }
 
   /** Adds members to a set (a new key becomes one); returns how many were not in it. requestId: as in increment. */

@@ -48,6 +48,10 @@ export interface GetResponseWire {
 }
 export interface SetRequestWire { key?: Uint8Array; value?: Uint8Array; type?: number; context?: Uint8Array; requestId?: Uint8Array }
 export interface SetResponseWire { key?: Uint8Array; context?: Uint8Array }
+export interface DeleteRequestWire { key?: Uint8Array; requestId?: Uint8Array }
+export interface DeleteResponseWire { key?: Uint8Array; deleted?: boolean }
+export interface ScanRequestWire { prefix?: Uint8Array; type?: number; cursor?: WireInt64; limit?: number }
+export interface ScanResponseWire { keys?: Uint8Array[]; cursor?: WireInt64 }
 export interface SAddRequestWire { key?: Uint8Array; members?: Uint8Array[]; requestId?: Uint8Array }
 export interface SRemRequestWire { key?: Uint8Array; members?: Uint8Array[]; requestId?: Uint8Array }
 export interface SCountResponseWire { key?: Uint8Array; count?: WireInt64 }
@@ -58,12 +62,13 @@ export interface SIsMemberResponseWire { key?: Uint8Array; isMember?: boolean }
 export interface SCardRequestWire { key?: Uint8Array }
 export interface OpWire {
   increment?: IncrementRequestWire | null; decrement?: DecrementRequestWire | null; get?: GetRequestWire | null; set?: SetRequestWire | null;
-  sadd?: SAddRequestWire | null; srem?: SRemRequestWire | null; smembers?: SMembersRequestWire | null; sismember?: SIsMemberRequestWire | null;
-  scard?: SCardRequestWire | null; op?: string;
+  delete?: DeleteRequestWire | null; sadd?: SAddRequestWire | null; srem?: SRemRequestWire | null; smembers?: SMembersRequestWire | null;
+  sismember?: SIsMemberRequestWire | null; scard?: SCardRequestWire | null; op?: string;
 }
 export interface OpResultWire {
   code?: number; message?: string; counter?: CounterResponseWire | null; get?: GetResponseWire | null; set?: SetResponseWire | null;
-  scount?: SCountResponseWire | null; smembers?: SMembersResponseWire | null; sismember?: SIsMemberResponseWire | null; result?: string;
+  delete?: DeleteResponseWire | null; scount?: SCountResponseWire | null; smembers?: SMembersResponseWire | null;
+  sismember?: SIsMemberResponseWire | null; result?: string;
 }
 export interface BatchRequestWire { ops?: OpWire[]; requestId?: Uint8Array }
 export interface BatchResponseWire { results?: OpResultWire[] }
@@ -120,6 +125,10 @@ export const codecs = {
   GetResponse: codec<GetResponseWire>("imdb.v1.GetResponse"),
   SetRequest: codec<SetRequestWire>("imdb.v1.SetRequest"),
   SetResponse: codec<SetResponseWire>("imdb.v1.SetResponse"),
+  DeleteRequest: codec<DeleteRequestWire>("imdb.v1.DeleteRequest"),
+  DeleteResponse: codec<DeleteResponseWire>("imdb.v1.DeleteResponse"),
+  ScanRequest: codec<ScanRequestWire>("imdb.v1.ScanRequest"),
+  ScanResponse: codec<ScanResponseWire>("imdb.v1.ScanResponse"),
   SAddRequest: codec<SAddRequestWire>("imdb.v1.SAddRequest"),
   SRemRequest: codec<SRemRequestWire>("imdb.v1.SRemRequest"),
   SCountResponse: codec<SCountResponseWire>("imdb.v1.SCountResponse"),
@@ -169,6 +178,8 @@ export const clientMethods = {
   Get: m(cs, "Get", codecs.GetRequest, codecs.GetResponse),
   Set: m(cs, "Set", codecs.SetRequest, codecs.SetResponse),
   Batch: m(cs, "Batch", codecs.BatchRequest, codecs.BatchResponse),
+  Delete: m(cs, "Delete", codecs.DeleteRequest, codecs.DeleteResponse),
+  Scan: m(cs, "Scan", codecs.ScanRequest, codecs.ScanResponse),
   Status: m(cs, "Status", codecs.StatusRequest, codecs.StatusResponse),
   Members: m(cs, "Members", codecs.MembersRequest, codecs.MembersResponse),
   SAdd: m(cs, "SAdd", codecs.SAddRequest, codecs.SCountResponse),

@@ -7,9 +7,14 @@ import {
 import {
   adminMethods, bigIntToInt64, clientMethods, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, rawCodec, serviceDefinition,
   type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
-  type MethodDesc, type SCountResponseWire, type SetResponseWire, type SIsMemberResponseWire, type SMembersResponseWire,
+  type DeleteResponseWire, type MethodDesc, type ScanRequestWire, type SCountResponseWire, type SetResponseWire, type SIsMemberResponseWire,
+  type SMembersResponseWire,
 } from "./proto.ts";
-import { decrementOp, getOp, incrementOp, requestIdOf, saddOp, scardOp, setOp, sismemberOp, smembersOp, sremOp } from "./validate.ts";
+import {
+  decrementOp, deleteOp, getOp, incrementOp, requestIdOf, saddOp, scanQuery, scardOp, setOp, sismemberOp, smembersOp, sremOp,
+} from "./validate.ts";
+
+const utf8Encoder = new TextEncoder();
 import { checkResultKind, decodeBatch, encodeBatchResponse, getResponseWire } from "./batch-codec.ts";
 import { callerIdentity, ReloadableServerCredentials, type PeerIdentity, type TlsMaterial } from "./tls.ts";
 
@@ -103,7 +108,8 @@ function unwrap(op: ClientOp, outcome: OpOutcome): OpResult {
   return outcome.result;
 }
 
-type ResultWire = CounterResponseWire | GetResponseWire | SetResponseWire | SCountResponseWire | SMembersResponseWire | SIsMemberResponseWire;
+type ResultWire =
+  | CounterResponseWire | GetResponseWire | SetResponseWire | DeleteResponseWire | SCountResponseWire | SMembersResponseWire | SIsMemberResponseWire;
 
 /** The unary response message of result r (checkResultKind tied its kind to the method's op). */
 function resultWire(key: Uint8Array | undefined, r: OpResult): ResultWire {
@@ -120,6 +126,8 @@ function resultWire(key: Uint8Array | undefined, r: OpResult): ResultWire {
       return { key, members: r.members };
     case "isMember":
       return { key, isMember: r.value };
+    case "deleted":
+      return { key, deleted: r.deleted };
   }
 }
 
@@ -147,6 +155,12 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
     Decrement: single("Decrement", decrementOp),
     Get: single("Get", getOp),
     Set: single("Set", setOp),
+    Delete: single("Delete", deleteOp),
+    Scan: unary("Scan", onInternal, async (req: ScanRequestWire, call) => {
+      requireCaller(call, secure, roles);
+      const page = await h.scan(scanQuery(req));
+      return { keys: page.keys.map((k) => utf8Encoder.encode(k)), cursor: page.cursor };
+    }),
     SAdd: single("SAdd", saddOp),
     SRem: single("SRem", sremOp),
     SMembers: single("SMembers", smembersOp),

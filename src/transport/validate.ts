@@ -1,12 +1,14 @@
 // Edge validation: wire messages become typed ClientOps or an INVALID_ARGUMENT / RESOURCE_EXHAUSTED OpFailure, before any handler runs.
 import {
-  batchOpsMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, setMemberBytesMax, setMembersWriteMax, valueBytesMax,
-  type ClientOp, type CounterKind,
+  batchOpsMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, scanLimitDefault, scanLimitMax, setMemberBytesMax,
+  setMembersWriteMax, valueBytesMax,
+  type ClientOp, type CounterKind, type ScanQuery, type ValueKind,
 } from "./api.ts";
 import {
-  CounterTypeWire, int64ToBigInt, RegisterTypeWire,
-  type BatchRequestWire, type DecrementRequestWire, type GetRequestWire, type IncrementRequestWire, type OpWire, type SAddRequestWire,
-  type SCardRequestWire, type SetRequestWire, type SIsMemberRequestWire, type SMembersRequestWire, type SRemRequestWire,
+  CounterTypeWire, int64ToBigInt, RegisterTypeWire, uint64ToNumber, ValueTypeWire,
+  type BatchRequestWire, type DecrementRequestWire, type DeleteRequestWire, type GetRequestWire, type IncrementRequestWire, type OpWire,
+  type SAddRequestWire, type ScanRequestWire, type SCardRequestWire, type SetRequestWire, type SIsMemberRequestWire, type SMembersRequestWire,
+  type SRemRequestWire,
 } from "./proto.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -99,6 +101,46 @@ export function setOp(req: SetRequestWire): ClientOp {
   }
 }
 
+export function deleteOp(req: DeleteRequestWire): ClientOp {
+  return { kind: "delete", key: decodeKey(req.key) };
+}
+
+function valueKind(type: number | undefined): ValueKind | null {
+  switch (type ?? 0) {
+    case ValueTypeWire.UNSPECIFIED:
+      return null;
+    case ValueTypeWire.GCOUNTER:
+      return "gcounter";
+    case ValueTypeWire.PNCOUNTER:
+      return "pncounter";
+    case ValueTypeWire.LWW:
+      return "lww";
+    case ValueTypeWire.MV:
+      return "mv";
+    case ValueTypeWire.SET:
+      return "set";
+    default:
+      throw new OpFailure("INVALID_ARGUMENT", `unknown value type ${type}`);
+  }
+}
+
+/** A Scan request: prefix (UTF-8, at most a key long), type filter, cursor, page size. */
+export function scanQuery(req: ScanRequestWire): ScanQuery {
+  const raw = bytesOrEmpty(req.prefix);
+  if (raw.length > keyBytesMax) throw new OpFailure("INVALID_ARGUMENT", `prefix must be at most ${keyBytesMax} bytes, got ${raw.length}`);
+  let prefix: string;
+  try {
+    prefix = utf8.decode(raw);
+  } catch {
+    throw new OpFailure("INVALID_ARGUMENT", "prefix is not valid UTF-8");
+  }
+  const limit = req.limit ?? 0;
+  if (limit > scanLimitMax) throw new OpFailure("INVALID_ARGUMENT", `limit must be at most ${scanLimitMax}, got ${limit}`);
+  const cursor = uint64ToNumber(req.cursor);
+  if (!Number.isSafeInteger(cursor)) throw new OpFailure("INVALID_ARGUMENT", "cursor is not one this server returned");
+  return { prefix, type: valueKind(req.type), cursor, limit: limit === 0 ? scanLimitDefault : limit };
+}
+
 /** One set member: 1..setMemberBytesMax bytes. */
 function checkMember(raw: Uint8Array | undefined, what: string): Uint8Array {
   const m = bytesOrEmpty(raw);
@@ -148,6 +190,9 @@ function batchOp(op: OpWire): ClientOp {
     case "set":
       noInnerRequestId(op.set?.requestId);
       return setOp(op.set ?? {});
+    case "delete":
+      noInnerRequestId(op.delete?.requestId);
+      return deleteOp(op.delete ?? {});
     case "sadd":
       noInnerRequestId(op.sadd?.requestId);
       return saddOp(op.sadd ?? {});

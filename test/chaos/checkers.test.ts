@@ -182,3 +182,49 @@ describe("convergence", () => {
     expect(checkAll([add(5, 0, 1)], finalC([5, 6])).map((v) => v.checker)).toEqual(["convergence"]);
   });
 });
+
+describe("delete checker (deletable counters and registers)", () => {
+  const P = "w1";
+  const dAdd = (amount: number, startMs: number, endMs: number, outcome: Outcome = "ok", node = "n1"): Op => ({ kind: "add", process: "adder", node, key: "dctr-0", amount: BigInt(amount), outcome, startMs, endMs });
+  const dRead = (value: number | null, startMs: number, endMs: number, node = "n1", incarnation = 1): Op => ({ kind: "readCounter", process: P, node, key: "dctr-0", value: value === null ? null : BigInt(value), outcome: "ok", startMs, endMs, incarnation });
+  const del = (key: string, startMs: number, endMs: number, outcome: Outcome = "ok", node = "n1", incarnation: number | undefined = 1): Op => ({ kind: "del", process: P, node, key, outcome, startMs, endMs, ...(incarnation === undefined ? {} : { incarnation }) });
+  const fin = (v: number): FinalRead[] => [{ node: "n1", key: "dctr-0", counter: BigInt(v) }, { node: "n2", key: "dctr-0", counter: BigInt(v) }];
+
+  test("passes: a delete removes what it read; a concurrent unobserved increment survives; later increments count", () => {
+    const ops = [dAdd(5, 0, 1), dRead(5, 2, 3), del("dctr-0", 4, 5), dAdd(2, 4, 6, "ok", "n2"), dAdd(3, 10, 11)];
+    // 5 removed; the +2 on n2 concurrent with the delete may survive or not; +3 after it must count.
+    for (const v of [3, 5]) expect(checkAll(ops, fin(v))).toEqual([]);
+  });
+
+  test("fails: the deleted increments come back (the delete had read them on the same process)", () => {
+    const ops = [dAdd(5, 0, 1), dRead(5, 2, 3), del("dctr-0", 4, 5), dAdd(3, 10, 11)];
+    const v = checkAll(ops, fin(8));
+    expect(v.map((x) => x.checker)).toEqual(["delete"]);
+    expect(v[0]?.message).toContain("came back");
+  });
+
+  test("fails: an increment acknowledged after every delete ended is lost", () => {
+    const ops = [dAdd(5, 0, 1), dRead(5, 2, 3), del("dctr-0", 4, 5), dAdd(3, 10, 11)];
+    expect(checkAll(ops, fin(0))[0]?.message).toContain("lost");
+  });
+
+  test("an indeterminate delete, or one served by another process than the read, bounds nothing", () => {
+    const late = [dAdd(5, 0, 1), dRead(5, 2, 3), del("dctr-0", 4, 5, "indeterminate", "n1", undefined), dAdd(3, 10, 11)];
+    for (const v of [0, 3, 8]) expect(checkAll(late, fin(v))).toEqual([]);
+    const restarted = [dAdd(5, 0, 1), dRead(5, 2, 3), del("dctr-0", 4, 5, "ok", "n1", 2), dAdd(3, 10, 11)];
+    expect(checkAll(restarted, fin(8))).toEqual([]);
+  });
+
+  test("registers: a value a sealed delete removed must not be the final one; phantoms and lost late writes fail", () => {
+    const w = (value: string, startMs: number, endMs: number): Op => ({ kind: "set", process: "writer", node: "n2", key: "dlww-0", value, outcome: "ok", startMs, endMs });
+    const r = (value: string | null, startMs: number, endMs: number): Op => ({ kind: "readLww", process: P, node: "n1", key: "dlww-0", value, outcome: "ok", startMs, endMs, incarnation: 1 });
+    const f = (value: string | null): FinalRead[] => [{ node: "n1", key: "dlww-0", lww: value }, { node: "n2", key: "dlww-0", lww: value }];
+    const ops = [w("a", 0, 1), r("a", 2, 3), del("dlww-0", 4, 5), w("b", 4, 6)];
+    expect(checkAll(ops, f("b"))).toEqual([]);
+    expect(checkAll(ops, f(null))).toEqual([]); // "b" may have reached n1 before the delete
+    expect(checkAll(ops, f("a"))[0]?.message).toContain("is back");
+    expect(checkAll(ops, f("zzz"))[0]?.message).toContain("phantom");
+    const late = [...ops, w("c", 10, 11)];
+    expect(checkAll(late, f(null))[0]?.message).toContain("acknowledged after every delete");
+  });
+});

@@ -2,8 +2,9 @@
 // attempted, LWW never loses an acknowledged write to a causally earlier one, MV keeps every
 // acknowledged write unless a write that read it replaced it, and healed replicas agree.
 import type { FinalRead, Op } from "./history.ts";
+import { isDeletableKey } from "./workload.ts";
 
-export type CheckerName = "counter" | "lww" | "mv" | "convergence";
+export type CheckerName = "counter" | "lww" | "mv" | "convergence" | "delete";
 
 export interface Violation {
   checker: CheckerName;
@@ -295,7 +296,80 @@ export function checkMv(ops: readonly Op[], finals: readonly FinalRead[]): Viola
   return out;
 }
 
-/** Every checker over one history and its final reads. */
+type DelOp = Extract<Op, { kind: "del" }>;
+type LwwRead = Extract<Op, { kind: "readLww" }>;
+
+/**
+ * The read that sealed a delete: the same process's op just before it, a read of the same key
+ * served by the same node process as the delete. That process removed at least what it showed.
+ */
+function sealingReads(ops: readonly Op[], key: string): { read: CounterRead | LwwRead; del: DelOp }[] {
+  const out: { read: CounterRead | LwwRead; del: DelOp }[] = [];
+  const lastOf = new Map<string, Op>();
+  for (const o of ops) {
+    const prev = lastOf.get(o.process);
+    lastOf.set(o.process, o);
+    if (o.kind !== "del" || o.key !== key || o.outcome !== "ok" || o.incarnation === undefined) continue;
+    if (prev === undefined || prev.key !== key || prev.outcome !== "ok" || prev.node !== o.node || prev.incarnation !== o.incarnation) continue;
+    if (prev.kind === "readCounter" || prev.kind === "readLww") out.push({ read: prev, del: o });
+  }
+  return out;
+}
+
+/**
+ * Keys that are written and deleted (observed-remove, add-wins). Counters: the final value is at
+ * least what was acknowledged after every delete had ended (nothing could have observed it), and
+ * at most everything attempted minus what any sealed delete removed (a delete served by the
+ * process that had just read the value removed at least that, and it never comes back).
+ * Registers: the final value was written, and is not one a sealed delete removed.
+ */
+export function checkDeletes(ops: readonly Op[], finals: readonly FinalRead[]): Violation[] {
+  const out: Violation[] = [];
+  for (const [key, fin] of byKey(finals)) {
+    const found: Violation[] = [];
+    const keyOps = ops.filter((o) => o.key === key);
+    const dels = keyOps.filter((o): o is DelOp => o.kind === "del" && o.outcome !== "failed");
+    // An indeterminate delete may still be applied after its client gave up: it bounds nothing.
+    const lastDelEnd = dels.some((d) => d.outcome === "indeterminate") ? Infinity : dels.reduce((m, d) => Math.max(m, d.endMs), -Infinity);
+    const sealed = sealingReads(ops, key);
+    if (fin.some((f) => f.counter !== undefined)) {
+      const value = fin[0]?.counter ?? 0n;
+      const adds = keyOps.filter((o): o is AddOp => o.kind === "add" && o.outcome !== "failed");
+      const total = adds.reduce((s, a) => s + a.amount, 0n);
+      const floor = adds.filter((a) => a.outcome === "ok" && a.startMs > lastDelEnd).reduce((s, a) => s + a.amount, 0n);
+      const removed = sealed.reduce((m, p) => {
+        const v = p.read.kind === "readCounter" ? p.read.value ?? 0n : 0n;
+        return v > m ? v : m;
+      }, 0n);
+      if (value < floor) found.push({ checker: "delete", key, message: `final ${value} is below the ${floor} acknowledged after the last delete ended: an acknowledged increment was lost` });
+      if (value > total - removed) {
+        found.push({ checker: "delete", key, message: `final ${value} exceeds the ${total} attempted minus the ${removed} a delete removed (it had read them just before): deleted increments came back` });
+      }
+    } else if (fin.some((f) => f.lww !== undefined)) {
+      const value = fin[0]?.lww ?? null;
+      const written = new Set(keyOps.filter((o) => o.kind === "set" && o.outcome !== "failed").map((o) => (o as SetOp).value));
+      if (value !== null && !written.has(value)) found.push({ checker: "delete", key, message: `final value ${JSON.stringify(value)} was never written: phantom value` });
+      for (const p of sealed) {
+        if (p.read.kind === "readLww" && p.read.value !== null && p.read.value === value) {
+          found.push({ checker: "delete", key, message: `${JSON.stringify(value)} is back: ${p.del.process} read it on ${p.del.node} and deleted it there at ${p.del.startMs.toFixed(1)}ms` });
+        }
+      }
+      const lateAck = keyOps.find((o) => o.kind === "set" && o.outcome === "ok" && o.startMs > lastDelEnd);
+      if (value === null && lateAck !== undefined) found.push({ checker: "delete", key, message: `absent after heal although ${JSON.stringify((lateAck as SetOp).value)} was acknowledged after every delete had ended` });
+    }
+    out.push(...found.slice(0, violationsPerKeyMax));
+  }
+  return out;
+}
+
+/** Every checker over one history and its final reads; deletable keys (see workload.ts) go to checkDeletes only. */
 export function checkAll(ops: readonly Op[], finals: readonly FinalRead[]): Violation[] {
-  return [...checkConvergence(finals), ...checkCounters(ops, finals), ...checkLww(ops, finals), ...checkMv(ops, finals)];
+  const plainOps = ops.filter((o) => !isDeletableKey(o.key));
+  const plainFinals = finals.filter((f) => !isDeletableKey(f.key));
+  const delOps = ops.filter((o) => isDeletableKey(o.key));
+  const delFinals = finals.filter((f) => isDeletableKey(f.key));
+  return [
+    ...checkConvergence(finals), ...checkCounters(plainOps, plainFinals), ...checkLww(plainOps, plainFinals), ...checkMv(plainOps, plainFinals),
+    ...checkDeletes(delOps, delFinals),
+  ];
 }

@@ -32,7 +32,9 @@ export type Op =
   | (Common & { kind: "readLww"; value: string | null })
   /** observed: the values of the read whose context this write carried (what it replaces). */
   | (Common & { kind: "setMv"; value: string; observed: readonly string[] })
-  | (Common & { kind: "readMv"; values: readonly string[] });
+  | (Common & { kind: "readMv"; values: readonly string[] })
+  /** A delete (of a deletable counter or register), issued right after a read of the key on the same node. */
+  | (Common & { kind: "del" });
 
 export type OpKind = Op["kind"];
 

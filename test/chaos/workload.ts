@@ -24,15 +24,20 @@ export interface Mix {
   readLww: number;
   /** A read of an MV key followed by a write carrying its context. */
   mv: number;
+  /** A read of a deletable counter or register followed by its delete on the same node. */
+  del?: number;
 }
 
 export const counterOnlyMix: Mix = { add: 6, readCounter: 2, set: 0, readLww: 0, mv: 0 };
-export const mixedMix: Mix = { add: 4, readCounter: 2, set: 2, readLww: 1, mv: 1 };
+/** Every kind, and deletes of the deletable keys (KeySpace.deletables) when there are any. */
+export const mixedMix: Mix = { add: 4, readCounter: 2, set: 2, readLww: 1, mv: 1, del: 1 };
 
 export interface KeySpace {
   counters: number;
   registers: number;
   mvs: number;
+  /** Counter and register keys (each this many) that are written and deleted; judged by checkDeletes. */
+  deletables?: number;
   /** Further counter keys read by finalReads (not written by the workload). */
   extra?: readonly string[];
 }
@@ -40,13 +45,31 @@ export interface KeySpace {
 export const counterKey = (i: number) => `ctr-${i}`;
 export const registerKey = (i: number) => `lww-${i}`;
 export const mvKey = (i: number) => `mv-${i}`;
+export const deletableCounterKey = (i: number) => `dctr-${i}`;
+export const deletableRegisterKey = (i: number) => `dlww-${i}`;
+/** Keys that are deleted too: the plain checkers leave them to checkDeletes. */
+export const isDeletableKey = (key: string): boolean => key.startsWith("dctr-") || key.startsWith("dlww-");
 
 export function allKeys(k: KeySpace): { counters: string[]; registers: string[]; mvs: string[] } {
+  const d = k.deletables ?? 0;
   return {
-    counters: [...Array.from({ length: k.counters }, (_, i) => counterKey(i)), ...(k.extra ?? [])],
-    registers: Array.from({ length: k.registers }, (_, i) => registerKey(i)),
+    counters: [...Array.from({ length: k.counters }, (_, i) => counterKey(i)), ...Array.from({ length: d }, (_, i) => deletableCounterKey(i)), ...(k.extra ?? [])],
+    registers: [...Array.from({ length: k.registers }, (_, i) => registerKey(i)), ...Array.from({ length: d }, (_, i) => deletableRegisterKey(i))],
     mvs: Array.from({ length: k.mvs }, (_, i) => mvKey(i)),
   };
+}
+
+/** A key of a family, deletable ones drawn half the time when there are any. */
+function counterOrDeletable(k: KeySpace, r: () => number): string {
+  const d = k.deletables ?? 0;
+  if (d > 0 && (k.counters === 0 || r() < 0.5)) return deletableCounterKey(Math.floor(r() * d));
+  return counterKey(Math.floor(r() * k.counters));
+}
+
+function registerOrDeletable(k: KeySpace, r: () => number): string {
+  const d = k.deletables ?? 0;
+  if (d > 0 && (k.registers === 0 || r() < 0.5)) return deletableRegisterKey(Math.floor(r() * d));
+  return registerKey(Math.floor(r() * k.registers));
 }
 
 /** A node as the workload sees it: a stable name and a client (through the node's client proxy). */
@@ -168,7 +191,7 @@ export class Workload {
     const node = t.node;
     switch (kind) {
       case "add": {
-        const key = counterKey(Math.floor(r() * k.counters));
+        const key = counterOrDeletable(k, r);
         const amount = BigInt(1 + Math.floor(r() * 5));
         const requestId = newRequestId();
         const startMs = h.now();
@@ -196,7 +219,7 @@ export class Workload {
         }
       }
       case "readCounter": {
-        const key = counterKey(Math.floor(r() * k.counters));
+        const key = counterOrDeletable(k, r);
         const inc0 = t.incarnation?.();
         const op = await h.record<Extract<Parameters<History["add"]>[0], { kind: "readCounter" }>>(
           { kind: "readCounter", process, node, key, value: null },
@@ -209,7 +232,7 @@ export class Workload {
         return op.outcome === "ok";
       }
       case "set": {
-        const key = registerKey(Math.floor(r() * k.registers));
+        const key = registerOrDeletable(k, r);
         const value = `${process}-${++this.seq}`;
         const op = await h.record({ kind: "set", process, node, key, value }, async () => {
           await t.client.set(key, enc.encode(value));
@@ -218,7 +241,7 @@ export class Workload {
         return op.outcome === "ok";
       }
       case "readLww": {
-        const key = registerKey(Math.floor(r() * k.registers));
+        const key = registerOrDeletable(k, r);
         const op = await h.record<Extract<Parameters<History["add"]>[0], { kind: "readLww" }>>(
           { kind: "readLww", process, node, key, value: null },
           async () => {
@@ -251,6 +274,48 @@ export class Workload {
           return {};
         }, classifyError);
         return op.outcome === "ok";
+      }
+      case "del": {
+        // A read, then the delete on the same node: when one process served both, the delete
+        // removed at least what the read showed, which may then never show again (checkDeletes).
+        const d = k.deletables ?? 0;
+        if (d === 0) return true;
+        const counter = r() < 0.5;
+        const key = counter ? deletableCounterKey(Math.floor(r() * d)) : deletableRegisterKey(Math.floor(r() * d));
+        const inc0 = t.incarnation?.();
+        const startMs = h.now();
+        let seen: ValueView | null;
+        try {
+          seen = await getOrNull(t.client, key);
+        } catch {
+          h.add(counter ? { kind: "readCounter", process, node, key, value: null, outcome: "failed", startMs, endMs: h.now() }
+            : { kind: "readLww", process, node, key, value: null, outcome: "failed", startMs, endMs: h.now() });
+          return false;
+        }
+        const readEnd = h.now();
+        if (counter) {
+          h.add({ kind: "readCounter", process, node, key, value: seen !== null && (seen.type === "pncounter" || seen.type === "gcounter") ? seen.value : null, outcome: "ok", startMs, endMs: readEnd, ...servedBy(t, inc0) });
+        } else {
+          h.add({ kind: "readLww", process, node, key, value: seen !== null && seen.type === "lww" ? dec.decode(seen.value) : null, outcome: "ok", startMs, endMs: readEnd, ...servedBy(t, inc0) });
+        }
+        const requestId = newRequestId();
+        const delStart = h.now();
+        let target = t;
+        for (let attempts = 1; ; attempts++) {
+          try {
+            await target.client.delete(key, requestId);
+            h.add({ kind: "del", process, node, key, outcome: "ok", startMs: delStart, endMs: h.now(), ...servedBy(target, inc0) });
+            return true;
+          } catch (err) {
+            const outcome = classifyError(err);
+            if (outcome === "failed" || attempts >= addAttemptsMax || !this.running) {
+              h.add({ kind: "del", process, node, key, outcome, startMs: delStart, endMs: h.now() });
+              return false;
+            }
+            await Bun.sleep(this.o.pauseAfterErrorMs);
+            target = this.o.targets().find((x) => x.node === node) ?? target;
+          }
+        }
       }
     }
   }

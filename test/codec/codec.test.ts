@@ -9,7 +9,7 @@ import {
   CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, decodeState, DecodeError, encodeContext, encodeEnvelope,
   encodeState, keyUtf8, Reader, Writer, type CrdtState,
 } from "../../src/codec/index.ts";
-import { actorName, internActor, GCounter, LwwRegister, MvRegister, PNCounter } from "../../src/crdt/index.ts";
+import { actorName, internActor, GCounter, LwwRegister, MvRegister, PNCounter, type ActorId } from "../../src/crdt/index.ts";
 import { cmdArb, runWorld, same, specs, World } from "../crdt/harness.ts";
 import { checkProperty } from "../crdt/prop.ts";
 
@@ -160,10 +160,17 @@ function toBig(x: unknown): bigint {
 function viaProtobufjs(type: CrdtType, bytes: Uint8Array): unknown {
   const msg = root.lookupType(messageOf[type]).decode(bytes) as unknown as Record<string, unknown>;
   const rows = (msg.entries ?? []) as Record<string, unknown>[];
+  const resets = (msg.resets ?? []) as Record<string, unknown>[];
+  const arr = (v: unknown) => Array.from((v as Uint8Array | undefined) ?? []);
   switch (type) {
-    case CrdtType.GCounter: return rows.map((r) => [r.actor, toBig(r.count)]);
-    case CrdtType.PNCounter: return rows.map((r) => [r.actor, toBig(r.p), toBig(r.n)]);
-    case CrdtType.LwwRegister: return [toBig(msg.timestamp), msg.actor ?? "", Array.from((msg.value as Uint8Array | undefined) ?? [])];
+    case CrdtType.GCounter: return [rows.map((r) => [r.actor, toBig(r.count)]), resets.map((r) => [r.actor, toBig(r.p)])];
+    case CrdtType.PNCounter: return [rows.map((r) => [r.actor, toBig(r.p), toBig(r.n)]), resets.map((r) => [r.actor, toBig(r.p), toBig(r.n)])];
+    case CrdtType.LwwRegister: {
+      // The single-write form is one entry and no context beyond it.
+      if (msg.actor !== undefined && msg.actor !== "") return [[[msg.actor, toBig(msg.timestamp), arr(msg.value)]], []];
+      const ctx = (msg.context ?? []) as Record<string, unknown>[];
+      return [rows.map((r) => [r.actor, toBig(r.timestamp), arr(r.value)]), ctx.map((r) => [r.actor, toBig(r.timestamp)])];
+    }
     case CrdtType.MvRegister: {
       const ctx = (msg.context ?? {}) as Record<string, Record<string, unknown>[] | undefined>;
       const pair = (d: Record<string, unknown>) => [d.actor, Number(toBig(d.counter))];
@@ -187,10 +194,23 @@ function viaProtobufjs(type: CrdtType, bytes: Uint8Array): unknown {
 
 /** The same structure from our in-memory state. */
 function ours(s: CrdtState): unknown {
-  if (s instanceof GCounter) return s.actors.map((a, i) => [actorName(a), s.counts[i]]);
-  if (s instanceof PNCounter) return s.actors.map((a, i) => [actorName(a), s.p[i], s.n[i]]);
+  const hlc = (ms: number, logical: number) => (BigInt(ms) << 16n) | BigInt(logical);
+  if (s instanceof GCounter) {
+    const r = s.resets;
+    return [s.actors.map((a, i) => [actorName(a), s.counts[i]]), r === null ? [] : r.actors.map((a, i) => [actorName(a), r.counts[i]])];
+  }
+  if (s instanceof PNCounter) {
+    const r = s.resets;
+    return [s.actors.map((a, i) => [actorName(a), s.p[i], s.n[i]]), r === null ? [] : r.actors.map((a, i) => [actorName(a), r.p[i], r.n[i]])];
+  }
   if (s instanceof LwwRegister) {
-    return [s.isSet ? (BigInt(s.ms) << 16n) | BigInt(s.logical) : 0n, s.actor === null ? "" : actorName(s.actor), Array.from(s.value)];
+    return [
+      s.entries.map((e) => [actorName(e.actor), hlc(e.ms, e.logical), Array.from(e.value)]),
+      Array.from({ length: s.seenRows.length / 3 }, (_, i) => {
+        const [a, ms, logical] = s.seenRows.slice(3 * i, 3 * i + 3) as [number, number, number];
+        return [actorName(a as ActorId), hlc(ms, logical)];
+      }),
+    ];
   }
   if (s.kind === "set") {
     return [

@@ -1,6 +1,14 @@
 // A small world of replicas for each CRDT type, driven by fast-check commands: it yields
 // realistic states (unique dots, monotonic clocks) for the law and convergence properties,
 // and tracks a simple reference model of what the value must be.
+//
+// The model is observed-remove: every write, increment and decrement is an event; each
+// replica knows the events it has observed; a delete covers the events its replica had
+// observed, and so does a register write (it replaces what it saw). The value is built from
+// the events nobody covered: counters sum them, an LWW register shows the greatest by
+// (timestamp, actor), an MV register shows them all. A set's add is an event per member that
+// covers the adds of that member its replica had observed (it re-dots them); a set remove is
+// a delete of just those members' adds; a set shows the members of its uncovered adds.
 
 import fc from "fast-check";
 import {
@@ -25,11 +33,13 @@ export type Op =
   | { t: "set"; value: Uint8Array; advanceMs: number }
   | { t: "mv"; value: Uint8Array; stale: boolean }
   | { t: "sadd"; members: Uint8Array[] }
-  | { t: "srem"; members: Uint8Array[] };
+  | { t: "srem"; members: Uint8Array[] }
+  | { t: "del" };
 
 /** Set members from a pool of three, so one member is added and removed on several replicas at once. */
 export const memberPool: Uint8Array[] = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(1, 2)];
 const membersArb = fc.array(fc.constantFrom(...memberPool), { minLength: 1, maxLength: 3 });
+const memberText = (m: Uint8Array): string => Array.from(m).join(",");
 
 export interface TypeSpec {
   /** The registered kind (src/kinds) this spec drives. */
@@ -43,35 +53,40 @@ const amountArb = fc.oneof(fc.constantFrom(1n, 2n), fc.bigInt({ min: 1n, max: 10
 // Time advances of 0 are common, so equal HLC milliseconds (and logical tie-breaks) happen.
 const advanceArb = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 3 }));
 
+/** Each kind's ops, with deletes mixed in often enough that several replicas delete the same events. */
+function withDeletes(ops: fc.Arbitrary<Op>): fc.Arbitrary<Op> {
+  return fc.oneof({ weight: 4, arbitrary: ops }, { weight: 1, arbitrary: fc.constant({ t: "del" } as Op) });
+}
+
 /** A spec per registered kind: the compiler refuses a kind without one (the Record's keys are KindName). */
 const specByKind: Record<KindName, TypeSpec> = {
-  gcounter: { kind: "gcounter", name: "GCounter", create: () => new GCounter(), opArb: amountArb.map((amount) => ({ t: "inc", amount }) as Op) },
+  gcounter: { kind: "gcounter", name: "GCounter", create: () => new GCounter(), opArb: withDeletes(amountArb.map((amount) => ({ t: "inc", amount }) as Op)) },
   pncounter: {
     kind: "pncounter",
     name: "PNCounter",
     create: () => new PNCounter(),
-    opArb: fc.oneof(amountArb.map((amount) => ({ t: "inc", amount }) as Op), amountArb.map((amount) => ({ t: "dec", amount }) as Op)),
+    opArb: withDeletes(fc.oneof(amountArb.map((amount) => ({ t: "inc", amount }) as Op), amountArb.map((amount) => ({ t: "dec", amount }) as Op))),
   },
   lww: {
     kind: "lww",
     name: "LwwRegister",
     create: () => new LwwRegister(),
-    opArb: fc.record({ value: valueArb, advanceMs: advanceArb }).map((x) => ({ t: "set", ...x }) as Op),
+    opArb: withDeletes(fc.record({ value: valueArb, advanceMs: advanceArb }).map((x) => ({ t: "set", ...x }) as Op)),
   },
   mv: {
     kind: "mv",
     name: "MvRegister",
     create: () => new MvRegister(),
-    opArb: fc.record({ value: valueArb, stale: fc.boolean() }).map((x) => ({ t: "mv", ...x }) as Op),
+    opArb: withDeletes(fc.record({ value: valueArb, stale: fc.boolean() }).map((x) => ({ t: "mv", ...x }) as Op)),
   },
   set: {
     kind: "set",
     name: "OrSet",
     create: () => new OrSet(),
-    opArb: fc.oneof(
+    opArb: withDeletes(fc.oneof(
       { weight: 3, arbitrary: membersArb.map((members) => ({ t: "sadd", members }) as Op) },
       { weight: 2, arbitrary: membersArb.map((members) => ({ t: "srem", members }) as Op) },
-    ),
+    )),
   },
 };
 
@@ -104,52 +119,44 @@ export function roundTrip(s: CrdtState): CrdtState {
   return decodeState(kindOf(s).type, encodeState(s));
 }
 
-/** One replica: its state, its actor, its HLC and local time, and what it has seen (MV model). */
+/** One replica: its state, its actor, its HLC and local time, and the events it has observed (model). */
 export interface Replica {
   actor: ActorId;
   state: CrdtState;
   clock: HybridClock;
   nowMs: number;
-  /** MV reference model: ids of the writes this replica has seen. */
+  /** Reference model: ids of the events (writes, increments, decrements) this replica has observed. */
   seen: Set<number>;
   /** A stale read context kept for "stale" MV writes. */
   staleCtx: CausalContext | null;
   staleSeen: Set<number>;
 }
 
-export interface Write {
+/** One event of the reference model. */
+export interface Event {
   id: number;
+  t: "inc" | "dec" | "write" | "del";
+  /** A set add's member (its value), or a set remove's members (a "del" of just their adds). */
   actor: ActorId;
+  /** inc, dec: the amount. */
+  amount: bigint;
+  /** write: the value and (LWW) its timestamp. */
   value: Uint8Array;
   ms: number;
   logical: number;
-  /** MV: ids of writes this one replaces. */
+  /** write, del: ids of the events this one replaces or removes (what its replica had observed). */
   covers: Set<number>;
 }
 
 export interface Delta {
   state: CrdtState;
-  /** MV reference model: the write id and what it covers. */
-  writeId: number;
+  /** Reference model: the events joining this delta makes its receiver observe. */
   seen: Set<number>;
 }
 
-/** OR-Set reference model: one add of one member (its id is a write id, in Replica.seen once seen). */
-export interface SetAdd {
-  id: number;
-  member: string;
-}
-
-const memberText = (m: Uint8Array): string => Array.from(m).join(",");
-
 export class World {
   readonly replicas: Replica[];
-  readonly writes: Write[] = [];
-  /** OR-Set model: every add, and the ids of the adds some later add or remove observed (and so replaced). */
-  readonly setAdds: SetAdd[] = [];
-  readonly setCovered = new Set<number>();
-  incTotal = 0n;
-  decTotal = 0n;
+  readonly events: Event[] = [];
 
   constructor(readonly spec: TypeSpec, n: number, skewMs: number[] = []) {
     this.replicas = [];
@@ -166,41 +173,81 @@ export class World {
     }
   }
 
-  /** Applies op at replica i; returns the delta (or null if refused). */
+  /** Applies op at replica i; returns the delta (or null if refused, or a delete of nothing). */
   apply(i: number, op: Op): Delta | null {
     const r = this.replicas[i] as Replica;
     const s = r.state;
-    const id = this.writes.length;
+    const id = this.events.length;
+    const event = (t: Event["t"], more: Partial<Event> = {}): Event => {
+      const e: Event = { id, t, actor: r.actor, amount: 0n, value: new Uint8Array(0), ms: 0, logical: 0, covers: new Set(), ...more };
+      this.events.push(e);
+      return e;
+    };
+    // A counter row carries all of its actor's increments (or decrements) so far: a prefix.
+    const ownSoFar = (t: "inc" | "dec"): Set<number> => {
+      const out = new Set<number>();
+      for (const e of this.events) if (e.t === t && e.actor === r.actor) out.add(e.id);
+      return out;
+    };
     try {
       if (op.t === "inc" && (s.kind === "gcounter" || s.kind === "pncounter")) {
         const d = s.inc(r.actor, op.amount);
-        this.incTotal += op.amount;
-        return { state: d, writeId: -1, seen: new Set() };
+        event("inc", { amount: op.amount });
+        r.seen.add(id);
+        return { state: d, seen: ownSoFar("inc") };
       }
       if (op.t === "dec" && s.kind === "pncounter") {
         const d = s.dec(r.actor, op.amount);
-        this.decTotal += op.amount;
-        return { state: d, writeId: -1, seen: new Set() };
+        event("dec", { amount: op.amount });
+        r.seen.add(id);
+        return { state: d, seen: ownSoFar("dec") };
       }
       if (op.t === "set" && s.kind === "lww") {
         r.nowMs += op.advanceMs;
         const ts = r.clock.now(r.nowMs);
+        const covers = new Set(r.seen);
         const d = s.set(r.actor, op.value, ts);
-        this.writes.push({ id, actor: r.actor, value: op.value, ms: ts.ms, logical: ts.logical, covers: new Set() });
-        return { state: d, writeId: id, seen: new Set() };
+        event("write", { value: op.value, ms: ts.ms, logical: ts.logical, covers });
+        r.seen.add(id);
+        return { state: d, seen: new Set([...covers, id]) };
       }
       if (op.t === "mv" && s.kind === "mv") {
         const useStale = op.stale && r.staleCtx !== null;
         const covers = new Set(useStale ? r.staleSeen : r.seen);
         const d = s.write(r.actor, op.value, useStale ? r.staleCtx : null);
-        this.writes.push({ id, actor: r.actor, value: op.value, ms: 0, logical: 0, covers });
+        event("write", { value: op.value, covers });
         r.seen = new Set([...r.seen, ...covers, id]);
         // Remember this read for a later stale write.
         r.staleCtx = s.read().context;
         r.staleSeen = new Set(r.seen);
-        return { state: d, writeId: id, seen: new Set([...covers, id]) };
+        return { state: d, seen: new Set([...covers, id]) };
       }
-      if ((op.t === "sadd" || op.t === "srem") && s.kind === "set") return this.applySet(r, s, op);
+      if ((op.t === "sadd" || op.t === "srem") && s.kind === "set") {
+        // Each covers the adds of its members this replica observed (a superset of the dots it
+        // holds of them: the rest were covered already).
+        const names = new Set(op.members.map(memberText));
+        const covers = new Set<number>();
+        for (const e of this.events) if (e.t === "write" && names.has(memberText(e.value)) && r.seen.has(e.id)) covers.add(e.id);
+        const d = op.t === "sadd" ? s.add(r.actor, op.members) : s.remove(op.members);
+        const seen = new Set(covers);
+        if (op.t === "srem") event("del", { covers });
+        else {
+          for (const member of names) {
+            const add = event("write", { id: this.events.length, value: Uint8Array.from(member.split(",").map(Number)), covers });
+            seen.add(add.id);
+            r.seen.add(add.id);
+          }
+        }
+        return { state: d, seen };
+      }
+      if (op.t === "del") {
+        // Covers what this replica observed, whether or not anything of it is still present
+        // (if the state says nothing is, the model must agree: the delete changes nothing).
+        const covers = new Set(r.seen);
+        const d = kindOf(s).removeObserved(s);
+        event("del", { covers });
+        return d === null ? null : { state: d, seen: covers };
+      }
     } catch (e) {
       if (e instanceof CrdtError) return null;
       throw e;
@@ -208,33 +255,13 @@ export class World {
     throw new Error(`op ${op.t} does not fit ${this.spec.name}`);
   }
 
-  /**
-   * An add or remove at r: in the model it covers every add of its members r has seen (a
-   * superset of the dots r holds: the rest were covered already); an add is a new add per
-   * distinct member.
-   */
-  private applySet(r: Replica, s: OrSet, op: Extract<Op, { t: "sadd" | "srem" }>): Delta {
-    const names = new Set(op.members.map(memberText));
-    const covers = new Set<number>();
-    for (const a of this.setAdds) if (names.has(a.member) && r.seen.has(a.id)) covers.add(a.id);
-    const d = op.t === "sadd" ? s.add(r.actor, op.members) : s.remove(op.members);
-    for (const c of covers) this.setCovered.add(c);
-    const seen = new Set(covers);
-    if (op.t === "sadd") {
-      for (const member of names) {
-        const id = this.writes.length + this.setAdds.length;
-        this.setAdds.push({ id, member });
-        seen.add(id);
-      }
-    }
-    for (const x of seen) r.seen.add(x);
-    return { state: d, writeId: -1, seen };
-  }
-
   deliver(i: number, d: Delta): void {
     const r = this.replicas[i] as Replica;
     merge(r.state, d.state);
-    if (d.state.kind === "lww" && d.state.isSet) r.clock.observe(d.state.timestamp(), r.nowMs);
+    if (d.state.kind === "lww") {
+      const top = d.state.maxTimestamp();
+      if (top !== null) r.clock.observe(top, r.nowMs);
+    }
     for (const x of d.seen) r.seen.add(x);
   }
 
@@ -251,34 +278,47 @@ export class World {
     }
   }
 
+  /** Ids of the events some write or delete covered. */
+  private covered(): Set<number> {
+    const out = new Set<number>();
+    for (const e of this.events) for (const c of e.covers) out.add(c);
+    return out;
+  }
+
+  /** The events nobody covered: what the converged state must show. */
+  private live(): Event[] {
+    const covered = this.covered();
+    return this.events.filter((e) => e.t !== "del" && !covered.has(e.id));
+  }
+
   /** The reference model's value, in the form `observed` returns. */
   expected(): string {
+    const live = this.live();
     switch (this.spec.kind) {
       case "gcounter":
-      case "pncounter":
-        return String(this.incTotal - this.decTotal);
+      case "pncounter": {
+        let v = 0n;
+        for (const e of live) v += e.t === "inc" ? e.amount : -e.amount;
+        return String(v);
+      }
       case "lww": {
-        let best: Write | null = null;
-        for (const w of this.writes) {
-          if (best === null) { best = w; continue; }
-          const key = (x: Write): [number, number, string, string] => [x.ms, x.logical, actorName(x.actor), Array.from(x.value).map((b) => (b + 256).toString(16)).join("")];
-          const a = key(w);
-          const b = key(best);
-          if (a[0] > b[0] || (a[0] === b[0] && (a[1] > b[1] || (a[1] === b[1] && (a[2] > b[2] || (a[2] === b[2] && a[3] > b[3])))))) best = w;
+        let best: Event | null = null;
+        for (const w of live) {
+          if (best === null || w.ms > best.ms || (w.ms === best.ms && (w.logical > best.logical || (w.logical === best.logical && actorName(w.actor) > actorName(best.actor))))) best = w;
         }
         return best === null ? "unset" : Array.from(best.value).join(",");
       }
-      case "mv": {
-        const covered = new Set<number>();
-        for (const w of this.writes) for (const c of w.covers) covered.add(c);
-        return this.writes.filter((w) => !covered.has(w.id)).map((w) => Array.from(w.value).join(",")).sort().join("|");
-      }
-      case "set": {
-        // Present iff some add of it was observed by no later add or remove (add wins over a concurrent remove).
-        const present = new Set(this.setAdds.filter((a) => !this.setCovered.has(a.id)).map((a) => a.member));
-        return [...present].sort().join("|");
-      }
+      case "mv":
+        return live.map((w) => Array.from(w.value).join(",")).sort().join("|");
+      case "set":
+        // Present iff some add of it was observed by no later add, remove or delete (add wins).
+        return [...new Set(live.map((w) => memberText(w.value)))].sort().join("|");
     }
+  }
+
+  /** Whether the converged state must be present (src/kinds present()): some event is uncovered. */
+  expectedPresent(): boolean {
+    return this.live().length > 0;
   }
 }
 

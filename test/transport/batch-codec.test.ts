@@ -149,6 +149,7 @@ const opArb: fc.Arbitrary<OpWire> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ key: keyArb, member: bytesArb }).map((sismember) => ({ sismember })) },
   { weight: 1, arbitrary: fc.record({ key: keyArb }).chain((r) => fc.constantFrom<OpWire>({ smembers: r }, { scard: r })) },
+  { weight: 2, arbitrary: fc.record({ key: keyArb, requestId: fc.option(bytesArb, { nil: undefined }) }).map((del) => ({ delete: del })) },
   { weight: 1, arbitrary: fc.constant({}) },
 );
 
@@ -315,6 +316,8 @@ function referenceResponse(outcomes: readonly OpOutcome[]): Buffer {
         return { code: 0, get: get(r.value) };
       case "written":
         return { code: 0, set: { key: undefined, context: r.context ?? undefined } };
+      case "deleted":
+        return { code: 0, delete: { key: undefined, deleted: r.deleted } };
       case "count":
         return { code: 0, scount: { key: undefined, count: r.value } };
       case "members":
@@ -352,6 +355,7 @@ const pairArb: fc.Arbitrary<[ClientOp, OpOutcome]> = fc.oneof(
   valueViewArb.map((value): [ClientOp, OpOutcome] => [{ kind: "get", key: "k" }, { ok: true, result: { kind: "value", value } }]),
   fc.option(fc.uint8Array({ maxLength: 200 }), { nil: null }).map((context): [ClientOp, OpOutcome] => [{ kind: "setMv", key: "k", value: new Uint8Array(0), context: null }, { ok: true, result: { kind: "written", context } }]),
   fc.constant<[ClientOp, OpOutcome]>([{ kind: "set", key: "k", value: new Uint8Array(0) }, { ok: true, result: { kind: "written", context: null } }]),
+  fc.boolean().map((deleted): [ClientOp, OpOutcome] => [{ kind: "delete", key: "k" }, { ok: true, result: { kind: "deleted", deleted } }]),
   fc.tuple(fc.constantFrom("sadd" as const, "srem" as const), fc.nat(100_000)).map(([kind, value]): [ClientOp, OpOutcome] => [{ kind, key: "k", members: [Uint8Array.of(1)] }, { ok: true, result: { kind: "count", value } }]),
   fc.nat(100_000).map((value): [ClientOp, OpOutcome] => [{ kind: "scard", key: "k" }, { ok: true, result: { kind: "count", value } }]),
   fc.array(fc.uint8Array({ minLength: 1, maxLength: 20 }), { maxLength: 4 }).map((members): [ClientOp, OpOutcome] => [{ kind: "smembers", key: "k" }, { ok: true, result: { kind: "members", members } }]),

@@ -1,5 +1,7 @@
 // A small in-memory ClientHandler/AdminHandler/PeerHandler for transport tests: enough semantics to see statuses cross the edge.
-import { OpFailure, type AdminHandler, type ClientHandler, type ClientOp, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler } from "../../src/transport/api.ts";
+import {
+  OpFailure, type AdminHandler, type ClientHandler, type ClientOp, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler, type ScanPage, type ScanQuery,
+} from "../../src/transport/api.ts";
 
 type Entry =
   | { type: "gcounter" | "pncounter"; value: bigint }
@@ -67,6 +69,9 @@ export class FakeNode implements ClientHandler, AdminHandler {
         this.applied++;
         return { ok: true, result: { kind: "written", context: new Uint8Array([version]) } };
       }
+      case "delete":
+        this.applied++;
+        return { ok: true, result: { kind: "deleted", deleted: this.store.delete(op.key) } };
       case "sadd":
       case "srem": {
         if (cur !== undefined && cur.type !== "set") return this.fail("FAILED_PRECONDITION", `key holds a ${cur.type}`);
@@ -91,6 +96,14 @@ export class FakeNode implements ClientHandler, AdminHandler {
         return { ok: true, result: { kind: "isMember", value: cur?.members.has(hexOf(op.member)) === true } };
       }
     }
+  }
+
+  /** Keys in insertion order; the cursor is a position in that order. */
+  scan(q: ScanQuery): ScanPage {
+    const all = [...this.store.entries()].filter(([k, v]) => k.startsWith(q.prefix) && (q.type === null || v.type === q.type)).map(([k]) => k);
+    const keys = all.slice(q.cursor, q.cursor + q.limit);
+    const next = q.cursor + keys.length;
+    return { keys, cursor: next >= all.length ? 0 : next };
   }
 
   async apply(op: ClientOp, requestId: Uint8Array | null = null): Promise<OpOutcome> {

@@ -144,6 +144,9 @@ describe("validation at the edge", () => {
     ["N < 0", { kind: "decrement", key: "v", amount: -5n }, "INVALID_ARGUMENT"],
     ["value of 1 MiB + 1", { kind: "set", key: "v", value: new Uint8Array(valueBytesMax + 1) }, "RESOURCE_EXHAUSTED"],
     ["value of exactly 1 MiB", { kind: "set", key: "v1m", value: new Uint8Array(valueBytesMax) }, "OK"],
+    ["delete with an empty key", { kind: "delete", key: "" }, "INVALID_ARGUMENT"],
+    ["delete with invalid UTF-8", { kind: "delete", key: new Uint8Array([0xff]) }, "INVALID_ARGUMENT"],
+    ["delete of a missing key", { kind: "delete", key: "never-written" }, "OK"],
     ["SAdd of no members", { kind: "sadd", key: "s", members: [] }, "INVALID_ARGUMENT"],
     ["SAdd of an empty member", { kind: "sadd", key: "s", members: [Uint8Array.of(1), new Uint8Array(0)] }, "INVALID_ARGUMENT"],
     ["SAdd of a member past the limit", { kind: "sadd", key: "s", members: [new Uint8Array(setMemberBytesMax + 1)] }, "RESOURCE_EXHAUSTED"],
@@ -164,6 +167,7 @@ describe("validation at the edge", () => {
         : op.kind === "get" ? c.get(op.key)
         : op.kind === "set" ? c.set(op.key, op.value)
         : op.kind === "setMv" ? c.setMv(op.key, op.value, op.context)
+        : op.kind === "delete" ? c.delete(op.key)
         : op.kind === "sadd" ? c.sadd(op.key, op.members)
         : op.kind === "srem" ? c.srem(op.key, op.members)
         : op.kind === "smembers" ? c.smembers(op.key)
