@@ -48,20 +48,24 @@ export async function startRedis(dir: string, persistence: RedisPersistence = "a
   return { skipped: `redis-server did not answer on port ${port} within ${redisStartDeadlineMs} ms` };
 }
 
-/** Runs redis-benchmark -t incr and returns requests/s (and latency percentiles when printed). */
+/**
+ * Runs redis-benchmark -t `test` (default incr; sadd and hset write one set / one hash, with
+ * -r random members or fields) and returns requests/s (and latency percentiles when printed).
+ */
 export async function redisBenchmark(
   tool: string,
   port: number,
-  opts: { clients: number; requests: number; pipeline?: number; keyspace?: number },
+  opts: { clients: number; requests: number; pipeline?: number; keyspace?: number; test?: "incr" | "sadd" | "hset" },
 ): Promise<{ rps: number; p50Ms: number | null }> {
-  const args = [tool, "-p", String(port), "-c", String(opts.clients), "-n", String(opts.requests), "-t", "incr", "--csv"];
+  const test = opts.test ?? "incr";
+  const args = [tool, "-p", String(port), "-c", String(opts.clients), "-n", String(opts.requests), "-t", test, "--csv"];
   if (opts.pipeline !== undefined) args.push("-P", String(opts.pipeline));
   if (opts.keyspace !== undefined) args.push("-r", String(opts.keyspace));
   const p = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
   const out = await new Response(p.stdout).text();
   await p.exited;
   // CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...
-  const line = out.split("\n").find((l) => l.startsWith('"INCR"'));
+  const line = out.split("\n").find((l) => l.startsWith(`"${test.toUpperCase()}"`));
   const cells = line?.split(",").map((c) => c.replaceAll('"', ""));
   const rps = Number(cells?.[1]);
   if (!cells || !Number.isFinite(rps)) throw new Error(`could not read redis-benchmark output: ${out.slice(-300)}`);

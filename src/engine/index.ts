@@ -888,7 +888,7 @@ export class Engine {
       const o = t.objects.get(i);
       if (o?.kind === "conflicted") {
         const v = o.visible();
-        writeEnvelope(w, keyBytes, v.state, v.createdMs, o.hidden());
+        writeEnvelope(w, keyBytes, v.state, v.createdMs, o.others());
       } else {
         writeEnvelope(w, keyBytes, o as CrdtState, this.stampAt(i));
       }
@@ -1159,7 +1159,8 @@ function writeBytes(op: EngineOp): number {
 function opFits(op: EngineOp, kind: KindName): boolean {
   switch (op.kind) {
     case "incr":
-      return op.counter === undefined ? kind === "pncounter" || kind === "gcounter" : kind === op.counter;
+      // As on a new key: unspecified means a PN-Counter.
+      return kind === (op.counter ?? "pncounter");
     case "decr":
       return kind === "pncounter";
     case "set":

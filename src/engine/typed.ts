@@ -55,6 +55,12 @@ export class Conflicted {
     return this.sides.filter((s) => s !== v && isPresent(s));
   }
 
+  /** Every side but the visible one, in type order, deleted ones included: what an encoding carries. */
+  others(): TypedState[] {
+    const v = this.visible();
+    return this.sides.filter((s) => s !== v);
+  }
+
   /** Does any side hold something a read shows? */
   present(): boolean {
     return this.sides.some(isPresent);
