@@ -23,7 +23,6 @@ import { createNodeMetrics } from "./metrics.ts";
 import { startMetricsServer } from "./metrics-server.ts";
 
 /** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
-const ownRecord = { origin: "own" } as const;
 
 /** How often the node checks whether a snapshot is due. */
 const snapshotCheckIntervalMs = 1000;
@@ -107,10 +106,10 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
   const requests = new RequestTable();
   const replay = new RequestReplay({
     table: requests,
-    mergeDelta: (lsn, body) => {
+    mergeDelta: (lsn, bytes, start, end) => {
       // This node's own log: a timestamp in it was accepted once and is not refused again.
-      const r = engine.mergeDelta(body, now(), ownRecord);
-      if (!r.ok) throw new Error(`WAL record ${lsn}: ${r.error.message}`);
+      const err = engine.replayOwn(bytes, start, end, now());
+      if (err !== null) throw new Error(`WAL record ${lsn}: ${err}`);
     },
     nowMs: now,
     warn: (message, fields) => log.warn(message, fields),
@@ -131,6 +130,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
         if (!r.ok) throw new Error(`snapshot entry for key ${JSON.stringify(key.slice(0, 64))}: ${r.error.message}`);
       },
       walRecord: (lsn, body) => replay.walRecord(lsn, body),
+      walRecordAt: (lsn, segment, start, end) => replay.walRecordAt(lsn, segment, start, end),
     },
   });
   replay.finish();

@@ -3,7 +3,7 @@
 // that carry the table past the WAL segments a snapshot lets the store delete.
 import type { Lsn } from "../persist/index.ts";
 import { keyBytesMax } from "../transport/api.ts";
-import { decodeRequestChunk, decodeRequestPart, walRecordKind, type RequestPart } from "./request-record.ts";
+import { decodeRequestChunk, decodeRequestPart, nodeRecordMarker, type RequestPart } from "./request-record.ts";
 import type { RequestTable } from "./requests.ts";
 
 /**
@@ -27,8 +27,8 @@ export async function* withRequestTable(
 
 export interface ReplayOptions {
   table: RequestTable;
-  /** Joins one KeyDelta into the engine; throws (recovery refuses) when it cannot. */
-  mergeDelta: (lsn: Lsn, delta: Uint8Array) => void;
+  /** Joins one KeyDelta, bytes[start, end), into the engine; throws (recovery refuses) when it cannot. */
+  mergeDelta: (lsn: Lsn, bytes: Uint8Array, start: number, end: number) => void;
   nowMs: () => number;
   warn: (message: string, fields: Record<string, unknown>) => void;
 }
@@ -51,11 +51,17 @@ export class RequestReplay {
   }
 
   walRecord(lsn: Lsn, body: Uint8Array): void {
-    if (walRecordKind(body) === "delta") {
+    this.walRecordAt(lsn, body, 0, body.length);
+  }
+
+  /** A WAL record as segment[start, end) (see RecoverySink.walRecordAt). */
+  walRecordAt(lsn: Lsn, segment: Uint8Array, start: number, end: number): void {
+    if (end <= start || segment[start] !== nodeRecordMarker) {
       this.dropIncomplete(lsn);
-      this.o.mergeDelta(lsn, body);
+      this.o.mergeDelta(lsn, segment, start, end);
       return;
     }
+    const body = segment.subarray(start, end);
     const part = decodeRequestPart(body);
     if (part.index === 0) {
       this.dropIncomplete(lsn);
@@ -70,7 +76,7 @@ export class RequestReplay {
     // The last part: the whole write and its id, together. Errors name the group's first record.
     const { parts, firstLsn } = this.group;
     this.group = null;
-    for (const p of parts) for (const d of p.deltas) this.o.mergeDelta(firstLsn, d);
+    for (const p of parts) for (const d of p.deltas) this.o.mergeDelta(firstLsn, d, 0, d.length);
     this.o.table.load(part.entry, this.o.nowMs());
     this.requestsReplayed++;
   }

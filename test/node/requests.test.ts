@@ -161,7 +161,7 @@ describe("safe retries (request ids)", () => {
       const table = new RequestTable();
       const replay = new RequestReplay({
         table, nowMs: () => 10, warn: () => undefined,
-        mergeDelta: (_lsn, d) => { const m = engine.mergeDelta(d, 10); if (!m.ok) throw new Error(m.error.message); },
+        mergeDelta: (_lsn, b, s, e) => { const m = engine.mergeDelta(b.subarray(s, e), 10); if (!m.ok) throw new Error(m.error.message); },
       });
       records.slice(0, n).forEach((r, i) => replay.walRecord((i + 1) as Lsn, r));
       replay.finish();
@@ -223,7 +223,7 @@ describe("safe retries across a restart (real store)", () => {
     const now = () => 1_000_000;
     const replay = new RequestReplay({
       table: requests, nowMs: now, warn: () => undefined,
-      mergeDelta: (lsn, d) => { const m = engine.mergeDelta(d, now()); if (!m.ok) throw new Error(`${lsn}: ${m.error.message}`); },
+      mergeDelta: (lsn, b, s, e) => { const m = engine.mergeDelta(b.subarray(s, e), now()); if (!m.ok) throw new Error(`${lsn}: ${m.error.message}`); },
     });
     const store: Store = await openStore({
       dataDir: dir, durability: { kind: "sync" }, repair: false, accel: testAccel(), log: silentLog, onFatal: () => undefined,
