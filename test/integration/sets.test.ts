@@ -92,4 +92,18 @@ describe("imdb client set commands on a real node", () => {
     expect(await client("sadd", "tags", "e", "--request-id", "add-e")).toEqual(ok("1\n"));
     expect(await client("scard", "tags")).toEqual(ok("3\n"));
   });
+
+  test("keys --type set lists sets; removing the last member or del makes the key absent, and a later sadd starts from nothing", async () => {
+    expect(await client("keys", "--type", "set")).toEqual(ok("tags\nbin\n"));
+    expect(await client("srem", "--base64", "bin", "YQ==", "/wA=")).toEqual(ok("2\n"));
+    expect((await client("get", "bin")).stderr).toStartWith("error: NOT_FOUND:");
+    expect(await client("del", "tags", "bin")).toEqual(ok("1\n"));
+    expect(await client("smembers", "tags")).toEqual(ok("(empty set)\n"));
+    expect(await client("keys", "--type", "set")).toEqual(ok("\n"));
+    expect(await client("sadd", "tags", "z")).toEqual(ok("1\n"));
+    expect(await client("smembers", "tags")).toEqual(ok("z\n"));
+    // A deleted set takes a write of another type too.
+    expect(await client("del", "tags")).toEqual(ok("1\n"));
+    expect(await client("incr", "tags", "2")).toEqual(ok("2\n"));
+  });
 });
