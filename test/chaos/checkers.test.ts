@@ -228,3 +228,38 @@ describe("delete checker (deletable counters and registers)", () => {
     expect(checkAll(late, f(null))[0]?.message).toContain("acknowledged after every delete");
   });
 });
+
+describe("set checker", () => {
+  const sadd = (member: string, startMs: number, endMs: number, outcome: Outcome = "ok", node = "n1"): Op => ({ kind: "sadd", process: `a-${node}`, node, key: "set-0", member, outcome, startMs, endMs });
+  const srem = (member: string, startMs: number, endMs: number, outcome: Outcome = "ok", node = "n2"): Op => ({ kind: "srem", process: `r-${node}`, node, key: "set-0", member, outcome, startMs, endMs });
+  const readS = (members: string[], startMs: number, endMs: number, node = "n2"): Op => ({ kind: "readSet", process: `r-${node}`, node, key: "set-0", members, outcome: "ok", startMs, endMs });
+  const fin = (members: string[]): FinalRead[] => [{ node: "n1", key: "set-0", set: members }, { node: "n2", key: "set-0", set: members }];
+
+  test("passes: a remove that could have observed an add may take it; a later add survives", () => {
+    const ops = [sadd("a", 0, 1), readS(["a"], 2, 3), srem("a", 4, 5), sadd("b", 6, 7), sadd("a", 8, 9)];
+    expect(checkAll(ops, fin(["a", "b"]))).toEqual([]);
+    // The second add of "a" started after the remove ended: "a" must be there.
+    const v = checkAll(ops, fin(["b"]));
+    expect(v.map((x) => x.checker)).toEqual(["set"]);
+    expect(v[0]?.message).toContain("is gone");
+  });
+
+  test("passes: an add concurrent with a remove of the same member may or may not survive", () => {
+    const ops = [sadd("a", 0, 1), readS(["a"], 2, 3), srem("a", 4, 8), sadd("a", 5, 6, "ok", "n3")];
+    expect(checkAll(ops, fin([]))).toEqual([]);
+    expect(checkAll(ops, fin(["a"]))).toEqual([]);
+  });
+
+  test("fails: a phantom member, in a read or at the end; a lost acknowledged add", () => {
+    expect(checkAll([sadd("a", 0, 1), readS(["a", "zz"], 2, 3)], fin(["a"]))[0]?.message).toContain("phantom");
+    expect(checkAll([sadd("a", 0, 1)], fin(["a", "q"]))[0]?.message).toContain("phantom");
+    expect(checkAll([sadd("a", 0, 1), sadd("b", 2, 3)], fin(["b"]))[0]?.message).toContain("is gone");
+    // A failed add is not owed; an indeterminate one may go either way.
+    expect(checkAll([sadd("a", 0, 1, "failed"), sadd("b", 2, 3, "indeterminate")], fin([]))).toEqual([]);
+  });
+
+  test("fails: nodes disagree after heal", () => {
+    const v = checkAll([sadd("a", 0, 1)], [{ node: "n1", key: "set-0", set: ["a"] }, { node: "n2", key: "set-0", set: [] }]);
+    expect(v.map((x) => x.checker)).toEqual(["convergence"]);
+  });
+});

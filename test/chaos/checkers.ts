@@ -4,7 +4,7 @@
 import type { FinalRead, Op } from "./history.ts";
 import { isDeletableKey } from "./workload.ts";
 
-export type CheckerName = "counter" | "lww" | "mv" | "convergence" | "delete";
+export type CheckerName = "counter" | "lww" | "mv" | "convergence" | "delete" | "set";
 
 export interface Violation {
   checker: CheckerName;
@@ -90,6 +90,7 @@ export function checkConvergence(finals: readonly FinalRead[]): Violation[] {
 }
 
 function describeFinal(r: FinalRead): string {
+  if (r.set !== undefined) return JSON.stringify([...r.set].sort());
   if (r.mv !== undefined) return JSON.stringify([...r.mv].sort());
   if (r.counter !== undefined) return String(r.counter ?? 0n);
   return JSON.stringify(r.lww ?? null);
@@ -362,6 +363,41 @@ export function checkDeletes(ops: readonly Op[], finals: readonly FinalRead[]): 
   return out;
 }
 
+type SetAdd = Extract<Op, { kind: "sadd" }>;
+type SetRemove = Extract<Op, { kind: "srem" }>;
+
+/**
+ * Sets (add-wins OR-Set), Jepsen-style: after heal, every acknowledged add of a member that no
+ * remove of that member could have observed (every such remove ended before the add began) is
+ * present; nothing is present, and no read showed anything, that no (unfailed) add added.
+ */
+export function checkSets(ops: readonly Op[], finals: readonly FinalRead[]): Violation[] {
+  const out: Violation[] = [];
+  for (const [key, fin] of byKey(finals.filter((f) => f.set !== undefined))) {
+    const found: Violation[] = [];
+    const keyOps = ops.filter((o) => o.key === key);
+    const adds = keyOps.filter((o): o is SetAdd => o.kind === "sadd" && o.outcome !== "failed");
+    const removes = keyOps.filter((o): o is SetRemove => o.kind === "srem" && o.outcome !== "failed");
+    const added = new Set(adds.map((a) => a.member));
+    for (const r of keyOps) {
+      if (r.kind !== "readSet" || r.outcome !== "ok") continue;
+      for (const m of r.members) if (!added.has(m)) found.push({ checker: "set", key, message: `${r.process} read member ${JSON.stringify(m)} on ${r.node}, which no (unfailed) add added: phantom member` });
+    }
+    const shapes = new Set(fin.map((f) => JSON.stringify([...(f.set ?? [])].sort())));
+    if (shapes.size === 1) {
+      const present = new Set(fin[0]?.set ?? []);
+      for (const m of present) if (!added.has(m)) found.push({ checker: "set", key, message: `final member ${JSON.stringify(m)} was never added: phantom member` });
+      for (const a of adds) {
+        if (a.outcome !== "ok" || present.has(a.member)) continue;
+        const couldObserve = removes.some((r) => r.member === a.member && r.endMs >= a.startMs);
+        if (!couldObserve) found.push({ checker: "set", key, message: `acknowledged add of ${JSON.stringify(a.member)} (${a.process} on ${a.node} at ${a.startMs.toFixed(1)}ms) is gone, and no remove of it came after` });
+      }
+    }
+    out.push(...found.slice(0, violationsPerKeyMax));
+  }
+  return out;
+}
+
 /** Every checker over one history and its final reads; deletable keys (see workload.ts) go to checkDeletes only. */
 export function checkAll(ops: readonly Op[], finals: readonly FinalRead[]): Violation[] {
   const plainOps = ops.filter((o) => !isDeletableKey(o.key));
@@ -370,6 +406,6 @@ export function checkAll(ops: readonly Op[], finals: readonly FinalRead[]): Viol
   const delFinals = finals.filter((f) => isDeletableKey(f.key));
   return [
     ...checkConvergence(finals), ...checkCounters(plainOps, plainFinals), ...checkLww(plainOps, plainFinals), ...checkMv(plainOps, plainFinals),
-    ...checkDeletes(delOps, delFinals),
+    ...checkDeletes(delOps, delFinals), ...checkSets(ops, finals),
   ];
 }

@@ -34,7 +34,11 @@ export type Op =
   | (Common & { kind: "setMv"; value: string; observed: readonly string[] })
   | (Common & { kind: "readMv"; values: readonly string[] })
   /** A delete (of a deletable counter or register), issued right after a read of the key on the same node. */
-  | (Common & { kind: "del" });
+  | (Common & { kind: "del" })
+  /** Set ops: one member per add or remove; a remove takes a member its process had just read. */
+  | (Common & { kind: "sadd"; member: string })
+  | (Common & { kind: "srem"; member: string })
+  | (Common & { kind: "readSet"; members: readonly string[] });
 
 export type OpKind = Op["kind"];
 
@@ -51,6 +55,7 @@ export interface FinalRead {
   counter?: bigint | null;
   lww?: string | null;
   mv?: readonly string[];
+  set?: readonly string[];
 }
 
 export class History {

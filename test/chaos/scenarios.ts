@@ -135,7 +135,7 @@ export async function matrixRun(fault: Fault, o: MatrixOptions): Promise<RunRepo
   const random = seededRandom(o.seed);
   const dir = tempDir("chaos-matrix");
   const history = new History();
-  const keys: KeySpace = { counters: 4, registers: 3, mvs: 2, deletables: 2 };
+  const keys: KeySpace = { counters: 4, registers: 3, mvs: 2, deletables: 2, sets: 2 };
   const report: RunReport = { name: `${o.nodes} nodes`, faults: fault.name, control: fault.control === true, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
   let cluster: ChaosCluster | null = null;
   let workload: Workload | null = null;
@@ -449,7 +449,7 @@ export async function soak(o: { seconds: number; seed: number; log: Log }): Prom
   const random = seededRandom(o.seed);
   const dir = tempDir("chaos-soak");
   const history = new History();
-  const keys: KeySpace = { counters: 16, registers: 16, mvs: 4, deletables: 4 };
+  const keys: KeySpace = { counters: 16, registers: 16, mvs: 4, deletables: 4, sets: 4 };
   const report: RunReport = { name: "soak (3 nodes)", faults: `mixed load ${o.seconds} s`, control: false, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
   let cluster: ChaosCluster | null = null;
   let workload: Workload | null = null;

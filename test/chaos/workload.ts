@@ -26,11 +26,15 @@ export interface Mix {
   mv: number;
   /** A read of a deletable counter or register followed by its delete on the same node. */
   del?: number;
+  /** Set ops on KeySpace.sets: add a member, read the set, read it and remove a member it showed. */
+  sadd?: number;
+  readSet?: number;
+  srem?: number;
 }
 
 export const counterOnlyMix: Mix = { add: 6, readCounter: 2, set: 0, readLww: 0, mv: 0 };
 /** Every kind, and deletes of the deletable keys (KeySpace.deletables) when there are any. */
-export const mixedMix: Mix = { add: 4, readCounter: 2, set: 2, readLww: 1, mv: 1, del: 1 };
+export const mixedMix: Mix = { add: 4, readCounter: 2, set: 2, readLww: 1, mv: 1, del: 1, sadd: 2, readSet: 1, srem: 1 };
 
 export interface KeySpace {
   counters: number;
@@ -38,6 +42,8 @@ export interface KeySpace {
   mvs: number;
   /** Counter and register keys (each this many) that are written and deleted; judged by checkDeletes. */
   deletables?: number;
+  /** Set keys; judged by checkSets. */
+  sets?: number;
   /** Further counter keys read by finalReads (not written by the workload). */
   extra?: readonly string[];
 }
@@ -47,12 +53,16 @@ export const registerKey = (i: number) => `lww-${i}`;
 export const mvKey = (i: number) => `mv-${i}`;
 export const deletableCounterKey = (i: number) => `dctr-${i}`;
 export const deletableRegisterKey = (i: number) => `dlww-${i}`;
+export const setKey = (i: number) => `set-${i}`;
+/** Members per set key: few, so adds and removes of one member meet on several nodes. */
+export const setMembersPool = 12;
 /** Keys that are deleted too: the plain checkers leave them to checkDeletes. */
 export const isDeletableKey = (key: string): boolean => key.startsWith("dctr-") || key.startsWith("dlww-");
 
-export function allKeys(k: KeySpace): { counters: string[]; registers: string[]; mvs: string[] } {
+export function allKeys(k: KeySpace): { counters: string[]; registers: string[]; mvs: string[]; sets: string[] } {
   const d = k.deletables ?? 0;
   return {
+    sets: Array.from({ length: k.sets ?? 0 }, (_, i) => setKey(i)),
     counters: [...Array.from({ length: k.counters }, (_, i) => counterKey(i)), ...Array.from({ length: d }, (_, i) => deletableCounterKey(i)), ...(k.extra ?? [])],
     registers: [...Array.from({ length: k.registers }, (_, i) => registerKey(i)), ...Array.from({ length: d }, (_, i) => deletableRegisterKey(i))],
     mvs: Array.from({ length: k.mvs }, (_, i) => mvKey(i)),
@@ -275,6 +285,61 @@ export class Workload {
         }, classifyError);
         return op.outcome === "ok";
       }
+      case "sadd": {
+        if ((k.sets ?? 0) === 0) return true;
+        const key = setKey(Math.floor(r() * (k.sets ?? 0)));
+        const member = `m${Math.floor(r() * setMembersPool)}`;
+        const requestId = newRequestId();
+        const startMs = h.now();
+        let target = t;
+        for (let attempts = 1; ; attempts++) {
+          try {
+            await target.client.sadd(key, [enc.encode(member)], requestId);
+            h.add({ kind: "sadd", process, node, key, member, outcome: "ok", startMs, endMs: h.now() });
+            return true;
+          } catch (err) {
+            const outcome = classifyError(err);
+            if (outcome === "failed" || attempts >= addAttemptsMax || !this.running) {
+              h.add({ kind: "sadd", process, node, key, member, outcome, startMs, endMs: h.now() });
+              return false;
+            }
+            await Bun.sleep(this.o.pauseAfterErrorMs);
+            target = this.o.targets().find((x) => x.node === node) ?? target;
+          }
+        }
+      }
+      case "readSet":
+      case "srem": {
+        if ((k.sets ?? 0) === 0) return true;
+        const key = setKey(Math.floor(r() * (k.sets ?? 0)));
+        const inc0 = t.incarnation?.();
+        const read = await h.record<Extract<Parameters<History["add"]>[0], { kind: "readSet" }>>(
+          { kind: "readSet", process, node, key, members: [] },
+          async () => ({ members: (await t.client.smembers(key)).map((m) => dec.decode(m)).sort(), ...servedBy(t, inc0) }),
+          () => "failed",
+        );
+        if (read.outcome !== "ok" || kind === "readSet" || read.members.length === 0) return read.outcome === "ok";
+        // An observed remove: of a member this process has just read.
+        const member = read.members[Math.floor(r() * read.members.length)] as string;
+        const requestId = newRequestId();
+        const startMs = h.now();
+        let target = t;
+        for (let attempts = 1; ; attempts++) {
+          try {
+            await target.client.srem(key, [enc.encode(member)], requestId);
+            h.add({ kind: "srem", process, node, key, member, outcome: "ok", startMs, endMs: h.now(), ...servedBy(target, inc0) });
+            return true;
+          } catch (err) {
+            const outcome = classifyError(err);
+            if (outcome === "failed" || attempts >= addAttemptsMax || !this.running) {
+              h.add({ kind: "srem", process, node, key, member, outcome, startMs, endMs: h.now() });
+              return false;
+            }
+            await Bun.sleep(this.o.pauseAfterErrorMs);
+            target = this.o.targets().find((x) => x.node === node) ?? target;
+          }
+        }
+      }
       case "del": {
         // A read, then the delete on the same node: when one process served both, the delete
         // removed at least what the read showed, which may then never show again (checkDeletes).
@@ -338,6 +403,7 @@ export async function finalReads(targets: readonly Target[], keys: KeySpace): Pr
       const v = await getOrNull(t.client, key);
       out.push({ node: t.node, key, mv: v !== null && v.type === "mv" ? v.values.map((x) => dec.decode(x)).sort() : [] });
     }
+    for (const key of ks.sets) out.push({ node: t.node, key, set: (await t.client.smembers(key)).map((m) => dec.decode(m)).sort() });
   }
   return out;
 }
@@ -345,7 +411,7 @@ export async function finalReads(targets: readonly Target[], keys: KeySpace): Pr
 function agree(finals: readonly FinalRead[]): boolean {
   const seen = new Map<string, string>();
   for (const f of finals) {
-    const shape = JSON.stringify([f.counter === undefined ? undefined : String(f.counter), f.lww, f.mv]);
+    const shape = JSON.stringify([f.counter === undefined ? undefined : String(f.counter), f.lww, f.mv, f.set]);
     const prev = seen.get(f.key);
     if (prev !== undefined && prev !== shape) return false;
     seen.set(f.key, shape);
