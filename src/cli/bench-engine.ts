@@ -26,7 +26,7 @@ export interface EngineBenchResult {
   memory: { keys: number; nodeBytesPerKey: number; redisBytesPerKey: number | null; ratio: number | null };
 }
 
-function openFor(dataDir: string, engine: Engine, durability: "sync" | "none"): Promise<Store> {
+export function openFor(dataDir: string, engine: Engine, durability: "sync" | "none"): Promise<Store> {
   return openStore({
     dataDir,
     durability: { kind: durability },
@@ -90,13 +90,13 @@ async function fill(dir: string, keys: number, snapshot: boolean): Promise<void>
   await store.close();
 }
 
-function rssBytes(pid: number): number {
+export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m?.[1] === undefined ? 0 : Number(m[1]) * 1024;
 }
 
 /** Starts a real node on `dataDir`; returns ms until ready and its RSS once ready. */
-async function timeNodeStart(certs: string, dataDir: string): Promise<{ ms: number; rss: number }> {
+export async function timeNodeStart(certs: string, dataDir: string): Promise<{ ms: number; rss: number }> {
   const t0 = performance.now();
   const node = await spawnNode("bench-1", [
     "--tls-dir", certs, "--data-dir", dataDir, "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0", "--log-level", "warn",

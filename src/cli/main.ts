@@ -17,6 +17,7 @@ import { registerBench as registerBenchRedis } from "./bench-redis.ts";
 import { registerBench as registerBenchCluster } from "./bench-cluster.ts";
 import { registerBench as registerBenchEngine } from "./bench-engine.ts";
 import { registerBench as registerBenchReplication } from "./bench-replication.ts";
+import { registerBench as registerBenchTypes } from "./bench-types.ts";
 import { register as registerCluster } from "./cluster.ts";
 import { register as registerNode } from "./node.ts";
 
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
   registerBenchCluster(bench);
   registerBenchEngine(bench);
   registerBenchReplication(bench);
+  registerBenchTypes(bench);
   return program;
 }
 

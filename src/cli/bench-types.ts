@@ -1,0 +1,174 @@
+// `imdb bench types`: issue 13's figures for the data types, side by side with Redis in one run -
+// set adds (and hash sets) through the engine and the WAL in sync mode with 64 writers beside
+// SADD (HSET) with appendfsync always, and memory per set member (hash field) at 1M beside Redis
+// used_memory.
+import type { Command } from "commander";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Engine, type EngineOp } from "../engine/index.ts";
+import { initCerts } from "../transport/certs.ts";
+import { openFor, timeNodeStart } from "./bench-engine.ts";
+import { redisBenchmark, startRedis } from "./redis.ts";
+
+export const benchTypesSecondsMax = 600;
+export const benchTypesItemsMax = 10_000_000;
+const writers = 64;
+/** Keys the writers spread over (the node takes a write per key at a time per writer). */
+const writeKeys = 1000;
+/** Members (fields) per key in the memory case: big enough for Redis's hashtable encodings. */
+const itemsPerKey = 1000;
+const fillBatch = 1000;
+
+type Kind = "set" | "hash";
+
+export interface TypeBenchRow {
+  kind: Kind;
+  durable: { opsPerSec: number; redisOpsPerSec: number | null; ratio: number | null; target: number };
+  memory: { items: number; nodeBytesPerItem: number; redisBytesPerItem: number | null; ratio: number | null; target: number };
+  redis: string;
+}
+
+const enc = new TextEncoder();
+
+function op(kind: Kind, key: string, item: string): EngineOp {
+  return kind === "set" ? { kind: "sadd", key, members: [enc.encode(item)] } : ({ kind: "hset", key, fields: [[enc.encode(item), enc.encode("v")]] } as unknown as EngineOp);
+}
+
+/** 64 writers, each: apply one add, append its delta, await durability; as the node does. */
+async function durableAdds(kind: Kind, dir: string, seconds: number): Promise<number> {
+  const engine = new Engine({ actor: "bench-1" });
+  const store = await openFor(dir, engine, "sync");
+  let ops = 0;
+  const end = performance.now() + seconds * 1000;
+  const writer = async (w: number): Promise<void> => {
+    let i = w;
+    while (performance.now() < end) {
+      const r = engine.apply(op(kind, `k:${i % writeKeys}`, `m:${i}`), Date.now());
+      if (!r.ok) throw new Error(r.error.message);
+      if (r.delta !== null) await store.append([r.delta]);
+      ops++;
+      i += writers;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
+  const rate = ops / ((performance.now() - t0) / 1000);
+  await store.close();
+  return rate;
+}
+
+/** `items` members (fields) over items / itemsPerKey keys, written the way the node does, then snapshotted. */
+async function fill(kind: Kind, dir: string, items: number): Promise<void> {
+  const engine = new Engine({ actor: "bench-1" });
+  const store = await openFor(dir, engine, "none");
+  for (let start = 0; start < items; start += fillBatch) {
+    const deltas: Uint8Array[] = [];
+    for (let i = start; i < Math.min(items, start + fillBatch); i++) {
+      const r = engine.apply(op(kind, `k:${Math.floor(i / itemsPerKey)}`, `m:${i}`), Date.now());
+      if (r.ok && r.delta !== null) deltas.push(r.delta);
+    }
+    await store.append(deltas);
+  }
+  const scan = engine.scan();
+  await store.snapshot(
+    (function* () {
+      while (!scan.done) for (const it of scan.next()) yield [it.key, it.state] as const;
+    })(),
+  );
+  await store.sync();
+  await store.close();
+}
+
+async function redisRun(kind: Kind, root: string, seconds: number, items: number): Promise<{ rps: number; bytesPerItem: number; version: string } | { skipped: string }> {
+  const aof = await startRedis(join(root, `redis-aof-${kind}`), "appendfsync-always");
+  if ("skipped" in aof) return aof;
+  let rps: number;
+  try {
+    const test = kind === "set" ? "sadd" : "hset";
+    const probe = await redisBenchmark(aof.tool, aof.port, { clients: writers, requests: 5000, keyspace: 1_000_000, test });
+    rps = (await redisBenchmark(aof.tool, aof.port, { clients: writers, requests: Math.max(5000, Math.round(probe.rps * seconds)), keyspace: 1_000_000, test })).rps;
+  } finally {
+    await aof.stop();
+  }
+  const mem = await startRedis(join(root, `redis-mem-${kind}`), "none");
+  if ("skipped" in mem) return mem;
+  try {
+    const used = (): number => Number(/used_memory:(\d+)/.exec(Bun.spawnSync([mem.cli, "-p", String(mem.port), "info", "memory"]).stdout.toString())?.[1] ?? NaN);
+    const before = used();
+    // The same keys and items as our fill, through redis-cli --pipe.
+    const lines: string[] = [];
+    for (let i = 0; i < items; i++) lines.push(kind === "set" ? `SADD k:${Math.floor(i / itemsPerKey)} m:${i}` : `HSET k:${Math.floor(i / itemsPerKey)} m:${i} v`);
+    const p = Bun.spawn([mem.cli, "-p", String(mem.port), "--pipe"], { stdin: enc.encode(lines.join("\r\n") + "\r\n"), stdout: "ignore", stderr: "ignore" });
+    await p.exited;
+    return { rps, bytesPerItem: (used() - before) / items, version: mem.version };
+  } finally {
+    await mem.stop();
+  }
+}
+
+export async function runTypesBench(opts: { seconds: number; items: number; kinds: Kind[]; progress: (s: string) => void }): Promise<TypeBenchRow[]> {
+  const root = await mkdtemp(join(tmpdir(), "imdb-bench-types-"));
+  const rows: TypeBenchRow[] = [];
+  try {
+    const certs = join(root, "certs");
+    await initCerts({ dir: certs, nodes: ["bench-1"], clients: [], admins: [], hosts: [], days: 1, force: false });
+    const empty = await timeNodeStart(certs, join(root, "empty"));
+    for (const kind of opts.kinds) {
+      const what = kind === "set" ? "set adds" : "hash sets";
+      opts.progress(`${what}: engine + WAL, sync, ${writers} writers, ${opts.seconds}s`);
+      const ours = await durableAdds(kind, join(root, `durable-${kind}`), opts.seconds);
+      opts.progress(`  ${Math.round(ours)}/s`);
+      opts.progress(`memory: ${opts.items} ${kind === "set" ? "members" : "fields"} in ${Math.ceil(opts.items / itemsPerKey)} keys, snapshot, node restart`);
+      await fill(kind, join(root, `mem-${kind}`), opts.items);
+      const full = await timeNodeStart(certs, join(root, `mem-${kind}`));
+      const nodeBytesPerItem = (full.rss - empty.rss) / opts.items;
+      opts.progress(`  node RSS ${Math.round(full.rss / 1e6)} MB vs ${Math.round(empty.rss / 1e6)} MB empty: ${nodeBytesPerItem.toFixed(1)} B per item`);
+      opts.progress(`redis: ${kind === "set" ? "SADD" : "HSET"} appendfsync always -c ${writers}, and used_memory at ${opts.items} items`);
+      const redis = await redisRun(kind, root, opts.seconds, opts.items);
+      if ("skipped" in redis) opts.progress(`  redis skipped: ${redis.skipped}`);
+      else opts.progress(`  ${Math.round(redis.rps)}/s, ${redis.bytesPerItem.toFixed(1)} B per item`);
+      const r = "skipped" in redis ? null : redis;
+      rows.push({
+        kind,
+        durable: { opsPerSec: Math.round(ours), redisOpsPerSec: r === null ? null : Math.round(r.rps), ratio: r === null ? null : ours / r.rps, target: 2 },
+        memory: { items: opts.items, nodeBytesPerItem: Math.round(nodeBytesPerItem), redisBytesPerItem: r === null ? null : Math.round(r.bytesPerItem), ratio: r === null ? null : nodeBytesPerItem / r.bytesPerItem, target: 3 },
+        redis: "skipped" in redis ? redis.skipped : `redis ${redis.version}`,
+      });
+    }
+    return rows;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+export function registerBench(bench: Command): void {
+  bench
+    .command("types")
+    .description("sets (and hashes): durable adds/s through engine + WAL vs Redis appendfsync always, memory per member vs Redis")
+    .option("--seconds <n>", "measuring time of each durable case", "3")
+    .option("--items <n>", "set members (hash fields) for the memory case", "1000000")
+    .option("--json", "print exactly one JSON object")
+    .action(async (o: { seconds: string; items: string; json?: boolean }) => {
+      const seconds = Number(o.seconds);
+      const items = Number(o.items);
+      if (!Number.isInteger(seconds) || seconds < 1 || seconds > benchTypesSecondsMax || !Number.isInteger(items) || items < itemsPerKey || items > benchTypesItemsMax) {
+        console.error(`error: --seconds must be 1..${benchTypesSecondsMax} and --items ${itemsPerKey}..${benchTypesItemsMax}`);
+        process.exit(2);
+      }
+      const rows = await runTypesBench({ seconds, items, kinds: ["set"], progress: (s) => process.stderr.write(`bench types: ${s}\n`) });
+      if (o.json) {
+        console.log(JSON.stringify({ results: rows }));
+        return;
+      }
+      for (const r of rows) {
+        const d = r.durable;
+        const m = r.memory;
+        const name = r.kind === "set" ? "set add" : "hash set";
+        console.log(`${name} (engine + WAL, sync, ${writers} writers): ${d.opsPerSec}/s` +
+          (d.redisOpsPerSec === null ? `  (redis skipped: ${r.redis})` : `  vs ${r.redis} appendfsync always ${d.redisOpsPerSec}/s  ratio ${d.ratio?.toFixed(2)}  (target >= ${d.target})`));
+        console.log(`  memory: node ${m.nodeBytesPerItem} B per ${r.kind === "set" ? "member" : "field"} at ${m.items}` +
+          (m.redisBytesPerItem === null ? "" : ` vs redis used_memory ${m.redisBytesPerItem} B  ratio ${m.ratio?.toFixed(2)}  (target <= ${m.target})`));
+      }
+    });
+}
