@@ -75,7 +75,7 @@ interface StrayWrite extends Written {
  */
 interface DeletableOp extends Written {
   key: string;
-  what: "incr" | "set" | "setMv" | "del" | "sealed";
+  what: "incr" | "set" | "setMv" | "sadd" | "srem" | "del" | "sealed";
   value: string;
   amount: bigint;
 }
@@ -137,11 +137,14 @@ export class ProductWorkload {
 
   /** A write of a random type to a deletable key (refused while the key shows another type). */
   private deletableWrite(i: number, key: string): void {
-    const what = this.rng.pick(["incr", "set", "setMv"] as const);
-    const value = `x${++this.seq}@n${i}`;
+    const what = this.rng.pick(["incr", "set", "setMv", "sadd", "sadd", "srem"] as const);
+    // Set members come from a small pool so adds and removes of one member meet.
+    const value = what === "sadd" || what === "srem" ? `e${this.rng.int(4)}` : `x${++this.seq}@n${i}`;
     const amount = BigInt(1 + this.rng.int(5));
     const op: ClientOp = what === "incr" ? { kind: "increment", key, amount, counter: null }
       : what === "set" ? { kind: "set", key, value: enc.encode(value) }
+      : what === "sadd" ? { kind: "sadd", key, members: [enc.encode(value)] }
+      : what === "srem" ? { kind: "srem", key, members: [enc.encode(value)] }
       : { kind: "setMv", key, value: enc.encode(value), context: null };
     this.deletables.push({ life: this.life(i), ok: this.apply(i, op), key, what, value, amount });
   }
@@ -319,6 +322,12 @@ export class ProductWorkload {
             for (const b of side.values) {
               const v = dec.decode(b);
               if (!after.some((o) => o.what === "setMv" && o.value === v)) out.push(`${key} shows MV value "${v}", not written since its last sealed delete`);
+            }
+            break;
+          case "set":
+            for (const b of side.members) {
+              const v = dec.decode(b);
+              if (!after.some((o) => o.what === "sadd" && o.value === v)) out.push(`${key} shows set member "${v}", not added since its last sealed delete`);
             }
             break;
           case "gcounter":
