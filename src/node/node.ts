@@ -21,6 +21,7 @@ import { WritePath } from "./write-path.ts";
 import { ClusterHost } from "./cluster-host.ts";
 import { createNodeMetrics } from "./metrics.ts";
 import { startMetricsServer } from "./metrics-server.ts";
+import { checkPortsFree } from "./ports.ts";
 
 /** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
 const ownRecord = { origin: "own" } as const;
@@ -65,6 +66,12 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
   metrics.setAccel(a.choice);
   log.info("starting", { id: cfg.id, version, accel: describeAccel(a), durability: formatDurability(cfg.durability) });
   if (cfg.insecure) log.warn("running WITHOUT TLS (--insecure): any process that can reach the ports can read and write");
+  // Before recovery: a taken port should cost a moment, not a WAL replay.
+  await checkPortsFree([
+    { what: "peerAddr", addr: cfg.peerAddr },
+    { what: "clientAddr", addr: cfg.clientAddr },
+    { what: "metricsAddr", addr: cfg.metricsAddr },
+  ]);
 
   let tls: TlsMaterial | null = null;
   if (!cfg.insecure) {
