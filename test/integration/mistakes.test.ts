@@ -3,6 +3,7 @@
 // idling (or spinning) forever.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createServer, type Server } from "node:net";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary, run, startNode, tempDir } from "./harness.ts";
 
@@ -61,5 +62,25 @@ describe("imdb cluster whose node cannot start", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`cluster: node-1 could not start (exit code 1): error: peerAddr 127.0.0.1:${base} is in use by another process`);
     expect(r.stderr).toContain("cluster: stopping the other nodes");
+  });
+});
+
+describe("imdb node with a config file full of mistakes", () => {
+  test("exits 2 listing every problem with the file's name, having touched nothing", async () => {
+    const cfg = join(dir.path, "bad.yaml");
+    const dataDir = join(dir.path, "never");
+    writeFileSync(cfg, `dataDir: ${JSON.stringify(dataDir)}\npeerAdr: 127.0.0.1:7000\ndurability: fast\n`);
+    const r = await run(["node", "--config", cfg, "--log-level", "loud"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      [
+        "error: config: 3 problems:",
+        `  ${cfg}: peerAdr: unknown field (did you mean peerAddr?)`,
+        `  ${cfg}: durability: "fast" is not sync, none or interval:MS (1..60000)`,
+        "  --log-level: must be one of debug, info, warn, error",
+        "",
+      ].join("\n"),
+    );
+    expect(existsSync(dataDir)).toBe(false);
   });
 });
