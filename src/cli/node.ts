@@ -55,7 +55,7 @@ export function register(program: Command): void {
   program
     .command("node")
     .description("run a database node")
-    .option("--config <file>", "YAML config (see configs/node-template.yaml)")
+    .option("--config <file>", "YAML config (`imdb config template` prints one with every field)")
     .option("--id <id>", "node id (the CN of its certificate)")
     .option("--data-dir <dir>", "folder for the WAL and snapshots")
     .option("--peer-addr <host:port>", "node-to-node gRPC address")
