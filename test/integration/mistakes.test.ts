@@ -3,9 +3,10 @@
 // idling (or spinning) forever.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createServer, type Server } from "node:net";
-import { existsSync, writeFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBinary, run, startNode, tempDir } from "./harness.ts";
+import { ensureBinary, run, startNode, tempDir, waitFor } from "./harness.ts";
 
 setDefaultTimeout(90_000);
 
@@ -82,5 +83,51 @@ describe("imdb node with a config file full of mistakes", () => {
       ].join("\n"),
     );
     expect(existsSync(dataDir)).toBe(false);
+  });
+});
+
+// A node on a second loopback address (127.0.0.2) stands for a host clients reach by an address
+// that only its --hosts put in the certificate.
+describe("node certificate renewal", () => {
+  test("a certificate without the node's address is refused on SIGHUP; imdb certs renew keeps it and is taken", async () => {
+    const certs = join(dir.path, "renew-certs");
+    expect((await run(["certs", "init", "--dir", certs, "--nodes", "n1", "--hosts", "127.0.0.2", "--clients", "client"])).code).toBe(0);
+    const node = await startNode("n1", ["--tls-dir", certs, "--data-dir", join(dir.path, "renew-n1"), "--peer-addr", "127.0.0.2:0", "--client-addr", "127.0.0.2:0"]);
+    try {
+      const status = () => run(["client", "--server", node.clientAddr, "--tls-dir", certs, "status"]);
+      const serial = () => new X509Certificate(readFileSync(join(certs, "n1.crt"))).serialNumber;
+      const reloads = () => (node.log().match(/certificates reloaded|certificate reload failed/g) ?? []).length;
+      expect((await status()).code).toBe(0);
+      const original = serial();
+
+      // The mistake: a new pair signed without --hosts (what the old renewal steps made).
+      renameSync(join(certs, "n1.crt"), join(dir.path, "n1.crt.orig"));
+      renameSync(join(certs, "n1.key"), join(dir.path, "n1.key.orig"));
+      expect((await run(["certs", "init", "--dir", certs, "--nodes", "n1", "--clients", ""])).code).toBe(0);
+      let seen = reloads();
+      node.proc.kill("SIGHUP");
+      await waitFor("the reload attempt", () => reloads() > seen);
+      expect(node.log()).toContain("certificate reload failed; keeping the old ones");
+      expect(node.log()).toContain("does not name 127.0.0.2");
+      // Still served with the old certificate: clients dialling 127.0.0.2 keep working.
+      const after = await status();
+      expect(after.stderr).toBe("");
+      expect(after.code).toBe(0);
+
+      // The procedure docs/operations.md gives: renew in place, which keeps the names.
+      renameSync(join(dir.path, "n1.crt.orig"), join(certs, "n1.crt"));
+      renameSync(join(dir.path, "n1.key.orig"), join(certs, "n1.key"));
+      const renewed = await run(["certs", "renew", "--dir", certs, "n1"]);
+      expect(renewed.code).toBe(0);
+      expect(renewed.stdout).toContain("127.0.0.2");
+      expect(serial()).not.toBe(original);
+      seen = reloads();
+      node.proc.kill("SIGHUP");
+      await waitFor("the reload", () => reloads() > seen);
+      expect(node.log()).toMatch(/certificates reloaded\n?$/);
+      expect((await status()).code).toBe(0);
+    } finally {
+      node.proc.kill("SIGKILL");
+    }
   });
 });
