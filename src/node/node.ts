@@ -229,6 +229,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
       await cluster.leave();
       setTimeout(() => void stop(), 50);
     },
+    removeMember: (id) => cluster.removeMember(id),
     stats: () =>
       Object.entries({ ...status(), replica: identity.actor, skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused, requestIds: requests.size, ...writes.stats, ...cluster.dropCounters() }).map(([name, value]) => ({ name, value: String(value) })),
   };

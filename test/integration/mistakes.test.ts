@@ -131,3 +131,48 @@ describe("node certificate renewal", () => {
     }
   });
 });
+
+describe("imdb admin member remove", () => {
+  test("forgets a dead member at once (admin certificates only); refuses a live, own or unknown id", async () => {
+    const certs = join(dir.path, "member-certs");
+    expect((await run(["certs", "init", "--dir", certs, "--nodes", "m1,m2,m3", "--clients", "client", "--admins", "admin"])).code).toBe(0);
+    const args = (id: string, seeds: string[] = []) => [
+      "--tls-dir", certs, "--data-dir", join(dir.path, `member-${id}`), "--durability", "none", "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0", ...(seeds.length > 0 ? ["--seeds", seeds.join(",")] : []),
+    ];
+    const m1 = await startNode("m1", args("m1"));
+    const m2 = await startNode("m2", args("m2", [m1.peerAddr]));
+    const m3 = await startNode("m3", args("m3", [m1.peerAddr]));
+    try {
+      const members = async (n: typeof m1) => {
+        const r = await run(["client", "--server", n.clientAddr, "--tls-dir", certs, "--json", "members"]);
+        return (JSON.parse(r.stdout) as { members: { id: string; status: string }[] }).members;
+      };
+      const statusOf = async (n: typeof m1, id: string) => (await members(n)).find((m) => m.id === id)?.status;
+      const admin = (n: typeof m1, id: string, name = "admin") => run(["admin", "--server", n.clientAddr, "--tls-dir", certs, "--name", name, "member", "remove", id]);
+      await waitFor("three alive members", async () => (await members(m1)).filter((m) => m.status === "alive").length === 3, 30_000);
+
+      m3.proc.kill("SIGKILL");
+      await waitFor("m3 dead on m1", async () => (await statusOf(m1, "m3")) === "dead", 30_000);
+
+      const live = await admin(m1, "m2");
+      expect(live.code).toBe(1);
+      expect(live.stderr).toContain("FAILED_PRECONDITION: member m2 is alive, not dead");
+      expect((await admin(m1, "m1")).stderr).toContain("FAILED_PRECONDITION: m1 is this node");
+      expect((await admin(m1, "m9")).stderr).toContain("NOT_FOUND");
+      const asClient = await admin(m1, "m3", "client");
+      expect(asClient.stderr).toContain("PERMISSION_DENIED");
+      expect(await statusOf(m1, "m3")).toBe("dead");
+
+      const removed = await admin(m1, "m3");
+      expect(removed.stderr).toBe("");
+      expect(removed.stdout).toBe("removed m3\n");
+      expect(await statusOf(m1, "m3")).toBeUndefined();
+      expect(m1.log()).toContain("member removed by an operator");
+      // The others hear that it left, and no longer count it as a failure.
+      await waitFor("m3 left on m2", async () => (await statusOf(m2, "m3")) === "left", 15_000);
+      expect(await statusOf(m1, "m3")).toBeUndefined();
+    } finally {
+      for (const n of [m1, m2, m3]) n.proc.kill("SIGKILL");
+    }
+  });
+});
