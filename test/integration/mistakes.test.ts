@@ -66,6 +66,34 @@ describe("imdb cluster whose node cannot start", () => {
   });
 });
 
+describe("imdb cluster whose nodes are all gone", () => {
+  test("exits once the last node has exited, saying so", async () => {
+    const free = await takePort();
+    open.pop()?.close();
+    const clusterDir = join(dir.path, "cluster-gone");
+    const proc = Bun.spawn([ensureBinary(), "cluster", "--nodes", "1", "--dir", clusterDir, "--base-port", String(free), "--durability", "none"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    try {
+      let out = "";
+      const reading = (async () => {
+        for await (const c of proc.stdout) out += new TextDecoder().decode(c);
+      })();
+      const stderr = new Response(proc.stderr).text();
+      await waitFor("the node's ready line", () => out.includes("[node-1] imdb node node-1 ready"), 30_000);
+      const left = await run(["admin", "--server", `127.0.0.1:${free + 100}`, "--tls-dir", join(clusterDir, "certs"), "leave"]);
+      expect(left.code).toBe(0);
+      // Before the fix the command idled (or spun) forever here; the deadline fails the test.
+      const code = await Promise.race([proc.exited, Bun.sleep(20_000).then(() => "still running")]);
+      expect(code).toBe(0);
+      await reading;
+      const err = await stderr;
+      expect(err).toContain("cluster: node-1 exited with code 0");
+      expect(err).toContain("cluster: every node has exited");
+    } finally {
+      proc.kill("SIGKILL");
+    }
+  });
+});
+
 describe("imdb node with a config file full of mistakes", () => {
   test("exits 2 listing every problem with the file's name, having touched nothing", async () => {
     const cfg = join(dir.path, "bad.yaml");
