@@ -45,33 +45,42 @@ export function formatDurability(d: Durability): string {
   return d.kind === "interval" ? `interval:${d.ms}` : d.kind;
 }
 
+/** Longest value or field name quoted back in a message; a config file may hold up to a MiB. */
+const quotedCharsMax = 80;
+
+/** A value as a message quotes it: JSON, cut to quotedCharsMax characters. */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length <= quotedCharsMax ? text : `${text.slice(0, quotedCharsMax)}... (${text.length} chars)`;
+}
+
 // Field kinds. YAML gives typed values; flags give strings, so numbers and booleans also accept
 // their text ("5000", "true").
 
 const text = v.pipe(v.union([v.string(), v.number()], "must be a string"), v.transform(String));
 const addr = v.pipe(
   v.string("must be a HOST:PORT string"),
-  v.check((s) => parseAddr(s) !== undefined, (i) => `${JSON.stringify(i.input)} is not HOST:PORT`),
+  v.check((s) => parseAddr(s) !== undefined, (i) => `${shown(i.input)} is not HOST:PORT`),
 );
 const addrOrEmpty = v.pipe(
   v.string("must be a HOST:PORT string or empty"),
-  v.check((s) => s === "" || parseAddr(s) !== undefined, (i) => `${JSON.stringify(i.input)} is not HOST:PORT`),
+  v.check((s) => s === "" || parseAddr(s) !== undefined, (i) => `${shown(i.input)} is not HOST:PORT`),
 );
 const addrList = v.pipe(
   v.union([v.string(), v.array(v.unknown())], "must be a list of HOST:PORT"),
   v.transform((x) => (typeof x === "string" ? x.split(",").filter((s) => s !== "") : x)),
-  v.array(v.pipe(v.string((i) => `${JSON.stringify(i.input)} is not HOST:PORT`), addr)),
+  v.array(v.pipe(v.string((i) => `${shown(i.input)} is not HOST:PORT`), addr)),
 );
 const bool = v.pipe(
   v.union([v.boolean(), v.picklist(["true", "false"])], "must be true or false"),
   v.transform((x) => x === true || x === "true"),
 );
 const durability = v.pipe(
-  v.string((i) => `${JSON.stringify(i.input)} is not sync, none or interval:MS (1..${durabilityIntervalMsMax})`),
+  v.string((i) => `${shown(i.input)} is not sync, none or interval:MS (1..${durabilityIntervalMsMax})`),
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
     const d = parseDurability(dataset.value);
     if (d !== undefined) return d;
-    addIssue({ message: `${JSON.stringify(dataset.value)} is not sync, none or interval:MS (1..${durabilityIntervalMsMax})` });
+    addIssue({ message: `${shown(dataset.value)} is not sync, none or interval:MS (1..${durabilityIntervalMsMax})` });
     return NEVER;
   }),
 );
@@ -95,7 +104,7 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
  */
 export const configFields = {
   /** Node id: unique in the cluster, 1..64 chars of [A-Za-z0-9._-]. With TLS it must equal the CN of <tlsDir>/<id>.crt. */
-  id: v.pipe(text, v.regex(idPattern, (i) => `${JSON.stringify(i.input)} must be 1..64 chars of [A-Za-z0-9._-]`)),
+  id: v.pipe(text, v.regex(idPattern, (i) => `${shown(i.input)} must be 1..64 chars of [A-Za-z0-9._-]`)),
   /** Folder for the WAL and snapshots. Created if missing. One node per folder. */
   dataDir: v.pipe(text, v.minLength(1, "must not be empty")),
   /** HOST:PORT for node-to-node gRPC (NodeService). Other nodes reach this node here. */
@@ -257,6 +266,8 @@ function editDistance(a: string, b: string): number {
 export function closestField(name: string): ConfigField | undefined {
   const norm = (s: string) => s.toLowerCase().replace(/[-_]/g, "");
   const n = norm(name);
+  // No field name is this long; comparing would only cost time (edit distance is quadratic).
+  if (n.length > quotedCharsMax) return undefined;
   let best: { field: ConfigField; distance: number } | undefined;
   for (const field of Object.keys(configFields) as ConfigField[]) {
     const d = editDistance(n, norm(field));
@@ -280,7 +291,7 @@ export function checkFields(raw: Readonly<Record<string, unknown>>, source: Conf
     if (value === undefined) continue;
     if (!isConfigKey(k)) {
       const near = closestField(k);
-      issues.push({ source, field: k, message: near === undefined ? "unknown field" : `unknown field (did you mean ${near}?)` });
+      issues.push({ source, field: k.length <= quotedCharsMax ? k : shown(k), message: near === undefined ? "unknown field" : `unknown field (did you mean ${near}?)` });
       continue;
     }
     const r = v.safeParse(configFields[k], value, { abortPipeEarly: true });
