@@ -39,7 +39,7 @@ test(`--version from an empty folder${canHide ? " with the source tree hidden" :
   expect(existsSync(join(dir.path, "node_modules"))).toBe(false);
 });
 
-test("config template prints the commented defaults, which a node started from them accepts", () => {
+test("config template prints configs/node-template.yaml, and node --help points to the command", () => {
   const r = runAlone(["config", "template"]);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
