@@ -462,7 +462,7 @@ export function register(program: Command): void {
     }));
 }
 
-/** `imdb admin snapshot | leave | stats`: same connection flags, certificate name "admin" by default. */
+/** `imdb admin snapshot | leave | stats | member remove ID`: same connection flags, certificate name "admin" by default. */
 export function registerAdmin(program: Command): void {
   const admin = addConnectionOptions(program.command("admin"), "admin")
     .description("operator actions (needs an admin certificate: imdb certs init --admins NAME)")
@@ -480,6 +480,17 @@ export function registerAdmin(program: Command): void {
     .action(action(() => async (c, json) => {
       await c.leave();
       return json ? jsonLine({ ok: true }) : "OK";
+    }));
+  admin
+    .command("member")
+    .description("cluster members")
+    .command("remove")
+    .description("forget a dead member now (not deadReapAfterMs after it died) and tell the others it left")
+    .argument("<id>", "node id of a dead member (imdb client members)")
+    .action(action(([id]) => async (c, json) => {
+      if (id === undefined) throw new UsageError("the member's node id is required");
+      await c.removeMember(id);
+      return json ? jsonLine({ removed: id }) : `removed ${id}`;
     }));
   admin
     .command("stats")

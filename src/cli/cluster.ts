@@ -10,6 +10,10 @@ import { selfCommand } from "./self.ts";
 export const clusterNodesMax = 16;
 const peerPortBase = 7000;
 const clientPortBase = 7100;
+/** Stderr lines kept per node, to say why it exited. */
+const childLinesKept = 8;
+/** After a node exits, how long its last log lines get to arrive through the pipe. */
+const childExitLogGraceMs = 100;
 
 interface ClusterOpts {
   nodes: string;
@@ -50,7 +54,7 @@ async function runCluster(n: number, dir: string, durability: string, peerBase: 
     console.log(`cluster: certificates written to ${certDir}`);
   }
   const clientBase = peerBase + (clientPortBase - peerPortBase);
-  const children: Array<{ id: string; proc: Subprocess<"ignore", "pipe", "pipe"> }> = [];
+  const children: ClusterChild[] = [];
   for (const [i, id] of ids.entries()) {
     const cfgFile = join(dir, `${id}.yaml`);
     const cfg = [
@@ -69,24 +73,39 @@ async function runCluster(n: number, dir: string, durability: string, peerBase: 
       stdout: "pipe",
       stderr: "pipe",
     });
-    children.push({ id, proc });
-    void pipeLines(proc.stdout, `[${id}] `, process.stdout);
-    void pipeLines(proc.stderr, `[${id}] `, process.stderr);
+    const child: ClusterChild = { id, proc, ready: false, code: null, lastLines: [] };
+    children.push(child);
+    void pipeLines(proc.stdout, `[${id}] `, process.stdout, (line) => {
+      if (line.includes(" ready: ")) child.ready = true;
+    });
+    void pipeLines(proc.stderr, `[${id}] `, process.stderr, (line) => {
+      child.lastLines.push(line);
+      if (child.lastLines.length > childLinesKept) child.lastLines.shift();
+    });
   }
 
+  // The command's life: it ends with the first of a signal, a node that could not start, or the
+  // last node gone; the value is the exit code. Awaiting it (not a never-settling promise) keeps
+  // the process idle while nodes run and lets it exit once they are gone.
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((r) => (finish = r));
   let stopping = false;
-  const stop = async (signal: NodeJS.Signals): Promise<void> => {
-    if (stopping) return;
+  const stopAll = async (): Promise<number> => {
     stopping = true;
-    console.log(`cluster: ${signal}: stopping ${n} nodes`);
-    for (const c of children) c.proc.kill("SIGTERM");
+    for (const c of children) if (c.code === null) c.proc.kill("SIGTERM");
     const codes = await Promise.all(children.map((c) => c.proc.exited));
-    const bad = codes.filter((c) => c !== 0).length;
-    console.log(bad === 0 ? "cluster: all nodes stopped cleanly" : `cluster: ${bad} node(s) exited with an error`);
-    process.exit(bad === 0 ? 0 : 1);
+    return codes.filter((c) => c !== 0).length;
   };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    console.log(`cluster: ${signal}: stopping ${n} nodes`);
+    void stopAll().then((bad) => {
+      console.log(bad === 0 ? "cluster: all nodes stopped cleanly" : `cluster: ${bad} node(s) exited with an error`);
+      finish(bad === 0 ? 0 : 1);
+    });
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
 
   console.log(
     [
@@ -98,25 +117,60 @@ async function runCluster(n: number, dir: string, durability: string, peerBase: 
       `  (from the source tree: npm run imdb -- client ...)  Ctrl-C stops the cluster.`,
     ].join("\n"),
   );
-  // If a node dies on its own, say so; the others keep running (that is what a cluster is for).
   for (const c of children) {
-    void c.proc.exited.then((code) => {
-      if (!stopping) console.error(`cluster: ${c.id} exited with code ${code}`);
+    void c.proc.exited.then(async (code) => {
+      c.code = code;
+      if (stopping) return;
+      // Let the last log lines through before quoting them.
+      await Bun.sleep(childExitLogGraceMs);
+      const why = c.lastLines.at(-1) ?? "(it logged nothing)";
+      if (!c.ready) {
+        // A node that never started (a taken port, a bad folder) makes the cluster pointless.
+        console.error(`cluster: ${c.id} could not start (exit code ${code}): ${why}`);
+        console.error(`cluster: stopping the other nodes`);
+        await stopAll();
+        finish(code === 0 ? 1 : code);
+        return;
+      }
+      // A node that dies later is reported; the others keep running (that is what a cluster is for).
+      console.error(`cluster: ${c.id} exited with code ${code}: ${why}`);
+      if (children.every((x) => x.code !== null)) {
+        const bad = children.filter((x) => x.code !== 0).length;
+        console.error(`cluster: every node has exited${bad === 0 ? "" : ` (${bad} with an error)`}`);
+        finish(bad === 0 ? 0 : 1);
+      }
     });
   }
-  await new Promise<never>(() => {});
+  process.exit(await finished);
 }
 
-async function pipeLines(stream: ReadableStream<Uint8Array>, prefix: string, out: NodeJS.WriteStream): Promise<void> {
+/** A node process of the local cluster, and what the command knows about it. */
+interface ClusterChild {
+  id: string;
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  /** It printed its ready line. */
+  ready: boolean;
+  /** Its exit code once it exited. */
+  code: number | null;
+  /** Its last stderr lines, quoted when it exits on its own. */
+  lastLines: string[];
+}
+
+async function pipeLines(stream: ReadableStream<Uint8Array>, prefix: string, out: NodeJS.WriteStream, onLine: (line: string) => void): Promise<void> {
   const decoder = new TextDecoder();
   let pending = "";
   for await (const chunk of stream) {
     pending += decoder.decode(chunk, { stream: true });
     let nl: number;
     while ((nl = pending.indexOf("\n")) >= 0) {
-      out.write(prefix + pending.slice(0, nl + 1));
+      const line = pending.slice(0, nl);
+      out.write(prefix + line + "\n");
+      onLine(line);
       pending = pending.slice(nl + 1);
     }
   }
-  if (pending) out.write(prefix + pending + "\n");
+  if (pending) {
+    out.write(prefix + pending + "\n");
+    onLine(pending);
+  }
 }

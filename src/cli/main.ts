@@ -19,6 +19,7 @@ import { registerBench as registerBenchEngine } from "./bench-engine.ts";
 import { registerBench as registerBenchReplication } from "./bench-replication.ts";
 import { registerBench as registerBenchTypes } from "./bench-types.ts";
 import { register as registerCluster } from "./cluster.ts";
+import { register as registerConfig } from "./config.ts";
 import { register as registerNode } from "./node.ts";
 
 function versionText(): string {
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerNode(program);
   registerClient(program);
   registerCerts(program);
+  registerConfig(program);
   registerCluster(program);
   registerAdmin(program);
   const bench = program.command("bench").description("benchmarks: ours vs the fallback, ours vs Redis");

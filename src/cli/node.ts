@@ -2,14 +2,7 @@
 // defaults; any config problem names the field and exits 2.
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import {
-  applyOverrides,
-  ConfigError,
-  defaultNodeConfig,
-  finishConfig,
-  parseConfigYaml,
-  type NodeConfig,
-} from "../config/config.ts";
+import { ConfigError, defaultNodeConfig, resolveNodeConfig, type ConfigInput, type NodeConfig } from "../config/config.ts";
 
 interface NodeFlags {
   config?: string;
@@ -29,17 +22,15 @@ interface NodeFlags {
   clockOffsetMs?: string;
 }
 
-/** Resolves flags + optional YAML into a checked config; throws ConfigError. */
+/** Resolves flags + optional YAML into a checked config; throws ConfigError with every problem in both. */
 export function loadNodeConfig(flags: NodeFlags): NodeConfig {
-  let cfg: NodeConfig = { ...defaultNodeConfig, seeds: [] };
+  let file: ConfigInput["file"];
   if (flags.config !== undefined) {
-    let text: string;
     try {
-      text = readFileSync(flags.config, "utf8");
+      file = { path: flags.config, text: readFileSync(flags.config, "utf8") };
     } catch (err) {
-      throw new ConfigError("config", `cannot read ${flags.config}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      file = { path: flags.config, readError: (err as NodeJS.ErrnoException).code ?? String(err) };
     }
-    cfg = applyOverrides(cfg, parseConfigYaml(text, flags.config));
   }
   const fromFlags: Record<string, unknown> = {
     id: flags.id,
@@ -57,18 +48,14 @@ export function loadNodeConfig(flags: NodeFlags): NodeConfig {
     repair: flags.repair ? true : undefined,
     clockOffsetMs: flags.clockOffsetMs,
   };
-  // A node id given only by flag also moves the default data folder with it.
-  if (flags.id !== undefined && flags.dataDir === undefined && cfg.dataDir === defaultNodeConfig.dataDir) {
-    fromFlags.dataDir = `./data/${flags.id}`;
-  }
-  return finishConfig(applyOverrides(cfg, fromFlags));
+  return resolveNodeConfig({ file, flags: fromFlags });
 }
 
 export function register(program: Command): void {
   program
     .command("node")
     .description("run a database node")
-    .option("--config <file>", "YAML config (see configs/node-template.yaml)")
+    .option("--config <file>", "YAML config (`imdb config template` prints one with every field)")
     .option("--id <id>", "node id (the CN of its certificate)")
     .option("--data-dir <dir>", "folder for the WAL and snapshots")
     .option("--peer-addr <host:port>", "node-to-node gRPC address")

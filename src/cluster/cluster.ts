@@ -4,7 +4,7 @@ import { AntiEntropy } from "./antientropy.ts";
 import { defaultLanConfig, validateClusterConfig, type ClusterConfig } from "./config.ts";
 import { DeltaPush } from "./deltas.ts";
 import { HashTree } from "./hashtree.ts";
-import { Membership } from "./membership.ts";
+import { Membership, type MemberRemoval } from "./membership.ts";
 import { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
 import type { ClusterEvent, Env, Incarnation, MemberView, NodeId, Outbound } from "./types.ts";
@@ -180,6 +180,11 @@ export class Cluster {
    */
   repairPeer(peer: NodeId): void {
     this.ae.markForRepair(peer);
+  }
+
+  /** Removes a dead (or left) member now, declaring it left to the others; see Membership.remove. */
+  removeMember(id: NodeId): MemberRemoval {
+    return this.membership.remove(id);
   }
 
   /** Starts a graceful leave; keep ticking until pendingBroadcasts() is 0 or a deadline passes. */

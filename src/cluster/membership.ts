@@ -55,6 +55,13 @@ interface Relay {
   deadlineMs: number;
 }
 
+/** What `Membership.remove` did (the operator's `imdb admin member remove`). */
+export type MemberRemoval =
+  | { kind: "removed"; was: "dead" | "left" }
+  | { kind: "unknown" }
+  | { kind: "self" }
+  | { kind: "reachable"; status: "alive" | "suspect" };
+
 export class Membership {
   private readonly members = new Map<NodeId, Member>();
   private readonly me: Member;
@@ -156,6 +163,26 @@ export class Membership {
     const msg: LeftMsg = { kind: "left", id: this.me.id, incarnation: this.me.incarnation };
     this.queue.push(msg);
     this.events.push({ kind: "member-left", id: this.me.id, incarnation: this.me.incarnation });
+  }
+
+  /**
+   * An operator removes a member known to be gone for good, before deadReapAfterMs would: a dead
+   * member is declared left (gossiped as a leave on its behalf, which every version understands,
+   * so the others stop retrying it), and this node forgets it at once. A member that is alive or
+   * suspect is refused: it may be running, and would refute the leave.
+   */
+  remove(id: NodeId): MemberRemoval {
+    const m = this.members.get(id);
+    if (m === undefined) return { kind: "unknown" };
+    if (m === this.me) return { kind: "self" };
+    if (m.status === "alive" || m.status === "suspect") return { kind: "reachable", status: m.status };
+    const was = m.status;
+    if (was === "dead") this.leftNode({ kind: "left", id, incarnation: m.incarnation });
+    // As reap() does, now rather than deadReapAfterMs or leftReapAfterMs after it went.
+    this.members.delete(id);
+    this.events.push({ kind: "member-reaped", id });
+    this.listener.peerGone(id);
+    return { kind: "removed", was };
   }
 
   // ------------------------------------------------------------ time

@@ -17,6 +17,7 @@ import type { ClusterConfig } from "../cluster/config.ts";
 import type { ReplicaStore } from "../cluster/store.ts";
 import type { ClusterEvent, MemberView, NodeId, Outbound } from "../cluster/types.ts";
 import type { ClusterStatus } from "../cluster/cluster.ts";
+import type { MemberRemoval } from "../cluster/membership.ts";
 
 /** A peer's payload that does not decode as a cluster message: the transport answers INVALID_ARGUMENT. */
 export class PeerMessageRefused extends Error {
@@ -171,6 +172,13 @@ export class ClusterDriver {
 
   status(): ClusterStatus & { sendsDropped: number; heldDropped: number; heldEnvelopes: number; heldBytes: number } {
     return { ...this.cluster.status(), sendsDropped: this.dropped, heldDropped: this.heldDropped, heldEnvelopes: this.heldEnvelopes, heldBytes: this.heldBytes };
+  }
+
+  /** An operator's removal of a dead member (see Membership.remove); its leave news goes out with the next messages. */
+  removeMember(id: NodeId): MemberRemoval {
+    const r = this.cluster.removeMember(id);
+    this.pump();
+    return r;
   }
 
   /**

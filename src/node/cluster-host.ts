@@ -3,7 +3,7 @@
 // change to the WAL in the same synchronous step, as the persist contract asks.
 import type { NodeConfig } from "../config/config.ts";
 import type { ReplicaStore } from "../cluster/store.ts";
-import type { ClusterEvent } from "../cluster/types.ts";
+import { asNodeId, type ClusterEvent } from "../cluster/types.ts";
 import type { Engine, MergeResult } from "../engine/index.ts";
 import type { Store } from "../persist/index.ts";
 import type { MemberView } from "../transport/api.ts";
@@ -324,6 +324,25 @@ export class ClusterHost {
 
   async leave(): Promise<void> {
     await this.driver?.leave(leaveTimeoutMs);
+  }
+
+  /**
+   * `imdb admin member remove ID`: forgets a dead member now instead of deadReapAfterMs after it
+   * died, and tells the others it left. Throws OpFailure for an unknown, live or own id.
+   */
+  removeMember(id: string): void {
+    const r = this.driver?.removeMember(asNodeId(id)) ?? { kind: "unknown" as const };
+    switch (r.kind) {
+      case "removed":
+        this.o.log.info("member removed by an operator", { member: id, was: r.was });
+        return;
+      case "unknown":
+        throw new OpFailure("NOT_FOUND", `no member ${JSON.stringify(id)} is known to this node (imdb client members lists them)`);
+      case "self":
+        throw new OpFailure("FAILED_PRECONDITION", `${id} is this node: to take it out of the cluster, run imdb admin leave against it`);
+      case "reachable":
+        throw new OpFailure("FAILED_PRECONDITION", `member ${id} is ${r.status}, not dead: stop it first, or run imdb admin leave against it`);
+    }
   }
 
   reloadTls(tls: TlsMaterial): void {

@@ -21,6 +21,8 @@ import { WritePath } from "./write-path.ts";
 import { ClusterHost } from "./cluster-host.ts";
 import { createNodeMetrics } from "./metrics.ts";
 import { startMetricsServer } from "./metrics-server.ts";
+import { checkPortsFree } from "./ports.ts";
+import { addressedHosts, certNamesHost, namesLost } from "./cert-names.ts";
 
 /** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
 
@@ -64,11 +66,22 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
   metrics.setAccel(a.choice);
   log.info("starting", { id: cfg.id, version, accel: describeAccel(a), durability: formatDurability(cfg.durability) });
   if (cfg.insecure) log.warn("running WITHOUT TLS (--insecure): any process that can reach the ports can read and write");
+  // Before recovery: a taken port should cost a moment, not a WAL replay.
+  await checkPortsFree([
+    { what: "peerAddr", addr: cfg.peerAddr },
+    { what: "clientAddr", addr: cfg.clientAddr },
+    { what: "metricsAddr", addr: cfg.metricsAddr },
+  ]);
 
   let tls: TlsMaterial | null = null;
   if (!cfg.insecure) {
     tls = await loadTlsDir(cfg.tlsDir, cfg.id);
     validateNodeMaterial(tls, cfg.id);
+    const own = tls.cert;
+    const unnamed = addressedHosts(cfg).filter((h) => !certNamesHost(own, h));
+    if (unnamed.length > 0) {
+      log.warn("the node certificate does not name the host(s) this node is dialled by: clients checking hostnames will refuse it (add them with `imdb certs renew --add-hosts`)", { hosts: unnamed.join(","), certificate: join(cfg.tlsDir, `${cfg.id}.crt`) });
+    }
   }
   const security = (): ServerSecurity => (tls ? { tls } : { insecure: true });
 
@@ -216,6 +229,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
       await cluster.leave();
       setTimeout(() => void stop(), 50);
     },
+    removeMember: (id) => cluster.removeMember(id),
     stats: () =>
       Object.entries({ ...status(), replica: identity.actor, skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused, requestIds: requests.size, ...writes.stats, ...cluster.dropCounters() }).map(([name, value]) => ({ name, value: String(value) })),
   };
@@ -262,6 +276,11 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
     const next = await loadTlsDir(cfg.tlsDir, cfg.id);
     // Refuse a broken or foreign certificate before swapping: the old one stays in service.
     validateNodeMaterial(next, cfg.id);
+    // Nor one that drops a name the node is dialled by (a renewal without its --hosts).
+    const lost = tls === null ? [] : namesLost(tls.cert, next.cert, addressedHosts(cfg));
+    if (lost.length > 0) {
+      throw new Error(`the new certificate does not name ${lost.join(", ")}, which the current one does and this node is dialled by (advertiseAddr/peerAddr, clientAddr): clients would fail hostname checks; renew with \`imdb certs renew\`, which keeps the names`);
+    }
     tls = next;
     for (const s of servers) s.reloadTls(next);
     cluster.reloadTls(next);

@@ -137,6 +137,8 @@ export interface AdminHandler {
   snapshot(): Maybe<SnapshotInfo>;
   leave(): Maybe<void>;
   stats(): Maybe<{ name: string; value: string }[]>;
+  /** Forgets a dead member now and tells the others it left. Absent: RemoveMember answers FAILED_PRECONDITION. */
+  removeMember?(id: string): Maybe<void>;
 }
 
 /**

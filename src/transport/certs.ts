@@ -1,7 +1,7 @@
 // Certificate authority and leaf certificates for mutual TLS, built in (ECDSA P-256 on WebCrypto), so no openssl is needed.
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { mkdir, writeFile, readFile, chmod, stat } from "node:fs/promises";
+import { mkdir, writeFile, readFile, readdir, chmod, stat, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { isIP } from "node:net";
 
@@ -98,6 +98,11 @@ function sanEntries(role: CertRole, name: string, hosts: readonly string[]): x50
 
 /** Issues a leaf: nodes serve and dial (serverAuth + clientAuth), clients and admins only dial (clientAuth). */
 export async function issueCert(ca: CertificateAuthority, role: CertRole, name: string, validity: Validity, hosts: readonly string[] = []): Promise<IssuedCert> {
+  return issueCertNamed(ca, role, name, validity, sanEntries(role, name, hosts));
+}
+
+/** issueCert with the subject alternative names given exactly (a renewal copies them from the certificate it replaces). */
+async function issueCertNamed(ca: CertificateAuthority, role: CertRole, name: string, validity: Validity, sans: readonly x509.JsonGeneralName[]): Promise<IssuedCert> {
   validateCertName(name);
   const keys = await generateKeys();
   const usages = role === "node" ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.clientAuth];
@@ -114,7 +119,7 @@ export async function issueCert(ca: CertificateAuthority, role: CertRole, name: 
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
       new x509.ExtendedKeyUsageExtension(usages, false),
-      new x509.SubjectAlternativeNameExtension(sanEntries(role, name, hosts), false),
+      new x509.SubjectAlternativeNameExtension([...sans], false),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false),
     ],
@@ -127,7 +132,11 @@ export interface CertInitOptions {
   nodes: readonly string[];
   clients: readonly string[];
   admins: readonly string[];
-  hosts: readonly string[];
+  /**
+   * Extra SANs of every node certificate. null: not given, and then signing a node with an
+   * existing CA whose other node certificates carry extra SANs is refused (see initCerts).
+   */
+  hosts: readonly string[] | null;
   /** Lifetime in days from now; ignored when validity is given (tests make expired certificates that way). */
   days: number;
   force: boolean;
@@ -163,7 +172,7 @@ function checkNames(opts: CertInitOptions): void {
     if (seen.has(n)) throw new CertError(`name "${n}" is given twice`);
     seen.add(n);
   }
-  for (const h of opts.hosts) {
+  for (const h of opts.hosts ?? []) {
     if (h.length === 0 || h.length > 253 || /[\s,]/.test(h)) throw new CertError(`invalid --hosts entry "${h}"`);
   }
 }
@@ -194,6 +203,7 @@ export async function initCerts(opts: CertInitOptions): Promise<CertInitResult> 
     for (const l of leaves) for (const ext of [".crt", ".key"]) if (await exists(join(opts.dir, l.name + ext))) clash.push(join(opts.dir, l.name + ext));
     if (clash.length > 0) throw new CertError(`refusing to overwrite existing ${clash.join(", ")} (use --force)`);
   }
+  if (reuseCa && opts.nodes.length > 0 && opts.hosts === null) await refuseDroppedHosts(opts.dir, opts.nodes);
   const written: string[] = [];
   const ca = reuseCa ? await loadCa(await readFile(caCrt, "utf8"), await readFile(caKey, "utf8")) : await createCa(validity);
   if (!reuseCa) {
@@ -202,7 +212,7 @@ export async function initCerts(opts: CertInitOptions): Promise<CertInitResult> 
     written.push(caCrt, caKey);
   }
   for (const l of leaves) {
-    const issued = await issueCert(ca, l.role, l.name, validity, l.role === "node" ? opts.hosts : []);
+    const issued = await issueCert(ca, l.role, l.name, validity, l.role === "node" ? (opts.hosts ?? []) : []);
     const crt = join(opts.dir, `${l.name}.crt`);
     const key = join(opts.dir, `${l.name}.key`);
     await writeOut(key, issued.keyPem, 0o600, opts.force);
@@ -210,4 +220,133 @@ export async function initCerts(opts: CertInitOptions): Promise<CertInitResult> 
     written.push(crt, key);
   }
   return { written, reusedCa: reuseCa };
+}
+
+/** The names a certificate answers to (its SANs), and its role and name from the subject. */
+export interface CertNames {
+  role: CertRole;
+  name: string;
+  sans: x509.JsonGeneralName[];
+}
+
+function roleOfOrgUnit(ou: string | undefined): CertRole | undefined {
+  return (Object.keys(roleOrgUnit) as CertRole[]).find((r) => roleOrgUnit[r] === ou);
+}
+
+/** Reads role, CN and SANs of a leaf this tool made; throws CertError when it is not one. */
+export function certNames(pem: string, what: string): CertNames {
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(pem);
+  } catch (err) {
+    throw new CertError(`${what} is not a certificate: ${(err as Error).message}`);
+  }
+  const role = roleOfOrgUnit(cert.subjectName.getField("OU")[0]);
+  const name = cert.subjectName.getField("CN")[0];
+  if (role === undefined || name === undefined) throw new CertError(`${what} is not a node, client or admin certificate of in-memorydb (subject ${cert.subject})`);
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  return { role, name, sans: san === null ? [] : san.names.toJSON() };
+}
+
+/** SANs a node certificate carries beyond the ones every node certificate gets (its --hosts). */
+function extraHosts(names: CertNames): string[] {
+  const implied = sanEntries("node", names.name, []);
+  return names.sans.filter((n) => !implied.some((i) => i.type === n.type && i.value === n.value)).map((n) => n.value);
+}
+
+/**
+ * Signing a node without --hosts next to node certificates that carry --hosts names is almost
+ * always a renewal that forgot them (clients would then fail hostname checks): refuse, naming them.
+ */
+async function refuseDroppedHosts(dir: string, nodes: readonly string[]): Promise<void> {
+  const hosts = new Set<string>();
+  for (const f of await readdir(dir)) {
+    if (!f.endsWith(".crt") || f === "ca.crt") continue;
+    let names: CertNames;
+    try {
+      names = certNames(await readFile(join(dir, f), "utf8"), join(dir, f));
+    } catch {
+      continue; // not ours: nothing to compare with
+    }
+    if (names.role === "node") for (const h of extraHosts(names)) hosts.add(h);
+  }
+  if (hosts.size === 0) return;
+  const list = [...hosts].join(",");
+  throw new CertError(
+    `the node certificates in ${dir} also name ${list} (their --hosts), and --hosts was not given: ` +
+      `renew a node certificate with \`imdb certs renew --dir ${dir} ${nodes.join(",")}\` (it keeps the names of the one it replaces), ` +
+      `or pass --hosts ${list} (or --hosts "" for none)`,
+  );
+}
+
+export interface CertRenewOptions {
+  dir: string;
+  names: readonly string[];
+  /** DNS names / IPs added to the SANs kept from each certificate. */
+  addHosts: readonly string[];
+  days: number;
+  now?: Date;
+}
+
+export interface CertRenewed {
+  crt: string;
+  key: string;
+  /** The SANs of the new certificate (those of the old one, plus any added). */
+  sans: string[];
+  /** Where the replaced pair was kept. */
+  previous: { crt: string; key: string };
+}
+
+/**
+ * Re-issues DIR/NAME.crt/.key with the existing CA: same role, CN and SANs as the certificate it
+ * replaces (plus addHosts), a new key and validity. The old pair is kept as NAME.crt.old/.key.old;
+ * the new files replace the old ones by rename, so a node reading them sees one pair or the other.
+ */
+export async function renewCerts(opts: CertRenewOptions): Promise<CertRenewed[]> {
+  if (opts.names.length === 0) throw new CertError("name at least one certificate to renew");
+  for (const h of opts.addHosts) {
+    if (h.length === 0 || h.length > 253 || /[\s,]/.test(h)) throw new CertError(`invalid --add-hosts entry "${h}"`);
+  }
+  const validity = validityFromDays(opts.now ?? new Date(), opts.days);
+  const caCrt = join(opts.dir, "ca.crt");
+  const caKey = join(opts.dir, "ca.key");
+  if (!(await exists(caCrt)) || !(await exists(caKey))) throw new CertError(`renewal signs with the existing CA: ${caCrt} and ${caKey} must both be there`);
+  const ca = await loadCa(await readFile(caCrt, "utf8"), await readFile(caKey, "utf8"));
+  // Check every certificate before writing any, so a bad name changes nothing.
+  const plans: { name: string; old: CertNames; sans: x509.JsonGeneralName[] }[] = [];
+  for (const name of opts.names) {
+    validateCertName(name);
+    const crt = join(opts.dir, `${name}.crt`);
+    let pem: string;
+    try {
+      pem = await readFile(crt, "utf8");
+    } catch {
+      throw new CertError(`${crt} is missing: renewal copies the names (SANs) of the certificate it replaces, so it must be in place`);
+    }
+    const old = certNames(pem, crt);
+    if (old.name !== name) throw new CertError(`${crt} is the certificate of "${old.name}", not "${name}"`);
+    const cert = new x509.X509Certificate(pem);
+    if (!(await cert.verify({ publicKey: ca.cert.publicKey, signatureOnly: true }))) throw new CertError(`${crt} was not signed by ${caCrt}: renew it with the CA that made it`);
+    const sans = [...old.sans];
+    // Host names matter only where a certificate serves: on nodes.
+    for (const h of old.role === "node" ? opts.addHosts : []) {
+      const entry: x509.JsonGeneralName = isIP(h) !== 0 ? { type: "ip", value: h } : { type: "dns", value: h };
+      if (!sans.some((n) => n.type === entry.type && n.value === entry.value)) sans.push(entry);
+    }
+    plans.push({ name, old, sans });
+  }
+  const out: CertRenewed[] = [];
+  for (const p of plans) {
+    const issued = await issueCertNamed(ca, p.old.role, p.name, validity, p.sans);
+    const crt = join(opts.dir, `${p.name}.crt`);
+    const key = join(opts.dir, `${p.name}.key`);
+    await writeOut(`${key}.new`, issued.keyPem, 0o600, true);
+    await writeOut(`${crt}.new`, issued.certPem, 0o644, true);
+    await rename(crt, `${crt}.old`);
+    if (await exists(key)) await rename(key, `${key}.old`);
+    await rename(`${key}.new`, key);
+    await rename(`${crt}.new`, crt);
+    out.push({ crt, key, sans: p.sans.map((n) => n.value), previous: { crt: `${crt}.old`, key: `${key}.old` } });
+  }
+  return out;
 }

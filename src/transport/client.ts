@@ -281,6 +281,11 @@ export class ImdbClient {
     await this.call(adminMethods.Leave, {});
   }
 
+  /** AdminService.RemoveMember: forget a dead member now and tell the others it left. */
+  async removeMember(id: string): Promise<void> {
+    await this.call(adminMethods.RemoveMember, { id });
+  }
+
   async stats(): Promise<{ name: string; value: string }[]> {
     const res = await this.call(adminMethods.Stats, {});
     return (res.stats ?? []).map((s) => ({ name: s.name ?? "", value: s.value ?? "" }));

@@ -82,6 +82,7 @@ export interface MembersResponseWire { members?: MemberWire[] }
 export interface SnapshotResponseWire { path?: string; lsn?: WireInt64; bytes?: WireInt64; keys?: WireInt64; durationMs?: WireInt64 }
 export interface StatWire { name?: string; value?: string }
 export interface StatsResponseWire { stats?: StatWire[] }
+export interface RemoveMemberRequestWire { id?: string }
 export interface PeerEnvelopeWire { fromId?: string; payload?: Uint8Array }
 export interface HealthCheckRequestWire { service?: string }
 export interface HealthCheckResponseWire { status?: number }
@@ -150,6 +151,8 @@ export const codecs = {
   LeaveResponse: codec<EmptyWire>("imdb.v1.LeaveResponse"),
   StatsRequest: codec<EmptyWire>("imdb.v1.StatsRequest"),
   StatsResponse: codec<StatsResponseWire>("imdb.v1.StatsResponse"),
+  RemoveMemberRequest: codec<RemoveMemberRequestWire>("imdb.v1.RemoveMemberRequest"),
+  RemoveMemberResponse: codec<EmptyWire>("imdb.v1.RemoveMemberResponse"),
   PeerEnvelope: codec<PeerEnvelopeWire>("imdb.v1.PeerEnvelope"),
   HealthCheckRequest: codec<HealthCheckRequestWire>("grpc.health.v1.HealthCheckRequest"),
   HealthCheckResponse: codec<HealthCheckResponseWire>("grpc.health.v1.HealthCheckResponse"),
@@ -193,6 +196,7 @@ export const adminMethods = {
   Snapshot: m(as, "Snapshot", codecs.SnapshotRequest, codecs.SnapshotResponse),
   Leave: m(as, "Leave", codecs.LeaveRequest, codecs.LeaveResponse),
   Stats: m(as, "Stats", codecs.StatsRequest, codecs.StatsResponse),
+  RemoveMember: m(as, "RemoveMember", codecs.RemoveMemberRequest, codecs.RemoveMemberResponse),
 } as const;
 
 export const nodeMethods = {

@@ -7,8 +7,8 @@ import {
 import {
   adminMethods, bigIntToInt64, clientMethods, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, rawCodec, serviceDefinition,
   type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
-  type DeleteResponseWire, type MethodDesc, type ScanRequestWire, type SCountResponseWire, type SetResponseWire, type SIsMemberResponseWire,
-  type SMembersResponseWire,
+  type DeleteResponseWire, type MethodDesc, type RemoveMemberRequestWire, type ScanRequestWire, type SCountResponseWire, type SetResponseWire,
+  type SIsMemberResponseWire, type SMembersResponseWire,
 } from "./proto.ts";
 import {
   decrementOp, deleteOp, getOp, incrementOp, requestIdOf, saddOp, scanQuery, scardOp, setOp, sismemberOp, smembersOp, sremOp,
@@ -206,6 +206,14 @@ function adminImpl(h: AdminHandler, secure: boolean, onInternal: Errorish): grpc
     Stats: unary("Stats", onInternal, async (_req: unknown, call) => {
       requireCaller(call, secure, roles);
       return { stats: await h.stats() };
+    }),
+    RemoveMember: unary("RemoveMember", onInternal, async (req: RemoveMemberRequestWire, call) => {
+      requireCaller(call, secure, roles);
+      const id = req.id ?? "";
+      if (id === "") throw new OpFailure("INVALID_ARGUMENT", "id: the member to remove is required");
+      if (h.removeMember === undefined) throw new OpFailure("FAILED_PRECONDITION", "this server cannot remove members");
+      await h.removeMember(id);
+      return {};
     }),
   };
 }

@@ -208,6 +208,39 @@ describe(`membership (seed ${seed})`, () => {
     expect(a.events.some((e) => e.kind === "member-reaped" && e.id === "c")).toBe(true);
   });
 
+  // `imdb admin member remove`: before it, a dead member stayed listed (and was retried) for deadReapAfterMs.
+  test("an operator removes a dead member: forgotten here at once, left on the others, contacted by no one", () => {
+    const net = new Net();
+    const a = net.add("a");
+    const b = net.add("b", { seeds: ["a:1"] });
+    const c = net.add("c", { seeds: ["a:1"] });
+    net.advance(2_000);
+    net.remove(c);
+    net.advance(8_000);
+    expect(net.statusOf(a, c)).toBe("dead");
+    expect(net.statusOf(b, c)).toBe("dead");
+
+    expect(a.cluster.removeMember(b.id)).toEqual({ kind: "reachable", status: "alive" });
+    expect(a.cluster.removeMember(a.id)).toEqual({ kind: "self" });
+    expect(a.cluster.removeMember("nobody" as NodeId)).toEqual({ kind: "unknown" });
+    expect(a.cluster.removeMember(c.id)).toEqual({ kind: "removed", was: "dead" });
+    expect(net.statusOf(a, c)).toBeUndefined();
+    net.pump();
+    expect(a.events.some((e) => e.kind === "member-reaped" && e.id === "c")).toBe(true);
+
+    net.advance(2_000);
+    expect(net.statusOf(b, c)).toBe("left");
+    const sentBefore = net.sent.length;
+    net.advance(30_000);
+    // Push-pulls from b carry c as left, which does not bring it back on a; nobody dials it.
+    expect(net.statusOf(a, c)).toBeUndefined();
+    expect(net.statusOf(b, c)).toBe("left");
+    expect(net.sent.slice(sentBefore).filter((x) => x.out.addr === "c:1")).toEqual([]);
+    // On b (left there), a removal forgets it at once too.
+    expect(b.cluster.removeMember(c.id)).toEqual({ kind: "removed", was: "left" });
+    expect(net.statusOf(b, c)).toBeUndefined();
+  });
+
   test("a node whose probes go unanswered raises its local health score", () => {
     const net = new Net();
     const a = net.add("a");

@@ -12,6 +12,7 @@ import {
   parseConfigYaml,
 } from "../../src/config/config.ts";
 import { loadNodeConfig } from "../../src/cli/node.ts";
+import { nodeConfigTemplate } from "../../src/config/template.ts";
 
 const templatePath = join(import.meta.dir, "..", "..", "configs", "node-template.yaml");
 
@@ -26,6 +27,10 @@ describe("configs/node-template.yaml", () => {
   test("its values are the defaults", () => {
     const parsed = applyOverrides({ ...defaultNodeConfig, seeds: [] }, raw);
     expect(parsed).toEqual({ ...defaultNodeConfig, seeds: [] });
+  });
+
+  test("is what `imdb config template` prints (embedded byte for byte)", () => {
+    expect(nodeConfigTemplate).toBe(readFileSync(templatePath, "utf8"));
   });
 
   test("every field has a comment above it", () => {
@@ -61,7 +66,8 @@ describe("config errors name the field", () => {
         err = e;
       }
       expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).field).toBe(field);
+      // A bad list entry is named with its index (seeds[1]).
+      expect((err as ConfigError).field.replace(/\[\d+\]$/, "")).toBe(field);
       expect((err as Error).message).toContain(field);
     });
   }

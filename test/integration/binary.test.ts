@@ -2,7 +2,7 @@
 // (a private mount namespace lays an empty tmpfs over the repository where the system allows
 // it), must run `--version` and `bench accel` with the native paths it was built with.
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
-import { copyFileSync, existsSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { nativeAvailable } from "../../src/accel/index.ts";
 import { ensureBinary, repoRoot, tempDir } from "./harness.ts";
@@ -37,6 +37,17 @@ test(`--version from an empty folder${canHide ? " with the source tree hidden" :
   const wantNative = nativeAvailable() || process.env.IMDB_REQUIRE_NATIVE === "1";
   if (wantNative) expect(r.stdout).toContain("checksum=native");
   expect(existsSync(join(dir.path, "node_modules"))).toBe(false);
+});
+
+test("config template prints configs/node-template.yaml, and node --help points to the command", () => {
+  const r = runAlone(["config", "template"]);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  expect(r.stdout).toBe(readFileSync(join(repoRoot, "configs", "node-template.yaml"), "utf8"));
+  // The help that points to it names the command, not a file the lone binary does not have.
+  const help = runAlone(["node", "--help"]);
+  expect(help.stdout).toContain("imdb config template");
+  expect(help.stdout).not.toContain("configs/node-template.yaml");
 });
 
 test("bench accel --json runs there, with native figures when the addon was built", () => {
