@@ -59,6 +59,22 @@ export const keyStateWriteBytesMax = 4 * 1024 * 1024;
 export const contextActorsWriteMax = 4096;
 export const contextCloudDotsWriteMax = 4096;
 
+// ---- hashes (src/crdt/ormap.ts; a field name is bytes, like a key but binary) ----
+
+/**
+ * Longest hash field name, bytes (crdt write: INVALID; decoder). Field names are identifiers,
+ * usually short; 4 KiB leaves room for URLs and composite names while a field row stays small.
+ */
+export const hashFieldBytesMax = 4096;
+/**
+ * Most field records a hash may hold after a local write (src/crdt/ormap.ts: LIMIT_EXCEEDED,
+ * nothing changed). Counted are all records, including a deleted counter field's leftover
+ * reset rows (they cost memory and bytes until collected). Every write and merge walks the
+ * fields, so this also bounds one write's cost; a hash of small fields meets the state byte
+ * bound at about this many fields anyway.
+ */
+export const hashFieldsWriteMax = 64 * 1024;
+
 // ---- one key's state: stored bounds (merges refuse beyond; every decoder accepts up to) ----
 
 /**
@@ -75,6 +91,14 @@ export const keyStateBytesMax = mergeHeadroom * keyStateWriteBytesMax;
 /** Most version-vector entries / cloud dots in a stored causal context (decoder and merges). */
 export const contextActorsMax = mergeHeadroom * contextActorsWriteMax;
 export const contextCloudDotsMax = mergeHeadroom * contextCloudDotsWriteMax;
+/** Most field records a stored hash may hold (decoder: src/codec/states.ts; merges: src/engine/bounds.ts). */
+export const hashFieldsMax = mergeHeadroom * hashFieldsWriteMax;
+/**
+ * Most concurrent values (siblings) one hash field may hold. A local HSET replaces every value
+ * of the field it has seen, so it leaves exactly one; siblings come only from replicas writing
+ * the same field without seeing each other, at most one each, so the MV write bound is ample.
+ */
+export const hashFieldSiblingsMax = mvSiblingsWriteMax;
 /**
  * Most rows of a stored counter. Rows are replicas that incremented (node ids, never chosen by
  * a client), so the interner's own bound is the only one that holds for any merge; the byte

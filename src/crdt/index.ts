@@ -8,4 +8,5 @@ export * from "./hlc.ts";
 export * from "./int64.ts";
 export * from "./lww.ts";
 export * from "./mvregister.ts";
+export * from "./ormap.ts";
 export * from "./pncounter.ts";
