@@ -114,9 +114,11 @@ export const clientResponseBytesMax = 64 * 1024 * 1024 + 2 * 1024 * 1024;
 
 /**
  * Most typed states one key holds: one per CRDT type (a type conflict keeps every side, see
- * src/engine/typed.ts). The states of all sides together stay within keyStateBytesMax.
+ * src/engine/typed.ts), so at least the number of registered kinds (test/crdt/laws.test.ts
+ * checks): G-Counter, PN-Counter, LWW, MV, set (wire 5), hash (wire 6). The states of all sides
+ * together stay within keyStateBytesMax.
  */
-export const keyTypesMax = 4;
+export const keyTypesMax = 6;
 /**
  * Bytes a KeyState / KeyDelta envelope adds to its states: version, key and tags, and per typed
  * side its type, creation stamp and framing.

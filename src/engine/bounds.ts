@@ -9,8 +9,8 @@ import type { ActorId, CausalContext, MvRegister } from "../crdt/index.ts";
 import { encodeState, type TypedState } from "../codec/index.ts";
 import { contextBytesUpperBound, joinStates, kindOf, type Bounds, type CrdtState } from "../kinds/index.ts";
 import {
-  contextActorsMax, contextActorsWriteMax, contextCloudDotsMax, contextCloudDotsWriteMax, counterActorsMax, keyStateBytesMax,
-  keyStateWriteBytesMax, mvSiblingsMax, mvSiblingsWriteMax, rowBytesMax,
+  contextActorsMax, contextActorsWriteMax, contextCloudDotsMax, contextCloudDotsWriteMax, counterActorsMax, hashFieldSiblingsMax,
+  hashFieldsMax, hashFieldsWriteMax, keyStateBytesMax, keyStateWriteBytesMax, mvSiblingsMax, mvSiblingsWriteMax, rowBytesMax,
 } from "../limits.ts";
 
 /** A local write may leave at most this (MV siblings are bounded inside MvRegister.write). */
@@ -21,6 +21,9 @@ export const writeBounds: Bounds = {
   ctxActors: contextActorsWriteMax,
   cloudDots: contextCloudDotsWriteMax,
   counterRows: counterActorsMax,
+  hashFields: hashFieldsWriteMax,
+  // A local HSET leaves one value in its field; the stored bound is what a merge may keep.
+  fieldSiblings: hashFieldSiblingsMax,
 };
 
 /** A merge may leave at most this: exactly what the decoders accept. */
@@ -31,6 +34,8 @@ export const storedBounds: Bounds = {
   ctxActors: contextActorsMax,
   cloudDots: contextCloudDotsMax,
   counterRows: counterActorsMax,
+  hashFields: hashFieldsMax,
+  fieldSiblings: hashFieldSiblingsMax,
 };
 
 /** Bytes of a state's canonical encoding at most (without the envelope). */

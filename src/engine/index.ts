@@ -93,7 +93,7 @@ export interface EngineError {
 }
 
 export type CounterType = "gcounter" | "pncounter";
-export type KeyType = CounterType | "lww" | "mv";
+export type KeyType = CounterType | "lww" | "mv" | "hash";
 
 export type EngineOp =
   | { kind: "incr"; key: string; amount: bigint; counter?: CounterType }

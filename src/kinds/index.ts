@@ -2,8 +2,9 @@
 // any kind (engine, codec, bounds, transport, CLI) dispatches through kindOf / kindByType or a
 // switch on `kind`, so the compiler points at every place a new kind must be handled.
 
-import type { GCounter, LwwRegister, MvRegister, PNCounter } from "../crdt/index.ts";
+import type { GCounter, LwwRegister, MvRegister, OrMap, PNCounter } from "../crdt/index.ts";
 import { gcounterKind } from "./gcounter.ts";
+import { hashKind } from "./hash.ts";
 import type { CrdtKind, KindName } from "./kind.ts";
 import { lwwKind } from "./lww.ts";
 import { mvKind } from "./mv.ts";
@@ -15,7 +16,7 @@ export * from "./types.ts";
 export { contextBytesUpperBound, mvValue } from "./mv.ts";
 
 /** A state of any kind. */
-export type CrdtState = GCounter | PNCounter | LwwRegister | MvRegister;
+export type CrdtState = GCounter | PNCounter | LwwRegister | MvRegister | OrMap;
 
 /** Every kind, by name. */
 export const kinds: { readonly [K in KindName]: CrdtKind<Extract<CrdtState, { kind: K }>> } = {
@@ -23,6 +24,7 @@ export const kinds: { readonly [K in KindName]: CrdtKind<Extract<CrdtState, { ki
   pncounter: pncounterKind,
   lww: lwwKind,
   mv: mvKind,
+  hash: hashKind,
 };
 
 /** Every kind, in wire-number order (for laws and docs). */

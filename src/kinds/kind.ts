@@ -7,13 +7,15 @@ import type { Reader, Writer } from "../codec/wire.ts";
 import type { CrdtType } from "./types.ts";
 
 /** The name of every kind: the `kind` discriminant each state object carries. */
-export type KindName = "gcounter" | "pncounter" | "lww" | "mv";
+export type KindName = "gcounter" | "pncounter" | "lww" | "mv" | "hash";
 
 /** The value of one typed state, as clients see it. */
 export type TypedValue =
   | { type: "gcounter" | "pncounter"; value: bigint }
   | { type: "lww"; value: Uint8Array; timestampMs: number; logical: number; actor: string }
-  | { type: "mv"; values: Uint8Array[]; context: Uint8Array };
+  | { type: "mv"; values: Uint8Array[]; context: Uint8Array }
+  /** Present fields in bytewise order; a counter field's value is its decimal text (as Redis answers). */
+  | { type: "hash"; fields: { field: Uint8Array; value: Uint8Array }[] };
 
 /** Size bounds a state is checked against (src/engine/bounds.ts: one set for writes, one for merges). */
 export interface Bounds {
@@ -23,6 +25,10 @@ export interface Bounds {
   ctxActors: number;
   cloudDots: number;
   counterRows: number;
+  /** Field records of a hash (src/crdt/ormap.ts). */
+  hashFields: number;
+  /** Concurrent values of one hash field. */
+  fieldSiblings: number;
 }
 
 export interface CrdtKind<S> {

@@ -68,6 +68,9 @@ function typedView(v: TypedValue): TypedView {
       return { type: "lww", value: v.value };
     case "mv":
       return { type: "mv", values: v.values, context: v.context };
+    case "hash":
+      // Placeholder until the client API serves hashes (issue 13 item 4, in progress).
+      throw new Error("assertion failed: hash values are not served to clients yet");
   }
 }
 

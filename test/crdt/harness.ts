@@ -4,9 +4,10 @@
 
 import fc from "fast-check";
 import {
-  actorName, CausalContext, GCounter, HybridClock, internActor, LwwRegister, MvRegister, PNCounter, CrdtError,
+  actorName, CausalContext, GCounter, HybridClock, internActor, LwwRegister, MvRegister, OrMap, PNCounter, CrdtError,
   type ActorId,
 } from "../../src/crdt/index.ts";
+import { HashModel, hashOpArb, hex, type HashOp } from "./hash-model.ts";
 import { decodeState, encodeState } from "../../src/codec/index.ts";
 import { allKinds, joinStates, kindOf, type CrdtState, type KindName } from "../../src/kinds/index.ts";
 
@@ -23,7 +24,8 @@ export type Op =
   | { t: "inc"; amount: bigint }
   | { t: "dec"; amount: bigint }
   | { t: "set"; value: Uint8Array; advanceMs: number }
-  | { t: "mv"; value: Uint8Array; stale: boolean };
+  | { t: "mv"; value: Uint8Array; stale: boolean }
+  | HashOp;
 
 export interface TypeSpec {
   /** The registered kind (src/kinds) this spec drives. */
@@ -58,6 +60,7 @@ const specByKind: Record<KindName, TypeSpec> = {
     create: () => new MvRegister(),
     opArb: fc.record({ value: valueArb, stale: fc.boolean() }).map((x) => ({ t: "mv", ...x }) as Op),
   },
+  hash: { kind: "hash", name: "OrMap (hash)", create: () => new OrMap(), opArb: hashOpArb },
 };
 
 /** Every registered kind's spec, in the registry's order: the law suite runs over all of them. */
@@ -124,6 +127,8 @@ export class World {
   readonly writes: Write[] = [];
   incTotal = 0n;
   decTotal = 0n;
+  /** Hash reference model; replicas' `seen` hold the ids of its events they received. */
+  readonly hash = new HashModel();
 
   constructor(readonly spec: TypeSpec, n: number, skewMs: number[] = []) {
     this.replicas = [];
@@ -174,6 +179,7 @@ export class World {
         r.staleSeen = new Set(r.seen);
         return { state: d, writeId: id, seen: new Set([...covers, id]) };
       }
+      if (s.kind === "hash" && (op.t === "hset" || op.t === "hincrby" || op.t === "hdel" || op.t === "hclear")) return this.applyHash(r, s, op);
     } catch (e) {
       if (e instanceof CrdtError) return null;
       throw e;
@@ -181,10 +187,53 @@ export class World {
     throw new Error(`op ${op.t} does not fit ${this.spec.name}`);
   }
 
+  /**
+   * A hash op at r: first checks r shows what the model says a replica that received r.seen
+   * shows, then applies the op to both; a refusal must be the model's too.
+   */
+  private applyHash(r: Replica, s: OrMap, op: HashOp): Delta | null {
+    const want = this.hash.render(r.seen);
+    const got = renderHash(s);
+    if (got !== want) throw new Error(`replica ${actorName(r.actor)} shows ${got}, the model ${want}`);
+    let ids: number[] | "refused";
+    let delta: OrMap | null;
+    switch (op.t) {
+      case "hset": {
+        r.nowMs += op.advanceMs;
+        const ts = r.clock.now(r.nowMs);
+        ids = this.hash.hset(r.seen, r.actor, ts, op.pairs);
+        delta = s.set(r.actor, ts, op.pairs).delta;
+        break;
+      }
+      case "hincrby":
+        ids = this.hash.hincrby(r.seen, r.actor, op.field, op.amount);
+        try {
+          delta = s.incr(r.actor, op.field, op.amount).delta;
+        } catch (e) {
+          if (e instanceof CrdtError && ids === "refused") return null;
+          throw e;
+        }
+        if (ids === "refused") throw new Error(`HINCRBY was applied; the model refuses it (shown ${got})`);
+        break;
+      case "hdel":
+        ids = this.hash.hdel(r.seen, r.actor, op.fields);
+        delta = s.del(op.fields).delta;
+        break;
+      case "hclear":
+        ids = this.hash.hclear(r.seen, r.actor);
+        delta = s.removeObserved();
+        break;
+    }
+    if ((delta === null) !== (ids.length === 0)) throw new Error(`${op.t}: the implementation's delta is ${delta === null ? "null" : "not null"}, the model made ${ids.length} events`);
+    for (const id of ids) r.seen.add(id);
+    return delta === null ? null : { state: delta, writeId: -1, seen: new Set(ids) };
+  }
+
   deliver(i: number, d: Delta): void {
     const r = this.replicas[i] as Replica;
     merge(r.state, d.state);
     if (d.state.kind === "lww" && d.state.isSet) r.clock.observe(d.state.timestamp(), r.nowMs);
+    if (d.state.kind === "hash") for (const f of d.state.fields) for (const e of f.entries) r.clock.observe({ ms: e.ms, logical: e.logical }, r.nowMs);
     for (const x of d.seen) r.seen.add(x);
   }
 
@@ -223,6 +272,8 @@ export class World {
         for (const w of this.writes) for (const c of w.covers) covered.add(c);
         return this.writes.filter((w) => !covered.has(w.id)).map((w) => Array.from(w.value).join(",")).sort().join("|");
       }
+      case "hash":
+        return this.hash.render(this.hash.all());
     }
   }
 }
@@ -236,7 +287,14 @@ export function observed(s: CrdtState): string {
       return s.isSet ? Array.from(s.value).join(",") : "unset";
     case "mv":
       return s.read().values.map((v) => Array.from(v).join(",")).sort().join("|");
+    case "hash":
+      return renderHash(s);
   }
+}
+
+/** A hash's present fields as the model renders them: hex(field)=value bytes, sorted. */
+export function renderHash(s: OrMap): string {
+  return s.getAll().map((p) => `${hex(p.field)}=${Array.from(p.value).join(",")}`).sort().join(";");
 }
 
 /** A command for the convergence world: an op at a replica, or a delivery of a pending delta. */

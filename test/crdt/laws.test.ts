@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { checkProperty } from "./prop.ts";
 import { allKinds } from "../../src/kinds/index.ts";
+import { keyTypesMax } from "../../src/limits.ts";
 import { clone, cmdArb, join, merge, observed, roundTrip, runWorld, same, specs, World, type Replica } from "./harness.ts";
 
 for (const spec of specs) {
@@ -76,4 +77,8 @@ for (const spec of specs) {
 
 test("the law suite covers every registered kind", () => {
   expect(specs.map((s) => s.kind)).toEqual(allKinds.map((k) => k.name));
+});
+
+test("a key can hold one state of every registered kind (a type conflict keeps every side; the envelope decoder accepts keyTypesMax)", () => {
+  expect(keyTypesMax).toBeGreaterThanOrEqual(allKinds.length);
 });
