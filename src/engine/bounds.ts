@@ -5,7 +5,7 @@
 // The common case costs a few additions: an upper bound of the encoded size from counts and
 // value lengths. Only a state near a bound is copied, changed and encoded to decide exactly.
 
-import type { ActorId, CausalContext, MvRegister } from "../crdt/index.ts";
+import type { ActorId, CausalContext, MvRegister, OrMap } from "../crdt/index.ts";
 import { encodeState, type TypedState } from "../codec/index.ts";
 import { contextBytesUpperBound, joinStates, kindOf, type Bounds, type CrdtState } from "../kinds/index.ts";
 import {
@@ -67,6 +67,21 @@ export function mvWriteRefusal(state: MvRegister, actor: ActorId, value: Uint8Ar
   next.write(actor, value, context);
   const why = outside(next, writeBounds);
   return why === null ? null : `the key would hold ${why}; read it and write with the context you read, which replaces the values you saw`;
+}
+
+/**
+ * Null if applying a hash op (`write`, which may throw CrdtError as the real write would) to
+ * `state` leaves it within the write bounds; else the refusal. `addsBytes` bounds what the op
+ * adds (its fields and values, a row and a dot each), `addsDots` its new dots. Decides on a
+ * copy: `state` is not changed.
+ */
+export function hashWriteRefusal(state: OrMap, addsBytes: number, addsDots: number, write: (s: OrMap) => void): string | null {
+  if (stateBytesUpperBound(state) + addsBytes <= writeBounds.stateBytes && state.ctx.vv.actors.length + 1 <= writeBounds.ctxActors
+    && state.ctx.cloud.length + addsDots <= writeBounds.cloudDots) return null;
+  const next = state.clone();
+  write(next);
+  const why = outside(next, writeBounds);
+  return why === null ? null : `the key would hold ${why}`;
 }
 
 /** Null if merging `incoming` into `state` leaves it within the stored bounds; else the refusal. `state` is not changed. */
