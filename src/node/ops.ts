@@ -1,13 +1,19 @@
 // Translation between the gRPC edge's typed ops/results and the engine's: one place decides
 // which engine error becomes which gRPC status.
-import type { EngineError, EngineOp, KeyValue, ManyOp, ManyResult, TypedValue } from "../engine/index.ts";
-import type { ClientOp, OpError, OpOutcome, TypedView, ValueView } from "../transport/api.ts";
+import type { EngineError, EngineOp, HashOp, KeyValue, ManyOp, ManyResult, TypedValue } from "../engine/index.ts";
+import { isHashOp, type ClientOp, type HashClientOp, type HashFieldView, type OpError, type OpOutcome, type TypedView, type ValueView } from "../transport/api.ts";
 
 /** The encoding of an empty causal context. */
 const emptyContext = new Uint8Array(0);
 
-export function toEngineOp(op: Exclude<ClientOp, { kind: "get" }>): EngineOp {
+export function toEngineOp(op: Exclude<ClientOp, { kind: "get" | "hget" | "hmget" | "hgetall" | "hlen" }>): EngineOp | HashOp {
   switch (op.kind) {
+    case "hset":
+      return { kind: "hset", key: op.key, pairs: op.fields };
+    case "hdel":
+      return { kind: "hdel", key: op.key, fields: op.fields };
+    case "hincrby":
+      return { kind: "hincrby", key: op.key, field: op.field, amount: op.amount };
     case "increment":
       return op.counter === null ? { kind: "incr", key: op.key, amount: op.amount } : { kind: "incr", key: op.key, amount: op.amount, counter: op.counter };
     case "decrement":
@@ -69,13 +75,52 @@ function typedView(v: TypedValue): TypedView {
     case "mv":
       return { type: "mv", values: v.values, context: v.context };
     case "hash":
-      // Placeholder until the client API serves hashes (issue 13 item 4, in progress).
-      throw new Error("assertion failed: hash values are not served to clients yet");
+      return { type: "hash", fields: v.fields };
   }
 }
 
 export function toManyOp(op: ClientOp): ManyOp {
-  return op.kind === "get" ? op : toEngineOp(op);
+  switch (op.kind) {
+    case "get":
+      return op;
+    // Hash reads read the key's value (engine get) and pick from it (hashOutcome).
+    case "hget":
+    case "hmget":
+    case "hgetall":
+    case "hlen":
+      return { kind: "get", key: op.key };
+    default:
+      return toEngineOp(op);
+  }
+}
+
+/** A hash op's outcome: writes answer the engine's integer; reads pick from the key's value (a missing key reads as an empty hash, as in Redis). */
+function hashOutcome(op: HashClientOp, r: Extract<ManyResult, { ok: true }>): OpOutcome {
+  switch (op.kind) {
+    case "hset":
+    case "hdel":
+      return { ok: true, result: { kind: "hashCount", count: r.reply ?? 0n } };
+    case "hincrby":
+      return { ok: true, result: { kind: "counter", value: r.reply ?? 0n } };
+    default:
+      break;
+  }
+  const v = r.value;
+  if (v !== undefined && v.type !== "hash") {
+    return { ok: false, error: { code: "FAILED_PRECONDITION", message: `key "${op.key.slice(0, 64)}" holds a ${v.type}, not a hash` } };
+  }
+  const fields: HashFieldView[] = v === undefined ? [] : v.fields;
+  const lookup = (name: Uint8Array): Uint8Array | null => fields.find((f) => Buffer.compare(f.field, name) === 0)?.value ?? null;
+  switch (op.kind) {
+    case "hget":
+      return { ok: true, result: { kind: "hashValue", value: lookup(op.field) } };
+    case "hmget":
+      return { ok: true, result: { kind: "hashValues", values: op.fields.map(lookup) } };
+    case "hgetall":
+      return { ok: true, result: { kind: "hashFields", fields } };
+    case "hlen":
+      return { ok: true, result: { kind: "hashCount", count: BigInt(fields.length) } };
+  }
 }
 
 const notFound: OpOutcome = { ok: false, error: { code: "NOT_FOUND", message: "key not found" } };
@@ -83,6 +128,7 @@ const notFound: OpOutcome = { ok: false, error: { code: "NOT_FOUND", message: "k
 /** The client-facing outcome of one applyMany result for `op`. */
 export function outcomeOf(op: ClientOp, r: ManyResult): OpOutcome {
   if (!r.ok) return { ok: false, error: engineErrorToOp(r.error) };
+  if (isHashOp(op)) return hashOutcome(op, r);
   const v = r.value;
   if (v === undefined) return notFound;
   if (v.type === "gcounter" || v.type === "pncounter") {

@@ -3,7 +3,7 @@
 // append (the request's id and outcome in the same record as its deltas), and the peers.
 import type { Engine, ManyResult } from "../engine/index.ts";
 import { persistLimits } from "../persist/index.ts";
-import { OpFailure, type ClientOp, type OpOutcome } from "../transport/api.ts";
+import { isReadOp, OpFailure, type ClientOp, type OpOutcome } from "../transport/api.ts";
 import { checkWritesOnly } from "../transport/validate.ts";
 import { outcomeOf, toManyOp } from "./ops.ts";
 import { encodeRequestRecords, fingerprintOf } from "./request-record.ts";
@@ -89,7 +89,7 @@ export class WritePath {
       throw new OpFailure("RESOURCE_EXHAUSTED", `the node is serving ${this.inFlight} ops (limit ${this.limits.opsInFlightMax}); retry later`);
     }
     const queued = this.o.store.walQueuedBytes;
-    if (queued > this.limits.walQueueBytesMax && ops.some((op) => op.kind !== "get")) {
+    if (queued > this.limits.walQueueBytesMax && ops.some((op) => !isReadOp(op))) {
       this.stats.overloaded++;
       throw new OpFailure("RESOURCE_EXHAUSTED", `the WAL has ${queued} bytes waiting for the disk (limit ${this.limits.walQueueBytesMax}); retry later`);
     }

@@ -1,12 +1,14 @@
 // The ports between the gRPC edge and the node: typed, validated requests in, typed results or typed errors out.
 
-import { registerValueBytesMax } from "../limits.ts";
+import { hashFieldBytesMax, registerValueBytesMax } from "../limits.ts";
 
 /** Limits checked at the edge before a handler sees a request (defined in src/limits.ts). */
 export {
   batchOpsMax, clientMessageBytesMax, clientResponseBytesMax, keyBytesMax, mvContextBytesMax, peerMessageBytesMax,
 } from "../limits.ts";
 export const valueBytesMax = registerValueBytesMax;
+/** Longest hash field name (src/limits.ts). */
+export const fieldBytesMax = hashFieldBytesMax;
 /** Longest client-chosen request id (a UUID's 16 bytes, or its 36-character text, fit easily). */
 export const requestIdBytesMax = 64;
 
@@ -43,13 +45,46 @@ export type ClientOp =
   | { kind: "decrement"; key: string; amount: bigint }
   | { kind: "get"; key: string }
   | { kind: "set"; key: string; value: Uint8Array }
-  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null };
+  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null }
+  /** Hashes: fields are 1..fieldBytesMax bytes, values <= valueBytesMax; lists hold at least one field. */
+  | { kind: "hset"; key: string; fields: HashFieldView[] }
+  | { kind: "hdel"; key: string; fields: Uint8Array[] }
+  | { kind: "hincrby"; key: string; field: Uint8Array; amount: bigint }
+  | { kind: "hget"; key: string; field: Uint8Array }
+  | { kind: "hmget"; key: string; fields: Uint8Array[] }
+  | { kind: "hgetall"; key: string }
+  | { kind: "hlen"; key: string };
+
+export type HashOpKind = "hset" | "hdel" | "hincrby" | "hget" | "hmget" | "hgetall" | "hlen";
+export type HashClientOp = Extract<ClientOp, { kind: HashOpKind }>;
+
+export function isHashOp(op: ClientOp): op is HashClientOp {
+  switch (op.kind) {
+    case "hset": case "hdel": case "hincrby": case "hget": case "hmget": case "hgetall": case "hlen":
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Reads change nothing: they may not go in a batch with a request id, and never wait for the WAL. */
+export function isReadOp(op: ClientOp): boolean {
+  switch (op.kind) {
+    case "get": case "hget": case "hmget": case "hgetall": case "hlen":
+      return true;
+    default:
+      return false;
+  }
+}
+
+export interface HashFieldView { field: Uint8Array; value: Uint8Array }
 
 /** One typed state's value. */
 export type TypedView =
   | { type: "gcounter" | "pncounter"; value: bigint }
   | { type: "lww"; value: Uint8Array }
-  | { type: "mv"; values: Uint8Array[]; context: Uint8Array };
+  | { type: "mv"; values: Uint8Array[]; context: Uint8Array }
+  | { type: "hash"; fields: HashFieldView[] };
 
 /** A key's visible value; conflicts: its states of other types after a type conflict (absent when none). */
 export type ValueView = TypedView & { conflicts?: TypedView[] };
@@ -58,7 +93,15 @@ export type ValueView = TypedView & { conflicts?: TypedView[] };
 export type OpResult =
   | { kind: "counter"; value: bigint }
   | { kind: "value"; value: ValueView }
-  | { kind: "written"; context: Uint8Array | null };
+  | { kind: "written"; context: Uint8Array | null }
+  /** hset: fields added; hdel: fields removed; hlen: present fields. (hincrby answers "counter".) */
+  | { kind: "hashCount"; count: bigint }
+  /** hget: the value, null if the field or key is absent. */
+  | { kind: "hashValue"; value: Uint8Array | null }
+  /** hmget: one per requested field, in request order. */
+  | { kind: "hashValues"; values: (Uint8Array | null)[] }
+  /** hgetall: present fields, bytewise by field. */
+  | { kind: "hashFields"; fields: HashFieldView[] };
 
 export type OpOutcome = { ok: true; result: OpResult } | { ok: false; error: OpError };
 

@@ -1,6 +1,6 @@
 // A typed client for ClientService, AdminService and Health: what `imdb client`, `imdb admin` and the load benchmark speak.
 import * as grpc from "@grpc/grpc-js";
-import type { CounterKind, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueView } from "./api.ts";
+import type { CounterKind, HashFieldView, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueView } from "./api.ts";
 import { clientMessageBytesMax, clientResponseBytesMax } from "./api.ts";
 import {
   adminMethods, bigIntToInt64, clientMethods, codecs, CounterTypeWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
@@ -31,7 +31,14 @@ export type RequestOp =
   | { kind: "decrement"; key: KeyInput; amount: bigint }
   | { kind: "get"; key: KeyInput }
   | { kind: "set"; key: KeyInput; value: Uint8Array }
-  | { kind: "setMv"; key: KeyInput; value: Uint8Array; context: Uint8Array | null };
+  | { kind: "setMv"; key: KeyInput; value: Uint8Array; context: Uint8Array | null }
+  | { kind: "hset"; key: KeyInput; fields: HashFieldView[] }
+  | { kind: "hdel"; key: KeyInput; fields: Uint8Array[] }
+  | { kind: "hincrby"; key: KeyInput; field: Uint8Array; amount: bigint }
+  | { kind: "hget"; key: KeyInput; field: Uint8Array }
+  | { kind: "hmget"; key: KeyInput; fields: Uint8Array[] }
+  | { kind: "hgetall"; key: KeyInput }
+  | { kind: "hlen"; key: KeyInput };
 
 export type { BatchItem };
 
@@ -73,8 +80,27 @@ export function opWire(op: RequestOp): OpWire {
       return { set: { key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.LWW } };
     case "setMv":
       return { set: { key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.MV, context: op.context ?? undefined } };
+    case "hset":
+      return { hset: { key: keyBytes(op.key), fields: op.fields } };
+    case "hdel":
+      return { hdel: { key: keyBytes(op.key), fields: op.fields } };
+    case "hincrby":
+      return { hincrby: { key: keyBytes(op.key), field: op.field, amount: int64(op.amount) } };
+    case "hget":
+      return { hget: { key: keyBytes(op.key), field: op.field } };
+    case "hmget":
+      return { hmget: { key: keyBytes(op.key), fields: op.fields } };
+    case "hgetall":
+      return { hgetall: { key: keyBytes(op.key) } };
+    case "hlen":
+      return { hlen: { key: keyBytes(op.key) } };
   }
 }
+
+const hashValue = (v: { found?: boolean; value?: Uint8Array } | null | undefined): Uint8Array | null =>
+  v?.found === true ? (v.value instanceof Uint8Array ? v.value : new Uint8Array(0)) : null;
+const hashFields = (fs: { field?: Uint8Array; value?: Uint8Array }[] | undefined): HashFieldView[] =>
+  (fs ?? []).map((f) => ({ field: f.field instanceof Uint8Array ? f.field : new Uint8Array(0), value: f.value instanceof Uint8Array ? f.value : new Uint8Array(0) }));
 
 /** GetResponse -> ValueView; a value type this client does not know is INTERNAL. */
 export function valueView(r: GetResponseWire): ValueView {
@@ -172,6 +198,46 @@ export class ImdbClient {
     if (requestId !== undefined) set.requestId = requestId;
     const res = await this.call(clientMethods.Set, set);
     return res.context ?? new Uint8Array(0);
+  }
+
+  // ---- hashes (docs/api.md, "Hashes") ----
+
+  /** HSET: returns how many fields were not present before. */
+  async hset(key: KeyInput, fields: HashFieldView[], requestId?: Uint8Array): Promise<bigint> {
+    const req = opWire({ kind: "hset", key, fields }).hset ?? {};
+    if (requestId !== undefined) req.requestId = requestId;
+    return int64ToBigInt((await this.call(clientMethods.HSet, req)).added);
+  }
+
+  /** HGET: the value, or null if the field (or key) is absent. */
+  async hget(key: KeyInput, field: Uint8Array): Promise<Uint8Array | null> {
+    return hashValue((await this.call(clientMethods.HGet, opWire({ kind: "hget", key, field }).hget ?? {})).value);
+  }
+
+  async hmget(key: KeyInput, fields: Uint8Array[]): Promise<(Uint8Array | null)[]> {
+    return ((await this.call(clientMethods.HMGet, opWire({ kind: "hmget", key, fields }).hmget ?? {})).values ?? []).map(hashValue);
+  }
+
+  /** HDEL: returns how many of the fields were present. */
+  async hdel(key: KeyInput, fields: Uint8Array[], requestId?: Uint8Array): Promise<bigint> {
+    const req = opWire({ kind: "hdel", key, fields }).hdel ?? {};
+    if (requestId !== undefined) req.requestId = requestId;
+    return int64ToBigInt((await this.call(clientMethods.HDel, req)).removed);
+  }
+
+  async hgetall(key: KeyInput): Promise<HashFieldView[]> {
+    return hashFields((await this.call(clientMethods.HGetAll, { key: keyBytes(key) })).fields);
+  }
+
+  async hlen(key: KeyInput): Promise<bigint> {
+    return int64ToBigInt((await this.call(clientMethods.HLen, { key: keyBytes(key) })).length);
+  }
+
+  /** HINCRBY: returns the value after the increment. */
+  async hincrby(key: KeyInput, field: Uint8Array, amount: bigint, requestId?: Uint8Array): Promise<bigint> {
+    const req = opWire({ kind: "hincrby", key, field, amount }).hincrby ?? {};
+    if (requestId !== undefined) req.requestId = requestId;
+    return int64ToBigInt((await this.call(clientMethods.HIncrBy, req)).value);
   }
 
   /** requestId: the whole batch's (then it may hold only writes). */

@@ -9,8 +9,10 @@ import {
   type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
   type MethodDesc, type SetResponseWire,
 } from "./proto.ts";
-import { decrementOp, getOp, incrementOp, requestIdOf, setOp } from "./validate.ts";
-import { checkResultKind, decodeBatch, encodeBatchResponse, getResponseWire } from "./batch-codec.ts";
+import {
+  decrementOp, getOp, hdelOp, hgetallOp, hgetOp, hincrbyOp, hlenOp, hmgetOp, hsetOp, incrementOp, requestIdOf, setOp,
+} from "./validate.ts";
+import { checkResultKind, decodeBatch, encodeBatchResponse, getResponseWire, hashResultWire } from "./batch-codec.ts";
 import { callerIdentity, ReloadableServerCredentials, type PeerIdentity, type TlsMaterial } from "./tls.ts";
 
 /** How long shutdown waits for in-flight calls before cancelling them. */
@@ -111,7 +113,24 @@ function resultWire(key: Uint8Array | undefined, r: OpResult): { counter?: Count
       return { get: getResponse(key, r.value) };
     case "written":
       return { set: { key, context: r.context ?? undefined } };
+    case "hashCount":
+    case "hashValue":
+    case "hashValues":
+    case "hashFields":
+      throw new Error(`assertion failed: a ${r.kind} result goes through unaryResponse`);
   }
+}
+
+/** The unary response of op: a hash op's own message (with its key), else resultWire's. */
+function unaryResponse(op: ClientOp, key: Uint8Array | undefined, r: OpResult): unknown {
+  const hash = hashResultWire(op, r);
+  if (hash !== null) {
+    const msg = hash.hset ?? hash.hdel ?? hash.hlen ?? hash.hincrby ?? hash.hget ?? hash.hmget ?? hash.hgetall;
+    if (msg === undefined || msg === null) throw new Error(`assertion failed: no hash result for ${op.kind}`);
+    return { ...msg, key };
+  }
+  const wire = resultWire(key, r);
+  return wire.counter ?? wire.get ?? wire.set;
 }
 
 // ---- services ----
@@ -131,14 +150,20 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
       requireCaller(call, secure, roles);
       const op = toOp(req);
       const r = unwrap(op, await h.apply(op, requestIdOf(req.requestId)));
-      const wire = resultWire(req.key, r);
-      return wire.counter ?? wire.get ?? wire.set;
+      return unaryResponse(op, req.key, r);
     });
   return {
     Increment: single("Increment", incrementOp),
     Decrement: single("Decrement", decrementOp),
     Get: single("Get", getOp),
     Set: single("Set", setOp),
+    HSet: single("HSet", hsetOp),
+    HGet: single("HGet", hgetOp),
+    HMGet: single("HMGet", hmgetOp),
+    HDel: single("HDel", hdelOp),
+    HGetAll: single("HGetAll", hgetallOp),
+    HLen: single("HLen", hlenOp),
+    HIncrBy: single("HIncrBy", hincrbyOp),
     // Raw bytes both ways (see clientServiceMethods): the hand-written codec replaces protobufjs here.
     Batch: unary("Batch", onInternal, async (req: Uint8Array, call) => {
       requireCaller(call, secure, roles);

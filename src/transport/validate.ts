@@ -1,11 +1,13 @@
 // Edge validation: wire messages become typed ClientOps or an INVALID_ARGUMENT / RESOURCE_EXHAUSTED OpFailure, before any handler runs.
 import {
-  batchOpsMax, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax,
-  type ClientOp, type CounterKind,
+  batchOpsMax, fieldBytesMax, isReadOp, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax,
+  type ClientOp, type CounterKind, type HashFieldView,
 } from "./api.ts";
 import {
   CounterTypeWire, int64ToBigInt, RegisterTypeWire,
-  type BatchRequestWire, type DecrementRequestWire, type GetRequestWire, type IncrementRequestWire, type OpWire, type SetRequestWire,
+  type BatchRequestWire, type DecrementRequestWire, type GetRequestWire, type HDelRequestWire, type HGetAllRequestWire, type HGetRequestWire,
+  type HIncrByRequestWire, type HLenRequestWire, type HMGetRequestWire, type HSetRequestWire, type IncrementRequestWire, type OpWire,
+  type SetRequestWire,
 } from "./proto.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -98,6 +100,53 @@ export function setOp(req: SetRequestWire): ClientOp {
   }
 }
 
+// ---- hashes ----
+
+function checkField(raw: Uint8Array | undefined): Uint8Array {
+  const field = bytesOrEmpty(raw);
+  if (field.length < 1 || field.length > fieldBytesMax) throw new OpFailure("INVALID_ARGUMENT", `field must be 1..${fieldBytesMax} bytes, got ${field.length}`);
+  return field;
+}
+
+function checkFields(raw: Uint8Array[] | undefined): Uint8Array[] {
+  const list = raw ?? [];
+  if (list.length === 0) throw new OpFailure("INVALID_ARGUMENT", "give at least one field");
+  return list.map(checkField);
+}
+
+export function hsetOp(req: HSetRequestWire): ClientOp {
+  const key = decodeKey(req.key);
+  const wire = req.fields ?? [];
+  if (wire.length === 0) throw new OpFailure("INVALID_ARGUMENT", "give at least one field and value");
+  const fields: HashFieldView[] = wire.map((f) => ({ field: checkField(f.field), value: checkValue(bytesOrEmpty(f.value)) }));
+  return { kind: "hset", key, fields };
+}
+
+export function hdelOp(req: HDelRequestWire): ClientOp {
+  return { kind: "hdel", key: decodeKey(req.key), fields: checkFields(req.fields) };
+}
+
+export function hincrbyOp(req: HIncrByRequestWire): ClientOp {
+  // Any int64 (negative decrements, 0 creates the field), as Redis's HINCRBY.
+  return { kind: "hincrby", key: decodeKey(req.key), field: checkField(req.field), amount: int64ToBigInt(req.amount) };
+}
+
+export function hgetOp(req: HGetRequestWire): ClientOp {
+  return { kind: "hget", key: decodeKey(req.key), field: checkField(req.field) };
+}
+
+export function hmgetOp(req: HMGetRequestWire): ClientOp {
+  return { kind: "hmget", key: decodeKey(req.key), fields: checkFields(req.fields) };
+}
+
+export function hgetallOp(req: HGetAllRequestWire): ClientOp {
+  return { kind: "hgetall", key: decodeKey(req.key) };
+}
+
+export function hlenOp(req: HLenRequestWire): ClientOp {
+  return { kind: "hlen", key: decodeKey(req.key) };
+}
+
 function batchOp(op: OpWire): ClientOp {
   switch (op.op) {
     case "increment":
@@ -111,6 +160,23 @@ function batchOp(op: OpWire): ClientOp {
     case "set":
       noInnerRequestId(op.set?.requestId);
       return setOp(op.set ?? {});
+    case "hset":
+      noInnerRequestId(op.hset?.requestId);
+      return hsetOp(op.hset ?? {});
+    case "hdel":
+      noInnerRequestId(op.hdel?.requestId);
+      return hdelOp(op.hdel ?? {});
+    case "hincrby":
+      noInnerRequestId(op.hincrby?.requestId);
+      return hincrbyOp(op.hincrby ?? {});
+    case "hget":
+      return hgetOp(op.hget ?? {});
+    case "hmget":
+      return hmgetOp(op.hmget ?? {});
+    case "hgetall":
+      return hgetallOp(op.hgetall ?? {});
+    case "hlen":
+      return hlenOp(op.hlen ?? {});
     default:
       throw new OpFailure("INVALID_ARGUMENT", "op is empty");
   }
@@ -140,9 +206,9 @@ export function batchRequest(req: BatchRequestWire): { ops: ClientOp[]; requestI
   return { ops, requestId };
 }
 
-/** Refuses a Get in a batch that carries a request id. */
+/** Refuses a read (Get, HGet, ...) in a batch that carries a request id. */
 export function checkWritesOnly(ops: readonly ClientOp[]): void {
   for (let i = 0; i < ops.length; i++) {
-    if ((ops[i] as ClientOp).kind === "get") throw new OpFailure("INVALID_ARGUMENT", `op ${i}: a batch with a request_id holds only writes (send reads separately)`);
+    if (isReadOp(ops[i] as ClientOp)) throw new OpFailure("INVALID_ARGUMENT", `op ${i}: a batch with a request_id holds only writes (send reads separately)`);
   }
 }

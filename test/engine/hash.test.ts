@@ -111,4 +111,38 @@ describe("engine hash ops", () => {
     // Replacing a field's value with a small one still works at the bound.
     expect(ok(e.applyHash({ kind: "hset", key: "h", pairs: [{ field: b("f0"), value: b("small") }] }, T)).reply).toBe(0n);
   });
+
+  test("the two-node timeline of docs/api.md (Hashes) gives what the doc says", () => {
+    const n1 = new Engine({ actor: "node-1" });
+    const n2 = new Engine({ actor: "node-2" });
+    merged(n2, ok(n1.applyHash({ kind: "hset", key: "h", pairs: [{ field: b("name"), value: b("ada") }] }, T)).delta);
+    merged(n2, ok(n1.applyHash({ kind: "hincrby", key: "h", field: b("hits"), amount: 5n }, T)).delta);
+    const del = ok(n1.applyHash({ kind: "hdel", key: "h", fields: [b("name"), b("hits")] }, T + 1));
+    expect(del.reply).toBe(2n);
+    const set = ok(n2.applyHash({ kind: "hset", key: "h", pairs: [{ field: b("name"), value: b("bob") }] }, T + 1));
+    expect(set.reply).toBe(0n);
+    const inc = ok(n2.applyHash({ kind: "hincrby", key: "h", field: b("hits"), amount: 2n }, T + 1));
+    expect(inc.reply).toBe(7n);
+    merged(n1, set.delta);
+    merged(n1, inc.delta);
+    merged(n2, del.delta);
+    expect(fields(n1.get("h"))).toEqual(["hits=2", "name=bob"]);
+    expect(fields(n2.get("h"))).toEqual(["hits=2", "name=bob"]);
+    const del2 = ok(n1.applyHash({ kind: "hdel", key: "h", fields: [b("hits")] }, T + 2));
+    expect(del2.reply).toBe(1n);
+    const inc2 = ok(n1.applyHash({ kind: "hincrby", key: "h", field: b("hits"), amount: 1n }, T + 2));
+    expect(inc2.reply).toBe(1n);
+    merged(n2, del2.delta);
+    merged(n2, inc2.delta);
+    expect(fields(n2.get("h"))).toEqual(["hits=1", "name=bob"]);
+    // Equal timestamps: the greater node id shows; the next HSET, having seen both, replaces both.
+    const r = ok(n1.applyHash({ kind: "hset", key: "c", pairs: [{ field: b("color"), value: b("red") }] }, 5 * T));
+    const bl = ok(n2.applyHash({ kind: "hset", key: "c", pairs: [{ field: b("color"), value: b("blue") }] }, 5 * T));
+    merged(n1, bl.delta);
+    merged(n2, r.delta);
+    expect(fields(n1.get("c"))).toEqual(["color=blue"]);
+    expect(fields(n2.get("c"))).toEqual(["color=blue"]);
+    merged(n2, ok(n1.applyHash({ kind: "hset", key: "c", pairs: [{ field: b("color"), value: b("green") }] }, 5 * T)).delta);
+    expect(fields(n2.get("c"))).toEqual(["color=green"]);
+  });
 });

@@ -63,6 +63,9 @@ export class FakeNode implements ClientHandler, AdminHandler {
         this.applied++;
         return { ok: true, result: { kind: "written", context: new Uint8Array([version]) } };
       }
+      default:
+        // Hash ops are served by the real node (test/integration); the edge's validation is what this fake checks.
+        return this.fail("FAILED_PRECONDITION", `the fake node does not serve ${op.kind}`);
     }
   }
 

@@ -154,7 +154,8 @@ describe("validation at the edge", () => {
         : op.kind === "decrement" ? c.decrement(op.key, op.amount)
         : op.kind === "get" ? c.get(op.key)
         : op.kind === "set" ? c.set(op.key, op.value)
-        : c.setMv(op.key, op.value, op.context);
+        : op.kind === "setMv" ? c.setMv(op.key, op.value, op.context)
+        : Promise.reject(new Error(`no unary call for ${op.kind} here`));
       expect(await rpcStatus(single)).toBe(want);
       if (want !== "OK") expect(node.applied).toBe(before);
     });
