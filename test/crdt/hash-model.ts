@@ -152,9 +152,15 @@ export class HashModel {
       if (e.kind === "incr" && e.field === field) actors.add(e.actor);
       for (const k of e.resetUpTo.keys()) if (k.startsWith(`${field}/`)) actors.add(Number(k.slice(field.length + 1)) as ActorId);
     }
+    // A removal carries (and resets) only rows with counts not yet reset in its view: the
+    // increments past the view's reset index of that row, when one of them is not 0.
     for (const a of actors) {
+      const key = `${field}/${a as number}`;
       const k = this.rowIndex(seen, field, a);
-      if (k > 0) into.set(`${field}/${a as number}`, k);
+      let from = 0;
+      for (const id of seen) from = Math.max(from, (this.events[id] as HashEvent).resetUpTo.get(key) ?? 0);
+      const unreset = this.events.some((x) => x.kind === "incr" && x.field === field && x.actor === a && x.index > from && x.index <= k && x.amount !== 0n);
+      if (unreset) into.set(key, k);
     }
   }
 
@@ -203,6 +209,10 @@ export class HashModel {
       this.resets(seen, f, resetUpTo);
     }
     const key = `${f}/${actor as number}`;
+    // The delta carries the actor's whole row, its reset counts included.
+    let from = 0;
+    for (const id of seen) from = Math.max(from, (this.events[id] as HashEvent).resetUpTo.get(key) ?? 0);
+    if (from > (resetUpTo.get(key) ?? 0)) resetUpTo.set(key, from);
     const index = (this.incrIndex.get(key) ?? 0) + 1;
     this.incrIndex.set(key, index);
     return [this.add({ kind: "incr", field: f, actor, ...this.none(), amount: effective, index, ctx, resetUpTo })];
