@@ -19,13 +19,36 @@
 // delta that raises a reset row carries the row it reset); a counter field with no live dot has
 // every row reset, so an HINCRBY after an HDEL starts from zero.
 
-import { actorRank, type ActorId } from "./actors.ts";
+import { actorRank, actorUtf8, type ActorId } from "./actors.ts";
 import { CausalContext, dotCompare, VersionVector, type Dot } from "./clocks.ts";
 import { CrdtError, CrdtErrorCode } from "./errors.ts";
 import { isValidHlc, type Hlc } from "./hlc.ts";
 import { isInt64, uint64Max } from "./int64.ts";
 import { bytesEqual, compareBytes } from "./lww.ts";
 import { hashFieldBytesMax, hashFieldsWriteMax, registerValueBytesMax } from "../limits.ts";
+
+/**
+ * A merge whose other side names at most this many fields, and whose context holds at most
+ * scopedDotsMax dots, may take the scoped path (see OrMap.merge): every delta of set, incr and
+ * del qualifies, so a write costs O(log fields) instead of a pass over every field.
+ */
+const scopedFieldsMax = 64;
+const scopedDotsMax = 256;
+
+/**
+ * An upper bound of a field's encoded bytes (src/codec/states.ts writeOrMap), from the actual
+ * actor id lengths so it stays within about twice the real size: the engine encodes a state to
+ * decide exactly only when this bound passes a limit. Field: tag, length and name (16 + name);
+ * entry: framing, dot, timestamp and value (40 + actor + value); counter dot: 16 + actor;
+ * row: actor and four u64 counts (52 + actor).
+ */
+export function fieldBytesUpperBound(f: HashField): number {
+  let n = f.name.length + 16;
+  for (const e of f.entries) n += e.value.length + actorUtf8(e.dot.actor).length + 40;
+  for (const d of f.dots) n += actorUtf8(d.actor).length + 16;
+  for (const r of f.rows) n += actorUtf8(r.actor).length + 52;
+  return n;
+}
 
 /** One register value of a field, under its dot, stamped with its HSET's HLC. */
 export interface HashEntry {
@@ -64,6 +87,7 @@ export interface HashPair {
 const noEntries: readonly HashEntry[] = Object.freeze([]);
 const noDots: readonly Dot[] = Object.freeze([]);
 const noRows: readonly HashRow[] = Object.freeze([]);
+const noNames: readonly Uint8Array[] = Object.freeze([]);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -164,8 +188,32 @@ export class OrMap {
     return "hash";
   }
 
+  /**
+   * Sum of fieldBytesUpperBound over fields, or -1 when not known; and upper bounds of the
+   * most values and rows one field holds (null: not known). Kept by merge so the engine's
+   * bound checks cost O(1) per write; `fields` is only ever replaced through merge.
+   */
+  private fieldsBytesUb = -1;
+  private widthUb: { siblings: number; rows: number } | null = null;
+
   /** fields sorted bytewise by name, each non-empty; every live dot is in ctx. */
   constructor(public fields: HashField[] = [], public ctx: CausalContext = new CausalContext()) {}
+
+  /** An upper bound of the fields' encoded bytes (without the context). */
+  fieldsBytesUpperBound(): number {
+    if (this.fieldsBytesUb < 0) {
+      let n = 0;
+      for (const f of this.fields) n += fieldBytesUpperBound(f);
+      this.fieldsBytesUb = n;
+    }
+    return this.fieldsBytesUb;
+  }
+
+  /** Upper bounds of the most values and the most counter rows one field holds. */
+  widthUpperBound(): { siblings: number; rows: number } {
+    if (this.widthUb === null) this.widthUb = widest(this.fields);
+    return this.widthUb;
+  }
 
   /** Index of the field named name, or ~insertion point. */
   private find(name: Uint8Array): number {
@@ -340,7 +388,8 @@ export class OrMap {
     }
     if (removed === 0) return { delta: null, removed };
     const delta = new OrMap(fields, contextOf(dots));
-    this.merge(delta);
+    // Only the named fields can hold the dots this delta covers.
+    this.mergeWith(delta, names);
     return { delta, removed };
   }
 
@@ -365,6 +414,16 @@ export class OrMap {
    * has not seen its dot; rows take the per-component max. Returns whether this changed.
    */
   merge(other: OrMap): boolean {
+    return this.mergeWith(other, noNames);
+  }
+
+  /** merge(), where `names` are fields other's context may cover besides its own (a local HDEL's). */
+  private mergeWith(other: OrMap, names: readonly Uint8Array[]): boolean {
+    if (other.fields.length + names.length <= scopedFieldsMax && this.fields.length > other.fields.length + names.length && this.scopedTo(other, names)) {
+      return this.mergeScoped(other, names);
+    }
+    this.fieldsBytesUb = -1;
+    this.widthUb = null;
     const a = this.fields;
     const b = other.fields;
     const out: HashField[] = [];
@@ -400,6 +459,71 @@ export class OrMap {
     return changed;
   }
 
+  /**
+   * Can joining other change only the fields other names? True when every dot of other's
+   * context that this has seen is a live dot of other or of one of those fields here: then no
+   * other field of this holds a dot other's context covers (a dot is one write, to one field).
+   * Every delta of set, incr and del is like that on every replica that holds what its writer
+   * held; anything else (a whole-key delete, a full state, a replica that has moved on) takes
+   * the full pass.
+   */
+  private scopedTo(other: OrMap, names: readonly Uint8Array[]): boolean {
+    const octx = other.ctx;
+    let dots = octx.cloud.length;
+    for (const c of octx.vv.counters) dots += c;
+    if (dots > scopedDotsMax) return false;
+    const named: HashField[] = [];
+    for (const y of other.fields) {
+      const x = this.field(y.name);
+      if (x !== undefined) named.push(x);
+    }
+    for (const n of names) {
+      const x = this.field(n);
+      if (x !== undefined) named.push(x);
+    }
+    const accounted = (d: Dot): boolean => {
+      if (!this.ctx.contains(d)) return true;
+      for (const y of other.fields) if (holdsDot(y, d)) return true;
+      for (const x of named) if (holdsDot(x, d)) return true;
+      return false;
+    };
+    for (let i = 0; i < octx.vv.actors.length; i++) {
+      const actor = octx.vv.actors[i] as ActorId;
+      const top = octx.vv.counters[i] as number;
+      for (let counter = 1; counter <= top; counter++) if (!accounted({ actor, counter })) return false;
+    }
+    for (const d of octx.cloud) if (!accounted(d)) return false;
+    return true;
+  }
+
+  /** merge() when scopedTo(other, names): joins other's fields and filters `names` in place, O((other's fields + names) * log fields). */
+  private mergeScoped(other: OrMap, names: readonly Uint8Array[]): boolean {
+    let changed = false;
+    const steps: { name: Uint8Array; y: HashField | undefined }[] = other.fields.map((y) => ({ name: y.name, y }));
+    // A name other carries a field of is joined above; filtering it again by other's context would drop other's own dots.
+    for (const name of names) if (!other.fields.some((y) => bytesEqual(y.name, name))) steps.push({ name, y: undefined });
+    for (const { name, y } of steps) {
+      const i = this.find(name);
+      const x = i >= 0 ? (this.fields[i] as HashField) : undefined;
+      if (y === undefined && x === undefined) continue;
+      const f = y === undefined ? filterField(x as HashField, other.ctx) : x === undefined ? filterField(y, this.ctx) : joinField(x, y, this.ctx, other.ctx);
+      if (f === x || (f === null && x === undefined)) continue;
+      changed = true;
+      if (this.fieldsBytesUb >= 0) this.fieldsBytesUb += (f === null ? 0 : fieldBytesUpperBound(f)) - (x === undefined ? 0 : fieldBytesUpperBound(x));
+      if (this.widthUb !== null && f !== null) {
+        this.widthUb = { siblings: Math.max(this.widthUb.siblings, f.entries.length), rows: Math.max(this.widthUb.rows, f.rows.length) };
+      }
+      if (x === undefined) this.fields.splice(~i, 0, f as HashField); // f !== null here
+      else if (f === null) this.fields.splice(i, 1);
+      else this.fields[i] = f;
+    }
+    const ctx = this.ctx.clone();
+    ctx.joinWith(other.ctx);
+    if (!ctx.equals(this.ctx)) changed = true;
+    this.ctx = ctx;
+    return changed;
+  }
+
   equals(other: OrMap): boolean {
     if (this.fields.length !== other.fields.length || !this.ctx.equals(other.ctx)) return false;
     for (let i = 0; i < this.fields.length; i++) if (!fieldsEqual(this.fields[i] as HashField, other.fields[i] as HashField)) return false;
@@ -408,8 +532,29 @@ export class OrMap {
 
   /** Fields are immutable, so a clone shares them. */
   clone(): OrMap {
-    return new OrMap(this.fields.slice(), this.ctx.clone());
+    const c = new OrMap(this.fields.slice(), this.ctx.clone());
+    c.fieldsBytesUb = this.fieldsBytesUb;
+    c.widthUb = this.widthUb;
+    return c;
   }
+}
+
+/** Does f hold dot d live (as a value or a counter dot)? */
+function holdsDot(f: HashField, d: Dot): boolean {
+  for (const e of f.entries) if (e.dot.actor === d.actor && e.dot.counter === d.counter) return true;
+  for (const x of f.dots) if (x.actor === d.actor && x.counter === d.counter) return true;
+  return false;
+}
+
+/** The most values and the most counter rows one field holds. */
+export function widest(fields: readonly HashField[]): { siblings: number; rows: number } {
+  let siblings = 0;
+  let rows = 0;
+  for (const f of fields) {
+    if (f.entries.length > siblings) siblings = f.entries.length;
+    if (f.rows.length > rows) rows = f.rows.length;
+  }
+  return { siblings, rows };
 }
 
 /** actor's row (or a new one) raised by amount (negative: n). */

@@ -311,11 +311,15 @@ export function cmdArb(spec: TypeSpec): fc.Arbitrary<Cmd> {
   );
 }
 
-/** Runs commands in a world of n replicas; pending deltas may be duplicated (keep), reordered, dropped. */
-export function runWorld(world: World, cmds: Cmd[]): void {
+/**
+ * Runs commands in a world of n replicas; pending deltas may be duplicated (keep), reordered,
+ * dropped. `after` (optional) runs after each command, e.g. to check every replica.
+ */
+export function runWorld(world: World, cmds: Cmd[], after?: () => void): void {
   const n = world.replicas.length;
   const pending: Delta[] = [];
   for (const cmd of cmds) {
+    after?.();
     if (cmd.c === "op") {
       const d = world.apply(cmd.replica % n, cmd.op);
       if (d !== null) pending.push(d);

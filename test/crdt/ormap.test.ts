@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { decodeState, DecodeError, encodeState, Writer, WireType } from "../../src/codec/index.ts";
-import { CrdtError, CrdtErrorCode, internActor, OrMap, type HashPair } from "../../src/crdt/index.ts";
+import { CrdtError, CrdtErrorCode, fieldBytesUpperBound, internActor, OrMap, widest, type HashPair } from "../../src/crdt/index.ts";
 import { CrdtType, kinds } from "../../src/kinds/index.ts";
 import { hashFieldBytesMax, hashFieldsWriteMax } from "../../src/limits.ts";
 import { cmdArb, runWorld, observed, same, specs, World, type Replica } from "./harness.ts";
@@ -230,6 +230,20 @@ describe("OrMap limits and refusals", () => {
   });
 });
 
+describe("OrMap size bound", () => {
+  test("the byte bound of a hash of small fields stays within 3x its encoding, so writes take the exact (encoding) check only near the state limit", () => {
+    // With a bound of a maximal actor id per dot (319 bytes), a 30-byte field counted as ~365
+    // and every write into a hash past ~11k fields encoded the whole state to decide.
+    const r = new OrMap();
+    const pairs: HashPair[] = [];
+    for (let i = 0; i < 2000; i++) pairs.push(pair(`field:${i}`, `v${i}`));
+    r.set(a, t(1), pairs);
+    for (let i = 0; i < 50; i++) r.incr(b, f(`n${i}`), 3n);
+    expect(kinds.hash.bytesUpperBound(r)).toBeLessThanOrEqual(3 * encodeState(r).length);
+    expect(kinds.hash.bytesUpperBound(r)).toBeGreaterThanOrEqual(encodeState(r).length);
+  });
+});
+
 describe("OrMap codec", () => {
   function stateWith(write: (w: Writer) => void): Uint8Array {
     const w = new Writer();
@@ -319,5 +333,28 @@ describe("OrMap against the reference model (dense histories)", () => {
       for (const r of w.replicas) expect(same(r.state, first)).toBe(true);
       expect(observed(first)).toBe(w.expected());
     }), 8);
+  });
+
+  test("the size bounds kept by merge stay upper bounds of the exact figures (the engine's write and merge checks rely on them)", () => {
+    const worldArb = fc.record({ n: fc.integer({ min: 2, max: 3 }), cmds: fc.array(cmdArb(spec), { maxLength: 30 }) });
+    checkProperty("hash bounds", fc.property(worldArb, ({ n, cmds }) => {
+      const w = new World(spec, n);
+      // Checked after every command, so the kept figures are computed early and then carried
+      // through later merges (as the engine's checks do before every write).
+      const check = (): void => {
+        const states = w.replicas.map((r) => r.state as OrMap);
+        for (const s of [...states, ...states.map((x) => x.clone())]) {
+          expect(kinds.hash.bytesUpperBound(s)).toBeGreaterThanOrEqual(encodeState(s).length);
+          // Kept exactly (only the width bounds may run above the exact figure).
+          expect(s.fieldsBytesUpperBound()).toBe(s.fields.reduce((n, f) => n + fieldBytesUpperBound(f), 0));
+          const exact = widest(s.fields);
+          const ub = s.widthUpperBound();
+          expect(ub.siblings).toBeGreaterThanOrEqual(exact.siblings);
+          expect(ub.rows).toBeGreaterThanOrEqual(exact.rows);
+        }
+      };
+      runWorld(w, cmds, check);
+      check();
+    }), 2);
   });
 });
