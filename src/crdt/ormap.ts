@@ -35,19 +35,40 @@ import { hashFieldBytesMax, hashFieldsWriteMax, registerValueBytesMax } from "..
 const scopedFieldsMax = 64;
 const scopedDotsMax = 256;
 
+/** Bytes of a protobuf varint of n (a non-negative safe integer or u64 bigint). */
+function varintBytes(n: number | bigint): number {
+  let x = BigInt(n);
+  let k = 1;
+  while (x >= 0x80n) { x >>= 7n; k++; }
+  return k;
+}
+
+/** Bytes of a length-delimited field of `inner` bytes with a one-byte tag. */
+const delimited = (inner: number): number => 1 + varintBytes(inner) + inner;
+
+function dotBytes(d: Dot): number {
+  const a = actorUtf8(d.actor).length;
+  return delimited(delimited(a) + 1 + varintBytes(d.counter));
+}
+
 /**
- * An upper bound of a field's encoded bytes (src/codec/states.ts writeOrMap), from the actual
- * actor id lengths so it stays within about twice the real size: the engine encodes a state to
- * decide exactly only when this bound passes a limit. Field: tag, length and name (16 + name);
- * entry: framing, dot, timestamp and value (40 + actor + value); counter dot: 16 + actor;
- * row: actor and four u64 counts (52 + actor).
+ * A field's exact encoded bytes in the state message (src/codec/states.ts writeOrMap; every tag
+ * is one byte). Kept summed by merge, so the engine's size checks need no encoding: the exact
+ * check (which encodes the whole state) runs only when a state is truly near a limit.
  */
-export function fieldBytesUpperBound(f: HashField): number {
-  let n = f.name.length + 16;
-  for (const e of f.entries) n += e.value.length + actorUtf8(e.dot.actor).length + 40;
-  for (const d of f.dots) n += actorUtf8(d.actor).length + 16;
-  for (const r of f.rows) n += actorUtf8(r.actor).length + 52;
-  return n;
+export function fieldEncodedBytes(f: HashField): number {
+  let n = delimited(f.name.length);
+  for (const e of f.entries) {
+    const inner = dotBytes(e.dot) + (e.ms !== 0 || e.logical !== 0 ? 9 : 0) + (e.value.length > 0 ? delimited(e.value.length) : 0);
+    n += delimited(inner);
+  }
+  for (const d of f.dots) n += dotBytes(d);
+  for (const r of f.rows) {
+    let inner = delimited(actorUtf8(r.actor).length);
+    for (const x of [r.p, r.n, r.rp, r.rn]) if (x !== 0n) inner += 1 + varintBytes(x);
+    n += delimited(inner);
+  }
+  return delimited(n);
 }
 
 /** One register value of a field, under its dot, stamped with its HSET's HLC. */
@@ -189,7 +210,7 @@ export class OrMap {
   }
 
   /**
-   * Sum of fieldBytesUpperBound over fields, or -1 when not known; and upper bounds of the
+   * Sum of fieldEncodedBytes over fields (exact), or -1 when not known; and upper bounds of the
    * most values and rows one field holds (null: not known). Kept by merge so the engine's
    * bound checks cost O(1) per write; `fields` is only ever replaced through merge.
    */
@@ -203,7 +224,7 @@ export class OrMap {
   fieldsBytesUpperBound(): number {
     if (this.fieldsBytesUb < 0) {
       let n = 0;
-      for (const f of this.fields) n += fieldBytesUpperBound(f);
+      for (const f of this.fields) n += fieldEncodedBytes(f);
       this.fieldsBytesUb = n;
     }
     return this.fieldsBytesUb;
@@ -509,7 +530,7 @@ export class OrMap {
       const f = y === undefined ? filterField(x as HashField, other.ctx) : x === undefined ? filterField(y, this.ctx) : joinField(x, y, this.ctx, other.ctx);
       if (f === x || (f === null && x === undefined)) continue;
       changed = true;
-      if (this.fieldsBytesUb >= 0) this.fieldsBytesUb += (f === null ? 0 : fieldBytesUpperBound(f)) - (x === undefined ? 0 : fieldBytesUpperBound(x));
+      if (this.fieldsBytesUb >= 0) this.fieldsBytesUb += (f === null ? 0 : fieldEncodedBytes(f)) - (x === undefined ? 0 : fieldEncodedBytes(x));
       if (this.widthUb !== null && f !== null) {
         this.widthUb = { siblings: Math.max(this.widthUb.siblings, f.entries.length), rows: Math.max(this.widthUb.rows, f.rows.length) };
       }
