@@ -71,6 +71,22 @@ export const setMembersWriteMax = 100_000;
 export const contextActorsWriteMax = 4096;
 export const contextCloudDotsWriteMax = 4096;
 
+// ---- hashes (src/crdt/ormap.ts; a field name is bytes, like a key but binary) ----
+
+/**
+ * Longest hash field name, bytes (crdt write: INVALID; decoder). Field names are identifiers,
+ * usually short; 4 KiB leaves room for URLs and composite names while a field row stays small.
+ */
+export const hashFieldBytesMax = 4096;
+/**
+ * Most field records a hash may hold after a local write (src/crdt/ormap.ts: LIMIT_EXCEEDED,
+ * nothing changed). Counted are all records, including a deleted counter field's leftover
+ * reset rows (they cost memory and bytes until collected). Every write and merge walks the
+ * fields, so this also bounds one write's cost; a hash of small fields meets the state byte
+ * bound at about this many fields anyway.
+ */
+export const hashFieldsWriteMax = 64 * 1024;
+
 // ---- one key's state: stored bounds (merges refuse beyond; every decoder accepts up to) ----
 
 /**
@@ -89,6 +105,14 @@ export const keyStateBytesMax = mergeHeadroom * keyStateWriteBytesMax;
 /** Most version-vector entries / cloud dots in a stored causal context (decoder and merges). */
 export const contextActorsMax = mergeHeadroom * contextActorsWriteMax;
 export const contextCloudDotsMax = mergeHeadroom * contextCloudDotsWriteMax;
+/** Most field records a stored hash may hold (decoder: src/codec/states.ts; merges: src/engine/bounds.ts). */
+export const hashFieldsMax = mergeHeadroom * hashFieldsWriteMax;
+/**
+ * Most concurrent values (siblings) one hash field may hold. A local HSET replaces every value
+ * of the field it has seen, so it leaves exactly one; siblings come only from replicas writing
+ * the same field without seeing each other, at most one each, so the MV write bound is ample.
+ */
+export const hashFieldSiblingsMax = mvSiblingsWriteMax;
 /**
  * Most rows of a stored counter. Rows are replicas that incremented (node ids, never chosen by
  * a client), so the interner's own bound is the only one that holds for any merge; the byte
@@ -110,9 +134,11 @@ export const clientResponseBytesMax = 64 * 1024 * 1024 + 2 * 1024 * 1024;
 
 /**
  * Most typed states one key holds: one per CRDT type (a type conflict keeps every side, see
- * src/engine/typed.ts). The states of all sides together stay within keyStateBytesMax.
+ * src/engine/typed.ts), so at least the number of registered kinds (test/crdt/laws.test.ts
+ * checks): G-Counter, PN-Counter, LWW, MV, set (wire 5), hash (wire 6). The states of all sides
+ * together stay within keyStateBytesMax.
  */
-export const keyTypesMax = 4;
+export const keyTypesMax = 6;
 /**
  * Bytes a KeyState / KeyDelta envelope adds to its states: version, key and tags, and per typed
  * side its type, creation stamp and framing.

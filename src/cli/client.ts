@@ -1,13 +1,13 @@
 // `imdb client` and `imdb admin`: one command per RPC, human output by default, exactly one JSON object with --json; exit 0 ok, 1 server/connection error, 2 usage.
 import { Command } from "commander";
 import { status as grpcStatus } from "@grpc/grpc-js";
-import type { MemberView, NodeStatus, TypedView, ValueKind, ValueView } from "../transport/api.ts";
+import type { HashFieldView, MemberView, NodeStatus, TypedView, ValueKind, ValueView } from "../transport/api.ts";
 import { ImdbClient, newRequestId, retryableCodes, RpcError, splitHostPort } from "../transport/client.ts";
 import { batchOpsMax, requestIdBytesMax, scanLimitMax } from "../transport/api.ts";
 import type { BatchItem } from "../transport/batch-codec.ts";
 
 /** The types `keys --type` takes. */
-const valueKinds = ["gcounter", "pncounter", "lww", "mv", "set"] as const;
+const valueKinds = ["gcounter", "pncounter", "lww", "mv", "set", "hash"] as const;
 
 /** A gRPC status name (as a Batch item carries it) back to its code. */
 function grpcStatusOf(name: string): number {
@@ -124,6 +124,8 @@ function typedJson(key: string, v: TypedView): Record<string, unknown> {
     }
     case "set":
       return { key, type: v.type, ...membersJson(v.members) };
+    case "hash":
+      return { key, type: v.type, ...hashFieldsJson(v.fields) };
   }
 }
 
@@ -136,6 +138,25 @@ function membersJson(members: readonly Uint8Array[]): { members: string[]; encod
 /** One member per line (UTF-8, else base64:...); "(empty set)" for none. */
 function membersHuman(members: readonly Uint8Array[]): string {
   return members.length === 0 ? "(empty set)" : members.map((m) => text(m) ?? `base64:${b64(m)}`).join("\n");
+}
+
+/** Fields and values as UTF-8 text, or all as base64 (marked) when any is not UTF-8. */
+function hashFieldsJson(fields: readonly HashFieldView[]): Record<string, unknown> {
+  const allText = fields.every((f) => text(f.field) !== null && text(f.value) !== null);
+  const show = allText ? (b: Uint8Array): string => text(b) ?? "" : b64;
+  return { fields: fields.map((f) => ({ field: show(f.field), value: show(f.value) })), ...(allText ? {} : { encoding: "base64" }) };
+}
+
+/** Values (null: absent) as UTF-8 text, or all as base64 (marked) when any is not UTF-8. */
+function hashValuesJson(values: readonly (Uint8Array | null)[]): Record<string, unknown> {
+  const allText = values.every((v) => v === null || text(v) !== null);
+  const show = allText ? (b: Uint8Array): string => text(b) ?? "" : b64;
+  return { values: values.map((v) => (v === null ? null : show(v))), ...(allText ? {} : { encoding: "base64" }) };
+}
+
+/** A hash field or value as `get` prints a register: UTF-8 text, else base64:... ; null prints (nil), as redis-cli. */
+function hashHuman(v: Uint8Array | null): string {
+  return v === null ? "(nil)" : text(v) ?? `base64:${b64(v)}`;
 }
 
 /** The value as `get` prints it; --all adds one "conflict TYPE: ..." line per line of each other-typed state. */
@@ -158,6 +179,8 @@ function typedHuman(v: TypedView): string {
       return [...v.values.map(show), `context: ${b64(v.context)}`].join("\n");
     case "set":
       return membersHuman(v.members);
+    case "hash":
+      return v.fields.map((f) => `${show(f.field)}\t${show(f.value)}`).join("\n");
   }
 }
 
@@ -193,6 +216,21 @@ function parseBase64(raw: string, what: string): Uint8Array {
 }
 
 type Run = (c: ImdbClient, json: boolean) => Promise<string>;
+
+/** hset's pairs (FIELD VALUE ...), checked before anything is sent. */
+function hsetRun(
+  key: string, args: string[], opts: Record<string, unknown>, bytesArg: (raw: string | undefined, b64In: boolean, what: string) => Uint8Array,
+): Run {
+  if (args.length % 2 !== 0) throw new UsageError("hset takes FIELD VALUE pairs: the last FIELD has no VALUE");
+  const b64In = opts.base64 === true;
+  const fields: HashFieldView[] = [];
+  for (let k = 0; k < args.length; k += 2) fields.push({ field: bytesArg(args[k], b64In, "FIELD"), value: bytesArg(args[k + 1], b64In, "VALUE") });
+  const id = requestIdFrom(opts);
+  return async (c, json) => {
+    const added = await writeWithRetries(() => c.hset(key, fields, id));
+    return json ? jsonLine({ key, added }) : String(added);
+  };
+}
 
 /** Attempts of one write command: the first and its retries, all with the same request id. */
 export const writeAttemptsMax = 4;
@@ -268,12 +306,24 @@ function parseMembers(raw: readonly string[], base64: boolean): Uint8Array[] {
   return raw.map((m, i) => (base64 ? parseBase64(m, `member ${i + 1}`) : new TextEncoder().encode(m)));
 }
 
+/** action() for a command whose last argument is variadic: `rest` holds its values. */
+function actionRest(run: (args: string[], rest: string[], opts: Record<string, unknown>) => Run) {
+  return async function (this: Command, ...params: unknown[]): Promise<void> {
+    const n = this.registeredArguments.length;
+    const args = params.slice(0, n - 1).map((a) => (a === undefined ? undefined : String(a))) as string[];
+    const last = params[n - 1];
+    const rest = Array.isArray(last) ? last.map(String) : [];
+    const opts = this.opts();
+    await execute(this, () => run(args, rest, opts));
+  };
+}
+
 const requestIdFlag = "--request-id <id>";
 const requestIdHelp = "the write's request id (default: a fresh random one); retries of UNAVAILABLE/DEADLINE_EXCEEDED reuse it, and the node applies the write once";
 
 export function register(program: Command): void {
   const client = addConnectionOptions(program.command("client"), "client")
-    .description("talk to a node: incr, decr, get, set, del, keys, sadd, srem, smembers, sismember, scard, status, members")
+    .description("talk to a node: incr, decr, get, set, del, keys, sadd, srem, smembers, sismember, scard, hset, hget, hmget, hdel, hgetall, hlen, hincrby, status, members")
     .option("--json", "print exactly one JSON object");
 
   client
@@ -338,6 +388,89 @@ export function register(program: Command): void {
         }
         const context = await writeWithRetries(() => c.setMv(key ?? "", value, ctx, id));
         return json ? jsonLine({ key, ok: true, context: b64(context) }) : `OK\ncontext: ${b64(context)}`;
+      };
+    }));
+
+  // ---- hashes: FIELD and VALUE are UTF-8 text, or base64 with --base64 ----
+  const bytesArg = (raw: string | undefined, b64In: boolean, what: string): Uint8Array =>
+    b64In ? parseBase64(raw ?? "", what) : new TextEncoder().encode(raw ?? "");
+  const base64Flag = "--base64";
+  const base64Help = "FIELD and VALUE arguments are base64-encoded bytes";
+
+  client
+    .command("hset <key> <field> <value> [more...]")
+    .description("set hash fields: hset KEY FIELD VALUE [FIELD VALUE ...]; prints how many fields were new")
+    .option(base64Flag, base64Help)
+    .option(requestIdFlag, requestIdHelp)
+    .action(actionRest(([key, field, value], rest, opts) => hsetRun(key ?? "", [field ?? "", value ?? "", ...rest], opts, bytesArg)));
+
+  client
+    .command("hget <key> <field>")
+    .description("a hash field's value; (nil) when the field or key is absent")
+    .option(base64Flag, "FIELD is base64-encoded bytes")
+    .action(action(([key, field], opts) => {
+      const f = bytesArg(field, opts.base64 === true, "FIELD");
+      return async (c, json) => {
+        const v = await c.hget(key ?? "", f);
+        const shown = hashValuesJson([v]);
+        return json ? jsonLine({ key, field, value: (shown.values as unknown[])[0], ...(shown.encoding === undefined ? {} : { encoding: shown.encoding }) }) : hashHuman(v);
+      };
+    }));
+
+  client
+    .command("hmget <key> <fields...>")
+    .description("several hash fields' values, one line each; (nil) for an absent field")
+    .option(base64Flag, "FIELDs are base64-encoded bytes")
+    .action(actionRest(([key], fields, opts) => {
+      const fs = fields.map((x) => bytesArg(x, opts.base64 === true, "FIELD"));
+      return async (c, json) => {
+        const vs = await c.hmget(key ?? "", fs);
+        return json ? jsonLine({ key, ...hashValuesJson(vs) }) : vs.map(hashHuman).join("\n");
+      };
+    }));
+
+  client
+    .command("hdel <key> <fields...>")
+    .description("remove hash fields (as this node sees them); prints how many were present")
+    .option(base64Flag, "FIELDs are base64-encoded bytes")
+    .option(requestIdFlag, requestIdHelp)
+    .action(actionRest(([key], fields, opts) => {
+      const fs = fields.map((x) => bytesArg(x, opts.base64 === true, "FIELD"));
+      const id = requestIdFrom(opts);
+      return async (c, json) => {
+        const removed = await writeWithRetries(() => c.hdel(key ?? "", fs, id));
+        return json ? jsonLine({ key, removed }) : String(removed);
+      };
+    }));
+
+  client
+    .command("hgetall <key>")
+    .description("every field of a hash and its value, one \"FIELD<TAB>VALUE\" line each (bytewise by field)")
+    .action(action(([key]) => async (c, json) => {
+      const fields = await c.hgetall(key ?? "");
+      return json ? jsonLine({ key, ...hashFieldsJson(fields) }) : fields.map((f) => `${hashHuman(f.field)}\t${hashHuman(f.value)}`).join("\n");
+    }));
+
+  client
+    .command("hlen <key>")
+    .description("how many fields a hash has")
+    .action(action(([key]) => async (c, json) => {
+      const length = await c.hlen(key ?? "");
+      return json ? jsonLine({ key, length }) : String(length);
+    }));
+
+  client
+    .command("hincrby <key> <field> <n>")
+    .description("add N (any int64; write a negative N after --) to a hash field's counter; prints the new value")
+    .option(base64Flag, "FIELD is base64-encoded bytes")
+    .option(requestIdFlag, requestIdHelp)
+    .action(action(([key, field, n], opts) => {
+      const f = bytesArg(field, opts.base64 === true, "FIELD");
+      const amount = parseAmount(n);
+      const id = requestIdFrom(opts);
+      return async (c, json) => {
+        const value = await writeWithRetries(() => c.hincrby(key ?? "", f, amount, id));
+        return json ? jsonLine({ key, field, value }) : String(value);
       };
     }));
 

@@ -2,16 +2,16 @@
 // decoders. Decoding any bytes either returns a valid state or throws DecodeError.
 
 import {
-  actorIdBytesMax, actorName, actorUtf8, CausalContext, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwRegister,
-  MvRegister, OrSet, PNCounter, registerValueBytesMax, VersionVector, compareBytes, dotCompare, actorRank,
-  type ActorId, type Dot, type MvEntry, type OrSetEntry,
+  actorIdBytesMax, actorName, actorUtf8, CausalContext, compareBytes, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwRegister,
+  MvRegister, OrMap, OrSet, PNCounter, registerValueBytesMax, VersionVector, dotCompare, actorRank,
+  type ActorId, type Dot, type HashEntry, type HashField, type HashRow, type MvEntry, type OrSetEntry,
 } from "../crdt/index.ts";
 import { DecodeError } from "./errors.ts";
 import { Reader, WireType, Writer } from "./wire.ts";
 
 import {
-  contextActorsMax, contextCloudDotsMax, counterActorsMax, counterResetRowsMax, keyStateBytesMax, mvSiblingsMax, rowBytesMax, setMemberBytesMax,
-  setMembersMax,
+  contextActorsMax, contextCloudDotsMax, counterActorsMax, counterResetRowsMax, hashFieldBytesMax, hashFieldSiblingsMax, hashFieldsMax,
+  keyStateBytesMax, mvSiblingsMax, rowBytesMax, setMemberBytesMax, setMembersMax,
 } from "../limits.ts";
 
 // The decoders accept every state a replica may store (src/limits.ts: the stored bounds).
@@ -506,4 +506,146 @@ export function readOrSet(r: Reader): OrSet {
   }
   ctx.compact();
   return new OrSet(entries, ctx);
+}
+
+// ---- OR-Map (hash) ----
+
+export function writeOrMap(w: Writer, s: OrMap): void {
+  for (const f of s.fields) {
+    const at = w.begin(1);
+    w.tag(1, WireType.Bytes);
+    w.bytes(f.name);
+    for (const e of f.entries) {
+      const ea = w.begin(2);
+      writeActorCounter(w, 1, e.dot.actor, e.dot.counter);
+      writeHlc(w, 2, e.ms, e.logical);
+      if (e.value.length > 0) { w.tag(3, WireType.Bytes); w.bytes(e.value); }
+      w.end(ea);
+    }
+    for (const d of f.dots) writeActorCounter(w, 3, d.actor, d.counter);
+    for (const r of f.rows) {
+      const ra = w.begin(4);
+      writeActor(w, 1, r.actor);
+      if (r.p !== 0n) { w.tag(2, WireType.Varint); w.uint64(r.p); }
+      if (r.n !== 0n) { w.tag(3, WireType.Varint); w.uint64(r.n); }
+      if (r.rp !== 0n) { w.tag(4, WireType.Varint); w.uint64(r.rp); }
+      if (r.rn !== 0n) { w.tag(5, WireType.Varint); w.uint64(r.rn); }
+      w.end(ra);
+    }
+    w.end(at);
+  }
+  const at = w.begin(2);
+  writeContext(w, s.ctx);
+  w.end(at);
+}
+
+interface RawHashEntry { dot: RawDot; ms: number; logical: number; value: Uint8Array }
+interface RawHashRow { name: string; actor: ActorId; p: bigint; n: bigint; rp: bigint; rn: bigint }
+interface RawHashField { name: Uint8Array; entries: RawHashEntry[]; dots: RawDot[]; rows: RawHashRow[] }
+
+/** Largest encoded hash entry: a maximal value, a dot and a timestamp. */
+const hashEntryBytesMax = registerValueBytesMax + rowBytesMax + 32;
+
+function readHashEntry(r: Reader): RawHashEntry {
+  const e: Reader = r.sub(hashEntryBytesMax, "hash entry");
+  let dot: RawDot | null = null;
+  let hi = 0;
+  let lo = 0;
+  let value: Uint8Array = new Uint8Array(0);
+  while (!e.done) {
+    const [g, gt] = e.tag();
+    if (g === 1) { e.expect(gt, WireType.Bytes, g); dot = readActorCounter(e, "dot"); }
+    else if (g === 2) { e.expect(gt, WireType.Fixed64, g); [hi, lo] = e.fixed64(); }
+    else if (g === 3) { e.expect(gt, WireType.Bytes, g); value = e.bytesView(registerValueBytesMax, "hash value"); }
+    else e.skip(gt);
+  }
+  if (dot === null) e.fail("hash entry without dot");
+  return { dot, ms: hi * 0x10000 + (lo >>> 16), logical: lo & hlcLogicalMax, value };
+}
+
+function readHashRow(r: Reader): RawHashRow {
+  const e: Reader = r.sub(rowBytesMax, "hash counter row");
+  let name: string | null = null;
+  const v = [0n, 0n, 0n, 0n];
+  while (!e.done) {
+    const [g, gt] = e.tag();
+    if (g === 1) { e.expect(gt, WireType.Bytes, g); name = readActorName(e); }
+    else if (g >= 2 && g <= 5) { e.expect(gt, WireType.Varint, g); v[g - 2] = e.uint64(); }
+    else e.skip(gt);
+  }
+  if (name === null) e.fail("hash counter row without actor");
+  const [p, n, rp, rn] = v as [bigint, bigint, bigint, bigint];
+  // Every delta that resets a row carries the row it reset, so no state resets more than it counted.
+  if (rp > p || rn > n) e.fail("hash counter row resets more than it counts");
+  return { name, actor: 0 as ActorId, p, n, rp, rn };
+}
+
+function readHashField(r: Reader): RawHashField {
+  const e: Reader = r.sub(stateBytesMax, "hash field");
+  let name: Uint8Array | null = null;
+  const entries: RawHashEntry[] = [];
+  const dots: RawDot[] = [];
+  const rows: RawHashRow[] = [];
+  while (!e.done) {
+    const [g, gt] = e.tag();
+    if (g === 1) {
+      e.expect(gt, WireType.Bytes, g);
+      name = e.bytesView(hashFieldBytesMax, "hash field name");
+    } else if (g === 2) {
+      e.expect(gt, WireType.Bytes, g);
+      if (entries.length >= hashFieldSiblingsMax) e.fail(`more than ${hashFieldSiblingsMax} values in one hash field`);
+      entries.push(readHashEntry(e));
+    } else if (g === 3) {
+      e.expect(gt, WireType.Bytes, g);
+      if (dots.length >= counterActorsMax) e.fail(`more than ${counterActorsMax} counter dots in one hash field`);
+      dots.push(readActorCounter(e, "counter dot"));
+    } else if (g === 4) {
+      e.expect(gt, WireType.Bytes, g);
+      if (rows.length >= counterActorsMax) e.fail(`more than ${counterActorsMax} counter rows in one hash field`);
+      const row = readHashRow(e);
+      if (row.p > 0n || row.n > 0n) rows.push(row);
+    } else e.skip(gt);
+  }
+  if (name === null || name.length === 0) e.fail("hash field without name");
+  if (entries.length === 0 && dots.length === 0 && rows.length === 0) e.fail("hash field holding nothing");
+  return { name, entries, dots, rows };
+}
+
+function internDot(r: Reader, d: RawDot): Dot {
+  return { actor: intern(r, d.name), counter: d.counter };
+}
+
+/** Decodes an OR-Map; refuses duplicate fields, dots and rows, empty fields and anything past the stored bounds. */
+export function readOrMap(r: Reader): OrMap {
+  const raw: RawHashField[] = [];
+  let rawCtx: RawContext = { vv: [], cloud: [] };
+  while (!r.done) {
+    const [f, wt] = r.tag();
+    if (f === 1) {
+      r.expect(wt, WireType.Bytes, f);
+      if (raw.length >= hashFieldsMax) r.fail(`more than ${hashFieldsMax} hash fields`);
+      raw.push(readHashField(r));
+    } else if (f === 2) {
+      r.expect(wt, WireType.Bytes, f);
+      rawCtx = readRawContext(r.sub(stateBytesMax, "causal context"));
+    } else r.skip(wt);
+  }
+  const ctx = buildContext(r, rawCtx);
+  raw.sort((a, b) => compareBytes(a.name, b.name));
+  const live: Dot[] = [];
+  const fields: HashField[] = raw.map((x, i) => {
+    if (i > 0 && compareBytes((raw[i - 1] as RawHashField).name, x.name) === 0) r.fail("duplicate hash field");
+    const entries: HashEntry[] = x.entries.map((e) => ({ dot: internDot(r, e.dot), ms: e.ms, logical: e.logical, value: e.value.slice() }));
+    entries.sort((a, b) => dotCompare(a.dot, b.dot));
+    const dots = x.dots.map((d) => internDot(r, d)).sort(dotCompare);
+    const rows: HashRow[] = internRows(r, x.rows).map((w) => ({ actor: w.actor, p: w.p, n: w.n, rp: w.rp, rn: w.rn }));
+    for (const e of entries) live.push(e.dot);
+    for (const d of dots) live.push(d);
+    return { name: x.name.slice(), entries, dots, rows };
+  });
+  live.sort(dotCompare);
+  for (let i = 1; i < live.length; i++) if (dotCompare(live[i] as Dot, live[i - 1] as Dot) === 0) r.fail("duplicate dot in hash");
+  // Every live dot is part of what the state has seen.
+  ctx.joinWith(new CausalContext(new VersionVector(), live));
+  return new OrMap(fields, ctx);
 }

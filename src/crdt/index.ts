@@ -9,4 +9,5 @@ export * from "./int64.ts";
 export * from "./lww.ts";
 export * from "./mvregister.ts";
 export * from "./orset.ts";
+export * from "./ormap.ts";
 export * from "./pncounter.ts";

@@ -5,12 +5,13 @@
 // The common case costs a few additions: an upper bound of the encoded size from counts and
 // value lengths. Only a state near a bound is copied, changed and encoded to decide exactly.
 
-import { actorUtf8, type ActorId, type CausalContext, type MvRegister, type OrSet } from "../crdt/index.ts";
+import { actorUtf8, type ActorId, type CausalContext, type MvRegister, type OrMap, type OrSet } from "../crdt/index.ts";
 import { encodeState, type TypedState } from "../codec/index.ts";
 import { contextBytesUpperBound, dotBytesUpperBound, entryBytesOver, joinStates, kindOf, type Bounds, type CrdtState } from "../kinds/index.ts";
 import {
-  contextActorsMax, contextActorsWriteMax, contextCloudDotsMax, contextCloudDotsWriteMax, counterActorsMax, keyStateBytesMax,
-  keyStateWriteBytesMax, mvSiblingsMax, mvSiblingsWriteMax, rowBytesMax, setMembersMax, setMembersWriteMax,
+  contextActorsMax, contextActorsWriteMax, contextCloudDotsMax, contextCloudDotsWriteMax, counterActorsMax, hashFieldSiblingsMax,
+  hashFieldsMax, hashFieldsWriteMax, keyStateBytesMax, keyStateWriteBytesMax, mvSiblingsMax, mvSiblingsWriteMax, rowBytesMax, setMembersMax,
+  setMembersWriteMax,
 } from "../limits.ts";
 
 /** A local write may leave at most this (MV siblings are bounded inside MvRegister.write). */
@@ -22,6 +23,9 @@ export const writeBounds: Bounds = {
   cloudDots: contextCloudDotsWriteMax,
   counterRows: counterActorsMax,
   setMembers: setMembersWriteMax,
+  hashFields: hashFieldsWriteMax,
+  // A local HSET leaves one value in its field; the stored bound is what a merge may keep.
+  fieldSiblings: hashFieldSiblingsMax,
 };
 
 /** A merge may leave at most this: exactly what the decoders accept. */
@@ -33,6 +37,8 @@ export const storedBounds: Bounds = {
   cloudDots: contextCloudDotsMax,
   counterRows: counterActorsMax,
   setMembers: setMembersMax,
+  hashFields: hashFieldsMax,
+  fieldSiblings: hashFieldSiblingsMax,
 };
 
 /** Bytes of a state's canonical encoding at most (without the envelope). */
@@ -85,6 +91,21 @@ export function setAddRefusal(state: OrSet, actor: ActorId, members: readonly Ui
   next.add(actor, members);
   const why = outside(next, writeBounds);
   return why === null ? null : `the set would hold ${why}`;
+}
+
+/**
+ * Null if applying a hash op (`write`, which may throw CrdtError as the real write would) to
+ * `state` leaves it within the write bounds; else the refusal. `addsBytes` bounds what the op
+ * adds (its fields and values, a row and a dot each), `addsDots` its new dots. Decides on a
+ * copy: `state` is not changed.
+ */
+export function hashWriteRefusal(state: OrMap, addsBytes: number, addsDots: number, write: (s: OrMap) => void): string | null {
+  if (stateBytesUpperBound(state) + addsBytes <= writeBounds.stateBytes && state.ctx.vv.actors.length + 1 <= writeBounds.ctxActors
+    && state.ctx.cloud.length + addsDots <= writeBounds.cloudDots) return null;
+  const next = state.clone();
+  write(next);
+  const why = outside(next, writeBounds);
+  return why === null ? null : `the key would hold ${why}`;
 }
 
 /** Null if merging `incoming` into `state` leaves it within the stored bounds; else the refusal. `state` is not changed. */

@@ -27,6 +27,13 @@
 //        | { ok: false, error: { code: "WRONG_TYPE" | "OUT_OF_RANGE" | "INVALID", message } }
 //       A key's type is fixed by its first write; a refused op changes nothing. An op of a
 //       type other than the key's visible one (see type conflicts below) is WRONG_TYPE.
+//   e.applyHash(op, nowMs): HashResult          hash ops (src/crdt/ormap.ts), also in applyMany
+//       op: { kind: "hset", key, pairs: [{ field, value }] } | { kind: "hdel", key, fields }
+//         | { kind: "hincrby", key, field, amount: bigint /* int64, any sign */ }
+//       -> { ok: true, reply: bigint /* HSET: fields added, HDEL: removed, HINCRBY: value */,
+//            delta: Uint8Array | null /* null: nothing changed (HDEL of absent fields) */ }
+//        | { ok: false, error }   (WRONG_TYPE; INVALID "hash value is not an integer";
+//                                  OUT_OF_RANGE; LIMIT_EXCEEDED)
 //   e.get(key): KeyValue | undefined
 //       { type: "gcounter" | "pncounter", value: bigint }   (exact; local ops keep it within
 //           int64, but concurrent increments on two nodes can merge to a value outside it -
@@ -35,6 +42,8 @@
 //       { type: "mv", values: Uint8Array[], context: Uint8Array /* encoded CausalContext +
 //           key tag (codec/context.ts); a setMv answers what it replaced plus its own dot */ }
 //       { type: "set", members: Uint8Array[] /* sorted bytewise; shared: do not modify */ }
+//       { type: "hash", fields: [{ field, value }] }   (present fields, bytewise; a counter
+//           field's value is its decimal text)
 //       each with `conflicts: [...]` (values as above) when the key holds other types too.
 //   e.mergeDelta(bytes, nowMs, opts?) / e.mergeState(key, bytes, nowMs, opts?): MergeResult
 //       Joins an encoded KeyDelta / KeyState (remote deltas, WAL replay, anti-entropy).
@@ -73,15 +82,16 @@
 //   e.clock: the node's HybridClock (LWW timestamps; recovery may restore() it).
 
 import {
-  actorName, assert, CausalContext, CrdtError, GCounter, hlcRemoteAheadMsMaxDefault, HybridClock, internActor, LwwRegister, MvRegister, OrSet, PNCounter,
-  registerValueBytesMax, actorUtf8, hlcMsMax, type ActorId, type ClockSkew, type Hlc,
+  actorName, assert, CausalContext, CrdtError, GCounter, hlcRemoteAheadMsMaxDefault, HybridClock, internActor, LwwRegister, MvRegister, OrMap, OrSet, PNCounter,
+  registerValueBytesMax, actorUtf8, hlcMsMax, type ActorId, type ClockSkew, type HashPair, type Hlc,
 } from "../crdt/index.ts";
 import {
   beginEnvelope, CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, DecodeError, encodeContext, keyBytesMax, Reader, WireType, Writer,
   writeEnvelope, writeState, type CrdtState, type KeyEnvelope, type TypedState,
 } from "../codec/index.ts";
 import { joinStates, kindByType, kindOf, mvValue, type KindName, type TypedValue } from "../kinds/index.ts";
-import { mergeRefusal, mvWriteRefusal, setAddRefusal, sidesMergeRefusal, sidesWriteRefusal } from "./bounds.ts";
+import { hashWriteRefusal, mergeRefusal, mvWriteRefusal, setAddRefusal, sidesMergeRefusal, sidesWriteRefusal } from "./bounds.ts";
+import { rowBytesMax } from "../limits.ts";
 import { digest128, digestOf, digestOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
 import { Conflicted } from "./typed.ts";
@@ -100,7 +110,7 @@ export interface EngineError {
 }
 
 export type CounterType = "gcounter" | "pncounter";
-export type KeyType = CounterType | "lww" | "mv" | "set";
+export type KeyType = CounterType | "lww" | "mv" | "set" | "hash";
 
 export type EngineOp =
   | { kind: "incr"; key: string; amount: bigint; counter?: CounterType }
@@ -166,10 +176,26 @@ export interface EngineOptions {
   hashSeed?: KeyHashSeed;
 }
 
+/**
+ * Hash ops (src/crdt/ormap.ts; reads go through get). Apart from EngineOp because each answers
+ * an integer (HSET: fields added, HDEL: fields removed, HINCRBY: the new value) and an HDEL of
+ * absent fields changes nothing, so it has no delta.
+ */
+export type HashOp =
+  | { kind: "hset"; key: string; pairs: HashPair[] }
+  | { kind: "hdel"; key: string; fields: Uint8Array[] }
+  | { kind: "hincrby"; key: string; field: Uint8Array; amount: bigint };
+
+/** delta: null when nothing changed (nothing to log or send). */
+export type HashResult = { ok: true; reply: bigint; delta: Uint8Array | null } | { ok: false; error: EngineError };
+
 /** An op of applyMany: a write, or a read that sees the writes before it. */
-export type ManyOp = EngineOp | { kind: "get"; key: string } | { kind: "del"; key: string };
-/** `deleted`: for a "del", whether the key held anything (Redis DEL counts those); `count`: as ApplyResult's. */
-export type ManyResult = { ok: true; value: KeyValue | undefined; deleted?: boolean; count?: number } | { ok: false; error: EngineError };
+export type ManyOp = EngineOp | HashOp | { kind: "get"; key: string } | { kind: "del"; key: string };
+/**
+ * `deleted`: for a "del", whether the key held anything (Redis DEL counts those); `count`: as
+ * ApplyResult's; reply: a hash op's integer (HashOp).
+ */
+export type ManyResult = { ok: true; value: KeyValue | undefined; deleted?: boolean; count?: number; reply?: bigint } | { ok: false; error: EngineError };
 
 /** A delete's outcome: delta null when the key held nothing (then nothing changed). */
 export type DeleteResult = { ok: true; deleted: boolean; delta: Uint8Array | null } | { ok: false; error: EngineError };
@@ -411,6 +437,82 @@ export class Engine {
     return count === undefined ? { ok: true, value, delta: this.w.finish() } : { ok: true, value, delta: this.w.finish(), count };
   }
 
+  /** A hash op (HashOp); a refused op changes nothing. */
+  applyHash(op: HashOp, nowMs: number): HashResult {
+    const len = this.encodeKey(op.key);
+    if (len < 0) return invalidKey;
+    return this.applyHashAt(op, this.t.find(this.keyBuf, len), len, nowMs);
+  }
+
+  /** A hash op on entry i (-1: a new key), whose UTF-8 is in keyBuf[0, len) and was just looked up. */
+  private applyHashAt(op: HashOp, i: number, len: number, nowMs: number): HashResult {
+    let state: CrdtState | undefined = i >= 0 ? this.stateAt(i) : undefined;
+    /** A deleted key written as a hash when it holds no hash state: its sides, which the new one joins (as in applyObject). */
+    let newSideOf: TypedState[] | null = null;
+    if (i >= 0 && ((this.t.flags[i] as number) & Flag.Absent) !== 0) {
+      const sides = this.sidesAt(i);
+      state = sides.find((x) => x.type === CrdtType.OrMap)?.state;
+      if (state === undefined) newSideOf = sides;
+    }
+    if (state !== undefined && state.kind !== "hash") return wrongType(op.key, crdtTypeOf(state), "hash");
+    // Redis: HDEL of a missing key removes nothing (and creates nothing).
+    if (op.kind === "hdel" && state === undefined) return { ok: true, reply: 0n, delta: null };
+    const s = state ?? new OrMap();
+    // What the op may add to the encoding: names, values, a dot, a row and framing per field.
+    let adds = 0;
+    let dots = 1;
+    if (op.kind === "hset") {
+      for (const p of op.pairs) adds += p.field.length + p.value.length + 2 * rowBytesMax + 48;
+      dots = op.pairs.length;
+    } else if (op.kind === "hincrby") {
+      adds = op.field.length + 2 * rowBytesMax + 48;
+    } else {
+      // A reset raises two more counts in each row it resets.
+      for (const f of op.fields) adds += (s.field(f)?.rows.length ?? 0) * 24;
+    }
+    const conflicted = i >= 0 && this.t.slot[i] === Slot.Object ? this.t.objects.get(i) : undefined;
+    if (conflicted?.kind === "conflicted") {
+      const refusal = sidesWriteRefusal(conflicted.sides, adds);
+      if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
+    }
+    const ts = op.kind === "hset" ? this.clock.now(nowMs) : null;
+    const write = (x: OrMap): { delta: OrMap | null; reply: bigint } => {
+      switch (op.kind) {
+        case "hset": {
+          const r = x.set(this.actor, ts as Hlc, op.pairs);
+          return { delta: r.delta, reply: BigInt(r.added) };
+        }
+        case "hdel": {
+          const r = x.del(op.fields);
+          return { delta: r.delta, reply: BigInt(r.removed) };
+        }
+        case "hincrby": {
+          const r = x.incr(this.actor, op.field, op.amount);
+          return { delta: r.delta, reply: r.value };
+        }
+      }
+    };
+    let done: { delta: OrMap | null; reply: bigint };
+    try {
+      const refusal = hashWriteRefusal(s, adds, dots, (x) => { write(x); });
+      if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
+      done = write(s);
+    } catch (e) {
+      if (e instanceof CrdtError) return fail(e.code, e.message);
+      throw e;
+    }
+    if (done.delta === null) return { ok: true, reply: done.reply, delta: null };
+    const at = i >= 0 ? i : this.insertKey(len, nowMs);
+    if (newSideOf !== null) {
+      newSideOf.push({ type: CrdtType.OrMap, createdMs: this.clock.now(nowMs).ms, state: s });
+      this.putSides(at, newSideOf);
+    } else this.storeAt(at, s);
+    this.changed(op.key, at);
+    this.w.reset();
+    writeEnvelope(this.w, this.keyBuf.subarray(0, len), done.delta, this.stampAt(at));
+    return { ok: true, reply: done.reply, delta: this.w.finish() };
+  }
+
   /**
    * incr/decr on a compact counter (or a new key) in the columns, without allocating a state
    * object: the entry's index, a refusal, or -1 when the op needs the general path (another
@@ -489,6 +591,12 @@ export class Engine {
           continue;
         }
         const i = t.find(this.keyBuf, len);
+        if (op.kind === "hset" || op.kind === "hdel" || op.kind === "hincrby") {
+          const r = this.applyHashAt(op, i, len, nowMs);
+          if (r.ok && r.delta !== null) deltas.push(r.delta);
+          results[k] = r.ok ? { ok: true, value: undefined, reply: r.reply } : r;
+          continue;
+        }
         if ((op.kind === "incr" || op.kind === "decr") && (i < 0 || t.slot[i] !== Slot.Object)) {
           const at = this.bumpCompact(op, i, len, nowMs);
           if (typeof at !== "number") {

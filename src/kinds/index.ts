@@ -2,8 +2,9 @@
 // any kind (engine, codec, bounds, transport, CLI) dispatches through kindOf / kindByType or a
 // switch on `kind`, so the compiler points at every place a new kind must be handled.
 
-import type { GCounter, LwwRegister, MvRegister, OrSet, PNCounter } from "../crdt/index.ts";
+import type { GCounter, LwwRegister, MvRegister, OrMap, OrSet, PNCounter } from "../crdt/index.ts";
 import { gcounterKind } from "./gcounter.ts";
+import { hashKind } from "./hash.ts";
 import type { CrdtKind, KindName } from "./kind.ts";
 import { lwwKind } from "./lww.ts";
 import { mvKind } from "./mv.ts";
@@ -17,7 +18,7 @@ export { contextBytesUpperBound, mvValue } from "./mv.ts";
 export { dotBytesUpperBound, entryBytesOver } from "../crdt/orset.ts";
 
 /** A state of any kind. */
-export type CrdtState = GCounter | PNCounter | LwwRegister | MvRegister | OrSet;
+export type CrdtState = GCounter | PNCounter | LwwRegister | MvRegister | OrSet | OrMap;
 
 /** Every kind, by name. */
 export const kinds: { readonly [K in KindName]: CrdtKind<Extract<CrdtState, { kind: K }>> } = {
@@ -26,6 +27,7 @@ export const kinds: { readonly [K in KindName]: CrdtKind<Extract<CrdtState, { ki
   lww: lwwKind,
   mv: mvKind,
   set: orsetKind,
+  hash: hashKind,
 };
 
 /** Every kind, in wire-number order (for laws and docs). */

@@ -7,7 +7,7 @@ import type { Reader, Writer } from "../codec/wire.ts";
 import type { CrdtType } from "./types.ts";
 
 /** The name of every kind: the `kind` discriminant each state object carries. */
-export type KindName = "gcounter" | "pncounter" | "lww" | "mv" | "set";
+export type KindName = "gcounter" | "pncounter" | "lww" | "mv" | "set" | "hash";
 
 /** The value of one typed state, as clients see it. */
 export type TypedValue =
@@ -15,7 +15,9 @@ export type TypedValue =
   | { type: "lww"; value: Uint8Array; timestampMs: number; logical: number; actor: string }
   | { type: "mv"; values: Uint8Array[]; context: Uint8Array }
   /** members sorted bytewise (shared buffers: do not modify). */
-  | { type: "set"; members: Uint8Array[] };
+  | { type: "set"; members: Uint8Array[] }
+  /** Present fields in bytewise order; a counter field's value is its decimal text (as Redis answers). */
+  | { type: "hash"; fields: { field: Uint8Array; value: Uint8Array }[] };
 
 /** Size bounds a state is checked against (src/engine/bounds.ts: one set for writes, one for merges). */
 export interface Bounds {
@@ -27,6 +29,10 @@ export interface Bounds {
   counterRows: number;
   /** Most OR-Set members. */
   setMembers: number;
+  /** Field records of a hash (src/crdt/ormap.ts). */
+  hashFields: number;
+  /** Concurrent values of one hash field. */
+  fieldSiblings: number;
 }
 
 export interface CrdtKind<S> {

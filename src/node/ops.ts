@@ -1,14 +1,23 @@
 // Translation between the gRPC edge's typed ops/results and the engine's: one place decides
 // which engine error becomes which gRPC status.
 import { compareBytes } from "../crdt/index.ts";
-import type { EngineError, EngineOp, KeyValue, ManyOp, ManyResult, TypedValue } from "../engine/index.ts";
-import { isRead, type ClientOp, type OpError, type OpOutcome, type ReadOp, type TypedView, type ValueView, type WriteOp } from "../transport/api.ts";
+import type { EngineError, EngineOp, HashOp, KeyValue, ManyOp, ManyResult, TypedValue } from "../engine/index.ts";
+import {
+  isHashOp, isRead, type ClientOp, type HashClientOp, type HashFieldView, type OpError, type OpOutcome, type ReadOp, type TypedView, type ValueView,
+  type WriteOp,
+} from "../transport/api.ts";
 
 /** The encoding of an empty causal context. */
 const emptyContext = new Uint8Array(0);
 
-export function toEngineOp(op: Exclude<WriteOp, { kind: "delete" }>): EngineOp {
+export function toEngineOp(op: Exclude<WriteOp, { kind: "delete" }>): EngineOp | HashOp {
   switch (op.kind) {
+    case "hset":
+      return { kind: "hset", key: op.key, pairs: op.fields };
+    case "hdel":
+      return { kind: "hdel", key: op.key, fields: op.fields };
+    case "hincrby":
+      return { kind: "hincrby", key: op.key, field: op.field, amount: op.amount };
     case "increment":
       return op.counter === null ? { kind: "incr", key: op.key, amount: op.amount } : { kind: "incr", key: op.key, amount: op.amount, counter: op.counter };
     case "decrement":
@@ -75,6 +84,8 @@ function typedView(v: TypedValue): TypedView {
       return { type: "mv", values: v.values, context: v.context };
     case "set":
       return { type: "set", members: v.members };
+    case "hash":
+      return { type: "hash", fields: v.fields };
   }
 }
 
@@ -82,6 +93,35 @@ export function toManyOp(op: ClientOp): ManyOp {
   // Every read is a get of the key; outcomeOf shapes the answer the op asked for.
   if (isRead(op)) return { kind: "get", key: op.key };
   return op.kind === "delete" ? { kind: "del", key: op.key } : toEngineOp(op);
+}
+
+/** A hash op's outcome: writes answer the engine's integer; reads pick from the key's value (a missing key reads as an empty hash, as in Redis). */
+function hashOutcome(op: HashClientOp, r: Extract<ManyResult, { ok: true }>): OpOutcome {
+  switch (op.kind) {
+    case "hset":
+    case "hdel":
+      return { ok: true, result: { kind: "hashCount", count: r.reply ?? 0n } };
+    case "hincrby":
+      return { ok: true, result: { kind: "counter", value: r.reply ?? 0n } };
+    default:
+      break;
+  }
+  const v = r.value;
+  if (v !== undefined && v.type !== "hash") {
+    return { ok: false, error: { code: "FAILED_PRECONDITION", message: `key "${op.key.slice(0, 64)}" holds a ${v.type}, not a hash` } };
+  }
+  const fields: HashFieldView[] = v === undefined ? [] : v.fields;
+  const lookup = (name: Uint8Array): Uint8Array | null => fields.find((f) => Buffer.compare(f.field, name) === 0)?.value ?? null;
+  switch (op.kind) {
+    case "hget":
+      return { ok: true, result: { kind: "hashValue", value: lookup(op.field) } };
+    case "hmget":
+      return { ok: true, result: { kind: "hashValues", values: op.fields.map(lookup) } };
+    case "hgetall":
+      return { ok: true, result: { kind: "hashFields", fields } };
+    case "hlen":
+      return { ok: true, result: { kind: "hashCount", count: BigInt(fields.length) } };
+  }
 }
 
 const notFound: OpOutcome = { ok: false, error: { code: "NOT_FOUND", message: "key not found" } };
@@ -92,6 +132,7 @@ export function outcomeOf(op: ClientOp, r: ManyResult): OpOutcome {
   if (op.kind === "delete") return { ok: true, result: { kind: "deleted", deleted: r.deleted === true } };
   if (op.kind === "sadd" || op.kind === "srem") return { ok: true, result: { kind: "count", value: r.count ?? 0 } };
   if (op.kind === "smembers" || op.kind === "sismember" || op.kind === "scard") return setReadOutcome(op, r.value);
+  if (isHashOp(op)) return hashOutcome(op, r);
   const v = r.value;
   if (v === undefined) return notFound;
   if (v.type === "gcounter" || v.type === "pncounter") {

@@ -100,6 +100,24 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
         // null (no context) and an empty one mean the same to the engine, but keep them apart anyway.
         lines[i] = `${head}${op.value.length}|${op.context === null ? "-" : op.context.length}`;
         break;
+      // Hashes: the lengths of every field (and value) in order; their bytes follow below.
+      case "hset":
+        lines[i] = `${head}${op.fields.map((f) => `${f.field.length},${f.value.length}`).join(";")}`;
+        break;
+      case "hdel":
+      case "hmget":
+        lines[i] = `${head}${op.fields.map((f) => f.length).join(";")}`;
+        break;
+      case "hincrby":
+        lines[i] = `${head}${op.amount}|${op.field.length}`;
+        break;
+      case "hget":
+        lines[i] = `${head}${op.field.length}`;
+        break;
+      case "hgetall":
+      case "hlen":
+        lines[i] = head;
+        break;
     }
   }
   h.update(`${ops.length}\n${lines.join("\n")}`);
@@ -108,6 +126,9 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
     if (op.kind === "setMv" && op.context !== null) h.update(op.context);
     if (op.kind === "sadd" || op.kind === "srem") for (const m of op.members) h.update(m);
     if (op.kind === "sismember") h.update(op.member);
+    if (op.kind === "hset") for (const f of op.fields) { h.update(f.field); h.update(f.value); }
+    if (op.kind === "hdel" || op.kind === "hmget") for (const f of op.fields) h.update(f);
+    if (op.kind === "hincrby" || op.kind === "hget") h.update(op.field);
   }
   return new Uint8Array(h.digest().subarray(0, fingerprintBytes));
 }
@@ -115,8 +136,8 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
 const utf8 = new TextEncoder();
 const utf8Decode = new TextDecoder("utf-8", { fatal: true });
 
-/** ONLY APPEND. */
-const OutcomeTag = { Error: 0, Counter: 1, Written: 2, WrittenContext: 3, Deleted: 4, NotDeleted: 5, Count: 6 } as const;
+/** ONLY APPEND. HashCount: an HSET's fields added or an HDEL's removed (HINCRBY is Counter). */
+const OutcomeTag = { Error: 0, Counter: 1, Written: 2, WrittenContext: 3, Deleted: 4, NotDeleted: 5, Count: 6, HashCount: 7 } as const;
 
 function writeOutcomes(w: Writer, outcomes: readonly OpOutcome[]): void {
   w.uint(outcomes.length);
@@ -150,9 +171,16 @@ function writeOutcomes(w: Writer, outcomes: readonly OpOutcome[]): void {
         w.uint(OutcomeTag.Count);
         w.uint(r.value);
         break;
+      case "hashCount":
+        w.uint(OutcomeTag.HashCount);
+        w.uint64(r.count);
+        break;
       case "value":
       case "members":
       case "isMember":
+      case "hashValue":
+      case "hashValues":
+      case "hashFields":
         // Requests with an id hold only writes (checked at the edge and in WritePath).
         throw new Error("a read's outcome cannot be remembered under a request id");
     }
@@ -205,6 +233,9 @@ function readOutcomes(r: Reader): OpOutcome[] {
         break;
       case OutcomeTag.Count:
         out.push({ ok: true, result: { kind: "count", value: r.uint() } });
+        break;
+      case OutcomeTag.HashCount:
+        out.push({ ok: true, result: { kind: "hashCount", count: readU64(r) } });
         break;
       default:
         r.fail(`unknown outcome tag ${tag}`);

@@ -1,6 +1,6 @@
 // The ports between the gRPC edge and the node: typed, validated requests in, typed results or typed errors out.
 
-import { registerValueBytesMax } from "../limits.ts";
+import { hashFieldBytesMax, registerValueBytesMax } from "../limits.ts";
 export { setMemberBytesMax, setMembersWriteMax } from "../limits.ts";
 
 /** Limits checked at the edge before a handler sees a request (defined in src/limits.ts). */
@@ -8,6 +8,8 @@ export {
   batchOpsMax, clientMessageBytesMax, clientResponseBytesMax, keyBytesMax, mvContextBytesMax, peerMessageBytesMax,
 } from "../limits.ts";
 export const valueBytesMax = registerValueBytesMax;
+/** Longest hash field name (src/limits.ts). */
+export const fieldBytesMax = hashFieldBytesMax;
 /** Longest client-chosen request id (a UUID's 16 bytes, or its 36-character text, fit easily). */
 export const requestIdBytesMax = 64;
 
@@ -35,7 +37,7 @@ export class OpFailure extends Error {
 }
 
 export type CounterKind = "pncounter" | "gcounter";
-export type ValueKind = "gcounter" | "pncounter" | "lww" | "mv" | "set";
+export type ValueKind = "gcounter" | "pncounter" | "lww" | "mv" | "set" | "hash";
 
 /** A client operation after edge validation: key is 1..keyBytesMax bytes of UTF-8, amount >= 1, value <= valueBytesMax. */
 export type ClientOp =
@@ -51,15 +53,45 @@ export type ClientOp =
   | { kind: "smembers"; key: string }
   | { kind: "sismember"; key: string; member: Uint8Array }
   | { kind: "scard"; key: string }
-  | { kind: "delete"; key: string };
+  | { kind: "delete"; key: string }
+  /** Hashes: fields are 1..fieldBytesMax bytes, values <= valueBytesMax; lists hold at least one field. */
+  | { kind: "hset"; key: string; fields: HashFieldView[] }
+  | { kind: "hdel"; key: string; fields: Uint8Array[] }
+  | { kind: "hincrby"; key: string; field: Uint8Array; amount: bigint }
+  | { kind: "hget"; key: string; field: Uint8Array }
+  | { kind: "hmget"; key: string; fields: Uint8Array[] }
+  | { kind: "hgetall"; key: string }
+  | { kind: "hlen"; key: string };
 
 /** The ops that only read (a request with an id holds none of them). */
-export type ReadOp = Extract<ClientOp, { kind: "get" | "smembers" | "sismember" | "scard" }>;
+export type ReadOp = Extract<ClientOp, { kind: "get" | "smembers" | "sismember" | "scard" | "hget" | "hmget" | "hgetall" | "hlen" }>;
 export type WriteOp = Exclude<ClientOp, ReadOp>;
 
 export function isRead(op: ClientOp): op is ReadOp {
-  return op.kind === "get" || op.kind === "smembers" || op.kind === "sismember" || op.kind === "scard";
+  switch (op.kind) {
+    case "get": case "smembers": case "sismember": case "scard": case "hget": case "hmget": case "hgetall": case "hlen":
+      return true;
+    default:
+      return false;
+  }
 }
+
+/** Reads change nothing: they may not go in a batch with a request id, and never wait for the WAL. */
+export const isReadOp = isRead;
+
+export type HashOpKind = "hset" | "hdel" | "hincrby" | "hget" | "hmget" | "hgetall" | "hlen";
+export type HashClientOp = Extract<ClientOp, { kind: HashOpKind }>;
+
+export function isHashOp(op: ClientOp): op is HashClientOp {
+  switch (op.kind) {
+    case "hset": case "hdel": case "hincrby": case "hget": case "hmget": case "hgetall": case "hlen":
+      return true;
+    default:
+      return false;
+  }
+}
+
+export interface HashFieldView { field: Uint8Array; value: Uint8Array }
 
 /** One typed state's value. */
 export type TypedView =
@@ -67,7 +99,8 @@ export type TypedView =
   | { type: "lww"; value: Uint8Array }
   | { type: "mv"; values: Uint8Array[]; context: Uint8Array }
   /** members sorted bytewise. */
-  | { type: "set"; members: Uint8Array[] };
+  | { type: "set"; members: Uint8Array[] }
+  | { type: "hash"; fields: HashFieldView[] };
 
 /** A key's visible value; conflicts: its states of other types after a type conflict (absent when none). */
 export type ValueView = TypedView & { conflicts?: TypedView[] };
@@ -84,7 +117,15 @@ export type OpResult =
   | { kind: "deleted"; deleted: boolean }
   | { kind: "count"; value: number }
   | { kind: "members"; members: Uint8Array[] }
-  | { kind: "isMember"; value: boolean };
+  | { kind: "isMember"; value: boolean }
+  /** hset: fields added; hdel: fields removed; hlen: present fields. (hincrby answers "counter".) */
+  | { kind: "hashCount"; count: bigint }
+  /** hget: the value, null if the field or key is absent. */
+  | { kind: "hashValue"; value: Uint8Array | null }
+  /** hmget: one per requested field, in request order. */
+  | { kind: "hashValues"; values: (Uint8Array | null)[] }
+  /** hgetall: present fields, bytewise by field. */
+  | { kind: "hashFields"; fields: HashFieldView[] };
 
 /** A Scan request after edge validation (limit within 1..scanLimitMax). */
 export interface ScanQuery { prefix: string; type: ValueKind | null; cursor: number; limit: number }

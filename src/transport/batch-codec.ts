@@ -9,10 +9,12 @@
 // omitted); the few shapes not written by hand (non-ASCII messages) are handed to protobufjs.
 import { status as grpcStatus } from "@grpc/grpc-js";
 import {
-  batchOpsMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax, type ClientOp, type OpOutcome, type OpResult, type TypedView,
-  type ValueView,
+  batchOpsMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax, type ClientOp, type HashFieldView, type OpOutcome,
+  type OpResult, type TypedView, type ValueView,
 } from "./api.ts";
-import { bigIntToInt64, codecs, int64ToBigInt, uint64ToNumber, ValueTypeWire, type GetResponseWire, type OpResultWire } from "./proto.ts";
+import {
+  bigIntToInt64, codecs, int64ToBigInt, uint64ToNumber, ValueTypeWire, type GetResponseWire, type HashFieldWire, type HashValueWire, type OpResultWire,
+} from "./proto.ts";
 import { batchRequest } from "./validate.ts";
 
 const empty = new Uint8Array(0);
@@ -351,6 +353,18 @@ function expectedResult(op: ClientOp): OpResult["kind"] {
       return "members";
     case "sismember":
       return "isMember";
+    case "hset":
+    case "hdel":
+    case "hlen":
+      return "hashCount";
+    case "hincrby":
+      return "counter";
+    case "hget":
+      return "hashValue";
+    case "hmget":
+      return "hashValues";
+    case "hgetall":
+      return "hashFields";
   }
 }
 
@@ -414,8 +428,37 @@ function writeCounter(out: Out, value: bigint): void {
 const delimited = (n: number): number => 1 + varintBytes(n) + n;
 
 const valueTypeWire: Record<ValueView["type"], number> = {
-  gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV, set: ValueTypeWire.SET,
+  gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV, set: ValueTypeWire.SET, hash: ValueTypeWire.HASH,
 };
+
+const hashValueWire = (v: Uint8Array | null): HashValueWire => (v === null ? {} : { found: true, value: v });
+const hashValueOf = (w: HashValueWire | undefined | null): Uint8Array | null => (w?.found === true ? bytesOrEmpty(w.value) : null);
+const hashFieldOf = (w: HashFieldWire): HashFieldView => ({ field: bytesOrEmpty(w.field), value: bytesOrEmpty(w.value) });
+
+/**
+ * A hash op's OpResult as protobufjs writes it (the field of the op's kind): not hand-written,
+ * as hash ops are not on the counter/register hot path. Null for any other op.
+ */
+export function hashResultWire(op: ClientOp, r: OpResult): OpResultWire | null {
+  switch (op.kind) {
+    case "hset":
+      return r.kind === "hashCount" ? { hset: { added: bigIntToInt64(r.count) } } : null;
+    case "hdel":
+      return r.kind === "hashCount" ? { hdel: { removed: bigIntToInt64(r.count) } } : null;
+    case "hlen":
+      return r.kind === "hashCount" ? { hlen: { length: bigIntToInt64(r.count) } } : null;
+    case "hincrby":
+      return r.kind === "counter" ? { hincrby: { value: bigIntToInt64(r.value) } } : null;
+    case "hget":
+      return r.kind === "hashValue" ? { hget: { value: hashValueWire(r.value) } } : null;
+    case "hmget":
+      return r.kind === "hashValues" ? { hmget: { values: r.values.map(hashValueWire) } } : null;
+    case "hgetall":
+      return r.kind === "hashFields" ? { hgetall: { fields: r.fields } } : null;
+    default:
+      return null;
+  }
+}
 
 /** A GetResponse as protobufjs encodes it (the unary Get, and Batch results with conflict sides). */
 export function getResponseWire(key: Uint8Array | undefined, v: TypedView & { conflicts?: readonly TypedView[] }): GetResponseWire {
@@ -431,12 +474,14 @@ export function getResponseWire(key: Uint8Array | undefined, v: TypedView & { co
       return { ...base, values: v.values, context: v.context };
     case "set":
       return { ...base, members: v.members };
+    case "hash":
+      return { ...base, fields: v.fields };
   }
 }
 
 function writeValue(out: Out, v: ValueView): void {
-  if ((v.conflicts !== undefined && v.conflicts.length > 0) || v.type === "set") {
-    // A key after a type conflict (rare), or a set: protobufjs writes them (sets have their own ops).
+  if ((v.conflicts !== undefined && v.conflicts.length > 0) || v.type === "set" || v.type === "hash") {
+    // A key after a type conflict (rare), a set or a hash: protobufjs writes them (they have their own ops).
     out.bytes(tagResult, codecs.OpResult.encode({ get: getResponseWire(undefined, v) }));
     return;
   }
@@ -525,6 +570,11 @@ export function encodeBatchResponse(ops: readonly ClientOp[], outcomes: readonly
     }
     const r = outcome.result;
     checkResultKind(ops[i] as ClientOp, r);
+    const hash = hashResultWire(ops[i] as ClientOp, r);
+    if (hash !== null) {
+      out.bytes(tagResult, codecs.OpResult.encode(hash));
+      continue;
+    }
     switch (r.kind) {
       case "counter":
         writeCounter(out, r.value);
@@ -589,6 +639,8 @@ function typedViewOf(r: GetResponseWire): TypedView {
       return { type: "mv", values: r.values ?? [], context: bytesOrEmpty(r.context) };
     case ValueTypeWire.SET:
       return { type: "set", members: r.members ?? [] };
+    case ValueTypeWire.HASH:
+      return { type: "hash", fields: (r.fields ?? []).map(hashFieldOf) };
     default:
       throw new BadBatchResponse(`server sent unknown value type ${r.type}`);
   }
@@ -612,6 +664,20 @@ export function batchItemOf(r: OpResultWire): BatchItem {
       return { ok: true, result: { kind: "members", members: r.smembers?.members ?? [] } };
     case "sismember":
       return { ok: true, result: { kind: "isMember", value: r.sismember?.isMember === true } };
+    case "hset":
+      return { ok: true, result: { kind: "hashCount", count: int64ToBigInt(r.hset?.added) } };
+    case "hdel":
+      return { ok: true, result: { kind: "hashCount", count: int64ToBigInt(r.hdel?.removed) } };
+    case "hlen":
+      return { ok: true, result: { kind: "hashCount", count: int64ToBigInt(r.hlen?.length) } };
+    case "hincrby":
+      return { ok: true, result: { kind: "counter", value: int64ToBigInt(r.hincrby?.value) } };
+    case "hget":
+      return { ok: true, result: { kind: "hashValue", value: hashValueOf(r.hget?.value) } };
+    case "hmget":
+      return { ok: true, result: { kind: "hashValues", values: (r.hmget?.values ?? []).map(hashValueOf) } };
+    case "hgetall":
+      return { ok: true, result: { kind: "hashFields", fields: (r.hgetall?.fields ?? []).map(hashFieldOf) } };
     default:
       throw new BadBatchResponse("server sent an op result without a result");
   }

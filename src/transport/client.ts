@@ -1,6 +1,6 @@
 // A typed client for ClientService, AdminService and Health: what `imdb client`, `imdb admin` and the load benchmark speak.
 import * as grpc from "@grpc/grpc-js";
-import type { CounterKind, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueKind, ValueView } from "./api.ts";
+import type { CounterKind, HashFieldView, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueKind, ValueView } from "./api.ts";
 import { clientMessageBytesMax, clientResponseBytesMax } from "./api.ts";
 import {
   adminMethods, bigIntToInt64, clientMethods, codecs, CounterTypeWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
@@ -37,7 +37,14 @@ export type RequestOp =
   | { kind: "srem"; key: KeyInput; members: Uint8Array[] }
   | { kind: "smembers"; key: KeyInput }
   | { kind: "sismember"; key: KeyInput; member: Uint8Array }
-  | { kind: "scard"; key: KeyInput };
+  | { kind: "scard"; key: KeyInput }
+  | { kind: "hset"; key: KeyInput; fields: HashFieldView[] }
+  | { kind: "hdel"; key: KeyInput; fields: Uint8Array[] }
+  | { kind: "hincrby"; key: KeyInput; field: Uint8Array; amount: bigint }
+  | { kind: "hget"; key: KeyInput; field: Uint8Array }
+  | { kind: "hmget"; key: KeyInput; fields: Uint8Array[] }
+  | { kind: "hgetall"; key: KeyInput }
+  | { kind: "hlen"; key: KeyInput };
 
 export type { BatchItem };
 
@@ -91,8 +98,27 @@ export function opWire(op: RequestOp): OpWire {
       return { sismember: { key: keyBytes(op.key), member: op.member } };
     case "scard":
       return { scard: { key: keyBytes(op.key) } };
+    case "hset":
+      return { hset: { key: keyBytes(op.key), fields: op.fields } };
+    case "hdel":
+      return { hdel: { key: keyBytes(op.key), fields: op.fields } };
+    case "hincrby":
+      return { hincrby: { key: keyBytes(op.key), field: op.field, amount: int64(op.amount) } };
+    case "hget":
+      return { hget: { key: keyBytes(op.key), field: op.field } };
+    case "hmget":
+      return { hmget: { key: keyBytes(op.key), fields: op.fields } };
+    case "hgetall":
+      return { hgetall: { key: keyBytes(op.key) } };
+    case "hlen":
+      return { hlen: { key: keyBytes(op.key) } };
   }
 }
+
+const hashValue = (v: { found?: boolean; value?: Uint8Array } | null | undefined): Uint8Array | null =>
+  v?.found === true ? (v.value instanceof Uint8Array ? v.value : new Uint8Array(0)) : null;
+const hashFields = (fs: { field?: Uint8Array; value?: Uint8Array }[] | undefined): HashFieldView[] =>
+  (fs ?? []).map((f) => ({ field: f.field instanceof Uint8Array ? f.field : new Uint8Array(0), value: f.value instanceof Uint8Array ? f.value : new Uint8Array(0) }));
 
 /** GetResponse -> ValueView; a value type this client does not know is INTERNAL. */
 export function valueView(r: GetResponseWire): ValueView {
@@ -122,7 +148,7 @@ export function newRequestId(): Uint8Array {
 export const retryableCodes: ReadonlySet<grpc.status> = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
 
 const valueTypeWire: Record<ValueKind, number> = {
-  gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV, set: ValueTypeWire.SET,
+  gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV, set: ValueTypeWire.SET, hash: ValueTypeWire.HASH,
 };
 
 /** Batch with hand-encoded bytes both ways (the server side does the same). */
@@ -240,6 +266,46 @@ export class ImdbClient {
 
   async scard(key: KeyInput): Promise<number> {
     return uint64ToNumber((await this.call(clientMethods.SCard, { key: keyBytes(key) })).count);
+  }
+
+  // ---- hashes (docs/api.md, "Hashes") ----
+
+  /** HSET: returns how many fields were not present before. */
+  async hset(key: KeyInput, fields: HashFieldView[], requestId?: Uint8Array): Promise<bigint> {
+    const req = opWire({ kind: "hset", key, fields }).hset ?? {};
+    if (requestId !== undefined) req.requestId = requestId;
+    return int64ToBigInt((await this.call(clientMethods.HSet, req)).added);
+  }
+
+  /** HGET: the value, or null if the field (or key) is absent. */
+  async hget(key: KeyInput, field: Uint8Array): Promise<Uint8Array | null> {
+    return hashValue((await this.call(clientMethods.HGet, opWire({ kind: "hget", key, field }).hget ?? {})).value);
+  }
+
+  async hmget(key: KeyInput, fields: Uint8Array[]): Promise<(Uint8Array | null)[]> {
+    return ((await this.call(clientMethods.HMGet, opWire({ kind: "hmget", key, fields }).hmget ?? {})).values ?? []).map(hashValue);
+  }
+
+  /** HDEL: returns how many of the fields were present. */
+  async hdel(key: KeyInput, fields: Uint8Array[], requestId?: Uint8Array): Promise<bigint> {
+    const req = opWire({ kind: "hdel", key, fields }).hdel ?? {};
+    if (requestId !== undefined) req.requestId = requestId;
+    return int64ToBigInt((await this.call(clientMethods.HDel, req)).removed);
+  }
+
+  async hgetall(key: KeyInput): Promise<HashFieldView[]> {
+    return hashFields((await this.call(clientMethods.HGetAll, { key: keyBytes(key) })).fields);
+  }
+
+  async hlen(key: KeyInput): Promise<bigint> {
+    return int64ToBigInt((await this.call(clientMethods.HLen, { key: keyBytes(key) })).length);
+  }
+
+  /** HINCRBY: returns the value after the increment. */
+  async hincrby(key: KeyInput, field: Uint8Array, amount: bigint, requestId?: Uint8Array): Promise<bigint> {
+    const req = opWire({ kind: "hincrby", key, field, amount }).hincrby ?? {};
+    if (requestId !== undefined) req.requestId = requestId;
+    return int64ToBigInt((await this.call(clientMethods.HIncrBy, req)).value);
   }
 
   /** requestId: the whole batch's (then it may hold only writes). */

@@ -34,7 +34,7 @@ export function uint64ToNumber(v: WireInt64 | undefined | null): number {
 // ---- wire message shapes (protobufjs camelCases field names) ----
 // ONLY APPEND to the enum objects; values mirror proto/imdb.proto.
 export const CounterTypeWire = { UNSPECIFIED: 0, PNCOUNTER: 1, GCOUNTER: 2 } as const;
-export const ValueTypeWire = { UNSPECIFIED: 0, GCOUNTER: 1, PNCOUNTER: 2, LWW: 3, MV: 4, SET: 5 } as const;
+export const ValueTypeWire = { UNSPECIFIED: 0, GCOUNTER: 1, PNCOUNTER: 2, LWW: 3, MV: 4, SET: 5, HASH: 6 } as const;
 export const RegisterTypeWire = { UNSPECIFIED: 0, LWW: 1, MV: 2 } as const;
 export const MemberStatusWire = { UNSPECIFIED: 0, ALIVE: 1, SUSPECT: 2, DEAD: 3, LEFT: 4 } as const;
 
@@ -45,7 +45,24 @@ export interface GetRequestWire { key?: Uint8Array }
 export interface GetResponseWire {
   key?: Uint8Array; type?: number; counter?: WireInt64; value?: Uint8Array; values?: Uint8Array[]; context?: Uint8Array; conflicts?: GetResponseWire[];
   members?: Uint8Array[];
+  fields?: HashFieldWire[];
 }
+export interface HashFieldWire { field?: Uint8Array; value?: Uint8Array }
+export interface HashValueWire { found?: boolean; value?: Uint8Array }
+export interface HSetRequestWire { key?: Uint8Array; fields?: HashFieldWire[]; requestId?: Uint8Array }
+export interface HSetResponseWire { key?: Uint8Array; added?: WireInt64 }
+export interface HGetRequestWire { key?: Uint8Array; field?: Uint8Array }
+export interface HGetResponseWire { key?: Uint8Array; value?: HashValueWire | null }
+export interface HMGetRequestWire { key?: Uint8Array; fields?: Uint8Array[] }
+export interface HMGetResponseWire { key?: Uint8Array; values?: HashValueWire[] }
+export interface HDelRequestWire { key?: Uint8Array; fields?: Uint8Array[]; requestId?: Uint8Array }
+export interface HDelResponseWire { key?: Uint8Array; removed?: WireInt64 }
+export interface HGetAllRequestWire { key?: Uint8Array }
+export interface HGetAllResponseWire { key?: Uint8Array; fields?: HashFieldWire[] }
+export interface HLenRequestWire { key?: Uint8Array }
+export interface HLenResponseWire { key?: Uint8Array; length?: WireInt64 }
+export interface HIncrByRequestWire { key?: Uint8Array; field?: Uint8Array; amount?: WireInt64; requestId?: Uint8Array }
+export interface HIncrByResponseWire { key?: Uint8Array; value?: WireInt64 }
 export interface SetRequestWire { key?: Uint8Array; value?: Uint8Array; type?: number; context?: Uint8Array; requestId?: Uint8Array }
 export interface SetResponseWire { key?: Uint8Array; context?: Uint8Array }
 export interface DeleteRequestWire { key?: Uint8Array; requestId?: Uint8Array }
@@ -63,12 +80,18 @@ export interface SCardRequestWire { key?: Uint8Array }
 export interface OpWire {
   increment?: IncrementRequestWire | null; decrement?: DecrementRequestWire | null; get?: GetRequestWire | null; set?: SetRequestWire | null;
   delete?: DeleteRequestWire | null; sadd?: SAddRequestWire | null; srem?: SRemRequestWire | null; smembers?: SMembersRequestWire | null;
-  sismember?: SIsMemberRequestWire | null; scard?: SCardRequestWire | null; op?: string;
+  sismember?: SIsMemberRequestWire | null; scard?: SCardRequestWire | null;
+  hset?: HSetRequestWire | null; hget?: HGetRequestWire | null; hmget?: HMGetRequestWire | null; hdel?: HDelRequestWire | null;
+  hgetall?: HGetAllRequestWire | null; hlen?: HLenRequestWire | null; hincrby?: HIncrByRequestWire | null;
+  op?: string;
 }
 export interface OpResultWire {
   code?: number; message?: string; counter?: CounterResponseWire | null; get?: GetResponseWire | null; set?: SetResponseWire | null;
   delete?: DeleteResponseWire | null; scount?: SCountResponseWire | null; smembers?: SMembersResponseWire | null;
-  sismember?: SIsMemberResponseWire | null; result?: string;
+  sismember?: SIsMemberResponseWire | null;
+  hset?: HSetResponseWire | null; hget?: HGetResponseWire | null; hmget?: HMGetResponseWire | null; hdel?: HDelResponseWire | null;
+  hgetall?: HGetAllResponseWire | null; hlen?: HLenResponseWire | null; hincrby?: HIncrByResponseWire | null;
+  result?: string;
 }
 export interface BatchRequestWire { ops?: OpWire[]; requestId?: Uint8Array }
 export interface BatchResponseWire { results?: OpResultWire[] }
@@ -154,6 +177,20 @@ export const codecs = {
   RemoveMemberRequest: codec<RemoveMemberRequestWire>("imdb.v1.RemoveMemberRequest"),
   RemoveMemberResponse: codec<EmptyWire>("imdb.v1.RemoveMemberResponse"),
   PeerEnvelope: codec<PeerEnvelopeWire>("imdb.v1.PeerEnvelope"),
+  HSetRequest: codec<HSetRequestWire>("imdb.v1.HSetRequest"),
+  HSetResponse: codec<HSetResponseWire>("imdb.v1.HSetResponse"),
+  HGetRequest: codec<HGetRequestWire>("imdb.v1.HGetRequest"),
+  HGetResponse: codec<HGetResponseWire>("imdb.v1.HGetResponse"),
+  HMGetRequest: codec<HMGetRequestWire>("imdb.v1.HMGetRequest"),
+  HMGetResponse: codec<HMGetResponseWire>("imdb.v1.HMGetResponse"),
+  HDelRequest: codec<HDelRequestWire>("imdb.v1.HDelRequest"),
+  HDelResponse: codec<HDelResponseWire>("imdb.v1.HDelResponse"),
+  HGetAllRequest: codec<HGetAllRequestWire>("imdb.v1.HGetAllRequest"),
+  HGetAllResponse: codec<HGetAllResponseWire>("imdb.v1.HGetAllResponse"),
+  HLenRequest: codec<HLenRequestWire>("imdb.v1.HLenRequest"),
+  HLenResponse: codec<HLenResponseWire>("imdb.v1.HLenResponse"),
+  HIncrByRequest: codec<HIncrByRequestWire>("imdb.v1.HIncrByRequest"),
+  HIncrByResponse: codec<HIncrByResponseWire>("imdb.v1.HIncrByResponse"),
   HealthCheckRequest: codec<HealthCheckRequestWire>("grpc.health.v1.HealthCheckRequest"),
   HealthCheckResponse: codec<HealthCheckResponseWire>("grpc.health.v1.HealthCheckResponse"),
 } as const;
@@ -190,6 +227,13 @@ export const clientMethods = {
   SMembers: m(cs, "SMembers", codecs.SMembersRequest, codecs.SMembersResponse),
   SIsMember: m(cs, "SIsMember", codecs.SIsMemberRequest, codecs.SIsMemberResponse),
   SCard: m(cs, "SCard", codecs.SCardRequest, codecs.SCountResponse),
+  HSet: m(cs, "HSet", codecs.HSetRequest, codecs.HSetResponse),
+  HGet: m(cs, "HGet", codecs.HGetRequest, codecs.HGetResponse),
+  HMGet: m(cs, "HMGet", codecs.HMGetRequest, codecs.HMGetResponse),
+  HDel: m(cs, "HDel", codecs.HDelRequest, codecs.HDelResponse),
+  HGetAll: m(cs, "HGetAll", codecs.HGetAllRequest, codecs.HGetAllResponse),
+  HLen: m(cs, "HLen", codecs.HLenRequest, codecs.HLenResponse),
+  HIncrBy: m(cs, "HIncrBy", codecs.HIncrByRequest, codecs.HIncrByResponse),
 } as const;
 
 export const adminMethods = {

@@ -11,11 +11,12 @@ import {
   type SIsMemberResponseWire, type SMembersResponseWire,
 } from "./proto.ts";
 import {
-  decrementOp, deleteOp, getOp, incrementOp, requestIdOf, saddOp, scanQuery, scardOp, setOp, sismemberOp, smembersOp, sremOp,
+  decrementOp, deleteOp, getOp, hdelOp, hgetallOp, hgetOp, hincrbyOp, hlenOp, hmgetOp, hsetOp, incrementOp, requestIdOf, saddOp, scanQuery, scardOp,
+  setOp, sismemberOp, smembersOp, sremOp,
 } from "./validate.ts";
 
 const utf8Encoder = new TextEncoder();
-import { checkResultKind, decodeBatch, encodeBatchResponse, getResponseWire } from "./batch-codec.ts";
+import { checkResultKind, decodeBatch, encodeBatchResponse, getResponseWire, hashResultWire } from "./batch-codec.ts";
 import { callerIdentity, ReloadableServerCredentials, type PeerIdentity, type TlsMaterial } from "./tls.ts";
 
 /** How long shutdown waits for in-flight calls before cancelling them. */
@@ -128,7 +129,23 @@ function resultWire(key: Uint8Array | undefined, r: OpResult): ResultWire {
       return { key, isMember: r.value };
     case "deleted":
       return { key, deleted: r.deleted };
+    case "hashCount":
+    case "hashValue":
+    case "hashValues":
+    case "hashFields":
+      throw new Error(`assertion failed: a ${r.kind} result goes through unaryResponse`);
   }
+}
+
+/** The unary response of op: a hash op's own message (with its key), else resultWire's. */
+function unaryResponse(op: ClientOp, key: Uint8Array | undefined, r: OpResult): unknown {
+  const hash = hashResultWire(op, r);
+  if (hash !== null) {
+    const msg = hash.hset ?? hash.hdel ?? hash.hlen ?? hash.hincrby ?? hash.hget ?? hash.hmget ?? hash.hgetall;
+    if (msg === undefined || msg === null) throw new Error(`assertion failed: no hash result for ${op.kind}`);
+    return { ...msg, key };
+  }
+  return resultWire(key, r);
 }
 
 // ---- services ----
@@ -148,7 +165,7 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
       requireCaller(call, secure, roles);
       const op = toOp(req);
       const r = unwrap(op, await h.apply(op, requestIdOf(req.requestId)));
-      return resultWire(req.key, r);
+      return unaryResponse(op, req.key, r);
     });
   return {
     Increment: single("Increment", incrementOp),
@@ -166,6 +183,13 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
     SMembers: single("SMembers", smembersOp),
     SIsMember: single("SIsMember", sismemberOp),
     SCard: single("SCard", scardOp),
+    HSet: single("HSet", hsetOp),
+    HGet: single("HGet", hgetOp),
+    HMGet: single("HMGet", hmgetOp),
+    HDel: single("HDel", hdelOp),
+    HGetAll: single("HGetAll", hgetallOp),
+    HLen: single("HLen", hlenOp),
+    HIncrBy: single("HIncrBy", hincrbyOp),
     // Raw bytes both ways (see clientServiceMethods): the hand-written codec replaces protobufjs here.
     Batch: unary("Batch", onInternal, async (req: Uint8Array, call) => {
       requireCaller(call, secure, roles);

@@ -1,14 +1,15 @@
 // Edge validation: wire messages become typed ClientOps or an INVALID_ARGUMENT / RESOURCE_EXHAUSTED OpFailure, before any handler runs.
 import {
-  batchOpsMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, scanLimitDefault, scanLimitMax, setMemberBytesMax,
+  batchOpsMax, fieldBytesMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, scanLimitDefault, scanLimitMax, setMemberBytesMax,
   setMembersWriteMax, valueBytesMax,
-  type ClientOp, type CounterKind, type ScanQuery, type ValueKind,
+  type ClientOp, type CounterKind, type HashFieldView, type ScanQuery, type ValueKind,
 } from "./api.ts";
 import {
   CounterTypeWire, int64ToBigInt, RegisterTypeWire, uint64ToNumber, ValueTypeWire,
-  type BatchRequestWire, type DecrementRequestWire, type DeleteRequestWire, type GetRequestWire, type IncrementRequestWire, type OpWire,
-  type SAddRequestWire, type ScanRequestWire, type SCardRequestWire, type SetRequestWire, type SIsMemberRequestWire, type SMembersRequestWire,
-  type SRemRequestWire,
+  type BatchRequestWire, type DecrementRequestWire, type DeleteRequestWire, type GetRequestWire, type HDelRequestWire, type HGetAllRequestWire,
+  type HGetRequestWire, type HIncrByRequestWire, type HLenRequestWire, type HMGetRequestWire, type HSetRequestWire, type IncrementRequestWire,
+  type OpWire, type SAddRequestWire, type ScanRequestWire, type SCardRequestWire, type SetRequestWire, type SIsMemberRequestWire,
+  type SMembersRequestWire, type SRemRequestWire,
 } from "./proto.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -119,6 +120,8 @@ function valueKind(type: number | undefined): ValueKind | null {
       return "mv";
     case ValueTypeWire.SET:
       return "set";
+    case ValueTypeWire.HASH:
+      return "hash";
     default:
       throw new OpFailure("INVALID_ARGUMENT", `unknown value type ${type}`);
   }
@@ -177,6 +180,53 @@ export function scardOp(req: SCardRequestWire): ClientOp {
   return { kind: "scard", key: decodeKey(req.key) };
 }
 
+// ---- hashes ----
+
+function checkField(raw: Uint8Array | undefined): Uint8Array {
+  const field = bytesOrEmpty(raw);
+  if (field.length < 1 || field.length > fieldBytesMax) throw new OpFailure("INVALID_ARGUMENT", `field must be 1..${fieldBytesMax} bytes, got ${field.length}`);
+  return field;
+}
+
+function checkFields(raw: Uint8Array[] | undefined): Uint8Array[] {
+  const list = raw ?? [];
+  if (list.length === 0) throw new OpFailure("INVALID_ARGUMENT", "give at least one field");
+  return list.map(checkField);
+}
+
+export function hsetOp(req: HSetRequestWire): ClientOp {
+  const key = decodeKey(req.key);
+  const wire = req.fields ?? [];
+  if (wire.length === 0) throw new OpFailure("INVALID_ARGUMENT", "give at least one field and value");
+  const fields: HashFieldView[] = wire.map((f) => ({ field: checkField(f.field), value: checkValue(bytesOrEmpty(f.value)) }));
+  return { kind: "hset", key, fields };
+}
+
+export function hdelOp(req: HDelRequestWire): ClientOp {
+  return { kind: "hdel", key: decodeKey(req.key), fields: checkFields(req.fields) };
+}
+
+export function hincrbyOp(req: HIncrByRequestWire): ClientOp {
+  // Any int64 (negative decrements, 0 creates the field), as Redis's HINCRBY.
+  return { kind: "hincrby", key: decodeKey(req.key), field: checkField(req.field), amount: int64ToBigInt(req.amount) };
+}
+
+export function hgetOp(req: HGetRequestWire): ClientOp {
+  return { kind: "hget", key: decodeKey(req.key), field: checkField(req.field) };
+}
+
+export function hmgetOp(req: HMGetRequestWire): ClientOp {
+  return { kind: "hmget", key: decodeKey(req.key), fields: checkFields(req.fields) };
+}
+
+export function hgetallOp(req: HGetAllRequestWire): ClientOp {
+  return { kind: "hgetall", key: decodeKey(req.key) };
+}
+
+export function hlenOp(req: HLenRequestWire): ClientOp {
+  return { kind: "hlen", key: decodeKey(req.key) };
+}
+
 function batchOp(op: OpWire): ClientOp {
   switch (op.op) {
     case "increment":
@@ -205,6 +255,23 @@ function batchOp(op: OpWire): ClientOp {
       return sismemberOp(op.sismember ?? {});
     case "scard":
       return scardOp(op.scard ?? {});
+    case "hset":
+      noInnerRequestId(op.hset?.requestId);
+      return hsetOp(op.hset ?? {});
+    case "hdel":
+      noInnerRequestId(op.hdel?.requestId);
+      return hdelOp(op.hdel ?? {});
+    case "hincrby":
+      noInnerRequestId(op.hincrby?.requestId);
+      return hincrbyOp(op.hincrby ?? {});
+    case "hget":
+      return hgetOp(op.hget ?? {});
+    case "hmget":
+      return hmgetOp(op.hmget ?? {});
+    case "hgetall":
+      return hgetallOp(op.hgetall ?? {});
+    case "hlen":
+      return hlenOp(op.hlen ?? {});
     default:
       throw new OpFailure("INVALID_ARGUMENT", "op is empty");
   }
@@ -234,7 +301,7 @@ export function batchRequest(req: BatchRequestWire): { ops: ClientOp[]; requestI
   return { ops, requestId };
 }
 
-/** Refuses a read (Get, SMembers, SIsMember, SCard) in a batch that carries a request id. */
+/** Refuses a read (Get, SMembers, SIsMember, SCard, HGet, HMGet, HGetAll, HLen) in a batch that carries a request id. */
 export function checkWritesOnly(ops: readonly ClientOp[]): void {
   for (let i = 0; i < ops.length; i++) {
     if (isRead(ops[i] as ClientOp)) throw new OpFailure("INVALID_ARGUMENT", `op ${i}: a batch with a request_id holds only writes (send reads separately)`);

@@ -9,7 +9,7 @@ import {
   CrdtType, crdtTypeOf, decodeContext, decodeEnvelope, decodeState, DecodeError, encodeContext, encodeEnvelope,
   encodeState, keyUtf8, Reader, Writer, type CrdtState,
 } from "../../src/codec/index.ts";
-import { actorName, internActor, GCounter, LwwRegister, MvRegister, PNCounter, type ActorId } from "../../src/crdt/index.ts";
+import { actorName, internActor, GCounter, LwwRegister, MvRegister, OrMap, PNCounter, type ActorId, type CausalContext } from "../../src/crdt/index.ts";
 import { cmdArb, runWorld, same, specs, World } from "../crdt/harness.ts";
 import { checkProperty } from "../crdt/prop.ts";
 
@@ -20,6 +20,7 @@ const messageOf: Record<CrdtType, string> = {
   [CrdtType.LwwRegister]: "imdb.crdt.v1.LwwRegisterState",
   [CrdtType.MvRegister]: "imdb.crdt.v1.MvRegisterState",
   [CrdtType.OrSet]: "imdb.crdt.v1.OrSetState",
+  [CrdtType.OrMap]: "imdb.crdt.v1.OrMapState",
 };
 
 /** States of every type from random shared histories. */
@@ -173,7 +174,6 @@ function viaProtobufjs(type: CrdtType, bytes: Uint8Array): unknown {
     }
     case CrdtType.MvRegister: {
       const ctx = (msg.context ?? {}) as Record<string, Record<string, unknown>[] | undefined>;
-      const pair = (d: Record<string, unknown>) => [d.actor, Number(toBig(d.counter))];
       return [
         rows.map((r) => [pair(r.dot as Record<string, unknown>), Array.from((r.value as Uint8Array | undefined) ?? [])]),
         (ctx.vv ?? []).map(pair),
@@ -189,7 +189,30 @@ function viaProtobufjs(type: CrdtType, bytes: Uint8Array): unknown {
         (ctx.cloud ?? []).map(pair),
       ];
     }
+    case CrdtType.OrMap: {
+      const ctx = (msg.context ?? {}) as Record<string, Record<string, unknown>[] | undefined>;
+      const fields = (msg.fields ?? []) as Record<string, unknown>[];
+      const list = (x: unknown) => (x ?? []) as Record<string, unknown>[];
+      return [
+        fields.map((f) => [
+          Array.from(f.name as Uint8Array),
+          list(f.entries).map((e) => [pair(e.dot as Record<string, unknown>), toBig(e.timestamp), Array.from((e.value as Uint8Array | undefined) ?? [])]),
+          list(f.counterDots).map(pair),
+          list(f.rows).map((r) => [r.actor, toBig(r.p), toBig(r.n), toBig(r.resetP), toBig(r.resetN)]),
+        ]),
+        (ctx.vv ?? []).map(pair),
+        (ctx.cloud ?? []).map(pair),
+      ];
+    }
   }
+}
+
+function pair(d: Record<string, unknown>): unknown[] {
+  return [d.actor, Number(toBig(d.counter))];
+}
+
+function oursContext(c: CausalContext): unknown[] {
+  return [c.vv.actors.map((a, i) => [actorName(a), c.vv.counters[i]]), c.cloud.map((d) => [actorName(d.actor), d.counter])];
 }
 
 /** The same structure from our in-memory state. */
@@ -217,6 +240,17 @@ function ours(s: CrdtState): unknown {
       s.entries.map((e) => [Array.from(e.member), e.dots.map((d) => [actorName(d.actor), d.counter])]),
       s.ctx.vv.actors.map((a, i) => [actorName(a), s.ctx.vv.counters[i]]),
       s.ctx.cloud.map((d) => [actorName(d.actor), d.counter]),
+    ];
+  }
+  if (s instanceof OrMap) {
+    return [
+      s.fields.map((f) => [
+        Array.from(f.name),
+        f.entries.map((e) => [[actorName(e.dot.actor), e.dot.counter], (BigInt(e.ms) << 16n) | BigInt(e.logical), Array.from(e.value)]),
+        f.dots.map((d) => [actorName(d.actor), d.counter]),
+        f.rows.map((r) => [actorName(r.actor), r.p, r.n, r.rp, r.rn]),
+      ]),
+      ...oursContext(s.ctx),
     ];
   }
   const m = s as MvRegister;

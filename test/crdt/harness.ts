@@ -12,9 +12,10 @@
 
 import fc from "fast-check";
 import {
-  actorName, CausalContext, GCounter, HybridClock, internActor, LwwRegister, MvRegister, OrSet, PNCounter, CrdtError,
+  actorName, CausalContext, GCounter, HybridClock, internActor, LwwRegister, MvRegister, OrMap, OrSet, PNCounter, CrdtError,
   type ActorId,
 } from "../../src/crdt/index.ts";
+import { HashModel, hashOpArb, hex, type HashOp } from "./hash-model.ts";
 import { decodeState, encodeState } from "../../src/codec/index.ts";
 import { allKinds, joinStates, kindOf, type CrdtState, type KindName } from "../../src/kinds/index.ts";
 
@@ -34,7 +35,8 @@ export type Op =
   | { t: "mv"; value: Uint8Array; stale: boolean }
   | { t: "sadd"; members: Uint8Array[] }
   | { t: "srem"; members: Uint8Array[] }
-  | { t: "del" };
+  | { t: "del" }
+  | HashOp;
 
 /** Set members from a pool of three, so one member is added and removed on several replicas at once. */
 export const memberPool: Uint8Array[] = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(1, 2)];
@@ -88,6 +90,7 @@ const specByKind: Record<KindName, TypeSpec> = {
       { weight: 2, arbitrary: membersArb.map((members) => ({ t: "srem", members }) as Op) },
     )),
   },
+  hash: { kind: "hash", name: "OrMap (hash)", create: () => new OrMap(), opArb: hashOpArb },
 };
 
 /** Every registered kind's spec, in the registry's order: the law suite runs over all of them. */
@@ -157,6 +160,8 @@ export interface Delta {
 export class World {
   readonly replicas: Replica[];
   readonly events: Event[] = [];
+  /** Hash reference model; replicas' `seen` hold the ids of its events they received. */
+  readonly hash = new HashModel();
 
   constructor(readonly spec: TypeSpec, n: number, skewMs: number[] = []) {
     this.replicas = [];
@@ -248,11 +253,54 @@ export class World {
         event("del", { covers });
         return d === null ? null : { state: d, seen: covers };
       }
+      if (s.kind === "hash" && (op.t === "hset" || op.t === "hincrby" || op.t === "hdel" || op.t === "hclear")) return this.applyHash(r, s, op);
     } catch (e) {
       if (e instanceof CrdtError) return null;
       throw e;
     }
     throw new Error(`op ${op.t} does not fit ${this.spec.name}`);
+  }
+
+  /**
+   * A hash op at r: first checks r shows what the model says a replica that received r.seen
+   * shows, then applies the op to both; a refusal must be the model's too.
+   */
+  private applyHash(r: Replica, s: OrMap, op: HashOp): Delta | null {
+    const want = this.hash.render(r.seen);
+    const got = renderHash(s);
+    if (got !== want) throw new Error(`replica ${actorName(r.actor)} shows ${got}, the model ${want}`);
+    let ids: number[] | "refused";
+    let delta: OrMap | null;
+    switch (op.t) {
+      case "hset": {
+        r.nowMs += op.advanceMs;
+        const ts = r.clock.now(r.nowMs);
+        ids = this.hash.hset(r.seen, r.actor, ts, op.pairs);
+        delta = s.set(r.actor, ts, op.pairs).delta;
+        break;
+      }
+      case "hincrby":
+        ids = this.hash.hincrby(r.seen, r.actor, op.field, op.amount);
+        try {
+          delta = s.incr(r.actor, op.field, op.amount).delta;
+        } catch (e) {
+          if (e instanceof CrdtError && ids === "refused") return null;
+          throw e;
+        }
+        if (ids === "refused") throw new Error(`HINCRBY was applied; the model refuses it (shown ${got})`);
+        break;
+      case "hdel":
+        ids = this.hash.hdel(r.seen, r.actor, op.fields);
+        delta = s.del(op.fields).delta;
+        break;
+      case "hclear":
+        ids = this.hash.hclear(r.seen, r.actor);
+        delta = s.removeObserved();
+        break;
+    }
+    if ((delta === null) !== (ids.length === 0)) throw new Error(`${op.t}: the implementation's delta is ${delta === null ? "null" : "not null"}, the model made ${ids.length} events`);
+    for (const id of ids) r.seen.add(id);
+    return delta === null ? null : { state: delta, seen: new Set(ids) };
   }
 
   deliver(i: number, d: Delta): void {
@@ -262,6 +310,7 @@ export class World {
       const top = d.state.maxTimestamp();
       if (top !== null) r.clock.observe(top, r.nowMs);
     }
+    if (d.state.kind === "hash") for (const f of d.state.fields) for (const e of f.entries) r.clock.observe({ ms: e.ms, logical: e.logical }, r.nowMs);
     for (const x of d.seen) r.seen.add(x);
   }
 
@@ -313,11 +362,14 @@ export class World {
       case "set":
         // Present iff some add of it was observed by no later add, remove or delete (add wins).
         return [...new Set(live.map((w) => memberText(w.value)))].sort().join("|");
+      case "hash":
+        return this.hash.render(this.hash.all());
     }
   }
 
   /** Whether the converged state must be present (src/kinds present()): some event is uncovered. */
   expectedPresent(): boolean {
+    if (this.spec.kind === "hash") return this.hash.render(this.hash.all()) !== "";
     return this.live().length > 0;
   }
 }
@@ -333,7 +385,14 @@ export function observed(s: CrdtState): string {
       return s.read().values.map((v) => Array.from(v).join(",")).sort().join("|");
     case "set":
       return s.members().map(memberText).sort().join("|");
+    case "hash":
+      return renderHash(s);
   }
+}
+
+/** A hash's present fields as the model renders them: hex(field)=value bytes, sorted. */
+export function renderHash(s: OrMap): string {
+  return s.getAll().map((p) => `${hex(p.field)}=${Array.from(p.value).join(",")}`).sort().join(";");
 }
 
 /** A command for the convergence world: an op at a replica, or a delivery of a pending delta. */
@@ -350,11 +409,15 @@ export function cmdArb(spec: TypeSpec): fc.Arbitrary<Cmd> {
   );
 }
 
-/** Runs commands in a world of n replicas; pending deltas may be duplicated (keep), reordered, dropped. */
-export function runWorld(world: World, cmds: Cmd[]): void {
+/**
+ * Runs commands in a world of n replicas; pending deltas may be duplicated (keep), reordered,
+ * dropped. `after` (optional) runs after each command, e.g. to check every replica.
+ */
+export function runWorld(world: World, cmds: Cmd[], after?: () => void): void {
   const n = world.replicas.length;
   const pending: Delta[] = [];
   for (const cmd of cmds) {
+    after?.();
     if (cmd.c === "op") {
       const d = world.apply(cmd.replica % n, cmd.op);
       if (d !== null) pending.push(d);

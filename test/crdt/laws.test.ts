@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { checkProperty } from "./prop.ts";
 import { allKinds, kindOf } from "../../src/kinds/index.ts";
 import { encodeState } from "../../src/codec/index.ts";
+import { keyTypesMax } from "../../src/limits.ts";
 import { clone, cmdArb, join, merge, observed, roundTrip, runWorld, same, specs, World, type Replica } from "./harness.ts";
 
 for (const spec of specs) {
@@ -87,4 +88,8 @@ for (const spec of specs) {
 
 test("the law suite covers every registered kind", () => {
   expect(specs.map((s) => s.kind)).toEqual(allKinds.map((k) => k.name));
+});
+
+test("a key can hold one state of every registered kind (a type conflict keeps every side; the envelope decoder accepts keyTypesMax)", () => {
+  expect(keyTypesMax).toBeGreaterThanOrEqual(allKinds.length);
 });

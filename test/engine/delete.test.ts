@@ -52,6 +52,8 @@ function shown(v: KeyValue | undefined): string {
       return `mv ${v.values.map(text).sort().join("|")}`;
     case "set":
       return `set ${v.members.map(text).sort().join("|")}`;
+    case "hash":
+      return `hash ${v.fields.map((f) => `${text(f.field)}=${text(f.value)}`).join("|")}`;
   }
 }
 

@@ -95,6 +95,9 @@ export class FakeNode implements ClientHandler, AdminHandler {
         if (op.kind === "scard") return { ok: true, result: { kind: "count", value: members.length } };
         return { ok: true, result: { kind: "isMember", value: cur?.members.has(hexOf(op.member)) === true } };
       }
+      default:
+        // Hash ops are served by the real node (test/integration); the edge's validation is what this fake checks.
+        return this.fail("FAILED_PRECONDITION", `the fake node does not serve ${op.kind}`);
     }
   }
 

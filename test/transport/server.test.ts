@@ -172,7 +172,8 @@ describe("validation at the edge", () => {
         : op.kind === "srem" ? c.srem(op.key, op.members)
         : op.kind === "smembers" ? c.smembers(op.key)
         : op.kind === "sismember" ? c.sismember(op.key, op.member)
-        : c.scard(op.key);
+        : op.kind === "scard" ? c.scard(op.key)
+        : Promise.reject(new Error(`no unary call for ${op.kind} here`));
       expect(await rpcStatus(single)).toBe(want);
       if (want !== "OK") expect(node.applied).toBe(before);
     });
