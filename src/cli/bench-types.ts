@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Engine, type EngineOp } from "../engine/index.ts";
+import { Engine } from "../engine/index.ts";
 import { initCerts } from "../transport/certs.ts";
 import { openFor, timeNodeStart } from "./bench-engine.ts";
 import { redisBenchmark, startRedis } from "./redis.ts";
@@ -31,8 +31,15 @@ export interface TypeBenchRow {
 
 const enc = new TextEncoder();
 
-function op(kind: Kind, key: string, item: string): EngineOp {
-  return kind === "set" ? { kind: "sadd", key, members: [enc.encode(item)] } : ({ kind: "hset", key, fields: [[enc.encode(item), enc.encode("v")]] } as unknown as EngineOp);
+const value = enc.encode("v");
+
+/** One add of `item` to `key` through the engine, as the node applies a client's SAdd / HSet: its delta, or null. */
+function add(engine: Engine, kind: Kind, key: string, item: string): Uint8Array | null {
+  const r = kind === "set"
+    ? engine.apply({ kind: "sadd", key, members: [enc.encode(item)] }, Date.now())
+    : engine.applyHash({ kind: "hset", key, pairs: [{ field: enc.encode(item), value }] }, Date.now());
+  if (!r.ok) throw new Error(r.error.message);
+  return r.delta;
 }
 
 /** 64 writers, each: apply one add, append its delta, await durability; as the node does. */
@@ -44,9 +51,8 @@ async function durableAdds(kind: Kind, dir: string, seconds: number): Promise<nu
   const writer = async (w: number): Promise<void> => {
     let i = w;
     while (performance.now() < end) {
-      const r = engine.apply(op(kind, `k:${i % writeKeys}`, `m:${i}`), Date.now());
-      if (!r.ok) throw new Error(r.error.message);
-      if (r.delta !== null) await store.append([r.delta]);
+      const delta = add(engine, kind, `k:${i % writeKeys}`, `m:${i}`);
+      if (delta !== null) await store.append([delta]);
       ops++;
       i += writers;
     }
@@ -65,8 +71,8 @@ async function fill(kind: Kind, dir: string, items: number): Promise<void> {
   for (let start = 0; start < items; start += fillBatch) {
     const deltas: Uint8Array[] = [];
     for (let i = start; i < Math.min(items, start + fillBatch); i++) {
-      const r = engine.apply(op(kind, `k:${Math.floor(i / itemsPerKey)}`, `m:${i}`), Date.now());
-      if (r.ok && r.delta !== null) deltas.push(r.delta);
+      const delta = add(engine, kind, `k:${Math.floor(i / itemsPerKey)}`, `m:${i}`);
+      if (delta !== null) deltas.push(delta);
     }
     await store.append(deltas);
   }
@@ -145,7 +151,7 @@ export async function runTypesBench(opts: { seconds: number; items: number; kind
 export function registerBench(bench: Command): void {
   bench
     .command("types")
-    .description("sets (and hashes): durable adds/s through engine + WAL vs Redis appendfsync always, memory per member vs Redis")
+    .description("sets and hashes: durable adds/s through engine + WAL vs Redis appendfsync always, memory per member / field vs Redis")
     .option("--seconds <n>", "measuring time of each durable case", "3")
     .option("--items <n>", "set members (hash fields) for the memory case", "1000000")
     .option("--json", "print exactly one JSON object")
@@ -156,7 +162,7 @@ export function registerBench(bench: Command): void {
         console.error(`error: --seconds must be 1..${benchTypesSecondsMax} and --items ${itemsPerKey}..${benchTypesItemsMax}`);
         process.exit(2);
       }
-      const rows = await runTypesBench({ seconds, items, kinds: ["set"], progress: (s) => process.stderr.write(`bench types: ${s}\n`) });
+      const rows = await runTypesBench({ seconds, items, kinds: ["set", "hash"], progress: (s) => process.stderr.write(`bench types: ${s}\n`) });
       if (o.json) {
         console.log(JSON.stringify({ results: rows }));
         return;
