@@ -3,8 +3,8 @@
 
 import {
   actorIdBytesMax, actorName, actorUtf8, CausalContext, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwRegister,
-  MvRegister, OrSet, PNCounter, registerValueBytesMax, VersionVector, compareBytes, dotCompare, actorRank,
-  type ActorId, type Dot, type MvEntry, type OrSetEntry,
+  MvRegister, memberKey, OrSet, PNCounter, registerValueBytesMax, VersionVector, dotCompare, actorRank,
+  type ActorId, type Dot, type MvEntry,
 } from "../crdt/index.ts";
 import { DecodeError } from "./errors.ts";
 import { Reader, WireType, Writer } from "./wire.ts";
@@ -437,11 +437,14 @@ export function readMv(r: Reader): MvRegister {
 // ---- OR-Set ----
 
 export function writeOrSet(w: Writer, s: OrSet): void {
-  for (const e of s.entries) {
+  const n = s.count();
+  for (let i = 0; i < n; i++) {
     const at = w.begin(1);
     w.tag(1, WireType.Bytes);
-    w.bytes(e.member);
-    for (const d of e.dots) writeActorCounter(w, 2, d.actor, d.counter);
+    w.latin1(s.keyAt(i));
+    const many = s.manyDotsAt(i);
+    if (many === undefined) writeActorCounter(w, 2, s.firstActorAt(i), s.firstCounterAt(i));
+    else for (const d of many) writeActorCounter(w, 2, d.actor, d.counter);
     w.end(at);
   }
   const at = w.begin(2);
@@ -457,13 +460,14 @@ export function writeOrSet(w: Writer, s: OrSet): void {
  * field order decodes to the canonical state.
  */
 export function readOrSet(r: Reader): OrSet {
-  const raw: { member: Uint8Array; dots: RawDot[] }[] = [];
+  const keys: string[] = [];
+  const dotsOf: RawDot[][] = [];
   let rawCtx: RawContext = { vv: [], cloud: [] };
   while (!r.done) {
     const [f, wt] = r.tag();
     if (f === 1) {
       r.expect(wt, WireType.Bytes, f);
-      if (raw.length >= setMembersMax) r.fail(`more than ${setMembersMax} OR-Set members`);
+      if (keys.length >= setMembersMax) r.fail(`more than ${setMembersMax} OR-Set members`);
       const e: Reader = r.sub(stateBytesMax, "OR-Set entry");
       let member: Uint8Array | null = null;
       const dots: RawDot[] = [];
@@ -481,29 +485,40 @@ export function readOrSet(r: Reader): OrSet {
       }
       if (member === null || member.length === 0) e.fail("OR-Set entry without a member (members are 1 or more bytes)");
       if (dots.length === 0) e.fail("OR-Set member without dots");
-      raw.push({ member, dots });
+      keys.push(memberKey(member));
+      dotsOf.push(dots);
     } else if (f === 2) {
       r.expect(wt, WireType.Bytes, f);
       rawCtx = readRawContext(r.sub(stateBytesMax, "causal context"));
     } else r.skip(wt);
   }
   const ctx = buildContext(r, rawCtx);
-  raw.sort((a, b) => compareBytes(a.member, b.member));
-  const entries: OrSetEntry[] = [];
-  const seen = new Set<string>();
-  for (let i = 0; i < raw.length; i++) {
-    const x = raw[i] as { member: Uint8Array; dots: RawDot[] };
-    if (i > 0 && compareBytes(x.member, (raw[i - 1] as { member: Uint8Array }).member) === 0) r.fail("duplicate OR-Set member");
-    const dots: Dot[] = x.dots.map((d) => ({ actor: intern(r, d.name), counter: d.counter }));
-    dots.sort(dotCompare);
+  // Canonical states arrive sorted: sort only when they are not.
+  let order: number[] | null = null;
+  for (let i = 1; i < keys.length && order === null; i++) {
+    if ((keys[i] as string) <= (keys[i - 1] as string)) order = keys.map((_, k) => k).sort((x, y) => ((keys[x] as string) < (keys[y] as string) ? -1 : (keys[x] as string) > (keys[y] as string) ? 1 : 0));
+  }
+  /** Each actor's counters, to find a dot held twice without a string per dot. */
+  const countersOf = new Map<ActorId, number[]>();
+  const s = new OrSet([], ctx);
+  for (let k = 0; k < keys.length; k++) {
+    const at = order === null ? k : (order[k] as number);
+    const key = keys[at] as string;
+    if (k > 0 && key === keys[order === null ? k - 1 : (order[k - 1] as number)]) r.fail("duplicate OR-Set member");
+    const dots: Dot[] = (dotsOf[at] as RawDot[]).map((d) => ({ actor: intern(r, d.name), counter: d.counter }));
+    if (dots.length > 1) dots.sort(dotCompare);
     for (const d of dots) {
-      const key = `${d.actor as number}:${d.counter}`;
-      if (seen.has(key)) r.fail(`OR-Set dot ${d.counter} of ${actorName(d.actor)} on two members, or twice on one`);
-      seen.add(key);
+      let cs = countersOf.get(d.actor);
+      if (cs === undefined) countersOf.set(d.actor, (cs = []));
+      cs.push(d.counter);
       ctx.cloud.push(d);
     }
-    entries.push({ member: x.member.slice(), dots });
+    s.pushSorted(key, dots);
+  }
+  for (const [actor, cs] of countersOf) {
+    cs.sort((x, y) => x - y);
+    for (let i = 1; i < cs.length; i++) if (cs[i] === cs[i - 1]) r.fail(`OR-Set dot ${cs[i] as number} of ${actorName(actor)} on two members, or twice on one`);
   }
   ctx.compact();
-  return new OrSet(entries, ctx);
+  return s;
 }
