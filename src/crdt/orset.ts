@@ -222,19 +222,29 @@ export class OrSet {
     this.entriesBytes += entryBytes(key.length, dots);
   }
 
-  /** Index of the member with this key, or ~insertion point; searches from `from` on. */
+  /**
+   * Index of the member with this key, or ~insertion point; searches from `from` on. One string
+   * comparison per step and an equality test at the end: a relational string compare is the
+   * costly step here (~70 ns, measured), so not two per step.
+   */
   private indexOf(key: string, from = 0): number {
     const keys = this.keys;
     let lo = from;
     let hi = keys.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const k = keys[mid] as string;
-      if (k === key) return mid;
-      if (k < key) lo = mid + 1;
+      if ((keys[mid] as string) < key) lo = mid + 1;
       else hi = mid;
     }
-    return ~lo;
+    return lo < keys.length && keys[lo] === key ? lo : ~lo;
+  }
+
+  /** Inserts a member this set does not hold at index i (its insertion point), with one dot. */
+  private insertOne(i: number, key: string, actor: ActorId, counter: number): void {
+    this.keys.splice(i, 0, key);
+    this.actors.splice(i, 0, actor);
+    this.counters.splice(i, 0, counter);
+    this.entriesBytes += key.length + entryBytesOver + oneDotBytes(actor, counter);
   }
 
   /** Member i's dots, sorted (shared: do not modify). */
@@ -409,10 +419,13 @@ export class OrSet {
       if (m.length === 0) throw new CrdtError(CrdtErrorCode.Invalid, "a set member must not be empty");
       if (m.length > setMemberBytesMax) throw new CrdtError(CrdtErrorCode.Invalid, `set member longer than ${setMemberBytesMax} bytes`);
     }
-    const keys = distinctKeys(members);
+    // One member (the usual SAdd) needs no sort.
+    const keys = members.length === 1 ? [memberKey(members[0] as Uint8Array)] : distinctKeys(members);
     const first = this.ctx.max(actor) + 1;
     if (!Number.isSafeInteger(first + keys.length)) throw new CrdtError(CrdtErrorCode.OutOfRange, "dot counter exhausted");
     const delta = new OrSet();
+    /** Many new members go in with one merge (insert), a few in place where they were looked up. */
+    const bulk = keys.length > spliceMax;
     const added: NewMember[] = [];
     let from = 0;
     for (let k = 0; k < keys.length; k++) {
@@ -424,9 +437,12 @@ export class OrSet {
         for (const d of this.dotsAt(i)) delta.ctx.cloud.push(d);
         this.setDotsAt(i, [dot]);
         from = i + 1;
-      } else {
+      } else if (bulk) {
         added.push({ key, dots: [dot] });
         from = ~i;
+      } else {
+        this.insertOne(~i, key, actor, dot.counter);
+        from = ~i + 1;
       }
       delta.ctx.cloud.push(dot);
       delta.pushSorted(key, [dot]);
