@@ -223,6 +223,27 @@ export class OrSet {
   }
 
   /**
+   * A set from columns its decoder built (keys sorted, distinct, non-empty; each member's first
+   * dot in actors / counters; members with several dots in multi), taken as they are: exactly
+   * sized arrays, where pushSorted's grow by doubling (slack a 1M-member snapshot keeps).
+   */
+  static fromColumns(keys: string[], actors: ActorId[], counters: number[], multi: Map<string, readonly Dot[]> | null, ctx: CausalContext): OrSet {
+    assert(actors.length === keys.length && counters.length === keys.length && (multi === null || multi.size > 0), "OrSet.fromColumns: bad columns");
+    const s = new OrSet([], ctx);
+    s.keys = keys;
+    s.actors = actors;
+    s.counters = counters;
+    s.multi = multi;
+    let bytes = 0;
+    for (let i = 0; i < keys.length; i++) {
+      assert(i === 0 || (keys[i - 1] as string) < (keys[i] as string), "OrSet.fromColumns: keys out of order");
+      bytes += s.bytesAt(i);
+    }
+    s.entriesBytes = bytes;
+    return s;
+  }
+
+  /**
    * Index of the member with this key, or ~insertion point; searches from `from` on. One string
    * comparison per step and an equality test at the end: a relational string compare is the
    * costly step here (~70 ns, measured), so not two per step.
