@@ -461,8 +461,8 @@ export function writeOrSet(w: Writer, s: OrSet): void {
  */
 export function readOrSet(r: Reader): OrSet {
   // Flat arrays, not an object per entry and per dot: a snapshot of 1M members decodes through
-  // here, and what it allocates on the way stays in the process's RSS (measured: 242 B per
-  // member at the peak of a load with an object per dot, against ~60 B the set keeps).
+  // here, and part of what it allocates on the way stays in the process's RSS (measured in
+  // process, 200k members: RSS after the load ~110 B per member before, ~95 after; heap 62).
   const keys: string[] = [];
   /** Entry k's dots are dotNames / dotCounters [dotStart[k], dotStart[k + 1]). */
   const dotStart: number[] = [];

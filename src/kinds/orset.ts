@@ -12,10 +12,10 @@ function bytesUpperBound(s: OrSet): number {
 }
 
 /**
- * The set's members as a value. The engine answers every SAdd/SRem with one, which the node
- * drops (it answers a count), so the members' byte arrays are made when first read: built
- * eagerly they were an allocation per member per write. The keys are copied now (one array
- * copy), so the value is the set as it was, whatever later writes do.
+ * The set's members as a value. Members are strings in the set (crdt/orset.ts), so their byte
+ * arrays cost an allocation each; the engine answers every SAdd/SRem with a value, which the
+ * node drops (it answers a count), so they are made when first read. The keys are copied now
+ * (one array copy), so the value is the set as it was, whatever later writes do.
  */
 function setValue(s: OrSet): TypedValue {
   const keys = s.memberKeys();
