@@ -82,6 +82,20 @@ export class Writer {
     this.pos += v.length;
   }
 
+  /**
+   * Length-prefixed bytes of a string of one char (0..255) per byte (an OR-Set member key,
+   * src/crdt/orset.ts memberKey): written straight from the string, no Uint8Array in between.
+   */
+  latin1(s: string): void {
+    const n = s.length;
+    this.uint(n);
+    this.ensure(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
   /** Starts a length-delimited submessage; pass the result to end(). */
   begin(field: number): number {
     this.tag(field, WireType.Bytes);

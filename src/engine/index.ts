@@ -402,8 +402,10 @@ export class Engine {
           else if (state.kind !== "set") return wrongType(op.key, crdtTypeOf(state), "set");
           const refusal = setAddRefusal(state, this.actor, op.members);
           if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
-          count = state.countAbsent(op.members);
+          // An add only adds: the members that were new are the growth (no countAbsent pass).
+          const before = state.count();
           delta = state.add(this.actor, op.members);
+          count = state.count() - before;
           break;
         }
         case "srem": {

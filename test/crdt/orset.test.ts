@@ -2,7 +2,7 @@
 // the shape of deltas (no tombstone per removed member), and canonical bytes.
 
 import { describe, expect, test } from "bun:test";
-import { CausalContext, internActor, OrSet, VersionVector } from "../../src/crdt/index.ts";
+import { CausalContext, compareBytes, internActor, memberBytes, memberKey, OrSet, VersionVector } from "../../src/crdt/index.ts";
 import { orsetKind } from "../../src/kinds/orset.ts";
 import { CrdtType, DecodeError, decodeState, encodeState, WireType, Writer } from "../../src/codec/index.ts";
 import { setMemberBytesMax } from "../../src/limits.ts";
@@ -192,5 +192,66 @@ describe("OR-Set size bookkeeping", () => {
         expect(s.clone().entriesBytes).toBe(s.entriesBytes);
       }
     }));
+  });
+});
+
+describe("OR-Set compact representation", () => {
+  test("member keys keep every byte value and bytewise order, short members and ones past a call's argument chunk", () => {
+    checkProperty("memberKey order", fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.uint8Array({ minLength: 1, maxLength: 40 }), (x, y) => {
+      expect(memberBytes(memberKey(x))).toEqual(x);
+      const c = compareBytes(x, y);
+      const kx = memberKey(x);
+      const ky = memberKey(y);
+      expect(kx < ky ? -1 : kx > ky ? 1 : 0).toBe(Math.sign(c));
+    }));
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    expect(memberBytes(memberKey(all))).toEqual(all);
+    const long = Uint8Array.from({ length: setMemberBytesMax }, (_, i) => (i * 7 + 0x80) & 0xff);
+    expect(memberBytes(memberKey(long))).toEqual(long);
+    const s = new OrSet();
+    s.add(a, [long, m("\u00ff"), Uint8Array.of(0x80), Uint8Array.of(0x7f)]);
+    expect(s.members()).toEqual([Uint8Array.of(0x7f), Uint8Array.of(0x80), m("\u00ff"), long].sort(compareBytes));
+    expect(decodeState(CrdtType.OrSet, encodeState(s))).toEqual(s);
+  });
+
+  test("a peer's add joined into a big set changes only its member; a context dot of a member the delta does not name still removes it", () => {
+    const c = internActor("c");
+    const big = new OrSet();
+    big.add(a, Array.from({ length: 100 }, (_, i) => m(`k${String(i).padStart(3, "0")}`)));
+    const peer = big.clone();
+    // The peer re-adds k005: its delta names k005 and carries the dot it replaces.
+    big.merge(peer.add(b, [m("k005")]));
+    expect(big.equals(peer)).toBe(true);
+    expect(big.entries[5]?.dots).toEqual([{ actor: b, counter: 1 }]);
+    // A delta naming one new member whose context also holds k009's dot (a remove and an add
+    // joined into one delta): k009 goes, though the delta does not name it.
+    const k9 = big.entries[9]?.dots[0];
+    if (k9 === undefined) throw new Error("no k009");
+    const joined = new OrSet([{ member: m("new"), dots: [{ actor: c, counter: 1 }] }], new CausalContext(new VersionVector([c], [1]), [k9]));
+    expect(big.merge(joined)).toBe(true);
+    expect(big.contains(m("k009"))).toBe(false);
+    expect(big.contains(m("new"))).toBe(true);
+    expect(big.count()).toBe(100);
+    // A peer's remove (no entries, the removed member's dots) reaches the member too.
+    big.merge(peer.remove([m("k042")]));
+    expect(big.contains(m("k042"))).toBe(false);
+    expect(big.count()).toBe(99);
+  });
+
+  test("decoding members of interleaved actors and members with several dots gives the encoded state, byte for byte", () => {
+    const x = new OrSet();
+    const y = new OrSet();
+    const z = new OrSet();
+    x.add(a, [m("p"), m("q")]);
+    y.add(b, [m("q"), m("r")]);
+    z.add(internActor("c"), [m("p"), m("s")]);
+    x.merge(y);
+    x.merge(z);
+    x.add(b, [m("t")]);
+    const bytes = encodeState(x);
+    const back = decodeState(CrdtType.OrSet, bytes) as OrSet;
+    expect(back.equals(x)).toBe(true);
+    expect(encodeState(back)).toEqual(bytes);
+    expect(back.entries.map((e) => e.dots.length)).toEqual([2, 2, 1, 1, 1]);
   });
 });

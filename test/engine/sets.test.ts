@@ -34,6 +34,18 @@ describe("sets in the engine", () => {
     expect(e.typeOf("s")).toBe("set");
   });
 
+  test("each SAdd/SRem answer is the set as that write left it, whatever later writes do", () => {
+    const e = new Engine({ actor: "n1" });
+    const first = applied(e, { kind: "sadd", key: "s", members: [m("a")] });
+    const second = applied(e, { kind: "sadd", key: "s", members: [m("b"), m("c")] });
+    const third = applied(e, { kind: "srem", key: "s", members: [m("a")] });
+    applied(e, { kind: "sadd", key: "s", members: [m("d")] });
+    expect(names(first.value)).toEqual(["a"]);
+    expect(names(second.value)).toEqual(["a", "b", "c"]);
+    expect(names(third.value)).toEqual(["b", "c"]);
+    expect(names(e.get("s"))).toEqual(["b", "c", "d"]);
+  });
+
   test("an SRem that removes nothing changes nothing and has no delta; on a missing key it creates no key", () => {
     const changes: string[] = [];
     const e = new Engine({ actor: "n1", onChange: (k) => changes.push(k) });
