@@ -306,8 +306,14 @@ export class ProductWorkload {
     for (let k = 0; k < deletableKeys; k++) {
       const key = `x${k}`;
       const ops = this.deletables.filter((o) => o.key === key && o.ok);
+      // A delete acknowledged by a life that later lost its data (a node that left, or was cut
+      // off, then wiped before its delta went out) may be lost like any of its writes: only a
+      // surviving sealed delete bounds what may show.
       let from = 0;
-      for (let n = 0; n < ops.length; n++) if ((ops[n] as DeletableOp).what === "sealed") from = n + 1;
+      for (let n = 0; n < ops.length; n++) {
+        const o = ops[n] as DeletableOp;
+        if (o.what === "sealed" && !this.lostLives.has(o.life)) from = n + 1;
+      }
       const after = ops.slice(from);
       const got = e.get(key);
       if (got === undefined) continue;
