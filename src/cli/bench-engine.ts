@@ -43,27 +43,36 @@ export function openFor(dataDir: string, engine: Engine, durability: "sync" | "n
   });
 }
 
-/** 64 writers, each: apply an increment, append its delta, await durability; as the node does. */
-async function durableWrites(dir: string, seconds: number): Promise<number> {
+/**
+ * `writerCount` writers on one engine and a sync store, each: write op i (its delta, or null
+ * when nothing changed), append it, await durability - as the node does; returns writes/s.
+ */
+export async function durableWriters(dir: string, seconds: number, writerCount: number, write: (engine: Engine, i: number) => Uint8Array | null): Promise<number> {
   const engine = new Engine({ actor: "bench-1" });
   const store = await openFor(dir, engine, "sync");
   let ops = 0;
   const end = performance.now() + seconds * 1000;
   const writer = async (w: number): Promise<void> => {
-    let i = w;
-    while (performance.now() < end) {
-      const r = engine.apply({ kind: "incr", key: `k:${i % writeKeys}`, amount: 1n }, Date.now());
-      if (!r.ok) throw new Error(r.error.message);
-      await store.append([r.delta]);
+    for (let i = w; performance.now() < end; i += writerCount) {
+      const delta = write(engine, i);
+      if (delta !== null) await store.append([delta]);
       ops++;
-      i += writers;
     }
   };
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
+  await Promise.all(Array.from({ length: writerCount }, (_, w) => writer(w)));
   const rate = ops / ((performance.now() - t0) / 1000);
   await store.close();
   return rate;
+}
+
+/** 64 writers, each: apply an increment, append its delta, await durability. */
+function durableWrites(dir: string, seconds: number): Promise<number> {
+  return durableWriters(dir, seconds, writers, (engine, i) => {
+    const r = engine.apply({ kind: "incr", key: `k:${i % writeKeys}`, amount: 1n }, Date.now());
+    if (!r.ok) throw new Error(r.error.message);
+    return r.delta;
+  });
 }
 
 /** Writes `keys` counter keys the way the node does (engine delta -> WAL), optionally snapshotting. */

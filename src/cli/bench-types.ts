@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Engine } from "../engine/index.ts";
 import { initCerts } from "../transport/certs.ts";
-import { openFor, timeNodeStart } from "./bench-engine.ts";
+import { durableWriters, openFor, timeNodeStart } from "./bench-engine.ts";
 import { redisBenchmark, startRedis } from "./redis.ts";
 
 export const benchTypesSecondsMax = 600;
@@ -43,25 +43,8 @@ function add(engine: Engine, kind: Kind, key: string, item: string): Uint8Array 
 }
 
 /** 64 writers, each: apply one add, append its delta, await durability; as the node does. */
-async function durableAdds(kind: Kind, dir: string, seconds: number): Promise<number> {
-  const engine = new Engine({ actor: "bench-1" });
-  const store = await openFor(dir, engine, "sync");
-  let ops = 0;
-  const end = performance.now() + seconds * 1000;
-  const writer = async (w: number): Promise<void> => {
-    let i = w;
-    while (performance.now() < end) {
-      const delta = add(engine, kind, `k:${i % writeKeys}`, `m:${i}`);
-      if (delta !== null) await store.append([delta]);
-      ops++;
-      i += writers;
-    }
-  };
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
-  const rate = ops / ((performance.now() - t0) / 1000);
-  await store.close();
-  return rate;
+function durableAdds(kind: Kind, dir: string, seconds: number): Promise<number> {
+  return durableWriters(dir, seconds, writers, (engine, i) => add(engine, kind, `k:${i % writeKeys}`, `m:${i}`));
 }
 
 /** `items` members (fields) over items / itemsPerKey keys, written the way the node does, then snapshotted. */

@@ -119,3 +119,21 @@ export function actorRank(a: ActorId): number {
 export function actorCount(): number {
   return names.length;
 }
+
+/**
+ * Index of actor in `actors` (sorted by actor rank), or ~(where it would go): the lookup of
+ * every per-actor table (version vectors, LWW contexts).
+ */
+export function actorIndex(actors: readonly ActorId[], actor: ActorId): number {
+  const r = actorRank(actor);
+  let lo = 0;
+  let hi = actors.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const m = actors[mid] as ActorId;
+    if (m === actor) return mid;
+    if (actorRank(m) < r) lo = mid + 1;
+    else hi = mid;
+  }
+  return ~lo;
+}

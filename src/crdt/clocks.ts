@@ -3,7 +3,7 @@
 // clocks goes through src/accel so the native batch path can take it.
 
 import { accel, type ClockOrder } from "../accel/index.ts";
-import { actorRank, type ActorId } from "./actors.ts";
+import { actorIndex, actorRank, type ActorId } from "./actors.ts";
 
 /** Largest dot counter (dot counters travel as uint64 but are kept as exact doubles). */
 export const dotCounterMax = Number.MAX_SAFE_INTEGER;
@@ -34,17 +34,7 @@ export class VersionVector {
   }
 
   private indexOf(actor: ActorId): number {
-    const r = actorRank(actor);
-    let lo = 0;
-    let hi = this.actors.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const m = this.actors[mid] as ActorId;
-      if (m === actor) return mid;
-      if (actorRank(m) < r) lo = mid + 1;
-      else hi = mid;
-    }
-    return ~lo;
+    return actorIndex(this.actors, actor);
   }
 
   get(actor: ActorId): number {

@@ -15,7 +15,7 @@
 // below h. Concurrent unobserved writes are all kept as entries; a read shows the greatest by
 // (timestamp, actor), as before deletes existed, so without deletes behaviour is unchanged.
 
-import { actorName, actorRank, type ActorId } from "./actors.ts";
+import { actorIndex, actorName, actorRank, type ActorId } from "./actors.ts";
 import { assert, CrdtError, CrdtErrorCode } from "./errors.ts";
 import { hlcCompare, type Hlc } from "./hlc.ts";
 
@@ -63,17 +63,7 @@ export class LwwClock {
   }
 
   private indexOf(actor: ActorId): number {
-    const r = actorRank(actor);
-    let lo = 0;
-    let hi = this.actors.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const m = this.actors[mid] as ActorId;
-      if (m === actor) return mid;
-      if (actorRank(m) < r) lo = mid + 1;
-      else hi = mid;
-    }
-    return ~lo;
+    return actorIndex(this.actors, actor);
   }
 
   /** Has this clock seen actor's write at (ms, logical)? */
