@@ -17,7 +17,7 @@ import { treeFanout, type HashTree } from "./hashtree.ts";
 import type { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
 import type { ClusterEvent, Env, NodeId } from "./types.ts";
-import { stateBytesMax, type LeafListing, type Message, type TreeItem } from "./wire.ts";
+import { stateBytesMax, type AeStamp, type LeafListing, type Message, type TreeItem } from "./wire.ts";
 import { aeReassemblyBytesMax, aeReplyBytesMax, peerEnvelopeTargetBytesMax } from "../limits.ts";
 
 /** An ae-leaves message is closed once its listing may hold this many bytes (keys at 3 UTF-8 bytes per unit). */
@@ -41,7 +41,21 @@ interface Reassembly {
   offsets: Set<number>;
   received: number;
   startedMs: number;
+  stamp: AeStamp | undefined;
 }
+
+/**
+ * What tombstone collection (src/cluster/gc.ts) asks of anti-entropy: stamp the states read
+ * here, drop states a peer read before a collection relied on it, and do not re-create a key
+ * collected here from a peer's copy of its record.
+ */
+export interface AeGate {
+  stamp(): AeStamp;
+  acceptsStates(from: NodeId, stamp: AeStamp | undefined): boolean;
+  skipsKey(key: string): boolean;
+}
+
+const openGate: AeGate = { stamp: () => ({ epoch: 0, confirms: 0 }), acceptsStates: () => true, skipsKey: () => false };
 
 export interface AePeer {
   id: NodeId;
@@ -69,6 +83,7 @@ export class AntiEntropy {
     private readonly store: ReplicaStore,
     private readonly outbox: Outbox,
     private readonly events: ClusterEvent[],
+    private readonly gate: AeGate = openGate,
   ) {
     this.nextRoundAtMs = env.nowMs() + Math.floor(env.random() * config.antiEntropyIntervalMs);
   }
@@ -123,7 +138,7 @@ export class AntiEntropy {
         this.onLeaves(from, fromAddr, msg.depth, msg.leaves);
         return;
       case "ae-states":
-        this.onStates(from, fromAddr, msg.entries, msg.want);
+        this.onStates(from, fromAddr, msg.entries, msg.want, msg.stamp);
         return;
       case "ae-piece":
         this.onPiece(from, msg);
@@ -210,7 +225,8 @@ export class AntiEntropy {
     this.sendStates(from, fromAddr, push, want);
   }
 
-  private onStates(from: NodeId, fromAddr: string, entries: ReadonlyArray<readonly [string, Uint8Array]>, want: readonly string[]): void {
+  private onStates(from: NodeId, fromAddr: string, all: ReadonlyArray<readonly [string, Uint8Array]>, want: readonly string[], stamp: AeStamp | undefined): void {
+    const entries = all.length > 0 && this.gate.acceptsStates(from, stamp) ? all.filter(([k]) => !this.gate.skipsKey(k)) : [];
     if (entries.length > 0) this.store.mergeStates(entries);
     if (want.length > 0) this.sendStates(from, fromAddr, [...want], []);
     if (entries.length > 0 || want.length > 0) {
@@ -232,9 +248,11 @@ export class AntiEntropy {
     let chunkBytes = 0;
     let sent = 0;
     let wantSent = false;
+    // Every state below is read now, in this call: one stamp covers them all.
+    const stamp = this.gate.stamp();
     const flush = (): void => {
       if (chunk.length === 0 && (wantSent || want.length === 0)) return;
-      this.outbox.send(to, addr, { kind: "ae-states", entries: chunk, want: wantSent ? [] : want });
+      this.outbox.send(to, addr, { kind: "ae-states", entries: chunk, want: wantSent ? [] : want, stamp });
       wantSent = true;
       chunk = [];
       chunkBytes = 0;
@@ -260,20 +278,20 @@ export class AntiEntropy {
       if (entry === undefined) continue;
       const [k, s] = entry;
       if (n > 0 && sent + s.length > aeReplyBytesMax) break;
-      if (s.length > stateBytesMax) this.sendPieces(to, addr, k, s);
-      else this.outbox.send(to, addr, { kind: "ae-states", entries: [[k, s]], want: [] });
+      if (s.length > stateBytesMax) this.sendPieces(to, addr, k, s, stamp);
+      else this.outbox.send(to, addr, { kind: "ae-states", entries: [[k, s]], want: [], stamp });
       sent += s.length;
     }
   }
 
   /** One state of more than stateBytesMax bytes, as ae-pieces of at most stateBytesMax. */
-  private sendPieces(to: NodeId, addr: string, key: string, state: Uint8Array): void {
+  private sendPieces(to: NodeId, addr: string, key: string, state: Uint8Array, stamp: AeStamp): void {
     if (this.transferSeq < 0) this.transferSeq = Math.floor(this.env.random() * 0x1_0000_0000) >>> 0;
     const transfer = this.transferSeq;
     this.transferSeq = (this.transferSeq + 1) >>> 0;
     for (let offset = 0; offset < state.length; offset += stateBytesMax) {
       const bytes = state.subarray(offset, Math.min(state.length, offset + stateBytesMax));
-      this.outbox.send(to, addr, { kind: "ae-piece", key, transfer, totalBytes: state.length, offset, bytes });
+      this.outbox.send(to, addr, { kind: "ae-piece", key, transfer, totalBytes: state.length, offset, bytes, stamp });
     }
   }
 
@@ -297,7 +315,7 @@ export class AntiEntropy {
         if (this.reassemblyBytes + msg.totalBytes <= aeReassemblyBytesMax) break;
         this.dropReassembly(oldId, old);
       }
-      r = { from, key: msg.key, transfer: msg.transfer, buf: new Uint8Array(msg.totalBytes), offsets: new Set(), received: 0, startedMs: this.env.nowMs() };
+      r = { from, key: msg.key, transfer: msg.transfer, buf: new Uint8Array(msg.totalBytes), offsets: new Set(), received: 0, startedMs: this.env.nowMs(), stamp: msg.stamp };
       this.reassemblies.set(id, r);
       this.reassemblyBytes += msg.totalBytes;
     }
@@ -309,6 +327,7 @@ export class AntiEntropy {
     this.dropReassembly(id, r);
     this.completed.add(id);
     if (this.completed.size > completedTransfersMax) this.completed.delete(this.completed.values().next().value as string);
+    if (!this.gate.acceptsStates(from, r.stamp) || this.gate.skipsKey(r.key)) return;
     this.store.mergeStates([[r.key, r.buf]]);
     this.events.push({ kind: "anti-entropy-repaired", peer: from, keysSent: 0, keysReceived: 1 });
   }

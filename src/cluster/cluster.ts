@@ -9,6 +9,8 @@ import { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
 import type { ClusterEvent, Env, Incarnation, MemberView, NodeId, Outbound } from "./types.ts";
 import { decodeEnvelope, WireError, type Envelope } from "./wire.ts";
+import { TombstoneCollector, type GcDurableState, type GcOptions } from "./gc.ts";
+import { tsClocks } from "../accel/clocks-ts.ts";
 
 export interface ClusterOptions {
   id: NodeId;
@@ -25,7 +27,15 @@ export interface ClusterOptions {
    * equal across nodes: the seed only places keys in this node's table.
    */
   hashSeed?: readonly [number, number];
+  /**
+   * Tombstone collection (src/cluster/gc.ts): this replica's life, whether its data is of
+   * doubtful age, its stored collection state and where to store it, and the clock-compare
+   * primitive. Default: the id as life, nothing stored, the TS clocks.
+   */
+  gc?: Partial<Omit<GcOptions, "self" | "seeds">>;
 }
+
+const noDurableGc: GcDurableState = { generation: 0, departed: [], members: [] };
 
 export interface ClusterStatus {
   id: NodeId;
@@ -58,6 +68,7 @@ export class Cluster {
   private readonly deltas: DeltaPush;
   private readonly ae: AntiEntropy;
   private readonly tree: HashTree;
+  private readonly gc: TombstoneCollector;
   private readonly addr: string;
   private readonly store: ReplicaStore;
   private antiEntropyBytesReceived = 0;
@@ -70,17 +81,30 @@ export class Cluster {
     this.addr = opts.addr;
     this.store = opts.store;
     this.tree = new HashTree(this.config.hashTreeDepth, opts.hashSeed);
-    this.ae = new AntiEntropy(this.config, this.env, this.tree, opts.store, this.outbox, this.events);
     const epoch = Math.floor(this.env.random() * 0x1_0000_0000) >>> 0;
     this.deltas = new DeltaPush(this.config, this.env, opts.store, this.outbox, this.events, epoch, (p) => this.ae.markForRepair(p));
+    const g = opts.gc ?? {};
+    this.gc = new TombstoneCollector(this.config, this.env, opts.store, this.outbox, this.events, this.deltas, {
+      self: opts.id,
+      life: g.life ?? opts.id,
+      quarantined: g.quarantined ?? false,
+      durable: g.durable ?? noDurableGc,
+      persist: g.persist ?? (() => {}),
+      clocks: g.clocks ?? tsClocks,
+      seeds: (opts.seeds ?? []).filter((s) => s !== opts.addr).length,
+    });
+    this.ae = new AntiEntropy(this.config, this.env, this.tree, opts.store, this.outbox, this.events, this.gc);
     this.membership = new Membership(this.config, this.env, { id: opts.id, addr: opts.addr }, opts.seeds ?? [], this.outbox, this.events, {
       peerRevived: (id) => {
         this.deltas.peerGone(id);
         this.ae.markForRepair(id);
+        this.gc.memberRevived(id);
       },
       peerGone: (id) => {
         this.deltas.peerGone(id);
         this.ae.forget(id);
+        // Reaped or removed (no longer in the view), not merely dead or leaving: its life departed.
+        if (!this.membership.view().some((m) => m.id === id)) this.gc.memberGone(id);
       },
     });
   }
@@ -92,10 +116,11 @@ export class Cluster {
     this.membership.tick();
     const peers = this.membership.livePeers();
     this.deltas.tick(peers);
+    if (this.gc.due()) this.gc.tick(this.membership.view().map((m) => ({ id: m.id, addr: m.address, status: m.status })));
     // No syncTree here: the tree is brought up to date only where it is read (an exchange
     // starting, an anti-entropy message, status, rootHash), so a hot key costs one digest
-    // per anti-entropy round, not one per tick.
-    this.ae.tick(peers);
+    // per anti-entropy round, not one per tick. A quarantined life exchanges no data.
+    if (!this.gc.isQuarantined) this.ae.tick(peers);
   }
 
   /**
@@ -130,6 +155,11 @@ export class Cluster {
     for (const m of env.messages) {
       switch (m.kind) {
         case "delta-batch":
+          // Replica data only from a member whose life shook hands (gc.ts): unacknowledged,
+          // the batch is sent again once it has.
+          if (!this.gc.accepts(from)) break;
+          this.guardStore(from, () => this.deltas.handle(from, env.fromAddr, m));
+          break;
         case "delta-ack":
           this.guardStore(from, () => this.deltas.handle(from, env.fromAddr, m));
           break;
@@ -137,8 +167,17 @@ export class Cluster {
         case "ae-leaves":
         case "ae-states":
         case "ae-piece":
+          if (!this.gc.accepts(from)) break;
           this.syncTree();
           this.guardStore(from, () => this.ae.handle(from, env.fromAddr, m));
+          break;
+        case "gc-probe":
+        case "gc-confirm":
+          if (!this.gc.accepts(from)) break;
+          this.guardStore(from, () => this.gc.handle(from, env.fromAddr, m));
+          break;
+        case "gc-hello":
+          this.gc.handle(from, env.fromAddr, m);
           break;
         default:
           this.membership.handle(from, env.fromAddr, m);
@@ -208,7 +247,7 @@ export class Cluster {
 
   /** The earliest time tick() has work; ticking more often is harmless. */
   nextDeadlineMs(): number {
-    return Math.min(this.membership.nextDeadlineMs(), this.deltas.nextDeadlineMs(), this.ae.nextDeadlineMs());
+    return Math.min(this.membership.nextDeadlineMs(), this.deltas.nextDeadlineMs(), this.ae.nextDeadlineMs(), this.gc.nextDeadlineMs());
   }
 
   hasOutbound(): boolean {
@@ -219,6 +258,12 @@ export class Cluster {
 
   members(): MemberView[] {
     return this.membership.view();
+  }
+
+  /** Tombstone collection: quarantine, generation and totals (metrics, tests). */
+  collection(): { quarantined: boolean; generation: number; keysCollected: number; roundsCompleted: number; roundsAbandoned: number; statesDroppedAsStale: number; remembered: number } {
+    const g = this.gc;
+    return { quarantined: g.isQuarantined, generation: g.generation, keysCollected: g.keysCollected, roundsCompleted: g.roundsCompleted, roundsAbandoned: g.roundsAbandoned, statesDroppedAsStale: g.statesDroppedAsStale, remembered: g.rememberedCollected };
   }
 
   pendingBroadcasts(): number {

@@ -82,6 +82,27 @@ export class DeltaPush {
     return { entries, bytes: o.bytes, oldestAgeMs: entries === 0 ? 0 : Math.max(0, this.env.nowMs() - oldest) };
   }
 
+  /** This process's stream epoch (receivers tell a restarted sender's new stream by it). */
+  get streamEpoch(): number {
+    return this.epoch;
+  }
+
+  /** The seq of the last delta queued for `peer` (0: none yet). */
+  queuedUpTo(peer: NodeId): number {
+    const o = this.out.get(peer);
+    return o === undefined ? 0 : o.nextSeq - 1;
+  }
+
+  /**
+   * Has everything `peer`'s stream `epoch` queued up to `seq` arrived here (or been handed to
+   * anti-entropy by the sender)? seq 0 asks for nothing.
+   */
+  receivedUpTo(peer: NodeId, epoch: number, seq: number): boolean {
+    if (seq === 0) return true;
+    const rec = this.inbound.get(peer);
+    return rec !== undefined && rec.epoch === epoch && rec.contiguous >= seq;
+  }
+
   /** Forgets a dead, left or reaped peer's stream (its backlog would never drain). */
   peerGone(peer: NodeId): void {
     this.out.delete(peer);
@@ -152,7 +173,12 @@ export class DeltaPush {
       }
       // The floor only rises when the sender stops holding deltas: nothing left to wait for.
       rec.contiguous = Math.max(rec.contiguous, msg.floorSeq - 1);
-      this.store.mergeDeltas(msg.deltas);
+      // Deltas at or below `contiguous` are here already (or were handed to anti-entropy): a late
+      // duplicate of them is not merged again. Tombstone collection relies on it: once this node
+      // has everything up to the seq a peer named in its confirmation, nothing older from that
+      // peer's stream may bring a collected key back (src/cluster/gc.ts).
+      const skip = Math.max(0, Math.min(msg.deltas.length, rec.contiguous - msg.firstSeq + 1));
+      this.store.mergeDeltas(skip === 0 ? msg.deltas : msg.deltas.slice(skip));
       const last = msg.firstSeq + msg.deltas.length - 1;
       if (msg.firstSeq <= rec.contiguous + 1) rec.contiguous = Math.max(rec.contiguous, last);
       this.outbox.send(from, fromAddr, { kind: "delta-ack", epoch: msg.epoch, seq: rec.contiguous });

@@ -36,9 +36,10 @@ const antiEntropyKinds = new Set<Message["kind"]>(["ae-tree", "ae-leaves", "ae-s
  * states, which may include writes and merges not yet durable. A delta-batch carries only
  * deltas handed to Cluster.broadcastDelta, which must already be durable (the node broadcasts
  * after its WAL append resolved), so it need not wait. ae-tree and ae-leaves carry hashes and
- * digests, from which no peer can rebuild a value.
+ * digests, from which no peer can rebuild a value. A gc-probe carries records (states); a
+ * gc-confirm promises the probed records are stored here, like a delta-ack.
  */
-export const stateCarryingKinds: ReadonlySet<Message["kind"]> = new Set<Message["kind"]>(["delta-ack", "ae-states", "ae-piece"]);
+export const stateCarryingKinds: ReadonlySet<Message["kind"]> = new Set<Message["kind"]>(["delta-ack", "ae-states", "ae-piece", "gc-probe", "gc-confirm"]);
 
 export class Outbox {
   private pending: Pending[] = [];

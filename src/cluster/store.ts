@@ -21,4 +21,11 @@ export interface ReplicaStore {
    * tree, so anti-entropy never compares a stale tree.
    */
   reportChanges?(): void;
+  /**
+   * Optional (tombstone collection, src/cluster/gc.ts): up to `limit` deleted keys' records
+   * from position `cursor` on, with their current digests; cursor 0 when the end was reached.
+   */
+  absentKeys?(cursor: number, limit: number): { items: Array<{ key: string; state: Uint8Array; digest: bigint }>; cursor: number };
+  /** Optional: drops a deleted key's record if its digest is still `digest`; true if dropped. */
+  collect?(key: string, digest: bigint): boolean;
 }

@@ -69,4 +69,14 @@ export type ClusterEvent =
    * the newcomer and stopped taking part (the node exits); otherwise this process keeps the id
    * and the other one was told so.
    */
-  | { kind: "duplicate-node-id"; address: string; yielded: boolean };
+  | { kind: "duplicate-node-id"; address: string; yielded: boolean }
+  /** Deleted keys' records dropped once every member held them (src/cluster/gc.ts). */
+  | { kind: "tombstones-collected"; keys: number }
+  /**
+   * This replica's data may predate deletes the cluster has collected (it was seen departing,
+   * or its doubtful data is older than the members' collections): the node must discard its
+   * data and rejoin as a new, empty replica. Until then the cluster takes no data in.
+   */
+  | { kind: "replica-reset"; reason: string }
+  /** A quarantined life heard from every member: it may take writes and exchange data. */
+  | { kind: "gc-quarantine-lifted"; generation: number };

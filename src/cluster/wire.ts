@@ -50,6 +50,12 @@ export const MessageKind = {
   aePiece: 15,
   aeTree: 16,
   aeLeaves: 17,
+  /** ae-states and ae-piece with the sender's stamp (see AeStamp); the unstamped kinds still decode. */
+  aeStatesStamped: 18,
+  aePieceStamped: 19,
+  gcHello: 20,
+  gcProbe: 21,
+  gcConfirm: 22,
 } as const;
 
 /** Member status codes in push-pull. ONLY APPEND TO THIS LIST. */
@@ -73,6 +79,24 @@ export interface LeafListing {
   entries: Array<{ key: string; digest: bigint }>;
 }
 
+/**
+ * When an anti-entropy state was read from its sender's store: the sender's delta-stream epoch
+ * (one per process) and how many tombstone-collection confirmations it had sent by then. A
+ * receiver that collected tombstones on the strength of a later confirmation drops states
+ * read before it (src/cluster/gc.ts).
+ */
+export interface AeStamp {
+  epoch: number;
+  confirms: number;
+}
+
+/**
+ * Tombstone collection's handshake (src/cluster/gc.ts): which life of a data folder speaks,
+ * its collection generation, whether it holds back (a life whose data may predate
+ * collections), and in a reply whether the asker is a life this node saw depart.
+ */
+export type GcHelloMsg = { kind: "gc-hello"; reply: boolean; life: string; generation: number; quarantined: boolean; departed: boolean };
+
 export type AliveMsg = { kind: "alive"; id: NodeId; incarnation: Incarnation; addr: string };
 export type SuspectMsg = { kind: "suspect"; id: NodeId; incarnation: Incarnation; from: NodeId };
 export type DeadMsg = { kind: "dead"; id: NodeId; incarnation: Incarnation; from: NodeId };
@@ -91,13 +115,22 @@ export type Message =
   | { kind: "delta-ack"; epoch: number; seq: number }
   | { kind: "ae-tree"; depth: number; level: number; items: TreeItem[] }
   | { kind: "ae-leaves"; depth: number; leaves: LeafListing[] }
-  | { kind: "ae-states"; entries: Array<[string, Uint8Array]>; want: string[] }
+  | { kind: "ae-states"; entries: Array<[string, Uint8Array]>; want: string[]; stamp?: AeStamp }
   /**
    * bytes [offset, offset + bytes.length) of one key's KeyState of totalBytes bytes (more than
    * stateBytesMax), sent in pieces so that no envelope grows with it; `transfer` tells the
    * pieces of one encoding from those of another.
    */
-  | { kind: "ae-piece"; key: string; transfer: number; totalBytes: number; offset: number; bytes: Uint8Array };
+  | { kind: "ae-piece"; key: string; transfer: number; totalBytes: number; offset: number; bytes: Uint8Array; stamp?: AeStamp }
+  | GcHelloMsg
+  /** Deleted keys' records this node would collect: the receiver joins them and confirms. */
+  | { kind: "gc-probe"; round: number; generation: number; entries: Array<[string, Uint8Array]> }
+  /**
+   * The records of `round` are joined (and durable) here. `streamEpoch`/`sigma`: the last delta
+   * this node had queued for the prober by then; `confirms`: confirmations sent so far, this one
+   * included (see AeStamp).
+   */
+  | { kind: "gc-confirm"; round: number; streamEpoch: number; sigma: number; confirms: number; generation: number };
 
 export interface Envelope {
   /** The sender's advertised peer address, so that a reply can reach a node not yet known. */
@@ -246,13 +279,25 @@ function encodeMessage(w: Writer, m: Message): void {
       }
       return;
     case "ae-states":
-      w.u8(MessageKind.aeStates); w.varint(m.entries.length);
+      w.u8(MessageKind.aeStatesStamped); w.u32(m.stamp?.epoch ?? 0); w.varint(m.stamp?.confirms ?? 0);
+      w.varint(m.entries.length);
       for (const [k, s] of m.entries) { w.str(k); w.bytes(s); }
       w.varint(m.want.length);
       for (const k of m.want) w.str(k);
       return;
     case "ae-piece":
-      w.u8(MessageKind.aePiece); w.str(m.key); w.u32(m.transfer); w.varint(m.totalBytes); w.varint(m.offset); w.bytes(m.bytes);
+      w.u8(MessageKind.aePieceStamped); w.u32(m.stamp?.epoch ?? 0); w.varint(m.stamp?.confirms ?? 0);
+      w.str(m.key); w.u32(m.transfer); w.varint(m.totalBytes); w.varint(m.offset); w.bytes(m.bytes);
+      return;
+    case "gc-hello":
+      w.u8(MessageKind.gcHello); w.u8((m.reply ? 1 : 0) | (m.quarantined ? 2 : 0) | (m.departed ? 4 : 0)); w.str(m.life); w.varint(m.generation);
+      return;
+    case "gc-probe":
+      w.u8(MessageKind.gcProbe); w.varint(m.round); w.varint(m.generation); w.varint(m.entries.length);
+      for (const [k, s] of m.entries) { w.str(k); w.bytes(s); }
+      return;
+    case "gc-confirm":
+      w.u8(MessageKind.gcConfirm); w.varint(m.round); w.u32(m.streamEpoch); w.varint(m.sigma); w.varint(m.confirms); w.varint(m.generation);
       return;
     default: {
       const never: never = m;
@@ -462,16 +507,20 @@ function decodeMessage(r: Reader): Message | null {
       }
       return { kind: "ae-leaves", depth, leaves };
     }
+    case MessageKind.aeStatesStamped:
     case MessageKind.aeStates: {
+      const stamp = kind === MessageKind.aeStatesStamped ? { epoch: r.u32(), confirms: r.varint() } : undefined;
       const n = r.count(keysPerMessageMax, "states", 2);
       const entries: Array<[string, Uint8Array]> = [];
       for (let i = 0; i < n; i++) entries.push([r.str(keyBytesMax, "key"), r.bytes(stateBytesMax, "state")]);
       const m = r.count(keysPerMessageMax, "wanted keys", 2);
       const want: string[] = [];
       for (let i = 0; i < m; i++) want.push(r.str(keyBytesMax, "wanted key"));
-      return { kind: "ae-states", entries, want };
+      return stamp === undefined ? { kind: "ae-states", entries, want } : { kind: "ae-states", entries, want, stamp };
     }
+    case MessageKind.aePieceStamped:
     case MessageKind.aePiece: {
+      const stamp = kind === MessageKind.aePieceStamped ? { epoch: r.u32(), confirms: r.varint() } : undefined;
       const key = r.str(keyBytesMax, "key");
       const transfer = r.u32();
       const totalBytes = r.varint();
@@ -479,8 +528,23 @@ function decodeMessage(r: Reader): Message | null {
       const bytes = r.bytes(stateBytesMax, "state piece");
       if (totalBytes <= stateBytesMax || totalBytes > transferBytesMax) throw new WireError("bad-value", `piece of a ${totalBytes}-byte state, not in ${stateBytesMax + 1}..${transferBytesMax}`);
       if (bytes.length === 0 || offset + bytes.length > totalBytes) throw new WireError("bad-value", `piece [${offset}, ${offset + bytes.length}) of a ${totalBytes}-byte state`);
-      return { kind: "ae-piece", key, transfer, totalBytes, offset, bytes };
+      return stamp === undefined ? { kind: "ae-piece", key, transfer, totalBytes, offset, bytes } : { kind: "ae-piece", key, transfer, totalBytes, offset, bytes, stamp };
     }
+    case MessageKind.gcHello: {
+      const flags = r.u8();
+      if (flags > 7) throw new WireError("bad-value", `gc-hello flags ${flags}`);
+      return { kind: "gc-hello", reply: (flags & 1) !== 0, quarantined: (flags & 2) !== 0, departed: (flags & 4) !== 0, life: r.str(idBytesMax, "gc-hello life"), generation: r.varint() };
+    }
+    case MessageKind.gcProbe: {
+      const round = r.varint();
+      const generation = r.varint();
+      const n = r.count(keysPerMessageMax, "gc-probe records", 2);
+      const entries: Array<[string, Uint8Array]> = [];
+      for (let i = 0; i < n; i++) entries.push([r.str(keyBytesMax, "key"), r.bytes(stateBytesMax, "record")]);
+      return { kind: "gc-probe", round, generation, entries };
+    }
+    case MessageKind.gcConfirm:
+      return { kind: "gc-confirm", round: r.varint(), streamEpoch: r.u32(), sigma: r.varint(), confirms: r.varint(), generation: r.varint() };
     case MessageKind.aeTree64: {
       r.u8();
       r.u8();

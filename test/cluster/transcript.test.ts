@@ -25,6 +25,9 @@ function show(m: Message): string {
     case "ae-leaves": return `ae-leaves leaves=${m.leaves.length}`;
     case "ae-states": return `ae-states entries=${m.entries.length} want=${m.want.length}`;
     case "ae-piece": return `ae-piece key=${m.key} at=${m.offset}/${m.totalBytes}`;
+    case "gc-hello": return `gc-hello reply=${m.reply} life=${m.life} generation=${m.generation} quarantined=${m.quarantined} departed=${m.departed}`;
+    case "gc-probe": return `gc-probe round=${m.round} records=${m.entries.length}`;
+    case "gc-confirm": return `gc-confirm round=${m.round} sigma=${m.sigma} confirms=${m.confirms}`;
   }
 }
 

@@ -24,8 +24,12 @@ const every: Message[] = [
   { kind: "ae-tree", depth: 4, level: 2, items: [{ index: 255, hash: [0xdeadbeef, 1, 0, 0xffffffff] }] },
   // Keys that start with U+FEFF keep it (a decoder that drops a "byte-order mark" would not).
   { kind: "ae-leaves", depth: 4, leaves: [{ index: 65535, entries: [{ key: "k", digest: 2n ** 128n - 1n }, { key: "\uFEFFk", digest: 1n }, { key: "m", digest: 2n ** 64n }] }, { index: 0, entries: [] }] },
-  { kind: "ae-states", entries: [["key", new Uint8Array([9])], ["\uFEFF", new Uint8Array([8])]], want: ["a", "b", "\uFEFFb"] },
-  { kind: "ae-piece", key: "big", transfer: 0xffffffff, totalBytes: 3 * 1024 * 1024, offset: 1024 * 1024, bytes: new Uint8Array([1, 2, 3]) },
+  { kind: "ae-states", entries: [["key", new Uint8Array([9])], ["\uFEFF", new Uint8Array([8])]], want: ["a", "b", "\uFEFFb"], stamp: { epoch: 7, confirms: 0 } },
+  { kind: "ae-piece", key: "big", transfer: 0xffffffff, totalBytes: 3 * 1024 * 1024, offset: 1024 * 1024, bytes: new Uint8Array([1, 2, 3]), stamp: { epoch: 0xffffffff, confirms: 2 ** 40 } },
+  { kind: "gc-hello", reply: true, life: "n1/00ff00ff00ff00ff", generation: 12, quarantined: false, departed: true },
+  { kind: "gc-hello", reply: false, life: "n2", generation: 0, quarantined: true, departed: false },
+  { kind: "gc-probe", round: 3, generation: 2 ** 40, entries: [["k", new Uint8Array([1, 2])], ["\uFEFFk", new Uint8Array(0)]] },
+  { kind: "gc-confirm", round: 3, streamEpoch: 0xfffffffe, sigma: 12345, confirms: 9, generation: 4 },
 ];
 
 describe("wire", () => {
@@ -36,6 +40,12 @@ describe("wire", () => {
     }
     const all: Envelope = { fromAddr: "h:2", messages: every };
     expect(decodeEnvelope(encodeEnvelope(all))).toEqual(all);
+  });
+
+  test("unstamped ae-states and ae-piece (kinds 14, 15) still decode, without a stamp", () => {
+    const states = [14, 1, 1, 0x6b, 1, 9, 0]; // one state "k" -> [9], no wanted keys
+    const env = decodeEnvelope(new Uint8Array([wireVersion, 1, 0x41, 1, ...states]));
+    expect(env.messages).toEqual([{ kind: "ae-states", entries: [["k", new Uint8Array([9])]], want: [] }]);
   });
 
   test("an older version's anti-entropy messages (kinds 12, 13: 64-bit hashes) are read past and counted; the rest of the envelope stands", () => {
@@ -62,7 +72,7 @@ describe("wire", () => {
 
   test("random bytes behind a valid header reach the message decoders and still only give WireErrors", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 17 }), (bytes, kind) => {
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 22 }), (bytes, kind) => {
         const payload = new Uint8Array([wireVersion, 1, 0x41, 1, kind, ...bytes]);
         try {
           decodeEnvelope(payload);
