@@ -6,10 +6,11 @@
 // backlog and lag, anti-entropy totals and clock-skew counts are read from callbacks
 // (setCollectors) during a scrape, so nothing on the request path pays for them.
 
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { AccelChoice, AccelPath, AppendStats, CountedAppender, CountedDurableFile } from "../accel/index.ts";
 import { recordHeaderBytes, walMagic } from "../persist/format.ts";
 import { OpFailure, type ClientOp, type OpOutcome } from "../transport/api.ts";
+import { buildCommit, registerRuntimeMetrics, type BuildInfo } from "./runtime-metrics.ts";
 
 /** Distinct (op, status) pairs counted; further pairs are counted under op="other". */
 export const opLabelPairsMax = 128;
@@ -66,7 +67,20 @@ export interface MetricsCollectors {
   actorsKnown?: () => number;
   /** When this node's replica epoch began (Unix seconds). */
   epochStartedAtSeconds?: () => number;
+  /** The certificates the node serves with now (its own and the CA's), with their expiry. */
+  tlsCerts?: () => readonly LoadedCert[];
 }
+
+/** A loaded certificate: `cert` says which (node, ca), `subject` its CN. */
+export interface LoadedCert {
+  cert: string;
+  subject: string;
+  /** notAfter, Unix seconds. */
+  notAfterSeconds: number;
+}
+
+/** Certificates exported per scrape (a CA bundle could be long). */
+export const certSeriesMax = 16;
 
 export interface NodeMetrics {
   readonly registry: Registry;
@@ -101,8 +115,10 @@ export interface NodeMetrics {
 }
 
 export interface NodeMetricsOptions {
-  /** Process metrics (CPU, memory, event loop, GC) via collectDefaultMetrics. Default true. */
+  /** Process and runtime metrics (CPU, memory, JS heap, event loop; runtime-metrics.ts). Default true. */
   processMetrics?: boolean;
+  /** What imdb_build_info reports. Default: version "unknown", the commit the binary was built from. */
+  build?: Partial<BuildInfo>;
   /** Monotonic clock in ms for request latency. Default performance.now. */
   nowMs?: () => number;
 }
@@ -139,7 +155,7 @@ class PairCounts {
 
 export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
   const registry = new Registry();
-  if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "imdb_" });
+  if (opts.processMetrics ?? true) registerRuntimeMetrics(registry, { version: opts.build?.version ?? "unknown", commit: opts.build?.commit ?? buildCommit });
   const nowMs = opts.nowMs ?? (() => performance.now());
   let collectors: MetricsCollectors = {};
   const registers = [registry];
@@ -318,6 +334,17 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     registers,
     collect() {
       this.set(nonNegative(collectors.epochStartedAtSeconds?.() ?? 0));
+    },
+  });
+
+  new Gauge({
+    name: "imdb_tls_cert_expiry_timestamp_seconds",
+    help: "When each certificate the node serves with expires (Unix time): cert is node (its own) or ca; subject is its CN. Follows SIGHUP reloads.",
+    labelNames: ["cert", "subject"],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of (collectors.tlsCerts?.() ?? []).slice(0, certSeriesMax)) this.labels(cut(c.cert), cut(c.subject)).set(nonNegative(c.notAfterSeconds));
     },
   });
 

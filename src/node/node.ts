@@ -23,6 +23,7 @@ import { createNodeMetrics } from "./metrics.ts";
 import { startMetricsServer } from "./metrics-server.ts";
 import { checkPortsFree } from "./ports.ts";
 import { addressedHosts, certNamesHost, namesLost } from "./cert-names.ts";
+import { certsOf } from "./cert-expiry.ts";
 
 /** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
 
@@ -62,7 +63,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
 async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock): Promise<RunningNode> {
   const now = makeClock(cfg.clockOffsetMs);
   const a = accel();
-  const metrics = createNodeMetrics();
+  const metrics = createNodeMetrics({ build: { version } });
   metrics.setAccel(a.choice);
   log.info("starting", { id: cfg.id, version, accel: describeAccel(a), durability: formatDurability(cfg.durability) });
   if (cfg.insecure) log.warn("running WITHOUT TLS (--insecure): any process that can reach the ports can read and write");
@@ -173,6 +174,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
     actorsKnown: () => actorCount(),
     epochStartedAtSeconds: () => identity.epochStartedAtMs / 1000,
     typeConflicts: () => cluster.counters.typeConflicts,
+    tlsCerts: certsOf(() => tls),
   });
 
   const writes = new WritePath({ engine, store, cluster, requests, now });
