@@ -88,6 +88,8 @@ export interface NodeMetrics {
   opDone(op: string, status: string, seconds: number): void;
   /** Counts `n` ops without a latency (e.g. the ops inside one Batch). */
   opsCounted(op: string, status: string, n: number): void;
+  /** Every op counted since start, whatever its outcome (the console's ops/s). */
+  opsTotal(): number;
   /**
    * Runs `run(ops)`, counts each op by kind and outcome and observes the request latency under
    * the op's kind (one op) or "batch" (several). A thrown OpFailure counts as its code, anything
@@ -146,6 +148,11 @@ class PairCounts {
       this.counts.set(key, e);
     }
     e.n += n;
+  }
+  total(): number {
+    let n = this.overflow;
+    for (const e of this.counts.values()) n += e.n;
+    return n;
   }
   *entries(): Iterable<{ op: string; status: string; n: number }> {
     yield* this.counts.values();
@@ -369,6 +376,7 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     opsCounted(op, status, n) {
       if (n > 0) pairs.add(op, status, n);
     },
+    opsTotal: () => pairs.total(),
     async track(ops, run) {
       const t0 = nowMs();
       const request = ops.length === 1 ? (ops[0] as ClientOp).kind : "batch";

@@ -1,13 +1,20 @@
 // "See inside" (issue 16) on a real 3-node mutual-TLS cluster run from the lone binary with the
-// source tree hidden: gRPC server reflection answers a generic client with no .proto files.
+// source tree hidden: gRPC server reflection answers a generic client with no .proto files; the
+// node's /metrics passes promtool; the Grafana dashboard queries only exported metrics; the web
+// console in headless Chromium shows the live members and follows a node's death (SIGKILL).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protobuf from "protobufjs";
 import * as descriptor from "protobufjs/ext/descriptor";
 import { reflectionCodec, type ReflectionRequestWire, type ReflectionResponseWire } from "../../src/transport/reflection.ts";
 import { clientChannelTls, loadTlsDir, peerChannelTls, type ChannelTls } from "../../src/transport/tls.ts";
-import { run, tempDir, type NodeProc } from "./harness.ts";
+import { ImdbClient } from "../../src/transport/client.ts";
+import { checkMetrics, promtool } from "../node/promtool.ts";
+import { sample } from "../node/prom.ts";
+import { Browser, chromiumBinary } from "./chromium.ts";
+import { repoRoot, run, tempDir, waitFor, type NodeProc } from "./harness.ts";
 import { loneBinary, startLoneNode, type Lone } from "./lone.ts";
 
 setDefaultTimeout(120_000);
@@ -112,5 +119,111 @@ describe("gRPC server reflection from the lone binary", () => {
     const [list] = await reflect(n.peerAddr, peer, [{ listServices: "" }]);
     expect((list?.listServicesResponse?.service ?? []).map((s) => s.name)).toContain("imdb.v1.NodeService");
     expect((list?.listServicesResponse?.service ?? []).map((s) => s.name)).not.toContain("imdb.v1.ClientService");
+  });
+});
+
+async function scrape(n: NodeProc): Promise<string> {
+  const res = await fetch(`http://${n.metricsAddr}/metrics`);
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+describe("/metrics of a running node", () => {
+  test("serves client traffic first (so every family has samples)", async () => {
+    const c = new ImdbClient({ server: nodes.get("node-1")!.clientAddr, tls: await loadTlsDir(certs, "client") });
+    try {
+      for (let i = 0; i < 5; i++) await c.increment(`inside-${i}`, 1n);
+    } finally {
+      c.close();
+    }
+    await waitFor("node-1 to count its ops", async () => (sample(await scrape(nodes.get("node-1")!), "imdb_ops_total", { op: "increment", status: "OK" }) ?? 0) >= 5);
+  });
+
+  const tool = promtool();
+  test.skipIf(tool === null)("passes promtool check metrics with no warnings", async () => {
+    const r = checkMetrics(tool!, await scrape(nodes.get("node-1")!));
+    expect(r.problems).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  test("reports its build, its certificates' expiry and true memory figures", async () => {
+    const text = await scrape(nodes.get("node-1")!);
+    expect(text).toMatch(/^imdb_build_info\{version="\d+\.\d+\.\d+",commit="[0-9a-f]{7,}",bun="\d+\.\d+\.\d+"\} 1$/m);
+    const nodeExpiry = sample(text, "imdb_tls_cert_expiry_timestamp_seconds", { cert: "node", subject: "node-1" })!;
+    expect(nodeExpiry).toBeGreaterThan(Date.now() / 1000 + 300 * 86400);
+    expect(sample(text, "imdb_tls_cert_expiry_timestamp_seconds", { cert: "ca" })).toBeGreaterThan(Date.now() / 1000);
+    const rss = sample(text, "imdb_process_resident_memory_bytes")!;
+    // The node collects garbage after recovery, so the live-heap figure is real, and below RSS.
+    expect(sample(text, "imdb_js_heap_live_bytes_at_last_gc")!).toBeGreaterThan(1e5);
+    expect(sample(text, "imdb_js_heap_live_bytes_at_last_gc")!).toBeLessThan(rss);
+    expect(text).not.toContain("imdb_nodejs_");
+  });
+});
+
+/** Metric names a PromQL expression reads (functions, label matchers, ranges and grouping left out). */
+function metricNamesOf(expr: string): string[] {
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, " ")
+    .replace(/\[[^\]]*\]/g, " ")
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, " ");
+  return [...stripped.matchAll(/\b[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()/g)].map((m) => m[0]);
+}
+
+describe("docs/grafana-dashboard.json", () => {
+  test("every metric its queries use is exported by a running node", async () => {
+    const dash = JSON.parse(readFileSync(join(repoRoot, "docs", "grafana-dashboard.json"), "utf8")) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+      templating: { list: { query: string }[] };
+    };
+    const exprs = [...dash.panels.flatMap((p) => p.targets.map((t) => t.expr)), ...dash.templating.list.map((v) => v.query.replace(/^label_values\((.*),\s*\w+\)$/, "$1"))];
+    const used = new Set(exprs.flatMap(metricNamesOf));
+    expect(used.size).toBeGreaterThan(20);
+    const text = await scrape(nodes.get("node-1")!);
+    const samples = new Set(text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).map((l) => /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(l)![0]));
+    const histograms = new Set([...text.matchAll(/^# TYPE (\S+) histogram$/gm)].map((m) => m[1]!));
+    const exported = (name: string): boolean =>
+      samples.has(name) || [..."_bucket _sum _count".split(" ")].some((suffix) => name.endsWith(suffix) && histograms.has(name.slice(0, -suffix.length)));
+    expect([...used].filter((n) => !exported(n))).toEqual([]);
+    // Each panel queries something.
+    for (const p of dash.panels) expect(p.targets.length).toBeGreaterThan(0);
+  });
+
+  test("the name check itself sees through PromQL", () => {
+    expect(metricNamesOf('histogram_quantile(0.99, sum by (le, op) (rate(imdb_op_duration_seconds_bucket{job=~"$job"}[$__rate_interval])))')).toEqual(["imdb_op_duration_seconds_bucket"]);
+    expect(metricNamesOf('(imdb_tls_cert_expiry_timestamp_seconds{instance=~"a"} - time()) / 86400')).toEqual(["imdb_tls_cert_expiry_timestamp_seconds"]);
+  });
+});
+
+describe("the web console in headless Chromium", () => {
+  const binary = chromiumBinary();
+  test.skipIf(binary === null)("shows the live member list and follows a node's death", async () => {
+    const browser = await Browser.launch(binary!);
+    try {
+      const n1 = nodes.get("node-1")!;
+      await browser.navigate(`http://${n1.metricsAddr}/`);
+      const rows = () => browser.evaluate<[string, string][]>(`[...document.querySelectorAll("#members tr")].map((r) => [r.dataset.member, r.dataset.state])`);
+      await waitFor("the console to list 3 alive members", async () => {
+        const r = await rows();
+        return r.length === 3 && r.every(([, state]) => state === "alive") && r.map(([id]) => id).sort().join() === ids.join();
+      }, 30_000, 200);
+      expect(await browser.evaluate<string>(`document.getElementById("node-id").textContent`)).toBe("node-1");
+      // The keys tile reflects the writes made above.
+      await waitFor("the keys tile", async () => Number(await browser.evaluate<string>(`document.getElementById("keys").textContent`)) >= 5, 15_000, 200);
+
+      const victim = nodes.get("node-3")!;
+      victim.proc.kill("SIGKILL");
+      await victim.proc.exited;
+      await waitFor("the console to show node-3 dead", async () => (await rows()).some(([id, state]) => id === "node-3" && state === "dead"), 45_000, 200);
+      expect((await rows()).filter(([id]) => id !== "node-3").every(([, state]) => state === "alive")).toBe(true);
+
+      // The dead peer keeps its per-peer series until it is reaped.
+      const text = await scrape(n1);
+      expect(sample(text, "imdb_peer_replication_lag_seconds", { peer: "node-3" })).toBeDefined();
+      expect(sample(text, "imdb_peer_delta_backlog", { peer: "node-3" })).toBeDefined();
+      expect(sample(text, "imdb_members", { state: "dead" })).toBe(1);
+    } finally {
+      browser.close();
+    }
   });
 });
