@@ -296,16 +296,16 @@ export class ClusterHost {
   }
 
   /** Per peer still in the member list: deltas not yet acknowledged, and how long the oldest has waited. */
-  peerReplication(): { peer: string; backlog: number; lagSeconds: number }[] {
+  peerReplication(): { peer: string; backlog: number; lagSeconds: number; status: string }[] {
     const d = this.driver;
     if (!d) return [];
     return d.members()
-      // Every member still listed, dead and left ones included: their series stay (a dashboard
-      // sees the backlog a dead peer left) until the member is reaped or removed.
+      // Every member still listed, dead and left ones included: their series stay (at 0 once the
+      // cluster dropped a dead peer's delta stream; imdb_peer_alive says why) until reaped or removed.
       .filter((m) => m.id !== this.o.cfg.id)
       .map((m) => {
         const b = d.cluster.deltaBacklog(m.id);
-        return { peer: m.id, backlog: b.entries, lagSeconds: b.oldestAgeMs / 1000 };
+        return { peer: m.id, backlog: b.entries, lagSeconds: b.oldestAgeMs / 1000, status: m.status };
       });
   }
 

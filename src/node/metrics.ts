@@ -40,6 +40,8 @@ export interface PeerReplication {
   backlog: number;
   /** Age of the oldest unacknowledged delta, in seconds (0 when the backlog is empty). */
   lagSeconds: number;
+  /** The peer's member state (alive, suspect, dead, left), when known. */
+  status?: string;
 }
 
 /** Cumulative totals since the node started (pulled at scrape time). */
@@ -248,6 +250,17 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     collect() {
       this.reset();
       for (const p of peersNow()) this.labels(cut(p.peer)).set(nonNegative(p.lagSeconds));
+    },
+  });
+
+  new Gauge({
+    name: "imdb_peer_alive",
+    help: "1 while a peer is alive as this node sees it, 0 once suspect, dead or left; the series stays until the member is reaped or removed.",
+    labelNames: ["peer"],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of peersNow()) if (p.status !== undefined) this.labels(cut(p.peer)).set(p.status === "alive" ? 1 : 0);
     },
   });
 

@@ -84,7 +84,7 @@ const responseType = wireRoot.lookupType("grpc.reflection.v1.ServerReflectionRes
 
 export interface ReflectionRequestWire {
   host?: string;
-  messageRequest?: "fileByFilename" | "fileContainingSymbol" | "fileContainingExtension" | "allExtensionNumbersOfType" | "listServices";
+  messageRequest?: (typeof requestKinds)[number];
   fileByFilename?: string;
   fileContainingSymbol?: string;
   fileContainingExtension?: { containingType?: string; extensionNumber?: number };
@@ -118,12 +118,16 @@ function fileOfSymbol(symbol: string): DescribedFile | undefined {
   return undefined;
 }
 
+const requestKinds = ["fileByFilename", "fileContainingSymbol", "fileContainingExtension", "allExtensionNumbersOfType", "listServices"] as const;
+
 /** Answers one request; `services` are the names this server registered (reflection included). */
 export function answerReflection(req: ReflectionRequestWire, services: readonly string[]): ReflectionResponseWire {
   const base: ReflectionResponseWire = { validHost: req.host ?? "", originalRequest: req };
   const notFound = (what: string): ReflectionResponseWire => ({ ...base, errorResponse: { errorCode: grpc.status.NOT_FOUND, errorMessage: what } });
   const one = (f: DescribedFile): ReflectionResponseWire => ({ ...base, fileDescriptorResponse: { fileDescriptorProto: [f.bytes] } });
-  switch (req.messageRequest) {
+  // The decoder names the oneof case; a request built by hand may only set the field.
+  const kind = req.messageRequest ?? requestKinds.find((k) => req[k] !== undefined);
+  switch (kind) {
     case "listServices":
       return { ...base, listServicesResponse: { service: services.map((name) => ({ name })) } };
     case "fileByFilename": {

@@ -222,6 +222,8 @@ describe("the web console in headless Chromium", () => {
       expect(sample(text, "imdb_peer_replication_lag_seconds", { peer: "node-3" })).toBeDefined();
       expect(sample(text, "imdb_peer_delta_backlog", { peer: "node-3" })).toBeDefined();
       expect(sample(text, "imdb_members", { state: "dead" })).toBe(1);
+      expect(sample(text, "imdb_peer_alive", { peer: "node-3" })).toBe(0);
+      expect(sample(text, "imdb_peer_alive", { peer: "node-2" })).toBe(1);
     } finally {
       browser.close();
     }
