@@ -11,12 +11,18 @@ mkdirSync(join(root, "dist"), { recursive: true });
 const addon = join(root, "build", "Release", "imdb_accel.node");
 console.error(existsSync(addon) ? "build: embedding native addon" : "build: native addon absent; the binary uses the TypeScript fallback");
 
+// The commit goes into imdb_build_info (src/node/runtime-metrics.ts); "unknown" outside a git checkout.
+const rev = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: root, stdout: "pipe", stderr: "ignore" });
+const commit = rev.exitCode === 0 ? rev.stdout.toString().trim() : "unknown";
+
 const args = [
   "build",
   "--compile",
   "--no-compile-autoload-dotenv",
   "--no-compile-autoload-bunfig",
   "--sourcemap",
+  "--define",
+  `IMDB_BUILD_COMMIT=${JSON.stringify(commit)}`,
   join(root, "src", "cli", "main.ts"),
   "--outfile",
   outfile,

@@ -295,15 +295,17 @@ export class ClusterHost {
     return this.driver?.status() ?? null;
   }
 
-  /** Per live or suspect peer: deltas not yet acknowledged, and how long the oldest has waited. */
-  peerReplication(): { peer: string; backlog: number; lagSeconds: number }[] {
+  /** Per peer still in the member list: deltas not yet acknowledged, and how long the oldest has waited. */
+  peerReplication(): { peer: string; backlog: number; lagSeconds: number; status: string }[] {
     const d = this.driver;
     if (!d) return [];
     return d.members()
-      .filter((m) => m.id !== this.o.cfg.id && (m.status === "alive" || m.status === "suspect"))
+      // Every member still listed, dead and left ones included: their series stay (at 0 once the
+      // cluster dropped a dead peer's delta stream; imdb_peer_alive says why) until reaped or removed.
+      .filter((m) => m.id !== this.o.cfg.id)
       .map((m) => {
         const b = d.cluster.deltaBacklog(m.id);
-        return { peer: m.id, backlog: b.entries, lagSeconds: b.oldestAgeMs / 1000 };
+        return { peer: m.id, backlog: b.entries, lagSeconds: b.oldestAgeMs / 1000, status: m.status };
       });
   }
 

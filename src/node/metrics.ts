@@ -6,10 +6,11 @@
 // backlog and lag, anti-entropy totals and clock-skew counts are read from callbacks
 // (setCollectors) during a scrape, so nothing on the request path pays for them.
 
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { AccelChoice, AccelPath, AppendStats, CountedAppender, CountedDurableFile } from "../accel/index.ts";
 import { recordHeaderBytes, walMagic } from "../persist/format.ts";
 import { OpFailure, type ClientOp, type OpOutcome } from "../transport/api.ts";
+import { buildCommit, registerRuntimeMetrics, type BuildInfo } from "./runtime-metrics.ts";
 
 /** Distinct (op, status) pairs counted; further pairs are counted under op="other". */
 export const opLabelPairsMax = 128;
@@ -39,6 +40,8 @@ export interface PeerReplication {
   backlog: number;
   /** Age of the oldest unacknowledged delta, in seconds (0 when the backlog is empty). */
   lagSeconds: number;
+  /** The peer's member state (alive, suspect, dead, left), when known. */
+  status?: string;
 }
 
 /** Cumulative totals since the node started (pulled at scrape time). */
@@ -66,7 +69,20 @@ export interface MetricsCollectors {
   actorsKnown?: () => number;
   /** When this node's replica epoch began (Unix seconds). */
   epochStartedAtSeconds?: () => number;
+  /** The certificates the node serves with now (its own and the CA's), with their expiry. */
+  tlsCerts?: () => readonly LoadedCert[];
 }
+
+/** A loaded certificate: `cert` says which (node, ca), `subject` its CN. */
+export interface LoadedCert {
+  cert: string;
+  subject: string;
+  /** notAfter, Unix seconds. */
+  notAfterSeconds: number;
+}
+
+/** Certificates exported per scrape (a CA bundle could be long). */
+export const certSeriesMax = 16;
 
 export interface NodeMetrics {
   readonly registry: Registry;
@@ -74,6 +90,8 @@ export interface NodeMetrics {
   opDone(op: string, status: string, seconds: number): void;
   /** Counts `n` ops without a latency (e.g. the ops inside one Batch). */
   opsCounted(op: string, status: string, n: number): void;
+  /** Every op counted since start, whatever its outcome (the console's ops/s). */
+  opsTotal(): number;
   /**
    * Runs `run(ops)`, counts each op by kind and outcome and observes the request latency under
    * the op's kind (one op) or "batch" (several). A thrown OpFailure counts as its code, anything
@@ -101,8 +119,10 @@ export interface NodeMetrics {
 }
 
 export interface NodeMetricsOptions {
-  /** Process metrics (CPU, memory, event loop, GC) via collectDefaultMetrics. Default true. */
+  /** Process and runtime metrics (CPU, memory, JS heap, event loop; runtime-metrics.ts). Default true. */
   processMetrics?: boolean;
+  /** What imdb_build_info reports. Default: version "unknown", the commit the binary was built from. */
+  build?: Partial<BuildInfo>;
   /** Monotonic clock in ms for request latency. Default performance.now. */
   nowMs?: () => number;
 }
@@ -131,6 +151,11 @@ class PairCounts {
     }
     e.n += n;
   }
+  total(): number {
+    let n = this.overflow;
+    for (const e of this.counts.values()) n += e.n;
+    return n;
+  }
   *entries(): Iterable<{ op: string; status: string; n: number }> {
     yield* this.counts.values();
     if (this.overflow > 0) yield { op: "other", status: "other", n: this.overflow };
@@ -139,7 +164,7 @@ class PairCounts {
 
 export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
   const registry = new Registry();
-  if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "imdb_" });
+  if (opts.processMetrics ?? true) registerRuntimeMetrics(registry, { version: opts.build?.version ?? "unknown", commit: opts.build?.commit ?? buildCommit });
   const nowMs = opts.nowMs ?? (() => performance.now());
   let collectors: MetricsCollectors = {};
   const registers = [registry];
@@ -225,6 +250,17 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     collect() {
       this.reset();
       for (const p of peersNow()) this.labels(cut(p.peer)).set(nonNegative(p.lagSeconds));
+    },
+  });
+
+  new Gauge({
+    name: "imdb_peer_alive",
+    help: "1 while a peer is alive as this node sees it, 0 once suspect, dead or left; the series stays until the member is reaped or removed.",
+    labelNames: ["peer"],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of peersNow()) if (p.status !== undefined) this.labels(cut(p.peer)).set(p.status === "alive" ? 1 : 0);
     },
   });
 
@@ -321,6 +357,17 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     },
   });
 
+  new Gauge({
+    name: "imdb_tls_cert_expiry_timestamp_seconds",
+    help: "When each certificate the node serves with expires (Unix time): cert is node (its own) or ca; subject is its CN. Follows SIGHUP reloads.",
+    labelNames: ["cert", "subject"],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of (collectors.tlsCerts?.() ?? []).slice(0, certSeriesMax)) this.labels(cut(c.cert), cut(c.subject)).set(nonNegative(c.notAfterSeconds));
+    },
+  });
+
   const accelPath = new Gauge({
     name: "imdb_accel_path",
     help: "Which implementation serves each accel primitive's batch function: 1 for the active path (native or ts), 0 otherwise.",
@@ -342,6 +389,7 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     opsCounted(op, status, n) {
       if (n > 0) pairs.add(op, status, n);
     },
+    opsTotal: () => pairs.total(),
     async track(ops, run) {
       const t0 = nowMs();
       const request = ops.length === 1 ? (ops[0] as ClientOp).kind : "batch";

@@ -23,6 +23,9 @@ import { createNodeMetrics } from "./metrics.ts";
 import { startMetricsServer } from "./metrics-server.ts";
 import { checkPortsFree } from "./ports.ts";
 import { addressedHosts, certNamesHost, namesLost } from "./cert-names.ts";
+import { certsOf } from "./cert-expiry.ts";
+import { consoleMembersMax, type ConsoleState } from "./console/state.ts";
+import { buildCommit } from "./runtime-metrics.ts";
 
 /** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
 
@@ -62,7 +65,7 @@ export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNo
 async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock): Promise<RunningNode> {
   const now = makeClock(cfg.clockOffsetMs);
   const a = accel();
-  const metrics = createNodeMetrics();
+  const metrics = createNodeMetrics({ build: { version } });
   metrics.setAccel(a.choice);
   log.info("starting", { id: cfg.id, version, accel: describeAccel(a), durability: formatDurability(cfg.durability) });
   if (cfg.insecure) log.warn("running WITHOUT TLS (--insecure): any process that can reach the ports can read and write");
@@ -162,6 +165,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
     cfg, engine, store, log, now, tls,
     onDuplicateId: (address) => onFatal(new Error(`node id ${cfg.id} is in use by a live process at ${address}`), "duplicate node id"),
   });
+  const loadedCerts = certsOf(() => tls);
   metrics.setCollectors({
     members: () => cluster.members(),
     keys: () => engine.keyCount,
@@ -173,6 +177,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
     actorsKnown: () => actorCount(),
     epochStartedAtSeconds: () => identity.epochStartedAtMs / 1000,
     typeConflicts: () => cluster.counters.typeConflicts,
+    tlsCerts: loadedCerts,
   });
 
   const writes = new WritePath({ engine, store, cluster, requests, now });
@@ -207,6 +212,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
   };
 
   let snapshotRunning: Promise<unknown> | null = null;
+  let lastSnapshot: ConsoleState["snapshot"]["last"] = null;
   const snapshot = async () => {
     if (snapshotRunning) throw new OpFailure("FAILED_PRECONDITION", "a snapshot is already being taken");
     const t0 = performance.now();
@@ -217,6 +223,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
     try {
       const w = await run;
       metrics.snapshotDone((performance.now() - t0) / 1000, w.bytes);
+      lastSnapshot = { atMs: Date.now(), bytes: w.bytes, durationMs: Math.round(performance.now() - t0), keys: w.entries - requestChunks.length };
       return { path: w.file, lsn: BigInt(w.startLsn), bytes: w.bytes, keys: w.entries - requestChunks.length, durationMs: Math.round(performance.now() - t0) };
     } finally {
       snapshotRunning = null;
@@ -241,7 +248,20 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
   const clientServer = await startClientServer({ addr: cfg.clientAddr, security: security(), handler: clientHandler, admin: adminHandler, onInternalError });
   servers.push(clientServer);
   cluster.start(peerServer.port);
-  const metricsServer = cfg.metricsAddr === "" ? null : await startMetricsServer(cfg.metricsAddr, metrics.registry, { healthy: () => !stopping && fatal === null });
+  const consoleState = (): ConsoleState => ({
+    node: { id: cfg.id, version, commit: buildCommit, uptimeSeconds: (Date.now() - startedMs) / 1000, durability: formatDurability(cfg.durability), accel: describeAccel(a) },
+    atMs: Date.now(),
+    members: cluster.members().slice(0, consoleMembersMax),
+    peers: cluster.peerReplication().slice(0, consoleMembersMax),
+    opsTotal: metrics.opsTotal(),
+    keys: engine.keyCount,
+    keysDeleted: engine.deletedKeyCount,
+    wal: { nextLsn: Number(store.nextLsn), bytesSinceSnapshot: store.walBytesSinceSnapshot },
+    snapshot: { running: snapshotRunning !== null, last: lastSnapshot },
+    clock: { skewEvents: skewEvents + cluster.skewEvents(), remoteAheadRefused: cluster.counters.clockAheadRefused, maxClockSkewMs: cfg.maxClockSkewMs },
+    certs: [...loadedCerts()],
+  });
+  const metricsServer = cfg.metricsAddr === "" ? null : await startMetricsServer(cfg.metricsAddr, metrics.registry, { healthy: () => !stopping && fatal === null, console: consoleState });
 
   const scheduler = new SnapshotScheduler({ intervalMs: cfg.snapshotIntervalMs, walBytesMax: cfg.snapshotWalBytes }, Date.now());
   const snapshotTimer = setInterval(() => {

@@ -18,6 +18,7 @@ import {
 const utf8Encoder = new TextEncoder();
 import { checkResultKind, decodeBatch, encodeBatchResponse, getResponseWire, hashResultWire } from "./batch-codec.ts";
 import { callerIdentity, ReloadableServerCredentials, type PeerIdentity, type TlsMaterial } from "./tls.ts";
+import { addReflection } from "./reflection.ts";
 
 /** How long shutdown waits for in-flight calls before cancelling them. */
 export const shutdownGraceMsDefault = 5000;
@@ -311,6 +312,8 @@ async function start(common: ServerCommon, receiveBytesMax: number, sendBytesMax
   const health = new Health(new Set(services.map((s) => s.name)));
   for (const s of services) server.addService(serviceDefinition(s.methods), s.impl);
   server.addService(serviceDefinition(healthMethods), health.impl(onInternal));
+  // Reflection lists what this port serves (so grpcurl needs no .proto files); it reveals the schema only.
+  addReflection(server, [...services.map((s) => s.name), "grpc.health.v1.Health"]);
   const creds = "tls" in common.security ? new ReloadableServerCredentials(common.security.tls) : grpc.ServerCredentials.createInsecure();
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(common.addr, creds, (err, p) => (err ? reject(new Error(`cannot listen on ${common.addr}: ${err.message}`)) : resolve(p)));

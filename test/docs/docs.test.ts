@@ -72,7 +72,8 @@ describe("docs/operations.md configuration reference", () => {
 
 describe("docs/operations.md metrics table", () => {
   test("names every imdb_* family the node's registry exposes", async () => {
-    const m = createNodeMetrics({ processMetrics: false });
+    // Process and runtime families included: each is documented on its own row (issue 16).
+    const m = createNodeMetrics();
     const names = (await m.registry.getMetricsAsJSON()).map((x) => x.name);
     expect(names.length).toBeGreaterThanOrEqual(15);
     const documented = tableAfter(read("operations.md"), "## Metrics and logs").map((r) => unquote(r[0] ?? ""));
