@@ -141,8 +141,8 @@ describe("imdb client", () => {
   });
 
   test("server errors exit 1 and name the status on stderr; stdout stays empty", async () => {
-    expect(await client("get", "nope")).toEqual({ code: 1, out: "", err: "error: NOT_FOUND: key not found\n" });
-    expect(await client("get", "nope", "--json")).toEqual({ code: 1, out: "", err: "error: NOT_FOUND: key not found\n" });
+    expect(await client("get", "nope")).toEqual({ code: 1, out: "", err: 'error: NOT_FOUND: key not found (key "nope")\n' });
+    expect(await client("get", "nope", "--json")).toEqual({ code: 1, out: "", err: '{"error":{"code":"NOT_FOUND","message":"key not found","key":"nope"}}\n' });
     expect((await client("incr", "c", "0")).err).toStartWith("error: INVALID_ARGUMENT:");
     expect((await client("incr", "")).err).toStartWith("error: INVALID_ARGUMENT:");
     expect((await client("decr", "g")).err).toStartWith("error: FAILED_PRECONDITION:");
