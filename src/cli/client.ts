@@ -18,6 +18,7 @@ import { loadTlsDir, loadTlsFiles, type TlsMaterial } from "../transport/tls.ts"
 import { int64Max } from "../transport/proto.ts";
 import { readBounded, readValue, valueSource, ValueInputError } from "./value-input.ts";
 import { batchLinesMax, isWrite, opBytes, parseLine, type BatchLine } from "./batch-lines.ts";
+import { BackupUsageError, checkBackupTarget, writeBackup } from "./backup.ts";
 import { renderFailure, rpcFailure, usageFailure, type FailureContext } from "./errors.ts";
 
 export const clientServerDefault = "127.0.0.1:7100";
@@ -757,7 +758,7 @@ export function register(program: Command): void {
     }));
 }
 
-/** `imdb admin snapshot | leave | stats | member remove ID`: same connection flags, certificate name "admin" by default. */
+/** `imdb admin snapshot | backup | leave | stats | member remove ID`: same connection flags, certificate name "admin" by default. */
 export function registerAdmin(program: Command): void {
   const admin = addConnectionOptions(program.command("admin"), "admin")
     .description("operator actions (needs an admin certificate: imdb certs init --admins NAME)")
@@ -786,6 +787,23 @@ export function registerAdmin(program: Command): void {
       if (id === undefined) throw new UsageError("the member's node id is required");
       await c.removeMember(id);
       return json ? jsonLine({ removed: id }) : `removed ${id}`;
+    }));
+  admin
+    .command("backup")
+    .description("stream a consistent backup of the node (a snapshot and the WAL after it, with a SHA-256) into FILE; restore with imdb node --restore FILE")
+    .requiredOption("--out <file>", "where to write the backup (written as FILE.tmp, renamed when complete and checked)")
+    .option("--force", "replace FILE if it exists")
+    .action(action(async (_args, opts) => {
+      const out = String(opts.out);
+      await checkBackupTarget(out, opts.force === true).catch((err: unknown) => {
+        throw err instanceof BackupUsageError ? new UsageError(err.message) : err;
+      });
+      return async (c, json) => {
+        const w = await writeBackup(c, out).catch((err: unknown) => {
+          throw err instanceof BackupUsageError ? new UsageError(err.message) : err;
+        });
+        return json ? jsonLine(w) : `backup ${w.path}: ${w.bytes} bytes, up to LSN ${w.lsn}, sha256 ${w.sha256}`;
+      };
     }));
   admin
     .command("stats")

@@ -8,7 +8,7 @@ import {
   adminMethods, bigIntToInt64, clientMethods, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, rawCodec, serviceDefinition,
   type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
   type DeleteResponseWire, type MethodDesc, type RemoveMemberRequestWire, type ScanRequestWire, type SCountResponseWire, type SetResponseWire,
-  type SIsMemberResponseWire, type SMembersResponseWire,
+  type SIsMemberResponseWire, type SMembersResponseWire, type BackupChunkWire,
 } from "./proto.ts";
 import {
   decrementOp, deleteOp, getOp, hdelOp, hgetallOp, hgetOp, hincrbyOp, hlenOp, hmgetOp, hsetOp, incrementOp, requestIdOf, saddOp, scanQuery, scardOp,
@@ -239,7 +239,34 @@ function adminImpl(h: AdminHandler, secure: boolean, onInternal: Errorish): grpc
       await h.removeMember(id);
       return {};
     }),
+    Backup: (call: grpc.ServerWritableStream<unknown, unknown>) => void streamBackup(h, call, secure, onInternal),
   };
+}
+
+/** AdminService.Backup: writes each piece as it comes (waiting for the client when its window is full); a failure ends the stream with its status. */
+async function streamBackup(h: AdminHandler, call: grpc.ServerWritableStream<unknown, unknown>, secure: boolean, onInternal: Errorish): Promise<void> {
+  let cancelled = false;
+  call.on("cancelled", () => (cancelled = true));
+  try {
+    requireCaller(call as unknown as grpc.ServerUnaryCall<unknown, unknown>, secure, ["admin"]);
+    if (h.backup === undefined) throw new OpFailure("FAILED_PRECONDITION", "this server cannot take backups");
+    for await (const piece of h.backup()) {
+      if (cancelled) return;
+      const msg: BackupChunkWire = piece.kind === "data"
+        ? { data: piece.bytes }
+        : { endLsn: bigIntToInt64(piece.endLsn), totalBytes: piece.totalBytes, sha256: piece.sha256 };
+      if (!call.write(msg)) {
+        await new Promise<void>((r) => {
+          call.once("drain", () => r());
+          call.once("cancelled", () => r());
+          call.once("close", () => r());
+        });
+      }
+    }
+    call.end();
+  } catch (err) {
+    if (!cancelled) call.emit("error", serviceError("Backup", err, onInternal));
+  }
 }
 
 function peerImpl(nodeId: string, h: PeerHandler, secure: boolean, onInternal: Errorish): grpc.UntypedServiceImplementation {
