@@ -54,7 +54,9 @@ export function hintFor(err: RpcError, ctx: FailureContext): string | undefined 
       if (/certificate/.test(d)) return "admin commands need an admin certificate: imdb certs init --admins NAME, then --name NAME";
       return undefined;
     case grpcStatus.RESOURCE_EXHAUSTED:
-      return "a value is at most 1 MiB and a request at most 4 MiB (docs/api.md, Limits)";
+      // The node's own refusals name their limit already; grpc-js's size check does not.
+      if (/larger than max/i.test(d)) return "a value is at most 1 MiB and a request at most 4 MiB (docs/api.md, Limits and errors)";
+      return undefined;
     default:
       return undefined;
   }
