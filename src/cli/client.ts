@@ -369,9 +369,9 @@ async function runBatchLines(c: ImdbClient, ops: readonly BatchLine[], json: boo
     }
     const chunk = ops.slice(at, end);
     // Only a chunk of writes may carry a request id, which makes retrying it safe; one with reads is sent once.
-    const items = chunk.every(isWrite)
-      ? await writeWithRetries((id => () => c.batch(chunk.map((l) => l.op), id))(newRequestId()))
-      : await c.batch(chunk.map((l) => l.op));
+    const chunkOps = chunk.map((l) => l.op);
+    const id = newRequestId();
+    const items = chunk.every(isWrite) ? await writeWithRetries(() => c.batch(chunkOps, id)) : await c.batch(chunkOps);
     const out: string[] = [];
     items.forEach((item, i) => {
       const l = chunk[i] as BatchLine;
