@@ -424,8 +424,22 @@ function batchResultLine(l: BatchLine, item: BatchItem, json: boolean): string {
 const requestIdFlag = "--request-id <id>";
 const requestIdHelp = "the write's request id (default: a fresh random one); retries of UNAVAILABLE/DEADLINE_EXCEEDED reuse it, and the node applies the write once";
 
+/**
+ * Commander's own usage errors (a missing argument, an unknown option) for `client` and `admin`
+ * subcommands: one line and a pointer to --help instead of the whole usage text, and with --json
+ * the same JSON object as every other failure. Subcommands inherit both settings.
+ */
+function quietUsageErrors(cmd: Command): Command {
+  const json = process.argv.includes("--json");
+  return cmd
+    .showHelpAfterError(json ? false : "(add --help for usage)")
+    .configureOutput({
+      outputError: (str, write) => write(json ? `${renderFailure(usageFailure(str.replace(/^error: /, "").trim(), undefined), true)}\n` : str),
+    });
+}
+
 export function register(program: Command): void {
-  const client = addConnectionOptions(program.command("client"), "client")
+  const client = addConnectionOptions(quietUsageErrors(program.command("client")), "client")
     .description("talk to a node: incr, decr, get, mget, set, del, keys, batch, sadd, srem, smembers, sismember, scard, hset, hget, hmget, hdel, hgetall, hlen, hincrby, status, members")
     .option("--json", "print exactly one JSON object");
 
@@ -760,7 +774,7 @@ export function register(program: Command): void {
 
 /** `imdb admin snapshot | backup | leave | stats | member remove ID`: same connection flags, certificate name "admin" by default. */
 export function registerAdmin(program: Command): void {
-  const admin = addConnectionOptions(program.command("admin"), "admin")
+  const admin = addConnectionOptions(quietUsageErrors(program.command("admin")), "admin")
     .description("operator actions (needs an admin certificate: imdb certs init --admins NAME)")
     .option("--json", "print exactly one JSON object");
   admin

@@ -115,6 +115,12 @@ describe("errors", () => {
     expect(r.err).toBe('error: N must be an integer, got "abc" (key "c")\n');
     const j = await client(["--json", "incr", "c", "abc"]);
     expect(JSON.parse(j.err).error).toMatchObject({ code: "INVALID_ARGUMENT", key: "c" });
+    // Commander's own usage errors too: one line and a pointer to --help, or JSON.
+    const missing = await client(["get"]);
+    expect(missing).toMatchObject({ code: 2, err: "error: missing required argument 'key'\n(add --help for usage)\n" });
+    const missingJson = await client(["--json", "get"]);
+    expect(missingJson.code).toBe(2);
+    expect(JSON.parse(missingJson.err)).toEqual({ error: { code: "INVALID_ARGUMENT", message: "missing required argument 'key'", usage: true } });
   });
 });
 
