@@ -5,7 +5,8 @@ import { createHash } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Checksums } from "../accel/api.ts";
-import { encodeBackupHeader, encodeBackupTrailer, encodeFileFrame } from "../persist/backup.ts";
+import { backupFileBytesMax, backupFilesMax, encodeBackupHeader, encodeBackupTrailer, encodeFileFrame } from "../persist/backup.ts";
+import { walSegmentBytesDefault } from "../persist/limits.ts";
 import { classifyName, encodeFileHeader, recordHeaderBytes, segmentName, snapshotDirName, walDirName, walMagic } from "../persist/format.ts";
 import { listDir } from "../persist/fsutil.ts";
 import { asLsn } from "../persist/lsn.ts";
@@ -49,6 +50,10 @@ export async function* backupPieces(src: BackupSource, done: (s: BackupSummary) 
     const segments = await walTail(src, snap.startLsn, endLsn);
     const snapName = `${snapshotDirName}/${snap.file.slice(snap.file.lastIndexOf("/") + 1)}`;
     const snapBytes = (await fh.stat()).size;
+    const totalBytes = snapBytes + segments.reduce((n, seg) => n + seg.image.byteLength, 0);
+    if (totalBytes > backupFileBytesMax || segments.length + 1 > backupFilesMax) {
+      throw new OpFailure("FAILED_PRECONDITION", `this backup would be ${totalBytes} bytes in ${segments.length + 1} files, more than a restore reads (${backupFileBytesMax} bytes, ${backupFilesMax} files)`);
+    }
     const hash = createHash("sha256");
     let bytes = 0;
     const emit = (b: Uint8Array): Uint8Array => {
@@ -82,9 +87,9 @@ export async function* backupPieces(src: BackupSource, done: (s: BackupSummary) 
 }
 
 /**
- * The records [fromLsn, toLsn] as WAL segments of their own: each source segment's records in
- * that range behind a fresh header naming its first one (records carry their LSN and checksum,
- * so they are copied byte for byte).
+ * The records [fromLsn, toLsn] as WAL segments of their own: the records in that range, copied
+ * byte for byte (each carries its LSN and checksum), behind fresh headers naming the first one;
+ * consecutive source segments are joined up to walSegmentBytesDefault per output segment.
  */
 async function walTail(src: BackupSource, fromLsn: number, toLsn: number): Promise<{ name: string; image: Uint8Array }[]> {
   if (toLsn < fromLsn) return [];
@@ -96,6 +101,23 @@ async function walTail(src: BackupSource, fromLsn: number, toLsn: number): Promi
   }
   firsts.sort((a, b) => a - b);
   const out: { name: string; image: Uint8Array }[] = [];
+  let parts: Uint8Array[] = [];
+  let partsFirst = fromLsn;
+  let partsBytes = 0;
+  const flush = (): void => {
+    if (parts.length === 0) return;
+    const header = encodeFileHeader(walMagic, asLsn(partsFirst), src.sums);
+    const image = new Uint8Array(header.byteLength + partsBytes);
+    image.set(header, 0);
+    let at = header.byteLength;
+    for (const p of parts) {
+      image.set(p, at);
+      at += p.byteLength;
+    }
+    out.push({ name: segmentName(asLsn(partsFirst)), image });
+    parts = [];
+    partsBytes = 0;
+  };
   let want = fromLsn;
   for (let i = 0; i < firsts.length && want <= toLsn; i++) {
     const first = firsts[i] as number;
@@ -112,15 +134,14 @@ async function walTail(src: BackupSource, fromLsn: number, toLsn: number): Promi
     const from = want - first;
     const to = Math.min(toLsn, first + scan.count - 1) - first;
     if (to < from) break;
-    const start = (scan.starts[from] as number) - recordHeaderBytes;
-    const end = scan.ends[to] as number;
-    const header = encodeFileHeader(walMagic, asLsn(want), src.sums);
-    const image = new Uint8Array(header.byteLength + end - start);
-    image.set(header, 0);
-    image.set(buf.subarray(start, end), header.byteLength);
-    out.push({ name: segmentName(asLsn(want)), image });
+    const records = buf.subarray((scan.starts[from] as number) - recordHeaderBytes, scan.ends[to] as number);
+    if (partsBytes > 0 && partsBytes + records.byteLength > walSegmentBytesDefault) flush();
+    if (parts.length === 0) partsFirst = want;
+    parts.push(records);
+    partsBytes += records.byteLength;
     want = first + to + 1;
   }
+  flush();
   if (want <= toLsn) throw new OpFailure("UNAVAILABLE", `the WAL records ${want}..${toLsn} could not be read for the backup; try again`);
   return out;
 }
