@@ -104,6 +104,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   // This life's CRDT actor: a new epoch whenever the folder may have forgotten writes peers saw (persist/replica.ts).
   const identity = await openIdentity({
     dataDir: cfg.dataDir, nodeId: cfg.id, durability: cfg.durability, repair: cfg.repair, random: cryptoEpochBytes, nowMs: Date.now(), log: persistLog,
+    restored: opts.restoreFrom !== undefined,
   });
   log.info("replica identity", { replica: identity.actor, epoch: identity.decision.kind === "keep" ? "kept" : `new (${identity.decision.reason})` });
   // deferChanges: digests and hash-tree updates happen once per key per anti-entropy look, not

@@ -75,7 +75,7 @@ describe("backup from a running node, restore into a fresh folder", () => {
     try {
       const restored = await start("bk-1", nodeArgs("bk-1", join(dir.path, "bk-1-restored"), n2.peerAddr, ["--restore", file]));
       expect(restored.log()).toContain("restored backup: starting as a new replica");
-      expect(restored.log()).toMatch(/replica identity.*new \(empty\)/);
+      expect(restored.log()).toMatch(/replica identity.*new \(restored\)/);
       expect(await counter(restored, "c")).toBe("10");
       expect((await client(restored, ["smembers", "s"])).stdout).toBe("a\nb\n");
       const got = await client(restored, ["--json", "get", "big"]);
