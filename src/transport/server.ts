@@ -255,18 +255,27 @@ async function streamBackup(h: AdminHandler, call: grpc.ServerWritableStream<unk
       const msg: BackupChunkWire = piece.kind === "data"
         ? { data: piece.bytes }
         : { endLsn: bigIntToInt64(piece.endLsn), totalBytes: piece.totalBytes, sha256: piece.sha256 };
-      if (!call.write(msg)) {
-        await new Promise<void>((r) => {
-          call.once("drain", () => r());
-          call.once("cancelled", () => r());
-          call.once("close", () => r());
-        });
-      }
+      if (!call.write(msg)) await drained(call);
     }
     call.end();
   } catch (err) {
     if (!cancelled) call.emit("error", serviceError("Backup", err, onInternal));
   }
+}
+
+/** Resolves when the stream can take more, or is gone; leaves no listener behind (a backup waits here once per piece). */
+function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      call.off("drain", done);
+      call.off("cancelled", done);
+      call.off("close", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("cancelled", done);
+    call.on("close", done);
+  });
 }
 
 function peerImpl(nodeId: string, h: PeerHandler, secure: boolean, onInternal: Errorish): grpc.UntypedServiceImplementation {
