@@ -16,6 +16,10 @@ function grpcStatusOf(name: string): number {
 }
 import { loadTlsDir, loadTlsFiles, type TlsMaterial } from "../transport/tls.ts";
 import { int64Max } from "../transport/proto.ts";
+import { readBounded, readValue, valueSource, ValueInputError } from "./value-input.ts";
+import { batchLinesMax, isWrite, opBytes, parseLine, type BatchLine } from "./batch-lines.ts";
+import { BackupUsageError, checkBackupTarget, writeBackup } from "./backup.ts";
+import { renderFailure, rpcFailure, usageFailure, type FailureContext } from "./errors.ts";
 
 export const clientServerDefault = "127.0.0.1:7100";
 const base64Pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -215,7 +219,8 @@ function parseBase64(raw: string, what: string): Uint8Array {
   return new Uint8Array(Buffer.from(raw, "base64"));
 }
 
-type Run = (c: ImdbClient, json: boolean) => Promise<string>;
+/** A command's call: returns its output, or null when it printed as it went (batch). */
+type Run = (c: ImdbClient, json: boolean) => Promise<string | null>;
 
 /** hset's pairs (FIELD VALUE ...), checked before anything is sent. */
 function hsetRun(
@@ -262,18 +267,32 @@ async function writeWithRetries<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs one command: prints its output, maps failures to exit codes (1 server/connection, 2 usage). */
-async function execute(cmd: Command, prepare: () => Run): Promise<void> {
+/** The key a command names (its first argument when that is called "key"), for error messages. */
+function keyArgOf(cmd: Command, first: unknown): string | undefined {
+  return cmd.registeredArguments[0]?.name() === "key" && first !== undefined ? String(first) : undefined;
+}
+
+/**
+ * Runs one command: prints its output, maps failures to exit codes (1 server/connection, 2 usage).
+ * A failure is one JSON object on stderr with --json, else "error: ..." naming the key, and a hint.
+ */
+async function execute(cmd: Command, prepare: () => Run | Promise<Run>, key?: string): Promise<void> {
   const flags = cmd.optsWithGlobals<ConnFlags>();
+  const json = flags.json === true;
   let client: ImdbClient | null = null;
   try {
-    const run = prepare();
+    const run = await prepare();
     client = await connectFromFlags(flags);
-    console.log(await run(client, flags.json === true));
+    const out = await run(client, json);
+    if (out !== null) console.log(out);
   } catch (err) {
-    if (err instanceof UsageError) cmd.error(`error: ${err.message}`, { exitCode: 2, code: "imdb.usage" });
+    if (err instanceof UsageError || err instanceof ValueInputError) {
+      console.error(renderFailure(usageFailure(err.message, key), json));
+      process.exitCode = 2;
+      return;
+    }
     if (err instanceof RpcError) {
-      console.error(`error: ${err.codeName}: ${err.details}`);
+      console.error(renderFailure(rpcFailure(err, key, failureContext(flags)), json));
       process.exitCode = 1;
       return;
     }
@@ -283,11 +302,17 @@ async function execute(cmd: Command, prepare: () => Run): Promise<void> {
   }
 }
 
-function action(run: (args: string[], opts: Record<string, unknown>) => Run) {
+/** The address and flags a hint talks about. */
+function failureContext(f: ConnFlags): FailureContext {
+  const timeoutMs = Number(f.timeout ?? "10000");
+  return { server: f.server ?? process.env.IMDB_SERVER ?? clientServerDefault, timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : 10000, insecure: f.insecure === true };
+}
+
+function action(run: (args: string[], opts: Record<string, unknown>) => Run | Promise<Run>) {
   return async function (this: Command, ...params: unknown[]): Promise<void> {
     const args = params.slice(0, this.registeredArguments.length).map((a) => (a === undefined ? undefined : String(a))) as string[];
     const opts = this.opts();
-    await execute(this, () => run(args, opts));
+    await execute(this, () => run(args, opts), keyArgOf(this, args[0]));
   };
 }
 
@@ -297,7 +322,7 @@ function membersAction(run: (key: string, members: string[], opts: Record<string
     void rest;
     const list = Array.isArray(members) ? members.map(String) : [];
     const opts = this.opts();
-    await execute(this, () => run(String(key), list, opts));
+    await execute(this, () => run(String(key), list, opts), String(key));
   };
 }
 
@@ -307,23 +332,115 @@ function parseMembers(raw: readonly string[], base64: boolean): Uint8Array[] {
 }
 
 /** action() for a command whose last argument is variadic: `rest` holds its values. */
-function actionRest(run: (args: string[], rest: string[], opts: Record<string, unknown>) => Run) {
+function actionRest(run: (args: string[], rest: string[], opts: Record<string, unknown>) => Run | Promise<Run>) {
   return async function (this: Command, ...params: unknown[]): Promise<void> {
     const n = this.registeredArguments.length;
     const args = params.slice(0, n - 1).map((a) => (a === undefined ? undefined : String(a))) as string[];
     const last = params[n - 1];
     const rest = Array.isArray(last) ? last.map(String) : [];
     const opts = this.opts();
-    await execute(this, () => run(args, rest, opts));
+    await execute(this, () => run(args, rest, opts), keyArgOf(this, args[0]));
   };
+}
+
+/** Keys per Batch of mget: few enough that the answer stays far below the response limit for 1 MiB values. */
+const mgetChunkKeys = 50;
+/** Request bytes `batch` puts in one Batch (the server takes up to clientMessageBytesMax). */
+const batchChunkBytesMax = 3 * 1024 * 1024;
+/** Largest ops input `batch` reads from stdin. */
+const batchInputBytesMax = 256 * 1024 * 1024;
+
+/** A multi-line result on one line, as a JSON array of its lines (batch and mget print one line per op). */
+function oneLine(out: string): string {
+  return out.includes("\n") ? JSON.stringify(out.split("\n")) : out;
+}
+
+/** Sends the ops in chunks (count and bytes bounded), printing one line per op as each chunk returns. */
+async function runBatchLines(c: ImdbClient, ops: readonly BatchLine[], json: boolean): Promise<null> {
+  let failed = 0;
+  for (let at = 0; at < ops.length;) {
+    let end = at;
+    let bytes = 0;
+    while (end < ops.length && end - at < batchOpsMax) {
+      const b = opBytes((ops[end] as BatchLine).op);
+      if (end > at && bytes + b > batchChunkBytesMax) break;
+      bytes += b;
+      end++;
+    }
+    const chunk = ops.slice(at, end);
+    // Only a chunk of writes may carry a request id, which makes retrying it safe; one with reads is sent once.
+    const chunkOps = chunk.map((l) => l.op);
+    const id = newRequestId();
+    const items = chunk.every(isWrite) ? await writeWithRetries(() => c.batch(chunkOps, id)) : await c.batch(chunkOps);
+    const out: string[] = [];
+    items.forEach((item, i) => {
+      const l = chunk[i] as BatchLine;
+      if (!item.ok) failed++;
+      out.push(batchResultLine(l, item, json));
+    });
+    console.log(out.join("\n"));
+    at = end;
+  }
+  if (failed > 0) process.exitCode = 1;
+  return null;
+}
+
+/** One op's result as its single command prints it (--json: the same object, plus "line"). */
+function batchResultLine(l: BatchLine, item: BatchItem, json: boolean): string {
+  const { key } = l;
+  if (!item.ok) {
+    return json ? jsonLine({ line: l.line, error: { code: item.code, message: item.message, key } }) : `error: ${item.code}: ${item.message} (key ${JSON.stringify(key)}, line ${l.line})`;
+  }
+  const r = item.result;
+  const out = (obj: Record<string, unknown>, human: string): string => (json ? jsonLine({ line: l.line, ...obj }) : oneLine(human));
+  switch (r.kind) {
+    case "counter":
+      return out(l.command === "hincrby" ? { key, field: l.arg, value: r.value } : { key, value: r.value }, String(r.value));
+    case "value":
+      return out(getJson(key, r.value, false), getHuman(r.value, false));
+    case "written":
+      return out(r.context === null ? { key, ok: true } : { key, ok: true, context: b64(r.context) }, r.context === null ? "OK" : `OK\ncontext: ${b64(r.context)}`);
+    case "deleted":
+      return out({ deleted: r.deleted ? 1 : 0 }, r.deleted ? "1" : "0");
+    case "count":
+      return out({ key, [l.command === "sadd" ? "added" : l.command === "srem" ? "removed" : "count"]: r.value }, String(r.value));
+    case "members":
+      return out({ key, ...membersJson(r.members) }, membersHuman(r.members));
+    case "isMember":
+      return out({ key, member: l.arg, isMember: r.value }, String(r.value));
+    case "hashCount":
+      return out({ key, [l.command === "hset" ? "added" : l.command === "hdel" ? "removed" : "length"]: r.count }, String(r.count));
+    case "hashValue": {
+      const shown = hashValuesJson([r.value]);
+      return out({ key, field: l.arg, value: (shown.values as unknown[])[0], ...(shown.encoding === undefined ? {} : { encoding: shown.encoding }) }, hashHuman(r.value));
+    }
+    case "hashValues":
+      return out({ key, ...hashValuesJson(r.values) }, r.values.map(hashHuman).join("\n"));
+    case "hashFields":
+      return out({ key, ...hashFieldsJson(r.fields) }, r.fields.map((f) => `${hashHuman(f.field)}\t${hashHuman(f.value)}`).join("\n"));
+  }
 }
 
 const requestIdFlag = "--request-id <id>";
 const requestIdHelp = "the write's request id (default: a fresh random one); retries of UNAVAILABLE/DEADLINE_EXCEEDED reuse it, and the node applies the write once";
 
+/**
+ * Commander's own usage errors (a missing argument, an unknown option) for `client` and `admin`
+ * subcommands: one line and a pointer to --help instead of the whole usage text, and with --json
+ * the same JSON object as every other failure. Subcommands inherit both settings.
+ */
+function quietUsageErrors(cmd: Command): Command {
+  const json = process.argv.includes("--json");
+  return cmd
+    .showHelpAfterError(json ? false : "(add --help for usage)")
+    .configureOutput({
+      outputError: (str, write) => write(json ? `${renderFailure(usageFailure(str.replace(/^error: /, "").trim(), undefined), true)}\n` : str),
+    });
+}
+
 export function register(program: Command): void {
-  const client = addConnectionOptions(program.command("client"), "client")
-    .description("talk to a node: incr, decr, get, set, del, keys, sadd, srem, smembers, sismember, scard, hset, hget, hmget, hdel, hgetall, hlen, hincrby, status, members")
+  const client = addConnectionOptions(quietUsageErrors(program.command("client")), "client")
+    .description("talk to a node: incr, decr, get, mget, set, del, keys, batch, sadd, srem, smembers, sismember, scard, hset, hget, hmget, hdel, hgetall, hlen, hincrby, status, members")
     .option("--json", "print exactly one JSON object");
 
   client
@@ -369,14 +486,15 @@ export function register(program: Command): void {
     }));
 
   client
-    .command("set <key> <value>")
-    .description("write a register: LWW by default, --mv for a multi-value register")
+    .command("set <key> [value]")
+    .description("write a register: LWW by default, --mv for a multi-value register. VALUE - reads the value from stdin; --file F from a file (values over 128 KiB cannot go on a command line)")
     .option("--mv", "write an MV register")
     .option("--context <ctx>", "MV: the context printed by get (base64)")
-    .option("--base64", "VALUE is base64-encoded bytes")
+    .option("--base64", "VALUE (or the stdin/file text) is base64-encoded bytes")
+    .option("--file <file>", "read the value from FILE (raw bytes, at most 1 MiB)")
     .option(requestIdFlag, requestIdHelp)
-    .action(action(([key, raw], opts) => {
-      const value = opts.base64 === true ? parseBase64(raw ?? "", "VALUE") : new TextEncoder().encode(raw ?? "");
+    .action(action(async ([key, raw], opts) => {
+      const value = await readValue(valueSource(raw, opts.file, "VALUE"), opts.base64 === true, "VALUE");
       const mv = opts.mv === true;
       if (!mv && opts.context !== undefined) throw new UsageError("--context needs --mv");
       const ctx = typeof opts.context === "string" ? parseBase64(opts.context, "--context") : null;
@@ -399,10 +517,17 @@ export function register(program: Command): void {
 
   client
     .command("hset <key> <field> <value> [more...]")
-    .description("set hash fields: hset KEY FIELD VALUE [FIELD VALUE ...]; prints how many fields were new")
+    .description("set hash fields: hset KEY FIELD VALUE [FIELD VALUE ...]; prints how many fields were new. A VALUE of - reads it from stdin")
     .option(base64Flag, base64Help)
     .option(requestIdFlag, requestIdHelp)
-    .action(actionRest(([key, field, value], rest, opts) => hsetRun(key ?? "", [field ?? "", value ?? "", ...rest], opts, bytesArg)));
+    .action(actionRest(async ([key, field, value], rest, opts) => {
+      const args = [field ?? "", value ?? "", ...rest];
+      // A VALUE of "-" (at most one) reads that value from stdin: values over 128 KiB cannot go on a command line.
+      const dashes = args.filter((a, i) => i % 2 === 1 && a === "-").length;
+      if (dashes > 1) throw new UsageError("only one VALUE may be - (stdin)");
+      const stdinValue = dashes === 1 ? await readValue({ kind: "stdin" }, opts.base64 === true, "VALUE") : null;
+      return hsetRun(key ?? "", args, opts, (raw, b64In, what) => (what === "VALUE" && raw === "-" && stdinValue !== null ? stdinValue : bytesArg(raw, b64In, what)));
+    }));
 
   client
     .command("hget <key> <field>")
@@ -579,6 +704,58 @@ export function register(program: Command): void {
     }));
 
   client
+    .command("mget <keys...>")
+    .description("read several keys, one line each (as get prints them; (nil) for a missing key; a multi-line value as a JSON array), through Batch")
+    .action(async function (this: Command, keys: string[]) {
+      await execute(this, () => async (c, json) => {
+        const shown: string[] = [];
+        const values: unknown[] = [];
+        for (let at = 0; at < keys.length; at += mgetChunkKeys) {
+          const chunk = keys.slice(at, at + mgetChunkKeys);
+          const items = await c.batch(chunk.map((key) => ({ kind: "get" as const, key })));
+          items.forEach((item, i) => {
+            const key = chunk[i] ?? "";
+            if (!item.ok && item.code === "NOT_FOUND") {
+              shown.push("(nil)");
+              values.push({ key, value: null });
+            } else if (!item.ok) {
+              throw new RpcError(grpcStatusOf(item.code), `key "${key}": ${item.message}`);
+            } else if (item.result.kind === "value") {
+              shown.push(oneLine(getHuman(item.result.value, false)));
+              values.push(getJson(key, item.result.value, false));
+            }
+          });
+        }
+        return json ? jsonLine({ values }) : shown.join("\n");
+      });
+    });
+
+  client
+    .command("batch")
+    .description("run the ops on stdin, one per line (same words and flags as the commands: incr, decr, get, set, del, sadd, srem, smembers, sismember, scard, hset, hget, hmget, hdel, hgetall, hlen, hincrby; # comments), through Batch in chunks; prints one result line per op")
+    .action(async function (this: Command) {
+      await execute(this, async () => {
+        const text = new TextDecoder().decode(await readBounded(Bun.stdin.stream(), batchInputBytesMax, "the ops on stdin"));
+        const lines = text.split("\n");
+        if (lines.length > batchLinesMax) throw new UsageError(`at most ${batchLinesMax} lines`);
+        const ops: BatchLine[] = [];
+        const bad: string[] = [];
+        const json = this.optsWithGlobals<ConnFlags>().json === true;
+        lines.forEach((t, i) => {
+          const p = parseLine(t, i + 1);
+          if (p.kind === "op") ops.push(p.op);
+          else if (p.kind === "error") bad.push(json ? JSON.stringify({ error: { code: "INVALID_ARGUMENT", message: p.message, line: p.line } }) : `error: line ${p.line}: ${p.message}`);
+        });
+        // Bad input changes nothing: every line is checked before the first op is sent.
+        if (bad.length > 0) {
+          console.error(bad.join("\n"));
+          throw new UsageError(`${bad.length} malformed line(s); nothing was sent`);
+        }
+        return (c, jsonOut) => runBatchLines(c, ops, jsonOut);
+      });
+    });
+
+  client
     .command("status")
     .description("the node's id, version, keys, durability, members, accel")
     .action(action(() => async (c, json) => {
@@ -595,9 +772,9 @@ export function register(program: Command): void {
     }));
 }
 
-/** `imdb admin snapshot | leave | stats | member remove ID`: same connection flags, certificate name "admin" by default. */
+/** `imdb admin snapshot | backup | leave | stats | member remove ID`: same connection flags, certificate name "admin" by default. */
 export function registerAdmin(program: Command): void {
-  const admin = addConnectionOptions(program.command("admin"), "admin")
+  const admin = addConnectionOptions(quietUsageErrors(program.command("admin")), "admin")
     .description("operator actions (needs an admin certificate: imdb certs init --admins NAME)")
     .option("--json", "print exactly one JSON object");
   admin
@@ -624,6 +801,23 @@ export function registerAdmin(program: Command): void {
       if (id === undefined) throw new UsageError("the member's node id is required");
       await c.removeMember(id);
       return json ? jsonLine({ removed: id }) : `removed ${id}`;
+    }));
+  admin
+    .command("backup")
+    .description("stream a consistent backup of the node (a snapshot and the WAL after it, with a SHA-256) into FILE; restore with imdb node --restore FILE")
+    .requiredOption("--out <file>", "where to write the backup (written as FILE.tmp, renamed when complete and checked)")
+    .option("--force", "replace FILE if it exists")
+    .action(action(async (_args, opts) => {
+      const out = String(opts.out);
+      await checkBackupTarget(out, opts.force === true).catch((err: unknown) => {
+        throw err instanceof BackupUsageError ? new UsageError(err.message) : err;
+      });
+      return async (c, json) => {
+        const w = await writeBackup(c, out).catch((err: unknown) => {
+          throw err instanceof BackupUsageError ? new UsageError(err.message) : err;
+        });
+        return json ? jsonLine(w) : `backup ${w.path}: ${w.bytes} bytes, up to LSN ${w.lsn}, sha256 ${w.sha256}`;
+      };
     }));
   admin
     .command("stats")

@@ -20,6 +20,7 @@ interface NodeFlags {
   insecure?: boolean;
   repair?: boolean;
   clockOffsetMs?: string;
+  restore?: string;
 }
 
 /** Resolves flags + optional YAML into a checked config; throws ConfigError with every problem in both. */
@@ -70,6 +71,7 @@ export function register(program: Command): void {
     .option("--insecure", "plaintext on every port (local experiments only)")
     .option("--repair", "truncate a WAL damaged in the middle and start (peers refill the rest)")
     .option("--clock-offset-ms <ms>", "test only: add this many ms to the node's clock")
+    .option("--restore <file>", "first fill the empty data folder from a backup (imdb admin backup); the node starts as a new replica")
     .action(async (flags: NodeFlags) => {
       let cfg: NodeConfig;
       try {
@@ -82,6 +84,6 @@ export function register(program: Command): void {
         throw err;
       }
       const { runNode } = await import("../node/node.ts");
-      await runNode(cfg);
+      await runNode(cfg, flags.restore === undefined ? {} : { restoreFrom: flags.restore });
     });
 }

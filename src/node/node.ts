@@ -26,6 +26,8 @@ import { addressedHosts, certNamesHost, namesLost } from "./cert-names.ts";
 import { certsOf } from "./cert-expiry.ts";
 import { consoleMembersMax, type ConsoleState } from "./console/state.ts";
 import { buildCommit } from "./runtime-metrics.ts";
+import { backupStream } from "./backup.ts";
+import { restoreBackup } from "../persist/backup.ts";
 
 /** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
 
@@ -50,19 +52,24 @@ function makeClock(offsetMs: number): () => number {
   return offsetMs === 0 ? Date.now : () => Date.now() + offsetMs;
 }
 
-export async function startNode(cfg: NodeConfig, log: Logger): Promise<RunningNode> {
+/** How a node starts beyond its config: `restoreFrom` is a backup file (`imdb node --restore`) to fill the empty data folder from. */
+export interface StartOptions {
+  restoreFrom?: string;
+}
+
+export async function startNode(cfg: NodeConfig, log: Logger, opts: StartOptions = {}): Promise<RunningNode> {
   // One process per folder, before anything in it is read or written.
   await mkdir(cfg.dataDir, { recursive: true });
   const folderLock = lockDataDir(cfg.dataDir, cfg.id);
   try {
-    return await startLocked(cfg, log, folderLock);
+    return await startLocked(cfg, log, folderLock, opts);
   } catch (err) {
     folderLock.release();
     throw err;
   }
 }
 
-async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock): Promise<RunningNode> {
+async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock, opts: StartOptions): Promise<RunningNode> {
   const now = makeClock(cfg.clockOffsetMs);
   const a = accel();
   const metrics = createNodeMetrics({ build: { version } });
@@ -88,12 +95,19 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
   }
   const security = (): ServerSecurity => (tls ? { tls } : { insecure: true });
 
+  if (opts.restoreFrom !== undefined) {
+    // After the port checks, into an empty folder only, and without an identity file: the node starts as a new replica (persist/backup.ts).
+    const r = await restoreBackup(opts.restoreFrom, cfg.dataDir, a.checksums);
+    log.info("restored backup: starting as a new replica", { file: opts.restoreFrom, endLsn: r.endLsn, files: r.files.join(","), bytes: r.bytes });
+  }
+
   let skewEvents = 0;
   const persistLog: PersistLog = (level, message, fields) => log[level](message, fields);
   if (folderLock.kind === "none") log.warn("data folder NOT locked: a second process could use it", { reason: folderLock.why });
   // This life's CRDT actor: a new epoch whenever the folder may have forgotten writes peers saw (persist/replica.ts).
   const identity = await openIdentity({
     dataDir: cfg.dataDir, nodeId: cfg.id, durability: cfg.durability, repair: cfg.repair, random: cryptoEpochBytes, nowMs: Date.now(), log: persistLog,
+    restored: opts.restoreFrom !== undefined,
   });
   log.info("replica identity", { replica: identity.actor, epoch: identity.decision.kind === "keep" ? "kept" : `new (${identity.decision.reason})` });
   // deferChanges: digests and hash-tree updates happen once per key per anti-entropy look, not
@@ -237,6 +251,18 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock)
       setTimeout(() => void stop(), 50);
     },
     removeMember: (id) => cluster.removeMember(id),
+    backup: () => {
+      if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");
+      return backupStream({
+        dataDir: cfg.dataDir, sums: a.checksums, nextLsn: () => store.nextLsn, sync: () => store.sync(),
+        // A fresh snapshot of its own, after any one in progress.
+        snapshot: async () => {
+          while (snapshotRunning) await snapshotRunning.catch(() => undefined);
+          const s = await snapshot();
+          return { file: s.path, startLsn: Number(s.lsn) };
+        },
+      });
+    },
     stats: () =>
       Object.entries({ ...status(), replica: identity.actor, skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused, requestIds: requests.size, ...writes.stats, ...cluster.dropCounters() }).map(([name, value]) => ({ name, value: String(value) })),
   };
@@ -329,11 +355,11 @@ async function* engineEntries(engine: Engine): AsyncGenerator<readonly [string, 
 }
 
 /** `imdb node`: start, print one ready line, and live until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1). */
-export async function runNode(cfg: NodeConfig): Promise<never> {
+export async function runNode(cfg: NodeConfig, opts: StartOptions = {}): Promise<never> {
   const log = createLogger({ format: cfg.logFormat, level: cfg.logLevel, fields: {} });
   let node: RunningNode & { reloadTls?: () => Promise<void> };
   try {
-    node = await startNode(cfg, log);
+    node = await startNode(cfg, log, opts);
   } catch (err) {
     log.error("cannot start", { error: err instanceof Error ? err.message : String(err) });
     console.error(`error: ${err instanceof Error ? err.message : String(err)}`);

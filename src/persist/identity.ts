@@ -49,6 +49,8 @@ export interface IdentityOptions {
   random: () => Uint8Array;
   nowMs: number;
   log: PersistLog;
+  /** The folder was just filled from a backup: start a new epoch whatever it holds. */
+  restored?: boolean;
 }
 
 interface StoredIdentity {
@@ -70,6 +72,7 @@ export async function openIdentity(o: IdentityOptions): Promise<ReplicaIdentity>
     cleanStop,
     repair: o.repair,
     durability: o.durability,
+    restored: o.restored === true,
   };
   const decision = decideIdentity(facts, o.nodeId);
   let current: StoredIdentity;

@@ -64,6 +64,8 @@ export interface FolderFacts {
   /** `--repair` was asked: recovery may cut writes this actor already handed out. */
   repair: boolean;
   durability: Durability;
+  /** The folder was just filled from a backup (`imdb node --restore`): always a new replica. */
+  restored?: boolean;
 }
 
 export type NewEpochReason =
@@ -71,7 +73,8 @@ export type NewEpochReason =
   | "other-node"
   | "copied"
   | "repair"
-  | "unclean-stop";
+  | "unclean-stop"
+  | "restored";
 
 export type IdentityDecision = { kind: "keep"; epoch: Epoch } | { kind: "new"; reason: NewEpochReason };
 
@@ -89,6 +92,8 @@ export type IdentityDecision = { kind: "keep"; epoch: Epoch } | { kind: "new"; r
  * increments swallowed per restore while the epoch was kept). A new epoch costs one actor.
  */
 export function decideIdentity(f: FolderFacts, nodeId: string): IdentityDecision {
+  // A backup is behind what peers hold of the replica it was taken from, however it got here.
+  if (f.restored === true) return { kind: "new", reason: "restored" };
   if (f.stored === null) return { kind: "new", reason: "empty" };
   if (f.stored.nodeId !== nodeId) return { kind: "new", reason: "other-node" };
   if (f.stored.folderIno !== f.folderIno) return { kind: "new", reason: "copied" };
@@ -108,6 +113,8 @@ export function describeNewEpoch(reason: NewEpochReason): string {
       return "the data folder was copied or restored (its inode changed)";
     case "repair":
       return "--repair may drop writes this replica already handed out";
+    case "restored":
+      return "the data folder was just restored from a backup, which is behind what peers hold of the replica it was taken from";
     case "unclean-stop":
       return "the previous run did not stop cleanly (a crash, or a copy of a running node's folder put back): the folder may be behind what peers hold of this replica";
   }

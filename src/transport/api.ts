@@ -180,7 +180,14 @@ export interface AdminHandler {
   stats(): Maybe<{ name: string; value: string }[]>;
   /** Forgets a dead member now and tells the others it left. Absent: RemoveMember answers FAILED_PRECONDITION. */
   removeMember?(id: string): Maybe<void>;
+  /** A consistent backup, as data pieces then its summary. Absent: Backup answers FAILED_PRECONDITION. */
+  backup?(): AsyncIterable<BackupPiece>;
 }
+
+/** One message of AdminService.Backup: a piece of the backup file, or (last) the summary of the whole stream. */
+export type BackupPiece =
+  | { kind: "data"; bytes: Uint8Array }
+  | { kind: "end"; endLsn: bigint; totalBytes: number; sha256: Uint8Array };
 
 /**
  * NodeService: one opaque cluster message in, one reply out. `fromId` is already checked against the

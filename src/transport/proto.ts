@@ -106,6 +106,7 @@ export interface SnapshotResponseWire { path?: string; lsn?: WireInt64; bytes?: 
 export interface StatWire { name?: string; value?: string }
 export interface StatsResponseWire { stats?: StatWire[] }
 export interface RemoveMemberRequestWire { id?: string }
+export interface BackupChunkWire { data?: Uint8Array; endLsn?: WireInt64; totalBytes?: WireInt64; sha256?: Uint8Array }
 export interface PeerEnvelopeWire { fromId?: string; payload?: Uint8Array }
 export interface HealthCheckRequestWire { service?: string }
 export interface HealthCheckResponseWire { status?: number }
@@ -176,6 +177,8 @@ export const codecs = {
   StatsResponse: codec<StatsResponseWire>("imdb.v1.StatsResponse"),
   RemoveMemberRequest: codec<RemoveMemberRequestWire>("imdb.v1.RemoveMemberRequest"),
   RemoveMemberResponse: codec<EmptyWire>("imdb.v1.RemoveMemberResponse"),
+  BackupRequest: codec<EmptyWire>("imdb.v1.BackupRequest"),
+  BackupChunk: codec<BackupChunkWire>("imdb.v1.BackupChunk"),
   PeerEnvelope: codec<PeerEnvelopeWire>("imdb.v1.PeerEnvelope"),
   HSetRequest: codec<HSetRequestWire>("imdb.v1.HSetRequest"),
   HSetResponse: codec<HSetResponseWire>("imdb.v1.HSetResponse"),
@@ -241,6 +244,7 @@ export const adminMethods = {
   Leave: m(as, "Leave", codecs.LeaveRequest, codecs.LeaveResponse),
   Stats: m(as, "Stats", codecs.StatsRequest, codecs.StatsResponse),
   RemoveMember: m(as, "RemoveMember", codecs.RemoveMemberRequest, codecs.RemoveMemberResponse),
+  Backup: m(as, "Backup", codecs.BackupRequest, codecs.BackupChunk, true),
 } as const;
 
 export const nodeMethods = {

@@ -8,7 +8,7 @@ import {
   adminMethods, bigIntToInt64, clientMethods, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, rawCodec, serviceDefinition,
   type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
   type DeleteResponseWire, type MethodDesc, type RemoveMemberRequestWire, type ScanRequestWire, type SCountResponseWire, type SetResponseWire,
-  type SIsMemberResponseWire, type SMembersResponseWire,
+  type SIsMemberResponseWire, type SMembersResponseWire, type BackupChunkWire,
 } from "./proto.ts";
 import {
   decrementOp, deleteOp, getOp, hdelOp, hgetallOp, hgetOp, hincrbyOp, hlenOp, hmgetOp, hsetOp, incrementOp, requestIdOf, saddOp, scanQuery, scardOp,
@@ -240,7 +240,43 @@ function adminImpl(h: AdminHandler, secure: boolean, onInternal: Errorish): grpc
       await h.removeMember(id);
       return {};
     }),
+    Backup: (call: grpc.ServerWritableStream<unknown, unknown>) => void streamBackup(h, call, secure, onInternal),
   };
+}
+
+/** AdminService.Backup: writes each piece as it comes (waiting for the client when its window is full); a failure ends the stream with its status. */
+async function streamBackup(h: AdminHandler, call: grpc.ServerWritableStream<unknown, unknown>, secure: boolean, onInternal: Errorish): Promise<void> {
+  let cancelled = false;
+  call.on("cancelled", () => (cancelled = true));
+  try {
+    requireCaller(call as unknown as grpc.ServerUnaryCall<unknown, unknown>, secure, ["admin"]);
+    if (h.backup === undefined) throw new OpFailure("FAILED_PRECONDITION", "this server cannot take backups");
+    for await (const piece of h.backup()) {
+      if (cancelled) return;
+      const msg: BackupChunkWire = piece.kind === "data"
+        ? { data: piece.bytes }
+        : { endLsn: bigIntToInt64(piece.endLsn), totalBytes: piece.totalBytes, sha256: piece.sha256 };
+      if (!call.write(msg)) await drained(call);
+    }
+    call.end();
+  } catch (err) {
+    if (!cancelled) call.emit("error", serviceError("Backup", err, onInternal));
+  }
+}
+
+/** Resolves when the stream can take more, or is gone; leaves no listener behind (a backup waits here once per piece). */
+function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      call.off("drain", done);
+      call.off("cancelled", done);
+      call.off("close", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("cancelled", done);
+    call.on("close", done);
+  });
 }
 
 function peerImpl(nodeId: string, h: PeerHandler, secure: boolean, onInternal: Errorish): grpc.UntypedServiceImplementation {

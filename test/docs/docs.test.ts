@@ -55,7 +55,8 @@ describe("docs/operations.md configuration reference", () => {
 
   test("the flag column matches `imdb node`'s options", () => {
     const node = buildProgram().commands.find((c) => c.name() === "node") as Command;
-    const nodeFlags = node.options.map((o) => o.long).filter((f): f is string => f !== undefined && f !== "--config");
+    // --restore is a one-time start action, not a config field (api.md documents it with `imdb node`).
+    const nodeFlags = node.options.map((o) => o.long).filter((f): f is string => f !== undefined && f !== "--config" && f !== "--restore");
     const documented = rows.map((r) => unquote(r[1] ?? "")).filter((f): f is string => f !== undefined);
     expect([...documented].sort()).toEqual([...nodeFlags].sort());
     for (const r of rows) {

@@ -174,6 +174,7 @@ describe("actor derivation (shared by the node and the simulator)", () => {
     const facts = { stored, folderIno: "7", cleanStop: true, repair: false, durability: none };
     expect(decideIdentity(facts, "n")).toEqual({ kind: "keep", epoch });
     expect(decideIdentity({ ...facts, stored: null }, "n")).toEqual({ kind: "new", reason: "empty" });
+    expect(decideIdentity({ ...facts, restored: true }, "n")).toEqual({ kind: "new", reason: "restored" });
     expect(decideIdentity({ ...facts, folderIno: "8" }, "n")).toEqual({ kind: "new", reason: "copied" });
     expect(decideIdentity({ ...facts, repair: true }, "n")).toEqual({ kind: "new", reason: "repair" });
     expect(decideIdentity({ ...facts, cleanStop: false }, "n")).toEqual({ kind: "new", reason: "unclean-stop" });

@@ -141,14 +141,35 @@ describe("imdb client", () => {
   });
 
   test("server errors exit 1 and name the status on stderr; stdout stays empty", async () => {
-    expect(await client("get", "nope")).toEqual({ code: 1, out: "", err: "error: NOT_FOUND: key not found\n" });
-    expect(await client("get", "nope", "--json")).toEqual({ code: 1, out: "", err: "error: NOT_FOUND: key not found\n" });
+    expect(await client("get", "nope")).toEqual({ code: 1, out: "", err: 'error: NOT_FOUND: key not found (key "nope")\n' });
+    expect(await client("get", "nope", "--json")).toEqual({ code: 1, out: "", err: '{"error":{"code":"NOT_FOUND","message":"key not found","key":"nope"}}\n' });
     expect((await client("incr", "c", "0")).err).toStartWith("error: INVALID_ARGUMENT:");
     expect((await client("incr", "")).err).toStartWith("error: INVALID_ARGUMENT:");
     expect((await client("decr", "g")).err).toStartWith("error: FAILED_PRECONDITION:");
     const down = await imdb(["client", "--server", "127.0.0.1:1", "--tls-dir", certDir, "get", "k"]);
     expect(down.code).toBe(1);
     expect(down.err).toStartWith("error: UNAVAILABLE:");
+  });
+
+  test("TLS mistakes get a hint: a node certificate from another CA, a client certificate the node refuses, plaintext against TLS", async () => {
+    const other = join(dir, "other-ca");
+    expect((await imdb(["certs", "init", "--dir", other, "--nodes", "z"])).code).toBe(0);
+    const untrusted = await imdb(["client", "--server", server, "--tls-dir", other, "get", "k"]);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.err).toContain("hint: the node's certificate is not signed by your CA");
+    // The cluster's CA, but a client certificate signed by another one.
+    const mixed = join(dir, "mixed");
+    await Bun.write(join(mixed, "ca.crt"), Bun.file(join(certDir, "ca.crt")));
+    await Bun.write(join(mixed, "client.crt"), Bun.file(join(other, "client.crt")));
+    await Bun.write(join(mixed, "client.key"), Bun.file(join(other, "client.key")));
+    const refused = await imdb(["client", "--server", server, "--tls-dir", mixed, "--json", "get", "k"]);
+    expect(refused.code).toBe(1);
+    const e = JSON.parse(refused.err).error;
+    expect(e).toMatchObject({ code: "UNAVAILABLE", key: "k" });
+    expect(e.hint).toContain("refused the TLS handshake");
+    const plain = await imdb(["client", "--server", server, "--insecure", "get", "k"]);
+    expect(plain.code).toBe(1);
+    expect(plain.err).toContain("drop --insecure");
   });
 
   test("usage errors exit 2", async () => {
