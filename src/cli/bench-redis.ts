@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { initCerts } from "../transport/certs.ts";
 import { ImdbClient } from "../transport/client.ts";
 import { loadTlsDir } from "../transport/tls.ts";
-import { runLoad, type LoadResult } from "./bench-load.ts";
+import { runLoad, type LoadResult } from "../bench/load-workers.ts";
 import { redisBenchmark, startRedis, type RedisPersistence } from "./redis.ts";
 import { spawnNode } from "./spawn-node.ts";
 
@@ -56,7 +56,7 @@ const cases: Case[] = [
 
 export interface RedisBenchRow {
   case: string;
-  ours: Pick<LoadResult, "opsPerSec" | "latencyMs" | "clients" | "batch" | "errors">;
+  ours: Pick<LoadResult, "opsPerSec" | "latencyMs" | "clients" | "batch" | "errors" | "cpu">;
   redis: { rps: number; p50Ms: number | null; version: string } | { skipped: string };
   ratio: number | null;
   target: string;
@@ -79,12 +79,14 @@ export async function runRedisBench(opts: { seconds: number; progress: (s: strin
       const clients = Array.from({ length: Math.min(channels, c.ours.callers) }, () => new ImdbClient({ server: node.clientAddr, tls }));
       let ours: LoadResult;
       try {
-        ours = await runLoad(clients, "incr", c.ours.callers, c.ours.batch, opts.seconds, keyspace, new Uint8Array(16));
+        const plan = { op: "incr" as const, callers: c.ours.callers, batch: c.ours.batch, seconds: opts.seconds, keys: keyspace, value: new Uint8Array(16) };
+        ours = await runLoad(clients, plan, node.proc.pid, (line) => opts.progress(`  ${line}`));
       } finally {
         for (const cl of clients) cl.close();
         await node.stop();
       }
-      opts.progress(`  ours: ${ours.opsPerSec} ops/s, p50 ${ours.latencyMs.p50} ms`);
+      const nodeCpu = ours.cpu.nodePct === null ? "?" : `${Math.round(ours.cpu.nodePct)}%`;
+      opts.progress(`  ours: ${ours.opsPerSec} ops/s, p50 ${ours.latencyMs.p50} ms; CPU node ${nodeCpu}, load generator ${Math.round(ours.cpu.loadersPct)}%`);
       opts.progress(`${c.name}: redis-benchmark -c ${c.redis.clients}${c.redis.pipeline ? ` -P ${c.redis.pipeline}` : ""}`);
       const redis = await startRedis(join(root, `redis-${i}`), c.redis.persistence);
       let redisResult: RedisBenchRow["redis"];
@@ -105,7 +107,7 @@ export async function runRedisBench(opts: { seconds: number; progress: (s: strin
       const met = c.target.kind === "ratio" ? (ratio === null ? null : ratio >= c.target.min) : ours.latencyMs.p50 <= c.target.maxMs;
       rows.push({
         case: c.name,
-        ours: { opsPerSec: ours.opsPerSec, latencyMs: ours.latencyMs, clients: ours.clients, batch: ours.batch, errors: ours.errors },
+        ours: { opsPerSec: ours.opsPerSec, latencyMs: ours.latencyMs, clients: ours.clients, batch: ours.batch, errors: ours.errors, cpu: ours.cpu },
         redis: redisResult,
         ratio,
         target: c.target.kind === "ratio" ? `ours/redis >= ${c.target.min}` : `our p50 <= ${c.target.maxMs} ms`,
