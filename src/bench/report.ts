@@ -18,11 +18,15 @@ export function targetMet(t: Target, value: number): boolean {
 
 const fmt = (n: number): string => (Number.isInteger(n) ? n.toLocaleString("en-US") : String(n));
 
+/** The one word for a target's outcome; null when the run could not measure it (say, Redis missing). */
+export function verdictWord(met: boolean | null): "met" | "not met" | "not measured" {
+  return met === null ? "not measured" : met ? "met" : "not met";
+}
+
 /** "target >= 5,000,000 ops/s: met", "target <= 3x: not met", or "...: not measured" when value is null. */
 export function targetVerdict(t: Target, value: number | null): string {
   const unit = t.unit === undefined ? "" : t.unit === "x" ? "x" : ` ${t.unit}`;
-  const verdict = value === null ? "not measured" : targetMet(t, value) ? "met" : "not met";
-  return `target ${t.bound} ${fmt(t.target)}${unit}: ${verdict}`;
+  return `target ${t.bound} ${fmt(t.target)}${unit}: ${verdictWord(value === null ? null : targetMet(t, value))}`;
 }
 
 /** Events per second between two cumulative counts; 0 for an empty interval. */

@@ -12,6 +12,7 @@ import { loadTlsDir } from "../transport/tls.ts";
 import { runLoad, type LoadResult } from "../bench/load-workers.ts";
 import { redisBenchmark, startRedis, type RedisPersistence } from "./redis.ts";
 import { spawnNode } from "./spawn-node.ts";
+import { verdictWord } from "../bench/report.ts";
 
 export const benchRedisSecondsMax = 600;
 /** Distinct keys on both sides (redis-benchmark -r). */
@@ -140,8 +141,7 @@ export function registerBench(bench: Command): void {
       for (const r of rows) {
         const redis = "skipped" in r.redis ? `redis skipped (${r.redis.skipped})` : `redis ${Math.round(r.redis.rps)} ops/s p50 ${r.redis.p50Ms} ms`;
         const ratio = r.ratio === null ? "" : `  ratio ${r.ratio.toFixed(2)}`;
-        const met = r.met === null ? "" : r.met ? "  (target met)" : "  (target NOT met)";
-        console.log(`${r.case}\n  ours ${r.ours.opsPerSec} ops/s p50 ${r.ours.latencyMs.p50} ms p99 ${r.ours.latencyMs.p99} ms | ${redis}${ratio} | ${r.target}${met}`);
+        console.log(`${r.case}\n  ours ${r.ours.opsPerSec} ops/s p50 ${r.ours.latencyMs.p50} ms p99 ${r.ours.latencyMs.p99} ms | ${redis}${ratio} | target ${r.target}: ${verdictWord(r.met)}`);
       }
     });
 }

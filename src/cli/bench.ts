@@ -11,7 +11,7 @@ export function registerBenchAll(bench: Command): void {
     .command("all")
     .description(`run ${benchAllFamilies.join(", ")} one after another`)
     .option("--json", "print one JSON object: {family: result, ...}")
-    .option("--seconds <n>", "measuring time per case, passed to each family")
+    .option("--seconds <n>", "passed as --seconds to each family (see its --help for what it bounds)")
     .action(async (opts: { json?: boolean; seconds?: string }) => {
       const combined: Record<string, unknown> = {};
       let failed = 0;

@@ -28,3 +28,14 @@ test("runAccelBench reports each case with ratio = native/ts and auto = the fast
   expect(r.append.ts.recordsPerFdatasync).toBeGreaterThan(1); // 64 writers share fdatasyncs
   expect(progress.length).toBe(8);
 });
+
+test("--seconds is the budget of the whole run, not of each case", async () => {
+  // Eight cases: with a per-case budget this took eight times as long.
+  const seconds = 1.5;
+  const t0 = performance.now();
+  const r = await runAccelBench({ seconds, progress: () => {} });
+  const elapsedS = (performance.now() - t0) / 1000;
+  expect(r.results.length).toBe(8);
+  expect(elapsedS).toBeGreaterThanOrEqual(seconds * 0.9);
+  expect(elapsedS).toBeLessThan(seconds * 2);
+});
