@@ -5,7 +5,7 @@
 import "reflect-metadata";
 import { Command, CommanderError } from "commander";
 import { accel, describeAccel } from "../accel/index.ts";
-import { version } from "./self.ts";
+import { version } from "../version.ts";
 import { register as registerCerts } from "./certs.ts";
 import { register as registerClient, registerAdmin } from "./client.ts";
 import { registerBench as registerBenchAccel } from "./bench-accel.ts";
