@@ -124,7 +124,8 @@ export function registerBench(bench: Command): void {
       }
       let clients: ImdbClient[] = [];
       try {
-        clients = await connectAll(f, f.worker === true ? params.channels : needsPrefill(params.plan.op) ? 1 : 0);
+        // The parent opens one connection too: it prefills, and a bad flag or TLS file is its usage error, not a worker's.
+        clients = await connectAll(f, f.worker === true ? params.channels : 1);
       } catch (err) {
         this.error(`error: ${(err as Error).message}`, { exitCode: 2, code: "imdb.usage" });
       }
@@ -135,7 +136,7 @@ export function registerBench(bench: Command): void {
         }
         const { plan } = params;
         const first = clients[0];
-        if (first !== undefined) await prefill(first, plan.keys, plan.value);
+        if (first !== undefined && needsPrefill(plan.op)) await prefill(first, plan.keys, plan.value);
         process.stderr.write(`load: ${plan.op}, ${plan.callers} clients in ${params.workers} processes, batch ${plan.batch}, ${plan.seconds} s` +
           `${nodePid === null ? "" : `, node pid ${nodePid}`}\n`);
         const r = await runLoadWorkers({

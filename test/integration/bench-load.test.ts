@@ -64,6 +64,12 @@ describe("bench load with worker processes", () => {
     expect(r.stdout).toMatch(new RegExp(`^CPU \\(% of one core, \\d+ cores here\\): node \\d+% \\(pid ${node.proc.pid}\\), load generators \\d+%$`, "m"));
   });
 
+  test("more workers than callers is a usage error, before any process starts", async () => {
+    const r = await run(["bench", "load", "--server", node.clientAddr, "--tls-dir", certs, "--workers", "3", "--clients", "2"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error: --workers must be an integer in 1..2");
+  });
+
   test("a node that is not there: the workers' UNAVAILABLE is the error, exit 1, no summary", async () => {
     const r = await run(["bench", "load", "--server", "127.0.0.1:1", "--tls-dir", certs, "--seconds", "5", "--workers", "2", "--clients", "2"]);
     expect(r.code).toBe(1);
