@@ -16,8 +16,13 @@ export const loadClientsMax = 1024;
 export const loadSecondsMax = 3600;
 export const loadKeysMax = 10_000_000;
 export const loadWorkersMax = 64;
-/** Default worker processes: enough to keep a local node busy on small machines, not a crowd on big ones. */
-export const defaultLoadWorkers = (): number => Math.max(2, Math.min(4, availableParallelism()));
+/**
+ * Default worker processes: half the cores, leaving the rest to a node on the same machine, and
+ * no more than 4. More processes than free cores make things worse, not better: measured on 2
+ * busy cores, a second worker nearly doubled the load generators' CPU per op and left the node
+ * less CPU (docs/benchmarks.md, "Reading bench load").
+ */
+export const defaultLoadWorkers = (): number => Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
 
 interface LoadFlags extends ConnFlags {
   op: string; clients: string; batch: string; seconds: string; keys: string; valueBytes: string; channels?: string;
@@ -103,7 +108,7 @@ export function registerBench(bench: Command): void {
     .description("load a running node from several processes: ops/s, p50/p99 latency per call, node and load-generator CPU")
     .option("--op <op>", "incr | set | get | mixed (50% incr, 25% get, 25% set)", "incr")
     .option("--clients <n>", "concurrent callers, spread over the worker processes", "16")
-    .option("--workers <n>", `load-generator processes (default min(clients, ${defaultLoadWorkers()}))`)
+    .option("--workers <n>", `load-generator processes (default min(clients, ${defaultLoadWorkers()}): half the cores here, up to 4)`)
     .option("--batch <n>", `ops per Batch call (1 = unary calls), up to ${batchOpsMax}`, "1")
     .option("--seconds <s>", "duration", "5")
     .option("--keys <n>", "distinct keys", "1000")
