@@ -1,7 +1,7 @@
 // `bench accel` in miniature: every case is reported for both paths, and `auto` is the path
 // the same run measured faster (never the slower one).
 import { expect, test } from "bun:test";
-import { runAccelBench } from "../../src/cli/bench-accel.ts";
+import { runAccelBench } from "../../src/bench/accel.ts";
 import { nativeAvailable } from "../../src/accel/index.ts";
 
 test("runAccelBench reports each case with ratio = native/ts and auto = the faster path", async () => {

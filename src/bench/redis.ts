@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { initCerts } from "../transport/certs.ts";
 import { ImdbClient } from "../transport/client.ts";
 import { loadTlsDir } from "../transport/tls.ts";
-import { runLoad, type LoadResult } from "../bench/load-workers.ts";
-import { redisBenchmark, startRedis, type RedisPersistence } from "./redis.ts";
+import { runLoad, type LoadResult } from "./load-workers.ts";
+import { redisBenchmark, startRedis, type RedisPersistence } from "./redis-server.ts";
 import { spawnNode } from "./spawn-node.ts";
-import { verdictWord } from "../bench/report.ts";
+import { verdictWord } from "./report.ts";
 
 export const benchRedisSecondsMax = 600;
 /** Distinct keys on both sides (redis-benchmark -r). */

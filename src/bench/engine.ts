@@ -10,9 +10,9 @@ import { accel } from "../accel/index.ts";
 import { Engine } from "../engine/index.ts";
 import { openStore, silentLog, type Store } from "../persist/index.ts";
 import { initCerts } from "../transport/certs.ts";
-import { redisBenchmark, startRedis } from "./redis.ts";
+import { redisBenchmark, startRedis } from "./redis-server.ts";
 import { spawnNode } from "./spawn-node.ts";
-import { targetVerdict } from "../bench/report.ts";
+import { targetVerdict } from "./report.ts";
 
 export const benchEngineSecondsMax = 600;
 export const benchEngineKeysMax = 10_000_000;

@@ -3,14 +3,14 @@
 // and of the load generators over the same window.
 import { availableParallelism } from "node:os";
 import { Command, Option } from "commander";
-import { addConnectionOptions, connectFromFlags, jsonLine, type ConnFlags } from "./client.ts";
+import { addConnectionOptions, connectFromFlags, jsonLine, type ConnFlags } from "../cli/client.ts";
 import { ImdbClient, RpcError, splitHostPort } from "../transport/client.ts";
 import { batchOpsMax, valueBytesMax } from "../transport/api.ts";
-import { loadOps, needsPrefill, prefill, type LoadOp, type LoadPlan } from "../bench/load-driver.ts";
-import { LoadWorkerError, runLoadWorkers, runWorker, type LoadResult } from "../bench/load-workers.ts";
-import { isLoopbackHost, pidListeningOn, processCpuSeconds } from "../bench/proc-cpu.ts";
+import { loadOps, needsPrefill, prefill, type LoadOp, type LoadPlan } from "./load-driver.ts";
+import { LoadWorkerError, runLoadWorkers, runWorker, type LoadResult } from "./load-workers.ts";
+import { isLoopbackHost, pidListeningOn, processCpuSeconds } from "./proc-cpu.ts";
 
-export type { LoadResult } from "../bench/load-workers.ts";
+export type { LoadResult } from "./load-workers.ts";
 
 export const loadClientsMax = 1024;
 export const loadSecondsMax = 3600;

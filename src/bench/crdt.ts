@@ -4,7 +4,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { GCounter, internActor, MvRegister, PNCounter, type ActorId } from "../crdt/index.ts";
 import { Engine } from "../engine/index.ts";
-import { targetVerdict } from "../bench/report.ts";
+import { targetVerdict } from "./report.ts";
 
 export interface CrdtBenchRow {
   case: string;

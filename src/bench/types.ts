@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Engine } from "../engine/index.ts";
 import { initCerts } from "../transport/certs.ts";
-import { durableWriters, openFor, timeNodeStart } from "./bench-engine.ts";
-import { redisBenchmark, startRedis } from "./redis.ts";
-import { targetVerdict } from "../bench/report.ts";
+import { durableWriters, openFor, timeNodeStart } from "./engine.ts";
+import { redisBenchmark, startRedis } from "./redis-server.ts";
+import { targetVerdict } from "./report.ts";
 
 export const benchTypesSecondsMax = 600;
 export const benchTypesItemsMax = 10_000_000;

@@ -1,7 +1,7 @@
 // `imdb bench all` (`npm run bench`): runs each single-process benchmark family in turn, each in
 // a fresh child process so one family's heap and JIT state do not colour the next one's figures.
 import type { Command } from "commander";
-import { selfCommand } from "./self.ts";
+import { selfCommand } from "../cli/self.ts";
 
 /** The families `bench all` runs, in order; the cluster and load benches need their own setups. */
 export const benchAllFamilies = ["accel", "crdt", "storage", "engine"] as const;

@@ -3,7 +3,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { defaultLanConfig } from "../cluster/config.ts";
 import { antiEntropyCosts, disseminationRounds, distribution, falsePositives, timeToDeadEverywhere } from "../sim/measure.ts";
-import { targetVerdict } from "../bench/report.ts";
+import { targetVerdict } from "./report.ts";
 
 export interface ClusterBenchOptions {
   seed: number;
