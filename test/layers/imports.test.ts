@@ -1,13 +1,14 @@
-// The layers below the command line import nothing from it: the node, the engine and the rest
-// must build and run without the CLI (issue 16: `version` used to live in cli/ and node/ reached
-// up for it). Any import, static or dynamic, of a path under src/cli from these folders fails.
+// The layers below the command line import nothing from it or from the bench harness: the node,
+// the engine and the rest must build and run without them (issue 16: `version` used to live in
+// cli/ and node/ reached up for it). Any import, static or dynamic, of a path under src/cli or
+// src/bench from these folders fails.
 import { expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
 const src = resolve(import.meta.dir, "..", "..", "src");
-const cliDir = join(src, "cli");
-/** Folders that must not depend on src/cli. */
+const upperDirs = [join(src, "cli"), join(src, "bench")];
+/** Folders that must not depend on src/cli or src/bench. */
 const lowerLayers = ["node", "engine", "cluster", "persist", "crdt", "codec", "transport", "kinds", "accel", "config", "sim"];
 
 function tsFiles(dir: string): string[] {
@@ -25,12 +26,12 @@ function specifiers(source: string): string[] {
   return out;
 }
 
-/** Imports of files under src/cli made by `file`. */
-function cliImports(file: string): string[] {
+/** Imports of files under src/cli or src/bench made by `file`. */
+function upwardImports(file: string): string[] {
   return specifiers(readFileSync(file, "utf8")).filter((s) => {
     if (!s.startsWith(".")) return false;
     const target = resolve(dirname(file), s);
-    return target === cliDir || target.startsWith(`${cliDir}/`);
+    return upperDirs.some((d) => target === d || target.startsWith(`${d}/`));
   });
 }
 
@@ -40,8 +41,8 @@ test("the specifier scan sees static, re-export, side-effect and dynamic imports
 });
 
 for (const layer of lowerLayers) {
-  test(`src/${layer} imports nothing from src/cli`, () => {
-    const offenders = tsFiles(join(src, layer)).flatMap((f) => cliImports(f).map((s) => `${relative(src, f)} -> ${s}`));
+  test(`src/${layer} imports nothing from src/cli or src/bench`, () => {
+    const offenders = tsFiles(join(src, layer)).flatMap((f) => upwardImports(f).map((s) => `${relative(src, f)} -> ${s}`));
     expect(offenders).toEqual([]);
   });
 }
