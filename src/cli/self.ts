@@ -1,9 +1,6 @@
 // How to start this same program again as a child (for `imdb cluster` and tests): the compiled
 // binary re-runs itself; from source, Bun re-runs src/cli/main.ts.
 import { join } from "node:path";
-import pkg from "../../package.json" with { type: "json" };
-
-export const version: string = pkg.version;
 
 /** True inside a `bun build --compile` executable, whose modules live under /$bunfs/. */
 export function isCompiled(): boolean {

@@ -13,7 +13,7 @@ import type { AdminHandler, ClientHandler, ClientOp, MemberView, NodeStatus, OpO
 import { OpFailure } from "../transport/api.ts";
 import { startClientServer, startPeerServer, type RunningServer, type ServerSecurity } from "../transport/server.ts";
 import { loadTlsDir, validateNodeMaterial, type TlsMaterial } from "../transport/tls.ts";
-import { version } from "../cli/self.ts";
+import { version } from "../version.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { RequestTable } from "./requests.ts";
 import { RequestReplay, withRequestTable } from "./request-recovery.ts";

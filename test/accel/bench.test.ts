@@ -1,7 +1,7 @@
 // `bench accel` in miniature: every case is reported for both paths, and `auto` is the path
 // the same run measured faster (never the slower one).
 import { expect, test } from "bun:test";
-import { runAccelBench } from "../../src/cli/bench-accel.ts";
+import { runAccelBench } from "../../src/bench/accel.ts";
 import { nativeAvailable } from "../../src/accel/index.ts";
 
 test("runAccelBench reports each case with ratio = native/ts and auto = the faster path", async () => {
@@ -27,4 +27,15 @@ test("runAccelBench reports each case with ratio = native/ts and auto = the fast
   expect(r.append.ts.fdatasyncs).toBeGreaterThan(0);
   expect(r.append.ts.recordsPerFdatasync).toBeGreaterThan(1); // 64 writers share fdatasyncs
   expect(progress.length).toBe(8);
+});
+
+test("--seconds is the budget of the whole run, not of each case", async () => {
+  // Eight cases: with a per-case budget this took eight times as long.
+  const seconds = 1.5;
+  const t0 = performance.now();
+  const r = await runAccelBench({ seconds, progress: () => {} });
+  const elapsedS = (performance.now() - t0) / 1000;
+  expect(r.results.length).toBe(8);
+  expect(elapsedS).toBeGreaterThanOrEqual(seconds * 0.9);
+  expect(elapsedS).toBeLessThan(seconds * 2);
 });

@@ -2,7 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { register as registerCerts } from "../../src/cli/certs.ts";
 import { register as registerClient, registerAdmin } from "../../src/cli/client.ts";
-import { registerBench } from "../../src/cli/bench-load.ts";
+import { registerBench } from "../../src/bench/load.ts";
 
 const program = new Command("imdb").exitOverride();
 registerCerts(program);

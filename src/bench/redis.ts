@@ -9,9 +9,10 @@ import { join } from "node:path";
 import { initCerts } from "../transport/certs.ts";
 import { ImdbClient } from "../transport/client.ts";
 import { loadTlsDir } from "../transport/tls.ts";
-import { runLoad, type LoadResult } from "./bench-load.ts";
-import { redisBenchmark, startRedis, type RedisPersistence } from "./redis.ts";
+import { runLoad, type LoadResult } from "./load-workers.ts";
+import { redisBenchmark, startRedis, type RedisPersistence } from "./redis-server.ts";
 import { spawnNode } from "./spawn-node.ts";
+import { verdictWord } from "./report.ts";
 
 export const benchRedisSecondsMax = 600;
 /** Distinct keys on both sides (redis-benchmark -r). */
@@ -56,7 +57,7 @@ const cases: Case[] = [
 
 export interface RedisBenchRow {
   case: string;
-  ours: Pick<LoadResult, "opsPerSec" | "latencyMs" | "clients" | "batch" | "errors">;
+  ours: Pick<LoadResult, "opsPerSec" | "latencyMs" | "clients" | "batch" | "errors" | "cpu">;
   redis: { rps: number; p50Ms: number | null; version: string } | { skipped: string };
   ratio: number | null;
   target: string;
@@ -79,12 +80,14 @@ export async function runRedisBench(opts: { seconds: number; progress: (s: strin
       const clients = Array.from({ length: Math.min(channels, c.ours.callers) }, () => new ImdbClient({ server: node.clientAddr, tls }));
       let ours: LoadResult;
       try {
-        ours = await runLoad(clients, "incr", c.ours.callers, c.ours.batch, opts.seconds, keyspace, new Uint8Array(16));
+        const plan = { op: "incr" as const, callers: c.ours.callers, batch: c.ours.batch, seconds: opts.seconds, keys: keyspace, value: new Uint8Array(16) };
+        ours = await runLoad(clients, plan, node.proc.pid, (line) => opts.progress(`  ${line}`));
       } finally {
         for (const cl of clients) cl.close();
         await node.stop();
       }
-      opts.progress(`  ours: ${ours.opsPerSec} ops/s, p50 ${ours.latencyMs.p50} ms`);
+      const nodeCpu = ours.cpu.nodePct === null ? "?" : `${Math.round(ours.cpu.nodePct)}%`;
+      opts.progress(`  ours: ${ours.opsPerSec} ops/s, p50 ${ours.latencyMs.p50} ms; CPU node ${nodeCpu}, load generator ${Math.round(ours.cpu.loadersPct)}%`);
       opts.progress(`${c.name}: redis-benchmark -c ${c.redis.clients}${c.redis.pipeline ? ` -P ${c.redis.pipeline}` : ""}`);
       const redis = await startRedis(join(root, `redis-${i}`), c.redis.persistence);
       let redisResult: RedisBenchRow["redis"];
@@ -105,7 +108,7 @@ export async function runRedisBench(opts: { seconds: number; progress: (s: strin
       const met = c.target.kind === "ratio" ? (ratio === null ? null : ratio >= c.target.min) : ours.latencyMs.p50 <= c.target.maxMs;
       rows.push({
         case: c.name,
-        ours: { opsPerSec: ours.opsPerSec, latencyMs: ours.latencyMs, clients: ours.clients, batch: ours.batch, errors: ours.errors },
+        ours: { opsPerSec: ours.opsPerSec, latencyMs: ours.latencyMs, clients: ours.clients, batch: ours.batch, errors: ours.errors, cpu: ours.cpu },
         redis: redisResult,
         ratio,
         target: c.target.kind === "ratio" ? `ours/redis >= ${c.target.min}` : `our p50 <= ${c.target.maxMs} ms`,
@@ -138,8 +141,7 @@ export function registerBench(bench: Command): void {
       for (const r of rows) {
         const redis = "skipped" in r.redis ? `redis skipped (${r.redis.skipped})` : `redis ${Math.round(r.redis.rps)} ops/s p50 ${r.redis.p50Ms} ms`;
         const ratio = r.ratio === null ? "" : `  ratio ${r.ratio.toFixed(2)}`;
-        const met = r.met === null ? "" : r.met ? "  (target met)" : "  (target NOT met)";
-        console.log(`${r.case}\n  ours ${r.ours.opsPerSec} ops/s p50 ${r.ours.latencyMs.p50} ms p99 ${r.ours.latencyMs.p99} ms | ${redis}${ratio} | ${r.target}${met}`);
+        console.log(`${r.case}\n  ours ${r.ours.opsPerSec} ops/s p50 ${r.ours.latencyMs.p50} ms p99 ${r.ours.latencyMs.p99} ms | ${redis}${ratio} | target ${r.target}: ${verdictWord(r.met)}`);
       }
     });
 }

@@ -4,6 +4,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { GCounter, internActor, MvRegister, PNCounter, type ActorId } from "../crdt/index.ts";
 import { Engine } from "../engine/index.ts";
+import { targetVerdict } from "./report.ts";
 
 export interface CrdtBenchRow {
   case: string;
@@ -193,9 +194,8 @@ export function registerBench(bench: Command): void {
         return;
       }
       for (const r of rows) {
-        const met = r.target === null ? "" : (r.lowerIsBetter ? r.value <= r.target : r.value >= r.target) ? "  (target met)" : "  (below target)";
-        const t = r.target === null ? "" : `  target ${r.lowerIsBetter ? "<=" : ">="} ${r.target.toLocaleString("en-US")}`;
-        process.stdout.write(`${r.case.padEnd(50)} ${r.value.toLocaleString("en-US").padStart(12)} ${r.unit}${t}${met}\n`);
+        const t = r.target === null ? "" : `  ${targetVerdict({ bound: r.lowerIsBetter === true ? "<=" : ">=", target: r.target, unit: r.unit }, r.value)}`;
+        process.stdout.write(`${r.case.padEnd(50)} ${r.value.toLocaleString("en-US").padStart(12)} ${r.unit}${t}\n`);
       }
     });
 }

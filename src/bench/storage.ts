@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { accel, describeAccel } from "../accel/index.ts";
-import { redisBenchmark, startRedis } from "./redis.ts";
+import { redisBenchmark, startRedis } from "./redis-server.ts";
 import { openStore, recover, silentLog, type Lsn, type RecoverySink, type Store } from "../persist/index.ts";
 
 export interface StorageBenchResult {

@@ -8,8 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Engine } from "../engine/index.ts";
 import { initCerts } from "../transport/certs.ts";
-import { durableWriters, openFor, timeNodeStart } from "./bench-engine.ts";
-import { redisBenchmark, startRedis } from "./redis.ts";
+import { durableWriters, openFor, timeNodeStart } from "./engine.ts";
+import { redisBenchmark, startRedis } from "./redis-server.ts";
+import { targetVerdict } from "./report.ts";
 
 export const benchTypesSecondsMax = 600;
 export const benchTypesItemsMax = 10_000_000;
@@ -155,9 +156,9 @@ export function registerBench(bench: Command): void {
         const m = r.memory;
         const name = r.kind === "set" ? "set add" : "hash set";
         console.log(`${name} (engine + WAL, sync, ${writers} writers): ${d.opsPerSec}/s` +
-          (d.redisOpsPerSec === null ? `  (redis skipped: ${r.redis})` : `  vs ${r.redis} appendfsync always ${d.redisOpsPerSec}/s  ratio ${d.ratio?.toFixed(2)}  (target >= ${d.target})`));
+          (d.redisOpsPerSec === null ? `  (redis skipped: ${r.redis})` : `  vs ${r.redis} appendfsync always ${d.redisOpsPerSec}/s  ratio ${d.ratio?.toFixed(2)}  ${targetVerdict({ bound: ">=", target: d.target, unit: "x" }, d.ratio)}`));
         console.log(`  memory: node ${m.nodeBytesPerItem} B per ${r.kind === "set" ? "member" : "field"} at ${m.items}` +
-          (m.redisBytesPerItem === null ? "" : ` vs redis used_memory ${m.redisBytesPerItem} B  ratio ${m.ratio?.toFixed(2)}  (target <= ${m.target})`));
+          (m.redisBytesPerItem === null ? "" : ` vs redis used_memory ${m.redisBytesPerItem} B  ratio ${m.ratio?.toFixed(2)}  ${targetVerdict({ bound: "<=", target: m.target, unit: "x" }, m.ratio)}`));
       }
     });
 }

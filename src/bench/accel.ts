@@ -43,6 +43,14 @@ export interface AccelBenchResult {
 
 /** Upper bound for --seconds. */
 export const benchSecondsMax = 3600;
+/** Default --seconds: the whole run, shared by every case. */
+export const benchSecondsDefault = 4;
+/**
+ * Least measuring time per case and path, so a tiny --seconds still measures each (the append
+ * case needs long enough for its writers to share fdatasyncs).
+ */
+const caseMsMin = 5;
+const appendMsMin = 20;
 /** One measured slice; native and TS slices alternate so machine noise hits both alike. */
 const sliceMs = 25;
 /**
@@ -188,15 +196,19 @@ function row(c: { primitive: AccelBenchRow["primitive"]; name: string; unit: str
 export async function runAccelBench(opts: { seconds: number; progress: (s: string) => void }): Promise<AccelBenchResult> {
   const native = nativeAccel();
   const all = cases();
-  // --seconds is the measuring time per case, split evenly between the native and TS paths.
-  const syncBudgetMs = (opts.seconds * 1000) / 2;
+  // --seconds is the whole run: each case (the append case last) gets an equal share of what is
+  // left, so calibration, warm-up and collections of earlier cases shorten later ones instead
+  // of overrunning; a case's share is split evenly between the native and TS paths.
+  const deadline = performance.now() + opts.seconds * 1000;
+  const pathCount = native ? 2 : 1;
+  const perPathMs = (casesLeft: number, floorMs: number): number => Math.max(floorMs, (deadline - performance.now()) / casesLeft / pathCount);
   const results: AccelBenchRow[] = [];
   if (!native) opts.progress(`native addon not loaded (${nativeLoadError()}): measuring the TS path only`);
-  for (const c of all) {
+  for (const [i, c] of all.entries()) {
     opts.progress(`${c.primitive} ${c.name} ...`);
     const fns = native ? [c.make(native), c.make(tsAccel)] : [c.make(tsAccel)];
     Bun.gc(true);
-    const rates = measureSync(fns, syncBudgetMs).map((r) => r * c.workPerCall);
+    const rates = measureSync(fns, perPathMs(all.length + 1 - i, caseMsMin)).map((r) => r * c.workPerCall);
     results.push(row(c, native ? (rates[0] as number) : null, rates[rates.length - 1] as number));
   }
 
@@ -204,13 +216,13 @@ export async function runAccelBench(opts: { seconds: number; progress: (s: strin
   const appendCase = { primitive: "append" as const, name: `${appendWriters} writers x ${appendRecordBytes}B fdatasync`, unit: "records/s" };
   try {
     opts.progress(`append ${appendCase.name} ...`);
-    const perPathMs = (opts.seconds * 1000) / 2;
-    const slices = Math.max(1, Math.round(perPathMs / appendSliceMs));
+    const appendPerPathMs = perPathMs(1, appendMsMin);
+    const slices = Math.max(1, Math.round(appendPerPathMs / appendSliceMs));
     const paths: Array<[AccelPath, CountedAppender]> = native ? [["native", native.appender], ["ts", tsAccel.appender]] : [["ts", tsAccel.appender]];
     const acc = new Map<AccelPath, AppendRunResult>();
     for (let round = 0; round < slices; round++) {
       for (const [name, app] of paths) {
-        const r = await appendRun(app, dir, perPathMs / slices);
+        const r = await appendRun(app, dir, appendPerPathMs / slices);
         const a = acc.get(name) ?? { records: 0, ms: 0, lagMs: 0, fdatasyncs: 0, fdatasyncMs: 0 };
         acc.set(name, {
           records: a.records + r.records, ms: a.ms + r.ms, lagMs: Math.max(a.lagMs, r.lagMs),
@@ -272,7 +284,7 @@ export function registerBench(bench: Command): void {
     .command("accel")
     .description("measure the native and TypeScript accel paths (checksum, clocks, durable append) and what auto picks")
     .option("--json", "print one JSON object on stdout")
-    .option("--seconds <n>", "measuring time per case in seconds, split between native and TS", parseSeconds, 0.5)
+    .option("--seconds <n>", "measuring time of the whole run in seconds, shared by the cases and split between native and TS", parseSeconds, benchSecondsDefault)
     .action(async (o: { json?: boolean; seconds: number }) => {
       const progress = (s: string): void => void process.stderr.write(`bench accel: ${s}\n`);
       const a = accel();

@@ -1,7 +1,7 @@
 // `imdb bench all` (`npm run bench`): runs each single-process benchmark family in turn, each in
 // a fresh child process so one family's heap and JIT state do not colour the next one's figures.
 import type { Command } from "commander";
-import { selfCommand } from "./self.ts";
+import { selfCommand } from "../cli/self.ts";
 
 /** The families `bench all` runs, in order; the cluster and load benches need their own setups. */
 export const benchAllFamilies = ["accel", "crdt", "storage", "engine"] as const;
@@ -11,7 +11,7 @@ export function registerBenchAll(bench: Command): void {
     .command("all")
     .description(`run ${benchAllFamilies.join(", ")} one after another`)
     .option("--json", "print one JSON object: {family: result, ...}")
-    .option("--seconds <n>", "measuring time per case, passed to each family")
+    .option("--seconds <n>", "passed as --seconds to each family (see its --help for what it bounds)")
     .action(async (opts: { json?: boolean; seconds?: string }) => {
       const combined: Record<string, unknown> = {};
       let failed = 0;

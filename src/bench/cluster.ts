@@ -3,6 +3,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { defaultLanConfig } from "../cluster/config.ts";
 import { antiEntropyCosts, disseminationRounds, distribution, falsePositives, timeToDeadEverywhere } from "../sim/measure.ts";
+import { targetVerdict } from "./report.ts";
 
 export interface ClusterBenchOptions {
   seed: number;
@@ -97,7 +98,7 @@ export function registerBench(bench: Command): void {
         return;
       }
       for (const r of rows) {
-        const t = r.target === null ? "" : `  target <= ${r.target.toLocaleString("en-US")}${r.met === true ? "  (target met)" : "  (TARGET MISSED)"}`;
+        const t = r.target === null ? "" : `  ${targetVerdict({ bound: "<=", target: r.target, unit: r.unit }, r.value)}`;
         process.stdout.write(`${r.case.padEnd(62)} ${r.value.toLocaleString("en-US").padStart(10)} ${r.unit}${t}\n`);
       }
       if (rows.some((r) => r.met === false)) process.exitCode = 1;

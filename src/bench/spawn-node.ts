@@ -1,7 +1,7 @@
 // Starts `imdb node` as a child process and waits for its ready line: used by the benchmarks
 // that need real nodes (bench redis, bench cluster --real). Tests have their own harness.
 import type { Subprocess } from "bun";
-import { selfCommand } from "./self.ts";
+import { selfCommand } from "../cli/self.ts";
 
 export const nodeReadyDeadlineMs = 30_000;
 
