@@ -66,7 +66,8 @@
 //                                                    typed state of a conflicted key (digest.ts).
 //                                                    Computed when read or reported, never stored
 //   onChange(key, digest) is called after every change (apply, merge, load) - or, with
-//       deferChanges, once per changed key when reportChanges() runs (see below).
+//       deferChanges, once per changed key when reportChanges() runs (see below); digest
+//       undefined: the key was collected (it is gone).
 //   e.applyMany(ops, nowMs) -> { results, deltas }
 //       apply() (and get()) for the ops of one client Batch, in order. results[i] is
 //       { ok: true, value, count? } (value undefined: a get of a missing key) or { ok: false, error }.
@@ -76,9 +77,19 @@
 //       the last call (its current digest), and returns how many. Without it: 0, no-op.
 //   e.keyCount; e.has(key); e.typeOf(key)
 //   e.scan(): KeyScan   scan.next(maxKeys, maxBytes) -> [{ key, state: KeyState bytes }]
-//       In insertion order; tolerates writes during the scan: every key present when the
-//       scan began is returned exactly once (keys are never deleted), with its state at the
-//       moment it is returned; keys added meanwhile are returned too. `scan.done` at the end.
+//       In insertion order, deleted keys' records included; tolerates writes, collects and
+//       compactions during the scan: every key stored for the whole scan is returned exactly
+//       once, with its state at the moment it is returned; keys added meanwhile are returned
+//       too. `scan.done` at the end.
+//   e.listKeys(cursor, limit, prefix?, type?) -> { ok: true, keys, cursor } | { ok: false, error }
+//       Present keys in bounded pages (cursor 0: start and end); error INVALID for a cursor
+//       that two compactions have expired.
+//   Deleted keys' records (tombstones):
+//   e.absentKeys(cursor, limit) -> { items: [{ key, state, digest }], cursor }
+//   e.collect(key, digest): boolean   removes a deleted key whose record is unchanged since
+//       the caller read `digest` - only once no write it covers can still arrive (the
+//       cluster's causal stability). Collected entries are compacted away in bulk.
+//   e.tombstones() -> { count, bytes, oldestMs }
 //   e.clock: the node's HybridClock (LWW timestamps; recovery may restore() it).
 
 import {
@@ -94,6 +105,7 @@ import { hashWriteRefusal, mergeRefusal, mvWriteRefusal, setAddRefusal, sidesMer
 import { rowBytesMax } from "../limits.ts";
 import { digest128, digestOf, digestOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
+import { Tombstones, type TombstoneStats } from "./tombstones.ts";
 import { Conflicted } from "./typed.ts";
 import type { KeyHashSeed } from "./keyhash.ts";
 
@@ -159,7 +171,8 @@ export interface EngineOptions {
   maxClockSkewMs?: number;
   /** A peer's LWW timestamp further ahead of local time than this is refused (default hlcRemoteAheadMsMaxDefault). */
   hlcRemoteAheadMsMax?: number;
-  onChange?: (key: string, digest: bigint) => void;
+  /** digest undefined: the key is gone (collected, see Engine.collect). */
+  onChange?: (key: string, digest: bigint | undefined) => void;
   /**
    * Track changes instead of reporting each one: digests are computed when read or reported,
    * and onChange runs from reportChanges(), once per key however often it changed. The node
@@ -206,9 +219,54 @@ export const listKeysMax = 10_000;
 export const listExamineMax = 100_000;
 
 export interface KeyListing {
+  ok: true;
   keys: string[];
   /** Where the next call starts; 0 when the listing is complete. */
   cursor: number;
+}
+
+/** A listing refused: its cursor is from before the last two compactions, or not one this engine returned. */
+export type ListingRefusal = { ok: false; error: EngineError };
+
+/** A deleted key's record, as absentKeys returns it. */
+export interface AbsentItem {
+  key: string;
+  /** Its encoded KeyState (as encodeState gives). */
+  state: Uint8Array;
+  /** Its digest now: what collect() must be given for the record to go. */
+  digest: bigint;
+}
+
+export type { TombstoneStats };
+
+/** Free (collected) entries that, once also a quarter of the table, make it compact. */
+export const compactFreeEntriesMin = 1024;
+/**
+ * Cursors of listKeys and absentKeys are generation * cursorIndexSpan + table index: a compaction
+ * moves entries, so a cursor says which table layout it indexes. Generations count modulo
+ * cursorGenerations so a cursor stays a safe integer (a cursor 2^21 compactions old would be
+ * misread; it is refused long before, as older than one compaction).
+ */
+const cursorIndexSpan = 2 ** 32;
+const cursorGenerations = 2 ** 21;
+const expiredCursor = fail("INVALID", "cursor expired by a compaction of the key table; restart the scan");
+const foreignCursor = fail("INVALID", "cursor is not one this engine returned; restart the scan");
+
+/** Elements of the ascending `sorted` less than x. */
+function rankBelow(sorted: Uint32Array, x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** An open KeyScan's next table index, which a compaction moves (see Engine.scan). */
+interface ScanPosition {
+  at: number;
 }
 
 /** The kind name of a wire type. */
@@ -268,10 +326,23 @@ export class Engine {
   private readonly w = new Writer(4096);
   /** The current key's UTF-8 (see encodeKey). */
   private readonly keyBuf = new Uint8Array(keyBytesMax * 3 + 8);
-  private onChange: ((key: string, digest: bigint) => void) | null;
+  private onChange: ((key: string, digest: bigint | undefined) => void) | null;
   private readonly defer: boolean;
   /** Entries with Flag.ReportPending (deferChanges), in the order they first changed. */
   private pending: number[] = [];
+  /** Keys collected since the last reportChanges (deferChanges), reported gone before `pending`. */
+  private gone: string[] = [];
+  /** The absent entries' statistics (tombstones()). */
+  private readonly tombs = new Tombstones();
+  /** Compactions so far, modulo cursorGenerations: the layout cursors index. */
+  private generation = 0;
+  /** Indices the last compaction removed, ascending: maps a cursor of the layout before it. */
+  private lastRemoved: Uint32Array | null = null;
+  /**
+   * Open KeyScans' positions, moved by each compaction. Held weakly: a scan its user dropped
+   * before the end (a node stopping mid-build) must not be kept, nor need an explicit close.
+   */
+  private readonly scans = new Set<WeakRef<ScanPosition>>();
 
   constructor(opts: EngineOptions) {
     this.actor = internActor(opts.actor);
@@ -283,13 +354,13 @@ export class Engine {
     this.defer = opts.deferChanges ?? false;
   }
 
-  setOnChange(fn: ((key: string, digest: bigint) => void) | null): void {
+  setOnChange(fn: ((key: string, digest: bigint | undefined) => void) | null): void {
     this.onChange = fn;
   }
 
   /** Keys that hold something (deleted ones excluded). */
   get keyCount(): number {
-    return this.t.count - this.absentCount;
+    return this.t.count - this.t.free - this.absentCount;
   }
 
   /** Deleted keys still held as the record of what their delete removed. */
@@ -299,7 +370,7 @@ export class Engine {
 
   /** Keys held, deleted ones included (what snapshots and anti-entropy carry). */
   get storedKeyCount(): number {
-    return this.t.count;
+    return this.t.count - this.t.free;
   }
 
   has(key: string): boolean {
@@ -429,7 +500,7 @@ export class Engine {
       newSideOf.push({ type: kindOf(state).type, createdMs: this.clock.now(nowMs).ms, state });
       this.putSides(at, newSideOf);
     } else this.storeAt(at, state);
-    this.changed(op.key, at);
+    this.changed(op.key, at, nowMs);
     // An MV write answers the context of what it replaced plus its own dot (the delta's), not
     // the register's: chaining Set -> Set with the register's would delete siblings the
     // writer never read.
@@ -509,7 +580,7 @@ export class Engine {
       newSideOf.push({ type: CrdtType.OrMap, createdMs: this.clock.now(nowMs).ms, state: s });
       this.putSides(at, newSideOf);
     } else this.storeAt(at, s);
-    this.changed(op.key, at);
+    this.changed(op.key, at, nowMs);
     this.w.reset();
     writeEnvelope(this.w, this.keyBuf.subarray(0, len), done.delta, this.stampAt(at));
     return { ok: true, reply: done.reply, delta: this.w.finish() };
@@ -543,7 +614,7 @@ export class Engine {
     t.actor[i] = this.actor;
     if (up) t.p[i] = next;
     else t.n[i] = next;
-    this.changed(op.key, i);
+    this.changed(op.key, i, nowMs);
     return i;
   }
 
@@ -579,7 +650,7 @@ export class Engine {
           continue;
         }
         if (op.kind === "del") {
-          const r = this.delete(op.key);
+          const r = this.delete(op.key, nowMs);
           if (!r.ok) results[k] = r;
           else {
             if (r.delta !== null) deltas.push(r.delta);
@@ -639,7 +710,7 @@ export class Engine {
    * survives (add-wins) and nothing deleted comes back through any later join. The key keeps
    * its (now empty) states as the record of what was removed.
    */
-  delete(key: string): DeleteResult {
+  delete(key: string, nowMs?: number): DeleteResult {
     const len = this.encodeKey(key);
     if (len < 0) return invalidKey;
     const i = this.t.find(this.keyBuf, len);
@@ -651,7 +722,7 @@ export class Engine {
       if (d !== null) removed.push({ type: side.type, createdMs: side.createdMs, state: d });
     }
     this.putSides(i, sides);
-    this.changed(key, i);
+    this.changed(key, i, nowMs ?? this.clock.current().ms);
     const main = removed[0] as TypedState; // the key was present: some side held something
     this.w.reset();
     writeEnvelope(this.w, this.keyBuf.subarray(0, len), main.state, main.createdMs, removed.slice(1));
@@ -659,25 +730,147 @@ export class Engine {
   }
 
   /**
-   * Up to `limit` present keys from table position `cursor` on, with the prefix and of the
-   * type given; looks at no more than listExamineMax entries per call. Entries never move
-   * (keys are not removed from the table), so a key present for a whole listing is returned
-   * exactly once, whatever is written meanwhile; keys added meanwhile may or may not be.
+   * Up to `limit` present keys from cursor on (0: the start), with the prefix and of the type
+   * given; looks at no more than listExamineMax entries per call. Entries keep their order
+   * (inserts append; a compaction only closes the gaps of collected keys, and a cursor of the
+   * layout before it is mapped through them), so a key present for a whole listing is returned
+   * exactly once, whatever is written meanwhile; keys added meanwhile may or may not be. A
+   * cursor from before the last two compactions is refused (INVALID): restart the listing.
    */
-  listKeys(cursor: number, limit: number, prefix = "", type?: KeyType): KeyListing {
+  listKeys(cursor: number, limit: number, prefix = "", type?: KeyType): KeyListing | ListingRefusal {
     const t = this.t;
     const keysMax = Math.max(1, Math.min(limit, listKeysMax));
     const keys: string[] = [];
-    let i = Math.max(0, Math.floor(cursor));
+    let i = this.cursorIndex(cursor);
+    if (typeof i !== "number") return i;
     const end = Math.min(t.count, i + listExamineMax);
     for (; i < end && keys.length < keysMax; i++) {
-      if (((t.flags[i] as number) & Flag.Absent) !== 0) continue;
+      if (((t.flags[i] as number) & (Flag.Absent | Flag.Free)) !== 0) continue;
       if (type !== undefined && typeName(this.typeAt(i)) !== type) continue;
       const key = decodeKey(t.keyBytes(i));
       if (prefix !== "" && !key.startsWith(prefix)) continue;
       keys.push(key);
     }
-    return { keys, cursor: i >= t.count ? 0 : i };
+    return { ok: true, keys, cursor: this.cursorAt(i) };
+  }
+
+  /**
+   * Up to `limit` deleted keys' records from cursor on (0: the start; cursors as listKeys'),
+   * each with its encoded state and current digest; looks at no more than listExamineMax
+   * entries, and stops past scanChunkBytesMax of states. Cursor 0 back: the table's end. A
+   * cursor too old to map (see listKeys) starts over: a pass over records is idempotent.
+   */
+  absentKeys(cursor: number, limit: number): { items: AbsentItem[]; cursor: number } {
+    const t = this.t;
+    const itemsMax = Math.max(1, Math.min(limit, listKeysMax));
+    const items: AbsentItem[] = [];
+    const from = this.cursorIndex(cursor);
+    let i = typeof from === "number" ? from : 0;
+    const end = Math.min(t.count, i + listExamineMax);
+    let bytes = 0;
+    for (; i < end && items.length < itemsMax && bytes < scanChunkBytesMax; i++) {
+      // A scan of one byte per entry: fast enough that no index of absent entries pays its memory.
+      if (((t.flags[i] as number) & Flag.Absent) === 0) continue;
+      const kb = t.keyBytes(i);
+      const state = this.encodeAt(i, kb);
+      items.push({ key: decodeKey(kb), state, digest: this.computeDigest(i) });
+      bytes += state.length;
+    }
+    return { items, cursor: this.cursorAt(i) };
+  }
+
+  /**
+   * Removes key's record if the key is deleted (absent) and its digest is still `digest` (a
+   * record that changed since the caller looked is kept); true if it did. The key is then
+   * unknown here, reported to onChange with digest undefined, and a later write or merge of it
+   * starts afresh - so the caller must know that no write the record covers can still arrive
+   * (the cluster's causal stability), or that write comes back.
+   */
+  collect(key: string, digest: bigint): boolean {
+    const i = this.indexOf(key);
+    if (i < 0) return false;
+    const t = this.t;
+    if (((t.flags[i] as number) & Flag.Absent) === 0 || this.computeDigest(i) !== digest) return false;
+    this.absentCount--;
+    this.tombs.remove(i);
+    t.objects.delete(i);
+    t.remove(i);
+    if (this.onChange !== null) {
+      if (this.defer) this.gone.push(key);
+      else this.onChange(key, undefined);
+    }
+    if ((t.free >= compactFreeEntriesMin && t.free * 4 >= t.count) || t.free === t.count) this.compact();
+    return true;
+  }
+
+  /** Deleted keys' records: how many, their estimated bytes, when the oldest became absent. */
+  tombstones(): TombstoneStats {
+    return this.tombs.stats();
+  }
+
+  /** Storage sizes (tests, metrics): entries the columns hold room for, key arena bytes, hash slots, state objects, compactions. */
+  storageSizes(): { entriesCapacity: number; arenaBytes: number; hashSlots: number; objects: number; stampsCapacity: number; compactions: number } {
+    return { ...this.t.sizes(), objects: this.t.objects.size, stampsCapacity: this.stamps.length, compactions: this.compactions };
+  }
+
+  private compactions = 0;
+
+  /**
+   * Rebuilds the key table without its collected entries, so their memory goes back (columns,
+   * arena and hash table sized to the live keys), and moves everything indexed by entry:
+   * stamps, the pending reports, tombstones, open scans; cursors of the layout before are
+   * mapped through `lastRemoved`. O(table); it runs once per a quarter of the table collected.
+   */
+  private compact(): void {
+    const t = this.t;
+    const oldCount = t.count;
+    const { newIndex, removed } = t.compact();
+    const stamps = new Float64Array(Math.max(1024, t.sizes().entriesCapacity));
+    const n = Math.min(oldCount, this.stamps.length);
+    for (let i = 0; i < n; i++) {
+      const j = newIndex[i] as number;
+      if (j >= 0) stamps[j] = this.stamps[i] as number;
+    }
+    this.stamps = stamps;
+    const pending: number[] = [];
+    for (const i of this.pending) {
+      const j = newIndex[i] as number;
+      if (j >= 0) pending.push(j);
+    }
+    this.pending = pending;
+    this.tombs.remap(newIndex);
+    for (const ref of this.scans) {
+      const pos = ref.deref();
+      if (pos === undefined) this.scans.delete(ref);
+      else pos.at -= rankBelow(removed, pos.at);
+    }
+    this.generation = (this.generation + 1) % cursorGenerations;
+    this.lastRemoved = removed;
+    this.compactions++;
+  }
+
+  /** The table index a cursor stands for, or the refusal of one that cannot be mapped. */
+  private cursorIndex(cursor: number): number | ListingRefusal {
+    const c = Math.max(0, Math.floor(cursor));
+    if (!Number.isSafeInteger(c)) return foreignCursor;
+    if (c === 0) return 0;
+    const gen = Math.floor(c / cursorIndexSpan);
+    const index = c % cursorIndexSpan;
+    if (gen === this.generation) return index;
+    const prev = (this.generation + cursorGenerations - 1) % cursorGenerations;
+    if (gen === prev && this.lastRemoved !== null) return index - rankBelow(this.lastRemoved, index);
+    return gen < cursorGenerations && this.lastRemoved !== null ? expiredCursor : foreignCursor;
+  }
+
+  /** The cursor of table index i (0 at or past the end). */
+  private cursorAt(i: number): number {
+    return i >= this.t.count ? 0 : this.generation * cursorIndexSpan + i;
+  }
+
+  /** Entry i's encoded KeyState size (what a tombstone's record holds), without copying it out. */
+  private encodedSize(i: number): number {
+    this.encodeAt(i, this.t.keyBytes(i));
+    return this.w.pos;
   }
 
   get(key: string): KeyValue | undefined {
@@ -698,7 +891,7 @@ export class Engine {
 
   /** Joins an encoded KeyDelta. */
   mergeDelta(bytes: Uint8Array, nowMs: number, opts?: MergeOptions): MergeResult {
-    const i = this.compactMerge(bytes, 0, bytes.length, null);
+    const i = this.compactMerge(bytes, 0, bytes.length, null, nowMs);
     if (i >= 0) return { ok: true, key: decodeKey(this.t.keyBytes(i)), changed: this.compactChanged, skew: null, typeConflict: false };
     const env = decodeOrFail(bytes, null, "delta");
     if ("ok" in env) return env;
@@ -745,7 +938,7 @@ export class Engine {
    * used to build cost about a fifth of the restart: it now allocates nothing and decodes the
    * key only where a caller needs it.
    */
-  private compactMerge(bytes: Uint8Array, start: number, end: number, loadKey: string | null): number {
+  private compactMerge(bytes: Uint8Array, start: number, end: number, loadKey: string | null, nowMs: number): number {
     let version = 0;
     let type = 0;
     let keyStart = -1;
@@ -821,7 +1014,7 @@ export class Engine {
       t.actor[i] = actor;
       t.p[i] = p;
       t.n[i] = n;
-      this.changed(loadKey, i);
+      this.changed(loadKey, i, nowMs);
       this.compactChanged = true;
       return i;
     }
@@ -841,7 +1034,7 @@ export class Engine {
       t.actor[i] = actor;
       if (p > (t.p[i] as number)) t.p[i] = p;
       if (n > (t.n[i] as number)) t.n[i] = n;
-      this.changed(null, i);
+      this.changed(null, i, nowMs);
     }
     this.compactChanged = changed;
     return i;
@@ -852,7 +1045,7 @@ export class Engine {
    * calls a million times at start, so it builds no result; the error's text, or null.
    */
   replayOwn(bytes: Uint8Array, start: number, end: number, nowMs: number): string | null {
-    if (this.compactMerge(bytes, start, end, null) >= 0) return null;
+    if (this.compactMerge(bytes, start, end, null, nowMs) >= 0) return null;
     const r = this.mergeDelta(bytes.subarray(start, end), nowMs, ownOrigin);
     return r.ok ? null : r.error.message;
   }
@@ -908,7 +1101,7 @@ export class Engine {
     if (i < 0) {
       const at = this.t.insert(this.keyBuf, len);
       this.putSides(at, incoming);
-      this.changed(key, at);
+      this.changed(key, at, nowMs);
       return { ok: true, key, changed: true, skew, typeConflict: incoming.length > 1 && this.hidesPresentSide(at) };
     }
     const sides = this.sidesAt(i);
@@ -938,7 +1131,7 @@ export class Engine {
     }
     if (changed) {
       this.putSides(i, sides);
-      this.changed(key, i);
+      this.changed(key, i, nowMs);
     }
     // A conflict is two types shown at once: a deleted key written again with another type is not one.
     return { ok: true, key, changed, skew, typeConflict: added && this.hidesPresentSide(i) };
@@ -1040,8 +1233,8 @@ export class Engine {
   }
 
   /** Replaces `key`'s state with an encoded KeyState of that key (recovery from a snapshot). */
-  loadState(key: string, bytes: Uint8Array): LoadResult {
-    if (this.compactMerge(bytes, 0, bytes.length, key) >= 0) return { ok: true, key };
+  loadState(key: string, bytes: Uint8Array, nowMs?: number): LoadResult {
+    if (this.compactMerge(bytes, 0, bytes.length, key, nowMs ?? this.clock.current().ms) >= 0) return { ok: true, key };
     const env = decodeOrFail(bytes, key, "state");
     if ("ok" in env) return env;
     const sides = sidesOf(env);
@@ -1054,7 +1247,7 @@ export class Engine {
     let i = this.t.find(this.keyBuf, len);
     if (i < 0) i = this.t.insert(this.keyBuf, len);
     this.putSides(i, sides);
-    this.changed(key, i);
+    this.changed(key, i, nowMs ?? this.clock.current().ms);
     return { ok: true, key };
   }
 
@@ -1066,30 +1259,66 @@ export class Engine {
 
   /** With deferChanges: reports every key changed since the last call to onChange (see the API notes). */
   reportChanges(): number {
+    // Gone keys first: a key collected and then written again is reported gone, then with its
+    // new digest (its new entry is in `pending`, after every entry it could have had before).
+    const gone = this.gone;
+    if (gone.length > 0) {
+      this.gone = [];
+      let g = 0;
+      try {
+        for (; g < gone.length; g++) this.onChange?.(gone[g] as string, undefined);
+      } finally {
+        if (g < gone.length) this.gone = gone.slice(g).concat(this.gone);
+      }
+    }
     const list = this.pending;
-    if (list.length === 0) return 0;
+    if (list.length === 0) return gone.length;
     this.pending = [];
     const t = this.t;
     let k = 0;
+    let skipped = 0;
     try {
       for (; k < list.length; k++) {
         const i = list[k] as number;
-        this.onChange?.(decodeKey(t.keyBytes(i)), this.computeDigest(i));
-        t.flags[i] = (t.flags[i] as number) & ~Flag.ReportPending;
+        const f = t.flags[i] as number;
+        t.flags[i] = f & ~Flag.ReportPending;
+        // A collected entry: reported through `gone`.
+        if ((f & Flag.Free) !== 0) {
+          skipped++;
+          continue;
+        }
+        try {
+          this.onChange?.(decodeKey(t.keyBytes(i)), this.computeDigest(i));
+        } catch (e) {
+          t.flags[i] = f;
+          throw e;
+        }
       }
     } finally {
       // A subscriber that throws (a full hash tree) leaves the rest pending for the next call,
       // instead of flagged as pending yet in no list, which would silence them for good.
       if (k < list.length) this.pending = list.slice(k).concat(this.pending);
     }
-    return list.length;
+    return gone.length + list.length - skipped;
   }
 
   /** Scans entries in insertion order; see the API notes at the top. */
+  /**
+   * Scans entries in insertion order; see the API notes at the top. A compaction between two
+   * chunks moves the scan's position with the entries (it is registered in `scans` until
+   * done), rather than waiting for open scans to end: a scan its user abandons would then hold
+   * every compaction, and memory, back for good.
+   */
   scan(): KeyScan {
-    let next = 0;
+    const pos: ScanPosition = { at: 0 };
+    const ref = new WeakRef(pos);
+    this.scans.add(ref);
     let done = false;
     const self = this;
+    const finish = (): void => {
+      done = true;
+      self.scans.delete(ref);
+    };
     return {
       get done() {
         return done;
@@ -1098,16 +1327,18 @@ export class Engine {
         const keysMax = Math.max(1, Math.min(maxKeys, scanChunkKeysMax));
         const bytesMax = Math.max(1, Math.min(maxBytes, scanChunkBytesMax));
         const out: ScanItem[] = [];
+        if (done) return out;
+        const t = self.t;
         let bytes = 0;
-        while (out.length < keysMax && bytes < bytesMax) {
-          if (next >= self.t.count) { done = true; break; }
-          const i = next++;
-          const kb = self.t.keyBytes(i);
+        while (out.length < keysMax && bytes < bytesMax && pos.at < t.count) {
+          const i = pos.at++;
+          if (((t.flags[i] as number) & Flag.Free) !== 0) continue;
+          const kb = t.keyBytes(i);
           const state = self.encodeAt(i, kb);
           out.push({ key: decodeKey(kb), state });
           bytes += state.length;
         }
-        if (next >= self.t.count) done = true;
+        if (pos.at >= t.count) finish();
         return out;
       },
     };
@@ -1199,12 +1430,18 @@ export class Engine {
    * (once per changed key per anti-entropy look, and once per key when the hash tree is built).
    */
   /** key: the key's string, or null to decode it from the table if a subscriber needs it. */
-  private changed(key: string | null, i: number): void {
+  /** nowMs: the time of the change (when the key became absent, for tombstones()). */
+  private changed(key: string | null, i: number, nowMs: number): void {
     const t = this.t;
     const absent = !this.presentAt(i);
-    if (absent !== (((t.flags[i] as number) & Flag.Absent) !== 0)) {
+    const was = ((t.flags[i] as number) & Flag.Absent) !== 0;
+    if (absent !== was) {
       t.flags[i] = (t.flags[i] as number) ^ Flag.Absent;
       this.absentCount += absent ? 1 : -1;
+      if (absent) this.tombs.add(i, nowMs, this.encodedSize(i));
+      else this.tombs.remove(i);
+    } else if (absent) {
+      this.tombs.resize(i, this.encodedSize(i));
     }
     if (!this.defer) {
       if (this.onChange !== null) this.onChange(key ?? decodeKey(t.keyBytes(i)), this.computeDigest(i));

@@ -5,8 +5,10 @@
 // of a counter key near Redis's instead of ~5x it (a Map<string, object> entry alone costs
 // ~160 bytes of RSS in Bun).
 //
-// Entries are never removed (the engine has no delete), and entry indices are assigned in
-// insertion order, so a scan by index tolerates concurrent inserts and updates. Keys are
+// Entry indices are assigned in insertion order, so a scan by index tolerates concurrent
+// inserts and updates. A removed entry (a collected delete record) stays in place, flagged
+// Flag.Free and out of the hash table, until compact() rebuilds the table densely; the engine
+// maps scan positions across that (engine/index.ts, "Compaction"). Keys are
 // chosen by clients, so the table hashes them with a keyed hash under a per-process secret
 // seed (keyhash.ts): nobody can pick keys that collide.
 
@@ -45,15 +47,27 @@ export const Flag = {
   DeltaDeferred: 4,
   /** The key holds nothing a read shows (deleted): it keeps its states as the record of what the delete removed. */
   Absent: 8,
+  /** Removed (collected): no key, out of the hash table, skipped by every scan until compact() drops it. */
+  Free: 16,
 } as const;
+
+/** Fewest entries a table's columns are sized for. */
+const entriesCapacityMin = 1024;
+/** Smallest key arena. */
+const arenaBytesMin = 64 * 1024;
+/** Fewest hash table slots. */
+const hashSlotsMin = 4096;
 
 /** Actor column value of a compact counter with no rows. */
 export const noActor = 0xffff_ffff;
 
 export class KeyTable {
+  /** Entries in use, free ones included (the next insert's index). */
   count = 0;
-  private capacity = 1024;
-  private arena = new Uint8Array(64 * 1024);
+  /** Entries flagged Flag.Free (removed, awaiting compact()). */
+  free = 0;
+  private capacity = entriesCapacityMin;
+  private arena = new Uint8Array(arenaBytesMin);
   private arenaUsed = 0;
   keyOffset = new Uint32Array(this.capacity);
   keyLength = new Uint16Array(this.capacity);
@@ -67,9 +81,9 @@ export class KeyTable {
   flags = new Uint8Array(this.capacity);
   /** States of Slot.Object entries. */
   /** A state of any kind, or a Conflicted (engine/typed.ts): anything with a `kind`. */
-  readonly objects = new Map<number, StoredObject>();
+  objects = new Map<number, StoredObject>();
   /** Hash table: entry index + 1, 0 = empty. Size is a power of two, load <= 1/2. */
-  private table = new Int32Array(4096);
+  private table = new Int32Array(hashSlotsMin);
 
   private readonly k0: number;
   private readonly k1: number;
@@ -151,7 +165,116 @@ export class KeyTable {
 
   private rehash(): void {
     this.table = new Int32Array(this.table.length * 2);
-    for (let i = 0; i < this.count; i++) this.place(i);
+    for (let i = 0; i < this.count; i++) if (((this.flags[i] as number) & Flag.Free) === 0) this.place(i);
+  }
+
+  /**
+   * Takes entry i out of the hash table and flags it Free (its columns and key bytes stay until
+   * compact()). Linear probing with backward-shift deletion: the entries after it in its probe
+   * run move back, so lookups need no tombstone slots.
+   */
+  remove(i: number): void {
+    const mask = this.table.length - 1;
+    let hole = (this.keyHash[i] as number) & mask;
+    while (this.table[hole] !== i + 1) {
+      if (this.table[hole] === 0) throw new Error("assertion failed: removing an entry not in the hash table");
+      hole = (hole + 1) & mask;
+    }
+    this.table[hole] = 0;
+    for (let j = (hole + 1) & mask; this.table[j] !== 0; j = (j + 1) & mask) {
+      const v = this.table[j] as number;
+      const home = (this.keyHash[v - 1] as number) & mask;
+      // v may fill the hole if the hole lies on its probe path (from home to j).
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        this.table[hole] = v;
+        this.table[j] = 0;
+        hole = j;
+      }
+    }
+    this.flags[i] = Flag.Free | ((this.flags[i] as number) & Flag.ReportPending);
+    this.slot[i] = Slot.Object;
+    this.free++;
+  }
+
+  /**
+   * Rebuilds the table without its free entries, in index order: new columns sized near the
+   * live count, a new arena holding only live keys, a new hash table. Returns each old index's
+   * new one (-1 for a removed entry) and the removed indices, ascending.
+   */
+  compact(): { newIndex: Int32Array; removed: Uint32Array } {
+    const oldCount = this.count;
+    const live = oldCount - this.free;
+    const newIndex = new Int32Array(oldCount);
+    const removed = new Uint32Array(this.free);
+    let liveBytes = 0;
+    for (let i = 0, r = 0, n = 0; i < oldCount; i++) {
+      if (((this.flags[i] as number) & Flag.Free) !== 0) {
+        newIndex[i] = -1;
+        removed[r++] = i;
+      } else {
+        newIndex[i] = n++;
+        liveBytes += this.keyLength[i] as number;
+      }
+    }
+    const c = Math.max(entriesCapacityMin, Math.ceil(live * 1.25));
+    const keyOffset = new Uint32Array(c);
+    const keyLength = new Uint16Array(c);
+    const keyHash = new Uint32Array(c);
+    const slot = new Uint8Array(c);
+    const actor = new Uint32Array(c);
+    const p = new Float64Array(c);
+    const n = new Float64Array(c);
+    const flags = new Uint8Array(c);
+    let arenaSize = arenaBytesMin;
+    while (arenaSize < liveBytes * 1.25) arenaSize *= 2;
+    const arena = new Uint8Array(arenaSize);
+    let used = 0;
+    for (let i = 0; i < oldCount; i++) {
+      const j = newIndex[i] as number;
+      if (j < 0) continue;
+      const off = this.keyOffset[i] as number;
+      const len = this.keyLength[i] as number;
+      arena.set(this.arena.subarray(off, off + len), used);
+      keyOffset[j] = used;
+      used += len;
+      keyLength[j] = len;
+      keyHash[j] = this.keyHash[i] as number;
+      slot[j] = this.slot[i] as number;
+      actor[j] = this.actor[i] as number;
+      p[j] = this.p[i] as number;
+      n[j] = this.n[i] as number;
+      flags[j] = this.flags[i] as number;
+    }
+    this.keyOffset = keyOffset;
+    this.keyLength = keyLength;
+    this.keyHash = keyHash;
+    this.slot = slot;
+    this.actor = actor;
+    this.p = p;
+    this.n = n;
+    this.flags = flags;
+    this.arena = arena;
+    this.arenaUsed = used;
+    this.capacity = c;
+    this.count = live;
+    this.free = 0;
+    let slots = hashSlotsMin;
+    while (live * 2 > slots) slots *= 2;
+    this.table = new Int32Array(slots);
+    for (let i = 0; i < live; i++) this.place(i);
+    const objects = new Map<number, StoredObject>();
+    for (const [i, o] of this.objects) {
+      const j = newIndex[i] as number;
+      if (j >= 0) objects.set(j, o);
+    }
+    // A new Map, not the old one cleared: the old one's storage is sized for its peak.
+    this.objects = objects;
+    return { newIndex, removed };
+  }
+
+  /** Sizes of the storage, for tests and metrics: entries the columns hold room for, arena bytes, hash table slots. */
+  sizes(): { entriesCapacity: number; arenaBytes: number; hashSlots: number } {
+    return { entriesCapacity: this.capacity, arenaBytes: this.arena.length, hashSlots: this.table.length };
   }
 
   private grow(): void {

@@ -220,7 +220,12 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   const clientHandler: ClientHandler = {
     apply: async (op, requestId) => (await metrics.track([op], (ops) => applyOps(ops, requestId)))[0]!,
     batch: (ops, requestId) => metrics.track(ops, (o) => applyOps(o, requestId)),
-    scan: (q) => engine.listKeys(q.cursor, q.limit, q.prefix, q.type ?? undefined),
+    scan: (q) => {
+      const page = engine.listKeys(q.cursor, q.limit, q.prefix, q.type ?? undefined);
+      // A cursor a compaction of the key table expired: the client restarts its scan.
+      if (!page.ok) throw new OpFailure("INVALID_ARGUMENT", page.error.message);
+      return page;
+    },
     status,
     members: (): MemberView[] => cluster.members(),
   };

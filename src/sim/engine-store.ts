@@ -18,7 +18,7 @@ export interface SimStore extends ReplicaStore {
   keys(): string[];
   /** Re-reports every key's digest (what recovery does before the node rejoins). */
   reportAll(): void;
-  setOnChange(fn: (key: string, digest: bigint) => void): void;
+  setOnChange(fn: (key: string, digest: bigint | undefined) => void): void;
   /** Per-actor counts, if the store can tell (needed to account for a wiped disk). */
   actors?(key: string): string[];
   actorCount?(key: string, actor: string): number;
@@ -27,13 +27,13 @@ export interface SimStore extends ReplicaStore {
 /** Engine-backed replica: counters are PN-Counters, deltas and states are the engine's encodings. */
 export class EngineStore implements SimStore {
   readonly engine: Engine;
-  private onChange: (key: string, digest: bigint) => void = () => {};
+  private onChange: (key: string, digest: bigint | undefined) => void = () => {};
 
   constructor(readonly actor: string, private readonly nowMs: () => number, hashSeed: readonly [number, number] = [0, 0]) {
     this.engine = new Engine({ actor, onChange: (k, d) => this.onChange(k, d), hashSeed });
   }
 
-  setOnChange(fn: (key: string, digest: bigint) => void): void {
+  setOnChange(fn: (key: string, digest: bigint | undefined) => void): void {
     this.onChange = fn;
   }
 

@@ -12,11 +12,11 @@ const decoder = new TextDecoder();
 export class CounterStore implements SimStore {
   private readonly data = new Map<string, Map<string, number>>();
   /** Called with every key whose state changed (the cluster's keyChanged). */
-  onChange: (key: string, digest: bigint) => void = () => {};
+  onChange: (key: string, digest: bigint | undefined) => void = () => {};
 
   constructor(readonly actor: string) {}
 
-  setOnChange(fn: (key: string, digest: bigint) => void): void {
+  setOnChange(fn: (key: string, digest: bigint | undefined) => void): void {
     this.onChange = fn;
   }
 

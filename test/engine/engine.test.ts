@@ -190,7 +190,7 @@ describe("Engine", () => {
       const seen = new Map<string, bigint>();
       const nodes = ["n1", "n2", "n3"].map((actor, i) => new Engine({
         actor,
-        onChange: i === 0 ? (k, d) => seen.set(k, d) : undefined,
+        onChange: i === 0 ? (k, d) => { if (d !== undefined) seen.set(k, d); } : undefined,
       }));
       const deltas: Uint8Array[] = [];
       let now = T;

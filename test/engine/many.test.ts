@@ -68,8 +68,8 @@ describe("Engine deferChanges", () => {
   test("digests stay current on read; reportChanges tells each changed key once, with its latest digest", () => {
     const batches = fc.array(fc.array(opArb, { maxLength: 20 }), { minLength: 1, maxLength: 5 });
     checkProperty("deferred reports", fc.property(batches, (steps) => {
-      const now: Array<[string, bigint]> = [];
-      const later: Array<[string, bigint]> = [];
+      const now: Array<[string, bigint | undefined]> = [];
+      const later: Array<[string, bigint | undefined]> = [];
       const eager = new Engine({ actor: "n1", onChange: (k, d) => now.push([k, d]) });
       const lazy = new Engine({ actor: "n1", onChange: (k, d) => later.push([k, d]), deferChanges: true });
       for (const batch of steps) {
