@@ -46,7 +46,7 @@ import type { DeltaPush } from "./deltas.ts";
 import type { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
 import type { ClusterEvent, Env, MemberStatus, NodeId } from "./types.ts";
-import type { AeStamp, GcHelloMsg, Message } from "./wire.ts";
+import { formerLivesMax, type AeStamp, type GcHelloMsg, type Message } from "./wire.ts";
 import { aeReplyBytesMax } from "../limits.ts";
 
 /** Records one probe carries at most (and bytes: aeReplyBytesMax), so a probe fits one envelope. */
@@ -83,6 +83,12 @@ export interface GcDurableState {
    * without it (then it counts as reaped, as it would have been had it been in the view).
    */
   members: string[];
+  /**
+   * The lives this folder's data comes from, oldest first, the current one last: a life that
+   * starts over data an earlier life wrote (a restart under a new epoch) still holds what that
+   * life held, so a member that saw any of them depart must not take its data.
+   */
+  lives: string[];
 }
 
 export interface GcOptions {
@@ -169,7 +175,7 @@ export class TombstoneCollector {
     private readonly deltas: DeltaPush,
     private readonly opts: GcOptions,
   ) {
-    this.durable = { generation: opts.durable.generation, departed: [...opts.durable.departed], members: [...opts.durable.members] };
+    this.durable = { generation: opts.durable.generation, departed: [...opts.durable.departed], members: [...opts.durable.members], lives: [...opts.durable.lives] };
     this.quarantined = opts.quarantined;
     this.startedMs = env.nowMs();
   }
@@ -264,7 +270,9 @@ export class TombstoneCollector {
 
   /** Does tick() have anything to do now? (It is cheap to ask; tick reads the whole view.) */
   due(): boolean {
-    return this.env.nowMs() >= this.nextDeadlineMs();
+    if (this.dirty) return true;
+    const t = this.nextDeadlineMs();
+    return this.env.nowMs() >= t;
   }
 
   private nextHelloAtMs = Number.NEGATIVE_INFINITY;
@@ -322,7 +330,8 @@ export class TombstoneCollector {
   // ------------------------------------------------------------ handshake and quarantine
 
   private hello(reply: boolean, departed: boolean): GcHelloMsg {
-    return { kind: "gc-hello", reply, life: this.opts.life, generation: this.durable.generation, quarantined: this.quarantined, departed };
+    const formerLives = this.durable.lives.filter((l) => l !== this.opts.life).slice(-formerLivesMax);
+    return { kind: "gc-hello", reply, life: this.opts.life, formerLives, generation: this.durable.generation, quarantined: this.quarantined, departed };
   }
 
   private onHello(from: NodeId, fromAddr: string, msg: GcHelloMsg): void {
@@ -337,7 +346,7 @@ export class TombstoneCollector {
       this.askReset(`member ${from} saw this replica (${this.opts.life}) leave or be reaped`);
       return;
     }
-    const departed = this.durable.departed.includes(`${from}/${msg.life}`);
+    const departed = [msg.life, ...msg.formerLives].some((l) => this.durable.departed.includes(`${from}/${l}`));
     if (p.life !== null && p.life !== msg.life) {
       // A new life of that member: what its old life confirmed says nothing about this one.
       this.aeFloors.delete(from);
@@ -396,7 +405,7 @@ export class TombstoneCollector {
   }
 
   private snapshot(): GcDurableState {
-    return { generation: this.durable.generation, departed: [...this.durable.departed], members: [...this.durable.members] };
+    return { generation: this.durable.generation, departed: [...this.durable.departed], members: [...this.durable.members], lives: [...this.durable.lives] };
   }
 
   // ------------------------------------------------------------ probing a member's records
@@ -501,7 +510,7 @@ export class TombstoneCollector {
       seen.set(id, upTo === 0 ? (sorted[0]?.id ?? 1) - 1 : upTo);
     }
     const stable = this.stableRounds(candidates, ids, seen);
-    for (const r of stable) this.collectRound(r, members);
+    if (stable.length > 0) this.collectRounds(stable, members);
   }
 
   /** The rounds whose requirement vector (round id for each member still required) the seen vector covers: one compareMany call. */
@@ -531,36 +540,38 @@ export class TombstoneCollector {
     return out;
   }
 
-  private collectRound(r: Round, members: ReadonlySet<NodeId>): void {
+  private collectRounds(rounds: readonly Round[], members: ReadonlySet<NodeId>): void {
     // Past this point states a member read before its confirmation are stale (see AeStamp).
-    let newest = this.durable.generation;
-    for (const [id, c] of r.confirms) {
-      if (!members.has(id)) continue;
-      const floor = this.aeFloors.get(id);
-      if (floor === undefined || floor.epoch !== c.streamEpoch || floor.confirms < c.confirms) this.aeFloors.set(id, { epoch: c.streamEpoch, confirms: c.confirms });
+    for (const r of rounds) {
+      for (const [id, c] of r.confirms) {
+        if (!members.has(id)) continue;
+        const floor = this.aeFloors.get(id);
+        if (floor === undefined || floor.epoch !== c.streamEpoch || floor.confirms < c.confirms) this.aeFloors.set(id, { epoch: c.streamEpoch, confirms: c.confirms });
+      }
     }
     // The generation goes above every confirming member's (each confirmation raised ours to
     // its sender's) before anything is dropped, and is stored first: a copy of a member's data
-    // made before its confirmation carries less.
-    this.raiseGeneration(newest + 1, true);
+    // made before its confirmation carries less. One raise covers every round settled now.
+    this.raiseGeneration(this.durable.generation + 1, true);
     const now = this.env.nowMs();
     const collect = this.store.collect as (key: string, digest: bigint) => boolean;
     let n = 0;
-    for (const e of r.entries) {
-      if (collect(e.key, e.digest)) {
+    for (const r of rounds) {
+      for (const e of r.entries) {
+        if (!collect(e.key, e.digest)) continue;
         n++;
         this.collected.delete(e.key);
         this.collected.set(e.key, now + collectedGraceMs);
       }
+      this.roundsCompleted++;
+      this.dropRound(r, true);
     }
     while (this.collected.size > collectedRememberedMax) {
       const first = this.collected.keys().next().value as string;
       this.collected.delete(first);
     }
     this.keysCollected += n;
-    this.roundsCompleted++;
     if (n > 0) this.events.push({ kind: "tombstones-collected", keys: n });
-    this.dropRound(r, true);
   }
 
   private dropRound(r: Round, done: boolean): void {

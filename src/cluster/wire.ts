@@ -95,7 +95,9 @@ export interface AeStamp {
  * its collection generation, whether it holds back (a life whose data may predate
  * collections), and in a reply whether the asker is a life this node saw depart.
  */
-export type GcHelloMsg = { kind: "gc-hello"; reply: boolean; life: string; generation: number; quarantined: boolean; departed: boolean };
+export type GcHelloMsg = { kind: "gc-hello"; reply: boolean; life: string; formerLives: string[]; generation: number; quarantined: boolean; departed: boolean };
+/** Earlier lives a replica's data comes from, at most (src/cluster/gc.ts). */
+export const formerLivesMax = 16;
 
 export type AliveMsg = { kind: "alive"; id: NodeId; incarnation: Incarnation; addr: string };
 export type SuspectMsg = { kind: "suspect"; id: NodeId; incarnation: Incarnation; from: NodeId };
@@ -291,6 +293,8 @@ function encodeMessage(w: Writer, m: Message): void {
       return;
     case "gc-hello":
       w.u8(MessageKind.gcHello); w.u8((m.reply ? 1 : 0) | (m.quarantined ? 2 : 0) | (m.departed ? 4 : 0)); w.str(m.life); w.varint(m.generation);
+      w.varint(m.formerLives.length);
+      for (const l of m.formerLives) w.str(l);
       return;
     case "gc-probe":
       w.u8(MessageKind.gcProbe); w.varint(m.round); w.varint(m.generation); w.varint(m.entries.length);
@@ -533,7 +537,12 @@ function decodeMessage(r: Reader): Message | null {
     case MessageKind.gcHello: {
       const flags = r.u8();
       if (flags > 7) throw new WireError("bad-value", `gc-hello flags ${flags}`);
-      return { kind: "gc-hello", reply: (flags & 1) !== 0, quarantined: (flags & 2) !== 0, departed: (flags & 4) !== 0, life: r.str(idBytesMax, "gc-hello life"), generation: r.varint() };
+      const life = r.str(idBytesMax, "gc-hello life");
+      const generation = r.varint();
+      const n = r.count(formerLivesMax, "gc-hello former lives", 2);
+      const formerLives: string[] = [];
+      for (let i = 0; i < n; i++) formerLives.push(r.str(idBytesMax, "gc-hello former life"));
+      return { kind: "gc-hello", reply: (flags & 1) !== 0, quarantined: (flags & 2) !== 0, departed: (flags & 4) !== 0, life, formerLives, generation };
     }
     case MessageKind.gcProbe: {
       const round = r.varint();

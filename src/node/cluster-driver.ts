@@ -12,7 +12,7 @@
 // produced (the ones they could carry), within the config's heldOutbound bounds. Pings, acks,
 // indirect probes and gossip leave at once, so an fsync stall never starts a suspicion.
 
-import { Cluster } from "../cluster/cluster.ts";
+import { Cluster, type ClusterOptions } from "../cluster/cluster.ts";
 import type { ClusterConfig } from "../cluster/config.ts";
 import type { ReplicaStore } from "../cluster/store.ts";
 import type { ClusterEvent, MemberView, NodeId, Outbound } from "../cluster/types.ts";
@@ -62,6 +62,8 @@ export interface ClusterDriverOptions {
    * value, or told a delta is stored, that a SIGKILL could still take back.
    */
   gate?: () => Promise<void> | null;
+  /** Tombstone collection's life, quarantine, stored state and clock-compare primitive (Cluster's `gc` option). */
+  gc?: ClusterOptions["gc"];
 }
 
 const empty = new Uint8Array(0);
@@ -98,6 +100,7 @@ export class ClusterDriver {
       env: { nowMs: opts.now ?? (() => performance.now()), random: opts.random ?? Math.random },
       store: opts.store,
       hashSeed: randomHashSeed(),
+      ...(opts.gc === undefined ? {} : { gc: opts.gc }),
     });
   }
 

@@ -3,6 +3,7 @@
 // change to the WAL in the same synchronous step, as the persist contract asks.
 import type { NodeConfig } from "../config/config.ts";
 import type { ReplicaStore } from "../cluster/store.ts";
+import type { ClusterOptions } from "../cluster/cluster.ts";
 import { asNodeId, type ClusterEvent } from "../cluster/types.ts";
 import type { Engine, MergeResult } from "../engine/index.ts";
 import type { Store } from "../persist/index.ts";
@@ -30,6 +31,13 @@ export interface ClusterHostOptions {
   tls: TlsMaterial | null;
   /** Another live process holds this node's id and this one yielded: the node must stop. */
   onDuplicateId?: (address: string) => void;
+  /** Tombstone collection (src/cluster/gc.ts): life, quarantine, stored state, clocks. */
+  gc?: ClusterOptions["gc"];
+  /**
+   * The cluster found that this replica's data may predate deletes the members collected: the
+   * node must discard its data and rejoin as a new, empty replica.
+   */
+  onReplicaReset?: (reason: string) => void;
 }
 
 export interface ClusterCounters {
@@ -87,6 +95,9 @@ export class ClusterHost {
         for (const bytes of batch) this.logged(engine.mergeDelta(bytes, this.o.now()), bytes, "delta");
       },
       reportChanges: () => void engine.reportChanges(),
+      absentKeys: (cursor, limit) => engine.absentKeys(cursor, limit),
+      // Not logged: a restart replays the delete again and the record is collected again.
+      collect: (key, digest) => engine.collect(key, digest),
     };
     this.driver = new ClusterDriver({
       id: cfg.id,
@@ -104,6 +115,7 @@ export class ClusterHost {
       },
       onEvent: (e) => this.onEvent(e),
       gate: () => this.settled(),
+      ...(this.o.gc === undefined ? {} : { gc: this.o.gc }),
     });
     // The hash tree learns every change from now on, and every key recovered from disk in
     // bounded chunks between requests, so a node with millions of keys serves clients at once.
@@ -224,6 +236,16 @@ export class ClusterHost {
         break;
       case "deltas-acked":
         break;
+      case "tombstones-collected":
+        log.debug("tombstones collected", { keys: e.keys });
+        break;
+      case "gc-quarantine-lifted":
+        log.info("every member confirmed this replica's data is not older than their collections: taking writes", { generation: e.generation });
+        break;
+      case "replica-reset":
+        log.error("this replica's data may predate deletes the cluster has collected: discarding it and rejoining as a new, empty replica", { reason: e.reason });
+        this.o.onReplicaReset?.(e.reason);
+        break;
       case "duplicate-node-id":
         if (e.yielded) {
           log.error("node id already in use: a live process answers for it at another address; this one stops (one process per node id)", { id: this.o.cfg.id, holder: e.address });
@@ -310,6 +332,11 @@ export class ClusterHost {
   }
 
   /** Anti-entropy totals for metrics (zeros before the cluster starts). */
+  /** Tombstone collection: quarantine, generation and totals (before the driver starts: what the node was started with). */
+  collection(): ReturnType<ClusterDriver["cluster"]["collection"]> {
+    return this.driver?.cluster.collection() ?? { quarantined: this.o.gc?.quarantined ?? false, generation: this.o.gc?.durable?.generation ?? 0, keysCollected: 0, roundsCompleted: 0, roundsAbandoned: 0, statesDroppedAsStale: 0, remembered: 0 };
+  }
+
   antiEntropyTotals(): { rounds: number; bytesSent: number; bytesReceived: number; keysRepaired: number } {
     return this.driver?.cluster.antiEntropyTotals() ?? { rounds: 0, bytesSent: 0, bytesReceived: 0, keysRepaired: 0 };
   }

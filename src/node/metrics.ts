@@ -65,6 +65,12 @@ export interface MetricsCollectors {
   typeConflicts?: () => number;
   keys?: () => number;
   deletedKeys?: () => number;
+  /** Deleted keys' records not collected yet (Engine.tombstones); oldestMs on the node's wall clock. */
+  tombstones?: () => { count: number; bytes: number; oldestMs: number | null };
+  /** Tombstone collection (src/cluster/gc.ts). */
+  collection?: () => { quarantined: boolean; generation: number; keysCollected: number; roundsCompleted: number; roundsAbandoned: number; statesDroppedAsStale: number };
+  /** The node's wall clock (ms), for ages. */
+  nowMs?: () => number;
   /** Actor ids this process has interned (src/crdt/actors.ts): grows by one per replica epoch of any node. */
   actorsKnown?: () => number;
   /** When this node's replica epoch began (Unix seconds). */
@@ -333,10 +339,71 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
   });
   new Gauge({
     name: "imdb_keys_deleted",
-    help: "Deleted keys this node still holds the record of (what their delete removed, so nothing comes back); not collected in this release.",
+    help: "Deleted keys this node still holds the record of (what their delete removed, so nothing comes back), until every member holds it and it is collected.",
     registers,
     collect() {
       this.set(nonNegative(collectors.deletedKeys?.() ?? 0));
+    },
+  });
+
+  new Gauge({
+    name: "imdb_tombstones",
+    help: "Deleted keys' records not collected yet (the same keys as imdb_keys_deleted).",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.tombstones?.().count ?? 0));
+    },
+  });
+  new Gauge({
+    name: "imdb_tombstone_bytes",
+    help: "Estimated bytes held by deleted keys' records not collected yet.",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.tombstones?.().bytes ?? 0));
+    },
+  });
+  new Gauge({
+    name: "imdb_tombstone_oldest_age_seconds",
+    help: "Age of the oldest deleted key's record not collected yet (0 when there is none): a member down or not answering holds collection back.",
+    registers,
+    collect() {
+      const oldest = collectors.tombstones?.().oldestMs ?? null;
+      const now = collectors.nowMs?.() ?? Date.now();
+      this.set(oldest === null ? 0 : nonNegative((now - oldest) / 1000));
+    },
+  });
+  new Counter({
+    name: "imdb_tombstones_collected_total",
+    help: "Deleted keys' records collected since start (every member held them).",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(nonNegative(collectors.collection?.().keysCollected ?? 0));
+    },
+  });
+  new Counter({
+    name: "imdb_collection_rounds_abandoned_total",
+    help: "Tombstone collection rounds dropped (a member did not confirm in time, or membership changed); their records are probed again.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(nonNegative(collectors.collection?.().roundsAbandoned ?? 0));
+    },
+  });
+  new Gauge({
+    name: "imdb_collection_generation",
+    help: "Tombstone collection generation this node knows (raised by every collection, stored with the data).",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.collection?.().generation ?? 0));
+    },
+  });
+  new Gauge({
+    name: "imdb_replica_quarantined",
+    help: "1 while this replica, started from data of doubtful age, waits for every member's answer before taking writes.",
+    registers,
+    collect() {
+      this.set(collectors.collection?.().quarantined === true ? 1 : 0);
     },
   });
 

@@ -1,6 +1,6 @@
 // The composition root: config -> accel -> recovery + WAL -> engine -> gRPC servers -> cluster,
 // and the lifecycle around them (ready line, SIGTERM drain, SIGHUP certificate reload, fatal stop).
-import { mkdir } from "node:fs/promises";
+import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { accel, describeAccel } from "../accel/index.ts";
 import { formatDurability, type NodeConfig } from "../config/config.ts";
@@ -9,7 +9,7 @@ import { openStore, SnapshotScheduler, type PersistLog, type Store } from "../pe
 import { cryptoEpochBytes, markCleanStop, openIdentity } from "../persist/identity.ts";
 import { lockDataDir, type FolderLock } from "../persist/lock.ts";
 import { actorCount } from "../crdt/actors.ts";
-import type { AdminHandler, ClientHandler, ClientOp, MemberView, NodeStatus, OpOutcome, PeerHandler } from "../transport/api.ts";
+import { isRead, type AdminHandler, type ClientHandler, type ClientOp, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler } from "../transport/api.ts";
 import { OpFailure } from "../transport/api.ts";
 import { startClientServer, startPeerServer, type RunningServer, type ServerSecurity } from "../transport/server.ts";
 import { loadTlsDir, validateNodeMaterial, type TlsMaterial } from "../transport/tls.ts";
@@ -27,6 +27,8 @@ import { certsOf } from "./cert-expiry.ts";
 import { consoleMembersMax, type ConsoleState } from "./console/state.ts";
 import { buildCommit } from "./runtime-metrics.ts";
 import { backupStream } from "./backup.ts";
+import { readGcState, writeGcStateSync } from "../persist/gc-state.ts";
+import { formerLivesMax } from "../cluster/wire.ts";
 import { restoreBackup } from "../persist/backup.ts";
 
 /** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
@@ -46,6 +48,12 @@ export interface RunningNode {
   /** Resolves once the node stopped (drained or fatal); the value is the exit code. */
   readonly stopped: Promise<number>;
 }
+
+/**
+ * The node stopped because the cluster asked its replica to discard its data (src/cluster/gc.ts):
+ * `runNode` moves the data folder aside and starts again, empty, in the same process.
+ */
+export const replicaResetExitCode = 75;
 
 /** The node's wall clock; `clockOffsetMs` exists only for chaos tests. */
 function makeClock(offsetMs: number): () => number {
@@ -122,6 +130,8 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   const stopped = new Promise<number>((r) => (resolveStopped = r));
   let fatal: Error | null = null;
   let stopping = false;
+  /** The cluster asked this replica to discard its data (see onReplicaReset): stop with replicaResetExitCode. */
+  let resetAsked = false;
   const servers: RunningServer[] = [];
 
   const onFatal = (err: Error, what = "fatal storage error"): void => {
@@ -175,15 +185,40 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     ms: Math.round(performance.now() - recoverStart),
   });
 
+  // Tombstone collection's stored state, and whether this life's data is of doubtful age: a new
+  // epoch over data it did not start empty with (a restored copy, a repaired log, an unclean stop
+  // under interval/none) may hold writes that deletes removed and members collected since.
+  // Such a life takes no writes until every member has told it its collection generation.
+  const stored = readGcState(cfg.dataDir);
+  const fresh = identity.decision.kind === "new" && identity.decision.reason === "empty";
+  // Under `sync` every write and every collection confirmation was on disk before any peer saw
+  // it, so a crash loses nothing a member relied on: only a copy, a repair or (under
+  // interval/none) a crash can leave data older than what this node confirmed.
+  const doubtful = identity.decision.kind === "new" && !fresh && engine.storedKeyCount > 0 && (identity.decision.reason !== "unclean-stop" || cfg.durability.kind !== "sync");
+  // The lives this folder's data comes from (a member that saw any of them depart refuses it).
+  const lives = fresh ? [identity.actor] : stored.lives.includes(identity.actor) ? stored.lives : [...stored.lives, identity.actor].slice(-formerLivesMax - 1);
+  const gcDurable = fresh ? { generation: 0, departed: stored.departed, members: [], lives } : { ...stored, lives };
+  writeGcStateSync(cfg.dataDir, gcDurable);
+  const quarantined = doubtful;
+  if (quarantined) log.warn("this replica's data may be older than deletes the cluster has collected: it takes no writes until every member has answered", { generation: gcDurable.generation });
   const cluster = new ClusterHost({
     cfg, engine, store, log, now, tls,
     onDuplicateId: (address) => onFatal(new Error(`node id ${cfg.id} is in use by a live process at ${address}`), "duplicate node id"),
+    gc: { life: identity.actor, quarantined, durable: gcDurable, persist: (st) => writeGcStateSync(cfg.dataDir, st), clocks: a.clocks },
+    onReplicaReset: () => {
+      if (resetAsked) return;
+      resetAsked = true;
+      void stop();
+    },
   });
   const loadedCerts = certsOf(() => tls);
   metrics.setCollectors({
     members: () => cluster.members(),
     keys: () => engine.keyCount,
     deletedKeys: () => engine.deletedKeyCount,
+    tombstones: () => engine.tombstones(),
+    collection: () => cluster.collection(),
+    nowMs: now,
     clockSkewEvents: () => skewEvents + cluster.skewEvents(),
     hlcRemoteAheadRefused: () => cluster.counters.clockAheadRefused,
     peers: () => cluster.peerReplication(),
@@ -198,6 +233,9 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   /** Admits a request, applies its ops and appends their deltas (with its id) in one synchronous step; answers once durable. */
   const applyOps = async (ops: readonly ClientOp[], requestId: Uint8Array | null): Promise<OpOutcome[]> => {
     if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");
+    if (cluster.collection().quarantined && ops.some((op) => !isRead(op))) {
+      throw new OpFailure("UNAVAILABLE", "this replica is rejoining: its data may be older than deletes the cluster collected, so it takes writes once every member has answered (try another node)");
+    }
     return writes.apply(ops, requestId);
   };
 
@@ -319,7 +357,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     folderLock.release();
     await metricsServer?.close();
     log.info("stopped", { id: cfg.id });
-    resolveStopped(fatal ? 1 : 0);
+    resolveStopped(fatal ? 1 : resetAsked ? replicaResetExitCode : 0);
   };
 
   const reloadTls = async (): Promise<void> => {
@@ -363,17 +401,22 @@ async function* engineEntries(engine: Engine): AsyncGenerator<readonly [string, 
 export async function runNode(cfg: NodeConfig, opts: StartOptions = {}): Promise<never> {
   const log = createLogger({ format: cfg.logFormat, level: cfg.logLevel, fields: {} });
   let node: RunningNode & { reloadTls?: () => Promise<void> };
-  try {
-    node = await startNode(cfg, log, opts);
-  } catch (err) {
-    log.error("cannot start", { error: err instanceof Error ? err.message : String(err) });
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  }
+  const start = async (o: StartOptions): Promise<void> => {
+    try {
+      node = await startNode(cfg, log, o);
+    } catch (err) {
+      log.error("cannot start", { error: err instanceof Error ? err.message : String(err) });
+      console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    }
+  };
+  await start(opts);
   const onSignal = (sig: string) => {
     log.info("draining", { signal: sig });
+    signalled = true;
     void node.stop();
   };
+  let signalled = false;
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGHUP", () => {
@@ -385,8 +428,22 @@ export async function runNode(cfg: NodeConfig, opts: StartOptions = {}): Promise
   const [host] = cfg.clientAddr.split(/:(?=\d+$)/);
   const [peerHost] = cfg.peerAddr.split(/:(?=\d+$)/);
   const [metricsHost] = cfg.metricsAddr.split(/:(?=\d+$)/);
-  const metricsPart = node.metricsPort === null ? "" : ` metrics ${metricsHost}:${node.metricsPort}`;
-  console.log(`imdb node ${cfg.id} ready: client ${host}:${node.clientPort} peer ${peerHost}:${node.peerPort}${metricsPart}`);
-  const code = await node.stopped;
-  process.exit(code);
+  for (;;) {
+    const metricsPart = node!.metricsPort === null ? "" : ` metrics ${metricsHost}:${node!.metricsPort}`;
+    console.log(`imdb node ${cfg.id} ready: client ${host}:${node!.clientPort} peer ${peerHost}:${node!.peerPort}${metricsPart}`);
+    const code = await node!.stopped;
+    if (code !== replicaResetExitCode || signalled) process.exit(code === replicaResetExitCode ? 0 : code);
+    // Rejoin as a new, empty replica; the old data stays beside the folder for the operator.
+    const kept = await discardDataDir(cfg.dataDir);
+    log.warn("replica data moved aside; starting again as a new, empty replica", { movedTo: kept });
+    await start({});
+  }
+}
+
+/** Renames the data folder to `<folder>.discarded-<time>` and creates it again, empty; returns the new name. */
+async function discardDataDir(dataDir: string): Promise<string> {
+  const to = `${dataDir.replace(/\/+$/, "")}.discarded-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  await rename(dataDir, to);
+  await mkdir(dataDir, { recursive: true });
+  return to;
 }
