@@ -46,6 +46,8 @@ export interface PeerAddress {
 export class DeltaPush {
   private readonly out = new Map<NodeId, PeerOut>();
   private readonly inbound = new Map<NodeId, PeerIn>();
+  /** Where a peer's stream resumes after a reset (peerGone): its next seq then. */
+  private readonly resumeAt = new Map<NodeId, number>();
   private nextPushAtMs = 0;
 
   constructor(
@@ -87,10 +89,13 @@ export class DeltaPush {
     return this.epoch;
   }
 
-  /** The seq of the last delta queued for `peer` (0: none yet). */
-  queuedUpTo(peer: NodeId): number {
+  /**
+   * The seq of the last delta queued for `peer` that it has not acknowledged yet, or 0 when it
+   * acknowledged everything queued (it holds them all: nothing of this stream is still to come).
+   */
+  outstandingUpTo(peer: NodeId): number {
     const o = this.out.get(peer);
-    return o === undefined ? 0 : o.nextSeq - 1;
+    return o === undefined || o.acked >= o.nextSeq - 1 ? 0 : o.nextSeq - 1;
   }
 
   /**
@@ -105,8 +110,16 @@ export class DeltaPush {
 
   /** Forgets a dead, left or reaped peer's stream (its backlog would never drain). */
   peerGone(peer: NodeId): void {
+    const o = this.out.get(peer);
+    // A stream never numbers two deltas alike within one epoch, even across a reset: the
+    // receiver skips seqs at or below what it already has (see handle), so a stream restarting
+    // at 1 would have its new deltas dropped there. The dropped backlog goes to anti-entropy
+    // (the peer is marked for repair when it comes back).
+    if (o !== undefined) this.resumeAt.set(peer, o.nextSeq);
     this.out.delete(peer);
-    this.inbound.delete(peer);
+    // The inbound record stays (a few numbers): it is what keeps a late duplicate of a delta
+    // already merged from being merged again once the peer is back (tombstone collection relies
+    // on it), and a restarted peer's new stream replaces it anyway.
   }
 
   hasUnsent(): boolean {
@@ -219,7 +232,8 @@ export class DeltaPush {
   private peerOut(id: NodeId): PeerOut {
     let o = this.out.get(id);
     if (o === undefined) {
-      o = { headSeq: 1, entries: [], enqueuedAtMs: [], start: 0, bytes: 0, nextSeq: 1, sentUpTo: 0, acked: 0, lastProgressMs: 0, inflightBytes: 0, retransmitMs: this.config.deltaRetransmitMs };
+      const first = this.resumeAt.get(id) ?? 1;
+      o = { headSeq: first, entries: [], enqueuedAtMs: [], start: 0, bytes: 0, nextSeq: first, sentUpTo: first - 1, acked: first - 1, lastProgressMs: 0, inflightBytes: 0, retransmitMs: this.config.deltaRetransmitMs };
       this.out.set(id, o);
     }
     return o;

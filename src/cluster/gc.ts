@@ -419,7 +419,7 @@ export class TombstoneCollector {
       kind: "gc-confirm",
       round: msg.round,
       streamEpoch: this.deltas.streamEpoch,
-      sigma: this.deltas.queuedUpTo(from),
+      sigma: this.deltas.outstandingUpTo(from),
       confirms: this.confirmsSent,
       generation: this.durable.generation,
     });
@@ -554,11 +554,11 @@ export class TombstoneCollector {
     // made before its confirmation carries less. One raise covers every round settled now.
     this.raiseGeneration(this.durable.generation + 1, true);
     const now = this.env.nowMs();
-    const collect = this.store.collect as (key: string, digest: bigint) => boolean;
+    const store = this.store as Required<Pick<ReplicaStore, "collect">>;
     let n = 0;
     for (const r of rounds) {
       for (const e of r.entries) {
-        if (!collect(e.key, e.digest)) continue;
+        if (!store.collect(e.key, e.digest)) continue;
         n++;
         this.collected.delete(e.key);
         this.collected.set(e.key, now + collectedGraceMs);

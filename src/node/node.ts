@@ -7,6 +7,7 @@ import { formatDurability, type NodeConfig } from "../config/config.ts";
 import { Engine } from "../engine/index.ts";
 import { openStore, SnapshotScheduler, type PersistLog, type Store } from "../persist/index.ts";
 import { cryptoEpochBytes, markCleanStop, openIdentity } from "../persist/identity.ts";
+import { gcStartState } from "../persist/replica.ts";
 import { lockDataDir, type FolderLock } from "../persist/lock.ts";
 import { actorCount } from "../crdt/actors.ts";
 import { isRead, type AdminHandler, type ClientHandler, type ClientOp, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler } from "../transport/api.ts";
@@ -28,7 +29,6 @@ import { consoleMembersMax, type ConsoleState } from "./console/state.ts";
 import { buildCommit } from "./runtime-metrics.ts";
 import { backupStream } from "./backup.ts";
 import { readGcState, writeGcStateSync } from "../persist/gc-state.ts";
-import { formerLivesMax } from "../cluster/wire.ts";
 import { restoreBackup } from "../persist/backup.ts";
 
 /** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
@@ -189,17 +189,8 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   // epoch over data it did not start empty with (a restored copy, a repaired log, an unclean stop
   // under interval/none) may hold writes that deletes removed and members collected since.
   // Such a life takes no writes until every member has told it its collection generation.
-  const stored = readGcState(cfg.dataDir);
-  const fresh = identity.decision.kind === "new" && identity.decision.reason === "empty";
-  // Under `sync` every write and every collection confirmation was on disk before any peer saw
-  // it, so a crash loses nothing a member relied on: only a copy, a repair or (under
-  // interval/none) a crash can leave data older than what this node confirmed.
-  const doubtful = identity.decision.kind === "new" && !fresh && engine.storedKeyCount > 0 && (identity.decision.reason !== "unclean-stop" || cfg.durability.kind !== "sync");
-  // The lives this folder's data comes from (a member that saw any of them depart refuses it).
-  const lives = fresh ? [identity.actor] : stored.lives.includes(identity.actor) ? stored.lives : [...stored.lives, identity.actor].slice(-formerLivesMax - 1);
-  const gcDurable = fresh ? { generation: 0, departed: stored.departed, members: [], lives } : { ...stored, lives };
+  const { durable: gcDurable, quarantined } = gcStartState({ decision: identity.decision, stored: readGcState(cfg.dataDir), actor: identity.actor, hasData: engine.storedKeyCount > 0, durability: cfg.durability });
   writeGcStateSync(cfg.dataDir, gcDurable);
-  const quarantined = doubtful;
   if (quarantined) log.warn("this replica's data may be older than deletes the cluster has collected: it takes no writes until every member has answered", { generation: gcDurable.generation });
   const cluster = new ClusterHost({
     cfg, engine, store, log, now, tls,

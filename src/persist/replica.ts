@@ -11,6 +11,8 @@
 // new epoch. A new epoch is always safe; its only cost is one more actor in per-key metadata.
 
 import type { Durability } from "./wal.ts";
+import type { GcDurableState } from "../cluster/gc.ts";
+import { formerLivesMax } from "../cluster/wire.ts";
 
 /** Between node id and epoch; node ids are [A-Za-z0-9._-], so the first "/" splits unambiguously. */
 export const actorEpochSeparator = "/";
@@ -118,4 +120,27 @@ export function describeNewEpoch(reason: NewEpochReason): string {
     case "unclean-stop":
       return "the previous run did not stop cleanly (a crash, or a copy of a running node's folder put back): the folder may be behind what peers hold of this replica";
   }
+}
+
+/**
+ * Tombstone collection's state for a life starting on a folder (src/cluster/gc.ts), the same rule
+ * for the node and the simulator: the lives the data comes from, and whether the data is of
+ * doubtful age (quarantined: no writes, no data exchanged, until every member has answered).
+ * Under `sync` every write and every collection confirmation was on disk before any peer saw it,
+ * so a crash loses nothing a member relied on: only a copy, a restore, a repair or (under
+ * interval/none) a crash leaves data older than what this replica confirmed.
+ */
+export function gcStartState(o: {
+  decision: IdentityDecision;
+  stored: GcDurableState;
+  actor: string;
+  /** The folder's data holds at least one key after recovery. */
+  hasData: boolean;
+  durability: Durability;
+}): { durable: GcDurableState; quarantined: boolean } {
+  const fresh = o.decision.kind === "new" && o.decision.reason === "empty";
+  const quarantined = o.decision.kind === "new" && !fresh && o.hasData && (o.decision.reason !== "unclean-stop" || o.durability.kind !== "sync");
+  const lives = fresh ? [o.actor] : o.stored.lives.includes(o.actor) ? o.stored.lives : [...o.stored.lives, o.actor].slice(-formerLivesMax - 1);
+  const durable = fresh ? { generation: 0, departed: [...o.stored.departed], members: [], lives } : { ...o.stored, lives };
+  return { durable, quarantined };
 }

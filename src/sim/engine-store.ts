@@ -111,6 +111,14 @@ export class EngineStore implements SimStore {
     if (refused > 0) throw new Error(`${refused} states refused, last: ${last}`);
   }
 
+  absentKeys(cursor: number, limit: number): { items: Array<{ key: string; state: Uint8Array; digest: bigint }>; cursor: number } {
+    return this.engine.absentKeys(cursor, limit);
+  }
+
+  collect(key: string, digest: bigint): boolean {
+    return this.engine.collect(key, digest);
+  }
+
   mergeDeltas(batch: readonly Uint8Array[]): void {
     let refused = 0;
     let last = "";

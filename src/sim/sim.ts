@@ -10,7 +10,8 @@ import { EventHeap } from "./heap.ts";
 import { Rng } from "./rng.ts";
 import type { SimStore } from "./engine-store.ts";
 import { CounterStore } from "./store.ts";
-import { decideIdentity, epochFromRandom, epochRandomBytes, parseReplicaActor, replicaActor, type Epoch } from "../persist/replica.ts";
+import { decideIdentity, epochFromRandom, epochRandomBytes, gcStartState, parseReplicaActor, replicaActor, type Epoch, type IdentityDecision } from "../persist/replica.ts";
+import type { GcDurableState } from "../cluster/gc.ts";
 
 /** Messages queued for a stalled node; beyond it they are dropped (a full socket buffer). */
 export const stallInboxMax = 10_000;
@@ -60,6 +61,8 @@ interface SimDisk {
   identity: { nodeId: string; epoch: Epoch; folderIno: string } | null;
   folderIno: string;
   cleanStop: boolean;
+  /** The gc-state file (src/persist/gc-state.ts): tombstone collection's stored state. */
+  gc: GcDurableState;
 }
 
 /** A copy of a node's data folder taken while it runs (see backup/restart). */
@@ -142,6 +145,8 @@ export class Simulation {
   /** Epoch randomness (the node uses crypto; both go through epochFromRandom). */
   private readonly identityRng: Rng;
   private nextFolderIno = 1;
+  /** The identity decision of the node identified last (boot reads it for tombstone collection). */
+  private lastDecision: IdentityDecision = { kind: "new", reason: "empty" };
   messagesSent = 0;
   messagesDelivered = 0;
   steps = 0;
@@ -172,7 +177,7 @@ export class Simulation {
   }
 
   private emptyDisk(): SimDisk {
-    return { identity: null, folderIno: String(this.nextFolderIno++), cleanStop: false };
+    return { identity: null, folderIno: String(this.nextFolderIno++), cleanStop: false, gc: { generation: 0, departed: [], members: [], lives: [] } };
   }
 
   /** The actor a node starting on `disk` writes as, exactly as the node decides it (persist/replica.ts). */
@@ -180,6 +185,7 @@ export class Simulation {
     const facts = { stored: disk.identity, folderIno: disk.folderIno, cleanStop: disk.cleanStop, repair, durability: { kind: "sync" } as const };
     const decision = decideIdentity(facts, nodeId);
     disk.cleanStop = false;
+    this.lastDecision = decision;
     if (decision.kind === "keep") return replicaActor(nodeId, decision.epoch);
     const bytes = new Uint8Array(epochRandomBytes);
     for (let i = 0; i < bytes.length; i++) bytes[i] = this.identityRng.int(256);
@@ -324,6 +330,14 @@ export class Simulation {
       case "member-reaped":
         n.seenIncarnation.delete(e.id);
         return;
+      case "replica-reset":
+        // As node.ts does: stop, move the data aside, start again empty (a wiped disk).
+        this.push({ at: this.nowMs, seq: 0, kind: "call", fn: () => {
+          if (!n.running) return;
+          this.kill(n.index);
+          this.restart(n.index, { wipe: true });
+        } });
+        return;
       default:
         return;
     }
@@ -357,6 +371,10 @@ export class Simulation {
     n.stalledUntilMs = 0;
     n.inbox = [];
     n.seenIncarnation = new Map();
+    // Tombstone collection starts as the node's does (persist/replica.ts gcStartState).
+    const { durable, quarantined } = gcStartState({ decision: this.lastDecision, stored: n.disk.gc, actor: n.store.actor, hasData: n.store.keys().length > 0, durability: { kind: "sync" } });
+    n.disk.gc = durable;
+    const disk = n.disk;
     const cluster = new Cluster({
       id: n.id,
       addr: n.addr,
@@ -364,6 +382,7 @@ export class Simulation {
       config: this.opts.config,
       env: { nowMs: () => this.nowMs, random: () => n.rng.next() },
       store: n.store,
+      gc: { life: n.store.actor, quarantined, durable, persist: (st) => (disk.gc = st) },
     });
     n.cluster = cluster;
     n.store.setOnChange((k, d) => cluster.keyChanged(k, d));
@@ -398,7 +417,8 @@ export class Simulation {
   /** A copy of node i's data folder as it is now (restore it later with restart(i, { restoreFrom })). */
   backup(i: number): SimBackup {
     const n = this.node(i);
-    return { nodeIndex: i, disk: { ...n.disk, identity: n.disk.identity === null ? null : { ...n.disk.identity } }, states: n.store.states(n.store.keys()) };
+    const gc = n.disk.gc;
+    return { nodeIndex: i, disk: { ...n.disk, identity: n.disk.identity === null ? null : { ...n.disk.identity }, gc: { generation: gc.generation, departed: [...gc.departed], members: [...gc.members], lives: [...gc.lives] } }, states: n.store.states(n.store.keys()) };
   }
 
   /**
@@ -513,7 +533,8 @@ export class Simulation {
   /** Node i is up and not stalled: it can answer a client now. */
   canServe(i: number): boolean {
     const n = this.node(i);
-    return n.running && n.cluster !== null && this.nowMs >= n.stalledUntilMs;
+    // A quarantined replica (data of doubtful age) takes no client op, as node.ts refuses writes.
+    return n.running && n.cluster !== null && this.nowMs >= n.stalledUntilMs && !n.cluster.collection().quarantined;
   }
 
   /** Sends the delta of a client op node i just applied to its store to its peers. */
