@@ -49,6 +49,8 @@ export const Flag = {
   Absent: 8,
   /** Removed (collected): no key, out of the hash table, skipped by every scan until compact() drops it. */
   Free: 16,
+  /** An absent entry (always a state object) whose p and n columns hold its tombstone's ms and bytes (tombstones.ts). */
+  Tomb: 32,
 } as const;
 
 /** Fewest entries a table's columns are sized for. */
