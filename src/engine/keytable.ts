@@ -8,7 +8,7 @@
 // Entry indices are assigned in insertion order, so a scan by index tolerates concurrent
 // inserts and updates. A removed entry (a collected delete record) stays in place, flagged
 // Flag.Free and out of the hash table, until compact() rebuilds the table densely; the engine
-// maps scan positions across that (engine/index.ts, "Compaction"). Keys are
+// maps scan positions and cursors across that (Engine.compact). Keys are
 // chosen by clients, so the table hashes them with a keyed hash under a per-process secret
 // seed (keyhash.ts): nobody can pick keys that collide.
 
