@@ -709,7 +709,8 @@ export class Engine {
    * Deletes key (observed-remove): every state the key holds drops exactly what this replica
    * has seen of it, and the delta carries that, so a write no replica that deleted had seen
    * survives (add-wins) and nothing deleted comes back through any later join. The key keeps
-   * its (now empty) states as the record of what was removed.
+   * its (now empty) states as the record of what was removed. nowMs: when it happened (for
+   * tombstones(); applyMany passes its own), else the latest HLC time this engine knows.
    */
   delete(key: string, nowMs?: number): DeleteResult {
     const len = this.encodeKey(key);
@@ -1239,7 +1240,11 @@ export class Engine {
     }
   }
 
-  /** Replaces `key`'s state with an encoded KeyState of that key (recovery from a snapshot). */
+  /**
+   * Replaces `key`'s state with an encoded KeyState of that key (recovery from a snapshot).
+   * nowMs: when a loaded deleted record counts as having become absent (tombstones()); without
+   * it, the latest HLC time this engine knows, which before any LWW state is restored is 0.
+   */
   loadState(key: string, bytes: Uint8Array, nowMs?: number): LoadResult {
     if (this.compactMerge(bytes, 0, bytes.length, key, nowMs ?? this.clock.current().ms) >= 0) return { ok: true, key };
     const env = decodeOrFail(bytes, key, "state");
