@@ -231,12 +231,14 @@ export class KeyTable {
     while (arenaSize < liveBytes * 1.25) arenaSize *= 2;
     const arena = new Uint8Array(arenaSize);
     let used = 0;
+    const old = this.arena;
     for (let i = 0; i < oldCount; i++) {
       const j = newIndex[i] as number;
       if (j < 0) continue;
       const off = this.keyOffset[i] as number;
       const len = this.keyLength[i] as number;
-      arena.set(this.arena.subarray(off, off + len), used);
+      // A byte loop, as in insert(): no view object per key.
+      for (let k = 0; k < len; k++) arena[used + k] = old[off + k] as number;
       keyOffset[j] = used;
       used += len;
       keyLength[j] = len;
