@@ -333,7 +333,7 @@ export class Engine {
   /** Keys collected since the last reportChanges (deferChanges), reported gone before `pending`. */
   private gone: string[] = [];
   /** The absent entries' statistics (tombstones()). */
-  private readonly tombs = new Tombstones();
+  private readonly tombs: Tombstones;
   /** Compactions so far, modulo cursorGenerations: the layout cursors index. */
   private generation = 0;
   /** Indices the last compaction removed, ascending: maps a cursor of the layout before it. */
@@ -347,6 +347,7 @@ export class Engine {
   constructor(opts: EngineOptions) {
     this.actor = internActor(opts.actor);
     this.t = new KeyTable(opts.hashSeed);
+    this.tombs = new Tombstones(this.t);
     this.clock = new HybridClock(opts.maxClockSkewMs);
     this.remoteAheadMsMax = opts.hlcRemoteAheadMsMax ?? hlcRemoteAheadMsMaxDefault;
     assert(Number.isSafeInteger(this.remoteAheadMsMax) && this.remoteAheadMsMax >= 0, "hlcRemoteAheadMsMax must be an integer >= 0");
@@ -708,7 +709,8 @@ export class Engine {
    * Deletes key (observed-remove): every state the key holds drops exactly what this replica
    * has seen of it, and the delta carries that, so a write no replica that deleted had seen
    * survives (add-wins) and nothing deleted comes back through any later join. The key keeps
-   * its (now empty) states as the record of what was removed.
+   * its (now empty) states as the record of what was removed. nowMs: when it happened (for
+   * tombstones(); applyMany passes its own), else the latest HLC time this engine knows.
    */
   delete(key: string, nowMs?: number): DeleteResult {
     const len = this.encodeKey(key);
@@ -792,7 +794,7 @@ export class Engine {
     const t = this.t;
     if (((t.flags[i] as number) & Flag.Absent) === 0 || this.computeDigest(i) !== digest) return false;
     this.absentCount--;
-    this.tombs.remove(i);
+    this.tombs.release(i);
     t.objects.delete(i);
     t.remove(i);
     if (this.onChange !== null) {
@@ -838,7 +840,7 @@ export class Engine {
       if (j >= 0) pending.push(j);
     }
     this.pending = pending;
-    this.tombs.remap(newIndex);
+    this.tombs.rebuild();
     for (const ref of this.scans) {
       const pos = ref.deref();
       if (pos === undefined) this.scans.delete(ref);
@@ -869,7 +871,7 @@ export class Engine {
 
   /** Entry i's encoded KeyState size (what a tombstone's record holds), without copying it out. */
   private encodedSize(i: number): number {
-    this.encodeAt(i, this.t.keyBytes(i));
+    this.writeAt(i, this.t.keyBytes(i));
     return this.w.pos;
   }
 
@@ -1008,6 +1010,7 @@ export class Engine {
     if (loadKey !== null) {
       if (decodeKey(this.keyBuf.subarray(0, keyLen)) !== loadKey) return -1;
       if (i < 0) i = t.insert(this.keyBuf, keyLen);
+      this.tombs.release(i);
       t.objects.delete(i);
       this.setStamp(i, stamp);
       t.slot[i] = slot;
@@ -1211,6 +1214,12 @@ export class Engine {
 
   /** Entry i's KeyState envelope. */
   private encodeAt(i: number, keyBytes: Uint8Array): Uint8Array {
+    this.writeAt(i, keyBytes);
+    return this.w.finish();
+  }
+
+  /** Writes entry i's KeyState envelope into w (from its start). */
+  private writeAt(i: number, keyBytes: Uint8Array): void {
     const t = this.t;
     const w = this.w;
     w.reset();
@@ -1229,10 +1238,13 @@ export class Engine {
       writeCompactCounter(w, g, t.actor[i] as number, t.p[i] as number, t.n[i] as number);
       w.end(at);
     }
-    return w.finish();
   }
 
-  /** Replaces `key`'s state with an encoded KeyState of that key (recovery from a snapshot). */
+  /**
+   * Replaces `key`'s state with an encoded KeyState of that key (recovery from a snapshot).
+   * nowMs: when a loaded deleted record counts as having become absent (tombstones()); without
+   * it, the latest HLC time this engine knows, which before any LWW state is restored is 0.
+   */
   loadState(key: string, bytes: Uint8Array, nowMs?: number): LoadResult {
     if (this.compactMerge(bytes, 0, bytes.length, key, nowMs ?? this.clock.current().ms) >= 0) return { ok: true, key };
     const env = decodeOrFail(bytes, key, "state");
@@ -1406,17 +1418,21 @@ export class Engine {
     }
     // A counter a delete touched keeps its reset rows (what the delete observed, so nothing it
     // removed comes back): the columns have no room for them, so it stays an object.
-    if (s.kind === "gcounter" && s.resets === null && s.actors.length <= 1 && (s.counts[0] ?? 0n) <= safeMaxBig) {
+    // A counter without rows stays an object too: it is absent, and an absent entry's p and n
+    // columns hold its tombstone (tombstones.ts).
+    if (s.kind === "gcounter" && s.resets === null && s.actors.length === 1 && (s.counts[0] as bigint) <= safeMaxBig) {
+      this.tombs.release(i);
       t.slot[i] = Slot.GCounter;
-      t.actor[i] = s.actors.length === 0 ? noActor : (s.actors[0] as number);
-      t.p[i] = Number(s.counts[0] ?? 0n);
+      t.actor[i] = s.actors[0] as number;
+      t.p[i] = Number(s.counts[0] as bigint);
       t.n[i] = 0;
       t.objects.delete(i);
-    } else if (s.kind === "pncounter" && s.resets === null && s.actors.length <= 1 && (s.p[0] ?? 0n) <= safeMaxBig && (s.n[0] ?? 0n) <= safeMaxBig) {
+    } else if (s.kind === "pncounter" && s.resets === null && s.actors.length === 1 && (s.p[0] as bigint) <= safeMaxBig && (s.n[0] as bigint) <= safeMaxBig) {
+      this.tombs.release(i);
       t.slot[i] = Slot.PNCounter;
-      t.actor[i] = s.actors.length === 0 ? noActor : (s.actors[0] as number);
-      t.p[i] = Number(s.p[0] ?? 0n);
-      t.n[i] = Number(s.n[0] ?? 0n);
+      t.actor[i] = s.actors[0] as number;
+      t.p[i] = Number(s.p[0] as bigint);
+      t.n[i] = Number(s.n[0] as bigint);
       t.objects.delete(i);
     } else {
       t.slot[i] = Slot.Object;
@@ -1438,8 +1454,11 @@ export class Engine {
     if (absent !== was) {
       t.flags[i] = (t.flags[i] as number) ^ Flag.Absent;
       this.absentCount += absent ? 1 : -1;
-      if (absent) this.tombs.add(i, nowMs, this.encodedSize(i));
-      else this.tombs.remove(i);
+      if (absent) {
+        // Its p and n columns will hold the tombstone: only compact counters use them, and one is never absent (storeAt).
+        assert(t.slot[i] === Slot.Object, "an absent entry is a state object");
+        this.tombs.add(i, nowMs, this.encodedSize(i));
+      } else this.tombs.release(i);
     } else if (absent) {
       this.tombs.resize(i, this.encodedSize(i));
     }

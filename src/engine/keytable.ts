@@ -8,7 +8,7 @@
 // Entry indices are assigned in insertion order, so a scan by index tolerates concurrent
 // inserts and updates. A removed entry (a collected delete record) stays in place, flagged
 // Flag.Free and out of the hash table, until compact() rebuilds the table densely; the engine
-// maps scan positions across that (engine/index.ts, "Compaction"). Keys are
+// maps scan positions and cursors across that (Engine.compact). Keys are
 // chosen by clients, so the table hashes them with a keyed hash under a per-process secret
 // seed (keyhash.ts): nobody can pick keys that collide.
 
@@ -49,6 +49,8 @@ export const Flag = {
   Absent: 8,
   /** Removed (collected): no key, out of the hash table, skipped by every scan until compact() drops it. */
   Free: 16,
+  /** An absent entry (always a state object) whose p and n columns hold its tombstone's ms and bytes (tombstones.ts). */
+  Tomb: 32,
 } as const;
 
 /** Fewest entries a table's columns are sized for. */
@@ -229,12 +231,14 @@ export class KeyTable {
     while (arenaSize < liveBytes * 1.25) arenaSize *= 2;
     const arena = new Uint8Array(arenaSize);
     let used = 0;
+    const old = this.arena;
     for (let i = 0; i < oldCount; i++) {
       const j = newIndex[i] as number;
       if (j < 0) continue;
       const off = this.keyOffset[i] as number;
       const len = this.keyLength[i] as number;
-      arena.set(this.arena.subarray(off, off + len), used);
+      // A byte loop, as in insert(): no view object per key.
+      for (let k = 0; k < len; k++) arena[used + k] = old[off + k] as number;
       keyOffset[j] = used;
       used += len;
       keyLength[j] = len;

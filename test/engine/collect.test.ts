@@ -4,6 +4,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { compactFreeEntriesMin, Engine, type EngineOp, type KeyListing, type KeyValue, type ListingRefusal } from "../../src/engine/index.ts";
+import { KeyTable } from "../../src/engine/keytable.ts";
 import { Rng } from "../../src/sim/rng.ts";
 import { propertySeed } from "../crdt/prop.ts";
 
@@ -178,6 +179,40 @@ describe("collect", () => {
     write(lazy, { kind: "incr", key: "j", amount: 1n });
     lazy.reportChanges();
     expect(later).toEqual([["j", undefined], ["j", lazy.digest("j") as bigint]]);
+  });
+});
+
+describe("KeyTable.remove", () => {
+  test("every other key stays findable after removals in any order (backward-shift deletion keeps probe runs whole)", () => {
+    const seed = propertySeed;
+    const rng = new Rng(seed);
+    const t = new KeyTable([seed | 0, 7]);
+    const buf = new Uint8Array(64);
+    const put = (k: string): number => {
+      const len = new TextEncoder().encodeInto(k, buf).written;
+      return len;
+    };
+    const n = 6000;
+    const index = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      const len = put(`key-${i}`);
+      expect(t.find(buf, len)).toBe(-1);
+      index.set(`key-${i}`, t.insert(buf, len));
+    }
+    const removed = new Set<string>();
+    for (let step = 0; step < n / 2; step++) {
+      const k = `key-${rng.int(n)}`;
+      if (removed.has(k)) continue;
+      t.remove(index.get(k) as number);
+      removed.add(k);
+      if (step % 500 === 0 || step === n / 2 - 1) {
+        for (const [key, i] of index) {
+          const len = put(key);
+          expect(`${key} (seed ${seed}): ${t.find(buf, len)}`).toBe(`${key} (seed ${seed}): ${removed.has(key) ? -1 : i}`);
+        }
+      }
+    }
+    expect(t.free).toBe(removed.size);
   });
 });
 
