@@ -282,6 +282,7 @@ export class TombstoneCollector {
     this.dirty = false;
     this.lastTickMs = now;
     const others = view.filter((m) => m.id !== this.opts.self && m.status !== "left");
+    this.viewIds = others.filter((m) => m.status === "alive" || m.status === "suspect").map((m) => m.id);
     // Known members missing from the view (after a restart) hold collection back like dead ones.
     for (const id of [...this.durable.members]) {
       if (others.some((m) => m.id === id)) continue;
@@ -331,8 +332,19 @@ export class TombstoneCollector {
 
   private hello(reply: boolean, departed: boolean): GcHelloMsg {
     const formerLives = this.durable.lives.filter((l) => l !== this.opts.life).slice(-formerLivesMax);
-    return { kind: "gc-hello", reply, life: this.opts.life, formerLives, generation: this.durable.generation, quarantined: this.quarantined, departed };
+    return { kind: "gc-hello", reply, life: this.opts.life, formerLives, generation: this.durable.generation, quarantined: this.quarantined, departed, rejoined: this.rejoinedCount() };
   }
+
+  /** Members back in the view that this node saw depart (by node id): how much of the cluster it was cut off from. */
+  private rejoinedCount(): number {
+    const gone = new Set(this.durable.departed.map((t) => t.slice(0, t.indexOf("/"))));
+    let n = 0;
+    for (const id of this.viewIds) if (gone.has(id)) n++;
+    return n;
+  }
+
+  /** Ids of the members alive or suspect at the last tick. */
+  private viewIds: NodeId[] = [];
 
   private onHello(from: NodeId, fromAddr: string, msg: GcHelloMsg): void {
     this.dirty = true;
@@ -341,12 +353,19 @@ export class TombstoneCollector {
       p = { accepted: false, life: null, helloSentMs: Number.NEGATIVE_INFINITY, generation: null };
       this.peers.set(from, p);
     }
-    if (msg.departed && msg.reply) {
-      // We are a life that member saw depart: what we hold may predate its collections.
-      this.askReset(`member ${from} saw this replica (${this.opts.life}) leave or be reaped`);
-      return;
-    }
     const departed = [msg.life, ...msg.formerLives].some((l) => this.durable.departed.includes(`${from}/${l}`));
+    if (msg.departed && msg.reply) {
+      // We are a life that member saw depart: what we hold may predate its collections. When we
+      // saw it depart too (a partition longer than the reap timeout: each side collected without
+      // the other), one side must yield, the same one on both: the side that sees more of the
+      // members it reaped back (the smaller side of the partition), then the larger id.
+      const mine = this.rejoinedCount();
+      const yields = !departed || mine > msg.rejoined || (mine === msg.rejoined && this.opts.self > from);
+      if (yields) {
+        this.askReset(`member ${from} saw this replica (${this.opts.life}) leave or be reaped${departed ? " while this replica saw it go too (a partition longer than the reap timeout); this side yields" : ""}`);
+        return;
+      }
+    }
     if (p.life !== null && p.life !== msg.life) {
       // A new life of that member: what its old life confirmed says nothing about this one.
       this.aeFloors.delete(from);

@@ -95,7 +95,7 @@ export interface AeStamp {
  * its collection generation, whether it holds back (a life whose data may predate
  * collections), and in a reply whether the asker is a life this node saw depart.
  */
-export type GcHelloMsg = { kind: "gc-hello"; reply: boolean; life: string; formerLives: string[]; generation: number; quarantined: boolean; departed: boolean };
+export type GcHelloMsg = { kind: "gc-hello"; reply: boolean; life: string; formerLives: string[]; generation: number; quarantined: boolean; departed: boolean; rejoined: number };
 /** Earlier lives a replica's data comes from, at most (src/cluster/gc.ts). */
 export const formerLivesMax = 16;
 
@@ -295,6 +295,7 @@ function encodeMessage(w: Writer, m: Message): void {
       w.u8(MessageKind.gcHello); w.u8((m.reply ? 1 : 0) | (m.quarantined ? 2 : 0) | (m.departed ? 4 : 0)); w.str(m.life); w.varint(m.generation);
       w.varint(m.formerLives.length);
       for (const l of m.formerLives) w.str(l);
+      w.varint(m.rejoined);
       return;
     case "gc-probe":
       w.u8(MessageKind.gcProbe); w.varint(m.round); w.varint(m.generation); w.varint(m.entries.length);
@@ -542,7 +543,8 @@ function decodeMessage(r: Reader): Message | null {
       const n = r.count(formerLivesMax, "gc-hello former lives", 2);
       const formerLives: string[] = [];
       for (let i = 0; i < n; i++) formerLives.push(r.str(idBytesMax, "gc-hello former life"));
-      return { kind: "gc-hello", reply: (flags & 1) !== 0, quarantined: (flags & 2) !== 0, departed: (flags & 4) !== 0, life, formerLives, generation };
+      const rejoined = r.varint();
+      return { kind: "gc-hello", reply: (flags & 1) !== 0, quarantined: (flags & 2) !== 0, departed: (flags & 4) !== 0, life, formerLives, generation, rejoined };
     }
     case MessageKind.gcProbe: {
       const round = r.varint();

@@ -26,8 +26,8 @@ const every: Message[] = [
   { kind: "ae-leaves", depth: 4, leaves: [{ index: 65535, entries: [{ key: "k", digest: 2n ** 128n - 1n }, { key: "\uFEFFk", digest: 1n }, { key: "m", digest: 2n ** 64n }] }, { index: 0, entries: [] }] },
   { kind: "ae-states", entries: [["key", new Uint8Array([9])], ["\uFEFF", new Uint8Array([8])]], want: ["a", "b", "\uFEFFb"], stamp: { epoch: 7, confirms: 0 } },
   { kind: "ae-piece", key: "big", transfer: 0xffffffff, totalBytes: 3 * 1024 * 1024, offset: 1024 * 1024, bytes: new Uint8Array([1, 2, 3]), stamp: { epoch: 0xffffffff, confirms: 2 ** 40 } },
-  { kind: "gc-hello", reply: true, life: "n1/00ff00ff00ff00ff", formerLives: ["n1/0000000000000001", "n1/0000000000000002"], generation: 12, quarantined: false, departed: true },
-  { kind: "gc-hello", reply: false, life: "n2", formerLives: [], generation: 0, quarantined: true, departed: false },
+  { kind: "gc-hello", reply: true, life: "n1/00ff00ff00ff00ff", formerLives: ["n1/0000000000000001", "n1/0000000000000002"], generation: 12, quarantined: false, departed: true, rejoined: 3 },
+  { kind: "gc-hello", reply: false, life: "n2", formerLives: [], generation: 0, quarantined: true, departed: false, rejoined: 0 },
   { kind: "gc-probe", round: 3, generation: 2 ** 40, entries: [["k", new Uint8Array([1, 2])], ["\uFEFFk", new Uint8Array(0)]] },
   { kind: "gc-confirm", round: 3, streamEpoch: 0xfffffffe, sigma: 12345, confirms: 9, generation: 4 },
 ];
