@@ -155,6 +155,8 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     warn: (message, fields) => log.warn(message, fields),
   });
   const recoverStart = performance.now();
+  // Records loaded from a snapshot count as deleted since the start (their delete's time is not stored).
+  const recoveryMs = now();
   const store: Store = await openStore({
     dataDir: join(cfg.dataDir),
     durability: cfg.durability,
@@ -166,7 +168,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     sink: {
       snapshotEntry: (key, state) => {
         if (replay.snapshotEntry(key, state)) return;
-        const r = engine.loadState(key, state.slice());
+        const r = engine.loadState(key, state.slice(), recoveryMs);
         if (!r.ok) throw new Error(`snapshot entry for key ${JSON.stringify(key.slice(0, 64))}: ${r.error.message}`);
       },
       walRecord: (lsn, body) => replay.walRecord(lsn, body),

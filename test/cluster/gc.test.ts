@@ -1,0 +1,236 @@
+// Tombstone collection (src/cluster/gc.ts) on the real engine, in virtual time: a record goes once
+// every member holds it; a down member holds collection back until it is reaped; what an
+// adversarial network can replay after a collection (an anti-entropy state read before the
+// member's confirmation, a duplicate delta batch) brings nothing back; a departed life is told
+// so and resets; a life of doubtful data waits for every member and resets if they collected since.
+
+import { describe, expect, test } from "bun:test";
+import { Cluster } from "../../src/cluster/cluster.ts";
+import type { GcDurableState } from "../../src/cluster/gc.ts";
+import type { ClusterEvent, NodeId } from "../../src/cluster/types.ts";
+import { decodeEnvelope, encodeEnvelope, type Message } from "../../src/cluster/wire.ts";
+import { EngineStore } from "../../src/sim/engine-store.ts";
+
+interface Node {
+  id: NodeId;
+  addr: string;
+  store: EngineStore;
+  cluster: Cluster;
+  events: ClusterEvent[];
+  up: boolean;
+  durable: GcDurableState;
+}
+
+const emptyDurable = (): GcDurableState => ({ generation: 0, departed: [], members: [], lives: [] });
+
+/** A few clusters wired together in virtual time; `tap` sees (and may drop) every envelope. */
+class Net {
+  now = 1_000;
+  readonly nodes = new Map<string, Node>();
+  tap: ((from: Node, to: string, msgs: Message[], payload: Uint8Array) => boolean) | null = null;
+
+  add(name: string, opts: { seeds?: string[]; life?: string; quarantined?: boolean; durable?: GcDurableState; store?: EngineStore; config?: Record<string, number> } = {}): Node {
+    const id = name as NodeId;
+    const addr = `${name}:1`;
+    const store = opts.store ?? new EngineStore(`${name}/0000000000000001`, () => this.now);
+    const durable = opts.durable ?? emptyDurable();
+    const node: Node = { id, addr, store, events: [], up: true, durable, cluster: null as unknown as Cluster };
+    node.cluster = new Cluster({
+      id, addr, seeds: opts.seeds ?? [], env: { nowMs: () => this.now, random: Math.random }, store,
+      config: { deadReapAfterMs: 3_600_000, ...opts.config },
+      gc: { life: opts.life ?? store.actor, quarantined: opts.quarantined ?? false, durable, persist: (s) => (node.durable = s) },
+    });
+    store.setOnChange((k, d) => node.cluster.keyChanged(k, d));
+    store.reportAll();
+    this.nodes.set(addr, node);
+    return node;
+  }
+
+  /** Runs `ms` of virtual time in 5 ms steps, delivering everything at once (no loss). */
+  run(ms: number): void {
+    const end = this.now + ms;
+    while (this.now < end) {
+      this.now += 5;
+      for (let round = 0; round < 4; round++) {
+        for (const n of this.nodes.values()) {
+          if (!n.up) continue;
+          if (round === 0) n.cluster.tick();
+          for (const o of n.cluster.drainOutbound()) this.deliver(n, o.addr, o.payload);
+          n.events.push(...n.cluster.drainEvents());
+        }
+      }
+    }
+  }
+
+  deliver(from: Node, to: string, payload: Uint8Array): void {
+    const dest = this.nodes.get(to);
+    if (dest === undefined || !dest.up) return;
+    if (this.tap !== null && !this.tap(from, to, decodeEnvelope(payload).messages, payload)) return;
+    dest.cluster.step(from.id, payload);
+  }
+}
+
+function write(n: Node, key: string, value: string): void {
+  const r = n.store.engine.apply({ kind: "set", key, value: new TextEncoder().encode(value) }, 0);
+  if (!r.ok || r.delta === null) throw new Error("write refused");
+  n.cluster.broadcastDelta(r.delta);
+}
+
+function del(n: Node, key: string): void {
+  const r = n.store.engine.delete(key, 0);
+  if (!r.ok || r.delta === null) throw new Error("delete refused");
+  n.cluster.broadcastDelta(r.delta);
+}
+
+const stored = (n: Node, key: string): boolean => n.store.engine.digest(key) !== undefined;
+const present = (n: Node, key: string): boolean => n.store.engine.get(key) !== undefined;
+
+describe("tombstone collection", () => {
+  test("a record goes once every member holds it, on every node; a dead member holds it back until it is reaped", () => {
+    const net = new Net();
+    const a = net.add("a");
+    const b = net.add("b", { seeds: ["a:1"], config: { deadReapAfterMs: 20_000 } });
+    const c = net.add("c", { seeds: ["a:1"] });
+    net.run(3_000);
+    write(a, "k", "v");
+    net.run(2_000);
+    for (const n of [a, b, c]) expect(present(n, "k")).toBe(true);
+    del(b, "k");
+    net.run(5_000);
+    for (const n of [a, b, c]) {
+      expect(stored(n, "k")).toBe(false);
+      expect(n.cluster.collection().keysCollected).toBe(1);
+    }
+    expect(a.durable.generation).toBeGreaterThan(0);
+
+    // c goes down: a record written and deleted meanwhile stays on a and b...
+    c.up = false;
+    write(a, "m", "v");
+    net.run(1_000);
+    del(a, "m");
+    net.run(10_000);
+    expect(stored(a, "m")).toBe(true);
+    expect(stored(b, "m")).toBe(true);
+    // ...until c is reaped, where it is reaped: b reaps after 20 s and then needs only a's
+    // confirmation; a keeps the hour-long default and still waits for c.
+    net.run(30_000);
+    expect(b.cluster.members().some((m) => m.id === "c")).toBe(false);
+    expect(stored(b, "m")).toBe(false);
+    expect(a.cluster.members().some((m) => m.id === "c")).toBe(true);
+    expect(stored(a, "m")).toBe(true);
+  });
+
+  test("an anti-entropy state a member read before its confirmation, replayed after the collection, brings nothing back", () => {
+    const net = new Net();
+    const a = net.add("a");
+    const b = net.add("b", { seeds: ["a:1"] });
+    net.run(3_000);
+    write(b, "k", "live");
+    net.run(2_000);
+    // What b would ship for k now (the write live), stamped as b would stamp it now.
+    const staleState = b.store.states(["k"]);
+    const stamp = (b.cluster as unknown as { gc: { stamp(): { epoch: number; confirms: number } } }).gc.stamp();
+    const stale = encodeEnvelope({ fromAddr: b.addr, messages: [{ kind: "ae-states", entries: staleState, want: [], stamp }] });
+    del(a, "k");
+    net.run(5_000);
+    expect(stored(a, "k")).toBe(false);
+    expect(stored(b, "k")).toBe(false);
+    a.cluster.step(b.id, stale);
+    expect(stored(a, "k")).toBe(false);
+    expect(a.cluster.collection().statesDroppedAsStale).toBeGreaterThan(0);
+    // The same state read after b's confirmation would be taken (here: b's current view of a fresh write).
+    write(b, "k2", "x");
+    const fresh = encodeEnvelope({ fromAddr: b.addr, messages: [{ kind: "ae-states", entries: b.store.states(["k2"]), want: [], stamp: (b.cluster as unknown as { gc: { stamp(): { epoch: number; confirms: number } } }).gc.stamp() }] });
+    a.cluster.step(b.id, fresh);
+    expect(present(a, "k2")).toBe(true);
+  });
+
+  test("a duplicate of a delta batch merged before the delete, replayed after the collection, brings nothing back", () => {
+    const net = new Net();
+    const a = net.add("a");
+    const b = net.add("b", { seeds: ["a:1"] });
+    net.run(3_000);
+    const batches: Uint8Array[] = [];
+    net.tap = (from, to, msgs, payload) => {
+      if (from === b && to === a.addr && msgs.some((m) => m.kind === "delta-batch")) batches.push(payload);
+      return true;
+    };
+    write(b, "k", "live");
+    net.run(2_000);
+    expect(batches.length).toBeGreaterThan(0);
+    net.tap = null;
+    del(a, "k");
+    net.run(5_000);
+    expect(stored(a, "k")).toBe(false);
+    for (const p of batches) a.cluster.step(b.id, p);
+    expect(stored(a, "k")).toBe(false);
+  });
+
+  test("a reaped member that returns with its data is told it departed and resets; nothing it held comes back", () => {
+    const net = new Net();
+    const a = net.add("a", { config: { deadReapAfterMs: 10_000 } });
+    const bStore = new EngineStore("b/0000000000000001", () => net.now);
+    let b = net.add("b", { seeds: ["a:1"], store: bStore });
+    net.run(3_000);
+    write(a, "k", "old");
+    net.run(2_000);
+    expect(present(b, "k")).toBe(true);
+    b.up = false;
+    net.run(10_000); // b declared dead
+    net.run(15_000); // and reaped
+    expect(a.cluster.members().some((m) => m.id === "b")).toBe(false);
+    del(a, "k");
+    net.run(3_000);
+    expect(stored(a, "k")).toBe(false); // collected without b
+    // b comes back (same life, its data still holds k live).
+    net.nodes.delete(b.addr);
+    b = net.add("b", { seeds: ["a:1"], store: bStore, durable: b.durable });
+    net.run(5_000);
+    expect(b.events.some((e) => e.kind === "replica-reset")).toBe(true);
+    expect(present(a, "k")).toBe(false);
+    expect(stored(a, "k")).toBe(false);
+  });
+
+  test("a life of doubtful data takes nothing in until every member answered, then resets if they collected since its data was stored", () => {
+    const net = new Net();
+    const a = net.add("a");
+    const b = net.add("b", { seeds: ["a:1"] });
+    net.run(3_000);
+    write(a, "k", "old");
+    net.run(2_000);
+    const copyStates = b.store.states(b.store.keys());
+    const copyDurable = { ...b.durable, lives: [...b.durable.lives] };
+    del(a, "k");
+    net.run(5_000);
+    expect(stored(a, "k")).toBe(false);
+    // b's folder is replaced by the older copy: a new life (a restore), quarantined.
+    b.up = false;
+    net.nodes.delete(b.addr);
+    const restored = new EngineStore("b/0000000000000002", () => net.now);
+    restored.mergeStates(copyStates);
+    const b2 = net.add("b", { seeds: ["a:1"], store: restored, quarantined: true, durable: copyDurable });
+    expect(b2.cluster.collection().quarantined).toBe(true);
+    net.run(5_000);
+    expect(b2.events.some((e) => e.kind === "replica-reset")).toBe(true);
+    expect(present(a, "k")).toBe(false);
+
+    // The same with no collection since the copy: the quarantine lifts and the data stays.
+    const net2 = new Net();
+    const x = net2.add("x");
+    const y = net2.add("y", { seeds: ["x:1"] });
+    net2.run(3_000);
+    write(x, "k", "v");
+    net2.run(2_000);
+    const yStates = y.store.states(y.store.keys());
+    const yDurable = { ...y.durable, lives: [...y.durable.lives] };
+    y.up = false;
+    net2.nodes.delete(y.addr);
+    const yStore = new EngineStore("y/0000000000000002", () => net2.now);
+    yStore.mergeStates(yStates);
+    const y2 = net2.add("y", { seeds: ["x:1"], store: yStore, quarantined: true, durable: yDurable });
+    net2.run(5_000);
+    expect(y2.events.some((e) => e.kind === "gc-quarantine-lifted")).toBe(true);
+    expect(y2.events.some((e) => e.kind === "replica-reset")).toBe(false);
+    expect(present(y2, "k")).toBe(true);
+  });
+});
