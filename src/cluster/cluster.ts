@@ -103,8 +103,11 @@ export class Cluster {
       peerGone: (id) => {
         this.deltas.peerGone(id);
         this.ae.forget(id);
-        // Reaped or removed (no longer in the view), not merely dead or leaving: its life departed.
-        if (!this.membership.view().some((m) => m.id === id)) this.gc.memberGone(id);
+        // Left, reaped or removed, not merely dead: its life departed. Collection goes on
+        // without it from now on, so should that life come back with its data, it must start
+        // over empty (gc.ts); a dead member still holds collection back until it is reaped.
+        const m = this.membership.view().find((v) => v.id === id);
+        if (m === undefined || m.status === "left") this.gc.memberGone(id);
       },
     });
   }
@@ -258,6 +261,11 @@ export class Cluster {
 
   members(): MemberView[] {
     return this.membership.view();
+  }
+
+  /** Does this node merge replica data from `id` now (its life shook hands, neither side quarantined)? */
+  acceptsDataFrom(id: NodeId): boolean {
+    return this.gc.accepts(id);
   }
 
   /** Tombstone collection: quarantine, generation and totals (metrics, tests). */

@@ -80,7 +80,7 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
   const lastFaultAt = end - 3_000;
 
   const work = product
-    ? new ProductWorkload({ nodeCount: nodes, canServe: (i) => sim.canServe(i), engine: (i) => (sim.store(i) as EngineStore).engine, publish: (i, d) => sim.publish(i, d), isRunning: (i) => sim.isRunning(i), nowMs: () => Math.floor(sim.nowMs) }, rng.fork())
+    ? new ProductWorkload({ nodeCount: nodes, canServe: (i) => sim.canServe(i), engine: (i) => (sim.store(i) as EngineStore).engine, publish: (i, d) => sim.publish(i, d), isRunning: (i) => sim.isRunning(i), connected: (i, j) => sim.connected(i, j), nowMs: () => Math.floor(sim.nowMs) }, rng.fork())
     : null;
   if (work !== null) {
     // Established keys: created and replicated before any fault, so later other-type ops are strays.

@@ -530,6 +530,15 @@ export class Simulation {
     return true;
   }
 
+  /** Nodes i and j list each other alive and each merges the other's data (see ProductHost.connected). */
+  connected(i: number, j: number): boolean {
+    const a = this.node(i);
+    const b = this.node(j);
+    if (a.cluster === null || b.cluster === null) return false;
+    const alive = (x: SimNode, y: SimNode): boolean => x.cluster!.members().some((m) => m.id === y.id && m.status === "alive") && x.cluster!.acceptsDataFrom(y.id);
+    return alive(a, b) && alive(b, a);
+  }
+
   /** Node i is up and not stalled: it can answer a client now. */
   canServe(i: number): boolean {
     const n = this.node(i);

@@ -23,6 +23,12 @@ export interface ProductHost {
   publish(i: number, delta: Uint8Array): void;
   /** The node's process is up (its engine holds its data), stalled or not. */
   isRunning(i: number): boolean;
+  /**
+   * Nodes i and j are members of one cluster now: each lists the other alive and merges its
+   * data (an anti-entropy round between them could finish). After a partition longer than the
+   * reap timeout two sides can each run on without the other until they meet again.
+   */
+  connected(i: number, j: number): boolean;
   nowMs(): number;
 }
 
@@ -150,13 +156,14 @@ export class ProductWorkload {
   }
 
   /**
-   * A delete; sealed: only when every node is running, after merging each one's state of the key
-   * (as a finished anti-entropy round would), so it observes every write that exists.
+   * A delete; sealed: only when every node is running and in one cluster with this one, after
+   * merging each one's state of the key (as a finished anti-entropy round would), so it observes
+   * every write that exists.
    */
   private deletableDelete(i: number, key: string, sealed: boolean): void {
     const e = this.host.engine(i);
     let seal = sealed;
-    for (let j = 0; j < this.host.nodeCount && seal; j++) if (!this.host.isRunning(j)) seal = false;
+    for (let j = 0; j < this.host.nodeCount && seal; j++) if (!this.host.isRunning(j) || (j !== i && !this.host.connected(i, j))) seal = false;
     if (seal) {
       for (let j = 0; j < this.host.nodeCount; j++) {
         if (j === i) continue;
