@@ -455,6 +455,7 @@ export class TombstoneCollector {
   private startRounds(others: readonly Member[], now: number): void {
     if (this.rounds.size >= gcRoundsInflightMax || now < this.nextScanAtMs) return;
     if (this.store.absentKeys === undefined || this.store.collect === undefined) return this.idle(now);
+    if (this.store.absentCount !== undefined && this.store.absentCount() <= this.inflight.size) return this.idle(now);
     // Every member must be reachable and have shaken hands: a round one of them cannot
     // confirm would only time out.
     for (const m of others) {

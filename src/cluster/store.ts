@@ -26,6 +26,8 @@ export interface ReplicaStore {
    * from position `cursor` on, with their current digests; cursor 0 when the end was reached.
    */
   absentKeys?(cursor: number, limit: number): { items: Array<{ key: string; state: Uint8Array; digest: bigint }>; cursor: number };
+  /** Optional: how many deleted keys' records there are (0 spares a scan for them). */
+  absentCount?(): number;
   /** Optional: drops a deleted key's record if its digest is still `digest`; true if dropped. */
   collect?(key: string, digest: bigint): boolean;
 }

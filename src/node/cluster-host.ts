@@ -96,6 +96,7 @@ export class ClusterHost {
       },
       reportChanges: () => void engine.reportChanges(),
       absentKeys: (cursor, limit) => engine.absentKeys(cursor, limit),
+      absentCount: () => engine.deletedKeyCount,
       // Not logged: a restart replays the delete again and the record is collected again.
       collect: (key, digest) => engine.collect(key, digest),
     };

@@ -115,6 +115,10 @@ export class EngineStore implements SimStore {
     return this.engine.absentKeys(cursor, limit);
   }
 
+  absentCount(): number {
+    return this.engine.deletedKeyCount;
+  }
+
   collect(key: string, digest: bigint): boolean {
     return this.engine.collect(key, digest);
   }
