@@ -32,6 +32,12 @@ class HandStore {
   }
 }
 
+/** node-b's handshake (src/cluster/gc.ts): replica data is merged only from a member whose life said hello. */
+function hello(host: ClusterHost): void {
+  const msg: Message = { kind: "gc-hello", reply: false, life: "node-b/0000000000000001", formerLives: [], generation: 0, quarantined: false, departed: false, rejoined: 0 };
+  void host.receive("node-b", encodeEnvelope({ fromAddr: "127.0.0.1:9", messages: [msg] }));
+}
+
 /** Lets every promise chain that can run, run (no timers, no sleeping). */
 async function drainMicrotasks(): Promise<void> {
   for (let i = 0; i < 50; i++) await Promise.resolve();
@@ -47,6 +53,7 @@ test("a peer's delta is acknowledged, and readers answered, only once its WAL ap
     const peer = new Engine({ actor: "node-b" });
     const { deltas } = peer.applyMany([{ kind: "incr", key: "k", amount: 5n }], 1_000_000);
     const batch: Message = { kind: "delta-batch", epoch: 7, floorSeq: 1, firstSeq: 1, deltas };
+    hello(host);
     const reply = host.receive("node-b", encodeEnvelope({ fromAddr: "127.0.0.1:9", messages: [batch] }));
 
     // Merged into the engine and appended to the WAL in the same step ...
@@ -82,6 +89,7 @@ test("a ping is answered at once while merged peer data waits for the disk", asy
   host.start(1);
   try {
     const { deltas } = new Engine({ actor: "node-b" }).applyMany([{ kind: "incr", key: "k", amount: 1n }], 1_000_000);
+    hello(host);
     void host.receive("node-b", encodeEnvelope({ fromAddr: "127.0.0.1:9", messages: [{ kind: "delta-batch", epoch: 7, floorSeq: 1, firstSeq: 1, deltas }] }));
     expect(host.settled()).not.toBeNull();
     const pong = host.receive("node-b", encodeEnvelope({ fromAddr: "127.0.0.1:9", messages: [{ kind: "ping", seq: 3, target: "node-a" as NodeId }] }));
