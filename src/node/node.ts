@@ -391,7 +391,8 @@ async function* engineEntries(engine: Engine): AsyncGenerator<readonly [string, 
 }
 
 /** `imdb node`: start, print one ready line, and live until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1). */
-export async function runNode(cfg: NodeConfig, opts: StartOptions = {}): Promise<never> {
+export async function runNode(config: NodeConfig, opts: StartOptions = {}): Promise<never> {
+  let cfg = config;
   const log = createLogger({ format: cfg.logFormat, level: cfg.logLevel, fields: {} });
   let node: RunningNode & { reloadTls?: () => Promise<void> };
   const start = async (o: StartOptions): Promise<void> => {
@@ -429,6 +430,9 @@ export async function runNode(cfg: NodeConfig, opts: StartOptions = {}): Promise
     // Rejoin as a new, empty replica; the old data stays beside the folder for the operator.
     const kept = await discardDataDir(cfg.dataDir);
     log.warn("replica data moved aside; starting again as a new, empty replica", { movedTo: kept });
+    // On the same ports: peers, clients and proxies know this node by them (a port 0 in the
+    // config was resolved at the first start).
+    cfg = { ...cfg, clientAddr: `${host}:${node!.clientPort}`, peerAddr: `${peerHost}:${node!.peerPort}`, ...(node!.metricsPort === null ? {} : { metricsAddr: `${metricsHost}:${node!.metricsPort}` }) };
     await start({});
   }
 }
