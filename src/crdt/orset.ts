@@ -39,6 +39,8 @@ function isAscii(bytes: Uint8Array): boolean {
  * order, and an 8-bit string costs ~48 B against ~66 B for a small Uint8Array (measured, Bun 1.x).
  */
 export function memberKey(bytes: Uint8Array): string {
+  // One byte: the engine's shared one-char strings (a hash of "v" values keeps no string per field).
+  if (bytes.length === 1) return String.fromCharCode(bytes[0] as number);
   if (bytes.length <= asciiScanBytesMax && isAscii(bytes)) return asciiDecoder.decode(bytes);
   if (bytes.length <= charCodesPerCallMax) return String.fromCharCode.apply(null, bytes as unknown as number[]);
   const parts: string[] = [];
