@@ -599,10 +599,23 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 // ---- OR-Map (hash) ----
 
 export function writeOrMap(w: Writer, s: OrMap): void {
-  for (const f of s.fields) {
+  const n = s.fieldCount;
+  for (let i = 0; i < n; i++) {
     const at = w.begin(1);
     w.tag(1, WireType.Bytes);
-    w.bytes(f.name);
+    w.latin1(s.nameKeyAt(i));
+    const f = s.complexAt(i);
+    if (f === undefined) {
+      // One entry and nothing else, from the columns (the bytes a HashField of it writes).
+      const ea = w.begin(2);
+      writeActorCounter(w, 1, s.actorAt(i), s.counterAt(i));
+      writeHlc(w, 2, s.msAt(i), s.logicalAt(i));
+      const value = s.valueKeyAt(i);
+      if (value.length > 0) { w.tag(3, WireType.Bytes); w.latin1(value); }
+      w.end(ea);
+      w.end(at);
+      continue;
+    }
     for (const e of f.entries) {
       const ea = w.begin(2);
       writeActorCounter(w, 1, e.dot.actor, e.dot.counter);
@@ -668,8 +681,8 @@ function readHashRow(r: Reader): RawHashRow {
   return { name, actor: 0 as ActorId, p, n, rp, rn };
 }
 
-function readHashField(r: Reader): RawHashField {
-  const e: Reader = r.sub(stateBytesMax, "hash field");
+/** Reads a whole field message (any shape). */
+function readHashField(e: Reader): RawHashField {
   let name: Uint8Array | null = null;
   const entries: RawHashEntry[] = [];
   const dots: RawDot[] = [];
@@ -703,37 +716,170 @@ function internDot(r: Reader, d: RawDot): Dot {
   return { actor: intern(r, d.name), counter: d.counter };
 }
 
+/**
+ * The decoder's columns: per field its name and, for a field of one entry and nothing else
+ * (nearly every field), that entry's actor name, counter, HLC and value; counter 0 for a field
+ * read whole (its RawHashField in `whole`, by index).
+ */
+interface HashColumns {
+  keys: string[];
+  actorNames: string[];
+  counters: number[];
+  mss: number[];
+  logicals: number[];
+  values: string[];
+  whole: Map<number, RawHashField>;
+}
+
+const emptyBytes = new Uint8Array(0);
+
+/**
+ * Reads field message e into the columns when it is a name and one entry, nothing else;
+ * returns false, having appended nothing, for any other shape (read it whole then). Checks
+ * what readHashField and readHashEntry check, with the same messages.
+ */
+function readPlainField(e: Reader, cache: ActorNameCache, c: HashColumns): boolean {
+  const before = c.actorNames.length;
+  const undo = (): false => {
+    c.actorNames.length = before;
+    c.counters.length = before;
+    return false;
+  };
+  let name: Uint8Array | null = null;
+  let entries = 0;
+  let ms = 0;
+  let logical = 0;
+  let value: Uint8Array = emptyBytes;
+  while (!e.done) {
+    const [g, gt] = e.tag();
+    if (g === 1) {
+      e.expect(gt, WireType.Bytes, g);
+      name = e.bytesView(hashFieldBytesMax, "hash field name");
+    } else if (g === 2) {
+      e.expect(gt, WireType.Bytes, g);
+      if (++entries > 1) return undo();
+      const en: Reader = e.sub(hashEntryBytesMax, "hash entry");
+      let dot = false;
+      let hi = 0;
+      let lo = 0;
+      while (!en.done) {
+        const [h, ht] = en.tag();
+        if (h === 1) {
+          en.expect(ht, WireType.Bytes, h);
+          // A repeated dot field: the last one counts (as readHashEntry).
+          if (dot) { c.actorNames.pop(); c.counters.pop(); }
+          readDotInto(en, cache, c.actorNames, c.counters);
+          dot = true;
+        } else if (h === 2) { en.expect(ht, WireType.Fixed64, h); [hi, lo] = en.fixed64(); }
+        else if (h === 3) { en.expect(ht, WireType.Bytes, h); value = en.bytesView(registerValueBytesMax, "hash value"); }
+        else en.skip(ht);
+      }
+      if (!dot) en.fail("hash entry without dot");
+      ms = hi * 0x10000 + (lo >>> 16);
+      logical = lo & hlcLogicalMax;
+    } else if (g === 3 || g === 4) return undo();
+    else e.skip(gt);
+  }
+  if (entries === 0) return undo();
+  if (name === null || name.length === 0) e.fail("hash field without name");
+  c.keys.push(memberKey(name));
+  c.mss.push(ms);
+  c.logicals.push(logical);
+  c.values.push(memberKey(value));
+  return true;
+}
+
 /** Decodes an OR-Map; refuses duplicate fields, dots and rows, empty fields and anything past the stored bounds. */
 export function readOrMap(r: Reader): OrMap {
-  const raw: RawHashField[] = [];
+  // Flat columns, not objects per field, entry and dot (as readOrSet): a snapshot of 1M fields
+  // decodes through here, and part of what it allocates on the way stays in the RSS.
+  const c: HashColumns = { keys: [], actorNames: [], counters: [], mss: [], logicals: [], values: [], whole: new Map() };
+  const cache: ActorNameCache = { bytes: null, name: "" };
   let rawCtx: RawContext = { vv: [], cloud: [] };
   while (!r.done) {
     const [f, wt] = r.tag();
     if (f === 1) {
       r.expect(wt, WireType.Bytes, f);
-      if (raw.length >= hashFieldsMax) r.fail(`more than ${hashFieldsMax} hash fields`);
-      raw.push(readHashField(r));
+      if (c.keys.length >= hashFieldsMax) r.fail(`more than ${hashFieldsMax} hash fields`);
+      const e: Reader = r.sub(stateBytesMax, "hash field");
+      const start = e.pos;
+      if (readPlainField(e, cache, c)) continue;
+      const raw = readHashField(new Reader(e.buf, start, e.end));
+      c.whole.set(c.keys.length, raw);
+      c.keys.push(memberKey(raw.name));
+      c.actorNames.push("");
+      c.counters.push(0);
+      c.mss.push(0);
+      c.logicals.push(0);
+      c.values.push("");
     } else if (f === 2) {
       r.expect(wt, WireType.Bytes, f);
       rawCtx = readRawContext(r.sub(stateBytesMax, "causal context"));
     } else r.skip(wt);
   }
   const ctx = buildContext(r, rawCtx);
-  raw.sort((a, b) => compareBytes(a.name, b.name));
-  const live: Dot[] = [];
-  const fields: HashField[] = raw.map((x, i) => {
-    if (i > 0 && compareBytes((raw[i - 1] as RawHashField).name, x.name) === 0) r.fail("duplicate hash field");
+  const keys = c.keys;
+  const n = keys.length;
+  // Canonical states arrive sorted: sort only when they are not.
+  let order: number[] | null = null;
+  for (let i = 1; i < n && order === null; i++) {
+    if ((keys[i] as string) <= (keys[i - 1] as string)) order = keys.map((_, k) => k).sort((x, y) => ((keys[x] as string) < (keys[y] as string) ? -1 : (keys[x] as string) > (keys[y] as string) ? 1 : 0));
+  }
+  const names = new Array<string>(n);
+  const nums = new Float64Array(n * 3);
+  const values = new Array<string>(n);
+  let others: Map<string, HashField> | null = null;
+  /** Each actor's live counters, to find a dot held twice without an object per dot. */
+  const countersOf = new Map<ActorId, number[]>();
+  const live = (actor: ActorId, counter: number): void => {
+    let cs = countersOf.get(actor);
+    if (cs === undefined) countersOf.set(actor, (cs = []));
+    cs.push(counter);
+    // Every live dot is part of what the state has seen; one the vector covers needs no cloud entry.
+    if (counter > ctx.vv.get(actor)) ctx.cloud.push({ actor, counter });
+  };
+  let lastName = "";
+  let lastActor = 0 as ActorId;
+  for (let k = 0; k < n; k++) {
+    const at = order === null ? k : (order[k] as number);
+    const key = keys[at] as string;
+    if (k > 0 && key === names[k - 1]) r.fail("duplicate hash field");
+    names[k] = key;
+    const x = c.whole.get(at);
+    if (x === undefined) {
+      const name = c.actorNames[at] as string;
+      if (name !== lastName) {
+        lastActor = intern(r, name);
+        lastName = name;
+      }
+      const counter = c.counters[at] as number;
+      OrMap.packInto(nums, k, lastActor, counter, c.mss[at] as number, c.logicals[at] as number);
+      values[k] = c.values[at] as string;
+      live(lastActor, counter);
+      continue;
+    }
     const entries: HashEntry[] = x.entries.map((e) => ({ dot: internDot(r, e.dot), ms: e.ms, logical: e.logical, value: e.value.slice() }));
     entries.sort((a, b) => dotCompare(a.dot, b.dot));
     const dots = x.dots.map((d) => internDot(r, d)).sort(dotCompare);
     const rows: HashRow[] = internRows(r, x.rows).map((w) => ({ actor: w.actor, p: w.p, n: w.n, rp: w.rp, rn: w.rn }));
-    for (const e of entries) live.push(e.dot);
-    for (const d of dots) live.push(d);
-    return { name: x.name.slice(), entries, dots, rows };
-  });
-  live.sort(dotCompare);
-  for (let i = 1; i < live.length; i++) if (dotCompare(live[i] as Dot, live[i - 1] as Dot) === 0) r.fail("duplicate dot in hash");
-  // Every live dot is part of what the state has seen.
-  ctx.joinWith(new CausalContext(new VersionVector(), live));
-  return new OrMap(fields, ctx);
+    for (const e of entries) live(e.dot.actor, e.dot.counter);
+    for (const d of dots) live(d.actor, d.counter);
+    const field: HashField = { name: x.name.slice(), entries, dots, rows };
+    if (entries.length === 1 && dots.length === 0 && rows.length === 0) {
+      // A plain field written in an unusual way (a zero row, say): kept in the columns.
+      const e = entries[0] as HashEntry;
+      OrMap.packInto(nums, k, e.dot.actor, e.dot.counter, e.ms, e.logical);
+      values[k] = memberKey(e.value);
+    } else {
+      // nums stays 0: counter 0 marks a field kept whole.
+      values[k] = "";
+      (others ??= new Map()).set(key, field);
+    }
+  }
+  for (const cs of countersOf.values()) {
+    cs.sort((p, q) => p - q);
+    for (let i = 1; i < cs.length; i++) if (cs[i] === cs[i - 1]) r.fail("duplicate dot in hash");
+  }
+  ctx.compact();
+  return OrMap.fromColumns(names, nums, values, others, ctx);
 }

@@ -10,6 +10,9 @@ export type WireType = (typeof WireType)[keyof typeof WireType];
 /** Largest field number protobuf allows. */
 export const fieldNumberMax = 536_870_911;
 
+/** Up to this many bytes, Writer.bytes copies with a loop (measured faster than Uint8Array.set for short arrays). */
+const smallCopyBytesMax = 32;
+
 /** Appends protobuf fields to a growable buffer; reuse one writer with reset(). */
 export class Writer {
   buf: Uint8Array;
@@ -76,10 +79,16 @@ export class Writer {
   }
 
   bytes(v: Uint8Array): void {
-    this.uint(v.length);
-    this.ensure(v.length);
-    this.buf.set(v, this.pos);
-    this.pos += v.length;
+    const n = v.length;
+    this.uint(n);
+    this.ensure(n);
+    if (n <= smallCopyBytesMax) {
+      // Actor ids, short names and values: a loop beats the native set call's overhead.
+      const b = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) b[p++] = v[i] as number;
+    } else this.buf.set(v, this.pos);
+    this.pos += n;
   }
 
   /**

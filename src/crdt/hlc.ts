@@ -45,7 +45,9 @@ export interface ClockSkew {
 }
 
 function checkPhysical(physicalMs: number): void {
-  assert(Number.isInteger(physicalMs) && physicalMs >= 0 && physicalMs <= hlcMsMax, `physical time ${physicalMs} ms is not a 48-bit integer`);
+  // The message is built only on failure: a template literal argument is evaluated on every
+  // call, and converting the time to text was ~5% of an HSET's engine time (profiled).
+  if (!(Number.isInteger(physicalMs) && physicalMs >= 0 && physicalMs <= hlcMsMax)) assert(false, `physical time ${physicalMs} ms is not a 48-bit integer`);
 }
 
 /** The clock of one replica. */

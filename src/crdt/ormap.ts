@@ -18,13 +18,22 @@
 // Invariants every state keeps (and the decoder checks): rp <= p and rn <= n in every row (each
 // delta that raises a reset row carries the row it reset); a counter field with no live dot has
 // every row reset, so an HINCRBY after an HDEL starts from zero.
+//
+// Kept compact (issue 13: memory per field within 3x Redis), as the OR-Set is: field names are
+// one sorted array of strings of one char per byte, and a field that is one register entry and
+// nothing else - nearly every field - keeps its dot and HLC in one typed array and its value as
+// a string; only a field with siblings, counter dots or rows is a HashField object (in a side
+// map). Measured with `imdb bench types --items 1000000` (node RSS after a restart from a
+// snapshot, 1000 fields per key): a HashField per field cost 504 B per field, this ~123 B
+// (Redis: 64 B). HSET changes the columns in place; joins go field by field as before.
 
 import { actorRank, actorUtf8, type ActorId } from "./actors.ts";
 import { CausalContext, dotCompare, VersionVector, type Dot } from "./clocks.ts";
-import { CrdtError, CrdtErrorCode } from "./errors.ts";
+import { assert, CrdtError, CrdtErrorCode } from "./errors.ts";
 import { isValidHlc, type Hlc } from "./hlc.ts";
 import { isInt64, uint64Max } from "./int64.ts";
 import { bytesEqual, compareBytes } from "./lww.ts";
+import { memberBytes, memberKey } from "./orset.ts";
 import { hashFieldBytesMax, hashFieldsWriteMax, registerValueBytesMax } from "../limits.ts";
 
 /**
@@ -35,9 +44,20 @@ import { hashFieldBytesMax, hashFieldsWriteMax, registerValueBytesMax } from "..
 const scopedFieldsMax = 64;
 const scopedDotsMax = 256;
 
-/** Bytes of a protobuf varint of n (a non-negative safe integer or u64 bigint). */
-function varintBytes(n: number | bigint): number {
-  let x = BigInt(n);
+/** Bytes of a protobuf varint of n (a non-negative safe integer). */
+function varintBytes(n: number): number {
+  let k = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    k++;
+  }
+  return k;
+}
+
+/** Bytes of a protobuf varint of a u64 bigint. */
+function varintBytes64(n: bigint): number {
+  if (n < 0x2000_0000_0000_0n) return varintBytes(Number(n));
+  let x = n;
   let k = 1;
   while (x >= 0x80n) { x >>= 7n; k++; }
   return k;
@@ -46,9 +66,14 @@ function varintBytes(n: number | bigint): number {
 /** Bytes of a length-delimited field of `inner` bytes with a one-byte tag. */
 const delimited = (inner: number): number => 1 + varintBytes(inner) + inner;
 
-function dotBytes(d: Dot): number {
-  const a = actorUtf8(d.actor).length;
-  return delimited(delimited(a) + 1 + varintBytes(d.counter));
+function dotBytes(actor: ActorId, counter: number): number {
+  return delimited(delimited(actorUtf8(actor).length) + 1 + varintBytes(counter));
+}
+
+/** fieldEncodedBytes of a field of one entry and nothing else, from its parts (name and value lengths in bytes). */
+function simpleFieldBytes(nameBytes: number, actor: ActorId, counter: number, ms: number, logical: number, valueBytes: number): number {
+  const inner = dotBytes(actor, counter) + (ms !== 0 || logical !== 0 ? 9 : 0) + (valueBytes > 0 ? delimited(valueBytes) : 0);
+  return delimited(delimited(nameBytes) + delimited(inner));
 }
 
 /**
@@ -59,13 +84,13 @@ function dotBytes(d: Dot): number {
 export function fieldEncodedBytes(f: HashField): number {
   let n = delimited(f.name.length);
   for (const e of f.entries) {
-    const inner = dotBytes(e.dot) + (e.ms !== 0 || e.logical !== 0 ? 9 : 0) + (e.value.length > 0 ? delimited(e.value.length) : 0);
+    const inner = dotBytes(e.dot.actor, e.dot.counter) + (e.ms !== 0 || e.logical !== 0 ? 9 : 0) + (e.value.length > 0 ? delimited(e.value.length) : 0);
     n += delimited(inner);
   }
-  for (const d of f.dots) n += dotBytes(d);
+  for (const d of f.dots) n += dotBytes(d.actor, d.counter);
   for (const r of f.rows) {
     let inner = delimited(actorUtf8(r.actor).length);
-    for (const x of [r.p, r.n, r.rp, r.rn]) if (x !== 0n) inner += 1 + varintBytes(x);
+    for (const x of [r.p, r.n, r.rp, r.rn]) if (x !== 0n) inner += 1 + varintBytes64(x);
     n += delimited(inner);
   }
   return delimited(n);
@@ -109,6 +134,9 @@ const noEntries: readonly HashEntry[] = Object.freeze([]);
 const noDots: readonly Dot[] = Object.freeze([]);
 const noRows: readonly HashRow[] = Object.freeze([]);
 const noNames: readonly Uint8Array[] = Object.freeze([]);
+const noFields: readonly HashField[] = Object.freeze([]);
+/** A context a builder is constructed with and replaces before use (never changed: saves allocating one). */
+const placeholderCtx = new CausalContext();
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -203,63 +231,350 @@ function isEmpty(entries: readonly HashEntry[], dots: readonly Dot[], rows: read
   return entries.length === 0 && dots.length === 0 && rows.length === 0;
 }
 
+/** Numbers per field in OrMap's nums column. */
+const stride = 3;
+const noNums = new Float64Array(0);
+
+/** Is f one register entry and nothing else (the shape nearly every field has, kept in columns)? */
+function isSimple(f: HashField): boolean {
+  return f.entries.length === 1 && f.dots.length === 0 && f.rows.length === 0;
+}
+
+/** Has ctx seen the dot (actor, counter)? CausalContext.contains without a Dot object. */
+function ctxHas(ctx: CausalContext, actor: ActorId, counter: number): boolean {
+  if (counter <= ctx.vv.get(actor)) return true;
+  for (const c of ctx.cloud) if (c.counter === counter && c.actor === actor) return true;
+  return false;
+}
+
+/** Distinct pairs by field, sorted by memberKey (bytewise); of equal fields the last one wins. */
+function distinctPairs(pairs: readonly HashPair[]): { key: string; value: Uint8Array }[] {
+  if (pairs.length === 1) return [{ key: memberKey((pairs[0] as HashPair).field), value: (pairs[0] as HashPair).value }];
+  const all = pairs.map((p, i) => ({ key: memberKey(p.field), value: p.value, i }));
+  // Stable by position so the last of equal fields is the one kept.
+  all.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : x.i - y.i));
+  const out: { key: string; value: Uint8Array }[] = [];
+  for (let k = 0; k < all.length; k++) {
+    const cur = all[k] as { key: string; value: Uint8Array };
+    if (k + 1 < all.length && (all[k + 1] as { key: string }).key === cur.key) continue;
+    out.push({ key: cur.key, value: cur.value });
+  }
+  return out;
+}
+
 export class OrMap {
   /** The kind discriminant (src/kinds): on the prototype, so it costs no memory per state. */
   get kind(): "hash" {
     return "hash";
   }
 
+  /** Field names, sorted, as memberKey strings (one char per byte: string order is bytewise order). */
+  private names: string[] = [];
   /**
-   * Sum of fieldEncodedBytes over fields (exact), or -1 when not known; and upper bounds of the
-   * most values and rows one field holds (null: not known). Kept by merge so the engine's
-   * bound checks cost O(1) per write; `fields` is only ever replaced through merge.
+   * A field that is one register entry and nothing else (all a field holds unless concurrent
+   * writes or HINCRBY made it more) is kept in columns: its value (a memberKey string) in
+   * `values`, and in `nums`, `stride` numbers per field: the dot's counter, the HLC's ms, and
+   * actor * 2^16 + logical (exact: both fit 53 bits). Counter 0 (no dot has it) marks a field
+   * kept whole in `others`. A typed array because an insert shifts it with one memmove
+   * (copyWithin): splicing four plain arrays made an HSET into a 200-field hash cost ~3 us.
    */
-  private fieldsBytesUb = -1;
-  private widthUb: { siblings: number; rows: number } | null = null;
+  private nums: Float64Array = noNums;
+  private values: string[] = [];
+  /** The other fields, by name (immutable objects: clones share them). Null when none, so equal states have equal shapes. */
+  private others: Map<string, HashField> | null = null;
+  /** Sum of fieldEncodedBytes over the fields, kept exact by every change. */
+  private bytes = 0;
+  /** Upper bounds of the most values and the most counter rows one field holds (exact after a full merge). */
+  private siblingsUb = 0;
+  private rowsUb = 0;
 
   /** fields sorted bytewise by name, each non-empty; every live dot is in ctx. */
-  constructor(public fields: HashField[] = [], public ctx: CausalContext = new CausalContext()) {}
+  constructor(fields: readonly HashField[] = [], public ctx: CausalContext = new CausalContext()) {
+    for (const f of fields) this.pushField(memberKey(f.name), f);
+  }
 
-  /** An upper bound of the fields' encoded bytes (without the context). */
-  fieldsBytesUpperBound(): number {
-    if (this.fieldsBytesUb < 0) {
-      let n = 0;
-      for (const f of this.fields) n += fieldEncodedBytes(f);
-      this.fieldsBytesUb = n;
+  /**
+   * A map from columns its decoder built (names sorted and distinct; nums and values as
+   * described at `nums`, exactly sized), taken as they are: pushSimple's arrays grow by
+   * doubling (slack a snapshot of 1M fields would keep).
+   */
+  static fromColumns(names: string[], nums: Float64Array, values: string[], others: Map<string, HashField> | null, ctx: CausalContext): OrMap {
+    const n = names.length;
+    assert(nums.length === n * stride && values.length === n, "OrMap.fromColumns: bad columns");
+    const m = new OrMap([], ctx);
+    m.names = names;
+    m.nums = nums;
+    m.values = values;
+    m.others = others !== null && others.size > 0 ? others : null;
+    for (let i = 0; i < n; i++) {
+      assert(i === 0 || (names[i - 1] as string) < (names[i] as string), "OrMap.fromColumns: names out of order");
+      if (m.counterAt(i) === 0) {
+        const f = m.others?.get(names[i] as string);
+        assert(f !== undefined && !isSimple(f), "OrMap.fromColumns: a field kept whole is missing or plain");
+        m.widen(f);
+      } else if (m.siblingsUb < 1) m.siblingsUb = 1;
+      m.bytes += m.bytesAt(i);
     }
-    return this.fieldsBytesUb;
+    return m;
+  }
+
+  /** nums' three numbers of a plain entry (see `nums`), at slot i. */
+  static packInto(nums: Float64Array, i: number, actor: ActorId, counter: number, ms: number, logical: number): void {
+    const b = i * stride;
+    nums[b] = counter;
+    nums[b + 1] = ms;
+    nums[b + 2] = actor * 0x10000 + logical;
+  }
+
+  /** How many field records the map holds (present or a removed counter's leftover rows). */
+  get fieldCount(): number {
+    return this.names.length;
+  }
+
+  /** The fields as HashField objects, sorted (allocates one per simple field: for tests, tools and full passes). */
+  get fields(): HashField[] {
+    const out = new Array<HashField>(this.names.length);
+    for (let i = 0; i < this.names.length; i++) out[i] = this.fieldAt(i);
+    return out;
+  }
+
+  /** An upper bound of the fields' encoded bytes (without the context); exact. */
+  fieldsBytesUpperBound(): number {
+    return this.bytes;
   }
 
   /** Upper bounds of the most values and the most counter rows one field holds. */
   widthUpperBound(): { siblings: number; rows: number } {
-    if (this.widthUb === null) this.widthUb = widest(this.fields);
-    return this.widthUb;
+    return { siblings: this.siblingsUb, rows: this.rowsUb };
   }
 
-  /** Index of the field named name, or ~insertion point. */
-  private find(name: Uint8Array): number {
-    let lo = 0;
-    let hi = this.fields.length;
+  /** The most values and the most counter rows one field holds, exactly. */
+  width(): { siblings: number; rows: number } {
+    let siblings = 0;
+    let rows = 0;
+    for (let i = 0; i < this.names.length; i++) {
+      if (this.counterAt(i) !== 0) {
+        if (siblings < 1) siblings = 1;
+        continue;
+      }
+      const f = this.otherAt(i);
+      if (f.entries.length > siblings) siblings = f.entries.length;
+      if (f.rows.length > rows) rows = f.rows.length;
+    }
+    return { siblings, rows };
+  }
+
+  // ---- the columns (codec, and the methods below) ----
+
+  /** Field i's name as a memberKey string. */
+  nameKeyAt(i: number): string {
+    return this.names[i] as string;
+  }
+
+  /** Field i if it is not kept in the columns (not one plain entry), else undefined. */
+  complexAt(i: number): HashField | undefined {
+    return this.counterAt(i) === 0 ? this.otherAt(i) : undefined;
+  }
+
+  /** Field i's entry, when complexAt(i) is undefined: dot, HLC and value (memberKey string). */
+  counterAt(i: number): number {
+    return this.nums[i * stride] as number;
+  }
+
+  actorAt(i: number): ActorId {
+    return Math.floor((this.nums[i * stride + 2] as number) / 0x10000) as ActorId;
+  }
+
+  msAt(i: number): number {
+    return this.nums[i * stride + 1] as number;
+  }
+
+  logicalAt(i: number): number {
+    return (this.nums[i * stride + 2] as number) % 0x10000;
+  }
+
+  valueKeyAt(i: number): string {
+    return this.values[i] as string;
+  }
+
+  private otherAt(i: number): HashField {
+    return (this.others as Map<string, HashField>).get(this.names[i] as string) as HashField;
+  }
+
+  /** Field i as a HashField (a new object for a simple field). */
+  private fieldAt(i: number): HashField {
+    const c = this.counterAt(i);
+    if (c === 0) return this.otherAt(i);
+    const entry: HashEntry = { dot: { actor: this.actorAt(i), counter: c }, ms: this.msAt(i), logical: this.logicalAt(i), value: memberBytes(this.values[i] as string) };
+    return { name: memberBytes(this.names[i] as string), entries: [entry], dots: noDots, rows: noRows };
+  }
+
+  private bytesAt(i: number): number {
+    const c = this.counterAt(i);
+    if (c === 0) return fieldEncodedBytes(this.otherAt(i));
+    return simpleFieldBytes((this.names[i] as string).length, this.actorAt(i), c, this.msAt(i), this.logicalAt(i), (this.values[i] as string).length);
+  }
+
+  /** Room for n fields in nums. */
+  private reserve(n: number): void {
+    if (n * stride <= this.nums.length) return;
+    const next = new Float64Array(Math.max(n, 2 * (this.nums.length / stride), 4) * stride);
+    next.set(this.nums);
+    this.nums = next;
+  }
+
+  /**
+   * Builders and decoders, which go in name order: appends a field past the last one (key its
+   * name), one plain entry. Exactly what pushField of the same field does.
+   */
+  pushSimple(key: string, actor: ActorId, counter: number, ms: number, logical: number, value: string): void {
+    const last = this.names[this.names.length - 1];
+    assert(counter > 0 && (last === undefined || last < key), "OrMap.pushSimple: out of order or without a dot");
+    const i = this.names.length;
+    this.reserve(i + 1);
+    this.names.push(key);
+    this.values.push(value);
+    OrMap.packInto(this.nums, i, actor, counter, ms, logical);
+    this.bytes += simpleFieldBytes(key.length, actor, counter, ms, logical, value.length);
+    if (this.siblingsUb < 1) this.siblingsUb = 1;
+  }
+
+  /** Appends field f (key: memberKey(f.name)) past the last one. */
+  pushField(key: string, f: HashField): void {
+    if (isSimple(f)) {
+      const e = f.entries[0] as HashEntry;
+      this.pushSimple(key, e.dot.actor, e.dot.counter, e.ms, e.logical, memberKey(e.value));
+      return;
+    }
+    const last = this.names[this.names.length - 1];
+    assert(last === undefined || last < key, "OrMap.pushField: out of order");
+    const i = this.names.length;
+    this.reserve(i + 1);
+    this.names.push(key);
+    this.values.push("");
+    OrMap.packInto(this.nums, i, 0 as ActorId, 0, 0, 0);
+    (this.others ??= new Map()).set(key, f);
+    this.bytes += fieldEncodedBytes(f);
+    this.widen(f);
+  }
+
+  /** Appends src's field j. */
+  private pushFrom(src: OrMap, j: number): void {
+    const c = src.counterAt(j);
+    if (c === 0) this.pushField(src.names[j] as string, src.otherAt(j));
+    else this.pushSimple(src.names[j] as string, src.actorAt(j), c, src.msAt(j), src.logicalAt(j), src.values[j] as string);
+  }
+
+  private widen(f: HashField): void {
+    if (f.entries.length > this.siblingsUb) this.siblingsUb = f.entries.length;
+    if (f.rows.length > this.rowsUb) this.rowsUb = f.rows.length;
+  }
+
+  /** Writes field f (non-empty, named key) into slot i, which exists (its old content is dropped). */
+  private putAt(i: number, key: string, f: HashField): void {
+    if (isSimple(f)) {
+      const e = f.entries[0] as HashEntry;
+      this.setSimpleAt(i, e.dot.actor, e.dot.counter, e.ms, e.logical, memberKey(e.value));
+      return;
+    }
+    this.bytes -= this.bytesAt(i);
+    OrMap.packInto(this.nums, i, 0 as ActorId, 0, 0, 0);
+    this.values[i] = "";
+    (this.others ??= new Map()).set(key, f);
+    this.bytes += fieldEncodedBytes(f);
+    this.widen(f);
+  }
+
+  /** Makes slot i (which exists) one plain entry. */
+  private setSimpleAt(i: number, actor: ActorId, counter: number, ms: number, logical: number, value: string): void {
+    this.bytes -= this.bytesAt(i);
+    if (this.counterAt(i) === 0) this.dropOther(this.names[i] as string);
+    OrMap.packInto(this.nums, i, actor, counter, ms, logical);
+    this.values[i] = value;
+    this.bytes += simpleFieldBytes((this.names[i] as string).length, actor, counter, ms, logical, value.length);
+    if (this.siblingsUb < 1) this.siblingsUb = 1;
+  }
+
+  private dropOther(key: string): void {
+    if (this.others !== null && this.others.delete(key) && this.others.size === 0) this.others = null;
+  }
+
+  /** Opens slot i (the insertion point of key) holding a placeholder whose bytes count 0. */
+  private openAt(i: number, key: string): void {
+    const n = this.names.length;
+    this.reserve(n + 1);
+    this.nums.copyWithin((i + 1) * stride, i * stride, n * stride);
+    this.names.splice(i, 0, key);
+    this.values.splice(i, 0, "");
+  }
+
+  /** Inserts a new slot at i (the insertion point of key) holding f. */
+  private insertAt(i: number, key: string, f: HashField): void {
+    if (isSimple(f)) {
+      const e = f.entries[0] as HashEntry;
+      this.insertSimple(i, key, e.dot.actor, e.dot.counter, e.ms, e.logical, memberKey(e.value));
+      return;
+    }
+    this.openAt(i, key);
+    OrMap.packInto(this.nums, i, 0 as ActorId, 0, 0, 0);
+    (this.others ??= new Map()).set(key, f);
+    this.bytes += fieldEncodedBytes(f);
+    this.widen(f);
+  }
+
+  /** Inserts a new slot at i (the insertion point of key), one plain entry. */
+  private insertSimple(i: number, key: string, actor: ActorId, counter: number, ms: number, logical: number, value: string): void {
+    this.openAt(i, key);
+    OrMap.packInto(this.nums, i, actor, counter, ms, logical);
+    this.values[i] = value;
+    this.bytes += simpleFieldBytes(key.length, actor, counter, ms, logical, value.length);
+    if (this.siblingsUb < 1) this.siblingsUb = 1;
+  }
+
+  private removeAt(i: number): void {
+    this.bytes -= this.bytesAt(i);
+    if (this.counterAt(i) === 0) this.dropOther(this.names[i] as string);
+    const n = this.names.length;
+    this.nums.copyWithin(i * stride, (i + 1) * stride, n * stride);
+    this.names.splice(i, 1);
+    this.values.splice(i, 1);
+  }
+
+  /** Does field i hold the dot (actor, counter) live? */
+  private holdsAt(i: number, actor: ActorId, counter: number): boolean {
+    const c = this.counterAt(i);
+    if (c !== 0) return c === counter && this.actorAt(i) === actor;
+    return holdsDot(this.otherAt(i), { actor, counter });
+  }
+
+  /**
+   * Index of the field named key, or ~insertion point; searches from `from` on. One string
+   * comparison per step and an equality test at the end (as OrSet.indexOf).
+   */
+  private find(key: string, from = 0): number {
+    const names = this.names;
+    let lo = from;
+    let hi = names.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const c = compareBytes((this.fields[mid] as HashField).name, name);
-      if (c === 0) return mid;
-      if (c < 0) lo = mid + 1;
+      if ((names[mid] as string) < key) lo = mid + 1;
       else hi = mid;
     }
-    return ~lo;
+    return lo < names.length && names[lo] === key ? lo : ~lo;
   }
 
   /** The record of field name (present or a removed counter's leftover rows), or undefined. */
   field(name: Uint8Array): HashField | undefined {
-    const i = this.find(name);
-    return i >= 0 ? this.fields[i] : undefined;
+    const i = this.find(memberKey(name));
+    return i >= 0 ? this.fieldAt(i) : undefined;
   }
 
   /** HGET: the field's value, or null if absent. */
   get(name: Uint8Array): Uint8Array | null {
-    const f = this.field(name);
-    return f === undefined ? null : fieldValue(f);
+    const i = this.find(memberKey(name));
+    if (i < 0) return null;
+    if (this.counterAt(i) !== 0) return memberBytes(this.values[i] as string);
+    return fieldValue(this.otherAt(i));
   }
 
   /** HMGET. */
@@ -270,7 +585,12 @@ export class OrMap {
   /** HGETALL: present fields in bytewise order. */
   getAll(): HashPair[] {
     const out: HashPair[] = [];
-    for (const f of this.fields) {
+    for (let i = 0; i < this.names.length; i++) {
+      if (this.counterAt(i) !== 0) {
+        out.push({ field: memberBytes(this.names[i] as string), value: memberBytes(this.values[i] as string) });
+        continue;
+      }
+      const f = this.otherAt(i);
       const value = fieldValue(f);
       if (value !== null) out.push({ field: f.name, value });
     }
@@ -280,12 +600,12 @@ export class OrMap {
   /** HLEN. */
   len(): number {
     let n = 0;
-    for (const f of this.fields) if (fieldPresent(f)) n++;
+    for (let i = 0; i < this.names.length; i++) if (this.counterAt(i) !== 0 || fieldPresent(this.otherAt(i))) n++;
     return n;
   }
 
   present(): boolean {
-    for (const f of this.fields) if (fieldPresent(f)) return true;
+    for (let i = 0; i < this.names.length; i++) if (this.counterAt(i) !== 0 || fieldPresent(this.otherAt(i))) return true;
     return false;
   }
 
@@ -296,10 +616,10 @@ export class OrMap {
   }
 
   private checkRoom(newRecords: number): void {
-    if (this.fields.length + newRecords > hashFieldsWriteMax) {
+    if (this.names.length + newRecords > hashFieldsWriteMax) {
       throw new CrdtError(
         CrdtErrorCode.LimitExceeded,
-        `the hash would hold ${this.fields.length + newRecords} fields, the most a write may leave is ${hashFieldsWriteMax}`,
+        `the hash would hold ${this.names.length + newRecords} fields, the most a write may leave is ${hashFieldsWriteMax}`,
       );
     }
   }
@@ -311,6 +631,10 @@ export class OrMap {
    * stays as a sibling. Returns the delta and how many fields were not present before.
    * Refused, nothing changed: INVALID for an empty or too long field or value, or a bad HLC;
    * LIMIT_EXCEEDED past hashFieldsWriteMax.
+   *
+   * Changes this in place to what joining the delta would give (the new entry alone, with the
+   * old rows reset), rather than by a join: a join looks at the fields around, an HSET needs
+   * only the ones it names.
    */
   set(actor: ActorId, ts: Hlc, pairs: readonly HashPair[]): { delta: OrMap; added: number } {
     if (!isValidHlc(ts.ms, ts.logical)) throw new CrdtError(CrdtErrorCode.Invalid, `HLC ${ts.ms}.${ts.logical} out of range`);
@@ -319,25 +643,53 @@ export class OrMap {
       checkField(p.field);
       if (p.value.length > registerValueBytesMax) throw new CrdtError(CrdtErrorCode.Invalid, `value longer than ${registerValueBytesMax} bytes`);
     }
-    const distinct = distinctSorted(pairs, (p) => p.field);
-    let newRecords = 0;
-    for (const p of distinct) if (this.find(p.field) < 0) newRecords++;
-    this.checkRoom(newRecords);
-    const first = this.nextCounter(actor, distinct.length);
-    const dots: Dot[] = [];
-    const fields: HashField[] = [];
+    const distinct = distinctPairs(pairs);
+    // Counting the new fields costs a search each: only near the bound.
+    if (this.names.length + distinct.length > hashFieldsWriteMax) {
+      let newRecords = 0;
+      for (const p of distinct) if (this.find(p.key) < 0) newRecords++;
+      this.checkRoom(newRecords);
+    }
+    const first = this.nextCounter(actor, distinct.length) - distinct.length + 1;
+    const delta = new OrMap(noFields, placeholderCtx);
+    /** The delta's context: the new dots and every live dot of the fields they replace. */
+    const seen: Dot[] = [];
     let added = 0;
-    distinct.forEach((p, k) => {
-      const old = this.field(p.field);
-      if (old === undefined || !fieldPresent(old)) added++;
-      pushLiveDots(old, dots);
-      const dot: Dot = { actor, counter: first - distinct.length + 1 + k };
-      dots.push(dot);
-      const entry: HashEntry = { dot, ms: ts.ms, logical: ts.logical, value: p.value.slice() };
-      fields.push({ name: p.field.slice(), entries: [entry], dots: noDots, rows: resetRows(old) });
-    });
-    const delta = new OrMap(fields, contextOf(dots));
-    this.merge(delta);
+    let from = 0;
+    for (let k = 0; k < distinct.length; k++) {
+      const { key, value: bytes } = distinct[k] as { key: string; value: Uint8Array };
+      const counter = first + k;
+      const value = memberKey(bytes);
+      const i = this.find(key, from);
+      if (i < 0) {
+        added++;
+        this.insertSimple(~i, key, actor, counter, ts.ms, ts.logical, value);
+        delta.pushSimple(key, actor, counter, ts.ms, ts.logical, value);
+        from = ~i + 1;
+      } else if (this.counterAt(i) !== 0) {
+        seen.push({ actor: this.actorAt(i), counter: this.counterAt(i) });
+        this.setSimpleAt(i, actor, counter, ts.ms, ts.logical, value);
+        delta.pushSimple(key, actor, counter, ts.ms, ts.logical, value);
+        from = i + 1;
+      } else {
+        const old = this.otherAt(i);
+        if (!fieldPresent(old)) added++;
+        pushLiveDots(old, seen);
+        const reset = resetRows(old);
+        const entry: HashEntry = { dot: { actor, counter }, ms: ts.ms, logical: ts.logical, value: bytes.slice() };
+        delta.pushField(key, { name: old.name, entries: [entry], dots: noDots, rows: reset });
+        // Joined, the delta leaves its entry alone (it covers every live dot) and the rows reset.
+        this.putAt(i, key, { name: old.name, entries: [entry], dots: noDots, rows: joinRows(old.rows, reset) });
+        from = i + 1;
+      }
+      seen.push({ actor, counter });
+    }
+    delta.ctx = contextOf(seen);
+    // The new dots follow everything actor has here (first = its max + 1): when the vector
+    // holds all of actor's dots they extend it; else the general join.
+    const last = first + distinct.length - 1;
+    if (this.ctx.vv.get(actor) === first - 1) this.ctx.vv.raise(actor, last);
+    else this.ctx.joinWith(new CausalContext(undefined, distinct.map((_, k) => ({ actor, counter: first + k }))));
     return { delta, added };
   }
 
@@ -421,7 +773,9 @@ export class OrMap {
   removeObserved(): OrMap | null {
     if (!this.present()) return null;
     const fields: HashField[] = [];
-    for (const f of this.fields) {
+    for (let i = 0; i < this.names.length; i++) {
+      if (this.counterAt(i) !== 0) continue; // one plain entry: no rows to reset
+      const f = this.otherAt(i);
       const rows = resetRows(f);
       if (rows.length > 0) fields.push({ name: f.name, entries: noEntries, dots: noDots, rows });
     }
@@ -440,44 +794,96 @@ export class OrMap {
 
   /** merge(), where `names` are fields other's context may cover besides its own (a local HDEL's). */
   private mergeWith(other: OrMap, names: readonly Uint8Array[]): boolean {
-    if (other.fields.length + names.length <= scopedFieldsMax && this.fields.length > other.fields.length + names.length && this.scopedTo(other, names)) {
+    const touched = other.names.length + names.length;
+    if (touched <= scopedFieldsMax && this.names.length > touched && this.scopedTo(other, names)) {
       return this.mergeScoped(other, names);
     }
-    this.fieldsBytesUb = -1;
-    this.widthUb = null;
-    const a = this.fields;
-    const b = other.fields;
-    const out: HashField[] = [];
+    const out = new OrMap();
     let changed = false;
     let i = 0;
     let j = 0;
+    const a = this.names;
+    const b = other.names;
     while (i < a.length || j < b.length) {
       const x = a[i];
       const y = b[j];
-      const c = x === undefined ? 1 : y === undefined ? -1 : compareBytes(x.name, y.name);
-      let f: HashField | null;
-      if (c === 0 && x !== undefined && y !== undefined) {
-        f = joinField(x, y, this.ctx, other.ctx);
-        if (f !== x) changed = true;
+      const c = x === undefined ? 1 : y === undefined ? -1 : x < y ? -1 : x > y ? 1 : 0;
+      if (c === 0) {
+        if (this.joinInto(out, other, i, j)) changed = true;
         i++;
         j++;
-      } else if (c < 0 && x !== undefined) {
-        f = filterField(x, other.ctx);
-        if (f !== x) changed = true;
+      } else if (c < 0) {
+        // Only here: it stays unless other has seen its dots.
+        const xc = this.counterAt(i);
+        if (xc !== 0) {
+          if (ctxHas(other.ctx, this.actorAt(i), xc)) changed = true;
+          else out.pushFrom(this, i);
+        } else {
+          const xf = this.otherAt(i);
+          const f = filterField(xf, other.ctx);
+          if (f !== xf) changed = true;
+          if (f !== null) out.pushField(x as string, f);
+        }
         i++;
       } else {
-        f = filterField(y as HashField, this.ctx);
-        if (f !== null) changed = true;
+        // Only there: it comes unless this has seen its dots.
+        const yc = other.counterAt(j);
+        if (yc !== 0) {
+          if (!ctxHas(this.ctx, other.actorAt(j), yc)) {
+            out.pushFrom(other, j);
+            changed = true;
+          }
+        } else {
+          const f = filterField(other.otherAt(j), this.ctx);
+          if (f !== null) {
+            out.pushField(y as string, f);
+            changed = true;
+          }
+        }
         j++;
       }
-      if (f !== null) out.push(f);
     }
-    const ctx = this.ctx.clone();
-    ctx.joinWith(other.ctx);
-    if (!ctx.equals(this.ctx)) changed = true;
-    this.fields = out;
-    this.ctx = ctx;
+    this.names = out.names;
+    this.nums = out.nums;
+    this.values = out.values;
+    this.others = out.others;
+    this.bytes = out.bytes;
+    this.siblingsUb = out.siblingsUb;
+    this.rowsUb = out.rowsUb;
+    if (joinContextInto(this.ctx, other.ctx)) changed = true;
     return changed;
+  }
+
+  /** Full merge, a field both sides hold (this's i, other's j): appends the join to out (if anything is left); true if it differs from this's. */
+  private joinInto(out: OrMap, other: OrMap, i: number, j: number): boolean {
+    const xc = this.counterAt(i);
+    const yc = other.counterAt(j);
+    const xa = this.actorAt(i);
+    const ya = other.actorAt(j);
+    if (xc !== 0 && yc !== 0) {
+      // Two plain entries (the usual case): decided without objects unless both stay.
+      if (xc === yc && xa === ya) {
+        if (this.msAt(i) === other.msAt(j) && this.logicalAt(i) === other.logicalAt(j) && this.values[i] === other.values[j]) {
+          out.pushFrom(this, i);
+          return false;
+        }
+      } else {
+        const keepX = !ctxHas(other.ctx, xa, xc);
+        const keepY = !ctxHas(this.ctx, ya, yc);
+        if (!keepY) {
+          if (keepX) out.pushFrom(this, i);
+          return !keepX;
+        }
+        if (!keepX) {
+          out.pushFrom(other, j);
+          return true;
+        }
+      }
+    }
+    const x = this.fieldAt(i);
+    const f = joinField(x, other.fieldAt(j), this.ctx, other.ctx);
+    if (f !== null) out.pushField(this.names[i] as string, f);
+    return f !== x;
   }
 
   /**
@@ -493,71 +899,89 @@ export class OrMap {
     let dots = octx.cloud.length;
     for (const c of octx.vv.counters) dots += c;
     if (dots > scopedDotsMax) return false;
-    const named: HashField[] = [];
-    for (const y of other.fields) {
-      const x = this.field(y.name);
-      if (x !== undefined) named.push(x);
+    const named: number[] = [];
+    for (const key of other.names) {
+      const i = this.find(key);
+      if (i >= 0) named.push(i);
     }
     for (const n of names) {
-      const x = this.field(n);
-      if (x !== undefined) named.push(x);
+      const i = this.find(memberKey(n));
+      if (i >= 0) named.push(i);
     }
-    const accounted = (d: Dot): boolean => {
-      if (!this.ctx.contains(d)) return true;
-      for (const y of other.fields) if (holdsDot(y, d)) return true;
-      for (const x of named) if (holdsDot(x, d)) return true;
+    const accounted = (actor: ActorId, counter: number): boolean => {
+      if (!ctxHas(this.ctx, actor, counter)) return true;
+      for (let j = 0; j < other.names.length; j++) if (other.holdsAt(j, actor, counter)) return true;
+      for (const i of named) if (this.holdsAt(i, actor, counter)) return true;
       return false;
     };
-    for (let i = 0; i < octx.vv.actors.length; i++) {
-      const actor = octx.vv.actors[i] as ActorId;
-      const top = octx.vv.counters[i] as number;
-      for (let counter = 1; counter <= top; counter++) if (!accounted({ actor, counter })) return false;
+    for (let k = 0; k < octx.vv.actors.length; k++) {
+      const actor = octx.vv.actors[k] as ActorId;
+      const top = octx.vv.counters[k] as number;
+      for (let counter = 1; counter <= top; counter++) if (!accounted(actor, counter)) return false;
     }
-    for (const d of octx.cloud) if (!accounted(d)) return false;
+    for (const d of octx.cloud) if (!accounted(d.actor, d.counter)) return false;
     return true;
   }
 
   /** merge() when scopedTo(other, names): joins other's fields and filters `names` in place, O((other's fields + names) * log fields). */
   private mergeScoped(other: OrMap, names: readonly Uint8Array[]): boolean {
     let changed = false;
-    const steps: { name: Uint8Array; y: HashField | undefined }[] = other.fields.map((y) => ({ name: y.name, y }));
+    const steps: { key: string; j: number }[] = other.names.map((key, j) => ({ key, j }));
     // A name other carries a field of is joined above; filtering it again by other's context would drop other's own dots.
-    for (const name of names) if (!other.fields.some((y) => bytesEqual(y.name, name))) steps.push({ name, y: undefined });
-    for (const { name, y } of steps) {
-      const i = this.find(name);
-      const x = i >= 0 ? (this.fields[i] as HashField) : undefined;
-      if (y === undefined && x === undefined) continue;
-      const f = y === undefined ? filterField(x as HashField, other.ctx) : x === undefined ? filterField(y, this.ctx) : joinField(x, y, this.ctx, other.ctx);
+    for (const name of names) {
+      const key = memberKey(name);
+      if (other.find(key) < 0) steps.push({ key, j: -1 });
+    }
+    for (const { key, j } of steps) {
+      const i = this.find(key);
+      const x = i >= 0 ? this.fieldAt(i) : undefined;
+      if (j < 0 && x === undefined) continue;
+      const f = j < 0 ? filterField(x as HashField, other.ctx) : x === undefined ? filterField(other.fieldAt(j), this.ctx) : joinField(x, other.fieldAt(j), this.ctx, other.ctx);
       if (f === x || (f === null && x === undefined)) continue;
       changed = true;
-      if (this.fieldsBytesUb >= 0) this.fieldsBytesUb += (f === null ? 0 : fieldEncodedBytes(f)) - (x === undefined ? 0 : fieldEncodedBytes(x));
-      if (this.widthUb !== null && f !== null) {
-        this.widthUb = { siblings: Math.max(this.widthUb.siblings, f.entries.length), rows: Math.max(this.widthUb.rows, f.rows.length) };
-      }
-      if (x === undefined) this.fields.splice(~i, 0, f as HashField); // f !== null here
-      else if (f === null) this.fields.splice(i, 1);
-      else this.fields[i] = f;
+      if (x === undefined) this.insertAt(~i, key, f as HashField); // f !== null here
+      else if (f === null) this.removeAt(i);
+      else this.putAt(i, key, f);
     }
-    const ctx = this.ctx.clone();
-    ctx.joinWith(other.ctx);
-    if (!ctx.equals(this.ctx)) changed = true;
-    this.ctx = ctx;
+    if (joinContextInto(this.ctx, other.ctx)) changed = true;
     return changed;
   }
 
   equals(other: OrMap): boolean {
-    if (this.fields.length !== other.fields.length || !this.ctx.equals(other.ctx)) return false;
-    for (let i = 0; i < this.fields.length; i++) if (!fieldsEqual(this.fields[i] as HashField, other.fields[i] as HashField)) return false;
+    const n = this.names.length;
+    if (n !== other.names.length || !this.ctx.equals(other.ctx)) return false;
+    for (let i = 0; i < n; i++) {
+      if (this.names[i] !== other.names[i] || this.counterAt(i) !== other.counterAt(i)) return false;
+      if (this.counterAt(i) === 0) {
+        if (!fieldsEqual(this.otherAt(i), other.otherAt(i))) return false;
+      } else if (this.actorAt(i) !== other.actorAt(i) || this.msAt(i) !== other.msAt(i) || this.logicalAt(i) !== other.logicalAt(i) || this.values[i] !== other.values[i]) {
+        return false;
+      }
+    }
     return true;
   }
 
-  /** Fields are immutable, so a clone shares them. */
+  /** Fields kept whole are immutable, so a clone shares them. */
   clone(): OrMap {
-    const c = new OrMap(this.fields.slice(), this.ctx.clone());
-    c.fieldsBytesUb = this.fieldsBytesUb;
-    c.widthUb = this.widthUb;
+    const c = new OrMap([], this.ctx.clone());
+    c.names = this.names.slice();
+    c.nums = this.nums.slice(0, this.names.length * stride);
+    c.values = this.values.slice();
+    c.others = this.others === null ? null : new Map(this.others);
+    c.bytes = this.bytes;
+    c.siblingsUb = this.siblingsUb;
+    c.rowsUb = this.rowsUb;
     return c;
   }
+}
+
+/** Joins `from` into `into` in place; true if `into` changed (checked first, so an unchanged context is not rebuilt). */
+function joinContextInto(into: CausalContext, from: CausalContext): boolean {
+  let grows = false;
+  for (let i = 0; i < from.vv.actors.length && !grows; i++) if ((from.vv.counters[i] as number) > into.vv.get(from.vv.actors[i] as ActorId)) grows = true;
+  for (let i = 0; i < from.cloud.length && !grows; i++) if (!into.contains(from.cloud[i] as Dot)) grows = true;
+  if (grows) into.joinWith(from);
+  return grows;
 }
 
 /** Does f hold dot d live (as a value or a counter dot)? */

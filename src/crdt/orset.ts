@@ -24,11 +24,24 @@ export interface OrSetEntry {
 /** Most bytes one String.fromCharCode.apply call takes (engines bound a call's argument count). */
 const charCodesPerCallMax = 4096;
 
+/** Up to this many bytes, memberKey looks for an all-ASCII key first. */
+const asciiScanBytesMax = 64;
+/** For ASCII bytes UTF-8 decoding is the identity on char codes, and it beats fromCharCode.apply about 2x (measured, 8-byte keys). */
+const asciiDecoder = new TextDecoder();
+
+function isAscii(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if ((bytes[i] as number) >= 0x80) return false;
+  return true;
+}
+
 /**
  * A member's bytes as a string of one char (0..255) per byte: JS string order is then bytewise
  * order, and an 8-bit string costs ~48 B against ~66 B for a small Uint8Array (measured, Bun 1.x).
  */
 export function memberKey(bytes: Uint8Array): string {
+  // One byte: the engine's shared one-char strings (a hash of "v" values keeps no string per field).
+  if (bytes.length === 1) return String.fromCharCode(bytes[0] as number);
+  if (bytes.length <= asciiScanBytesMax && isAscii(bytes)) return asciiDecoder.decode(bytes);
   if (bytes.length <= charCodesPerCallMax) return String.fromCharCode.apply(null, bytes as unknown as number[]);
   const parts: string[] = [];
   for (let i = 0; i < bytes.length; i += charCodesPerCallMax) {
