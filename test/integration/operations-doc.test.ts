@@ -272,6 +272,16 @@ describe("docs/operations.md, end to end on 127.0.0.1-3", () => {
       // "check imdb client members in between"
       expect([...(await members(h)).values()].filter((s) => s === "alive").length).toBe(3);
     }
+    // "imdb certs init --nodes db2 with an existing CA and without --hosts ... is refused (exit 2) naming those names"
+    expect(rotation).toContain("`imdb certs init --nodes db2` with an existing CA and without `--hosts`");
+    const noHosts = await sh("imdb certs init --dir ./certs --nodes db4", trusted);
+    expect(noHosts.code).toBe(2);
+    expect(noHosts.stderr).toContain("127.0.0.2");
+    expect(existsSync(join(trusted, "certs", "db4.crt"))).toBe(false);
+    // "Expiry: ... renew well before notAfter (openssl x509 -enddate -noout -in db2.crt)", when openssl is installed.
+    const expiry = /\(`(openssl x509 -enddate -noout -in db2\.crt)`\)/.exec(rotation)?.[1];
+    expect(expiry).toBeDefined();
+    if (Bun.which("openssl") !== null) expect(await ok(expiry ?? "", join(trusted, "certs"))).toMatch(/^notAfter=.* GMT\n$/);
     // Client and admin certificates are renewed the same way.
     expect(await ok("imdb certs renew --dir ./certs app,ops", trusted)).toContain("app");
     for (const f of readdirSync(clientCerts).filter((f) => f !== "ca.crt")) copyFileSync(join(trusted, "certs", f), join(clientCerts, f));
