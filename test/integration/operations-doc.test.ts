@@ -157,12 +157,13 @@ const checkBlock = blocks("3. Check it", "sh")[0] ?? "";
 const exportLine = (h: Host) => forHost(checkBlock.split("\n").find((l) => l.startsWith("export ")) ?? "", h).replace(/\s+#.*$/, "");
 const onClient = (h: Host, command: string) => ok(`${exportLine(h)}\n${command}`, join(root.path, "client"));
 
-/** `imdb client --name app members` on host h as rows of ID ADDRESS STATUS. */
+/** `imdb client --name app members` on host h: ID -> STATUS from its ID ADDRESS STATUS INCARNATION table. */
 async function members(h: Host): Promise<Map<string, string>> {
   const out = await onClient(h, "imdb client --name app members");
   return new Map(out.trim().split("\n").slice(1).map((l) => l.split(/\s+/)).map((r) => [r[0] ?? "", r[2] ?? ""]));
 }
 
+/** One unlabelled sample from host h's /metrics (the doc's curl, without a shell per poll). */
 async function metric(h: Host, name: string): Promise<number> {
   const text = await (await fetch(`http://${ip(h)}:${port.metrics(h)}/metrics`)).text();
   const line = text.split("\n").find((l) => l.startsWith(`${name} `));
@@ -170,6 +171,7 @@ async function metric(h: Host, name: string): Promise<number> {
   return Number(line.split(" ")[1]);
 }
 
+/** The serial number of the certificate host h's client port serves now, to a client that checks the name it dialled. */
 const served = (h: Host): Promise<string> =>
   new Promise((resolve, reject) => {
     // Hostname verification on: the node's certificate must name the address dialled.
