@@ -9,6 +9,7 @@ import { backupFileBytesMax, backupFilesMax, encodeBackupHeader, encodeBackupTra
 import { walSegmentBytesDefault } from "../persist/limits.ts";
 import { classifyName, encodeFileHeader, recordHeaderBytes, segmentName, snapshotDirName, walDirName, walMagic } from "../persist/format.ts";
 import { listDir } from "../persist/fsutil.ts";
+import { gcStateFileName, gcStateText } from "../persist/gc-state.ts";
 import { asLsn } from "../persist/lsn.ts";
 import { scanSegment } from "../persist/scan.ts";
 import { OpFailure, type BackupPiece } from "../transport/api.ts";
@@ -25,6 +26,13 @@ export interface BackupSource {
   nextLsn(): number;
   /** Makes every record appended so far durable (written to its segment file). */
   sync(): Promise<void>;
+  /**
+   * The node's tombstone-collection generation (src/cluster/gc.ts), read before the snapshot
+   * starts: the backup's data holds every record this node had confirmed by then, so a restore
+   * compares the members' generations with this one, not with 0 (which would discard any
+   * backup in a cluster that ever collected a record).
+   */
+  generation?(): number;
 }
 
 /** What the stream ends with: the LSN the backup recovers to, its size and SHA-256. */
@@ -41,6 +49,7 @@ export interface BackupSummary {
  * that one, so recovery of the file yields this node's state at exactly that LSN.
  */
 export async function* backupPieces(src: BackupSource, done: (s: BackupSummary) => void): AsyncGenerator<Uint8Array> {
+  const gcState = new TextEncoder().encode(gcStateText({ generation: src.generation?.() ?? 0, departed: [], members: [], lives: [] }));
   const snap = await src.snapshot();
   // Opened now: a later snapshot may prune the file, and an open handle still reads it.
   const fh = await open(snap.file, "r");
@@ -51,7 +60,7 @@ export async function* backupPieces(src: BackupSource, done: (s: BackupSummary) 
     const snapName = `${snapshotDirName}/${snap.file.slice(snap.file.lastIndexOf("/") + 1)}`;
     const snapBytes = (await fh.stat()).size;
     const totalBytes = snapBytes + segments.reduce((n, seg) => n + seg.image.byteLength, 0);
-    if (totalBytes > backupFileBytesMax || segments.length + 1 > backupFilesMax) {
+    if (totalBytes > backupFileBytesMax || segments.length + 2 > backupFilesMax) {
       throw new OpFailure("FAILED_PRECONDITION", `this backup would be ${totalBytes} bytes in ${segments.length + 1} files, more than a restore reads (${backupFileBytesMax} bytes, ${backupFilesMax} files)`);
     }
     const hash = createHash("sha256");
@@ -61,7 +70,9 @@ export async function* backupPieces(src: BackupSource, done: (s: BackupSummary) 
       bytes += b.byteLength;
       return b;
     };
-    yield emit(encodeBackupHeader(1 + segments.length, endLsn));
+    yield emit(encodeBackupHeader(2 + segments.length, endLsn));
+    yield emit(encodeFileFrame(gcStateFileName, gcState.byteLength));
+    yield emit(gcState);
     yield emit(encodeFileFrame(snapName, snapBytes));
     for (let at = 0; at < snapBytes; at += backupPieceBytesMax) {
       const buf = new Uint8Array(Math.min(backupPieceBytesMax, snapBytes - at));

@@ -290,7 +290,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     backup: () => {
       if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");
       return backupStream({
-        dataDir: cfg.dataDir, sums: a.checksums, nextLsn: () => store.nextLsn, sync: () => store.sync(),
+        dataDir: cfg.dataDir, sums: a.checksums, nextLsn: () => store.nextLsn, sync: () => store.sync(), generation: () => cluster.collection().generation,
         // A fresh snapshot of its own, after any one in progress.
         snapshot: async () => {
           while (snapshotRunning) await snapshotRunning.catch(() => undefined);

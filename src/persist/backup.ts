@@ -4,7 +4,9 @@
 //
 // Layout (format version 1, little-endian):
 //   header (32 bytes):  magic "IMDBBAK\n" | u32 version | u32 file count | u64 end LSN | u64 0
-//   files, in order:    u32 name bytes | name ("snap/snap-<lsn>.snap" or "wal/wal-<lsn>.log") | u64 size | bytes
+//   files, in order:    u32 name bytes | name ("gc-state", "snap/snap-<lsn>.snap" or "wal/wal-<lsn>.log") | u64 size | bytes
+//                       (gc-state: the source's tombstone-collection generation when the backup began,
+//                       so a restore into a cluster that collected since is told apart from one that did not)
 //   trailer (48 bytes): magic "IMDBBKE\n" | u64 bytes before the trailer | SHA-256 of those bytes
 //
 // A restore writes the files into an empty data folder with no `identity`, so the node starts
@@ -15,6 +17,7 @@ import { mkdir, open, readdir, rm, stat, type FileHandle } from "node:fs/promise
 import { join } from "node:path";
 import type { Checksums } from "../accel/api.ts";
 import { classifyName, snapshotDirName, walDirName } from "./format.ts";
+import { gcStateFileName, parseGcState } from "./gc-state.ts";
 import { fsyncDir } from "./fsutil.ts";
 import { snapshotFileBytesMax, walSegmentFileBytesMax } from "./limits.ts";
 import { lockFileName } from "./lock.ts";
@@ -176,8 +179,14 @@ async function checkFiles(fh: FileHandle, path: string, files: Frame[], sums: Ch
       if (scan.damage !== null || scan.header.kind !== "ok" || scan.header.lsn !== kind.lsn) {
         throw new BackupError(`${path}: WAL segment ${f.name}: ${scan.damage?.reason ?? "header does not match its name"}`);
       }
+    } else if (f.name === gcStateFileName) {
+      try {
+        parseGcState(await readAt(fh, f.at, f.size), `${path}: ${f.name}`);
+      } catch (e) {
+        throw new BackupError(e instanceof Error ? e.message : String(e));
+      }
     } else {
-      throw new BackupError(`${path}: unexpected file ${JSON.stringify(f.name)} (a backup holds snap/snap-*.snap and wal/wal-*.log)`);
+      throw new BackupError(`${path}: unexpected file ${JSON.stringify(f.name)} (a backup holds snap/snap-*.snap, wal/wal-*.log and gc-state)`);
     }
   }
   if (snapshots !== 1) throw new BackupError(`${path}: holds ${snapshots} snapshots; a backup holds exactly one`);
@@ -206,6 +215,7 @@ async function writeFiles(fh: FileHandle, files: Frame[], dataDir: string): Prom
     await fsyncDir(dataDir);
   } catch (err) {
     for (const d of made) await rm(d, { recursive: true, force: true }).catch(() => undefined);
+    await rm(join(dataDir, gcStateFileName), { force: true }).catch(() => undefined);
     throw err;
   }
 }

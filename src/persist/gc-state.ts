@@ -23,32 +23,41 @@ export class GcStateError extends Error {
 /** The folder's state, or the empty state when there is no file (a new folder, or an older build's). */
 export function readGcState(dataDir: string): GcDurableState {
   const path = join(dataDir, gcStateFileName);
-  let text: string;
+  let buf: Buffer;
   try {
-    const buf = readFileSync(path);
-    if (buf.length > gcStateFileBytesMax) throw new GcStateError(`${path}: ${buf.length} bytes, more than ${gcStateFileBytesMax}: not a gc-state file`);
-    text = buf.toString("utf8");
+    buf = readFileSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return { generation: 0, departed: [], members: [], lives: [] };
     throw e;
   }
+  return parseGcState(buf, path);
+}
+
+/** Checks and reads a gc-state file's bytes (`where` names it in errors). */
+export function parseGcState(buf: Uint8Array, where: string): GcDurableState {
+  if (buf.length > gcStateFileBytesMax) throw new GcStateError(`${where}: ${buf.length} bytes, more than ${gcStateFileBytesMax}: not a gc-state file`);
   let v: unknown;
   try {
-    v = JSON.parse(text);
+    v = JSON.parse(new TextDecoder().decode(buf));
   } catch (e) {
-    throw new GcStateError(`${path}: not JSON (${e instanceof Error ? e.message : String(e)}); move it away to start with generation 0`);
+    throw new GcStateError(`${where}: not JSON (${e instanceof Error ? e.message : String(e)}); move it away to start with generation 0`);
   }
   const o = v as Record<string, unknown>;
   const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === "string" && s.length > 0 && s.length <= 512);
   if (typeof v !== "object" || v === null || o.version !== gcStateFormatVersion || !Number.isSafeInteger(o.generation) || (o.generation as number) < 0 || !strings(o.departed) || !strings(o.members) || !strings(o.lives)) {
-    throw new GcStateError(`${path}: not a version-${gcStateFormatVersion} gc-state file (generation, departed, members, lives); move it away to start with generation 0`);
+    throw new GcStateError(`${where}: not a version-${gcStateFormatVersion} gc-state file (generation, departed, members, lives); move it away to start with generation 0`);
   }
   return { generation: o.generation as number, departed: o.departed, members: o.members, lives: o.lives };
 }
 
+/** The file's text for a state. */
+export function gcStateText(s: GcDurableState): string {
+  return `${JSON.stringify({ version: gcStateFormatVersion, generation: s.generation, departed: s.departed, members: s.members, lives: s.lives })}\n`;
+}
+
 /** Stores the state durably before returning (see the top of this file). */
 export function writeGcStateSync(dataDir: string, s: GcDurableState): void {
-  const text = `${JSON.stringify({ version: gcStateFormatVersion, generation: s.generation, departed: s.departed, members: s.members, lives: s.lives })}\n`;
+  const text = gcStateText(s);
   const path = join(dataDir, gcStateFileName);
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, "w", 0o644);
