@@ -35,7 +35,7 @@ export interface ClusterOptions {
   gc?: Partial<Omit<GcOptions, "self" | "seeds">>;
 }
 
-const noDurableGc: GcDurableState = { generation: 0, departed: [], members: [], lives: [] };
+const noDurableGc: GcDurableState = { generation: 0, ownGeneration: 0, departed: [], members: [], lives: [] };
 
 export interface ClusterStatus {
   id: NodeId;

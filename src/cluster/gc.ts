@@ -74,7 +74,16 @@ export type GcMessage = Extract<Message, { kind: "gc-hello" | "gc-probe" | "gc-c
 export interface GcDurableState {
   /** Collection generation (see the top of this file). */
   generation: number;
-  /** Lives seen departing: `${nodeId}/${life}` (a life is the replica actor's epoch). */
+  /**
+   * The generation this node's own last collection set (0: none yet). A departure is recorded
+   * with it, so that a life that comes back is refused only if this node collected anything
+   * without it since.
+   */
+  ownGeneration: number;
+  /**
+   * Lives seen departing, `${nodeId}/${life}@${ownGeneration then}` (a life is the replica
+   * actor's epoch).
+   */
   departed: string[];
   /**
    * Members this replica has exchanged data with and not seen depart. The membership view is
@@ -175,7 +184,7 @@ export class TombstoneCollector {
     private readonly deltas: DeltaPush,
     private readonly opts: GcOptions,
   ) {
-    this.durable = { generation: opts.durable.generation, departed: [...opts.durable.departed], members: [...opts.durable.members], lives: [...opts.durable.lives] };
+    this.durable = { ...opts.durable, departed: [...opts.durable.departed], members: [...opts.durable.members], lives: [...opts.durable.lives] };
     this.quarantined = opts.quarantined;
     this.startedMs = env.nowMs();
   }
@@ -238,13 +247,10 @@ export class TombstoneCollector {
       this.durable.members.splice(at, 1);
       changed = true;
     }
-    if (p?.life != null) {
-      const tag = `${id}/${p.life}`;
-      if (!this.durable.departed.includes(tag)) {
-        this.durable.departed.push(tag);
-        if (this.durable.departed.length > departedLivesMax) this.durable.departed.shift();
-        changed = true;
-      }
+    if (p?.life != null && this.departedAt(`${id}/${p.life}`) === undefined) {
+      this.durable.departed.push(`${id}/${p.life}@${this.durable.ownGeneration}`);
+      if (this.durable.departed.length > departedLivesMax) this.durable.departed.shift();
+      changed = true;
     }
     if (changed) this.opts.persist(this.snapshot());
   }
@@ -335,6 +341,33 @@ export class TombstoneCollector {
     return { kind: "gc-hello", reply, life: this.opts.life, formerLives, generation: this.durable.generation, quarantined: this.quarantined, departed, rejoined: this.rejoinedCount() };
   }
 
+  /** The own generation when `tag` (`${id}/${life}`) departed, or undefined if it did not. */
+  private departedAt(tag: string): number | undefined {
+    const prefix = `${tag}@`;
+    for (const d of this.durable.departed) if (d.startsWith(prefix)) return Number(d.slice(prefix.length));
+    return undefined;
+  }
+
+  /**
+   * Did any of these lives of `from` depart while this node collected since (so its data may
+   * hold what those collections dropped)? Lives that departed with nothing collected since are
+   * forgotten: nothing stands between them and this node's data.
+   */
+  private departedSinceCollection(from: NodeId, lives: readonly string[]): boolean {
+    let hit = false;
+    for (const l of lives) {
+      const tag = `${from}/${l}`;
+      const at = this.departedAt(tag);
+      if (at === undefined) continue;
+      if (this.durable.ownGeneration > at) hit = true;
+      else {
+        this.durable.departed = this.durable.departed.filter((d) => !d.startsWith(`${tag}@`));
+        this.opts.persist(this.snapshot());
+      }
+    }
+    return hit;
+  }
+
   /** Members back in the view that this node saw depart (by node id): how much of the cluster it was cut off from. */
   private rejoinedCount(): number {
     const gone = new Set(this.durable.departed.map((t) => t.slice(0, t.indexOf("/"))));
@@ -353,12 +386,15 @@ export class TombstoneCollector {
       p = { accepted: false, life: null, helloSentMs: Number.NEGATIVE_INFINITY, generation: null };
       this.peers.set(from, p);
     }
-    const departed = [msg.life, ...msg.formerLives].some((l) => this.durable.departed.includes(`${from}/${l}`));
+    // A quarantined life (doubtful data) claims nothing against others: its own records of who
+    // departed may be as old as its data.
+    const departed = !this.quarantined && this.departedSinceCollection(from, [msg.life, ...msg.formerLives]);
     if (msg.departed && msg.reply) {
-      // We are a life that member saw depart: what we hold may predate its collections. When we
-      // saw it depart too (a partition longer than the reap timeout: each side collected without
-      // the other), one side must yield, the same one on both: the side that sees more of the
-      // members it reaped back (the smaller side of the partition), then the larger id.
+      // We are a life that member saw depart and collected without since: what we hold may
+      // predate its collections. When we saw it depart and collected without it too (a partition
+      // longer than the reap timeout, each side collecting on its own), one side must yield, the
+      // same one on both: the side that sees more of the members it reaped back (the smaller side
+      // of the partition), then the larger id.
       const mine = this.rejoinedCount();
       const yields = !departed || mine > msg.rejoined || (mine === msg.rejoined && this.opts.self > from);
       if (yields) {
@@ -424,7 +460,7 @@ export class TombstoneCollector {
   }
 
   private snapshot(): GcDurableState {
-    return { generation: this.durable.generation, departed: [...this.durable.departed], members: [...this.durable.members], lives: [...this.durable.lives] };
+    return { ...this.durable, departed: [...this.durable.departed], members: [...this.durable.members], lives: [...this.durable.lives] };
   }
 
   // ------------------------------------------------------------ probing a member's records
@@ -572,6 +608,7 @@ export class TombstoneCollector {
     // The generation goes above every confirming member's (each confirmation raised ours to
     // its sender's) before anything is dropped, and is stored first: a copy of a member's data
     // made before its confirmation carries less. One raise covers every round settled now.
+    this.durable.ownGeneration = this.durable.generation + 1;
     this.raiseGeneration(this.durable.generation + 1, true);
     const now = this.env.nowMs();
     const store = this.store as Required<Pick<ReplicaStore, "collect">>;

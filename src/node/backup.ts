@@ -49,7 +49,7 @@ export interface BackupSummary {
  * that one, so recovery of the file yields this node's state at exactly that LSN.
  */
 export async function* backupPieces(src: BackupSource, done: (s: BackupSummary) => void): AsyncGenerator<Uint8Array> {
-  const gcState = new TextEncoder().encode(gcStateText({ generation: src.generation?.() ?? 0, departed: [], members: [], lives: [] }));
+  const gcState = new TextEncoder().encode(gcStateText({ generation: src.generation?.() ?? 0, ownGeneration: 0, departed: [], members: [], lives: [] }));
   const snap = await src.snapshot();
   // Opened now: a later snapshot may prune the file, and an open handle still reads it.
   const fh = await open(snap.file, "r");

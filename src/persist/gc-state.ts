@@ -27,7 +27,7 @@ export function readGcState(dataDir: string): GcDurableState {
   try {
     buf = readFileSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { generation: 0, departed: [], members: [], lives: [] };
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { generation: 0, ownGeneration: 0, departed: [], members: [], lives: [] };
     throw e;
   }
   return parseGcState(buf, path);
@@ -44,15 +44,15 @@ export function parseGcState(buf: Uint8Array, where: string): GcDurableState {
   }
   const o = v as Record<string, unknown>;
   const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === "string" && s.length > 0 && s.length <= 512);
-  if (typeof v !== "object" || v === null || o.version !== gcStateFormatVersion || !Number.isSafeInteger(o.generation) || (o.generation as number) < 0 || !strings(o.departed) || !strings(o.members) || !strings(o.lives)) {
-    throw new GcStateError(`${where}: not a version-${gcStateFormatVersion} gc-state file (generation, departed, members, lives); move it away to start with generation 0`);
+  if (typeof v !== "object" || v === null || o.version !== gcStateFormatVersion || !Number.isSafeInteger(o.generation) || (o.generation as number) < 0 || !Number.isSafeInteger(o.ownGeneration) || (o.ownGeneration as number) < 0 || !strings(o.departed) || !strings(o.members) || !strings(o.lives)) {
+    throw new GcStateError(`${where}: not a version-${gcStateFormatVersion} gc-state file (generation, ownGeneration, departed, members, lives); move it away to start with generation 0`);
   }
-  return { generation: o.generation as number, departed: o.departed, members: o.members, lives: o.lives };
+  return { generation: o.generation as number, ownGeneration: o.ownGeneration as number, departed: o.departed, members: o.members, lives: o.lives };
 }
 
 /** The file's text for a state. */
 export function gcStateText(s: GcDurableState): string {
-  return `${JSON.stringify({ version: gcStateFormatVersion, generation: s.generation, departed: s.departed, members: s.members, lives: s.lives })}\n`;
+  return `${JSON.stringify({ version: gcStateFormatVersion, generation: s.generation, ownGeneration: s.ownGeneration, departed: s.departed, members: s.members, lives: s.lives })}\n`;
 }
 
 /** Stores the state durably before returning (see the top of this file). */

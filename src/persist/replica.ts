@@ -141,6 +141,6 @@ export function gcStartState(o: {
   const fresh = o.decision.kind === "new" && o.decision.reason === "empty";
   const quarantined = o.decision.kind === "new" && !fresh && o.hasData && (o.decision.reason !== "unclean-stop" || o.durability.kind !== "sync");
   const lives = fresh ? [o.actor] : o.stored.lives.includes(o.actor) ? o.stored.lives : [...o.stored.lives, o.actor].slice(-formerLivesMax - 1);
-  const durable = fresh ? { generation: 0, departed: [...o.stored.departed], members: [], lives } : { ...o.stored, lives };
+  const durable = fresh ? { generation: 0, ownGeneration: 0, departed: [...o.stored.departed], members: [], lives } : { ...o.stored, lives };
   return { durable, quarantined };
 }

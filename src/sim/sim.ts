@@ -177,7 +177,7 @@ export class Simulation {
   }
 
   private emptyDisk(): SimDisk {
-    return { identity: null, folderIno: String(this.nextFolderIno++), cleanStop: false, gc: { generation: 0, departed: [], members: [], lives: [] } };
+    return { identity: null, folderIno: String(this.nextFolderIno++), cleanStop: false, gc: { generation: 0, ownGeneration: 0, departed: [], members: [], lives: [] } };
   }
 
   /** The actor a node starting on `disk` writes as, exactly as the node decides it (persist/replica.ts). */
@@ -418,7 +418,7 @@ export class Simulation {
   backup(i: number): SimBackup {
     const n = this.node(i);
     const gc = n.disk.gc;
-    return { nodeIndex: i, disk: { ...n.disk, identity: n.disk.identity === null ? null : { ...n.disk.identity }, gc: { generation: gc.generation, departed: [...gc.departed], members: [...gc.members], lives: [...gc.lives] } }, states: n.store.states(n.store.keys()) };
+    return { nodeIndex: i, disk: { ...n.disk, identity: n.disk.identity === null ? null : { ...n.disk.identity }, gc: { generation: gc.generation, ownGeneration: gc.ownGeneration, departed: [...gc.departed], members: [...gc.members], lives: [...gc.lives] } }, states: n.store.states(n.store.keys()) };
   }
 
   /**

@@ -21,7 +21,7 @@ interface Node {
   durable: GcDurableState;
 }
 
-const emptyDurable = (): GcDurableState => ({ generation: 0, departed: [], members: [], lives: [] });
+const emptyDurable = (): GcDurableState => ({ generation: 0, ownGeneration: 0, departed: [], members: [], lives: [] });
 
 /** A few clusters wired together in virtual time; `tap` sees (and may drop) every envelope. */
 class Net {
