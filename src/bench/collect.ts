@@ -25,6 +25,12 @@ export const collectSecondsMaxDefault = 3_600;
  * that memory only goes back after it.
  */
 export const collectSettleSecondsDefault = 120;
+/**
+ * Keys written, deleted and collected before "before" is read: the first writes and deletes
+ * compile code, open connections and size buffers once, whatever the number of keys; the
+ * resident size right after start is reported too.
+ */
+export const collectWarmupKeysDefault = 10_000;
 /** The issue's target: each node's resident memory after collection at most this times before the writes. */
 export const collectRssTarget: Target = { bound: "<=", target: 1.15, unit: "x" };
 
@@ -45,6 +51,8 @@ export interface CollectBenchOptions {
   nodes: number;
   secondsMax: number;
   settleSecondsMax: number;
+  /** Keys written, deleted and collected before the "before" reading (0: none), so one-time costs are not counted as retained. */
+  warmupKeys: number;
   durability: CollectDurability;
   progress: (line: string) => void;
 }
@@ -66,6 +74,10 @@ export interface CollectNodeRow {
   keysDeletedAfter: number;
   keysAfter: number;
   tombstonesCollected: number;
+  /** Resident set size idle right after the cluster formed, before the warm-up. */
+  startBytes: number;
+  /** JS heap live at the node's last GC (imdb_js_heap_live_bytes_at_last_gc) at before / loaded / after. */
+  heapBytes: [number, number, number];
 }
 
 export interface CollectBenchResult {
@@ -73,6 +85,7 @@ export interface CollectBenchResult {
   nodes: number;
   keys: number;
   durability: CollectDurability;
+  warmupKeys: number;
   tls: true;
   /** Seconds from the first write to the last write's acknowledgement, and keys/s over it. */
   writeSeconds: number;
@@ -103,18 +116,50 @@ export function metricValue(text: string, name: string): number {
   return Number(m[1]);
 }
 
+/** Per node: JS heap live bytes at its last GC (JavaScriptCore measures it only then). */
+async function heapLive(nodes: readonly SpawnedNode[]): Promise<number[]> {
+  const texts = await Promise.all(nodes.map(metrics));
+  return texts.map((t) => metricValue(t, "imdb_js_heap_live_bytes_at_last_gc"));
+}
+
 async function metrics(n: SpawnedNode): Promise<string> {
   const res = await fetch(`http://${n.metricsAddr}/metrics`);
   if (!res.ok) throw new Error(`${n.id} /metrics: HTTP ${res.status}`);
   return res.text();
 }
 
-const keyName = (i: number): string => `bc:${i}`;
 const valueBytes = (i: number): Uint8Array => new TextEncoder().encode(`v${i}`);
 
 /** Even keys are counters, odd ones registers: both storage paths of the engine (columns, objects). */
-function writeOp(i: number): RequestOp {
-  return i % 2 === 0 ? { kind: "increment", key: keyName(i), amount: 1n } : { kind: "set", key: keyName(i), value: valueBytes(i) };
+function writeOp(key: string, i: number): RequestOp {
+  return i % 2 === 0 ? { kind: "increment", key, amount: 1n } : { kind: "set", key, value: valueBytes(i) };
+}
+
+interface RoundTimes {
+  w0: number;
+  writtenAt: number;
+  replicatedAt: number;
+  d0: number;
+  deletedAt: number;
+  collectedAt: number;
+}
+
+/**
+ * Writes keys `${prefix}0..` over the nodes, waits until every node holds them all, calls
+ * `loaded`, deletes them all, and waits until every node holds no key and no record.
+ */
+async function writeDeleteCollect(nodes: readonly SpawnedNode[], clients: readonly ImdbClient[], prefix: string, keys: number, deadline: number, say: (s: string) => void, loaded: () => Promise<void>): Promise<RoundTimes> {
+  const w0 = performance.now();
+  const writtenAt = await sendAll(clients, keys, (i) => writeOp(`${prefix}${i}`, i), "write", say);
+  const replicatedAt = await untilAll(nodes, "every node holding every key", deadline, (t) => metricValue(t, "imdb_keys") === keys);
+  await loaded();
+  const d0 = performance.now();
+  const deletedAt = await sendAll(clients, keys, (i) => ({ kind: "delete", key: `${prefix}${i}` }), "delete", say);
+  say(`deletes acknowledged in ${secondsSince(d0, deletedAt)} s; waiting for collection`);
+  const collectedAt = await untilAll(nodes, "every record collected", deadline, (t) =>
+    metricValue(t, "imdb_tombstones") === 0 && metricValue(t, "imdb_keys_deleted") === 0 && metricValue(t, "imdb_keys") === 0);
+  say(`collected on every node ${secondsSince(deletedAt, collectedAt)} s after the last delete's acknowledgement`);
+  return { w0, writtenAt, replicatedAt, d0, deletedAt, collectedAt };
 }
 
 /**
@@ -198,21 +243,25 @@ export async function runCollectBench(opts: CollectBenchOptions): Promise<Collec
     }
     const deadline = performance.now() + opts.secondsMax * 1000;
     await Bun.sleep(idleBeforeMs);
+    const start = nodes.map((n) => rssBytes(n.proc.pid));
+    say(`cluster formed; RSS at start: ${start.map(mib).join(", ")} MiB`);
+    if (opts.warmupKeys > 0) {
+      say(`warm-up: ${opts.warmupKeys.toLocaleString("en-US")} keys written, deleted and collected`);
+      await writeDeleteCollect(nodes, clients, "bw:", opts.warmupKeys, deadline, say, async () => {});
+      await Bun.sleep(idleBeforeMs);
+    }
     const before = nodes.map((n) => rssBytes(n.proc.pid));
-    say(`cluster formed; RSS before: ${before.map(mib).join(", ")} MiB; writing ${opts.keys.toLocaleString("en-US")} keys (half counters, half registers)`);
-
-    const w0 = performance.now();
-    const writtenAt = await sendAll(clients, opts.keys, writeOp, "write", say);
-    const replicatedAt = await untilAll(nodes, "every node holding every key", deadline, (t) => metricValue(t, "imdb_keys") === opts.keys);
-    const loaded = nodes.map((n) => rssBytes(n.proc.pid));
-    say(`every node holds every key; RSS loaded: ${loaded.map(mib).join(", ")} MiB; deleting them all`);
-
-    const d0 = performance.now();
-    const deletedAt = await sendAll(clients, opts.keys, (i) => ({ kind: "delete", key: keyName(i) }), "delete", say);
-    say(`deletes acknowledged in ${secondsSince(d0, deletedAt)} s; waiting for collection`);
-    const collectedAt = await untilAll(nodes, "every record collected", deadline, (t) =>
-      metricValue(t, "imdb_tombstones") === 0 && metricValue(t, "imdb_keys_deleted") === 0 && metricValue(t, "imdb_keys") === 0);
-    say(`collected on every node ${secondsSince(deletedAt, collectedAt)} s after the last delete's acknowledgement; waiting for memory to settle`);
+    const heapBefore = await heapLive(nodes);
+    say(`RSS before: ${before.map(mib).join(", ")} MiB; writing ${opts.keys.toLocaleString("en-US")} keys (half counters, half registers)`);
+    let loaded: number[] = [];
+    let heapLoaded: number[] = [];
+    const times = await writeDeleteCollect(nodes, clients, "bc:", opts.keys, deadline, say, async () => {
+      loaded = nodes.map((n) => rssBytes(n.proc.pid));
+      heapLoaded = await heapLive(nodes);
+      say(`every node holds every key; RSS loaded: ${loaded.map(mib).join(", ")} MiB; deleting them all`);
+    });
+    const { w0, writtenAt, replicatedAt, d0, deletedAt, collectedAt } = times;
+    say("waiting for memory to settle");
 
     const settleEnd = Math.min(deadline, collectedAt + opts.settleSecondsMax * 1000);
     let after = nodes.map((n) => rssBytes(n.proc.pid));
@@ -228,16 +277,18 @@ export async function runCollectBench(opts: CollectBenchOptions): Promise<Collec
     }
     const settledAt = performance.now();
     const finals = await Promise.all(nodes.map(metrics));
+    const heapAfter = await heapLive(nodes);
     const rows = nodes.map((n, i): CollectNodeRow => {
       const ratio = Math.round((after[i]! / before[i]!) * 1000) / 1000;
       return {
         id: n.id, pid: n.proc.pid, beforeBytes: before[i]!, loadedBytes: loaded[i]!, afterBytes: after[i]!, ratio, met: targetMet(collectRssTarget, ratio),
         tombstonesAfter: metricValue(finals[i]!, "imdb_tombstones"), keysDeletedAfter: metricValue(finals[i]!, "imdb_keys_deleted"),
         keysAfter: metricValue(finals[i]!, "imdb_keys"), tombstonesCollected: metricValue(finals[i]!, "imdb_tombstones_collected_total"),
+        startBytes: start[i]!, heapBytes: [heapBefore[i]!, heapLoaded[i]!, heapAfter[i]!],
       };
     });
     return {
-      bench: "collect", nodes: opts.nodes, keys: opts.keys, durability: opts.durability, tls: true,
+      bench: "collect", nodes: opts.nodes, keys: opts.keys, durability: opts.durability, warmupKeys: opts.warmupKeys, tls: true,
       writeSeconds: secondsSince(w0, writtenAt), writeKeysPerSec: Math.round((opts.keys * 1000) / Math.max(1, writtenAt - w0)),
       replicateSeconds: secondsSince(writtenAt, replicatedAt), deleteSeconds: secondsSince(d0, deletedAt),
       collectionSeconds: secondsSince(deletedAt, collectedAt), settleSeconds: secondsSince(collectedAt, settledAt),
@@ -258,12 +309,16 @@ const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
 /** The human report: one row per node, then the times. */
 export function collectTable(r: CollectBenchResult): string {
   const lines = [
-    `${r.nodes} nodes (mutual TLS, durability ${r.durability}), ${r.keys.toLocaleString("en-US")} keys written, then all deleted`,
+    `${r.nodes} nodes (mutual TLS, durability ${r.durability}), ${r.keys.toLocaleString("en-US")} keys written, then all deleted (after a ${r.warmupKeys.toLocaleString("en-US")}-key warm-up)`,
     `${"node".padEnd(8)} ${"before MiB".padStart(11)} ${"loaded MiB".padStart(11)} ${"after MiB".padStart(10)} ${"after/before".padStart(13)}  verdict`,
   ];
   for (const n of r.rows) {
     lines.push(`${n.id.padEnd(8)} ${mib(n.beforeBytes).padStart(11)} ${mib(n.loadedBytes).padStart(11)} ${mib(n.afterBytes).padStart(10)} ${n.ratio.toFixed(3).padStart(13)}  ` +
       `${targetVerdict(r.target, n.ratio)} (tombstones ${n.tombstonesAfter}, deleted keys ${n.keysDeletedAfter})`);
+  }
+  lines.push(`RSS right after start (before the ${r.warmupKeys.toLocaleString("en-US")}-key warm-up) and JS heap live at the last GC (before / loaded / after), MiB:`);
+  for (const n of r.rows) {
+    lines.push(`  ${n.id}: start ${mib(n.startBytes)} (after/start ${(n.afterBytes / n.startBytes).toFixed(3)}); heap ${n.heapBytes.map(mib).join(" / ")}`);
   }
   lines.push(
     `writes: ${r.writeSeconds} s (${r.writeKeysPerSec.toLocaleString("en-US")} keys/s), on every node ${r.replicateSeconds} s later; deletes: ${r.deleteSeconds} s`,
@@ -292,17 +347,19 @@ export function registerBench(bench: Command): void {
     .option("--seconds-max <s>", "longest the run may take once the cluster formed", String(collectSecondsMaxDefault))
     .option("--settle-seconds <s>", "longest wait for memory to come back once everything is collected", String(collectSettleSecondsDefault))
     .option("--durability <mode>", "sync | none", "sync")
+    .option("--warmup-keys <n>", "keys written, deleted and collected before the 'before' reading (0: none)", String(collectWarmupKeysDefault))
     .option("--json", "print exactly one JSON object")
-    .action(async (o: { keys: string; nodes: string; secondsMax: string; settleSeconds: string; durability: string; json?: boolean }) => {
+    .action(async (o: { keys: string; nodes: string; secondsMax: string; settleSeconds: string; durability: string; warmupKeys: string; json?: boolean }) => {
       const keys = intIn("--keys", o.keys, 1, collectKeysMax);
       const nodes = intIn("--nodes", o.nodes, 1, collectNodesMax);
       const secondsMax = intIn("--seconds-max", o.secondsMax, 1, 86_400);
       const settleSecondsMax = intIn("--settle-seconds", o.settleSeconds, 0, 86_400);
+      const warmupKeys = intIn("--warmup-keys", o.warmupKeys, 0, collectKeysMax);
       if (o.durability !== "sync" && o.durability !== "none") {
         console.error(`error: --durability must be sync or none, got ${JSON.stringify(o.durability)}`);
         process.exit(2);
       }
-      const r = await runCollectBench({ keys, nodes, secondsMax, settleSecondsMax, durability: o.durability, progress: (s) => process.stderr.write(`bench collect: ${s}\n`) });
+      const r = await runCollectBench({ keys, nodes, secondsMax, settleSecondsMax, warmupKeys, durability: o.durability, progress: (s) => process.stderr.write(`bench collect: ${s}\n`) });
       process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : collectTable(r));
       if (!r.met) process.exitCode = 1;
     });
