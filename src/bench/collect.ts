@@ -6,7 +6,9 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { collectedGraceMs } from "../cluster/gc.ts";
 import { batchOpsMax } from "../limits.ts";
+import { memoryReturnCheckMs } from "../node/memory-return.ts";
 import { initCerts } from "../transport/certs.ts";
 import { encodeBatchRequest, ImdbClient, type RequestOp } from "../transport/client.ts";
 import { decodeBatchResponse } from "../transport/batch-codec.ts";
@@ -41,6 +43,8 @@ const callersPerNode = 2;
 const batchDeadlineMs = 120_000;
 /** Idle time after the cluster formed, before the "before" reading (gossip settles, start-up garbage goes). */
 const idleBeforeMs = 3_000;
+/** After the warm-up: the time collected keys are remembered, then two memory-return checks. */
+const warmupQuietMs = collectedGraceMs + 2 * memoryReturnCheckMs;
 const pollMs = 500;
 const progressEveryMs = 5_000;
 
@@ -248,7 +252,10 @@ export async function runCollectBench(opts: CollectBenchOptions): Promise<Collec
     if (opts.warmupKeys > 0) {
       say(`warm-up: ${opts.warmupKeys.toLocaleString("en-US")} keys written, deleted and collected`);
       await writeDeleteCollect(nodes, clients, "bw:", opts.warmupKeys, deadline, say, async () => {});
-      await Bun.sleep(idleBeforeMs);
+      // Until the nodes forgot the warm-up's collected keys and ran their GC for it (memory-return.ts):
+      // read earlier, "before" would count the warm-up's garbage.
+      say(`waiting ${(warmupQuietMs / 1000).toFixed(0)} s for the nodes to forget the warm-up's collected keys`);
+      await Bun.sleep(warmupQuietMs);
     }
     const before = nodes.map((n) => rssBytes(n.proc.pid));
     const heapBefore = await heapLive(nodes);
@@ -309,14 +316,14 @@ const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
 /** The human report: one row per node, then the times. */
 export function collectTable(r: CollectBenchResult): string {
   const lines = [
-    `${r.nodes} nodes (mutual TLS, durability ${r.durability}), ${r.keys.toLocaleString("en-US")} keys written, then all deleted (after a ${r.warmupKeys.toLocaleString("en-US")}-key warm-up)`,
+    `${r.nodes} nodes (mutual TLS, durability ${r.durability}), ${r.keys.toLocaleString("en-US")} keys written, then all deleted (${r.warmupKeys > 0 ? `after a ${r.warmupKeys.toLocaleString("en-US")}-key warm-up` : "no warm-up"})`,
     `${"node".padEnd(8)} ${"before MiB".padStart(11)} ${"loaded MiB".padStart(11)} ${"after MiB".padStart(10)} ${"after/before".padStart(13)}  verdict`,
   ];
   for (const n of r.rows) {
     lines.push(`${n.id.padEnd(8)} ${mib(n.beforeBytes).padStart(11)} ${mib(n.loadedBytes).padStart(11)} ${mib(n.afterBytes).padStart(10)} ${n.ratio.toFixed(3).padStart(13)}  ` +
       `${targetVerdict(r.target, n.ratio)} (tombstones ${n.tombstonesAfter}, deleted keys ${n.keysDeletedAfter})`);
   }
-  lines.push(`RSS right after start (before the ${r.warmupKeys.toLocaleString("en-US")}-key warm-up) and JS heap live at the last GC (before / loaded / after), MiB:`);
+  lines.push(`RSS right after start${r.warmupKeys > 0 ? " (before the warm-up)" : ""}, and JS heap live at the last GC (before / loaded / after), MiB:`);
   for (const n of r.rows) {
     lines.push(`  ${n.id}: start ${mib(n.startBytes)} (after/start ${(n.afterBytes / n.startBytes).toFixed(3)}); heap ${n.heapBytes.map(mib).join(" / ")}`);
   }
