@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { collectedGraceMs } from "../cluster/gc.ts";
 import { batchOpsMax } from "../limits.ts";
-import { memoryReturnCheckMs } from "../node/memory-return.ts";
 import { initCerts } from "../transport/certs.ts";
 import { encodeBatchRequest, ImdbClient, type RequestOp } from "../transport/client.ts";
 import { decodeBatchResponse } from "../transport/batch-codec.ts";
@@ -43,8 +42,8 @@ const callersPerNode = 2;
 const batchDeadlineMs = 120_000;
 /** Idle time after the cluster formed, before the "before" reading (gossip settles, start-up garbage goes). */
 const idleBeforeMs = 3_000;
-/** After the warm-up: the time collected keys are remembered, then two memory-return checks. */
-const warmupQuietMs = collectedGraceMs + 2 * memoryReturnCheckMs;
+/** After the warm-up: the time collected keys are remembered, then 10 s for the node's GC after it (node/memory-return.ts checks every 5 s). */
+const warmupQuietMs = collectedGraceMs + 10_000;
 const pollMs = 500;
 const progressEveryMs = 5_000;
 
