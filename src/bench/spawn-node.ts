@@ -9,6 +9,8 @@ export interface SpawnedNode {
   id: string;
   clientAddr: string;
   peerAddr: string;
+  /** The bound /metrics address when the node was given --metrics-addr, else null. */
+  metricsAddr: string | null;
   proc: Subprocess<"ignore", "pipe", "pipe">;
   /** The last 8 KiB the node logged (stderr). */
   log(): string;
@@ -26,8 +28,8 @@ export async function spawnNode(id: string, args: readonly string[]): Promise<Sp
   const reader = (async () => {
     for await (const c of proc.stdout) {
       out += new TextDecoder().decode(c);
-      const m = /ready: client (\S+) peer (\S+)/.exec(out);
-      if (m?.[1] !== undefined && m[2] !== undefined) return { clientAddr: m[1], peerAddr: m[2] };
+      const m = /ready: client (\S+) peer (\S+)( metrics (\S+))?\n/.exec(out);
+      if (m?.[1] !== undefined && m[2] !== undefined) return { clientAddr: m[1], peerAddr: m[2], metricsAddr: m[4] ?? null };
     }
     return null;
   })();

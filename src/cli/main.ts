@@ -15,6 +15,7 @@ import { registerBench as registerBenchLoad } from "../bench/load.ts";
 import { registerBench as registerBenchStorage } from "../bench/storage.ts";
 import { registerBench as registerBenchRedis } from "../bench/redis.ts";
 import { registerBench as registerBenchCluster } from "../bench/cluster.ts";
+import { registerBench as registerBenchCollect } from "../bench/collect.ts";
 import { registerBench as registerBenchEngine } from "../bench/engine.ts";
 import { registerBench as registerBenchReplication } from "../bench/replication.ts";
 import { registerBench as registerBenchTypes } from "../bench/types.ts";
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerBenchLoad(bench);
   registerBenchRedis(bench);
   registerBenchCluster(bench);
+  registerBenchCollect(bench);
   registerBenchEngine(bench);
   registerBenchReplication(bench);
   registerBenchTypes(bench);

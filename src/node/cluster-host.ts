@@ -13,6 +13,7 @@ import type { TlsMaterial } from "../transport/tls.ts";
 import { ClusterDriver, PeerMessageRefused } from "./cluster-driver.ts";
 import { OpFailure } from "../transport/api.ts";
 import type { Logger } from "./log.ts";
+import { MemoryReturn } from "./memory-return.ts";
 
 /** Keys added to the hash tree per event-loop turn while it is built after recovery. */
 const treeBuildChunkKeys = 20_000;
@@ -124,12 +125,16 @@ export class ClusterHost {
     // would pull keys it already has.
     const driver = this.driver;
     engine.setOnChange((key, digest) => driver.keyChanged(key, digest));
+    this.memoryReturn = new MemoryReturn(() => ({ compactions: engine.storageSizes().compactions, remembered: driver.cluster.collection().remembered }));
+    this.memoryReturn.start();
     void this.buildTree(driver).then(() => {
       if (!this.stopped) driver.start();
     });
   }
 
   private stopped = false;
+  /** Full GCs after tombstone collection freed memory (memory-return.ts). */
+  private memoryReturn: MemoryReturn | null = null;
 
   private async buildTree(driver: ClusterDriver): Promise<void> {
     const { engine, log } = this.o;
@@ -382,6 +387,7 @@ export class ClusterHost {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.memoryReturn?.stop();
     this.driver?.stop();
     this.peers.close();
     this.probes.close();

@@ -1,0 +1,35 @@
+// The node runs a full GC after tombstone collection freed memory, and only then (memory-return.ts).
+import { describe, expect, test } from "bun:test";
+import { MemoryReturn, shouldReturnMemory, type CollectionProgress } from "../../src/node/memory-return.ts";
+
+describe("memory return after collection", () => {
+  test("a compaction or the collector forgetting its last remembered key forces one GC; nothing else does", () => {
+    let now: CollectionProgress = { compactions: 0, remembered: 0 };
+    let gcs = 0;
+    const m = new MemoryReturn(() => now, () => gcs++);
+    m.check();
+    expect(gcs).toBe(0);
+    // Collection in progress: keys remembered, no compaction yet.
+    now = { compactions: 0, remembered: 4096 };
+    m.check();
+    expect(gcs).toBe(0);
+    // The key table compacted: one GC, not repeated while nothing changes.
+    now = { compactions: 1, remembered: 500_000 };
+    m.check();
+    m.check();
+    expect(gcs).toBe(1);
+    // Fewer remembered is not yet "all forgotten".
+    now = { compactions: 1, remembered: 10 };
+    m.check();
+    expect(gcs).toBe(1);
+    now = { compactions: 1, remembered: 0 };
+    m.check();
+    m.check();
+    expect(gcs).toBe(2);
+    expect(m.forced).toBe(2);
+  });
+
+  test("an idle node with nothing collected never forces a GC", () => {
+    expect(shouldReturnMemory({ compactions: 3, remembered: 0 }, { compactions: 3, remembered: 0 })).toBe(false);
+  });
+});
