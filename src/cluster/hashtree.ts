@@ -176,6 +176,9 @@ export class HashTreeKeyError extends Error {
   }
 }
 
+/** The tree rebuilds itself smaller (shrink) only past this many slots: small trees are not worth it. */
+export const shrinkSlotsMin = 65_536;
+
 export class HashTree {
   /** levels[L] holds 16^L nodes as four u32 words each. */
   private readonly levels: Uint32Array[] = [];
@@ -287,6 +290,31 @@ export class HashTree {
       const level = this.levels[l] as Uint32Array;
       for (let j = 0; j < 4; j++) level[i + j] = (level[i + j] as number) ^ (delta[j] as number);
     }
+    if (digest === undefined && this.slotsUsed >= shrinkSlotsMin && this.keys * 4 < this.slotsUsed) this.shrink();
+  }
+
+  /**
+   * Rebuilds the per-key structures at the live keys' size once three quarters of the slots are
+   * free (after a mass delete whose records were collected): otherwise the records, table and
+   * arena would stay at their peak for the life of the process. O(keys), at most once per
+   * fourfold shrink; the tree's hashes come out the same.
+   */
+  private shrink(): void {
+    const entries: Array<{ key: string; digest: bigint }> = [];
+    for (let leaf = 0; leaf < this.leafHead.length; leaf++) for (const e of this.leafEntries(leaf)) entries.push(e);
+    this.recs.length = 0;
+    this.recs.push(new Int32Array(firstPageSlots * stride));
+    this.freeHead = noSlot;
+    this.slotsUsed = 0;
+    this.arena = [new Uint8Array(firstArenaPageBytes)];
+    this.arenaPos = 0;
+    this.liveBytes = 0;
+    this.deadBytes = 0;
+    this.table = new Int32Array(2 * firstPageSlots).fill(noSlot);
+    this.keys = 0;
+    this.leafHead.fill(noSlot);
+    for (const level of this.levels) level.fill(0);
+    for (const e of entries) this.set(e.key, e.digest);
   }
 
   /** The hash of node `index` at `level` (0 = root) as four u32 words, lowest first. */

@@ -225,3 +225,28 @@ describe("HashTree", () => {
     expect(() => new HashTree(7)).toThrow(RangeError);
   });
 });
+
+describe("hash tree shrink", () => {
+  test("after most keys are removed the tree rebuilds at the live size, with the same hashes as a tree of the survivors", () => {
+    const t = new HashTree(4, [7, 9]);
+    const n = 200_000;
+    for (let i = 0; i < n; i++) t.set(`key:${i}`, BigInt(i) * 0x9e3779b97f4a7c15n + 1n);
+    const peak = t.bytesHeld;
+    // Remove 95%: the tree crosses the quarter mark and rebuilds.
+    for (let i = 0; i < n; i++) if (i % 20 !== 0) t.set(`key:${i}`, undefined);
+    expect(t.keyCount).toBe(n / 20);
+    const fresh = new HashTree(4, [7, 9]);
+    for (let i = 0; i < n; i += 20) fresh.set(`key:${i}`, BigInt(i) * 0x9e3779b97f4a7c15n + 1n);
+    // Rebuilt when a quarter of the slots were live (and not again below shrinkSlotsMin slots).
+    expect(t.bytesHeld).toBeLessThan(peak / 3);
+    expect(t.hash(0, 0)).toEqual(fresh.hash(0, 0));
+    for (let leaf = 0; leaf < t.leafCount; leaf += 997) expect(t.hash(4, leaf)).toEqual(fresh.hash(4, leaf));
+    for (let i = 0; i < n; i += 20) expect(t.digestOf(`key:${i}`)).toBe(BigInt(i) * 0x9e3779b97f4a7c15n + 1n);
+    expect(t.digestOf("key:1")).toBeUndefined();
+    // It keeps working after the rebuild.
+    t.set("key:1", 5n);
+    t.set("key:0", undefined);
+    expect(t.digestOf("key:1")).toBe(5n);
+    expect(t.keyCount).toBe(n / 20);
+  });
+});
