@@ -52,7 +52,7 @@ interface Reassembly {
 export interface AeGate {
   stamp(): AeStamp;
   acceptsStates(from: NodeId, stamp: AeStamp | undefined): boolean;
-  skipsKey(key: string): boolean;
+  skipsKey(key: string, state: Uint8Array): boolean;
 }
 
 const openGate: AeGate = { stamp: () => ({ epoch: 0, confirms: 0 }), acceptsStates: () => true, skipsKey: () => false };
@@ -226,7 +226,7 @@ export class AntiEntropy {
   }
 
   private onStates(from: NodeId, fromAddr: string, all: ReadonlyArray<readonly [string, Uint8Array]>, want: readonly string[], stamp: AeStamp | undefined): void {
-    const entries = all.length > 0 && this.gate.acceptsStates(from, stamp) ? all.filter(([k]) => !this.gate.skipsKey(k)) : [];
+    const entries = all.length > 0 && this.gate.acceptsStates(from, stamp) ? all.filter(([k, st]) => !this.gate.skipsKey(k, st)) : [];
     if (entries.length > 0) this.store.mergeStates(entries);
     if (want.length > 0) this.sendStates(from, fromAddr, [...want], []);
     if (entries.length > 0 || want.length > 0) {
@@ -327,7 +327,7 @@ export class AntiEntropy {
     this.dropReassembly(id, r);
     this.completed.add(id);
     if (this.completed.size > completedTransfersMax) this.completed.delete(this.completed.values().next().value as string);
-    if (!this.gate.acceptsStates(from, r.stamp) || this.gate.skipsKey(r.key)) return;
+    if (!this.gate.acceptsStates(from, r.stamp) || this.gate.skipsKey(r.key, r.buf)) return;
     this.store.mergeStates([[r.key, r.buf]]);
     this.events.push({ kind: "anti-entropy-repaired", peer: from, keysSent: 0, keysReceived: 1 });
   }

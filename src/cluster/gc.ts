@@ -23,8 +23,9 @@
 //
 // A record collected here may still sit on a member that has not collected it yet; its
 // anti-entropy would send it back. Keys collected recently are remembered for a while
-// (collectedGraceMs), so that such a state, or a probe for it, is acknowledged without
-// re-creating the key.
+// (collectedGraceMs) with a hash of the record, so that a copy of that very record, or a probe
+// for it, is acknowledged without re-creating the key; any other state of the key (a write
+// made after the delete) is merged as usual.
 //
 // Lives that may hold data older than a collection. A member removed from the view (left or
 // reaped) no longer holds collection back, so if that life returns with its data it could
@@ -67,6 +68,18 @@ export const departedLivesMax = 4096;
 export const gcSettleCheckMs = 10;
 /** Time between two scans for records to probe while there are none (ms). */
 export const gcIdleScanIntervalMs = 1_000;
+
+/** A 52-bit hash of a record's bytes (two FNV-1a lanes): tells the record collected here from any other state of the key. */
+export function recordHash(b: Uint8Array): number {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ b.length;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i] as number;
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x01000197) ^ (h1 >>> 15);
+  }
+  return (h1 >>> 0) * 0x100000 + ((h2 >>> 0) & 0xfffff);
+}
 
 export type GcMessage = Extract<Message, { kind: "gc-hello" | "gc-probe" | "gc-confirm" }>;
 
@@ -132,7 +145,8 @@ interface Confirm {
 interface Round {
   id: number;
   sentAtMs: number;
-  entries: Array<{ key: string; digest: bigint }>;
+  /** record: a hash of the record's bytes as probed (see skipsKey). */
+  entries: Array<{ key: string; digest: bigint; record: number }>;
   required: NodeId[];
   confirms: Map<NodeId, Confirm>;
 }
@@ -163,7 +177,7 @@ export class TombstoneCollector {
   /** Per member: anti-entropy states read before this confirmation count are dropped. */
   private readonly aeFloors = new Map<NodeId, AeStamp>();
   /** Collected keys -> until when they are remembered (insertion order = expiry order). */
-  private readonly collected = new Map<string, number>();
+  private readonly collected = new Map<string, { until: number; record: number }>();
   /** Member index for the stability vectors (stable within a process). */
   private readonly memberIndex = new Map<NodeId, number>();
   /** Per member index: highest round up to which every round requiring it is confirmed or settled. */
@@ -231,8 +245,11 @@ export class TombstoneCollector {
    * member that has not collected them yet) is not merged. A key this node holds again is
    * not skipped.
    */
-  skipsKey(key: string): boolean {
-    return this.collected.has(key) && this.store.digest(key) === undefined;
+  skipsKey(key: string, state: Uint8Array): boolean {
+    const c = this.collected.get(key);
+    // Only the very record collected here: a state holding anything more (a write made after
+    // the delete, which a node that was away must still receive) is merged like any other.
+    return c !== undefined && c.record === recordHash(state) && this.store.digest(key) === undefined;
   }
 
   /** A member left the view (left and reaped, or reaped dead): remember its life as departed. */
@@ -467,7 +484,7 @@ export class TombstoneCollector {
 
   private onProbe(from: NodeId, fromAddr: string, msg: Extract<GcMessage, { kind: "gc-probe" }>): void {
     this.raiseGeneration(msg.generation, false);
-    const entries = msg.entries.filter(([key]) => !this.skipsKey(key));
+    const entries = msg.entries.filter(([key, state]) => !this.skipsKey(key, state));
     if (entries.length > 0) this.store.mergeStates(entries);
     this.confirmsSent++;
     this.outbox.send(from, fromAddr, {
@@ -500,7 +517,7 @@ export class TombstoneCollector {
     }
     if (others.length === 0 && this.opts.seeds > 0) return this.idle(now);
     while (this.rounds.size < gcRoundsInflightMax) {
-      const entries: Array<{ key: string; digest: bigint }> = [];
+      const entries: Array<{ key: string; digest: bigint; record: number }> = [];
       const records: Array<[string, Uint8Array]> = [];
       let bytes = 0;
       const startCursor = this.cursor;
@@ -508,7 +525,7 @@ export class TombstoneCollector {
         const page = this.store.absentKeys(this.cursor, gcProbeKeysMax - entries.length);
         for (const it of page.items) {
           if (this.inflight.has(it.key)) continue;
-          entries.push({ key: it.key, digest: it.digest });
+          entries.push({ key: it.key, digest: it.digest, record: recordHash(it.state) });
           records.push([it.key, it.state]);
           bytes += it.key.length * 3 + it.state.length + 8;
         }
@@ -618,7 +635,7 @@ export class TombstoneCollector {
         if (!store.collect(e.key, e.digest)) continue;
         n++;
         this.collected.delete(e.key);
-        this.collected.set(e.key, now + collectedGraceMs);
+        this.collected.set(e.key, { until: now + collectedGraceMs, record: e.record });
       }
       this.roundsCompleted++;
       this.dropRound(r, true);
@@ -638,7 +655,7 @@ export class TombstoneCollector {
   }
 
   private expireCollected(now: number): void {
-    for (const [k, until] of this.collected) {
+    for (const [k, { until }] of this.collected) {
       if (until > now) break;
       this.collected.delete(k);
     }
