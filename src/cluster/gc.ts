@@ -372,6 +372,7 @@ export class TombstoneCollector {
    */
   private departedSinceCollection(from: NodeId, lives: readonly string[]): boolean {
     let hit = false;
+    let forgot = false;
     for (const l of lives) {
       const tag = `${from}/${l}`;
       const at = this.departedAt(tag);
@@ -379,9 +380,11 @@ export class TombstoneCollector {
       if (this.durable.ownGeneration > at) hit = true;
       else {
         this.durable.departed = this.durable.departed.filter((d) => !d.startsWith(`${tag}@`));
-        this.opts.persist(this.snapshot());
+        forgot = true;
       }
     }
+    // One synced write for all the lives forgotten, not one per life.
+    if (forgot) this.opts.persist(this.snapshot());
     return hit;
   }
 
