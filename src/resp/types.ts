@@ -1,0 +1,76 @@
+// The contract between the Redis protocol front door's two halves: the connection layer
+// (src/resp/server.ts: sockets, TLS, parsing, encoding, pipelining) and the command table
+// (src/resp/commands.ts: what each command does to the node). Neither knows the other's insides.
+import type { AdminHandler, ClientHandler } from "../transport/api.ts";
+
+/**
+ * One reply, before encoding. The connection layer encodes it for the session's protocol:
+ * RESP3 types (map, set, double, boolean, null, verbatim) degrade to their RESP2 shapes
+ * (flat array, array, bulk string, integer 0/1, null bulk, bulk) exactly as Redis does.
+ */
+export type Reply =
+  | { kind: "simple"; text: string }
+  /** text is the whole error line without the leading "-", e.g. "WRONGTYPE Operation against ...". */
+  | { kind: "error"; text: string }
+  | { kind: "int"; value: bigint | number }
+  /** value null: the null bulk string ($-1 in RESP2, _ in RESP3). */
+  | { kind: "bulk"; value: Uint8Array | string | null }
+  /** items null: the null array (*-1 in RESP2, _ in RESP3). */
+  | { kind: "array"; items: Reply[] | null }
+  | { kind: "map"; entries: [Reply, Reply][] }
+  | { kind: "set"; items: Reply[] }
+  | { kind: "double"; value: number }
+  | { kind: "bool"; value: boolean }
+  | { kind: "null" }
+  /** format: three letters, "txt" or "mkd". */
+  | { kind: "verbatim"; format: string; text: string };
+
+export type RespRole = "admin" | "client";
+
+/** One client connection's state that commands may read or change. */
+export interface RespSession {
+  /** Unique for the node's lifetime (CLIENT ID). */
+  readonly id: number;
+  /** What the client certificate allows; "admin" when the node runs with --insecure (no certificates). */
+  readonly role: RespRole;
+  /** "host:port" of the peer, for CLIENT INFO / CLIENT LIST. */
+  readonly remote: string;
+  readonly createdAtMs: number;
+  /** CLIENT SETNAME; null when unset. */
+  name: string | null;
+  /** 2 until HELLO 3. */
+  protocol: 2 | 3;
+  /** CLIENT SETINFO lib-name / lib-ver. */
+  libName: string | null;
+  libVersion: string | null;
+  /** Set by QUIT: the connection layer closes the connection once this reply is written. */
+  closeAfterReply: boolean;
+}
+
+/** What the command table needs from the node. */
+export interface RespBackend {
+  readonly client: ClientHandler;
+  readonly admin: AdminHandler;
+  /** INFO server / crdt: this node's id, version, uptime, members with replication lag. */
+  info(): RespInfo;
+  /** Live connections, for CLIENT LIST / INFO clients. */
+  sessions(): readonly RespSession[];
+}
+
+export interface RespInfo {
+  nodeId: string;
+  version: string;
+  uptimeSeconds: number;
+  tcpPort: number;
+  durability: string;
+  usedMemoryBytes: number;
+  keys: number;
+  /** One line per member other than this node: its id, status and how far behind it is. */
+  peers: { id: string; address: string; status: string; lagDeltas: number; conflicts: number }[];
+  extra: { name: string; value: string }[];
+}
+
+/** The command table: one parsed command (name first, as sent) in, one reply out. */
+export interface RespCommands {
+  execute(session: RespSession, args: readonly Uint8Array[]): Reply | Promise<Reply>;
+}
