@@ -135,10 +135,16 @@ export const clientResponseBytesMax = 64 * 1024 * 1024 + 2 * 1024 * 1024;
 /**
  * Most typed states one key holds: one per CRDT type (a type conflict keeps every side, see
  * src/engine/typed.ts), so at least the number of registered kinds (test/crdt/laws.test.ts
- * checks): G-Counter, PN-Counter, LWW, MV, set (wire 5), hash (wire 6). The states of all sides
- * together stay within keyStateBytesMax.
+ * checks): G-Counter, PN-Counter, LWW, MV, set (wire 5), hash (wire 6), and the key's deadline
+ * (wire 7, src/crdt/deadline.ts; never a type of its own). The states of all sides together stay
+ * within keyStateBytesMax.
  */
-export const keyTypesMax = 6;
+export const keyTypesMax = 7;
+/**
+ * Latest deadline a key may carry, Unix ms: the hybrid clock's range (2^48 - 1 ms, the year
+ * 10889). An expire past it is refused, as Redis refuses one that overflows ("invalid expire time").
+ */
+export const expiryDeadlineMsMax = 2 ** 48 - 1;
 /**
  * Bytes a KeyState / KeyDelta envelope adds to its states: version, key and tags, and per typed
  * side its type, creation stamp and framing.

@@ -127,16 +127,42 @@ export type KeyType = CounterType | "lww" | "mv" | "set" | "hash";
 export type EngineOp =
   | { kind: "incr"; key: string; amount: bigint; counter?: CounterType }
   | { kind: "decr"; key: string; amount: bigint }
-  | { kind: "set"; key: string; value: Uint8Array }
-  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null }
+  | { kind: "set"; key: string; value: Uint8Array; expiry?: SetExpiry }
+  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null; expiry?: SetExpiry }
   | { kind: "sadd"; key: string; members: Uint8Array[] }
   | { kind: "srem"; key: string; members: Uint8Array[] };
+
+/**
+ * What a register write does to the key's deadline (docs/api.md, "Expiry"), as Redis's SET:
+ * absent or { kind: "clear" } clears a deadline this replica has seen (SET without EX/PX);
+ * "keep" leaves it (KEEPTTL); "at" sets one (SET ... EX/PX), atMs absolute Unix ms in
+ * (nowMs, expiryDeadlineMsMax].
+ */
+export type SetExpiry = { kind: "clear" } | { kind: "keep" } | { kind: "at"; atMs: number };
+
+/** Redis's EXPIRE conditions: NX no deadline yet, XX has one, GT/LT later/earlier than the current one (none counts as infinitely late). */
+export type ExpireCondition = "nx" | "xx" | "gt" | "lt";
+
+/**
+ * Deadline ops (docs/api.md, "Expiry"). expire: atMs absolute Unix ms <= expiryDeadlineMsMax;
+ * at or before nowMs it expires the key now (as Redis's EXPIRE with a time in the past deletes
+ * it); answers count 1 if the deadline was set (or the key expired), 0 if the key is missing or
+ * the condition failed. persist: count 1 if a deadline was cleared. ttl: reply -2n missing,
+ * -1n no deadline, else the ms left (>= 1n).
+ */
+export type ExpiryOp =
+  | { kind: "expire"; key: string; atMs: number; cond: ExpireCondition | null }
+  | { kind: "persist"; key: string }
+  | { kind: "ttl"; key: string };
 
 /** The value of one typed state (src/kinds/kind.ts). */
 export type { TypedValue };
 
-/** A key's visible value; `conflicts`: its states of other types, in type order (only when it has some). */
-export type KeyValue = TypedValue & { conflicts?: TypedValue[] };
+/**
+ * A key's visible value; `conflicts`: its states of other types, in type order (only when it has
+ * some); `expiresAtMs`: its deadline, Unix ms (only when it has one).
+ */
+export type KeyValue = TypedValue & { conflicts?: TypedValue[]; expiresAtMs?: number };
 
 /** count: sadd, members that were new; srem, members that were removed. */
 export type ApplyResult = { ok: true; value: KeyValue; delta: Uint8Array; count?: number } | { ok: false; error: EngineError };
@@ -203,10 +229,11 @@ export type HashOp =
 export type HashResult = { ok: true; reply: bigint; delta: Uint8Array | null } | { ok: false; error: EngineError };
 
 /** An op of applyMany: a write, or a read that sees the writes before it. */
-export type ManyOp = EngineOp | HashOp | { kind: "get"; key: string } | { kind: "del"; key: string };
+export type ManyOp = EngineOp | HashOp | ExpiryOp | { kind: "get"; key: string } | { kind: "del"; key: string };
 /**
  * `deleted`: for a "del", whether the key held anything (Redis DEL counts those); `count`: as
- * ApplyResult's; reply: a hash op's integer (HashOp).
+ * ApplyResult's, or an expire's / persist's 1 or 0; reply: a hash op's integer (HashOp), or a
+ * ttl's answer (ExpiryOp).
  */
 export type ManyResult = { ok: true; value: KeyValue | undefined; deleted?: boolean; count?: number; reply?: bigint } | { ok: false; error: EngineError };
 
@@ -648,6 +675,11 @@ export class Engine {
         const op = ops[k] as ManyOp;
         if (op.kind === "get") {
           results[k] = { ok: true, value: this.get(op.key) };
+          continue;
+        }
+        if (op.kind === "expire" || op.kind === "persist" || op.kind === "ttl" || ((op.kind === "set" || op.kind === "setMv") && op.expiry?.kind === "at")) {
+          // PLACEHOLDER until the engine's expiry lands (issue 14): the API is fixed, the semantics are not in yet.
+          results[k] = fail("INVALID", "expiry is not implemented yet");
           continue;
         }
         if (op.kind === "del") {
