@@ -2,7 +2,7 @@
 // decoders. Decoding any bytes either returns a valid state or throws DecodeError.
 
 import {
-  actorIdBytesMax, actorName, actorUtf8, CausalContext, compareBytes, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwRegister,
+  actorIdBytesMax, actorName, actorUtf8, CausalContext, compareBytes, Deadline, deadlineValueBytes, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwRegister,
   memberKey, MvRegister, OrMap, OrSet, PNCounter, registerValueBytesMax, VersionVector, dotCompare, actorRank,
   type ActorId, type Dot, type HashEntry, type HashField, type HashRow, type MvEntry,
 } from "../crdt/index.ts";
@@ -432,6 +432,39 @@ export function readMv(r: Reader): MvRegister {
   // Every live entry's dot is part of what the state has seen.
   for (const e of entries) ctx.add(e.dot as Dot);
   return new MvRegister(entries, ctx);
+}
+
+// ---- Deadline (src/crdt/deadline.ts) ----
+
+/** Field 1: the register of deadlines (an MvRegister message); field 2: the expired dots (a context). */
+export function writeDeadline(w: Writer, s: Deadline): void {
+  if (s.reg.entries.length > 0 || s.reg.ctx.vv.size > 0 || s.reg.ctx.cloud.length > 0) {
+    const at = w.begin(1);
+    writeMv(w, s.reg);
+    w.end(at);
+  }
+  if (s.expired.vv.size > 0 || s.expired.cloud.length > 0) {
+    const at = w.begin(2);
+    writeContext(w, s.expired);
+    w.end(at);
+  }
+}
+
+export function readDeadline(r: Reader): Deadline {
+  let reg = new MvRegister();
+  let expired = new CausalContext();
+  while (!r.done) {
+    const [f, wt] = r.tag();
+    if (f === 1) {
+      r.expect(wt, WireType.Bytes, f);
+      reg = readMv(r.sub(stateBytesMax, "deadline register"));
+    } else if (f === 2) {
+      r.expect(wt, WireType.Bytes, f);
+      expired = readContext(r.sub(stateBytesMax, "expired deadlines"));
+    } else r.skip(wt);
+  }
+  for (const e of reg.entries) if (e.value.length !== deadlineValueBytes) r.fail(`a deadline value of ${e.value.length} bytes, not ${deadlineValueBytes}`);
+  return new Deadline(reg, expired);
 }
 
 // ---- OR-Set ----

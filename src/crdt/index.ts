@@ -2,6 +2,7 @@
 
 export * from "./actors.ts";
 export * from "./clocks.ts";
+export * from "./deadline.ts";
 export * from "./errors.ts";
 export * from "./gcounter.ts";
 export * from "./hlc.ts";

@@ -93,7 +93,7 @@
 //   e.clock: the node's HybridClock (LWW timestamps; recovery may restore() it).
 
 import {
-  actorName, assert, CausalContext, CrdtError, GCounter, hlcRemoteAheadMsMaxDefault, HybridClock, internActor, LwwRegister, MvRegister, OrMap, OrSet, PNCounter,
+  actorName, assert, CausalContext, CrdtError, Deadline, GCounter, hlcRemoteAheadMsMaxDefault, HybridClock, internActor, LwwRegister, MvRegister, OrMap, OrSet, PNCounter,
   registerValueBytesMax, actorUtf8, hlcMsMax, type ActorId, type ClockSkew, type HashPair, type Hlc,
 } from "../crdt/index.ts";
 import {
@@ -102,11 +102,12 @@ import {
 } from "../codec/index.ts";
 import { joinStates, kindByType, kindOf, mvValue, type KindName, type TypedValue } from "../kinds/index.ts";
 import { hashWriteRefusal, mergeRefusal, mvWriteRefusal, setAddRefusal, sidesMergeRefusal, sidesWriteRefusal } from "./bounds.ts";
-import { rowBytesMax } from "../limits.ts";
+import { expiryDeadlineMsMax, rowBytesMax } from "../limits.ts";
 import { digest128, digestOf, digestOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
 import { Tombstones, type TombstoneStats } from "./tombstones.ts";
 import { Conflicted } from "./typed.ts";
+import { DeadlineIndex } from "./deadlines.ts";
 import type { KeyHashSeed } from "./keyhash.ts";
 
 /** Most keys one scan chunk returns. */
@@ -296,12 +297,13 @@ interface ScanPosition {
   at: number;
 }
 
-/** The kind name of a wire type. */
-function typeName(t: CrdtType): KeyType {
+/** The kind name of a wire type ("deadline" only for a deadline side, never a key's visible type). */
+function typeName(t: CrdtType): KindName {
   return kindByType(t).name;
 }
 
 const safeMax = Number.MAX_SAFE_INTEGER;
+const noSides: TypedState[] = [];
 const safeMaxBig = BigInt(safeMax);
 
 function fail(code: EngineErrorCode, message: string): { ok: false; error: EngineError } {
@@ -401,14 +403,18 @@ export class Engine {
     return this.t.count - this.t.free;
   }
 
-  has(key: string): boolean {
+  /** nowMs: as typeOf's. */
+  has(key: string, nowMs?: number): boolean {
     const i = this.indexOf(key);
-    return i >= 0 && ((this.t.flags[i] as number) & Flag.Absent) === 0;
+    return i >= 0 && ((this.t.flags[i] as number) & Flag.Absent) === 0 && !this.dueAt(i, nowMs ?? this.clock.current().ms);
   }
 
-  typeOf(key: string): KeyType | undefined {
+  /** nowMs: a key whose deadline is at or before it is absent (default: the latest HLC time this engine knows). */
+  typeOf(key: string, nowMs?: number): KeyType | undefined {
     const i = this.indexOf(key);
-    return i >= 0 && ((this.t.flags[i] as number) & Flag.Absent) === 0 ? typeName(this.typeAt(i)) : undefined;
+    if (i < 0 || ((this.t.flags[i] as number) & Flag.Absent) !== 0 || this.dueAt(i, nowMs ?? this.clock.current().ms)) return undefined;
+    const n = typeName(this.typeAt(i));
+    return n === "deadline" ? undefined : n;
   }
 
   /** Every op but srem always changes the key when it succeeds; an srem may change nothing (NoChangeResult). */
@@ -534,7 +540,7 @@ export class Engine {
     // writer never read.
     const value = delta.kind === "mv" ? mvValue(state as MvRegister, delta.ctx, keyBytes) : valueOf(state, keyBytes);
     this.w.reset();
-    writeEnvelope(this.w, keyBytes, delta, this.stampAt(at));
+    writeEnvelope(this.w, keyBytes, delta, this.stampAt(at), this.deadlineSides(at));
     return count === undefined ? { ok: true, value, delta: this.w.finish() } : { ok: true, value, delta: this.w.finish(), count };
   }
 
@@ -610,7 +616,7 @@ export class Engine {
     } else this.storeAt(at, s);
     this.changed(op.key, at, nowMs);
     this.w.reset();
-    writeEnvelope(this.w, this.keyBuf.subarray(0, len), done.delta, this.stampAt(at));
+    writeEnvelope(this.w, this.keyBuf.subarray(0, len), done.delta, this.stampAt(at), this.deadlineSides(at));
     return { ok: true, reply: done.reply, delta: this.w.finish() };
   }
 
@@ -674,15 +680,21 @@ export class Engine {
       for (let k = 0; k < ops.length; k++) {
         const op = ops[k] as ManyOp;
         if (op.kind === "get") {
-          results[k] = { ok: true, value: this.get(op.key) };
+          results[k] = { ok: true, value: this.get(op.key, nowMs) };
           continue;
         }
-        if (op.kind === "expire" || op.kind === "persist" || op.kind === "ttl" || ((op.kind === "set" || op.kind === "setMv") && op.expiry?.kind === "at")) {
-          // PLACEHOLDER until the engine's expiry lands (issue 14): the API is fixed, the semantics are not in yet.
-          results[k] = fail("INVALID", "expiry is not implemented yet");
+        if (op.kind === "ttl") {
+          results[k] = { ok: true, value: undefined, reply: this.ttlOf(op.key, nowMs) };
+          continue;
+        }
+        if (op.kind === "expire" || op.kind === "persist") {
+          results[k] = this.applyExpiry(op, nowMs, deltas);
           continue;
         }
         if (op.kind === "del") {
+          // A key whose deadline has come is expired (and logged as such) first: DEL then finds nothing, as in Redis.
+          const ex = this.expireIfDue(op.key, nowMs);
+          if (ex !== null) deltas.push(ex);
           const r = this.delete(op.key, nowMs);
           if (!r.ok) results[k] = r;
           else {
@@ -697,6 +709,13 @@ export class Engine {
           continue;
         }
         const i = t.find(this.keyBuf, len);
+        // A write to a key whose deadline has come starts a fresh key: the expiry goes first (its
+        // own delta, logged before the write's), so nothing written before the deadline survives.
+        if (i >= 0 && t.slot[i] === Slot.Object && this.dueAt(i, nowMs)) deltas.push(this.expireEntry(i, op.key, nowMs));
+        if ((op.kind === "set" || op.kind === "setMv") && op.expiry?.kind === "at" && !(Number.isSafeInteger(op.expiry.atMs) && op.expiry.atMs > nowMs && op.expiry.atMs <= expiryDeadlineMsMax)) {
+          results[k] = fail("INVALID", `invalid expire time: ${op.expiry.atMs} is not a Unix time in ms after now and within ${expiryDeadlineMsMax}`);
+          continue;
+        }
         if (op.kind === "hset" || op.kind === "hdel" || op.kind === "hincrby") {
           const r = this.applyHashAt(op, i, len, nowMs);
           if (r.ok && r.delta !== null) deltas.push(r.delta);
@@ -721,6 +740,10 @@ export class Engine {
         const r = this.applyObject(op, i, len, nowMs);
         if (r.ok) {
           if (r.delta !== null) deltas.push(r.delta);
+          if (op.kind === "set" || op.kind === "setMv") {
+            const d = this.registerDeadline(op.key, op.expiry, nowMs);
+            if (d !== null) deltas.push(d);
+          }
           results[k] = r.count === undefined ? { ok: true, value: r.value } : { ok: true, value: r.value, count: r.count };
         } else {
           results[k] = r;
@@ -750,17 +773,208 @@ export class Engine {
     const i = this.t.find(this.keyBuf, len);
     if (i < 0 || ((this.t.flags[i] as number) & Flag.Absent) !== 0) return { ok: true, deleted: false, delta: null };
     const sides = this.sidesAt(i);
+    const before = this.deadlineAt(i)?.atMs() ?? null;
     const removed: TypedState[] = [];
     for (const side of sides) {
       const d = kindOf(side.state).removeObserved(side.state);
-      if (d !== null) removed.push({ type: side.type, createdMs: side.createdMs, state: d });
+      // The deadline goes whole: its expired marks too (deadlineSides).
+      if (side.state.kind === "deadline") removed.push(side);
+      else if (d !== null) removed.push({ type: side.type, createdMs: side.createdMs, state: d });
     }
     this.putSides(i, sides);
     this.changed(key, i, nowMs ?? this.clock.current().ms);
+    this.noteDeadline(key, before, null);
     const main = removed[0] as TypedState; // the key was present: some side held something
     this.w.reset();
     writeEnvelope(this.w, this.keyBuf.subarray(0, len), main.state, main.createdMs, removed.slice(1));
     return { ok: true, deleted: true, delta: this.w.finish() };
+  }
+
+  // ---- Expiry (docs/api.md "Expiry"; the CRDT: src/crdt/deadline.ts) ----
+
+  /** Keys whose state carries a deadline now (a metric). */
+  get deadlineKeyCount(): number {
+    return this.deadlineKeys;
+  }
+
+  /** Expiries this replica has executed: by the sweep, on a write, or on learning of another replica's. */
+  get expiredTotal(): number {
+    return this.expiredCount;
+  }
+
+  /** Deadlines filed for the sweep (stale entries included): a test and metrics figure. */
+  get deadlinesFiled(): number {
+    return this.due.size;
+  }
+
+  private deadlineKeys = 0;
+  private expiredCount = 0;
+  private readonly due = new DeadlineIndex();
+
+  /** Entry i's deadline state, if it has one. */
+  private deadlineAt(i: number): Deadline | undefined {
+    if (this.t.slot[i] !== Slot.Object) return undefined;
+    const o = this.t.objects.get(i);
+    if (o === undefined) return undefined;
+    if (o.kind === "conflicted") return o.deadline();
+    return o.kind === "deadline" ? o : undefined;
+  }
+
+  /** Has entry i's deadline come (at or before nowMs)? Then it reads as missing until it is executed. */
+  private dueAt(i: number, nowMs: number): boolean {
+    const at = this.deadlineAt(i)?.atMs() ?? null;
+    return at !== null && at <= nowMs;
+  }
+
+  /** A key's deadline in force went from `before` to `after` (null: none): count it, and file it for the sweep if it came earlier. */
+  private noteDeadline(key: string, before: number | null, after: number | null): void {
+    if (before === after) return;
+    if (before === null) this.deadlineKeys++;
+    else if (after === null) this.deadlineKeys--;
+    if (after !== null && (before === null || after < before)) this.due.push(after, key);
+  }
+
+  /** Executes a deadline on sides (in place): every side drops what it holds, the deadline marks itself expired. The removal deltas. */
+  private expireSides(sides: TypedState[]): TypedState[] {
+    const removed: TypedState[] = [];
+    for (const side of sides) {
+      if (side.state.kind === "deadline") {
+        side.state.expire();
+        removed.push(side); // whole, as deadlineSides
+        continue;
+      }
+      const d = kindOf(side.state).removeObserved(side.state);
+      if (d !== null) removed.push({ type: side.type, createdMs: side.createdMs, state: d });
+    }
+    this.expiredCount++;
+    return removed;
+  }
+
+  /** Executes entry i's deadline (which it has) now: the delta to log and send. */
+  private expireEntry(i: number, key: string, nowMs: number): Uint8Array {
+    const before = this.deadlineAt(i)?.atMs() ?? null;
+    const sides = this.sidesAt(i);
+    const removed = this.expireSides(sides);
+    this.putSides(i, sides);
+    this.changed(key, i, nowMs);
+    this.noteDeadline(key, before, null);
+    const main = removed[0] as TypedState; // the deadline itself at least
+    this.w.reset();
+    writeEnvelope(this.w, this.t.keyBytes(i), main.state, main.createdMs, removed.slice(1));
+    return this.w.finish();
+  }
+
+  /** Sets (null: clears) entry i's deadline as this replica's write: the delta to log and send. */
+  private setDeadline(i: number, key: string, atMs: number | null, nowMs: number): Uint8Array {
+    const sides = this.sidesAt(i);
+    let side = findSide(sides, CrdtType.Deadline);
+    const before = side?.state.kind === "deadline" ? side.state.atMs() : null;
+    if (side === undefined) {
+      // Stamp 0: a deadline is never shown as the key's type, so its stamp decides nothing.
+      side = { type: CrdtType.Deadline, createdMs: 0, state: new Deadline() };
+      sides.push(side);
+    }
+    const dl = side.state as Deadline;
+    dl.set(this.actor, atMs);
+    this.putSides(i, sides);
+    this.changed(key, i, nowMs);
+    this.noteDeadline(key, before, atMs);
+    this.w.reset();
+    writeEnvelope(this.w, this.t.keyBytes(i), dl, 0); // whole, as deadlineSides
+    return this.w.finish();
+  }
+
+  /**
+   * What a register write does to its key's deadline (SetExpiry; the write itself succeeded):
+   * sets it, keeps it, or - as Redis's SET - clears one in force. The delta, or null.
+   */
+  private registerDeadline(key: string, expiry: SetExpiry | undefined, nowMs: number): Uint8Array | null {
+    if (expiry?.kind === "keep") return null;
+    const i = this.indexOf(key);
+    if (i < 0) return null;
+    if (expiry?.kind === "at") return this.setDeadline(i, key, expiry.atMs, nowMs);
+    return (this.deadlineAt(i)?.atMs() ?? null) === null ? null : this.setDeadline(i, key, null, nowMs);
+  }
+
+  /**
+   * The side every delta of entry i carries besides its own change: the key's whole deadline
+   * state (a few dots), or nothing when it has none. A receiver needs the sender's expired marks
+   * with any write made after an expiry, or it could not tell that write from the ones the
+   * expiry removed (crdt/deadline.ts); the whole state is a valid delta, and small.
+   */
+  private deadlineSides(i: number): TypedState[] {
+    const dl = this.deadlineAt(i);
+    return dl === undefined ? noSides : [{ type: CrdtType.Deadline, createdMs: 0, state: dl }];
+  }
+
+  /** If key's deadline has come, executes it: the delta, or null. */
+  private expireIfDue(key: string, nowMs: number): Uint8Array | null {
+    const len = this.encodeKey(key);
+    if (len < 0) return null;
+    const i = this.t.find(this.keyBuf, len);
+    return i >= 0 && this.dueAt(i, nowMs) ? this.expireEntry(i, key, nowMs) : null;
+  }
+
+  /** The ttl op's answer: -2n missing, -1n no deadline, else the ms left. */
+  private ttlOf(key: string, nowMs: number): bigint {
+    const i = this.indexOf(key);
+    if (i < 0 || ((this.t.flags[i] as number) & Flag.Absent) !== 0) return -2n;
+    const at = this.deadlineAt(i)?.atMs() ?? null;
+    if (at === null) return -1n;
+    return at <= nowMs ? -2n : BigInt(at - nowMs);
+  }
+
+  /** expire / persist (ExpiryOp), after the key's own due deadline, if any, was executed. */
+  private applyExpiry(op: Extract<ExpiryOp, { kind: "expire" | "persist" }>, nowMs: number, deltas: Uint8Array[]): ManyResult {
+    if (op.kind === "expire" && !(Number.isSafeInteger(op.atMs) && op.atMs >= 0 && op.atMs <= expiryDeadlineMsMax)) {
+      return fail("INVALID", `invalid expire time: ${op.atMs} is not a Unix time in ms within 0..${expiryDeadlineMsMax}`);
+    }
+    const i = this.indexOf(op.key);
+    if (i < 0 || ((this.t.flags[i] as number) & Flag.Absent) !== 0) return { ok: true, value: undefined, count: 0 };
+    if (this.dueAt(i, nowMs)) {
+      deltas.push(this.expireEntry(i, op.key, nowMs));
+      return { ok: true, value: undefined, count: 0 };
+    }
+    const cur = this.deadlineAt(i)?.atMs() ?? null;
+    if (op.kind === "persist") {
+      if (cur === null) return { ok: true, value: undefined, count: 0 };
+      deltas.push(this.setDeadline(i, op.key, null, nowMs));
+      return { ok: true, value: undefined, count: 1 };
+    }
+    // Redis 7: no deadline counts as an infinitely late one for GT and LT.
+    const allowed = op.cond === null
+      || (op.cond === "nx" && cur === null)
+      || (op.cond === "xx" && cur !== null)
+      || (op.cond === "gt" && cur !== null && op.atMs > cur)
+      || (op.cond === "lt" && (cur === null || op.atMs < cur));
+    if (!allowed) return { ok: true, value: undefined, count: 0 };
+    // A deadline already past expires the key now, as Redis's EXPIRE with a time in the past deletes it.
+    deltas.push(op.atMs <= nowMs ? this.expireEntry(i, op.key, nowMs) : this.setDeadline(i, op.key, op.atMs, nowMs));
+    return { ok: true, value: undefined, count: 1 };
+  }
+
+  /**
+   * The background half of expiry: executes the deadlines that have come, earliest first,
+   * looking at no more than maxKeys filed entries. Returns the deltas to log and send (one per
+   * key expired) and how many entries it looked at (0: nothing is due).
+   */
+  expireDue(nowMs: number, maxKeys: number): { deltas: Uint8Array[]; examined: number } {
+    const deltas: Uint8Array[] = [];
+    let examined = 0;
+    while (examined < maxKeys && this.due.peekMs() <= nowMs) {
+      const key = this.due.pop();
+      examined++;
+      const i = this.indexOf(key);
+      if (i < 0) continue;
+      const at = this.deadlineAt(i)?.atMs() ?? null;
+      if (at === null) continue;
+      if (at > nowMs) {
+        this.due.push(at, key); // moved later since it was filed
+        continue;
+      }
+      deltas.push(this.expireEntry(i, key, nowMs));
+    }
+    return { deltas, examined };
   }
 
   /**
@@ -771,7 +985,8 @@ export class Engine {
    * exactly once, whatever is written meanwhile; keys added meanwhile may or may not be. A
    * cursor from before the last two compactions is refused (INVALID): restart the listing.
    */
-  listKeys(cursor: number, limit: number, prefix = "", type?: KeyType): KeyListing | ListingRefusal {
+  listKeys(cursor: number, limit: number, prefix = "", type?: KeyType, nowMs?: number): KeyListing | ListingRefusal {
+    const now = nowMs ?? this.clock.current().ms;
     const t = this.t;
     const keysMax = Math.max(1, Math.min(limit, listKeysMax));
     const keys: string[] = [];
@@ -781,6 +996,7 @@ export class Engine {
     for (; i < end && keys.length < keysMax; i++) {
       if (((t.flags[i] as number) & (Flag.Absent | Flag.Free)) !== 0) continue;
       if (type !== undefined && typeName(this.typeAt(i)) !== type) continue;
+      if (t.slot[i] === Slot.Object && this.dueAt(i, now)) continue;
       const key = decodeKey(t.keyBytes(i));
       if (prefix !== "" && !key.startsWith(prefix)) continue;
       keys.push(key);
@@ -825,6 +1041,7 @@ export class Engine {
     if (i < 0) return false;
     const t = this.t;
     if (((t.flags[i] as number) & Flag.Absent) === 0 || this.computeDigest(i) !== digest) return false;
+    this.noteDeadline(key, this.deadlineAt(i)?.atMs() ?? null, null);
     this.absentCount--;
     this.tombs.release(i);
     t.objects.delete(i);
@@ -907,7 +1124,8 @@ export class Engine {
     return this.w.pos;
   }
 
-  get(key: string): KeyValue | undefined {
+  /** nowMs: a key whose deadline is at or before it reads as missing (default: the latest HLC time this engine knows). */
+  get(key: string, nowMs?: number): KeyValue | undefined {
     const i = this.indexOf(key);
     if (i < 0 || ((this.t.flags[i] as number) & Flag.Absent) !== 0) return undefined;
     const slot = this.t.slot[i];
@@ -916,9 +1134,13 @@ export class Engine {
     const o = this.t.objects.get(i);
     const kb = this.t.keyBytes(i);
     if (o?.kind === "conflicted") {
+      const atMs = o.deadline()?.atMs() ?? null;
+      if (atMs !== null && atMs <= (nowMs ?? this.clock.current().ms)) return undefined;
       const hidden = o.hidden();
-      const main = valueOf(o.visible().state, kb);
-      return hidden.length === 0 ? main : { ...main, conflicts: hidden.map((side) => valueOf(side.state, kb)) };
+      const main: KeyValue = valueOf(o.visible().state, kb);
+      if (hidden.length > 0) main.conflicts = hidden.map((side) => valueOf(side.state, kb));
+      if (atMs !== null) main.expiresAtMs = atMs;
+      return main;
     }
     return valueOf(o as CrdtState, kb);
   }
@@ -1137,9 +1359,11 @@ export class Engine {
       const at = this.t.insert(this.keyBuf, len);
       this.putSides(at, incoming);
       this.changed(key, at, nowMs);
+      this.noteDeadline(key, null, this.deadlineAt(at)?.atMs() ?? null);
       return { ok: true, key, changed: true, skew, typeConflict: incoming.length > 1 && this.hidesPresentSide(at) };
     }
     const sides = this.sidesAt(i);
+    const before = this.deadlineAt(i)?.atMs() ?? null;
     // Refuse before anything changes: a join past the stored bound (limits.ts) could not be
     // logged, snapshotted or shipped.
     for (const side of incoming) {
@@ -1151,6 +1375,23 @@ export class Engine {
     if (total !== null) return fail("LIMIT_EXCEEDED", `key "${key.slice(0, 64)}": ${total}`);
     let changed = false;
     let added = false;
+    // Expiry across replicas (src/crdt/deadline.ts): a deadline this replica holds that the
+    // sender has executed is executed here first, so what the sender wrote after its expiry is
+    // not removed with it; content that comes still under a deadline this replica has executed
+    // was written before it, and is removed as it arrives (its writer will remove it too).
+    const here = findSide(sides, CrdtType.Deadline)?.state;
+    const there = findSide(incoming, CrdtType.Deadline)?.state;
+    if (here?.kind === "deadline" && there?.kind === "deadline") {
+      const expireHere = here.allExpiredBy(there.expired);
+      const staleThere = there.allExpiredBy(here.expired);
+      if (expireHere) {
+        this.expireSides(sides);
+        changed = true;
+      }
+      if (staleThere) {
+        for (const side of incoming) if (side.state.kind !== "deadline") kindOf(side.state).removeObserved(side.state);
+      }
+    }
     for (const side of incoming) {
       const have = findSide(sides, side.type);
       if (have === undefined) {
@@ -1167,6 +1408,7 @@ export class Engine {
     if (changed) {
       this.putSides(i, sides);
       this.changed(key, i, nowMs);
+      this.noteDeadline(key, before, this.deadlineAt(i)?.atMs() ?? null);
     }
     // A conflict is two types shown at once: a deleted key written again with another type is not one.
     return { ok: true, key, changed, skew, typeConflict: added && this.hidesPresentSide(i) };
@@ -1289,9 +1531,11 @@ export class Engine {
     const len = this.encodeKey(key);
     if (len < 0) return invalidKey;
     let i = this.t.find(this.keyBuf, len);
+    const before = i >= 0 ? (this.deadlineAt(i)?.atMs() ?? null) : null;
     if (i < 0) i = this.t.insert(this.keyBuf, len);
     this.putSides(i, sides);
     this.changed(key, i, nowMs ?? this.clock.current().ms);
+    this.noteDeadline(key, before, this.deadlineAt(i)?.atMs() ?? null);
     return { ok: true, key };
   }
 

@@ -9,7 +9,8 @@
 // hence the same on every replica holding the same sides.
 
 import type { TypedState } from "../codec/index.ts";
-import { crdtTypeOf, kindOf, type CrdtState, type CrdtType } from "../kinds/index.ts";
+import type { Deadline } from "../crdt/index.ts";
+import { CrdtType, crdtTypeOf, kindOf, type CrdtState } from "../kinds/index.ts";
 
 function isPresent(s: TypedState): boolean {
   return kindOf(s.state).present(s.state);
@@ -44,9 +45,15 @@ export class Conflicted {
     let best: TypedState | undefined;
     for (const s of this.sides) if (isPresent(s) && (best === undefined || visibleBefore(s, best))) best = s;
     if (best !== undefined) return best;
-    best = this.sides[0] as TypedState;
-    for (const s of this.sides) if (visibleBefore(s, best)) best = s;
-    return best;
+    // A key's deadline (wire 7, sorted last) is never its type: it shows only when nothing else is left.
+    for (const s of this.sides) if (s.type !== CrdtType.Deadline && (best === undefined || visibleBefore(s, best))) best = s;
+    return best ?? (this.sides[0] as TypedState);
+  }
+
+  /** The key's deadline state, if it has one. */
+  deadline(): Deadline | undefined {
+    const last = this.sides[this.sides.length - 1] as TypedState;
+    return last.state.kind === "deadline" ? last.state : undefined;
   }
 
   /** The sides other than the visible one that hold something, in type order. */

@@ -2,7 +2,8 @@
 // any kind (engine, codec, bounds, transport, CLI) dispatches through kindOf / kindByType or a
 // switch on `kind`, so the compiler points at every place a new kind must be handled.
 
-import type { GCounter, LwwRegister, MvRegister, OrMap, OrSet, PNCounter } from "../crdt/index.ts";
+import type { Deadline, GCounter, LwwRegister, MvRegister, OrMap, OrSet, PNCounter } from "../crdt/index.ts";
+import { deadlineKind } from "./deadline.ts";
 import { gcounterKind } from "./gcounter.ts";
 import { hashKind } from "./hash.ts";
 import type { CrdtKind, KindName } from "./kind.ts";
@@ -18,7 +19,7 @@ export { contextBytesUpperBound, mvValue } from "./mv.ts";
 export { dotBytesUpperBound, entryBytesOver } from "../crdt/orset.ts";
 
 /** A state of any kind. */
-export type CrdtState = GCounter | PNCounter | LwwRegister | MvRegister | OrSet | OrMap;
+export type CrdtState = GCounter | PNCounter | LwwRegister | MvRegister | OrSet | OrMap | Deadline;
 
 /** Every kind, by name. */
 export const kinds: { readonly [K in KindName]: CrdtKind<Extract<CrdtState, { kind: K }>> } = {
@@ -28,6 +29,7 @@ export const kinds: { readonly [K in KindName]: CrdtKind<Extract<CrdtState, { ki
   mv: mvKind,
   set: orsetKind,
   hash: hashKind,
+  deadline: deadlineKind,
 };
 
 /** Every kind, in wire-number order (for laws and docs). */

@@ -7,7 +7,9 @@ import type { Reader, Writer } from "../codec/wire.ts";
 import type { CrdtType } from "./types.ts";
 
 /** The name of every kind: the `kind` discriminant each state object carries. */
-export type KindName = "gcounter" | "pncounter" | "lww" | "mv" | "set" | "hash";
+export type KindName = "gcounter" | "pncounter" | "lww" | "mv" | "set" | "hash" | "deadline";
+/** The kinds a key can show as its type (a deadline is never one: it rides beside the value). */
+export type ValueKindName = Exclude<KindName, "deadline">;
 
 /** The value of one typed state, as clients see it. */
 export type TypedValue =
@@ -17,7 +19,9 @@ export type TypedValue =
   /** members sorted bytewise (shared buffers: do not modify). */
   | { type: "set"; members: Uint8Array[] }
   /** Present fields in bytewise order; a counter field's value is its decimal text (as Redis answers). */
-  | { type: "hash"; fields: { field: Uint8Array; value: Uint8Array }[] };
+  | { type: "hash"; fields: { field: Uint8Array; value: Uint8Array }[] }
+  /** Never a key's visible value: the engine reports a deadline as KeyValue.expiresAtMs. */
+  | { type: "deadline"; atMs: number | null };
 
 /** Size bounds a state is checked against (src/engine/bounds.ts: one set for writes, one for merges). */
 export interface Bounds {

@@ -77,6 +77,8 @@ export interface MetricsCollectors {
   epochStartedAtSeconds?: () => number;
   /** The certificates the node serves with now (its own and the CA's), with their expiry. */
   tlsCerts?: () => readonly LoadedCert[];
+  /** Expiry (Engine deadline counts, node/expiry-sweep.ts stats). */
+  expiry?: () => { keysWithDeadline: number; expiredTotal: number; ticks: number; secondsTotal: number; lastTickSeconds: number; maxTickSeconds: number };
 }
 
 /** A loaded certificate: `cert` says which (node, ca), `subject` its CN. */
@@ -346,6 +348,57 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     },
   });
 
+  new Gauge({
+    name: "imdb_keys_with_deadline",
+    help: "Keys carrying a deadline (expiry) on this node.",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.expiry?.().keysWithDeadline ?? 0));
+    },
+  });
+  new Counter({
+    name: "imdb_keys_expired_total",
+    help: "Deadlines this node executed since start: by the background sweep, on a write to the key, or on learning another node had.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(nonNegative(collectors.expiry?.().expiredTotal ?? 0));
+    },
+  });
+  new Counter({
+    name: "imdb_expiry_sweep_seconds_total",
+    help: "Time the expiry sweep spent executing deadlines since start (with imdb_expiry_sweep_ticks_total: the mean per tick).",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(nonNegative(collectors.expiry?.().secondsTotal ?? 0));
+    },
+  });
+  new Counter({
+    name: "imdb_expiry_sweep_ticks_total",
+    help: "Expiry sweep ticks since start.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(nonNegative(collectors.expiry?.().ticks ?? 0));
+    },
+  });
+  new Gauge({
+    name: "imdb_expiry_sweep_tick_seconds",
+    help: "Time the last expiry sweep tick took (bounded by the sweep's budget per tick).",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.expiry?.().lastTickSeconds ?? 0));
+    },
+  });
+  new Gauge({
+    name: "imdb_expiry_sweep_tick_seconds_max",
+    help: "The longest expiry sweep tick since start.",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.expiry?.().maxTickSeconds ?? 0));
+    },
+  });
   new Gauge({
     name: "imdb_tombstones",
     help: "Deleted keys' records not collected yet (the same keys as imdb_keys_deleted).",

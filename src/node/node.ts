@@ -19,6 +19,7 @@ import { createLogger, type Logger } from "./log.ts";
 import { RequestTable } from "./requests.ts";
 import { RequestReplay, withRequestTable } from "./request-recovery.ts";
 import { WritePath } from "./write-path.ts";
+import { ExpirySweep, type ExpirySweepStats } from "./expiry-sweep.ts";
 import { ClusterHost } from "./cluster-host.ts";
 import { createNodeMetrics } from "./metrics.ts";
 import { startMetricsServer } from "./metrics-server.ts";
@@ -220,7 +221,9 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     epochStartedAtSeconds: () => identity.epochStartedAtMs / 1000,
     typeConflicts: () => cluster.counters.typeConflicts,
     tlsCerts: loadedCerts,
+    expiry: () => ({ keysWithDeadline: engine.deadlineKeyCount, expiredTotal: engine.expiredTotal, ...(sweepStats ?? { ticks: 0, secondsTotal: 0, lastTickSeconds: 0, maxTickSeconds: 0 }) }),
   });
+  let sweepStats: ExpirySweepStats | null = null;
 
   const writes = new WritePath({ engine, store, cluster, requests, now });
   /** Admits a request, applies its ops and appends their deltas (with its id) in one synchronous step; answers once durable. */
@@ -252,7 +255,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     apply: async (op, requestId) => (await metrics.track([op], (ops) => applyOps(ops, requestId)))[0]!,
     batch: (ops, requestId) => metrics.track(ops, (o) => applyOps(o, requestId)),
     scan: (q) => {
-      const page = engine.listKeys(q.cursor, q.limit, q.prefix, q.type ?? undefined);
+      const page = engine.listKeys(q.cursor, q.limit, q.prefix, q.type ?? undefined, now());
       // A cursor a compaction of the key table expired: the client restarts its scan.
       if (!page.ok) throw new OpFailure("INVALID_ARGUMENT", page.error.message);
       return page;
@@ -310,6 +313,15 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   const clientServer = await startClientServer({ addr: cfg.clientAddr, security: security(), handler: clientHandler, admin: adminHandler, onInternalError });
   servers.push(clientServer);
   cluster.start(peerServer.port);
+  // Expiry's background half: executes deadlines that have come, bounded per tick (node/expiry-sweep.ts).
+  const sweep = new ExpirySweep({
+    engine, now,
+    commit: (deltas) => writes.commitOwn(deltas),
+    paused: () => stopping || fatal !== null || cluster.collection().quarantined,
+    onError: (err) => log.warn("expiry sweep: writing expired keys' deltas failed", { error: String(err) }),
+  });
+  sweep.start();
+  sweepStats = sweep.stats;
   const consoleState = (): ConsoleState => ({
     node: { id: cfg.id, version, commit: buildCommit, uptimeSeconds: (Date.now() - startedMs) / 1000, durability: formatDurability(cfg.durability), accel: describeAccel(a) },
     atMs: Date.now(),
@@ -339,6 +351,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     if (stopping) return;
     stopping = true;
     clearInterval(snapshotTimer);
+    await sweep.stop();
     clientServer.setServing(false);
     await cluster.stop();
     await Promise.all(servers.map((s) => s.shutdown(cfg.drainTimeoutMs)));

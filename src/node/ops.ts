@@ -86,6 +86,9 @@ function typedView(v: TypedValue): TypedView {
       return { type: "set", members: v.members };
     case "hash":
       return { type: "hash", fields: v.fields };
+    case "deadline":
+      // The engine reports a deadline as KeyValue.expiresAtMs; a side of this kind is never shown.
+      throw new Error("assertion failed: a deadline shown as a key's value");
   }
 }
 

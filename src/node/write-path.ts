@@ -160,6 +160,29 @@ export class WritePath {
     return { outcomes, deltas };
   }
 
+  /**
+   * Logs and sends deltas this node made on its own (the expiry sweep), the same way as a
+   * client's: appended in the step that made them, sent once durable.
+   */
+  async commitOwn(deltas: readonly Uint8Array[]): Promise<void> {
+    // In appends the WAL takes (records and bytes per append), all issued now, in order.
+    const settling: Promise<void>[] = [];
+    let from = 0;
+    while (from < deltas.length) {
+      let to = from;
+      let bytes = 0;
+      while (to < deltas.length && to - from < persistLimits.walAppendRecordsMax && bytes + (deltas[to] as Uint8Array).length + 64 <= persistLimits.walAppendBytesMax) {
+        bytes += (deltas[to] as Uint8Array).length + 64;
+        to++;
+      }
+      if (to === from) to++; // one record alone always fits (walAppendBytesMax >= walRecordBytesMax)
+      const part = deltas.slice(from, to);
+      settling.push(this.settle(this.o.store.append(part), part));
+      from = to;
+    }
+    await Promise.all(settling);
+  }
+
   /** Waits until a local append (issued with its engine change) is durable, then lets peers hear of `deltas`. */
   private async settle(appended: Promise<unknown>, deltas: readonly Uint8Array[]): Promise<void> {
     this.o.cluster.localAppend(appended);

@@ -18,6 +18,7 @@ const messageOf: Record<CrdtType, string> = {
   [CrdtType.GCounter]: "imdb.crdt.v1.GCounterState",
   [CrdtType.PNCounter]: "imdb.crdt.v1.PNCounterState",
   [CrdtType.LwwRegister]: "imdb.crdt.v1.LwwRegisterState",
+  [CrdtType.Deadline]: "imdb.crdt.v1.DeadlineState",
   [CrdtType.MvRegister]: "imdb.crdt.v1.MvRegisterState",
   [CrdtType.OrSet]: "imdb.crdt.v1.OrSetState",
   [CrdtType.OrMap]: "imdb.crdt.v1.OrMapState",
@@ -47,6 +48,7 @@ const decoders: [string, (b: Uint8Array) => unknown][] = [
   ["LwwRegister", (b) => decodeState(CrdtType.LwwRegister, b)],
   ["MvRegister", (b) => decodeState(CrdtType.MvRegister, b)],
   ["OrSet", (b) => decodeState(CrdtType.OrSet, b)],
+  ["Deadline", (b) => decodeState(CrdtType.Deadline, b)],
   ["envelope", (b) => decodeEnvelope(b)],
   ["context", (b) => decodeContext(b, keyUtf8("k") as Uint8Array)],
 ];
@@ -189,6 +191,19 @@ function viaProtobufjs(type: CrdtType, bytes: Uint8Array): unknown {
         (ctx.cloud ?? []).map(pair),
       ];
     }
+    case CrdtType.Deadline: {
+      const reg = (msg.deadlines ?? {}) as Record<string, unknown>;
+      const regEntries = (reg.entries ?? []) as Record<string, unknown>[];
+      const regCtx = (reg.context ?? {}) as Record<string, Record<string, unknown>[] | undefined>;
+      const expired = (msg.expired ?? {}) as Record<string, Record<string, unknown>[] | undefined>;
+      return [
+        regEntries.map((r) => [pair(r.dot as Record<string, unknown>), Array.from((r.value as Uint8Array | undefined) ?? [])]),
+        (regCtx.vv ?? []).map(pair),
+        (regCtx.cloud ?? []).map(pair),
+        (expired.vv ?? []).map(pair),
+        (expired.cloud ?? []).map(pair),
+      ];
+    }
     case CrdtType.OrMap: {
       const ctx = (msg.context ?? {}) as Record<string, Record<string, unknown>[] | undefined>;
       const fields = (msg.fields ?? []) as Record<string, unknown>[];
@@ -251,6 +266,13 @@ function ours(s: CrdtState): unknown {
         f.rows.map((r) => [actorName(r.actor), r.p, r.n, r.rp, r.rn]),
       ]),
       ...oursContext(s.ctx),
+    ];
+  }
+  if (s.kind === "deadline") {
+    return [
+      s.reg.entries.map((e) => [[actorName(e.dot.actor), e.dot.counter], Array.from(e.value)]),
+      ...oursContext(s.reg.ctx),
+      ...oursContext(s.expired),
     ];
   }
   const m = s as MvRegister;

@@ -12,7 +12,7 @@
 
 import fc from "fast-check";
 import {
-  actorName, CausalContext, GCounter, HybridClock, internActor, LwwRegister, MvRegister, OrMap, OrSet, PNCounter, CrdtError,
+  actorName, CausalContext, Deadline, deadlineOf, GCounter, HybridClock, internActor, LwwRegister, MvRegister, OrMap, OrSet, PNCounter, CrdtError,
   type ActorId,
 } from "../../src/crdt/index.ts";
 import { HashModel, hashOpArb, hex, type HashOp } from "./hash-model.ts";
@@ -36,6 +36,9 @@ export type Op =
   | { t: "sadd"; members: Uint8Array[] }
   | { t: "srem"; members: Uint8Array[] }
   | { t: "del" }
+  /** A key's deadline (src/crdt/deadline.ts): set one (null: "no deadline"), or execute it. */
+  | { t: "dl"; atMs: number | null }
+  | { t: "dlexp" }
   | HashOp;
 
 /** Set members from a pool of three, so one member is added and removed on several replicas at once. */
@@ -91,6 +94,16 @@ const specByKind: Record<KindName, TypeSpec> = {
     )),
   },
   hash: { kind: "hash", name: "OrMap (hash)", create: () => new OrMap(), opArb: hashOpArb },
+  deadline: {
+    kind: "deadline",
+    name: "Deadline",
+    create: () => new Deadline(),
+    // Few distinct deadlines, so equal ones and "none" beside others are common.
+    opArb: withDeletes(fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom(null, 5_000, 7_000, 9_000).map((atMs) => ({ t: "dl", atMs }) as Op) },
+      { weight: 1, arbitrary: fc.constant({ t: "dlexp" } as Op) },
+    )),
+  },
 };
 
 /** Every registered kind's spec, in the registry's order: the law suite runs over all of them. */
@@ -245,6 +258,19 @@ export class World {
         }
         return { state: d, seen };
       }
+      if ((op.t === "dl" || op.t === "dlexp") && s.kind === "deadline") {
+        // Setting replaces what this replica saw (an MV write); executing removes it (a delete that also marks).
+        const covers = new Set(r.seen);
+        if (op.t === "dlexp") {
+          const d = s.expire();
+          event("del", { covers });
+          return d === null ? null : { state: d, seen: covers };
+        }
+        const d = s.set(r.actor, op.atMs);
+        event("write", { value: deadlineValueOf(op.atMs), covers });
+        r.seen.add(id);
+        return { state: d, seen: new Set([...covers, id]) };
+      }
       if (op.t === "del") {
         // Covers what this replica observed, whether or not anything of it is still present
         // (if the state says nothing is, the model must agree: the delete changes nothing).
@@ -364,11 +390,14 @@ export class World {
         return [...new Set(live.map((w) => memberText(w.value)))].sort().join("|");
       case "hash":
         return this.hash.render(this.hash.all());
+      case "deadline":
+        return deadlineText(live.map((w) => deadlineOf(w.value)));
     }
   }
 
   /** Whether the converged state must be present (src/kinds present()): some event is uncovered. */
   expectedPresent(): boolean {
+    if (this.spec.kind === "deadline") return false; // a deadline alone never makes a key present
     if (this.spec.kind === "hash") return this.hash.render(this.hash.all()) !== "";
     return this.live().length > 0;
   }
@@ -387,7 +416,21 @@ export function observed(s: CrdtState): string {
       return s.members().map(memberText).sort().join("|");
     case "hash":
       return renderHash(s);
+    case "deadline":
+      return deadlineText(s.reg.entries.map((e) => deadlineOf(e.value)));
   }
+}
+
+function deadlineValueOf(atMs: number | null): Uint8Array {
+  const d = new Deadline();
+  d.set(internActor("model"), atMs);
+  return (d.reg.entries[0] as { value: Uint8Array }).value;
+}
+
+/** The deadline in force among live entries, as text: the longest, "none" beating any. */
+function deadlineText(values: (number | null)[]): string {
+  if (values.length === 0 || values.includes(null)) return "none";
+  return String(Math.max(...(values as number[])));
 }
 
 /** A hash's present fields as the model renders them: hex(field)=value bytes, sorted. */

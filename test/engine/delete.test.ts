@@ -54,6 +54,8 @@ function shown(v: KeyValue | undefined): string {
       return `set ${v.members.map(text).sort().join("|")}`;
     case "hash":
       return `hash ${v.fields.map((f) => `${text(f.field)}=${text(f.value)}`).join("|")}`;
+    case "deadline":
+      throw new Error("a deadline is never a key's value");
   }
 }
 
