@@ -8,7 +8,7 @@
 // acknowledged exactly when a client would have been told so, and publishes the deltas the way
 // the node does after its WAL append.
 
-import type { Engine } from "../engine/index.ts";
+import type { Engine, ManyOp, ManyResult } from "../engine/index.ts";
 import { outcomeOf, toManyOp } from "../node/ops.ts";
 import type { ClientOp } from "../transport/api.ts";
 import type { Rng } from "./rng.ts";
@@ -39,6 +39,10 @@ const registerKeys = 3;
 const mvKeys = 3;
 /** Keys that are deleted and rewritten with any type. */
 const deletableKeys = 3;
+/** Set keys that carry deadlines (expiry churn, issue 14). */
+const ttlKeys = 2;
+/** Nodes' clocks differ by up to this much either way, for expiry decisions (issue 14: ±60 s). */
+const ttlSkewMsMax = 60_000;
 /** 2^62: two concurrent increments by it on different replicas merge past int64 max. */
 const bigStep = 1n << 62n;
 
@@ -86,6 +90,13 @@ interface DeletableOp extends Written {
   amount: bigint;
 }
 
+/** An acknowledged-or-refused op on a TTL key; adds carry a unique member. */
+interface TtlOp extends Written {
+  key: string;
+  what: "add" | "expire" | "persist";
+  member: string;
+}
+
 const dec = new TextDecoder();
 const enc = new TextEncoder();
 
@@ -96,6 +107,11 @@ export class ProductWorkload {
   private readonly mvs: MvWrite[] = [];
   private readonly strays: StrayWrite[] = [];
   private readonly deletables: DeletableOp[] = [];
+  private readonly ttlOps: TtlOp[] = [];
+  /** Each node's clock offset for expiry (deadlines are set and executed on the node's own clock). */
+  private readonly skews: number[];
+  /** Deadlines executed by the nodes' sweeps. */
+  expiriesSwept = 0;
   /** Lives whose data was lost (a wiped or restored disk): their unreplicated writes may be gone. */
   private readonly lostLives = new Set<string>();
   private readonly lives: number[];
@@ -107,6 +123,15 @@ export class ProductWorkload {
     private readonly rng: Rng,
   ) {
     this.lives = Array.from({ length: host.nodeCount }, () => 0);
+    this.skews = Array.from({ length: host.nodeCount }, () => rng.int(2 * ttlSkewMsMax + 1) - ttlSkewMsMax);
+  }
+
+  /**
+   * Node i's clock for expiry: virtual time plus its offset, shifted by ttlSkewMsMax so it is
+   * never negative (virtual time starts at 0). Within the HLC's remote-ahead bound (10 min).
+   */
+  private clock(i: number): number {
+    return this.host.nowMs() + ttlSkewMsMax + (this.skews[i] as number);
   }
 
   private life(i: number): string {
@@ -160,6 +185,50 @@ export class ProductWorkload {
     else if (r < 0.88) this.stray(i);
     else if (r < 0.96) this.deletableWrite(i, `x${this.rng.int(deletableKeys)}`);
     else this.deletableDelete(i, `x${this.rng.int(deletableKeys)}`, this.rng.chance(0.3));
+    if (this.rng.chance(0.06)) this.ttlStep(this.rng.int(this.host.nodeCount));
+  }
+
+  /**
+   * Expiry churn on a random TTL key at node i, on i's skewed clock: an add of a unique member,
+   * a deadline 0-20 s ahead (some already past), a persist, or the node's sweep (as its
+   * background tick: executes what has come and publishes the deltas).
+   */
+  private ttlStep(i: number): void {
+    if (!this.host.canServe(i)) return;
+    const key = `t${this.rng.int(ttlKeys)}`;
+    const r = this.rng.next();
+    const now = this.clock(i);
+    if (r < 0.25) {
+      const { deltas } = this.host.engine(i).expireDue(now, 1000);
+      this.expiriesSwept += deltas.length;
+      for (const d of deltas) this.host.publish(i, d);
+      return;
+    }
+    if (r < 0.7) {
+      const member = `t${++this.seq}@n${i}`;
+      this.ttlOps.push({ life: this.life(i), ok: this.applyAt(i, { kind: "sadd", key, members: [enc.encode(member)] }, now), key, what: "add", member });
+    } else if (r < 0.92) {
+      const atMs = now + this.rng.int(20_000) - 2_000;
+      const cond = this.rng.pick([null, null, "nx", "xx", "gt", "lt"] as const);
+      this.ttlOps.push({ life: this.life(i), ok: this.applyAt(i, { kind: "expire", key, atMs, cond }, now), key, what: "expire", member: "" });
+    } else {
+      this.ttlOps.push({ life: this.life(i), ok: this.applyAt(i, { kind: "persist", key }, now), key, what: "persist", member: "" });
+    }
+  }
+
+  /** An engine op at node i at time nowMs, published as the node does; true if it succeeded. */
+  private applyAt(i: number, op: ManyOp, nowMs: number): boolean {
+    const e = this.host.engine(i);
+    const before = e.encodeState(op.key);
+    const { results, deltas } = e.applyMany([op], nowMs);
+    const r = results[0] as ManyResult;
+    if (!r.ok) {
+      this.opsRefused++;
+      if (deltas.length > 0 || !sameBytes(before, e.encodeState(op.key))) this.violation(`n${i}: ${op.kind} ${op.key} was refused (${r.error.message}) but changed the key`);
+      return false;
+    }
+    for (const d of deltas) this.host.publish(i, d);
+    return true;
   }
 
   /** A write of a random type to a deletable key (refused while the key shows another type). */
@@ -324,6 +393,32 @@ export class ProductWorkload {
       }
     }
     out.push(...this.checkDeletables(e));
+    out.push(...this.checkTtl(e));
+    return out;
+  }
+
+  /**
+   * TTL keys: a converged replica shows only members some acknowledged add wrote, and never a
+   * key whose deadline (the one it holds) has passed. That every replica holds the same state,
+   * deadline included, is the scenario's convergence check.
+   */
+  private checkTtl(e: Engine): string[] {
+    const out: string[] = [];
+    const now = this.host.nowMs() + ttlSkewMsMax;
+    for (let k = 0; k < ttlKeys; k++) {
+      const key = `t${k}`;
+      const got = e.get(key, now);
+      if (got === undefined) continue;
+      if (got.expiresAtMs !== undefined && got.expiresAtMs <= now) out.push(`${key} is readable at ${now}, past its deadline ${got.expiresAtMs}`);
+      if (got.type !== "set") {
+        out.push(`${key}: a TTL set key became a ${got.type}`);
+        continue;
+      }
+      for (const b of got.members) {
+        const v = dec.decode(b);
+        if (!this.ttlOps.some((o) => o.key === key && o.ok && o.what === "add" && o.member === v)) out.push(`${key} shows "${v}", which no acknowledged add wrote`);
+      }
+    }
     return out;
   }
 
@@ -380,7 +475,7 @@ export class ProductWorkload {
   }
 
   counts(): { acked: number; refused: number; strays: number } {
-    const all: Written[] = [...this.counters, ...this.registers, ...this.mvs, ...this.strays, ...this.deletables];
+    const all: Written[] = [...this.counters, ...this.registers, ...this.mvs, ...this.strays, ...this.deletables, ...this.ttlOps];
     return { acked: all.filter((w) => w.ok).length, refused: this.opsRefused, strays: this.strays.filter((w) => w.ok).length };
   }
 }
