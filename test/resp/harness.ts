@@ -62,6 +62,14 @@ export type Plain = string | number | bigint | boolean | null | Plain[] | { map:
 
 const utf8 = new TextDecoder();
 
+export function isPlainMap(p: Plain): p is { map: [Plain, Plain][] } {
+  return p !== null && typeof p === "object" && !Array.isArray(p) && "map" in p;
+}
+
+export function isPlainSet(p: Plain): p is { set: Plain[] } {
+  return p !== null && typeof p === "object" && !Array.isArray(p) && "set" in p;
+}
+
 export function plain(r: Reply): Plain {
   switch (r.kind) {
     case "simple":
