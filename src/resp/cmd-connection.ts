@@ -54,11 +54,12 @@ function hello(ctx: Ctx, args: readonly Uint8Array[]): Reply {
     protocol = v === 2n ? 2 : 3;
   }
   let name: Uint8Array | null = null;
+  let user: Uint8Array | null = null;
   for (let i = next; i < args.length; i++) {
     const more = args.length - 1 - i;
     const w = word(args[i]);
     if (w === "AUTH" && more >= 2) {
-      authenticate(args[i + 1] as Uint8Array);
+      user = args[i + 1] as Uint8Array;
       i += 2;
     } else if (w === "SETNAME" && more >= 1) {
       name = args[++i] as Uint8Array;
@@ -66,6 +67,8 @@ function hello(ctx: Ctx, args: readonly Uint8Array[]): Reply {
       throw new RespError(`ERR Syntax error in HELLO option '${text(args[i] as Uint8Array)}'`);
     }
   }
+  // As Redis: every option is read first, then the credentials, then the name.
+  if (user !== null) authenticate(user);
   if (name !== null) setName(ctx.session, name);
   ctx.session.protocol = protocol;
   return {
