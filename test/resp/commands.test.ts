@@ -244,6 +244,18 @@ describe("strings and counters", () => {
     // Without the per-key ordering every NX would read "absent" before any wrote, and all would win.
     expect(await r("GET", "nx:race")).toBe(`v${winner}`);
   });
+
+  test("a plain SET sent while a SET NX of the key is between its check and its write waits for it", async () => {
+    for (let i = 0; i < 20; i++) {
+      const key = `nx:order:${i}`;
+      const [nx, plainSet] = await Promise.all([call(t, t.session(), "SET", key, "nx", "NX"), call(t, t.session(), "SET", key, "plain")]);
+      expect(plainSet).toBe("+OK");
+      // Serial orders only: NX then SET (the SET's value stays) or SET then NX (the NX finds the key).
+      // Without the ordering the SET lands between the NX's read and write, and the NX's value stays.
+      const value = await r("GET", key);
+      expect({ nx, value }).toEqual(nx === "+OK" ? { nx, value: "plain" } : { nx: null, value: "plain" });
+    }
+  });
 });
 
 describe("keys", () => {
