@@ -54,6 +54,12 @@ async function get(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
   return bulk(s);
 }
 
+async function strlen(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
+  const r = await get(ctx, args);
+  if (r.kind !== "bulk" || r.value === null) return int(0);
+  return int(typeof r.value === "string" ? Buffer.byteLength(r.value) : r.value.length);
+}
+
 type Expiry = "EX" | "PX" | "EXAT" | "PXAT";
 
 interface SetOptions {
@@ -195,6 +201,7 @@ const why = {
 
 export const stringCommands: readonly CommandSpec[] = [
   command({ name: "get", arity: 2, flags: ["readonly", "fast"], keys: key1, group: "string", summary: "Get the value of a key (a counter as its decimal value)", run: get }),
+  command({ name: "strlen", arity: 2, flags: ["readonly", "fast"], keys: key1, group: "string", since: "2.2.0", summary: "Get the length of the value stored in a key", run: strlen }),
   command({ name: "set", arity: -3, flags: ["write", "denyoom"], keys: key1, group: "string", summary: "Set the string value of a key (LWW register; NX/XX decided on this replica)", run: set }),
   command({ name: "setnx", arity: 3, flags: ["write", "denyoom", "fast"], keys: key1, group: "string", summary: "Set the value of a key, only if it does not exist on this replica", run: setnx }),
   command({ name: "getset", arity: 3, flags: ["write", "denyoom", "fast"], keys: key1, group: "string", since: "1.0.0", summary: "Set the string value of a key and return its old value", run: getset }),

@@ -155,6 +155,8 @@ describe("strings and counters", () => {
     expect(await r("SET", "s:a", "5", "EX", "10")).toBe("-ERR SET EX: key expiry is not available yet");
     expect(await r("SET", "s:a", "5", "PX", "10")).toBe("-ERR SET PX: key expiry is not available yet");
     expect(await r("GET", "s:a")).toBe("4");
+    expect(await r("STRLEN", "s:a")).toBe(1);
+    expect(await r("STRLEN", "s:missing")).toBe(0);
     expect(await r("SETNX", "s:a", "x")).toBe(0);
     expect(await r("SETNX", "s:c", "c")).toBe(1);
     expect(await r("GETSET", "s:c", "c2")).toBe("c");

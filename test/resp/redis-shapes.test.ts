@@ -57,6 +57,8 @@ const script: string[][] = [
   ["SCAN", "abc"], ["SCAN", "0", "COUNT", "0"], ["SCAN", "0", "FOO", "1"], ["SCAN", "0", "MATCH"], ["KEYS", "h*"], ["KEYS", "zz*"],
   ["CONFIG", "GET", "save"], ["CONFIG", "GET", "maxmemory-policy"], ["CONFIG", "GET", "nosuch"], ["CONFIG", "SET", "nosuch", "1"], ["CONFIG", "SET", "maxclients", "10", "x"],
   ["COMMAND", "INFO", "nosuch"], ["COMMAND", "DOCS", "nosuch"],
+  ["HSET", "h2", "f", "1", "f", "2"], ["HGET", "h2", "f"], ["SADD", "s2", "x", "x", "y"], ["SREM", "s2", "x", "x"], ["MSET", "d", "1", "d", "2"], ["GET", "d"],
+  ["DEL", "d", "d"], ["SET", "e", ""], ["GET", "e"], ["STRLEN", "e"], ["INCRBYFLOAT"], ["GET", "e", "x"],
   ["INFO", "nosuch"], ["FUNCTION", "FLUSH"], ["SCRIPT", "FLUSH"], ["FLUSHALL", "NOW"], ["FLUSHALL", "SYNC"], ["DBSIZE"], ["INFO", "keyspace"], ["KEYS", "*"],
 ];
 
