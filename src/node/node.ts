@@ -44,6 +44,9 @@ export interface RunningNode {
   /** The bound /metrics port, or null when metricsAddr is empty. */
   readonly metricsPort: number | null;
   readonly engine: Engine;
+  /** The handlers every front door calls (gRPC's ClientService and AdminService; the Redis protocol's command table). */
+  readonly client: ClientHandler;
+  readonly admin: AdminHandler;
   /** Stops accepting, finishes in-flight requests, flushes the WAL, closes everything. */
   stop(): Promise<void>;
   /** Resolves once the node stopped (drained or fatal); the value is the exit code. */
@@ -387,6 +390,8 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     peerPort: peerServer.port,
     metricsPort: metricsServer?.port ?? null,
     engine,
+    client: clientHandler,
+    admin: adminHandler,
     stop,
     stopped,
     reloadTls,

@@ -1,0 +1,99 @@
+// The command table of the Redis front door: one parsed command in, one reply out, through the
+// node's client path (the one gRPC uses). Dispatch, arity and permission checks live here; what
+// each command does lives in the cmd-*.ts file of its group.
+import { commandCommand } from "./cmd-command.ts";
+import { connectionCommands } from "./cmd-connection.ts";
+import { hashCommands } from "./cmd-hashes.ts";
+import { keyCommands } from "./cmd-keys.ts";
+import { serverCommands, unsupportedCommands } from "./cmd-server.ts";
+import { setCommands } from "./cmd-sets.ts";
+import { stringCommands } from "./cmd-strings.ts";
+import { KeyLocks, type Ctx, type Shared } from "./context.ts";
+import { errArity, errNoPerm, errorReply, errUnknownCommand, errUnknownSubcommand, failureText } from "./replies.ts";
+import { arityFits, fullName, type CommandSpec } from "./table.ts";
+import type { Reply, RespBackend, RespCommands, RespSession } from "./types.ts";
+
+/** Every command, in the order COMMAND lists them. */
+export const commandTable: readonly CommandSpec[] = [
+  ...connectionCommands, commandCommand, ...keyCommands, ...stringCommands, ...setCommands, ...hashCommands, ...serverCommands, ...unsupportedCommands,
+];
+
+/** Longest command name looked up; longer ones are unknown without being lowered. */
+const commandNameBytesMax = 32;
+
+/** A command or subcommand word, lower-cased (ASCII), or null when it cannot name one. */
+function lowerName(b: Uint8Array | undefined): string | null {
+  if (b === undefined || b.length === 0 || b.length > commandNameBytesMax) return null;
+  let s = "";
+  for (const c of b) s += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c + 32 : c);
+  return s;
+}
+
+type Resolved = { spec: CommandSpec; name: string } | { error: string };
+
+function resolve(byName: ReadonlyMap<string, CommandSpec>, session: RespSession, args: readonly Uint8Array[]): Resolved {
+  const top = byName.get(lowerName(args[0]) ?? "");
+  if (top === undefined) return { error: errUnknownCommand(args) };
+  let spec = top;
+  let name = top.name;
+  if (top.subcommands !== undefined && (args.length >= 2 || top.run === undefined)) {
+    if (!arityFits(top.arity, args.length)) return { error: errArity(name) };
+    const sub = top.subcommands.find((s) => s.name === lowerName(args[1]));
+    if (sub === undefined) return { error: errUnknownSubcommand(args[1] as Uint8Array, top.name) };
+    spec = sub;
+    name = fullName(sub, top);
+  }
+  if (!arityFits(spec.arity, args.length)) return { error: errArity(name) };
+  if (spec.adminOnly === true && session.role !== "admin") return { error: errNoPerm(name) };
+  return { spec, name };
+}
+
+export function createRespCommands(backend: RespBackend): RespCommands {
+  const byName = new Map<string, CommandSpec>();
+  for (const spec of commandTable) {
+    if (byName.has(spec.name)) throw new Error(`command ${spec.name} is in the table twice`);
+    byName.set(spec.name, spec);
+  }
+  const listed = commandTable.filter((s) => s.unlisted !== true);
+  const shared: Shared = {
+    stats: { commandsProcessed: 0, errorReplies: 0 },
+    locks: new KeyLocks(),
+    activity: new WeakMap(),
+    startedAtMs: Date.now(),
+    commands: { listed, find: (name) => byName.get(name) },
+  };
+
+  const finish = (r: Reply): Reply => {
+    if (r.kind === "error") shared.stats.errorReplies++;
+    return r;
+  };
+  const fail = (name: string, err: unknown): Reply => {
+    const text = failureText(err);
+    if (text !== null) return finish(errorReply(text));
+    backend.onInternalError?.(name, err);
+    return finish(errorReply(`ERR internal error in '${name}': ${err instanceof Error ? err.message : String(err)}`.replace(/[\r\n]/g, " ")));
+  };
+
+  return {
+    execute(session: RespSession, args: readonly Uint8Array[]): Reply | Promise<Reply> {
+      shared.stats.commandsProcessed++;
+      const found = resolve(byName, session, args);
+      if ("error" in found) return finish(errorReply(found.error));
+      const seen = shared.activity.get(session);
+      if (seen === undefined) shared.activity.set(session, { lastCommand: found.name, lastAtMs: Date.now() });
+      else {
+        seen.lastCommand = found.name;
+        seen.lastAtMs = Date.now();
+      }
+      const run = found.spec.run;
+      if (run === undefined) return fail(found.name, new Error("container without a handler"));
+      const ctx: Ctx = { session, backend, shared };
+      try {
+        const r = run(ctx, args);
+        return r instanceof Promise ? r.then(finish, (err: unknown) => fail(found.name, err)) : finish(r);
+      } catch (err) {
+        return fail(found.name, err);
+      }
+    },
+  };
+}
