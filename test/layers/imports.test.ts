@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from "node:path";
 const src = resolve(import.meta.dir, "..", "..", "src");
 const upperDirs = [join(src, "cli"), join(src, "bench")];
 /** Folders that must not depend on src/cli or src/bench. */
-const lowerLayers = ["node", "engine", "cluster", "persist", "crdt", "codec", "transport", "kinds", "accel", "config", "sim"];
+const lowerLayers = ["node", "engine", "cluster", "persist", "crdt", "codec", "transport", "kinds", "accel", "config", "sim", "resp"];
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
