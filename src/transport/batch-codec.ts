@@ -9,7 +9,7 @@
 // omitted); the few shapes not written by hand (non-ASCII messages) are handed to protobufjs.
 import { status as grpcStatus } from "@grpc/grpc-js";
 import {
-  batchOpsMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax, type ClientOp, type HashFieldView, type OpOutcome,
+  batchOpsMax, expiryDeadlineMsMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax, type ClientOp, type HashFieldView, type OpOutcome,
   type OpResult, type TypedView, type ValueView,
 } from "./api.ts";
 import {
@@ -87,21 +87,26 @@ const tagAmount = 0x10;
 const tagType = 0x18;
 const tagValue = 0x12;
 const tagContext = 0x22;
+const tagTtl = 0x30;
+const tagKeepTtl = 0x38;
 
-/** Fields of one request message in [s, e): each at most once, else null. */
-interface Fields { key: string | null; amount: number; type: number; vs: number; ve: number; cs: number; ce: number }
-const f: Fields = { key: null, amount: -1, type: 0, vs: -1, ve: -1, cs: -1, ce: -1 };
+/** Fields of one request message in [s, e): each at most once, else null. ttl 0 / keep false: absent (proto3 defaults). */
+interface Fields { key: string | null; amount: number; type: number; vs: number; ve: number; cs: number; ce: number; ttl: number; keep: boolean }
+const f: Fields = { key: null, amount: -1, type: 0, vs: -1, ve: -1, cs: -1, ce: -1, ttl: 0, keep: false };
 
-/** Reads the fields allowed by `allowed` (bit per field number) into f; false: fall back. Field 2 is value in a Set, amount otherwise. */
+/**
+ * Reads the fields allowed by `allowed` (bit per field number) into f; false: fall back. Field 2 is
+ * value in a Set, amount otherwise; fields 6 and 7 (ttl_ms, keep_ttl) only in a Set.
+ */
 function readFields(b: Buffer, s: number, e: number, allowed: number, isSet: boolean): boolean {
-  f.key = null; f.amount = -1; f.type = 0; f.vs = -1; f.ve = -1; f.cs = -1; f.ce = -1;
+  f.key = null; f.amount = -1; f.type = 0; f.vs = -1; f.ve = -1; f.cs = -1; f.ce = -1; f.ttl = 0; f.keep = false;
   let seen = 0;
   let p = s;
   while (p < e) {
     const tag = b[p] as number;
     const field = tag >>> 3;
     const bit = 1 << field;
-    if (field > 4 || (allowed & bit) === 0 || (seen & bit) !== 0) return false;
+    if (field > 7 || (allowed & bit) === 0 || (seen & bit) !== 0) return false;
     seen |= bit;
     p++;
     if (tag === tagKey || (isSet && (tag === tagValue || tag === tagContext))) {
@@ -124,6 +129,16 @@ function readFields(b: Buffer, s: number, e: number, allowed: number, isSet: boo
     } else if (tag === tagType) {
       if (p >= e || (b[p] as number) > 2) return false;
       f.type = b[p] as number;
+      p++;
+    } else if (tag === tagTtl && isSet) {
+      // Within the bound only (< 2^49 read exactly); anything else is worded by the slow path.
+      const n = amountVarint(b, p, e);
+      if (n < 0 || n > expiryDeadlineMsMax) return false;
+      f.ttl = n;
+      p = at;
+    } else if (tag === tagKeepTtl && isSet) {
+      if (p >= e || (b[p] as number) > 1) return false;
+      f.keep = b[p] === 1;
       p++;
     } else {
       return false;
@@ -153,20 +168,30 @@ function fastOp(b: Buffer, s: number, e: number): ClientOp | null {
       if (!readFields(b, is, e, 0b0010, false)) return null;
       return { kind: "get", key: f.key as string };
     case tagSet: {
-      if (!readFields(b, is, e, 0b11110, true)) return null;
+      // Fields 1..4, 6, 7 (5, request_id, belongs on the BatchRequest: the slow path refuses it).
+      if (!readFields(b, is, e, 0b11011110, true)) return null;
       const value = f.vs < 0 ? empty : b.subarray(f.vs, f.ve);
       if (value.length > valueBytesMax) return null;
+      if (f.keep && f.ttl > 0) return null;
       const contextBytes = f.cs < 0 ? 0 : f.ce - f.cs;
       if (f.type === 2) {
         if (contextBytes > mvContextBytesMax) return null;
-        return { kind: "setMv", key: f.key as string, value, context: contextBytes > 0 ? b.subarray(f.cs, f.ce) : null };
+        const mv: ClientOp = { kind: "setMv", key: f.key as string, value, context: contextBytes > 0 ? b.subarray(f.cs, f.ce) : null };
+        return withSetTtl(mv);
       }
       if (contextBytes > 0) return null;
-      return { kind: "set", key: f.key as string, value };
+      return withSetTtl({ kind: "set", key: f.key as string, value });
     }
     default:
       return null;
   }
+}
+
+/** A Set op with f's deadline fields, shaped as validate.ts's setOp shapes them (absent unless given). */
+function withSetTtl(op: Extract<ClientOp, { kind: "set" | "setMv" }>): ClientOp {
+  if (f.keep) op.keepTtl = true;
+  else if (f.ttl > 0) op.ttlMs = f.ttl;
+  return op;
 }
 
 /** A decoded BatchRequest: its ops and its request id (null: none). */

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as fc from "fast-check";
 import { expiryDeadlineMsMax, OpFailure, type ClientOp, type OpOutcome, type ValueView } from "../../src/transport/api.ts";
 import {
-  decodeBatch, decodeBatchResponse, decodeBatchResponseFast, decodeBatchResponseSlow, encodeBatchResponse, type BatchItem,
+  decodeBatch, decodeBatchFast, decodeBatchResponse, decodeBatchResponseFast, decodeBatchResponseSlow, decodeBatchSlow, encodeBatchResponse, type BatchItem,
 } from "../../src/transport/batch-codec.ts";
 import { encodeBatchRequest, ImdbClient, RpcError, type RequestOp } from "../../src/transport/client.ts";
 import { bigIntToInt64, codecs, ValueTypeWire, type GetResponseWire, type OpWire } from "../../src/transport/proto.ts";
@@ -94,6 +94,36 @@ describe("Batch codec", () => {
       { kind: "setMv", key: "i", value: "76", context: null, ttlMs: 7 },
       { kind: "set", key: "j", value: "76" },
     ]);
+  });
+
+  test("Sets with ttl_ms / keep_ttl take the fast request parser when valid, and always decode as protobufjs + validation does", () => {
+    const plain = (run: () => { ops: ClientOp[] } | null): unknown => {
+      try {
+        const got = run();
+        return got === null ? null : got.ops.map((o) => ("value" in o ? { ...o, value: Buffer.from(o.value).toString("hex") } : o));
+      } catch (e) {
+        if (e instanceof OpFailure) return `${e.code}: ${e.message}`;
+        throw e;
+      }
+    };
+    const ttlArb = fc.oneof(fc.constantFrom(undefined, 0, 1, 127, 128, max, max + 1, 2 ** 49, 2 ** 53 - 1), fc.integer({ min: 1, max: 10 ** 9 }));
+    const setArb = fc.record({
+      key: fc.constantFrom("a", "ключ").map(b), value: fc.uint8Array({ maxLength: 6 }), type: fc.constantFrom(0, 1, 2),
+      ttlMs: ttlArb.map((t) => (t === undefined ? undefined : { ...bigIntToInt64(BigInt(t)), unsigned: true })), keepTtl: fc.option(fc.boolean(), { nil: undefined }),
+    });
+    const out = fc.check(fc.property(fc.array(setArb, { minLength: 1, maxLength: 4 }), (sets) => {
+      const bytes = codecs.BatchRequest.encode({ ops: sets.map((set) => ({ set })) });
+      const slow = plain(() => decodeBatchSlow(bytes));
+      const fast = plain(() => decodeBatchFast(bytes));
+      const valid = sets.every((x) => {
+        const t = x.ttlMs === undefined ? 0 : Number(BigInt.asUintN(64, (BigInt(x.ttlMs.high >>> 0) << 32n) | BigInt(x.ttlMs.low >>> 0)));
+        return t <= max && !(t > 0 && x.keepTtl === true);
+      });
+      expect(typeof slow === "string").toBe(!valid);
+      if (valid) expect(fast).toEqual(slow);
+      else expect(fast).toBeNull();
+    }), { numRuns: runs, seed });
+    if (out.failed) throw new Error(`property failed with IMDB_SEED=${seed}: ${fc.defaultReportMessage(out)}`);
   });
 
   test("expiry results survive the BatchResponse codec both ways", () => {
