@@ -122,12 +122,12 @@ function deadlineJson(v: ValueView): Record<string, number> {
 }
 
 /** Ttl's answer as a person reads it (the bare integer with --json). */
-export function ttlHuman(ttlMs: number): string {
+function ttlHuman(ttlMs: number): string {
   return ttlMs === -2 ? "-2 (no such key)" : ttlMs === -1 ? "-1 (no deadline)" : String(ttlMs);
 }
 
 /** The one of --nx/--xx/--gt/--lt given (undefined: none); two of them are a usage error. */
-export function expireConditionOf(opts: Record<string, unknown>): ExpireCondition | undefined {
+function expireConditionOf(opts: Record<string, unknown>): ExpireCondition | undefined {
   const given = (["nx", "xx", "gt", "lt"] as const).filter((c) => opts[c] === true);
   if (given.length > 1) throw new UsageError(`--${given.join(", --")} exclude each other: give at most one condition`);
   return given[0];
@@ -137,7 +137,7 @@ export function expireConditionOf(opts: Record<string, unknown>): ExpireConditio
  * expire's deadline: a TTL argument (a duration; <= 0 expires the key now) or --at UNIX_MS,
  * exactly one of them.
  */
-export function expireWhenOf(ttl: string | undefined, at: unknown): { ttlMs: number } | { atMs: number } {
+function expireWhenOf(ttl: string | undefined, at: unknown): { ttlMs: number } | { atMs: number } {
   if (ttl !== undefined && at !== undefined) throw new UsageError("give a TTL or --at UNIX_MS, not both");
   if (at !== undefined) {
     const raw = String(at);
@@ -159,7 +159,7 @@ function durationArg(raw: string, what: string, allowNegative: boolean): number 
 }
 
 /** set's --ttl / --keep-ttl (exclusive); neither: the write clears any deadline, as Redis's SET. */
-export function setTtlOf(opts: Record<string, unknown>): SetTtlInput {
+function setTtlOf(opts: Record<string, unknown>): SetTtlInput {
   const keep = opts.keepTtl === true;
   if (opts.ttl !== undefined && keep) throw new UsageError("--ttl and --keep-ttl exclude each other");
   if (keep) return { keepTtl: true };

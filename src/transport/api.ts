@@ -129,7 +129,7 @@ export type ValueView = TypedView & { conflicts?: TypedView[]; ttlMs?: number; e
 /**
  * increment/decrement -> counter (value after the op); get -> value; set/setMv -> written (MV:
  * new context); delete -> deleted; sadd/srem/scard -> count (members added, removed, held);
- * smembers -> members; sismember -> isMember.
+ * smembers -> members; sismember -> isMember; expire/persist -> changed; ttl -> ttl.
  */
 export type OpResult =
   | { kind: "counter"; value: bigint }
