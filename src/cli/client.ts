@@ -578,7 +578,7 @@ export function register(program: Command): void {
   // ---- expiry (docs/api.md, "Expiry") ----
   client
     .command("expire <key> [ttl]")
-    .description("give a key a deadline TTL from now (like 10s, 500ms, 2h; 0s or less expires it now) or at --at UNIX_MS; prints 1 if set, 0 if the key is missing or the condition failed")
+    .description("give a key a deadline TTL from now (like 10s, 500ms, 2h; 0s, or a negative TTL after --, expires it now) or at --at UNIX_MS; prints 1 if set, 0 if the key is missing or the condition failed")
     .option("--at <unix-ms>", "the deadline as Unix ms (instead of a TTL)")
     .option("--nx", "only if the key has no deadline")
     .option("--xx", "only if the key has a deadline")
