@@ -15,7 +15,7 @@ const emptyContext = new Uint8Array(0);
  * the wall clock of the node that received the request (nowMs, the same instant the engine is
  * given). One reaching past expiryDeadlineMsMax is refused (the edge checked ttlMs alone).
  */
-export function deadlineAfter(ttlMs: number, nowMs: number, name: string): number {
+function deadlineAfter(ttlMs: number, nowMs: number, name: string): number {
   const atMs = nowMs + ttlMs;
   if (atMs > expiryDeadlineMsMax) {
     throw new OpFailure("INVALID_ARGUMENT", `${name} ${ttlMs} reaches past the latest deadline (Unix ms ${expiryDeadlineMsMax}): at most ${expiryDeadlineMsMax - nowMs} now`);
