@@ -1,8 +1,9 @@
 // `imdb client batch`: turns lines like "incr hits 5" or 'set "a key" "two words"' into Batch ops,
 // with the same words and flags as the single commands, so a script of CLI calls becomes one file.
-import type { HashFieldView } from "../transport/api.ts";
-import type { RequestOp } from "../transport/client.ts";
+import type { ExpireCondition, HashFieldView } from "../transport/api.ts";
+import type { RequestOp, SetTtlInput } from "../transport/client.ts";
 import { int64Max } from "../transport/proto.ts";
+import { DurationError, parseDurationMs } from "./duration.ts";
 
 /** Longest ops line (bytes of text): a 1 MiB value in base64 with room. */
 export const batchLineCharsMax = 2 * 1024 * 1024;
@@ -22,11 +23,12 @@ export interface BatchLine {
 
 export const batchCommands = [
   "incr", "decr", "get", "set", "del", "sadd", "srem", "smembers", "sismember", "scard", "hset", "hget", "hmget", "hdel", "hgetall", "hlen", "hincrby",
+  "expire", "persist", "ttl",
 ] as const;
 export type BatchCommand = (typeof batchCommands)[number];
 
 /** Writes (a chunk of only these may carry a request id and be retried safely). */
-const writeCommands: ReadonlySet<BatchCommand> = new Set(["incr", "decr", "set", "del", "sadd", "srem", "hset", "hdel", "hincrby"]);
+const writeCommands: ReadonlySet<BatchCommand> = new Set(["incr", "decr", "set", "del", "sadd", "srem", "hset", "hdel", "hincrby", "expire", "persist"]);
 export const isWrite = (l: BatchLine): boolean => writeCommands.has(l.command);
 
 export type Parsed = { kind: "op"; op: BatchLine } | { kind: "skip" } | { kind: "error"; line: number; message: string };
@@ -85,11 +87,11 @@ const base64Pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]
 
 /** Flags a line may carry, per command; everything else is an error naming the flag. */
 const flagsOf: Record<BatchCommand, readonly string[]> = {
-  incr: ["--type"], decr: [], get: [], set: ["--base64", "--mv", "--context"], del: [], sadd: ["--base64"], srem: ["--base64"], smembers: [],
-  sismember: ["--base64"], scard: [], hset: ["--base64"], hget: ["--base64"], hmget: ["--base64"], hdel: ["--base64"], hgetall: [], hlen: [],
-  hincrby: ["--base64"],
+  incr: ["--type"], decr: [], get: [], set: ["--base64", "--mv", "--context", "--ttl", "--keep-ttl"], del: [], sadd: ["--base64"], srem: ["--base64"],
+  smembers: [], sismember: ["--base64"], scard: [], hset: ["--base64"], hget: ["--base64"], hmget: ["--base64"], hdel: ["--base64"], hgetall: [],
+  hlen: [], hincrby: ["--base64"], expire: ["--at", "--nx", "--xx", "--gt", "--lt"], persist: [], ttl: [],
 };
-const flagsWithValue = new Set(["--type", "--context"]);
+const flagsWithValue = new Set(["--type", "--context", "--ttl", "--at"]);
 
 /** Parses one input line (1-based number n). Blank lines and lines starting with # are skipped. */
 export function parseLine(text: string, n: number): Parsed {
@@ -158,17 +160,28 @@ function opOf(words: string[]): Omit<BatchLine, "line"> {
       need(1, 1, "KEY");
       return { command, key, op: { kind: "get", key } };
     case "set": {
-      need(2, 2, "KEY VALUE [--base64] [--mv [--context C]]");
+      need(2, 2, "KEY VALUE [--base64] [--mv [--context C]] [--ttl DURATION | --keep-ttl]");
       if (args[1] === "-") throw new LineError("a batch line cannot read its value from stdin (stdin holds the ops): give it inline, with --base64 for bytes");
       const value = bytes(args[1] as string, "VALUE");
       const ctx = flags.get("--context");
+      const ttl = setTtlOf(flags);
       if (flags.get("--mv") !== true) {
         if (ctx !== undefined) throw new LineError("--context needs --mv");
-        return { command, key, op: { kind: "set", key, value } };
+        return { command, key, op: { kind: "set", key, value, ...ttl } };
       }
       if (typeof ctx === "string" && !base64Pattern.test(ctx)) throw new LineError("--context must be base64 (as printed by get)");
-      return { command, key, op: { kind: "setMv", key, value, context: typeof ctx === "string" ? new Uint8Array(Buffer.from(ctx, "base64")) : null } };
+      return { command, key, op: { kind: "setMv", key, value, context: typeof ctx === "string" ? new Uint8Array(Buffer.from(ctx, "base64")) : null, ...ttl } };
     }
+    case "expire": {
+      need(1, 2, "KEY TTL | KEY --at UNIX_MS [--nx|--xx|--gt|--lt]");
+      const cond = conditionOf(flags);
+      const when = expireWhen(args[1], flags.get("--at"));
+      return { command, key, op: cond === undefined ? { kind: "expire", key, ...when } : { kind: "expire", key, ...when, cond } };
+    }
+    case "persist":
+    case "ttl":
+      need(1, 1, "KEY");
+      return { command, key, op: { kind: command, key } };
     case "del":
       need(1, 1, "KEY (one key per line)");
       return { command, key, op: { kind: "delete", key } };
@@ -209,6 +222,44 @@ function opOf(words: string[]): Omit<BatchLine, "line"> {
   }
 }
 
+function duration(raw: string, what: string, allowNegative: boolean): number {
+  try {
+    return parseDurationMs(raw, what, allowNegative);
+  } catch (err) {
+    if (err instanceof DurationError) throw new LineError(err.message);
+    throw err;
+  }
+}
+
+/** --ttl DURATION (at least 1ms) or --keep-ttl, not both; neither clears the deadline (as Redis's SET). */
+function setTtlOf(flags: ReadonlyMap<string, string | true>): SetTtlInput {
+  const ttl = flags.get("--ttl");
+  const keep = flags.get("--keep-ttl") === true;
+  if (ttl !== undefined && keep) throw new LineError("--ttl and --keep-ttl exclude each other");
+  if (keep) return { keepTtl: true };
+  if (typeof ttl !== "string") return {};
+  const ttlMs = duration(ttl, "--ttl", false);
+  if (ttlMs < 1) throw new LineError("--ttl must be at least 1ms (to remove a key now, use del)");
+  return { ttlMs };
+}
+
+function conditionOf(flags: ReadonlyMap<string, string | true>): ExpireCondition | undefined {
+  const given = (["nx", "xx", "gt", "lt"] as const).filter((c) => flags.get(`--${c}`) === true);
+  if (given.length > 1) throw new LineError(`--${given.join(", --")} exclude each other: give at most one condition`);
+  return given[0];
+}
+
+/** expire's TTL argument (a duration; <= 0 expires the key now) or --at UNIX_MS, exactly one. */
+function expireWhen(ttl: string | undefined, at: string | true | undefined): { ttlMs: number } | { atMs: number } {
+  if (ttl !== undefined && at !== undefined) throw new LineError("give a TTL or --at UNIX_MS, not both");
+  if (typeof at === "string") {
+    if (!/^-?\d+$/.test(at) || !Number.isSafeInteger(Number(at))) throw new LineError(`--at must be an integer (Unix ms), got "${at}"`);
+    return { atMs: Number(at) };
+  }
+  if (ttl === undefined) throw new LineError("give the TTL (like 10s) or --at UNIX_MS");
+  return { ttlMs: duration(ttl, "TTL", true) };
+}
+
 function amountOf(raw: string | undefined): bigint {
   if (raw === undefined) return 1n;
   if (!/^-?\d+$/.test(raw)) throw new LineError(`N must be an integer, got "${raw}"`);
@@ -241,6 +292,9 @@ export function opBytes(op: RequestOp): number {
     case "decrement":
     case "get":
     case "delete":
+    case "expire":
+    case "persist":
+    case "ttl":
     case "smembers":
     case "scard":
     case "hgetall":

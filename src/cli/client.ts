@@ -1,8 +1,8 @@
 // `imdb client` and `imdb admin`: one command per RPC, human output by default, exactly one JSON object with --json; exit 0 ok, 1 server/connection error, 2 usage.
 import { Command } from "commander";
 import { status as grpcStatus } from "@grpc/grpc-js";
-import type { HashFieldView, MemberView, NodeStatus, TypedView, ValueKind, ValueView } from "../transport/api.ts";
-import { ImdbClient, newRequestId, retryableCodes, RpcError, splitHostPort } from "../transport/client.ts";
+import type { ExpireCondition, HashFieldView, MemberView, NodeStatus, TypedView, ValueKind, ValueView } from "../transport/api.ts";
+import { ImdbClient, newRequestId, retryableCodes, RpcError, splitHostPort, type SetTtlInput } from "../transport/client.ts";
 import { batchOpsMax, requestIdBytesMax, scanLimitMax } from "../transport/api.ts";
 import type { BatchItem } from "../transport/batch-codec.ts";
 
@@ -19,6 +19,7 @@ import { int64Max } from "../transport/proto.ts";
 import { readBounded, readValue, valueSource, ValueInputError } from "./value-input.ts";
 import { batchLinesMax, isWrite, opBytes, parseLine, type BatchLine } from "./batch-lines.ts";
 import { BackupUsageError, checkBackupTarget, writeBackup } from "./backup.ts";
+import { DurationError, parseDurationMs } from "./duration.ts";
 import { renderFailure, rpcFailure, usageFailure, type FailureContext } from "./errors.ts";
 
 export const clientServerDefault = "127.0.0.1:7100";
@@ -103,11 +104,69 @@ function text(v: Uint8Array): string | null {
 
 const b64 = (v: Uint8Array): string => Buffer.from(v).toString("base64");
 
-/** --all adds `conflicts`: the key's states of other types (a type conflict), [] when none. */
+/**
+ * --all adds `conflicts`: the key's states of other types (a type conflict), [] when none. A key
+ * with a deadline adds ttl_ms (ms left) and expires_at_unix_ms, on the node's clock.
+ */
 function getJson(key: string, v: ValueView, all: boolean): Record<string, unknown> {
-  const main = typedJson(key, v);
+  const main = { ...typedJson(key, v), ...deadlineJson(v) };
   if (!all) return main;
   return { ...main, conflicts: (v.conflicts ?? []).map((c) => { const { key: _k, ...rest } = typedJson(key, c); return rest; }) };
+}
+
+function deadlineJson(v: ValueView): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (v.ttlMs !== undefined) out.ttl_ms = v.ttlMs;
+  if (v.expiresAtMs !== undefined) out.expires_at_unix_ms = v.expiresAtMs;
+  return out;
+}
+
+/** Ttl's answer as a person reads it (the bare integer with --json). */
+function ttlHuman(ttlMs: number): string {
+  return ttlMs === -2 ? "-2 (no such key)" : ttlMs === -1 ? "-1 (no deadline)" : String(ttlMs);
+}
+
+/** The one of --nx/--xx/--gt/--lt given (undefined: none); two of them are a usage error. */
+function expireConditionOf(opts: Record<string, unknown>): ExpireCondition | undefined {
+  const given = (["nx", "xx", "gt", "lt"] as const).filter((c) => opts[c] === true);
+  if (given.length > 1) throw new UsageError(`--${given.join(", --")} exclude each other: give at most one condition`);
+  return given[0];
+}
+
+/**
+ * expire's deadline: a TTL argument (a duration; <= 0 expires the key now) or --at UNIX_MS,
+ * exactly one of them.
+ */
+function expireWhenOf(ttl: string | undefined, at: unknown): { ttlMs: number } | { atMs: number } {
+  if (ttl !== undefined && at !== undefined) throw new UsageError("give a TTL or --at UNIX_MS, not both");
+  if (at !== undefined) {
+    const raw = String(at);
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) throw new UsageError(`--at must be an integer (Unix ms), got "${raw}"`);
+    return { atMs: Number(raw) };
+  }
+  if (ttl === undefined) throw new UsageError("give the TTL (like 10s) or --at UNIX_MS");
+  return { ttlMs: durationArg(ttl, "TTL", true) };
+}
+
+/** A duration argument; a DurationError becomes a usage error. */
+function durationArg(raw: string, what: string, allowNegative: boolean): number {
+  try {
+    return parseDurationMs(raw, what, allowNegative);
+  } catch (err) {
+    if (err instanceof DurationError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/** set's --ttl / --keep-ttl (exclusive); neither: the write clears any deadline, as Redis's SET. */
+function setTtlOf(opts: Record<string, unknown>): SetTtlInput {
+  const keep = opts.keepTtl === true;
+  if (opts.ttl !== undefined && keep) throw new UsageError("--ttl and --keep-ttl exclude each other");
+  if (keep) return { keepTtl: true };
+  if (opts.ttl === undefined) return {};
+  const ttlMs = durationArg(String(opts.ttl), "--ttl", false);
+  if (ttlMs < 1) throw new UsageError("--ttl must be at least 1ms (to remove a key now, use del)");
+  return { ttlMs };
 }
 
 function typedJson(key: string, v: TypedView): Record<string, unknown> {
@@ -418,6 +477,10 @@ function batchResultLine(l: BatchLine, item: BatchItem, json: boolean): string {
       return out({ key, ...hashValuesJson(r.values) }, r.values.map(hashHuman).join("\n"));
     case "hashFields":
       return out({ key, ...hashFieldsJson(r.fields) }, r.fields.map((f) => `${hashHuman(f.field)}\t${hashHuman(f.value)}`).join("\n"));
+    case "changed":
+      return out({ key, [l.command === "persist" ? "cleared" : "set"]: r.value }, r.value ? "1" : "0");
+    case "ttl":
+      return out({ key, ttl_ms: r.ttlMs }, ttlHuman(r.ttlMs));
   }
 }
 
@@ -440,7 +503,7 @@ function quietUsageErrors(cmd: Command): Command {
 
 export function register(program: Command): void {
   const client = addConnectionOptions(quietUsageErrors(program.command("client")), "client")
-    .description("talk to a node: incr, decr, get, mget, set, del, keys, batch, sadd, srem, smembers, sismember, scard, hset, hget, hmget, hdel, hgetall, hlen, hincrby, status, members")
+    .description("talk to a node: incr, decr, get, mget, set, del, expire, persist, ttl, keys, batch, sadd, srem, smembers, sismember, scard, hset, hget, hmget, hdel, hgetall, hlen, hincrby, status, members")
     .option("--json", "print exactly one JSON object");
 
   client
@@ -492,8 +555,11 @@ export function register(program: Command): void {
     .option("--context <ctx>", "MV: the context printed by get (base64)")
     .option("--base64", "VALUE (or the stdin/file text) is base64-encoded bytes")
     .option("--file <file>", "read the value from FILE (raw bytes, at most 1 MiB)")
+    .option("--ttl <duration>", "give the key a deadline this long from now, like 10s, 500ms, 2h, 1h30m (without --ttl or --keep-ttl a set clears any deadline, as Redis's SET)")
+    .option("--keep-ttl", "keep the key's current deadline (Redis's SET KEEPTTL)")
     .option(requestIdFlag, requestIdHelp)
     .action(action(async ([key, raw], opts) => {
+      const ttl = setTtlOf(opts);
       const value = await readValue(valueSource(raw, opts.file, "VALUE"), opts.base64 === true, "VALUE");
       const mv = opts.mv === true;
       if (!mv && opts.context !== undefined) throw new UsageError("--context needs --mv");
@@ -501,12 +567,53 @@ export function register(program: Command): void {
       const id = requestIdFrom(opts);
       return async (c, json) => {
         if (!mv) {
-          await writeWithRetries(() => c.set(key ?? "", value, id));
+          await writeWithRetries(() => c.set(key ?? "", value, id, ttl));
           return json ? jsonLine({ key, ok: true }) : "OK";
         }
-        const context = await writeWithRetries(() => c.setMv(key ?? "", value, ctx, id));
+        const context = await writeWithRetries(() => c.setMv(key ?? "", value, ctx, id, ttl));
         return json ? jsonLine({ key, ok: true, context: b64(context) }) : `OK\ncontext: ${b64(context)}`;
       };
+    }));
+
+  // ---- expiry (docs/api.md, "Expiry") ----
+  client
+    .command("expire <key> [ttl]")
+    .description("give a key a deadline TTL from now (like 10s, 500ms, 2h; 0s, or a negative TTL after --, expires it now) or at --at UNIX_MS; prints 1 if set, 0 if the key is missing or the condition failed")
+    .option("--at <unix-ms>", "the deadline as Unix ms (instead of a TTL)")
+    .option("--nx", "only if the key has no deadline")
+    .option("--xx", "only if the key has a deadline")
+    .option("--gt", "only if the new deadline is later than the current one (none counts as latest)")
+    .option("--lt", "only if the new deadline is earlier than the current one (none counts as latest)")
+    .option(requestIdFlag, requestIdHelp)
+    .allowExcessArguments(false)
+    .action(action(([key, ttl], opts) => {
+      const when = expireWhenOf(ttl, opts.at);
+      const cond = expireConditionOf(opts);
+      const id = requestIdFrom(opts);
+      return async (c, json) => {
+        const set = await writeWithRetries(() => c.expire(key ?? "", cond === undefined ? when : { ...when, cond }, id));
+        return json ? jsonLine({ key, set }) : set ? "1" : "0";
+      };
+    }));
+
+  client
+    .command("persist <key>")
+    .description("remove a key's deadline; prints 1 if it had one, else 0")
+    .option(requestIdFlag, requestIdHelp)
+    .action(action(([key], opts) => {
+      const id = requestIdFrom(opts);
+      return async (c, json) => {
+        const cleared = await writeWithRetries(() => c.persist(key ?? "", id));
+        return json ? jsonLine({ key, cleared }) : cleared ? "1" : "0";
+      };
+    }));
+
+  client
+    .command("ttl <key>")
+    .description("ms left until a key's deadline; -2 (no such key), -1 (no deadline), as Redis's PTTL")
+    .action(action(([key]) => async (c, json) => {
+      const ttlMs = await c.ttl(key ?? "");
+      return json ? jsonLine({ key, ttl_ms: ttlMs }) : ttlHuman(ttlMs);
     }));
 
   // ---- hashes: FIELD and VALUE are UTF-8 text, or base64 with --base64 ----
@@ -732,7 +839,7 @@ export function register(program: Command): void {
 
   client
     .command("batch")
-    .description("run the ops on stdin, one per line (same words and flags as the commands: incr, decr, get, set, del, sadd, srem, smembers, sismember, scard, hset, hget, hmget, hdel, hgetall, hlen, hincrby; # comments), through Batch in chunks; prints one result line per op")
+    .description("run the ops on stdin, one per line (same words and flags as the commands: incr, decr, get, set, del, expire, persist, ttl, sadd, srem, smembers, sismember, scard, hset, hget, hmget, hdel, hgetall, hlen, hincrby; # comments), through Batch in chunks; prints one result line per op")
     .action(async function (this: Command) {
       await execute(this, async () => {
         const text = new TextDecoder().decode(await readBounded(Bun.stdin.stream(), batchInputBytesMax, "the ops on stdin"));

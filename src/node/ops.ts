@@ -1,16 +1,44 @@
 // Translation between the gRPC edge's typed ops/results and the engine's: one place decides
-// which engine error becomes which gRPC status.
+// which engine error becomes which gRPC status, and where a relative TTL becomes a deadline.
 import { compareBytes } from "../crdt/index.ts";
-import type { EngineError, EngineOp, HashOp, KeyValue, ManyOp, ManyResult, TypedValue } from "../engine/index.ts";
+import type { EngineError, EngineOp, HashOp, KeyValue, ManyOp, ManyResult, SetExpiry, TypedValue } from "../engine/index.ts";
 import {
-  isHashOp, isRead, type ClientOp, type HashClientOp, type HashFieldView, type OpError, type OpOutcome, type ReadOp, type TypedView, type ValueView,
-  type WriteOp,
+  expiryDeadlineMsMax, isHashOp, isRead, OpFailure, type ClientOp, type HashClientOp, type HashFieldView, type OpError, type OpOutcome, type ReadOp,
+  type SetTtl, type TypedView, type ValueView, type WriteOp,
 } from "../transport/api.ts";
 
 /** The encoding of an empty causal context. */
 const emptyContext = new Uint8Array(0);
 
-export function toEngineOp(op: Exclude<WriteOp, { kind: "delete" }>): EngineOp | HashOp {
+/**
+ * The deadline `ttlMs` after nowMs, Unix ms: the one place a relative TTL becomes absolute, from
+ * the wall clock of the node that received the request (nowMs, the same instant the engine is
+ * given). One reaching past expiryDeadlineMsMax is refused (the edge checked ttlMs alone).
+ */
+function deadlineAfter(ttlMs: number, nowMs: number, name: string): number {
+  const atMs = nowMs + ttlMs;
+  if (atMs > expiryDeadlineMsMax) {
+    throw new OpFailure("INVALID_ARGUMENT", `${name} ${ttlMs} reaches past the latest deadline (Unix ms ${expiryDeadlineMsMax}): at most ${expiryDeadlineMsMax - nowMs} now`);
+  }
+  return atMs;
+}
+
+/** A register write's deadline for the engine: none given clears it (as Redis's SET). */
+function setExpiry(t: SetTtl, nowMs: number): SetExpiry | undefined {
+  if (t.keepTtl === true) return { kind: "keep" };
+  if (t.ttlMs !== undefined) return { kind: "at", atMs: deadlineAfter(t.ttlMs, nowMs, "ttl_ms") };
+  return undefined;
+}
+
+/** Expire's deadline: a TTL <= 0 or a time at or before now expires the key now (as Redis's EXPIRE / EXPIREAT). */
+function expireAt(op: Extract<ClientOp, { kind: "expire" }>, nowMs: number): number {
+  if (op.ttlMs !== null) return op.ttlMs <= 0 ? nowMs : deadlineAfter(op.ttlMs, nowMs, "ttl_ms");
+  const atMs = op.atMs ?? nowMs;
+  return atMs <= nowMs ? nowMs : atMs;
+}
+
+/** nowMs: the node's wall clock for this request (a relative TTL counts from it). */
+export function toEngineOp(op: Exclude<WriteOp, { kind: "delete" | "expire" | "persist" }>, nowMs: number): EngineOp | HashOp {
   switch (op.kind) {
     case "hset":
       return { kind: "hset", key: op.key, pairs: op.fields };
@@ -22,13 +50,18 @@ export function toEngineOp(op: Exclude<WriteOp, { kind: "delete" }>): EngineOp |
       return op.counter === null ? { kind: "incr", key: op.key, amount: op.amount } : { kind: "incr", key: op.key, amount: op.amount, counter: op.counter };
     case "decrement":
       return { kind: "decr", key: op.key, amount: op.amount };
-    case "set":
-      return { kind: "set", key: op.key, value: op.value };
-    case "setMv":
+    case "set": {
+      const expiry = setExpiry(op, nowMs);
+      return expiry === undefined ? { kind: "set", key: op.key, value: op.value } : { kind: "set", key: op.key, value: op.value, expiry };
+    }
+    case "setMv": {
       // A write without a context has read nothing, so it replaces nothing: its value joins the
       // current ones as a sibling (as a blind write in Riak). Replacing "whatever this node has
       // seen" instead would drop concurrent acknowledged writes the client never read.
-      return { kind: "setMv", key: op.key, value: op.value, context: op.context ?? emptyContext };
+      const expiry = setExpiry(op, nowMs);
+      const mv = { kind: "setMv" as const, key: op.key, value: op.value, context: op.context ?? emptyContext };
+      return expiry === undefined ? mv : { ...mv, expiry };
+    }
     case "sadd":
       return { kind: "sadd", key: op.key, members: op.members };
     case "srem":
@@ -65,8 +98,14 @@ export function counterOutOfRange(value: bigint): OpError | null {
     : null;
 }
 
-export function valueView(v: KeyValue): ValueView {
-  const main = typedView(v);
+/** nowMs: the clock the key's deadline is read against (its ms left). */
+export function valueView(v: KeyValue, nowMs: number): ValueView {
+  const main: ValueView = typedView(v);
+  if (v.expiresAtMs !== undefined) {
+    // A key is absent once its deadline passed, so >= 1 ms is left; the floor guards the wire's "0: none".
+    main.ttlMs = Math.max(1, v.expiresAtMs - nowMs);
+    main.expiresAtMs = v.expiresAtMs;
+  }
   if (v.conflicts === undefined) return main;
   // A conflict side's counter outside int64 cannot be sent as one: it is left out, not wrapped.
   const sides = v.conflicts.filter((c) => !((c.type === "gcounter" || c.type === "pncounter") && counterOutOfRange(c.value) !== null));
@@ -92,10 +131,24 @@ function typedView(v: TypedValue): TypedView {
   }
 }
 
-export function toManyOp(op: ClientOp): ManyOp {
-  // Every read is a get of the key; outcomeOf shapes the answer the op asked for.
-  if (isRead(op)) return { kind: "get", key: op.key };
-  return op.kind === "delete" ? { kind: "del", key: op.key } : toEngineOp(op);
+/**
+ * The engine op of `op`; nowMs: the node's wall clock for this request, the instant the engine is
+ * given too (a relative TTL counts from it). Throws OpFailure for a TTL reaching past expiryDeadlineMsMax.
+ */
+export function toManyOp(op: ClientOp, nowMs: number): ManyOp {
+  switch (op.kind) {
+    case "ttl":
+      return { kind: "ttl", key: op.key };
+    case "expire":
+      return { kind: "expire", key: op.key, atMs: expireAt(op, nowMs), cond: op.cond };
+    case "persist":
+      return { kind: "persist", key: op.key };
+    case "delete":
+      return { kind: "del", key: op.key };
+    default:
+      // Every other read is a get of the key; outcomeOf shapes the answer the op asked for.
+      return isRead(op) ? { kind: "get", key: op.key } : toEngineOp(op, nowMs);
+  }
 }
 
 /** A hash op's outcome: writes answer the engine's integer; reads pick from the key's value (a missing key reads as an empty hash, as in Redis). */
@@ -129,10 +182,12 @@ function hashOutcome(op: HashClientOp, r: Extract<ManyResult, { ok: true }>): Op
 
 const notFound: OpOutcome = { ok: false, error: { code: "NOT_FOUND", message: "key not found" } };
 
-/** The client-facing outcome of one applyMany result for `op`. */
-export function outcomeOf(op: ClientOp, r: ManyResult): OpOutcome {
+/** The client-facing outcome of one applyMany result for `op`; nowMs: as given to toManyOp (a Get's ms left count from it). */
+export function outcomeOf(op: ClientOp, r: ManyResult, nowMs: number): OpOutcome {
   if (!r.ok) return { ok: false, error: engineErrorToOp(r.error) };
   if (op.kind === "delete") return { ok: true, result: { kind: "deleted", deleted: r.deleted === true } };
+  if (op.kind === "expire" || op.kind === "persist") return { ok: true, result: { kind: "changed", value: r.count === 1 } };
+  if (op.kind === "ttl") return { ok: true, result: { kind: "ttl", ttlMs: Number(r.reply ?? -2n) } };
   if (op.kind === "sadd" || op.kind === "srem") return { ok: true, result: { kind: "count", value: r.count ?? 0 } };
   if (op.kind === "smembers" || op.kind === "sismember" || op.kind === "scard") return setReadOutcome(op, r.value);
   if (isHashOp(op)) return hashOutcome(op, r);
@@ -143,7 +198,7 @@ export function outcomeOf(op: ClientOp, r: ManyResult): OpOutcome {
     if (range !== null) return { ok: false, error: range };
     if (op.kind !== "get") return { ok: true, result: { kind: "counter", value: v.value } };
   }
-  if (op.kind === "get") return { ok: true, result: { kind: "value", value: valueView(v) } };
+  if (op.kind === "get") return { ok: true, result: { kind: "value", value: valueView(v, nowMs) } };
   return { ok: true, result: { kind: "written", context: v.type === "mv" ? v.context : null } };
 }
 

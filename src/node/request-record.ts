@@ -15,7 +15,7 @@
 // torn at the tail of the WAL (never acknowledged) is dropped whole.
 import { createHash } from "node:crypto";
 import { DecodeError, Reader, Writer } from "../codec/index.ts";
-import { opErrorCodes, requestIdBytesMax, type ClientOp, type OpOutcome } from "../transport/api.ts";
+import { opErrorCodes, requestIdBytesMax, type ClientOp, type OpOutcome, type SetTtl } from "../transport/api.ts";
 
 /** First byte of a node record; a KeyDelta envelope starts with 0x08. */
 export const nodeRecordMarker = 0x00;
@@ -93,12 +93,22 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
       case "srem":
         lines[i] = `${head}${op.members.length}|${op.members.map((m) => m.length).join(",")}`;
         break;
+      // A deadline is added only when given, so a set without one keeps the fingerprint it had
+      // before expiry existed (a retry across an upgrade still matches).
       case "set":
-        lines[i] = `${head}${op.value.length}`;
+        lines[i] = `${head}${op.value.length}${ttlPart(op)}`;
         break;
       case "setMv":
         // null (no context) and an empty one mean the same to the engine, but keep them apart anyway.
-        lines[i] = `${head}${op.value.length}|${op.context === null ? "-" : op.context.length}`;
+        lines[i] = `${head}${op.value.length}|${op.context === null ? "-" : op.context.length}${ttlPart(op)}`;
+        break;
+      // The TTL as sent (relative): a retry repeats it, and the first attempt's deadline is kept.
+      case "expire":
+        lines[i] = `${head}${op.ttlMs === null ? "at" : "ttl"}|${op.ttlMs ?? op.atMs}|${op.cond ?? ""}`;
+        break;
+      case "persist":
+      case "ttl":
+        lines[i] = head;
         break;
       // Hashes: the lengths of every field (and value) in order; their bytes follow below.
       case "hset":
@@ -133,11 +143,19 @@ export function fingerprintOf(ops: readonly ClientOp[]): Uint8Array {
   return new Uint8Array(h.digest().subarray(0, fingerprintBytes));
 }
 
+/** A register write's deadline in its fingerprint line: "" when it has none. */
+function ttlPart(t: SetTtl): string {
+  return t.keepTtl === true ? "|keepttl" : t.ttlMs !== undefined ? `|ttl${t.ttlMs}` : "";
+}
+
 const utf8 = new TextEncoder();
 const utf8Decode = new TextDecoder("utf-8", { fatal: true });
 
-/** ONLY APPEND. HashCount: an HSET's fields added or an HDEL's removed (HINCRBY is Counter). */
-const OutcomeTag = { Error: 0, Counter: 1, Written: 2, WrittenContext: 3, Deleted: 4, NotDeleted: 5, Count: 6, HashCount: 7 } as const;
+/**
+ * ONLY APPEND. HashCount: an HSET's fields added or an HDEL's removed (HINCRBY is Counter);
+ * Changed / Unchanged: an Expire's or a Persist's answer.
+ */
+const OutcomeTag = { Error: 0, Counter: 1, Written: 2, WrittenContext: 3, Deleted: 4, NotDeleted: 5, Count: 6, HashCount: 7, Changed: 8, Unchanged: 9 } as const;
 
 function writeOutcomes(w: Writer, outcomes: readonly OpOutcome[]): void {
   w.uint(outcomes.length);
@@ -175,6 +193,10 @@ function writeOutcomes(w: Writer, outcomes: readonly OpOutcome[]): void {
         w.uint(OutcomeTag.HashCount);
         w.uint64(r.count);
         break;
+      case "changed":
+        w.uint(r.value ? OutcomeTag.Changed : OutcomeTag.Unchanged);
+        break;
+      case "ttl":
       case "value":
       case "members":
       case "isMember":
@@ -236,6 +258,10 @@ function readOutcomes(r: Reader): OpOutcome[] {
         break;
       case OutcomeTag.HashCount:
         out.push({ ok: true, result: { kind: "hashCount", count: readU64(r) } });
+        break;
+      case OutcomeTag.Changed:
+      case OutcomeTag.Unchanged:
+        out.push({ ok: true, result: { kind: "changed", value: tag === OutcomeTag.Changed } });
         break;
       default:
         r.fail(`unknown outcome tag ${tag}`);

@@ -154,9 +154,14 @@ export class WritePath {
   }
 
   private applyToEngine(ops: readonly ClientOp[]): { outcomes: OpOutcome[]; deltas: Uint8Array[] } {
-    const { results, deltas } = this.o.engine.applyMany(ops.map(toManyOp), this.o.now());
+    // One clock reading per request: a relative TTL becomes a deadline from it (once, here, at the
+    // node that received the request), and the engine and a Get's ms left see the same instant.
+    // A TTL reaching past the latest deadline throws before the engine sees anything.
+    const nowMs = this.o.now();
+    const manyOps = ops.map((op) => toManyOp(op, nowMs));
+    const { results, deltas } = this.o.engine.applyMany(manyOps, nowMs);
     const outcomes = new Array<OpOutcome>(ops.length);
-    for (let k = 0; k < ops.length; k++) outcomes[k] = outcomeOf(ops[k] as ClientOp, results[k] as ManyResult);
+    for (let k = 0; k < ops.length; k++) outcomes[k] = outcomeOf(ops[k] as ClientOp, results[k] as ManyResult, nowMs);
     return { outcomes, deltas };
   }
 

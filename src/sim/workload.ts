@@ -271,8 +271,9 @@ export class ProductWorkload {
   private apply(i: number, op: ClientOp): boolean {
     const e = this.host.engine(i);
     const before = e.encodeState(op.key);
-    const { results, deltas } = e.applyMany([toManyOp(op)], this.host.nowMs());
-    const outcome = outcomeOf(op, results[0]!);
+    const nowMs = this.host.nowMs();
+    const { results, deltas } = e.applyMany([toManyOp(op, nowMs)], nowMs);
+    const outcome = outcomeOf(op, results[0]!, nowMs);
     if (!outcome.ok) {
       this.opsRefused++;
       if (deltas.length > 0 || !sameBytes(before, e.encodeState(op.key))) {

@@ -1,7 +1,7 @@
 // The ports between the gRPC edge and the node: typed, validated requests in, typed results or typed errors out.
 
 import { hashFieldBytesMax, registerValueBytesMax } from "../limits.ts";
-export { setMemberBytesMax, setMembersWriteMax } from "../limits.ts";
+export { expiryDeadlineMsMax, setMemberBytesMax, setMembersWriteMax } from "../limits.ts";
 
 /** Limits checked at the edge before a handler sees a request (defined in src/limits.ts). */
 export {
@@ -38,6 +38,15 @@ export class OpFailure extends Error {
 
 export type CounterKind = "pncounter" | "gcounter";
 export type ValueKind = "gcounter" | "pncounter" | "lww" | "mv" | "set" | "hash";
+/** Redis's EXPIRE options: NX no deadline yet, XX has one, GT/LT later/earlier than the current one (none counts as infinitely late). */
+export type ExpireCondition = "nx" | "xx" | "gt" | "lt";
+
+/**
+ * A register write's deadline (docs/api.md, "Expiry"), as Redis's SET: neither field clears any
+ * deadline (SET), ttlMs sets one ttlMs after the receiving node's clock (SET PX; 1..expiryDeadlineMsMax,
+ * the node refuses one that reaches past expiryDeadlineMsMax), keepTtl leaves it (SET KEEPTTL). Never both.
+ */
+export interface SetTtl { ttlMs?: number; keepTtl?: true }
 
 /** A client operation after edge validation: key is 1..keyBytesMax bytes of UTF-8, amount >= 1, value <= valueBytesMax. */
 export type ClientOp =
@@ -45,8 +54,8 @@ export type ClientOp =
   | { kind: "increment"; key: string; amount: bigint; counter: CounterKind | null }
   | { kind: "decrement"; key: string; amount: bigint }
   | { kind: "get"; key: string }
-  | { kind: "set"; key: string; value: Uint8Array }
-  | { kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null }
+  | ({ kind: "set"; key: string; value: Uint8Array } & SetTtl)
+  | ({ kind: "setMv"; key: string; value: Uint8Array; context: Uint8Array | null } & SetTtl)
   /** Sets: members 1..setMembersWriteMax of them, each 1..setMemberBytesMax bytes (repeats allowed, counted once). */
   | { kind: "sadd"; key: string; members: Uint8Array[] }
   | { kind: "srem"; key: string; members: Uint8Array[] }
@@ -61,15 +70,23 @@ export type ClientOp =
   | { kind: "hget"; key: string; field: Uint8Array }
   | { kind: "hmget"; key: string; fields: Uint8Array[] }
   | { kind: "hgetall"; key: string }
-  | { kind: "hlen"; key: string };
+  | { kind: "hlen"; key: string }
+  /**
+   * Expiry: exactly one of ttlMs (relative to the receiving node's clock, which turns it into a
+   * deadline once; <= 0 expires the key now, as Redis's EXPIRE; at most expiryDeadlineMsMax) and
+   * atMs (absolute Unix ms <= expiryDeadlineMsMax; at or before now expires the key now).
+   */
+  | { kind: "expire"; key: string; ttlMs: number | null; atMs: number | null; cond: ExpireCondition | null }
+  | { kind: "persist"; key: string }
+  | { kind: "ttl"; key: string };
 
 /** The ops that only read (a request with an id holds none of them). */
-export type ReadOp = Extract<ClientOp, { kind: "get" | "smembers" | "sismember" | "scard" | "hget" | "hmget" | "hgetall" | "hlen" }>;
+export type ReadOp = Extract<ClientOp, { kind: "get" | "smembers" | "sismember" | "scard" | "hget" | "hmget" | "hgetall" | "hlen" | "ttl" }>;
 export type WriteOp = Exclude<ClientOp, ReadOp>;
 
 export function isRead(op: ClientOp): op is ReadOp {
   switch (op.kind) {
-    case "get": case "smembers": case "sismember": case "scard": case "hget": case "hmget": case "hgetall": case "hlen":
+    case "get": case "smembers": case "sismember": case "scard": case "hget": case "hmget": case "hgetall": case "hlen": case "ttl":
       return true;
     default:
       return false;
@@ -102,13 +119,17 @@ export type TypedView =
   | { type: "set"; members: Uint8Array[] }
   | { type: "hash"; fields: HashFieldView[] };
 
-/** A key's visible value; conflicts: its states of other types after a type conflict (absent when none). */
-export type ValueView = TypedView & { conflicts?: TypedView[] };
+/**
+ * A key's visible value; conflicts: its states of other types after a type conflict (absent when
+ * none); ttlMs / expiresAtMs: its deadline as ms left (>= 1) and as Unix ms, on the answering
+ * node's clock (both absent when it has none).
+ */
+export type ValueView = TypedView & { conflicts?: TypedView[]; ttlMs?: number; expiresAtMs?: number };
 
 /**
  * increment/decrement -> counter (value after the op); get -> value; set/setMv -> written (MV:
  * new context); delete -> deleted; sadd/srem/scard -> count (members added, removed, held);
- * smembers -> members; sismember -> isMember.
+ * smembers -> members; sismember -> isMember; expire/persist -> changed; ttl -> ttl.
  */
 export type OpResult =
   | { kind: "counter"; value: bigint }
@@ -125,7 +146,11 @@ export type OpResult =
   /** hmget: one per requested field, in request order. */
   | { kind: "hashValues"; values: (Uint8Array | null)[] }
   /** hgetall: present fields, bytewise by field. */
-  | { kind: "hashFields"; fields: HashFieldView[] };
+  | { kind: "hashFields"; fields: HashFieldView[] }
+  /** expire: the deadline was set (or the key expired now); persist: a deadline was cleared. */
+  | { kind: "changed"; value: boolean }
+  /** ttl: -2 no such key, -1 no deadline, else ms left (>= 1), as Redis's PTTL. */
+  | { kind: "ttl"; ttlMs: number };
 
 /** A Scan request after edge validation (limit within 1..scanLimitMax). */
 export interface ScanQuery { prefix: string; type: ValueKind | null; cursor: number; limit: number }

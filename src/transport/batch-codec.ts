@@ -9,7 +9,7 @@
 // omitted); the few shapes not written by hand (non-ASCII messages) are handed to protobufjs.
 import { status as grpcStatus } from "@grpc/grpc-js";
 import {
-  batchOpsMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax, type ClientOp, type HashFieldView, type OpOutcome,
+  batchOpsMax, expiryDeadlineMsMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, valueBytesMax, type ClientOp, type HashFieldView, type OpOutcome,
   type OpResult, type TypedView, type ValueView,
 } from "./api.ts";
 import {
@@ -87,21 +87,26 @@ const tagAmount = 0x10;
 const tagType = 0x18;
 const tagValue = 0x12;
 const tagContext = 0x22;
+const tagTtl = 0x30;
+const tagKeepTtl = 0x38;
 
-/** Fields of one request message in [s, e): each at most once, else null. */
-interface Fields { key: string | null; amount: number; type: number; vs: number; ve: number; cs: number; ce: number }
-const f: Fields = { key: null, amount: -1, type: 0, vs: -1, ve: -1, cs: -1, ce: -1 };
+/** Fields of one request message in [s, e): each at most once, else null. ttl 0 / keep false: absent (proto3 defaults). */
+interface Fields { key: string | null; amount: number; type: number; vs: number; ve: number; cs: number; ce: number; ttl: number; keep: boolean }
+const f: Fields = { key: null, amount: -1, type: 0, vs: -1, ve: -1, cs: -1, ce: -1, ttl: 0, keep: false };
 
-/** Reads the fields allowed by `allowed` (bit per field number) into f; false: fall back. Field 2 is value in a Set, amount otherwise. */
+/**
+ * Reads the fields allowed by `allowed` (bit per field number) into f; false: fall back. Field 2 is
+ * value in a Set, amount otherwise; fields 6 and 7 (ttl_ms, keep_ttl) only in a Set.
+ */
 function readFields(b: Buffer, s: number, e: number, allowed: number, isSet: boolean): boolean {
-  f.key = null; f.amount = -1; f.type = 0; f.vs = -1; f.ve = -1; f.cs = -1; f.ce = -1;
+  f.key = null; f.amount = -1; f.type = 0; f.vs = -1; f.ve = -1; f.cs = -1; f.ce = -1; f.ttl = 0; f.keep = false;
   let seen = 0;
   let p = s;
   while (p < e) {
     const tag = b[p] as number;
     const field = tag >>> 3;
     const bit = 1 << field;
-    if (field > 4 || (allowed & bit) === 0 || (seen & bit) !== 0) return false;
+    if (field > 7 || (allowed & bit) === 0 || (seen & bit) !== 0) return false;
     seen |= bit;
     p++;
     if (tag === tagKey || (isSet && (tag === tagValue || tag === tagContext))) {
@@ -124,6 +129,16 @@ function readFields(b: Buffer, s: number, e: number, allowed: number, isSet: boo
     } else if (tag === tagType) {
       if (p >= e || (b[p] as number) > 2) return false;
       f.type = b[p] as number;
+      p++;
+    } else if (tag === tagTtl && isSet) {
+      // Within the bound only (< 2^49 read exactly); anything else is worded by the slow path.
+      const n = amountVarint(b, p, e);
+      if (n < 0 || n > expiryDeadlineMsMax) return false;
+      f.ttl = n;
+      p = at;
+    } else if (tag === tagKeepTtl && isSet) {
+      if (p >= e || (b[p] as number) > 1) return false;
+      f.keep = b[p] === 1;
       p++;
     } else {
       return false;
@@ -153,20 +168,30 @@ function fastOp(b: Buffer, s: number, e: number): ClientOp | null {
       if (!readFields(b, is, e, 0b0010, false)) return null;
       return { kind: "get", key: f.key as string };
     case tagSet: {
-      if (!readFields(b, is, e, 0b11110, true)) return null;
+      // Fields 1..4, 6, 7 (5, request_id, belongs on the BatchRequest: the slow path refuses it).
+      if (!readFields(b, is, e, 0b11011110, true)) return null;
       const value = f.vs < 0 ? empty : b.subarray(f.vs, f.ve);
       if (value.length > valueBytesMax) return null;
+      if (f.keep && f.ttl > 0) return null;
       const contextBytes = f.cs < 0 ? 0 : f.ce - f.cs;
       if (f.type === 2) {
         if (contextBytes > mvContextBytesMax) return null;
-        return { kind: "setMv", key: f.key as string, value, context: contextBytes > 0 ? b.subarray(f.cs, f.ce) : null };
+        const mv: ClientOp = { kind: "setMv", key: f.key as string, value, context: contextBytes > 0 ? b.subarray(f.cs, f.ce) : null };
+        return withSetTtl(mv);
       }
       if (contextBytes > 0) return null;
-      return { kind: "set", key: f.key as string, value };
+      return withSetTtl({ kind: "set", key: f.key as string, value });
     }
     default:
       return null;
   }
+}
+
+/** A Set op with f's deadline fields, shaped as validate.ts's setOp shapes them (absent unless given). */
+function withSetTtl(op: Extract<ClientOp, { kind: "set" | "setMv" }>): ClientOp {
+  if (f.keep) op.keepTtl = true;
+  else if (f.ttl > 0) op.ttlMs = f.ttl;
+  return op;
 }
 
 /** A decoded BatchRequest: its ops and its request id (null: none). */
@@ -365,6 +390,11 @@ function expectedResult(op: ClientOp): OpResult["kind"] {
       return "hashValues";
     case "hgetall":
       return "hashFields";
+    case "expire":
+    case "persist":
+      return "changed";
+    case "ttl":
+      return "ttl";
   }
 }
 
@@ -460,10 +490,30 @@ export function hashResultWire(op: ClientOp, r: OpResult): OpResultWire | null {
   }
 }
 
+/**
+ * An expiry op's OpResult as protobufjs writes it (the field of the op's kind; not on the hot
+ * path). Null for any other op.
+ */
+export function expiryResultWire(op: ClientOp, r: OpResult): OpResultWire | null {
+  switch (op.kind) {
+    case "expire":
+      return r.kind === "changed" ? { expire: { set: r.value } } : null;
+    case "persist":
+      return r.kind === "changed" ? { persist: { cleared: r.value } } : null;
+    case "ttl":
+      return r.kind === "ttl" ? { ttl: { ttlMs: r.ttlMs } } : null;
+    default:
+      return null;
+  }
+}
+
 /** A GetResponse as protobufjs encodes it (the unary Get, and Batch results with conflict sides). */
-export function getResponseWire(key: Uint8Array | undefined, v: TypedView & { conflicts?: readonly TypedView[] }): GetResponseWire {
+export function getResponseWire(key: Uint8Array | undefined, v: ValueView): GetResponseWire {
   const base: GetResponseWire = { key, type: valueTypeWire[v.type] };
   if (v.conflicts !== undefined && v.conflicts.length > 0) base.conflicts = v.conflicts.map((c) => getResponseWire(undefined, c));
+  // 0 (left out) is "no deadline"; a key with one has >= 1 ms left.
+  if (v.ttlMs !== undefined) base.ttlMs = v.ttlMs;
+  if (v.expiresAtMs !== undefined) base.expiresAtUnixMs = v.expiresAtMs;
   switch (v.type) {
     case "gcounter":
     case "pncounter":
@@ -502,6 +552,11 @@ function writeValue(out: Out, v: ValueView): void {
       if (v.context.length > 0) inner += delimited(v.context.length);
       break;
   }
+  // ttl_ms = 10 and expires_at_unix_ms = 11 (int64), after every other field; left out when 0 (no deadline).
+  const ttl = v.ttlMs ?? 0;
+  const at = v.expiresAtMs ?? 0;
+  if (ttl > 0) inner += 1 + varintBytes(ttl);
+  if (at > 0) inner += 1 + varintBytes(at);
   out.ensure(2 * 6 + 2);
   out.buf[out.pos++] = tagResult;
   out.varint(delimited(inner));
@@ -517,16 +572,27 @@ function writeValue(out: Out, v: ValueView): void {
         out.buf[out.pos++] = 0x18;
         int64.write(out);
       }
-      return;
+      break;
     case "lww":
       out.buf[out.pos++] = ValueTypeWire.LWW;
       if (v.value.length > 0) out.bytes(0x22, v.value);
-      return;
+      break;
     case "mv":
       out.buf[out.pos++] = ValueTypeWire.MV;
       for (const x of v.values) out.bytes(0x2a, x);
       if (v.context.length > 0) out.bytes(0x32, v.context);
-      return;
+      break;
+  }
+  if (ttl > 0 || at > 0) {
+    out.ensure(2 * 11);
+    if (ttl > 0) {
+      out.buf[out.pos++] = 0x50;
+      out.varint(ttl);
+    }
+    if (at > 0) {
+      out.buf[out.pos++] = 0x58;
+      out.varint(at);
+    }
   }
 }
 
@@ -570,9 +636,9 @@ export function encodeBatchResponse(ops: readonly ClientOp[], outcomes: readonly
     }
     const r = outcome.result;
     checkResultKind(ops[i] as ClientOp, r);
-    const hash = hashResultWire(ops[i] as ClientOp, r);
-    if (hash !== null) {
-      out.bytes(tagResult, codecs.OpResult.encode(hash));
+    const own = hashResultWire(ops[i] as ClientOp, r) ?? expiryResultWire(ops[i] as ClientOp, r);
+    if (own !== null) {
+      out.bytes(tagResult, codecs.OpResult.encode(own));
       continue;
     }
     switch (r.kind) {
@@ -598,6 +664,14 @@ export function encodeBatchResponse(ops: readonly ClientOp[], outcomes: readonly
       case "isMember":
         out.bytes(tagResult, codecs.OpResult.encode({ sismember: { isMember: r.value } }));
         break;
+      case "hashCount":
+      case "hashValue":
+      case "hashValues":
+      case "hashFields":
+      case "changed":
+      case "ttl":
+        // checkResultKind tied these to their ops, which hashResultWire / expiryResultWire wrote.
+        throw new Error(`assertion failed: a ${r.kind} result for ${(ops[i] as ClientOp).kind}`);
     }
   }
   return out.finish();
@@ -623,8 +697,14 @@ function bytesOrEmpty(v: Uint8Array | undefined | null): Uint8Array {
 
 /** GetResponse -> ValueView (with its conflict sides, if any); an unknown type is BadBatchResponse. */
 export function valueViewOf(r: GetResponseWire): ValueView {
-  const v = typedViewOf(r);
-  return r.conflicts !== undefined && r.conflicts.length > 0 ? { ...v, conflicts: r.conflicts.map(typedViewOf) } : v;
+  const v: ValueView = typedViewOf(r);
+  if (r.conflicts !== undefined && r.conflicts.length > 0) v.conflicts = r.conflicts.map(typedViewOf);
+  // 0 (absent, or a server without expiry) is "no deadline".
+  const ttl = int64ToBigInt(r.ttlMs);
+  const at = int64ToBigInt(r.expiresAtUnixMs);
+  if (ttl > 0n) v.ttlMs = Number(ttl);
+  if (at > 0n) v.expiresAtMs = Number(at);
+  return v;
 }
 
 function typedViewOf(r: GetResponseWire): TypedView {
@@ -678,6 +758,12 @@ export function batchItemOf(r: OpResultWire): BatchItem {
       return { ok: true, result: { kind: "hashValues", values: (r.hmget?.values ?? []).map(hashValueOf) } };
     case "hgetall":
       return { ok: true, result: { kind: "hashFields", fields: (r.hgetall?.fields ?? []).map(hashFieldOf) } };
+    case "expire":
+      return { ok: true, result: { kind: "changed", value: r.expire?.set === true } };
+    case "persist":
+      return { ok: true, result: { kind: "changed", value: r.persist?.cleared === true } };
+    case "ttl":
+      return { ok: true, result: { kind: "ttl", ttlMs: Number(int64ToBigInt(r.ttl?.ttlMs)) } };
     default:
       throw new BadBatchResponse("server sent an op result without a result");
   }
@@ -846,7 +932,27 @@ function fastValueView(b: Buffer, s: number, e: number): ValueView | null {
     members.push(b.subarray(span, at));
     p = at;
   }
+  // ttl_ms = 10, expires_at_unix_ms = 11: positive (< 2^49) when present; anything else falls back.
+  let ttlMs = 0;
+  let expiresAtMs = 0;
+  if (p < e && b[p] === 0x50) {
+    ttlMs = amountVarint(b, p + 1, e);
+    if (ttlMs < 1) return null;
+    p = at;
+  }
+  if (p < e && b[p] === 0x58) {
+    expiresAtMs = amountVarint(b, p + 1, e);
+    if (expiresAtMs < 1) return null;
+    p = at;
+  }
   if (p !== e) return null;
+  const v = fastTypedView(type, counter, value, values, context, members);
+  if (ttlMs > 0) v.ttlMs = ttlMs;
+  if (expiresAtMs > 0) v.expiresAtMs = expiresAtMs;
+  return v;
+}
+
+function fastTypedView(type: number, counter: bigint, value: Uint8Array, values: Uint8Array[], context: Uint8Array, members: Uint8Array[]): ValueView {
   switch (type) {
     case ValueTypeWire.GCOUNTER:
       return { type: "gcounter", value: counter };

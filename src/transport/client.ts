@@ -1,11 +1,11 @@
 // A typed client for ClientService, AdminService and Health: what `imdb client`, `imdb admin` and the load benchmark speak.
 import * as grpc from "@grpc/grpc-js";
-import type { CounterKind, HashFieldView, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueKind, ValueView } from "./api.ts";
+import type { CounterKind, ExpireCondition, HashFieldView, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueKind, ValueView } from "./api.ts";
 import { clientMessageBytesMax, clientResponseBytesMax } from "./api.ts";
 import {
-  adminMethods, bigIntToInt64, clientMethods, codecs, CounterTypeWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
+  adminMethods, bigIntToInt64, clientMethods, codecs, CounterTypeWire, ExpireConditionWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
   rawCodec, RegisterTypeWire, uint64ToNumber, ValueTypeWire,
-  type BackupChunkWire, type EmptyWire, type GetResponseWire, type MethodDesc, type OpWire,
+  type BackupChunkWire, type EmptyWire, type GetResponseWire, type MethodDesc, type OpWire, type SetRequestWire,
 } from "./proto.ts";
 import { BadBatchResponse, decodeBatchResponse, valueViewOf, type BatchItem } from "./batch-codec.ts";
 import { clientChannelTls, type TlsMaterial } from "./tls.ts";
@@ -25,13 +25,28 @@ export class RpcError extends Error {
 
 export type KeyInput = string | Uint8Array;
 
+/**
+ * A register write's deadline as a caller gives it (SetRequest ttl_ms / keep_ttl): neither clears
+ * the key's deadline, as Redis's SET does. Not checked here (the server judges).
+ */
+export interface SetTtlInput { ttlMs?: number; keepTtl?: boolean }
+
+/**
+ * An Expire's deadline: ttlMs (relative; <= 0 expires the key now) or atMs (absolute Unix ms).
+ * Giving both or neither is sent as given so the server's refusal can be seen.
+ */
+export interface ExpireInput { ttlMs?: number; atMs?: number; cond?: ExpireCondition }
+
 /** Ops as a caller writes them; amounts are not checked here so the server's validation can be exercised. */
 export type RequestOp =
   | { kind: "increment"; key: KeyInput; amount: bigint; counter?: CounterKind }
   | { kind: "decrement"; key: KeyInput; amount: bigint }
   | { kind: "get"; key: KeyInput }
-  | { kind: "set"; key: KeyInput; value: Uint8Array }
-  | { kind: "setMv"; key: KeyInput; value: Uint8Array; context: Uint8Array | null }
+  | ({ kind: "set"; key: KeyInput; value: Uint8Array } & SetTtlInput)
+  | ({ kind: "setMv"; key: KeyInput; value: Uint8Array; context: Uint8Array | null } & SetTtlInput)
+  | ({ kind: "expire"; key: KeyInput } & ExpireInput)
+  | { kind: "persist"; key: KeyInput }
+  | { kind: "ttl"; key: KeyInput }
   | { kind: "delete"; key: KeyInput }
   | { kind: "sadd"; key: KeyInput; members: Uint8Array[] }
   | { kind: "srem"; key: KeyInput; members: Uint8Array[] }
@@ -83,9 +98,20 @@ export function opWire(op: RequestOp): OpWire {
     case "get":
       return { get: { key: keyBytes(op.key) } };
     case "set":
-      return { set: { key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.LWW } };
+      return { set: withTtl({ key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.LWW }, op) };
     case "setMv":
-      return { set: { key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.MV, context: op.context ?? undefined } };
+      return { set: withTtl({ key: keyBytes(op.key), value: op.value, type: RegisterTypeWire.MV, context: op.context ?? undefined }, op) };
+    case "expire": {
+      // A oneof member is written whenever it is set, 0 included (ttl 0 expires the key now).
+      const req: NonNullable<OpWire["expire"]> = { key: keyBytes(op.key), condition: expireConditionWire(op.cond) };
+      if (op.ttlMs !== undefined) req.ttlMs = int64(BigInt(op.ttlMs));
+      if (op.atMs !== undefined) req.atUnixMs = int64(BigInt(op.atMs));
+      return { expire: req };
+    }
+    case "persist":
+      return { persist: { key: keyBytes(op.key) } };
+    case "ttl":
+      return { ttl: { key: keyBytes(op.key) } };
     case "delete":
       return { delete: { key: keyBytes(op.key) } };
     case "sadd":
@@ -112,6 +138,28 @@ export function opWire(op: RequestOp): OpWire {
       return { hgetall: { key: keyBytes(op.key) } };
     case "hlen":
       return { hlen: { key: keyBytes(op.key) } };
+  }
+}
+
+/** A SetRequest with the deadline fields a caller gave (left out: the proto3 default, "clear"). */
+function withTtl(req: SetRequestWire, t: SetTtlInput): SetRequestWire {
+  if (t.ttlMs !== undefined) req.ttlMs = { ...bigIntToInt64(BigInt(t.ttlMs)), unsigned: true };
+  if (t.keepTtl === true) req.keepTtl = true;
+  return req;
+}
+
+function expireConditionWire(c: ExpireCondition | undefined): number {
+  switch (c) {
+    case undefined:
+      return ExpireConditionWire.NONE;
+    case "nx":
+      return ExpireConditionWire.NX;
+    case "xx":
+      return ExpireConditionWire.XX;
+    case "gt":
+      return ExpireConditionWire.GT;
+    case "lt":
+      return ExpireConditionWire.LT;
   }
 }
 
@@ -208,15 +256,16 @@ export class ImdbClient {
     return valueView(await this.call(clientMethods.Get, { key: keyBytes(key) }));
   }
 
-  async set(key: KeyInput, value: Uint8Array, requestId?: Uint8Array): Promise<void> {
-    const set = opWire({ kind: "set", key, value }).set ?? {};
+  /** ttl: the key's deadline after the write (none given: cleared, as Redis's SET). */
+  async set(key: KeyInput, value: Uint8Array, requestId?: Uint8Array, ttl: SetTtlInput = {}): Promise<void> {
+    const set = opWire({ kind: "set", key, value, ...ttl }).set ?? {};
     if (requestId !== undefined) set.requestId = requestId;
     await this.call(clientMethods.Set, set);
   }
 
-  /** Writes an MV register; returns the context after the write. */
-  async setMv(key: KeyInput, value: Uint8Array, context: Uint8Array | null, requestId?: Uint8Array): Promise<Uint8Array> {
-    const set = opWire({ kind: "setMv", key, value, context }).set ?? {};
+  /** Writes an MV register; returns the context after the write. ttl: as in set. */
+  async setMv(key: KeyInput, value: Uint8Array, context: Uint8Array | null, requestId?: Uint8Array, ttl: SetTtlInput = {}): Promise<Uint8Array> {
+    const set = opWire({ kind: "setMv", key, value, context, ...ttl }).set ?? {};
     if (requestId !== undefined) set.requestId = requestId;
     const res = await this.call(clientMethods.Set, set);
     return res.context ?? new Uint8Array(0);
@@ -306,6 +355,27 @@ export class ImdbClient {
     const req = opWire({ kind: "hincrby", key, field, amount }).hincrby ?? {};
     if (requestId !== undefined) req.requestId = requestId;
     return int64ToBigInt((await this.call(clientMethods.HIncrBy, req)).value);
+  }
+
+  // ---- expiry (docs/api.md, "Expiry") ----
+
+  /** PEXPIRE / PEXPIREAT: true if the deadline was set (or the key expired now); false: no key, or the condition failed. */
+  async expire(key: KeyInput, when: ExpireInput, requestId?: Uint8Array): Promise<boolean> {
+    const req = opWire({ kind: "expire", key, ...when }).expire ?? {};
+    if (requestId !== undefined) req.requestId = requestId;
+    return (await this.call(clientMethods.Expire, req)).set === true;
+  }
+
+  /** PERSIST: true if the key had a deadline. */
+  async persist(key: KeyInput, requestId?: Uint8Array): Promise<boolean> {
+    const req = opWire({ kind: "persist", key }).persist ?? {};
+    if (requestId !== undefined) req.requestId = requestId;
+    return (await this.call(clientMethods.Persist, req)).cleared === true;
+  }
+
+  /** PTTL: -2 no such key, -1 no deadline, else ms left. */
+  async ttl(key: KeyInput): Promise<number> {
+    return Number(int64ToBigInt((await this.call(clientMethods.Ttl, { key: keyBytes(key) })).ttlMs));
   }
 
   /** requestId: the whole batch's (then it may hold only writes). */

@@ -36,6 +36,7 @@ export function uint64ToNumber(v: WireInt64 | undefined | null): number {
 export const CounterTypeWire = { UNSPECIFIED: 0, PNCOUNTER: 1, GCOUNTER: 2 } as const;
 export const ValueTypeWire = { UNSPECIFIED: 0, GCOUNTER: 1, PNCOUNTER: 2, LWW: 3, MV: 4, SET: 5, HASH: 6 } as const;
 export const RegisterTypeWire = { UNSPECIFIED: 0, LWW: 1, MV: 2 } as const;
+export const ExpireConditionWire = { NONE: 0, NX: 1, XX: 2, GT: 3, LT: 4 } as const;
 export const MemberStatusWire = { UNSPECIFIED: 0, ALIVE: 1, SUSPECT: 2, DEAD: 3, LEFT: 4 } as const;
 
 export interface IncrementRequestWire { key?: Uint8Array; amount?: WireInt64; type?: number; requestId?: Uint8Array }
@@ -46,6 +47,7 @@ export interface GetResponseWire {
   key?: Uint8Array; type?: number; counter?: WireInt64; value?: Uint8Array; values?: Uint8Array[]; context?: Uint8Array; conflicts?: GetResponseWire[];
   members?: Uint8Array[];
   fields?: HashFieldWire[];
+  ttlMs?: WireInt64; expiresAtUnixMs?: WireInt64;
 }
 export interface HashFieldWire { field?: Uint8Array; value?: Uint8Array }
 export interface HashValueWire { found?: boolean; value?: Uint8Array }
@@ -63,7 +65,18 @@ export interface HLenRequestWire { key?: Uint8Array }
 export interface HLenResponseWire { key?: Uint8Array; length?: WireInt64 }
 export interface HIncrByRequestWire { key?: Uint8Array; field?: Uint8Array; amount?: WireInt64; requestId?: Uint8Array }
 export interface HIncrByResponseWire { key?: Uint8Array; value?: WireInt64 }
-export interface SetRequestWire { key?: Uint8Array; value?: Uint8Array; type?: number; context?: Uint8Array; requestId?: Uint8Array }
+export interface SetRequestWire {
+  key?: Uint8Array; value?: Uint8Array; type?: number; context?: Uint8Array; requestId?: Uint8Array; ttlMs?: WireInt64; keepTtl?: boolean;
+}
+/** `when` names the oneof member that is set ("ttlMs" | "atUnixMs"), as protobufjs decodes it. */
+export interface ExpireRequestWire {
+  key?: Uint8Array; ttlMs?: WireInt64 | null; atUnixMs?: WireInt64 | null; condition?: number; requestId?: Uint8Array; when?: string;
+}
+export interface ExpireResponseWire { key?: Uint8Array; set?: boolean }
+export interface PersistRequestWire { key?: Uint8Array; requestId?: Uint8Array }
+export interface PersistResponseWire { key?: Uint8Array; cleared?: boolean }
+export interface TtlRequestWire { key?: Uint8Array }
+export interface TtlResponseWire { key?: Uint8Array; ttlMs?: WireInt64 }
 export interface SetResponseWire { key?: Uint8Array; context?: Uint8Array }
 export interface DeleteRequestWire { key?: Uint8Array; requestId?: Uint8Array }
 export interface DeleteResponseWire { key?: Uint8Array; deleted?: boolean }
@@ -83,6 +96,7 @@ export interface OpWire {
   sismember?: SIsMemberRequestWire | null; scard?: SCardRequestWire | null;
   hset?: HSetRequestWire | null; hget?: HGetRequestWire | null; hmget?: HMGetRequestWire | null; hdel?: HDelRequestWire | null;
   hgetall?: HGetAllRequestWire | null; hlen?: HLenRequestWire | null; hincrby?: HIncrByRequestWire | null;
+  expire?: ExpireRequestWire | null; persist?: PersistRequestWire | null; ttl?: TtlRequestWire | null;
   op?: string;
 }
 export interface OpResultWire {
@@ -91,6 +105,7 @@ export interface OpResultWire {
   sismember?: SIsMemberResponseWire | null;
   hset?: HSetResponseWire | null; hget?: HGetResponseWire | null; hmget?: HMGetResponseWire | null; hdel?: HDelResponseWire | null;
   hgetall?: HGetAllResponseWire | null; hlen?: HLenResponseWire | null; hincrby?: HIncrByResponseWire | null;
+  expire?: ExpireResponseWire | null; persist?: PersistResponseWire | null; ttl?: TtlResponseWire | null;
   result?: string;
 }
 export interface BatchRequestWire { ops?: OpWire[]; requestId?: Uint8Array }
@@ -194,6 +209,12 @@ export const codecs = {
   HLenResponse: codec<HLenResponseWire>("imdb.v1.HLenResponse"),
   HIncrByRequest: codec<HIncrByRequestWire>("imdb.v1.HIncrByRequest"),
   HIncrByResponse: codec<HIncrByResponseWire>("imdb.v1.HIncrByResponse"),
+  ExpireRequest: codec<ExpireRequestWire>("imdb.v1.ExpireRequest"),
+  ExpireResponse: codec<ExpireResponseWire>("imdb.v1.ExpireResponse"),
+  PersistRequest: codec<PersistRequestWire>("imdb.v1.PersistRequest"),
+  PersistResponse: codec<PersistResponseWire>("imdb.v1.PersistResponse"),
+  TtlRequest: codec<TtlRequestWire>("imdb.v1.TtlRequest"),
+  TtlResponse: codec<TtlResponseWire>("imdb.v1.TtlResponse"),
   HealthCheckRequest: codec<HealthCheckRequestWire>("grpc.health.v1.HealthCheckRequest"),
   HealthCheckResponse: codec<HealthCheckResponseWire>("grpc.health.v1.HealthCheckResponse"),
 } as const;
@@ -237,6 +258,9 @@ export const clientMethods = {
   HGetAll: m(cs, "HGetAll", codecs.HGetAllRequest, codecs.HGetAllResponse),
   HLen: m(cs, "HLen", codecs.HLenRequest, codecs.HLenResponse),
   HIncrBy: m(cs, "HIncrBy", codecs.HIncrByRequest, codecs.HIncrByResponse),
+  Expire: m(cs, "Expire", codecs.ExpireRequest, codecs.ExpireResponse),
+  Persist: m(cs, "Persist", codecs.PersistRequest, codecs.PersistResponse),
+  Ttl: m(cs, "Ttl", codecs.TtlRequest, codecs.TtlResponse),
 } as const;
 
 export const adminMethods = {

@@ -11,12 +11,12 @@ import {
   type SIsMemberResponseWire, type SMembersResponseWire, type BackupChunkWire,
 } from "./proto.ts";
 import {
-  decrementOp, deleteOp, getOp, hdelOp, hgetallOp, hgetOp, hincrbyOp, hlenOp, hmgetOp, hsetOp, incrementOp, requestIdOf, saddOp, scanQuery, scardOp,
-  setOp, sismemberOp, smembersOp, sremOp,
+  decrementOp, deleteOp, expireOp, getOp, hdelOp, hgetallOp, hgetOp, hincrbyOp, hlenOp, hmgetOp, hsetOp, incrementOp, persistOp, requestIdOf, saddOp,
+  scanQuery, scardOp, setOp, sismemberOp, smembersOp, sremOp, ttlOp,
 } from "./validate.ts";
 
 const utf8Encoder = new TextEncoder();
-import { checkResultKind, decodeBatch, encodeBatchResponse, getResponseWire, hashResultWire } from "./batch-codec.ts";
+import { checkResultKind, decodeBatch, encodeBatchResponse, expiryResultWire, getResponseWire, hashResultWire } from "./batch-codec.ts";
 import { callerIdentity, ReloadableServerCredentials, type PeerIdentity, type TlsMaterial } from "./tls.ts";
 import { addReflection } from "./reflection.ts";
 
@@ -134,16 +134,24 @@ function resultWire(key: Uint8Array | undefined, r: OpResult): ResultWire {
     case "hashValue":
     case "hashValues":
     case "hashFields":
+    case "changed":
+    case "ttl":
       throw new Error(`assertion failed: a ${r.kind} result goes through unaryResponse`);
   }
 }
 
-/** The unary response of op: a hash op's own message (with its key), else resultWire's. */
+/** The unary response of op: a hash or expiry op's own message (with its key), else resultWire's. */
 function unaryResponse(op: ClientOp, key: Uint8Array | undefined, r: OpResult): unknown {
   const hash = hashResultWire(op, r);
   if (hash !== null) {
     const msg = hash.hset ?? hash.hdel ?? hash.hlen ?? hash.hincrby ?? hash.hget ?? hash.hmget ?? hash.hgetall;
     if (msg === undefined || msg === null) throw new Error(`assertion failed: no hash result for ${op.kind}`);
+    return { ...msg, key };
+  }
+  const expiry = expiryResultWire(op, r);
+  if (expiry !== null) {
+    const msg = expiry.expire ?? expiry.persist ?? expiry.ttl;
+    if (msg === undefined || msg === null) throw new Error(`assertion failed: no expiry result for ${op.kind}`);
     return { ...msg, key };
   }
   return resultWire(key, r);
@@ -191,6 +199,9 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
     HGetAll: single("HGetAll", hgetallOp),
     HLen: single("HLen", hlenOp),
     HIncrBy: single("HIncrBy", hincrbyOp),
+    Expire: single("Expire", expireOp),
+    Persist: single("Persist", persistOp),
+    Ttl: single("Ttl", ttlOp),
     // Raw bytes both ways (see clientServiceMethods): the hand-written codec replaces protobufjs here.
     Batch: unary("Batch", onInternal, async (req: Uint8Array, call) => {
       requireCaller(call, secure, roles);

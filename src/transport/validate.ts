@@ -1,12 +1,13 @@
 // Edge validation: wire messages become typed ClientOps or an INVALID_ARGUMENT / RESOURCE_EXHAUSTED OpFailure, before any handler runs.
 import {
-  batchOpsMax, fieldBytesMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, scanLimitDefault, scanLimitMax, setMemberBytesMax,
-  setMembersWriteMax, valueBytesMax,
-  type ClientOp, type CounterKind, type HashFieldView, type ScanQuery, type ValueKind,
+  batchOpsMax, expiryDeadlineMsMax, fieldBytesMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, scanLimitDefault, scanLimitMax,
+  setMemberBytesMax, setMembersWriteMax, valueBytesMax,
+  type ClientOp, type CounterKind, type ExpireCondition, type HashFieldView, type ScanQuery, type SetTtl, type ValueKind,
 } from "./api.ts";
 import {
-  CounterTypeWire, int64ToBigInt, RegisterTypeWire, uint64ToNumber, ValueTypeWire,
-  type BatchRequestWire, type DecrementRequestWire, type DeleteRequestWire, type GetRequestWire, type HDelRequestWire, type HGetAllRequestWire,
+  CounterTypeWire, ExpireConditionWire, int64ToBigInt, RegisterTypeWire, uint64ToNumber, ValueTypeWire,
+  type BatchRequestWire, type DecrementRequestWire, type DeleteRequestWire, type ExpireRequestWire, type GetRequestWire, type HDelRequestWire,
+  type HGetAllRequestWire, type PersistRequestWire, type TtlRequestWire, type WireInt64,
   type HGetRequestWire, type HIncrByRequestWire, type HLenRequestWire, type HMGetRequestWire, type HSetRequestWire, type IncrementRequestWire,
   type OpWire, type SAddRequestWire, type ScanRequestWire, type SCardRequestWire, type SetRequestWire, type SIsMemberRequestWire,
   type SMembersRequestWire, type SRemRequestWire,
@@ -87,19 +88,81 @@ export function setOp(req: SetRequestWire): ClientOp {
   // protobufjs leaves an absent bytes field as a shared empty Array, not a Uint8Array: normalise.
   const value = checkValue(bytesOrEmpty(req.value));
   const context = bytesOrEmpty(req.context);
+  const ttl = setTtlOf(req);
   switch (req.type ?? 0) {
     case RegisterTypeWire.UNSPECIFIED:
     case RegisterTypeWire.LWW:
       if (context.length > 0) throw new OpFailure("INVALID_ARGUMENT", "context is only for MV registers");
-      return { kind: "set", key, value };
+      return { kind: "set", key, value, ...ttl };
     case RegisterTypeWire.MV:
       if (context.length > mvContextBytesMax) {
         throw new OpFailure("RESOURCE_EXHAUSTED", `context is ${context.length} bytes, the limit is ${mvContextBytesMax}`);
       }
-      return { kind: "setMv", key, value, context: context.length > 0 ? context : null };
+      return { kind: "setMv", key, value, context: context.length > 0 ? context : null, ...ttl };
     default:
       throw new OpFailure("INVALID_ARGUMENT", `unknown register type ${req.type}`);
   }
+}
+
+/**
+ * A Set's deadline fields: ttl_ms 1..expiryDeadlineMsMax (0: none; the node refuses one that,
+ * added to its clock, passes expiryDeadlineMsMax), keep_ttl, never both.
+ */
+function setTtlOf(req: SetRequestWire): SetTtl {
+  const ttl = int64ToBigInt(req.ttlMs);
+  if (ttl > BigInt(expiryDeadlineMsMax)) throw new OpFailure("INVALID_ARGUMENT", `ttl_ms must be at most ${expiryDeadlineMsMax}, got ${ttl}`);
+  const keep = req.keepTtl === true;
+  if (keep && ttl > 0n) throw new OpFailure("INVALID_ARGUMENT", "ttl_ms and keep_ttl exclude each other: a write sets a deadline or keeps the current one");
+  if (keep) return { keepTtl: true };
+  return ttl > 0n ? { ttlMs: Number(ttl) } : {};
+}
+
+function expireCondition(c: number | undefined): ExpireCondition | null {
+  switch (c ?? 0) {
+    case ExpireConditionWire.NONE:
+      return null;
+    case ExpireConditionWire.NX:
+      return "nx";
+    case ExpireConditionWire.XX:
+      return "xx";
+    case ExpireConditionWire.GT:
+      return "gt";
+    case ExpireConditionWire.LT:
+      return "lt";
+    default:
+      throw new OpFailure("INVALID_ARGUMENT", `unknown expire condition ${c}`);
+  }
+}
+
+/** An int64 deadline field at most expiryDeadlineMsMax, as a number (any negative value is clamped to -1: it only means "the past"). */
+function deadlineField(v: WireInt64 | null | undefined, name: string): number {
+  const n = int64ToBigInt(v);
+  if (n > BigInt(expiryDeadlineMsMax)) {
+    throw new OpFailure("INVALID_ARGUMENT", `${name} must be at most ${expiryDeadlineMsMax} (Unix ms of the latest deadline, the year 10889), got ${n}`);
+  }
+  return n < 0n ? -1 : Number(n);
+}
+
+/** An Expire: exactly one of ttl_ms and at_unix_ms, each at most expiryDeadlineMsMax; a known condition. */
+export function expireOp(req: ExpireRequestWire): ClientOp {
+  const key = decodeKey(req.key);
+  const cond = expireCondition(req.condition);
+  switch (req.when) {
+    case "ttlMs":
+      return { kind: "expire", key, ttlMs: deadlineField(req.ttlMs, "ttl_ms"), atMs: null, cond };
+    case "atUnixMs":
+      return { kind: "expire", key, ttlMs: null, atMs: deadlineField(req.atUnixMs, "at_unix_ms"), cond };
+    default:
+      throw new OpFailure("INVALID_ARGUMENT", "give ttl_ms or at_unix_ms (the deadline to set)");
+  }
+}
+
+export function persistOp(req: PersistRequestWire): ClientOp {
+  return { kind: "persist", key: decodeKey(req.key) };
+}
+
+export function ttlOp(req: TtlRequestWire): ClientOp {
+  return { kind: "ttl", key: decodeKey(req.key) };
 }
 
 export function deleteOp(req: DeleteRequestWire): ClientOp {
@@ -272,6 +335,14 @@ function batchOp(op: OpWire): ClientOp {
       return hgetallOp(op.hgetall ?? {});
     case "hlen":
       return hlenOp(op.hlen ?? {});
+    case "expire":
+      noInnerRequestId(op.expire?.requestId);
+      return expireOp(op.expire ?? {});
+    case "persist":
+      noInnerRequestId(op.persist?.requestId);
+      return persistOp(op.persist ?? {});
+    case "ttl":
+      return ttlOp(op.ttl ?? {});
     default:
       throw new OpFailure("INVALID_ARGUMENT", "op is empty");
   }
@@ -301,7 +372,7 @@ export function batchRequest(req: BatchRequestWire): { ops: ClientOp[]; requestI
   return { ops, requestId };
 }
 
-/** Refuses a read (Get, SMembers, SIsMember, SCard, HGet, HMGet, HGetAll, HLen) in a batch that carries a request id. */
+/** Refuses a read (Get, SMembers, SIsMember, SCard, HGet, HMGet, HGetAll, HLen, Ttl) in a batch that carries a request id. */
 export function checkWritesOnly(ops: readonly ClientOp[]): void {
   for (let i = 0; i < ops.length; i++) {
     if (isRead(ops[i] as ClientOp)) throw new OpFailure("INVALID_ARGUMENT", `op ${i}: a batch with a request_id holds only writes (send reads separately)`);

@@ -90,8 +90,8 @@ describe("counters outside int64 (finding 5)", () => {
           const e = overRange(up);
           const before = snap(e, "k");
           const op: ClientOp = { kind, key: "k", amount, ...(kind === "increment" ? { counter: null } : {}) } as ClientOp;
-          const { results, deltas } = e.applyMany([toManyOp(op)], T);
-          const outcome = outcomeOf(op, results[0] as (typeof results)[number]);
+          const { results, deltas } = e.applyMany([toManyOp(op, T)], T);
+          const outcome = outcomeOf(op, results[0] as (typeof results)[number], T);
           const changed = snap(e, "k") !== before;
           expect(changed).toBe(deltas.length > 0);
           if (!outcome.ok && outcome.error.code === "OUT_OF_RANGE") expect({ up, kind, amount, changed }).toEqual({ up, kind, amount, changed: false });

@@ -10,8 +10,8 @@ const T = 1_700_000_000_000;
 const enc = new TextEncoder();
 
 function read(e: Engine, op: ClientOp): OpOutcome {
-  const { results } = e.applyMany([toManyOp(op)], T);
-  return outcomeOf(op, results[0] as Parameters<typeof outcomeOf>[1]);
+  const { results } = e.applyMany([toManyOp(op, T)], T);
+  return outcomeOf(op, results[0] as Parameters<typeof outcomeOf>[1], T);
 }
 
 test("set reads: members, membership of each member and non-member, count; missing key; another type", () => {

@@ -26,12 +26,69 @@ export class FakeNode implements ClientHandler, AdminHandler {
   readonly requestIds: (string | null)[] = [];
   /** This many coming apply() calls answer UNAVAILABLE without applying (a node going away). */
   unavailableNext = 0;
+  /** Keys' deadlines, Unix ms on `now` (a fake of the engine's expiry: enough to see the edge carry it). */
+  readonly deadlines = new Map<string, number>();
+  /** The fake's wall clock. */
+  now: () => number = () => Date.now();
 
   private fail(code: "FAILED_PRECONDITION" | "OUT_OF_RANGE" | "NOT_FOUND", message: string): OpOutcome {
     return { ok: false, error: { code, message } };
   }
 
+  /** Drops the key if its deadline passed (as the engine hides an expired key). */
+  private expireIfDue(key: string, nowMs: number): void {
+    const at = this.deadlines.get(key);
+    if (at !== undefined && at <= nowMs) {
+      this.store.delete(key);
+      this.deadlines.delete(key);
+    }
+  }
+
+  /** Expiry ops and a register write's deadline; null for any other op. */
+  private expiry(op: ClientOp, nowMs: number): OpOutcome | null {
+    const at = this.deadlines.get(op.key);
+    const exists = this.store.has(op.key);
+    switch (op.kind) {
+      case "ttl":
+        return { ok: true, result: { kind: "ttl", ttlMs: !exists ? -2 : at === undefined ? -1 : at - nowMs } };
+      case "persist":
+        this.applied++;
+        return { ok: true, result: { kind: "changed", value: exists && this.deadlines.delete(op.key) } };
+      case "expire": {
+        if (!exists) return { ok: true, result: { kind: "changed", value: false } };
+        const next = op.ttlMs !== null ? nowMs + Math.max(0, op.ttlMs) : Math.max(nowMs, op.atMs ?? nowMs);
+        // No deadline counts as infinitely late: GT never applies to it, LT always does.
+        const ok = op.cond === null || (op.cond === "nx" && at === undefined) || (op.cond === "xx" && at !== undefined) ||
+          (op.cond === "gt" && at !== undefined && next > at) || (op.cond === "lt" && (at === undefined || next < at));
+        if (!ok) return { ok: true, result: { kind: "changed", value: false } };
+        this.applied++;
+        this.deadlines.set(op.key, next);
+        this.expireIfDue(op.key, nowMs);
+        return { ok: true, result: { kind: "changed", value: true } };
+      }
+      default:
+        return null;
+    }
+  }
+
   private one(op: ClientOp): OpOutcome {
+    const nowMs = this.now();
+    this.expireIfDue(op.key, nowMs);
+    const expiry = this.expiry(op, nowMs);
+    if (expiry !== null) return expiry;
+    const out = this.oneValue(op);
+    if (!out.ok) return out;
+    if (op.kind === "delete") this.deadlines.delete(op.key);
+    if (op.kind === "set" || op.kind === "setMv") {
+      if (op.ttlMs !== undefined) this.deadlines.set(op.key, nowMs + op.ttlMs);
+      else if (op.keepTtl !== true) this.deadlines.delete(op.key);
+    }
+    const at = this.deadlines.get(op.key);
+    if (out.result.kind === "value" && at !== undefined) return { ok: true, result: { kind: "value", value: { ...out.result.value, ttlMs: at - nowMs, expiresAtMs: at } } };
+    return out;
+  }
+
+  private oneValue(op: ClientOp): OpOutcome {
     const cur = this.store.get(op.key);
     switch (op.kind) {
       case "increment":
