@@ -32,6 +32,22 @@ export class DeadlineIndex {
     }
   }
 
+  /**
+   * Calls visit(key) for every entry filed at or before nowMs (stale ones included), without
+   * removing any: O(entries due), as a heap's subtree below a later root holds only later ones.
+   */
+  forEachDue(nowMs: number, visit: (key: string) => void): void {
+    const stack: number[] = this.at.length > 0 ? [0] : [];
+    while (stack.length > 0) {
+      const i = stack.pop() as number;
+      if ((this.at[i] as number) > nowMs) continue;
+      visit(this.keys[i] as string);
+      const l = 2 * i + 1;
+      if (l < this.at.length) stack.push(l);
+      if (l + 1 < this.at.length) stack.push(l + 1);
+    }
+  }
+
   /** Removes and returns the earliest entry's key (call only when size > 0). */
   pop(): string {
     const top = this.keys[0] as string;

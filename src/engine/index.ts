@@ -792,6 +792,21 @@ export class Engine {
 
   // ---- Expiry (docs/api.md "Expiry"; the CRDT: src/crdt/deadline.ts) ----
 
+  /**
+   * Present keys as a read at nowMs sees them: keyCount less the keys whose deadline has come and
+   * the sweep has not executed yet. Costs O(those keys): next to nothing while the sweep keeps up.
+   */
+  keyCountAt(nowMs: number): number {
+    if (this.due.peekMs() > nowMs) return this.keyCount;
+    const seen = new Set<string>();
+    this.due.forEachDue(nowMs, (key) => {
+      if (seen.has(key)) return;
+      const i = this.indexOf(key);
+      if (i >= 0 && ((this.t.flags[i] as number) & Flag.Absent) === 0 && this.dueAt(i, nowMs)) seen.add(key);
+    });
+    return this.keyCount - seen.size;
+  }
+
   /** Keys whose state carries a deadline now (a metric). */
   get deadlineKeyCount(): number {
     return this.deadlineKeys;

@@ -399,3 +399,18 @@ describe("expiry convergence (seeded)", () => {
     ), 0.3);
   });
 });
+
+describe("expiry and key counts", () => {
+  test("keyCountAt leaves out keys whose deadline has come before the sweep executes them", () => {
+    const e = new Engine({ actor: "a" });
+    for (let k = 0; k < 5; k++) one(e, { kind: "set", key: `d${k}`, value: bytes("v"), expiry: { kind: "at", atMs: T + 100 + k } }, T);
+    one(e, { kind: "set", key: "plain", value: bytes("v") }, T);
+    one(e, { kind: "expire", key: "d4", atMs: T + 5000, cond: null }, T); // moved later: its old entry is stale
+    expect(e.keyCountAt(T)).toBe(6);
+    expect(e.keyCountAt(T + 102)).toBe(3); // d0, d1, d2 due
+    expect(e.keyCountAt(T + 1000)).toBe(2); // d4 moved later; plain
+    e.expireDue(T + 1000, 100);
+    expect(e.keyCount).toBe(2);
+    expect(e.keyCountAt(T + 1000)).toBe(2);
+  });
+});
