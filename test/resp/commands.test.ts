@@ -376,10 +376,10 @@ describe("server", () => {
     expect(text).toContain("redis_version:7.0.0\r\n");
     expect(text).toContain("loading:0\r\n");
     expect(text).toContain("maxclients:10000\r\n");
-    expect(text).toMatch(/\r\ndb0:keys=\d+,expires=0,avg_ttl=0\r\n/);
+    expect(text).toMatch(/\r\ndb0:keys=\d+,expires=\d+,avg_ttl=0\r\n/);
     expect(text).toContain("crdt_members:2\r\ncrdt_peer_0:id=node-2,address=10.0.0.2:7000,status=alive,lag_deltas=3,conflicts=1\r\n");
     const keyspace = await r("INFO", "keyspace");
-    expect(keyspace).toBe(`# Keyspace\r\ndb0:keys=${t.node.engine.keyCount},expires=0,avg_ttl=0\r\n`);
+    expect(keyspace).toBe(`# Keyspace\r\ndb0:keys=${t.node.engine.keyCount},expires=${t.node.engine.deadlineKeyCount},avg_ttl=0\r\n`);
     expect(await r("INFO", "nosuch")).toBe("");
     const two = (await r("INFO", "REPLICATION", "crdt")) as string;
     expect(two).toStartWith("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n# CRDT\r\n");
