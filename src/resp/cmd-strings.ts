@@ -125,7 +125,7 @@ function lwwSet(key: Uint8Array | undefined, value: Uint8Array | undefined): Lww
 /**
  * A SET's ops: the write with its TTL (none clears the deadline, as Redis's SET), or KEEPTTL; an
  * EXAT/PXAT is the write then an expire at that time, so the deadline is exactly the one given
- * (the node's Set takes a TTL, which it counts from its own clock); both in one batch.
+ * (the node's Set takes a TTL, which it counts from its own clock).
  */
 function setOps(op: LwwSet, when: Deadline | null, keepTtl: boolean): ClientOp[] {
   if (keepTtl) return [{ ...op, keepTtl: true }];
@@ -134,9 +134,13 @@ function setOps(op: LwwSet, when: Deadline | null, keepTtl: boolean): ClientOp[]
   return [op, expireOp(op.key, when, null)];
 }
 
+/**
+ * Applies a SET's ops one after another, stopping at the first refusal: not as one batch, whose
+ * ops the node applies each on its own, so an expire after a WRONGTYPE write would still expire
+ * (delete) the set or hash the write was refused for. The caller holds the key.
+ */
 async function write(ctx: Ctx, ops: readonly ClientOp[]): Promise<void> {
-  if (ops.length === 1) check(await applyOne(ctx, ops[0] as ClientOp));
-  else for (const o of await applyMany(ctx, ops)) check(o);
+  for (const op of ops) check(await applyOne(ctx, op));
 }
 
 async function set(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
@@ -146,7 +150,7 @@ async function set(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
   const base = lwwSet(args[1], args[2]);
   const key = base.key;
   const ops = setOps(base, when, opts.keepTtl);
-  if (opts.condition === null && !opts.get) {
+  if (opts.condition === null && !opts.get && ops.length === 1) {
     return await ctx.shared.locks.guard([key], async () => (await write(ctx, ops), ok));
   }
   return await ctx.shared.locks.with([key], async () => {

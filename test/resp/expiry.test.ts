@@ -192,6 +192,21 @@ describe("strings with deadlines", () => {
     expect(await r("GET", "x:b")).toBe(null);
   });
 
+  test("SET with a deadline over a set or hash is WRONGTYPE and leaves the key and its deadline alone", async () => {
+    await r("SADD", "x:held", "m");
+    await r("HSET", "x:hash", "f", "v");
+    expect(await r("EXPIRE", "x:hash", "100")).toBe(1);
+    for (const opts of [["PXAT", "1"], ["EXAT", "4000000000"], ["EX", "10"], ["PX", "1", "GET"], ["KEEPTTL"], ["EXAT", "1", "NX"]]) {
+      expect(await r("SET", "x:held", "v", ...opts)).toBe(opts.includes("NX") ? null : wrongType);
+      expect(await r("SET", "x:hash", "v", ...opts)).toBe(opts.includes("NX") ? null : wrongType);
+    }
+    expect(await r("SETEX", "x:held", "10", "v")).toBe(wrongType);
+    expect(await r("SMEMBERS", "x:held")).toEqual({ set: ["m"] });
+    expect(await r("TTL", "x:held")).toBe(-1);
+    expect(await r("HGETALL", "x:hash")).toEqual({ map: [["f", "v"]] });
+    expect(await r("TTL", "x:hash")).toBe(100);
+  });
+
   test("SET's bad combinations and times: Redis 7's texts, nothing written", async () => {
     await r("SET", "x:e", "keep");
     for (const opts of [["EX", "10", "PX", "100"], ["KEEPTTL", "EX", "1"], ["EX", "1", "KEEPTTL"], ["EXAT", "1", "PXAT", "1"], ["PERSIST"], ["EX"], ["NX", "XX"]]) {
