@@ -29,7 +29,7 @@ export function errPastLatestDeadline(command: string): string {
 export type Deadline = { kind: "ttl"; ttlMs: number } | { kind: "at"; atMs: number };
 
 /** The expire op for a deadline (a non-positive TTL or a past time expires the key now, as Redis's EXPIRE). */
-export function expireOp(key: string, d: Deadline, cond: ExpireCondition | null): ClientOp {
+export function expireKeyOp(key: string, d: Deadline, cond: ExpireCondition | null): ClientOp {
   return d.kind === "ttl" ? { kind: "expire", key, ttlMs: d.ttlMs, atMs: null, cond } : { kind: "expire", key, ttlMs: null, atMs: d.atMs, cond };
 }
 
@@ -105,7 +105,7 @@ function expireCommand(command: string, unit: "s" | "ms", relative: boolean) {
     const flags = expireFlags(args);
     const when = expireTime(args[2], unit, relative, command);
     const key = keyArg(args[1]);
-    const op = expireOp(key, when, flags.cond);
+    const op = expireKeyOp(key, when, flags.cond);
     if (!flags.xxLt) {
       const r = check(await ctx.shared.locks.guard([key], () => applyOne(ctx, op)));
       return int(r.kind === "changed" && r.value ? 1 : 0);

@@ -2,7 +2,7 @@
 // Redis Active-Active does them (a counter is its own type; GET reads it as decimal text).
 import { type ClientOp, type ValueView } from "../transport/api.ts";
 import { setOp } from "../transport/validate.ts";
-import { expireOp, setExpireTime, type Deadline } from "./cmd-expiry.ts";
+import { expireKeyOp, setExpireTime, type Deadline } from "./cmd-expiry.ts";
 import { applyMany, applyOne, check, int64Arg, keyArg, textEncoder, tryInt64, word, type Ctx } from "./context.ts";
 import {
   array, bulk, errArity, errDecrOverflow, errNotCrdt, errNotInteger, errOverflow, errSyntax, errWrongType, int, nullBulk, ok, opErrorText, RespError,
@@ -131,7 +131,7 @@ function setOps(op: LwwSet, when: Deadline | null, keepTtl: boolean): ClientOp[]
   if (keepTtl) return [{ ...op, keepTtl: true }];
   if (when === null) return [op];
   if (when.kind === "ttl") return [{ ...op, ttlMs: when.ttlMs }];
-  return [op, expireOp(op.key, when, null)];
+  return [op, expireKeyOp(op.key, when, null)];
 }
 
 /**
@@ -185,7 +185,7 @@ async function getex(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
     const before = await held(ctx, key);
     if (before.kind === "absent") return nullBulk;
     if (before.kind === "other") throw new RespError(errWrongType);
-    if (opts.expiry !== null) check(await applyOne(ctx, expireOp(key, deadlineOf(opts.expiry, "getex"), null)));
+    if (opts.expiry !== null) check(await applyOne(ctx, expireKeyOp(key, deadlineOf(opts.expiry, "getex"), null)));
     else if (opts.persist) check(await applyOne(ctx, { kind: "persist", key }));
     return bulk(before.value);
   });
