@@ -1,10 +1,10 @@
 // Keyspace commands: DEL (an observed remove), EXISTS, TYPE, and KEYS/SCAN over the node's key
-// listing with Redis's glob patterns; the expiry family answers that expiry is not there yet.
+// listing with Redis's glob patterns (the expiry family is cmd-expiry.ts).
 import { keyBytesMax, scanLimitMax, type ClientOp, type ScanPage, type ScanQuery, type ValueKind, type ValueView } from "../transport/api.ts";
 import { applyMany, applyOne, check, keyArg, text, word, type Ctx } from "./context.ts";
 import { globLiteralPrefix, globMatch, globMatchesAll } from "./glob.ts";
 import {
-  array, bulk, errInvalidCursor, errNoExpiry, errNotInteger, errSyntax, int, opErrorText, RespError, simple,
+  array, bulk, errInvalidCursor, errNotInteger, errSyntax, int, opErrorText, RespError, simple,
 } from "./replies.ts";
 import { command, key1, type CommandSpec } from "./table.ts";
 import type { Reply } from "./types.ts";
@@ -186,14 +186,6 @@ async function dbsize(ctx: Ctx): Promise<Reply> {
   return int((await ctx.backend.client.status()).keys);
 }
 
-/** An expiry command: arity as Redis's, then the answer that expiry is not there yet. */
-function notYet(name: string, arity: number, summary: string): CommandSpec {
-  return command({
-    name, arity, flags: ["write", "fast"], keys: key1, group: "generic", unlisted: true, summary,
-    run: () => { throw new RespError(errNoExpiry(name.toUpperCase())); },
-  });
-}
-
 export const keyCommands: readonly CommandSpec[] = [
   command({ name: "del", arity: -2, flags: ["write"], keys: [1, -1, 1], group: "generic", complexity: "O(N) where N is the number of keys that will be removed.", summary: "Delete keys (an observed remove of what this replica has seen)", run: del }),
   command({ name: "unlink", arity: -2, flags: ["write", "fast"], keys: [1, -1, 1], group: "generic", since: "4.0.0", complexity: "O(1) for each key removed.", summary: "Delete keys (as DEL)", run: del }),
@@ -202,13 +194,4 @@ export const keyCommands: readonly CommandSpec[] = [
   command({ name: "keys", arity: 2, flags: ["readonly"], group: "generic", complexity: "O(N) with N being the number of keys in the database", summary: "Find all keys matching the given pattern", run: keys }),
   command({ name: "scan", arity: -2, flags: ["readonly"], group: "generic", since: "2.8.0", complexity: "O(1) for every call. O(N) for a complete iteration.", summary: "Incrementally iterate the keys space", run: scan }),
   command({ name: "dbsize", arity: 1, flags: ["readonly", "fast"], group: "server", summary: "Return the number of keys in the selected database", run: dbsize }),
-  notYet("expire", -3, "Set a key's time to live in seconds (not available yet)"),
-  notYet("pexpire", -3, "Set a key's time to live in milliseconds (not available yet)"),
-  notYet("expireat", -3, "Set the expiration for a key as a UNIX timestamp (not available yet)"),
-  notYet("pexpireat", -3, "Set the expiration for a key as a UNIX timestamp in milliseconds (not available yet)"),
-  notYet("persist", 2, "Remove the expiration from a key (not available yet)"),
-  notYet("ttl", 2, "Get the time to live for a key in seconds (not available yet)"),
-  notYet("pttl", 2, "Get the time to live for a key in milliseconds (not available yet)"),
-  notYet("expiretime", 2, "Get the expiration Unix timestamp for a key (not available yet)"),
-  notYet("pexpiretime", 2, "Get the expiration Unix timestamp for a key in milliseconds (not available yet)"),
 ];

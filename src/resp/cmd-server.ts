@@ -61,11 +61,11 @@ const sections: readonly (readonly [name: string, title: string, lines: Section]
     // A node serves only once recovered, so it is never loading (ioredis's ready check reads this).
     "loading:0", "async_loading:0", "rdb_bgsave_in_progress:0", "aof_enabled:1", "aof_rewrite_in_progress:0", `imdb_durability:${info.durability}`,
   ]],
-  ["stats", "Stats", (ctx) => [
-    `total_commands_processed:${ctx.shared.stats.commandsProcessed}`, `total_error_replies:${ctx.shared.stats.errorReplies}`, "expired_keys:0", "evicted_keys:0",
+  ["stats", "Stats", (ctx, info) => [
+    `total_commands_processed:${ctx.shared.stats.commandsProcessed}`, `total_error_replies:${ctx.shared.stats.errorReplies}`, `expired_keys:${info.expiredTotal ?? 0}`, "evicted_keys:0",
   ]],
   ["replication", "Replication", () => ["role:master", "connected_slaves:0"]],
-  ["keyspace", "Keyspace", (_ctx, info) => (info.keys > 0 ? [`db0:keys=${info.keys},expires=0,avg_ttl=0`] : [])],
+  ["keyspace", "Keyspace", (_ctx, info) => (info.keys > 0 ? [`db0:keys=${info.keys},expires=${info.keysWithDeadline ?? 0},avg_ttl=0`] : [])],
   ["crdt", "CRDT", (_ctx, info) => [
     `crdt_node_id:${fieldValue(info.nodeId)}`, `crdt_durability:${info.durability}`, `crdt_members:${info.peers.length + 1}`,
     ...info.peers.map((p, i) => `crdt_peer_${i}:id=${fieldValue(p.id)},address=${fieldValue(p.address)},status=${p.status},lag_deltas=${p.lagDeltas},conflicts=${p.conflicts}`),

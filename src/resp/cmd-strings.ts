@@ -2,9 +2,10 @@
 // Redis Active-Active does them (a counter is its own type; GET reads it as decimal text).
 import { type ClientOp, type ValueView } from "../transport/api.ts";
 import { setOp } from "../transport/validate.ts";
+import { expireKeyOp, setExpireTime, type Deadline } from "./cmd-expiry.ts";
 import { applyMany, applyOne, check, int64Arg, keyArg, textEncoder, tryInt64, word, type Ctx } from "./context.ts";
 import {
-  array, bulk, errArity, errDecrOverflow, errNoExpiry, errNotCrdt, errNotInteger, errOverflow, errSyntax, errWrongType, int, nullBulk, ok, opErrorText, RespError,
+  array, bulk, errArity, errDecrOverflow, errNotCrdt, errNotInteger, errOverflow, errSyntax, errWrongType, int, nullBulk, ok, opErrorText, RespError,
 } from "./replies.ts";
 import { command, key1, type CommandSpec } from "./table.ts";
 import type { Reply } from "./types.ts";
@@ -60,43 +61,97 @@ async function strlen(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
   return int(typeof r.value === "string" ? Buffer.byteLength(r.value) : r.value.length);
 }
 
-type Expiry = "EX" | "PX" | "EXAT" | "PXAT";
+type ExpiryForm = "EX" | "PX" | "EXAT" | "PXAT";
 
-interface SetOptions {
-  condition: "NX" | "XX" | null;
-  get: boolean;
-  expiry: Expiry | null;
+function isExpiryForm(w: string): w is ExpiryForm {
+  return w === "EX" || w === "PX" || w === "EXAT" || w === "PXAT";
 }
 
-/** SET's options as Redis 7 parses them: each once, NX/XX and the expiry forms exclusive, then the expiry value. */
-function setOptions(args: readonly Uint8Array[]): SetOptions {
-  const o: SetOptions = { condition: null, get: false, expiry: null };
-  let keepTtl = false;
-  let expiryArg: Uint8Array | undefined;
-  for (let i = 3; i < args.length; i++) {
+/** SET's and GETEX's options; expiry holds the form and its argument, read once the rest parsed. */
+interface StringOptions {
+  condition: "NX" | "XX" | null;
+  get: boolean;
+  keepTtl: boolean;
+  persist: boolean;
+  expiry: { form: ExpiryForm; arg: Uint8Array } | null;
+}
+
+/**
+ * SET's options (from argument 3) or GETEX's (from 2) as Redis 7 parses them: any may repeat
+ * (the last expiry value counts), but NX and XX, and KEEPTTL / PERSIST and the expiry forms, and
+ * two different expiry forms, exclude each other; SET takes NX, XX, GET, KEEPTTL, GETEX PERSIST.
+ */
+function stringOptions(args: readonly Uint8Array[], from: number, forSet: boolean): StringOptions {
+  const o: StringOptions = { condition: null, get: false, keepTtl: false, persist: false, expiry: null };
+  for (let i = from; i < args.length; i++) {
     const w = word(args[i]);
-    if ((w === "NX" || w === "XX") && o.condition === null) o.condition = w;
-    else if (w === "GET" && !o.get) o.get = true;
-    else if (w === "KEEPTTL" && !keepTtl && o.expiry === null) keepTtl = true;
-    else if ((w === "EX" || w === "PX" || w === "EXAT" || w === "PXAT") && o.expiry === null && !keepTtl && i + 1 < args.length) {
-      o.expiry = w;
-      expiryArg = args[++i];
+    const next = args[i + 1];
+    if (forSet && w === "NX" && o.condition !== "XX") o.condition = "NX";
+    else if (forSet && w === "XX" && o.condition !== "NX") o.condition = "XX";
+    else if (forSet && w === "GET") o.get = true;
+    else if (forSet && w === "KEEPTTL" && o.expiry === null) o.keepTtl = true;
+    else if (!forSet && w === "PERSIST" && o.expiry === null) o.persist = true;
+    else if (isExpiryForm(w) && !o.keepTtl && !o.persist && (o.expiry === null || o.expiry.form === w) && next !== undefined) {
+      o.expiry = { form: w, arg: next };
+      i++;
     } else throw new RespError(errSyntax);
   }
-  if (o.expiry !== null) {
-    if (int64Arg(expiryArg) <= 0n) throw new RespError("ERR invalid expire time in 'set' command");
-    throw new RespError(errNoExpiry(`SET ${o.expiry}`));
-  }
-  // KEEPTTL keeps a time to live no key has yet: accepted, it changes nothing.
   return o;
 }
 
+/** An expiry option's deadline: EX/PX count from now, EXAT/PXAT are Unix times. */
+function deadlineOf(e: { form: ExpiryForm; arg: Uint8Array }, command: string): Deadline {
+  switch (e.form) {
+    case "EX":
+      return setExpireTime(e.arg, "s", true, command);
+    case "PX":
+      return setExpireTime(e.arg, "ms", true, command);
+    case "EXAT":
+      return setExpireTime(e.arg, "s", false, command);
+    case "PXAT":
+      return setExpireTime(e.arg, "ms", false, command);
+  }
+}
+
+type LwwSet = Extract<ClientOp, { kind: "set" }>;
+
+/** An LWW write, key and value checked as the gRPC edge checks them. */
+function lwwSet(key: Uint8Array | undefined, value: Uint8Array | undefined): LwwSet {
+  const op = setOp({ key, value });
+  if (op.kind !== "set") throw new Error("assertion failed: setOp without a register type gave no LWW write");
+  return op;
+}
+
+/**
+ * A SET's ops: the write with its TTL (none clears the deadline, as Redis's SET), or KEEPTTL; an
+ * EXAT/PXAT is the write then an expire at that time, so the deadline is exactly the one given
+ * (the node's Set takes a TTL, which it counts from its own clock).
+ */
+function setOps(op: LwwSet, when: Deadline | null, keepTtl: boolean): ClientOp[] {
+  if (keepTtl) return [{ ...op, keepTtl: true }];
+  if (when === null) return [op];
+  if (when.kind === "ttl") return [{ ...op, ttlMs: when.ttlMs }];
+  return [op, expireKeyOp(op.key, when, null)];
+}
+
+/**
+ * Applies a SET's ops one after another, stopping at the first refusal: not as one batch, whose
+ * ops the node applies each on its own, so an expire after a WRONGTYPE write would still expire
+ * (delete) the set or hash the write was refused for. The caller holds the key.
+ */
+async function write(ctx: Ctx, ops: readonly ClientOp[]): Promise<void> {
+  for (const op of ops) check(await applyOne(ctx, op));
+}
+
 async function set(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
-  const opts = setOptions(args);
-  const op = setOp({ key: args[1], value: args[2] });
-  const key = op.key;
-  if (opts.condition === null && !opts.get) {
-    return await ctx.shared.locks.guard([key], async () => (check(await applyOne(ctx, op)), ok));
+  const opts = stringOptions(args, 3, true);
+  // As Redis: the expiry value is checked before anything is read.
+  const when = opts.expiry === null ? null : deadlineOf(opts.expiry, "set");
+  const base = lwwSet(args[1], args[2]);
+  const key = base.key;
+  const ops = setOps(base, when, opts.keepTtl);
+  if (opts.condition === null && !opts.get && ops.length === 1) {
+    return await ctx.shared.locks.guard([key], async () => (await write(ctx, ops), ok));
   }
   return await ctx.shared.locks.with([key], async () => {
     const before = await held(ctx, key);
@@ -104,8 +159,35 @@ async function set(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
     const old = opts.get ? bulk(before.kind === "string" ? before.value : null) : null;
     const exists = before.kind !== "absent";
     if ((opts.condition === "NX" && exists) || (opts.condition === "XX" && !exists)) return old ?? nullBulk;
-    check(await applyOne(ctx, op));
+    await write(ctx, ops);
     return old ?? ok;
+  });
+}
+
+/** SETEX / PSETEX: SET with EX / PX, the time first. */
+function setex(command: string, unit: "s" | "ms") {
+  return async (ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> => {
+    const when = setExpireTime(args[2], unit, true, command);
+    const base = lwwSet(args[1], args[3]);
+    const ops = setOps(base, when, false);
+    return await ctx.shared.locks.guard([base.key], async () => (await write(ctx, ops), ok));
+  };
+}
+
+/**
+ * GETEX: GET, then an expire or persist of the key, both on this replica (as SET GET). As
+ * Redis, a missing key answers nil and a key of another type WRONGTYPE before the time is checked.
+ */
+async function getex(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
+  const opts = stringOptions(args, 2, false);
+  const key = keyArg(args[1]);
+  return await ctx.shared.locks.with([key], async () => {
+    const before = await held(ctx, key);
+    if (before.kind === "absent") return nullBulk;
+    if (before.kind === "other") throw new RespError(errWrongType);
+    if (opts.expiry !== null) check(await applyOne(ctx, expireKeyOp(key, deadlineOf(opts.expiry, "getex"), null)));
+    else if (opts.persist) check(await applyOne(ctx, { kind: "persist", key }));
+    return bulk(before.value);
   });
 }
 
@@ -203,6 +285,9 @@ export const stringCommands: readonly CommandSpec[] = [
   command({ name: "get", arity: 2, flags: ["readonly", "fast"], keys: key1, group: "string", summary: "Get the value of a key (a counter as its decimal value)", run: get }),
   command({ name: "strlen", arity: 2, flags: ["readonly", "fast"], keys: key1, group: "string", since: "2.2.0", summary: "Get the length of the value stored in a key", run: strlen }),
   command({ name: "set", arity: -3, flags: ["write", "denyoom"], keys: key1, group: "string", summary: "Set the string value of a key (LWW register; NX/XX decided on this replica)", run: set }),
+  command({ name: "setex", arity: 4, flags: ["write", "denyoom"], keys: key1, group: "string", since: "2.0.0", summary: "Set the value and expiration of a key", run: setex("setex", "s") }),
+  command({ name: "psetex", arity: 4, flags: ["write", "denyoom"], keys: key1, group: "string", since: "2.6.0", summary: "Set the value and expiration in milliseconds of a key", run: setex("psetex", "ms") }),
+  command({ name: "getex", arity: -2, flags: ["write", "fast"], keys: key1, group: "string", since: "6.2.0", summary: "Get the value of a key and set or remove its expiration (decided on this replica)", run: getex }),
   command({ name: "setnx", arity: 3, flags: ["write", "denyoom", "fast"], keys: key1, group: "string", summary: "Set the value of a key, only if it does not exist on this replica", run: setnx }),
   command({ name: "getset", arity: 3, flags: ["write", "denyoom", "fast"], keys: key1, group: "string", since: "1.0.0", summary: "Set the string value of a key and return its old value", run: getset }),
   command({ name: "getdel", arity: 2, flags: ["write", "fast"], keys: key1, group: "string", since: "6.2.0", summary: "Get the value of a key and delete the key", run: getdel }),

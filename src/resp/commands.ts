@@ -3,6 +3,7 @@
 // each command does lives in the cmd-*.ts file of its group.
 import { commandCommand } from "./cmd-command.ts";
 import { connectionCommands } from "./cmd-connection.ts";
+import { expiryCommands } from "./cmd-expiry.ts";
 import { hashCommands } from "./cmd-hashes.ts";
 import { keyCommands } from "./cmd-keys.ts";
 import { serverCommands, unsupportedCommands } from "./cmd-server.ts";
@@ -15,7 +16,7 @@ import type { Reply, RespBackend, RespCommands, RespSession } from "./types.ts";
 
 /** Every command, in the order COMMAND lists them. */
 export const commandTable: readonly CommandSpec[] = [
-  ...connectionCommands, commandCommand, ...keyCommands, ...stringCommands, ...setCommands, ...hashCommands, ...serverCommands, ...unsupportedCommands,
+  ...connectionCommands, commandCommand, ...keyCommands, ...expiryCommands, ...stringCommands, ...setCommands, ...hashCommands, ...serverCommands, ...unsupportedCommands,
 ];
 
 /** Longest command name looked up; longer ones are unknown without being lowered. */

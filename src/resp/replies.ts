@@ -59,11 +59,6 @@ export function errNotCrdt(name: string, why: string): string {
   return `ERR ${name} is not supported by a CRDT database: ${why}`;
 }
 
-/** Key expiry comes with a later release; until then these commands say so instead of "unknown". */
-export function errNoExpiry(what: string): string {
-  return `ERR ${what}: key expiry is not available yet`;
-}
-
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 
 /** Redis cuts quoted names and arguments at 128 bytes and turns CR/LF into spaces (the line must stay one line). */

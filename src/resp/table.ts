@@ -26,7 +26,7 @@ export interface CommandSpec {
   readonly subcommands?: readonly CommandSpec[];
   /** Only for sessions with the admin role (an admin certificate, or a node run with --insecure). */
   readonly adminOnly?: boolean;
-  /** Left out of COMMAND: it only answers why it cannot run (no CRDT equivalent, or expiry not there yet). */
+  /** Left out of COMMAND: it only answers why it cannot run (no CRDT equivalent). */
   readonly unlisted?: boolean;
 }
 

@@ -72,6 +72,10 @@ export interface RespInfo {
   durability: string;
   usedMemoryBytes: number;
   keys: number;
+  /** Keys carrying a deadline (INFO keyspace `expires=`); absent reads as 0. */
+  keysWithDeadline?: number;
+  /** Expiries this node has executed since it started (INFO stats `expired_keys`); absent reads as 0. */
+  expiredTotal?: number;
   /** One line per member other than this node: its id, status and how far behind it is. */
   peers: { id: string; address: string; status: string; lagDeltas: number; conflicts: number }[];
   extra: { name: string; value: string }[];

@@ -36,7 +36,8 @@ export async function startTestNode(overrides: Partial<NodeConfig> = {}): Promis
     admin: node.admin,
     info: () => ({
       nodeId: node.id, version: "test", uptimeSeconds: (Date.now() - startedMs) / 1000, tcpPort: 6379, durability: "none",
-      usedMemoryBytes: 1_000_000, keys: node.engine.keyCount, peers: [], extra: [], ...infoExtra,
+      usedMemoryBytes: 1_000_000, keys: node.engine.keyCount, keysWithDeadline: node.engine.deadlineKeyCount, expiredTotal: node.engine.expiredTotal,
+      peers: [], extra: [], ...infoExtra,
     }),
     sessions: () => sessions,
   };

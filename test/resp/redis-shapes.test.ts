@@ -59,6 +59,29 @@ const script: string[][] = [
   ["COMMAND", "INFO", "nosuch"], ["COMMAND", "DOCS", "nosuch"],
   ["HSET", "h2", "f", "1", "f", "2"], ["HGET", "h2", "f"], ["SADD", "s2", "x", "x", "y"], ["SREM", "s2", "x", "x"], ["MSET", "d", "1", "d", "2"], ["GET", "d"],
   ["DEL", "d", "d"], ["SET", "e", ""], ["GET", "e"], ["STRLEN", "e"], ["INCRBYFLOAT"], ["GET", "e", "x"],
+  // Expiry: deadlines, conditions, rounding, and every error text.
+  ["SET", "x", "v"], ["TTL", "x"], ["PTTL", "x"], ["TTL", "nox"], ["PTTL", "nox"], ["EXPIRETIME", "x"], ["PEXPIRETIME", "nox"], ["EXPIRE", "nox", "10"],
+  ["EXPIRE", "x", "100"], ["TTL", "x"], ["EXPIRE", "x", "100", "NX"], ["EXPIRE", "x", "200", "XX"], ["EXPIRE", "x", "100", "GT"], ["EXPIRE", "x", "300", "gt"],
+  ["EXPIRE", "x", "50", "LT"], ["EXPIRE", "x", "500", "XX", "LT"], ["EXPIRE", "x", "40", "XX", "LT"], ["EXPIRE", "x", "500", "XX", "GT"], ["TTL", "x"],
+  ["EXPIRE", "x", "10", "NX", "XX"], ["EXPIRE", "x", "10", "NX", "LT"], ["EXPIRE", "x", "10", "GT", "LT"], ["EXPIRE", "x", "10", "Foo"], ["EXPIRE", "x", "y", "FOO"],
+  ["EXPIRE", "x", "y"], ["EXPIRE", "x", "y", "NX"], ["EXPIRE", "x", "9223372036854775807"], ["EXPIRE", "x", "-9223372036854775808"], ["PEXPIRE", "x", "9223372036854775807"],
+  ["EXPIREAT", "x", "9223372036854775807"], ["EXPIRE", "x"], ["PERSIST", "x"], ["PERSIST", "x"], ["PERSIST", "nox"], ["TTL", "x"], ["EXPIRE", "x", "20", "XX", "LT"],
+  ["EXPIRE", "x", "20", "GT"], ["EXPIRE", "x", "20", "LT"], ["PTTL", "x", "y"],
+  ["PEXPIREAT", "x", "4000000000999"], ["PEXPIRETIME", "x"], ["EXPIRETIME", "x"], ["PEXPIREAT", "x", "4000000000499"], ["EXPIRETIME", "x"], ["EXPIREAT", "x", "4000000000"], ["PEXPIRETIME", "x"],
+  ["EXPIRE", "x", "0"], ["EXISTS", "x"], ["SET", "x", "v"], ["PEXPIREAT", "x", "1"], ["EXISTS", "x"], ["SADD", "xs", "m"], ["PEXPIRE", "xs", "-5"], ["TYPE", "xs"],
+  ["SET", "x", "v"], ["EXPIRE", "x", "-5", "GT"], ["EXISTS", "x"], ["EXPIRE", "x", "100"], ["EXPIRE", "x", "-5", "LT"], ["EXISTS", "x"],
+  ["SET", "x", "v", "EX", "100"], ["TTL", "x"], ["SET", "x", "w", "KEEPTTL"], ["TTL", "x"], ["SET", "x", "v"], ["TTL", "x"], ["SET", "x", "v2", "PX", "100000", "GET"], ["TTL", "x"],
+  ["SET", "x", "v", "EX", "10", "EX", "20"], ["TTL", "x"], ["SET", "x", "v", "NX", "NX"], ["SET", "x", "v", "XX", "XX", "GET", "GET"], ["SET", "x", "v", "KEEPTTL", "KEEPTTL"],
+  ["SET", "x", "v", "EX", "10", "PX", "100"], ["SET", "x", "v", "KEEPTTL", "EX", "1"], ["SET", "x", "v", "EX", "1", "KEEPTTL"], ["SET", "x", "v", "EXAT", "1", "PXAT", "1"],
+  ["SET", "x", "v", "PERSIST"], ["SET", "x", "v", "EX", "-1"], ["SET", "x", "v", "PX", "0"], ["SET", "x", "v", "EXAT", "0"], ["SET", "x", "v", "PXAT", "-5"],
+  ["SET", "x", "v", "EX", "9223372036854775807"], ["SET", "x", "v", "PX", "9223372036854775807"], ["SET", "x", "v", "GET", "EX", "0"], ["SET", "x", "v", "EX", "1.5"],
+  ["SET", "x", "v", "PXAT", "4000000000999"], ["PEXPIRETIME", "x"], ["SET", "x", "v", "EXAT", "4000000000"], ["EXPIRETIME", "x"], ["SET", "x", "v", "EXAT", "1"], ["EXISTS", "x"],
+  ["SET", "x", "v", "PXAT", "1", "GET"], ["SET", "x", "v", "XX", "EX", "10"], ["SET", "x", "v", "NX", "PX", "100000"], ["TTL", "x"],
+  ["GETEX", "nox", "EX", "0"], ["GETEX", "nox", "EX", "y"], ["GETEX", "nox", "FOO"], ["GETEX", "s", "EX", "0"], ["GETEX", "x"], ["GETEX", "x", "EX", "0"], ["GETEX", "x", "EX", "y"],
+  ["GETEX", "x", "PERSIST", "EX", "10"], ["GETEX", "x", "EX", "10", "PERSIST"], ["GETEX", "x", "EX", "10", "EX", "20"], ["TTL", "x"], ["GETEX", "x", "PERSIST"], ["TTL", "x"],
+  ["GETEX", "x", "KEEPTTL"], ["GETEX", "x", "NX"], ["GETEX", "x", "GET"], ["GETEX", "x", "EX"], ["GETEX", "x", "PXAT", "4000000000999"], ["PEXPIRETIME", "x"], ["GETEX", "x", "PXAT", "1"], ["EXISTS", "x"], ["GETEX"],
+  ["SETEX", "x", "0", "v"], ["SETEX", "x", "y", "v"], ["PSETEX", "x", "-1", "v"], ["SETEX", "x", "9223372036854775807", "v"], ["SETEX", "x", "100", "v"], ["TTL", "x"], ["GET", "x"],
+  ["PSETEX", "x", "100000", "w"], ["TTL", "x"], ["SETEX", "x", "10"], ["PSETEX", "x"],
   ["INFO", "nosuch"], ["FUNCTION", "FLUSH"], ["SCRIPT", "FLUSH"], ["FLUSHALL", "NOW"], ["FLUSHALL", "SYNC"], ["DBSIZE"], ["INFO", "keyspace"], ["KEYS", "*"],
 ];
 
@@ -85,7 +108,10 @@ test("HELLO 3 and COMMAND INFO have Redis's shape (ids and versions aside)", asy
   const pick = (p: Plain): Plain => (isPlainMap(p) ? { map: p.map.filter(([k]) => k !== "id" && k !== "version") } : p);
   expect(pick(ours)).toEqual(pick(theirs));
   // name, arity, flags, key positions, ACL categories: Redis's own values for these commands.
-  for (const name of ["get", "set", "mget", "mset", "del", "incr", "sadd", "smembers", "hset", "hgetall", "scan", "ping"]) {
+  for (const name of [
+    "get", "set", "mget", "mset", "del", "incr", "sadd", "smembers", "hset", "hgetall", "scan", "ping",
+    "expire", "pexpire", "expireat", "pexpireat", "persist", "ttl", "pttl", "expiretime", "pexpiretime", "getex", "setex", "psetex",
+  ]) {
     const [theirInfo] = (await redis.call("COMMAND", "INFO", name)) as Plain[][];
     const [ourInfo] = (await call(t, s, "COMMAND", "INFO", name)) as Plain[][];
     expect(normal((ourInfo ?? []).slice(0, 7) as Plain)).toEqual(normal((theirInfo ?? []).slice(0, 7) as Plain));
