@@ -387,6 +387,18 @@ export class ReplyWriter {
     return out;
   }
 
+  /** The bytes encoded so far, valid until the next write or clear(). */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+
+  /** Forgets the encoded bytes (they were written out), keeping the buffer for the next replies. */
+  clear(): void {
+    this.length = 0;
+    // A huge reply grew the buffer: let that memory go rather than keep it per idle connection.
+    if (this.buf.length > 4 * outputInitialBytes) this.buf = new Uint8Array(outputInitialBytes);
+  }
+
   /** A string of ASCII characters (type bytes, numbers, CRLF); callers never pass other characters. */
   ascii(s: string): void {
     const n = s.length;
