@@ -21,6 +21,9 @@ export const peerSeriesMax = 256;
 /** Length of a label value taken from outside (peer ids, op names); longer ones are cut. */
 export const labelValueCharsMax = 64;
 
+/** Which front door a client request came through: gRPC (ClientService) or the Redis protocol. ONLY APPEND. */
+export type FrontDoor = "grpc" | "resp";
+
 export const memberStates = ["alive", "suspect", "dead", "left"] as const;
 export const accelPrimitives = ["checksum", "clocks", "append"] as const satisfies readonly (keyof AccelChoice)[];
 const accelPaths: readonly AccelPath[] = ["native", "ts"];
@@ -77,6 +80,8 @@ export interface MetricsCollectors {
   epochStartedAtSeconds?: () => number;
   /** The certificates the node serves with now (its own and the CA's), with their expiry. */
   tlsCerts?: () => readonly LoadedCert[];
+  /** Redis protocol connections open now. */
+  respClients?: () => number;
 }
 
 /** A loaded certificate: `cert` says which (node, ca), `subject` its CN. */
@@ -93,17 +98,21 @@ export const certSeriesMax = 16;
 export interface NodeMetrics {
   readonly registry: Registry;
   /** One op finished with `status` ("OK" or a gRPC status name) after `seconds`. */
-  opDone(op: string, status: string, seconds: number): void;
+  opDone(op: string, status: string, seconds: number, door?: FrontDoor): void;
   /** Counts `n` ops without a latency (e.g. the ops inside one Batch). */
-  opsCounted(op: string, status: string, n: number): void;
+  opsCounted(op: string, status: string, n: number, door?: FrontDoor): void;
   /** Every op counted since start, whatever its outcome (the console's ops/s). */
   opsTotal(): number;
   /**
    * Runs `run(ops)`, counts each op by kind and outcome and observes the request latency under
    * the op's kind (one op) or "batch" (several). A thrown OpFailure counts as its code, anything
-   * else as INTERNAL; the error is rethrown.
+   * else as INTERNAL; the error is rethrown. `door` (default grpc) labels both.
    */
-  track(ops: readonly ClientOp[], run: (ops: readonly ClientOp[]) => Promise<OpOutcome[]>): Promise<OpOutcome[]>;
+  track(ops: readonly ClientOp[], run: (ops: readonly ClientOp[]) => Promise<OpOutcome[]>, door?: FrontDoor): Promise<OpOutcome[]>;
+  /** One Redis protocol command answered: its name (lower case) and "OK" or its error's code word (ERR, WRONGTYPE). */
+  respCommandDone(command: string, status: string): void;
+  /** A Redis protocol connection refused or closed by the node, and why. */
+  respConnectionRefused(reason: string): void;
   /** One fdatasync made `records` WAL records durable and took `seconds`. */
   walSynced(records: number, seconds: number): void;
   /** A snapshot of `bytes` bytes was written in `seconds`. */
@@ -141,18 +150,18 @@ const nonNegative = (n: number): number => (Number.isFinite(n) && n > 0 ? n : 0)
 
 /** Counts kept as plain numbers on the hot path, copied into a prom-client Counter at scrape. */
 class PairCounts {
-  private readonly counts = new Map<string, { op: string; status: string; n: number }>();
+  private readonly counts = new Map<string, { op: string; status: string; door: FrontDoor; n: number }>();
   /** Counted under op="other", status="other" once opLabelPairsMax pairs exist. */
   private overflow = 0;
-  add(op: string, status: string, n: number): void {
-    const key = op + "\u0000" + status;
+  add(op: string, status: string, n: number, door: FrontDoor = "grpc"): void {
+    const key = op + "\u0000" + status + "\u0000" + door;
     let e = this.counts.get(key);
     if (e === undefined) {
       if (this.counts.size >= opLabelPairsMax) {
         this.overflow += n;
         return;
       }
-      e = { op: cut(op), status: cut(status), n: 0 };
+      e = { op: cut(op), status: cut(status), door, n: 0 };
       this.counts.set(key, e);
     }
     e.n += n;
@@ -162,9 +171,9 @@ class PairCounts {
     for (const e of this.counts.values()) n += e.n;
     return n;
   }
-  *entries(): Iterable<{ op: string; status: string; n: number }> {
+  *entries(): Iterable<{ op: string; status: string; door: FrontDoor | "other"; n: number }> {
     yield* this.counts.values();
-    if (this.overflow > 0) yield { op: "other", status: "other", n: this.overflow };
+    if (this.overflow > 0) yield { op: "other", status: "other", door: "other", n: this.overflow };
   }
 }
 
@@ -178,28 +187,61 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
   const pairs = new PairCounts();
   new Counter({
     name: "imdb_ops_total",
-    help: "Client operations by kind (increment, decrement, get, set, setMv, sadd, srem, smembers, sismember, scard) and outcome (OK or the gRPC status name).",
-    labelNames: ["op", "status"],
+    help: "Client operations by kind (increment, decrement, get, set, setMv, sadd, srem, smembers, sismember, scard, h*), outcome (OK or the gRPC status name) and front door (grpc, resp: the Redis protocol's data commands).",
+    labelNames: ["op", "status", "door"],
     registers,
     collect() {
       this.reset();
-      for (const e of pairs.entries()) this.labels(e.op, e.status).inc(e.n);
+      for (const e of pairs.entries()) this.labels(e.op, e.status, e.door).inc(e.n);
+    },
+  });
+
+  // The Redis protocol's own view: every command (PING and CLIENT too, which are no ops), by name.
+  const respCommands = new PairCounts();
+  new Counter({
+    name: "imdb_resp_commands_total",
+    help: "Redis protocol commands answered, by command (lower case; unknown for one the node does not know) and outcome (OK or the error's code word: ERR, WRONGTYPE, ...).",
+    labelNames: ["command", "status"],
+    registers,
+    collect() {
+      this.reset();
+      for (const e of respCommands.entries()) this.labels(e.op, e.status).inc(e.n);
+    },
+  });
+  const respRefused = new Map<string, number>();
+  new Counter({
+    name: "imdb_resp_connections_refused_total",
+    help: "Redis protocol connections refused or closed by the node: maxclients (over respMaxClients), protocol (a protocol error or a bound of docs/api.md exceeded), certificate (no usable client certificate).",
+    labelNames: ["reason"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of respRefused) this.labels(reason).inc(n);
+    },
+  });
+  new Gauge({
+    name: "imdb_resp_clients",
+    help: "Redis protocol connections open now.",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.respClients?.() ?? 0));
     },
   });
 
   const opDuration = new Histogram({
     name: "imdb_op_duration_seconds",
-    help: "Client request latency inside the node, from handler entry to the answer (durable per the durability mode); op is the op kind, or batch.",
-    labelNames: ["op"],
+    help: "Client request latency inside the node, from handler entry to the answer (durable per the durability mode); op is the op kind, or batch; door the front door (grpc, resp).",
+    labelNames: ["op", "door"],
     buckets: opDurationBucketsSeconds,
     registers,
   });
   const durationChildren = new Map<string, ReturnType<typeof opDuration.labels>>();
-  const observeRequest = (op: string, seconds: number): void => {
-    let child = durationChildren.get(op);
+  const observeRequest = (op: string, seconds: number, door: FrontDoor = "grpc"): void => {
+    const key = door === "grpc" ? op : op + "\u0000" + door;
+    let child = durationChildren.get(key);
     if (child === undefined) {
-      child = durationChildren.size >= requestLabelsMax ? opDuration.labels("other") : opDuration.labels(cut(op));
-      if (durationChildren.size < requestLabelsMax) durationChildren.set(op, child);
+      child = durationChildren.size >= requestLabelsMax ? opDuration.labels("other", "other") : opDuration.labels(cut(op), door);
+      if (durationChildren.size < requestLabelsMax) durationChildren.set(key, child);
     }
     child.observe(nonNegative(seconds));
   };
@@ -449,15 +491,21 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
 
   const metrics: NodeMetrics = {
     registry,
-    opDone(op, status, seconds) {
-      pairs.add(op, status, 1);
-      observeRequest(op, seconds);
+    opDone(op, status, seconds, door = "grpc") {
+      pairs.add(op, status, 1, door);
+      observeRequest(op, seconds, door);
     },
-    opsCounted(op, status, n) {
-      if (n > 0) pairs.add(op, status, n);
+    opsCounted(op, status, n, door = "grpc") {
+      if (n > 0) pairs.add(op, status, n, door);
     },
     opsTotal: () => pairs.total(),
-    async track(ops, run) {
+    respCommandDone(command, status) {
+      respCommands.add(command, status, 1);
+    },
+    respConnectionRefused(reason) {
+      respRefused.set(reason, (respRefused.get(reason) ?? 0) + 1);
+    },
+    async track(ops, run, door = "grpc") {
       const t0 = nowMs();
       const request = ops.length === 1 ? (ops[0] as ClientOp).kind : "batch";
       let outcomes: OpOutcome[];
@@ -465,8 +513,8 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
         outcomes = await run(ops);
       } catch (err) {
         const code = err instanceof OpFailure ? err.code : "INTERNAL";
-        for (const op of ops) pairs.add(op.kind, code, 1);
-        observeRequest(request, (nowMs() - t0) / 1000);
+        for (const op of ops) pairs.add(op.kind, code, 1, door);
+        observeRequest(request, (nowMs() - t0) / 1000, door);
         throw err;
       }
       // Counted per run of equal (op, status) pairs: a Batch of 1000 increments is one add.
@@ -481,13 +529,13 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
           same++;
           continue;
         }
-        if (same > 0) pairs.add(runOp, runStatus, same);
+        if (same > 0) pairs.add(runOp, runStatus, same, door);
         runOp = op;
         runStatus = status;
         same = 1;
       }
-      if (same > 0) pairs.add(runOp, runStatus, same);
-      observeRequest(request, (nowMs() - t0) / 1000);
+      if (same > 0) pairs.add(runOp, runStatus, same, door);
+      observeRequest(request, (nowMs() - t0) / 1000, door);
       return outcomes;
     },
     walSynced(records, seconds) {

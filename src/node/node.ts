@@ -20,7 +20,7 @@ import { RequestTable } from "./requests.ts";
 import { RequestReplay, withRequestTable } from "./request-recovery.ts";
 import { WritePath } from "./write-path.ts";
 import { ClusterHost } from "./cluster-host.ts";
-import { createNodeMetrics } from "./metrics.ts";
+import { createNodeMetrics, type FrontDoor } from "./metrics.ts";
 import { startMetricsServer } from "./metrics-server.ts";
 import { checkPortsFree } from "./ports.ts";
 import { addressedHosts, certNamesHost, namesLost } from "./cert-names.ts";
@@ -30,6 +30,9 @@ import { buildCommit } from "./runtime-metrics.ts";
 import { backupStream } from "./backup.ts";
 import { readGcState, writeGcStateSync } from "../persist/gc-state.ts";
 import { restoreBackup } from "../persist/backup.ts";
+import { startRespServer, type RunningRespServer } from "../resp/server.ts";
+import { createRespCommands } from "../resp/commands.ts";
+import type { RespBackend, RespInfo } from "../resp/types.ts";
 
 /** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
 
@@ -42,6 +45,8 @@ export interface RunningNode {
   readonly peerPort: number;
   /** The bound /metrics port, or null when metricsAddr is empty. */
   readonly metricsPort: number | null;
+  /** The bound Redis protocol port, or null when respAddr is empty. */
+  readonly respPort: number | null;
   readonly engine: Engine;
   /** Stops accepting, finishes in-flight requests, flushes the WAL, closes everything. */
   stop(): Promise<void>;
@@ -89,6 +94,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     { what: "peerAddr", addr: cfg.peerAddr },
     { what: "clientAddr", addr: cfg.clientAddr },
     { what: "metricsAddr", addr: cfg.metricsAddr },
+    { what: "respAddr", addr: cfg.respAddr },
   ]);
 
   let tls: TlsMaterial | null = null;
@@ -220,6 +226,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     epochStartedAtSeconds: () => identity.epochStartedAtMs / 1000,
     typeConflicts: () => cluster.counters.typeConflicts,
     tlsCerts: loadedCerts,
+    respClients: () => respServer?.sessions().length ?? 0,
   });
 
   const writes = new WritePath({ engine, store, cluster, requests, now });
@@ -248,9 +255,10 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     };
   };
 
-  const clientHandler: ClientHandler = {
-    apply: async (op, requestId) => (await metrics.track([op], (ops) => applyOps(ops, requestId)))[0]!,
-    batch: (ops, requestId) => metrics.track(ops, (o) => applyOps(o, requestId)),
+  /** The client API as one front door serves it: the same write path for both, counted under its door. */
+  const clientHandlerFor = (door: FrontDoor): ClientHandler => ({
+    apply: async (op, requestId) => (await metrics.track([op], (ops) => applyOps(ops, requestId), door))[0]!,
+    batch: (ops, requestId) => metrics.track(ops, (o) => applyOps(o, requestId), door),
     scan: (q) => {
       const page = engine.listKeys(q.cursor, q.limit, q.prefix, q.type ?? undefined);
       // A cursor a compaction of the key table expired: the client restarts its scan.
@@ -259,7 +267,8 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     },
     status,
     members: (): MemberView[] => cluster.members(),
-  };
+  });
+  const clientHandler = clientHandlerFor("grpc");
 
   let snapshotRunning: Promise<unknown> | null = null;
   let lastSnapshot: ConsoleState["snapshot"]["last"] = null;
@@ -309,6 +318,47 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   servers.push(peerServer);
   const clientServer = await startClientServer({ addr: cfg.clientAddr, security: security(), handler: clientHandler, admin: adminHandler, onInternalError });
   servers.push(clientServer);
+  let respServer: RunningRespServer | null = null;
+  if (cfg.respAddr !== "") {
+    const backend: RespBackend = {
+      client: clientHandlerFor("resp"),
+      admin: adminHandler,
+      info: () => respInfo(),
+      sessions: () => respServer?.sessions() ?? [],
+    };
+    const respInfo = (): RespInfo => {
+      const members = cluster.members();
+      const lag = new Map(cluster.peerReplication().map((p) => [p.peer, p]));
+      return {
+        nodeId: cfg.id,
+        version,
+        uptimeSeconds: Math.floor((Date.now() - startedMs) / 1000),
+        tcpPort: respServer?.port ?? 0,
+        durability: formatDurability(cfg.durability),
+        usedMemoryBytes: process.memoryUsage().rss,
+        keys: engine.keyCount,
+        peers: members.filter((m) => m.id !== cfg.id).map((m) => ({
+          id: m.id, address: m.address, status: m.status, lagDeltas: lag.get(m.id)?.backlog ?? 0, conflicts: 0,
+        })),
+        extra: [
+          { name: "replica", value: identity.actor },
+          { name: "members_alive", value: String(members.filter((m) => m.status === "alive").length) },
+          { name: "type_conflicts", value: String(cluster.counters.typeConflicts) },
+          { name: "wal_lsn", value: String(BigInt(store.nextLsn) - 1n) },
+          { name: "accel", value: describeAccel(a) },
+        ],
+      };
+    };
+    respServer = await startRespServer({
+      addr: cfg.respAddr,
+      security: security(),
+      commands: createRespCommands(backend),
+      maxClients: cfg.respMaxClients,
+      metrics: { commandDone: (command, st) => metrics.respCommandDone(command, st), connectionRefused: (reason) => metrics.respConnectionRefused(reason) },
+      onInternalError: (command, err) => onInternalError(`resp ${command}`, err),
+    });
+    servers.push(respServer);
+  }
   cluster.start(peerServer.port);
   const consoleState = (): ConsoleState => ({
     node: { id: cfg.id, version, commit: buildCommit, uptimeSeconds: (Date.now() - startedMs) / 1000, durability: formatDurability(cfg.durability), accel: describeAccel(a) },
@@ -373,6 +423,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     clientPort: clientServer.port,
     peerPort: peerServer.port,
     metricsPort: metricsServer?.port ?? null,
+    respPort: respServer?.port ?? null,
     engine,
     stop,
     stopped,
@@ -422,9 +473,11 @@ export async function runNode(config: NodeConfig, opts: StartOptions = {}): Prom
   const [host] = cfg.clientAddr.split(/:(?=\d+$)/);
   const [peerHost] = cfg.peerAddr.split(/:(?=\d+$)/);
   const [metricsHost] = cfg.metricsAddr.split(/:(?=\d+$)/);
+  const [respHost] = cfg.respAddr.split(/:(?=\d+$)/);
   for (;;) {
     const metricsPart = node!.metricsPort === null ? "" : ` metrics ${metricsHost}:${node!.metricsPort}`;
-    console.log(`imdb node ${cfg.id} ready: client ${host}:${node!.clientPort} peer ${peerHost}:${node!.peerPort}${metricsPart}`);
+    const respPart = node!.respPort === null ? "" : ` resp ${respHost}:${node!.respPort}`;
+    console.log(`imdb node ${cfg.id} ready: client ${host}:${node!.clientPort} peer ${peerHost}:${node!.peerPort}${metricsPart}${respPart}`);
     const code = await node!.stopped;
     if (code !== replicaResetExitCode || signalled) process.exit(code === replicaResetExitCode ? 0 : code);
     // Rejoin as a new, empty replica; the old data stays beside the folder for the operator.
@@ -432,7 +485,7 @@ export async function runNode(config: NodeConfig, opts: StartOptions = {}): Prom
     log.warn("replica data moved aside; starting again as a new, empty replica", { movedTo: kept });
     // On the same ports: peers, clients and proxies know this node by them (a port 0 in the
     // config was resolved at the first start).
-    cfg = { ...cfg, clientAddr: `${host}:${node!.clientPort}`, peerAddr: `${peerHost}:${node!.peerPort}`, ...(node!.metricsPort === null ? {} : { metricsAddr: `${metricsHost}:${node!.metricsPort}` }) };
+    cfg = { ...cfg, clientAddr: `${host}:${node!.clientPort}`, peerAddr: `${peerHost}:${node!.peerPort}`, ...(node!.metricsPort === null ? {} : { metricsAddr: `${metricsHost}:${node!.metricsPort}` }), ...(node!.respPort === null ? {} : { respAddr: `${respHost}:${node!.respPort}` }) };
     await start({});
   }
 }
