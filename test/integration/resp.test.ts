@@ -1,0 +1,91 @@
+// The Redis front door of the built binary, driven by Debian's redis-cli as an operator would:
+// TLS with client certificates by default, plaintext with --insecure, its port checked at start.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect, createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { run, startNode, tempDir, type NodeProc } from "./harness.ts";
+import { sample } from "../node/prom.ts";
+
+const dir = tempDir("resp");
+const certs = join(dir.path, "certs");
+const nodes: NodeProc[] = [];
+let tlsNode: NodeProc;
+let plainNode: NodeProc;
+
+async function redisCli(args: string[]): Promise<{ code: number; out: string }> {
+  const proc = Bun.spawn(["redis-cli", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, out: out + err };
+}
+
+function portOf(n: NodeProc): string {
+  if (n.respAddr === null) throw new Error(`node ${n.id} serves no Redis protocol`);
+  return n.respAddr.split(":").at(-1)!;
+}
+
+const tlsArgs = (who: string) => ["--tls", "--cacert", join(certs, "ca.crt"), "--cert", join(certs, `${who}.crt`), "--key", join(certs, `${who}.key`)];
+
+beforeAll(async () => {
+  const made = await run(["certs", "init", "--dir", certs, "--nodes", "r1", "--clients", "app", "--admins", "ops"]);
+  expect(made.code).toBe(0);
+  tlsNode = await startNode("r1", ["--tls-dir", certs, "--data-dir", join(dir.path, "r1"), "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0", "--resp-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"]);
+  nodes.push(tlsNode);
+  plainNode = await startNode("r2", ["--insecure", "--data-dir", join(dir.path, "r2"), "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0", "--resp-addr", "127.0.0.1:0"]);
+  nodes.push(plainNode);
+}, 90_000);
+
+afterAll(async () => {
+  for (const n of nodes) n.proc.kill("SIGTERM");
+  await Promise.all(nodes.map((n) => n.proc.exited));
+  dir.cleanup();
+});
+
+describe("imdb node --resp-addr with redis-cli", () => {
+  test("redis-cli --tls with a client certificate from the cluster CA: PING answers PONG", async () => {
+    expect(await redisCli([...tlsArgs("app"), "-p", portOf(tlsNode), "PING"])).toEqual({ code: 0, out: "PONG\n" });
+    expect(await redisCli([...tlsArgs("ops"), "-p", portOf(tlsNode), "ECHO", "hello"])).toEqual({ code: 0, out: "hello\n" });
+  });
+
+  test("without a client certificate, or in plaintext, the TLS port serves nothing", async () => {
+    const noCert = await redisCli(["--tls", "--cacert", join(certs, "ca.crt"), "-p", portOf(tlsNode), "PING"]);
+    expect(noCert.out).not.toContain("PONG");
+    const plain = await redisCli(["-p", portOf(tlsNode), "PING"]);
+    expect(plain.out).not.toContain("PONG");
+  });
+
+  test("with --insecure, plaintext redis-cli works", async () => {
+    expect(await redisCli(["-p", portOf(plainNode), "PING"])).toEqual({ code: 0, out: "PONG\n" });
+  });
+
+  test("the node counts Redis commands in its metrics", async () => {
+    const text = await (await fetch(`http://${tlsNode.metricsAddr}/metrics`)).text();
+    expect(sample(text, "imdb_resp_commands_total", { command: "ping", status: "OK" })).toBeGreaterThanOrEqual(1);
+    expect(text).toContain("# TYPE imdb_resp_clients gauge");
+  });
+
+  test("SIGTERM stops the node with an idle Redis connection open: it is closed and the node exits 0", async () => {
+    const sock = connect({ host: "127.0.0.1", port: Number(portOf(plainNode)) });
+    await new Promise<void>((r) => sock.once("connect", () => r()));
+    const closed = new Promise<void>((r) => sock.once("close", () => r()));
+    sock.on("error", () => undefined);
+    plainNode.proc.kill("SIGTERM");
+    expect(await Promise.race([plainNode.proc.exited, Bun.sleep(20_000).then(() => "still running")])).toBe(0);
+    await closed;
+  });
+
+  test("a taken respAddr port fails the start at once, naming it, before the WAL is read", async () => {
+    const taken: Server = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const r = await run(["node", "--id", "r3", "--insecure", "--data-dir", join(dir.path, "r3"), "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0", "--resp-addr", `127.0.0.1:${port}`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`respAddr 127.0.0.1:${port} is in use`);
+      expect(r.stderr).not.toContain("recovered");
+    } finally {
+      taken.close();
+    }
+  });
+});
