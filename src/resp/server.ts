@@ -2,6 +2,7 @@
 // connection, pipelining with replies in request order, backpressure, maxclients, and the
 // protocol bounds of src/limits.ts. What each command does is the command table's business.
 import type { Socket, TCPSocketListener } from "bun";
+import { constants } from "node:crypto";
 import { parseAddr } from "../config/config.ts";
 import { respPendingCommandsMax, respReplyBufferBytesMax } from "../limits.ts";
 import { identityOf, type TlsMaterial } from "../transport/tls.ts";
@@ -15,6 +16,12 @@ export const respMaxClientsDefault = 10_000;
 const drainPollMs = 10;
 /** Longest command name counted under its own label; longer ones are cut. */
 const commandLabelCharsMax = 32;
+
+/**
+ * TLS 1.3 only, like the gRPC ports (src/transport/tls.ts tlsMinVersion): Bun.listen has no
+ * minVersion, so the older protocol versions are switched off one by one.
+ */
+const noTlsBelow13 = constants.SSL_OP_NO_TLSv1 | constants.SSL_OP_NO_TLSv1_1 | constants.SSL_OP_NO_TLSv1_2;
 
 const internalError: Reply = { kind: "error", text: "ERR internal error" };
 const maxClientsLine = "-ERR max number of clients reached\r\n";
@@ -338,7 +345,7 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
         hostname,
         port,
         socket: handlers,
-        ...(tls === null ? {} : { tls: { ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: true } }),
+        ...(tls === null ? {} : { tls: { ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: true, secureOptions: noTlsBelow13 } }),
       });
     } catch (err) {
       throw new Error(`cannot listen on ${opts.addr}: ${err instanceof Error ? err.message : String(err)}`);

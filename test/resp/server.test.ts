@@ -3,6 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
 import { startRespServer, type RespServerOptions, type RunningRespServer } from "../../src/resp/server.ts";
 import { initCerts } from "../../src/transport/certs.ts";
@@ -256,6 +257,40 @@ describe("TLS", () => {
     }
     expect(outcomes).toEqual(["refused", "refused"]);
     expect(s.sessions()).toEqual([]);
+  });
+
+  test("TLS 1.2 is refused at the handshake, as on the gRPC ports", async () => {
+    const s = await tlsServer();
+    const m = await loadTlsDir(join(dir, "certs"), "app");
+    const outcome = await new Promise<string>((resolve) => {
+      const sock = tlsConnect({ host: "127.0.0.1", port: s.port, ca: m.ca, cert: m.cert, key: m.key, servername: "localhost", maxVersion: "TLSv1.2" }, () => {
+        resolve("connected");
+        sock.destroy();
+      });
+      sock.on("error", () => resolve("refused"));
+    });
+    expect(outcome).toBe("refused");
+  });
+
+  test("reloadTls: new connections need the new CA's certificates; an established one keeps going", async () => {
+    const s = await tlsServer();
+    const before = await as(s, "certs", "app");
+    s.reloadTls(await loadTlsDir(join(dir, "other"), "n1"));
+    const after = await RawClient.tls(s.port, await loadTlsDir(join(dir, "other"), "app"));
+    clients.push(after);
+    after.send("WHOAMI\r\n");
+    expect(await after.reply()).toBe("client");
+    before.send("PING\r\n");
+    expect(await before.reply()).toBe("PONG");
+    let oldCa = "served";
+    try {
+      const c = await as(s, "certs", "app");
+      c.send("PING\r\n");
+      await c.reply(5000);
+    } catch {
+      oldCa = "refused";
+    }
+    expect(oldCa).toBe("refused");
   });
 
   test("plaintext on a TLS port gets nothing served", async () => {
