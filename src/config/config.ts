@@ -20,6 +20,8 @@ export type LogLevel = (typeof logLevels)[number];
 const idPattern = /^[A-Za-z0-9._-]{1,64}$/;
 const durabilityIntervalMsMax = 60_000;
 const dayMs = 24 * 3_600_000;
+/** Most Redis protocol connections one node may be told to serve (respMaxClients, CONFIG SET maxclients). */
+export const respMaxClientsMax = 1_000_000;
 
 /** Parses "HOST:PORT" (HOST may be [v6]); returns undefined when malformed. */
 export function parseAddr(s: string): { host: string; port: number } | undefined {
@@ -130,7 +132,7 @@ export const configFields = {
    */
   respAddr: addrOrEmpty,
   /** Redis protocol connections served at once (Redis: maxclients); the next is refused with Redis's error. */
-  respMaxClients: int(1, 1_000_000),
+  respMaxClients: int(1, respMaxClientsMax),
   /** Log line format on stderr. */
   logFormat: oneOf(logFormats),
   /** Least severe level logged. No line is logged per request at info. */

@@ -3,7 +3,7 @@
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { accel, describeAccel } from "../accel/index.ts";
-import { formatDurability, type NodeConfig } from "../config/config.ts";
+import { formatDurability, respMaxClientsMax, type NodeConfig } from "../config/config.ts";
 import { Engine } from "../engine/index.ts";
 import { openStore, SnapshotScheduler, type PersistLog, type Store } from "../persist/index.ts";
 import { cryptoEpochBytes, markCleanStop, openIdentity } from "../persist/identity.ts";
@@ -325,6 +325,12 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
       admin: adminHandler,
       info: () => respInfo(),
       sessions: () => respServer?.sessions() ?? [],
+      setMaxClients: (n) => {
+        if (!Number.isSafeInteger(n) || n < 1 || n > respMaxClientsMax) return `maxclients must be an integer 1..${respMaxClientsMax}`;
+        respServer?.setMaxClients(n);
+        return null;
+      },
+      onInternalError: (command, err) => onInternalError(`resp ${command}`, err),
     };
     const respInfo = (): RespInfo => {
       const members = cluster.members();
@@ -347,6 +353,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
           { name: "wal_lsn", value: String(BigInt(store.nextLsn) - 1n) },
           { name: "accel", value: describeAccel(a) },
         ],
+        maxClients: respServer?.maxClients ?? cfg.respMaxClients,
       };
     };
     respServer = await startRespServer({

@@ -74,6 +74,10 @@ export interface RespConnectionView {
 }
 
 export interface RunningRespServer extends RunningServer {
+  /** The connection limit now (CONFIG GET maxclients). */
+  readonly maxClients: number;
+  /** Changes the connection limit for connections made from now on (CONFIG SET maxclients); open ones stay. */
+  setMaxClients(n: number): void;
   sessions(): readonly RespSession[];
   connections(): readonly RespConnectionView[];
 }
@@ -126,7 +130,7 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
   if (parsed === undefined) throw new Error(`cannot listen on ${opts.addr}: not HOST:PORT`);
   const hostname = parsed.host.startsWith("[") ? parsed.host.slice(1, -1) : parsed.host;
   const limits: ConnectionLimits = { ...defaultConnectionLimits, ...opts.limits };
-  const maxClients = opts.maxClients ?? respMaxClientsDefault;
+  let maxClients = opts.maxClients ?? respMaxClientsDefault;
   const commands = opts.commands;
   const metrics = opts.metrics;
   const onInternal = opts.onInternalError ?? ((command: string, err: unknown) => console.error(`imdb: internal error in RESP ${command}:`, err));
@@ -378,6 +382,13 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
 
   return {
     port,
+    get maxClients() {
+      return maxClients;
+    },
+    setMaxClients: (n) => {
+      if (!Number.isSafeInteger(n) || n < 1) throw new Error(`maxclients must be a positive integer, not ${n}`);
+      maxClients = n;
+    },
     setServing: () => undefined,
     reloadTls: (material) => {
       if (tls === null) throw new Error("server is insecure: nothing to reload");

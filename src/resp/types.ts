@@ -55,6 +55,13 @@ export interface RespBackend {
   info(): RespInfo;
   /** Live connections, for CLIENT LIST / INFO clients. */
   sessions(): readonly RespSession[];
+  /**
+   * CONFIG SET maxclients: applies a new connection limit; answers null, or why it was refused.
+   * Absent: maxclients cannot change at run time (CONFIG SET says so).
+   */
+  setMaxClients?(n: number): string | null;
+  /** A command failed with an unexpected error (a bug): log it. The client gets `ERR internal error`. */
+  onInternalError?(command: string, err: unknown): void;
 }
 
 export interface RespInfo {
@@ -68,6 +75,8 @@ export interface RespInfo {
   /** One line per member other than this node: its id, status and how far behind it is. */
   peers: { id: string; address: string; status: string; lagDeltas: number; conflicts: number }[];
   extra: { name: string; value: string }[];
+  /** The connection limit (INFO clients, CONFIG GET maxclients); absent when the connection layer has none. */
+  maxClients?: number;
 }
 
 /** The command table: one parsed command (name first, as sent) in, one reply out. */

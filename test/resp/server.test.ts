@@ -147,6 +147,22 @@ describe("bounds", () => {
     expect(await d.reply()).toBe("PONG");
   });
 
+  test("setMaxClients (CONFIG SET maxclients) applies to the next connection; open ones stay", async () => {
+    const s = await server({ commands: new TestCommands(), maxClients: 5 });
+    const a = await plain(s);
+    const b = await plain(s);
+    a.send("PING\r\n");
+    b.send("PING\r\n");
+    expect([await a.reply(), await b.reply()]).toEqual(["PONG", "PONG"]);
+    s.setMaxClients(2);
+    expect(s.maxClients).toBe(2);
+    const c = await plain(s);
+    expect(await c.reply()).toBe("-ERR max number of clients reached");
+    a.send("PING\r\n");
+    expect(await a.reply()).toBe("PONG");
+    expect(() => s.setMaxClients(0)).toThrow("maxclients must be a positive integer");
+  });
+
   test("backpressure: a client that does not read its replies stops being read, and its buffers stay bounded", async () => {
     const replyBufferBytesMax = 256 * 1024;
     const table = new TestCommands();
