@@ -387,6 +387,11 @@ export class ReplyWriter {
     return out;
   }
 
+  /** The buffer the first `length` bytes of which are encoded replies (written out without making a view). */
+  raw(): Uint8Array {
+    return this.buf;
+  }
+
   /** The bytes encoded so far, valid until the next write or clear(). */
   view(): Uint8Array {
     return this.buf.subarray(0, this.length);

@@ -106,16 +106,37 @@ interface Conn {
 
 let nextClientId = 1;
 
+/** Command names seen, by a hash of their lower-cased bytes: naming a command costs no string building. */
+const commandNames = new Map<number, string>();
+/** Distinct names remembered; garbage names beyond it are built each time (and counted as unknown). */
+const commandNamesMax = 512;
+
 /** "set" from the bytes of a command name, lower case, cut to commandLabelCharsMax. */
 function commandName(arg: Uint8Array | undefined): string {
   if (arg === undefined) return "";
   const n = Math.min(arg.length, commandLabelCharsMax);
+  let h = 0x811c9dc5 ^ n;
+  for (let i = 0; i < n; i++) {
+    const c = arg[i]!;
+    h = Math.imul(h ^ (c >= 65 && c <= 90 ? c + 32 : c), 0x01000193);
+  }
+  const known = commandNames.get(h);
+  if (known !== undefined && known.length === n && sameName(known, arg)) return known;
   let s = "";
   for (let i = 0; i < n; i++) {
     const c = arg[i]!;
     s += String.fromCharCode(c >= 65 && c <= 90 ? c + 32 : c);
   }
+  if (known === undefined && commandNames.size < commandNamesMax) commandNames.set(h, s);
   return s;
+}
+
+function sameName(name: string, arg: Uint8Array): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = arg[i]!;
+    if (name.charCodeAt(i) !== (c >= 65 && c <= 90 ? c + 32 : c)) return false;
+  }
+  return true;
 }
 
 /** The code word of an error reply ("ERR", "WRONGTYPE"), or "OK". */
@@ -159,10 +180,11 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
   const flush = (c: Conn): void => {
     const socket = c.socket;
     if (socket === null) return;
-    if (c.unsent === null && c.out.length > 0) {
-      const view = c.out.view();
-      const n = socket.write(view);
-      if (n < view.length) c.unsent = view.slice(Math.max(0, n));
+    const length = c.out.length;
+    if (c.unsent === null && length > 0) {
+      const raw = c.out.raw();
+      const n = socket.write(raw, 0, length);
+      if (n < length) c.unsent = raw.slice(Math.max(0, n), length);
       c.out.clear();
     }
     if (c.closing && c.unsent === null && c.head === c.queue.length) {
@@ -259,6 +281,7 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
    * restart it); then pauses or resumes reading to match.
    */
   const pump = (c: Conn): void => {
+    if (c.socket === null) return;
     for (;;) {
       if (!c.closing) process(c);
       const full = c.out.length >= limits.replyBufferBytesMax;
@@ -333,13 +356,14 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
     close(socket: Socket<Conn>) {
       const c = socket.data;
       if (c === undefined) return;
+      // Replies still pending are dropped when they come; nothing more is read or dispatched.
       c.socket = null;
+      c.closing = true;
       conns.delete(c);
     },
-    error(socket: Socket<Conn>, err: Error) {
-      // A broken TLS record or a handler bug: that connection goes, the node stays.
-      const c = socket.data;
-      if (c !== undefined) onInternal("connection", err);
+    error() {
+      // A client's broken TLS record or reset: that connection goes (close follows), the node
+      // stays. Not logged: a client can cause it at will.
     },
   };
 

@@ -234,6 +234,38 @@ describe("bounds", () => {
   });
 });
 
+describe("closing", () => {
+  test("a client gone while its command waits: the late reply is dropped, the server goes on", async () => {
+    const table = new TestCommands();
+    const s = await server({ commands: table });
+    const c = await plain(s);
+    c.send("GATE a\r\n");
+    await waitFor("the gate", () => table.gateCount() === 1);
+    c.close();
+    await waitFor("the server to see the close", () => s.sessions().length === 0);
+    table.open("a");
+    const fresh = await plain(s);
+    fresh.send("PING\r\n");
+    expect(await fresh.reply()).toBe("PONG");
+    expect(table.executed).toBe(2);
+  });
+
+  test("shutdown answers the commands in flight, then closes every connection", async () => {
+    const table = new TestCommands();
+    const s = await server({ commands: table });
+    const busy = await plain(s);
+    const idle = await plain(s);
+    busy.send("GATE a\r\n");
+    await waitFor("the gate", () => table.gateCount() === 1);
+    const stopped = s.shutdown(5000);
+    await idle.closedByServer();
+    table.open("a");
+    expect(await busy.reply()).toBe("a");
+    await busy.closedByServer();
+    await stopped;
+  });
+});
+
 describe("TLS", () => {
   async function tlsServer(): Promise<RunningRespServer> {
     return server({ commands: new TestCommands(), security: { tls: nodeTls } });
