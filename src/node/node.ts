@@ -418,7 +418,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     // Nor one that drops a name the node is dialled by (a renewal without its --hosts).
     const lost = tls === null ? [] : namesLost(tls.cert, next.cert, addressedHosts(cfg));
     if (lost.length > 0) {
-      throw new Error(`the new certificate does not name ${lost.join(", ")}, which the current one does and this node is dialled by (advertiseAddr/peerAddr, clientAddr): clients would fail hostname checks; renew with \`imdb certs renew\`, which keeps the names`);
+      throw new Error(`the new certificate does not name ${lost.join(", ")}, which the current one does and this node is dialled by (advertiseAddr/peerAddr, clientAddr, respAddr): clients would fail hostname checks; renew with \`imdb certs renew\`, which keeps the names`);
     }
     tls = next;
     for (const s of servers) s.reloadTls(next);
