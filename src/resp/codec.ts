@@ -358,7 +358,10 @@ export function splitInline(buf: Uint8Array, from: number, to: number): Uint8Arr
 // ---- encoding ----
 
 const utf8 = new TextEncoder();
-const outputInitialBytes = 16 * 1024;
+/** A connection's first reply buffer: small, since most connections are idle or answer small replies. */
+const outputInitialBytes = 1024;
+/** A reply buffer grown beyond this is let go once written (pipelined and big replies grow it again). */
+const outputRetainedBytesMax = 64 * 1024;
 
 /**
  * A growable output buffer replies are encoded into, written to the socket as one piece.
@@ -382,7 +385,7 @@ export class ReplyWriter {
   /** The bytes encoded so far; the writer starts again empty (keeping a buffer of the initial size). */
   take(): Uint8Array {
     const out = this.buf.subarray(0, this.length);
-    this.buf = new Uint8Array(Math.max(outputInitialBytes, Math.min(this.buf.length, 4 * outputInitialBytes)));
+    this.buf = new Uint8Array(Math.max(outputInitialBytes, Math.min(this.buf.length, outputRetainedBytesMax)));
     this.length = 0;
     return out;
   }
@@ -401,7 +404,7 @@ export class ReplyWriter {
   clear(): void {
     this.length = 0;
     // A huge reply grew the buffer: let that memory go rather than keep it per idle connection.
-    if (this.buf.length > 4 * outputInitialBytes) this.buf = new Uint8Array(outputInitialBytes);
+    if (this.buf.length > outputRetainedBytesMax) this.buf = new Uint8Array(outputInitialBytes);
   }
 
   /** A string of ASCII characters (type bytes, numbers, CRLF); callers never pass other characters. */

@@ -334,6 +334,8 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
   const handlers = {
     binaryType: "uint8array" as const,
     open,
+    // Bun hands every data callback a buffer of its own (never reused), so the parser may keep
+    // views of it: arguments and a partial command's tail.
     data(socket: Socket<Conn>, chunk: Uint8Array) {
       const c = socket.data;
       if (c === undefined || c.socket === null || c.closing) return;
