@@ -210,6 +210,26 @@ describe("bounds", () => {
     client.end();
   }, 120_000);
 
+  test("backpressure: a paused client that goes away is let go (no connection left behind)", async () => {
+    const table = new TestCommands();
+    const s = await server({ commands: table, limits: { replyBufferBytesMax: 256 * 1024 } });
+    let toSend = Buffer.from("BIG 65536\r\n".repeat(2000));
+    const client = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: s.port,
+      socket: {
+        open: (sock) => {
+          sock.pause();
+          toSend = toSend.subarray(Math.max(0, sock.write(toSend)));
+        },
+        data: () => undefined,
+      },
+    });
+    await waitFor("the server to pause reading", () => s.connections()[0]?.paused === true);
+    client.end();
+    await waitFor("the server to let the connection go", () => s.sessions().length === 0);
+  });
+
   test("backpressure: commands waiting for their replies beyond the pending bound stop the reading too", async () => {
     const table = new TestCommands();
     const s = await server({ commands: table, limits: { pendingCommandsMax: 8 } });
