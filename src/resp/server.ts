@@ -86,6 +86,8 @@ export interface RunningRespServer extends RunningServer {
 interface Slot {
   reply: Reply | null;
   command: string;
+  /** The protocol in force when the command ran: a HELLO later in the pipeline does not change this reply's shape. */
+  protocol: 2 | 3;
 }
 
 interface Conn {
@@ -211,7 +213,7 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
       if (slot.reply === null) break;
       q[c.head] = undefined as unknown as Slot;
       c.head++;
-      if (c.socket !== null) encodeReply(c.out, slot.reply, c.session.protocol);
+      if (c.socket !== null) encodeReply(c.out, slot.reply, slot.protocol);
     }
     if (c.head === q.length) {
       q.length = 0;
@@ -232,8 +234,10 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
       r = internalError;
     }
     if (c.session.closeAfterReply) c.closing = true;
+    // After execute: HELLO's own reply is in the protocol it switches to, as in Redis.
+    const protocol = c.session.protocol;
     if (r instanceof Promise) {
-      const slot: Slot = { reply: null, command };
+      const slot: Slot = { reply: null, command, protocol };
       c.queue.push(slot);
       r.then(
         (reply) => {
@@ -254,8 +258,8 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
       return;
     }
     count(command, r);
-    if (c.head === c.queue.length) encodeReply(c.out, r, c.session.protocol);
-    else c.queue.push({ reply: r, command });
+    if (c.head === c.queue.length) encodeReply(c.out, r, protocol);
+    else c.queue.push({ reply: r, command, protocol });
   };
 
   /** Dispatches the complete commands received, as far as the connection's bounds allow. */
@@ -269,8 +273,8 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
       // Answered after every earlier command's reply, then the connection closes (as Redis does).
       c.closing = true;
       metrics?.connectionRefused("protocol");
-      const slot: Slot = { reply: { kind: "error", text: `ERR ${c.parser.failure}` }, command: "" };
-      if (c.head === c.queue.length) encodeReply(c.out, slot.reply!, c.session.protocol);
+      const slot: Slot = { reply: { kind: "error", text: `ERR ${c.parser.failure}` }, command: "", protocol: c.session.protocol };
+      if (c.head === c.queue.length) encodeReply(c.out, slot.reply!, slot.protocol);
       else c.queue.push(slot);
     }
   };
@@ -316,7 +320,8 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
     const session: RespSession = {
       id: nextClientId++,
       role,
-      remote: `${socket.remoteAddress}:${socket.remotePort}`,
+      // As Redis formats it (anetFormatAddr): an IPv6 address in brackets.
+      remote: socket.remoteAddress.includes(":") ? `[${socket.remoteAddress}]:${socket.remotePort}` : `${socket.remoteAddress}:${socket.remotePort}`,
       createdAtMs: Date.now(),
       name: null,
       protocol: 2,

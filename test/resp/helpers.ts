@@ -30,9 +30,9 @@ export class RawClient {
     });
   }
 
-  static plain(port: number): Promise<RawClient> {
+  static plain(port: number, host = "127.0.0.1"): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = tcpConnect({ host: "127.0.0.1", port }, () => resolve(new RawClient(s)));
+      const s = tcpConnect({ host, port }, () => resolve(new RawClient(s)));
       s.once("error", reject);
     });
   }
@@ -166,11 +166,12 @@ export class TestCommands implements RespCommands {
   private readonly gates = new Map<string, (r: Reply) => void>();
   executed = 0;
 
-  open(name: string, text = name): void {
+  /** Answers GATE name with the bulk string `text`, or with a null when text is null. */
+  open(name: string, text: string | null = name): void {
     const g = this.gates.get(name);
     if (g === undefined) throw new Error(`no gate ${name}`);
     this.gates.delete(name);
-    g({ kind: "bulk", value: text });
+    g(text === null ? { kind: "null" } : { kind: "bulk", value: text });
   }
 
   gateCount(): number {

@@ -88,6 +88,28 @@ describe("requests and replies", () => {
     expect(c.rawText()).toBe(want);
   });
 
+  test("a reply keeps the protocol in force when its command ran, though a HELLO behind it switches", async () => {
+    const table = new TestCommands();
+    const s = await server({ commands: table });
+    const c = await plain(s);
+    c.send("GATE a\r\nHELLO3\r\nGATE b\r\n");
+    await waitFor("both gates", () => table.gateCount() === 2);
+    table.open("a", null);
+    table.open("b", null);
+    const want = "$-1\r\n%1\r\n$5\r\nproto\r\n:3\r\n_\r\n";
+    await waitFor("three replies", () => c.rawText().length >= want.length);
+    expect(c.rawText()).toBe(want);
+  });
+
+  test("the session names its peer as Redis does, and IPv6 in brackets", async () => {
+    const s = await server({ commands: new TestCommands(), addr: "[::1]:0" });
+    const c = await RawClient.plain(s.port, "::1");
+    clients.push(c);
+    c.send("PING\r\n");
+    await c.reply();
+    expect(s.sessions()[0]!.remote).toBe(`[::1]:${c.socket.localPort}`);
+  });
+
   test("a protocol error is answered after the earlier replies, then that connection closes", async () => {
     const s = await server({ commands: new TestCommands() });
     const c = await plain(s);
