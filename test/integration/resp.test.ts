@@ -12,8 +12,8 @@ const nodes: NodeProc[] = [];
 let tlsNode: NodeProc;
 let plainNode: NodeProc;
 
-async function redisCli(args: string[]): Promise<{ code: number; out: string }> {
-  const proc = Bun.spawn(["redis-cli", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+async function redisCli(args: string[], stdin?: string): Promise<{ code: number; out: string }> {
+  const proc = Bun.spawn(["redis-cli", ...args], { stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin), stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(timer);
@@ -46,6 +46,15 @@ describe("imdb node --resp-addr with redis-cli", () => {
   test("redis-cli --tls with a client certificate from the cluster CA: PING answers PONG", async () => {
     expect(await redisCli([...tlsArgs("app"), "-p", portOf(tlsNode), "PING"])).toEqual({ code: 0, out: "PONG\n" });
     expect(await redisCli([...tlsArgs("ops"), "-p", portOf(tlsNode), "ECHO", "hello"])).toEqual({ code: 0, out: "hello\n" });
+  });
+
+  test("redis-cli reading commands from stdin, -x, and --pipe (mass insertion) over TLS", async () => {
+    const port = portOf(tlsNode);
+    expect(await redisCli([...tlsArgs("app"), "-p", port], 'PING\nECHO "a b"\n')).toEqual({ code: 0, out: "PONG\na b\n" });
+    expect(await redisCli([...tlsArgs("app"), "-p", port, "-x", "ECHO"], "from stdin")).toEqual({ code: 0, out: "from stdin\n" });
+    const piped = await redisCli([...tlsArgs("app"), "-p", port, "--pipe"], "*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$1\r\nx\r\n");
+    expect(piped.code).toBe(0);
+    expect(piped.out).toContain("errors: 0, replies: 2");
   });
 
   test("without a client certificate, or in plaintext, the TLS port serves nothing", async () => {
