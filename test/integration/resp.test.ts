@@ -57,6 +57,21 @@ describe("imdb node --resp-addr with redis-cli", () => {
     expect(piped.out).toContain("errors: 0, replies: 2");
   });
 
+  test("redis-benchmark over TLS, 20 clients, plain and pipelined (-P 16): every request answered", async () => {
+    const port = portOf(tlsNode);
+    for (const pipeline of ["1", "16"]) {
+      const proc = Bun.spawn(["redis-benchmark", ...tlsArgs("app"), "-p", port, "-c", "20", "-n", "4000", "-P", pipeline, "-t", "ping", "--csv"], { stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
+      const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+      clearTimeout(timer);
+      expect(code).toBe(0);
+      // "PING_INLINE","rps",... and "PING_MBULK","rps",...: both forms of request, each run to the end.
+      const rows = out.split("\n").filter((l) => l.startsWith('"PING_')).map((l) => Number(l.split(",")[1]?.replaceAll('"', "")));
+      expect(rows.length).toBe(2);
+      for (const rps of rows) expect(rps).toBeGreaterThan(0);
+    }
+  }, 150_000);
+
   test("without a client certificate, or in plaintext, the TLS port serves nothing", async () => {
     const noCert = await redisCli(["--tls", "--cacert", join(certs, "ca.crt"), "-p", portOf(tlsNode), "PING"]);
     expect(noCert.out).not.toContain("PONG");
