@@ -211,7 +211,7 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
   const respRefused = new Map<string, number>();
   new Counter({
     name: "imdb_resp_connections_refused_total",
-    help: "Redis protocol connections refused or closed by the node: maxclients (over respMaxClients), protocol (a protocol error or a bound of docs/api.md exceeded), certificate (no usable client certificate).",
+    help: "Redis protocol connections refused or closed by the node: maxclients (over respMaxClients), protocol (a protocol error or a bound of docs/api.md exceeded), certificate (no usable client certificate), handshake (no TLS handshake within the deadline).",
     labelNames: ["reason"],
     registers,
     collect() {

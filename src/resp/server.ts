@@ -31,19 +31,28 @@ export interface RespServerMetrics {
   /** One command answered: its name (lower case, "unknown" for one the table does not know) and "OK" or the error's code word. */
   commandDone(command: string, status: string): void;
   /** A connection refused or closed by the server: over maxclients, a protocol error, no usable certificate. */
-  connectionRefused(reason: "maxclients" | "protocol" | "certificate"): void;
+  connectionRefused(reason: "maxclients" | "protocol" | "certificate" | "handshake"): void;
 }
+
+/**
+ * How long a TLS client has from connecting to finishing its handshake. Until then it holds a
+ * socket and a maxclients slot without being anyone: one that never finishes is dropped, so
+ * half-open connections cannot pile up. Bun's socket timeout counts in whole seconds.
+ */
+export const respHandshakeTimeoutSeconds = 10;
 
 /** Per-connection bounds beyond the parser's; tests shrink them. */
 export interface ConnectionLimits extends ParserLimits {
   replyBufferBytesMax: number;
   pendingCommandsMax: number;
+  handshakeTimeoutSeconds: number;
 }
 
 export const defaultConnectionLimits: Readonly<ConnectionLimits> = Object.freeze({
   ...defaultParserLimits,
   replyBufferBytesMax: respReplyBufferBytesMax,
   pendingCommandsMax: respPendingCommandsMax,
+  handshakeTimeoutSeconds: respHandshakeTimeoutSeconds,
 });
 
 export interface RespServerOptions {
@@ -158,6 +167,8 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
   const metrics = opts.metrics;
   const onInternal = opts.onInternalError ?? ((command: string, err: unknown) => console.error(`imdb: internal error in RESP ${command}:`, err));
   const conns = new Set<Conn>();
+  /** TLS connections still in their handshake, and whether they came over maxclients (answered once it is done). */
+  const handshaking = new Map<Socket<Conn>, { over: boolean }>();
   let stopping = false;
   let tls: TlsMaterial | null = "tls" in opts.security ? opts.security.tls : null;
 
@@ -299,24 +310,14 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
     setPaused(c);
   };
 
-  const open = (socket: Socket<Conn>): void => {
-    if (stopping || conns.size >= maxClients) {
-      if (!stopping) metrics?.connectionRefused("maxclients");
-      socket.write(maxClientsLine);
-      socket.end();
-      return;
-    }
-    let role: RespRole = "admin";
-    if (tls !== null) {
-      const who = socket.authorized ? identityOf(socket.getPeerCertificate()) : null;
-      if (who === null) {
-        metrics?.connectionRefused("certificate");
-        socket.write("-ERR no usable client certificate\r\n");
-        socket.end();
-        return;
-      }
-      role = who.role === "admin" ? "admin" : "client";
-    }
+  const refuse = (socket: Socket<Conn>, reason: "maxclients" | "certificate", line: string): void => {
+    metrics?.connectionRefused(reason);
+    socket.write(line);
+    socket.end();
+  };
+
+  /** A connection that may send commands: plaintext at once, TLS once its handshake verified a certificate. */
+  const admit = (socket: Socket<Conn>, role: RespRole): void => {
     const session: RespSession = {
       id: nextClientId++,
       role,
@@ -336,9 +337,52 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
     conns.add(c);
   };
 
+  // Connections count against maxclients from the moment they connect (TLS ones during their
+  // handshake too), as in Redis; the refusal is written once a TLS client can read it.
+  const open = (socket: Socket<Conn>): void => {
+    if (stopping) {
+      socket.end();
+      return;
+    }
+    const over = conns.size + handshaking.size >= maxClients;
+    if (tls === null) {
+      if (over) refuse(socket, "maxclients", maxClientsLine);
+      else admit(socket, "admin");
+      return;
+    }
+    handshaking.set(socket, { over });
+    socket.timeout(limits.handshakeTimeoutSeconds);
+  };
+
+  const handshake = (socket: Socket<Conn>, success: boolean): void => {
+    const h = handshaking.get(socket);
+    if (h === undefined) return;
+    handshaking.delete(socket);
+    socket.timeout(0);
+    const who = success && socket.authorized ? identityOf(socket.getPeerCertificate()) : null;
+    if (who === null) {
+      // Verification failures are refused by the TLS layer itself; this is a verified
+      // certificate without a name (no CN).
+      refuse(socket, "certificate", "-ERR no usable client certificate\r\n");
+      return;
+    }
+    if (h.over || stopping) {
+      refuse(socket, "maxclients", maxClientsLine);
+      return;
+    }
+    admit(socket, who.role === "admin" ? "admin" : "client");
+  };
+
   const handlers = {
     binaryType: "uint8array" as const,
     open,
+    handshake,
+    timeout(socket: Socket<Conn>) {
+      // Only connections in their handshake have a timeout: idle clients are never dropped.
+      if (!handshaking.delete(socket)) return;
+      metrics?.connectionRefused("handshake");
+      socket.terminate();
+    },
     // Bun hands every data callback a buffer of its own (never reused), so the parser may keep
     // views of it: arguments and a partial command's tail.
     data(socket: Socket<Conn>, chunk: Uint8Array) {
@@ -361,6 +405,7 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
       pump(c);
     },
     close(socket: Socket<Conn>) {
+      handshaking.delete(socket);
       const c = socket.data;
       if (c === undefined) return;
       // Replies still pending are dropped when they come; nothing more is read or dispatched.
@@ -406,6 +451,8 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
       }
       for (const c of conns) c.socket?.terminate();
       conns.clear();
+      for (const socket of handshaking.keys()) socket.terminate();
+      handshaking.clear();
       listener.stop(true);
     })();
     return stopped;

@@ -401,6 +401,23 @@ describe("TLS", () => {
     expect(oldCa).toBe("refused");
   });
 
+  test("a client that never finishes its TLS handshake holds a maxclients slot until the handshake deadline drops it", async () => {
+    const refused: string[] = [];
+    const s = await server({
+      commands: new TestCommands(), security: { tls: nodeTls }, maxClients: 1, limits: { handshakeTimeoutSeconds: 1 },
+      metrics: { commandDone: () => undefined, connectionRefused: (r) => refused.push(r) },
+    });
+    const silent = await plain(s);
+    // Over maxclients while the silent one holds the slot: told so once its own handshake is done.
+    const second = await as(s, "certs", "app");
+    expect(await second.reply()).toBe("-ERR max number of clients reached");
+    await silent.closedByServer(5000);
+    const third = await as(s, "certs", "app");
+    third.send("WHOAMI\r\n");
+    expect(await third.reply()).toBe("client");
+    expect(refused).toEqual(["maxclients", "handshake"]);
+  });
+
   test("plaintext on a TLS port gets nothing served", async () => {
     const s = await tlsServer();
     const c = await plain(s);
