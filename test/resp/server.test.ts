@@ -418,6 +418,16 @@ describe("TLS", () => {
     expect(refused).toEqual(["maxclients", "handshake"]);
   });
 
+  test("the handshake deadline is for the handshake only: an established TLS connection may stay idle past it", async () => {
+    const s = await server({ commands: new TestCommands(), security: { tls: nodeTls }, limits: { handshakeTimeoutSeconds: 1 } });
+    const c = await as(s, "certs", "app");
+    c.send("PING\r\n");
+    expect(await c.reply()).toBe("PONG");
+    await Bun.sleep(2500);
+    c.send("PING\r\n");
+    expect(await c.reply()).toBe("PONG");
+  });
+
   test("plaintext on a TLS port gets nothing served", async () => {
     const s = await tlsServer();
     const c = await plain(s);
