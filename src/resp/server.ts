@@ -344,6 +344,8 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
       socket.end();
       return;
     }
+    // As Redis does: a reply goes out at once, not held back to coalesce with the next (Nagle).
+    socket.setNoDelay(true);
     const over = conns.size + handshaking.size >= maxClients;
     if (tls === null) {
       if (over) refuse(socket, "maxclients", maxClientsLine);
