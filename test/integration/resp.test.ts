@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { run, startNode, tempDir, type NodeProc } from "./harness.ts";
+import { binary, run, startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
 import { sample } from "../node/prom.ts";
 
 const dir = tempDir("resp");
@@ -98,6 +98,49 @@ describe("imdb node --resp-addr with redis-cli", () => {
     expect(await Promise.race([plainNode.proc.exited, Bun.sleep(20_000).then(() => "still running")])).toBe(0);
     await closed;
   });
+
+  test("imdb cluster (npm start) gives its node a Redis port, prints a redis-cli line, and that line works", async () => {
+    // A base whose +100 and +200 are free too, found by binding all three (then let go).
+    let base = 0;
+    for (let tries = 0; tries < 20 && base === 0; tries++) {
+      const candidate = 20_000 + Math.floor(Math.random() * 40_000);
+      const held: Server[] = [];
+      try {
+        for (const p of [candidate, candidate + 100, candidate + 200]) {
+          const srv = createServer();
+          await new Promise<void>((resolve, reject) => {
+            srv.once("error", reject);
+            srv.listen(p, "127.0.0.1", () => resolve());
+          });
+          held.push(srv);
+        }
+        base = candidate;
+      } catch {
+        // taken: try another
+      } finally {
+        await Promise.all(held.map((srv) => new Promise((r) => srv.close(r))));
+      }
+    }
+    expect(base).toBeGreaterThan(0);
+    const clusterDir = join(dir.path, "cluster");
+    const proc = Bun.spawn([binary, "cluster", "--nodes", "1", "--dir", clusterDir, "--base-port", String(base), "--durability", "none"], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
+    try {
+      let out = "";
+      void (async () => {
+        for await (const c of proc.stdout) out += new TextDecoder().decode(c);
+      })();
+      await waitFor("the node's ready line", () => out.includes(`resp 127.0.0.1:${base + 200}\n`), 30_000);
+      const line = out.split("\n").find((l) => l.trim().startsWith("redis-cli "));
+      expect(line).toBeDefined();
+      const args = line!.trim().split(/\s+/).slice(1);
+      expect(args.slice(0, 2)).toEqual(["-p", String(base + 200)]);
+      expect(await redisCli(args)).toEqual({ code: 0, out: "PONG\n" });
+      proc.kill("SIGINT");
+      expect(await Promise.race([proc.exited, Bun.sleep(20_000).then(() => "still running")])).toBe(0);
+    } finally {
+      proc.kill("SIGKILL");
+    }
+  }, 60_000);
 
   test("a taken respAddr port fails the start at once, naming it, before the WAL is read", async () => {
     const taken: Server = createServer();
