@@ -1,21 +1,21 @@
-// The Redis protocol's connection layer: Bun's native TCP (and TLS) sockets, one RespSession per
-// connection, pipelining with replies in request order, backpressure, maxclients, and the
-// protocol bounds of src/limits.ts. What each command does is the command table's business.
+// The Redis protocol's listener: Bun's native TCP (and TLS) sockets, who a connection is (its
+// certificate's role), maxclients, the TLS handshake deadline, certificate reload and shutdown.
+// Each connection's pipeline is src/resp/connection.ts; what each command does is the command
+// table's business.
 import type { Socket, TCPSocketListener } from "bun";
 import { constants } from "node:crypto";
 import { parseAddr } from "../config/config.ts";
-import { respPendingCommandsMax, respReplyBufferBytesMax } from "../limits.ts";
 import { identityOf, type TlsMaterial } from "../transport/tls.ts";
 import type { RunningServer, ServerSecurity } from "../transport/server.ts";
-import { defaultParserLimits, encodeReply, ReplyWriter, RespParser, type ParserLimits } from "./codec.ts";
+import { Connection, defaultConnectionLimits, type ConnectionContext, type ConnectionLimits } from "./connection.ts";
 import type { Reply, RespCommands, RespRole, RespSession } from "./types.ts";
+
+export { defaultConnectionLimits, respHandshakeTimeoutSeconds, type ConnectionLimits } from "./connection.ts";
 
 /** Redis's default maxclients. Each client holds at most its query and reply bounds (src/limits.ts). */
 export const respMaxClientsDefault = 10_000;
 /** How often shutdown looks whether every connection has sent its last reply. */
 const drainPollMs = 10;
-/** Longest command name counted under its own label; longer ones are cut. */
-const commandLabelCharsMax = 32;
 
 /**
  * TLS 1.3 only, like the gRPC ports (src/transport/tls.ts tlsMinVersion): Bun.listen has no
@@ -23,37 +23,15 @@ const commandLabelCharsMax = 32;
  */
 const noTlsBelow13 = constants.SSL_OP_NO_TLSv1 | constants.SSL_OP_NO_TLSv1_1 | constants.SSL_OP_NO_TLSv1_2;
 
-const internalError: Reply = { kind: "error", text: "ERR internal error" };
 const maxClientsLine = "-ERR max number of clients reached\r\n";
 
 /** What the server reports to the node's metrics (src/node/metrics.ts). */
 export interface RespServerMetrics {
   /** One command answered: its name (lower case, "unknown" for one the table does not know) and "OK" or the error's code word. */
   commandDone(command: string, status: string): void;
-  /** A connection refused or closed by the server: over maxclients, a protocol error, no usable certificate. */
+  /** A connection refused or closed by the server: over maxclients, a protocol error, no usable certificate, no handshake in time. */
   connectionRefused(reason: "maxclients" | "protocol" | "certificate" | "handshake"): void;
 }
-
-/**
- * How long a TLS client has from connecting to finishing its handshake. Until then it holds a
- * socket and a maxclients slot without being anyone: one that never finishes is dropped, so
- * half-open connections cannot pile up. Bun's socket timeout counts in whole seconds.
- */
-export const respHandshakeTimeoutSeconds = 10;
-
-/** Per-connection bounds beyond the parser's; tests shrink them. */
-export interface ConnectionLimits extends ParserLimits {
-  replyBufferBytesMax: number;
-  pendingCommandsMax: number;
-  handshakeTimeoutSeconds: number;
-}
-
-export const defaultConnectionLimits: Readonly<ConnectionLimits> = Object.freeze({
-  ...defaultParserLimits,
-  replyBufferBytesMax: respReplyBufferBytesMax,
-  pendingCommandsMax: respPendingCommandsMax,
-  handshakeTimeoutSeconds: respHandshakeTimeoutSeconds,
-});
 
 export interface RespServerOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -91,64 +69,7 @@ export interface RunningRespServer extends RunningServer {
   connections(): readonly RespConnectionView[];
 }
 
-/** One command waiting for its reply, in request order. */
-interface Slot {
-  reply: Reply | null;
-  command: string;
-  /** The protocol in force when the command ran: a HELLO later in the pipeline does not change this reply's shape. */
-  protocol: 2 | 3;
-}
-
-interface Conn {
-  socket: Socket<Conn> | null;
-  session: RespSession;
-  parser: RespParser;
-  /** Replies not yet encoded, oldest first; head is the index of the oldest. */
-  queue: Slot[];
-  head: number;
-  out: ReplyWriter;
-  /** Bytes the socket refused (its buffer was full), written on drain before anything else. */
-  unsent: Uint8Array | null;
-  paused: boolean;
-  /** QUIT, a protocol error or shutdown: no more commands; close once the last reply is out. */
-  closing: boolean;
-  flushScheduled: boolean;
-}
-
 let nextClientId = 1;
-
-/** Command names seen, by a hash of their lower-cased bytes: naming a command costs no string building. */
-const commandNames = new Map<number, string>();
-/** Distinct names remembered; garbage names beyond it are built each time (and counted as unknown). */
-const commandNamesMax = 512;
-
-/** "set" from the bytes of a command name, lower case, cut to commandLabelCharsMax. */
-function commandName(arg: Uint8Array | undefined): string {
-  if (arg === undefined) return "";
-  const n = Math.min(arg.length, commandLabelCharsMax);
-  let h = 0x811c9dc5 ^ n;
-  for (let i = 0; i < n; i++) {
-    const c = arg[i]!;
-    h = Math.imul(h ^ (c >= 65 && c <= 90 ? c + 32 : c), 0x01000193);
-  }
-  const known = commandNames.get(h);
-  if (known !== undefined && known.length === n && sameName(known, arg)) return known;
-  let s = "";
-  for (let i = 0; i < n; i++) {
-    const c = arg[i]!;
-    s += String.fromCharCode(c >= 65 && c <= 90 ? c + 32 : c);
-  }
-  if (known === undefined && commandNames.size < commandNamesMax) commandNames.set(h, s);
-  return s;
-}
-
-function sameName(name: string, arg: Uint8Array): boolean {
-  for (let i = 0; i < name.length; i++) {
-    const c = arg[i]!;
-    if (name.charCodeAt(i) !== (c >= 65 && c <= 90 ? c + 32 : c)) return false;
-  }
-  return true;
-}
 
 /** The code word of an error reply ("ERR", "WRONGTYPE"), or "OK". */
 function statusOf(r: Reply): string {
@@ -157,273 +78,154 @@ function statusOf(r: Reply): string {
   return space < 0 ? r.text : r.text.slice(0, space);
 }
 
-export async function startRespServer(opts: RespServerOptions): Promise<RunningRespServer> {
-  const parsed = parseAddr(opts.addr);
-  if (parsed === undefined) throw new Error(`cannot listen on ${opts.addr}: not HOST:PORT`);
-  const hostname = parsed.host.startsWith("[") ? parsed.host.slice(1, -1) : parsed.host;
-  const limits: ConnectionLimits = { ...defaultConnectionLimits, ...opts.limits };
-  let maxClients = opts.maxClients ?? respMaxClientsDefault;
-  const commands = opts.commands;
-  const metrics = opts.metrics;
-  const onInternal = opts.onInternalError ?? ((command: string, err: unknown) => console.error(`imdb: internal error in RESP ${command}:`, err));
-  const conns = new Set<Conn>();
+function newSession(socket: Socket<Connection>, role: RespRole): RespSession {
+  return {
+    id: nextClientId++,
+    role,
+    // As Redis formats it (anetFormatAddr): an IPv6 address in brackets.
+    remote: socket.remoteAddress.includes(":") ? `[${socket.remoteAddress}]:${socket.remotePort}` : `${socket.remoteAddress}:${socket.remotePort}`,
+    createdAtMs: Date.now(),
+    name: null,
+    protocol: 2,
+    libName: null,
+    libVersion: null,
+    closeAfterReply: false,
+  };
+}
+
+/** The connections of one listener, and who may open one. */
+class Connections {
+  readonly open = new Set<Connection>();
   /** TLS connections still in their handshake, and whether they came over maxclients (answered once it is done). */
-  const handshaking = new Map<Socket<Conn>, { over: boolean }>();
-  let stopping = false;
-  let tls: TlsMaterial | null = "tls" in opts.security ? opts.security.tls : null;
+  private readonly handshaking = new Map<Socket<Connection>, { over: boolean }>();
+  stopping = false;
+  readonly ctx: ConnectionContext;
 
-  const blocked = (c: Conn): boolean =>
-    c.queue.length - c.head >= limits.pendingCommandsMax || c.out.length + (c.unsent?.length ?? 0) >= limits.replyBufferBytesMax;
+  constructor(
+    private readonly secure: boolean,
+    public maxClients: number,
+    commands: RespCommands,
+    limits: Readonly<ConnectionLimits>,
+    private readonly metrics: RespServerMetrics | undefined,
+    onInternalError: (command: string, err: unknown) => void,
+  ) {
+    this.ctx = {
+      commands,
+      limits,
+      stopping: () => this.stopping,
+      answered: (command, reply) => {
+        if (metrics === undefined) return;
+        const status = statusOf(reply);
+        metrics.commandDone(status === "ERR" && reply.kind === "error" && reply.text.startsWith("ERR unknown command") ? "unknown" : command, status);
+      },
+      protocolError: () => metrics?.connectionRefused("protocol"),
+      onInternalError,
+    };
+  }
 
-  const setPaused = (c: Conn): void => {
-    const want = c.closing || stopping || blocked(c);
-    if (want === c.paused || c.socket === null) return;
-    c.paused = want;
-    if (want) c.socket.pause();
-    else c.socket.resume();
-  };
-
-  const count = (command: string, r: Reply): void => {
-    if (metrics === undefined) return;
-    const status = statusOf(r);
-    metrics.commandDone(status === "ERR" && r.kind === "error" && r.text.startsWith("ERR unknown command") ? "unknown" : command, status);
-  };
-
-  /** Writes what is encoded, unless the socket still has refused bytes (then drain writes it); ends a closing connection once all is out. */
-  const flush = (c: Conn): void => {
-    const socket = c.socket;
-    if (socket === null) return;
-    const length = c.out.length;
-    if (c.unsent === null && length > 0) {
-      const raw = c.out.raw();
-      const n = socket.write(raw, 0, length);
-      if (n < length) c.unsent = raw.slice(Math.max(0, n), length);
-      c.out.clear();
-    }
-    if (c.closing && c.unsent === null && c.head === c.queue.length) {
-      c.socket = null;
-      socket.end();
-    }
-  };
-
-  const scheduleFlush = (c: Conn): void => {
-    if (c.flushScheduled) return;
-    c.flushScheduled = true;
-    // One write for every reply answered in this burst (a group commit answers many at once).
-    queueMicrotask(() => {
-      c.flushScheduled = false;
-      pump(c);
-    });
-  };
-
-  /** Encodes the answered replies at the head of the queue, in order. */
-  const drainQueue = (c: Conn): void => {
-    const q = c.queue;
-    while (c.head < q.length) {
-      const slot = q[c.head]!;
-      if (slot.reply === null) break;
-      q[c.head] = undefined as unknown as Slot;
-      c.head++;
-      if (c.socket !== null) encodeReply(c.out, slot.reply, slot.protocol);
-    }
-    if (c.head === q.length) {
-      q.length = 0;
-      c.head = 0;
-    } else if (c.head > 1024 && c.head * 2 > q.length) {
-      q.splice(0, c.head);
-      c.head = 0;
-    }
-  };
-
-  const dispatch = (c: Conn, args: Uint8Array[]): void => {
-    const command = commandName(args[0]);
-    let r: Reply | Promise<Reply>;
-    try {
-      r = commands.execute(c.session, args);
-    } catch (err) {
-      onInternal(command, err);
-      r = internalError;
-    }
-    if (c.session.closeAfterReply) c.closing = true;
-    // After execute: HELLO's own reply is in the protocol it switches to, as in Redis.
-    const protocol = c.session.protocol;
-    if (r instanceof Promise) {
-      const slot: Slot = { reply: null, command, protocol };
-      c.queue.push(slot);
-      r.then(
-        (reply) => {
-          slot.reply = reply;
-          count(command, reply);
-          if (c.session.closeAfterReply) c.closing = true;
-          drainQueue(c);
-          scheduleFlush(c);
-        },
-        (err: unknown) => {
-          onInternal(command, err);
-          slot.reply = internalError;
-          count(command, internalError);
-          drainQueue(c);
-          scheduleFlush(c);
-        },
-      );
-      return;
-    }
-    count(command, r);
-    if (c.head === c.queue.length) encodeReply(c.out, r, protocol);
-    else c.queue.push({ reply: r, command, protocol });
-  };
-
-  /** Dispatches the complete commands received, as far as the connection's bounds allow. */
-  const process = (c: Conn): void => {
-    while (!c.closing && !blocked(c)) {
-      const args = c.parser.next();
-      if (args === null) break;
-      dispatch(c, args);
-    }
-    if (c.parser.failure !== null && !c.closing) {
-      // Answered after every earlier command's reply, then the connection closes (as Redis does).
-      c.closing = true;
-      metrics?.connectionRefused("protocol");
-      const slot: Slot = { reply: { kind: "error", text: `ERR ${c.parser.failure}` }, command: "", protocol: c.session.protocol };
-      if (c.head === c.queue.length) encodeReply(c.out, slot.reply!, slot.protocol);
-      else c.queue.push(slot);
-    }
-  };
-
-  /**
-   * Dispatches what was received, writes the replies, and repeats while the reply bound was what
-   * stopped dispatching and the socket took everything (no more input or drain event may come to
-   * restart it); then pauses or resumes reading to match.
-   */
-  const pump = (c: Conn): void => {
-    if (c.socket === null) return;
-    for (;;) {
-      if (!c.closing) process(c);
-      const full = c.out.length >= limits.replyBufferBytesMax;
-      flush(c);
-      if (!full || c.unsent !== null || c.socket === null || c.closing) break;
-    }
-    // The socket refused part of the output: go on dispatching up to the reply bound meanwhile
-    // (drain writes it all), so a client that stopped reading is seen to be over the bound and
-    // paused, rather than left unread below it.
-    if (c.unsent !== null && c.socket !== null && !c.closing) process(c);
-    setPaused(c);
-  };
-
-  const refuse = (socket: Socket<Conn>, reason: "maxclients" | "certificate", line: string): void => {
-    metrics?.connectionRefused(reason);
+  private refuse(socket: Socket<Connection>, reason: "maxclients" | "certificate", line: string): void {
+    this.metrics?.connectionRefused(reason);
     socket.write(line);
     socket.end();
-  };
+  }
 
   /** A connection that may send commands: plaintext at once, TLS once its handshake verified a certificate. */
-  const admit = (socket: Socket<Conn>, role: RespRole): void => {
-    const session: RespSession = {
-      id: nextClientId++,
-      role,
-      // As Redis formats it (anetFormatAddr): an IPv6 address in brackets.
-      remote: socket.remoteAddress.includes(":") ? `[${socket.remoteAddress}]:${socket.remotePort}` : `${socket.remoteAddress}:${socket.remotePort}`,
-      createdAtMs: Date.now(),
-      name: null,
-      protocol: 2,
-      libName: null,
-      libVersion: null,
-      closeAfterReply: false,
-    };
-    const c: Conn = {
-      socket, session, parser: new RespParser(limits), queue: [], head: 0, out: new ReplyWriter(), unsent: null, paused: false, closing: false, flushScheduled: false,
-    };
+  private admit(socket: Socket<Connection>, role: RespRole): void {
+    const c = new Connection(socket, newSession(socket, role), this.ctx);
     socket.data = c;
-    conns.add(c);
-  };
+    this.open.add(c);
+  }
 
   // Connections count against maxclients from the moment they connect (TLS ones during their
   // handshake too), as in Redis; the refusal is written once a TLS client can read it.
-  const open = (socket: Socket<Conn>): void => {
-    if (stopping) {
+  opened(socket: Socket<Connection>): void {
+    if (this.stopping) {
       socket.end();
       return;
     }
     // As Redis does: a reply goes out at once, not held back to coalesce with the next (Nagle).
     socket.setNoDelay(true);
-    const over = conns.size + handshaking.size >= maxClients;
-    if (tls === null) {
-      if (over) refuse(socket, "maxclients", maxClientsLine);
-      else admit(socket, "admin");
+    const over = this.open.size + this.handshaking.size >= this.maxClients;
+    if (!this.secure) {
+      if (over) this.refuse(socket, "maxclients", maxClientsLine);
+      else this.admit(socket, "admin");
       return;
     }
-    handshaking.set(socket, { over });
-    socket.timeout(limits.handshakeTimeoutSeconds);
-  };
+    this.handshaking.set(socket, { over });
+    socket.timeout(this.ctx.limits.handshakeTimeoutSeconds);
+  }
 
-  const handshake = (socket: Socket<Conn>, success: boolean): void => {
-    const h = handshaking.get(socket);
+  handshake(socket: Socket<Connection>, success: boolean): void {
+    const h = this.handshaking.get(socket);
     if (h === undefined) return;
-    handshaking.delete(socket);
+    this.handshaking.delete(socket);
     socket.timeout(0);
     const who = success && socket.authorized ? identityOf(socket.getPeerCertificate()) : null;
     if (who === null) {
       // Verification failures are refused by the TLS layer itself; this is a verified
       // certificate without a name (no CN).
-      refuse(socket, "certificate", "-ERR no usable client certificate\r\n");
+      this.refuse(socket, "certificate", "-ERR no usable client certificate\r\n");
       return;
     }
-    if (h.over || stopping) {
-      refuse(socket, "maxclients", maxClientsLine);
+    if (h.over || this.stopping) {
+      this.refuse(socket, "maxclients", maxClientsLine);
       return;
     }
-    admit(socket, who.role === "admin" ? "admin" : "client");
-  };
+    this.admit(socket, who.role === "admin" ? "admin" : "client");
+  }
+
+  /** Only connections in their handshake have a timeout: idle clients are never dropped. */
+  timedOut(socket: Socket<Connection>): void {
+    if (!this.handshaking.delete(socket)) return;
+    this.metrics?.connectionRefused("handshake");
+    socket.terminate();
+  }
+
+  closed(socket: Socket<Connection>): void {
+    this.handshaking.delete(socket);
+    const c = socket.data;
+    if (c === undefined) return;
+    c.closed();
+    this.open.delete(c);
+  }
+
+  /** Stops reading, lets in-flight commands answer for up to graceMs, then drops every connection. */
+  async drain(graceMs: number): Promise<void> {
+    this.stopping = true;
+    for (const c of this.open) c.finish();
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && [...this.open].some((c) => !c.idle)) await Bun.sleep(drainPollMs);
+    for (const c of this.open) c.socket?.terminate();
+    this.open.clear();
+    for (const socket of this.handshaking.keys()) socket.terminate();
+    this.handshaking.clear();
+  }
+}
+
+export async function startRespServer(opts: RespServerOptions): Promise<RunningRespServer> {
+  const parsed = parseAddr(opts.addr);
+  if (parsed === undefined) throw new Error(`cannot listen on ${opts.addr}: not HOST:PORT`);
+  const hostname = parsed.host.startsWith("[") ? parsed.host.slice(1, -1) : parsed.host;
+  let tls: TlsMaterial | null = "tls" in opts.security ? opts.security.tls : null;
+  const onInternal = opts.onInternalError ?? ((command: string, err: unknown) => console.error(`imdb: internal error in RESP ${command}:`, err));
+  const conns = new Connections(tls !== null, opts.maxClients ?? respMaxClientsDefault, opts.commands, { ...defaultConnectionLimits, ...opts.limits }, opts.metrics, onInternal);
 
   const handlers = {
     binaryType: "uint8array" as const,
-    open,
-    handshake,
-    timeout(socket: Socket<Conn>) {
-      // Only connections in their handshake have a timeout: idle clients are never dropped.
-      if (!handshaking.delete(socket)) return;
-      metrics?.connectionRefused("handshake");
-      socket.terminate();
-    },
-    // Bun hands every data callback a buffer of its own (never reused), so the parser may keep
-    // views of it: arguments and a partial command's tail.
-    data(socket: Socket<Conn>, chunk: Uint8Array) {
-      const c = socket.data;
-      if (c === undefined || c.socket === null || c.closing) return;
-      c.parser.feed(chunk);
-      pump(c);
-    },
-    drain(socket: Socket<Conn>) {
-      const c = socket.data;
-      if (c === undefined || c.socket === null) return;
-      if (c.unsent !== null) {
-        const n = socket.write(c.unsent);
-        if (n < c.unsent.length) {
-          c.unsent = c.unsent.subarray(Math.max(0, n));
-          return;
-        }
-        c.unsent = null;
-      }
-      pump(c);
-    },
-    close(socket: Socket<Conn>) {
-      handshaking.delete(socket);
-      const c = socket.data;
-      if (c === undefined) return;
-      // Replies still pending are dropped when they come; nothing more is read or dispatched.
-      c.socket = null;
-      c.closing = true;
-      conns.delete(c);
-    },
-    error() {
+    open: (socket: Socket<Connection>) => conns.opened(socket),
+    handshake: (socket: Socket<Connection>, success: boolean) => conns.handshake(socket, success),
+    timeout: (socket: Socket<Connection>) => conns.timedOut(socket),
+    data: (socket: Socket<Connection>, chunk: Uint8Array) => socket.data?.received(chunk),
+    drain: (socket: Socket<Connection>) => socket.data?.drained(),
+    close: (socket: Socket<Connection>) => conns.closed(socket),
+    error: () => {
       // A client's broken TLS record or reset: that connection goes (close follows), the node
       // stays. Not logged: a client can cause it at will.
     },
   };
-
-  const listen = (port: number): TCPSocketListener<Conn> => {
+  const listen = (port: number): TCPSocketListener<Connection> => {
     try {
-      return Bun.listen<Conn>({
+      return Bun.listen<Connection>({
         hostname,
         port,
         socket: handlers,
@@ -437,37 +239,14 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
   const port = listener.port;
 
   let stopped: Promise<void> | null = null;
-  const shutdown = (graceMs = 5000): Promise<void> => {
-    stopped ??= (async () => {
-      stopping = true;
-      listener.stop(false);
-      for (const c of conns) {
-        c.closing = true;
-        setPaused(c);
-        flush(c);
-      }
-      // In-flight commands get their replies for up to graceMs; then every connection goes.
-      const deadline = Date.now() + graceMs;
-      while (Date.now() < deadline && [...conns].some((c) => c.socket !== null && (c.head < c.queue.length || c.unsent !== null))) {
-        await Bun.sleep(drainPollMs);
-      }
-      for (const c of conns) c.socket?.terminate();
-      conns.clear();
-      for (const socket of handshaking.keys()) socket.terminate();
-      handshaking.clear();
-      listener.stop(true);
-    })();
-    return stopped;
-  };
-
   return {
     port,
     get maxClients() {
-      return maxClients;
+      return conns.maxClients;
     },
     setMaxClients: (n) => {
       if (!Number.isSafeInteger(n) || n < 1) throw new Error(`maxclients must be a positive integer, not ${n}`);
-      maxClients = n;
+      conns.maxClients = n;
     },
     setServing: () => undefined,
     reloadTls: (material) => {
@@ -478,15 +257,15 @@ export async function startRespServer(opts: RespServerOptions): Promise<RunningR
       listener.stop(false);
       listener = listen(port);
     },
-    shutdown,
-    sessions: () => [...conns].map((c) => c.session),
-    connections: () =>
-      [...conns].map((c) => ({
-        session: c.session,
-        pending: c.queue.length - c.head,
-        replyBytes: c.out.length + (c.unsent?.length ?? 0),
-        inputBytes: c.parser.bufferedBytes,
-        paused: c.paused,
-      })),
+    shutdown: (graceMs = 5000) => {
+      stopped ??= (async () => {
+        listener.stop(false);
+        await conns.drain(graceMs);
+        listener.stop(true);
+      })();
+      return stopped;
+    },
+    sessions: () => [...conns.open].map((c) => c.session),
+    connections: () => [...conns.open].map((c) => ({ session: c.session, pending: c.pending, replyBytes: c.replyBytes, inputBytes: c.inputBytes, paused: c.paused })),
   };
 }
