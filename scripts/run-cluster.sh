@@ -15,4 +15,5 @@ fi
 seeds=""
 [ "$i" != 1 ] && seeds="127.0.0.1:7000"
 exec "${imdb[@]}" node --id "node-$i" --data-dir "$dir/node-$i" --tls-dir "$dir/certs" \
-  --peer-addr "127.0.0.1:$((7000 + i - 1))" --client-addr "127.0.0.1:$((7100 + i - 1))" --seeds "$seeds"
+  --peer-addr "127.0.0.1:$((7000 + i - 1))" --client-addr "127.0.0.1:$((7100 + i - 1))" \
+  --resp-addr "127.0.0.1:$((7200 + i - 1))" --seeds "$seeds"

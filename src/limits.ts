@@ -202,6 +202,46 @@ export const aeReplyBytesMax = 8 * 1024 * 1024;
  */
 export const aeReassemblyBytesMax = 2 * keyEnvelopeBytesMax;
 
+// ---- Redis protocol front door (src/resp/codec.ts parses, src/resp/server.ts enforces) ----
+// Exceeding a protocol bound answers "-ERR Protocol error: ..." and closes that connection only,
+// as Redis does; the command's own checks (the bounds above) apply to what does parse.
+
+/**
+ * Longest bulk string in a request (Redis: proto-max-bulk-len, 512 MB). Ours is the client
+ * message bound: a maximal value (registerValueBytesMax) four times over, so a value just above
+ * the value bound still parses and gets the command's clear "too large" error, while a client
+ * cannot make the node buffer half a gigabyte for one argument.
+ */
+export const respBulkBytesMax = clientMessageBytesMax;
+/**
+ * Most arguments in one request (Redis: the multibulk length, up to INT_MAX). Enough for the
+ * largest writes we accept: HSET of hashFieldsWriteMax fields (2 args each), SADD of
+ * setMembersWriteMax members, MSET of a batch's worth of keys.
+ */
+export const respArgsMax = 256 * 1024;
+/** Longest inline request line and longest count line (Redis: PROTO_INLINE_MAX_SIZE, 64 KiB). */
+export const respInlineBytesMax = 64 * 1024;
+/**
+ * Unparsed input one connection may hold, including the part of the command being received
+ * (Redis: client-query-buffer-limit, 1 GiB). Input is parsed as it arrives and is held only
+ * while the client pipelines faster than its replies are read (see respReplyBufferBytesMax), so
+ * this need only hold a few maximal commands: eight client messages' worth.
+ */
+export const respQueryBytesMax = 8 * clientMessageBytesMax;
+/**
+ * Encoded replies not yet taken by the client's socket above which the connection stops
+ * dispatching commands and stops reading (backpressure; resumed on drain). One reply may
+ * overshoot it once, so a connection's output is bounded by this plus its largest reply.
+ */
+export const respReplyBufferBytesMax = 1024 * 1024;
+/**
+ * Commands dispatched on one connection and not yet answered (waiting for the WAL, say) above
+ * which the connection stops dispatching and reading until some are answered. Replies go out in
+ * request order, so this bounds the per-connection FIFO of pending replies; 1024 is far deeper
+ * than client pipelines (redis-benchmark -P 16, ioredis auto-pipelining) need for full speed.
+ */
+export const respPendingCommandsMax = 1024;
+
 // These relations are what the module promises; a change that breaks one fails at load time.
 function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`limits: ${what}`);
@@ -212,3 +252,6 @@ check(peerEnvelopeBytesMax <= peerMessageBytesMax, "a cluster envelope fits a pe
 check(aePieceBytesMax + envelopeOverheadBytesMax + 64 <= peerEnvelopeTargetBytesMax, "an anti-entropy piece fits an envelope");
 check(walAppendBytesMax >= walRecordBytesMax, "a maximal WAL record fits one append");
 check(clientResponseBytesMax >= keyEnvelopeBytesMax + 64 * 1024, "a Get of the largest stored state fits a response");
+check(respArgsMax >= 2 * hashFieldsWriteMax + 2 && respArgsMax >= setMembersWriteMax + 2 && respArgsMax >= 2 * batchOpsMax + 1, "the largest HSET, SADD and MSET fit one RESP request");
+check(respBulkBytesMax > registerValueBytesMax && respBulkBytesMax > setMemberBytesMax && respBulkBytesMax > keyBytesMax, "a RESP argument just over any value bound still parses (and gets the command's error)");
+check(respQueryBytesMax >= 2 * (respBulkBytesMax + respInlineBytesMax), "a connection's input holds two maximal arguments");

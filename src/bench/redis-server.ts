@@ -19,11 +19,23 @@ export async function freePort(): Promise<number> {
 
 export type RunningRedis = { port: number; tool: string; cli: string; version: string; stop: () => Promise<void> };
 
+/** PEM files for redis-server's TLS port (tls-auth-clients yes: a client certificate from the CA is required). */
+export interface RedisTlsFiles { cert: string; key: string; ca: string }
+
+/** redis-cli / redis-benchmark flags that present a client certificate. */
+export function redisTlsArgs(client: RedisTlsFiles): string[] {
+  return ["--tls", "--cert", client.cert, "--key", client.key, "--cacert", client.ca];
+}
+
 /** Persistence of the throwaway server: AOF with fsync on every write, or none at all. */
 export type RedisPersistence = "appendfsync-always" | "none";
 
 /** Starts redis-server in `dir` on a free port, or says why it could not. */
-export async function startRedis(dir: string, persistence: RedisPersistence = "appendfsync-always"): Promise<RunningRedis | { skipped: string }> {
+export async function startRedis(
+  dir: string,
+  persistence: RedisPersistence = "appendfsync-always",
+  tls?: { server: RedisTlsFiles; client: RedisTlsFiles },
+): Promise<RunningRedis | { skipped: string }> {
   const server = Bun.which("redis-server");
   const tool = Bun.which("redis-benchmark");
   const cli = Bun.which("redis-cli");
@@ -31,7 +43,10 @@ export async function startRedis(dir: string, persistence: RedisPersistence = "a
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const aof = persistence === "appendfsync-always" ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"];
-  const proc = Bun.spawn([server, "--port", String(port), "--bind", "127.0.0.1", ...aof,
+  const ports = tls === undefined
+    ? ["--port", String(port)]
+    : ["--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.server.cert, "--tls-key-file", tls.server.key, "--tls-ca-cert-file", tls.server.ca, "--tls-auth-clients", "yes"];
+  const proc = Bun.spawn([server, ...ports, "--bind", "127.0.0.1", ...aof,
     "--dir", dir, "--save", "", "--daemonize", "no", "--protected-mode", "no"], { stdout: "ignore", stderr: "ignore" });
   const stop = async (): Promise<void> => {
     proc.kill("SIGKILL");
@@ -39,13 +54,13 @@ export async function startRedis(dir: string, persistence: RedisPersistence = "a
   };
   const deadline = performance.now() + redisStartDeadlineMs;
   while (performance.now() < deadline) {
-    const info = Bun.spawnSync([cli, "-p", String(port), "info", "server"]);
+    const info = Bun.spawnSync([cli, "-p", String(port), ...(tls === undefined ? [] : redisTlsArgs(tls.client)), "info", "server"]);
     const m = /redis_version:(\S+)/.exec(info.stdout.toString());
     if (m?.[1] !== undefined) return { port, tool, cli, version: m[1], stop };
     await Bun.sleep(50);
   }
   await stop();
-  return { skipped: `redis-server did not answer on port ${port} within ${redisStartDeadlineMs} ms` };
+  return { skipped: `redis-server did not answer on port ${port} within ${redisStartDeadlineMs} ms${tls === undefined ? "" : " (built without TLS?)"}` };
 }
 
 /**

@@ -11,6 +11,8 @@ export interface SpawnedNode {
   peerAddr: string;
   /** The bound /metrics address when the node was given --metrics-addr, else null. */
   metricsAddr: string | null;
+  /** The bound Redis protocol address when the node was given --resp-addr, else null. */
+  respAddr: string | null;
   proc: Subprocess<"ignore", "pipe", "pipe">;
   /** The last 8 KiB the node logged (stderr). */
   log(): string;
@@ -28,8 +30,8 @@ export async function spawnNode(id: string, args: readonly string[]): Promise<Sp
   const reader = (async () => {
     for await (const c of proc.stdout) {
       out += new TextDecoder().decode(c);
-      const m = /ready: client (\S+) peer (\S+)( metrics (\S+))?\n/.exec(out);
-      if (m?.[1] !== undefined && m[2] !== undefined) return { clientAddr: m[1], peerAddr: m[2], metricsAddr: m[4] ?? null };
+      const m = /ready: client (\S+) peer (\S+)( metrics (\S+))?( resp (\S+))?\n/.exec(out);
+      if (m?.[1] !== undefined && m[2] !== undefined) return { clientAddr: m[1], peerAddr: m[2], metricsAddr: m[4] ?? null, respAddr: m[6] ?? null };
     }
     return null;
   })();

@@ -10,6 +10,8 @@ import { selfCommand } from "./self.ts";
 export const clusterNodesMax = 16;
 const peerPortBase = 7000;
 const clientPortBase = 7100;
+/** Redis protocol ports (redis-cli -p): BASE+200.. so a local redis-server on 6379 does not clash. */
+const respPortBase = 7200;
 /** Stderr lines kept per node, to say why it exited. */
 const childLinesKept = 8;
 /** After a node exits, how long its last log lines get to arrive through the pipe. */
@@ -29,7 +31,7 @@ export function register(program: Command): void {
     .option("--nodes <n>", "number of nodes (1..16)", "3")
     .option("--dir <dir>", "folder for certificates, configs and data", "./data/cluster")
     .option("--durability <mode>", "sync | interval:MS | none", "sync")
-    .option("--base-port <port>", "peer ports are BASE.., client ports BASE+100..", String(peerPortBase))
+    .option("--base-port <port>", "peer ports are BASE.., client ports BASE+100.., Redis protocol ports BASE+200..", String(peerPortBase))
     .action(async (opts: ClusterOpts) => {
       const n = Number(opts.nodes);
       if (!Number.isInteger(n) || n < 1 || n > clusterNodesMax) {
@@ -54,6 +56,7 @@ async function runCluster(n: number, dir: string, durability: string, peerBase: 
     console.log(`cluster: certificates written to ${certDir}`);
   }
   const clientBase = peerBase + (clientPortBase - peerPortBase);
+  const respBase = peerBase + (respPortBase - peerPortBase);
   const children: ClusterChild[] = [];
   for (const [i, id] of ids.entries()) {
     const cfgFile = join(dir, `${id}.yaml`);
@@ -62,6 +65,7 @@ async function runCluster(n: number, dir: string, durability: string, peerBase: 
       `dataDir: ${JSON.stringify(join(dir, id))}`,
       `peerAddr: 127.0.0.1:${peerBase + i}`,
       `clientAddr: 127.0.0.1:${clientBase + i}`,
+      `respAddr: 127.0.0.1:${respBase + i}`,
       `seeds: [${i === 0 ? "" : `127.0.0.1:${peerBase}`}]`,
       `tlsDir: ${JSON.stringify(certDir)}`,
       `durability: ${JSON.stringify(durability)}`,
@@ -114,6 +118,8 @@ async function runCluster(n: number, dir: string, durability: string, peerBase: 
       `  imdb client --server 127.0.0.1:${clientBase} --tls-dir ${certDir} incr visits`,
       `  imdb client --server 127.0.0.1:${clientBase + n - 1} --tls-dir ${certDir} get visits`,
       `  imdb client --tls-dir ${certDir} members`,
+      `cluster: Redis protocol ports 127.0.0.1:${respBase}..${respBase + n - 1}; try:`,
+      `  redis-cli -p ${respBase} --tls --cacert ${join(certDir, "ca.crt")} --cert ${join(certDir, "client.crt")} --key ${join(certDir, "client.key")} PING`,
       `  (from the source tree: npm run imdb -- client ...)  Ctrl-C stops the cluster.`,
     ].join("\n"),
   );

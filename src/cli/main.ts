@@ -14,6 +14,7 @@ import { registerBench as registerBenchCrdt } from "../bench/crdt.ts";
 import { registerBench as registerBenchLoad } from "../bench/load.ts";
 import { registerBench as registerBenchStorage } from "../bench/storage.ts";
 import { registerBench as registerBenchRedis } from "../bench/redis.ts";
+import { registerBench as registerBenchResp } from "../bench/resp.ts";
 import { registerBench as registerBenchCluster } from "../bench/cluster.ts";
 import { registerBench as registerBenchCollect } from "../bench/collect.ts";
 import { registerBench as registerBenchEngine } from "../bench/engine.ts";
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerBenchStorage(bench);
   registerBenchLoad(bench);
   registerBenchRedis(bench);
+  registerBenchResp(bench);
   registerBenchCluster(bench);
   registerBenchCollect(bench);
   registerBenchEngine(bench);

@@ -15,6 +15,7 @@ interface NodeFlags {
   tlsDir?: string;
   durability?: string;
   metricsAddr?: string;
+  respAddr?: string;
   logFormat?: string;
   logLevel?: string;
   insecure?: boolean;
@@ -43,6 +44,7 @@ export function loadNodeConfig(flags: NodeFlags): NodeConfig {
     tlsDir: flags.tlsDir,
     durability: flags.durability,
     metricsAddr: flags.metricsAddr,
+    respAddr: flags.respAddr,
     logFormat: flags.logFormat,
     logLevel: flags.logLevel,
     insecure: flags.insecure ? true : undefined,
@@ -66,6 +68,7 @@ export function register(program: Command): void {
     .option("--tls-dir <dir>", "folder with ca.crt and <id>.crt/.key")
     .option("--durability <mode>", "sync | interval:MS | none")
     .option("--metrics-addr <host:port>", "serve Prometheus /metrics here")
+    .option("--resp-addr <host:port>", "serve the Redis protocol (redis-cli, Redis clients) here")
     .option("--log-format <format>", "text | json")
     .option("--log-level <level>", "debug | info | warn | error")
     .option("--insecure", "plaintext on every port (local experiments only)")

@@ -20,6 +20,8 @@ export type LogLevel = (typeof logLevels)[number];
 const idPattern = /^[A-Za-z0-9._-]{1,64}$/;
 const durabilityIntervalMsMax = 60_000;
 const dayMs = 24 * 3_600_000;
+/** Most Redis protocol connections one node may be told to serve (respMaxClients, CONFIG SET maxclients). */
+export const respMaxClientsMax = 1_000_000;
 
 /** Parses "HOST:PORT" (HOST may be [v6]); returns undefined when malformed. */
 export function parseAddr(s: string): { host: string; port: number } | undefined {
@@ -123,6 +125,14 @@ export const configFields = {
   durability,
   /** HOST:PORT serving Prometheus /metrics. Empty: metrics are not served. */
   metricsAddr: addrOrEmpty,
+  /**
+   * HOST:PORT serving the Redis protocol (RESP2/RESP3; redis-cli and every Redis client). TLS
+   * with a required client certificate from the cluster CA unless insecure, like Redis with
+   * tls-auth-clients yes; an admin certificate may run admin commands. Empty: not served.
+   */
+  respAddr: addrOrEmpty,
+  /** Redis protocol connections served at once (Redis: maxclients); the next is refused with Redis's error. */
+  respMaxClients: int(1, respMaxClientsMax),
   /** Log line format on stderr. */
   logFormat: oneOf(logFormats),
   /** Least severe level logged. No line is logged per request at info. */
@@ -165,6 +175,10 @@ function withRelations<S extends v.GenericSchema<unknown, NodeConfig>>(schema: S
       v.check((c) => c.peerAddr !== c.clientAddr || c.peerAddr.endsWith(":0"), "must differ from peerAddr"),
       ["clientAddr"],
     ),
+    v.forward<NodeConfig, v.CheckIssue<NodeConfig>, ["respAddr"]>(
+      v.check((c) => c.respAddr === "" || c.respAddr.endsWith(":0") || (c.respAddr !== c.clientAddr && c.respAddr !== c.peerAddr && c.respAddr !== c.metricsAddr), "must differ from peerAddr, clientAddr and metricsAddr"),
+      ["respAddr"],
+    ),
     v.forward<NodeConfig, v.CheckIssue<NodeConfig>, ["hlcRemoteAheadMsMax"]>(
       v.check((c) => c.hlcRemoteAheadMsMax >= c.maxClockSkewMs, (i) => `must be >= maxClockSkewMs (${i.input.maxClockSkewMs})`),
       ["hlcRemoteAheadMsMax"],
@@ -189,6 +203,8 @@ export const defaultNodeConfig: Readonly<NodeConfig> = Object.freeze({
   insecure: false,
   durability: { kind: "sync" } as Durability,
   metricsAddr: "",
+  respAddr: "",
+  respMaxClients: 10_000,
   logFormat: "text",
   logLevel: "info",
   snapshotIntervalMs: 10 * 60_000,

@@ -7,10 +7,10 @@ import { parseAddr, type NodeConfig } from "../config/config.ts";
 
 const wildcardHosts: ReadonlySet<string> = new Set(["0.0.0.0", "::", ""]);
 
-/** The hosts of the addresses others dial: the advertised peer address (or peerAddr) and clientAddr; wildcards left out. */
-export function addressedHosts(cfg: Pick<NodeConfig, "peerAddr" | "advertiseAddr" | "clientAddr">): string[] {
+/** The hosts of the addresses others dial: the advertised peer address (or peerAddr), clientAddr and respAddr (Redis clients check it too); wildcards left out. */
+export function addressedHosts(cfg: Pick<NodeConfig, "peerAddr" | "advertiseAddr" | "clientAddr"> & { respAddr?: string }): string[] {
   const hosts: string[] = [];
-  for (const a of [cfg.advertiseAddr === "" ? cfg.peerAddr : cfg.advertiseAddr, cfg.clientAddr]) {
+  for (const a of [cfg.advertiseAddr === "" ? cfg.peerAddr : cfg.advertiseAddr, cfg.clientAddr, cfg.respAddr ?? ""]) {
     const host = parseAddr(a)?.host.replace(/^\[(.*)\]$/, "$1");
     if (host !== undefined && !wildcardHosts.has(host) && !hosts.includes(host)) hosts.push(host);
   }

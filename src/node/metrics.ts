@@ -21,6 +21,9 @@ export const peerSeriesMax = 256;
 /** Length of a label value taken from outside (peer ids, op names); longer ones are cut. */
 export const labelValueCharsMax = 64;
 
+/** Which front door a client request came through: gRPC (ClientService) or the Redis protocol. ONLY APPEND. */
+export type FrontDoor = "grpc" | "resp";
+
 export const memberStates = ["alive", "suspect", "dead", "left"] as const;
 export const accelPrimitives = ["checksum", "clocks", "append"] as const satisfies readonly (keyof AccelChoice)[];
 const accelPaths: readonly AccelPath[] = ["native", "ts"];
@@ -79,6 +82,8 @@ export interface MetricsCollectors {
   tlsCerts?: () => readonly LoadedCert[];
   /** Expiry (Engine deadline counts, node/expiry-sweep.ts stats). */
   expiry?: () => { keysWithDeadline: number; expiredTotal: number; ticks: number; secondsTotal: number; lastTickSeconds: number; maxTickSeconds: number };
+  /** Redis protocol connections open now. */
+  respClients?: () => number;
 }
 
 /** A loaded certificate: `cert` says which (node, ca), `subject` its CN. */
@@ -95,17 +100,21 @@ export const certSeriesMax = 16;
 export interface NodeMetrics {
   readonly registry: Registry;
   /** One op finished with `status` ("OK" or a gRPC status name) after `seconds`. */
-  opDone(op: string, status: string, seconds: number): void;
+  opDone(op: string, status: string, seconds: number, door?: FrontDoor): void;
   /** Counts `n` ops without a latency (e.g. the ops inside one Batch). */
-  opsCounted(op: string, status: string, n: number): void;
+  opsCounted(op: string, status: string, n: number, door?: FrontDoor): void;
   /** Every op counted since start, whatever its outcome (the console's ops/s). */
   opsTotal(): number;
   /**
    * Runs `run(ops)`, counts each op by kind and outcome and observes the request latency under
    * the op's kind (one op) or "batch" (several). A thrown OpFailure counts as its code, anything
-   * else as INTERNAL; the error is rethrown.
+   * else as INTERNAL; the error is rethrown. `door` (default grpc) labels both.
    */
-  track(ops: readonly ClientOp[], run: (ops: readonly ClientOp[]) => Promise<OpOutcome[]>): Promise<OpOutcome[]>;
+  track(ops: readonly ClientOp[], run: (ops: readonly ClientOp[]) => Promise<OpOutcome[]>, door?: FrontDoor): Promise<OpOutcome[]>;
+  /** One Redis protocol command answered: its name (lower case) and "OK" or its error's code word (ERR, WRONGTYPE). */
+  respCommandDone(command: string, status: string): void;
+  /** A Redis protocol connection refused or closed by the node, and why. */
+  respConnectionRefused(reason: string): void;
   /** One fdatasync made `records` WAL records durable and took `seconds`. */
   walSynced(records: number, seconds: number): void;
   /** A snapshot of `bytes` bytes was written in `seconds`. */
@@ -141,20 +150,89 @@ function cut(s: string): string {
 
 const nonNegative = (n: number): number => (Number.isFinite(n) && n > 0 ? n : 0);
 
+/** One (op, door) series of a RequestHistogram: per-bucket counts (the last is +Inf), sum and count. */
+interface HistogramSeries {
+  readonly op: string;
+  readonly door: string;
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+  observe(seconds: number): void;
+}
+
+/**
+ * The request latency histogram, observed once per request on the hot path: a bucket search
+ * and three number updates per observation (prom-client's Histogram hashes its label values on
+ * every observe, about a microsecond a request). Registered with the prom-client Registry as a
+ * metric of its own, exported in the same text format (cumulative le buckets, _sum, _count).
+ */
+class RequestHistogram {
+  readonly type = "histogram";
+  readonly aggregator = "sum";
+  private readonly all: HistogramSeries[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+  ) {}
+
+  series(op: string, door: string): HistogramSeries {
+    const existing = this.all.find((x) => x.op === op && x.door === door);
+    if (existing !== undefined) return existing;
+    const bounds = this.bounds;
+    const s: HistogramSeries = {
+      op, door, counts: new Float64Array(bounds.length + 1), sum: 0, count: 0,
+      observe(seconds: number): void {
+        let i = 0;
+        while (i < bounds.length && seconds > (bounds[i] as number)) i++;
+        s.counts[i]! += 1;
+        s.sum += seconds;
+        s.count += 1;
+      },
+    };
+    this.all.push(s);
+    return s;
+  }
+
+  reset(): void {
+    for (const s of this.all) {
+      s.counts.fill(0);
+      s.sum = 0;
+      s.count = 0;
+    }
+  }
+
+  /** What prom-client's Registry formats: the cumulative buckets, the sum and the count of each series. */
+  get(): { name: string; help: string; type: string; aggregator: string; values: { metricName: string; labels: Record<string, string | number>; value: number }[] } {
+    const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+    for (const s of this.all) {
+      let cumulative = 0;
+      for (let i = 0; i <= this.bounds.length; i++) {
+        cumulative += s.counts[i] as number;
+        values.push({ metricName: `${this.name}_bucket`, labels: { op: s.op, door: s.door, le: i < this.bounds.length ? (this.bounds[i] as number) : "+Inf" }, value: cumulative });
+      }
+      values.push({ metricName: `${this.name}_sum`, labels: { op: s.op, door: s.door }, value: s.sum });
+      values.push({ metricName: `${this.name}_count`, labels: { op: s.op, door: s.door }, value: s.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
 /** Counts kept as plain numbers on the hot path, copied into a prom-client Counter at scrape. */
 class PairCounts {
-  private readonly counts = new Map<string, { op: string; status: string; n: number }>();
+  private readonly counts = new Map<string, { op: string; status: string; door: FrontDoor; n: number }>();
   /** Counted under op="other", status="other" once opLabelPairsMax pairs exist. */
   private overflow = 0;
-  add(op: string, status: string, n: number): void {
-    const key = op + "\u0000" + status;
+  add(op: string, status: string, n: number, door: FrontDoor = "grpc"): void {
+    const key = op + "\u0000" + status + "\u0000" + door;
     let e = this.counts.get(key);
     if (e === undefined) {
       if (this.counts.size >= opLabelPairsMax) {
         this.overflow += n;
         return;
       }
-      e = { op: cut(op), status: cut(status), n: 0 };
+      e = { op: cut(op), status: cut(status), door, n: 0 };
       this.counts.set(key, e);
     }
     e.n += n;
@@ -164,9 +242,9 @@ class PairCounts {
     for (const e of this.counts.values()) n += e.n;
     return n;
   }
-  *entries(): Iterable<{ op: string; status: string; n: number }> {
+  *entries(): Iterable<{ op: string; status: string; door: FrontDoor | "other"; n: number }> {
     yield* this.counts.values();
-    if (this.overflow > 0) yield { op: "other", status: "other", n: this.overflow };
+    if (this.overflow > 0) yield { op: "other", status: "other", door: "other", n: this.overflow };
   }
 }
 
@@ -180,28 +258,60 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
   const pairs = new PairCounts();
   new Counter({
     name: "imdb_ops_total",
-    help: "Client operations by kind (increment, decrement, get, set, setMv, sadd, srem, smembers, sismember, scard) and outcome (OK or the gRPC status name).",
-    labelNames: ["op", "status"],
+    help: "Client operations by kind (increment, decrement, get, set, setMv, sadd, srem, smembers, sismember, scard, h*), outcome (OK or the gRPC status name) and front door (grpc, resp: the Redis protocol's data commands).",
+    labelNames: ["op", "status", "door"],
     registers,
     collect() {
       this.reset();
-      for (const e of pairs.entries()) this.labels(e.op, e.status).inc(e.n);
+      for (const e of pairs.entries()) this.labels(e.op, e.status, e.door).inc(e.n);
     },
   });
 
-  const opDuration = new Histogram({
-    name: "imdb_op_duration_seconds",
-    help: "Client request latency inside the node, from handler entry to the answer (durable per the durability mode); op is the op kind, or batch.",
-    labelNames: ["op"],
-    buckets: opDurationBucketsSeconds,
+  // The Redis protocol's own view: every command (PING and CLIENT too, which are no ops), by name.
+  const respCommands = new PairCounts();
+  new Counter({
+    name: "imdb_resp_commands_total",
+    help: "Redis protocol commands answered, by command (lower case; unknown for one the node does not know) and outcome (OK or the error's code word: ERR, WRONGTYPE, ...).",
+    labelNames: ["command", "status"],
     registers,
+    collect() {
+      this.reset();
+      for (const e of respCommands.entries()) this.labels(e.op, e.status).inc(e.n);
+    },
   });
-  const durationChildren = new Map<string, ReturnType<typeof opDuration.labels>>();
-  const observeRequest = (op: string, seconds: number): void => {
-    let child = durationChildren.get(op);
+  const respRefused = new Map<string, number>();
+  new Counter({
+    name: "imdb_resp_connections_refused_total",
+    help: "Redis protocol connections refused or closed by the node: maxclients (over respMaxClients), protocol (a protocol error or a bound of docs/api.md exceeded), certificate (no usable client certificate), handshake (no TLS handshake within the deadline).",
+    labelNames: ["reason"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of respRefused) this.labels(reason).inc(n);
+    },
+  });
+  new Gauge({
+    name: "imdb_resp_clients",
+    help: "Redis protocol connections open now.",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.respClients?.() ?? 0));
+    },
+  });
+
+  const opDuration = new RequestHistogram(
+    "imdb_op_duration_seconds",
+    "Client request latency inside the node, from handler entry to the answer (durable per the durability mode); op is the op kind, or batch; door the front door (grpc, resp).",
+    opDurationBucketsSeconds,
+  );
+  registry.registerMetric(opDuration as unknown as Parameters<Registry["registerMetric"]>[0]);
+  const durationChildren = new Map<string, HistogramSeries>();
+  const observeRequest = (op: string, seconds: number, door: FrontDoor = "grpc"): void => {
+    const key = door === "grpc" ? op : op + "\u0000" + door;
+    let child = durationChildren.get(key);
     if (child === undefined) {
-      child = durationChildren.size >= requestLabelsMax ? opDuration.labels("other") : opDuration.labels(cut(op));
-      if (durationChildren.size < requestLabelsMax) durationChildren.set(op, child);
+      child = durationChildren.size >= requestLabelsMax ? opDuration.series("other", "other") : opDuration.series(cut(op), door);
+      if (durationChildren.size < requestLabelsMax) durationChildren.set(key, child);
     }
     child.observe(nonNegative(seconds));
   };
@@ -502,15 +612,21 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
 
   const metrics: NodeMetrics = {
     registry,
-    opDone(op, status, seconds) {
-      pairs.add(op, status, 1);
-      observeRequest(op, seconds);
+    opDone(op, status, seconds, door = "grpc") {
+      pairs.add(op, status, 1, door);
+      observeRequest(op, seconds, door);
     },
-    opsCounted(op, status, n) {
-      if (n > 0) pairs.add(op, status, n);
+    opsCounted(op, status, n, door = "grpc") {
+      if (n > 0) pairs.add(op, status, n, door);
     },
     opsTotal: () => pairs.total(),
-    async track(ops, run) {
+    respCommandDone(command, status) {
+      respCommands.add(command, status, 1);
+    },
+    respConnectionRefused(reason) {
+      respRefused.set(reason, (respRefused.get(reason) ?? 0) + 1);
+    },
+    async track(ops, run, door = "grpc") {
       const t0 = nowMs();
       const request = ops.length === 1 ? (ops[0] as ClientOp).kind : "batch";
       let outcomes: OpOutcome[];
@@ -518,8 +634,8 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
         outcomes = await run(ops);
       } catch (err) {
         const code = err instanceof OpFailure ? err.code : "INTERNAL";
-        for (const op of ops) pairs.add(op.kind, code, 1);
-        observeRequest(request, (nowMs() - t0) / 1000);
+        for (const op of ops) pairs.add(op.kind, code, 1, door);
+        observeRequest(request, (nowMs() - t0) / 1000, door);
         throw err;
       }
       // Counted per run of equal (op, status) pairs: a Batch of 1000 increments is one add.
@@ -534,13 +650,13 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
           same++;
           continue;
         }
-        if (same > 0) pairs.add(runOp, runStatus, same);
+        if (same > 0) pairs.add(runOp, runStatus, same, door);
         runOp = op;
         runStatus = status;
         same = 1;
       }
-      if (same > 0) pairs.add(runOp, runStatus, same);
-      observeRequest(request, (nowMs() - t0) / 1000);
+      if (same > 0) pairs.add(runOp, runStatus, same, door);
+      observeRequest(request, (nowMs() - t0) / 1000, door);
       return outcomes;
     },
     walSynced(records, seconds) {

@@ -3,7 +3,7 @@
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { accel, describeAccel } from "../accel/index.ts";
-import { formatDurability, type NodeConfig } from "../config/config.ts";
+import { formatDurability, respMaxClientsMax, type NodeConfig } from "../config/config.ts";
 import { Engine } from "../engine/index.ts";
 import { openStore, SnapshotScheduler, type PersistLog, type Store } from "../persist/index.ts";
 import { cryptoEpochBytes, markCleanStop, openIdentity } from "../persist/identity.ts";
@@ -21,7 +21,7 @@ import { RequestReplay, withRequestTable } from "./request-recovery.ts";
 import { WritePath } from "./write-path.ts";
 import { ExpirySweep, type ExpirySweepStats } from "./expiry-sweep.ts";
 import { ClusterHost } from "./cluster-host.ts";
-import { createNodeMetrics } from "./metrics.ts";
+import { createNodeMetrics, type FrontDoor } from "./metrics.ts";
 import { startMetricsServer } from "./metrics-server.ts";
 import { checkPortsFree } from "./ports.ts";
 import { addressedHosts, certNamesHost, namesLost } from "./cert-names.ts";
@@ -31,6 +31,9 @@ import { buildCommit } from "./runtime-metrics.ts";
 import { backupStream } from "./backup.ts";
 import { readGcState, writeGcStateSync } from "../persist/gc-state.ts";
 import { restoreBackup } from "../persist/backup.ts";
+import { startRespServer, type RunningRespServer } from "../resp/server.ts";
+import { createRespCommands } from "../resp/commands.ts";
+import type { RespBackend, RespInfo } from "../resp/types.ts";
 
 /** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
 
@@ -43,6 +46,8 @@ export interface RunningNode {
   readonly peerPort: number;
   /** The bound /metrics port, or null when metricsAddr is empty. */
   readonly metricsPort: number | null;
+  /** The bound Redis protocol port, or null when respAddr is empty. */
+  readonly respPort: number | null;
   readonly engine: Engine;
   /** The handlers every front door calls (gRPC's ClientService and AdminService; the Redis protocol's command table). */
   readonly client: ClientHandler;
@@ -93,6 +98,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     { what: "peerAddr", addr: cfg.peerAddr },
     { what: "clientAddr", addr: cfg.clientAddr },
     { what: "metricsAddr", addr: cfg.metricsAddr },
+    { what: "respAddr", addr: cfg.respAddr },
   ]);
 
   let tls: TlsMaterial | null = null;
@@ -225,6 +231,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     typeConflicts: () => cluster.counters.typeConflicts,
     tlsCerts: loadedCerts,
     expiry: () => ({ keysWithDeadline: engine.deadlineKeyCount, expiredTotal: engine.expiredTotal, ...(sweepStats ?? { ticks: 0, secondsTotal: 0, lastTickSeconds: 0, maxTickSeconds: 0 }) }),
+    respClients: () => respServer?.sessions().length ?? 0,
   });
   let sweepStats: ExpirySweepStats | null = null;
 
@@ -254,9 +261,10 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     };
   };
 
-  const clientHandler: ClientHandler = {
-    apply: async (op, requestId) => (await metrics.track([op], (ops) => applyOps(ops, requestId)))[0]!,
-    batch: (ops, requestId) => metrics.track(ops, (o) => applyOps(o, requestId)),
+  /** The client API as one front door serves it: the same write path for both, counted under its door. */
+  const clientHandlerFor = (door: FrontDoor): ClientHandler => ({
+    apply: async (op, requestId) => (await metrics.track([op], (ops) => applyOps(ops, requestId), door))[0]!,
+    batch: (ops, requestId) => metrics.track(ops, (o) => applyOps(o, requestId), door),
     scan: (q) => {
       const page = engine.listKeys(q.cursor, q.limit, q.prefix, q.type ?? undefined, now());
       // A cursor a compaction of the key table expired: the client restarts its scan.
@@ -265,7 +273,8 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     },
     status,
     members: (): MemberView[] => cluster.members(),
-  };
+  });
+  const clientHandler = clientHandlerFor("grpc");
 
   let snapshotRunning: Promise<unknown> | null = null;
   let lastSnapshot: ConsoleState["snapshot"]["last"] = null;
@@ -315,6 +324,56 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   servers.push(peerServer);
   const clientServer = await startClientServer({ addr: cfg.clientAddr, security: security(), handler: clientHandler, admin: adminHandler, onInternalError });
   servers.push(clientServer);
+  let respServer: RunningRespServer | null = null;
+  if (cfg.respAddr !== "") {
+    const backend: RespBackend = {
+      client: clientHandlerFor("resp"),
+      admin: adminHandler,
+      info: () => respInfo(),
+      sessions: () => respServer?.sessions() ?? [],
+      setMaxClients: (n) => {
+        if (!Number.isSafeInteger(n) || n < 1 || n > respMaxClientsMax) return `maxclients must be an integer 1..${respMaxClientsMax}`;
+        respServer?.setMaxClients(n);
+        return null;
+      },
+      onInternalError: (command, err) => onInternalError(`resp ${command}`, err),
+    };
+    const respInfo = (): RespInfo => {
+      const members = cluster.members();
+      const lag = new Map(cluster.peerReplication().map((p) => [p.peer, p]));
+      return {
+        nodeId: cfg.id,
+        version,
+        uptimeSeconds: Math.floor((Date.now() - startedMs) / 1000),
+        tcpPort: respServer?.port ?? 0,
+        durability: formatDurability(cfg.durability),
+        usedMemoryBytes: process.memoryUsage().rss,
+        keys: engine.keyCountAt(now()),
+        keysWithDeadline: engine.deadlineKeyCount,
+        expiredTotal: engine.expiredTotal,
+        peers: members.filter((m) => m.id !== cfg.id).map((m) => ({
+          id: m.id, address: m.address, status: m.status, lagDeltas: lag.get(m.id)?.backlog ?? 0, conflicts: 0,
+        })),
+        extra: [
+          { name: "replica", value: identity.actor },
+          { name: "members_alive", value: String(members.filter((m) => m.status === "alive").length) },
+          { name: "type_conflicts", value: String(cluster.counters.typeConflicts) },
+          { name: "wal_lsn", value: String(BigInt(store.nextLsn) - 1n) },
+          { name: "accel", value: describeAccel(a) },
+        ],
+        maxClients: respServer?.maxClients ?? cfg.respMaxClients,
+      };
+    };
+    respServer = await startRespServer({
+      addr: cfg.respAddr,
+      security: security(),
+      commands: createRespCommands(backend),
+      maxClients: cfg.respMaxClients,
+      metrics: { commandDone: (command, st) => metrics.respCommandDone(command, st), connectionRefused: (reason) => metrics.respConnectionRefused(reason) },
+      onInternalError: (command, err) => onInternalError(`resp ${command}`, err),
+    });
+    servers.push(respServer);
+  }
   cluster.start(peerServer.port);
   // Expiry's background half: executes deadlines that have come, bounded per tick (node/expiry-sweep.ts).
   const sweep = new ExpirySweep({
@@ -377,7 +436,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     // Nor one that drops a name the node is dialled by (a renewal without its --hosts).
     const lost = tls === null ? [] : namesLost(tls.cert, next.cert, addressedHosts(cfg));
     if (lost.length > 0) {
-      throw new Error(`the new certificate does not name ${lost.join(", ")}, which the current one does and this node is dialled by (advertiseAddr/peerAddr, clientAddr): clients would fail hostname checks; renew with \`imdb certs renew\`, which keeps the names`);
+      throw new Error(`the new certificate does not name ${lost.join(", ")}, which the current one does and this node is dialled by (advertiseAddr/peerAddr, clientAddr, respAddr): clients would fail hostname checks; renew with \`imdb certs renew\`, which keeps the names`);
     }
     tls = next;
     for (const s of servers) s.reloadTls(next);
@@ -389,6 +448,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     clientPort: clientServer.port,
     peerPort: peerServer.port,
     metricsPort: metricsServer?.port ?? null,
+    respPort: respServer?.port ?? null,
     engine,
     client: clientHandler,
     admin: adminHandler,
@@ -440,9 +500,11 @@ export async function runNode(config: NodeConfig, opts: StartOptions = {}): Prom
   const [host] = cfg.clientAddr.split(/:(?=\d+$)/);
   const [peerHost] = cfg.peerAddr.split(/:(?=\d+$)/);
   const [metricsHost] = cfg.metricsAddr.split(/:(?=\d+$)/);
+  const [respHost] = cfg.respAddr.split(/:(?=\d+$)/);
   for (;;) {
     const metricsPart = node!.metricsPort === null ? "" : ` metrics ${metricsHost}:${node!.metricsPort}`;
-    console.log(`imdb node ${cfg.id} ready: client ${host}:${node!.clientPort} peer ${peerHost}:${node!.peerPort}${metricsPart}`);
+    const respPart = node!.respPort === null ? "" : ` resp ${respHost}:${node!.respPort}`;
+    console.log(`imdb node ${cfg.id} ready: client ${host}:${node!.clientPort} peer ${peerHost}:${node!.peerPort}${metricsPart}${respPart}`);
     const code = await node!.stopped;
     if (code !== replicaResetExitCode || signalled) process.exit(code === replicaResetExitCode ? 0 : code);
     // Rejoin as a new, empty replica; the old data stays beside the folder for the operator.
@@ -450,7 +512,7 @@ export async function runNode(config: NodeConfig, opts: StartOptions = {}): Prom
     log.warn("replica data moved aside; starting again as a new, empty replica", { movedTo: kept });
     // On the same ports: peers, clients and proxies know this node by them (a port 0 in the
     // config was resolved at the first start).
-    cfg = { ...cfg, clientAddr: `${host}:${node!.clientPort}`, peerAddr: `${peerHost}:${node!.peerPort}`, ...(node!.metricsPort === null ? {} : { metricsAddr: `${metricsHost}:${node!.metricsPort}` }) };
+    cfg = { ...cfg, clientAddr: `${host}:${node!.clientPort}`, peerAddr: `${peerHost}:${node!.peerPort}`, ...(node!.metricsPort === null ? {} : { metricsAddr: `${metricsHost}:${node!.metricsPort}` }), ...(node!.respPort === null ? {} : { respAddr: `${respHost}:${node!.respPort}` }) };
     await start({});
   }
 }

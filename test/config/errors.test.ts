@@ -115,3 +115,17 @@ describe("fields related to each other", () => {
     expect(err.message).toContain("hlcRemoteAheadMsMax: must be >= maxClockSkewMs (60000)");
   });
 });
+
+describe("respAddr (the Redis port)", () => {
+  test("a malformed one, or one that is another port's address, is refused naming the field", () => {
+    expect(errorOf({ flags: { insecure: true, respAddr: "localhost" } }).message).toBe('config: --resp-addr: "localhost" is not HOST:PORT');
+    expect(errorOf({ flags: { insecure: true, respAddr: "127.0.0.1:7100" } }).message).toBe("config: respAddr: must differ from peerAddr, clientAddr and metricsAddr");
+    expect(errorOf({ flags: { insecure: true, respMaxClients: "0" } }).message).toBe("config: --resp-max-clients: must be >= 1");
+  });
+
+  test("empty (the default) serves no Redis port; HOST:PORT and maxclients are taken", () => {
+    expect(resolveNodeConfig({ flags: { insecure: true } }).respAddr).toBe("");
+    const cfg = resolveNodeConfig({ file: file("respAddr: 127.0.0.1:6379\nrespMaxClients: 50\ninsecure: true\n"), flags: {} });
+    expect([cfg.respAddr, cfg.respMaxClients]).toEqual(["127.0.0.1:6379", 50]);
+  });
+});

@@ -49,6 +49,8 @@ export interface NodeProc {
   peerAddr: string;
   /** The bound /metrics address, when the node serves metrics (--metrics-addr). */
   metricsAddr: string | null;
+  /** The bound Redis protocol address, when the node serves it (--resp-addr). */
+  respAddr: string | null;
   /** Everything the node wrote to stderr so far (its log). */
   log(): string;
   /** Lines the node printed on stdout. */
@@ -66,8 +68,8 @@ export async function startNode(id: string, args: string[], deadlineMs = 20_000)
   const ready = (async () => {
     for await (const c of proc.stdout) {
       out += new TextDecoder().decode(c);
-      const m = /ready: client (\S+) peer (\S+)( metrics (\S+))?\n/.exec(out);
-      if (m) return { clientAddr: m[1]!, peerAddr: m[2]!, metricsAddr: m[4] ?? null };
+      const m = /ready: client (\S+) peer (\S+)( metrics (\S+))?( resp (\S+))?\n/.exec(out);
+      if (m) return { clientAddr: m[1]!, peerAddr: m[2]!, metricsAddr: m[4] ?? null, respAddr: m[6] ?? null };
     }
     return null;
   })();

@@ -45,8 +45,8 @@ export async function startLoneNode(lone: Lone, cwd: string, id: string, args: s
   const ready = (async () => {
     for await (const c of proc.stdout) {
       out += new TextDecoder().decode(c);
-      const m = /ready: client (\S+) peer (\S+)( metrics (\S+))?\n/.exec(out);
-      if (m) return { clientAddr: m[1]!, peerAddr: m[2]!, metricsAddr: m[4] ?? null };
+      const m = /ready: client (\S+) peer (\S+)( metrics (\S+))?( resp (\S+))?\n/.exec(out);
+      if (m) return { clientAddr: m[1]!, peerAddr: m[2]!, metricsAddr: m[4] ?? null, respAddr: m[6] ?? null };
     }
     return null;
   })();

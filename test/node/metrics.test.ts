@@ -38,6 +38,31 @@ describe("registry", () => {
     expect(await other.registry.metrics()).toContain("# TYPE imdb_ops_total counter");
   });
 
+  test("ops are counted by front door; the Redis protocol's commands, refusals and clients have their own families", async () => {
+    const clock = manualClock();
+    const m = createNodeMetrics({ processMetrics: false, nowMs: clock.nowMs });
+    let clients = 3;
+    m.setCollectors({ respClients: () => clients });
+    await m.track([incr("a")], async () => [ok]);
+    await m.track([incr("a")], async () => [ok], "resp");
+    await m.track([incr("a")], async () => [ok], "resp");
+    m.respCommandDone("incr", "OK");
+    m.respCommandDone("get", "WRONGTYPE");
+    m.respCommandDone("get", "WRONGTYPE");
+    m.respConnectionRefused("maxclients");
+    let text = await m.registry.metrics();
+    expect(sample(text, "imdb_ops_total", { op: "increment", status: "OK", door: "grpc" })).toBe(1);
+    expect(sample(text, "imdb_ops_total", { op: "increment", status: "OK", door: "resp" })).toBe(2);
+    expect(sample(text, "imdb_op_duration_seconds_count", { op: "increment", door: "resp" })).toBe(2);
+    expect(sample(text, "imdb_resp_commands_total", { command: "get", status: "WRONGTYPE" })).toBe(2);
+    expect(sample(text, "imdb_resp_commands_total", { command: "incr", status: "OK" })).toBe(1);
+    expect(sample(text, "imdb_resp_connections_refused_total", { reason: "maxclients" })).toBe(1);
+    expect(sample(text, "imdb_resp_clients")).toBe(3);
+    clients = 0;
+    text = await m.registry.metrics();
+    expect(sample(text, "imdb_resp_clients")).toBe(0);
+  });
+
   test("track counts each op by kind and outcome and times the request", async () => {
     const clock = manualClock();
     const m = createNodeMetrics({ processMetrics: false, nowMs: clock.nowMs });

@@ -110,6 +110,9 @@ describe("the names a node is dialled by", () => {
     expect(addressedHosts({ peerAddr: "0.0.0.0:7000", advertiseAddr: "db2.example.net:7000", clientAddr: "0.0.0.0:7100" })).toEqual(["db2.example.net"]);
     expect(addressedHosts({ peerAddr: "10.0.0.12:7000", advertiseAddr: "", clientAddr: "[::]:7100" })).toEqual(["10.0.0.12"]);
     expect(addressedHosts({ peerAddr: "[::1]:7000", advertiseAddr: "", clientAddr: "127.0.0.2:7100" })).toEqual(["::1", "127.0.0.2"]);
+    // The Redis port's host: node-redis and ioredis check the certificate against it.
+    expect(addressedHosts({ peerAddr: "10.0.0.12:7000", advertiseAddr: "", clientAddr: "10.0.0.12:7100", respAddr: "redis.example.net:6379" })).toEqual(["10.0.0.12", "redis.example.net"]);
+    expect(addressedHosts({ peerAddr: "10.0.0.12:7000", advertiseAddr: "", clientAddr: "10.0.0.12:7100", respAddr: "" })).toEqual(["10.0.0.12"]);
   });
 
   test("a certificate that drops one the current certificate has is caught; one the current lacked too is not", async () => {
