@@ -9,13 +9,20 @@ import { join } from "node:path";
 import { Engine } from "../engine/index.ts";
 import { initCerts } from "../transport/certs.ts";
 import { durableWriters, openFor, timeNodeStart } from "./engine.ts";
-import { redisBenchmark, startRedis } from "./redis-server.ts";
+import { processCpuSeconds, redisBenchmark, startRedis } from "./redis-server.ts";
 import { targetVerdict } from "./report.ts";
 
 export const benchTypesSecondsMax = 600;
 export const benchTypesItemsMax = 10_000_000;
 const writers = 64;
-/** Keys the writers spread over (the node takes a write per key at a time per writer). */
+/**
+ * Keys the writers spread over (Redis's -t sadd / -t hset write one key). Redis's cost per add
+ * does not depend on the key count (a hash table either way); ours does: a set or hash keeps
+ * its members sorted in arrays, so an add into a key of n members moves O(n) of them. Measured
+ * (engine only, 60k random adds, same process): 12 us per SADD or HSET over 1000 keys; into
+ * one key 120 us per SADD and 33 us per HSET. The figures are for keys of tens to hundreds of
+ * members, as the memory case's 1000 per key; docs/benchmarks.md says so beside them.
+ */
 const writeKeys = 1000;
 /** Members (fields) per key in the memory case: big enough for Redis's hashtable encodings. */
 const itemsPerKey = 1000;
@@ -27,27 +34,65 @@ type Kind = "set" | "hash";
 
 export interface TypeBenchRow {
   kind: Kind;
-  durable: { opsPerSec: number; redisOpsPerSec: number | null; ratio: number | null; target: number };
+  durable: {
+    opsPerSec: number; redisOpsPerSec: number | null; ratio: number | null; target: number;
+    /** Shares of one core over each measured run: ours (engine, WAL, writers), redis-benchmark, redis-server. */
+    cpuShare: { ours: number; redisBenchmark: number | null; redisServer: number | null };
+  };
   memory: { items: number; nodeBytesPerItem: number; redisBytesPerItem: number | null; ratio: number | null; target: number };
   redis: string;
 }
 
 const enc = new TextEncoder();
 
+/** The memory case's hash value (its Redis fill writes the same). */
 const value = enc.encode("v");
 
+/**
+ * The durable cases write what redis-benchmark -t sadd / -t hset writes (redis-benchmark.c:
+ * "SADD myset element:__rand_int__", "HSET myhash element:__rand_int__ <data>"): members and
+ * fields "element:" + a random integer below -r as 12 digits (20 bytes), values its default
+ * -d 3 ("xxx"). Before, ours were "m:<i>" (8 bytes, sequential) and "v": smaller records than
+ * Redis's, and sequential names. A repeated random member is, on both sides, an op that logs
+ * nothing (SADD) or an update (HSET).
+ */
+const redisKeyspace = 1_000_000;
+const redisElementDigits = 12;
+const durableValue = enc.encode("xxx");
+
+/** xorshift32 from a non-zero seed: the same members every run, and no Math.random in the writers' loop. */
+function randomBelow(seed: number, bound: number): () => number {
+  let x = seed | 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % bound;
+  };
+}
+
 /** One add of `item` to `key` through the engine, as the node applies a client's SAdd / HSet: its delta, or null. */
-function add(engine: Engine, kind: Kind, key: string, item: string): Uint8Array | null {
+function add(engine: Engine, kind: Kind, key: string, item: string, fieldValue: Uint8Array): Uint8Array | null {
   const r = kind === "set"
     ? engine.apply({ kind: "sadd", key, members: [enc.encode(item)] }, Date.now())
-    : engine.applyHash({ kind: "hset", key, pairs: [{ field: enc.encode(item), value }] }, Date.now());
+    : engine.applyHash({ kind: "hset", key, pairs: [{ field: enc.encode(item), value: fieldValue }] }, Date.now());
   if (!r.ok) throw new Error(r.error.message);
   return r.delta;
 }
 
-/** 64 writers, each: apply one add, append its delta, await durability; as the node does. */
-function durableAdds(kind: Kind, dir: string, seconds: number): Promise<number> {
-  return durableWriters(dir, seconds, writers, (engine, i) => add(engine, kind, `k:${i % writeKeys}`, `m:${i}`));
+/**
+ * 64 writers, each: apply one add, append its delta, await durability; as the node does.
+ * Returns adds/s and the share of one core this process used meanwhile (engine, WAL and the
+ * writers that stand in for clients, which cost 0.3-0.4 us of it per add: build the name, encode it, measured alone).
+ */
+async function durableAdds(kind: Kind, dir: string, seconds: number, seed: number): Promise<{ rate: number; cpuShare: number }> {
+  const next = randomBelow(seed, redisKeyspace);
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const rate = await durableWriters(dir, seconds, writers, (engine, i) =>
+    add(engine, kind, `k:${i % writeKeys}`, `element:${String(next()).padStart(redisElementDigits, "0")}`, durableValue));
+  const cpu = process.cpuUsage(c0);
+  return { rate, cpuShare: (cpu.user + cpu.system) / ((performance.now() - t0) * 1000) };
 }
 
 /** `items` members (fields) over items / itemsPerKey keys, written the way the node does, then snapshotted. */
@@ -57,7 +102,7 @@ async function fill(kind: Kind, dir: string, items: number): Promise<void> {
   for (let start = 0; start < items; start += fillBatch) {
     const deltas: Uint8Array[] = [];
     for (let i = start; i < Math.min(items, start + fillBatch); i++) {
-      const delta = add(engine, kind, `k:${Math.floor(i / itemsPerKey)}`, `m:${i}`);
+      const delta = add(engine, kind, `k:${Math.floor(i / itemsPerKey)}`, `m:${i}`, value);
       if (delta !== null) deltas.push(delta);
     }
     await store.append(deltas);
@@ -72,15 +117,23 @@ async function fill(kind: Kind, dir: string, items: number): Promise<void> {
   await store.close();
 }
 
-/** Redis SADD (HSET) with appendfsync always, 64 clients, for about `seconds`: requests/s. */
-async function redisDurable(kind: Kind, root: string, seconds: number): Promise<{ rps: number; version: string } | { skipped: string }> {
+type RedisDurable = { rps: number; version: string; toolCpuShare: number; serverCpuShare: number };
+
+/**
+ * Redis SADD (HSET) with appendfsync always, 64 clients, for about `seconds`: requests/s, and
+ * the share of a core redis-benchmark and redis-server each used over the measured run.
+ */
+async function redisDurable(kind: Kind, root: string, seconds: number): Promise<RedisDurable | { skipped: string }> {
   const aof = await startRedis(join(root, `redis-aof-${kind}`), "appendfsync-always");
   if ("skipped" in aof) return aof;
   try {
     const test = kind === "set" ? "sadd" : "hset";
-    const probe = await redisBenchmark(aof.tool, aof.port, { clients: writers, requests: 5000, keyspace: 1_000_000, test });
-    const rps = (await redisBenchmark(aof.tool, aof.port, { clients: writers, requests: Math.max(5000, Math.round(probe.rps * seconds)), keyspace: 1_000_000, test })).rps;
-    return { rps, version: aof.version };
+    const probe = await redisBenchmark(aof.tool, aof.port, { clients: writers, requests: 5000, keyspace: redisKeyspace, test });
+    const s0 = processCpuSeconds(aof.pid);
+    const t0 = performance.now();
+    const run = await redisBenchmark(aof.tool, aof.port, { clients: writers, requests: Math.max(5000, Math.round(probe.rps * seconds)), keyspace: redisKeyspace, test });
+    const serverCpuShare = (processCpuSeconds(aof.pid) - s0) / ((performance.now() - t0) / 1000);
+    return { rps: run.rps, version: aof.version, toolCpuShare: run.toolCpuShare, serverCpuShare };
   } finally {
     await aof.stop();
   }
@@ -111,18 +164,19 @@ export async function runTypesBench(opts: { seconds: number; items: number; kind
     await initCerts({ dir: certs, nodes: ["bench-1"], clients: [], admins: [], hosts: [], days: 1, force: false });
     // Throughput first, ours then Redis's right after (a pair measured under the same load),
     // on a heap the 1M-item memory fills have not filled with garbage yet.
-    const durable = new Map<Kind, { ours: number; redis: { rps: number; version: string } | { skipped: string } }>();
+    const durable = new Map<Kind, { ours: { rate: number; cpuShare: number }; redis: RedisDurable | { skipped: string } }>();
     for (const kind of opts.kinds) {
       const what = kind === "set" ? "set adds" : "hash sets";
       opts.progress(`${what}: engine + WAL, sync, ${writers} writers, ${opts.seconds}s (after ${warmupSeconds}s unmeasured)`);
       // A node serves long after the JIT compiled its write path; the first second of a fresh
       // process runs it before it is compiled (measured: up to 3x the CPU per op), and Redis needs no warm-up.
-      await durableAdds(kind, join(root, `warmup-${kind}`), warmupSeconds);
-      const ours = await durableAdds(kind, join(root, `durable-${kind}`), opts.seconds);
-      opts.progress(`  ${Math.round(ours)}/s`);
+      await durableAdds(kind, join(root, `warmup-${kind}`), warmupSeconds, 1);
+      const ours = await durableAdds(kind, join(root, `durable-${kind}`), opts.seconds, 2);
+      opts.progress(`  ${Math.round(ours.rate)}/s (this process used ${Math.round(100 * ours.cpuShare)}% of a core)`);
       opts.progress(`redis: ${kind === "set" ? "SADD" : "HSET"} appendfsync always -c ${writers}`);
       const redis = await redisDurable(kind, root, opts.seconds);
-      opts.progress("skipped" in redis ? `  redis skipped: ${redis.skipped}` : `  ${Math.round(redis.rps)}/s`);
+      opts.progress("skipped" in redis ? `  redis skipped: ${redis.skipped}`
+        : `  ${Math.round(redis.rps)}/s (redis-benchmark used ${Math.round(100 * redis.toolCpuShare)}% of a core, redis-server ${Math.round(100 * redis.serverCpuShare)}%)`);
       durable.set(kind, { ours, redis });
     }
     const empty = await timeNodeStart(certs, join(root, "empty"));
@@ -135,12 +189,15 @@ export async function runTypesBench(opts: { seconds: number; items: number; kind
       opts.progress(`redis: used_memory at ${opts.items} items`);
       const redisMem = await redisMemory(kind, root, opts.items);
       opts.progress("skipped" in redisMem ? `  redis skipped: ${redisMem.skipped}` : `  ${redisMem.bytesPerItem.toFixed(1)} B per item`);
-      const d = durable.get(kind) as { ours: number; redis: { rps: number; version: string } | { skipped: string } };
+      const d = durable.get(kind) as { ours: { rate: number; cpuShare: number }; redis: RedisDurable | { skipped: string } };
       const r = "skipped" in d.redis ? null : d.redis;
       const m = "skipped" in redisMem ? null : redisMem;
       rows.push({
         kind,
-        durable: { opsPerSec: Math.round(d.ours), redisOpsPerSec: r === null ? null : Math.round(r.rps), ratio: r === null ? null : d.ours / r.rps, target: 2 },
+        durable: {
+          opsPerSec: Math.round(d.ours.rate), redisOpsPerSec: r === null ? null : Math.round(r.rps), ratio: r === null ? null : d.ours.rate / r.rps, target: 2,
+          cpuShare: { ours: d.ours.cpuShare, redisBenchmark: r === null ? null : r.toolCpuShare, redisServer: r === null ? null : r.serverCpuShare },
+        },
         memory: { items: opts.items, nodeBytesPerItem: Math.round(nodeBytesPerItem), redisBytesPerItem: m === null ? null : Math.round(m.bytesPerItem), ratio: m === null ? null : nodeBytesPerItem / m.bytesPerItem, target: 3 },
         redis: "skipped" in d.redis ? d.redis.skipped : `redis ${d.redis.version}`,
       });

@@ -1,6 +1,20 @@
 // The WAL writer: assigns consecutive LSNs, frames records, group-commits them through the
 // accel durable append, rolls segments over, and turns the first write or fsync error into
 // a fatal state in which nothing more is acknowledged.
+//
+// Appends made while an earlier one is still in flight are gathered until the end of the
+// current microtask burst and issued as one image (one frame buffer, one checksum call, one
+// accel call): they would share the next fdatasync anyway, since the appender commits
+// everything queued while a round runs in the next round. Measured with 64 writers each
+// appending one record and awaiting it, sync, native append, three alternating pairs on the
+// shared 2-core box (load 15): with an engine HSET per record, 7.9-9.6k vs 4.3-9.3k ops/s
+// (medians 9.5k vs 7.8k) and 31-37 vs 34-67 us of CPU per op; with an SADD, 9.1-11.6k vs
+// 3.2-8.4k; records alone, 16-20k vs 8-12.5k ops/s and 6-9 vs 17 us of CPU per record: the
+// per-record frame buffer, checksum call and N-API call were the cost. An append made while
+// nothing is in flight is issued at once (the disk is idle: gathering would only delay it),
+// which keeps two groups of writers alternating on the disk (~33 records per fdatasync here,
+// vs ~23 one by one). Gathering every burst, even with the disk idle, put all 64 writers in
+// one group that waits while the CPU works: 0.3-3x the old rate, unstable.
 
 import { unlink } from "node:fs/promises";
 import { join } from "node:path";
@@ -56,8 +70,23 @@ export function checkDurability(d: Durability): void {
   }
 }
 
+/** Appends gathered while an earlier one is in flight (see the top): issued as one at the end of the burst. */
+interface Gathered {
+  bodies: Uint8Array[];
+  first: Lsn;
+  /** Payload plus framing bytes of the bodies (bounded by walAppendBytesMax). */
+  bytes: number;
+  /** Settles as the gathered image's append does. */
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 export class Wal {
   private file!: DurableFile;
+  /** Accel appends issued and not settled: when 0 the disk is idle and an append goes out at once. */
+  private inFlight = 0;
+  private gathered: Gathered | null = null;
   private segmentBytes = 0;
   private next: Lsn;
   private fatal: PersistError | null = null;
@@ -122,26 +151,62 @@ export class Wal {
     if (bodies.length === 0) return Promise.resolve(asLsn(this.next - 1));
     const first = this.next;
     const last = asLsn(first + bodies.length - 1);
-    const image = encodeRecords(bodies, first, this.o.sums);
-    if (this.segmentBytes >= this.o.segmentBytesMax) this.rollOver(first);
+    let bytes = 0;
+    for (const b of bodies) bytes += recordHeaderBytes + recordLsnBytes + b.byteLength;
+    if (this.segmentBytes >= this.o.segmentBytesMax) {
+      // Gathered records belong to the segment being closed: out before the rollover.
+      this.flushGathered();
+      this.rollOver(first);
+    }
     this.next = asLsn(last + 1);
-    this.segmentBytes += image.byteLength;
-    this.bytesAppended += image.byteLength;
+    this.segmentBytes += bytes;
+    this.bytesAppended += bytes;
     this.dirty = true;
+    this.queuedBytes += bytes;
+    const settled = (): Lsn => {
+      this.queuedBytes -= bytes;
+      if (this.fatal !== null) throw this.fatal;
+      return last;
+    };
+    const failed = (e: unknown): never => {
+      this.queuedBytes -= bytes;
+      throw e;
+    };
+    if (this.inFlight === 0 && this.gathered === null) return this.issueImage(encodeRecords(bodies, first, this.o.sums)).then(settled, failed);
+    let g = this.gathered;
+    if (g !== null && g.bytes + bytes > walAppendBytesMax) {
+      this.flushGathered();
+      g = null;
+    }
+    if (g === null) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const done = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      g = { bodies: [], first, bytes: 0, done, resolve, reject };
+      this.gathered = g;
+      queueMicrotask(() => this.flushGathered());
+    }
+    for (const b of bodies) g.bodies.push(b);
+    g.bytes += bytes;
+    return g.done.then(settled, failed);
+  }
+
+  /** Issues the gathered appends as one image (a no-op when none are gathered). */
+  private flushGathered(): void {
+    const g = this.gathered;
+    if (g === null) return;
+    this.gathered = null;
+    this.issueImage(encodeRecords(g.bodies, g.first, this.o.sums)).then(g.resolve, g.reject);
+  }
+
+  /** Appends one framed image (durable per the mode when it resolves), counted in flight until it settles. */
+  private issueImage(image: Uint8Array): Promise<void> {
     const sync = this.o.durability.kind === "sync";
-    const queued = image.byteLength;
-    this.queuedBytes += queued;
-    return this.issue((f) => f.append([image], sync)).then(
-      () => {
-        this.queuedBytes -= queued;
-        if (this.fatal !== null) throw this.fatal;
-        return last;
-      },
-      (e: unknown) => {
-        this.queuedBytes -= queued;
-        throw e;
-      },
-    );
+    this.inFlight++;
+    const done = this.issue((f) => f.append([image], sync));
+    // Registered before any caller's reaction, so a writer continuing after this settles sees the disk idle.
+    done.then(() => { this.inFlight--; }, () => { this.inFlight--; });
+    return done;
   }
 
   /** Resolves once everything appended so far is on disk, whatever the durability mode. */
@@ -149,6 +214,8 @@ export class Wal {
     if (this.fatal !== null) return Promise.reject(this.fatal);
     if (this.closed) return Promise.reject(new PersistError(PersistErrorCode.Closed, "the WAL is closed"));
     this.dirty = false;
+    // What was appended before this call is on disk when it resolves: gathered records go first.
+    this.flushGathered();
     return this.issue((f) => f.sync());
   }
 
@@ -168,6 +235,7 @@ export class Wal {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flushGathered();
     this.closed = true;
     this.stopTimer?.();
     if (this.rolling !== null) await this.rolling.catch(() => undefined);

@@ -85,6 +85,42 @@ for (const [pathName, parts] of paths) {
       await b.store.close();
     });
 
+    test("appends made while one is in flight go out as one accel append; sync and close include them; order and LSNs hold", async () => {
+      const d = await dir();
+      const calls: { records: number; sync: boolean }[] = [];
+      const syncs: number[] = [];
+      const counted: Appender = {
+        async open(path: string): Promise<DurableFile> {
+          const f = await parts.appender.open(path);
+          return {
+            append: (r, s) => { calls.push({ records: r.length, sync: s }); return f.append(r, s); },
+            sync: () => { syncs.push(calls.length); return f.sync(); },
+            get size() { return f.size; },
+            close: () => f.close(),
+          };
+        },
+      };
+      const a = await openTestStore(d, { accel: { checksums: parts.checksums, appender: counted } });
+      const opened = calls.length;
+      // 64 writers in one tick: the first finds the disk idle and goes at once, the other 63 share one image.
+      const lsns = await Promise.all(Array.from({ length: 64 }, (_, i) => a.store.append([payloadFor(i + 1)])));
+      expect(lsns).toEqual(Array.from({ length: 64 }, (_, i) => asLsn(i + 1)));
+      expect(calls.length - opened).toBe(2);
+      // A sync called in the same tick as gathered appends resolves only once they are written.
+      const pending = [a.store.append([payloadFor(65)]), a.store.append([payloadFor(66)]), a.store.append([payloadFor(67)])];
+      const before = calls.length;
+      await a.store.sync();
+      expect(syncs[syncs.length - 1]).toBe(before + 1);
+      expect(await Promise.all(pending)).toEqual([asLsn(65), asLsn(66), asLsn(67)]);
+      // Close with appends still gathered: they are written before the file closes.
+      const last = [a.store.append([payloadFor(68)]), a.store.append([payloadFor(69), payloadFor(70)])];
+      await a.store.close();
+      expect(await Promise.all(last)).toEqual([asLsn(68), asLsn(70)]);
+      const b = await openTestStore(d);
+      expect(b.set.prefixLength()).toBe(70);
+      await b.store.close();
+    });
+
     test("refuses oversized input without writing anything", async () => {
       const d = await dir();
       const a = await openTestStore(d);
