@@ -141,6 +141,12 @@ export const clientResponseBytesMax = 64 * 1024 * 1024 + 2 * 1024 * 1024;
  */
 export const keyTypesMax = 7;
 /**
+ * Most collected keys a node remembers (src/cluster/gc.ts) together with the record it collected
+ * (src/engine: a write of such a key continues from that record, so it never reissues a dot or a
+ * count a member that has not collected the record yet still holds as removed).
+ */
+export const collectedRememberedMax = 500_000;
+/**
  * Latest deadline a key may carry, Unix ms: the hybrid clock's range (2^48 - 1 ms, the year
  * 10889). An expire past it is refused, as Redis refuses one that overflows ("invalid expire time").
  */

@@ -48,7 +48,7 @@ import type { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
 import type { ClusterEvent, Env, MemberStatus, NodeId } from "./types.ts";
 import { formerLivesMax, type AeStamp, type GcHelloMsg, type Message } from "./wire.ts";
-import { aeReplyBytesMax } from "../limits.ts";
+import { aeReplyBytesMax, collectedRememberedMax } from "../limits.ts";
 
 /** Records one probe carries at most (and bytes: aeReplyBytesMax), so a probe fits one envelope. */
 export const gcProbeKeysMax = 4096;
@@ -60,8 +60,8 @@ export const gcRoundTimeoutMs = 15_000;
 export const gcHelloIntervalMs = 1_000;
 /** Collected keys remembered so that a peer's copy of the record does not re-create them (ms). */
 export const collectedGraceMs = 60_000;
-/** Most collected keys remembered at once (oldest forgotten first: a forgotten one only costs a re-collection). */
-export const collectedRememberedMax = 500_000;
+/** Most collected keys remembered at once (limits.ts; oldest forgotten first: a forgotten one only costs a re-collection). */
+export { collectedRememberedMax };
 /** Departed lives remembered (oldest forgotten first). */
 export const departedLivesMax = 4096;
 /** How often rounds in flight are looked at for stability (ms). */
@@ -646,6 +646,7 @@ export class TombstoneCollector {
     while (this.collected.size > collectedRememberedMax) {
       const first = this.collected.keys().next().value as string;
       this.collected.delete(first);
+      this.store.forgetCollected?.(first);
     }
     this.keysCollected += n;
     if (n > 0) this.events.push({ kind: "tombstones-collected", keys: n });
@@ -661,6 +662,7 @@ export class TombstoneCollector {
     for (const [k, { until }] of this.collected) {
       if (until > now) break;
       this.collected.delete(k);
+      this.store.forgetCollected?.(k);
     }
   }
 }

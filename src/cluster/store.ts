@@ -30,4 +30,6 @@ export interface ReplicaStore {
   absentCount?(): number;
   /** Optional: drops a deleted key's record if its digest is still `digest`; true if dropped. */
   collect?(key: string, digest: bigint): boolean;
+  /** Optional: the collected key's record need not be kept any longer (Engine.forgetCollected). */
+  forgetCollected?(key: string): void;
 }

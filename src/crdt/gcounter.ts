@@ -140,7 +140,7 @@ export class GCounter {
   }
 
   /**
-   * Adds amount (> 0) to actor's count; returns the delta {actor: newCount}. Refuses with
+   * Adds amount (> 0) to actor's count; returns the delta {actor: newCount} (with actor's reset row, if any). Refuses with
    * CrdtError(OUT_OF_RANGE), changing nothing, if the value would pass int64 max.
    */
   inc(actor: ActorId, amount: bigint): GCounter {
@@ -159,7 +159,10 @@ export class GCounter {
       this.actors.splice(~i, 0, actor);
       this.counts.splice(~i, 0, next);
     }
-    return new GCounter([actor], [next]);
+    // With its reset row when a delete touched it (see PNCounter's bump).
+    const r = this.resets;
+    const j = r === null ? -1 : findActor(r.actors, actor);
+    return new GCounter([actor], [next], r === null || j < 0 ? null : new GCounter([actor], [r.counts[j] as bigint]));
   }
 
   /** Join: per-actor max of the count rows and of the reset rows. Returns whether this changed. */

@@ -78,7 +78,7 @@ export class PNCounter {
   }
 
   /**
-   * Adds amount (> 0); returns the delta {actor: (newP, 0)}. Refuses with OUT_OF_RANGE, state
+   * Adds amount (> 0); returns the delta: actor's row (and reset row, if any). Refuses with OUT_OF_RANGE, state
    * unchanged, when the result lies outside int64 - on either side: merged concurrent
    * decrements can leave the value below int64 min, and an increment that stays below it
    * would be applied yet unreadable (the edge answers OUT_OF_RANGE, the client retries, the
@@ -91,7 +91,7 @@ export class PNCounter {
   }
 
   /**
-   * Subtracts amount (> 0); returns the delta {actor: (0, newN)}. Refuses with OUT_OF_RANGE,
+   * Subtracts amount (> 0); returns the delta: actor's row (and reset row, if any). Refuses with OUT_OF_RANGE,
    * state unchanged, when the result lies outside int64 on either side (see inc). A decrement
    * that brings a value merged above int64 max back into range is allowed.
    */
@@ -115,7 +115,14 @@ export class PNCounter {
       this.p.splice(~i, 0, positive ? next : 0n);
       this.n.splice(~i, 0, positive ? 0n : next);
     }
-    return positive ? new PNCounter([actor], [next], [0n]) : new PNCounter([actor], [0n], [next]);
+    // The actor's whole row, and its reset row when a delete touched it: a replica that never
+    // held the delete's record (it collected it, src/cluster/gc.ts) then still counts only what
+    // came after the delete, and one that holds it loses nothing (rows join by max).
+    const k = findActor(this.actors, actor);
+    const r = this.resets;
+    const j = r === null ? -1 : findActor(r.actors, actor);
+    const reset = r === null || j < 0 ? null : new PNCounter([actor], [r.p[j] as bigint], [r.n[j] as bigint]);
+    return new PNCounter([actor], [this.p[k] as bigint], [this.n[k] as bigint], reset);
   }
 
   /** Join: per-actor, per-component max of the rows and of the reset rows. Returns whether this changed. */

@@ -102,7 +102,7 @@ import {
 } from "../codec/index.ts";
 import { joinStates, kindByType, kindOf, mvValue, type KindName, type TypedValue } from "../kinds/index.ts";
 import { hashWriteRefusal, mergeRefusal, mvWriteRefusal, setAddRefusal, sidesMergeRefusal, sidesWriteRefusal } from "./bounds.ts";
-import { expiryDeadlineMsMax, rowBytesMax } from "../limits.ts";
+import { collectedRememberedMax, expiryDeadlineMsMax, rowBytesMax } from "../limits.ts";
 import { digest128, digestOf, digestOut } from "./digest.ts";
 import { Flag, KeyTable, noActor, Slot } from "./keytable.ts";
 import { Tombstones, type TombstoneStats } from "./tombstones.ts";
@@ -423,7 +423,7 @@ export class Engine {
   apply(op: EngineOp, nowMs: number): ApplyResult | NoChangeResult {
     const len = this.encodeKey(op.key);
     if (len < 0) return invalidKey;
-    const i = this.t.find(this.keyBuf, len);
+    const i = this.findForWrite(op.key, len);
     if ((op.kind === "incr" || op.kind === "decr") && (i < 0 || this.t.slot[i] !== Slot.Object)) {
       const at = this.bumpCompact(op, i, len, nowMs);
       if (typeof at !== "number") return at;
@@ -548,7 +548,7 @@ export class Engine {
   applyHash(op: HashOp, nowMs: number): HashResult {
     const len = this.encodeKey(op.key);
     if (len < 0) return invalidKey;
-    return this.applyHashAt(op, this.t.find(this.keyBuf, len), len, nowMs);
+    return this.applyHashAt(op, this.findForWrite(op.key, len), len, nowMs);
   }
 
   /** A hash op on entry i (-1: a new key), whose UTF-8 is in keyBuf[0, len) and was just looked up. */
@@ -708,7 +708,7 @@ export class Engine {
           results[k] = invalidKey;
           continue;
         }
-        const i = t.find(this.keyBuf, len);
+        const i = this.findForWrite(op.key, len);
         // A write to a key whose deadline has come starts a fresh key: the expiry goes first (its
         // own delta, logged before the write's), so nothing written before the deadline survives.
         if (i >= 0 && t.slot[i] === Slot.Object && this.dueAt(i, nowMs)) deltas.push(this.expireEntry(i, op.key, nowMs));
@@ -1056,6 +1056,11 @@ export class Engine {
     if (i < 0) return false;
     const t = this.t;
     if (((t.flags[i] as number) & Flag.Absent) === 0 || this.computeDigest(i) !== digest) return false;
+    // Kept until forgetCollected (the cluster forgets it with the key, src/cluster/gc.ts), so a
+    // write of the key meanwhile continues from it (findForWrite).
+    this.collectedRecords.delete(key);
+    this.collectedRecords.set(key, this.encodeAt(i, t.keyBytes(i)));
+    while (this.collectedRecords.size > collectedRememberedMax) this.collectedRecords.delete(this.collectedRecords.keys().next().value as string);
     this.noteDeadline(key, this.deadlineAt(i)?.atMs() ?? null, null);
     this.absentCount--;
     this.tombs.release(i);
@@ -1067,6 +1072,48 @@ export class Engine {
     }
     if ((t.free >= compactFreeEntriesMin && t.free * 4 >= t.count) || t.free === t.count) this.compact();
     return true;
+  }
+
+  /**
+   * Records of keys collected lately (collect keeps them, forgetCollected lets them go). Dots and
+   * counts are per key: written afresh, a collected key would count its actor's dots and rows
+   * from zero again, and a member that has not collected the record yet holds those as removed
+   * and would drop the new write (the chaos TTL scenario found it). So a write of a key whose
+   * record is kept puts the record back first and continues from it, as if it had never been
+   * collected; the record goes again once every member holds the new state.
+   */
+  private collectedRecords = new Map<string, Uint8Array>();
+
+  /** The collected key's record need not be kept any longer: every member has collected it, or long enough has passed (gc.ts). */
+  forgetCollected(key: string): void {
+    this.collectedRecords.delete(key);
+    // A Map keeps the room it grew to: give it back once a mass collection has been forgotten.
+    if (this.collectedRecords.size === 0) this.collectedRecords = new Map();
+  }
+
+  /** Collected records kept (a test and metrics figure). */
+  get collectedRecordsKept(): number {
+    return this.collectedRecords.size;
+  }
+
+  /**
+   * The entry of the key whose UTF-8 is in keyBuf[0, len), for a local write: as t.find, but a
+   * key collected lately comes back as its record first (see collectedRecords), so the write
+   * continues from it. -1: a new key.
+   */
+  private findForWrite(key: string, len: number): number {
+    const i = this.t.find(this.keyBuf, len);
+    if (i >= 0 || this.collectedRecords.size === 0) return i;
+    const record = this.collectedRecords.get(key);
+    if (record === undefined) return -1;
+    this.collectedRecords.delete(key);
+    const env = decodeOrFail(record, key, "state");
+    if ("ok" in env) return -1; // written by encodeAt: cannot happen
+    const at = this.t.insert(this.keyBuf, len);
+    this.putSides(at, sidesOf(env));
+    this.changed(key, at, this.clock.current().ms);
+    this.noteDeadline(key, null, this.deadlineAt(at)?.atMs() ?? null);
+    return at;
   }
 
   /** Deleted keys' records: how many, their estimated bytes, when the oldest became absent. */

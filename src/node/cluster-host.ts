@@ -100,6 +100,7 @@ export class ClusterHost {
       absentCount: () => engine.deletedKeyCount,
       // Not logged: a restart replays the delete again and the record is collected again.
       collect: (key, digest) => engine.collect(key, digest),
+      forgetCollected: (key) => engine.forgetCollected(key),
     };
     this.driver = new ClusterDriver({
       id: cfg.id,

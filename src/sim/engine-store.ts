@@ -123,6 +123,10 @@ export class EngineStore implements SimStore {
     return this.engine.collect(key, digest);
   }
 
+  forgetCollected(key: string): void {
+    this.engine.forgetCollected(key);
+  }
+
   mergeDeltas(batch: readonly Uint8Array[]): void {
     let refused = 0;
     let last = "";

@@ -201,7 +201,7 @@ export class World {
       this.events.push(e);
       return e;
     };
-    // A counter row carries all of its actor's increments (or decrements) so far: a prefix.
+    // A counter row carries all of its actor's increments and decrements so far: a prefix.
     const ownSoFar = (t: "inc" | "dec"): Set<number> => {
       const out = new Set<number>();
       for (const e of this.events) if (e.t === t && e.actor === r.actor) out.add(e.id);
@@ -212,13 +212,14 @@ export class World {
         const d = s.inc(r.actor, op.amount);
         event("inc", { amount: op.amount });
         r.seen.add(id);
-        return { state: d, seen: ownSoFar("inc") };
+        // The delta is the actor's whole row: its decrements so far too (PNCounter bump).
+        return { state: d, seen: s.kind === "pncounter" ? new Set([...ownSoFar("inc"), ...ownSoFar("dec")]) : ownSoFar("inc") };
       }
       if (op.t === "dec" && s.kind === "pncounter") {
         const d = s.dec(r.actor, op.amount);
         event("dec", { amount: op.amount });
         r.seen.add(id);
-        return { state: d, seen: ownSoFar("dec") };
+        return { state: d, seen: new Set([...ownSoFar("inc"), ...ownSoFar("dec")]) };
       }
       if (op.t === "set" && s.kind === "lww") {
         r.nowMs += op.advanceMs;

@@ -117,7 +117,7 @@ describe("collect", () => {
     expect(allScanned(e)).toEqual(["k2", "k3", "live"]);
   });
 
-  test("a collected key written again starts afresh, with any type", () => {
+  test("a collected key written again shows only the new write, with any type", () => {
     for (let from = 0; from < writes.length; from++) {
       for (let to = 0; to < writes.length; to++) {
         const e = new Engine({ actor: "a" });
@@ -126,9 +126,12 @@ describe("collect", () => {
         writeAny(e, to, "k");
         const fresh = new Engine({ actor: "a" });
         writeAny(fresh, to, "k");
-        // Nothing of the first life is left: the key is what a fresh engine would hold (but
-        // for an LWW write's HLC, which has moved on).
-        expect(comparable(e.get("k"))).toEqual(comparable(fresh.get("k")));
+        // Nothing of the first life shows: the key reads as a fresh engine's would (but for an
+        // LWW write's HLC, which has moved on, and an MV context, whose dots continue from the
+        // collected record: test/engine/collect-rewrite.test.ts).
+        const got = comparable(e.get("k")) as { context?: unknown } | undefined;
+        const want = comparable(fresh.get("k")) as { context?: unknown } | undefined;
+        expect({ ...got, context: undefined }).toEqual({ ...want, context: undefined });
         expect(e.keyCount).toBe(1);
         expect(e.storedKeyCount).toBe(1);
         expect(allListed(e)).toEqual(["k"]);
