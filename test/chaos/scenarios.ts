@@ -4,7 +4,7 @@ import { checkAll, checkExpiry, type Violation } from "./checkers.ts";
 import { ChaosCluster, chaosClientDeadlineMs, freePort, type ChaosNodeOptions } from "./cluster.ts";
 import { defaultLanConfig } from "../../src/cluster/config.ts";
 import { History, type Op, type TtlFinal } from "./history.ts";
-import { awaitTtlAgreement, expiryChurnMix, expiryFreshMix, ExpiryWorkload } from "./expiry-workload.ts";
+import { awaitTtlAgreement, expiryChurnMix, expiryFreshMix, expiryTtlMsMax, ExpiryWorkload } from "./expiry-workload.ts";
 import { awaitConvergence, counterOnlyMix, mixedMix, seededRandom, Workload, type KeySpace } from "./workload.ts";
 import { tempDir } from "../integration/harness.ts";
 import { cpSync, rmSync, writeFileSync } from "node:fs";
@@ -457,6 +457,8 @@ export const expiryFreshMs = 2500;
  * (docs/api.md, "Clock skew"); the rest is repair after the partition.
  */
 export const expiryQuietMsMax = 20_000;
+/** Beyond expiryTtlMsMax before phase B looks: a late-applied expire, and the sweep's ticks (50 ms). */
+export const expiryDueMarginMs = 500;
 
 /** A metric's value summed over its samples on one node's /metrics (null: not reachable). */
 async function metricOf(metricsAddr: string | null, family: string): Promise<number | null> {
@@ -520,6 +522,11 @@ export async function expiryRun(o: { seed: number; log: Log }): Promise<RunRepor
 
     // Phase B: no writes until every deadline was executed everywhere, every delta delivered, and all agree.
     const quietFrom = performance.now();
+    // Every deadline set in phase A is at most expiryTtlMsMax past the clock of the node most
+    // ahead when it was set; from here on it is due there. Before that, a deadline a node holds
+    // on a key it shows missing (Ttl -2: expired, then a concurrent deadline arrived) is
+    // invisible to the checks below, and an add under it may be rightly removed later.
+    await sleep(expiryTtlMsMax + expiryDueMarginMs);
     let quiet = false;
     let quietReads: TtlFinal[] = [];
     while (!quiet && performance.now() - quietFrom < expiryQuietMsMax) {
