@@ -1,5 +1,5 @@
-// `npm run chaos [--profile ci|full] [--only NAME,...] [--seed N]`: the chaos matrix against real
-// node processes (test/chaos), a table of runs x faults with violations and convergence times,
+// `npm run chaos [--profile ci|full] [--only NAME,...] [--seed N]`: the chaos matrix and the TTL
+// scenario against real node processes (test/chaos), a table of runs x faults with violations and convergence times,
 // and one final plain `N passed, N failed` line. Bounded in time per profile.
 import { expiryRun, faults, killCycles, matrixRun, passed, soak, type RunReport } from "../test/chaos/scenarios.ts";
 
