@@ -4,7 +4,7 @@ import { checkAll, checkExpiry, type Violation } from "./checkers.ts";
 import { ChaosCluster, chaosClientDeadlineMs, freePort, type ChaosNodeOptions } from "./cluster.ts";
 import { defaultLanConfig } from "../../src/cluster/config.ts";
 import { History, type Op, type TtlFinal } from "./history.ts";
-import { awaitTtlAgreement, expiryChurnMix, expiryFreshMix, expiryTtlMsMax, ExpiryWorkload } from "./expiry-workload.ts";
+import { awaitTtlAgreement, expiryChurnMix, expiryFreshMix, ExpiryWorkload } from "./expiry-workload.ts";
 import { awaitConvergence, counterOnlyMix, mixedMix, seededRandom, Workload, type KeySpace } from "./workload.ts";
 import { tempDir } from "../integration/harness.ts";
 import { cpSync, rmSync, writeFileSync } from "node:fs";
@@ -457,7 +457,7 @@ export const expiryFreshMs = 2500;
  * (docs/api.md, "Clock skew"); the rest is repair after the partition.
  */
 export const expiryQuietMsMax = 20_000;
-/** Beyond expiryTtlMsMax before phase B looks: a late-applied expire, and the sweep's ticks (50 ms). */
+/** Beyond the last deadline's due time before phase B looks: an expire applied late, and the sweep's ticks (50 ms). */
 export const expiryDueMarginMs = 500;
 
 /** A metric's value summed over its samples on one node's /metrics (null: not reachable). */
@@ -522,11 +522,14 @@ export async function expiryRun(o: { seed: number; log: Log }): Promise<RunRepor
 
     // Phase B: no writes until every deadline was executed everywhere, every delta delivered, and all agree.
     const quietFrom = performance.now();
-    // Every deadline set in phase A is at most expiryTtlMsMax past the clock of the node most
-    // ahead when it was set; from here on it is due there. Before that, a deadline a node holds
-    // on a key it shows missing (Ttl -2: expired, then a concurrent deadline arrived) is
-    // invisible to the checks below, and an add under it may be rightly removed later.
-    await sleep(expiryTtlMsMax + expiryDueMarginMs);
+    // A deadline set by an expire op is at most its TTL past the clock of the node most ahead
+    // when the op was applied (by its end), so it is due there from end + TTL on. Before that, a
+    // deadline a node holds on a key it shows missing (Ttl -2: its members were removed by
+    // another deadline's expiry) is invisible to the checks below, and an add under it may be
+    // rightly removed once that deadline is executed.
+    const expires = a.filter((x): x is Extract<Op, { kind: "expire" }> => x.kind === "expire" && x.outcome !== "failed");
+    const dueBy = Math.max(0, ...expires.map((x) => x.endMs + x.ttlMs));
+    await sleep(dueBy + expiryDueMarginMs - ttlHistory.now());
     let quiet = false;
     let quietReads: TtlFinal[] = [];
     while (!quiet && performance.now() - quietFrom < expiryQuietMsMax) {
