@@ -1,7 +1,7 @@
-// `npm run chaos [--profile ci|full] [--only NAME,...] [--seed N]`: the chaos matrix against real
-// node processes (test/chaos), a table of runs x faults with violations and convergence times,
+// `npm run chaos [--profile ci|full] [--only NAME,...] [--seed N]`: the chaos matrix and the TTL
+// scenario against real node processes (test/chaos), a table of runs x faults with violations and convergence times,
 // and one final plain `N passed, N failed` line. Bounded in time per profile.
-import { faults, killCycles, matrixRun, passed, soak, type RunReport } from "../test/chaos/scenarios.ts";
+import { expiryRun, faults, killCycles, matrixRun, passed, soak, type RunReport } from "../test/chaos/scenarios.ts";
 
 interface Profile {
   killCycles: number;
@@ -11,6 +11,8 @@ interface Profile {
   faults: string[];
   /** Each matrix fault runs this many times, each with its own seed. */
   rounds: number;
+  /** Runs of the TTL scenario (`ttl`: 3 nodes, +-60 s skew, a partition; about 30 s each), each with its own seed. */
+  expiryRuns: number;
   soakSeconds: number;
   /** The whole run stops starting new runs after this (the ones left are counted as failed). */
   budgetMs: number;
@@ -20,8 +22,8 @@ interface Profile {
 const matrixFaults = [...Object.keys(faults).filter((k) => k !== "control"), "control"];
 
 const profiles: Record<string, Profile> = {
-  ci: { killCycles: 10, nodes: 5, scale: 0.25, warmupMs: 800, faults: matrixFaults, rounds: 2, soakSeconds: 0, budgetMs: 9 * 60_000 },
-  full: { killCycles: 100, nodes: 5, scale: 1, warmupMs: 2000, faults: matrixFaults, rounds: 3, soakSeconds: 600, budgetMs: 90 * 60_000 },
+  ci: { killCycles: 10, nodes: 5, scale: 0.25, warmupMs: 800, faults: matrixFaults, rounds: 2, expiryRuns: 1, soakSeconds: 0, budgetMs: 9 * 60_000 },
+  full: { killCycles: 100, nodes: 5, scale: 1, warmupMs: 2000, faults: matrixFaults, rounds: 3, expiryRuns: 3, soakSeconds: 600, budgetMs: 90 * 60_000 },
 };
 
 function arg(name: string): string | undefined {
@@ -41,7 +43,10 @@ const cyclesOverride = arg("--cycles");
 const soakOverride = arg("--soak-seconds");
 const nodesOverride = arg("--nodes");
 const roundsOverride = arg("--rounds");
-if (roundsOverride !== undefined) profile.rounds = Number(roundsOverride);
+if (roundsOverride !== undefined) {
+  profile.rounds = Number(roundsOverride);
+  profile.expiryRuns = Number(roundsOverride);
+}
 if (nodesOverride !== undefined) profile.nodes = Number(nodesOverride);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -72,6 +77,17 @@ for (const [i, name] of matrix.entries()) {
   reports.push(await matrixRun(fault, { nodes: profile.nodes, seed: seed + i + 1, log, scale: profile.scale, warmupMs: profile.warmupMs }));
   const r = reports[reports.length - 1]!;
   log(`  -> ${passed(r) ? (r.control ? "caught" : "pass") : r.control ? "MISSED" : "FAIL"}${r.error && !r.control ? `: ${r.error}` : ""}`);
+}
+for (let i = 0; i < profile.expiryRuns && want("ttl"); i++) {
+  const runSeed = seed + 1000 + i;
+  if (overBudget()) {
+    reports.push({ name: "3 nodes, TTL keys", faults: "expiry: skew +-60 s + partition", control: false, seed: runSeed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: "not run: time budget spent", notes: [] });
+    continue;
+  }
+  log(`run: TTL keys on 3 nodes, skew +-60 s + partition (seed ${runSeed})`);
+  reports.push(await expiryRun({ seed: runSeed, log }));
+  const r = reports[reports.length - 1]!;
+  log(`  -> ${passed(r) ? "pass" : "FAIL"}${r.error ? `: ${r.error}` : ""}`);
 }
 const soakSeconds = soakOverride === undefined ? profile.soakSeconds : Number(soakOverride);
 if (want("soak") && soakSeconds > 0 && !overBudget()) {

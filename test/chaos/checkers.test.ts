@@ -1,9 +1,9 @@
 // The checkers against hand-made histories: ones that must pass, and ones with a lost write, a
-// phantom value or an over-count that must fail; plus a seeded property over random counter runs.
+// phantom value, an over-count, or a key shown past its deadline that must fail; plus a seeded property over random counter runs.
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { checkAll, checkConvergence, checkCounters, checkLww, checkMv, isSubsetSum } from "./checkers.ts";
-import type { FinalRead, Op, Outcome } from "./history.ts";
+import { checkAll, checkConvergence, checkCounters, checkExpiry, checkLww, checkMv, isSubsetSum } from "./checkers.ts";
+import type { FinalRead, Op, Outcome, TtlFinal } from "./history.ts";
 
 const add = (amount: number, startMs: number, endMs: number, outcome: Outcome = "ok", node = "n1", key = "c"): Op => ({ kind: "add", process: "p", node, key, amount: BigInt(amount), outcome, startMs, endMs });
 const readC = (value: number | null, startMs: number, endMs: number, node = "n1", key = "c"): Op => ({ kind: "readCounter", process: "r", node, key, value: value === null ? null : BigInt(value), outcome: "ok", startMs, endMs });
@@ -261,5 +261,70 @@ describe("set checker", () => {
   test("fails: nodes disagree after heal", () => {
     const v = checkAll([sadd("a", 0, 1)], [{ node: "n1", key: "set-0", set: ["a"] }, { node: "n2", key: "set-0", set: [] }]);
     expect(v.map((x) => x.checker)).toEqual(["convergence"]);
+  });
+});
+
+describe("expiry checker (TTL keys)", () => {
+  // Phase A before 100, phase C from 100 (after every deadline was executed everywhere).
+  const phases = { phaseCFromMs: 100 };
+  const sadd = (member: string, startMs: number, endMs: number, outcome: Outcome = "ok", node = "n1"): Op => ({ kind: "sadd", process: `a-${node}`, node, key: "ttl-0", member, outcome, startMs, endMs });
+  const expire = (ttlMs: number, startMs: number, endMs: number, node = "n2"): Op => ({ kind: "expire", process: `e-${node}`, node, key: "ttl-0", ttlMs, applied: true, outcome: "ok", startMs, endMs });
+  const read = (members: string[], ttlMs: number, startMs: number, endMs: number, node = "n3"): Op => ({ kind: "readTtl", process: `r-${node}`, node, key: "ttl-0", members, ttlMs, outcome: "ok", startMs, endMs });
+  const fin = (members: string[], ttlMs = -1, nodes = 3): TtlFinal[] => Array.from({ length: nodes }, (_, i) => ({ node: `n${i + 1}`, key: "ttl-0", members, ttlMs }));
+  // a1 added, a deadline set, read live, then read gone; c1 and c2 added in phase C (c2 indeterminate).
+  const history = [sadd("a1", 0, 1), expire(2000, 2, 3), read(["a1"], 1500, 4, 5), read([], -2, 30, 31), sadd("a2", 40, 41, "ok", "n3"), sadd("c1", 100, 101), sadd("c2", 102, 103, "indeterminate")];
+  const messages = (v: { message: string }[]) => v.map((x) => x.message).join(" | ");
+
+  test("passes: expired members gone, a concurrent add survives or not, fresh adds everywhere, an indeterminate one either way", () => {
+    expect(checkExpiry(history, fin(["c1"]), phases)).toEqual([]);
+    expect(checkExpiry(history, fin(["a2", "c1", "c2"]), phases)).toEqual([]);
+    // With phase C drawn later, c1 is a phase-A add that an expiry may have taken too.
+    expect(checkExpiry(history, fin([], -2), { phaseCFromMs: 1000 })).toEqual([]);
+  });
+
+  test("fails (1): a phantom member, at the end, in a read, or from a failed add", () => {
+    const atEnd = checkExpiry(history, fin(["c1", "zz"]), phases);
+    expect(atEnd.map((v) => v.message.includes('"zz"') && v.message.includes("phantom"))).toEqual([true, true, true]); // one per node
+    const inRead = checkExpiry([...history, read(["a1", "zz"], 900, 50, 51)], fin(["c1"]), phases);
+    expect(inRead.length).toBe(1);
+    expect(inRead[0]?.message).toContain("phantom");
+    const failed = checkExpiry([...history, sadd("f1", 42, 43, "failed")], fin(["c1", "f1"]), phases);
+    expect(messages(failed)).toContain('"f1"');
+  });
+
+  test("fails (2): an acknowledged add made after every deadline was executed is lost, on every node or on one", () => {
+    const everywhere = checkExpiry(history, fin([], -2), phases);
+    expect(everywhere.length).toBe(1);
+    expect(everywhere[0]?.message).toContain("a write after expiry was lost");
+    expect(everywhere[0]?.message).toContain("n1, n2, n3");
+    const onOne = checkExpiry(history, [...fin(["c1"], -1, 2), { node: "n3", key: "ttl-0", members: [], ttlMs: -2 }], phases);
+    expect(messages(onOne)).toContain("is gone on n3");
+    expect(messages(onOne)).toContain("disagree");
+  });
+
+  test("fails (3): a read shows members of a key whose Ttl says it is gone, or a Ttl for a key with no members", () => {
+    const shown = checkExpiry([...history, read(["a1"], -2, 20, 21)], fin(["c1"]), phases);
+    expect(shown.length).toBe(1);
+    expect(shown[0]?.message).toContain("after its deadline passed");
+    const ghost = checkExpiry([...history, read([], 700, 20, 21)], fin(["c1"]), phases);
+    expect(ghost.length).toBe(1);
+    expect(ghost[0]?.message).toContain("no members has a ttl");
+    const atEnd = checkExpiry(history, fin(["c1"], -2), phases);
+    expect(messages(atEnd)).toContain("final read on n1: 1 members with ttl -2");
+  });
+
+  test("fails (4): nodes disagree on members or on the Ttl class; a deadline is live at the end", () => {
+    const members = checkExpiry(history, [...fin(["c1"], -1, 2), { node: "n3", key: "ttl-0", members: ["a2", "c1"], ttlMs: -1 }], phases);
+    expect(members.length).toBe(1);
+    expect(members[0]?.message).toContain("disagree");
+    const cls = checkExpiry(history, [...fin(["c1"], -1, 2), { node: "n3", key: "ttl-0", members: ["c1"], ttlMs: 4000 }], phases);
+    expect(messages(cls)).toContain("disagree");
+    expect(messages(cls)).toContain("live at the end");
+    // Every node agrees on a live deadline: none was set in phase C, so one came back.
+    const back = checkExpiry(history, fin(["c1"], 4000), phases);
+    expect(back.length).toBe(1);
+    expect(back[0]?.message).toContain("live at the end");
+    // ... unless an expire was issued in phase C.
+    expect(checkExpiry([...history, expire(9000, 110, 111)], fin(["c1"], 4000), phases)).toEqual([]);
   });
 });

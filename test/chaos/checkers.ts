@@ -1,10 +1,10 @@
 // Jepsen-style judges of a recorded history: counters stay within what was acknowledged and
 // attempted, LWW never loses an acknowledged write to a causally earlier one, MV keeps every
 // acknowledged write unless a write that read it replaced it, and healed replicas agree.
-import type { FinalRead, Op } from "./history.ts";
+import type { FinalRead, Op, TtlFinal } from "./history.ts";
 import { isDeletableKey } from "./workload.ts";
 
-export type CheckerName = "counter" | "lww" | "mv" | "convergence" | "delete" | "set";
+export type CheckerName = "counter" | "lww" | "mv" | "convergence" | "delete" | "set" | "expiry";
 
 export interface Violation {
   checker: CheckerName;
@@ -393,6 +393,68 @@ export function checkSets(ops: readonly Op[], finals: readonly FinalRead[]): Vio
         if (!couldObserve) found.push({ checker: "set", key, message: `acknowledged add of ${JSON.stringify(a.member)} (${a.process} on ${a.node} at ${a.startMs.toFixed(1)}ms) is gone, and no remove of it came after` });
       }
     }
+    out.push(...found.slice(0, violationsPerKeyMax));
+  }
+  return out;
+}
+
+/** What a Ttl answer says about the key: -2 missing (or expired), -1 no deadline, else a live deadline. */
+export type TtlClass = "missing" | "none" | "deadline";
+
+export function ttlClass(ttlMs: number): TtlClass {
+  return ttlMs === -2 ? "missing" : ttlMs === -1 ? "none" : "deadline";
+}
+
+/** One Batch's two answers agree: members shown iff the key exists (Ttl -1 or ms left >= 1), as Redis. */
+function readAgrees(members: readonly string[], ttlMs: number): boolean {
+  return members.length > 0 ? ttlMs === -1 || ttlMs >= 1 : ttlMs === -2;
+}
+
+export interface ExpiryPhases {
+  /** Ops begun at or after this time are phase C: fresh adds, after every deadline was executed everywhere. */
+  phaseCFromMs: number;
+}
+
+type ReadTtl = Extract<Op, { kind: "readTtl" }>;
+
+/**
+ * TTL keys (sets) under skew and partitions, Jepsen-style, after docs/api.md "Expiry": (1) no
+ * phantom: every member a read or a final read shows was added by an ok or indeterminate SAdd of
+ * that key; (2) nothing written after expiry is lost: every ok add of phase C is on every node at
+ * the end; (3) a node never shows a key whose deadline passed on its own clock: a read (SMembers
+ * and Ttl in one Batch) that shows members answers Ttl -1 or > 0, one that shows none answers -2;
+ * (4) the nodes agree on every key (members and Ttl class), and no deadline is live at the end
+ * unless an expire was issued in phase C.
+ */
+export function checkExpiry(ops: readonly Op[], finals: readonly TtlFinal[], phases: ExpiryPhases): Violation[] {
+  const out: Violation[] = [];
+  const keys = new Set<string>([...finals.map((f) => f.key), ...ops.filter((o) => o.kind === "readTtl" || o.kind === "expire" || o.kind === "persist").map((o) => o.key)]);
+  for (const key of keys) {
+    const found: Violation[] = [];
+    const v = (message: string) => found.push({ checker: "expiry", key, message });
+    const keyOps = ops.filter((o) => o.key === key);
+    const adds = keyOps.filter((o): o is SetAdd => o.kind === "sadd" && o.outcome !== "failed");
+    const added = new Set(adds.map((a) => a.member));
+    const reads = keyOps.filter((o): o is ReadTtl => o.kind === "readTtl" && o.outcome === "ok");
+    const fin = finals.filter((f) => f.key === key);
+    for (const r of reads) {
+      for (const m of r.members) if (!added.has(m)) v(`${r.process} read member ${JSON.stringify(m)} on ${r.node} at ${r.startMs.toFixed(1)}ms, which no (unfailed) add added: phantom member`);
+      if (!readAgrees(r.members, r.ttlMs)) v(`${r.process} read ${r.members.length} members with ttl ${r.ttlMs} on ${r.node} at ${r.startMs.toFixed(1)}ms: ${r.members.length > 0 ? "a key shown after its deadline passed on that node's clock" : "a key with no members has a ttl"}`);
+    }
+    for (const f of fin) {
+      for (const m of f.members) if (!added.has(m)) v(`final member ${JSON.stringify(m)} on ${f.node} was never added: phantom member`);
+      if (!readAgrees(f.members, f.ttlMs)) v(`final read on ${f.node}: ${f.members.length} members with ttl ${f.ttlMs}`);
+    }
+    for (const a of adds) {
+      if (a.outcome !== "ok" || a.startMs < phases.phaseCFromMs) continue;
+      const missing = fin.filter((f) => !f.members.includes(a.member)).map((f) => f.node);
+      if (missing.length > 0) v(`acknowledged add of ${JSON.stringify(a.member)} after every deadline had been executed (${a.process} on ${a.node} at ${a.startMs.toFixed(1)}ms) is gone on ${missing.join(", ")}: a write after expiry was lost`);
+    }
+    const shape = (f: TtlFinal) => JSON.stringify([[...f.members].sort(), ttlClass(f.ttlMs)]);
+    if (new Set(fin.map(shape)).size > 1) v(`nodes disagree at the end: ${fin.map((f) => `${f.node}=${shape(f)}`).join(", ")}`);
+    const lateExpire = keyOps.some((o) => o.kind === "expire" && o.outcome !== "failed" && o.startMs >= phases.phaseCFromMs);
+    const live = fin.filter((f) => ttlClass(f.ttlMs) === "deadline");
+    if (!lateExpire && live.length > 0) v(`a deadline is live at the end (${live.map((f) => `${f.node} ttl ${f.ttlMs}`).join(", ")}) though every one had been executed before phase C and none was set since`);
     out.push(...found.slice(0, violationsPerKeyMax));
   }
   return out;

@@ -38,7 +38,16 @@ export type Op =
   /** Set ops: one member per add or remove; a remove takes a member its process had just read. */
   | (Common & { kind: "sadd"; member: string })
   | (Common & { kind: "srem"; member: string })
-  | (Common & { kind: "readSet"; members: readonly string[] });
+  | (Common & { kind: "readSet"; members: readonly string[] })
+  /**
+   * Expiry ops on the TTL keys (expiry-workload.ts). ttlMs is relative: the node that takes it
+   * turns it into a deadline on its own (possibly skewed) clock. applied: the answer's `set` /
+   * `cleared` (absent unless ok).
+   */
+  | (Common & { kind: "expire"; ttlMs: number; applied?: boolean })
+  | (Common & { kind: "persist"; applied?: boolean })
+  /** One Batch [SMembers, Ttl] of a TTL key: both answers from one state at one clock reading. */
+  | (Common & { kind: "readTtl"; members: readonly string[]; ttlMs: number });
 
 export type OpKind = Op["kind"];
 
@@ -56,6 +65,14 @@ export interface FinalRead {
   lww?: string | null;
   mv?: readonly string[];
   set?: readonly string[];
+}
+
+/** Final read of a TTL key on one node: its members and its Ttl answer (-2 missing, -1 none, else ms left), from one Batch. */
+export interface TtlFinal {
+  node: string;
+  key: string;
+  members: readonly string[];
+  ttlMs: number;
 }
 
 export class History {

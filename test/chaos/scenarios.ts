@@ -1,12 +1,14 @@
 // The chaos runs themselves: a workload against real nodes while faults are injected, then heal,
 // a convergence check with its time, and the checkers over the recorded history.
-import { checkAll, type Violation } from "./checkers.ts";
+import { checkAll, checkExpiry, type Violation } from "./checkers.ts";
 import { ChaosCluster, chaosClientDeadlineMs, freePort, type ChaosNodeOptions } from "./cluster.ts";
 import { defaultLanConfig } from "../../src/cluster/config.ts";
-import { History } from "./history.ts";
+import { History, type Op, type TtlFinal } from "./history.ts";
+import { awaitTtlAgreement, expiryChurnMix, expiryFreshMix, ExpiryWorkload } from "./expiry-workload.ts";
 import { awaitConvergence, counterOnlyMix, mixedMix, seededRandom, Workload, type KeySpace } from "./workload.ts";
 import { tempDir } from "../integration/harness.ts";
-import { cpSync, rmSync } from "node:fs";
+import { cpSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** Time allowed from heal to agreement (issue 7: <= 5 s). */
@@ -442,6 +444,152 @@ export const faults: Record<string, Fault> = {
     },
   },
 };
+
+/** The expiry scenario's clock offsets: as the skew fault's, one node on time, one 60 s ahead, one 60 s behind. */
+export const expirySkewsMs = [0, 60_000, -60_000] as const;
+/** Phase A's length after the partition was proved (the probes take partitionProbeMs more). */
+export const expiryChurnMs = 4000;
+/** Phase C's length: fresh adds only. */
+export const expiryFreshMs = 2500;
+/**
+ * Time allowed from heal to every deadline executed and agreed on every node. The node 60 s ahead
+ * executes any phase-A deadline within expiryTtlMsMax on its clock, the others learn it from it
+ * (docs/api.md, "Clock skew"); the rest is repair after the partition.
+ */
+export const expiryQuietMsMax = 20_000;
+/** Beyond the last deadline's due time before phase B looks: an expire applied late, and the sweep's ticks (50 ms). */
+export const expiryDueMarginMs = 500;
+
+/** A metric's value summed over its samples on one node's /metrics (null: not reachable). */
+async function metricOf(metricsAddr: string | null, family: string): Promise<number | null> {
+  if (metricsAddr === null) return null;
+  try {
+    const text = await (await fetch(`http://${metricsAddr}/metrics`)).text();
+    return samples(text, family).reduce((s, x) => s + x.value, 0);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Issue 14's chaos scenario: TTL keys on 3 nodes with clocks 0, +60 s and -60 s, sync durability.
+ * Phase A: under a partition (one node cut off, chosen by the seed), unique members are added,
+ * short relative TTLs set (each node turns one into a deadline on its own clock) and sometimes
+ * cleared, and members and Ttl read in one Batch, while the matrix's mixed workload runs on its
+ * own keys. Heal; phase B: no writes, until every node has executed every deadline and agrees.
+ * Phase C: fresh members only. Then checkExpiry and checkAll judge the history.
+ */
+export async function expiryRun(o: { seed: number; log: Log }): Promise<RunReport> {
+  const t0 = performance.now();
+  const random = seededRandom(o.seed);
+  const dir = tempDir("chaos-expiry");
+  const history = new History();
+  const ttlHistory = new History();
+  const keys: KeySpace = { counters: 2, registers: 2, mvs: 1, deletables: 1, sets: 1 };
+  const ttlKeys = 3;
+  const report: RunReport = { name: "3 nodes, TTL keys", faults: "expiry: skew +-60 s + partition", control: false, seed: o.seed, ops: { ok: 0, failed: 0, indeterminate: 0 }, violations: [], converged: false, convergenceMs: null, durationMs: 0, error: null, notes: [] };
+  let cluster: ChaosCluster | null = null;
+  let workload: Workload | null = null;
+  let churn: ExpiryWorkload | null = null;
+  try {
+    const ids = ["node-1", "node-2", "node-3"];
+    cluster = await ChaosCluster.start({ dir: dir.path, nodes: ids.map((id, i) => ({ id, durability: "sync", clockOffsetMs: expirySkewsMs[i] ?? 0 })), join: true, random });
+    const c = cluster;
+    if (!(await c.awaitMembership(membershipFormMsMax))) throw new Error(`the cluster did not form within ${membershipFormMsMax} ms`);
+    workload = new Workload({ history, targets: () => c.targets(), workers: 3, mix: mixedMix, keys, random, pauseAfterErrorMs: 50, pauseMs: 5 });
+    if (!(await workload.prepare(convergenceMsMax))) throw new Error(`the MV keys did not reach every node within ${convergenceMsMax} ms`);
+    churn = new ExpiryWorkload({ history: ttlHistory, targets: () => c.targets(), workers: 8, keys: ttlKeys, random, pauseMs: 5, pauseAfterErrorMs: 50 });
+
+    // Phase A: churn under skew and a partition.
+    const lone = pickNode(c, random).id;
+    const groups = [[lone], ids.filter((id) => id !== lone)];
+    workload.start();
+    churn.start(expiryChurnMix, "A");
+    const before = c.nodes.map((n) => n.peerProxy.stats());
+    c.partition(groups);
+    await verifyPartition(c, groups, { random, log: o.log, scale: 1, note: (line) => report.notes.push(line) });
+    await sleep(expiryChurnMs);
+    const dropped = c.nodes.reduce((s, n, i) => s + n.peerProxy.stats().bytesDropped - (before[i]?.bytesDropped ?? 0), 0);
+    if (dropped === 0) throw new Error("the partition dropped no peer traffic");
+    c.heal();
+    await churn.stop();
+    await workload.stop();
+    workload = null;
+    const a = ttlHistory.ops;
+    const count = (f: (op: Op) => boolean) => a.filter(f).length;
+    report.notes.push(`phase A: ${lone} cut off for ${partitionProbeMs + expiryChurnMs} ms; ${count((x) => x.kind === "sadd" && x.outcome === "ok")} adds, ${count((x) => x.kind === "expire" && x.outcome === "ok" && x.applied === true)} deadlines set, ${count((x) => x.kind === "persist" && x.outcome === "ok" && x.applied === true)} cleared, ${count((x) => x.kind === "readTtl" && x.outcome === "ok" && x.ttlMs > 0)} reads saw a live deadline, ${count((x) => x.kind === "readTtl" && x.outcome === "ok" && x.ttlMs === -2)} a missing key`);
+    if (count((x) => x.kind === "expire" && x.outcome === "ok" && x.applied === true) === 0) throw new Error("no deadline was set in phase A: the run proves nothing");
+
+    // Phase B: no writes until every deadline was executed everywhere, every delta delivered, and all agree.
+    const quietFrom = performance.now();
+    // A deadline set by an expire op is at most its TTL past the clock of the node most ahead
+    // when the op was applied (by its end), so it is due there from end + TTL on. Before that, a
+    // deadline a node holds on a key it shows missing (Ttl -2: its members were removed by
+    // another deadline's expiry) is invisible to the checks below, and an add under it may be
+    // rightly removed once that deadline is executed.
+    const expires = a.filter((x): x is Extract<Op, { kind: "expire" }> => x.kind === "expire" && x.outcome !== "failed");
+    const dueBy = Math.max(0, ...expires.map((x) => x.endMs + x.ttlMs));
+    await sleep(dueBy + expiryDueMarginMs - ttlHistory.now());
+    let quiet = false;
+    let quietReads: TtlFinal[] = [];
+    while (!quiet && performance.now() - quietFrom < expiryQuietMsMax) {
+      const left = expiryQuietMsMax - (performance.now() - quietFrom);
+      const agreed = await awaitTtlAgreement(() => c.targets(), ttlKeys, true, left);
+      if (!agreed.agreed) break;
+      let settled = true;
+      for (const n of c.nodes) settled = (await c.awaitOutboundSettled(n.id, Math.max(0, expiryQuietMsMax - (performance.now() - quietFrom)))) && settled;
+      // Agreement read once more after the backlogs drained: nothing was still on its way.
+      const again = await awaitTtlAgreement(() => c.targets(), ttlKeys, true, 0);
+      quiet = settled && again.agreed;
+      quietReads = again.finals;
+    }
+    if (!quiet) {
+      const last = await awaitTtlAgreement(() => c.targets(), ttlKeys, true, 0);
+      throw new Error(`${expiryQuietMsMax} ms after heal the nodes still held a live deadline or disagreed on the TTL keys: ${last.finals.map((f) => `${f.node} ${f.key} ${f.members.length} members ttl ${f.ttlMs}`).join("; ")}`);
+    }
+    const perNode = async (family: string) => {
+      const v = await Promise.all(c.nodes.map((n) => metricOf(n.proc?.metricsAddr ?? null, family)));
+      return c.nodes.map((n, i) => `${n.id} ${v[i] ?? "?"}`).join(", ");
+    };
+    report.notes.push(`phase B: every deadline executed and agreed ${Math.round(performance.now() - quietFrom)} ms after heal; deadlines executed per node (imdb_keys_expired_total): ${await perNode("imdb_keys_expired_total")}; records collected (imdb_tombstones_collected_total): ${await perNode("imdb_tombstones_collected_total")}`);
+
+    // Phase C: fresh members only; each acknowledged one must survive everywhere.
+    const phaseCFromMs = ttlHistory.now();
+    churn.start(expiryFreshMix, "C");
+    await sleep(expiryFreshMs);
+    await churn.stop();
+    churn = null;
+    const freshAcked = ttlHistory.ops.filter((x) => x.kind === "sadd" && x.outcome === "ok" && x.startMs >= phaseCFromMs).length;
+    report.notes.push(`phase C: ${freshAcked} fresh adds acknowledged`);
+    if (freshAcked === 0) throw new Error("no add was acknowledged in phase C: the run proves nothing");
+
+    const ttlConv = await awaitTtlAgreement(() => c.targets(), ttlKeys, false, convergenceMsMax);
+    const conv = await awaitConvergence(() => c.targets(), keys, convergenceMsMax);
+    report.converged = ttlConv.agreed && conv.converged;
+    report.convergenceMs = report.converged ? ttlConv.ms + conv.ms : null;
+    report.violations = [...checkExpiry(ttlHistory.ops, ttlConv.finals, { phaseCFromMs }), ...checkAll(history.ops, conv.finals)];
+    if (report.violations.length > 0) {
+      // The TTL history, for the report of a finding: one JSON line per op, then the phase marks and final reads.
+      const file = join(tmpdir(), `chaos-expiry-${o.seed}-${Date.now()}.jsonl`);
+      const lines = [...ttlHistory.ops.map((op) => JSON.stringify(op)), JSON.stringify({ quietReads, phaseCFromMs }), ...ttlConv.finals.map((f) => JSON.stringify({ final: f }))];
+      writeFileSync(file, `${lines.join("\n")}\n`);
+      report.notes.push(`TTL history written to ${file}`);
+    }
+    const skews = await Promise.all(c.nodes.map((n) => c.admin(n.id).stats().then((st) => Number(st.find((x) => x.name === "skewEvents")?.value ?? 0), () => 0)));
+    report.notes.push(`clock skew events counted by the nodes: ${skews.join(", ")}; records collected by the end: ${await perNode("imdb_tombstones_collected_total")}`);
+  } catch (err) {
+    report.error = err instanceof Error ? err.message : String(err);
+  } finally {
+    await churn?.stop().catch(() => undefined);
+    await workload?.stop().catch(() => undefined);
+    await cluster?.close().catch(() => undefined);
+    dir.cleanup();
+  }
+  const [x, y] = [history.counts(), ttlHistory.counts()];
+  report.ops = { ok: x.ok + y.ok, failed: x.failed + y.failed, indeterminate: x.indeterminate + y.indeterminate };
+  report.durationMs = performance.now() - t0;
+  return report;
+}
 
 /** Issue 7's soak: mixed load on 3 nodes for `seconds`, memory at start and end, admin stats at the end. */
 export async function soak(o: { seconds: number; seed: number; log: Log }): Promise<RunReport> {
