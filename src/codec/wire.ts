@@ -45,9 +45,23 @@ export class Writer {
     this.ensure(10);
     const b = this.buf;
     let p = this.pos;
+    while (v >= 0x1000_0000) {
+      // Above 28 bits (HLC and creation times, about 2^40): the low 28 bits as four groups by
+      // integer ops, then the rest (< 2^25 for v <= 2^53) below. `v % 0x80` on a double past int32 is a
+      // floating-point remainder: the creation time every compact counter's delta carries
+      // since issue 12 cost about 0.2 us per delta that way, 17% of applyMany for a Batch of
+      // 100 increments (measured in one process against the loop alone, bun 1.4.5).
+      const hi = Math.floor(v / 0x1000_0000);
+      const lo = v - hi * 0x1000_0000;
+      b[p++] = (lo & 0x7f) | 0x80;
+      b[p++] = ((lo >>> 7) & 0x7f) | 0x80;
+      b[p++] = ((lo >>> 14) & 0x7f) | 0x80;
+      b[p++] = ((lo >>> 21) & 0x7f) | 0x80;
+      v = hi;
+    }
     while (v >= 0x80) {
-      b[p++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
+      b[p++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
     }
     b[p++] = v;
     this.pos = p;

@@ -3,7 +3,7 @@
 // by another, so a client cannot turn lookups into scans (hash flooding).
 
 import { describe, expect, test } from "bun:test";
-import { halfSipHash13, halfSipHash24 } from "../../src/engine/keyhash.ts";
+import { halfSipHash13, halfSipHash24, halfSipHashReference } from "../../src/engine/keyhash.ts";
 import { KeyTable } from "../../src/engine/keytable.ts";
 
 function ascii(s: string): Uint8Array {
@@ -16,6 +16,21 @@ describe("key table hash", () => {
     const expected = [0x5b9f35a9, 0xb85a4727, 0x03a662fa, 0x04e7fe8a, 0x89466e2a, 0x69b6fac5, 0x23fc6358, 0xc563cf8b, 0x8f84b8d0];
     const input = Uint8Array.from({ length: 64 }, (_, i) => i);
     expected.forEach((tag, n) => expect(halfSipHash24(0x03020100, 0x07060504, input, n)).toBe(tag));
+  });
+
+  test("the unrolled HalfSipHash-1-3 of the key table equals the reference form with c=1, d=3", () => {
+    const seed = 0x5eed_0013;
+    let s = seed;
+    const next = (): number => (s = (Math.imul(s, 1_103_515_245) + 12_345) >>> 0);
+    for (let n = 0; n < 5000; n++) {
+      const len = n % 41;
+      const buf = Uint8Array.from({ length: len + 3 }, () => next() & 0xff); // bytes past len must not count
+      const k0 = next() | 0;
+      const k1 = next();
+      const got = halfSipHash13(k0, k1, buf, len);
+      if (got !== halfSipHashReference(k0, k1, buf, len, 1, 3)) throw new Error(`seed ${seed}: differs at n=${n} (len ${len})`);
+    }
+    expect(halfSipHash13(0x03020100, 0x07060504, Uint8Array.from({ length: 8 }, (_, i) => i), 8)).toBe(halfSipHashReference(0x03020100, 0x07060504, Uint8Array.from({ length: 8 }, (_, i) => i), 8, 1, 3));
   });
 
   test("keys built to collide under one seed are spread under another", () => {
