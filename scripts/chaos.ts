@@ -22,7 +22,7 @@ interface Profile {
 const matrixFaults = [...Object.keys(faults).filter((k) => k !== "control"), "control"];
 
 const profiles: Record<string, Profile> = {
-  ci: { killCycles: 10, nodes: 5, scale: 0.25, warmupMs: 800, faults: matrixFaults, rounds: 2, expiryRuns: 1, soakSeconds: 0, budgetMs: 9 * 60_000 },
+  ci: { killCycles: 10, nodes: 5, scale: 0.25, warmupMs: 800, faults: matrixFaults, rounds: 2, expiryRuns: 1, soakSeconds: 0, budgetMs: 12 * 60_000 },
   full: { killCycles: 100, nodes: 5, scale: 1, warmupMs: 2000, faults: matrixFaults, rounds: 3, expiryRuns: 3, soakSeconds: 600, budgetMs: 90 * 60_000 },
 };
 
