@@ -16,6 +16,7 @@ import { registerBench as registerBenchStorage } from "../bench/storage.ts";
 import { registerBench as registerBenchRedis } from "../bench/redis.ts";
 import { registerBench as registerBenchCluster } from "../bench/cluster.ts";
 import { registerBench as registerBenchCollect } from "../bench/collect.ts";
+import { registerBench as registerBenchExpiry } from "../bench/expiry.ts";
 import { registerBench as registerBenchEngine } from "../bench/engine.ts";
 import { registerBench as registerBenchReplication } from "../bench/replication.ts";
 import { registerBench as registerBenchTypes } from "../bench/types.ts";
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
   registerBenchRedis(bench);
   registerBenchCluster(bench);
   registerBenchCollect(bench);
+  registerBenchExpiry(bench);
   registerBenchEngine(bench);
   registerBenchReplication(bench);
   registerBenchTypes(bench);
