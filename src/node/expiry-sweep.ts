@@ -13,6 +13,15 @@ export const expirySweepTickMs = 50;
 export const expirySweepTickBudgetMs = 10;
 /** Filed deadlines one engine call looks at: the granularity at which the budget is checked. */
 export const expirySweepChunkKeys = 256;
+/**
+ * Ticks whose deltas may be waiting for the WAL at once; a tick finding this many skips. One at
+ * a time tied the sweep to the disk's latency instead of its budget: with sync durability on a
+ * busy machine (fsync 100-200 ms) it ran one tick in three or four and expired 1,400 keys/s
+ * (`imdb bench expiry`, docs/benchmarks.md). A few in flight let it use its budget while still
+ * bounding what a slow disk has queued (this many ticks' deltas), so the disk slows the sweep,
+ * not the node.
+ */
+export const expirySweepCommitsInFlightMax = 4;
 
 export interface ExpirySweepOptions {
   engine: Engine;
@@ -25,6 +34,7 @@ export interface ExpirySweepOptions {
   onError(err: unknown): void;
   tickMs?: number;
   budgetMs?: number;
+  commitsInFlightMax?: number;
 }
 
 export interface ExpirySweepStats {
@@ -37,8 +47,8 @@ export interface ExpirySweepStats {
 export class ExpirySweep {
   readonly stats: ExpirySweepStats = { ticks: 0, secondsTotal: 0, lastTickSeconds: 0, maxTickSeconds: 0 };
   private timer: ReturnType<typeof setInterval> | null = null;
-  /** The last tick's commit: the next tick waits for it, so a slow disk slows the sweep, not the node. */
-  private committing: Promise<void> | null = null;
+  /** Commits not settled yet (expirySweepCommitsInFlightMax at most). */
+  private readonly committing = new Set<Promise<void>>();
 
   constructor(private readonly o: ExpirySweepOptions) {}
 
@@ -51,12 +61,12 @@ export class ExpirySweep {
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    await this.committing;
+    await Promise.all(this.committing);
   }
 
   /** One tick (also called by tests): executes due deadlines for at most the budget. */
   tick(): void {
-    if (this.committing !== null || this.o.paused()) return;
+    if (this.committing.size >= (this.o.commitsInFlightMax ?? expirySweepCommitsInFlightMax) || this.o.paused()) return;
     const budget = this.o.budgetMs ?? expirySweepTickBudgetMs;
     const t0 = performance.now();
     const deltas: Uint8Array[] = [];
@@ -71,8 +81,10 @@ export class ExpirySweep {
     this.stats.lastTickSeconds = s;
     if (s > this.stats.maxTickSeconds) this.stats.maxTickSeconds = s;
     if (deltas.length === 0) return;
-    this.committing = this.o.commit(deltas).catch((err: unknown) => this.o.onError(err)).finally(() => {
-      this.committing = null;
+    // Appends are issued in tick order (commit issues them before its first await), so the WAL keeps the sweep's order.
+    const c: Promise<void> = this.o.commit(deltas).catch((err: unknown) => this.o.onError(err)).finally(() => {
+      this.committing.delete(c);
     });
+    this.committing.add(c);
   }
 }
