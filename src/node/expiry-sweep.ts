@@ -11,8 +11,14 @@ export const expirySweepTickMs = 50;
  * a fifth of one core at most, so a million keys expiring at once never stall requests.
  */
 export const expirySweepTickBudgetMs = 10;
-/** Filed deadlines one engine call looks at: the granularity at which the budget is checked. */
-export const expirySweepChunkKeys = 256;
+/**
+ * Filed deadlines one engine call looks at: the granularity at which the budget is checked, so
+ * a tick overshoots its budget by up to one chunk's time. 256 overshot it by 70% on a busy
+ * machine (ticks of 17 ms on average at a 10 ms budget, about 60 us of wall time per key
+ * expired: `imdb bench expiry`, docs/benchmarks.md); 64 keeps the overshoot near 4 ms there,
+ * and an idle core expires 64 keys in well under a millisecond.
+ */
+export const expirySweepChunkKeys = 64;
 /**
  * Ticks whose deltas may be waiting for the WAL at once; a tick finding this many skips. One at
  * a time tied the sweep to the disk's latency instead of its budget: with sync durability on a
