@@ -79,6 +79,12 @@ export interface ExpiryBenchOptions {
   progress: (line: string) => void;
 }
 
+/**
+ * The writer in one window: "unloaded" (before the load, the node holding only the writer's
+ * keys), "before" (the last --before-seconds before the deadline), "during" (the deadline until
+ * every expired key is gone), "collection" (until their records are collected), "after" (the
+ * last --before-seconds of the settling wait).
+ */
 export interface WindowLatency {
   name: string;
   /** Wall-clock span (s from the deadline; negative before it). */
@@ -332,6 +338,12 @@ export async function runExpiryBench(o: ExpiryBenchOptions): Promise<ExpiryBench
     say(`RSS at start ${mib(startBytes)} MiB; the writer sets ${o.otherKeys.toLocaleString("en-US")} other keys, ${o.writerInFlight} calls in flight`);
     await Bun.sleep(idleBeforeMs);
     await until(n, "the writer's keys", deadlineAll, (m) => m.keys === o.otherKeys);
+    // The writer on a node holding only its keys: what the loaded keys themselves cost it shows against this.
+    const unloadedFrom = Date.now();
+    const cpuUnloaded0 = cpuAt();
+    await until(n, "the window before loading", deadlineAll, () => Date.now() >= unloadedFrom + o.beforeSeconds * 1000);
+    const unloadedTo = Date.now();
+    const cpuUnloaded1 = cpuAt();
     const beforeBytes = rssBytes(pid);
     const heapBefore = (await readMetrics(n)).heapLive;
     say(`RSS before loading ${mib(beforeBytes)} MiB; loading ${o.keys.toLocaleString("en-US")} keys, ${o.streams} Batch streams`);
@@ -388,19 +400,20 @@ export async function runExpiryBench(o: ExpiryBenchOptions): Promise<ExpiryBench
     const afterBytes = rssBytes(pid);
     const end = await readMetrics(n);
     const specs: WindowSpec[] = [
+      { name: "unloaded", fromMs: unloadedFrom, toMs: unloadedTo },
       { name: "before", fromMs: beforeFrom, toMs: t },
       { name: "during", fromMs: t, toMs: gone.at },
       { name: "collection", fromMs: gone.at, toMs: collected.at },
       { name: "after", fromMs: afterFrom, toMs: settleEnd },
     ];
     const w = await writer.finish(specs, { fromMs: t - 10_000, toMs: collected.at, stepMs: 1000 });
-    const cpus: Array<[number | null, number | null]> = [[cpuBefore0, cpuT], [cpuT, cpuGone], [cpuGone, cpuCollected], [cpuAfter0, cpuAfter1]];
+    const cpus: Array<[number | null, number | null]> = [[cpuUnloaded0, cpuUnloaded1], [cpuBefore0, cpuT], [cpuT, cpuGone], [cpuGone, cpuCollected], [cpuAfter0, cpuAfter1]];
     const windows = specs.map((s, i) => {
       const [a, b] = cpus[i] as [number | null, number | null];
       const h = LatencyHistogram.fromJSON((w.windows[i] as { histogram: Parameters<typeof LatencyHistogram.fromJSON>[0] }).histogram);
       return windowOf(s.name, s.fromMs, s.toMs, t, h, a === null || b === null ? null : round3(cpuPercent(a, b, s.toMs - s.fromMs)));
     });
-    const [before, during] = windows as [WindowLatency, WindowLatency];
+    const [, before, during] = windows as [WindowLatency, WindowLatency, WindowLatency];
     const p99Ratio = round3(during.p99Ms / Math.max(before.p99Ms, 0.001));
     const miss = await missCheck;
     const reads = { sampled: spot.length, presentBeforeDeadline: await presentCheck, missingAtDeadline: miss.missing, answeredMsAfterDeadline: miss.msAfter };

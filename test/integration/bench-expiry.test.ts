@@ -24,7 +24,7 @@ describe("bench expiry", () => {
     const r = await run(small, { timeoutMs: 200_000 });
     expect(r.stdout, r.stderr).toContain("one node (mutual TLS, durability sync), 3,000 keys sharing one deadline 2 s after the load; a writer sets 50 other keys, 8 calls in flight");
     expect(r.stdout).toMatch(/^writer window\s+from\.\.to s\s+calls\s+calls\/s\s+p50 ms\s+p99 ms\s+max ms\s+node CPU$/m);
-    for (const w of ["before", "during", "collection", "after"]) expect(r.stdout).toMatch(new RegExp(`^${w}\\s+-?\\d+\\.\\d\\.\\.-?\\d+\\.\\d\\s+\\d+\\s+\\d+\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d\\s+(\\d+%|\\?)$`, "m"));
+    for (const w of ["unloaded", "before", "during", "collection", "after"]) expect(r.stdout).toMatch(new RegExp(`^${w}\\s+-?\\d+\\.\\d\\.\\.-?\\d+\\.\\d\\s+\\d+\\s+\\d+\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d\\s+(\\d+%|\\?)$`, "m"));
     // Every sampled key is readable before the deadline and missing from it on.
     expect(r.stdout).toMatch(/^reads: 32\/32 sampled keys found 500 ms before the deadline, 32\/32 missing when read at their own deadline/m);
     expect(r.stdout).toMatch(/^gone: no key with a deadline, only the writer's keys, \d+(\.\d+)? s after the deadline/m);
@@ -51,8 +51,8 @@ describe("bench expiry", () => {
     expect(res.deadlineSpreadMs.min).toBeGreaterThanOrEqual(0);
     expect(res.load.calibrationKeys).toBeGreaterThan(0);
     expect(res.load.endToDeadlineSeconds).toBeGreaterThan(0);
-    expect(res.windows.map((w) => w.name)).toEqual(["before", "during", "collection", "after"]);
-    const [before, during] = res.windows;
+    expect(res.windows.map((w) => w.name)).toEqual(["unloaded", "before", "during", "collection", "after"]);
+    const [, before, during] = res.windows;
     expect(before?.calls).toBeGreaterThan(0);
     expect(during?.calls).toBeGreaterThan(0);
     expect(res.p99Ratio).toBeCloseTo((during?.p99Ms ?? 0) / (before?.p99Ms ?? 1), 1);
