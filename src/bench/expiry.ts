@@ -60,7 +60,12 @@ const presentCheckBeforeMs = 500;
 /** One Batch RPC's deadline (ms). */
 const batchDeadlineMs = 120_000;
 const idleBeforeMs = 3_000;
-const pollMs = 100;
+/**
+ * How often the node's /metrics is read in every window (the same in each, so they carry the
+ * same extra load). Not more often: a scrape costs the node a few ms on a large heap (the JS heap
+ * gauges; 5.7% of the node's CPU at 300,000 keys when read every 100 ms, bun --cpu-prof-md).
+ */
+const pollMs = 500;
 const progressEveryMs = 5_000;
 const valueBytes = 16;
 
