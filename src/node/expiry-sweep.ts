@@ -22,10 +22,10 @@ export const expirySweepChunkKeys = 64;
 /**
  * Ticks whose deltas may be waiting for the WAL at once; a tick finding this many skips. One at
  * a time tied the sweep to the disk's latency instead of its budget: with sync durability on a
- * busy machine (fsync 100-200 ms) it ran one tick in three or four and expired 1,400 keys/s
- * (`imdb bench expiry`, docs/benchmarks.md). A few in flight let it use its budget while still
- * bounding what a slow disk has queued (this many ticks' deltas), so the disk slows the sweep,
- * not the node.
+ * busy machine it ran 7.8 of its 20 ticks a second (14% of the time, under its 20%) and took
+ * 433 s to expire 1M keys; with 4, 10 ticks a second at 17.5% and 340 s (`imdb bench expiry`,
+ * docs/benchmarks.md). A few in flight let it use its budget while still bounding what a slow
+ * disk has queued (this many ticks' deltas), so the disk slows the sweep, not the node.
  */
 export const expirySweepCommitsInFlightMax = 4;
 
