@@ -56,7 +56,15 @@ export class ExpirySweep {
   /** Commits not settled yet (expirySweepCommitsInFlightMax at most). */
   private readonly committing = new Set<Promise<void>>();
 
+  /** Did the last tick that ran stop on its budget with deadlines still due (a backlog)? */
+  private behindNow = false;
+
   constructor(private readonly o: ExpirySweepOptions) {}
+
+  /** True while the sweep works off a backlog: the last tick that ran left deadlines due. */
+  get behind(): boolean {
+    return this.behindNow;
+  }
 
   start(): void {
     if (this.timer !== null) return;
@@ -79,7 +87,14 @@ export class ExpirySweep {
     for (;;) {
       const r = this.o.engine.expireDue(this.o.now(), expirySweepChunkKeys);
       for (const d of r.deltas) deltas.push(d);
-      if (r.examined < expirySweepChunkKeys || performance.now() - t0 >= budget) break;
+      if (r.examined < expirySweepChunkKeys) {
+        this.behindNow = false;
+        break;
+      }
+      if (performance.now() - t0 >= budget) {
+        this.behindNow = true;
+        break;
+      }
     }
     const s = (performance.now() - t0) / 1000;
     this.stats.ticks++;

@@ -77,6 +77,22 @@ describe("expiry sweep", () => {
     expect(stopped).toBe(true);
   });
 
+  test("behind: true while a tick stops on its budget with deadlines still due, false once a tick finds none left", async () => {
+    const e = loaded(2 * expirySweepChunkKeys);
+    const { sweep, commits } = sweepOf(e, { budgetMs: 0 });
+    expect(sweep.behind).toBe(false);
+    sweep.tick();
+    expect(sweep.behind).toBe(true);
+    sweep.tick();
+    // The second chunk was the last, but this tick stopped on its budget before looking further.
+    expect(sweep.behind).toBe(true);
+    sweep.tick();
+    expect(sweep.behind).toBe(false);
+    expect(e.deadlineKeyCount).toBe(0);
+    for (const c of commits) c.settle();
+    await sweep.stop();
+  });
+
   test("with no key due, a tick commits nothing", () => {
     const e = loaded(10);
     const commits: number[] = [];
