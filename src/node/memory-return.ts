@@ -9,6 +9,8 @@
 // pause of a few hundred ms at 1M keys, at most once per check interval, and only after
 // collection freed something. Measured with `imdb bench collect --keys 100000`, side by side:
 // 125-128 MiB per node after collection with it, 131-149 MiB without (docs/benchmarks.md).
+// While the expiry sweep works off a backlog it waits (a minute at most) and runs once, not
+// after every compaction of a mass expiry (`imdb bench expiry`, docs/benchmarks.md).
 
 /** How often the node looks whether collection freed memory (ms): also the least time between two forced GCs. */
 export const memoryReturnCheckMs = 5_000;
