@@ -15,7 +15,7 @@ export const expirySweepTickBudgetMs = 10;
  * Filed deadlines one engine call looks at: the granularity at which the budget is checked, so
  * a tick overshoots its budget by up to one chunk's time. 256 overshot it by 70% on a busy
  * machine (ticks of 17 ms on average at a 10 ms budget, about 60 us of wall time per key
- * expired: `imdb bench expiry`, docs/benchmarks.md); 64 keeps the overshoot near 4 ms there,
+ * expired: `imdb bench expiry`, docs/benchmarks.md); with 64 the mean tick there was 8-11 ms,
  * and an idle core expires 64 keys in well under a millisecond.
  */
 export const expirySweepChunkKeys = 64;
