@@ -17,6 +17,7 @@ import { registerBench as registerBenchRedis } from "../bench/redis.ts";
 import { registerBench as registerBenchResp } from "../bench/resp.ts";
 import { registerBench as registerBenchCluster } from "../bench/cluster.ts";
 import { registerBench as registerBenchCollect } from "../bench/collect.ts";
+import { registerBench as registerBenchExpiry } from "../bench/expiry.ts";
 import { registerBench as registerBenchEngine } from "../bench/engine.ts";
 import { registerBench as registerBenchReplication } from "../bench/replication.ts";
 import { registerBench as registerBenchTypes } from "../bench/types.ts";
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
   registerBenchResp(bench);
   registerBenchCluster(bench);
   registerBenchCollect(bench);
+  registerBenchExpiry(bench);
   registerBenchEngine(bench);
   registerBenchReplication(bench);
   registerBenchTypes(bench);

@@ -39,6 +39,8 @@ export interface ClusterHostOptions {
    * node must discard its data and rejoin as a new, empty replica.
    */
   onReplicaReset?: (reason: string) => void;
+  /** True while the full GC after collection should wait (memory-return.ts): the expiry sweep has a backlog. */
+  deferFullGc?: () => boolean;
 }
 
 export interface ClusterCounters {
@@ -126,7 +128,8 @@ export class ClusterHost {
     // would pull keys it already has.
     const driver = this.driver;
     engine.setOnChange((key, digest) => driver.keyChanged(key, digest));
-    this.memoryReturn = new MemoryReturn(() => ({ compactions: engine.storageSizes().compactions, remembered: driver.cluster.collection().remembered }));
+    const deferFullGc = this.o.deferFullGc ?? (() => false);
+    this.memoryReturn = new MemoryReturn(() => ({ compactions: engine.storageSizes().compactions, remembered: driver.cluster.collection().remembered }), undefined, deferFullGc);
     this.memoryReturn.start();
     void this.buildTree(driver).then(() => {
       if (!this.stopped) driver.start();

@@ -11,8 +11,23 @@ export const expirySweepTickMs = 50;
  * a fifth of one core at most, so a million keys expiring at once never stall requests.
  */
 export const expirySweepTickBudgetMs = 10;
-/** Filed deadlines one engine call looks at: the granularity at which the budget is checked. */
-export const expirySweepChunkKeys = 256;
+/**
+ * Filed deadlines one engine call looks at: the granularity at which the budget is checked, so
+ * a tick overshoots its budget by up to one chunk's time. 256 overshot it by 70% on a busy
+ * machine (ticks of 17 ms on average at a 10 ms budget, about 60 us of wall time per key
+ * expired: `imdb bench expiry`, docs/benchmarks.md); with 64 the mean tick there was 8-11 ms,
+ * and an idle core expires 64 keys in well under a millisecond.
+ */
+export const expirySweepChunkKeys = 64;
+/**
+ * Ticks whose deltas may be waiting for the WAL at once; a tick finding this many skips. One at
+ * a time tied the sweep to the disk's latency instead of its budget: with sync durability on a
+ * busy machine it ran 7.8 of its 20 ticks a second (14% of the time, under its 20%) and took
+ * 433 s to expire 1M keys; with 4, 10 ticks a second at 17.5% and 340 s (`imdb bench expiry`,
+ * docs/benchmarks.md). A few in flight let it use its budget while still bounding what a slow
+ * disk has queued (this many ticks' deltas), so the disk slows the sweep, not the node.
+ */
+export const expirySweepCommitsInFlightMax = 4;
 
 export interface ExpirySweepOptions {
   engine: Engine;
@@ -25,6 +40,7 @@ export interface ExpirySweepOptions {
   onError(err: unknown): void;
   tickMs?: number;
   budgetMs?: number;
+  commitsInFlightMax?: number;
 }
 
 export interface ExpirySweepStats {
@@ -37,10 +53,18 @@ export interface ExpirySweepStats {
 export class ExpirySweep {
   readonly stats: ExpirySweepStats = { ticks: 0, secondsTotal: 0, lastTickSeconds: 0, maxTickSeconds: 0 };
   private timer: ReturnType<typeof setInterval> | null = null;
-  /** The last tick's commit: the next tick waits for it, so a slow disk slows the sweep, not the node. */
-  private committing: Promise<void> | null = null;
+  /** Commits not settled yet (expirySweepCommitsInFlightMax at most). */
+  private readonly committing = new Set<Promise<void>>();
+
+  /** Did the last tick that ran stop on its budget with deadlines still due (a backlog)? */
+  private behindNow = false;
 
   constructor(private readonly o: ExpirySweepOptions) {}
+
+  /** True while the sweep works off a backlog: the last tick that ran left deadlines due. */
+  get behind(): boolean {
+    return this.behindNow;
+  }
 
   start(): void {
     if (this.timer !== null) return;
@@ -51,19 +75,26 @@ export class ExpirySweep {
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    await this.committing;
+    await Promise.all(this.committing);
   }
 
   /** One tick (also called by tests): executes due deadlines for at most the budget. */
   tick(): void {
-    if (this.committing !== null || this.o.paused()) return;
+    if (this.committing.size >= (this.o.commitsInFlightMax ?? expirySweepCommitsInFlightMax) || this.o.paused()) return;
     const budget = this.o.budgetMs ?? expirySweepTickBudgetMs;
     const t0 = performance.now();
     const deltas: Uint8Array[] = [];
     for (;;) {
       const r = this.o.engine.expireDue(this.o.now(), expirySweepChunkKeys);
       for (const d of r.deltas) deltas.push(d);
-      if (r.examined < expirySweepChunkKeys || performance.now() - t0 >= budget) break;
+      if (r.examined < expirySweepChunkKeys) {
+        this.behindNow = false;
+        break;
+      }
+      if (performance.now() - t0 >= budget) {
+        this.behindNow = true;
+        break;
+      }
     }
     const s = (performance.now() - t0) / 1000;
     this.stats.ticks++;
@@ -71,8 +102,10 @@ export class ExpirySweep {
     this.stats.lastTickSeconds = s;
     if (s > this.stats.maxTickSeconds) this.stats.maxTickSeconds = s;
     if (deltas.length === 0) return;
-    this.committing = this.o.commit(deltas).catch((err: unknown) => this.o.onError(err)).finally(() => {
-      this.committing = null;
+    // Appends are issued in tick order (commit issues them before its first await), so the WAL keeps the sweep's order.
+    const c: Promise<void> = this.o.commit(deltas).catch((err: unknown) => this.o.onError(err)).finally(() => {
+      this.committing.delete(c);
     });
+    this.committing.add(c);
   }
 }

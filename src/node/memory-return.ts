@@ -9,9 +9,16 @@
 // pause of a few hundred ms at 1M keys, at most once per check interval, and only after
 // collection freed something. Measured with `imdb bench collect --keys 100000`, side by side:
 // 125-128 MiB per node after collection with it, 131-149 MiB without (docs/benchmarks.md).
+// While the expiry sweep works off a backlog it waits (a minute at most) and runs once, not
+// after every compaction of a mass expiry (`imdb bench expiry`, docs/benchmarks.md).
 
 /** How often the node looks whether collection freed memory (ms): also the least time between two forced GCs. */
 export const memoryReturnCheckMs = 5_000;
+/**
+ * Checks a GC may be deferred at most (12: one minute): a sweep that never catches up (expiries
+ * outrunning its budget for good) must not keep memory from coming back forever.
+ */
+export const memoryReturnDeferChecksMax = 12;
 
 export interface CollectionProgress {
   /** Key table compactions since start (Engine.storageSizes().compactions). */
@@ -34,8 +41,17 @@ export class MemoryReturn {
   private timer: ReturnType<typeof setInterval> | null = null;
   /** Full GCs run since start (tests). */
   forced = 0;
+  /** Checks since a full GC was earned and `defer` held it back (-1: none owed); it runs once defer no longer holds, or after memoryReturnDeferChecksMax. */
+  private owedChecks = -1;
 
-  constructor(private readonly read: () => CollectionProgress, private readonly fullGc: () => void = () => Bun.gc(true)) {
+  /**
+   * defer: true while a full GC should wait. The expiry sweep working off a backlog says so:
+   * collection keeps pace with it, so the key table compacts every time a quarter of it is free
+   * and each compaction would force a full, synchronous GC of a heap that may hold a million
+   * keys; one when the sweep has caught up gives the same memory back without those pauses
+   * (`imdb bench expiry`, docs/benchmarks.md).
+   */
+  constructor(private readonly read: () => CollectionProgress, private readonly fullGc: () => void = () => Bun.gc(true), private readonly defer: () => boolean = () => false) {
     this.last = read();
   }
 
@@ -47,11 +63,16 @@ export class MemoryReturn {
 
   check(): void {
     const now = this.read();
-    if (shouldReturnMemory(this.last, now)) {
+    if (shouldReturnMemory(this.last, now) && this.owedChecks < 0) this.owedChecks = 0;
+    this.last = now;
+    if (this.owedChecks < 0) return;
+    if (this.defer() && this.owedChecks < memoryReturnDeferChecksMax) {
+      this.owedChecks++;
+    } else {
+      this.owedChecks = -1;
       this.forced++;
       this.fullGc();
     }
-    this.last = now;
   }
 
   stop(): void {

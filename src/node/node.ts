@@ -204,8 +204,11 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   const { durable: gcDurable, quarantined } = gcStartState({ decision: identity.decision, stored: readGcState(cfg.dataDir), actor: identity.actor, hasData: engine.storedKeyCount > 0, durability: cfg.durability });
   writeGcStateSync(cfg.dataDir, gcDurable);
   if (quarantined) log.warn("this replica's data may be older than deletes the cluster has collected: it takes no writes until every member has answered", { generation: gcDurable.generation });
+  // The sweep starts after the cluster host; until then it has no backlog.
+  let sweepBehind = (): boolean => false;
   const cluster = new ClusterHost({
     cfg, engine, store, log, now, tls,
+    deferFullGc: () => sweepBehind(),
     onDuplicateId: (address) => onFatal(new Error(`node id ${cfg.id} is in use by a live process at ${address}`), "duplicate node id"),
     gc: { life: identity.actor, quarantined, durable: gcDurable, persist: (st) => writeGcStateSync(cfg.dataDir, st), clocks: a.clocks },
     onReplicaReset: () => {
@@ -384,6 +387,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   });
   sweep.start();
   sweepStats = sweep.stats;
+  sweepBehind = () => sweep.behind;
   const consoleState = (): ConsoleState => ({
     node: { id: cfg.id, version, commit: buildCommit, uptimeSeconds: (Date.now() - startedMs) / 1000, durability: formatDurability(cfg.durability), accel: describeAccel(a) },
     atMs: Date.now(),

@@ -1,6 +1,6 @@
 // The node runs a full GC after tombstone collection freed memory, and only then (memory-return.ts).
 import { describe, expect, test } from "bun:test";
-import { MemoryReturn, shouldReturnMemory, type CollectionProgress } from "../../src/node/memory-return.ts";
+import { MemoryReturn, memoryReturnDeferChecksMax, shouldReturnMemory, type CollectionProgress } from "../../src/node/memory-return.ts";
 
 describe("memory return after collection", () => {
   test("a compaction or the collector forgetting its last remembered key forces one GC; nothing else does", () => {
@@ -27,6 +27,38 @@ describe("memory return after collection", () => {
     m.check();
     expect(gcs).toBe(2);
     expect(m.forced).toBe(2);
+  });
+
+  test("while deferred (the expiry sweep has a backlog), compactions owe one GC, run once when no longer deferred", () => {
+    let now: CollectionProgress = { compactions: 0, remembered: 0 };
+    let deferred = true;
+    let gcs = 0;
+    const m = new MemoryReturn(() => now, () => gcs++, () => deferred);
+    // A mass expiry: the table compacts again and again while the sweep works off its backlog.
+    for (let c = 1; c <= 5; c++) {
+      now = { compactions: c, remembered: 1000 * c };
+      m.check();
+    }
+    expect(gcs).toBe(0);
+    // The sweep caught up: one GC for all of them, not one per compaction.
+    deferred = false;
+    m.check();
+    m.check();
+    expect(gcs).toBe(1);
+    expect(m.forced).toBe(1);
+  });
+
+  test(`a GC is deferred for at most ${memoryReturnDeferChecksMax} checks, however long the backlog lasts`, () => {
+    let now: CollectionProgress = { compactions: 0, remembered: 0 };
+    let gcs = 0;
+    const m = new MemoryReturn(() => now, () => gcs++, () => true);
+    now = { compactions: 1, remembered: 1000 };
+    for (let k = 0; k < memoryReturnDeferChecksMax; k++) m.check();
+    expect(gcs).toBe(0);
+    m.check();
+    expect(gcs).toBe(1);
+    m.check();
+    expect(gcs).toBe(1);
   });
 
   test("an idle node with nothing collected never forces a GC", () => {
