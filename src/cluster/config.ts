@@ -106,7 +106,7 @@ export interface ClusterConfig {
   /** Members known at most; a push-pull or alive beyond it is refused. */
   membersMax: number;
   // ---- CRDT delta push ----
-  /** Pending deltas are pushed to every live peer every this many ms (one batch per peer). */
+  /** Pending deltas are pushed to every live peer every this many ms (as many batches per peer as the in-flight window admits). */
   deltaPushIntervalMs: number;
   /** Deltas in one batch. */
   deltaBatchEntriesMax: number;
