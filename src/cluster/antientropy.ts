@@ -170,8 +170,15 @@ export class AntiEntropy {
         children.push({ index: child, hash: this.tree.hash(level + 1, child) });
       }
     }
-    children = this.slice(children, this.config.antiEntropyTreeItemsMax);
-    this.outbox.send(from, fromAddr, { kind: "ae-tree", depth, level: level + 1, items: children });
+    // Every child up to the exchange's budget, in messages of antiEntropyTreeItemsMax: a slice
+    // of one message's worth (1/16 of a depth-4 tree's leaves) would find only that share of
+    // the differing keys per exchange, so a replica missing a few keys everywhere would need
+    // dozens of exchanges per peer to converge.
+    children = this.slice(children, this.config.antiEntropyExchangeTreeItemsMax);
+    const perMsg = this.config.antiEntropyTreeItemsMax;
+    for (let i = 0; i < children.length; i += perMsg) {
+      this.outbox.send(from, fromAddr, { kind: "ae-tree", depth, level: level + 1, items: children.slice(i, i + perMsg) });
+    }
   }
 
   /** At most `max` items: a random contiguous (wrapping) slice, so repeated sessions cover all. */
@@ -184,15 +191,25 @@ export class AntiEntropy {
   }
 
   /**
-   * Lists leaves, at most antiEntropyLeavesPerMessageMax and about listingBytesTarget per
-   * message (a leaf is listed whole: the receiver reads a missing key as one to send).
+   * Lists differing leaves, at most antiEntropyLeavesPerMessageMax and about
+   * listingBytesTarget per message (a leaf is listed whole: the receiver reads a missing key
+   * as one to send), and about antiEntropyListedKeysMax keys in all, from a random leaf on so
+   * that the leaves left out are listed by a later exchange.
    */
-  private sendLeaves(to: NodeId, addr: string, leaves: readonly number[]): void {
+  private sendLeaves(to: NodeId, addr: string, differing: readonly number[]): void {
     const perMsg = this.config.antiEntropyLeavesPerMessageMax;
     let listing: LeafListing[] = [];
     let bytes = 0;
-    for (const index of leaves) {
+    let keys = 0;
+    let all = 0;
+    for (const index of differing) all += this.tree.leafKeyCount(index);
+    // Over the budget: start at a random differing leaf (wrapping), so that every one is listed in time.
+    const start = all > this.config.antiEntropyListedKeysMax ? Math.floor(this.env.random() * differing.length) : 0;
+    for (let n = 0; n < differing.length; n++) {
+      const index = differing[(start + n) % differing.length] as number;
+      if (keys >= this.config.antiEntropyListedKeysMax) break;
       const entries = this.tree.leafEntries(index);
+      keys += entries.length;
       let leafBytes = 8;
       for (const e of entries) leafBytes += 3 * e.key.length + 18;
       if (listing.length > 0 && (listing.length >= perMsg || bytes + leafBytes > listingBytesTarget)) {

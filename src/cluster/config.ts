@@ -157,8 +157,21 @@ export interface ClusterConfig {
    * differing path. 4 (65,536 leaves, ~0.6 MB) suits up to a few million keys.
    */
   hashTreeDepth: number;
-  /** Tree nodes compared in one message; beyond it a session covers a random slice and the next covers the rest. */
+  /** Tree nodes compared in one message. */
   antiEntropyTreeItemsMax: number;
+  /**
+   * Tree nodes of one level compared in one exchange (in messages of antiEntropyTreeItemsMax);
+   * beyond it an exchange covers a random slice and later ones the rest. 65,536 covers every
+   * leaf of a depth-4 tree (~1.3 MB of hashes), so one exchange finds every differing leaf.
+   */
+  antiEntropyExchangeTreeItemsMax: number;
+  /**
+   * Keys listed (with their digests) in answer to one message of leaf hashes: what bounds an
+   * exchange's work when replicas differ almost everywhere (a backlog handed to anti-entropy).
+   * Leaves are listed whole from a random differing one on; the rest wait for a later exchange.
+   * An exchange lists at most this times antiEntropyExchangeTreeItemsMax / antiEntropyTreeItemsMax keys.
+   */
+  antiEntropyListedKeysMax: number;
   /** Leaves whose keys are listed in one message. */
   antiEntropyLeavesPerMessageMax: number;
   /** Bytes of key states shipped in one message (at least one key is always shipped). */
@@ -219,6 +232,8 @@ export function defaultLanConfig(): ClusterConfig {
     antiEntropyIntervalMs: 1_000,
     hashTreeDepth: 4,
     antiEntropyTreeItemsMax: 4096,
+    antiEntropyExchangeTreeItemsMax: 65_536,
+    antiEntropyListedKeysMax: 4096,
     antiEntropyLeavesPerMessageMax: 256,
     antiEntropyChunkBytesMax: 1024 * 1024,
   };
@@ -239,7 +254,7 @@ const positiveIntegerFields: ReadonlyArray<keyof ClusterConfig> = [
   "joinRetryIntervalMs", "deadReapAfterMs", "leftReapAfterMs", "membersMax",
   "deltaPushIntervalMs", "deltaBatchEntriesMax", "deltaBatchBytesMax", "deltaInflightEntriesMax",
   "deltaRetransmitMs", "deltaBacklogEntriesMax", "deltaBacklogBytesMax", "antiEntropyIntervalMs",
-  "hashTreeDepth", "antiEntropyTreeItemsMax", "antiEntropyLeavesPerMessageMax", "antiEntropyChunkBytesMax",
+  "hashTreeDepth", "antiEntropyTreeItemsMax", "antiEntropyExchangeTreeItemsMax", "antiEntropyListedKeysMax", "antiEntropyLeavesPerMessageMax", "antiEntropyChunkBytesMax",
   "relayedProbesMax", "heldOutboundEnvelopesMax", "heldOutboundBytesMax", "deltaInflightBytesMax", "deltaRetransmitMaxMs",
 ];
 
