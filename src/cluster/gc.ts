@@ -197,6 +197,8 @@ export class TombstoneCollector {
     private readonly events: ClusterEvent[],
     private readonly deltas: DeltaPush,
     private readonly opts: GcOptions,
+    /** Called with each collected key once it is no longer remembered. */
+    private readonly forgotten: (key: string) => void = () => {},
   ) {
     this.durable = { ...opts.durable, departed: [...opts.durable.departed], members: [...opts.durable.members], lives: [...opts.durable.lives] };
     this.quarantined = opts.quarantined;
@@ -217,6 +219,11 @@ export class TombstoneCollector {
   /** Collected keys still remembered. */
   get rememberedCollected(): number {
     return this.collected.size;
+  }
+
+  /** Is `key` a key collected here recently (still remembered)? */
+  remembers(key: string): boolean {
+    return this.collected.has(key);
   }
 
   /** May replica data (deltas, anti-entropy states, probes) from `from` be merged? */
@@ -635,10 +642,17 @@ export class TombstoneCollector {
     let n = 0;
     for (const r of rounds) {
       for (const e of r.entries) {
-        if (!store.collect(e.key, e.digest)) continue;
-        n++;
+        // Remembered before the store drops it: a store that reports the removal at once finds
+        // the key remembered (see remembers).
+        const before = this.collected.get(e.key);
         this.collected.delete(e.key);
         this.collected.set(e.key, { until: now + collectedGraceMs, record: e.record });
+        if (store.collect(e.key, e.digest)) {
+          n++;
+          continue;
+        }
+        this.collected.delete(e.key);
+        if (before !== undefined) this.collected.set(e.key, before);
       }
       this.roundsCompleted++;
       this.dropRound(r, true);
@@ -646,6 +660,7 @@ export class TombstoneCollector {
     while (this.collected.size > collectedRememberedMax) {
       const first = this.collected.keys().next().value as string;
       this.collected.delete(first);
+      this.forgotten(first);
     }
     this.keysCollected += n;
     if (n > 0) this.events.push({ kind: "tombstones-collected", keys: n });
@@ -661,6 +676,7 @@ export class TombstoneCollector {
     for (const [k, { until }] of this.collected) {
       if (until > now) break;
       this.collected.delete(k);
+      this.forgotten(k);
     }
   }
 }
