@@ -75,6 +75,13 @@ export class AntiEntropy {
    * nodes that never send a big state draw nothing from env.random).
    */
   private transferSeq = -1;
+  /**
+   * Keys this node may still list in the current interval (see antiEntropyListedKeysMax): exchanges
+   * start every interval whether or not the last one finished, so a budget per exchange would not
+   * bound the work of a node that repairs more slowly than exchanges arrive.
+   */
+  private listedKeysLeft = 0;
+  private listingWindowStartMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly config: ClusterConfig,
@@ -193,23 +200,27 @@ export class AntiEntropy {
   /**
    * Lists differing leaves, at most antiEntropyLeavesPerMessageMax and about
    * listingBytesTarget per message (a leaf is listed whole: the receiver reads a missing key
-   * as one to send), and about antiEntropyListedKeysMax keys in all, from a random leaf on so
-   * that the leaves left out are listed by a later exchange.
+   * as one to send), within what is left of antiEntropyListedKeysMax for this interval, from a
+   * random leaf on so that the leaves left out are listed by a later exchange.
    */
   private sendLeaves(to: NodeId, addr: string, differing: readonly number[]): void {
     const perMsg = this.config.antiEntropyLeavesPerMessageMax;
     let listing: LeafListing[] = [];
     let bytes = 0;
-    let keys = 0;
+    const now = this.env.nowMs();
+    if (now - this.listingWindowStartMs >= this.config.antiEntropyIntervalMs) {
+      this.listingWindowStartMs = now;
+      this.listedKeysLeft = this.config.antiEntropyListedKeysMax;
+    }
     let all = 0;
     for (const index of differing) all += this.tree.leafKeyCount(index);
     // Over the budget: start at a random differing leaf (wrapping), so that every one is listed in time.
-    const start = all > this.config.antiEntropyListedKeysMax ? Math.floor(this.env.random() * differing.length) : 0;
+    const start = all > this.listedKeysLeft ? Math.floor(this.env.random() * differing.length) : 0;
     for (let n = 0; n < differing.length; n++) {
       const index = differing[(start + n) % differing.length] as number;
-      if (keys >= this.config.antiEntropyListedKeysMax) break;
+      if (this.listedKeysLeft <= 0) break;
       const entries = this.tree.leafEntries(index);
-      keys += entries.length;
+      this.listedKeysLeft -= entries.length;
       let leafBytes = 8;
       for (const e of entries) leafBytes += 3 * e.key.length + 18;
       if (listing.length > 0 && (listing.length >= perMsg || bytes + leafBytes > listingBytesTarget)) {

@@ -166,10 +166,12 @@ export interface ClusterConfig {
    */
   antiEntropyExchangeTreeItemsMax: number;
   /**
-   * Keys listed (with their digests) in answer to one message of leaf hashes: what bounds an
-   * exchange's work when replicas differ almost everywhere (a backlog handed to anti-entropy).
-   * Leaves are listed whole from a random differing one on; the rest wait for a later exchange.
-   * An exchange lists at most this times antiEntropyExchangeTreeItemsMax / antiEntropyTreeItemsMax keys.
+   * Keys this node lists (with their digests) per antiEntropyIntervalMs, over every exchange it
+   * answers: what bounds anti-entropy's work when replicas differ almost everywhere (a delta
+   * backlog handed to anti-entropy), since the states shipped and merged are those of listed
+   * leaves. Leaves are listed whole from a random differing one on; the rest wait for a later
+   * exchange. Exchanges start every interval whether or not earlier ones finished, so a budget
+   * per exchange would let a loaded node fall ever further behind; this one is a rate.
    */
   antiEntropyListedKeysMax: number;
   /** Leaves whose keys are listed in one message. */
@@ -233,7 +235,7 @@ export function defaultLanConfig(): ClusterConfig {
     hashTreeDepth: 4,
     antiEntropyTreeItemsMax: 4096,
     antiEntropyExchangeTreeItemsMax: 65_536,
-    antiEntropyListedKeysMax: 4096,
+    antiEntropyListedKeysMax: 32_768,
     antiEntropyLeavesPerMessageMax: 256,
     antiEntropyChunkBytesMax: 1024 * 1024,
   };
