@@ -174,6 +174,14 @@ export interface ClusterConfig {
    * per exchange would let a loaded node fall ever further behind; this one is a rate.
    */
   antiEntropyListedKeysMax: number;
+  /**
+   * Bytes of key states this node sends per antiEntropyIntervalMs, over every exchange (beyond
+   * it the rest waits for a later exchange; one big key still goes): a replica that lists
+   * little (an empty one lists only empty leaves) is otherwise sent every state it lacks at
+   * once, and merging them all blocks its event loop for long enough, on a loaded machine, to
+   * miss its failure-detector probes.
+   */
+  antiEntropyStateBytesMax: number;
   /** Leaves whose keys are listed in one message. */
   antiEntropyLeavesPerMessageMax: number;
   /** Bytes of key states shipped in one message (at least one key is always shipped). */
@@ -236,6 +244,7 @@ export function defaultLanConfig(): ClusterConfig {
     antiEntropyTreeItemsMax: 4096,
     antiEntropyExchangeTreeItemsMax: 65_536,
     antiEntropyListedKeysMax: 32_768,
+    antiEntropyStateBytesMax: 1024 * 1024,
     antiEntropyLeavesPerMessageMax: 256,
     antiEntropyChunkBytesMax: 1024 * 1024,
   };
@@ -256,7 +265,7 @@ const positiveIntegerFields: ReadonlyArray<keyof ClusterConfig> = [
   "joinRetryIntervalMs", "deadReapAfterMs", "leftReapAfterMs", "membersMax",
   "deltaPushIntervalMs", "deltaBatchEntriesMax", "deltaBatchBytesMax", "deltaInflightEntriesMax",
   "deltaRetransmitMs", "deltaBacklogEntriesMax", "deltaBacklogBytesMax", "antiEntropyIntervalMs",
-  "hashTreeDepth", "antiEntropyTreeItemsMax", "antiEntropyExchangeTreeItemsMax", "antiEntropyListedKeysMax", "antiEntropyLeavesPerMessageMax", "antiEntropyChunkBytesMax",
+  "hashTreeDepth", "antiEntropyTreeItemsMax", "antiEntropyExchangeTreeItemsMax", "antiEntropyListedKeysMax", "antiEntropyStateBytesMax", "antiEntropyLeavesPerMessageMax", "antiEntropyChunkBytesMax",
   "relayedProbesMax", "heldOutboundEnvelopesMax", "heldOutboundBytesMax", "deltaInflightBytesMax", "deltaRetransmitMaxMs",
 ];
 

@@ -30,6 +30,9 @@ function side(name: string, env: ManualEnv): Side {
   return { id: name as NodeId, store, tree, out, ae: new AntiEntropy(config, env, tree, store, out, []) };
 }
 
+/** Bytes of states (with their keys) in ae-states messages, per sender, since the last reset. */
+const statesSent = new Map<string, number>();
+
 /** Delivers everything both sides send until both are quiet; returns the keys listed in ae-leaves messages. */
 function exchange(from: Side, to: Side): number {
   from.ae.start({ id: to.id, addr: to.id });
@@ -41,6 +44,7 @@ function exchange(from: Side, to: Side): number {
         moved = true;
         for (const m of decodeEnvelope(o.payload).messages) {
           if (m.kind === "ae-leaves") for (const l of m.leaves) listed += l.entries.length;
+          if (m.kind === "ae-states") for (const [k, st] of m.entries) statesSent.set(s.id, (statesSent.get(s.id) ?? 0) + k.length + st.length);
           if (m.kind === "ae-tree" || m.kind === "ae-leaves" || m.kind === "ae-states" || m.kind === "ae-piece") r.ae.handle(s.id, s.id, m);
         }
       }
@@ -92,6 +96,27 @@ describe(`anti-entropy exchange size (seed ${seed})`, () => {
       exchanges++;
       expect(exchanges).toBeLessThanOrEqual(6);
     }
+    expect(b.tree.hash(0, 0)).toEqual(a.tree.hash(0, 0));
+  });
+
+  test("an empty replica is sent at most the interval's state budget per interval, however much it lacks, and is filled over a few intervals", () => {
+    const env = new ManualEnv(seed + 2);
+    const a = side("a", env);
+    const b = side("b", env);
+    for (const k of keysOf(40_000, "a-somewhat-longer-key-name-")) a.store.increment(k, 1);
+    // b lists every leaf (all empty) and a holds 40,000 keys (~3 MB of states): one exchange
+    // used to ship them all at once, 8 MB per listing message, with no bound per exchange.
+    let intervals = 0;
+    while (b.tree.keyCount < 40_000) {
+      env.now += config.antiEntropyIntervalMs;
+      statesSent.clear();
+      exchange(a, b);
+      exchange(a, b);
+      expect(statesSent.get("a") ?? 0).toBeLessThanOrEqual(config.antiEntropyStateBytesMax);
+      intervals++;
+      expect(intervals).toBeLessThanOrEqual(8);
+    }
+    expect(intervals).toBeGreaterThan(1);
     expect(b.tree.hash(0, 0)).toEqual(a.tree.hash(0, 0));
   });
 });
