@@ -54,8 +54,17 @@ import { aeReplyBytesMax } from "../limits.ts";
 export const gcProbeKeysMax = 4096;
 /** Rounds in flight at once. */
 export const gcRoundsInflightMax = 4;
-/** A round not stable after this long is dropped; its keys are probed again later (ms). */
+/** A round not confirmed by every member after this long is dropped; its keys are probed again later (ms). */
 export const gcRoundTimeoutMs = 15_000;
+/**
+ * A round every member confirmed waits this long for their delta streams to deliver what they
+ * had queued (condition 2) before it is dropped (ms). Probing again would not help: the new
+ * round's confirmations name the streams' tails then, further on; under a backlog that takes
+ * longer than gcRoundTimeoutMs to drain, every round timed out and none was ever collected until
+ * the backlog was gone. A stream that overflows raises its floor and so delivers at once, and a
+ * member that leaves drops the round anyway, so this bound only matters for a stream that stalls.
+ */
+export const gcConfirmedRoundTimeoutMs = 10 * gcRoundTimeoutMs;
 /** A member's hello is re-sent this often until it answers (ms). */
 export const gcHelloIntervalMs = 1_000;
 /** Collected keys remembered so that a peer's copy of the record does not re-create them (ms). */
@@ -569,7 +578,8 @@ export class TombstoneCollector {
       // A member that joined since the round was sent never saw it: the round cannot settle.
       let joined = false;
       for (const id of members) if (!r.required.includes(id)) joined = true;
-      if (joined || now - r.sentAtMs > gcRoundTimeoutMs) {
+      const timeoutMs = r.confirms.size === r.required.length ? gcConfirmedRoundTimeoutMs : gcRoundTimeoutMs;
+      if (joined || now - r.sentAtMs > timeoutMs) {
         this.dropRound(r, false);
         continue;
       }

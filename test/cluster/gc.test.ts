@@ -6,7 +6,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { Cluster } from "../../src/cluster/cluster.ts";
-import { collectedGraceMs, type GcDurableState } from "../../src/cluster/gc.ts";
+import { collectedGraceMs, gcRoundTimeoutMs, type GcDurableState } from "../../src/cluster/gc.ts";
 import type { ClusterEvent, NodeId } from "../../src/cluster/types.ts";
 import { decodeEnvelope, encodeEnvelope, type Message } from "../../src/cluster/wire.ts";
 import { EngineStore } from "../../src/sim/engine-store.ts";
@@ -199,6 +199,27 @@ describe("tombstone collection", () => {
     // Once every node forgot the keys it collected, the trees hold none of them.
     net.run(collectedGraceMs);
     for (const n of [a, b, c]) expect(n.cluster.status().keys).toBe(0);
+  });
+
+  test("a round every member confirmed waits for a member's lagging delta stream past the round timeout, then collects without probing again", () => {
+    const net = new Net();
+    const a = net.add("a");
+    const b = net.add("b", { seeds: ["a:1"] });
+    net.run(3_000);
+    write(a, "k", "v");
+    net.run(2_000);
+    // b's delta batches to a are lost for longer than a round may wait for confirmations: b's
+    // confirmation of a's round names a delta of b's stream that a has not received.
+    net.tap = (from, to, msgs) => !(from === b && to === a.addr && msgs.some((m) => m.kind === "delta-batch"));
+    write(b, "other", "x");
+    del(a, "k");
+    net.run(gcRoundTimeoutMs + 10_000);
+    expect(stored(a, "k")).toBe(true);
+    net.tap = null;
+    net.run(5_000);
+    expect(stored(a, "k")).toBe(false);
+    // The round waited for the stream; it was not dropped and probed again on every timeout.
+    expect(a.cluster.collection().roundsAbandoned).toBe(0);
   });
 
   test("a duplicate of a delta batch merged before the delete, replayed after the collection, brings nothing back", () => {
