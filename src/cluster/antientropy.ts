@@ -26,6 +26,8 @@ const listingBytesTarget = peerEnvelopeTargetBytesMax / 2;
 const statesReadKeysMax = 256;
 /** A partly received state is dropped after this many anti-entropy intervals without completing. */
 const reassemblyIntervalsMax = 10;
+/** The least bytes a key's state and name take when shipped: how many keys a state budget may carry at most. */
+const pushKeyBytesMin = 32;
 /** Transfers remembered as complete, so that a late duplicate piece does not start a new one. */
 const completedTransfersMax = 64;
 
@@ -75,6 +77,24 @@ export class AntiEntropy {
    * nodes that never send a big state draw nothing from env.random).
    */
   private transferSeq = -1;
+  /**
+   * Keys this node may still list in the current interval (see antiEntropyListedKeysMax): exchanges
+   * start every interval whether or not the last one finished, so a budget per exchange would not
+   * bound the work of a node that repairs more slowly than exchanges arrive.
+   */
+  private listedKeysLeft = 0;
+  /** Bytes of states this node may still send in the current interval (see antiEntropyStateBytesMax). */
+  private stateBytesLeft = 0;
+  private budgetWindowStartMs = Number.NEGATIVE_INFINITY;
+
+  /** A new interval: the listing and state budgets start over (what was not used is not carried). */
+  private refillBudgets(): void {
+    const now = this.env.nowMs();
+    if (now - this.budgetWindowStartMs < this.config.antiEntropyIntervalMs) return;
+    this.budgetWindowStartMs = now;
+    this.listedKeysLeft = this.config.antiEntropyListedKeysMax;
+    this.stateBytesLeft = this.config.antiEntropyStateBytesMax;
+  }
 
   constructor(
     private readonly config: ClusterConfig,
@@ -170,8 +190,15 @@ export class AntiEntropy {
         children.push({ index: child, hash: this.tree.hash(level + 1, child) });
       }
     }
-    children = this.slice(children, this.config.antiEntropyTreeItemsMax);
-    this.outbox.send(from, fromAddr, { kind: "ae-tree", depth, level: level + 1, items: children });
+    // Every child up to the exchange's budget, in messages of antiEntropyTreeItemsMax: a slice
+    // of one message's worth (1/16 of a depth-4 tree's leaves) would find only that share of
+    // the differing keys per exchange, so a replica missing a few keys everywhere would need
+    // dozens of exchanges per peer to converge.
+    children = this.slice(children, this.config.antiEntropyExchangeTreeItemsMax);
+    const perMsg = this.config.antiEntropyTreeItemsMax;
+    for (let i = 0; i < children.length; i += perMsg) {
+      this.outbox.send(from, fromAddr, { kind: "ae-tree", depth, level: level + 1, items: children.slice(i, i + perMsg) });
+    }
   }
 
   /** At most `max` items: a random contiguous (wrapping) slice, so repeated sessions cover all. */
@@ -184,15 +211,25 @@ export class AntiEntropy {
   }
 
   /**
-   * Lists leaves, at most antiEntropyLeavesPerMessageMax and about listingBytesTarget per
-   * message (a leaf is listed whole: the receiver reads a missing key as one to send).
+   * Lists differing leaves, at most antiEntropyLeavesPerMessageMax and about
+   * listingBytesTarget per message (a leaf is listed whole: the receiver reads a missing key
+   * as one to send), within what is left of antiEntropyListedKeysMax for this interval, from a
+   * random leaf on so that the leaves left out are listed by a later exchange.
    */
-  private sendLeaves(to: NodeId, addr: string, leaves: readonly number[]): void {
+  private sendLeaves(to: NodeId, addr: string, differing: readonly number[]): void {
     const perMsg = this.config.antiEntropyLeavesPerMessageMax;
     let listing: LeafListing[] = [];
     let bytes = 0;
-    for (const index of leaves) {
+    this.refillBudgets();
+    let all = 0;
+    for (const index of differing) all += this.tree.leafKeyCount(index);
+    // Over the budget: start at a random differing leaf (wrapping), so that every one is listed in time.
+    const start = all > this.listedKeysLeft ? Math.floor(this.env.random() * differing.length) : 0;
+    for (let n = 0; n < differing.length; n++) {
+      const index = differing[(start + n) % differing.length] as number;
+      if (this.listedKeysLeft <= 0) break;
       const entries = this.tree.leafEntries(index);
+      this.listedKeysLeft -= entries.length;
       let leafBytes = 8;
       for (const e of entries) leafBytes += 3 * e.key.length + 18;
       if (listing.length > 0 && (listing.length >= perMsg || bytes + leafBytes > listingBytesTarget)) {
@@ -212,14 +249,30 @@ export class AntiEntropy {
     const want: string[] = [];
     for (const leaf of leaves) {
       if (!this.tree.hasNode(this.tree.depth, leaf.index)) return this.refuse(from, `no leaf ${leaf.index}`);
-      const theirs = new Map<string, bigint>();
       for (const e of leaf.entries) {
         if (this.tree.leafOf(e.key) !== leaf.index) return this.refuse(from, `key listed under the wrong leaf ${leaf.index}`);
-        theirs.set(e.key, e.digest);
       }
+    }
+    this.refillBudgets();
+    // Keys worth reading for a push: no more than this interval's state budget can carry. Past
+    // it only the keys the peer listed are looked up (for what to ask it for): a peer that
+    // lists little (an empty one lists every leaf, empty) must not make this node turn its whole
+    // keyspace into strings on every exchange, only to send none of them.
+    let pushKeysRoom = Math.floor(this.stateBytesLeft / pushKeyBytesMin);
+    for (const leaf of leaves) {
+      if (pushKeysRoom <= 0) {
+        for (const e of leaf.entries) if (this.tree.digestOf(e.key) !== e.digest) want.push(e.key);
+        continue;
+      }
+      const theirs = new Map<string, bigint>();
+      for (const e of leaf.entries) theirs.set(e.key, e.digest);
       const mine = new Map<string, bigint>();
       for (const e of this.tree.leafEntries(leaf.index)) mine.set(e.key, e.digest);
-      for (const [k, d] of mine) if (theirs.get(k) !== d) push.push(k);
+      for (const [k, d] of mine) {
+        if (theirs.get(k) === d) continue;
+        push.push(k);
+        pushKeysRoom--;
+      }
       for (const [k, d] of theirs) if (mine.get(k) !== d) want.push(k);
     }
     this.sendStates(from, fromAddr, push, want);
@@ -235,7 +288,8 @@ export class AntiEntropy {
   }
 
   /**
-   * States of `keys`, at most aeReplyBytesMax in all (the rest waits for a later round): states
+   * States of `keys`, at most aeReplyBytesMax in all and within what is left of
+   * antiEntropyStateBytesMax for this interval (the rest waits for a later round): states
    * of up to stateBytesMax bytes in ae-states messages of about antiEntropyChunkBytesMax each,
    * then larger ones in pieces - always at least one of them, starting at a random one, so that
    * every big key is shipped in time and none delays the small ones. `want` rides on the first
@@ -247,6 +301,8 @@ export class AntiEntropy {
     let chunk: Array<[string, Uint8Array]> = [];
     let chunkBytes = 0;
     let sent = 0;
+    this.refillBudgets();
+    const cap = Math.min(aeReplyBytesMax, this.stateBytesLeft);
     let wantSent = false;
     // Every state below is read now, in this call: one stamp covers them all.
     const stamp = this.gate.stamp();
@@ -257,14 +313,14 @@ export class AntiEntropy {
       chunk = [];
       chunkBytes = 0;
     };
-    for (let i = 0; i < keys.length && sent < aeReplyBytesMax; i += statesReadKeysMax) {
+    for (let i = 0; i < keys.length && sent < cap; i += statesReadKeysMax) {
       for (const [k, s] of this.store.states(keys.slice(i, i + statesReadKeysMax))) {
         if (s.length > stateBytesMax) {
           big.push(k);
           continue;
         }
         const bytes = s.length + k.length;
-        if (sent + bytes > aeReplyBytesMax) break;
+        if (sent + bytes > cap) break;
         if (chunk.length > 0 && chunkBytes + bytes > this.config.antiEntropyChunkBytesMax) flush();
         chunk.push([k, s]);
         chunkBytes += bytes;
@@ -277,11 +333,12 @@ export class AntiEntropy {
       const [entry] = this.store.states([big[(first + n) % big.length] as string]);
       if (entry === undefined) continue;
       const [k, s] = entry;
-      if (n > 0 && sent + s.length > aeReplyBytesMax) break;
+      if (n > 0 && sent + s.length > cap) break;
       if (s.length > stateBytesMax) this.sendPieces(to, addr, k, s, stamp);
       else this.outbox.send(to, addr, { kind: "ae-states", entries: [[k, s]], want: [], stamp });
       sent += s.length;
     }
+    this.stateBytesLeft -= sent;
   }
 
   /** One state of more than stateBytesMax bytes, as ae-pieces of at most stateBytesMax. */

@@ -92,6 +92,9 @@ export class Cluster {
       persist: g.persist ?? (() => {}),
       clocks: g.clocks ?? tsClocks,
       seeds: (opts.seeds ?? []).filter((s) => s !== opts.addr).length,
+    }, (key) => {
+      // The grace period is over: the tree lets go of the record's digest (unless the key is back).
+      if (opts.store.digest(key) === undefined) this.tree.set(key, undefined);
     });
     this.ae = new AntiEntropy(this.config, this.env, this.tree, opts.store, this.outbox, this.events, this.gc);
     this.membership = new Membership(this.config, this.env, { id: opts.id, addr: opts.addr }, opts.seeds ?? [], this.outbox, this.events, {
@@ -211,8 +214,16 @@ export class Cluster {
     this.store.reportChanges?.();
   }
 
-  /** The engine reports a key's new digest (undefined = key gone) after any change, local or merged. */
+  /**
+   * The engine reports a key's new digest (undefined = key gone) after any change, local or merged.
+   * A key collected here keeps its record's digest in the hash tree while the collector remembers
+   * it (collectedGraceMs): a member that holds the same record and has not collected it yet then
+   * compares equal, instead of every anti-entropy exchange with it shipping every such record
+   * here (and wanting them from it) only for this node to drop them as collected (gc.ts skipsKey),
+   * which after a mass delete meant shipping every key collected here, exchange after exchange.
+   */
   keyChanged(key: string, digest: bigint | undefined): void {
+    if (digest === undefined && this.gc.remembers(key)) return;
     this.tree.set(key, digest);
   }
 

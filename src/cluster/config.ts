@@ -106,7 +106,7 @@ export interface ClusterConfig {
   /** Members known at most; a push-pull or alive beyond it is refused. */
   membersMax: number;
   // ---- CRDT delta push ----
-  /** Pending deltas are pushed to every live peer every this many ms (one batch per peer). */
+  /** Pending deltas are pushed to every live peer every this many ms (as many batches per peer as the in-flight window admits). */
   deltaPushIntervalMs: number;
   /** Deltas in one batch. */
   deltaBatchEntriesMax: number;
@@ -157,8 +157,31 @@ export interface ClusterConfig {
    * differing path. 4 (65,536 leaves, ~0.6 MB) suits up to a few million keys.
    */
   hashTreeDepth: number;
-  /** Tree nodes compared in one message; beyond it a session covers a random slice and the next covers the rest. */
+  /** Tree nodes compared in one message. */
   antiEntropyTreeItemsMax: number;
+  /**
+   * Tree nodes of one level compared in one exchange (in messages of antiEntropyTreeItemsMax);
+   * beyond it an exchange covers a random slice and later ones the rest. 65,536 covers every
+   * leaf of a depth-4 tree (~1.3 MB of hashes), so one exchange finds every differing leaf.
+   */
+  antiEntropyExchangeTreeItemsMax: number;
+  /**
+   * Keys this node lists (with their digests) per antiEntropyIntervalMs, over every exchange it
+   * answers: what bounds anti-entropy's work when replicas differ almost everywhere (a delta
+   * backlog handed to anti-entropy), since the states shipped and merged are those of listed
+   * leaves. Leaves are listed whole from a random differing one on; the rest wait for a later
+   * exchange. Exchanges start every interval whether or not earlier ones finished, so a budget
+   * per exchange would let a loaded node fall ever further behind; this one is a rate.
+   */
+  antiEntropyListedKeysMax: number;
+  /**
+   * Bytes of key states this node sends per antiEntropyIntervalMs, over every exchange (beyond
+   * it the rest waits for a later exchange; one big key still goes): a replica that lists
+   * little (an empty one lists only empty leaves) is otherwise sent every state it lacks at
+   * once, and merging them all blocks its event loop for long enough, on a loaded machine, to
+   * miss its failure-detector probes.
+   */
+  antiEntropyStateBytesMax: number;
   /** Leaves whose keys are listed in one message. */
   antiEntropyLeavesPerMessageMax: number;
   /** Bytes of key states shipped in one message (at least one key is always shipped). */
@@ -219,6 +242,9 @@ export function defaultLanConfig(): ClusterConfig {
     antiEntropyIntervalMs: 1_000,
     hashTreeDepth: 4,
     antiEntropyTreeItemsMax: 4096,
+    antiEntropyExchangeTreeItemsMax: 65_536,
+    antiEntropyListedKeysMax: 32_768,
+    antiEntropyStateBytesMax: 1024 * 1024,
     antiEntropyLeavesPerMessageMax: 256,
     antiEntropyChunkBytesMax: 1024 * 1024,
   };
@@ -239,7 +265,7 @@ const positiveIntegerFields: ReadonlyArray<keyof ClusterConfig> = [
   "joinRetryIntervalMs", "deadReapAfterMs", "leftReapAfterMs", "membersMax",
   "deltaPushIntervalMs", "deltaBatchEntriesMax", "deltaBatchBytesMax", "deltaInflightEntriesMax",
   "deltaRetransmitMs", "deltaBacklogEntriesMax", "deltaBacklogBytesMax", "antiEntropyIntervalMs",
-  "hashTreeDepth", "antiEntropyTreeItemsMax", "antiEntropyLeavesPerMessageMax", "antiEntropyChunkBytesMax",
+  "hashTreeDepth", "antiEntropyTreeItemsMax", "antiEntropyExchangeTreeItemsMax", "antiEntropyListedKeysMax", "antiEntropyStateBytesMax", "antiEntropyLeavesPerMessageMax", "antiEntropyChunkBytesMax",
   "relayedProbesMax", "heldOutboundEnvelopesMax", "heldOutboundBytesMax", "deltaInflightBytesMax", "deltaRetransmitMaxMs",
 ];
 

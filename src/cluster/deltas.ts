@@ -149,11 +149,16 @@ export class DeltaPush {
         o.lastProgressMs = now;
         o.retransmitMs = Math.min(o.retransmitMs * 2, this.config.deltaRetransmitMaxMs);
       }
-      this.sendBatch(p, o, now);
+      // As many batches as the in-flight window admits, not one per tick: a tick that comes
+      // late (a busy event loop) would otherwise cap the stream at deltaBatchEntriesMax per
+      // tick, below the rate writes arrive at, and the backlog would overflow into
+      // anti-entropy, which repairs far more slowly. The window bounds what one tick sends.
+      while (this.sendBatch(p, o, now));
     }
   }
 
-  private sendBatch(p: PeerAddress, o: PeerOut, now: number): void {
+  /** Sends the next batch the window admits; false when there is none. */
+  private sendBatch(p: PeerAddress, o: PeerOut, now: number): boolean {
     let seq = Math.max(o.sentUpTo + 1, o.headSeq);
     const first = seq;
     const deltas: Uint8Array[] = [];
@@ -167,10 +172,11 @@ export class DeltaPush {
       o.inflightBytes += d.length;
       seq++;
     }
-    if (deltas.length === 0) return;
+    if (deltas.length === 0) return false;
     if (o.acked >= o.sentUpTo) o.lastProgressMs = now;
     o.sentUpTo = seq - 1;
     this.outbox.send(p.id, p.addr, { kind: "delta-batch", epoch: this.epoch, floorSeq: o.headSeq, firstSeq: first, deltas });
+    return true;
   }
 
   handle(from: NodeId, fromAddr: string, msg: Extract<Message, { kind: "delta-batch" | "delta-ack" }>): void {

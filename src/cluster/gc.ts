@@ -54,8 +54,17 @@ import { aeReplyBytesMax, collectedRememberedMax } from "../limits.ts";
 export const gcProbeKeysMax = 4096;
 /** Rounds in flight at once. */
 export const gcRoundsInflightMax = 4;
-/** A round not stable after this long is dropped; its keys are probed again later (ms). */
+/** A round not confirmed by every member after this long is dropped; its keys are probed again later (ms). */
 export const gcRoundTimeoutMs = 15_000;
+/**
+ * A round every member confirmed waits this long for their delta streams to deliver what they
+ * had queued (condition 2) before it is dropped (ms). Probing again would not help: the new
+ * round's confirmations name the streams' tails then, further on; under a backlog that takes
+ * longer than gcRoundTimeoutMs to drain, every round timed out and none was ever collected until
+ * the backlog was gone. A stream that overflows raises its floor and so delivers at once, and a
+ * member that leaves drops the round anyway, so this bound only matters for a stream that stalls.
+ */
+export const gcConfirmedRoundTimeoutMs = 10 * gcRoundTimeoutMs;
 /** A member's hello is re-sent this often until it answers (ms). */
 export const gcHelloIntervalMs = 1_000;
 /** Collected keys remembered so that a peer's copy of the record does not re-create them (ms). */
@@ -197,6 +206,8 @@ export class TombstoneCollector {
     private readonly events: ClusterEvent[],
     private readonly deltas: DeltaPush,
     private readonly opts: GcOptions,
+    /** Called with each collected key once it is no longer remembered. */
+    private readonly forgotten: (key: string) => void = () => {},
   ) {
     this.durable = { ...opts.durable, departed: [...opts.durable.departed], members: [...opts.durable.members], lives: [...opts.durable.lives] };
     this.quarantined = opts.quarantined;
@@ -217,6 +228,11 @@ export class TombstoneCollector {
   /** Collected keys still remembered. */
   get rememberedCollected(): number {
     return this.collected.size;
+  }
+
+  /** Is `key` a key collected here recently (still remembered)? */
+  remembers(key: string): boolean {
+    return this.collected.has(key);
   }
 
   /** May replica data (deltas, anti-entropy states, probes) from `from` be merged? */
@@ -562,7 +578,8 @@ export class TombstoneCollector {
       // A member that joined since the round was sent never saw it: the round cannot settle.
       let joined = false;
       for (const id of members) if (!r.required.includes(id)) joined = true;
-      if (joined || now - r.sentAtMs > gcRoundTimeoutMs) {
+      const timeoutMs = r.confirms.size === r.required.length ? gcConfirmedRoundTimeoutMs : gcRoundTimeoutMs;
+      if (joined || now - r.sentAtMs > timeoutMs) {
         this.dropRound(r, false);
         continue;
       }
@@ -635,10 +652,17 @@ export class TombstoneCollector {
     let n = 0;
     for (const r of rounds) {
       for (const e of r.entries) {
-        if (!store.collect(e.key, e.digest)) continue;
-        n++;
+        // Remembered before the store drops it: a store that reports the removal at once finds
+        // the key remembered (see remembers).
+        const before = this.collected.get(e.key);
         this.collected.delete(e.key);
         this.collected.set(e.key, { until: now + collectedGraceMs, record: e.record });
+        if (store.collect(e.key, e.digest)) {
+          n++;
+          continue;
+        }
+        this.collected.delete(e.key);
+        if (before !== undefined) this.collected.set(e.key, before);
       }
       this.roundsCompleted++;
       this.dropRound(r, true);
@@ -647,6 +671,7 @@ export class TombstoneCollector {
       const first = this.collected.keys().next().value as string;
       this.collected.delete(first);
       this.store.forgetCollected?.(first);
+      this.forgotten(first);
     }
     this.keysCollected += n;
     if (n > 0) this.events.push({ kind: "tombstones-collected", keys: n });
@@ -663,6 +688,7 @@ export class TombstoneCollector {
       if (until > now) break;
       this.collected.delete(k);
       this.store.forgetCollected?.(k);
+      this.forgotten(k);
     }
   }
 }

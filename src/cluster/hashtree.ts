@@ -343,6 +343,17 @@ export class HashTree {
     return out;
   }
 
+  /** How many keys one leaf holds (no strings made). */
+  leafKeyCount(leaf: number): number {
+    let n = 0;
+    if (!(leaf >= 0 && leaf < this.leafHead.length)) return n;
+    for (let s = this.leafHead[leaf] as number; s !== noSlot; n++) {
+      const rec = this.recs[s >>> pageBits] as Int32Array;
+      s = rec[(s & pageMask) * stride + fNext] as number;
+    }
+    return n;
+  }
+
   /** Bytes the per-key structures hold (records, arena, table), for the memory accounting. */
   get bytesHeld(): number {
     let n = this.table.byteLength;

@@ -22,6 +22,21 @@ const leaveTimeoutMs = 2_000;
 /** Least time between two log lines about refused far-ahead peer timestamps (each is counted in the metric). */
 const clockAheadLogIntervalMs = 10_000;
 
+/**
+ * Deadline of a data exchange with a peer (deltas, anti-entropy, collection probes), whose
+ * reply carries its answer: a delta ack, a gc-confirm, the states asked for. Such an answer
+ * waits for the peer's WAL append of what it merged (Outbound.carriesState) and for the peer
+ * to merge the request at all, so under load it takes longer than a ping's 2 s; with the 2 s
+ * deadline the answer was thrown away and the sender resent the batch or probed again, so a
+ * loaded cluster redid work whose answers it then dropped (likely what `bench collect` showed
+ * at 1M keys on a loaded machine: delta backlogs overflowing, collection rounds timing out by
+ * the hundred, anti-entropy bytes flowing while nothing was repaired; not yet measured with
+ * this deadline). Failure detection keeps its own connection and the short deadline. In-flight
+ * sends to a peer that stopped answering stay bounded by the protocols' windows (deltas,
+ * probes, one exchange per second), well under driverSendsInflightMax.
+ */
+export const peerDataDeadlineMs = 30_000;
+
 export interface ClusterHostOptions {
   cfg: NodeConfig;
   engine: Engine;
@@ -72,7 +87,7 @@ export class ClusterHost {
   private readonly unsettled = new Set<Promise<unknown>>();
 
   constructor(private readonly o: ClusterHostOptions) {
-    this.peers = new PeerClient({ selfId: o.cfg.id, security: o.tls ? { tls: o.tls } : { insecure: true } });
+    this.peers = new PeerClient({ selfId: o.cfg.id, security: o.tls ? { tls: o.tls } : { insecure: true }, deadlineMs: peerDataDeadlineMs });
     this.probes = new PeerClient({ selfId: o.cfg.id, security: o.tls ? { tls: o.tls } : { insecure: true } });
   }
 

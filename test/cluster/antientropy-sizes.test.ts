@@ -23,7 +23,9 @@ interface Side {
 }
 
 function side(name: string, env: ManualEnv): Side {
-  const config = { ...defaultLanConfig(), hashTreeDepth: 2 };
+  // What is tested here is how states are cut into messages, not the rate limits: an interval's
+  // budgets are set above what these exchanges ship.
+  const config = { ...defaultLanConfig(), hashTreeDepth: 2, antiEntropyStateBytesMax: 64 * 1024 * 1024, antiEntropyListedKeysMax: 1_000_000 };
   const store = new EngineStore(name, () => 1_000);
   const tree = new HashTree(config.hashTreeDepth);
   store.setOnChange((k, d) => tree.set(k, d));

@@ -125,3 +125,37 @@ test("bytes in flight to a peer are bounded by deltaInflightBytesMax, and resend
   expect(windows).toBe(8);
   expect(sentAt.length).toBe(32);
 });
+
+test("a stream ticked late (a busy event loop) still keeps up: each tick sends what the in-flight window admits, not one batch", () => {
+  const env = new ManualEnv(5);
+  const sender = side(env, "a", 7);
+  const receiver = side(env, "b", 9);
+  // 20,000 deltas/s for 10 s, ticks every 50 ms: one batch per tick would carry 256 / 50 ms,
+  // 5,120/s, and the backlog would pass deltaBacklogEntriesMax (100,000) and overflow.
+  const tickMs = 50;
+  const perTick = 1_000;
+  let written = 0;
+  for (let t = 0; t < 10_000; t += tickMs) {
+    for (let i = 0; i < perTick; i++) sender.push.enqueue(sender.store.increment("k", 1), [b]);
+    written += perTick;
+    env.now += tickMs;
+    sender.push.tick([b]);
+    const out = deltaMsgs(sender.drain());
+    deliver(a, receiver, out);
+    deliver(b, sender, deltaMsgs(receiver.drain()));
+  }
+  expect(sender.events.filter((e) => e.kind === "delta-backlog-overflow")).toEqual([]);
+  expect(sender.repaired).toEqual([]);
+  expect(receiver.store.value("k")).toBe(written);
+  expect(sender.push.backlog(b.id).entries).toBe(0);
+});
+
+test("one tick sends the whole in-flight window, in batches of deltaBatchEntriesMax", () => {
+  const env = new ManualEnv(6);
+  const sender = side(env, "a", 7);
+  for (let i = 0; i < 2 * config.deltaInflightEntriesMax; i++) sender.push.enqueue(sender.store.increment("k", 1), [b]);
+  env.now += config.deltaPushIntervalMs;
+  sender.push.tick([b]);
+  const batches = deltaMsgs(sender.drain()).filter((m) => m.kind === "delta-batch");
+  expect(batches.map((m) => (m.kind === "delta-batch" ? m.deltas.length : 0))).toEqual(Array(config.deltaInflightEntriesMax / config.deltaBatchEntriesMax).fill(config.deltaBatchEntriesMax));
+});
