@@ -258,6 +258,13 @@ describe("set checker", () => {
     expect(checkAll([sadd("a", 0, 1, "failed"), sadd("b", 2, 3, "indeterminate")], fin([]))).toEqual([]);
   });
 
+  test("passes: an indeterminate remove that ended (its client gave up) before an add began may still take it; an ok one may not", () => {
+    const ops = [sadd("a", 0, 1), srem("a", 2, 3, "indeterminate"), sadd("a", 5, 6, "ok", "n3")];
+    expect(checkAll(ops, fin([]))).toEqual([]);
+    const settled = [sadd("a", 0, 1), srem("a", 2, 3, "ok"), sadd("a", 5, 6, "ok", "n3")];
+    expect(checkAll(settled, fin([]))[0]?.message).toContain("is gone");
+  });
+
   test("fails: nodes disagree after heal", () => {
     const v = checkAll([sadd("a", 0, 1)], [{ node: "n1", key: "set-0", set: ["a"] }, { node: "n2", key: "set-0", set: [] }]);
     expect(v.map((x) => x.checker)).toEqual(["convergence"]);

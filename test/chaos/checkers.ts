@@ -389,7 +389,9 @@ export function checkSets(ops: readonly Op[], finals: readonly FinalRead[]): Vio
       for (const m of present) if (!added.has(m)) found.push({ checker: "set", key, message: `final member ${JSON.stringify(m)} was never added: phantom member` });
       for (const a of adds) {
         if (a.outcome !== "ok" || present.has(a.member)) continue;
-        const couldObserve = removes.some((r) => r.member === a.member && r.endMs >= a.startMs);
+        // An indeterminate remove may still be applied after its client gave up (a retry, or a
+        // request the node took late): it could have observed any add, as a delete could (above).
+        const couldObserve = removes.some((r) => r.member === a.member && (r.outcome === "indeterminate" || r.endMs >= a.startMs));
         if (!couldObserve) found.push({ checker: "set", key, message: `acknowledged add of ${JSON.stringify(a.member)} (${a.process} on ${a.node} at ${a.startMs.toFixed(1)}ms) is gone, and no remove of it came after` });
       }
     }
