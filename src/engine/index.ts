@@ -741,7 +741,7 @@ export class Engine {
         if (r.ok) {
           if (r.delta !== null) deltas.push(r.delta);
           if (op.kind === "set" || op.kind === "setMv") {
-            const d = this.registerDeadline(op.key, op.expiry, nowMs);
+            const d = this.registerDeadline(op.key, i, op.expiry, nowMs);
             if (d !== null) deltas.push(d);
           }
           results[k] = r.count === undefined ? { ok: true, value: r.value } : { ok: true, value: r.value, count: r.count };
@@ -903,11 +903,15 @@ export class Engine {
    * What a register write does to its key's deadline (SetExpiry; the write itself succeeded):
    * sets it, keeps it, or - as Redis's SET - clears one in force. The delta, or null.
    */
-  private registerDeadline(key: string, expiry: SetExpiry | undefined, nowMs: number): Uint8Array | null {
+  /** i: the key's entry before the write (-1: the write created it, so it has no deadline to clear). */
+  private registerDeadline(key: string, i: number, expiry: SetExpiry | undefined, nowMs: number): Uint8Array | null {
     if (expiry?.kind === "keep") return null;
-    const i = this.indexOf(key);
+    if (expiry?.kind === "at") {
+      // Only a new key needs looking up again: a write never moves an existing entry.
+      const at = i >= 0 ? i : this.indexOf(key);
+      return at < 0 ? null : this.setDeadline(at, key, expiry.atMs, nowMs);
+    }
     if (i < 0) return null;
-    if (expiry?.kind === "at") return this.setDeadline(i, key, expiry.atMs, nowMs);
     return (this.deadlineAt(i)?.atMs() ?? null) === null ? null : this.setDeadline(i, key, null, nowMs);
   }
 
