@@ -65,7 +65,7 @@ export function runRandomScenario(seed: number, opts: ScenarioOptions = {}): Sce
       : {}),
     // A replica told to discard its data (tombstone collection, src/cluster/gc.ts) loses its life's unreplicated writes, as a wipe does.
     onEvent: (i, e) => {
-      if (e.kind === "replica-reset") work?.dataLost(i, false);
+      if (e.kind === "replica-reset") work?.dataLost(i);
     },
     network: {
       lossRate: rng.pick([0, 0.01, 0.05, 0.15]),

@@ -138,28 +138,30 @@ export class ProductWorkload {
     return `n${i}#${this.lives[i]}`;
   }
 
-  /** Node i lost its data (wiped, or restored from an older copy): its current life ends. */
-  /** Lives whose data the scenario destroyed (not the product: see dataLost). */
-  private readonly injectedLostLives = new Set<string>();
   /** Each node's life when the established keys were written (see everyEstablishedCopyLost). */
   private livesAtEstablish: string[] = [];
 
   /**
-   * The scenario destroyed every node's data at least once since the keys were established
-   * (wiped, restored, repaired; a product reset does not count): the established keys may be gone everywhere, and a stray op may have created one
-   * afresh with another type. Only then is "established as X" not required.
+   * Every node's data was destroyed at least once since the keys were established: the
+   * established keys may be gone everywhere, and a stray op may have created one afresh with
+   * another type. Only then is "established as X" not required.
+   *
+   * A product reset counts as well as an injected loss (wiped, restored, repaired): a reaped
+   * member that returns discards its data (src/cluster/gc.ts), and when the scenario had
+   * already destroyed every other copy, the reset one was the last (seed 441841004: n0 wiped,
+   * n1 restored then reset, then n2, partitioned away with the only counter, reaped and reset;
+   * a stray SET on the emptied n1 is then the only state of the key left anywhere).
    */
   private everyEstablishedCopyLost(): boolean {
-    return this.livesAtEstablish.length > 0 && this.livesAtEstablish.every((l) => this.injectedLostLives.has(l));
+    return this.livesAtEstablish.length > 0 && this.livesAtEstablish.every((l) => this.lostLives.has(l));
   }
 
   /**
-   * Node i lost its data: its current life ends. `injected`: the scenario wiped or replaced the
-   * disk; false when the product discarded the data itself (a replica reset, src/cluster/gc.ts),
-   * which may lose the life's unreplicated writes but never what other nodes still hold.
+   * Node i lost its data: its current life ends. The scenario wiped or replaced its disk, or the
+   * product discarded the data itself (a replica reset, src/cluster/gc.ts), which may lose the
+   * life's unreplicated writes but never what other nodes still hold.
    */
-  dataLost(i: number, injected = true): void {
-    if (injected) this.injectedLostLives.add(this.life(i));
+  dataLost(i: number): void {
     this.lostLives.add(this.life(i));
     this.lives[i] = (this.lives[i] as number) + 1;
   }
