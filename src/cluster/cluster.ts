@@ -92,6 +92,7 @@ export class Cluster {
       persist: g.persist ?? (() => {}),
       clocks: g.clocks ?? tsClocks,
       seeds: (opts.seeds ?? []).filter((s) => s !== opts.addr).length,
+      ...(g.rememberedMax !== undefined ? { rememberedMax: g.rememberedMax } : {}),
     }, (key) => {
       // The grace period is over: the tree lets go of the record's digest (unless the key is back).
       if (opts.store.digest(key) === undefined) this.tree.set(key, undefined);
@@ -280,9 +281,9 @@ export class Cluster {
   }
 
   /** Tombstone collection: quarantine, generation and totals (metrics, tests). */
-  collection(): { quarantined: boolean; generation: number; keysCollected: number; roundsCompleted: number; roundsAbandoned: number; statesDroppedAsStale: number; remembered: number } {
+  collection(): { quarantined: boolean; generation: number; keysCollected: number; roundsCompleted: number; roundsAbandoned: number; statesDroppedAsStale: number; remembered: number; forgottenEarly: number } {
     const g = this.gc;
-    return { quarantined: g.isQuarantined, generation: g.generation, keysCollected: g.keysCollected, roundsCompleted: g.roundsCompleted, roundsAbandoned: g.roundsAbandoned, statesDroppedAsStale: g.statesDroppedAsStale, remembered: g.rememberedCollected };
+    return { quarantined: g.isQuarantined, generation: g.generation, keysCollected: g.keysCollected, roundsCompleted: g.roundsCompleted, roundsAbandoned: g.roundsAbandoned, statesDroppedAsStale: g.statesDroppedAsStale, remembered: g.rememberedCollected, forgottenEarly: g.forgottenEarly };
   }
 
   pendingBroadcasts(): number {

@@ -137,6 +137,8 @@ export interface GcOptions {
   clocks: Clocks;
   /** Seeds configured: with none and no member known, this node is alone and collects by itself. */
   seeds: number;
+  /** Collected keys remembered at most (default collectedRememberedMax; tests lower it). */
+  rememberedMax?: number;
 }
 
 interface Member {
@@ -196,6 +198,8 @@ export class TombstoneCollector {
   roundsCompleted = 0;
   roundsAbandoned = 0;
   statesDroppedAsStale = 0;
+  /** Collected keys forgotten before collectedGraceMs because too many were remembered (should stay 0: see startRounds). */
+  forgottenEarly = 0;
   private resetAsked = false;
 
   constructor(
@@ -212,9 +216,11 @@ export class TombstoneCollector {
     this.durable = { ...opts.durable, departed: [...opts.durable.departed], members: [...opts.durable.members], lives: [...opts.durable.lives] };
     this.quarantined = opts.quarantined;
     this.startedMs = env.nowMs();
+    this.rememberedMax = opts.rememberedMax ?? collectedRememberedMax;
   }
 
   private readonly startedMs: number;
+  private readonly rememberedMax: number;
 
   get generation(): number {
     return this.durable.generation;
@@ -536,6 +542,13 @@ export class TombstoneCollector {
     }
     if (others.length === 0 && this.opts.seeds > 0) return this.idle(now);
     while (this.rounds.size < gcRoundsInflightMax) {
+      // Back-pressure: a round collects up to gcProbeKeysMax keys, each remembered for
+      // collectedGraceMs. Starting rounds past the bound would force the oldest remembered
+      // keys out before their grace is over, and a peer's copy of such a record re-creates it,
+      // to be collected again (issue 13: a 1M-key delete churned that way for minutes). So
+      // collection waits for remembered keys to expire instead: at most rememberedMax keys
+      // per collectedGraceMs.
+      if (this.collected.size + this.inflight.size + gcProbeKeysMax > this.rememberedMax) return this.idle(now);
       const entries: Array<{ key: string; digest: bigint; record: number }> = [];
       const records: Array<[string, Uint8Array]> = [];
       let bytes = 0;
@@ -667,7 +680,8 @@ export class TombstoneCollector {
       this.roundsCompleted++;
       this.dropRound(r, true);
     }
-    while (this.collected.size > collectedRememberedMax) {
+    while (this.collected.size > this.rememberedMax) {
+      this.forgottenEarly++;
       const first = this.collected.keys().next().value as string;
       this.collected.delete(first);
       this.store.forgetCollected?.(first);

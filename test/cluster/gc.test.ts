@@ -29,7 +29,7 @@ class Net {
   readonly nodes = new Map<string, Node>();
   tap: ((from: Node, to: string, msgs: Message[], payload: Uint8Array) => boolean) | null = null;
 
-  add(name: string, opts: { seeds?: string[]; life?: string; quarantined?: boolean; durable?: GcDurableState; store?: EngineStore; config?: Record<string, number> } = {}): Node {
+  add(name: string, opts: { seeds?: string[]; life?: string; quarantined?: boolean; durable?: GcDurableState; store?: EngineStore; config?: Record<string, number>; rememberedMax?: number } = {}): Node {
     const id = name as NodeId;
     const addr = `${name}:1`;
     const store = opts.store ?? new EngineStore(`${name}/0000000000000001`, () => this.now);
@@ -38,7 +38,7 @@ class Net {
     node.cluster = new Cluster({
       id, addr, seeds: opts.seeds ?? [], env: { nowMs: () => this.now, random: Math.random }, store,
       config: { deadReapAfterMs: 3_600_000, ...opts.config },
-      gc: { life: opts.life ?? store.actor, quarantined: opts.quarantined ?? false, durable, persist: (s) => (node.durable = s) },
+      gc: { life: opts.life ?? store.actor, quarantined: opts.quarantined ?? false, durable, persist: (s) => (node.durable = s), ...(opts.rememberedMax !== undefined ? { rememberedMax: opts.rememberedMax } : {}) },
     });
     store.setOnChange((k, d) => node.cluster.keyChanged(k, d));
     store.reportAll();
@@ -199,6 +199,34 @@ describe("tombstone collection", () => {
     // Once every node forgot the keys it collected, the trees hold none of them.
     net.run(collectedGraceMs);
     for (const n of [a, b, c]) expect(n.cluster.status().keys).toBe(0);
+  });
+
+  test("a delete of more keys than a node may remember collects them in turns, each kept for its whole grace period, never forgotten early", () => {
+    // The bound is lowered so that the test stays small: one round (gcProbeKeysMax = 4096 keys)
+    // fits, two do not. Without back-pressure the second round forced the oldest remembered
+    // keys out before their grace was over (issue 13's 1M-key delete churned that way).
+    const rememberedMax = 6_000;
+    const net = new Net();
+    const a = net.add("a", { rememberedMax });
+    const b = net.add("b", { seeds: ["a:1"], rememberedMax });
+    const c = net.add("c", { seeds: ["a:1"], rememberedMax });
+    net.run(3_000);
+    const keys = Array.from({ length: 10_000 }, (_, i) => `k${i}`);
+    for (const k of keys) write(a, k, "v");
+    net.run(3_000);
+    for (const k of keys) del(b, k);
+    let peak = 0;
+    for (let s = 0; s < 3 * collectedGraceMs / 1_000 + 30; s++) {
+      net.run(1_000);
+      for (const n of [a, b, c]) peak = Math.max(peak, n.cluster.collection().remembered);
+    }
+    for (const n of [a, b, c]) {
+      expect(keys.filter((k) => stored(n, k))).toEqual([]);
+      expect(n.cluster.collection().keysCollected).toBe(keys.length);
+      expect(n.cluster.collection().forgottenEarly).toBe(0);
+    }
+    expect(peak).toBeLessThanOrEqual(rememberedMax);
+    expect(peak).toBeGreaterThan(0);
   });
 
   test("a round every member confirmed waits for a member's lagging delta stream past the round timeout, then collects without probing again", () => {
