@@ -2,7 +2,7 @@
 // decoders. Decoding any bytes either returns a valid state or throws DecodeError.
 
 import {
-  actorIdBytesMax, actorName, actorUtf8, CausalContext, compareBytes, Deadline, deadlineValueBytes, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwRegister,
+  actorIdBytesMax, actorName, actorUtf8, CausalContext, compareBytes, Deadline, deadlineValue, deadlineValueBytes, dotCounterMax, GCounter, hlcLogicalMax, internActor, LwwRegister,
   memberKey, MvRegister, OrMap, OrSet, PNCounter, registerValueBytesMax, VersionVector, dotCompare, actorRank,
   type ActorId, type Dot, type HashEntry, type HashField, type HashRow, type MvEntry,
 } from "../crdt/index.ts";
@@ -438,6 +438,29 @@ export function readMv(r: Reader): MvRegister {
 
 /** Field 1: the register of deadlines (an MvRegister message); field 2: the expired dots (a context). */
 export function writeDeadline(w: Writer, s: Deadline): void {
+  const form = s.form;
+  if (form !== "general") {
+    // The compact forms, written from their parts: the same bytes as the general path below.
+    if (form === "empty") return;
+    const at = w.begin(1);
+    if (form === "live") {
+      const e = w.begin(1);
+      writeActorCounter(w, 1, s.dotActor, s.dotCounter);
+      w.tag(2, WireType.Bytes);
+      w.bytes(deadlineValue(s.entryAtMs));
+      w.end(e);
+    }
+    const c = w.begin(2);
+    writeActorCounter(w, 1, s.dotActor, s.dotCounter);
+    w.end(c);
+    w.end(at);
+    if (form === "executed") {
+      const x = w.begin(2);
+      writeActorCounter(w, 1, s.dotActor, s.dotCounter);
+      w.end(x);
+    }
+    return;
+  }
   if (s.reg.entries.length > 0 || s.reg.ctx.vv.size > 0 || s.reg.ctx.cloud.length > 0) {
     const at = w.begin(1);
     writeMv(w, s.reg);

@@ -96,6 +96,44 @@ export class Deadline {
     return x;
   }
 
+  /**
+   * Which form this state takes (the codec writes the compact ones from their parts: dotActor,
+   * dotCounter, entryAtMs). "live": one entry; "executed": none, marked expired; "removed":
+   * none, deleted; "general": anything else (reg and expired).
+   */
+  get form(): "empty" | "live" | "executed" | "removed" | "general" {
+    switch (this.f) {
+      case Form.Empty: return "empty";
+      case Form.Live: return "live";
+      case Form.Executed: return "executed";
+      case Form.Removed: return "removed";
+      case Form.General: return "general";
+    }
+  }
+
+  /** A compact form's dot: its actor and counter. */
+  get dotActor(): ActorId {
+    return this.a;
+  }
+
+  get dotCounter(): number {
+    return this.c;
+  }
+
+  /** The live form's entry: a deadline, or null for "no deadline". */
+  get entryAtMs(): number | null {
+    return this.at === 0 ? null : this.at;
+  }
+
+  private static compact(f: Form.Live | Form.Executed | Form.Removed, a: ActorId, c: number, at: number): Deadline {
+    const d = new Deadline();
+    d.f = f;
+    d.a = a;
+    d.c = c;
+    d.at = at;
+    return d;
+  }
+
   /** Takes reg and expired as this state, in a compact form when they fit one. */
   private settle(reg: MvRegister, expired: CausalContext): void {
     const ctx = reg.ctx;
@@ -152,6 +190,18 @@ export class Deadline {
 
   /** Sets the deadline (null: none) as actor, replacing every entry this replica has seen. Returns the delta. */
   set(actor: ActorId, atMs: number | null): Deadline {
+    // The common cases without building the register: the first deadline, or the same actor's
+    // next one over its own live or deleted entry (the write covers everything seen: one dot).
+    if (this.f === Form.Empty || ((this.f === Form.Live || this.f === Form.Removed) && this.a === actor)) {
+      const c = this.f === Form.Empty ? 1 : this.c + 1;
+      if (Number.isSafeInteger(c)) {
+        this.f = Form.Live;
+        this.a = actor;
+        this.c = c;
+        this.at = atMs ?? 0;
+        return Deadline.compact(Form.Live, actor, c, this.at);
+      }
+    }
     const p = this.parts();
     const delta = p.reg.write(actor, deadlineValue(atMs), null);
     this.settle(p.reg, p.expired);
@@ -175,6 +225,11 @@ export class Deadline {
    */
   expire(): Deadline | null {
     if (!this.holdsEntries) return null;
+    if (this.f === Form.Live) {
+      this.f = Form.Executed;
+      this.at = 0;
+      return Deadline.compact(Form.Executed, this.a, this.c, 0);
+    }
     const reg = this.reg;
     const marks = new VersionVector();
     for (const e of reg.entries) marks.raise(e.dot.actor, e.dot.counter);
@@ -186,6 +241,11 @@ export class Deadline {
   /** Delete: drops every entry (not marked expired). Returns the delta, or null when no entry lives here. */
   removeObserved(): Deadline | null {
     if (!this.holdsEntries) return null;
+    if (this.f === Form.Live) {
+      this.f = Form.Removed;
+      this.at = 0;
+      return Deadline.compact(Form.Removed, this.a, this.c, 0);
+    }
     const delta = new Deadline(new MvRegister([], this.reg.ctx.clone()), new CausalContext());
     this.merge(delta);
     return delta;
