@@ -65,6 +65,18 @@ export const gcRoundTimeoutMs = 15_000;
  * member that leaves drops the round anyway, so this bound only matters for a stream that stalls.
  */
 export const gcConfirmedRoundTimeoutMs = 10 * gcRoundTimeoutMs;
+/**
+ * How long a node that forgot collected keys (collectedGraceMs) still recognises their records
+ * when members send them back (ms): measured from the last time one came back. Members collect
+ * the same key in their own rounds, up to minutes apart after a mass delete; without this, a
+ * member's probe or anti-entropy copy of a record this node had forgotten re-created it here, to
+ * be collected again (a 1M-key delete on 3 nodes collected ~250k keys twice and its tombstone
+ * count rose again: `imdb bench collect`). Keys only, no records: 1M keys cost ~50 MB for the
+ * while, given back once no copy has come for this long.
+ */
+export const collectedEchoGraceMs = 60_000;
+/** Most forgotten keys recognised that way (further ones are simply not: they may be collected twice). */
+export const collectedEchoKeysMax = 2_000_000;
 /** A member's hello is re-sent this often until it answers (ms). */
 export const gcHelloIntervalMs = 1_000;
 /** Collected keys remembered so that a peer's copy of the record does not re-create them (ms). */
@@ -79,6 +91,18 @@ export const gcSettleCheckMs = 10;
 export const gcIdleScanIntervalMs = 1_000;
 
 /** A 52-bit hash of a record's bytes (two FNV-1a lanes): tells the record collected here from any other state of the key. */
+/** A 52-bit hash of a key's UTF-16 code units (as recordHash; a collision only skips one stale copy). */
+export function stringHash(s: string): number {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x01000197) ^ (h1 >>> 15);
+  }
+  return (h1 >>> 0) * 0x100000 + ((h2 >>> 0) & 0xfffff);
+}
+
 export function recordHash(b: Uint8Array): number {
   let h1 = 0x811c9dc5;
   let h2 = 0x01000193 ^ b.length;
@@ -236,6 +260,15 @@ export class TombstoneCollector {
     return this.collected.size;
   }
 
+  /** Forgotten collected keys (key hash -> record hash) recognised until echoUntilMs (see collectedEchoGraceMs). */
+  private echoes = new Map<number, number>();
+  private echoUntilMs = 0;
+
+  /** Forgotten collected keys still recognised (a test and metrics figure). */
+  get echoesRemembered(): number {
+    return this.echoes.size;
+  }
+
   /** Is `key` a key collected here recently (still remembered)? */
   remembers(key: string): boolean {
     return this.collected.has(key);
@@ -271,7 +304,24 @@ export class TombstoneCollector {
     const c = this.collected.get(key);
     // Only the very record collected here: a state holding anything more (a write made after
     // the delete, which a node that was away must still receive) is merged like any other.
-    return c !== undefined && c.record === recordHash(state) && this.store.digest(key) === undefined;
+    if (c !== undefined) return c.record === recordHash(state) && this.store.digest(key) === undefined;
+    // A key forgotten since: its record is recognised, not merged, while members still send it
+    // (collectedEchoGraceMs). Safe as the remembered case is: this node collected that record
+    // itself, after every member held it and their streams to it had delivered what they had
+    // queued before, so nothing older than the record can still reach it; re-creating the
+    // record would only protect against what the collection already ruled out.
+    if (this.echoes.size === 0) return false;
+    const e = this.echoes.get(stringHash(key));
+    if (e === undefined || e !== recordHash(state) || this.store.digest(key) !== undefined) return false;
+    this.echoUntilMs = this.env.nowMs() + collectedEchoGraceMs;
+    return true;
+  }
+
+  /** A collected key is forgotten: its record is still recognised a while (see skipsKey). */
+  private echo(key: string, record: number, now: number): void {
+    if (this.echoes.size >= collectedEchoKeysMax) return;
+    this.echoes.set(stringHash(key), record);
+    this.echoUntilMs = Math.max(this.echoUntilMs, now + collectedEchoGraceMs);
   }
 
   /** A member left the view (left and reaped, or reaped dead): remember its life as departed. */
@@ -683,6 +733,7 @@ export class TombstoneCollector {
     while (this.collected.size > this.rememberedMax) {
       this.forgottenEarly++;
       const first = this.collected.keys().next().value as string;
+      this.echo(first, (this.collected.get(first) as { record: number }).record, now);
       this.collected.delete(first);
       this.store.forgetCollected?.(first);
       this.forgotten(first);
@@ -698,8 +749,10 @@ export class TombstoneCollector {
   }
 
   private expireCollected(now: number): void {
-    for (const [k, { until }] of this.collected) {
+    if (this.echoes.size > 0 && now >= this.echoUntilMs) this.echoes = new Map();
+    for (const [k, { until, record }] of this.collected) {
       if (until > now) break;
+      this.echo(k, record, now);
       this.collected.delete(k);
       this.store.forgetCollected?.(k);
       this.forgotten(k);

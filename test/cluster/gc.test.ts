@@ -229,6 +229,42 @@ describe("tombstone collection", () => {
     expect(peak).toBeGreaterThan(0);
   });
 
+  test("members that collect a key minutes after this node forgot it do not re-create it here: their probes and copies of the record are recognised, not merged", () => {
+    const net = new Net();
+    const a = net.add("a");
+    const b = net.add("b", { seeds: ["a:1"] });
+    const c = net.add("c", { seeds: ["a:1"] });
+    net.run(3_000);
+    const keys = Array.from({ length: 500 }, (_, i) => `k${i}`);
+    for (const k of keys) write(a, k, "v");
+    net.run(2_000);
+    for (const k of keys) del(a, k);
+    // Only a's rounds go through (b's and c's probes are lost) until a has forgotten the keys.
+    net.tap = (from, to, msgs) => {
+      if (from === a || !msgs.some((m) => m.kind === "gc-probe")) return true;
+      const rest = msgs.filter((m) => m.kind !== "gc-probe");
+      if (rest.length > 0) net.nodes.get(to)?.cluster.step(from.id, encodeEnvelope({ fromAddr: from.addr, messages: rest }));
+      return false;
+    };
+    net.run(5_000);
+    expect(a.cluster.collection().keysCollected).toBe(keys.length);
+    net.run(collectedGraceMs + 5_000);
+    expect(a.cluster.collection().remembered).toBe(0);
+    expect(keys.filter((k) => !stored(b, k))).toEqual([]);
+    // Now b's and c's rounds reach a: a confirms them without taking the records back in.
+    net.tap = null;
+    for (let s = 0; s < 30; s++) {
+      net.run(1_000);
+      expect(keys.filter((k) => stored(a, k))).toEqual([]);
+    }
+    for (const n of [b, c]) {
+      expect(keys.filter((k) => stored(n, k))).toEqual([]);
+      expect(n.cluster.collection().keysCollected).toBe(keys.length);
+    }
+    // Collected once, not again.
+    expect(a.cluster.collection().keysCollected).toBe(keys.length);
+  });
+
   test("a round every member confirmed waits for a member's lagging delta stream past the round timeout, then collects without probing again", () => {
     const net = new Net();
     const a = net.add("a");
