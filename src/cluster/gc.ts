@@ -67,16 +67,75 @@ export const gcRoundTimeoutMs = 15_000;
 export const gcConfirmedRoundTimeoutMs = 10 * gcRoundTimeoutMs;
 /**
  * How long a node that forgot collected keys (collectedGraceMs) still recognises their records
- * when members send them back (ms): measured from the last time one came back. Members collect
- * the same key in their own rounds, up to minutes apart after a mass delete; without this, a
- * member's probe or anti-entropy copy of a record this node had forgotten re-created it here, to
- * be collected again (a 1M-key delete on 3 nodes collected ~250k keys twice and its tombstone
- * count rose again: `imdb bench collect`). Keys only, no records: 1M keys cost ~50 MB for the
- * while, given back once no copy has come for this long.
+ * when members send them back (ms), measured from the last time one came back (or a key was
+ * forgotten). Members collect the same key in their own rounds, up to minutes apart after a mass
+ * delete; without this, a member's probe or anti-entropy copy of a record this node had
+ * forgotten re-created it here, to be collected again (a 1M-key delete on 3 nodes collected
+ * ~250k keys twice and its tombstone count rose again: `imdb bench collect`). While members
+ * still hold such records they send them every few seconds, which keeps the set; once none has
+ * come for this long it is dropped (should one come later, it is merged and collected again:
+ * work, never a resurrection).
  */
-export const collectedEchoGraceMs = 60_000;
-/** Most forgotten keys recognised that way (further ones are simply not: they may be collected twice). */
+export const collectedEchoGraceMs = 20_000;
+/** Most forgotten keys recognised that way (8 bytes each, twice that in table room; further ones may be collected twice). */
 export const collectedEchoKeysMax = 2_000_000;
+
+/**
+ * A set of 52-bit fingerprints in one open-addressing Float64Array: 16 bytes per entry at most
+ * (a Map of numbers took ~56 bytes, and JS heap a node keeps after a mass delete).
+ */
+class FingerprintSet {
+  private t = new Float64Array(1024);
+  size = 0;
+
+  add(fp: number): void {
+    if ((this.size + 1) * 2 > this.t.length) this.grow();
+    if (this.place(this.t, fp + 1)) this.size++;
+  }
+
+  has(fp: number): boolean {
+    const t = this.t;
+    const mask = t.length - 1;
+    const v = fp + 1; // 0 marks an empty slot
+    for (let i = (v >>> 0) & mask; ; i = (i + 1) & mask) {
+      const x = t[i] as number;
+      if (x === v) return true;
+      if (x === 0) return false;
+    }
+  }
+
+  /** Puts v (non-zero) into t; false if it was there. */
+  private place(t: Float64Array, v: number): boolean {
+    const mask = t.length - 1;
+    for (let i = (v >>> 0) & mask; ; i = (i + 1) & mask) {
+      const x = t[i] as number;
+      if (x === v) return false;
+      if (x === 0) {
+        t[i] = v;
+        return true;
+      }
+    }
+  }
+
+  private grow(): void {
+    const next = new Float64Array(this.t.length * 2);
+    for (const v of this.t) if (v !== 0) this.place(next, v);
+    this.t = next;
+  }
+}
+
+/** The fingerprint of a forgotten key's record: the key's UTF-16 code units hashed from the record's hash. */
+function echoPrint(key: string, record: number): number {
+  let h1 = (0x811c9dc5 ^ record) >>> 0;
+  let h2 = (0x01000193 ^ Math.floor(record / 0x100000000) ^ key.length) >>> 0;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x01000197) ^ (h1 >>> 15);
+  }
+  return (h1 >>> 0) * 0x100000 + ((h2 >>> 0) & 0xfffff);
+}
+
 /** A member's hello is re-sent this often until it answers (ms). */
 export const gcHelloIntervalMs = 1_000;
 /** Collected keys remembered so that a peer's copy of the record does not re-create them (ms). */
@@ -91,18 +150,6 @@ export const gcSettleCheckMs = 10;
 export const gcIdleScanIntervalMs = 1_000;
 
 /** A 52-bit hash of a record's bytes (two FNV-1a lanes): tells the record collected here from any other state of the key. */
-/** A 52-bit hash of a key's UTF-16 code units (as recordHash; a collision only skips one stale copy). */
-export function stringHash(s: string): number {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193 ^ s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul(h2 ^ c, 0x01000197) ^ (h1 >>> 15);
-  }
-  return (h1 >>> 0) * 0x100000 + ((h2 >>> 0) & 0xfffff);
-}
-
 export function recordHash(b: Uint8Array): number {
   let h1 = 0x811c9dc5;
   let h2 = 0x01000193 ^ b.length;
@@ -260,8 +307,8 @@ export class TombstoneCollector {
     return this.collected.size;
   }
 
-  /** Forgotten collected keys (key hash -> record hash) recognised until echoUntilMs (see collectedEchoGraceMs). */
-  private echoes = new Map<number, number>();
+  /** Forgotten collected keys' records (echoPrint) recognised until echoUntilMs (see collectedEchoGraceMs). */
+  private echoes = new FingerprintSet();
   private echoUntilMs = 0;
 
   /** Forgotten collected keys still recognised (a test and metrics figure). */
@@ -310,9 +357,7 @@ export class TombstoneCollector {
     // itself, after every member held it and their streams to it had delivered what they had
     // queued before, so nothing older than the record can still reach it; re-creating the
     // record would only protect against what the collection already ruled out.
-    if (this.echoes.size === 0) return false;
-    const e = this.echoes.get(stringHash(key));
-    if (e === undefined || e !== recordHash(state) || this.store.digest(key) !== undefined) return false;
+    if (this.echoes.size === 0 || !this.echoes.has(echoPrint(key, recordHash(state))) || this.store.digest(key) !== undefined) return false;
     this.echoUntilMs = this.env.nowMs() + collectedEchoGraceMs;
     return true;
   }
@@ -320,7 +365,7 @@ export class TombstoneCollector {
   /** A collected key is forgotten: its record is still recognised a while (see skipsKey). */
   private echo(key: string, record: number, now: number): void {
     if (this.echoes.size >= collectedEchoKeysMax) return;
-    this.echoes.set(stringHash(key), record);
+    this.echoes.add(echoPrint(key, record));
     this.echoUntilMs = Math.max(this.echoUntilMs, now + collectedEchoGraceMs);
   }
 
@@ -749,7 +794,7 @@ export class TombstoneCollector {
   }
 
   private expireCollected(now: number): void {
-    if (this.echoes.size > 0 && now >= this.echoUntilMs) this.echoes = new Map();
+    if (this.echoes.size > 0 && now >= this.echoUntilMs) this.echoes = new FingerprintSet();
     for (const [k, { until, record }] of this.collected) {
       if (until > now) break;
       this.echo(k, record, now);
