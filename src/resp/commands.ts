@@ -1,6 +1,7 @@
 // The command table of the Redis front door: one parsed command in, one reply out, through the
 // node's client path (the one gRPC uses). Dispatch, arity and permission checks live here; what
 // each command does lives in the cmd-*.ts file of its group.
+import { OpBatcher, type TurnScheduler } from "./batch.ts";
 import { commandCommand } from "./cmd-command.ts";
 import { connectionCommands } from "./cmd-connection.ts";
 import { expiryCommands } from "./cmd-expiry.ts";
@@ -49,7 +50,11 @@ function resolve(byName: ReadonlyMap<string, CommandSpec>, session: RespSession,
   return { spec, name };
 }
 
-export function createRespCommands(backend: RespBackend): RespCommands {
+/**
+ * schedule: when the ops commands queued are sent to the node (src/resp/batch.ts); default
+ * setImmediate, which runs once every connection readable in this event-loop turn was read.
+ */
+export function createRespCommands(backend: RespBackend, schedule: TurnScheduler = setImmediate): RespCommands {
   const byName = new Map<string, CommandSpec>();
   for (const spec of commandTable) {
     if (byName.has(spec.name)) throw new Error(`command ${spec.name} is in the table twice`);
@@ -59,6 +64,7 @@ export function createRespCommands(backend: RespBackend): RespCommands {
   const shared: Shared = {
     stats: { commandsProcessed: 0, errorReplies: 0 },
     locks: new KeyLocks(),
+    batcher: new OpBatcher(backend.client, schedule),
     activity: new WeakMap(),
     startedAtMs: Date.now(),
     commands: { listed, find: (name) => byName.get(name) },

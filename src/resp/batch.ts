@@ -1,0 +1,145 @@
+// Gathers the node calls that Redis-protocol commands make during one event-loop turn (every
+// connection's pipeline, and every connection that was readable at once) into as few calls of
+// the node's batch path as keep their meaning: one admission, one engine pass, one WAL append
+// and one durability wait for all of them, instead of one each.
+//
+// Ops are applied in the order they were asked for, all of them in one synchronous step when
+// the turn ends (or at once, by flush(), when a command reads the node another way). So a
+// command sees every op asked for before it, as when each went to the node on its own.
+import { batchOpsMax, isRead, type ClientHandler, type ClientOp, type OpOutcome } from "../transport/api.ts";
+
+/** Runs `fn` once the connections' input of this event-loop turn has been read (the node: setImmediate). */
+export type TurnScheduler = (fn: () => void) => void;
+
+interface Waiting {
+  op: ClientOp;
+  done(o: OpOutcome): void;
+  fail(err: unknown): void;
+}
+
+/**
+ * An op the node may refuse as a whole request (a TTL reaching past the latest deadline, checked
+ * as the write path turns it into a deadline): sent on its own, so its refusal is its own.
+ */
+function goesAlone(op: ClientOp): boolean {
+  switch (op.kind) {
+    case "set":
+    case "setMv":
+      return op.ttlMs !== undefined;
+    case "expire":
+      return op.ttlMs !== null;
+    default:
+      return false;
+  }
+}
+
+export class OpBatcher {
+  private queue: Waiting[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly client: Pick<ClientHandler, "apply" | "batch">,
+    private readonly schedule: TurnScheduler,
+  ) {}
+
+  /** One op, answered with its own outcome (or the failure of the node call that carried it). */
+  apply(op: ClientOp): Promise<OpOutcome> {
+    return new Promise<OpOutcome>((done, fail) => this.push({ op, done, fail }));
+  }
+
+  /** Ops in order, applied one after another with nothing between them; one outcome each. */
+  applyAll(ops: readonly ClientOp[]): Promise<OpOutcome[]> {
+    if (ops.length === 0) return Promise.resolve([]);
+    return new Promise<OpOutcome[]>((done, fail) => {
+      const out = new Array<OpOutcome>(ops.length);
+      let left = ops.length;
+      let failed = false;
+      for (let k = 0; k < ops.length; k++) {
+        this.push({
+          op: ops[k] as ClientOp,
+          done: (o) => {
+            out[k] = o;
+            if (--left === 0 && !failed) done(out);
+          },
+          fail: (err) => {
+            if (failed) return;
+            failed = true;
+            fail(err);
+          },
+        });
+      }
+    });
+  }
+
+  private push(w: Waiting): void {
+    this.queue.push(w);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.schedule(() => this.flush());
+  }
+
+  /**
+   * Sends every op waiting now, in order: runs of reads or of writes of at most batchOpsMax ops
+   * as one batch each (a read and a write never share one: a write refused as a whole, e.g. on a
+   * replica that takes no writes yet, must not take a read with it), an op that goesAlone on its
+   * own. All are issued in this one synchronous step, so they apply back to back.
+   */
+  flush(): void {
+    this.scheduled = false;
+    const q = this.queue;
+    if (q.length === 0) return;
+    this.queue = [];
+    let from = 0;
+    while (from < q.length) {
+      const first = (q[from] as Waiting).op;
+      let to = from + 1;
+      if (!goesAlone(first)) {
+        const read = isRead(first);
+        while (to < q.length && to - from < batchOpsMax) {
+          const op = (q[to] as Waiting).op;
+          if (goesAlone(op) || isRead(op) !== read) break;
+          to++;
+        }
+      }
+      this.send(q, from, to);
+      from = to;
+    }
+  }
+
+  private send(q: readonly Waiting[], from: number, to: number): void {
+    if (to - from === 1) {
+      const w = q[from] as Waiting;
+      let r: OpOutcome | Promise<OpOutcome>;
+      try {
+        r = this.client.apply(w.op, null);
+      } catch (err) {
+        w.fail(err);
+        return;
+      }
+      if (r instanceof Promise) r.then(w.done, w.fail);
+      else w.done(r);
+      return;
+    }
+    const ops = new Array<ClientOp>(to - from);
+    for (let k = from; k < to; k++) ops[k - from] = (q[k] as Waiting).op;
+    const settle = (outs: OpOutcome[]): void => {
+      for (let k = from; k < to; k++) {
+        const o = outs[k - from];
+        if (o === undefined) (q[k] as Waiting).fail(new Error("assertion failed: a batch answered fewer outcomes than ops"));
+        else (q[k] as Waiting).done(o);
+      }
+    };
+    const failAll = (err: unknown): void => {
+      for (let k = from; k < to; k++) (q[k] as Waiting).fail(err);
+    };
+    let r: OpOutcome[] | Promise<OpOutcome[]>;
+    try {
+      r = this.client.batch(ops, null);
+    } catch (err) {
+      failAll(err);
+      return;
+    }
+    if (r instanceof Promise) r.then(settle, failAll);
+    else settle(r);
+  }
+}

@@ -1,0 +1,133 @@
+// The ops Redis-protocol commands send in one event-loop turn reach the node as few batches, in
+// order, with each command's answer its own (src/resp/batch.ts). A manual scheduler stands in
+// for the turn's end, so every test decides exactly what one turn holds.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { OpBatcher } from "../../src/resp/batch.ts";
+import { createRespCommands } from "../../src/resp/commands.ts";
+import { expiryDeadlineMsMax, type ClientHandler, type ClientOp, type OpOutcome } from "../../src/transport/api.ts";
+import type { RespBackend, RespCommands, RespSession } from "../../src/resp/types.ts";
+import { plain, startTestNode, type Plain, type TestNode } from "./harness.ts";
+
+setDefaultTimeout(60_000);
+
+let t: TestNode;
+const enc = new TextEncoder();
+
+beforeAll(async () => {
+  t = await startTestNode();
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+/** A node client that records every call it gets (apply: 1 op; batch: its ops' kinds). */
+function counting(real: ClientHandler, calls: string[][]): ClientHandler {
+  return {
+    ...real,
+    apply: (op, id) => (calls.push([op.kind]), real.apply(op, id)),
+    batch: (ops, id) => (calls.push(["batch", ...ops.map((o) => o.kind)]), real.batch(ops, id)),
+    scan: (q) => real.scan(q),
+    status: () => real.status(),
+    members: () => real.members(),
+  };
+}
+
+/** A command table whose turn ends only when the test says so (endTurn). */
+function manualTurns(): { cmds: RespCommands; calls: string[][]; endTurn(): void; session: RespSession } {
+  const calls: string[][] = [];
+  const due: (() => void)[] = [];
+  const backend: RespBackend = { ...t.backend, client: counting(t.backend.client, calls) };
+  const cmds = createRespCommands(backend, (fn) => due.push(fn));
+  return { cmds, calls, endTurn: () => due.splice(0).forEach((fn) => fn()), session: t.session() };
+}
+
+function send(m: ReturnType<typeof manualTurns>, ...args: string[]): Promise<Plain> {
+  return Promise.resolve(m.cmds.execute(m.session, args.map((a) => enc.encode(a)))).then(plain);
+}
+
+describe("one turn's commands", () => {
+  test("16 pipelined SETs reach the node as one batch, each answered OK, and are all applied", async () => {
+    const m = manualTurns();
+    const replies = Array.from({ length: 16 }, (_, i) => send(m, "SET", `p:${i}`, `v${i}`));
+    expect(m.calls).toEqual([]);
+    m.endTurn();
+    expect(await Promise.all(replies)).toEqual(Array.from({ length: 16 }, () => "+OK"));
+    expect(m.calls).toEqual([["batch", ...Array.from({ length: 16 }, () => "set")]]);
+    const reads = Array.from({ length: 16 }, (_, i) => send(m, "GET", `p:${i}`));
+    m.endTurn();
+    expect(await Promise.all(reads)).toEqual(Array.from({ length: 16 }, (_, i) => `v${i}`));
+  });
+
+  test("commands of many connections in one turn share a batch; reads and writes keep their order, never in one batch", async () => {
+    const m = manualTurns();
+    const other = t.session();
+    const replies = [
+      send(m, "SET", "o:a", "1"),
+      Promise.resolve(m.cmds.execute(other, ["INCR", "o:n"].map((a) => enc.encode(a)))).then(plain),
+      send(m, "GET", "o:a"),
+      send(m, "GET", "o:n"),
+      send(m, "INCR", "o:n"),
+      send(m, "GET", "o:n"),
+    ];
+    m.endTurn();
+    expect(await Promise.all(replies)).toEqual(["+OK", 1, "1", "1", 2, "2"]);
+    expect(m.calls).toEqual([["batch", "set", "increment"], ["batch", "get", "get"], ["increment"], ["get"]]);
+  });
+
+  test("KEYS, SCAN, DBSIZE and INFO in the same turn see the writes sent before them", async () => {
+    const m = manualTurns();
+    const before = (await t.node.client.status()).keys;
+    const replies = [
+      send(m, "SET", "seen:1", "x"),
+      send(m, "KEYS", "seen:*"),
+      send(m, "SADD", "seen:2", "m"),
+      send(m, "SCAN", "0", "MATCH", "seen:*", "COUNT", "100"),
+      send(m, "DBSIZE"),
+      send(m, "INFO", "keyspace"),
+      send(m, "DEL", "seen:1", "seen:2"),
+    ];
+    m.endTurn();
+    const [set, keys, sadd, scan, dbsize, info, del] = await Promise.all(replies);
+    expect([set, keys, sadd]).toEqual(["+OK", ["seen:1"], 1]);
+    expect(Array.isArray(scan) ? [...(scan[1] as string[])].sort() : scan).toEqual(["seen:1", "seen:2"]);
+    expect(dbsize).toBe(before + 2);
+    expect(String(info)).toContain(`db0:keys=${before + 2},`);
+    expect(del).toBe(2);
+  });
+});
+
+describe("OpBatcher", () => {
+  test("an op the node refuses as a whole request is refused alone; the ops around it are applied", async () => {
+    const calls: string[][] = [];
+    const due: (() => void)[] = [];
+    const b = new OpBatcher(counting(t.backend.client, calls), (fn) => due.push(fn));
+    const ops: ClientOp[] = [
+      { kind: "set", key: "alone:1", value: enc.encode("a") },
+      // Past the latest deadline once counted from the node's clock: the write path refuses the request.
+      { kind: "set", key: "alone:2", value: enc.encode("b"), ttlMs: expiryDeadlineMsMax },
+      { kind: "set", key: "alone:3", value: enc.encode("c") },
+    ];
+    const outs = ops.map((op) => b.apply(op).then((o): OpOutcome | string => o, (err: unknown) => `refused: ${err instanceof Error ? err.message : String(err)}`));
+    due.splice(0).forEach((fn) => fn());
+    const [a, refused, c] = await Promise.all(outs);
+    expect(a).toEqual({ ok: true, result: { kind: "written", context: null } });
+    expect(typeof refused === "string" && refused.startsWith("refused: ttl_ms")).toBe(true);
+    expect(c).toEqual({ ok: true, result: { kind: "written", context: null } });
+    expect(calls).toEqual([["set"], ["set"], ["set"]]);
+    const read = await t.backend.client.batch(["alone:1", "alone:2", "alone:3"].map((key): ClientOp => ({ kind: "get", key })), null);
+    expect(read.map((o) => o.ok)).toEqual([true, false, true]);
+  });
+
+  test("a batch the node refuses fails each of its ops, and applyAll once", async () => {
+    const due: (() => void)[] = [];
+    const refusing: Pick<ClientHandler, "apply" | "batch"> = {
+      apply: () => Promise.reject(new Error("stopping")),
+      batch: () => Promise.reject(new Error("stopping")),
+    };
+    const b = new OpBatcher(refusing, (fn) => due.push(fn));
+    const one = b.apply({ kind: "get", key: "x" }).then(() => "answered", (e: unknown) => String(e));
+    const many = b.applyAll([{ kind: "get", key: "x" }, { kind: "get", key: "y" }]).then(() => "answered", (e: unknown) => String(e));
+    due.splice(0).forEach((fn) => fn());
+    expect(await Promise.all([one, many])).toEqual(["Error: stopping", "Error: stopping"]);
+  });
+});
