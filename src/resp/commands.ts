@@ -11,6 +11,7 @@ import { serverCommands, unsupportedCommands } from "./cmd-server.ts";
 import { setCommands } from "./cmd-sets.ts";
 import { stringCommands } from "./cmd-strings.ts";
 import { KeyLocks, type Ctx, type Shared } from "./context.ts";
+import { commandLabelCharsMax, commandName } from "./names.ts";
 import { errArity, errNoPerm, errorReply, errUnknownCommand, errUnknownSubcommand, failureText } from "./replies.ts";
 import { arityFits, fullName, type CommandSpec } from "./table.ts";
 import type { Reply, RespBackend, RespCommands, RespSession } from "./types.ts";
@@ -20,15 +21,10 @@ export const commandTable: readonly CommandSpec[] = [
   ...connectionCommands, commandCommand, ...keyCommands, ...expiryCommands, ...stringCommands, ...setCommands, ...hashCommands, ...serverCommands, ...unsupportedCommands,
 ];
 
-/** Longest command name looked up; longer ones are unknown without being lowered. */
-const commandNameBytesMax = 32;
-
-/** A command or subcommand word, lower-cased (ASCII), or null when it cannot name one. */
+/** A command or subcommand word, lower-cased (ASCII), or null when it cannot name one (longer ones are unknown without being lowered). */
 function lowerName(b: Uint8Array | undefined): string | null {
-  if (b === undefined || b.length === 0 || b.length > commandNameBytesMax) return null;
-  let s = "";
-  for (const c of b) s += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c + 32 : c);
-  return s;
+  if (b === undefined || b.length === 0 || b.length > commandLabelCharsMax) return null;
+  return commandName(b);
 }
 
 type Resolved = { spec: CommandSpec; name: string } | { error: string };
