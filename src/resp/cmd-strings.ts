@@ -1,7 +1,7 @@
 // Strings and counters: GET/SET and friends on LWW registers, INCR and friends on PN-Counters, as
 // Redis Active-Active does them (a counter is its own type; GET reads it as decimal text).
 import { type ClientOp, type ValueView } from "../transport/api.ts";
-import { setOp } from "../transport/validate.ts";
+import { lwwSetOp } from "../transport/validate.ts";
 import { expireKeyOp, setExpireTime, type Deadline } from "./cmd-expiry.ts";
 import { applyMany, applyOne, check, int64Arg, keyArg, textEncoder, tryInt64, word, type Ctx } from "./context.ts";
 import {
@@ -117,9 +117,7 @@ type LwwSet = Extract<ClientOp, { kind: "set" }>;
 
 /** An LWW write, key and value checked as the gRPC edge checks them. */
 function lwwSet(key: Uint8Array | undefined, value: Uint8Array | undefined): LwwSet {
-  const op = setOp({ key, value });
-  if (op.kind !== "set") throw new Error("assertion failed: setOp without a register type gave no LWW write");
-  return op;
+  return lwwSetOp(key, value);
 }
 
 /**
@@ -144,6 +142,12 @@ async function write(ctx: Ctx, ops: readonly ClientOp[]): Promise<void> {
 }
 
 async function set(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
+  if (args.length === 3) {
+    // No options (the usual SET): one write, no deadline.
+    const op = lwwSet(args[1], args[2]);
+    check(await ctx.shared.locks.guard([op.key], () => applyOne(ctx, op)));
+    return ok;
+  }
   const opts = stringOptions(args, 3, true);
   // As Redis: the expiry value is checked before anything is read.
   const when = opts.expiry === null ? null : deadlineOf(opts.expiry, "set");
@@ -221,7 +225,7 @@ async function mget(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
 async function mset(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
   if (args.length % 2 === 0) throw new RespError(errArity("mset"));
   const ops: ClientOp[] = [];
-  for (let i = 1; i < args.length; i += 2) ops.push(setOp({ key: args[i], value: args[i + 1] }));
+  for (let i = 1; i < args.length; i += 2) ops.push(lwwSetOp(args[i], args[i + 1]));
   const keys = ops.map((op) => op.key);
   return await ctx.shared.locks.with(keys, async () => {
     // Refuse before writing any key if one is of another type: MSET writes all or none here.
