@@ -50,7 +50,12 @@ function resolve(byName: ReadonlyMap<string, CommandSpec>, session: RespSession,
  * schedule: when the ops commands queued are sent to the node (src/resp/batch.ts); default
  * setImmediate, which runs once every connection readable in this event-loop turn was read.
  */
-export function createRespCommands(backend: RespBackend, schedule: TurnScheduler = setImmediate): RespCommands {
+/** The command table; execute() answers one command as a value or a promise (for tests and tools). */
+export interface RespCommandTable extends RespCommands {
+  execute(session: RespSession, args: readonly Uint8Array[]): Reply | Promise<Reply>;
+}
+
+export function createRespCommands(backend: RespBackend, schedule: TurnScheduler = setImmediate): RespCommandTable {
   const byName = new Map<string, CommandSpec>();
   for (const spec of commandTable) {
     if (byName.has(spec.name)) throw new Error(`command ${spec.name} is in the table twice`);
@@ -77,26 +82,52 @@ export function createRespCommands(backend: RespBackend, schedule: TurnScheduler
     return finish(errorReply(`ERR internal error in '${name}': ${err instanceof Error ? err.message : String(err)}`.replace(/[\r\n]/g, " ")));
   };
 
+  const start = (session: RespSession, args: readonly Uint8Array[], later: (reply: Reply) => void, failed: (err: unknown) => void): Reply | null => {
+    shared.stats.commandsProcessed++;
+    const found = resolve(byName, session, args);
+    if ("error" in found) return finish(errorReply(found.error));
+    const seen = shared.activity.get(session);
+    if (seen === undefined) shared.activity.set(session, { lastCommand: found.name, lastAtMs: Date.now() });
+    else {
+      seen.lastCommand = found.name;
+      seen.lastAtMs = Date.now();
+    }
+    const handler = found.spec.run;
+    if (handler === undefined) return fail(found.name, new Error("container without a handler"));
+    const ctx: Ctx = { session, backend, shared };
+    let r: Reply | Promise<Reply>;
+    try {
+      r = handler(ctx, args);
+    } catch (err) {
+      return fail(found.name, err);
+    }
+    if (!(r instanceof Promise)) return finish(r);
+    r.then(
+      (x) => later(finish(x)),
+      (err: unknown) => {
+        let reply: Reply;
+        try {
+          reply = fail(found.name, err);
+        } catch (e) {
+          failed(e);
+          return;
+        }
+        later(reply);
+      },
+    );
+    return null;
+  };
+
   return {
+    start,
     execute(session: RespSession, args: readonly Uint8Array[]): Reply | Promise<Reply> {
-      shared.stats.commandsProcessed++;
-      const found = resolve(byName, session, args);
-      if ("error" in found) return finish(errorReply(found.error));
-      const seen = shared.activity.get(session);
-      if (seen === undefined) shared.activity.set(session, { lastCommand: found.name, lastAtMs: Date.now() });
-      else {
-        seen.lastCommand = found.name;
-        seen.lastAtMs = Date.now();
-      }
-      const run = found.spec.run;
-      if (run === undefined) return fail(found.name, new Error("container without a handler"));
-      const ctx: Ctx = { session, backend, shared };
-      try {
-        const r = run(ctx, args);
-        return r instanceof Promise ? r.then(finish, (err: unknown) => fail(found.name, err)) : finish(r);
-      } catch (err) {
-        return fail(found.name, err);
-      }
+      let later!: (reply: Reply) => void;
+      let failed!: (err: unknown) => void;
+      const answer = new Promise<Reply>((resolve, reject) => {
+        later = resolve;
+        failed = reject;
+      });
+      return start(session, args, later, failed) ?? answer;
     },
   };
 }

@@ -185,30 +185,33 @@ export class Connection {
 
   private dispatch(args: Uint8Array[]): void {
     const command = commandName(args[0]);
-    let r: Reply | Promise<Reply>;
+    // Queued (with the protocol in force) only if the reply is not known at once.
+    const slot: Slot = { reply: null, protocol: 2 };
+    let r: Reply | null;
     try {
-      r = this.ctx.commands.execute(this.session, args);
+      r = this.ctx.commands.start(
+        this.session,
+        args,
+        (reply) => this.settled(slot, command, reply),
+        (err) => {
+          this.ctx.onInternalError(command, err);
+          this.settled(slot, command, internalError);
+        },
+      );
     } catch (err) {
       this.ctx.onInternalError(command, err);
       r = internalError;
     }
     if (this.session.closeAfterReply) this.closing = true;
-    // After execute: HELLO's own reply is in the protocol it switches to, as in Redis.
+    // After start: HELLO's own reply is in the protocol it switches to, as in Redis.
     const protocol = this.session.protocol;
-    if (!(r instanceof Promise)) {
+    if (r !== null) {
       this.ctx.answered(command, r);
       this.answer(r, protocol);
       return;
     }
-    const slot: Slot = { reply: null, protocol };
+    slot.protocol = protocol;
     this.queue.push(slot);
-    r.then(
-      (reply) => this.settled(slot, command, reply),
-      (err: unknown) => {
-        this.ctx.onInternalError(command, err);
-        this.settled(slot, command, internalError);
-      },
-    );
   }
 
   private settled(slot: Slot, command: string, reply: Reply): void {

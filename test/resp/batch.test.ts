@@ -3,9 +3,9 @@
 // for the turn's end, so every test decides exactly what one turn holds.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { OpBatcher } from "../../src/resp/batch.ts";
-import { createRespCommands } from "../../src/resp/commands.ts";
+import { createRespCommands, type RespCommandTable } from "../../src/resp/commands.ts";
 import { expiryDeadlineMsMax, type ClientHandler, type ClientOp, type OpOutcome } from "../../src/transport/api.ts";
-import type { RespBackend, RespCommands, RespSession } from "../../src/resp/types.ts";
+import type { RespBackend, RespSession } from "../../src/resp/types.ts";
 import { plain, startTestNode, type Plain, type TestNode } from "./harness.ts";
 
 setDefaultTimeout(60_000);
@@ -33,7 +33,7 @@ function counting(real: ClientHandler, calls: string[][]): ClientHandler {
 }
 
 /** A command table whose turn ends only when the test says so (endTurn). */
-function manualTurns(): { cmds: RespCommands; calls: string[][]; endTurn(): void; session: RespSession } {
+function manualTurns(): { cmds: RespCommandTable; calls: string[][]; endTurn(): void; session: RespSession } {
   const calls: string[][] = [];
   const due: (() => void)[] = [];
   const backend: RespBackend = { ...t.backend, client: counting(t.backend.client, calls) };
