@@ -236,6 +236,14 @@ describe("reply encoding", () => {
     });
   }
 
+  test("integers of every size and sign: the decimal digits JavaScript's own formatting gives", () => {
+    const values: (number | bigint)[] = [0, 1, -1, 9, 10, -10, 99, 100, 12345, -67890, 2 ** 31, -(2 ** 31), Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER,
+      0n, -5n, 2n ** 53n - 1n, 2n ** 53n, -(2n ** 53n), 2n ** 63n - 1n, -(2n ** 63n)];
+    for (const value of values) expect(dec.decode(encodeReplies([{ kind: "int", value }], 2))).toBe(`:${value}\r\n`);
+    const lengths = [0, 9, 10, 99, 100, 1000];
+    for (const n of lengths) expect(dec.decode(encodeReplies([{ kind: "bulk", value: new Uint8Array(n).fill(120) }], 2))).toBe(`$${n}\r\n${"x".repeat(n)}\r\n`);
+  });
+
   test("replies larger than the writer's first buffer", () => {
     const big = new Uint8Array(100_000).fill(97);
     const out = encodeReplies([{ kind: "bulk", value: big }, { kind: "simple", text: "OK" }], 2);
