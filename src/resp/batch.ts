@@ -47,6 +47,11 @@ export class OpBatcher {
     return new Promise<OpOutcome>((done, fail) => this.push({ op, done, fail }));
   }
 
+  /** As apply, through callbacks (the hot commands' path: no promise per op). */
+  applyThen(op: ClientOp, done: (o: OpOutcome) => void, fail: (err: unknown) => void): void {
+    this.push({ op, done, fail });
+  }
+
   /** Ops in order, applied one after another with nothing between them; one outcome each. */
   applyAll(ops: readonly ClientOp[]): Promise<OpOutcome[]> {
     if (ops.length === 0) return Promise.resolve([]);

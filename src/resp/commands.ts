@@ -92,9 +92,29 @@ export function createRespCommands(backend: RespBackend, schedule: TurnScheduler
       seen.lastCommand = found.name;
       seen.lastAtMs = Date.now();
     }
+    const ctx: Ctx = { session, backend, shared };
+    const now = found.spec.runNow;
+    if (now !== undefined) {
+      const name = found.name;
+      const failedNow = (err: unknown): void => {
+        let reply: Reply;
+        try {
+          reply = fail(name, err);
+        } catch (e) {
+          failed(e);
+          return;
+        }
+        later(reply);
+      };
+      try {
+        const r = now(ctx, args, (x) => later(finish(x)), failedNow);
+        return r === null ? null : finish(r);
+      } catch (err) {
+        return fail(name, err);
+      }
+    }
     const handler = found.spec.run;
     if (handler === undefined) return fail(found.name, new Error("container without a handler"));
-    const ctx: Ctx = { session, backend, shared };
     let r: Reply | Promise<Reply>;
     try {
       r = handler(ctx, args);

@@ -5,7 +5,7 @@ import { decodeKey } from "../transport/validate.ts";
 import type { OpBatcher } from "./batch.ts";
 import { errNotInteger, opErrorText, RespError } from "./replies.ts";
 import type { CommandSpec } from "./table.ts";
-import type { RespBackend, RespInfo, RespSession } from "./types.ts";
+import type { Reply, RespBackend, RespInfo, RespSession } from "./types.ts";
 
 /** Counters behind INFO stats; CONFIG RESETSTAT zeroes them. */
 export interface RespStats {
@@ -99,6 +99,28 @@ export function applyMany(ctx: Ctx, ops: readonly ClientOp[]): Promise<OpOutcome
 }
 
 /**
+ * One op through the batcher with callbacks: `reply` turns its outcome into the reply (it may
+ * throw what a handler throws, e.g. a RespError), and `later` or `failed` gets the result.
+ */
+export function applyThen(ctx: Ctx, op: ClientOp, reply: (o: OpOutcome) => Reply, later: (r: Reply) => void, failed: (err: unknown) => void): null {
+  ctx.shared.batcher.applyThen(
+    op,
+    (o) => {
+      let r: Reply;
+      try {
+        r = reply(o);
+      } catch (err) {
+        failed(err);
+        return;
+      }
+      later(r);
+    },
+    failed,
+  );
+  return null;
+}
+
+/**
  * A page of keys. The ops waiting in the batcher are applied first: a scan reads the node
  * directly, and must see what the commands before it wrote.
  */
@@ -137,6 +159,11 @@ export class KeyLocks {
   guard<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
     if (this.held.size === 0 || this.busy(keys).length === 0) return fn();
     return this.with(keys, fn);
+  }
+
+  /** No command holds `key`: a plain write of it may be queued now, as guard would run it. */
+  isFree(key: string): boolean {
+    return this.held.size === 0 || !this.held.has(key);
   }
 
   /** Runs `fn` holding every key in `keys` (after the ones held now are released). */

@@ -96,6 +96,57 @@ describe("one turn's commands", () => {
   });
 });
 
+/** Ends turns until every reply came (a command waiting for a key's lock needs more than one), at most `turnsMax`. */
+async function untilAnswered(m: ReturnType<typeof manualTurns>, replies: Promise<Plain>[], turnsMax = 1000): Promise<Plain[]> {
+  let done = false;
+  const all = Promise.all(replies).finally(() => (done = true));
+  for (let turn = 0; !done && turn < turnsMax; turn++) {
+    m.endTurn();
+    // Lets the node's own I/O (its WAL appends) answer between turns.
+    await new Promise((r) => setImmediate(r));
+  }
+  return await all;
+}
+
+describe("hot commands (answered through callbacks) and keys other commands hold", () => {
+  test("SET and INCR sent while GETDEL holds the key wait for it: they land after its delete", async () => {
+    const m = manualTurns();
+    await untilAnswered(m, [send(m, "SET", "held:s", "old"), send(m, "INCR", "held:n")]);
+    const replies = [send(m, "GETDEL", "held:s"), send(m, "SET", "held:s", "new"), send(m, "GETDEL", "held:n"), send(m, "INCR", "held:n")];
+    expect(await untilAnswered(m, replies)).toEqual(["old", "+OK", "1", 1]);
+    expect(await untilAnswered(m, [send(m, "GET", "held:s"), send(m, "GET", "held:n")])).toEqual(["new", "1"]);
+  });
+
+  test("SADD and HSET sent while MSET holds the key wait for it: MSET writes, then they find a string", async () => {
+    const m = manualTurns();
+    const wrongType = "-WRONGTYPE Operation against a key holding the wrong kind of value";
+    const replies = [send(m, "MSET", "held:set", "x", "held:hash", "y"), send(m, "SADD", "held:set", "m"), send(m, "HSET", "held:hash", "f", "v")];
+    expect(await untilAnswered(m, replies)).toEqual(["+OK", wrongType, wrongType]);
+    expect(await untilAnswered(m, [send(m, "GET", "held:set"), send(m, "GET", "held:hash")])).toEqual(["x", "y"]);
+  });
+
+  test("their errors are Redis's: WRONGTYPE, overflow, arity, a bad key", async () => {
+    const m = manualTurns();
+    const replies = [
+      send(m, "SADD", "err:set", "a"),
+      send(m, "GET", "err:set"),
+      send(m, "INCR", "err:set"),
+      send(m, "HSET", "err:set", "f", "v"),
+      send(m, "SET", "err:set", "x"),
+      send(m, "INCRBY", "err:max", "9223372036854775807"),
+      send(m, "INCR", "err:max"),
+      send(m, "HSET", "err:h", "f"),
+      send(m, "GET", ""),
+    ];
+    const wrongType = "-WRONGTYPE Operation against a key holding the wrong kind of value";
+    const got = await untilAnswered(m, replies);
+    expect(got.slice(0, 5)).toEqual([1, wrongType, wrongType, wrongType, wrongType]);
+    expect(got.slice(5, 7)).toEqual([9223372036854775807n, "-ERR increment or decrement would overflow"]);
+    expect(got[7]).toBe("-ERR wrong number of arguments for 'hset' command");
+    expect(String(got[8]).startsWith("-ERR key must be 1..")).toBe(true);
+  });
+});
+
 describe("OpBatcher", () => {
   test("an op the node refuses as a whole request is refused alone; the ops around it are applied", async () => {
     const calls: string[][] = [];
