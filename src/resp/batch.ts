@@ -6,7 +6,43 @@
 // Ops are applied in the order they were asked for, all of them in one synchronous step when
 // the turn ends (or at once, by flush(), when a command reads the node another way). So a
 // command sees every op asked for before it, as when each went to the node on its own.
-import { batchOpsMax, isRead, type ClientHandler, type ClientOp, type OpOutcome } from "../transport/api.ts";
+import { batchOpsMax, clientMessageBytesMax, isRead, type ClientHandler, type ClientOp, type OpOutcome } from "../transport/api.ts";
+
+/**
+ * Most payload bytes (keys, values, members, fields) of the ops one batch carries: what one gRPC
+ * Batch message may hold. Without it, many connections' big writes in one turn would make one
+ * WAL append past walAppendBytesMax, which the WAL refuses after the engine applied them.
+ */
+export const batchPayloadBytesMax = clientMessageBytesMax;
+
+/** An op's payload bytes, as its request would carry them (UTF-16 length for the key: a bound within 3x). */
+export function opPayloadBytes(op: ClientOp): number {
+  let n = op.key.length;
+  switch (op.kind) {
+    case "set":
+      return n + op.value.length;
+    case "setMv":
+      return n + op.value.length + (op.context?.length ?? 0);
+    case "sadd":
+    case "srem":
+      for (const m of op.members) n += m.length;
+      return n;
+    case "sismember":
+      return n + op.member.length;
+    case "hset":
+      for (const f of op.fields) n += f.field.length + f.value.length;
+      return n;
+    case "hdel":
+    case "hmget":
+      for (const f of op.fields) n += f.length;
+      return n;
+    case "hincrby":
+    case "hget":
+      return n + op.field.length;
+    default:
+      return n;
+  }
+}
 
 /** Runs `fn` once the connections' input of this event-loop turn has been read (the node: setImmediate). */
 export type TurnScheduler = (fn: () => void) => void;
@@ -85,9 +121,10 @@ export class OpBatcher {
 
   /**
    * Sends every op waiting now, in order: runs of reads or of writes of at most batchOpsMax ops
-   * as one batch each (a read and a write never share one: a write refused as a whole, e.g. on a
-   * replica that takes no writes yet, must not take a read with it), an op that goesAlone on its
-   * own. All are issued in this one synchronous step, so they apply back to back.
+   * and batchPayloadBytesMax bytes as one batch each (a read and a write never share one: a
+   * write refused as a whole, e.g. on a replica that takes no writes yet, must not take a read
+   * with it), an op that goesAlone on its own. All are issued in this one synchronous step, so
+   * they apply back to back.
    */
   flush(): void {
     this.scheduled = false;
@@ -100,9 +137,12 @@ export class OpBatcher {
       let to = from + 1;
       if (!goesAlone(first)) {
         const read = isRead(first);
+        let bytes = opPayloadBytes(first);
         while (to < q.length && to - from < batchOpsMax) {
           const op = (q[to] as Waiting).op;
           if (goesAlone(op) || isRead(op) !== read) break;
+          bytes += opPayloadBytes(op);
+          if (bytes > batchPayloadBytesMax) break;
           to++;
         }
       }

@@ -2,7 +2,7 @@
 // order, with each command's answer its own (src/resp/batch.ts). A manual scheduler stands in
 // for the turn's end, so every test decides exactly what one turn holds.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { OpBatcher } from "../../src/resp/batch.ts";
+import { batchPayloadBytesMax, OpBatcher, opPayloadBytes } from "../../src/resp/batch.ts";
 import { createRespCommands, type RespCommandTable } from "../../src/resp/commands.ts";
 import { expiryDeadlineMsMax, type ClientHandler, type ClientOp, type OpOutcome } from "../../src/transport/api.ts";
 import type { RespBackend, RespSession } from "../../src/resp/types.ts";
@@ -96,11 +96,16 @@ describe("one turn's commands", () => {
   });
 });
 
-/** Ends turns until every reply came (a command waiting for a key's lock needs more than one), at most `turnsMax`. */
-async function untilAnswered(m: ReturnType<typeof manualTurns>, replies: Promise<Plain>[], turnsMax = 1000): Promise<Plain[]> {
+/** Answers to wait for at most: the node's WAL thread may be slow to get a core on a loaded machine. */
+const answersDeadlineMs = 30_000;
+
+/** Ends turns until every reply came (a command waiting for a key's lock needs more than one turn). */
+async function untilAnswered(m: ReturnType<typeof manualTurns>, replies: Promise<Plain>[]): Promise<Plain[]> {
   let done = false;
   const all = Promise.all(replies).finally(() => (done = true));
-  for (let turn = 0; !done && turn < turnsMax; turn++) {
+  const deadline = Date.now() + answersDeadlineMs;
+  while (!done) {
+    if (Date.now() > deadline) throw new Error(`replies not all answered within ${answersDeadlineMs} ms`);
     m.endTurn();
     // Lets the node's own I/O (its WAL appends) answer between turns.
     await new Promise((r) => setImmediate(r));
@@ -167,6 +172,24 @@ describe("OpBatcher", () => {
     expect(calls).toEqual([["set"], ["set"], ["set"]]);
     const read = await t.backend.client.batch(["alone:1", "alone:2", "alone:3"].map((key): ClientOp => ({ kind: "get", key })), null);
     expect(read.map((o) => o.ok)).toEqual([true, false, true]);
+  });
+
+  test("a turn's big writes go in batches of at most batchPayloadBytesMax bytes (what a gRPC Batch may carry), all applied", async () => {
+    const calls: string[][] = [];
+    const sizes: number[] = [];
+    const due: (() => void)[] = [];
+    const client = counting(t.backend.client, calls);
+    const b = new OpBatcher({ ...client, batch: (ops, id) => (sizes.push(ops.reduce((n, op) => n + opPayloadBytes(op), 0)), client.batch(ops, id)) }, (fn) => due.push(fn));
+    const value = new Uint8Array(1024 * 1024).fill(118);
+    // Ten 1 MiB SETs (as many connections' SETs read in one turn would be) and an MSET-like group of ten more.
+    const ones = Array.from({ length: 10 }, (_, i) => b.apply({ kind: "set", key: `big:${i}`, value }));
+    const group = b.applyAll(Array.from({ length: 10 }, (_, i): ClientOp => ({ kind: "set", key: `big:m:${i}`, value })));
+    due.splice(0).forEach((fn) => fn());
+    const outs = [...(await Promise.all(ones)), ...(await group)];
+    expect(outs.every((o) => o.ok)).toBe(true);
+    expect(sizes.length).toBeGreaterThan(1);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(batchPayloadBytesMax);
+    expect(calls.map((c) => c.length - 1).reduce((x, y) => x + y, 0) + calls.filter((c) => c[0] !== "batch").length).toBe(20);
   });
 
   test("a batch the node refuses fails each of its ops, and applyAll once", async () => {
