@@ -73,9 +73,14 @@ export class OpBatcher {
   private queue: Waiting[] = [];
   private scheduled = false;
 
+  /**
+   * onCallbackError: an applyThen callback threw (a bug in a command): reported, and the other
+   * ops of its batch are still answered.
+   */
   constructor(
     private readonly client: Pick<ClientHandler, "apply" | "batch">,
     private readonly schedule: TurnScheduler,
+    private readonly onCallbackError: (err: unknown) => void = () => undefined,
   ) {}
 
   /** One op, answered with its own outcome (or the failure of the node call that carried it). */
@@ -151,6 +156,23 @@ export class OpBatcher {
     }
   }
 
+  /** Hands one waiter its outcome; a callback that throws is reported, not let through to the others. */
+  private answer(w: Waiting, o: OpOutcome): void {
+    try {
+      w.done(o);
+    } catch (err) {
+      this.onCallbackError(err);
+    }
+  }
+
+  private refuse(w: Waiting, err: unknown): void {
+    try {
+      w.fail(err);
+    } catch (e) {
+      this.onCallbackError(e);
+    }
+  }
+
   private send(q: readonly Waiting[], from: number, to: number): void {
     if (to - from === 1) {
       const w = q[from] as Waiting;
@@ -158,11 +180,11 @@ export class OpBatcher {
       try {
         r = this.client.apply(w.op, null);
       } catch (err) {
-        w.fail(err);
+        this.refuse(w, err);
         return;
       }
-      if (r instanceof Promise) r.then(w.done, w.fail);
-      else w.done(r);
+      if (r instanceof Promise) r.then((o) => this.answer(w, o), (err: unknown) => this.refuse(w, err));
+      else this.answer(w, r);
       return;
     }
     const ops = new Array<ClientOp>(to - from);
@@ -170,12 +192,12 @@ export class OpBatcher {
     const settle = (outs: OpOutcome[]): void => {
       for (let k = from; k < to; k++) {
         const o = outs[k - from];
-        if (o === undefined) (q[k] as Waiting).fail(new Error("assertion failed: a batch answered fewer outcomes than ops"));
-        else (q[k] as Waiting).done(o);
+        if (o === undefined) this.refuse(q[k] as Waiting, new Error("assertion failed: a batch answered fewer outcomes than ops"));
+        else this.answer(q[k] as Waiting, o);
       }
     };
     const failAll = (err: unknown): void => {
-      for (let k = from; k < to; k++) (q[k] as Waiting).fail(err);
+      for (let k = from; k < to; k++) this.refuse(q[k] as Waiting, err);
     };
     let r: OpOutcome[] | Promise<OpOutcome[]>;
     try {

@@ -46,15 +46,15 @@ function resolve(byName: ReadonlyMap<string, CommandSpec>, session: RespSession,
   return { spec, name };
 }
 
-/**
- * schedule: when the ops commands queued are sent to the node (src/resp/batch.ts); default
- * setImmediate, which runs once every connection readable in this event-loop turn was read.
- */
 /** The command table; execute() answers one command as a value or a promise (for tests and tools). */
 export interface RespCommandTable extends RespCommands {
   execute(session: RespSession, args: readonly Uint8Array[]): Reply | Promise<Reply>;
 }
 
+/**
+ * schedule: when the ops commands queued are sent to the node (src/resp/batch.ts); default
+ * setImmediate, which runs once every connection readable in this event-loop turn was read.
+ */
 export function createRespCommands(backend: RespBackend, schedule: TurnScheduler = setImmediate): RespCommandTable {
   const byName = new Map<string, CommandSpec>();
   for (const spec of commandTable) {
@@ -65,7 +65,7 @@ export function createRespCommands(backend: RespBackend, schedule: TurnScheduler
   const shared: Shared = {
     stats: { commandsProcessed: 0, errorReplies: 0 },
     locks: new KeyLocks(),
-    batcher: new OpBatcher(backend.client, schedule),
+    batcher: new OpBatcher(backend.client, schedule, (err) => backend.onInternalError?.("batch", err)),
     activity: new WeakMap(),
     startedAtMs: Date.now(),
     commands: { listed, find: (name) => byName.get(name) },
@@ -82,6 +82,18 @@ export function createRespCommands(backend: RespBackend, schedule: TurnScheduler
     return finish(errorReply(`ERR internal error in '${name}': ${err instanceof Error ? err.message : String(err)}`.replace(/[\r\n]/g, " ")));
   };
 
+  /** A command's failure as its reply to `later`; `failed` only if even that broke. */
+  const failLater = (name: string, err: unknown, later: (reply: Reply) => void, failed: (err: unknown) => void): void => {
+    let reply: Reply;
+    try {
+      reply = fail(name, err);
+    } catch (e) {
+      failed(e);
+      return;
+    }
+    later(reply);
+  };
+
   const start = (session: RespSession, args: readonly Uint8Array[], later: (reply: Reply) => void, failed: (err: unknown) => void): Reply | null => {
     shared.stats.commandsProcessed++;
     const found = resolve(byName, session, args);
@@ -95,22 +107,11 @@ export function createRespCommands(backend: RespBackend, schedule: TurnScheduler
     const ctx: Ctx = { session, backend, shared };
     const now = found.spec.runNow;
     if (now !== undefined) {
-      const name = found.name;
-      const failedNow = (err: unknown): void => {
-        let reply: Reply;
-        try {
-          reply = fail(name, err);
-        } catch (e) {
-          failed(e);
-          return;
-        }
-        later(reply);
-      };
       try {
-        const r = now(ctx, args, (x) => later(finish(x)), failedNow);
+        const r = now(ctx, args, (x) => later(finish(x)), (err) => failLater(found.name, err, later, failed));
         return r === null ? null : finish(r);
       } catch (err) {
-        return fail(name, err);
+        return fail(found.name, err);
       }
     }
     const handler = found.spec.run;
@@ -122,19 +123,7 @@ export function createRespCommands(backend: RespBackend, schedule: TurnScheduler
       return fail(found.name, err);
     }
     if (!(r instanceof Promise)) return finish(r);
-    r.then(
-      (x) => later(finish(x)),
-      (err: unknown) => {
-        let reply: Reply;
-        try {
-          reply = fail(found.name, err);
-        } catch (e) {
-          failed(e);
-          return;
-        }
-        later(reply);
-      },
-    );
+    r.then((x) => later(finish(x)), (err: unknown) => failLater(found.name, err, later, failed));
     return null;
   };
 

@@ -192,6 +192,22 @@ describe("OpBatcher", () => {
     expect(calls.map((c) => c.length - 1).reduce((x, y) => x + y, 0) + calls.filter((c) => c[0] !== "batch").length).toBe(20);
   });
 
+  test("a callback that throws is reported; the other ops of its batch are still answered", async () => {
+    const due: (() => void)[] = [];
+    const reported: string[] = [];
+    const b = new OpBatcher(t.backend.client, (fn) => due.push(fn), (err) => reported.push(String(err)));
+    const answered: string[] = [];
+    b.applyThen({ kind: "get", key: "cb:1" }, () => { throw new Error("bug in a command"); }, () => undefined);
+    const rest = Promise.all([
+      new Promise<void>((resolve) => b.applyThen({ kind: "get", key: "cb:2" }, () => (answered.push("cb:2"), resolve()), () => resolve())),
+      b.apply({ kind: "get", key: "cb:3" }).then(() => void answered.push("cb:3")),
+    ]);
+    due.splice(0).forEach((fn) => fn());
+    await rest;
+    expect(answered).toEqual(["cb:2", "cb:3"]);
+    expect(reported).toEqual(["Error: bug in a command"]);
+  });
+
   test("a batch the node refuses fails each of its ops, and applyAll once", async () => {
     const due: (() => void)[] = [];
     const refusing: Pick<ClientHandler, "apply" | "batch"> = {
