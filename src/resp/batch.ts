@@ -15,7 +15,7 @@ import { batchOpsMax, clientMessageBytesMax, isRead, type ClientHandler, type Cl
  */
 export const batchPayloadBytesMax = clientMessageBytesMax;
 
-/** An op's payload bytes, as its request would carry them (UTF-16 length for the key: a bound within 3x). */
+/** An op's payload bytes, about as its request would carry them (the key counted in UTF-16 units, within 3x of its UTF-8). */
 export function opPayloadBytes(op: ClientOp): number {
   let n = op.key.length;
   switch (op.kind) {
@@ -70,6 +70,10 @@ function goesAlone(op: ClientOp): boolean {
 }
 
 export class OpBatcher {
+  /**
+   * Ops asked for since the last flush. Bounded by what the connections may have outstanding:
+   * respPendingCommandsMax commands each (a multi-key command at most its arguments' worth).
+   */
   private queue: Waiting[] = [];
   private scheduled = false;
 
