@@ -169,6 +169,8 @@ export type KeyValue = TypedValue & { conflicts?: TypedValue[]; expiresAtMs?: nu
 export type ApplyResult = { ok: true; value: KeyValue; delta: Uint8Array; count?: number } | { ok: false; error: EngineError };
 /** An op that changed nothing (an srem of members the key does not hold): no delta to log or send. */
 export type NoChangeResult = { ok: true; value: KeyValue | undefined; delta: null; count: number };
+/** An sadd/srem inside applyMany: its count, without the set's value (see applyObject). */
+type CountedResult = { ok: true; value: undefined; delta: Uint8Array; count: number };
 
 export type MergeResult =
   | { ok: true; key: string; changed: boolean; skew: ClockSkew | null; typeConflict: boolean }
@@ -234,7 +236,8 @@ export type ManyOp = EngineOp | HashOp | ExpiryOp | { kind: "get"; key: string }
 /**
  * `deleted`: for a "del", whether the key held anything (Redis DEL counts those); `count`: as
  * ApplyResult's, or an expire's / persist's 1 or 0; reply: a hash op's integer (HashOp), or a
- * ttl's answer (ExpiryOp).
+ * ttl's answer (ExpiryOp). An sadd/srem answers its count and no value (a set's value lists
+ * every member: building it made each op cost O(members)).
  */
 export type ManyResult = { ok: true; value: KeyValue | undefined; deleted?: boolean; count?: number; reply?: bigint } | { ok: false; error: EngineError };
 
@@ -435,8 +438,12 @@ export class Engine {
   /**
    * The general path: op on the state object of entry i (-1: a new key), whose UTF-8 is in
    * keyBuf[0, len) and was just looked up (insert() relies on that lookup's hash).
+   * counted: an sadd/srem answers its count without the key's value (applyMany's callers read
+   * only the count): a set's value lists every member, which made each SAdd O(members).
    */
-  private applyObject(op: EngineOp, i: number, len: number, nowMs: number): ApplyResult | NoChangeResult {
+  private applyObject(op: EngineOp, i: number, len: number, nowMs: number): ApplyResult | NoChangeResult;
+  private applyObject(op: EngineOp, i: number, len: number, nowMs: number, counted: boolean): ApplyResult | NoChangeResult | CountedResult;
+  private applyObject(op: EngineOp, i: number, len: number, nowMs: number, counted = false): ApplyResult | NoChangeResult | CountedResult {
     let state: CrdtState | undefined = i >= 0 ? this.stateAt(i) : undefined;
     /** A deleted key written with a type it holds no state of: its sides, which the new one joins. */
     let newSideOf: TypedState[] | null = null;
@@ -519,7 +526,7 @@ export class Engine {
           const before = state.count();
           const removal = state.remove(op.members);
           // Nothing this node holds was named: nothing to log or send (the delta is bottom).
-          if (removal.isEmpty) return { ok: true, value: valueOf(state, keyBytes), delta: null, count: 0 };
+          if (removal.isEmpty) return { ok: true, value: counted ? undefined : valueOf(state, keyBytes), delta: null, count: 0 };
           count = before - state.count();
           delta = removal;
           break;
@@ -535,12 +542,13 @@ export class Engine {
       this.putSides(at, newSideOf);
     } else this.storeAt(at, state);
     this.changed(op.key, at, nowMs);
+    this.w.reset();
+    writeEnvelope(this.w, keyBytes, delta, this.stampAt(at), this.deadlineSides(at));
+    if (counted && count !== undefined) return { ok: true, value: undefined, delta: this.w.finish(), count };
     // An MV write answers the context of what it replaced plus its own dot (the delta's), not
     // the register's: chaining Set -> Set with the register's would delete siblings the
     // writer never read.
     const value = delta.kind === "mv" ? mvValue(state as MvRegister, delta.ctx, keyBytes) : valueOf(state, keyBytes);
-    this.w.reset();
-    writeEnvelope(this.w, keyBytes, delta, this.stampAt(at), this.deadlineSides(at));
     return count === undefined ? { ok: true, value, delta: this.w.finish() } : { ok: true, value, delta: this.w.finish(), count };
   }
 
@@ -737,7 +745,7 @@ export class Engine {
             continue;
           }
         }
-        const r = this.applyObject(op, i, len, nowMs);
+        const r = this.applyObject(op, i, len, nowMs, true);
         if (r.ok) {
           if (r.delta !== null) deltas.push(r.delta);
           if (op.kind === "set" || op.kind === "setMv") {

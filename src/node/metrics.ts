@@ -222,20 +222,30 @@ class RequestHistogram {
 /** Counts kept as plain numbers on the hot path, copied into a prom-client Counter at scrape. */
 class PairCounts {
   private readonly counts = new Map<string, { op: string; status: string; door: FrontDoor; n: number }>();
+  /**
+   * The same entries by door, op and status: a lookup without building a key string (the Redis
+   * front door counts every command here, and the concatenated key showed in its profiles).
+   */
+  private readonly index = new Map<FrontDoor, Map<string, Map<string, { n: number }>>>();
   /** Counted under op="other", status="other" once opLabelPairsMax pairs exist. */
   private overflow = 0;
   add(op: string, status: string, n: number, door: FrontDoor = "grpc"): void {
-    const key = op + "\u0000" + status + "\u0000" + door;
-    let e = this.counts.get(key);
-    if (e === undefined) {
-      if (this.counts.size >= opLabelPairsMax) {
-        this.overflow += n;
-        return;
-      }
-      e = { op: cut(op), status: cut(status), door, n: 0 };
-      this.counts.set(key, e);
+    const known = this.index.get(door)?.get(op)?.get(status);
+    if (known !== undefined) {
+      known.n += n;
+      return;
     }
-    e.n += n;
+    if (this.counts.size >= opLabelPairsMax) {
+      this.overflow += n;
+      return;
+    }
+    const e = { op: cut(op), status: cut(status), door, n };
+    this.counts.set(op + "\u0000" + status + "\u0000" + door, e);
+    let byOp = this.index.get(door);
+    if (byOp === undefined) this.index.set(door, (byOp = new Map()));
+    let byStatus = byOp.get(op);
+    if (byStatus === undefined) byOp.set(op, (byStatus = new Map()));
+    byStatus.set(status, e);
   }
   total(): number {
     let n = this.overflow;

@@ -2,8 +2,8 @@
 // the rest read this replica's fields (bytewise by field), with Redis's reply shapes.
 import { hdelOp, hgetallOp, hgetOp, hincrbyOp, hlenOp, hmgetOp, hsetOp } from "../transport/validate.ts";
 import { bigIntToInt64 } from "../transport/proto.ts";
-import type { HashFieldView } from "../transport/api.ts";
-import { applyOne, check, int64Arg, type Ctx } from "./context.ts";
+import type { ClientOp, HashFieldView, OpOutcome } from "../transport/api.ts";
+import { applyOne, applyThen, check, int64Arg, type Ctx } from "./context.ts";
 import { cursorArg, scanOptions } from "./cmd-keys.ts";
 import { floatReason } from "./cmd-strings.ts";
 import { globMatch } from "./glob.ts";
@@ -11,18 +11,34 @@ import { array, bulk, errArity, errNotCrdt, errOverflow, int, nullBulk, ok, Resp
 import { command, key1, type CommandSpec } from "./table.ts";
 import type { Reply } from "./types.ts";
 
-/** HSET's field/value pairs: an odd count is Redis's arity error for the command as named. */
-async function writeFields(ctx: Ctx, args: readonly Uint8Array[], name: string): Promise<bigint> {
+/** HSET's op: an odd count of field/value arguments is Redis's arity error for the command as named. */
+function fieldsOp(args: readonly Uint8Array[], name: string): ClientOp {
   if (args.length % 2 !== 0) throw new RespError(errArity(name));
   const fields: { field: Uint8Array; value: Uint8Array }[] = [];
   for (let i = 2; i < args.length; i += 2) fields.push({ field: args[i] as Uint8Array, value: args[i + 1] as Uint8Array });
-  const op = hsetOp({ key: args[1], fields });
-  const r = check(await ctx.shared.locks.guard([op.key], () => applyOne(ctx, op)));
+  return hsetOp({ key: args[1], fields });
+}
+
+function addedOf(o: OpOutcome): bigint {
+  const r = check(o);
   return r.kind === "hashCount" ? r.count : 0n;
+}
+
+async function writeFields(ctx: Ctx, args: readonly Uint8Array[], name: string): Promise<bigint> {
+  const op = fieldsOp(args, name);
+  return addedOf(await ctx.shared.locks.guard([op.key], () => applyOne(ctx, op)));
 }
 
 async function hset(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
   return int(await writeFields(ctx, args, "hset"));
+}
+
+/** HSET through callbacks, unless another command holds the key. */
+function hsetNow(ctx: Ctx, args: readonly Uint8Array[], later: (r: Reply) => void, failed: (err: unknown) => void): null {
+  const op = fieldsOp(args, "hset");
+  if (ctx.shared.locks.isFree(op.key)) return applyThen(ctx, op, (o) => int(addedOf(o)), later, failed);
+  hset(ctx, args).then(later, failed);
+  return null;
 }
 
 async function hmset(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
@@ -93,7 +109,7 @@ async function hscan(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
 }
 
 export const hashCommands: readonly CommandSpec[] = [
-  command({ name: "hset", arity: -4, flags: ["write", "denyoom", "fast"], keys: key1, group: "hash", since: "2.0.0", complexity: "O(1) for each field/value pair added", summary: "Set the string value of hash fields", run: hset }),
+  command({ name: "hset", arity: -4, flags: ["write", "denyoom", "fast"], keys: key1, group: "hash", since: "2.0.0", complexity: "O(1) for each field/value pair added", summary: "Set the string value of hash fields", run: hset, runNow: hsetNow }),
   command({ name: "hmset", arity: -4, flags: ["write", "denyoom", "fast"], keys: key1, group: "hash", since: "2.0.0", complexity: "O(N) where N is the number of fields being set.", summary: "Set multiple hash fields to multiple values (answers OK)", run: hmset }),
   command({ name: "hget", arity: 3, flags: ["readonly", "fast"], keys: key1, group: "hash", since: "2.0.0", summary: "Get the value of a hash field", run: hget }),
   command({ name: "hmget", arity: -3, flags: ["readonly", "fast"], keys: key1, group: "hash", since: "2.0.0", complexity: "O(N) where N is the number of fields being requested.", summary: "Get the values of all the given hash fields", run: hmget }),

@@ -1,7 +1,7 @@
 // Keyspace commands: DEL (an observed remove), EXISTS, TYPE, and KEYS/SCAN over the node's key
 // listing with Redis's glob patterns (the expiry family is cmd-expiry.ts).
 import { keyBytesMax, scanLimitMax, type ClientOp, type ScanPage, type ScanQuery, type ValueKind, type ValueView } from "../transport/api.ts";
-import { applyMany, applyOne, check, keyArg, text, word, type Ctx } from "./context.ts";
+import { applyMany, applyOne, check, keyArg, nodeStatus, scanKeys, text, word, type Ctx } from "./context.ts";
 import { globLiteralPrefix, globMatch, globMatchesAll } from "./glob.ts";
 import {
   array, bulk, errInvalidCursor, errNotInteger, errSyntax, int, opErrorText, RespError, simple,
@@ -115,7 +115,7 @@ function scanType(t: string | null): ValueKind | null | "none" {
 }
 
 async function page(ctx: Ctx, q: ScanQuery): Promise<ScanPage> {
-  return await ctx.backend.client.scan(q);
+  return await scanKeys(ctx, q);
 }
 
 async function keys(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
@@ -183,7 +183,7 @@ async function scan(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
 }
 
 async function dbsize(ctx: Ctx): Promise<Reply> {
-  return int((await ctx.backend.client.status()).keys);
+  return int((await nodeStatus(ctx)).keys);
 }
 
 export const keyCommands: readonly CommandSpec[] = [

@@ -2,7 +2,7 @@
 // FLUSHALL (an observed remove of every key), CONFIG for the settings that map onto the node's,
 // and the FUNCTION/SCRIPT FLUSH that client test harnesses send.
 import { batchOpsMax, scanLimitMax, type ClientOp } from "../transport/api.ts";
-import { applyMany, check, text, word, type Ctx } from "./context.ts";
+import { applyMany, check, nodeInfo, scanKeys, text, word, type Ctx } from "./context.ts";
 import { helpSubcommand } from "./cmd-command.ts";
 import { redisCompatVersion } from "./cmd-connection.ts";
 import { globMatch } from "./glob.ts";
@@ -76,7 +76,7 @@ const sections: readonly (readonly [name: string, title: string, lines: Section]
 function infoCommand(ctx: Ctx, args: readonly Uint8Array[]): Reply {
   const asked = args.slice(1).map((a) => text(a).toLowerCase());
   const everything = asked.length === 0 || asked.some((a) => a === "all" || a === "everything" || a === "default");
-  const info = ctx.backend.info();
+  const info = nodeInfo(ctx);
   const parts: string[] = [];
   for (const [name, title, lines] of sections) {
     if (!everything && !asked.includes(name)) continue;
@@ -107,7 +107,7 @@ async function flush(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
   flushMode(args, 1);
   let cursor = 0;
   do {
-    const page = await ctx.backend.client.scan({ prefix: "", type: null, cursor, limit: scanLimitMax });
+    const page = await scanKeys(ctx, { prefix: "", type: null, cursor, limit: scanLimitMax });
     for (let i = 0; i < page.keys.length; i += batchOpsMax) {
       const keys = page.keys.slice(i, i + batchOpsMax);
       const outs = await ctx.shared.locks.guard(keys, () => applyMany(ctx, keys.map((key): ClientOp => ({ kind: "delete", key }))));
@@ -150,7 +150,7 @@ const configParams: readonly ConfigParam[] = [
 ];
 
 function configGet(ctx: Ctx, args: readonly Uint8Array[]): Reply {
-  const info = ctx.backend.info();
+  const info = nodeInfo(ctx);
   const entries: [Reply, Reply][] = [];
   for (const p of configParams) {
     const name = new TextEncoder().encode(p.name);

@@ -1,18 +1,30 @@
 // Set commands on the add-wins OR-Set: SADD/SREM write, SMEMBERS/SISMEMBER/SMISMEMBER/SCARD/SSCAN
 // read this replica's members (sorted bytewise), with Redis's reply shapes.
-import type { ClientOp } from "../transport/api.ts";
+import type { ClientOp, OpOutcome } from "../transport/api.ts";
 import { saddOp, sismemberOp, sremOp } from "../transport/validate.ts";
-import { applyMany, applyOne, check, keyArg, type Ctx } from "./context.ts";
+import { applyMany, applyOne, applyThen, check, keyArg, type Ctx } from "./context.ts";
 import { cursorArg, scanOptions } from "./cmd-keys.ts";
 import { globMatch } from "./glob.ts";
 import { array, bulk, int } from "./replies.ts";
 import { command, key1, type CommandSpec } from "./table.ts";
 import type { Reply } from "./types.ts";
 
+function countReply(o: OpOutcome): Reply {
+  const r = check(o);
+  return int(r.kind === "count" ? r.value : 0);
+}
+
 async function sadd(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
   const op = saddOp({ key: args[1], members: args.slice(2) });
-  const r = check(await ctx.shared.locks.guard([op.key], () => applyOne(ctx, op)));
-  return int(r.kind === "count" ? r.value : 0);
+  return countReply(await ctx.shared.locks.guard([op.key], () => applyOne(ctx, op)));
+}
+
+/** SADD through callbacks, unless another command holds the key. */
+function saddNow(ctx: Ctx, args: readonly Uint8Array[], later: (r: Reply) => void, failed: (err: unknown) => void): null {
+  const op = saddOp({ key: args[1], members: args.slice(2) });
+  if (ctx.shared.locks.isFree(op.key)) return applyThen(ctx, op, countReply, later, failed);
+  sadd(ctx, args).then(later, failed);
+  return null;
 }
 
 async function srem(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
@@ -65,7 +77,7 @@ async function sscan(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
 }
 
 export const setCommands: readonly CommandSpec[] = [
-  command({ name: "sadd", arity: -3, flags: ["write", "denyoom", "fast"], keys: key1, group: "set", complexity: "O(1) for each element added", summary: "Add members to a set (add-wins OR-Set)", run: sadd }),
+  command({ name: "sadd", arity: -3, flags: ["write", "denyoom", "fast"], keys: key1, group: "set", complexity: "O(1) for each element added", summary: "Add members to a set (add-wins OR-Set)", run: sadd, runNow: saddNow }),
   command({ name: "srem", arity: -3, flags: ["write", "fast"], keys: key1, group: "set", complexity: "O(N) where N is the number of members to be removed.", summary: "Remove members from a set (the adds this replica has seen)", run: srem }),
   command({ name: "smembers", arity: 2, flags: ["readonly"], keys: key1, group: "set", complexity: "O(N) where N is the set cardinality.", summary: "Get all the members in a set", run: smembers }),
   command({ name: "sismember", arity: 3, flags: ["readonly", "fast"], keys: key1, group: "set", summary: "Determine if a given value is a member of a set", run: sismember }),

@@ -1,9 +1,9 @@
 // Strings and counters: GET/SET and friends on LWW registers, INCR and friends on PN-Counters, as
 // Redis Active-Active does them (a counter is its own type; GET reads it as decimal text).
-import { type ClientOp, type ValueView } from "../transport/api.ts";
-import { setOp } from "../transport/validate.ts";
+import { type ClientOp, type OpOutcome, type ValueView } from "../transport/api.ts";
+import { lwwSetOp } from "../transport/validate.ts";
 import { expireKeyOp, setExpireTime, type Deadline } from "./cmd-expiry.ts";
-import { applyMany, applyOne, check, int64Arg, keyArg, textEncoder, tryInt64, word, type Ctx } from "./context.ts";
+import { applyMany, applyOne, applyThen, check, int64Arg, keyArg, textEncoder, tryInt64, word, type Ctx } from "./context.ts";
 import {
   array, bulk, errArity, errDecrOverflow, errNotCrdt, errNotInteger, errOverflow, errSyntax, errWrongType, int, nullBulk, ok, opErrorText, RespError,
 } from "./replies.ts";
@@ -45,14 +45,22 @@ async function held(ctx: Ctx, key: string): Promise<Held> {
   return s === null ? { kind: "other" } : { kind: "string", value: s, type: o.result.value.type };
 }
 
-async function get(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
-  const o = await applyOne(ctx, { kind: "get", key: keyArg(args[1]) });
+/** GET's reply to the node's outcome of a get. */
+function getReply(o: OpOutcome): Reply {
   if (!o.ok && o.error.code === "NOT_FOUND") return nullBulk;
   const r = check(o);
   if (r.kind !== "value") return nullBulk;
   const s = stringOf(r.value);
   if (s === null) throw new RespError(errWrongType);
   return bulk(s);
+}
+
+async function get(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
+  return getReply(await applyOne(ctx, { kind: "get", key: keyArg(args[1]) }));
+}
+
+function getNow(ctx: Ctx, args: readonly Uint8Array[], later: (r: Reply) => void, failed: (err: unknown) => void): null {
+  return applyThen(ctx, { kind: "get", key: keyArg(args[1]) }, getReply, later, failed);
 }
 
 async function strlen(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
@@ -117,9 +125,7 @@ type LwwSet = Extract<ClientOp, { kind: "set" }>;
 
 /** An LWW write, key and value checked as the gRPC edge checks them. */
 function lwwSet(key: Uint8Array | undefined, value: Uint8Array | undefined): LwwSet {
-  const op = setOp({ key, value });
-  if (op.kind !== "set") throw new Error("assertion failed: setOp without a register type gave no LWW write");
-  return op;
+  return lwwSetOp(key, value);
 }
 
 /**
@@ -143,7 +149,28 @@ async function write(ctx: Ctx, ops: readonly ClientOp[]): Promise<void> {
   for (const op of ops) check(await applyOne(ctx, op));
 }
 
+function okReply(o: OpOutcome): Reply {
+  check(o);
+  return ok;
+}
+
+/** SET without options through callbacks; with options (or its key held by another command), the promise path. */
+function setNow(ctx: Ctx, args: readonly Uint8Array[], later: (r: Reply) => void, failed: (err: unknown) => void): null {
+  if (args.length === 3) {
+    const op = lwwSet(args[1], args[2]);
+    if (ctx.shared.locks.isFree(op.key)) return applyThen(ctx, op, okReply, later, failed);
+  }
+  set(ctx, args).then(later, failed);
+  return null;
+}
+
 async function set(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
+  if (args.length === 3) {
+    // No options (the usual SET): one write, no deadline.
+    const op = lwwSet(args[1], args[2]);
+    check(await ctx.shared.locks.guard([op.key], () => applyOne(ctx, op)));
+    return ok;
+  }
   const opts = stringOptions(args, 3, true);
   // As Redis: the expiry value is checked before anything is read.
   const when = opts.expiry === null ? null : deadlineOf(opts.expiry, "set");
@@ -221,7 +248,7 @@ async function mget(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
 async function mset(ctx: Ctx, args: readonly Uint8Array[]): Promise<Reply> {
   if (args.length % 2 === 0) throw new RespError(errArity("mset"));
   const ops: ClientOp[] = [];
-  for (let i = 1; i < args.length; i += 2) ops.push(setOp({ key: args[i], value: args[i + 1] }));
+  for (let i = 1; i < args.length; i += 2) ops.push(lwwSetOp(args[i], args[i + 1]));
   const keys = ops.map((op) => op.key);
   return await ctx.shared.locks.with(keys, async () => {
     // Refuse before writing any key if one is of another type: MSET writes all or none here.
@@ -244,11 +271,28 @@ async function addToCounter(ctx: Ctx, key: string, amount: bigint): Promise<Repl
     if (before.kind !== "string" || (before.type !== "pncounter" && before.type !== "gcounter")) throw new RespError(errWrongType);
     return int(BigInt(before.value.toString()));
   }
-  const op: ClientOp = amount > 0n ? { kind: "increment", key, amount, counter: null } : { kind: "decrement", key, amount: -amount };
-  const o = await ctx.shared.locks.guard([key], () => applyOne(ctx, op));
+  return counterReply(await ctx.shared.locks.guard([key], () => applyOne(ctx, counterOp(key, amount))));
+}
+
+/** An increment for an amount above zero, a decrement below. */
+function counterOp(key: string, amount: bigint): ClientOp {
+  return amount > 0n ? { kind: "increment", key, amount, counter: null } : { kind: "decrement", key, amount: -amount };
+}
+
+function counterReply(o: OpOutcome): Reply {
   if (!o.ok && o.error.code === "OUT_OF_RANGE") throw new RespError(errOverflow);
   const r = check(o);
   return int(r.kind === "counter" ? r.value : 0n);
+}
+
+/** INCR / DECR through callbacks (by one: never the zero amount's read), unless another command holds the key. */
+function stepNow(amount: 1n | -1n) {
+  return (ctx: Ctx, args: readonly Uint8Array[], later: (r: Reply) => void, failed: (err: unknown) => void): null => {
+    const key = keyArg(args[1]);
+    if (ctx.shared.locks.isFree(key)) return applyThen(ctx, counterOp(key, amount), counterReply, later, failed);
+    addToCounter(ctx, key, amount).then(later, failed);
+    return null;
+  };
 }
 
 const int64Min = -(2n ** 63n);
@@ -282,9 +326,9 @@ const why = {
 } as const;
 
 export const stringCommands: readonly CommandSpec[] = [
-  command({ name: "get", arity: 2, flags: ["readonly", "fast"], keys: key1, group: "string", summary: "Get the value of a key (a counter as its decimal value)", run: get }),
+  command({ name: "get", arity: 2, flags: ["readonly", "fast"], keys: key1, group: "string", summary: "Get the value of a key (a counter as its decimal value)", run: get, runNow: getNow }),
   command({ name: "strlen", arity: 2, flags: ["readonly", "fast"], keys: key1, group: "string", since: "2.2.0", summary: "Get the length of the value stored in a key", run: strlen }),
-  command({ name: "set", arity: -3, flags: ["write", "denyoom"], keys: key1, group: "string", summary: "Set the string value of a key (LWW register; NX/XX decided on this replica)", run: set }),
+  command({ name: "set", arity: -3, flags: ["write", "denyoom"], keys: key1, group: "string", summary: "Set the string value of a key (LWW register; NX/XX decided on this replica)", run: set, runNow: setNow }),
   command({ name: "setex", arity: 4, flags: ["write", "denyoom"], keys: key1, group: "string", since: "2.0.0", summary: "Set the value and expiration of a key", run: setex("setex", "s") }),
   command({ name: "psetex", arity: 4, flags: ["write", "denyoom"], keys: key1, group: "string", since: "2.6.0", summary: "Set the value and expiration in milliseconds of a key", run: setex("psetex", "ms") }),
   command({ name: "getex", arity: -2, flags: ["write", "fast"], keys: key1, group: "string", since: "6.2.0", summary: "Get the value of a key and set or remove its expiration (decided on this replica)", run: getex }),
@@ -293,8 +337,8 @@ export const stringCommands: readonly CommandSpec[] = [
   command({ name: "getdel", arity: 2, flags: ["write", "fast"], keys: key1, group: "string", since: "6.2.0", summary: "Get the value of a key and delete the key", run: getdel }),
   command({ name: "mget", arity: -2, flags: ["readonly", "fast"], keys: [1, -1, 1], group: "string", complexity: "O(N) where N is the number of keys to retrieve.", summary: "Get the values of all the given keys", run: mget }),
   command({ name: "mset", arity: -3, flags: ["write", "denyoom"], keys: [1, -1, 2], group: "string", since: "1.0.1", complexity: "O(N) where N is the number of keys to set.", summary: "Set multiple keys to multiple values", run: mset }),
-  command({ name: "incr", arity: 2, flags: ["write", "denyoom", "fast"], keys: key1, group: "string", summary: "Increment the integer value of a key by one (PN-Counter)", run: incr }),
-  command({ name: "decr", arity: 2, flags: ["write", "denyoom", "fast"], keys: key1, group: "string", summary: "Decrement the integer value of a key by one (PN-Counter)", run: decr }),
+  command({ name: "incr", arity: 2, flags: ["write", "denyoom", "fast"], keys: key1, group: "string", summary: "Increment the integer value of a key by one (PN-Counter)", run: incr, runNow: stepNow(1n) }),
+  command({ name: "decr", arity: 2, flags: ["write", "denyoom", "fast"], keys: key1, group: "string", summary: "Decrement the integer value of a key by one (PN-Counter)", run: decr, runNow: stepNow(-1n) }),
   command({ name: "incrby", arity: 3, flags: ["write", "denyoom", "fast"], keys: key1, group: "string", summary: "Increment the integer value of a key by the given amount (PN-Counter)", run: incrby }),
   command({ name: "decrby", arity: 3, flags: ["write", "denyoom", "fast"], keys: key1, group: "string", summary: "Decrement the integer value of a key by the given number (PN-Counter)", run: decrby }),
   command({

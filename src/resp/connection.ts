@@ -4,6 +4,7 @@
 import type { Socket } from "bun";
 import { respPendingCommandsMax, respReplyBufferBytesMax } from "../limits.ts";
 import { defaultParserLimits, encodeReply, ReplyWriter, RespParser, type ParserLimits } from "./codec.ts";
+import { commandName } from "./names.ts";
 import type { Reply, RespCommands, RespSession } from "./types.ts";
 
 /**
@@ -48,41 +49,6 @@ interface Slot {
 }
 
 const internalError: Reply = { kind: "error", text: "ERR internal error" };
-/** Longest command name counted under its own label; longer ones are cut. */
-const commandLabelCharsMax = 32;
-/** Command names seen, by a hash of their lower-cased bytes: naming a command costs no string building. */
-const commandNames = new Map<number, string>();
-/** Distinct names remembered; garbage names beyond it are built each time (and counted as unknown). */
-const commandNamesMax = 512;
-
-/** "set" from the bytes of a command name, lower case, cut to commandLabelCharsMax. */
-export function commandName(arg: Uint8Array | undefined): string {
-  if (arg === undefined) return "";
-  const n = Math.min(arg.length, commandLabelCharsMax);
-  let h = 0x811c9dc5 ^ n;
-  for (let i = 0; i < n; i++) {
-    const c = arg[i]!;
-    h = Math.imul(h ^ (c >= 65 && c <= 90 ? c + 32 : c), 0x01000193);
-  }
-  const known = commandNames.get(h);
-  if (known !== undefined && known.length === n && sameName(known, arg)) return known;
-  let s = "";
-  for (let i = 0; i < n; i++) {
-    const c = arg[i]!;
-    s += String.fromCharCode(c >= 65 && c <= 90 ? c + 32 : c);
-  }
-  if (known === undefined && commandNames.size < commandNamesMax) commandNames.set(h, s);
-  return s;
-}
-
-function sameName(name: string, arg: Uint8Array): boolean {
-  for (let i = 0; i < name.length; i++) {
-    const c = arg[i]!;
-    if (name.charCodeAt(i) !== (c >= 65 && c <= 90 ? c + 32 : c)) return false;
-  }
-  return true;
-}
-
 export class Connection {
   /** Null once the socket closed (or was ended by us): pending replies are then dropped. */
   socket: Socket<Connection> | null;
@@ -219,30 +185,33 @@ export class Connection {
 
   private dispatch(args: Uint8Array[]): void {
     const command = commandName(args[0]);
-    let r: Reply | Promise<Reply>;
+    // Queued (with the protocol in force) only if the reply is not known at once.
+    const slot: Slot = { reply: null, protocol: 2 };
+    let r: Reply | null;
     try {
-      r = this.ctx.commands.execute(this.session, args);
+      r = this.ctx.commands.start(
+        this.session,
+        args,
+        (reply) => this.settled(slot, command, reply),
+        (err) => {
+          this.ctx.onInternalError(command, err);
+          this.settled(slot, command, internalError);
+        },
+      );
     } catch (err) {
       this.ctx.onInternalError(command, err);
       r = internalError;
     }
     if (this.session.closeAfterReply) this.closing = true;
-    // After execute: HELLO's own reply is in the protocol it switches to, as in Redis.
+    // After start: HELLO's own reply is in the protocol it switches to, as in Redis.
     const protocol = this.session.protocol;
-    if (!(r instanceof Promise)) {
+    if (r !== null) {
       this.ctx.answered(command, r);
       this.answer(r, protocol);
       return;
     }
-    const slot: Slot = { reply: null, protocol };
+    slot.protocol = protocol;
     this.queue.push(slot);
-    r.then(
-      (reply) => this.settled(slot, command, reply),
-      (err: unknown) => {
-        this.ctx.onInternalError(command, err);
-        this.settled(slot, command, internalError);
-      },
-    );
   }
 
   private settled(slot: Slot, command: string, reply: Reply): void {

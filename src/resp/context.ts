@@ -1,10 +1,11 @@
 // What every command handler gets (session, backend, shared state) and the argument parsers and
 // node calls they share, so integers, keys and node errors are read and answered one way.
-import { batchOpsMax, type ClientOp, type OpOutcome } from "../transport/api.ts";
+import type { ClientOp, NodeStatus, OpOutcome, ScanPage, ScanQuery } from "../transport/api.ts";
 import { decodeKey } from "../transport/validate.ts";
+import type { OpBatcher } from "./batch.ts";
 import { errNotInteger, opErrorText, RespError } from "./replies.ts";
 import type { CommandSpec } from "./table.ts";
-import type { RespBackend, RespSession } from "./types.ts";
+import type { Reply, RespBackend, RespInfo, RespSession } from "./types.ts";
 
 /** Counters behind INFO stats; CONFIG RESETSTAT zeroes them. */
 export interface RespStats {
@@ -28,6 +29,8 @@ export interface Ctx {
 export interface Shared {
   readonly stats: RespStats;
   readonly locks: KeyLocks;
+  /** Every op a command sends to the node goes through it, in order (src/resp/batch.ts). */
+  readonly batcher: OpBatcher;
   readonly activity: WeakMap<RespSession, SessionActivity>;
   readonly startedAtMs: number;
   /** The command table itself, for COMMAND and HELP. */
@@ -85,17 +88,57 @@ export function check(o: OpOutcome): Extract<OpOutcome, { ok: true }>["result"] 
   return o.result;
 }
 
-/** One op through the node's client path (no request id: RESP has none). */
-export async function applyOne(ctx: Ctx, op: ClientOp): Promise<OpOutcome> {
-  return await ctx.backend.client.apply(op, null);
+/** One op through the node's client path (no request id: RESP has none), batched with the turn's others. */
+export function applyOne(ctx: Ctx, op: ClientOp): Promise<OpOutcome> {
+  return ctx.shared.batcher.apply(op);
 }
 
-/** Ops in order through the node's batch path, at most batchOpsMax per call (as a gRPC Batch). */
-export async function applyMany(ctx: Ctx, ops: readonly ClientOp[]): Promise<OpOutcome[]> {
-  if (ops.length <= batchOpsMax) return await ctx.backend.client.batch(ops, null);
-  const out: OpOutcome[] = [];
-  for (let i = 0; i < ops.length; i += batchOpsMax) out.push(...(await ctx.backend.client.batch(ops.slice(i, i + batchOpsMax), null)));
-  return out;
+/** Ops in order through the node's batch path, back to back, at most batchOpsMax per call (as a gRPC Batch). */
+export function applyMany(ctx: Ctx, ops: readonly ClientOp[]): Promise<OpOutcome[]> {
+  return ctx.shared.batcher.applyAll(ops);
+}
+
+/**
+ * One op through the batcher with callbacks: `reply` turns its outcome into the reply (it may
+ * throw what a handler throws, e.g. a RespError), and `later` or `failed` gets the result.
+ */
+export function applyThen(ctx: Ctx, op: ClientOp, reply: (o: OpOutcome) => Reply, later: (r: Reply) => void, failed: (err: unknown) => void): null {
+  ctx.shared.batcher.applyThen(
+    op,
+    (o) => {
+      let r: Reply;
+      try {
+        r = reply(o);
+      } catch (err) {
+        failed(err);
+        return;
+      }
+      later(r);
+    },
+    failed,
+  );
+  return null;
+}
+
+/**
+ * A page of keys. The ops waiting in the batcher are applied first: a scan reads the node
+ * directly, and must see what the commands before it wrote.
+ */
+export async function scanKeys(ctx: Ctx, q: ScanQuery): Promise<ScanPage> {
+  ctx.shared.batcher.flush();
+  return await ctx.backend.client.scan(q);
+}
+
+/** The node's facts for INFO and CONFIG GET (its key counts), after the waiting ops (as scanKeys). */
+export function nodeInfo(ctx: Ctx): RespInfo {
+  ctx.shared.batcher.flush();
+  return ctx.backend.info();
+}
+
+/** The node's status (DBSIZE's key count), after the waiting ops (as scanKeys). */
+export async function nodeStatus(ctx: Ctx): Promise<NodeStatus> {
+  ctx.shared.batcher.flush();
+  return await ctx.backend.client.status();
 }
 
 /**
@@ -109,12 +152,18 @@ export class KeyLocks {
 
   /**
    * A plain write: run at once when none of `keys` is held (the hot path), else holding them.
-   * The node applies an op when it is called (it awaits only durability), so a write run at
-   * once cannot land inside another command's check-then-write.
+   * A write run at once is queued in the batcher now, and the batcher applies ops in the order
+   * they were queued, so it cannot land inside another command's check-then-write: that one
+   * queues its read only after it took the key.
    */
   guard<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
     if (this.held.size === 0 || this.busy(keys).length === 0) return fn();
     return this.with(keys, fn);
+  }
+
+  /** No command holds `key`: a plain write of it may be queued now, as guard would run it. */
+  isFree(key: string): boolean {
+    return this.held.size === 0 || !this.held.has(key);
   }
 
   /** Runs `fn` holding every key in `keys` (after the ones held now are released). */

@@ -83,7 +83,20 @@ export interface RespInfo {
   maxClients?: number;
 }
 
-/** The command table: one parsed command (name first, as sent) in, one reply out. */
+/**
+ * The command table: one parsed command (name first, as sent) in, one reply out. A reply known
+ * at once is returned; otherwise start returns null and calls `later` with the reply once it is
+ * known, or `failed` if the command broke (a bug: the connection answers "ERR internal error").
+ * Callbacks rather than a promise: the connection would only chain one more promise on it,
+ * and every command paid for that hop.
+ */
 export interface RespCommands {
-  execute(session: RespSession, args: readonly Uint8Array[]): Reply | Promise<Reply>;
+  start(session: RespSession, args: readonly Uint8Array[], later: (reply: Reply) => void, failed: (err: unknown) => void): Reply | null;
+}
+
+/** start() of a command table whose commands answer a reply or a promise of one. */
+export function startWith(r: Reply | Promise<Reply>, later: (reply: Reply) => void, failed: (err: unknown) => void): Reply | null {
+  if (!(r instanceof Promise)) return r;
+  r.then(later, failed);
+  return null;
 }

@@ -105,6 +105,14 @@ export function setOp(req: SetRequestWire): ClientOp {
 }
 
 /**
+ * An LWW write of raw key and value bytes without a deadline, checked as setOp checks them: the
+ * Redis front door's SET, which has no wire request to read (setOp's was 10% of its time).
+ */
+export function lwwSetOp(key: Uint8Array | undefined, value: Uint8Array | undefined): Extract<ClientOp, { kind: "set" }> {
+  return { kind: "set", key: decodeKey(key), value: checkValue(value ?? empty) };
+}
+
+/**
  * A Set's deadline fields: ttl_ms 1..expiryDeadlineMsMax (0: none; the node refuses one that,
  * added to its clock, passes expiryDeadlineMsMax), keep_ttl, never both.
  */

@@ -1,7 +1,7 @@
 // The RESP codec: what a request stream parses to (whole, split anywhere, or broken), and the
 // bytes each reply encodes to in RESP2 and RESP3.
 import { describe, expect, test } from "bun:test";
-import { defaultParserLimits, encodeReplies, RespParser, type ParserLimits } from "../../src/resp/codec.ts";
+import { argCopyBytesMax, defaultParserLimits, encodeReplies, RespParser, type ParserLimits } from "../../src/resp/codec.ts";
 import type { Reply } from "../../src/resp/types.ts";
 import { Rng } from "../../src/sim/rng.ts";
 
@@ -39,14 +39,20 @@ describe("request parsing", () => {
     expect(parseAll([stream])).toEqual({ commands: [["SET", "k", "v"], ["GET", "k"], ["ECHO", ""]], failure: null });
   });
 
-  test("binary arguments come back byte for byte, as views of the input (no copy)", () => {
+  test("binary arguments come back byte for byte: short ones copied, long ones as views of the input (no copy)", () => {
     const value = new Uint8Array([0, 13, 10, 255, 42, 36]);
-    const stream = multibulk(["SET", "k", value]);
+    const long = new Uint8Array(argCopyBytesMax + 1).map((_, i) => (i * 7) & 255);
+    const stream = multibulk(["SET", "k", value, long]);
     const p = new RespParser();
     p.feed(stream);
     const args = p.next()!;
     expect([...args[2]!]).toEqual([...value]);
-    expect(args[2]!.buffer).toBe(stream.buffer);
+    expect([...args[3]!]).toEqual([...long]);
+    expect(args[2]!.buffer).not.toBe(stream.buffer);
+    expect(args[3]!.buffer).toBe(stream.buffer);
+    // A copy does not change with the input (nor keeps it alive).
+    stream.fill(0);
+    expect([...args[2]!]).toEqual([...value]);
   });
 
   test("inline commands as telnet sends them, with Redis's quoting", () => {
@@ -229,6 +235,14 @@ describe("reply encoding", () => {
       expect(dec.decode(encodeReplies([reply], 3))).toBe(resp3);
     });
   }
+
+  test("integers of every size and sign: the decimal digits JavaScript's own formatting gives", () => {
+    const values: (number | bigint)[] = [0, 1, -1, 9, 10, -10, 99, 100, 12345, -67890, 2 ** 31, -(2 ** 31), Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER,
+      0n, -5n, 2n ** 53n - 1n, 2n ** 53n, -(2n ** 53n), 2n ** 63n - 1n, -(2n ** 63n)];
+    for (const value of values) expect(dec.decode(encodeReplies([{ kind: "int", value }], 2))).toBe(`:${value}\r\n`);
+    const lengths = [0, 9, 10, 99, 100, 1000];
+    for (const n of lengths) expect(dec.decode(encodeReplies([{ kind: "bulk", value: new Uint8Array(n).fill(120) }], 2))).toBe(`$${n}\r\n${"x".repeat(n)}\r\n`);
+  });
 
   test("replies larger than the writer's first buffer", () => {
     const big = new Uint8Array(100_000).fill(97);

@@ -6,13 +6,13 @@ import { join } from "node:path";
 import { defaultNodeConfig, type NodeConfig } from "../../src/config/config.ts";
 import { createLogger } from "../../src/node/log.ts";
 import { startNode, type RunningNode } from "../../src/node/node.ts";
-import { createRespCommands } from "../../src/resp/commands.ts";
-import type { Reply, RespBackend, RespCommands, RespInfo, RespRole, RespSession } from "../../src/resp/types.ts";
+import { createRespCommands, type RespCommandTable } from "../../src/resp/commands.ts";
+import type { Reply, RespBackend, RespInfo, RespRole, RespSession } from "../../src/resp/types.ts";
 
 export interface TestNode {
   node: RunningNode;
   backend: RespBackend;
-  commands: RespCommands;
+  commands: RespCommandTable;
   sessions: RespSession[];
   /** What info() answers beyond the node's own facts (peers, extra, maxClients) — tests set it. */
   infoExtra: Partial<RespInfo>;

@@ -2,7 +2,7 @@
 // read replies with a small RESP2 reader, so tests see exactly what a client sees on the wire.
 import { connect as tcpConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import type { Reply, RespCommands, RespSession } from "../../src/resp/types.ts";
+import { startWith, type Reply, type RespCommands, type RespSession } from "../../src/resp/types.ts";
 import type { TlsMaterial } from "../../src/transport/tls.ts";
 
 /** A decoded RESP2 reply: strings for +, - (prefixed "-"), $; numbers for :; arrays; null. */
@@ -176,6 +176,10 @@ export class TestCommands implements RespCommands {
 
   gateCount(): number {
     return this.gates.size;
+  }
+
+  start(session: RespSession, args: readonly Uint8Array[], later: (reply: Reply) => void, failed: (err: unknown) => void): Reply | null {
+    return startWith(this.execute(session, args), later, failed);
   }
 
   execute(session: RespSession, args: readonly Uint8Array[]): Reply | Promise<Reply> {
