@@ -413,4 +413,40 @@ describe("expiry and key counts", () => {
     expect(e.keyCount).toBe(2);
     expect(e.keyCountAt(T + 1000)).toBe(2);
   });
+
+  test("keyCountAt equals the keys a read finds, over random writes, deadlines, deletes, sweeps and another replica's writes and deletes (seeded)", () => {
+    const keys = ["k0", "k1", "k2"];
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant("set" as const), k: fc.nat(2), ttl: fc.option(fc.integer({ min: 1, max: 300 }), { nil: null }) }),
+      fc.record({ kind: fc.constant("expire" as const), k: fc.nat(2), at: fc.integer({ min: -50, max: 300 }) }),
+      fc.record({ kind: fc.constantFrom("persist" as const, "del" as const, "sadd" as const, "remoteSet" as const, "remoteDel" as const), k: fc.nat(2) }),
+      fc.record({ kind: fc.constant("time" as const), ms: fc.integer({ min: 1, max: 120 }) }),
+      fc.record({ kind: fc.constant("sweep" as const), max: fc.integer({ min: 1, max: 3 }) }),
+    );
+    checkProperty("keyCountAt", fc.property(fc.array(step, { minLength: 10, maxLength: 60, size: "max" }), (steps) => {
+      const a = new Engine({ actor: "a" });
+      const b = new Engine({ actor: "b" });
+      let now = T;
+      for (const st of steps) {
+        if (st.kind === "time") now += st.ms;
+        else if (st.kind === "sweep") a.expireDue(now, st.max);
+        else {
+          const key = keys[st.k] as string;
+          if (st.kind === "remoteSet" || st.kind === "remoteDel") {
+            const r = b.applyMany([st.kind === "remoteSet" ? { kind: "sadd", key, members: [bytes(`b${now}`)] } : { kind: "del", key }], now);
+            for (const d of r.deltas) a.mergeDelta(d, now);
+          } else {
+            const op: ManyOp = st.kind === "set" ? { kind: "sadd", key, members: [bytes(`a${now}`)] }
+              : st.kind === "expire" ? { kind: "expire", key, atMs: now + st.at, cond: null }
+              : st.kind === "persist" ? { kind: "persist", key }
+              : st.kind === "del" ? { kind: "del", key }
+              : { kind: "sadd", key, members: [bytes("x")] };
+            a.applyMany([op], now);
+            if (st.kind === "set" && st.ttl !== null) a.applyMany([{ kind: "expire", key, atMs: now + st.ttl, cond: null }], now);
+          }
+        }
+        expect(a.keyCountAt(now)).toBe(keys.filter((k) => a.has(k, now)).length);
+      }
+    }));
+  });
 });
