@@ -1,11 +1,34 @@
 // Mutual TLS for every port: server and channel credentials, who a peer certificate says it is, and rotation of credentials.
 import * as grpc from "@grpc/grpc-js";
-import { checkServerIdentity, createSecureContext, type PeerCertificate } from "node:tls";
+import { checkServerIdentity, createSecureContext, TLSSocket, type DetailedPeerCertificate, type PeerCertificate } from "node:tls";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isIP } from "node:net";
 import { roleOrgUnit } from "./certs.ts";
+
+/**
+ * grpc-js reads the peer certificate on every call (getAuthContext, which our role check uses),
+ * and the runtime builds it anew from the X509 each time: 12% of a node's CPU under unary load
+ * (`imdb bench expiry` profile, getPeerCertificate self time). A connection's peer certificate
+ * cannot change (TLS 1.3 has no renegotiation), so each socket's is read once and kept with the
+ * socket; an answer without a certificate (handshake not done) is not kept.
+ */
+const peerCertificates = new WeakMap<object, { plain?: PeerCertificate; detailed?: DetailedPeerCertificate }>();
+const readPeerCertificate = TLSSocket.prototype.getPeerCertificate;
+function cachedPeerCertificate(this: TLSSocket, detailed?: boolean): PeerCertificate | DetailedPeerCertificate {
+  const kept = peerCertificates.get(this);
+  const hit = detailed === true ? kept?.detailed : kept?.plain;
+  if (hit !== undefined) return hit;
+  const cert = detailed === true ? readPeerCertificate.call(this, true) : readPeerCertificate.call(this);
+  if (cert === null || cert === undefined || cert.raw === undefined) return cert;
+  const entry = kept ?? {};
+  if (detailed === true) entry.detailed = cert as DetailedPeerCertificate;
+  else entry.plain = cert;
+  if (kept === undefined) peerCertificates.set(this, entry);
+  return cert;
+}
+TLSSocket.prototype.getPeerCertificate = cachedPeerCertificate as typeof TLSSocket.prototype.getPeerCertificate;
 
 /** PEM bytes of the CA that signs every certificate in the cluster, and this process's own certificate and key. */
 export interface TlsMaterial { ca: Buffer; cert: Buffer; key: Buffer }
