@@ -1,6 +1,8 @@
-// Durable append for the addon: one worker thread per open file does writev + fdatasync with
+// Durable append for the addon: one worker thread per open file does pwritev + fdatasync with
 // group commit (everything queued while a round runs goes out in the next round) and reports
-// each finished round to JS with a single thread-safe-function call.
+// each finished round to JS with a single thread-safe-function call. Zeros are written ahead of
+// the data so that appends land in blocks the file already has (see zeroAheadBytes in
+// src/accel/append-types.ts; src/accel/append-ts.ts does the same).
 #include "accel.h"
 
 #include <fcntl.h>
@@ -25,6 +27,8 @@ namespace {
 
 constexpr size_t kIovecsPerWritevMax = 1024;          // Linux IOV_MAX; = iovecsPerWritevMax in TS
 constexpr size_t kRoundBytesMax = 64u * 1024 * 1024;  // = roundBytesMax in src/accel/append-types.ts
+constexpr size_t kZeroAheadBytes = 512u * 1024;       // = zeroAheadBytes in src/accel/append-types.ts
+const std::vector<uint8_t> kZeros(kZeroAheadBytes);
 
 struct Request {
   double id;
@@ -46,6 +50,10 @@ using Tsfn = Napi::TypedThreadSafeFunction<FileState, Completion, call_js>;
 
 struct FileState {
   int fd = -1;
+  // Worker thread only (set before it starts): where the next append goes, and where the zeros
+  // written ahead of it end.
+  off_t end = 0;
+  off_t zeroed_end = 0;
   std::mutex m;
   std::condition_variable cv;
   std::deque<Request> queue;  // guarded by m
@@ -69,16 +77,18 @@ void call_js(Napi::Env env, Napi::Function cb, FileState* s, Completion* c) {
   delete c;
 }
 
-// Writes every byte of iov[0..n) (writev may accept less than asked). Returns 0 or an errno.
+// Writes every byte of iov[0..n) at s->end, advancing it (pwritev may accept less than asked).
+// Returns 0 or an errno.
 int write_all(FileState* s, struct iovec* iov, size_t n) {
   while (n > 0) {
     s->writevs++;
-    ssize_t w = ::writev(s->fd, iov, static_cast<int>(n));
+    ssize_t w = ::pwritev(s->fd, iov, static_cast<int>(n), s->end);
     if (w < 0) {
       if (errno == EINTR) continue;
       return errno;
     }
     if (w == 0) return EIO;
+    s->end += w;
     size_t left = static_cast<size_t>(w);
     while (n > 0 && left >= iov->iov_len) {
       left -= iov->iov_len;
@@ -91,6 +101,22 @@ int write_all(FileState* s, struct iovec* iov, size_t n) {
     }
   }
   return 0;
+}
+
+// Once the data reaches the zeros written before, writes kZeroAheadBytes more after it, so the
+// next appends' fdatasync flushes data only. Best effort: on failure (a full disk) appends go on
+// into blocks allocated as they come, as without it.
+void zero_ahead(FileState* s) {
+  if (s->end <= s->zeroed_end) return;
+  off_t at = s->end;
+  const off_t to = s->end + static_cast<off_t>(kZeroAheadBytes);
+  while (at < to) {
+    ssize_t w = ::pwrite(s->fd, kZeros.data(), static_cast<size_t>(to - at), at);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    at += w;
+  }
+  s->zeroed_end = at;
 }
 
 void worker(std::shared_ptr<FileState> s) {
@@ -126,6 +152,7 @@ void worker(std::shared_ptr<FileState> s) {
         int e = write_all(s.get(), iov.data() + i, std::min(kIovecsPerWritevMax, iov.size() - i));
         if (e != 0) { poison = e; poison_syscall = "writev"; }
       }
+      if (poison == 0) zero_ahead(s.get());
       const auto t1 = std::chrono::steady_clock::now();
       s->write_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
       if (poison == 0 && want_sync) {
@@ -137,6 +164,12 @@ void worker(std::shared_ptr<FileState> s) {
       }
     }
     if (want_close) {
+      // The zeros ahead are not data: a cleanly closed file ends at its last append. After a
+      // failed write the end is unknown, so nothing is cut.
+      if (poison == 0 && s->zeroed_end > s->end) {
+        int rc;
+        do rc = ::ftruncate(s->fd, s->end); while (rc != 0 && errno == EINTR);
+      }
       ::close(s->fd);
       closed = true;
     }
@@ -170,7 +203,7 @@ Napi::Value FileOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsFunction()) throw Napi::TypeError::New(env, "fileOpen: expected (path, onDone)");
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) throw_errno(env, errno, "open");
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -180,6 +213,8 @@ Napi::Value FileOpen(const Napi::CallbackInfo& info) {
   }
   auto s = std::make_shared<FileState>();
   s->fd = fd;
+  s->end = st.st_size;
+  s->zeroed_end = st.st_size;
   auto* keep = new std::shared_ptr<FileState>(s);  // lives until the tsfn is finalized
   s->tsfn = Tsfn::New(env, info[1].As<Napi::Function>(), "imdb_accel_append", 0, 1, s.get(),
                       [](Napi::Env, std::shared_ptr<FileState>* k, FileState*) { delete k; }, keep);
