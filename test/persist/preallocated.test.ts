@@ -9,6 +9,7 @@ import { zeroAheadBytes } from "../../src/accel/append-types.ts";
 import { RecoveryError, RecoveryErrorCode, persistLimits } from "../../src/persist/index.ts";
 import { encodeFileHeader, encodeRecords, fileHeaderBytes, segmentName, walMagic } from "../../src/persist/format.ts";
 import { recover, type RecoverySink } from "../../src/persist/recovery.ts";
+import { scanSegment } from "../../src/persist/scan.ts";
 import { asLsn, type Lsn } from "../../src/persist/lsn.ts";
 import { appendRecords, copyDir, openTestStore, removeDir, tempDir, testAccel } from "./helpers.ts";
 
@@ -149,14 +150,36 @@ describe("a preallocated (zero) tail", () => {
     const segs = (await readdir(join(d, "wal"))).sort();
     const seg = join(d, "wal", segs[1] as string);
     // Cut the last record of the segment off: the next segment then starts one LSN too late.
-    const scanOf = new Uint8Array(await readFile(seg));
-    const { scanSegment } = await import("../../src/persist/scan.ts");
-    const s = scanSegment(scanOf, testAccel().checksums);
+    const s = scanSegment(new Uint8Array(await readFile(seg)), testAccel().checksums);
     const lastStart = (s.starts[s.count - 1] as number) - 8;
     await withZeros(seg, zeroAheadBytes, lastStart);
     const err = await recoverCollected(d).then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(RecoveryError);
     expect((err as RecoveryError).code).toBe(RecoveryErrorCode.WalGap);
+  });
+});
+
+describe("the writer", () => {
+  test("only the open segment ends in zeros: rolled-over segments are cut to their records, and so is the last at close", async () => {
+    const d = join(root, `case-${caseNo++}`);
+    const a = await openTestStore(d, { walSegmentBytes: persistLimits.walSegmentBytesMin });
+    await appendRecords(a.store, 300);
+    const tails = async (): Promise<Array<{ zeroTail: boolean; exact: boolean }>> => {
+      const out: Array<{ zeroTail: boolean; exact: boolean }> = [];
+      for (const name of (await readdir(join(d, "wal"))).sort()) {
+        const img = new Uint8Array(await readFile(join(d, "wal", name)));
+        const s = scanSegment(img, testAccel().checksums);
+        expect(s.damage).toBeNull();
+        out.push({ zeroTail: s.zeroTail, exact: s.goodEnd === img.byteLength });
+      }
+      return out;
+    };
+    const open = await tails();
+    expect(open.length).toBeGreaterThan(2);
+    expect(open.slice(0, -1).every((t) => t.exact)).toBe(true);
+    expect(open[open.length - 1]).toEqual({ zeroTail: true, exact: false });
+    await a.store.close();
+    expect((await tails()).every((t) => t.exact)).toBe(true);
   });
 });
 
