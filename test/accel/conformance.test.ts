@@ -272,6 +272,34 @@ function suite(impl: AccelParts): void {
       expect(s.rounds).toBeLessThan(64);
     });
 
+    test("acknowledgements come in call order, each once its bytes and every earlier call's are in the file", async () => {
+      // The native path runs fdatasyncs of consecutive rounds at once; it must still answer in order.
+      const path = tmpFile();
+      const f = await appender.open(path);
+      const callers = 64;
+      const rounds = 20;
+      const order: number[] = [];
+      let violations = 0;
+      await Promise.all(Array.from({ length: callers }, async (_, c) => {
+        for (let r = 0; r < rounds; r++) {
+          const seq = r * callers + c;
+          const end = f.size + 8;
+          const rec = new Uint8Array(8);
+          new DataView(rec.buffer).setUint32(0, seq + 1, true);
+          const p = f.append([rec], true);
+          await p;
+          order.push(end);
+          // Everything appended up to this call is in the file now.
+          const disk = readFileSync(path);
+          for (let at = 0; at < end; at += 8) if (disk.readUInt32LE(at) === 0) violations++;
+        }
+      }));
+      await f.close();
+      expect(violations).toBe(0);
+      for (let i = 1; i < order.length; i++) expect(order[i] as number).toBeGreaterThan(order[i - 1] as number);
+      expect(readFileSync(path).length).toBe(callers * rounds * 8);
+    });
+
     test("unsynced appends followed by sync() are all on disk; an empty sync still syncs", async () => {
       const path = tmpFile();
       const f = await appender.open(path);
