@@ -1,18 +1,6 @@
-// Durable append for the addon: one worker thread per open file does pwritev + fdatasync with
+// Durable append for the addon: one worker thread per open file does writev + fdatasync with
 // group commit (everything queued while a round runs goes out in the next round) and reports
-// each finished round to JS with a single thread-safe-function call. Zeros are written ahead of
-// the data so that appends land in blocks the file already has (see zeroAheadBytes in
-// src/accel/append-types.ts; src/accel/append-ts.ts does the same).
-//
-// The worker only writes; up to kSyncersMax syncer threads run the fdatasyncs, so a round's
-// fdatasync starts while the one before is still running (the block layer then serves both with
-// fewer device flushes; on the development VM two WAL files syncing at once gave ~2.8x the
-// records/s of one). An fdatasync makes durable everything written before it started, so a
-// syncer takes every written round not yet taken, and rounds are reported strictly in order:
-// a round is acknowledged only once it and every round before it are durable, and after the
-// first failure every later round reports that failure. Each syncer has its own descriptor of
-// the file: Linux reports a writeback error once per open file description, and with one shared
-// descriptor a concurrent fdatasync could take the error that belonged to this round's pages.
+// each finished round to JS with a single thread-safe-function call.
 #include "accel.h"
 
 #include <fcntl.h>
@@ -37,9 +25,6 @@ namespace {
 
 constexpr size_t kIovecsPerWritevMax = 1024;          // Linux IOV_MAX; = iovecsPerWritevMax in TS
 constexpr size_t kRoundBytesMax = 64u * 1024 * 1024;  // = roundBytesMax in src/accel/append-types.ts
-constexpr size_t kZeroAheadBytes = 512u * 1024;       // = zeroAheadBytes in src/accel/append-types.ts
-constexpr int kSyncersMax = 2;                        // fdatasyncs in flight per file
-const std::vector<uint8_t> kZeros(kZeroAheadBytes);
 
 struct Request {
   double id;
@@ -55,35 +40,12 @@ struct Completion {
   uint32_t covered;  // requests this round settled
 };
 
-// A written round waiting for its report (guarded by FileState::jm).
-struct SyncJob {
-  double last_id;
-  uint32_t covered;
-  bool taken;  // a syncer runs (or ran) the fdatasync covering it, or it needs none
-  bool done;
-  int err;
-  const char* syscall;
-};
-
 struct FileState;
 void call_js(Napi::Env env, Napi::Function cb, FileState* s, Completion* c);
 using Tsfn = Napi::TypedThreadSafeFunction<FileState, Completion, call_js>;
 
 struct FileState {
   int fd = -1;
-  // Worker thread only (set before it starts): where the next append goes, and where the zeros
-  // written ahead of it end.
-  off_t end = 0;
-  off_t zeroed_end = 0;
-  int sync_fds[kSyncersMax];  // the syncers' own descriptors (see the top)
-  std::mutex jm;
-  std::condition_variable jcv;    // syncers: a job to take or stop; the worker: every job reported
-  std::deque<SyncJob> jobs;       // guarded by jm: written rounds not yet reported, in order
-  size_t untaken = 0;             // guarded by jm
-  bool syncers_stop = false;      // guarded by jm
-  int first_err = 0;              // guarded by jm: the first failure, reported by every later round
-  const char* first_syscall = "";
-  std::atomic<int> sync_err{0};   // a failed fdatasync: the worker writes nothing more
   std::mutex m;
   std::condition_variable cv;
   std::deque<Request> queue;  // guarded by m
@@ -107,18 +69,16 @@ void call_js(Napi::Env env, Napi::Function cb, FileState* s, Completion* c) {
   delete c;
 }
 
-// Writes every byte of iov[0..n) at s->end, advancing it (pwritev may accept less than asked).
-// Returns 0 or an errno.
+// Writes every byte of iov[0..n) (writev may accept less than asked). Returns 0 or an errno.
 int write_all(FileState* s, struct iovec* iov, size_t n) {
   while (n > 0) {
     s->writevs++;
-    ssize_t w = ::pwritev(s->fd, iov, static_cast<int>(n), s->end);
+    ssize_t w = ::writev(s->fd, iov, static_cast<int>(n));
     if (w < 0) {
       if (errno == EINTR) continue;
       return errno;
     }
     if (w == 0) return EIO;
-    s->end += w;
     size_t left = static_cast<size_t>(w);
     while (n > 0 && left >= iov->iov_len) {
       left -= iov->iov_len;
@@ -133,79 +93,12 @@ int write_all(FileState* s, struct iovec* iov, size_t n) {
   return 0;
 }
 
-// Once the data reaches the zeros written before, writes kZeroAheadBytes more after it, so the
-// next appends' fdatasync flushes data only. Best effort: on failure (a full disk) appends go on
-// into blocks allocated as they come, as without it.
-void zero_ahead(FileState* s) {
-  if (s->end <= s->zeroed_end) return;
-  off_t at = s->end;
-  const off_t to = s->end + static_cast<off_t>(kZeroAheadBytes);
-  while (at < to) {
-    ssize_t w = ::pwrite(s->fd, kZeros.data(), static_cast<size_t>(to - at), at);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) break;
-    at += w;
-  }
-  s->zeroed_end = at;
-}
-
-// Reports the finished jobs at the front, in order (jm held). BlockingCall never blocks here:
-// the thread-safe function's queue is unbounded.
-void report_ready(FileState* s) {
-  while (!s->jobs.empty() && s->jobs.front().done) {
-    const SyncJob j = s->jobs.front();
-    s->jobs.pop_front();
-    if (s->first_err == 0 && j.err != 0) {
-      s->first_err = j.err;
-      s->first_syscall = j.syscall;
-    }
-    auto* c = new Completion{j.last_id, s->first_err, s->first_err != 0 ? s->first_syscall : "", j.covered};
-    if (s->tsfn.BlockingCall(c) != napi_ok) delete c;
-  }
-  if (s->jobs.empty()) s->jcv.notify_all();
-}
-
-void syncer(FileState* s, int fd) {
-  std::vector<SyncJob*> mine;  // deque elements keep their address while others are pushed and popped
-  std::unique_lock<std::mutex> lk(s->jm);
-  for (;;) {
-    s->jcv.wait(lk, [&] { return s->untaken > 0 || s->syncers_stop; });
-    if (s->untaken == 0) break;
-    mine.clear();
-    for (SyncJob& j : s->jobs) {
-      if (!j.taken) {
-        j.taken = true;
-        mine.push_back(&j);
-      }
-    }
-    s->untaken = 0;
-    lk.unlock();
-    s->fdatasyncs++;
-    const auto t0 = std::chrono::steady_clock::now();
-    int rc;
-    do rc = ::fdatasync(fd); while (rc != 0 && errno == EINTR);
-    const int e = rc != 0 ? errno : 0;
-    s->sync_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
-    if (e != 0) s->sync_err = e;
-    lk.lock();
-    for (SyncJob* j : mine) {
-      j->done = true;
-      if (e != 0) {
-        j->err = e;
-        j->syscall = "fdatasync";
-      }
-    }
-    report_ready(s);
-  }
-}
-
 void worker(std::shared_ptr<FileState> s) {
   int poison = 0;
   const char* poison_syscall = "";
   std::vector<Request> round;
   std::vector<struct iovec> iov;
-  std::vector<std::thread> syncers;
-  for (int i = 0; i < kSyncersMax; i++) syncers.emplace_back(syncer, s.get(), s->sync_fds[i]);
+  bool closed = false;
   for (;;) {
     {
       std::unique_lock<std::mutex> lk(s->m);
@@ -227,61 +120,32 @@ void worker(std::shared_ptr<FileState> s) {
       want_close |= r.close;
       if (!r.data.empty()) iov.push_back({r.data.data(), r.data.size()});
     }
-    // After a failed fdatasync nothing more is written (its round reports the failure first).
-    const bool writing = poison == 0 && s->sync_err.load() == 0;
-    if (writing) {
-      const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = std::chrono::steady_clock::now();
+    if (poison == 0) {
       for (size_t i = 0; i < iov.size() && poison == 0; i += kIovecsPerWritevMax) {
         int e = write_all(s.get(), iov.data() + i, std::min(kIovecsPerWritevMax, iov.size() - i));
         if (e != 0) { poison = e; poison_syscall = "writev"; }
       }
-      if (poison == 0) zero_ahead(s.get());
-      s->write_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
-    }
-    const uint32_t covered = static_cast<uint32_t>(round.size());
-    const double last_id = round.back().id;
-    round.clear();
-    if (!want_close) {
-      std::lock_guard<std::mutex> lk(s->jm);
-      const bool needs_sync = want_sync && writing && poison == 0;
-      s->jobs.push_back(SyncJob{last_id, covered, !needs_sync, !needs_sync, poison, poison_syscall});
-      if (needs_sync) {
-        s->untaken++;
-        s->jcv.notify_all();
-      } else {
-        report_ready(s.get());
+      const auto t1 = std::chrono::steady_clock::now();
+      s->write_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+      if (poison == 0 && want_sync) {
+        s->fdatasyncs++;
+        int rc;
+        do rc = ::fdatasync(s->fd); while (rc != 0 && errno == EINTR);
+        if (rc != 0) { poison = errno; poison_syscall = "fdatasync"; }
+        s->sync_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t1).count();
       }
-      continue;
     }
-    // Close: after every round before it is reported, sync this one's data here, cut the zeros
-    // ahead (not data: a cleanly closed file ends at its last append; after any failure the end
-    // is unknown, so nothing is cut), close, and report.
-    std::unique_lock<std::mutex> lk(s->jm);
-    s->jcv.wait(lk, [&] { return s->jobs.empty(); });
-    int err = s->first_err != 0 ? s->first_err : poison;
-    const char* syscall = s->first_err != 0 ? s->first_syscall : poison_syscall;
-    if (err == 0 && want_sync) {
-      s->fdatasyncs++;
-      int rc;
-      do rc = ::fdatasync(s->fd); while (rc != 0 && errno == EINTR);
-      if (rc != 0) { err = errno; syscall = "fdatasync"; }
+    if (want_close) {
+      ::close(s->fd);
+      closed = true;
     }
-    if (err == 0 && s->zeroed_end > s->end) {
-      int rc;
-      do rc = ::ftruncate(s->fd, s->end); while (rc != 0 && errno == EINTR);
-    }
-    auto* c = new Completion{last_id, err, syscall, covered};
+    auto* c = new Completion{round.back().id, poison, poison_syscall, static_cast<uint32_t>(round.size())};
+    round.clear();
     if (s->tsfn.BlockingCall(c) != napi_ok) delete c;
-    break;
+    if (closed) break;
   }
-  {
-    std::lock_guard<std::mutex> lk(s->jm);
-    s->syncers_stop = true;
-    s->jcv.notify_all();
-  }
-  for (std::thread& t : syncers) t.join();
-  for (int fd : s->sync_fds) ::close(fd);
-  ::close(s->fd);
+  if (!closed) ::close(s->fd);
   s->tsfn.Release();
 }
 
@@ -306,7 +170,7 @@ Napi::Value FileOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsFunction()) throw Napi::TypeError::New(env, "fileOpen: expected (path, onDone)");
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) throw_errno(env, errno, "open");
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -315,18 +179,7 @@ Napi::Value FileOpen(const Napi::CallbackInfo& info) {
     throw_errno(env, e, "fstat");
   }
   auto s = std::make_shared<FileState>();
-  for (int i = 0; i < kSyncersMax; i++) {
-    s->sync_fds[i] = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (s->sync_fds[i] < 0) {
-      int e = errno;
-      for (int k = 0; k < i; k++) ::close(s->sync_fds[k]);
-      ::close(fd);
-      throw_errno(env, e, "open");
-    }
-  }
   s->fd = fd;
-  s->end = st.st_size;
-  s->zeroed_end = st.st_size;
   auto* keep = new std::shared_ptr<FileState>(s);  // lives until the tsfn is finalized
   s->tsfn = Tsfn::New(env, info[1].As<Napi::Function>(), "imdb_accel_append", 0, 1, s.get(),
                       [](Napi::Env, std::shared_ptr<FileState>* k, FileState*) { delete k; }, keep);

@@ -1,18 +1,9 @@
-// Durable append in pure TypeScript: positional writev + fdatasync through node:fs/promises
-// (libuv's thread pool keeps the event loop free) with the same group-commit semantics and the
-// same zeros written ahead (zeroAheadBytes) as native/append.cc. Unlike the native path it runs
-// one fdatasync at a time (the acknowledgements are the same; only the throughput on a slow disk
-// differs).
+// Durable append in pure TypeScript: writev + fdatasync through node:fs/promises (libuv's
+// thread pool keeps the event loop free) with the same group-commit semantics as native/append.cc.
 
-import { constants as fsConstants } from "node:fs";
 import { open as fsOpen, type FileHandle } from "node:fs/promises";
 import { AccelError, AccelErrorCode, checkAppendRecords } from "./errors.ts";
-import {
-  iovecsPerWritevMax, roundBytesMax, zeroAheadBytes, type AppendStats, type CountedAppender, type CountedDurableFile,
-} from "./append-types.ts";
-
-/** Shared source of the zeros written ahead (never written to). */
-let zeros: Uint8Array | null = null;
+import { iovecsPerWritevMax, roundBytesMax, type AppendStats, type CountedAppender, type CountedDurableFile } from "./append-types.ts";
 
 interface Pending {
   records: readonly Uint8Array[];
@@ -30,16 +21,11 @@ class TsDurableFile implements CountedDurableFile {
   private closing = false;
   private idleWaiters: Array<() => void> = [];
   private counters: AppendStats = { calls: 0, rounds: 0, writevs: 0, fdatasyncs: 0, writeMs: 0, fdatasyncMs: 0 };
-  /** Where the next round writes, and where the zeros written ahead of it end. */
-  private end: number;
-  private zeroedEnd: number;
   size: number;
 
   constructor(fh: FileHandle, size: number) {
     this.fh = fh;
     this.size = size;
-    this.end = size;
-    this.zeroedEnd = size;
   }
 
   stats(): AppendStats {
@@ -69,9 +55,6 @@ class TsDurableFile implements CountedDurableFile {
     if (this.closing) return;
     this.closing = true;
     if (this.running) await new Promise<void>((r) => this.idleWaiters.push(r));
-    // The zeros ahead are not data: a cleanly closed file ends at its last append. After a
-    // failed write the end is unknown, so nothing is cut.
-    if (this.poison === null && this.zeroedEnd > this.end) await this.fh.truncate(this.end).catch(() => undefined);
     await this.fh.close();
   }
 
@@ -121,7 +104,6 @@ class TsDurableFile implements CountedDurableFile {
     for (let i = 0; i < bufs.length; i += iovecsPerWritevMax) {
       await this.writeAll(bufs.slice(i, i + iovecsPerWritevMax));
     }
-    await this.zeroAhead();
     const t1 = performance.now();
     this.counters.writeMs += t1 - t0;
     if (wantSync) {
@@ -131,38 +113,15 @@ class TsDurableFile implements CountedDurableFile {
     }
   }
 
-  /**
-   * Once the data reaches the zeros written before, writes zeroAheadBytes more after it, so the
-   * next appends' fdatasync flushes data only. Best effort: on failure (a full disk) appends go
-   * on into blocks allocated as they come, as without it.
-   */
-  private async zeroAhead(): Promise<void> {
-    if (this.end <= this.zeroedEnd) return;
-    zeros ??= new Uint8Array(zeroAheadBytes);
-    let at = this.end;
-    const to = this.end + zeroAheadBytes;
-    try {
-      while (at < to) {
-        const { bytesWritten } = await this.fh.write(zeros, 0, to - at, at);
-        if (bytesWritten <= 0) break;
-        at += bytesWritten;
-      }
-    } catch {
-      // Best effort, see above.
-    }
-    this.zeroedEnd = at;
-  }
-
-  /** Positional writev at `end` until every byte is written (a regular file may accept less than asked). */
+  /** writev until every byte is written (a regular file may accept less than asked). */
   private async writeAll(bufsIn: Uint8Array[]): Promise<void> {
     let bufs = bufsIn;
     let left = 0;
     for (const b of bufs) left += b.byteLength;
     while (left > 0) {
       this.counters.writevs++;
-      const { bytesWritten } = await this.fh.writev(bufs, this.end);
+      const { bytesWritten } = await this.fh.writev(bufs);
       if (bytesWritten <= 0) throw new Error("writev wrote nothing");
-      this.end += bytesWritten;
       left -= bytesWritten;
       let skip = bytesWritten;
       const rest: Uint8Array[] = [];
@@ -178,8 +137,7 @@ class TsDurableFile implements CountedDurableFile {
 
 export const tsAppender: CountedAppender = {
   async open(path: string): Promise<CountedDurableFile> {
-    // Not O_APPEND: rounds write at their own offset, before the zeros written ahead.
-    const fh = await fsOpen(path, fsConstants.O_WRONLY | fsConstants.O_CREAT, 0o644);
+    const fh = await fsOpen(path, "a", 0o644);
     try {
       const st = await fh.stat();
       return new TsDurableFile(fh, st.size);

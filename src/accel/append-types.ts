@@ -29,11 +29,3 @@ export interface CountedAppender extends Appender {
 export const iovecsPerWritevMax = 1024;
 /** Bytes one group-commit round takes off the queue before it writes and syncs. */
 export const roundBytesMax = 64 * 1024 * 1024;
-/**
- * Zeros written ahead of the end of an open file, once its appends reach the zeros written
- * before (= kZeroAheadBytes in native/append.cc). Appends then land in blocks the file already
- * has, so their fdatasync flushes data only and commits no new file size or block allocation
- * (ext4/xfs journal); one append in this many bytes pays that commit. close() cuts them off.
- * Readers of a file left open by a crash see them as the end of the data (persist/scan.ts).
- */
-export const zeroAheadBytes = 512 * 1024;

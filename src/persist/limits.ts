@@ -32,8 +32,5 @@ export const brokenCopiesMax = 100;
 /** Bounds for the `interval` durability timer. */
 export const syncIntervalMsMin = 1;
 export const syncIntervalMsMax = 60_000;
-/**
- * Largest segment file recovery loads: a full segment plus the batch that crossed the limit,
- * plus the zeros the appender writes ahead of its data (zeroAheadBytes, 512 KiB: within the 1 MiB).
- */
+/** Largest segment file recovery loads: a full segment plus the batch that crossed the limit. */
 export const walSegmentFileBytesMax = walSegmentBytesMax + walAppendBytesMax + 1024 * 1024;

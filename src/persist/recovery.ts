@@ -1,8 +1,6 @@
 // Rebuilds what a data folder holds: the newest good snapshot (else the one before), then
 // every WAL record from its start LSN in order. A torn tail is cut off after a copy is set
 // aside; any other damage refuses with the file and byte offset, unless `repair` is asked.
-// Zeros after the last record (a segment's preallocated rest, see scan.ts) are the end of the
-// log: trimmed off without a copy, so that the writer appends right after the last record.
 
 import { mkdir, open, readFile, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
@@ -61,10 +59,7 @@ export interface RecoveryReport {
   repaired: boolean;
 }
 
-type Action =
-  | { kind: "truncate"; path: string; offset: number }
-  | { kind: "trim-zeros"; path: string; offset: number }
-  | { kind: "move-aside"; path: string };
+type Action = { kind: "truncate"; path: string; offset: number } | { kind: "move-aside"; path: string };
 
 /**
  * Runs recovery. On RecoveryError the sink may have received part of the state and must be
@@ -200,10 +195,7 @@ class Recovery {
     this.walLast = seg.firstLsn + scan.count - 1;
     this.lastScanned = true;
     const d = scan.damage;
-    if (d === null) {
-      if (scan.zeroTail) this.actions.push({ kind: "trim-zeros", path, offset: scan.goodEnd });
-      return true;
-    }
+    if (d === null) return true;
     if (isLast && !d.goodRecordFollows) {
       this.o.log("warn", `torn tail: ${path} at byte offset ${d.offset} (${d.reason}); cutting it off after a copy aside`);
     } else {
@@ -226,23 +218,12 @@ class Recovery {
   async applyActions(): Promise<string[]> {
     const setAside: string[] = [];
     for (const a of this.actions) {
-      switch (a.kind) {
-        case "move-aside":
-          setAside.push(await io(a.path, () => moveAside(a.path)));
-          break;
-        case "truncate":
-          setAside.push(await io(a.path, () => copyAside(a.path)));
-          await io(a.path, () => truncateDurably(a.path, a.offset));
-          break;
-        case "trim-zeros":
-          // Nothing to keep a copy of: the bytes cut are zeros the appender wrote ahead.
-          await io(a.path, () => truncateDurably(a.path, a.offset));
-          break;
-        default: {
-          const never: never = a;
-          throw new Error(`unknown recovery action ${JSON.stringify(never)}`);
-        }
+      if (a.kind === "move-aside") {
+        setAside.push(await io(a.path, () => moveAside(a.path)));
+        continue;
       }
+      setAside.push(await io(a.path, () => copyAside(a.path)));
+      await io(a.path, () => truncateDurably(a.path, a.offset));
     }
     if (this.actions.length > 0) {
       await io(this.walDir, () => fsyncDir(this.walDir));

@@ -1,13 +1,6 @@
 // Reads one WAL segment image and says exactly how much of it is good: the records that
 // frame, checksum and number correctly, and, if something is wrong, where and whether any
 // good record follows the damage (which separates a torn tail from a damaged middle).
-//
-// Segments are written into zeros the appender laid down ahead of them (preallocation keeps
-// fdatasync from committing a new file size each time), so a segment normally ends in zeros.
-// Zeros from a record boundary to the end of the file are the end of the log, not damage: a
-// complete record is never all zeros (its length is at least 8 and its payload starts with a
-// non-zero LSN), so no good record can hide in them. Anything else after the last good record
-// (a torn record followed by zeros, zeros followed by other bytes) is damage, as before.
 
 import type { Checksums } from "../accel/api.ts";
 import {
@@ -35,8 +28,6 @@ export interface SegmentScan {
   ends: Uint32Array;
   /** Offset just past the last good record (the header size when there is none). */
   goodEnd: number;
-  /** No damage, and bytes follow goodEnd, all zeros: the unwritten, preallocated rest of the segment. */
-  zeroTail: boolean;
   damage: SegmentDamage | null;
 }
 
@@ -49,7 +40,7 @@ export function scanSegment(buf: Uint8Array, sums: Checksums): SegmentScan {
     const tornHeader = header.kind === "short" || buf.every((b) => b === 0);
     const reason = tornHeader ? "segment header missing (file shorter than a header or all zeros)" : `segment header: ${header.kind}`;
     return {
-      header, tornHeader, count: 0, starts: new Uint32Array(0), ends: new Uint32Array(0), goodEnd: 0, zeroTail: false,
+      header, tornHeader, count: 0, starts: new Uint32Array(0), ends: new Uint32Array(0), goodEnd: 0,
       damage: { offset: 0, reason, goodRecordFollows: false },
     };
   }
@@ -69,8 +60,6 @@ export function scanSegment(buf: Uint8Array, sums: Checksums): SegmentScan {
     framed.push(at + recordHeaderBytes, at + recordHeaderBytes + len);
     at += recordHeaderBytes + len;
   }
-  const zerosFromFraming = damage !== null && allZero(buf, damage.offset);
-  if (zerosFromFraming) damage = null;
   // Checksums of all framed records in one accel call, then LSN continuity.
   const { starts, ends, count: n } = framed;
   const crcs = payloadChecksums(sums, buf, starts, ends, n);
@@ -87,21 +76,9 @@ export function scanSegment(buf: Uint8Array, sums: Checksums): SegmentScan {
   const goodEnd = good === 0 ? fileHeaderBytes : (ends[good - 1] as number);
   const lastGoodLsn = header.lsn + good - 1;
   return {
-    header, tornHeader: false, count: good, starts, ends, goodEnd, zeroTail: damage === null && zerosFromFraming,
+    header, tornHeader: false, count: good, starts, ends, goodEnd,
     damage: damage === null ? null : { ...damage, goodRecordFollows: goodRecordAfter(buf, view, damage.offset + 1, lastGoodLsn, sums) },
   };
-}
-
-/** Every byte of buf from `from` on is zero (read 4 at a time where aligned: a tail may be a megabyte). */
-function allZero(buf: Uint8Array, from: number): boolean {
-  const size = buf.byteLength;
-  let at = from;
-  while (at < size && (buf.byteOffset + at) % 4 !== 0) if (buf[at++] !== 0) return false;
-  const words = Math.floor((size - at) / 4);
-  const wide = new Uint32Array(buf.buffer, buf.byteOffset + at, words);
-  for (let i = 0; i < words; i++) if (wide[i] !== 0) return false;
-  for (at += words * 4; at < size; at++) if (buf[at] !== 0) return false;
-  return true;
 }
 
 /**

@@ -11,7 +11,6 @@ import {
   AccelError, AccelErrorCode, ClockOrder, appendRecordsPerCallMax, nativeAccel, nativeCrcImpl, nativeLoadError, tsAccel,
   type AccelParts, type PackedClocks,
 } from "../../src/accel/index.ts";
-import { zeroAheadBytes } from "../../src/accel/append-types.ts";
 
 const seed = process.env.IMDB_SEED !== undefined ? Number(process.env.IMDB_SEED) : crypto.getRandomValues(new Uint32Array(1))[0] as number;
 const numRuns = Number(process.env.IMDB_PROPERTY_RUNS ?? 1000);
@@ -272,34 +271,6 @@ function suite(impl: AccelParts): void {
       expect(s.rounds).toBeLessThan(64);
     });
 
-    test("acknowledgements come in call order, each once its bytes and every earlier call's are in the file", async () => {
-      // The native path runs fdatasyncs of consecutive rounds at once; it must still answer in order.
-      const path = tmpFile();
-      const f = await appender.open(path);
-      const callers = 64;
-      const rounds = 20;
-      const order: number[] = [];
-      let violations = 0;
-      await Promise.all(Array.from({ length: callers }, async (_, c) => {
-        for (let r = 0; r < rounds; r++) {
-          const seq = r * callers + c;
-          const end = f.size + 8;
-          const rec = new Uint8Array(8);
-          new DataView(rec.buffer).setUint32(0, seq + 1, true);
-          const p = f.append([rec], true);
-          await p;
-          order.push(end);
-          // Everything appended up to this call is in the file now.
-          const disk = readFileSync(path);
-          for (let at = 0; at < end; at += 8) if (disk.readUInt32LE(at) === 0) violations++;
-        }
-      }));
-      await f.close();
-      expect(violations).toBe(0);
-      for (let i = 1; i < order.length; i++) expect(order[i] as number).toBeGreaterThan(order[i - 1] as number);
-      expect(readFileSync(path).length).toBe(callers * rounds * 8);
-    });
-
     test("unsynced appends followed by sync() are all on disk; an empty sync still syncs", async () => {
       const path = tmpFile();
       const f = await appender.open(path);
@@ -320,39 +291,6 @@ function suite(impl: AccelParts): void {
       expect(f.size).toBe(6);
       await f.close();
       expect(readFileSync(path).toString()).toBe("123456");
-    });
-
-    test("zeros are written ahead of the data while the file is open and cut off at close", async () => {
-      const path = tmpFile();
-      const f = await appender.open(path);
-      await f.append([enc.encode("abc")], true);
-      // Synced data in place, followed by zeroAheadBytes of zeros.
-      let disk = new Uint8Array(readFileSync(path));
-      expect(disk.length).toBe(3 + zeroAheadBytes);
-      expect(new TextDecoder().decode(disk.subarray(0, 3))).toBe("abc");
-      expect(disk.subarray(3).every((b) => b === 0)).toBe(true);
-      // An append that runs past the zeros gets a new run of zeros after it.
-      const big = new Uint8Array(zeroAheadBytes + 10).fill(7);
-      await f.append([big], true);
-      disk = new Uint8Array(readFileSync(path));
-      expect(disk.length).toBe(3 + big.length + zeroAheadBytes);
-      expect(disk.subarray(3, 3 + big.length).every((b) => b === 7)).toBe(true);
-      expect(disk.subarray(3 + big.length).every((b) => b === 0)).toBe(true);
-      // Appends inside the zeros overwrite them in place: the file does not grow.
-      await f.append([enc.encode("d")], true);
-      expect(readFileSync(path).length).toBe(3 + big.length + zeroAheadBytes);
-      expect(f.size).toBe(3 + big.length + 1);
-      await f.close();
-      disk = new Uint8Array(readFileSync(path));
-      expect(disk.length).toBe(3 + big.length + 1);
-      expect(disk[disk.length - 1]).toBe("d".charCodeAt(0));
-      // Reopened, it appends right after the last byte, not after any zeros.
-      const again = await appender.open(path);
-      expect(again.size).toBe(3 + big.length + 1);
-      await again.append([enc.encode("e")], true);
-      await again.close();
-      expect(new TextDecoder().decode(readFileSync(path).subarray(-2))).toBe("de");
-      expect(readFileSync(path).length).toBe(3 + big.length + 2);
     });
 
     test("a failed write rejects the batch and poisons the file (/dev/full)", async () => {
