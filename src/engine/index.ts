@@ -814,18 +814,28 @@ export class Engine {
   keyCountAt(nowMs: number): number {
     while (this.due.peekMs() <= nowMs) {
       const key = this.due.pop();
-      const i = this.indexOf(key);
+      const i = this.dueEntry(key, nowMs);
       if (i < 0) continue;
-      const at = this.deadlineAt(i)?.atMs() ?? null;
-      if (at === null) continue;
-      if (at > nowMs) {
-        this.due.push(at, key); // moved later since it was filed
-        continue;
-      }
       this.dueQueue.push(key);
       if (((this.t.flags[i] as number) & Flag.Absent) === 0) this.dueLive.add(key);
     }
     return this.keyCount - this.dueLive.size;
+  }
+
+  /**
+   * The entry of a key taken off the deadline heap, if its deadline has come by nowMs; else -1
+   * (gone, no deadline any more, or moved later since it was filed: then filed again).
+   */
+  private dueEntry(key: string, nowMs: number): number {
+    const i = this.indexOf(key);
+    if (i < 0) return -1;
+    const at = this.deadlineAt(i)?.atMs() ?? null;
+    if (at === null) return -1;
+    if (at > nowMs) {
+      this.due.push(at, key);
+      return -1;
+    }
+    return i;
   }
 
   /** Keys keyCountAt took off the heap with their deadline come, for the sweep (FIFO from dueQueueHead; re-checked when taken). */
@@ -1020,14 +1030,8 @@ export class Engine {
       } else if (this.due.peekMs() <= nowMs) key = this.due.pop();
       else break;
       examined++;
-      const i = this.indexOf(key);
+      const i = this.dueEntry(key, nowMs);
       if (i < 0) continue;
-      const at = this.deadlineAt(i)?.atMs() ?? null;
-      if (at === null) continue;
-      if (at > nowMs) {
-        this.due.push(at, key); // moved later since it was filed
-        continue;
-      }
       deltas.push(this.expireEntry(i, key, nowMs));
     }
     return { deltas, examined };
