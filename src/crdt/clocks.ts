@@ -8,6 +8,42 @@ import { actorIndex, actorRank, type ActorId } from "./actors.ts";
 /** Largest dot counter (dot counters travel as uint64 but are kept as exact doubles). */
 export const dotCounterMax = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Where an actor's dots (and counter rows) start in a key that holds none of its own: a key's
+ * *new life*. Dots and counter rows are per key, and a key's record goes away once its delete is
+ * collected (src/cluster/gc.ts) and forgotten. Written again, an actor would count from zero
+ * again, while a replica that still holds the old record - one that has not run its own
+ * collection yet, minutes later after a mass delete, or a copy of a running node put back - holds
+ * those low counts as removed and drops the new write; its state, shipped back, then removes the
+ * write on the writer too (the chaos suite's restore scenario lost acknowledged set adds and
+ * increments so: test/engine/collect-forgotten.test.ts). So an actor that holds nothing of its
+ * own in a key starts above dotBase(its HLC ms) and claims everything of its own below as seen
+ * (dots) or reset (counter rows). The claim is true: what the actor wrote in an earlier life of
+ * the key was all removed (the record was a collected delete) and lies below, since the clock has
+ * moved on by at least the minute a collected record is remembered, and a life would need more
+ * than dotBasePerMs dots per millisecond of one actor in one key to climb past the next base.
+ * A key the actor never wrote pays the same: 8-byte counters instead of 1-byte ones.
+ */
+export const dotBasePerMs = 1024;
+/** Largest ms a base is taken from (year 2160): dotBase stays below 2^53 with 2^51 of room above. */
+export const dotBaseMsMax = 6_000_000_000_000;
+
+/** The base of an actor's dots and rows in a key it holds nothing of its own in, at HLC ms (see dotBasePerMs). */
+export function dotBase(ms: number): number {
+  return Math.floor(Math.min(Math.max(ms, 0), dotBaseMsMax)) * dotBasePerMs;
+}
+
+/**
+ * The first of actor's next dots in ctx: one past its highest; when ctx holds none of its dots
+ * and base > 0, one past base, and `claim` = base (the caller adds actor's dots up to it to the
+ * write's context and to ctx: see dotBasePerMs). base 0: no claim (CRDT tests, old behaviour).
+ */
+export function nextDot(ctx: CausalContext, actor: ActorId, base: number): { first: number; claim: number } {
+  const seen = ctx.max(actor);
+  if (seen > 0 || base <= 0) return { first: seen + 1, claim: 0 };
+  return { first: base + 1, claim: base };
+}
+
 /** One event: the counter-th event of an actor. */
 export interface Dot {
   readonly actor: ActorId;

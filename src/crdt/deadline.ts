@@ -188,12 +188,16 @@ export class Deadline {
     return this.g === null ? this.f === Form.Live : this.g.reg.entries.length > 0;
   }
 
-  /** Sets the deadline (null: none) as actor, replacing every entry this replica has seen. Returns the delta. */
-  set(actor: ActorId, atMs: number | null): Deadline {
+  /**
+   * Sets the deadline (null: none) as actor, replacing every entry this replica has seen. Returns
+   * the delta. base: where actor's dots start if this state holds none of them (clocks.ts
+   * dotBase; the compact forms' context "actor up to c" claims those below).
+   */
+  set(actor: ActorId, atMs: number | null, base = 0): Deadline {
     // The common cases without building the register: the first deadline, or the same actor's
     // next one over its own live or deleted entry (the write covers everything seen: one dot).
     if (this.f === Form.Empty || ((this.f === Form.Live || this.f === Form.Removed) && this.a === actor)) {
-      const c = this.f === Form.Empty ? 1 : this.c + 1;
+      const c = this.f === Form.Empty ? Math.max(base, 0) + 1 : this.c + 1;
       if (Number.isSafeInteger(c)) {
         this.f = Form.Live;
         this.a = actor;
@@ -203,7 +207,7 @@ export class Deadline {
       }
     }
     const p = this.parts();
-    const delta = p.reg.write(actor, deadlineValue(atMs), null);
+    const delta = p.reg.write(actor, deadlineValue(atMs), null, base);
     this.settle(p.reg, p.expired);
     return new Deadline(delta, new CausalContext());
   }

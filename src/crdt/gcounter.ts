@@ -141,9 +141,11 @@ export class GCounter {
 
   /**
    * Adds amount (> 0) to actor's count; returns the delta {actor: newCount} (with actor's reset row, if any). Refuses with
-   * CrdtError(OUT_OF_RANGE), changing nothing, if the value would pass int64 max.
+   * CrdtError(OUT_OF_RANGE), changing nothing, if the value would pass int64 max. base: where
+   * actor's count starts if it has none here (clocks.ts dotBase: a new life of the key for
+   * actor), with a reset row there; the engine always passes it, 0 starts at zero.
    */
-  inc(actor: ActorId, amount: bigint): GCounter {
+  inc(actor: ActorId, amount: bigint, base = 0): GCounter {
     checkAmount(amount);
     if (this.value() + amount > int64Max) {
       throw new CrdtError(CrdtErrorCode.OutOfRange, `increment by ${amount} would pass int64 max`);
@@ -151,9 +153,21 @@ export class GCounter {
     const i = findActor(this.actors, actor);
     let next: bigint;
     if (i >= 0) {
-      next = (this.counts[i] as bigint) + amount;
+      // From its reset row where that lies above (see PNCounter's bump).
+      const have = this.counts[i] as bigint;
+      const reset = this.resets === null ? 0n : this.resets.get(actor);
+      next = (have > reset ? have : reset) + amount;
       if (next > uint64Max) throw new CrdtError(CrdtErrorCode.OutOfRange, `count of ${actorName(actor)} would pass uint64 max`);
       this.counts[i] = next;
+    } else if (base > 0) {
+      const start = this.resets !== null && this.resets.get(actor) > BigInt(base) ? this.resets.get(actor) : BigInt(base);
+      next = start + amount;
+      if (next > uint64Max) throw new CrdtError(CrdtErrorCode.OutOfRange, `count of ${actorName(actor)} would pass uint64 max`);
+      this.actors.splice(~i, 0, actor);
+      this.counts.splice(~i, 0, next);
+      const claim = new GCounter([actor], [start]);
+      if (this.resets === null) this.resets = claim;
+      else this.resets.merge(claim);
     } else {
       next = amount;
       this.actors.splice(~i, 0, actor);

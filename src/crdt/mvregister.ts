@@ -3,7 +3,7 @@
 // truly concurrent ones as siblings, so siblings never outnumber concurrent writers.
 
 import { type ActorId } from "./actors.ts";
-import { CausalContext, dotCompare, type Dot } from "./clocks.ts";
+import { CausalContext, dotCompare, nextDot, type Dot } from "./clocks.ts";
 import { CrdtError, CrdtErrorCode } from "./errors.ts";
 import { bytesEqual, compareBytes, registerValueBytesMax } from "./lww.ts";
 import { mvSiblingsWriteMax } from "../limits.ts";
@@ -48,12 +48,14 @@ export class MvRegister {
    * nothing here or on a peer, and a forged counter cannot exhaust the actor's own dots.
    * Returns the delta ({newDot: value}, clamped context + newDot) - which is also the context
    * to answer the writer with: exactly what this write replaced, plus its own dot. The write's
-   * own dot is one past the highest of actor's dots this replica has seen.
+   * own dot is one past the highest of actor's dots this replica has seen; if it has seen none,
+   * one past `base` (clocks.ts dotBase), and the context also claims actor's dots below it, which
+   * no value of this life of the key holds.
    * Refused (LimitExceeded, nothing changed) if more than mvSiblingsWriteMax values would
    * remain: only a write with a stale or empty context can add one, and the writer's remedy is
    * to pass the context it read.
    */
-  write(actor: ActorId, value: Uint8Array, context: CausalContext | null): MvRegister {
+  write(actor: ActorId, value: Uint8Array, context: CausalContext | null, base = 0): MvRegister {
     if (value.length > registerValueBytesMax) throw new CrdtError(CrdtErrorCode.Invalid, `value longer than ${registerValueBytesMax} bytes`);
     const covered = context === null ? this.ctx.clone() : context.intersect(this.ctx);
     let kept = 0;
@@ -64,9 +66,11 @@ export class MvRegister {
         `the register holds ${kept} concurrent values, the most it may keep is ${mvSiblingsWriteMax}: read it and write with the context you read, which replaces the values you saw`,
       );
     }
-    const counter = this.ctx.max(actor) + 1;
+    const { first: counter, claim } = nextDot(this.ctx, actor, base);
     if (!Number.isSafeInteger(counter)) throw new CrdtError(CrdtErrorCode.OutOfRange, "dot counter exhausted");
     const dot: Dot = { actor, counter };
+    // A new life of the key for actor (clocks.ts dotBase): its dots below are claimed.
+    if (claim > 0) covered.vv.raise(actor, claim);
     covered.add(dot);
     const delta = new MvRegister([{ dot, value: value.slice() }], covered);
     this.merge(delta);

@@ -28,7 +28,7 @@
 // (Redis: 64 B). HSET changes the columns in place; joins go field by field as before.
 
 import { actorRank, actorUtf8, type ActorId } from "./actors.ts";
-import { CausalContext, dotCompare, VersionVector, type Dot } from "./clocks.ts";
+import { CausalContext, dotCompare, nextDot, VersionVector, type Dot } from "./clocks.ts";
 import { assert, CrdtError, CrdtErrorCode } from "./errors.ts";
 import { isValidHlc, type Hlc } from "./hlc.ts";
 import { isInt64, uint64Max } from "./int64.ts";
@@ -609,10 +609,11 @@ export class OrMap {
     return false;
   }
 
-  private nextCounter(actor: ActorId, k: number): number {
-    const counter = this.ctx.max(actor) + k;
-    if (!Number.isSafeInteger(counter)) throw new CrdtError(CrdtErrorCode.OutOfRange, "dot counter exhausted");
-    return counter;
+  /** The first of actor's next k dots, and the claim below them (clocks.ts nextDot). */
+  private nextDots(actor: ActorId, k: number, base: number): { first: number; claim: number } {
+    const next = nextDot(this.ctx, actor, base);
+    if (!Number.isSafeInteger(next.first + k - 1)) throw new CrdtError(CrdtErrorCode.OutOfRange, "dot counter exhausted");
+    return next;
   }
 
   private checkRoom(newRecords: number): void {
@@ -630,13 +631,14 @@ export class OrMap {
    * the delta's context, its counter rows are reset); a value written concurrently elsewhere
    * stays as a sibling. Returns the delta and how many fields were not present before.
    * Refused, nothing changed: INVALID for an empty or too long field or value, or a bad HLC;
-   * LIMIT_EXCEEDED past hashFieldsWriteMax.
+   * LIMIT_EXCEEDED past hashFieldsWriteMax. base: where actor's dots start if the key holds none
+   * of them (clocks.ts dotBase; the engine always passes it).
    *
    * Changes this in place to what joining the delta would give (the new entry alone, with the
    * old rows reset), rather than by a join: a join looks at the fields around, an HSET needs
    * only the ones it names.
    */
-  set(actor: ActorId, ts: Hlc, pairs: readonly HashPair[]): { delta: OrMap; added: number } {
+  set(actor: ActorId, ts: Hlc, pairs: readonly HashPair[], base = 0): { delta: OrMap; added: number } {
     if (!isValidHlc(ts.ms, ts.logical)) throw new CrdtError(CrdtErrorCode.Invalid, `HLC ${ts.ms}.${ts.logical} out of range`);
     if (pairs.length === 0) throw new CrdtError(CrdtErrorCode.Invalid, "HSET needs at least one field");
     for (const p of pairs) {
@@ -650,7 +652,7 @@ export class OrMap {
       for (const p of distinct) if (this.find(p.key) < 0) newRecords++;
       this.checkRoom(newRecords);
     }
-    const first = this.nextCounter(actor, distinct.length) - distinct.length + 1;
+    const { first, claim } = this.nextDots(actor, distinct.length, base);
     const delta = new OrMap(noFields, placeholderCtx);
     /** The delta's context: the new dots and every live dot of the fields they replace. */
     const seen: Dot[] = [];
@@ -685,6 +687,12 @@ export class OrMap {
       seen.push({ actor, counter });
     }
     delta.ctx = contextOf(seen);
+    if (claim > 0) {
+      // A new life of the key for actor: its dots below are claimed, in the delta and here.
+      delta.ctx.vv.raise(actor, claim);
+      delta.ctx.compact();
+      this.ctx.vv.raise(actor, claim);
+    }
     // The new dots follow everything actor has here (first = its max + 1): when the vector
     // holds all of actor's dots they extend it; else the general join.
     const last = first + distinct.length - 1;
@@ -701,9 +709,10 @@ export class OrMap {
    * integer (Redis: HSET f 10; HINCRBY f 5 gives 15): the entries are covered, the rows reset
    * and the counter starts at value + amount. Refused, nothing changed: INVALID "hash value
    * is not an integer" for any other register value; OUT_OF_RANGE if the result leaves int64
-   * or a row passes uint64; LIMIT_EXCEEDED past hashFieldsWriteMax.
+   * or a row passes uint64; LIMIT_EXCEEDED past hashFieldsWriteMax. lifeBase: where actor's
+   * dots start if the key holds none, and its row if the field has none (clocks.ts dotBase).
    */
-  incr(actor: ActorId, name: Uint8Array, amount: bigint): { delta: OrMap; value: bigint } {
+  incr(actor: ActorId, name: Uint8Array, amount: bigint, lifeBase = 0): { delta: OrMap; value: bigint } {
     checkField(name);
     if (!isInt64(amount)) throw new CrdtError(CrdtErrorCode.OutOfRange, `increment ${amount} is outside int64`);
     const old = this.field(name);
@@ -718,25 +727,35 @@ export class OrMap {
     const current = counting !== null ? counterValue(counting) : base;
     const value = current + amount;
     if (!isInt64(value)) throw new CrdtError(CrdtErrorCode.OutOfRange, "increment or decrement would overflow");
-    const dot: Dot = { actor, counter: this.nextCounter(actor, 1) };
+    const next = this.nextDots(actor, 1, lifeBase);
+    const dot: Dot = { actor, counter: next.first };
     const dots: Dot[] = [dot];
     let rows: HashRow[];
     if (old !== undefined) for (const e of old.entries) dots.push(e.dot);
+    // actor's row, if the field has none: counted from lifeBase, all of it below reset (clocks.ts dotBase).
+    const rowBase = BigInt(Math.max(lifeBase, 0));
+    const fresh: HashRow = { actor, p: rowBase, n: rowBase, rp: rowBase, rn: rowBase };
     if (counting !== null) {
       for (const d of counting.dots) if (d.actor === actor) dots.push(d);
-      rows = [raise(counting.rows.find((r) => r.actor === actor), actor, amount)];
+      rows = [raise(counting.rows.find((r) => r.actor === actor) ?? fresh, actor, amount)];
     } else {
       // Nothing counted shows: whatever rows are left start over (a no-op when all are reset).
       rows = resetRows(old).slice();
       const i = rows.findIndex((r) => r.actor === actor);
-      const own = i >= 0 ? rows[i] : old?.rows.find((r) => r.actor === actor);
+      const own = i >= 0 ? rows[i] : old?.rows.find((r) => r.actor === actor) ?? fresh;
       const raised = raise(own, actor, base + amount);
       if (i >= 0) rows[i] = raised;
       else rows.push(raised);
       rows.sort((a, b) => actorRank(a.actor) - actorRank(b.actor));
     }
     rows = rows.filter((r) => r.p !== 0n || r.n !== 0n);
-    const delta = new OrMap([{ name: name.slice(), entries: noEntries, dots: [dot], rows: rows.length > 0 ? rows : noRows }], contextOf(dots));
+    const ctx = contextOf(dots);
+    if (next.claim > 0) {
+      // A new life of the key for actor: its dots below are claimed (the join brings it here).
+      ctx.vv.raise(actor, next.claim);
+      ctx.compact();
+    }
+    const delta = new OrMap([{ name: name.slice(), entries: noEntries, dots: [dot], rows: rows.length > 0 ? rows : noRows }], ctx);
     this.merge(delta);
     return { delta, value };
   }

@@ -11,7 +11,7 @@
 // and an array of Dot objects cost 229 B per member, this layout ~104 B (Redis: 56 B).
 
 import { actorUtf8, type ActorId } from "./actors.ts";
-import { CausalContext, dotCompare, type Dot } from "./clocks.ts";
+import { CausalContext, dotCompare, nextDot, type Dot } from "./clocks.ts";
 import { assert, CrdtError, CrdtErrorCode } from "./errors.ts";
 import { setMemberBytesMax } from "../limits.ts";
 
@@ -442,22 +442,28 @@ export class OrSet {
    * dots this replica has seen of the key) that replaces the dots it held here, so a re-add
    * never grows a member's dots. Returns the delta: the new dots, with a context of those and
    * of the dots they replace. Refused (INVALID, nothing changed) for an empty member or one
-   * longer than setMemberBytesMax.
+   * longer than setMemberBytesMax. base: where actor's dots start if this key holds none of
+   * them yet (clocks.ts dotBase; the engine always passes it, 0 only in CRDT-level tests).
    *
    * Changes this in place rather than by joining the delta (what it equals): the join walks
    * every member, which made an SAdd into a 1000-member set cost ~40 us (profiled: merge was
    * 42% of the engine's time in the bench's shape).
    */
-  add(actor: ActorId, members: readonly Uint8Array[]): OrSet {
+  add(actor: ActorId, members: readonly Uint8Array[], base = 0): OrSet {
     for (const m of members) {
       if (m.length === 0) throw new CrdtError(CrdtErrorCode.Invalid, "a set member must not be empty");
       if (m.length > setMemberBytesMax) throw new CrdtError(CrdtErrorCode.Invalid, `set member longer than ${setMemberBytesMax} bytes`);
     }
     // One member (the usual SAdd) needs no sort.
     const keys = members.length === 1 ? [memberKey(members[0] as Uint8Array)] : distinctKeys(members);
-    const first = this.ctx.max(actor) + 1;
+    const { first, claim } = nextDot(this.ctx, actor, base);
     if (!Number.isSafeInteger(first + keys.length)) throw new CrdtError(CrdtErrorCode.OutOfRange, "dot counter exhausted");
     const delta = new OrSet();
+    if (claim > 0) {
+      // A new life of the key for actor: its dots below are claimed, here and in the delta.
+      delta.ctx.vv.raise(actor, claim);
+      this.ctx.vv.raise(actor, claim);
+    }
     /** Many new members go in with one merge (insert), a few in place where they were looked up. */
     const bulk = keys.length > spliceMax;
     const added: NewMember[] = [];

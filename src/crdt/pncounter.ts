@@ -84,10 +84,10 @@ export class PNCounter {
    * would be applied yet unreadable (the edge answers OUT_OF_RANGE, the client retries, the
    * counter counts it twice).
    */
-  inc(actor: ActorId, amount: bigint): PNCounter {
+  inc(actor: ActorId, amount: bigint, base = 0): PNCounter {
     checkAmount(amount);
     checkResult(this.value() + amount, "increment", amount);
-    return this.bump(actor, amount, true);
+    return this.bump(actor, amount, true, base);
   }
 
   /**
@@ -95,20 +95,50 @@ export class PNCounter {
    * state unchanged, when the result lies outside int64 on either side (see inc). A decrement
    * that brings a value merged above int64 max back into range is allowed.
    */
-  dec(actor: ActorId, amount: bigint): PNCounter {
+  dec(actor: ActorId, amount: bigint, base = 0): PNCounter {
     checkAmount(amount);
     checkResult(this.value() - amount, "decrement", amount);
-    return this.bump(actor, amount, false);
+    return this.bump(actor, amount, false, base);
   }
 
-  private bump(actor: ActorId, amount: bigint, positive: boolean): PNCounter {
+  /**
+   * base: where actor's row starts if it has none here (clocks.ts dotBase: a new life of the
+   * key for actor), with a reset row there, so both its totals count only what comes after. The
+   * engine always passes it; 0 (CRDT-level tests) starts at zero.
+   */
+  private bump(actor: ActorId, amount: bigint, positive: boolean, base: number): PNCounter {
     const col = positive ? this.p : this.n;
     const i = findActor(this.actors, actor);
     let next: bigint;
     if (i >= 0) {
-      next = (col[i] as bigint) + amount;
+      // Counted from its reset row where that lies above (its life's base: only its other
+      // total has been counted yet), so the reset never swallows the new count.
+      const r = this.resets;
+      const j = r === null ? -1 : findActor(r.actors, actor);
+      const reset = j < 0 ? 0n : (((positive ? (r as PNCounter).p : (r as PNCounter).n)[j]) as bigint);
+      const have = col[i] as bigint;
+      next = (have > reset ? have : reset) + amount;
       if (next > uint64Max) throw new CrdtError(CrdtErrorCode.OutOfRange, `count of ${actorName(actor)} would pass uint64 max`);
       col[i] = next;
+    } else if (base > 0) {
+      // A new life of the key for actor: its row starts above base, and above any reset row of
+      // its own already here; both totals are reset up to there (the claim), only the one
+      // counted now is written.
+      const b = BigInt(base);
+      const r = this.resets;
+      const j = r === null ? -1 : findActor(r.actors, actor);
+      const rp = j >= 0 ? ((r as PNCounter).p[j] as bigint) : 0n;
+      const rn = j >= 0 ? ((r as PNCounter).n[j] as bigint) : 0n;
+      const sp = rp > b ? rp : b;
+      const sn = rn > b ? rn : b;
+      next = (positive ? sp : sn) + amount;
+      if (next > uint64Max) throw new CrdtError(CrdtErrorCode.OutOfRange, `count of ${actorName(actor)} would pass uint64 max`);
+      this.actors.splice(~i, 0, actor);
+      this.p.splice(~i, 0, positive ? next : 0n);
+      this.n.splice(~i, 0, positive ? 0n : next);
+      const claim = new PNCounter([actor], [sp], [sn]);
+      if (r === null) this.resets = claim;
+      else r.merge(claim);
     } else {
       next = amount;
       this.actors.splice(~i, 0, actor);

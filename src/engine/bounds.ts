@@ -5,7 +5,7 @@
 // The common case costs a few additions: an upper bound of the encoded size from counts and
 // value lengths. Only a state near a bound is copied, changed and encoded to decide exactly.
 
-import { actorUtf8, type ActorId, type CausalContext, type MvRegister, type OrMap, type OrSet } from "../crdt/index.ts";
+import { actorUtf8, nextDot, type ActorId, type CausalContext, type MvRegister, type OrMap, type OrSet } from "../crdt/index.ts";
 import { encodeState, type TypedState } from "../codec/index.ts";
 import { contextBytesUpperBound, dotBytesUpperBound, entryBytesOver, joinStates, kindOf, type Bounds, type CrdtState } from "../kinds/index.ts";
 import {
@@ -60,14 +60,14 @@ function outside(s: CrdtState, b: Bounds): string | null {
  * else the refusal to return. Decides on a copy: `state` is not changed. Throws what
  * MvRegister.write throws (the sibling bound).
  */
-export function mvWriteRefusal(state: MvRegister, actor: ActorId, value: Uint8Array, context: CausalContext | null): string | null {
+export function mvWriteRefusal(state: MvRegister, actor: ActorId, value: Uint8Array, context: CausalContext | null, base: number): string | null {
   const ctx = context ?? state.ctx;
   const ub = stateBytesUpperBound(state) + value.length + 2 * rowBytesMax + 16 + contextBytesUpperBound(ctx);
   const actors = state.ctx.vv.actors.length + ctx.vv.actors.length + 1;
   const cloud = state.ctx.cloud.length + ctx.cloud.length + 1;
   if (ub <= writeBounds.stateBytes && actors <= writeBounds.ctxActors && cloud <= writeBounds.cloudDots) return null;
   const next = state.clone();
-  next.write(actor, value, context);
+  next.write(actor, value, context, base);
   const why = outside(next, writeBounds);
   return why === null ? null : `the key would hold ${why}; read it and write with the context you read, which replaces the values you saw`;
 }
@@ -77,9 +77,9 @@ export function mvWriteRefusal(state: MvRegister, actor: ActorId, value: Uint8Ar
  * refusal to return. Decides on a copy: `state` is not changed. Throws what OrSet.add throws
  * (an empty or oversized member).
  */
-export function setAddRefusal(state: OrSet, actor: ActorId, members: readonly Uint8Array[]): string | null {
+export function setAddRefusal(state: OrSet, actor: ActorId, members: readonly Uint8Array[], base: number): string | null {
   // Each member adds at most itself, one dot and its framing; the context at most one dot per member.
-  const dot = dotBytesUpperBound(actorUtf8(actor).length, state.ctx.max(actor) + members.length);
+  const dot = dotBytesUpperBound(actorUtf8(actor).length, nextDot(state.ctx, actor, base).first + members.length);
   let adds = 0;
   for (const m of members) adds += m.length + entryBytesOver + 2 * dot;
   const ub = stateBytesUpperBound(state) + adds;
@@ -88,7 +88,7 @@ export function setAddRefusal(state: OrSet, actor: ActorId, members: readonly Ui
     && state.ctx.cloud.length <= writeBounds.cloudDots;
   if (fits && ub <= writeBounds.stateBytes) return null;
   const next = state.clone();
-  next.add(actor, members);
+  next.add(actor, members, base);
   const why = outside(next, writeBounds);
   return why === null ? null : `the set would hold ${why}`;
 }

@@ -93,7 +93,7 @@
 //   e.clock: the node's HybridClock (LWW timestamps; recovery may restore() it).
 
 import {
-  actorName, assert, CausalContext, CrdtError, Deadline, GCounter, hlcRemoteAheadMsMaxDefault, HybridClock, internActor, LwwRegister, MvRegister, OrMap, OrSet, PNCounter,
+  actorName, assert, CausalContext, CrdtError, Deadline, dotBase, GCounter, hlcRemoteAheadMsMaxDefault, HybridClock, internActor, LwwRegister, MvRegister, OrMap, OrSet, PNCounter,
   registerValueBytesMax, actorUtf8, hlcMsMax, type ActorId, type ClockSkew, type HashPair, type Hlc,
 } from "../crdt/index.ts";
 import {
@@ -344,6 +344,7 @@ const tagRow = (1 << 3) | WireType.Bytes;
 const tagRowActor = (1 << 3) | WireType.Bytes;
 const tagRowP = (2 << 3) | WireType.Varint;
 const tagRowN = (3 << 3) | WireType.Varint;
+const tagReset = (2 << 3) | WireType.Bytes;
 
 const keyEncoder = new TextEncoder();
 /** Keys are well-formed UTF-8 here; ignoreBOM keeps a leading U+FEFF, which is part of the key. */
@@ -470,13 +471,13 @@ export class Engine {
           if (state === undefined) state = op.counter === "gcounter" ? new GCounter() : new PNCounter();
           else if (state.kind !== "pncounter" && state.kind !== "gcounter") return wrongType(op.key, crdtTypeOf(state), "counter");
           else if (op.counter !== undefined && typeName(crdtTypeOf(state)) !== op.counter) return wrongType(op.key, crdtTypeOf(state), op.counter);
-          delta = state.inc(this.actor, op.amount);
+          delta = state.inc(this.actor, op.amount, this.lifeBase(nowMs));
           break;
         }
         case "decr": {
           if (state === undefined) state = new PNCounter();
           else if (state.kind !== "pncounter") return wrongType(op.key, crdtTypeOf(state), "pncounter");
-          delta = state.dec(this.actor, op.amount);
+          delta = state.dec(this.actor, op.amount, this.lifeBase(nowMs));
           break;
         }
         case "set": {
@@ -504,19 +505,19 @@ export class Engine {
           }
           if (state === undefined) state = new MvRegister();
           else if (state.kind !== "mv") return wrongType(op.key, crdtTypeOf(state), "mv");
-          const refusal = mvWriteRefusal(state, this.actor, op.value, ctx);
+          const refusal = mvWriteRefusal(state, this.actor, op.value, ctx, this.lifeBase(nowMs));
           if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
-          delta = state.write(this.actor, op.value, ctx);
+          delta = state.write(this.actor, op.value, ctx, this.lifeBase(nowMs));
           break;
         }
         case "sadd": {
           if (state === undefined) state = new OrSet();
           else if (state.kind !== "set") return wrongType(op.key, crdtTypeOf(state), "set");
-          const refusal = setAddRefusal(state, this.actor, op.members);
+          const refusal = setAddRefusal(state, this.actor, op.members, this.lifeBase(nowMs));
           if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
           // An add only adds: the members that were new are the growth (no countAbsent pass).
           const before = state.count();
-          delta = state.add(this.actor, op.members);
+          delta = state.add(this.actor, op.members, this.lifeBase(nowMs));
           count = state.count() - before;
           break;
         }
@@ -591,10 +592,11 @@ export class Engine {
       if (refusal !== null) return fail("LIMIT_EXCEEDED", refusal);
     }
     const ts = op.kind === "hset" ? this.clock.now(nowMs) : null;
+    const base = this.lifeBase(nowMs);
     const write = (x: OrMap): { delta: OrMap | null; reply: bigint } => {
       switch (op.kind) {
         case "hset": {
-          const r = x.set(this.actor, ts as Hlc, op.pairs);
+          const r = x.set(this.actor, ts as Hlc, op.pairs, base);
           return { delta: r.delta, reply: BigInt(r.added) };
         }
         case "hdel": {
@@ -602,7 +604,7 @@ export class Engine {
           return { delta: r.delta, reply: BigInt(r.removed) };
         }
         case "hincrby": {
-          const r = x.incr(this.actor, op.field, op.amount);
+          const r = x.incr(this.actor, op.field, op.amount, base);
           return { delta: r.delta, reply: r.value };
         }
       }
@@ -643,6 +645,7 @@ export class Engine {
       t.actor[i] = noActor;
       t.p[i] = 0;
       t.n[i] = 0;
+      t.r[i] = 0;
     }
     const slot = t.slot[i] as Slot;
     const type = slot === Slot.GCounter ? CrdtType.GCounter : CrdtType.PNCounter;
@@ -651,8 +654,14 @@ export class Engine {
     const a = t.actor[i] as number;
     if ((a !== this.actor && a !== noActor) || op.amount <= 0n || op.amount > safeMaxBig) return -1;
     const up = op.kind === "incr";
-    const next = (up ? (t.p[i] as number) : (t.n[i] as number)) + Number(op.amount);
+    // The first row here starts at this life's base, all of it below reset (crdt/clocks.ts dotBase).
+    // Later ones count from the reset row where that lies above (only the other total has been
+    // counted yet), as PNCounter's bump.
+    const from = a === noActor ? this.lifeBase(nowMs) : (t.r[i] as number);
+    const have = a === noActor ? 0 : up ? (t.p[i] as number) : (t.n[i] as number);
+    const next = (have > from ? have : from) + Number(op.amount);
     if (next > safeMax) return -1;
+    if (a === noActor) t.r[i] = from;
     t.actor[i] = this.actor;
     if (up) t.p[i] = next;
     else t.n[i] = next;
@@ -662,8 +671,26 @@ export class Engine {
 
   /** A compact counter's value. */
   private counterValue(i: number): KeyValue {
+    return { type: this.t.slot[i] === Slot.GCounter ? "gcounter" : "pncounter", value: BigInt(this.compactValue(i)) };
+  }
+
+  /** A compact counter's value as a number: what its row counts above its reset row (each side clamped at zero, as the CRDT's). */
+  private compactValue(i: number): number {
     const t = this.t;
-    return { type: t.slot[i] === Slot.GCounter ? "gcounter" : "pncounter", value: BigInt((t.p[i] as number) - (t.n[i] as number)) };
+    const r = t.r[i] as number;
+    const p = t.p[i] as number;
+    if (t.slot[i] === Slot.GCounter) return p > r ? p - r : 0;
+    const n = t.n[i] as number;
+    return (p > r ? p - r : 0) - (n > r ? n - r : 0);
+  }
+
+  /**
+   * Where this replica's rows and dots start in a key that holds none of its own (crdt/clocks.ts
+   * dotBase): from the HLC, which never runs back within a process.
+   */
+  private lifeBase(nowMs: number): number {
+    const hlc = this.clock.current().ms;
+    return dotBase(hlc > nowMs ? hlc : nowMs);
   }
 
   /** The delta of one incr (up) or decr on compact counter i: its own row's P (or N) count. */
@@ -673,7 +700,7 @@ export class Engine {
     const w = this.w;
     w.reset();
     const at = beginEnvelope(w, t.keyBytes(i), g ? CrdtType.GCounter : CrdtType.PNCounter, this.stampAt(i));
-    writeCompactCounter(w, g, t.actor[i] as number, up ? (t.p[i] as number) : 0, up ? 0 : (t.n[i] as number));
+    writeCompactCounter(w, g, t.actor[i] as number, up ? (t.p[i] as number) : 0, up ? 0 : (t.n[i] as number), t.r[i] as number);
     w.end(at);
     return w.finish();
   }
@@ -928,7 +955,7 @@ export class Engine {
       sides.push(side);
     }
     const dl = side.state as Deadline;
-    dl.set(this.actor, atMs);
+    dl.set(this.actor, atMs, this.lifeBase(nowMs));
     this.putSides(i, sides);
     this.changed(key, i, nowMs);
     this.noteDeadline(key, before, atMs);
@@ -1236,8 +1263,7 @@ export class Engine {
     const i = this.indexOf(key);
     if (i < 0 || ((this.t.flags[i] as number) & Flag.Absent) !== 0) return undefined;
     const slot = this.t.slot[i];
-    if (slot === Slot.GCounter) return { type: "gcounter", value: BigInt(this.t.p[i] as number) };
-    if (slot === Slot.PNCounter) return { type: "pncounter", value: BigInt((this.t.p[i] as number) - (this.t.n[i] as number)) };
+    if (slot === Slot.GCounter || slot === Slot.PNCounter) return this.counterValue(i);
     const o = this.t.objects.get(i);
     const kb = this.t.keyBytes(i);
     if (o?.kind === "conflicted") {
@@ -1338,26 +1364,54 @@ export class Engine {
     if (stamp < 0) stamp = 0;
     else if (stamp > hlcMsMax) return -1;
     if ((version !== 1 && version !== 2) || (type !== CrdtType.GCounter && type !== CrdtType.PNCounter) || keyLen < 1 || stateStart < 0) return -1;
-    // The state: exactly one row.
+    // The state: exactly one row, then at most that actor's reset row with p = n (a life's base,
+    // crdt/clocks.ts dotBase; a G-Counter's has no n).
     at = stateStart;
     if (at >= stateEnd || bytes[at] !== tagRow) return -1;
     const rowLen = varintAt(bytes, at + 1, stateEnd);
-    if (rowLen < 0 || rowLen > keyBytesMax || varintEnd + rowLen !== stateEnd) return -1;
+    if (rowLen < 0 || rowLen > keyBytesMax || varintEnd + rowLen > stateEnd) return -1;
     at = varintEnd;
-    while (at < stateEnd) {
-      const tag = varintAt(bytes, at, stateEnd);
+    const rowEnd = at + rowLen;
+    while (at < rowEnd) {
+      const tag = varintAt(bytes, at, rowEnd);
       if (tag < 0) return -1;
       at = varintEnd;
       if (tag === tagRowActor) {
-        actorLen = varintAt(bytes, at, stateEnd);
-        if (actorLen < 0 || actorLen > 255 || varintEnd + actorLen > stateEnd) return -1;
+        actorLen = varintAt(bytes, at, rowEnd);
+        if (actorLen < 0 || actorLen > 255 || varintEnd + actorLen > rowEnd) return -1;
         actorStart = varintEnd;
         at = actorStart + actorLen;
-      } else if (tag === tagRowP) { p = varintAt(bytes, at, stateEnd); if (p < 0) return -1; at = varintEnd; }
-      else if (tag === tagRowN && type === CrdtType.PNCounter) { n = varintAt(bytes, at, stateEnd); if (n < 0) return -1; at = varintEnd; }
+      } else if (tag === tagRowP) { p = varintAt(bytes, at, rowEnd); if (p < 0) return -1; at = varintEnd; }
+      else if (tag === tagRowN && type === CrdtType.PNCounter) { n = varintAt(bytes, at, rowEnd); if (n < 0) return -1; at = varintEnd; }
       else return -1;
     }
     if (actorLen < 1 || (p === 0 && n === 0)) return -1;
+    let r = 0;
+    if (at < stateEnd) {
+      if (bytes[at] !== tagReset) return -1;
+      const resetLen = varintAt(bytes, at + 1, stateEnd);
+      if (resetLen < 0 || varintEnd + resetLen !== stateEnd) return -1;
+      at = varintEnd;
+      let rp = 0;
+      let rn = 0;
+      let named = false;
+      while (at < stateEnd) {
+        const tag = varintAt(bytes, at, stateEnd);
+        if (tag < 0) return -1;
+        at = varintEnd;
+        if (tag === tagRowActor && !named) {
+          const len = varintAt(bytes, at, stateEnd);
+          if (len !== actorLen || varintEnd + len > stateEnd) return -1;
+          for (let k = 0; k < len; k++) if (bytes[varintEnd + k] !== bytes[actorStart + k]) return -1;
+          named = true;
+          at = varintEnd + len;
+        } else if (tag === tagRowP) { rp = varintAt(bytes, at, stateEnd); if (rp < 0) return -1; at = varintEnd; }
+        else if (tag === tagRowN && type === CrdtType.PNCounter) { rn = varintAt(bytes, at, stateEnd); if (rn < 0) return -1; at = varintEnd; }
+        else return -1;
+      }
+      if (!named || rp === 0 || (type === CrdtType.PNCounter && rn !== rp)) return -1;
+      r = rp;
+    }
     for (let k = 0; k < keyLen; k++) {
       const c = bytes[keyStart + k] as number;
       if (c >= 0x80) return -1; // non-ASCII keys: the general path validates UTF-8
@@ -1370,6 +1424,7 @@ export class Engine {
     let i = t.find(this.keyBuf, keyLen);
     if (loadKey !== null) {
       if (decodeKey(this.keyBuf.subarray(0, keyLen)) !== loadKey) return -1;
+      if (p <= r && n <= r) return -1; // counts nothing: absent, an object (storeAt)
       if (i < 0) i = t.insert(this.keyBuf, keyLen);
       this.tombs.release(i);
       t.objects.delete(i);
@@ -1378,11 +1433,18 @@ export class Engine {
       t.actor[i] = actor;
       t.p[i] = p;
       t.n[i] = n;
+      t.r[i] = r;
       this.changed(loadKey, i, nowMs);
       this.compactChanged = true;
       return i;
     }
     if (i >= 0 && (t.slot[i] !== slot || (t.actor[i] !== actor && t.actor[i] !== noActor))) return -1;
+    // The join, per column a max; it must count something (else: absent, an object, storeAt).
+    const fresh = i < 0 || t.actor[i] === noActor;
+    const jp = fresh || p > (t.p[i] as number) ? p : (t.p[i] as number);
+    const jn = fresh || n > (t.n[i] as number) ? n : (t.n[i] as number);
+    const jr = fresh || r > (t.r[i] as number) ? r : (t.r[i] as number);
+    if (jp <= jr && jn <= jr) return -1;
     if (i < 0) {
       i = t.insert(this.keyBuf, keyLen);
       this.setStamp(i, stamp);
@@ -1390,14 +1452,16 @@ export class Engine {
       t.actor[i] = noActor;
       t.p[i] = 0;
       t.n[i] = 0;
+      t.r[i] = 0;
     }
     const older = stamp < (this.stamps[i] as number); // a compact counter: its stamp is in the column
     if (older) this.setStamp(i, stamp);
-    const changed = older || t.actor[i] === noActor || p > (t.p[i] as number) || n > (t.n[i] as number);
+    const changed = older || t.actor[i] === noActor || jp !== t.p[i] || jn !== t.n[i] || jr !== t.r[i];
     if (changed) {
       t.actor[i] = actor;
-      if (p > (t.p[i] as number)) t.p[i] = p;
-      if (n > (t.n[i] as number)) t.n[i] = n;
+      t.p[i] = jp;
+      t.n[i] = jn;
+      t.r[i] = jr;
       this.changed(null, i, nowMs);
     }
     this.compactChanged = changed;
@@ -1616,7 +1680,7 @@ export class Engine {
     } else {
       const g = slot === Slot.GCounter;
       const at = beginEnvelope(w, keyBytes, g ? CrdtType.GCounter : CrdtType.PNCounter, this.stampAt(i));
-      writeCompactCounter(w, g, t.actor[i] as number, t.p[i] as number, t.n[i] as number);
+      writeCompactCounter(w, g, t.actor[i] as number, t.p[i] as number, t.n[i] as number, t.r[i] as number);
       w.end(at);
     }
   }
@@ -1782,8 +1846,14 @@ export class Engine {
       return o?.kind === "conflicted" ? o.visible().state : (o as CrdtState);
     }
     const a = t.actor[i] as number;
-    if (slot === Slot.GCounter) return a === noActor ? new GCounter() : new GCounter([a as ActorId], [BigInt(t.p[i] as number)]);
-    return a === noActor ? new PNCounter() : new PNCounter([a as ActorId], [BigInt(t.p[i] as number)], [BigInt(t.n[i] as number)]);
+    const r = t.r[i] as number;
+    if (slot === Slot.GCounter) {
+      if (a === noActor) return new GCounter();
+      return new GCounter([a as ActorId], [BigInt(t.p[i] as number)], r === 0 ? null : new GCounter([a as ActorId], [BigInt(r)]));
+    }
+    if (a === noActor) return new PNCounter();
+    const reset = r === 0 ? null : new PNCounter([a as ActorId], [BigInt(r)], [BigInt(r)]);
+    return new PNCounter([a as ActorId], [BigInt(t.p[i] as number)], [BigInt(t.n[i] as number)], reset);
   }
 
   /**
@@ -1800,22 +1870,27 @@ export class Engine {
       }
     }
     // A counter a delete touched keeps its reset rows (what the delete observed, so nothing it
-    // removed comes back): the columns have no room for them, so it stays an object.
-    // A counter without rows stays an object too: it is absent, and an absent entry's p and n
-    // columns hold its tombstone (tombstones.ts).
-    if (s.kind === "gcounter" && s.resets === null && s.actors.length === 1 && (s.counts[0] as bigint) <= safeMaxBig) {
+    // removed comes back): the columns have room for one reset row only, the row's own actor's
+    // with equal p and n - the one its life's base gives (crdt/clocks.ts dotBase) - so it stays an
+    // object. A counter that counts nothing above its resets stays an object too: it is absent,
+    // and an absent entry's p and n columns hold its tombstone (tombstones.ts).
+    const r = compactResetOf(s);
+    if (r >= 0 && s.kind === "gcounter" && s.actors.length === 1 && (s.counts[0] as bigint) <= safeMaxBig && Number(s.counts[0] as bigint) > r) {
       this.tombs.release(i);
       t.slot[i] = Slot.GCounter;
       t.actor[i] = s.actors[0] as number;
       t.p[i] = Number(s.counts[0] as bigint);
       t.n[i] = 0;
+      t.r[i] = r;
       t.objects.delete(i);
-    } else if (s.kind === "pncounter" && s.resets === null && s.actors.length === 1 && (s.p[0] as bigint) <= safeMaxBig && (s.n[0] as bigint) <= safeMaxBig) {
+    } else if (r >= 0 && s.kind === "pncounter" && s.actors.length === 1 && (s.p[0] as bigint) <= safeMaxBig && (s.n[0] as bigint) <= safeMaxBig
+      && (Number(s.p[0] as bigint) > r || Number(s.n[0] as bigint) > r)) {
       this.tombs.release(i);
       t.slot[i] = Slot.PNCounter;
       t.actor[i] = s.actors[0] as number;
       t.p[i] = Number(s.p[0] as bigint);
       t.n[i] = Number(s.n[0] as bigint);
+      t.r[i] = r;
       t.objects.delete(i);
     } else {
       t.slot[i] = Slot.Object;
@@ -1889,22 +1964,57 @@ export class Engine {
     } else {
       w.uint(slot === Slot.GCounter ? CrdtType.GCounter : CrdtType.PNCounter);
       w.uint(this.stampAt(i));
-      writeCompactCounter(w, slot === Slot.GCounter, t.actor[i] as number, t.p[i] as number, t.n[i] as number);
+      writeCompactCounter(w, slot === Slot.GCounter, t.actor[i] as number, t.p[i] as number, t.n[i] as number, t.r[i] as number);
     }
     digest128(w.buf, 0, w.pos);
     return digestOf(digestOut.w0, digestOut.w1, digestOut.w2, digestOut.w3);
   }
 }
 
-/** The canonical state bytes of a counter with at most one row (same bytes as writeState). */
-export function writeCompactCounter(w: Writer, g: boolean, actor: number, p: number, n: number): void {
+/**
+ * The canonical state bytes of a counter with at most one row and, when r > 0, that actor's reset
+ * row (r, r) (same bytes as writeState).
+ */
+export function writeCompactCounter(w: Writer, g: boolean, actor: number, p: number, n: number, r: number): void {
   if (actor === noActor) return;
+  const utf8 = actorUtf8(actor as ActorId);
   const at = w.begin(1);
   w.tag(1, WireType.Bytes);
-  w.bytes(actorUtf8(actor as ActorId));
+  w.bytes(utf8);
   if (g || p !== 0) { w.tag(2, WireType.Varint); w.uint(p); }
   if (!g && n !== 0) { w.tag(3, WireType.Varint); w.uint(n); }
   w.end(at);
+  if (r === 0) return;
+  const rs = w.begin(2);
+  w.tag(1, WireType.Bytes);
+  w.bytes(utf8);
+  w.tag(2, WireType.Varint);
+  w.uint(r);
+  if (!g) { w.tag(3, WireType.Varint); w.uint(r); }
+  w.end(rs);
+}
+
+/**
+ * The reset row a counter's compact form keeps (KeyTable.r): 0 when it has none, r when its
+ * resets are exactly its one actor's (r, r) - where a life's base starts the row
+ * (crdt/clocks.ts dotBase) - and -1 for anything else (it stays an object).
+ */
+function compactResetOf(s: CrdtState): number {
+  if (s.kind === "gcounter") {
+    const x = s.resets;
+    if (x === null) return 0;
+    if (x.actors.length !== 1 || s.actors.length !== 1 || x.actors[0] !== s.actors[0]) return -1;
+    const c = x.counts[0] as bigint;
+    return c <= safeMaxBig ? Number(c) : -1;
+  }
+  if (s.kind === "pncounter") {
+    const x = s.resets;
+    if (x === null) return 0;
+    if (x.actors.length !== 1 || s.actors.length !== 1 || x.actors[0] !== s.actors[0] || x.p[0] !== x.n[0]) return -1;
+    const c = x.p[0] as bigint;
+    return c <= safeMaxBig ? Number(c) : -1;
+  }
+  return -1;
 }
 
 /** Where varintAt stopped. */

@@ -3,7 +3,7 @@
 import type { ReplicaStore } from "../cluster/store.ts";
 import { Engine } from "../engine/index.ts";
 import { decodeEnvelope } from "../codec/index.ts";
-import { GCounter } from "../crdt/gcounter.ts";
+import { findActor, GCounter } from "../crdt/gcounter.ts";
 import { PNCounter } from "../crdt/pncounter.ts";
 import { actorName } from "../crdt/actors.ts";
 
@@ -82,8 +82,14 @@ export class EngineStore implements SimStore {
     const bytes = this.engine.encodeState(key);
     if (bytes === undefined) return out;
     const st = decodeEnvelope(bytes).state;
-    if (st.kind === "pncounter") st.actors.forEach((a, i) => out.set(actorName(a), Number(st.p[i] as bigint)));
-    else if (st.kind === "gcounter") st.actors.forEach((a, i) => out.set(actorName(a), Number(st.counts[i] as bigint)));
+    // What each actor's row counts above its reset row: a row starts at its life's base, reset
+    // up to there (crdt/clocks.ts dotBase).
+    const above = (x: bigint, r: bigint): number => Number(x > r ? x - r : 0n);
+    if (st.kind === "pncounter") {
+      const r = st.resets;
+      st.actors.forEach((a, i) => out.set(actorName(a), above(st.p[i] as bigint, r === null ? 0n : (r.p[findActor(r.actors, a)] ?? 0n))));
+    }
+    else if (st.kind === "gcounter") st.actors.forEach((a, i) => out.set(actorName(a), above(st.counts[i] as bigint, st.resets?.get(a) ?? 0n)));
     else throw new Error(`key ${key} is not a counter`);
     return out;
   }

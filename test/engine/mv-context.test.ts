@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { Engine, type ApplyResult, type KeyValue } from "../../src/engine/index.ts";
 import {
-  actorCount, CausalContext, internActor, MvRegister, VersionVector, dotCounterMax, type ActorId, type Dot,
+  actorCount, CausalContext, dotBase, internActor, MvRegister, VersionVector, dotCounterMax, type ActorId, type Dot,
 } from "../../src/crdt/index.ts";
 import { contextKeyTag, encodeEnvelope, keyUtf8, WireType, Writer } from "../../src/codec/index.ts";
 
@@ -113,10 +113,12 @@ describe("client contexts are not trusted (finding 6)", () => {
     const deltas = [1, 2, 3].map((k) => written(source.apply({ kind: "setMv", key: "m", value: bytes(`r${k}`), context: new Uint8Array(0) }, T)).delta);
     const replicas = [0, 1, 2].map(() => new Engine({ actor: "n1" }));
     for (const e of replicas) { ok(e.mergeDelta(deltas[0] as Uint8Array, T)); ok(e.mergeDelta(deltas[2] as Uint8Array, T)); }
+    // r's dots start above its base in a key it holds nothing of (crdt/clocks.ts dotBase): b+1..b+3.
+    const b = dotBase(T);
     const shapes = [
-      rawContext("m", [["r", 1]], [["r", 3]]),
-      rawContext("m", [["r", 1], ["r", 1]], [["r", 3], ["r", 1], ["r", 3]]),
-      rawContext("m", [], [["r", 3], ["r", 1], ["r", 3], ["r", 1]]),
+      rawContext("m", [["r", b + 1]], [["r", b + 3]]),
+      rawContext("m", [["r", b + 1], ["r", b + 1]], [["r", b + 3], ["r", b + 1], ["r", b + 3]]),
+      rawContext("m", [["r", b]], [["r", b + 3], ["r", b + 1], ["r", b + 3], ["r", b + 1]]),
     ];
     const answers = replicas.map((e, i) => written(e.apply({ kind: "setMv", key: "m", value: bytes("x"), context: shapes[i] as Uint8Array }, T)));
     for (const a of answers) expect(Array.from(a.delta)).toEqual(Array.from((answers[0] as (typeof answers)[0]).delta));
