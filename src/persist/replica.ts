@@ -138,7 +138,9 @@ export function gcStartState(o: {
   hasData: boolean;
   durability: Durability;
 }): { durable: GcDurableState; quarantined: boolean } {
-  const fresh = o.decision.kind === "new" && o.decision.reason === "empty";
+  // "empty" with data: the identity file was deleted (docs/operations.md advises it for a copy
+  // put back in place) or an older build wrote the folder - the data is of doubtful age, not fresh.
+  const fresh = o.decision.kind === "new" && o.decision.reason === "empty" && !o.hasData;
   const quarantined = o.decision.kind === "new" && !fresh && o.hasData && (o.decision.reason !== "unclean-stop" || o.durability.kind !== "sync");
   const lives = fresh ? [o.actor] : o.stored.lives.includes(o.actor) ? o.stored.lives : [...o.stored.lives, o.actor].slice(-formerLivesMax - 1);
   const durable = fresh ? { generation: 0, ownGeneration: 0, departed: [...o.stored.departed], members: [], lives } : { ...o.stored, lives };
