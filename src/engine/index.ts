@@ -432,6 +432,8 @@ export class Engine {
       const at = this.bumpCompact(op, i, len, nowMs);
       if (typeof at !== "number") return at;
       if (at >= 0) return { ok: true, value: this.counterValue(at), delta: this.compactOpDelta(at, op.kind === "incr") };
+      // bumpCompact may have inserted the key before finding it needs the general path.
+      if (i < 0) return this.applyObject(op, this.t.find(this.keyBuf, len), len, nowMs);
     }
     return this.applyObject(op, i, len, nowMs);
   }
@@ -638,14 +640,14 @@ export class Engine {
   private bumpCompact(op: Extract<EngineOp, { kind: "incr" | "decr" }>, i: number, len: number, nowMs: number): number | { ok: false; error: EngineError } {
     const t = this.t;
     if (i < 0) {
-      // A new counter key: validate first, so a refused op creates nothing.
-      if (op.amount <= 0n || op.amount > safeMaxBig) return -1;
+      // A new counter key: validate first, so a refused op creates nothing, and leave one whose
+      // row would pass 2^53 from its life's base to the general path before inserting it.
+      if (op.amount <= 0n || op.amount > safeMaxBig || this.lifeBase(nowMs) + Number(op.amount) > safeMax) return -1;
       i = this.insertKey(len, nowMs);
       t.slot[i] = op.kind === "incr" && op.counter === "gcounter" ? Slot.GCounter : Slot.PNCounter;
       t.actor[i] = noActor;
       t.p[i] = 0;
       t.n[i] = 0;
-      t.r[i] = 0;
     }
     const slot = t.slot[i] as Slot;
     const type = slot === Slot.GCounter ? CrdtType.GCounter : CrdtType.PNCounter;
@@ -654,14 +656,15 @@ export class Engine {
     const a = t.actor[i] as number;
     if ((a !== this.actor && a !== noActor) || op.amount <= 0n || op.amount > safeMaxBig) return -1;
     const up = op.kind === "incr";
-    // The first row here starts at this life's base, all of it below reset (crdt/clocks.ts dotBase).
-    // Later ones count from the reset row where that lies above (only the other total has been
-    // counted yet), as PNCounter's bump.
-    const from = a === noActor ? this.lifeBase(nowMs) : (t.r[i] as number);
+    // The first row here (a new key: insertKey just stamped it) starts at this life's base, the
+    // one its stamp gives, all of it below reset (crdt/clocks.ts dotBase; Flag.Based). Later ones
+    // count from the reset row where that lies above (only the other total has been counted
+    // yet), as PNCounter's bump.
+    const from = a === noActor ? dotBase(this.stampAt(i)) : this.resetAt(i);
     const have = a === noActor ? 0 : up ? (t.p[i] as number) : (t.n[i] as number);
     const next = (have > from ? have : from) + Number(op.amount);
     if (next > safeMax) return -1;
-    if (a === noActor) t.r[i] = from;
+    if (a === noActor && from > 0) t.flags[i] = (t.flags[i] as number) | Flag.Based;
     t.actor[i] = this.actor;
     if (up) t.p[i] = next;
     else t.n[i] = next;
@@ -677,16 +680,22 @@ export class Engine {
   /** A compact counter's value as a number: what its row counts above its reset row (each side clamped at zero, as the CRDT's). */
   private compactValue(i: number): number {
     const t = this.t;
-    const r = t.r[i] as number;
+    const r = this.resetAt(i);
     const p = t.p[i] as number;
     if (t.slot[i] === Slot.GCounter) return p > r ? p - r : 0;
     const n = t.n[i] as number;
     return (p > r ? p - r : 0) - (n > r ? n - r : 0);
   }
 
+  /** A compact counter's reset row (both totals), 0 for none (Flag.Based). */
+  private resetAt(i: number): number {
+    return ((this.t.flags[i] as number) & Flag.Based) === 0 ? 0 : dotBase(this.stampAt(i));
+  }
+
   /**
    * Where this replica's rows and dots start in a key that holds none of its own (crdt/clocks.ts
-   * dotBase): from the HLC, which never runs back within a process.
+   * dotBase): from the HLC, which never runs back within a process. For a key created by the
+   * write, the same ms its creation stamp gets (insertKey).
    */
   private lifeBase(nowMs: number): number {
     const hlc = this.clock.current().ms;
@@ -700,7 +709,7 @@ export class Engine {
     const w = this.w;
     w.reset();
     const at = beginEnvelope(w, t.keyBytes(i), g ? CrdtType.GCounter : CrdtType.PNCounter, this.stampAt(i));
-    writeCompactCounter(w, g, t.actor[i] as number, up ? (t.p[i] as number) : 0, up ? 0 : (t.n[i] as number), t.r[i] as number);
+    writeCompactCounter(w, g, t.actor[i] as number, up ? (t.p[i] as number) : 0, up ? 0 : (t.n[i] as number), this.resetAt(i));
     w.end(at);
     return w.finish();
   }
@@ -772,7 +781,8 @@ export class Engine {
             continue;
           }
         }
-        const r = this.applyObject(op, i, len, nowMs, true);
+        // bumpCompact may have inserted the key before finding it needs the general path.
+        const r = this.applyObject(op, i < 0 && (op.kind === "incr" || op.kind === "decr") ? this.t.find(this.keyBuf, len) : i, len, nowMs, true);
         if (r.ok) {
           if (r.delta !== null) deltas.push(r.delta);
           if (op.kind === "set" || op.kind === "setMv") {
@@ -1425,6 +1435,7 @@ export class Engine {
     if (loadKey !== null) {
       if (decodeKey(this.keyBuf.subarray(0, keyLen)) !== loadKey) return -1;
       if (p <= r && n <= r) return -1; // counts nothing: absent, an object (storeAt)
+      if (r > 0 && r !== dotBase(stamp)) return -1; // a reset row the stamp does not give: an object
       if (i < 0) i = t.insert(this.keyBuf, keyLen);
       this.tombs.release(i);
       t.objects.delete(i);
@@ -1433,18 +1444,22 @@ export class Engine {
       t.actor[i] = actor;
       t.p[i] = p;
       t.n[i] = n;
-      t.r[i] = r;
+      t.flags[i] = r > 0 ? (t.flags[i] as number) | Flag.Based : (t.flags[i] as number) & ~Flag.Based;
       this.changed(loadKey, i, nowMs);
       this.compactChanged = true;
       return i;
     }
     if (i >= 0 && (t.slot[i] !== slot || (t.actor[i] !== actor && t.actor[i] !== noActor))) return -1;
-    // The join, per column a max; it must count something (else: absent, an object, storeAt).
+    // The join, per column a max; it must count something (else: absent, an object, storeAt),
+    // and its reset row must be the one its stamp (the least) gives (Flag.Based), else an object.
     const fresh = i < 0 || t.actor[i] === noActor;
+    const have = fresh ? 0 : this.resetAt(i);
     const jp = fresh || p > (t.p[i] as number) ? p : (t.p[i] as number);
     const jn = fresh || n > (t.n[i] as number) ? n : (t.n[i] as number);
-    const jr = fresh || r > (t.r[i] as number) ? r : (t.r[i] as number);
+    const jr = r > have ? r : have;
+    const js = i < 0 || stamp < (this.stamps[i] as number) ? stamp : (this.stamps[i] as number);
     if (jp <= jr && jn <= jr) return -1;
+    if (jr > 0 && jr !== dotBase(js)) return -1;
     if (i < 0) {
       i = t.insert(this.keyBuf, keyLen);
       this.setStamp(i, stamp);
@@ -1452,16 +1467,16 @@ export class Engine {
       t.actor[i] = noActor;
       t.p[i] = 0;
       t.n[i] = 0;
-      t.r[i] = 0;
     }
     const older = stamp < (this.stamps[i] as number); // a compact counter: its stamp is in the column
     if (older) this.setStamp(i, stamp);
-    const changed = older || t.actor[i] === noActor || jp !== t.p[i] || jn !== t.n[i] || jr !== t.r[i];
+    const based = jr > 0;
+    const changed = older || t.actor[i] === noActor || jp !== t.p[i] || jn !== t.n[i] || based !== (((t.flags[i] as number) & Flag.Based) !== 0);
     if (changed) {
       t.actor[i] = actor;
       t.p[i] = jp;
       t.n[i] = jn;
-      t.r[i] = jr;
+      t.flags[i] = based ? (t.flags[i] as number) | Flag.Based : (t.flags[i] as number) & ~Flag.Based;
       this.changed(null, i, nowMs);
     }
     this.compactChanged = changed;
@@ -1598,8 +1613,9 @@ export class Engine {
     if (sides.length === 1) {
       const only = sides[0] as TypedState;
       if (t.slot[i] === Slot.Object && t.objects.get(i)?.kind === "conflicted") t.objects.delete(i);
-      this.storeAt(i, only.state);
+      // The stamp first: storeAt keeps a counter compact only if its reset row is the stamp's base.
       this.setStamp(i, only.createdMs);
+      this.storeAt(i, only.state);
       return;
     }
     t.slot[i] = Slot.Object;
@@ -1680,7 +1696,7 @@ export class Engine {
     } else {
       const g = slot === Slot.GCounter;
       const at = beginEnvelope(w, keyBytes, g ? CrdtType.GCounter : CrdtType.PNCounter, this.stampAt(i));
-      writeCompactCounter(w, g, t.actor[i] as number, t.p[i] as number, t.n[i] as number, t.r[i] as number);
+      writeCompactCounter(w, g, t.actor[i] as number, t.p[i] as number, t.n[i] as number, this.resetAt(i));
       w.end(at);
     }
   }
@@ -1846,7 +1862,7 @@ export class Engine {
       return o?.kind === "conflicted" ? o.visible().state : (o as CrdtState);
     }
     const a = t.actor[i] as number;
-    const r = t.r[i] as number;
+    const r = this.resetAt(i);
     if (slot === Slot.GCounter) {
       if (a === noActor) return new GCounter();
       return new GCounter([a as ActorId], [BigInt(t.p[i] as number)], r === 0 ? null : new GCounter([a as ActorId], [BigInt(r)]));
@@ -1874,14 +1890,17 @@ export class Engine {
     // with equal p and n - the one its life's base gives (crdt/clocks.ts dotBase) - so it stays an
     // object. A counter that counts nothing above its resets stays an object too: it is absent,
     // and an absent entry's p and n columns hold its tombstone (tombstones.ts).
-    const r = compactResetOf(s);
+    // The one reset row the columns keep is the one the entry's stamp gives (Flag.Based).
+    let r = compactResetOf(s);
+    if (r > 0 && r !== dotBase(this.stampAt(i))) r = -1;
+    t.flags[i] = (t.flags[i] as number) & ~Flag.Based;
     if (r >= 0 && s.kind === "gcounter" && s.actors.length === 1 && (s.counts[0] as bigint) <= safeMaxBig && Number(s.counts[0] as bigint) > r) {
       this.tombs.release(i);
       t.slot[i] = Slot.GCounter;
       t.actor[i] = s.actors[0] as number;
       t.p[i] = Number(s.counts[0] as bigint);
       t.n[i] = 0;
-      t.r[i] = r;
+      if (r > 0) t.flags[i] = (t.flags[i] as number) | Flag.Based;
       t.objects.delete(i);
     } else if (r >= 0 && s.kind === "pncounter" && s.actors.length === 1 && (s.p[0] as bigint) <= safeMaxBig && (s.n[0] as bigint) <= safeMaxBig
       && (Number(s.p[0] as bigint) > r || Number(s.n[0] as bigint) > r)) {
@@ -1890,7 +1909,7 @@ export class Engine {
       t.actor[i] = s.actors[0] as number;
       t.p[i] = Number(s.p[0] as bigint);
       t.n[i] = Number(s.n[0] as bigint);
-      t.r[i] = r;
+      if (r > 0) t.flags[i] = (t.flags[i] as number) | Flag.Based;
       t.objects.delete(i);
     } else {
       t.slot[i] = Slot.Object;
@@ -1964,7 +1983,7 @@ export class Engine {
     } else {
       w.uint(slot === Slot.GCounter ? CrdtType.GCounter : CrdtType.PNCounter);
       w.uint(this.stampAt(i));
-      writeCompactCounter(w, slot === Slot.GCounter, t.actor[i] as number, t.p[i] as number, t.n[i] as number, t.r[i] as number);
+      writeCompactCounter(w, slot === Slot.GCounter, t.actor[i] as number, t.p[i] as number, t.n[i] as number, this.resetAt(i));
     }
     digest128(w.buf, 0, w.pos);
     return digestOf(digestOut.w0, digestOut.w1, digestOut.w2, digestOut.w3);

@@ -51,6 +51,12 @@ export const Flag = {
   Free: 16,
   /** An absent entry (always a state object) whose p and n columns hold its tombstone's ms and bytes (tombstones.ts). */
   Tomb: 32,
+  /**
+   * A compact counter whose row started at its life's base: it holds the reset row (b, b) for
+   * its actor, b = dotBase(the entry's creation stamp) (crdt/clocks.ts), everything below reset.
+   * Derived from the stamp rather than kept in a column: 8 bytes per key less.
+   */
+  Based: 64,
 } as const;
 
 /** Fewest entries a table's columns are sized for. */
@@ -79,11 +85,7 @@ export class KeyTable {
   /** Compact counters' p and n: exact integers <= 2^53 - 1. */
   p = new Float64Array(this.capacity);
   n = new Float64Array(this.capacity);
-  /**
-   * Compact counters' reset row (both rp and rn), 0 for none: where the actor's row started in
-   * this life of the key (crdt/clocks.ts dotBase), everything below it reset.
-   */
-  r = new Float64Array(this.capacity);
+
   /** Per-entry bits of the engine's lazy change tracking (Flag). */
   flags = new Uint8Array(this.capacity);
   /** States of Slot.Object entries. */
@@ -231,7 +233,6 @@ export class KeyTable {
     const actor = new Uint32Array(c);
     const p = new Float64Array(c);
     const n = new Float64Array(c);
-    const r = new Float64Array(c);
     const flags = new Uint8Array(c);
     let arenaSize = arenaBytesMin;
     while (arenaSize < liveBytes * 1.25) arenaSize *= 2;
@@ -253,7 +254,6 @@ export class KeyTable {
       actor[j] = this.actor[i] as number;
       p[j] = this.p[i] as number;
       n[j] = this.n[i] as number;
-      r[j] = this.r[i] as number;
       flags[j] = this.flags[i] as number;
     }
     this.keyOffset = keyOffset;
@@ -263,7 +263,6 @@ export class KeyTable {
     this.actor = actor;
     this.p = p;
     this.n = n;
-    this.r = r;
     this.flags = flags;
     this.arena = arena;
     this.arenaUsed = used;
@@ -298,7 +297,6 @@ export class KeyTable {
     this.actor = g32(this.actor);
     this.p = g64(this.p);
     this.n = g64(this.n);
-    this.r = g64(this.r);
     const kl = new Uint16Array(c);
     kl.set(this.keyLength);
     this.keyLength = kl;

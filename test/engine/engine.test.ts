@@ -243,6 +243,23 @@ describe("Engine", () => {
     }), 0.3);
   });
 
+  test("a new counter's first op that passes 2^53 above its life's base takes the general path, once, in apply and in applyMany", () => {
+    // Found by the property above (IMDB_SEED=164520561): the row starts at dotBase(T), so 2^53 - dotBase(T) is the first
+    // amount the columns cannot hold; the key was inserted, then inserted again by the general path.
+    const big = 7266399254740992n;
+    for (const many of [false, true]) {
+      const e = new Engine({ actor: "n1" });
+      const o = new Engine({ actor: "n2" });
+      const r = many ? e.applyMany([{ kind: "decr", key: "x", amount: big }], T) : e.apply({ kind: "decr", key: "x", amount: big }, T);
+      const deltas = many ? (r as { deltas: Uint8Array[] }).deltas : [(r as { delta: Uint8Array }).delta];
+      expect(e.get("x")).toEqual({ type: "pncounter", value: -big });
+      expect(e.keyCount).toBe(1);
+      for (const d of deltas) ok(o.mergeDelta(d, T));
+      expect(o.get("x")).toEqual({ type: "pncounter", value: -big });
+      expect(o.digest("x")).toBe(e.digest("x") as bigint);
+    }
+  });
+
   test("the compact-counter fast paths (mergeDelta, loadState) agree with the general decoder on damaged input", () => {
     const prep = (): Engine => {
       const e = new Engine({ actor: "n1" });
