@@ -86,6 +86,19 @@ export async function startNode(id: string, args: string[], deadlineMs = 20_000)
   return { id, proc, ...addrs, log: () => err, stdout: () => out };
 }
 
+/**
+ * Ends an `imdb cluster` supervisor after a test, passed or not: SIGINT first (it stops its nodes
+ * and exits), SIGKILL only after that. SIGKILL alone orphans its nodes: one was found still running
+ * after a failed run.
+ */
+export async function stopSupervisor(proc: Subprocess, graceMs = 20_000): Promise<void> {
+  if (proc.exitCode === null && proc.signalCode === null) {
+    proc.kill("SIGINT");
+    await Promise.race([proc.exited, Bun.sleep(graceMs)]);
+  }
+  proc.kill("SIGKILL");
+}
+
 /** Polls `check` until it returns a value other than undefined/false, or throws at the deadline. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, deadlineMs = 15_000, everyMs = 50): Promise<T> {
   const end = Date.now() + deadlineMs;

@@ -6,7 +6,7 @@ import { createServer, type Server } from "node:net";
 import { X509Certificate } from "node:crypto";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBinary, run, startNode, tempDir, waitFor } from "./harness.ts";
+import { ensureBinary, run, startNode, stopSupervisor, tempDir, waitFor } from "./harness.ts";
 
 setDefaultTimeout(90_000);
 
@@ -89,7 +89,7 @@ describe("imdb cluster whose nodes are all gone", () => {
       expect(err).toContain("cluster: node-1 exited with code 0");
       expect(err).toContain("cluster: every node has exited");
     } finally {
-      proc.kill("SIGKILL");
+      await stopSupervisor(proc);
     }
   });
 });

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { binary, run, startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
+import { binary, run, startNode, stopSupervisor, tempDir, waitFor, type NodeProc } from "./harness.ts";
 import { sample } from "../node/prom.ts";
 
 const dir = tempDir("resp");
@@ -138,7 +138,7 @@ describe("imdb node --resp-addr with redis-cli", () => {
       proc.kill("SIGINT");
       expect(await Promise.race([proc.exited, Bun.sleep(20_000).then(() => "still running")])).toBe(0);
     } finally {
-      proc.kill("SIGKILL");
+      await stopSupervisor(proc);
     }
   }, 60_000);
 
