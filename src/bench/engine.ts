@@ -38,7 +38,7 @@ export function openFor(dataDir: string, engine: Engine, durability: "sync" | "n
       throw err;
     },
     sink: {
-      snapshotEntry: (key, state) => void engine.loadState(key, state, undefined, true),
+      snapshotEntry: (key, state) => void engine.loadState(key, state.slice()),
       walRecord: (_lsn, body) => void engine.mergeDelta(body, Date.now()),
     },
   });

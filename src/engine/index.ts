@@ -432,8 +432,6 @@ export class Engine {
       const at = this.bumpCompact(op, i, len, nowMs);
       if (typeof at !== "number") return at;
       if (at >= 0) return { ok: true, value: this.counterValue(at), delta: this.compactOpDelta(at, op.kind === "incr") };
-      // bumpCompact may have inserted the key before finding it needs the general path.
-      if (i < 0) return this.applyObject(op, this.t.find(this.keyBuf, len), len, nowMs);
     }
     return this.applyObject(op, i, len, nowMs);
   }
@@ -640,10 +638,14 @@ export class Engine {
   private bumpCompact(op: Extract<EngineOp, { kind: "incr" | "decr" }>, i: number, len: number, nowMs: number): number | { ok: false; error: EngineError } {
     const t = this.t;
     if (i < 0) {
-      // A new counter key: validate first, so a refused op creates nothing, and leave one whose
-      // row would pass 2^53 from its life's base to the general path before inserting it.
-      if (op.amount <= 0n || op.amount > safeMaxBig || this.lifeBase(nowMs) + Number(op.amount) > safeMax) return -1;
-      i = this.insertKey(len, nowMs);
+      // A new counter key: validate first, so a refused op creates nothing. Its row starts at the
+      // base its creation stamp gives (Flag.Based), so the stamp is taken first: one whose row
+      // would pass 2^53 goes to the general path before anything is inserted.
+      if (op.amount <= 0n || op.amount > safeMaxBig) return -1;
+      const stampMs = this.clock.now(nowMs).ms;
+      if (dotBase(stampMs) + Number(op.amount) > safeMax) return -1;
+      i = this.t.insert(this.keyBuf, len);
+      this.setStamp(i, stampMs);
       t.slot[i] = op.kind === "incr" && op.counter === "gcounter" ? Slot.GCounter : Slot.PNCounter;
       t.actor[i] = noActor;
       t.p[i] = 0;
@@ -656,7 +658,7 @@ export class Engine {
     const a = t.actor[i] as number;
     if ((a !== this.actor && a !== noActor) || op.amount <= 0n || op.amount > safeMaxBig) return -1;
     const up = op.kind === "incr";
-    // The first row here (a new key: insertKey just stamped it) starts at this life's base, the
+    // The first row here (a new key: just stamped above) starts at this life's base, the
     // one its stamp gives, all of it below reset (crdt/clocks.ts dotBase; Flag.Based). Later ones
     // count from the reset row where that lies above (only the other total has been counted
     // yet), as PNCounter's bump.
@@ -781,8 +783,7 @@ export class Engine {
             continue;
           }
         }
-        // bumpCompact may have inserted the key before finding it needs the general path.
-        const r = this.applyObject(op, i < 0 && (op.kind === "incr" || op.kind === "decr") ? this.t.find(this.keyBuf, len) : i, len, nowMs, true);
+        const r = this.applyObject(op, i, len, nowMs, true);
         if (r.ok) {
           if (r.delta !== null) deltas.push(r.delta);
           if (op.kind === "set" || op.kind === "setMv") {
@@ -1705,14 +1706,9 @@ export class Engine {
    * Replaces `key`'s state with an encoded KeyState of that key (recovery from a snapshot).
    * nowMs: when a loaded deleted record counts as having become absent (tombstones()); without
    * it, the latest HLC time this engine knows, which before any LWW state is restored is 0.
-   * borrowed: bytes is a view into a buffer the caller drops or reuses (a snapshot image); it is
-   * copied only when the general path may keep views into it. Compact counters (most keys of a
-   * counter workload) are copied into the columns, so a 1M-key load makes no 1M small copies:
-   * their garbage was ~10 B/key of the node's resident size after start (bench engine).
    */
-  loadState(key: string, bytes: Uint8Array, nowMs?: number, borrowed = false): LoadResult {
+  loadState(key: string, bytes: Uint8Array, nowMs?: number): LoadResult {
     if (this.compactMerge(bytes, 0, bytes.length, key, nowMs ?? this.clock.current().ms) >= 0) return { ok: true, key };
-    if (borrowed) bytes = bytes.slice();
     const env = decodeOrFail(bytes, key, "state");
     if ("ok" in env) return env;
     const sides = sidesOf(env);

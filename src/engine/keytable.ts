@@ -85,7 +85,6 @@ export class KeyTable {
   /** Compact counters' p and n: exact integers <= 2^53 - 1. */
   p = new Float64Array(this.capacity);
   n = new Float64Array(this.capacity);
-
   /** Per-entry bits of the engine's lazy change tracking (Flag). */
   flags = new Uint8Array(this.capacity);
   /** States of Slot.Object entries. */

@@ -178,7 +178,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     sink: {
       snapshotEntry: (key, state) => {
         if (replay.snapshotEntry(key, state)) return;
-        const r = engine.loadState(key, state, recoveryMs, true);
+        const r = engine.loadState(key, state.slice(), recoveryMs);
         if (!r.ok) throw new Error(`snapshot entry for key ${JSON.stringify(key.slice(0, 64))}: ${r.error.message}`);
       },
       walRecord: (lsn, body) => replay.walRecord(lsn, body),
