@@ -53,6 +53,10 @@ struct FileState {
   Tsfn tsfn;
   std::atomic<uint64_t> calls{0}, rounds{0}, writevs{0}, fdatasyncs{0};
   std::atomic<uint64_t> write_ns{0}, sync_ns{0};  // time spent in writev / fdatasync
+  // Requests enqueued whose round has not finished its writev / fdatasync yet: 0 means a request
+  // enqueued now starts a round at once (fileIdle). Counted down before the round is reported
+  // to JS, so JS sees the disk free while the completion is still on its way.
+  std::atomic<uint32_t> outstanding{0};
   // JS thread only:
   uint64_t pending = 0;  // requests not yet settled; the tsfn keeps the loop alive only while > 0
   bool closed = false;
@@ -140,6 +144,7 @@ void worker(std::shared_ptr<FileState> s) {
       ::close(s->fd);
       closed = true;
     }
+    s->outstanding -= static_cast<uint32_t>(round.size());
     auto* c = new Completion{round.back().id, poison, poison_syscall, static_cast<uint32_t>(round.size())};
     round.clear();
     if (s->tsfn.BlockingCall(c) != napi_ok) delete c;
@@ -202,6 +207,7 @@ Napi::Value FileOpen(const Napi::CallbackInfo& info) {
 void enqueue(Napi::Env env, FileState* s, Request&& r) {
   s->calls++;
   if (s->pending++ == 0) s->tsfn.Ref(env);
+  s->outstanding++;
   {
     std::lock_guard<std::mutex> lk(s->m);
     s->queue.push_back(std::move(r));
@@ -250,6 +256,13 @@ Napi::Value FileClose(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// fileIdle(handle): boolean — nothing enqueued is waiting for or inside a round.
+Napi::Value FileIdle(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FileState* s = state_of(env, info[0]);
+  return Napi::Boolean::New(env, s->outstanding.load() == 0);
+}
+
 // fileStats(handle): Float64Array [calls, rounds, writevs, fdatasyncs, writeMs, fdatasyncMs]
 Napi::Value FileStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -270,6 +283,7 @@ void register_append(Napi::Env env, Napi::Object exports) {
   exports.Set("fileOpen", Napi::Function::New(env, FileOpen, "fileOpen"));
   exports.Set("fileAppend", Napi::Function::New(env, FileAppend, "fileAppend"));
   exports.Set("fileClose", Napi::Function::New(env, FileClose, "fileClose"));
+  exports.Set("fileIdle", Napi::Function::New(env, FileIdle, "fileIdle"));
   exports.Set("fileStats", Napi::Function::New(env, FileStats, "fileStats"));
 }
 

@@ -53,6 +53,13 @@ export interface DurableFile {
   append(records: readonly Uint8Array[], sync: boolean): Promise<void>;
   /** fdatasync everything appended so far (for durability `interval`). */
   sync(): Promise<void>;
+  /**
+   * True when nothing appended before is waiting for or inside a write round: an append made
+   * now starts one at once. A hint for callers that gather records (the WAL): the native path
+   * reads its worker's count, so it turns true as soon as an fdatasync returns, before the
+   * completion reaches JS; the TS path turns true once its round's completion has run.
+   */
+  idle(): boolean;
   /** Bytes appended so far (counted when append is called), including the size the file had when opened. */
   readonly size: number;
   /** Waits for pending work, then closes. */

@@ -45,6 +45,10 @@ class TsDurableFile implements CountedDurableFile {
     return this.enqueue(records, bytes, sync);
   }
 
+  idle(): boolean {
+    return !this.running && !this.closing;
+  }
+
   sync(): Promise<void> {
     if (this.closing) return Promise.reject(new AccelError(AccelErrorCode.Closed, "sync: file is closed"));
     if (this.poison) return Promise.reject(this.poison);

@@ -25,6 +25,7 @@ interface NativeBinding {
   fileOpen(path: string, onDone: DoneCallback): [NativeFileHandle, number];
   fileAppend(h: NativeFileHandle, records: readonly Uint8Array[], sync: boolean, id: number): void;
   fileClose(h: NativeFileHandle, id: number): void;
+  fileIdle(h: NativeFileHandle): boolean;
   /** [calls, rounds, writevs, fdatasyncs, writeMs, fdatasyncMs] */
   fileStats(h: NativeFileHandle): Float64Array;
 }
@@ -169,6 +170,10 @@ class NativeDurableFile implements CountedDurableFile {
     this.b.fileAppend(this.h, records, sync, id);
     this.size += bytes;
     return new Promise<void>((resolve, reject) => this.waiters.push({ id, resolve, reject }));
+  }
+
+  idle(): boolean {
+    return this.h !== null && this.closePromise === null && this.b.fileIdle(this.h);
   }
 
   sync(): Promise<void> {

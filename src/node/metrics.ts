@@ -769,6 +769,10 @@ class SyncReportingFile implements CountedDurableFile {
     return this.watch(this.inner.sync(), 0, true);
   }
 
+  idle(): boolean {
+    return this.inner.idle();
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

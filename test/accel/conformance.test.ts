@@ -271,6 +271,19 @@ function suite(impl: AccelParts): void {
       expect(s.rounds).toBeLessThan(64);
     });
 
+    test("idle: true with nothing appended, false from an append until it settles, true again after; false once closing", async () => {
+      const f = await appender.open(tmpFile());
+      expect(f.idle()).toBe(true);
+      const a = f.append([enc.encode("x")], true);
+      const b = f.sync();
+      expect(f.idle()).toBe(false);
+      await Promise.all([a, b]);
+      expect(f.idle()).toBe(true);
+      const closing = f.close();
+      expect(f.idle()).toBe(false);
+      await closing;
+    });
+
     test("unsynced appends followed by sync() are all on disk; an empty sync still syncs", async () => {
       const path = tmpFile();
       const f = await appender.open(path);

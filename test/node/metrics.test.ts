@@ -217,6 +217,7 @@ describe("WAL appender wrapper", () => {
         return new Promise<void>((r) => waiting.push(r));
       },
       sync: () => new Promise<void>((r) => waiting.push(r)),
+      idle: () => waiting.length === 0,
       close: async () => undefined,
     };
     const finishRound = (fdatasyncMs: number) => {

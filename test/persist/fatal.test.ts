@@ -55,6 +55,7 @@ function failingAppender(failing: () => boolean): Appender {
           if (poisoned || failing()) { poisoned = true; throw eio(); }
           await f.sync();
         },
+        idle: () => f.idle(),
         get size() { return f.size; },
         close: () => f.close(),
       };

@@ -45,6 +45,7 @@ function trackingAppender(files: Map<string, Tracked>): Appender {
           await f.sync();
           t.durable = Math.max(t.durable, upTo);
         },
+        idle: () => f.idle(),
         get size() { return f.size; },
         close: () => f.close(),
       };

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { stat } from "node:fs/promises";
 import { PersistError, PersistErrorCode, persistLimits, type SyncTimer } from "../../src/persist/index.ts";
 import { encodeRecords, segmentName } from "../../src/persist/format.ts";
-import { asLsn } from "../../src/persist/lsn.ts";
+import { asLsn, type Lsn } from "../../src/persist/lsn.ts";
 import { appendRecords, listNames, openTestStore as openWith, payloadFor, removeDir, tempDir } from "./helpers.ts";
 import type { Appender, DurableFile } from "../../src/accel/api.ts";
 import { nativeAccel, tsAccel, type AccelParts, type CountedDurableFile } from "../../src/accel/index.ts";
@@ -95,6 +95,8 @@ for (const [pathName, parts] of paths) {
           return {
             append: (r, s) => { calls.push({ records: r.length, sync: s }); return f.append(r, s); },
             sync: () => { syncs.push(calls.length); return f.sync(); },
+            // Never free early: the real file may finish a round mid-burst on a slow machine (next test).
+            idle: () => false,
             get size() { return f.size; },
             close: () => f.close(),
           };
@@ -118,6 +120,43 @@ for (const [pathName, parts] of paths) {
       expect(await Promise.all(last)).toEqual([asLsn(68), asLsn(70)]);
       const b = await openTestStore(d);
       expect(b.set.prefixLength()).toBe(70);
+      await b.store.close();
+    });
+
+    test("gathered appends go out as soon as the file says its round is done, not at the end of the burst", async () => {
+      const d = await dir();
+      const calls: number[] = [];
+      // Stands in for the worker's count: busy from each append until the test says the round is done.
+      let free = true;
+      const counted: Appender = {
+        async open(path: string): Promise<DurableFile> {
+          const f = await parts.appender.open(path);
+          return {
+            append: (r, s) => { calls.push(r.reduce((n, x) => n + x.byteLength, 0)); free = false; return f.append(r, s); },
+            sync: () => f.sync(),
+            idle: () => free,
+            get size() { return f.size; },
+            close: () => f.close(),
+          };
+        },
+      };
+      const a = await openTestStore(d, { accel: { checksums: parts.checksums, appender: counted } });
+      await a.store.sync();
+      free = true;
+      const opened = calls.length;
+      const pending: Promise<Lsn>[] = [];
+      for (let i = 1; i <= 20; i++) {
+        // The first round finishes while the 11th writer runs: 2..11 go then, 12..20 at the burst's end.
+        if (i === 11) free = true;
+        pending.push(a.store.append([payloadFor(i)]));
+      }
+      expect(await Promise.all(pending)).toEqual(Array.from({ length: 20 }, (_, i) => asLsn(i + 1)));
+      const image = (from: number, to: number): number =>
+        encodeRecords(Array.from({ length: to - from + 1 }, (_, k) => payloadFor(from + k)), asLsn(from), parts.checksums).byteLength;
+      expect(calls.slice(opened)).toEqual([image(1, 1), image(2, 11), image(12, 20)]);
+      await a.store.close();
+      const b = await openTestStore(d);
+      expect(b.set.prefixLength()).toBe(20);
       await b.store.close();
     });
 
@@ -148,6 +187,7 @@ for (const [pathName, parts] of paths) {
           return {
             append: (r, s) => f.append(r, s),
             sync: () => { syncs.push(1); return f.sync(); },
+            idle: () => f.idle(),
             get size() { return f.size; },
             close: () => f.close(),
           };
