@@ -27,6 +27,7 @@
 // snapshot, 1000 fields per key): a HashField per field cost 504 B per field, this ~123 B
 // (Redis: 64 B). HSET changes the columns in place; joins go field by field as before.
 
+import { NameIndex, nameIndexMin } from "./name-index.ts";
 import { actorRank, actorUtf8, type ActorId } from "./actors.ts";
 import { CausalContext, dotCompare, nextDot, VersionVector, type Dot } from "./clocks.ts";
 import { assert, CrdtError, CrdtErrorCode } from "./errors.ts";
@@ -287,6 +288,8 @@ export class OrMap {
   /** Upper bounds of the most values and the most counter rows one field holds (exact after a full merge). */
   private siblingsUb = 0;
   private rowsUb = 0;
+  /** The search index over names (name-index.ts), built by the first search of nameIndexMin names or more; null whenever names change other than one at a time. */
+  private ix: NameIndex | null = null;
 
   /** fields sorted bytewise by name, each non-empty; every live dot is in ctx. */
   constructor(fields: readonly HashField[] = [], public ctx: CausalContext = new CausalContext()) {
@@ -433,6 +436,7 @@ export class OrMap {
     const i = this.names.length;
     this.reserve(i + 1);
     this.names.push(key);
+    this.ix = null;
     this.values.push(value);
     OrMap.packInto(this.nums, i, actor, counter, ms, logical);
     this.bytes += simpleFieldBytes(key.length, actor, counter, ms, logical, value.length);
@@ -451,6 +455,7 @@ export class OrMap {
     const i = this.names.length;
     this.reserve(i + 1);
     this.names.push(key);
+    this.ix = null;
     this.values.push("");
     OrMap.packInto(this.nums, i, 0 as ActorId, 0, 0, 0);
     (this.others ??= new Map()).set(key, f);
@@ -505,6 +510,7 @@ export class OrMap {
     this.reserve(n + 1);
     this.nums.copyWithin((i + 1) * stride, i * stride, n * stride);
     this.names.splice(i, 0, key);
+    if (this.ix !== null && !this.ix.inserted(i, key)) this.ix = null;
     this.values.splice(i, 0, "");
   }
 
@@ -537,6 +543,7 @@ export class OrMap {
     const n = this.names.length;
     this.nums.copyWithin(i * stride, (i + 1) * stride, n * stride);
     this.names.splice(i, 1);
+    this.ix?.removed(i);
     this.values.splice(i, 1);
   }
 
@@ -553,6 +560,7 @@ export class OrMap {
    */
   private find(key: string, from = 0): number {
     const names = this.names;
+    if (names.length >= nameIndexMin) return (this.ix ??= NameIndex.build(names)).find(names, key, from);
     let lo = from;
     let hi = names.length;
     while (lo < hi) {
@@ -863,6 +871,7 @@ export class OrMap {
       }
     }
     this.names = out.names;
+    this.ix = null;
     this.nums = out.nums;
     this.values = out.values;
     this.others = out.others;
