@@ -281,9 +281,9 @@ export class Cluster {
   }
 
   /** Tombstone collection: quarantine, generation and totals (metrics, tests). */
-  collection(): { quarantined: boolean; generation: number; keysCollected: number; roundsCompleted: number; roundsAbandoned: number; statesDroppedAsStale: number; remembered: number; forgottenEarly: number } {
+  collection(): { quarantined: boolean; generation: number; keysCollected: number; roundsCompleted: number; roundsAbandoned: number; statesDroppedAsStale: number; remembered: number; forgottenEarly: number; echoes: number } {
     const g = this.gc;
-    return { quarantined: g.isQuarantined, generation: g.generation, keysCollected: g.keysCollected, roundsCompleted: g.roundsCompleted, roundsAbandoned: g.roundsAbandoned, statesDroppedAsStale: g.statesDroppedAsStale, remembered: g.rememberedCollected, forgottenEarly: g.forgottenEarly };
+    return { quarantined: g.isQuarantined, generation: g.generation, keysCollected: g.keysCollected, roundsCompleted: g.roundsCompleted, roundsAbandoned: g.roundsAbandoned, statesDroppedAsStale: g.statesDroppedAsStale, remembered: g.rememberedCollected, forgottenEarly: g.forgottenEarly, echoes: g.echoesRemembered };
   }
 
   pendingBroadcasts(): number {

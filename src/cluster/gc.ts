@@ -73,8 +73,9 @@ export const gcConfirmedRoundTimeoutMs = 10 * gcRoundTimeoutMs;
  * forgotten re-created it here, to be collected again (a 1M-key delete on 3 nodes collected
  * ~250k keys twice and its tombstone count rose again: `imdb bench collect`). While members
  * still hold such records they send them every few seconds, which keeps the set; once none has
- * come for this long it is dropped (should one come later, it is merged and collected again:
- * work, never a resurrection).
+ * come for this long, and every member answers (see tick: one that is suspect or dead keeps
+ * it), it is dropped (should one come later, it is merged and collected again: work, never a
+ * resurrection).
  */
 export const collectedEchoGraceMs = 20_000;
 /** Most forgotten keys recognised that way (8 bytes each, twice that in table room; further ones may be collected twice). */
@@ -449,6 +450,13 @@ export class TombstoneCollector {
       this.checkQuarantine(others);
       return;
     }
+    // A member that is not answering (suspect, or dead and not yet reaped) may come back still
+    // holding records this node collected and forgot meanwhile, and send them as soon as it is
+    // back: their fingerprints are kept while it is away, however long (a paused process sends
+    // no echo; measured in `imdb bench collect` with forced GC pauses, records forgotten here
+    // came back and were collected twice). A reaped member returns as a new replica, refilled
+    // by anti-entropy, so nothing it held is merged.
+    if (this.echoes.size > 0 && others.some((m) => m.status !== "alive")) this.echoUntilMs = Math.max(this.echoUntilMs, now + collectedEchoGraceMs);
     this.expireCollected(now);
     this.settleRounds(others, now);
     this.startRounds(others, now);

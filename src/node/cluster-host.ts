@@ -359,7 +359,7 @@ export class ClusterHost {
   /** Anti-entropy totals for metrics (zeros before the cluster starts). */
   /** Tombstone collection: quarantine, generation and totals (before the driver starts: what the node was started with). */
   collection(): ReturnType<ClusterDriver["cluster"]["collection"]> {
-    return this.driver?.cluster.collection() ?? { quarantined: this.o.gc?.quarantined ?? false, generation: this.o.gc?.durable?.generation ?? 0, keysCollected: 0, roundsCompleted: 0, roundsAbandoned: 0, statesDroppedAsStale: 0, remembered: 0, forgottenEarly: 0 };
+    return this.driver?.cluster.collection() ?? { quarantined: this.o.gc?.quarantined ?? false, generation: this.o.gc?.durable?.generation ?? 0, keysCollected: 0, roundsCompleted: 0, roundsAbandoned: 0, statesDroppedAsStale: 0, remembered: 0, forgottenEarly: 0, echoes: 0 };
   }
 
   antiEntropyTotals(): { rounds: number; bytesSent: number; bytesReceived: number; keysRepaired: number } {

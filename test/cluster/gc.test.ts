@@ -6,7 +6,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { Cluster } from "../../src/cluster/cluster.ts";
-import { collectedGraceMs, gcRoundTimeoutMs, type GcDurableState } from "../../src/cluster/gc.ts";
+import { collectedEchoGraceMs, collectedGraceMs, gcRoundTimeoutMs, type GcDurableState } from "../../src/cluster/gc.ts";
 import type { ClusterEvent, NodeId } from "../../src/cluster/types.ts";
 import { decodeEnvelope, encodeEnvelope, type Message } from "../../src/cluster/wire.ts";
 import { EngineStore } from "../../src/sim/engine-store.ts";
@@ -264,6 +264,50 @@ describe("tombstone collection", () => {
     }
     // Collected once, not again.
     expect(a.cluster.collection().keysCollected).toBe(keys.length);
+  });
+
+  test("members that stop answering for longer than the echo grace (a long pause) do not re-create, when they come back, the keys this node forgot meanwhile", () => {
+    const net = new Net();
+    const a = net.add("a");
+    const b = net.add("b", { seeds: ["a:1"] });
+    const c = net.add("c", { seeds: ["a:1"] });
+    net.run(3_000);
+    const keys = Array.from({ length: 300 }, (_, i) => `p${i}`);
+    for (const k of keys) write(a, k, "v");
+    net.run(2_000);
+    for (const k of keys) del(a, k);
+    // Only a's rounds go through until a has collected the keys and forgotten them.
+    net.tap = (from, to, msgs) => {
+      if (from === a || !msgs.some((m) => m.kind === "gc-probe")) return true;
+      const rest = msgs.filter((m) => m.kind !== "gc-probe");
+      if (rest.length > 0) net.nodes.get(to)?.cluster.step(from.id, encodeEnvelope({ fromAddr: from.addr, messages: rest }));
+      return false;
+    };
+    net.run(5_000);
+    expect(a.cluster.collection().keysCollected).toBe(keys.length);
+    // b and c stop (a process paused, a machine frozen): a forgets the keys while nothing comes from them.
+    b.up = false;
+    c.up = false;
+    net.run(collectedGraceMs + 5_000);
+    expect(a.cluster.collection().remembered).toBe(0);
+    // Far longer than collectedEchoGraceMs without an echo: they are still members (dead, not reaped).
+    net.run(4 * collectedEchoGraceMs);
+    expect(a.cluster.collection().echoes).toBe(keys.length);
+    net.tap = null;
+    b.up = true;
+    c.up = true;
+    for (let s = 0; s < 60; s++) {
+      net.run(1_000);
+      expect(keys.filter((k) => stored(a, k))).toEqual([]);
+    }
+    for (const n of [b, c]) {
+      expect(keys.filter((k) => stored(n, k))).toEqual([]);
+      expect(n.cluster.collection().keysCollected).toBe(keys.length);
+    }
+    expect(a.cluster.collection().keysCollected).toBe(keys.length);
+    // With every member back and nothing more coming, the fingerprints go (their memory with them).
+    net.run(collectedGraceMs + 2 * collectedEchoGraceMs);
+    for (const n of [a, b, c]) expect(n.cluster.collection().echoes).toBe(0);
   });
 
   test("a round every member confirmed waits for a member's lagging delta stream past the round timeout, then collects without probing again", () => {
