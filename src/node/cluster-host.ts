@@ -144,7 +144,10 @@ export class ClusterHost {
     const driver = this.driver;
     engine.setOnChange((key, digest) => driver.keyChanged(key, digest));
     const deferFullGc = this.o.deferFullGc ?? (() => false);
-    this.memoryReturn = new MemoryReturn(() => ({ compactions: engine.storageSizes().compactions, remembered: driver.cluster.collection().remembered }), undefined, deferFullGc);
+    this.memoryReturn = new MemoryReturn(() => {
+      const c = driver.cluster.collection();
+      return { compactions: engine.storageSizes().compactions, remembered: c.remembered, echoes: c.echoes };
+    }, undefined, deferFullGc);
     this.memoryReturn.start();
     void this.buildTree(driver).then(() => {
       if (!this.stopped) driver.start();

@@ -1,8 +1,9 @@
 // Gives memory back to the OS after tombstone collection freed a large part of the keyspace.
 //
-// Collection frees in two steps: the engine compacts its key table (new, smaller columns; the
-// old arrays and the collected states become garbage), and 60 s later (collectedGraceMs) the
-// collector forgets the keys it collected. Both leave old-generation garbage that only a full
+// Collection frees in three steps: the engine compacts its key table (new, smaller columns; the
+// old arrays and the collected states become garbage), 60 s later (collectedGraceMs) the
+// collector forgets the keys it collected, and some 20 s after that (collectedEchoGraceMs) it
+// drops the fingerprints it kept of them. Each leaves old-generation garbage that only a full
 // collection frees, and a node idle after a mass delete allocates little, so JavaScriptCore
 // may run one late or not at all, leaving the node's resident size high while it holds
 // nothing. So after either step the node runs one full, synchronous GC (Bun.gc(true)): a
@@ -25,14 +26,22 @@ export interface CollectionProgress {
   compactions: number;
   /** Collected keys the collector still remembers (gc.ts collectedGraceMs). */
   remembered: number;
+  /**
+   * Forgotten collected keys whose records the collector still recognises (gc.ts
+   * collectedEchoGraceMs): a table of 16-32 bytes per key, dropped whole some 20 s after the
+   * keys are forgotten, so after the forced GC of that moment: 3-6 MB at 200k keys, 16-32 MB at
+   * 1M, that an idle node otherwise kept until some later GC.
+   */
+  echoes: number;
 }
 
 /**
- * True when, between two checks, the key table compacted or the collector forgot every key it
- * remembered: the two moments collection turns a large amount of memory into garbage.
+ * True when, between two checks, the key table compacted, the collector forgot every key it
+ * remembered, or it dropped the fingerprints of the keys it forgot: the moments collection turns
+ * a large amount of memory into garbage.
  */
 export function shouldReturnMemory(last: CollectionProgress, now: CollectionProgress): boolean {
-  return now.compactions !== last.compactions || (last.remembered > 0 && now.remembered === 0);
+  return now.compactions !== last.compactions || (last.remembered > 0 && now.remembered === 0) || (last.echoes > 0 && now.echoes === 0);
 }
 
 /** Checks every memoryReturnCheckMs and runs `fullGc` when shouldReturnMemory says so. */
