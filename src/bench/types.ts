@@ -11,6 +11,7 @@ import { initCerts } from "../transport/certs.ts";
 import { durableWriters, openFor, timeNodeStart } from "./engine.ts";
 import { processCpuSeconds, redisBenchmark, startRedis } from "./redis-server.ts";
 import { targetVerdict } from "./report.ts";
+import { percentile } from "../sim/measure.ts";
 
 export const benchTypesSecondsMax = 600;
 export const benchTypesItemsMax = 10_000_000;
@@ -36,12 +37,8 @@ type Kind = "set" | "hash";
 export const benchTypesPairsDefault = 3;
 export const benchTypesPairsMax = 20;
 
-/** The middle value (the mean of the two middle ones for an even count). */
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
+/** The median (nearest rank: the lower middle one of an even count). */
+const median = (xs: readonly number[]): number => percentile(xs, 50);
 
 export interface TypeBenchRow {
   kind: Kind;

@@ -27,7 +27,7 @@
 // snapshot, 1000 fields per key): a HashField per field cost 504 B per field, this ~123 B
 // (Redis: 64 B). HSET changes the columns in place; joins go field by field as before.
 
-import { NameIndex, nameIndexMin } from "./name-index.ts";
+import { NameIndex, nameIndexMin, searchNames } from "./name-index.ts";
 import { actorRank, actorUtf8, type ActorId } from "./actors.ts";
 import { CausalContext, dotCompare, nextDot, VersionVector, type Dot } from "./clocks.ts";
 import { assert, CrdtError, CrdtErrorCode } from "./errors.ts";
@@ -554,21 +554,11 @@ export class OrMap {
     return holdsDot(this.otherAt(i), { actor, counter });
   }
 
-  /**
-   * Index of the field named key, or ~insertion point; searches from `from` on. One string
-   * comparison per step and an equality test at the end (as OrSet.indexOf).
-   */
+  /** Index of the field named key, or ~insertion point; searches from `from` on. */
   private find(key: string, from = 0): number {
     const names = this.names;
     if (names.length >= nameIndexMin) return (this.ix ??= NameIndex.build(names)).find(names, key, from);
-    let lo = from;
-    let hi = names.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((names[mid] as string) < key) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < names.length && names[lo] === key ? lo : ~lo;
+    return searchNames(names, key, from);
   }
 
   /** The record of field name (present or a removed counter's leftover rows), or undefined. */

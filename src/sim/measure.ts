@@ -17,7 +17,8 @@ export function formCluster(sim: Simulation, withinMs: number): number {
   return sim.nowMs;
 }
 
-function percentile(xs: readonly number[], p: number): number {
+/** The nearest-rank p-th percentile of xs (NaN when empty). */
+export function percentile(xs: readonly number[], p: number): number {
   if (xs.length === 0) return Number.NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;

@@ -85,6 +85,31 @@ function del(n: Node, key: string): void {
 const stored = (n: Node, key: string): boolean => n.store.engine.digest(key) !== undefined;
 const present = (n: Node, key: string): boolean => n.store.engine.get(key) !== undefined;
 
+/**
+ * Three nodes; `count` keys written and deleted on a, and collected by a alone: b's and c's
+ * probes are lost (net.tap, which the caller clears) so b and c still hold the records.
+ */
+function collectedOnlyByA(prefix: string, count: number): { net: Net; a: Node; b: Node; c: Node; keys: string[] } {
+  const net = new Net();
+  const a = net.add("a");
+  const b = net.add("b", { seeds: ["a:1"] });
+  const c = net.add("c", { seeds: ["a:1"] });
+  net.run(3_000);
+  const keys = Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+  for (const k of keys) write(a, k, "v");
+  net.run(2_000);
+  for (const k of keys) del(a, k);
+  net.tap = (from, to, msgs) => {
+    if (from === a || !msgs.some((m) => m.kind === "gc-probe")) return true;
+    const rest = msgs.filter((m) => m.kind !== "gc-probe");
+    if (rest.length > 0) net.nodes.get(to)?.cluster.step(from.id, encodeEnvelope({ fromAddr: from.addr, messages: rest }));
+    return false;
+  };
+  net.run(5_000);
+  expect(a.cluster.collection().keysCollected).toBe(keys.length);
+  return { net, a, b, c, keys };
+}
+
 describe("tombstone collection", () => {
   test("a record goes once every member holds it, on every node; a dead member holds it back until it is reaped", () => {
     const net = new Net();
@@ -230,25 +255,8 @@ describe("tombstone collection", () => {
   });
 
   test("members that collect a key minutes after this node forgot it do not re-create it here: their probes and copies of the record are recognised, not merged", () => {
-    const net = new Net();
-    const a = net.add("a");
-    const b = net.add("b", { seeds: ["a:1"] });
-    const c = net.add("c", { seeds: ["a:1"] });
-    net.run(3_000);
     // More than the recognised set's first table holds (512), so that it grows meanwhile.
-    const keys = Array.from({ length: 1_200 }, (_, i) => `k${i}`);
-    for (const k of keys) write(a, k, "v");
-    net.run(2_000);
-    for (const k of keys) del(a, k);
-    // Only a's rounds go through (b's and c's probes are lost) until a has forgotten the keys.
-    net.tap = (from, to, msgs) => {
-      if (from === a || !msgs.some((m) => m.kind === "gc-probe")) return true;
-      const rest = msgs.filter((m) => m.kind !== "gc-probe");
-      if (rest.length > 0) net.nodes.get(to)?.cluster.step(from.id, encodeEnvelope({ fromAddr: from.addr, messages: rest }));
-      return false;
-    };
-    net.run(5_000);
-    expect(a.cluster.collection().keysCollected).toBe(keys.length);
+    const { net, a, b, c, keys } = collectedOnlyByA("k", 1_200);
     net.run(collectedGraceMs + 5_000);
     expect(a.cluster.collection().remembered).toBe(0);
     expect(keys.filter((k) => !stored(b, k))).toEqual([]);
@@ -267,24 +275,7 @@ describe("tombstone collection", () => {
   });
 
   test("members that stop answering for longer than the echo grace (a long pause) do not re-create, when they come back, the keys this node forgot meanwhile", () => {
-    const net = new Net();
-    const a = net.add("a");
-    const b = net.add("b", { seeds: ["a:1"] });
-    const c = net.add("c", { seeds: ["a:1"] });
-    net.run(3_000);
-    const keys = Array.from({ length: 300 }, (_, i) => `p${i}`);
-    for (const k of keys) write(a, k, "v");
-    net.run(2_000);
-    for (const k of keys) del(a, k);
-    // Only a's rounds go through until a has collected the keys and forgotten them.
-    net.tap = (from, to, msgs) => {
-      if (from === a || !msgs.some((m) => m.kind === "gc-probe")) return true;
-      const rest = msgs.filter((m) => m.kind !== "gc-probe");
-      if (rest.length > 0) net.nodes.get(to)?.cluster.step(from.id, encodeEnvelope({ fromAddr: from.addr, messages: rest }));
-      return false;
-    };
-    net.run(5_000);
-    expect(a.cluster.collection().keysCollected).toBe(keys.length);
+    const { net, a, b, c, keys } = collectedOnlyByA("p", 300);
     // b and c stop (a process paused, a machine frozen): a forgets the keys while nothing comes from them.
     b.up = false;
     c.up = false;
