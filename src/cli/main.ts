@@ -21,6 +21,7 @@ import { registerBench as registerBenchExpiry } from "../bench/expiry.ts";
 import { registerBench as registerBenchEngine } from "../bench/engine.ts";
 import { registerBench as registerBenchReplication } from "../bench/replication.ts";
 import { registerBench as registerBenchTypes } from "../bench/types.ts";
+import { registerBench as registerBenchPartition } from "../bench/partition.ts";
 import { register as registerCluster } from "./cluster.ts";
 import { register as registerConfig } from "./config.ts";
 import { register as registerNode } from "./node.ts";
@@ -63,6 +64,7 @@ export function buildProgram(): Command {
   registerBenchEngine(bench);
   registerBenchReplication(bench);
   registerBenchTypes(bench);
+  registerBenchPartition(bench);
   return program;
 }
 
