@@ -13,7 +13,7 @@ import type { TlsMaterial } from "../transport/tls.ts";
 import { ClusterDriver, PeerMessageRefused } from "./cluster-driver.ts";
 import { OpFailure } from "../transport/api.ts";
 import type { Logger } from "./log.ts";
-import { MemoryReturn } from "./memory-return.ts";
+import { MemoryReturn, returnMemoryNow } from "./memory-return.ts";
 
 /** Keys added to the hash tree per event-loop turn while it is built after recovery. */
 const treeBuildChunkKeys = 20_000;
@@ -171,7 +171,7 @@ export class ClusterHost {
       await new Promise<void>((r) => setImmediate(r));
     }
     if (keys > 0) {
-      Bun.gc(true);
+      returnMemoryNow();
       log.info("anti-entropy hash tree built", { keys, ms: Math.round(performance.now() - t0) });
     }
   }

@@ -34,6 +34,7 @@ import { restoreBackup } from "../persist/backup.ts";
 import { startRespServer, type RunningRespServer } from "../resp/server.ts";
 import { createRespCommands } from "../resp/commands.ts";
 import type { RespBackend, RespInfo } from "../resp/types.ts";
+import { returnMemoryNow } from "./memory-return.ts";
 
 /** Merge options of a WAL record replayed at start: this node's own log (one object, not one per record). */
 
@@ -189,7 +190,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   requests.prune(now());
   // Recovery's garbage (segment images, decoded records) is large for big data sets; return it
   // before serving so the node's resident size reflects its data, not its start-up.
-  Bun.gc(true);
+  returnMemoryNow();
   log.info("recovered", {
     keys: engine.keyCount,
     walRecords: store.recovery.walRecordsReplayed,
