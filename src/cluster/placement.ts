@@ -55,8 +55,10 @@ const keyScratch = new Uint8Array(keyBytesMax * 3);
 
 /** The partition of a key (its UTF-8 bytes), in [0, partitions). */
 export function partitionOf(key: string, partitions: number): number {
-  const { written } = encoder.encodeInto(key, keyScratch);
-  const h = halfSipHash13(partitionHashKey[0], partitionHashKey[1], keyScratch, written);
+  // Keys are bounded where they enter (keyBytesMax); a longer string still gets its own buffer
+  // rather than a truncated encoding, which would place it by a prefix.
+  const bytes = key.length * 3 <= keyScratch.length ? keyScratch.subarray(0, encoder.encodeInto(key, keyScratch).written) : encoder.encode(key);
+  const h = halfSipHash13(partitionHashKey[0], partitionHashKey[1], bytes, bytes.length);
   // Multiply-shift instead of modulo: unbiased for any partition count, uses the hash's high bits.
   return Math.floor((h * partitions) / 0x1_0000_0000);
 }

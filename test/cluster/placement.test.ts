@@ -51,6 +51,11 @@ describe("partitionOf", () => {
     for (const c of counts) expect(Math.abs(c - mean)).toBeLessThan(bound);
   });
 
+  test("a key longer than any client may send is hashed whole, not by a prefix", () => {
+    const long = "k".repeat(5000);
+    expect(partitionOf(long + "a", partitionsDefault)).not.toBe(partitionOf(long + "b", partitionsDefault));
+  });
+
   test("stays in range for any partition count", () => {
     for (const parts of [1, 2, 3, 1000, 1024, partitionsMax]) {
       for (let i = 0; i < 1000; i++) {
