@@ -19,7 +19,7 @@
 // slot. About 32 bytes per key plus the key's length plus 8-16 bytes of table; strings are
 // made only when a leaf is listed for a peer.
 
-import { halfSipHash13, type KeyHashSeed } from "../engine/keyhash.ts";
+import { fmix32, halfSipHash13, type KeyHashSeed } from "../engine/keyhash.ts";
 
 export const treeFanout = 16;
 const fanoutBits = 4;
@@ -76,15 +76,6 @@ function readHead(page: Uint8Array, addr: number): number {
   }
   unitsAt = p;
   return head;
-}
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 // The last keyHashInto result; module scope so the hot path allocates no tuple.

@@ -28,7 +28,7 @@
 // loads that partition's owners, as with Redis Cluster's CRC16 slots. test/cluster/placement.test.ts
 // pins known values.
 
-import { halfSipHash13 } from "../engine/keyhash.ts";
+import { fmix32, halfSipHash13 } from "../engine/keyhash.ts";
 import type { NodeId } from "./types.ts";
 import { keyBytesMax } from "../limits.ts";
 
@@ -123,16 +123,6 @@ export function checkPlacementOptions(opts: PlacementOptions): void {
   if (!Number.isInteger(opts.replicationFactor) || opts.replicationFactor < 1 || opts.replicationFactor > replicationFactorMax) {
     throw new Error(`placement: replicationFactor must be an integer in [1, ${replicationFactorMax}], got ${opts.replicationFactor}`);
   }
-}
-
-/** Murmur3's 32-bit finaliser: a bijection with full avalanche. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** Each member's id hashed once; a member's score for a partition mixes it with the partition's. */

@@ -104,3 +104,13 @@ export function halfSipHash13(k0: number, k1: number, buf: Uint8Array, len: numb
 export function halfSipHash24(k0: number, k1: number, buf: Uint8Array, len: number): number {
   return halfSipHashReference(k0, k1, buf, len, 2, 4);
 }
+
+/** Murmur3's 32-bit finaliser: a bijection of u32 with full avalanche (hash trees, placement scores). */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
