@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { collectedGraceMs } from "../cluster/gc.ts";
+import { collectedEchoGraceMs, collectedGraceMs } from "../cluster/gc.ts";
+import { memoryReturnCheckMs } from "../node/memory-return.ts";
 import { batchOpsMax } from "../limits.ts";
 import { initCerts } from "../transport/certs.ts";
 import { encodeBatchRequest, ImdbClient, type RequestOp } from "../transport/client.ts";
@@ -42,8 +43,13 @@ const callersPerNode = 2;
 const batchDeadlineMs = 120_000;
 /** Idle time after the cluster formed, before the "before" reading (gossip settles, start-up garbage goes). */
 const idleBeforeMs = 3_000;
-/** After the warm-up: the time collected keys are remembered, then 10 s for the node's GC after it (node/memory-return.ts checks every 5 s). */
-const warmupQuietMs = collectedGraceMs + 10_000;
+/**
+ * After the warm-up: the time collected keys are remembered, then the time their fingerprints
+ * are kept, then two checks of node/memory-return.ts and 5 s, so "before" is read after the
+ * warm-up's last memory return (its GC and shrink), not between two of them: read between,
+ * the 1M run's "before" was 15 MiB higher than read after.
+ */
+const warmupQuietMs = collectedGraceMs + collectedEchoGraceMs + 2 * memoryReturnCheckMs + 5_000;
 const pollMs = 500;
 const progressEveryMs = 5_000;
 
@@ -81,6 +87,8 @@ export interface CollectNodeRow {
   startBytes: number;
   /** JS heap live at the node's last GC (imdb_js_heap_live_bytes_at_last_gc) at before / loaded / after. */
   heapBytes: [number, number, number];
+  /** Memory Bun's allocator has committed outside the JS heap (imdb_malloc_committed_bytes) at before / loaded / after. */
+  mallocBytes: [number, number, number];
 }
 
 export interface CollectBenchResult {
@@ -119,10 +127,16 @@ export function metricValue(text: string, name: string): number {
   return Number(m[1]);
 }
 
-/** Per node: JS heap live bytes at its last GC (JavaScriptCore measures it only then). */
-async function heapLive(nodes: readonly SpawnedNode[]): Promise<number[]> {
+/**
+ * Per node: JS heap live bytes at its last GC (JavaScriptCore measures it only then) and the
+ * allocator's committed bytes outside the heap, the two parts of RSS the runtime reports.
+ */
+async function heapAndMalloc(nodes: readonly SpawnedNode[]): Promise<{ heap: number[]; malloc: number[] }> {
   const texts = await Promise.all(nodes.map(metrics));
-  return texts.map((t) => metricValue(t, "imdb_js_heap_live_bytes_at_last_gc"));
+  return {
+    heap: texts.map((t) => metricValue(t, "imdb_js_heap_live_bytes_at_last_gc")),
+    malloc: texts.map((t) => metricValue(t, "imdb_malloc_committed_bytes")),
+  };
 }
 
 async function metrics(n: SpawnedNode): Promise<string> {
@@ -257,13 +271,13 @@ export async function runCollectBench(opts: CollectBenchOptions): Promise<Collec
       await Bun.sleep(warmupQuietMs);
     }
     const before = nodes.map((n) => rssBytes(n.proc.pid));
-    const heapBefore = await heapLive(nodes);
+    const memBefore = await heapAndMalloc(nodes);
     say(`RSS before: ${before.map(mib).join(", ")} MiB; writing ${opts.keys.toLocaleString("en-US")} keys (half counters, half registers)`);
     let loaded: number[] = [];
-    let heapLoaded: number[] = [];
+    let memLoaded = { heap: [] as number[], malloc: [] as number[] };
     const times = await writeDeleteCollect(nodes, clients, "bc:", opts.keys, deadline, say, async () => {
       loaded = nodes.map((n) => rssBytes(n.proc.pid));
-      heapLoaded = await heapLive(nodes);
+      memLoaded = await heapAndMalloc(nodes);
       say(`every node holds every key; RSS loaded: ${loaded.map(mib).join(", ")} MiB; deleting them all`);
     });
     const { w0, writtenAt, replicatedAt, d0, deletedAt, collectedAt } = times;
@@ -283,14 +297,15 @@ export async function runCollectBench(opts: CollectBenchOptions): Promise<Collec
     }
     const settledAt = performance.now();
     const finals = await Promise.all(nodes.map(metrics));
-    const heapAfter = await heapLive(nodes);
+    const memAfter = await heapAndMalloc(nodes);
     const rows = nodes.map((n, i): CollectNodeRow => {
       const ratio = Math.round((after[i]! / before[i]!) * 1000) / 1000;
       return {
         id: n.id, pid: n.proc.pid, beforeBytes: before[i]!, loadedBytes: loaded[i]!, afterBytes: after[i]!, ratio, met: targetMet(collectRssTarget, ratio),
         tombstonesAfter: metricValue(finals[i]!, "imdb_tombstones"), keysDeletedAfter: metricValue(finals[i]!, "imdb_keys_deleted"),
         keysAfter: metricValue(finals[i]!, "imdb_keys"), tombstonesCollected: metricValue(finals[i]!, "imdb_tombstones_collected_total"),
-        startBytes: start[i]!, heapBytes: [heapBefore[i]!, heapLoaded[i]!, heapAfter[i]!],
+        startBytes: start[i]!, heapBytes: [memBefore.heap[i]!, memLoaded.heap[i]!, memAfter.heap[i]!],
+        mallocBytes: [memBefore.malloc[i]!, memLoaded.malloc[i]!, memAfter.malloc[i]!],
       };
     });
     return {
@@ -322,9 +337,9 @@ export function collectTable(r: CollectBenchResult): string {
     lines.push(`${n.id.padEnd(8)} ${mib(n.beforeBytes).padStart(11)} ${mib(n.loadedBytes).padStart(11)} ${mib(n.afterBytes).padStart(10)} ${n.ratio.toFixed(3).padStart(13)}  ` +
       `${targetVerdict(r.target, n.ratio)} (tombstones ${n.tombstonesAfter}, deleted keys ${n.keysDeletedAfter})`);
   }
-  lines.push(`RSS right after start${r.warmupKeys > 0 ? " (before the warm-up)" : ""}, and JS heap live at the last GC (before / loaded / after), MiB:`);
+  lines.push(`RSS right after start${r.warmupKeys > 0 ? " (before the warm-up)" : ""}, JS heap live at the last GC and allocator committed outside it (before / loaded / after), MiB:`);
   for (const n of r.rows) {
-    lines.push(`  ${n.id}: start ${mib(n.startBytes)} (after/start ${(n.afterBytes / n.startBytes).toFixed(3)}); heap ${n.heapBytes.map(mib).join(" / ")}`);
+    lines.push(`  ${n.id}: start ${mib(n.startBytes)} (after/start ${(n.afterBytes / n.startBytes).toFixed(3)}); heap ${n.heapBytes.map(mib).join(" / ")}; malloc ${n.mallocBytes.map(mib).join(" / ")}`);
   }
   lines.push(
     `writes: ${r.writeSeconds} s (${r.writeKeysPerSec.toLocaleString("en-US")} keys/s), on every node ${r.replicateSeconds} s later; deletes: ${r.deleteSeconds} s`,

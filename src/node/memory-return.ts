@@ -46,18 +46,22 @@ export function shouldReturnMemory(last: CollectionProgress, now: CollectionProg
 }
 
 /**
- * One full, synchronous GC, then Bun.shrink(): JavaScriptCore's "shrink footprint when idle",
- * which also throws away compiled code no longer needed and hands freed allocator memory back
- * to the OS. The GC alone left the JS heap's live size at 18.4 MiB per node after a 200k-key
- * collection (14.4 before the writes) and RSS at 1.13-1.20x before; with the shrink, heap
- * 10.5-13 MiB and RSS 1.06-1.15x, two runs of `imdb bench collect --keys 200000` each, same
- * machine, alternated (docs/benchmarks.md). Code thrown away is compiled again on next use:
- * a one-off cost after a mass delete. Bun marks shrink() deprecated but the pinned 1.4.5 has
- * it; should a later Bun drop it, the GC alone still runs.
+ * One full, synchronous GC; once collection has settled (the collector remembers no key and
+ * holds no fingerprint), then Bun.shrink(): JavaScriptCore's "shrink footprint when idle",
+ * which also throws away compiled code and hands freed allocator memory back to the OS. The GC
+ * alone left the JS heap's live size at 18.4 MiB per node after a 200k-key collection (14.4
+ * before the writes) and RSS at 1.13-1.20x before; with the shrink, heap 10.5-13 MiB and RSS
+ * 1.06-1.15x (`imdb bench collect --keys 200000`, docs/benchmarks.md). Not at compactions
+ * while collection runs: the code it throws away is compiled again at once by the work still
+ * going on: 1M-key collections (`imdb bench collect`, one run each, same machine) took 751 s
+ * shrinking at every forced GC, 566 s never shrinking, 433 s shrinking once settled
+ * (single runs each; the same code's 200k-key collections took 54-68 s from run to run). Bun
+ * marks shrink() deprecated but the pinned 1.4.5 has it; should a later Bun drop it, the GC
+ * alone still runs.
  */
-export function returnMemoryNow(): void {
+export function returnMemoryNow(settled = true): void {
   Bun.gc(true);
-  if (typeof Bun.shrink === "function") Bun.shrink();
+  if (settled && typeof Bun.shrink === "function") Bun.shrink();
 }
 
 /** Checks every memoryReturnCheckMs and runs `fullGc` when shouldReturnMemory says so. */
@@ -76,7 +80,7 @@ export class MemoryReturn {
    * keys; one when the sweep has caught up gives the same memory back without those pauses
    * (`imdb bench expiry`, docs/benchmarks.md).
    */
-  constructor(private readonly read: () => CollectionProgress, private readonly fullGc: () => void = returnMemoryNow, private readonly defer: () => boolean = () => false) {
+  constructor(private readonly read: () => CollectionProgress, private readonly fullGc: (settled: boolean) => void = returnMemoryNow, private readonly defer: () => boolean = () => false) {
     this.last = read();
   }
 
@@ -96,7 +100,7 @@ export class MemoryReturn {
     } else {
       this.owedChecks = -1;
       this.forced++;
-      this.fullGc();
+      this.fullGc(now.remembered === 0 && now.echoes === 0);
     }
   }
 

@@ -78,6 +78,25 @@ describe("memory return after collection", () => {
     expect(gcs).toBe(2);
   });
 
+  test("the GC gives memory back to the OS (settled) only once the collector remembers no key and holds no fingerprint", () => {
+    let now: CollectionProgress = { compactions: 0, remembered: 0, echoes: 0 };
+    const settled: boolean[] = [];
+    const m = new MemoryReturn(() => now, (s) => settled.push(s));
+    now = { compactions: 1, remembered: 500_000, echoes: 0 };
+    m.check();
+    now = { compactions: 2, remembered: 900_000, echoes: 0 };
+    m.check();
+    now = { compactions: 2, remembered: 0, echoes: 900_000 };
+    m.check();
+    now = { compactions: 2, remembered: 0, echoes: 0 };
+    m.check();
+    expect(settled).toEqual([false, false, false, true]);
+    // A compaction with nothing collected pending (an expiry sweep's, say) is settled too.
+    now = { compactions: 3, remembered: 0, echoes: 0 };
+    m.check();
+    expect(settled).toEqual([false, false, false, true, true]);
+  });
+
   test("an idle node with nothing collected never forces a GC", () => {
     expect(shouldReturnMemory({ compactions: 3, remembered: 0, echoes: 0 }, { compactions: 3, remembered: 0, echoes: 0 })).toBe(false);
   });
