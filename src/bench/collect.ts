@@ -87,8 +87,6 @@ export interface CollectNodeRow {
   startBytes: number;
   /** JS heap live at the node's last GC (imdb_js_heap_live_bytes_at_last_gc) at before / loaded / after. */
   heapBytes: [number, number, number];
-  /** Memory Bun's allocator has committed outside the JS heap (imdb_malloc_committed_bytes) at before / loaded / after. */
-  mallocBytes: [number, number, number];
 }
 
 export interface CollectBenchResult {
@@ -127,16 +125,10 @@ export function metricValue(text: string, name: string): number {
   return Number(m[1]);
 }
 
-/**
- * Per node: JS heap live bytes at its last GC (JavaScriptCore measures it only then) and the
- * allocator's committed bytes outside the heap, the two parts of RSS the runtime reports.
- */
-async function heapAndMalloc(nodes: readonly SpawnedNode[]): Promise<{ heap: number[]; malloc: number[] }> {
+/** Per node: JS heap live bytes at its last GC (JavaScriptCore measures it only then). */
+async function heapLive(nodes: readonly SpawnedNode[]): Promise<number[]> {
   const texts = await Promise.all(nodes.map(metrics));
-  return {
-    heap: texts.map((t) => metricValue(t, "imdb_js_heap_live_bytes_at_last_gc")),
-    malloc: texts.map((t) => metricValue(t, "imdb_malloc_committed_bytes")),
-  };
+  return texts.map((t) => metricValue(t, "imdb_js_heap_live_bytes_at_last_gc"));
 }
 
 async function metrics(n: SpawnedNode): Promise<string> {
@@ -271,13 +263,13 @@ export async function runCollectBench(opts: CollectBenchOptions): Promise<Collec
       await Bun.sleep(warmupQuietMs);
     }
     const before = nodes.map((n) => rssBytes(n.proc.pid));
-    const memBefore = await heapAndMalloc(nodes);
+    const heapBefore = await heapLive(nodes);
     say(`RSS before: ${before.map(mib).join(", ")} MiB; writing ${opts.keys.toLocaleString("en-US")} keys (half counters, half registers)`);
     let loaded: number[] = [];
-    let memLoaded = { heap: [] as number[], malloc: [] as number[] };
+    let heapLoaded: number[] = [];
     const times = await writeDeleteCollect(nodes, clients, "bc:", opts.keys, deadline, say, async () => {
       loaded = nodes.map((n) => rssBytes(n.proc.pid));
-      memLoaded = await heapAndMalloc(nodes);
+      heapLoaded = await heapLive(nodes);
       say(`every node holds every key; RSS loaded: ${loaded.map(mib).join(", ")} MiB; deleting them all`);
     });
     const { w0, writtenAt, replicatedAt, d0, deletedAt, collectedAt } = times;
@@ -297,15 +289,14 @@ export async function runCollectBench(opts: CollectBenchOptions): Promise<Collec
     }
     const settledAt = performance.now();
     const finals = await Promise.all(nodes.map(metrics));
-    const memAfter = await heapAndMalloc(nodes);
+    const heapAfter = await heapLive(nodes);
     const rows = nodes.map((n, i): CollectNodeRow => {
       const ratio = Math.round((after[i]! / before[i]!) * 1000) / 1000;
       return {
         id: n.id, pid: n.proc.pid, beforeBytes: before[i]!, loadedBytes: loaded[i]!, afterBytes: after[i]!, ratio, met: targetMet(collectRssTarget, ratio),
         tombstonesAfter: metricValue(finals[i]!, "imdb_tombstones"), keysDeletedAfter: metricValue(finals[i]!, "imdb_keys_deleted"),
         keysAfter: metricValue(finals[i]!, "imdb_keys"), tombstonesCollected: metricValue(finals[i]!, "imdb_tombstones_collected_total"),
-        startBytes: start[i]!, heapBytes: [memBefore.heap[i]!, memLoaded.heap[i]!, memAfter.heap[i]!],
-        mallocBytes: [memBefore.malloc[i]!, memLoaded.malloc[i]!, memAfter.malloc[i]!],
+        startBytes: start[i]!, heapBytes: [heapBefore[i]!, heapLoaded[i]!, heapAfter[i]!],
       };
     });
     return {
@@ -337,9 +328,9 @@ export function collectTable(r: CollectBenchResult): string {
     lines.push(`${n.id.padEnd(8)} ${mib(n.beforeBytes).padStart(11)} ${mib(n.loadedBytes).padStart(11)} ${mib(n.afterBytes).padStart(10)} ${n.ratio.toFixed(3).padStart(13)}  ` +
       `${targetVerdict(r.target, n.ratio)} (tombstones ${n.tombstonesAfter}, deleted keys ${n.keysDeletedAfter})`);
   }
-  lines.push(`RSS right after start${r.warmupKeys > 0 ? " (before the warm-up)" : ""}, JS heap live at the last GC and allocator committed outside it (before / loaded / after), MiB:`);
+  lines.push(`RSS right after start${r.warmupKeys > 0 ? " (before the warm-up)" : ""}, and JS heap live at the last GC (before / loaded / after), MiB:`);
   for (const n of r.rows) {
-    lines.push(`  ${n.id}: start ${mib(n.startBytes)} (after/start ${(n.afterBytes / n.startBytes).toFixed(3)}); heap ${n.heapBytes.map(mib).join(" / ")}; malloc ${n.mallocBytes.map(mib).join(" / ")}`);
+    lines.push(`  ${n.id}: start ${mib(n.startBytes)} (after/start ${(n.afterBytes / n.startBytes).toFixed(3)}); heap ${n.heapBytes.map(mib).join(" / ")}`);
   }
   lines.push(
     `writes: ${r.writeSeconds} s (${r.writeKeysPerSec.toLocaleString("en-US")} keys/s), on every node ${r.replicateSeconds} s later; deletes: ${r.deleteSeconds} s`,
