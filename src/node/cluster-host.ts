@@ -171,7 +171,7 @@ export class ClusterHost {
       await new Promise<void>((r) => setImmediate(r));
     }
     if (keys > 0) {
-      returnMemoryNow();
+      returnMemoryNow(false);
       log.info("anti-entropy hash tree built", { keys, ms: Math.round(performance.now() - t0) });
     }
   }

@@ -190,7 +190,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   requests.prune(now());
   // Recovery's garbage (segment images, decoded records) is large for big data sets; return it
   // before serving so the node's resident size reflects its data, not its start-up.
-  returnMemoryNow();
+  returnMemoryNow(false);
   log.info("recovered", {
     keys: engine.keyCount,
     walRecords: store.recovery.walRecordsReplayed,
