@@ -21,6 +21,8 @@ interface NodeFlags {
   insecure?: boolean;
   repair?: boolean;
   clockOffsetMs?: string;
+  replicationFactor?: string;
+  partitions?: string;
   restore?: string;
 }
 
@@ -41,6 +43,8 @@ export function loadNodeConfig(flags: NodeFlags): NodeConfig {
     advertiseAddr: flags.advertiseAddr,
     clientAddr: flags.clientAddr,
     seeds: flags.seeds,
+    replicationFactor: flags.replicationFactor,
+    partitions: flags.partitions,
     tlsDir: flags.tlsDir,
     durability: flags.durability,
     metricsAddr: flags.metricsAddr,
@@ -65,6 +69,8 @@ export function register(program: Command): void {
     .option("--advertise-addr <host:port>", "peer address announced to other nodes")
     .option("--client-addr <host:port>", "client gRPC address")
     .option("--seeds <host:port,...>", "peer addresses of members to join through")
+    .option("--replication-factor <n>", "owners per partition; 0: every node holds every key (requests are routed to owners; storage not yet partitioned)")
+    .option("--partitions <n>", "partitions of the keyspace (the same on every node)")
     .option("--tls-dir <dir>", "folder with ca.crt and <id>.crt/.key")
     .option("--durability <mode>", "sync | interval:MS | none")
     .option("--metrics-addr <host:port>", "serve Prometheus /metrics here")

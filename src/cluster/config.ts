@@ -1,6 +1,7 @@
 // The cluster layer's one documented config: every knob an operator can turn, its unit and its trade-off.
 
 import { peerEnvelopeBytesMax, peerEnvelopeTargetBytesMax } from "../limits.ts";
+import { partitionsDefault, partitionsMax, replicationFactorMax } from "./placement.ts";
 
 /** Most bytes of membership updates piggybacked on one message: part of the envelope's slack (src/limits.ts). */
 export const piggybackBytesCeiling = 64 * 1024;
@@ -186,6 +187,16 @@ export interface ClusterConfig {
   antiEntropyLeavesPerMessageMax: number;
   /** Bytes of key states shipped in one message (at least one key is always shipped). */
   antiEntropyChunkBytesMax: number;
+  // ---- partitions (issue 17, in progress: requests are routed, storage is not partitioned yet) ----
+  /**
+   * Owners of each partition (src/cluster/placement.ts); 0: every member owns every partition,
+   * every node holds every key (the default: small clusters change nothing). With N > 0, a
+   * request for a key this node does not own is forwarded to one of the key's N owners (one
+   * hop, src/node/forward.ts). Must be the same on every member.
+   */
+  replicationFactor: number;
+  /** Partitions of the keyspace (placement.ts: why 16384). Must be the same on every member. */
+  partitions: number;
 }
 
 /**
@@ -247,6 +258,8 @@ export function defaultLanConfig(): ClusterConfig {
     antiEntropyStateBytesMax: 1024 * 1024,
     antiEntropyLeavesPerMessageMax: 256,
     antiEntropyChunkBytesMax: 1024 * 1024,
+    replicationFactor: 0,
+    partitions: partitionsDefault,
   };
 }
 
@@ -267,6 +280,7 @@ const positiveIntegerFields: ReadonlyArray<keyof ClusterConfig> = [
   "deltaRetransmitMs", "deltaBacklogEntriesMax", "deltaBacklogBytesMax", "antiEntropyIntervalMs",
   "hashTreeDepth", "antiEntropyTreeItemsMax", "antiEntropyExchangeTreeItemsMax", "antiEntropyListedKeysMax", "antiEntropyStateBytesMax", "antiEntropyLeavesPerMessageMax", "antiEntropyChunkBytesMax",
   "relayedProbesMax", "heldOutboundEnvelopesMax", "heldOutboundBytesMax", "deltaInflightBytesMax", "deltaRetransmitMaxMs",
+  "partitions",
 ];
 
 /** Throws ClusterConfigError naming the first bad field. */
@@ -289,4 +303,8 @@ export function validateClusterConfig(c: ClusterConfig): void {
   }
   if (c.piggybackBytesMax > piggybackBytesCeiling) throw new ClusterConfigError("piggybackBytesMax", `at most ${piggybackBytesCeiling}`);
   if (c.suspicionMaxTimeoutMult < 1) throw new ClusterConfigError("suspicionMaxTimeoutMult", "at least 1");
+  if (!Number.isInteger(c.replicationFactor) || c.replicationFactor < 0 || c.replicationFactor > replicationFactorMax) {
+    throw new ClusterConfigError("replicationFactor", `must be an integer in 0..${replicationFactorMax} (0: every member holds every key), got ${c.replicationFactor}`);
+  }
+  if (c.partitions > partitionsMax) throw new ClusterConfigError("partitions", `at most ${partitionsMax}`);
 }

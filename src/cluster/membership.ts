@@ -79,6 +79,11 @@ export class Membership {
   private yielded = false;
   /** Ping-reqs not relayed because relayedProbesMax were in flight. */
   relayedProbesDropped = 0;
+  /**
+   * Raised at every change of a member's presence or status: views derived from the member list
+   * (the placement of partitions, src/cluster/cluster.ts) are rebuilt only when it moved.
+   */
+  version = 0;
   private nextProbeAtMs: number;
   private nextGossipAtMs: number;
   private nextPushPullAtMs: number;
@@ -159,6 +164,7 @@ export class Membership {
     if (this.leaving) return;
     this.leaving = true;
     this.me.status = "left";
+    this.version++;
     this.me.sinceMs = this.env.nowMs();
     const msg: LeftMsg = { kind: "left", id: this.me.id, incarnation: this.me.incarnation };
     this.queue.push(msg);
@@ -180,6 +186,7 @@ export class Membership {
     if (was === "dead") this.leftNode({ kind: "left", id, incarnation: m.incarnation });
     // As reap() does, now rather than deadReapAfterMs or leftReapAfterMs after it went.
     this.members.delete(id);
+    this.version++;
     this.events.push({ kind: "member-reaped", id });
     this.listener.peerGone(id);
     return { kind: "removed", was };
@@ -383,6 +390,7 @@ export class Membership {
       const after = m.status === "dead" ? this.config.deadReapAfterMs : m.status === "left" ? this.config.leftReapAfterMs : undefined;
       if (after === undefined || now - m.sinceMs < after) continue;
       this.members.delete(m.id);
+      this.version++;
       this.events.push({ kind: "member-reaped", id: m.id });
       this.listener.peerGone(m.id);
     }
@@ -512,6 +520,7 @@ export class Membership {
         return;
       }
       this.members.set(a.id, { id: a.id, addr: a.addr, incarnation: a.incarnation, status: "alive", sinceMs: now });
+      this.version++;
       this.queue.push(a);
       this.events.push({ kind: "member-joined", id: a.id, address: a.addr, incarnation: a.incarnation });
       this.listener.peerRevived(a.id);
@@ -524,6 +533,7 @@ export class Membership {
     m.addr = a.addr;
     if (prev !== "alive") {
       m.status = "alive";
+      this.version++;
       m.sinceMs = now;
     }
     this.suspicions.delete(a.id);
@@ -574,6 +584,7 @@ export class Membership {
     const now = this.env.nowMs();
     m.incarnation = s.incarnation;
     m.status = "suspect";
+    this.version++;
     m.sinceMs = now;
     const n = this.liveCount();
     const minMs = suspicionMinTimeoutMs(this.config.suspicionMult, n, this.config.probeIntervalMs);
@@ -593,6 +604,7 @@ export class Membership {
     if (m.status === "dead" || m.status === "left") return;
     m.incarnation = d.incarnation;
     m.status = "dead";
+    this.version++;
     m.sinceMs = this.env.nowMs();
     this.suspicions.delete(m.id);
     this.queue.push(d);
@@ -610,6 +622,7 @@ export class Membership {
     if (m.status === "left") return;
     m.incarnation = l.incarnation;
     m.status = "left";
+    this.version++;
     m.sinceMs = this.env.nowMs();
     this.suspicions.delete(m.id);
     this.queue.push(l);

@@ -6,6 +6,7 @@
 import * as v from "valibot";
 import { parseDocument } from "yaml";
 import * as persistLimits from "../persist/limits.ts";
+import { partitionsDefault, partitionsMax, replicationFactorMax } from "../cluster/placement.ts";
 
 export type Durability =
   | { kind: "sync" } // answer a write only after its WAL record is fdatasync'ed (group commit)
@@ -117,6 +118,14 @@ export const configFields = {
   clientAddr: addr,
   /** Peer addresses (HOST:PORT) of existing members to join through. Empty: start a new cluster. */
   seeds: addrList,
+  /**
+   * Owners of each partition of the keyspace; 0: every node holds every key. With N > 0 a request
+   * for a key this node does not own is forwarded to an owner (issue 17, in progress: storage
+   * is not partitioned yet, every node still stores every key). The same on every node.
+   */
+  replicationFactor: int(0, replicationFactorMax),
+  /** Partitions of the keyspace (placement of keys on owners). The same on every node. */
+  partitions: int(1, partitionsMax),
   /** Folder with ca.crt and <id>.crt/.key (made by `imdb certs init`). Required unless insecure. */
   tlsDir: text,
   /** Plaintext on every port. For local experiments only; a warning is printed. */
@@ -199,6 +208,8 @@ export const defaultNodeConfig: Readonly<NodeConfig> = Object.freeze({
   advertiseAddr: "",
   clientAddr: "127.0.0.1:7100",
   seeds: [],
+  replicationFactor: 0,
+  partitions: partitionsDefault,
   tlsDir: "",
   insecure: false,
   durability: { kind: "sync" } as Durability,

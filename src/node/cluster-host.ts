@@ -9,6 +9,8 @@ import type { Engine, MergeResult } from "../engine/index.ts";
 import type { Store } from "../persist/index.ts";
 import type { MemberView } from "../transport/api.ts";
 import { PeerClient } from "../transport/peer-client.ts";
+import type { Route } from "../cluster/cluster.ts";
+import type { ClientOp, OpOutcome } from "../transport/api.ts";
 import type { TlsMaterial } from "../transport/tls.ts";
 import { ClusterDriver, PeerMessageRefused } from "./cluster-driver.ts";
 import { OpFailure } from "../transport/api.ts";
@@ -68,6 +70,8 @@ export interface ClusterCounters {
   /** Keys that came to hold a second (third...) type here: type conflicts, each logged once. */
   typeConflicts: number;
 }
+
+const localRoute: Route = { kind: "local" };
 
 export class ClusterHost {
   private driver: ClusterDriver | null = null;
@@ -135,6 +139,7 @@ export class ClusterHost {
       },
       onEvent: (e) => this.onEvent(e),
       gate: () => this.settled(),
+      config: { replicationFactor: cfg.replicationFactor, partitions: cfg.partitions },
       ...(this.o.gc === undefined ? {} : { gc: this.o.gc }),
     });
     // The hash tree learns every change from now on, and every key recovered from disk in
@@ -332,6 +337,16 @@ export class ClusterHost {
       if (err instanceof PeerMessageRefused) throw new OpFailure("INVALID_ARGUMENT", `peer message refused: ${err.message}`);
       throw err;
     }
+  }
+
+  /** Where a request for `key` goes (Cluster.route); local until the node has joined. */
+  route(key: string): Route {
+    return this.driver?.cluster.route(key) ?? localRoute;
+  }
+
+  /** Forwards a client's ops to the owner `to` (src/node/forward.ts), on the data channel. */
+  forward(to: { id: string; addr: string }, ops: readonly ClientOp[], requestId: Uint8Array | null, deadlineMs: number): Promise<OpOutcome[]> {
+    return this.peers.forward(to.addr, to.id, ops, requestId, deadlineMs);
   }
 
   members(): MemberView[] {

@@ -66,6 +66,8 @@ export interface MetricsCollectors {
   hlcRemoteAheadRefused?: () => number;
   /** Cumulative type conflicts merged here (a key came to hold a second type). */
   typeConflicts?: () => number;
+  /** Ops forwarded to their keys' owners (src/node/forward.ts). */
+  forwarding?: () => { opsForwarded: number; opsForwardFailed: number; opsNoOwner: number };
   keys?: () => number;
   deletedKeys?: () => number;
   /** Deleted keys' records not collected yet (Engine.tombstones); oldestMs on the node's wall clock. */
@@ -449,6 +451,19 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     collect() {
       this.reset();
       this.inc(nonNegative(collectors.typeConflicts?.() ?? 0));
+    },
+  });
+  new Counter({
+    name: "imdb_forwarded_ops_total",
+    help: "Client ops this node sent to their keys' owners (replicationFactor > 0), by result: sent (every forwarded op), failed (its call to the owner failed), no_owner (refused: every owner was down).",
+    labelNames: ["result"],
+    registers,
+    collect() {
+      this.reset();
+      const f = collectors.forwarding?.();
+      this.inc({ result: "sent" }, nonNegative(f?.opsForwarded ?? 0));
+      this.inc({ result: "failed" }, nonNegative(f?.opsForwardFailed ?? 0));
+      this.inc({ result: "no_owner" }, nonNegative(f?.opsNoOwner ?? 0));
     },
   });
   new Gauge({

@@ -19,6 +19,7 @@ import { createLogger, type Logger } from "./log.ts";
 import { RequestTable } from "./requests.ts";
 import { RequestReplay, withRequestTable } from "./request-recovery.ts";
 import { WritePath } from "./write-path.ts";
+import { Forwarder } from "./forward.ts";
 import { ExpirySweep, type ExpirySweepStats } from "./expiry-sweep.ts";
 import { ClusterHost } from "./cluster-host.ts";
 import { createNodeMetrics, type FrontDoor } from "./metrics.ts";
@@ -233,6 +234,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     actorsKnown: () => actorCount(),
     epochStartedAtSeconds: () => identity.epochStartedAtMs / 1000,
     typeConflicts: () => cluster.counters.typeConflicts,
+    forwarding: () => forwarder.stats,
     tlsCerts: loadedCerts,
     expiry: () => ({ keysWithDeadline: engine.deadlineKeyCount, expiredTotal: engine.expiredTotal, ...(sweepStats ?? { ticks: 0, secondsTotal: 0, lastTickSeconds: 0, maxTickSeconds: 0 }) }),
     respClients: () => respServer?.sessions().length ?? 0,
@@ -248,6 +250,13 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     }
     return writes.apply(ops, requestId);
   };
+
+  // Ops on keys this node does not own go to an owner (replicationFactor > 0; forward.ts).
+  const forwarder = new Forwarder({
+    route: (key) => cluster.route(key),
+    local: applyOps,
+    forward: (to, ops, requestId, deadlineMs) => cluster.forward(to, ops, requestId, deadlineMs),
+  });
 
   const startedMs = Date.now();
   const status = (): NodeStatus => {
@@ -267,8 +276,8 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
 
   /** The client API as one front door serves it: the same write path for both, counted under its door. */
   const clientHandlerFor = (door: FrontDoor): ClientHandler => ({
-    apply: async (op, requestId) => (await metrics.track([op], (ops) => applyOps(ops, requestId), door))[0]!,
-    batch: (ops, requestId) => metrics.track(ops, (o) => applyOps(o, requestId), door),
+    apply: async (op, requestId) => (await metrics.track([op], (ops) => forwarder.apply(ops, requestId), door))[0]!,
+    batch: (ops, requestId) => metrics.track(ops, (o) => forwarder.apply(o, requestId), door),
     scan: (q) => {
       const page = engine.listKeys(q.cursor, q.limit, q.prefix, q.type ?? undefined, now());
       // A cursor a compaction of the key table expired: the client restarts its scan.
@@ -321,7 +330,12 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     stats: () =>
       Object.entries({ ...status(), replica: identity.actor, skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused, requestIds: requests.size, ...writes.stats, ...cluster.dropCounters() }).map(([name, value]) => ({ name, value: String(value) })),
   };
-  const peerHandler: PeerHandler = { exchange: (fromId, payload) => cluster.receive(fromId, payload) };
+  const peerHandler: PeerHandler = {
+    exchange: (fromId, payload) => cluster.receive(fromId, payload),
+    // Applied here whether or not this node owns the keys by its own view (one hop, never again:
+    // two members whose views differ for a moment must not bounce a request between them).
+    forward: (_fromId, ops, requestId) => applyOps(ops, requestId),
+  };
 
   const onInternalError = (method: string, err: unknown): void => log.error("internal error", { method, error: String(err) });
   const peerServer = await startPeerServer({ addr: cfg.peerAddr, security: security(), nodeId: cfg.id, handler: peerHandler, onInternalError });

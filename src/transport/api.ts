@@ -220,4 +220,6 @@ export type BackupPiece =
  */
 export interface PeerHandler {
   exchange(fromId: string, payload: Uint8Array): Maybe<Uint8Array>;
+  /** A client request another node forwarded here (NodeService.Forward): applied here, never forwarded again. */
+  forward(fromId: string, ops: readonly ClientOp[], requestId: Uint8Array | null): Maybe<OpOutcome[]>;
 }

@@ -1,6 +1,6 @@
 // A typed client for ClientService, AdminService and Health: what `imdb client`, `imdb admin` and the load benchmark speak.
 import * as grpc from "@grpc/grpc-js";
-import type { CounterKind, ExpireCondition, HashFieldView, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueKind, ValueView } from "./api.ts";
+import type { ClientOp, CounterKind, ExpireCondition, HashFieldView, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueKind, ValueView } from "./api.ts";
 import { clientMessageBytesMax, clientResponseBytesMax } from "./api.ts";
 import {
   adminMethods, bigIntToInt64, clientMethods, codecs, CounterTypeWire, ExpireConditionWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
@@ -179,6 +179,23 @@ function asRpcError<T>(run: () => T): T {
   } catch (err) {
     if (err instanceof BadBatchResponse) throw new RpcError(grpc.status.INTERNAL, err.message);
     throw err;
+  }
+}
+
+/** A validated op as a client would send it again (a request forwarded to an owner, src/node/forward.ts). */
+export function requestOpOf(op: ClientOp): RequestOp {
+  switch (op.kind) {
+    case "increment":
+      return op.counter === null ? { kind: "increment", key: op.key, amount: op.amount } : { kind: "increment", key: op.key, amount: op.amount, counter: op.counter };
+    case "expire": {
+      const out: Extract<RequestOp, { kind: "expire" }> = { kind: "expire", key: op.key };
+      if (op.ttlMs !== null) out.ttlMs = op.ttlMs;
+      if (op.atMs !== null) out.atMs = op.atMs;
+      if (op.cond !== null) out.cond = op.cond;
+      return out;
+    }
+    default:
+      return op;
   }
 }
 

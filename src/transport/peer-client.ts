@@ -2,7 +2,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { peerMessageBytesMax } from "./api.ts";
 import { nodeMethods } from "./proto.ts";
-import { RpcError } from "./client.ts";
+import { opErrorCodes, type ClientOp, type OpErrorCode, type OpOutcome } from "./api.ts";
+import { checkResultKind, decodeBatchResponse } from "./batch-codec.ts";
+import { encodeBatchRequest, requestOpOf, RpcError } from "./client.ts";
 import { peerChannelTls, type TlsMaterial } from "./tls.ts";
 
 export const peerDeadlineMsDefault = 2000;
@@ -96,6 +98,40 @@ export class PeerClient {
           return;
         }
         resolve({ fromId, payload: res?.payload ?? new Uint8Array(0) });
+      });
+    });
+  }
+
+  /**
+   * Forwards a client's ops to the node `expectedId` at `addr` (NodeService.Forward) and returns
+   * its outcomes, one per op in order. Rejects with RpcError when the call fails (the ops may or
+   * may not have been applied there: the client's request id, carried along, settles a retry).
+   */
+  forward(addr: string, expectedId: string, ops: readonly ClientOp[], requestId: Uint8Array | null, deadlineMs: number): Promise<OpOutcome[]> {
+    if (this.closed) return Promise.reject(new RpcError(grpc.status.UNAVAILABLE, "peer client is closed"));
+    const ch = this.channel(addr, expectedId);
+    const m = nodeMethods.Forward;
+    const batch = encodeBatchRequest(ops.map(requestOpOf), requestId ?? undefined);
+    return new Promise((resolve, reject) => {
+      ch.client.makeUnaryRequest(m.path, (v) => m.req.encode(v), (b) => m.res.decode(b), { fromId: this.opts.selfId, batch }, { deadline: Date.now() + deadlineMs }, (err, res) => {
+        if (err) {
+          reject(new RpcError(err.code, err.details));
+          return;
+        }
+        try {
+          const items = decodeBatchResponse(res ?? new Uint8Array(0));
+          if (items.length !== ops.length) throw new Error(`${items.length} results for ${ops.length} ops`);
+          resolve(items.map((it, i): OpOutcome => {
+            if (!it.ok) {
+              const code = (opErrorCodes as readonly string[]).includes(it.code) ? (it.code as OpErrorCode) : "INTERNAL";
+              return { ok: false, error: { code, message: it.message } };
+            }
+            checkResultKind(ops[i]!, it.result);
+            return { ok: true, result: it.result };
+          }));
+        } catch (e) {
+          reject(new RpcError(grpc.status.INTERNAL, `node "${expectedId}" answered a forwarded request with something unreadable: ${e instanceof Error ? e.message : String(e)}`));
+        }
       });
     });
   }

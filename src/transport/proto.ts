@@ -123,6 +123,7 @@ export interface StatsResponseWire { stats?: StatWire[] }
 export interface RemoveMemberRequestWire { id?: string }
 export interface BackupChunkWire { data?: Uint8Array; endLsn?: WireInt64; totalBytes?: WireInt64; sha256?: Uint8Array }
 export interface PeerEnvelopeWire { fromId?: string; payload?: Uint8Array }
+export interface ForwardRequestWire { fromId?: string; batch?: Uint8Array }
 export interface HealthCheckRequestWire { service?: string }
 export interface HealthCheckResponseWire { status?: number }
 export const HealthStatusWire = { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const;
@@ -195,6 +196,7 @@ export const codecs = {
   BackupRequest: codec<EmptyWire>("imdb.v1.BackupRequest"),
   BackupChunk: codec<BackupChunkWire>("imdb.v1.BackupChunk"),
   PeerEnvelope: codec<PeerEnvelopeWire>("imdb.v1.PeerEnvelope"),
+  ForwardRequest: codec<ForwardRequestWire>("imdb.v1.ForwardRequest"),
   HSetRequest: codec<HSetRequestWire>("imdb.v1.HSetRequest"),
   HSetResponse: codec<HSetResponseWire>("imdb.v1.HSetResponse"),
   HGetRequest: codec<HGetRequestWire>("imdb.v1.HGetRequest"),
@@ -273,6 +275,8 @@ export const adminMethods = {
 
 export const nodeMethods = {
   Exchange: m(ns, "Exchange", codecs.PeerEnvelope, codecs.PeerEnvelope),
+  /** The response is an encoded BatchResponse, handled by batch-codec.ts (served and read as raw bytes). */
+  Forward: m(ns, "Forward", codecs.ForwardRequest, rawCodec),
 } as const;
 
 export const healthMethods = {

@@ -290,17 +290,29 @@ function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<voi
   });
 }
 
+/** The peer's node id, checked against its certificate (when TLS is on). */
+function peerId(call: grpc.ServerUnaryCall<unknown, unknown>, secure: boolean, fromId: string | undefined): string {
+  const who = requireCaller(call, secure, ["node"]);
+  const id = fromId ?? "";
+  if (who !== null && who.role === "node" && who.id !== id) {
+    throw new OpFailure("PERMISSION_DENIED", `from_id "${id}" does not match the certificate's node id "${who.id}"`);
+  }
+  if (id.length === 0) throw new OpFailure("INVALID_ARGUMENT", "from_id is empty");
+  return id;
+}
+
 function peerImpl(nodeId: string, h: PeerHandler, secure: boolean, onInternal: Errorish): grpc.UntypedServiceImplementation {
   return {
     Exchange: unary("Exchange", onInternal, async (req: { fromId?: string; payload?: Uint8Array }, call) => {
-      const who = requireCaller(call, secure, ["node"]);
-      const fromId = req.fromId ?? "";
-      if (who !== null && who.role === "node" && who.id !== fromId) {
-        throw new OpFailure("PERMISSION_DENIED", `from_id "${fromId}" does not match the certificate's node id "${who.id}"`);
-      }
-      if (fromId.length === 0) throw new OpFailure("INVALID_ARGUMENT", "from_id is empty");
+      const fromId = peerId(call, secure, req.fromId);
       const reply = await h.exchange(fromId, req.payload ?? new Uint8Array(0));
       return { fromId: nodeId, payload: reply };
+    }),
+    Forward: unary("Forward", onInternal, async (req: { fromId?: string; batch?: Uint8Array }, call) => {
+      const fromId = peerId(call, secure, req.fromId);
+      // The same decoding, checks and limits as a client's Batch.
+      const { ops, requestId } = decodeBatch(req.batch ?? new Uint8Array(0));
+      return encodeBatchResponse(ops, await h.forward(fromId, ops, requestId));
     }),
   };
 }

@@ -206,8 +206,15 @@ export class FakeNode implements ClientHandler, AdminHandler {
 
 export class EchoPeer implements PeerHandler {
   readonly seen: string[] = [];
+  /** Forwarded requests, as received. */
+  readonly forwarded: Array<{ fromId: string; ops: readonly ClientOp[]; requestId: Uint8Array | null }> = [];
   exchange(fromId: string, payload: Uint8Array): Uint8Array {
     this.seen.push(fromId);
     return new Uint8Array([...payload].reverse());
+  }
+  /** Answers each op NOT_FOUND, naming the op and this peer, so a test sees where its ops went. */
+  forward(fromId: string, ops: readonly ClientOp[], requestId: Uint8Array | null): OpOutcome[] {
+    this.forwarded.push({ fromId, ops, requestId });
+    return ops.map((op) => ({ ok: false, error: { code: "NOT_FOUND", message: `${op.kind} ${op.key} reached the peer` } }));
   }
 }

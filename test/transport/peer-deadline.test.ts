@@ -17,7 +17,10 @@ beforeAll(async () => {
     security: { insecure: true },
     nodeId: "slow",
     // An answer held for the WAL (a delta ack, a gc-confirm) on a loaded node.
-    handler: { exchange: (_from, payload) => new Promise((r) => setTimeout(() => r(payload), answerDelayMs)) },
+    handler: {
+      exchange: (_from, payload) => new Promise((r) => setTimeout(() => r(payload), answerDelayMs)),
+      forward: () => Promise.reject(new Error("not used here")),
+    },
   });
 });
 

@@ -1,0 +1,144 @@
+// Any node answers any request (issue 17). With a replication factor, the ops of a request whose
+// keys this node does not own go to one of their owners over the peer channel (NodeService.Forward:
+// mutual TLS, node certificates only, the same decoding and limits as a client's Batch), one hop:
+// the owner applies them as a client's request and never forwards them again. The answer is the
+// owner's, op by op, in the request's order.
+//
+// Whose actor a forwarded write uses: the owner's. The owner applies the op through its own write
+// path exactly as if the client had connected to it, so the dot, the HLC timestamp and the WAL
+// record are the owner's, written under the owner's identity and durable before it answers. That
+// is safe because an actor's events are only ever minted by the one process that holds it (no
+// two nodes can produce the same dot); the forwarding node adds nothing to the value and keeps no
+// state for the op, so a forward that fails, times out or is retried leaves no half-applied write
+// behind on it. A client's request id travels with the ops: a retry after an unanswered forward
+// is settled by the owner's request table, as for a client talking to it directly.
+//
+// What a forward cannot do: when every owner of a key is down, its ops fail UNAVAILABLE (the
+// client retries); when a forward times out, its ops fail UNAVAILABLE (they may have been applied:
+// retry with the same request id). Ops of one request split over owners are separate requests to
+// each, atomic per owner only (a request is never atomic across keys in this database).
+
+import type { Route } from "../cluster/cluster.ts";
+import { OpFailure, opErrorCodes, type ClientOp, type OpErrorCode, type OpOutcome } from "../transport/api.ts";
+import { RpcError } from "../transport/client.ts";
+import * as grpc from "@grpc/grpc-js";
+
+/**
+ * How long a forwarded request may take at the owner. Below the client's own default deadline
+ * (10 s, src/transport/client.ts), so a client usually hears the owner's UNAVAILABLE rather than
+ * its own timeout.
+ */
+export const forwardDeadlineMs = 5_000;
+
+const localRoute: Route = { kind: "local" };
+
+export interface ForwardPorts {
+  route(key: string): Route;
+  /** This node's own write path (validation, limits, durability, request ids). */
+  local(ops: readonly ClientOp[], requestId: Uint8Array | null): Promise<OpOutcome[]>;
+  /** One Forward call to an owner. */
+  forward(to: { id: string; addr: string }, ops: readonly ClientOp[], requestId: Uint8Array | null, deadlineMs: number): Promise<OpOutcome[]>;
+}
+
+export interface ForwardStats {
+  /** Ops sent to an owner, and those of them that came back as a failed call (not an op's own error). */
+  opsForwarded: number;
+  opsForwardFailed: number;
+  /** Ops refused because every owner of their key was down. */
+  opsNoOwner: number;
+}
+
+/** A group of a request's ops that go to the same place, with their positions in the request. */
+interface Group {
+  route: Route;
+  at: number[];
+}
+
+export class Forwarder {
+  readonly stats: ForwardStats = { opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0 };
+
+  constructor(private readonly p: ForwardPorts, private readonly deadlineMs = forwardDeadlineMs) {}
+
+  /** The request's outcomes, one per op in order, each from the node that owns its key. */
+  async apply(ops: readonly ClientOp[], requestId: Uint8Array | null): Promise<OpOutcome[]> {
+    // Fast path: every key here (always so without a replication factor).
+    let routes: Route[] | null = null;
+    for (let i = 0; i < ops.length; i++) {
+      const r = this.p.route(ops[i]!.key);
+      if (r.kind !== "local" && routes === null) routes = new Array<Route>(i).fill(localRoute);
+      routes?.push(r);
+    }
+    if (routes === null) return this.p.local(ops, requestId);
+    const groups = groupByRoute(routes);
+    const out = new Array<OpOutcome>(ops.length);
+    await Promise.all(groups.map(async (g) => {
+      const part = g.at.map((i) => ops[i]!);
+      const answers = await this.run(g.route, part, requestId, groups.length === 1);
+      g.at.forEach((i, j) => (out[i] = answers[j]!));
+    }));
+    return out;
+  }
+
+  /**
+   * One group's outcomes. A local failure of the whole request (overloaded, stopping) is thrown
+   * when the request went nowhere else (the caller answers it as a status, as without routing),
+   * and otherwise becomes each of the group's ops' error.
+   */
+  private async run(route: Route, ops: readonly ClientOp[], requestId: Uint8Array | null, whole: boolean): Promise<OpOutcome[]> {
+    switch (route.kind) {
+      case "local":
+        try {
+          return await this.p.local(ops, requestId);
+        } catch (err) {
+          if (whole || !(err instanceof OpFailure)) throw err;
+          return ops.map(() => ({ ok: false, error: { code: err.code, message: err.message } }));
+        }
+      case "forward": {
+        this.stats.opsForwarded += ops.length;
+        try {
+          return await this.p.forward({ id: route.to, addr: route.addr }, ops, requestId, this.deadlineMs);
+        } catch (err) {
+          this.stats.opsForwardFailed += ops.length;
+          const e = forwardError(route.to, err);
+          if (whole) throw new OpFailure(e.code, e.message);
+          return ops.map(() => ({ ok: false, error: e }));
+        }
+      }
+      case "unavailable": {
+        this.stats.opsNoOwner += ops.length;
+        const message = `every owner of this key (${route.owners.join(", ")}) is down; retry later`;
+        if (whole) throw new OpFailure("UNAVAILABLE", message);
+        return ops.map(() => ({ ok: false, error: { code: "UNAVAILABLE", message } }));
+      }
+    }
+  }
+}
+
+/** Ops grouped by destination, in order of first appearance. */
+function groupByRoute(routes: readonly Route[]): Group[] {
+  const byDest = new Map<string, Group>();
+  routes.forEach((route, i) => {
+    const dest = route.kind === "forward" ? `f:${route.to}` : route.kind;
+    let g = byDest.get(dest);
+    if (g === undefined) {
+      g = { route, at: [] };
+      byDest.set(dest, g);
+    }
+    g.at.push(i);
+  });
+  return [...byDest.values()];
+}
+
+/**
+ * A failed Forward call as the error of its ops: the owner's own refusal keeps its code (it
+ * changed nothing), anything else is UNAVAILABLE (the ops may or may not have been applied:
+ * a retry with the same request id settles it).
+ */
+function forwardError(to: string, err: unknown): { code: OpErrorCode; message: string } {
+  if (err instanceof RpcError) {
+    const name = grpc.status[err.code] ?? "";
+    const kept = (opErrorCodes as readonly string[]).includes(name) && name !== "INTERNAL";
+    return { code: kept ? (name as OpErrorCode) : "UNAVAILABLE", message: `forwarded to owner ${to}: ${err.details}` };
+  }
+  return { code: "UNAVAILABLE", message: `forwarded to owner ${to}: ${err instanceof Error ? err.message : String(err)}` };
+}

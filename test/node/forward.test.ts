@@ -1,0 +1,107 @@
+// The Forwarder (src/node/forward.ts) with its ports faked: which ops go where, in which order
+// the answers come back, and what a failed forward, a dead owner set or a refused local request
+// turns into. The real hop (NodeService.Forward over mutual TLS) is test/integration/forward.test.ts.
+import { describe, expect, test } from "bun:test";
+import type { Route } from "../../src/cluster/cluster.ts";
+import { asNodeId } from "../../src/cluster/types.ts";
+import { Forwarder, type ForwardPorts } from "../../src/node/forward.ts";
+import { OpFailure, type ClientOp, type OpOutcome } from "../../src/transport/api.ts";
+import { RpcError } from "../../src/transport/client.ts";
+import * as grpc from "@grpc/grpc-js";
+
+const incr = (key: string): ClientOp => ({ kind: "increment", key, amount: 1n, counter: null });
+const answer = (where: string) => (ops: readonly ClientOp[]): OpOutcome[] =>
+  ops.map((op) => ({ ok: true, result: { kind: "counter", value: BigInt(`${where.length}${op.key.length}`) } }));
+
+/** Keys "l*" are local, "b*" belong to node b, "c*" to node c, "x*" have every owner dead. */
+function ports(over: Partial<ForwardPorts> = {}): ForwardPorts & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    route: (key): Route => {
+      switch (key[0]) {
+        case "b":
+          return { kind: "forward", to: asNodeId("b"), addr: "b:1" };
+        case "c":
+          return { kind: "forward", to: asNodeId("c"), addr: "c:1" };
+        case "x":
+          return { kind: "unavailable", owners: [asNodeId("y"), asNodeId("z")] };
+        default:
+          return { kind: "local" };
+      }
+    },
+    local: async (ops, id) => {
+      calls.push(`local ${ops.map((o) => o.key).join(",")} id=${id === null ? "-" : id[0]}`);
+      return ops.map((op) => ({ ok: true, result: { kind: "counter", value: BigInt(op.key.length) } }));
+    },
+    forward: async (to, ops, id, ms) => {
+      calls.push(`${to.id}@${to.addr} ${ops.map((o) => o.key).join(",")} id=${id === null ? "-" : id[0]} ${ms}ms`);
+      return ops.map(() => ({ ok: true, result: { kind: "counter", value: to.id === "b" ? 100n : 200n } }));
+    },
+    ...over,
+  };
+}
+
+const values = (out: OpOutcome[]): Array<bigint | string> => out.map((o) => (o.ok ? (o.result.kind === "counter" ? o.result.value : o.result.kind) : o.error.code));
+
+describe("Forwarder", () => {
+  test("a request whose keys are all local goes to the local path untouched, as one call", async () => {
+    const p = ports();
+    const f = new Forwarder(p);
+    const out = await f.apply([incr("l1"), incr("l22")], new Uint8Array([7]));
+    expect(values(out)).toEqual([2n, 3n]);
+    expect(p.calls).toEqual(["local l1,l22 id=7"]);
+    expect(f.stats).toEqual({ opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0 });
+  });
+
+  test("ops split by owner, one call each with the request id, answers back in request order", async () => {
+    const p = ports();
+    const f = new Forwarder(p, 1234);
+    const out = await f.apply([incr("b1"), incr("l22"), incr("c1"), incr("b2"), incr("l3")], new Uint8Array([9]));
+    expect(values(out)).toEqual([100n, 3n, 200n, 100n, 2n]);
+    expect([...p.calls].sort()).toEqual(["b@b:1 b1,b2 id=9 1234ms", "c@c:1 c1 id=9 1234ms", "local l22,l3 id=9"]);
+    expect(f.stats.opsForwarded).toBe(3);
+  });
+
+  test("a failed forward answers its own ops UNAVAILABLE (or the owner's refusal) and the others normally", async () => {
+    const p = ports({
+      forward: async (to, ops) => {
+        if (to.id === "b") throw new RpcError(grpc.status.DEADLINE_EXCEEDED, "deadline exceeded");
+        if (to.id === "c") throw new RpcError(grpc.status.RESOURCE_EXHAUSTED, "overloaded");
+        return answer("?")(ops);
+      },
+    });
+    const f = new Forwarder(p);
+    const out = await f.apply([incr("b1"), incr("l1"), incr("c1")], null);
+    expect(values(out)).toEqual(["UNAVAILABLE", 2n, "RESOURCE_EXHAUSTED"]);
+    expect(!out[0]!.ok && out[0]!.error.message).toContain("forwarded to owner b");
+    expect(f.stats).toEqual({ opsForwarded: 2, opsForwardFailed: 2, opsNoOwner: 0 });
+  });
+
+  test("a request that went only to one failed owner fails as a whole, as a status", async () => {
+    const p = ports({ forward: async () => Promise.reject(new RpcError(grpc.status.UNAVAILABLE, "connection refused")) });
+    const f = new Forwarder(p);
+    const err = await f.apply([incr("b1"), incr("b2")], null).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpFailure);
+    expect((err as OpFailure).code).toBe("UNAVAILABLE");
+  });
+
+  test("keys whose owners are all dead are refused at once, nothing sent", async () => {
+    const p = ports();
+    const f = new Forwarder(p);
+    const out = await f.apply([incr("x1"), incr("l1")], null);
+    expect(values(out)).toEqual(["UNAVAILABLE", 2n]);
+    expect(!out[0]!.ok && out[0]!.error.message).toContain("y, z");
+    expect(p.calls).toEqual(["local l1 id=-"]);
+    expect(f.stats.opsNoOwner).toBe(1);
+    expect(await f.apply([incr("x1")], null).catch((e: unknown) => (e as OpFailure).code)).toBe("UNAVAILABLE");
+  });
+
+  test("a local refusal of the whole request stays a status alone, and becomes its ops' errors beside forwarded ones", async () => {
+    const p = ports({ local: async () => Promise.reject(new OpFailure("RESOURCE_EXHAUSTED", "the node is serving too many ops")) });
+    const f = new Forwarder(p);
+    expect(await f.apply([incr("l1")], null).catch((e: unknown) => (e as OpFailure).code)).toBe("RESOURCE_EXHAUSTED");
+    const out = await f.apply([incr("l1"), incr("b1")], null);
+    expect(values(out)).toEqual(["RESOURCE_EXHAUSTED", 100n]);
+  });
+});
