@@ -4,13 +4,16 @@
 // changes hands when one node joins a 10-node cluster, against the ideal 1/11), and the capacity
 // the placement allows a 5-node RF 3 cluster (keys it can store before its fullest node holds
 // as many as one node alone could). These are properties of the placement; the capacity of
-// real nodes and the cost of forwarding follow once nodes serve partitions.
+// real nodes follows once nodes store only their partitions. With --forward-writes N it also
+// measures the forwarded-request overhead on two real nodes (src/bench/forward.ts).
 import { InvalidArgumentError, type Command } from "commander";
 import { asNodeId, type NodeId } from "../cluster/types.ts";
 import { Placement, partitionOf, partitionsDefault, partitionsMax, replicationFactorMax } from "../cluster/placement.ts";
 import { targetMet, targetVerdict, type Target } from "./report.ts";
+import { runForwardBench, type ForwardBenchResult } from "./forward.ts";
 
 export const benchPartitionKeysMax = 10_000_000;
+export const benchForwardWritesMax = 1_000_000;
 const balanceNodeCounts = [10, 30, 100] as const;
 const joinFromNodes = 10;
 const capacityNodes = 5;
@@ -36,6 +39,8 @@ export interface PartitionBenchResult {
   capacity: { nodes: number; ratio: number; met: boolean };
   /** Milliseconds to compute one placement of `joinFromNodes` nodes (warm). */
   placementMs: number;
+  /** The forwarded-request overhead on real nodes; null unless asked for (--forward-writes). */
+  forward: ForwardBenchResult | null;
   met: boolean;
 }
 
@@ -102,7 +107,7 @@ export function runPartitionBench(o: PartitionBenchOptions): PartitionBenchResul
   const capacity = { nodes: capacityNodes, ratio: capacityRatio, met: targetMet(capacityTarget, capacityRatio) };
 
   return {
-    keys: o.keys, partitions: o.partitions, replicationFactor: o.replicationFactor, balance, movement, capacity, placementMs,
+    keys: o.keys, partitions: o.partitions, replicationFactor: o.replicationFactor, balance, movement, capacity, placementMs, forward: null,
     met: balance.every((b) => b.met) && movement.met && capacity.met,
   };
 }
@@ -123,7 +128,11 @@ export function formatPartitionBench(r: PartitionBenchResult): string {
     `one node leaves ${m.fromNodes + 1}: ${m.leaveMovedShare.toFixed(3)} of the data moves (ideal ${m.leaveIdealShare.toFixed(3)})`,
     `capacity of ${r.capacity.nodes} nodes against one with the same memory: ${r.capacity.ratio.toFixed(3)}x (${targetVerdict(capacityTarget, r.capacity.ratio)})`,
     `one placement of ${m.fromNodes + 1} nodes: ${r.placementMs} ms`,
-    "not measured yet: the forwarded-request overhead (nodes do not forward yet)",
+    r.forward === null
+      ? "forwarded-request overhead: not measured (--forward-writes N starts two real nodes for it)"
+      : `forwarded-request overhead, ${r.forward.writes} unary Increments each (2 nodes, mutual TLS, RF 1, durability none): ` +
+        `owner p50 ${r.forward.owner.p50Ms} ms p99 ${r.forward.owner.p99Ms} ms; forwarded p50 ${r.forward.forwarded.p50Ms} ms p99 ${r.forward.forwarded.p99Ms} ms ` +
+        `(x${r.forward.ratioP50} / x${r.forward.ratioP99})`,
     "",
     `targets: ${r.met ? "met" : "not met"}`,
   );
@@ -146,8 +155,11 @@ export function registerBench(bench: Command): void {
     .option("--keys <n>", "key names placed", intIn("--keys", 1, benchPartitionKeysMax), 1_000_000)
     .option("--partitions <n>", "partitions of the keyspace", intIn("--partitions", 1, partitionsMax), partitionsDefault)
     .option("--replication-factor <n>", "owners per partition", intIn("--replication-factor", 1, replicationFactorMax), 3)
-    .action((f: { json?: boolean; keys: number; partitions: number; replicationFactor: number }) => {
-      const r = runPartitionBench({ keys: f.keys, partitions: f.partitions, replicationFactor: f.replicationFactor, progress: (s) => process.stderr.write(`${s}\n`) });
+    .option("--forward-writes <n>", "also measure the forwarded-request overhead with N writes of each kind on two real nodes (0: not measured)", intIn("--forward-writes", 0, benchForwardWritesMax), 0)
+    .action(async (f: { json?: boolean; keys: number; partitions: number; replicationFactor: number; forwardWrites: number }) => {
+      const progress = (s: string): void => void process.stderr.write(`${s}\n`);
+      const r = runPartitionBench({ keys: f.keys, partitions: f.partitions, replicationFactor: f.replicationFactor, progress });
+      if (f.forwardWrites > 0) r.forward = await runForwardBench({ writes: f.forwardWrites, progress });
       process.stdout.write(f.json ? `${JSON.stringify({ bench: "partition", ...r })}\n` : formatPartitionBench(r));
       if (!r.met) process.exitCode = 1;
     });

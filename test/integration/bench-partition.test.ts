@@ -9,6 +9,7 @@ interface PartitionJson {
   balance: { nodes: number; maxOverMean: number; minOverMean: number; met: boolean }[];
   movement: { fromNodes: number; movedShare: number; idealShare: number; leaveMovedShare: number; met: boolean };
   capacity: { nodes: number; ratio: number; met: boolean };
+  forward: { writes: number; owner: { p50Ms: number; p99Ms: number }; forwarded: { p50Ms: number; p99Ms: number }; ratioP50: number; ratioP99: number } | null;
 }
 
 describe("bench partition", () => {
@@ -19,7 +20,22 @@ describe("bench partition", () => {
     expect(r.stdout).toMatch(/^one node joins 10: 0\.09\d of the data moves \(ideal 0\.091\); target within 10% of ideal: met$/m);
     expect(r.stdout).toMatch(/^capacity of 5 nodes against one with the same memory: 1\.6\d\dx \(target >= 1\.6x: met\)$/m);
     expect(r.stdout).toMatch(/^targets: met$/m);
+    expect(r.stdout).toMatch(/^forwarded-request overhead: not measured/m);
     expect(r.code).toBe(0);
+  });
+
+  test("--forward-writes measures owned and forwarded writes on two real nodes", async () => {
+    const r = await run(["bench", "partition", "--keys", "200000", "--forward-writes", "50", "--json"], { timeoutMs: 90_000 });
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.stdout) as PartitionJson;
+    expect(res.forward).not.toBeNull();
+    const f = res.forward!;
+    expect(f.writes).toBe(50);
+    for (const s of [f.owner, f.forwarded]) {
+      expect(s.p50Ms).toBeGreaterThan(0);
+      expect(s.p99Ms).toBeGreaterThanOrEqual(s.p50Ms);
+    }
+    expect(f.ratioP50).toBe(Math.round((f.forwarded.p50Ms / f.owner.p50Ms) * 100) / 100);
   });
 
   test("--json with 1024 partitions: 100 nodes cannot be balanced within 1.1x, so the verdict and the exit code say not met", async () => {
