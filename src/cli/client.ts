@@ -259,9 +259,13 @@ function statusHuman(s: NodeStatus): string {
 }
 
 function clusterMembersHuman(ms: MemberView[]): string {
-  const rows = [["ID", "ADDRESS", "STATUS", "INCARNATION"], ...ms.map((m) => [m.id, m.address, m.status, String(m.incarnation)])];
-  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i] ?? 0) : c)).join("  ")).join("\n");
+  // PARTITIONS only when the cluster is partitioned (replicationFactor > 0): replicas each member owns.
+  const partitioned = ms.some((m) => m.partitions !== undefined);
+  const head = ["ID", "ADDRESS", "STATUS", "INCARNATION", ...(partitioned ? ["PARTITIONS"] : [])];
+  const rows = [head, ...ms.map((m) => [m.id, m.address, m.status, String(m.incarnation), ...(partitioned ? [String(m.partitions ?? 0)] : [])])];
+  const last = head.length - 1;
+  const widths = head.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => (i < last ? c.padEnd(widths[i] ?? 0) : c)).join("  ")).join("\n");
 }
 
 function parseAmount(raw: string | undefined): bigint {

@@ -353,7 +353,22 @@ export class ClusterHost {
     if (!this.driver) {
       return [{ id: this.o.cfg.id, address: this.o.cfg.peerAddr, status: "alive", incarnation: 0 }];
     }
-    return this.driver.members().map((m) => ({ id: m.id, address: m.address, status: m.status, incarnation: Number(m.incarnation) }));
+    const placement = this.driver.cluster.placement();
+    const owned = new Map<string, number>();
+    if (placement !== null) placement.loads().forEach((n, i) => owned.set(placement.members[i]!, n));
+    return this.driver.members().map((m) => ({
+      id: m.id, address: m.address, status: m.status, incarnation: Number(m.incarnation),
+      // Left members own nothing: they are outside the placement.
+      ...(placement === null ? {} : { partitions: owned.get(m.id) ?? 0 }),
+    }));
+  }
+
+  /** Partition replicas this node owns: every partition when every member holds every key. */
+  partitionsOwned(): number {
+    const placement = this.driver?.cluster.placement() ?? null;
+    if (placement === null) return this.o.cfg.partitions;
+    const i = placement.members.indexOf(asNodeId(this.o.cfg.id));
+    return i < 0 ? 0 : placement.loads()[i]!;
   }
 
   status(): ReturnType<ClusterDriver["status"]> | null {

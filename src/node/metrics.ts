@@ -68,6 +68,8 @@ export interface MetricsCollectors {
   typeConflicts?: () => number;
   /** Ops forwarded to their keys' owners (src/node/forward.ts). */
   forwarding?: () => { opsForwarded: number; opsForwardFailed: number; opsNoOwner: number };
+  /** Partition replicas this node owns (every partition when every member holds every key). */
+  partitionsOwned?: () => number;
   keys?: () => number;
   deletedKeys?: () => number;
   /** Deleted keys' records not collected yet (Engine.tombstones); oldestMs on the node's wall clock. */
@@ -451,6 +453,14 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     collect() {
       this.reset();
       this.inc(nonNegative(collectors.typeConflicts?.() ?? 0));
+    },
+  });
+  new Gauge({
+    name: "imdb_partitions_owned",
+    help: "Partition replicas this node owns in the placement of its current members (replicationFactor > 0); every partition when every member holds every key.",
+    registers,
+    collect() {
+      this.set(nonNegative(collectors.partitionsOwned?.() ?? 0));
     },
   });
   new Counter({

@@ -235,6 +235,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     epochStartedAtSeconds: () => identity.epochStartedAtMs / 1000,
     typeConflicts: () => cluster.counters.typeConflicts,
     forwarding: () => forwarder.stats,
+    partitionsOwned: () => cluster.partitionsOwned(),
     tlsCerts: loadedCerts,
     expiry: () => ({ keysWithDeadline: engine.deadlineKeyCount, expiredTotal: engine.expiredTotal, ...(sweepStats ?? { ticks: 0, secondsTotal: 0, lastTickSeconds: 0, maxTickSeconds: 0 }) }),
     respClients: () => respServer?.sessions().length ?? 0,
@@ -286,6 +287,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     },
     status,
     members: (): MemberView[] => cluster.members(),
+    placementSettings: () => ({ replicationFactor: cfg.replicationFactor, partitions: cfg.partitions }),
   });
   const clientHandler = clientHandlerFor("grpc");
 

@@ -174,7 +174,8 @@ export interface NodeStatus {
 }
 
 export type MemberState = "alive" | "suspect" | "dead" | "left";
-export interface MemberView { id: string; address: string; status: MemberState; incarnation: number }
+/** partitions: the partition replicas the member owns, present only when the cluster is partitioned (replicationFactor > 0). */
+export interface MemberView { id: string; address: string; status: MemberState; incarnation: number; partitions?: number }
 
 type Maybe<T> = T | Promise<T>;
 
@@ -194,6 +195,8 @@ export interface ClientHandler {
   scan(q: ScanQuery): Maybe<ScanPage>;
   status(): Maybe<NodeStatus>;
   members(): Maybe<MemberView[]>;
+  /** replicationFactor and partitions, sent with members when the cluster is partitioned. */
+  placementSettings?(): { replicationFactor: number; partitions: number };
 }
 
 export interface SnapshotInfo { path: string; lsn: bigint; bytes: number; keys: number; durationMs: number }

@@ -420,8 +420,10 @@ export class ImdbClient {
 
   async members(): Promise<MemberView[]> {
     const res = await this.call(clientMethods.Members, {});
+    const partitioned = (res.replicationFactor ?? 0) > 0;
     return (res.members ?? []).map((m) => ({
       id: m.id ?? "", address: m.address ?? "", status: memberState[m.status ?? 0] ?? "dead", incarnation: uint64ToNumber(m.incarnation),
+      ...(partitioned ? { partitions: m.partitions ?? 0 } : {}),
     }));
   }
 

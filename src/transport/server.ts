@@ -221,7 +221,11 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
       requireCaller(call, secure, roles);
       const ms = await h.members();
       const status = { alive: MemberStatusWire.ALIVE, suspect: MemberStatusWire.SUSPECT, dead: MemberStatusWire.DEAD, left: MemberStatusWire.LEFT };
-      return { members: ms.map((m) => ({ id: m.id, address: m.address, status: status[m.status], incarnation: m.incarnation })) };
+      const partitioned = ms.some((m) => m.partitions !== undefined);
+      return {
+        members: ms.map((m) => ({ id: m.id, address: m.address, status: status[m.status], incarnation: m.incarnation, partitions: m.partitions ?? 0 })),
+        ...(partitioned ? h.placementSettings?.() ?? {} : {}),
+      };
     }),
   };
 }

@@ -4,7 +4,9 @@
 // retried request id is applied once across the hop; and after one owner is SIGKILLed every key
 // is still readable and writable through the node that does not own it.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import Redis from "ioredis";
 import { Placement } from "../../src/cluster/placement.ts";
 import { asNodeId } from "../../src/cluster/types.ts";
 import { ImdbClient, newRequestId, RpcError } from "../../src/transport/client.ts";
@@ -31,7 +33,7 @@ function nodeArgs(id: string, seed: string | null): string[] {
   return [
     "--data-dir", join(dir.path, id), "--tls-dir", certs, "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0",
     "--metrics-addr", "127.0.0.1:0", "--replication-factor", String(replicationFactor), "--partitions", String(partitions),
-    ...(seed ? ["--seeds", seed] : []),
+    ...(seed ? ["--seeds", seed] : ["--resp-addr", "127.0.0.1:0"]),
   ];
 }
 
@@ -67,6 +69,22 @@ describe("forwarding to owners (replicationFactor 2 of 3 nodes)", () => {
   test("the keys split as the placement says: node-1 owns about 2/3 of them", () => {
     expect(notOwnedBy1.length).toBeGreaterThan(5);
     expect(ownedBy1.length).toBeGreaterThan(notOwnedBy1.length);
+  });
+
+  test("members, the CLI and the metrics show the partitions each node owns", async () => {
+    const loads = new Map(placement.members.map((m, i) => [m as string, placement.loads()[i]!]));
+    for (const id of ids) {
+      const ms = await clients.get(id)!.members();
+      expect(new Map(ms.map((m) => [m.id, m.partitions]))).toEqual(loads);
+      const text = await (await fetch(`http://${nodes.get(id)!.metricsAddr}/metrics`)).text();
+      expect(text).toContain(`imdb_partitions_owned ${loads.get(id)}`);
+    }
+    // 3 nodes, RF 2, 64 partitions: 128 replicas, about 43 each.
+    expect([...loads.values()].reduce((a, b) => a + b, 0)).toBe(partitions * replicationFactor);
+    const cli = await run(["client", "--server", nodes.get("node-1")!.clientAddr, "--tls-dir", certs, "members"]);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout.split("\n")[0]).toMatch(/^ID\s+ADDRESS\s+STATUS\s+INCARNATION\s+PARTITIONS$/);
+    expect(cli.stdout).toMatch(new RegExp(`^node-2\\s+\\S+\\s+alive\\s+\\d+\\s+${loads.get("node-2")}$`, "m"));
   });
 
   test("a node forwards exactly the ops on keys it does not own, and answers with the owner's result", async () => {
@@ -115,6 +133,29 @@ describe("forwarding to owners (replicationFactor 2 of 3 nodes)", () => {
     expect(await c1.increment(key, 10n, undefined, id)).toBe(13n);
     const v = await clients.get(ownedBy(key)[0]!)!.get(key);
     expect(v.type === "pncounter" && v.value).toBe(13n);
+  });
+
+  test("a Redis client on a node that does not own its keys gets the owners' answers, pipelined too", async () => {
+    const port = Number(nodes.get("node-1")!.respAddr!.split(":").at(-1));
+    const tls = { ca: readFileSync(join(certs, "ca.crt")), cert: readFileSync(join(certs, "client.crt")), key: readFileSync(join(certs, "client.key")), servername: "localhost" };
+    const r = new Redis({ host: "127.0.0.1", port, tls, lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await r.connect();
+      const before = await forwarded("node-1", "sent");
+      const remote = notOwnedBy1.slice(0, 4).map((k) => `${k}:resp`).filter((k) => !ownedBy(k).includes("node-1"));
+      const mine = ownedBy1.slice(0, 4).map((k) => `${k}:resp`).filter((k) => ownedBy(k).includes("node-1"));
+      expect(remote.length + mine.length).toBeGreaterThan(0);
+      const p = r.pipeline();
+      for (const k of [...remote, ...mine]) p.incrby(k, 5);
+      for (const k of remote) p.set(`${k}:s`, "v");
+      const out = await p.exec();
+      expect(out!.slice(0, remote.length + mine.length).map(([e, v]) => [e, v])).toEqual([...remote, ...mine].map(() => [null, 5]));
+      const setRemote = remote.filter((k) => !ownedBy(`${k}:s`).includes("node-1")).length;
+      expect(await forwarded("node-1", "sent")).toBe(before + remote.length + setRemote);
+      for (const k of remote) expect(await r.get(`${k}:s`)).toBe("v");
+    } finally {
+      r.disconnect();
+    }
   });
 
   test("with one owner SIGKILLed, every key stays readable and writable through a node that does not own it", async () => {
