@@ -22,6 +22,7 @@ import type { Route } from "../cluster/cluster.ts";
 import { OpFailure, opErrorCodes, type ClientOp, type OpErrorCode, type OpOutcome } from "../transport/api.ts";
 import { RpcError } from "../transport/client.ts";
 import * as grpc from "@grpc/grpc-js";
+import { clientOpsInFlightMax } from "./write-path.ts";
 
 /**
  * How long a forwarded request may take at the owner. Below the client's own default deadline
@@ -46,6 +47,18 @@ export interface ForwardStats {
   opsForwardFailed: number;
   /** Ops refused because every owner of their key was down. */
   opsNoOwner: number;
+  /** Ops refused because opsInFlightMax were being forwarded already. */
+  opsOverloaded: number;
+}
+
+export interface ForwarderLimits {
+  deadlineMs: number;
+  /**
+   * Most ops waiting for an owner's answer at once: the bound the local write path puts on a
+   * client's ops (clientOpsInFlightMax), so that a node that owns nothing cannot be made to hold
+   * any number of forwarded requests open.
+   */
+  opsInFlightMax: number;
 }
 
 /** A group of a request's ops that go to the same place, with their positions in the request. */
@@ -55,9 +68,18 @@ interface Group {
 }
 
 export class Forwarder {
-  readonly stats: ForwardStats = { opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0 };
+  readonly stats: ForwardStats = { opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0, opsOverloaded: 0 };
+  private readonly limits: ForwarderLimits;
+  private inFlight = 0;
 
-  constructor(private readonly p: ForwardPorts, private readonly deadlineMs = forwardDeadlineMs) {}
+  constructor(private readonly p: ForwardPorts, limits: Partial<ForwarderLimits> = {}) {
+    this.limits = { deadlineMs: forwardDeadlineMs, opsInFlightMax: clientOpsInFlightMax, ...limits };
+  }
+
+  /** Ops sent to owners and not answered yet. */
+  get opsInFlight(): number {
+    return this.inFlight;
+  }
 
   /** The request's outcomes, one per op in order, each from the node that owns its key. */
   async apply(ops: readonly ClientOp[], requestId: Uint8Array | null): Promise<OpOutcome[]> {
@@ -94,14 +116,23 @@ export class Forwarder {
           return ops.map(() => ({ ok: false, error: { code: err.code, message: err.message } }));
         }
       case "forward": {
+        if (this.inFlight > 0 && this.inFlight + ops.length > this.limits.opsInFlightMax) {
+          this.stats.opsOverloaded += ops.length;
+          const message = `the node is forwarding ${this.inFlight} ops (limit ${this.limits.opsInFlightMax}); retry later`;
+          if (whole) throw new OpFailure("RESOURCE_EXHAUSTED", message);
+          return ops.map(() => ({ ok: false, error: { code: "RESOURCE_EXHAUSTED", message } }));
+        }
         this.stats.opsForwarded += ops.length;
+        this.inFlight += ops.length;
         try {
-          return await this.p.forward({ id: route.to, addr: route.addr }, ops, requestId, this.deadlineMs);
+          return await this.p.forward({ id: route.to, addr: route.addr }, ops, requestId, this.limits.deadlineMs);
         } catch (err) {
           this.stats.opsForwardFailed += ops.length;
           const e = forwardError(route.to, err);
           if (whole) throw new OpFailure(e.code, e.message);
           return ops.map(() => ({ ok: false, error: e }));
+        } finally {
+          this.inFlight -= ops.length;
         }
       }
       case "unavailable": {

@@ -67,7 +67,7 @@ export interface MetricsCollectors {
   /** Cumulative type conflicts merged here (a key came to hold a second type). */
   typeConflicts?: () => number;
   /** Ops forwarded to their keys' owners (src/node/forward.ts). */
-  forwarding?: () => { opsForwarded: number; opsForwardFailed: number; opsNoOwner: number };
+  forwarding?: () => { opsForwarded: number; opsForwardFailed: number; opsNoOwner: number; opsOverloaded: number };
   /** Partition replicas this node owns (every partition when every member holds every key). */
   partitionsOwned?: () => number;
   keys?: () => number;
@@ -465,7 +465,7 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
   });
   new Counter({
     name: "imdb_forwarded_ops_total",
-    help: "Client ops this node sent to their keys' owners (replicationFactor > 0), by result: sent (every forwarded op), failed (its call to the owner failed), no_owner (refused: every owner was down).",
+    help: "Client ops this node sent to their keys' owners (replicationFactor > 0), by result: sent (every forwarded op), failed (its call to the owner failed), no_owner (refused: every owner was down), overloaded (refused: too many ops were being forwarded).",
     labelNames: ["result"],
     registers,
     collect() {
@@ -474,6 +474,7 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
       this.inc({ result: "sent" }, nonNegative(f?.opsForwarded ?? 0));
       this.inc({ result: "failed" }, nonNegative(f?.opsForwardFailed ?? 0));
       this.inc({ result: "no_owner" }, nonNegative(f?.opsNoOwner ?? 0));
+      this.inc({ result: "overloaded" }, nonNegative(f?.opsOverloaded ?? 0));
     },
   });
   new Gauge({

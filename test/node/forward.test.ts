@@ -51,12 +51,12 @@ describe("Forwarder", () => {
     const out = await f.apply([incr("l1"), incr("l22")], new Uint8Array([7]));
     expect(values(out)).toEqual([2n, 3n]);
     expect(p.calls).toEqual(["local l1,l22 id=7"]);
-    expect(f.stats).toEqual({ opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0 });
+    expect(f.stats).toEqual({ opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0, opsOverloaded: 0 });
   });
 
   test("ops split by owner, one call each with the request id, answers back in request order", async () => {
     const p = ports();
-    const f = new Forwarder(p, 1234);
+    const f = new Forwarder(p, { deadlineMs: 1234 });
     const out = await f.apply([incr("b1"), incr("l22"), incr("c1"), incr("b2"), incr("l3")], new Uint8Array([9]));
     expect(values(out)).toEqual([100n, 3n, 200n, 100n, 2n]);
     expect([...p.calls].sort()).toEqual(["b@b:1 b1,b2 id=9 1234ms", "c@c:1 c1 id=9 1234ms", "local l22,l3 id=9"]);
@@ -75,7 +75,7 @@ describe("Forwarder", () => {
     const out = await f.apply([incr("b1"), incr("l1"), incr("c1")], null);
     expect(values(out)).toEqual(["UNAVAILABLE", 2n, "RESOURCE_EXHAUSTED"]);
     expect(!out[0]!.ok && out[0]!.error.message).toContain("forwarded to owner b");
-    expect(f.stats).toEqual({ opsForwarded: 2, opsForwardFailed: 2, opsNoOwner: 0 });
+    expect(f.stats).toEqual({ opsForwarded: 2, opsForwardFailed: 2, opsNoOwner: 0, opsOverloaded: 0 });
   });
 
   test("a request that went only to one failed owner fails as a whole, as a status", async () => {
@@ -103,5 +103,26 @@ describe("Forwarder", () => {
     expect(await f.apply([incr("l1")], null).catch((e: unknown) => (e as OpFailure).code)).toBe("RESOURCE_EXHAUSTED");
     const out = await f.apply([incr("l1"), incr("b1")], null);
     expect(values(out)).toEqual(["RESOURCE_EXHAUSTED", 100n]);
+  });
+
+  test("past opsInFlightMax ops waiting for owners, more forwards are refused RESOURCE_EXHAUSTED, nothing sent; local ops still run", async () => {
+    let release = (): void => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const p = ports({
+      forward: async (_to, ops) => {
+        await gate;
+        return ops.map(() => ({ ok: true, result: { kind: "counter", value: 1n } }));
+      },
+    });
+    const f = new Forwarder(p, { opsInFlightMax: 3 });
+    const first = f.apply([incr("b1"), incr("c1"), incr("c2")], null);
+    expect(f.opsInFlight).toBe(3);
+    expect(await f.apply([incr("b2")], null).catch((e: unknown) => (e as OpFailure).code)).toBe("RESOURCE_EXHAUSTED");
+    expect(values(await f.apply([incr("b3"), incr("l1")], null))).toEqual(["RESOURCE_EXHAUSTED", 2n]);
+    expect(f.stats.opsOverloaded).toBe(2);
+    release();
+    expect(values(await first)).toEqual([1n, 1n, 1n]);
+    expect(f.opsInFlight).toBe(0);
+    expect(values(await f.apply([incr("b4")], null))).toEqual([1n]);
   });
 });

@@ -323,6 +323,34 @@ describe("NodeService on the peer port", () => {
     }
   });
 
+  test("Forward: a node's request reaches the handler decoded as a Batch, with its request id, and the outcomes come back per op", async () => {
+    const pc = new PeerClient({ selfId: "b", security: { tls: await material("main", "b") } });
+    open.push(pc);
+    const ops = [
+      { kind: "increment" as const, key: "k1", amount: 3n, counter: null },
+      { kind: "set" as const, key: "k2", value: new Uint8Array([1, 2]), ttlMs: 5000 },
+      { kind: "expire" as const, key: "k3", ttlMs: null, atMs: 1_900_000_000_000, cond: "nx" as const },
+    ];
+    const id = new Uint8Array([9, 9, 9]);
+    const before = echo.forwarded.length;
+    const out = await pc.forward(peerAddr, "a", ops, id, 2000);
+    expect(out).toEqual(ops.map((op) => ({ ok: false, error: { code: "NOT_FOUND", message: `${op.kind} ${op.key} reached the peer` } })));
+    const got = echo.forwarded[before]!;
+    expect(got.fromId).toBe("b");
+    expect(got.ops).toEqual(ops);
+    expect([...got.requestId!]).toEqual([9, 9, 9]);
+  });
+
+  test("Forward: client and admin certificates and a from_id that is not the certificate's are PERMISSION_DENIED; nothing reaches the handler", async () => {
+    const before = echo.forwarded.length;
+    for (const [self, cert] of [["client", "client"], ["admin", "admin"], ["c", "b"]] as const) {
+      const pc = new PeerClient({ selfId: self, security: { tls: await material("main", cert) } });
+      open.push(pc);
+      expect(await rpcStatus(pc.forward(peerAddr, "a", [{ kind: "get", key: "k" }], null, 2000))).toBe("PERMISSION_DENIED");
+    }
+    expect(echo.forwarded.length).toBe(before);
+  });
+
   test("a peer whose certificate is not the expected node is refused by the dialler", async () => {
     const pc = new PeerClient({ selfId: "b", security: { tls: await material("main", "b") } });
     open.push(pc);
