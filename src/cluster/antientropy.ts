@@ -13,7 +13,7 @@
 // few such keys per reply, so one big key neither blocks the small ones nor waits behind them.
 
 import type { ClusterConfig } from "./config.ts";
-import { treeFanout, type HashTree } from "./hashtree.ts";
+import { treeFanout, type HashTree, type TreeHash } from "./hashtree.ts";
 import type { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
 import type { ClusterEvent, Env, NodeId } from "./types.ts";
@@ -104,6 +104,12 @@ export class AntiEntropy {
     private readonly outbox: Outbox,
     private readonly events: ClusterEvent[],
     private readonly gate: AeGate = openGate,
+    /**
+     * The leaves this node compares with `peer` (one byte per leaf, non-zero = compared), or null
+     * for all of them. In a partitioned cluster: the leaves of the partitions both own (the tree
+     * is partition-major), so two owners compare exactly what they share and nothing else moves.
+     */
+    private readonly masks: (peer: NodeId) => Uint8Array | null = () => null,
   ) {
     this.nextRoundAtMs = env.nowMs() + Math.floor(env.random() * config.antiEntropyIntervalMs);
   }
@@ -146,7 +152,12 @@ export class AntiEntropy {
   start(peer: AePeer): void {
     this.roundsStarted++;
     this.store.reportChanges?.(); // the root hash below must cover every change so far
-    this.outbox.send(peer.id, peer.addr, { kind: "ae-tree", depth: this.tree.depth, level: 0, items: [{ index: 0, hash: this.tree.hash(0, 0) }] });
+    this.outbox.send(peer.id, peer.addr, { kind: "ae-tree", depth: this.tree.depth, level: 0, items: [{ index: 0, hash: this.hashFor(this.masks(peer.id), 0, 0) }] });
+  }
+
+  /** A node's hash as compared with a peer: over the leaves of `mask` only, or whole. */
+  private hashFor(mask: Uint8Array | null, level: number, index: number): TreeHash {
+    return mask === null ? this.tree.hash(level, index) : this.tree.maskedHash(level, index, mask);
   }
 
   handle(from: NodeId, fromAddr: string, msg: AeMessage): void {
@@ -172,22 +183,25 @@ export class AntiEntropy {
 
   private onTree(from: NodeId, fromAddr: string, depth: number, level: number, items: readonly TreeItem[]): void {
     if (depth !== this.tree.depth) return this.refuse(from, `tree depth ${depth}, ours is ${this.tree.depth}`);
+    const mask = this.masks(from);
     const differing: number[] = [];
     for (const it of items) {
       if (!this.tree.hasNode(level, it.index)) return this.refuse(from, `no tree node ${level}/${it.index}`);
-      const h = this.tree.hash(level, it.index);
+      const h = this.hashFor(mask, level, it.index);
       if (h[0] !== it.hash[0] || h[1] !== it.hash[1] || h[2] !== it.hash[2] || h[3] !== it.hash[3]) differing.push(it.index);
     }
     if (differing.length === 0) return;
     if (level === this.tree.depth) {
-      this.sendLeaves(from, fromAddr, differing);
+      // A leaf outside what we share is not listed (the peer's view of the owners differs: it is
+      // compared once both views agree).
+      this.sendLeaves(from, fromAddr, mask === null ? differing : differing.filter((leaf) => mask[leaf] !== 0));
       return;
     }
     let children: TreeItem[] = [];
     for (const idx of differing) {
       for (let c = 0; c < treeFanout; c++) {
         const child = idx * treeFanout + c;
-        children.push({ index: child, hash: this.tree.hash(level + 1, child) });
+        children.push({ index: child, hash: this.hashFor(mask, level + 1, child) });
       }
     }
     // Every child up to the exchange's budget, in messages of antiEntropyTreeItemsMax: a slice
@@ -245,6 +259,9 @@ export class AntiEntropy {
 
   private onLeaves(from: NodeId, fromAddr: string, depth: number, leaves: readonly LeafListing[]): void {
     if (depth !== this.tree.depth) return this.refuse(from, `tree depth ${depth}, ours is ${this.tree.depth}`);
+    const mask = this.masks(from);
+    // Leaves of partitions we do not share with the peer (our view): neither pushed nor wanted.
+    if (mask !== null) leaves = leaves.filter((leaf) => mask[leaf.index] !== 0);
     const push: string[] = [];
     const want: string[] = [];
     for (const leaf of leaves) {

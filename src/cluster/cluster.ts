@@ -7,11 +7,12 @@ import { HashTree } from "./hashtree.ts";
 import { Membership, type MemberRemoval } from "./membership.ts";
 import { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
-import type { ClusterEvent, Env, Incarnation, MemberView, NodeId, Outbound } from "./types.ts";
+import { asNodeId, type ClusterEvent, type Env, type Incarnation, type MemberView, type NodeId, type Outbound } from "./types.ts";
 import { decodeEnvelope, WireError, type Envelope } from "./wire.ts";
 import { TombstoneCollector, type GcDurableState, type GcOptions } from "./gc.ts";
 import { tsClocks } from "../accel/clocks-ts.ts";
-import { Placement } from "./placement.ts";
+import { Placement, partitionOfUtf8 } from "./placement.ts";
+import { envelopeKeyBytes } from "../codec/envelope.ts";
 
 export interface ClusterOptions {
   id: NodeId;
@@ -43,9 +44,12 @@ export interface ClusterOptions {
 export type Route =
   | { kind: "local" }
   | { kind: "forward"; to: NodeId; addr: string }
-  | { kind: "unavailable"; owners: readonly NodeId[] };
+  | { kind: "unavailable"; owners: readonly NodeId[] }
+  /** Partitioned, and this node has not heard the cluster's member list yet: it cannot place keys. */
+  | { kind: "joining" };
 
 const localRoute: Route = { kind: "local" };
+const joiningRoute: Route = { kind: "joining" };
 
 const noDurableGc: GcDurableState = { generation: 0, ownGeneration: 0, departed: [], members: [], lives: [] };
 
@@ -86,7 +90,7 @@ export class Cluster {
   private antiEntropyBytesReceived = 0;
   private antiEntropyKeysRepaired = 0;
   /** The placement for the membership version it was built at (null until first asked). */
-  private placed: { version: number; members: string; placement: Placement } | null = null;
+  private placed: { version: string; members: string; placement: Placement } | null = null;
 
   constructor(opts: ClusterOptions) {
     this.config = { ...defaultLanConfig(), ...opts.config };
@@ -94,7 +98,8 @@ export class Cluster {
     this.env = opts.env;
     this.addr = opts.addr;
     this.store = opts.store;
-    this.tree = new HashTree(this.config.hashTreeDepth, opts.hashSeed);
+    // Partition-major leaves in a partitioned cluster, so owners compare only what they share.
+    this.tree = new HashTree(this.config.hashTreeDepth, opts.hashSeed, this.config.replicationFactor > 0 ? this.config.partitions : 0);
     const epoch = Math.floor(this.env.random() * 0x1_0000_0000) >>> 0;
     this.deltas = new DeltaPush(this.config, this.env, opts.store, this.outbox, this.events, epoch, (p) => this.ae.markForRepair(p));
     const g = opts.gc ?? {};
@@ -111,7 +116,7 @@ export class Cluster {
       // The grace period is over: the tree lets go of the record's digest (unless the key is back).
       if (opts.store.digest(key) === undefined) this.tree.set(key, undefined);
     });
-    this.ae = new AntiEntropy(this.config, this.env, this.tree, opts.store, this.outbox, this.events, this.gc);
+    this.ae = new AntiEntropy(this.config, this.env, this.tree, opts.store, this.outbox, this.events, this.gc, (peer) => this.sharedLeaves(peer));
     this.membership = new Membership(this.config, this.env, { id: opts.id, addr: opts.addr }, opts.seeds ?? [], this.outbox, this.events, {
       peerRevived: (id) => {
         this.deltas.peerGone(id);
@@ -219,9 +224,57 @@ export class Cluster {
     }
   }
 
-  /** A locally produced delta (engine-encoded) to push to every live peer. */
+  /**
+   * A locally produced delta (engine-encoded) to push to every live peer that holds its key: all
+   * of them, or in a partitioned cluster the key's other owners. A delta for a key this node does
+   * not own (a forwarded write applied while its view of the owners differed from the sender's)
+   * goes to every live peer, so that the owners in anyone's view hear of it.
+   */
   broadcastDelta(delta: Uint8Array): void {
-    this.deltas.enqueue(delta, this.membership.livePeers());
+    const peers = this.membership.livePeers();
+    const placement = this.placement();
+    if (placement === null || peers.length === 0) {
+      this.deltas.enqueue(delta, peers);
+      return;
+    }
+    const keyBytes = envelopeKeyBytes(delta);
+    if (keyBytes === null || !this.membership.synced) {
+      this.deltas.enqueue(delta, peers);
+      return;
+    }
+    const p = partitionOfUtf8(keyBytes, placement.partitions);
+    if (!placement.owns(this.membership.selfId(), p)) {
+      this.deltas.enqueue(delta, peers);
+      return;
+    }
+    this.deltas.enqueue(delta, peers.filter((m) => placement.owns(m.id, p)));
+  }
+
+  private noLeaves: Uint8Array | null = null;
+  /** Per peer: the placement its leaf mask was made for, and the mask (see sharedLeaves). */
+  private readonly leafMasks = new Map<NodeId, { placement: Placement; mask: Uint8Array }>();
+
+  /**
+   * The hash-tree leaves anti-entropy compares with `peer`: null (all) unless the cluster is
+   * partitioned; then those of the partitions both this node and the peer own.
+   */
+  private sharedLeaves(peer: NodeId): Uint8Array | null {
+    const placement = this.placement();
+    if (placement === null) return null;
+    // Until this node has the cluster's member list it shares nothing it could be sure of.
+    if (!this.membership.synced) return this.noLeaves ??= new Uint8Array(this.tree.leafCount);
+    const cached = this.leafMasks.get(peer);
+    if (cached !== undefined && cached.placement === placement) return cached.mask;
+    if (cached !== undefined || this.leafMasks.size >= this.config.membersMax) this.leafMasks.clear();
+    const mask = new Uint8Array(this.tree.leafCount);
+    const self = this.membership.selfId();
+    for (let p = 0; p < placement.partitions; p++) {
+      if (!placement.owns(self, p) || !placement.owns(peer, p)) continue;
+      const [start, end] = this.tree.partitionLeaves(p);
+      mask.fill(1, start, end);
+    }
+    this.leafMasks.set(peer, { placement, mask });
+    return mask;
   }
 
   /** Brings the hash tree up to date with a store that reports changes lazily. */
@@ -294,10 +347,14 @@ export class Cluster {
    */
   placement(): Placement | null {
     if (this.config.replicationFactor === 0) return null;
-    const version = this.membership.version;
+    const version = `${this.membership.version}/${this.gc.membersVersion}`;
     if (this.placed !== null && this.placed.version === version) return this.placed.placement;
-    const ids = this.membership.view().filter((m) => m.status !== "left").map((m) => m.id);
-    // view() is sorted by id: the joined ids name the member set.
+    // The view's members not left, and those this replica exchanged data with before a restart
+    // (gc.ts knownMembers) until they are seen departing: a restarted node must not place keys
+    // over the few members it has heard from again so far.
+    const set = new Set<string>(this.membership.view().filter((m) => m.status !== "left").map((m) => m.id));
+    for (const id of this.gc.knownMembers) set.add(id);
+    const ids = [...set].sort().map(asNodeId);
     const members = ids.join("\n");
     const placement = this.placed !== null && this.placed.members === members
       ? this.placed.placement
@@ -311,9 +368,15 @@ export class Cluster {
    * key); otherwise the first of its owners, in placement order, that is alive, else the first
    * suspect one (it may only be slow), else unavailable: every owner is dead.
    */
+  /** Partitioned and without the cluster's member list yet (Membership.synced): it takes no writes. */
+  get joining(): boolean {
+    return this.config.replicationFactor > 0 && !this.membership.synced;
+  }
+
   route(key: string): Route {
     const placement = this.placement();
     if (placement === null) return localRoute;
+    if (!this.membership.synced) return joiningRoute;
     const owners = placement.ownersOfKey(key);
     const self = this.membership.selfId();
     if (owners.includes(self)) return localRoute;

@@ -307,4 +307,8 @@ export function validateClusterConfig(c: ClusterConfig): void {
     throw new ClusterConfigError("replicationFactor", `must be an integer in 0..${replicationFactorMax} (0: every member holds every key), got ${c.replicationFactor}`);
   }
   if (c.partitions > partitionsMax) throw new ClusterConfigError("partitions", `at most ${partitionsMax}`);
+  // Each partition gets its own run of hash-tree leaves (hashtree.ts) when the cluster is partitioned.
+  if (c.replicationFactor > 0 && c.partitions > 16 ** c.hashTreeDepth) {
+    throw new ClusterConfigError("partitions", `at most 16^hashTreeDepth = ${16 ** c.hashTreeDepth} with a replication factor`);
+  }
 }

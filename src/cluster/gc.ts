@@ -380,6 +380,7 @@ export class TombstoneCollector {
     const at = this.durable.members.indexOf(id);
     if (at >= 0) {
       this.durable.members.splice(at, 1);
+      this.membersVersion++;
       changed = true;
     }
     if (p?.life != null && this.departedAt(`${id}/${p.life}`) === undefined) {
@@ -389,6 +390,19 @@ export class TombstoneCollector {
     }
     if (changed) this.opts.persist(this.snapshot());
   }
+
+  /**
+   * Members this replica has exchanged data with and not seen depart (stored: they outlive a
+   * restart, which the membership view does not). A partitioned cluster places partitions over
+   * them too (cluster.ts), so a restarted node does not place keys over the few members it has
+   * heard from again so far.
+   */
+  get knownMembers(): readonly string[] {
+    return this.durable.members;
+  }
+
+  /** Raised whenever knownMembers changes. */
+  membersVersion = 0;
 
   /** The member was declared dead and came back, or restarted: it says hello again. */
   memberRevived(id: NodeId): void {
@@ -555,6 +569,7 @@ export class TombstoneCollector {
     p.accepted = !departed && !msg.quarantined;
     if (p.accepted && !this.durable.members.includes(from)) {
       this.durable.members.push(from);
+      this.membersVersion++;
       this.opts.persist(this.snapshot());
     }
     if (msg.reply) p.generation = msg.generation;

@@ -20,6 +20,7 @@
 // made only when a leaf is listed for a peer.
 
 import { fmix32, halfSipHash13, type KeyHashSeed } from "../engine/keyhash.ts";
+import { partitionOf } from "./placement.ts";
 
 export const treeFanout = 16;
 const fanoutBits = 4;
@@ -197,10 +198,19 @@ export class HashTree {
   private readonly seed0: number;
   private readonly seed1: number;
 
-  /** seed: the secret key of the table hash (keys are chosen by clients); give each process its own. */
-  constructor(readonly depth: number, seed: KeyHashSeed = [0, 0]) {
+  /**
+   * seed: the secret key of the table hash (keys are chosen by clients); give each process its own.
+   * partitions: 0 places keys in leaves by their hash alone; P > 0 (a partitioned cluster,
+   * placement.ts) gives each partition its own run of leaves (partition-major), so that two
+   * owners compare exactly the partitions they share (maskedHash) and a listed leaf holds keys
+   * of one partition only. Every node of a cluster must use the same P: the layout is compared.
+   */
+  constructor(readonly depth: number, seed: KeyHashSeed = [0, 0], readonly partitions = 0) {
     if (!Number.isInteger(depth) || depth < treeDepthMin || depth > treeDepthMax) {
       throw new RangeError(`hash tree depth ${depth} not in ${treeDepthMin}..${treeDepthMax}`);
+    }
+    if (!Number.isInteger(partitions) || partitions < 0 || partitions > treeFanout ** depth) {
+      throw new RangeError(`hash tree of depth ${depth} cannot give ${partitions} partitions a leaf each (at most ${treeFanout ** depth})`);
     }
     this.seed0 = seed[0] | 0;
     this.seed1 = seed[1] | 0;
@@ -219,7 +229,44 @@ export class HashTree {
 
   leafOf(key: string): number {
     keyHashInto(key);
-    return hk1 >>> this.leafShift;
+    return this.leafAt(key, hk1);
+  }
+
+  /** The leaf of a key whose first hash is k1 (see the constructor: by hash, or partition-major). */
+  private leafAt(key: string, k1: number): number {
+    if (this.partitions === 0) return k1 >>> this.leafShift;
+    const [start, end] = this.partitionLeaves(partitionOf(key, this.partitions));
+    return start + ((k1 >>> 0) % (end - start));
+  }
+
+  /** The leaves [start, end) of partition p in a partitioned tree: disjoint runs covering every leaf. */
+  partitionLeaves(p: number): [number, number] {
+    const leaves = this.leafHead.length;
+    return [Math.floor((p * leaves) / this.partitions), Math.floor(((p + 1) * leaves) / this.partitions)];
+  }
+
+  /**
+   * The hash of node `index` at `level` counting only the leaves `mask` marks (one byte per
+   * leaf, non-zero = counted): what the node's hash would be if the tree held only those
+   * leaves' keys. O(leaves under the node).
+   */
+  maskedHash(level: number, index: number, mask: Uint8Array): TreeHash {
+    if (!this.hasNode(level, index)) throw new RangeError(`no tree node ${level}/${index}`);
+    const span = treeFanout ** (this.depth - level);
+    const leaves = this.levels[this.depth] as Uint32Array;
+    let h0 = 0;
+    let h1 = 0;
+    let h2 = 0;
+    let h3 = 0;
+    for (let leaf = index * span, end = leaf + span; leaf < end; leaf++) {
+      if (mask[leaf] === 0) continue;
+      const i = 4 * leaf;
+      h0 ^= leaves[i] as number;
+      h1 ^= leaves[i + 1] as number;
+      h2 ^= leaves[i + 2] as number;
+      h3 ^= leaves[i + 3] as number;
+    }
+    return [h0 >>> 0, h1 >>> 0, h2 >>> 0, h3 >>> 0];
   }
 
   digestOf(key: string): bigint | undefined {
@@ -241,7 +288,7 @@ export class HashTree {
     const k2 = hk2;
     const wide = hkWide;
     const th = seededTableHash(this.seed0, this.seed1, key);
-    const leaf = k1 >>> this.leafShift;
+    const leaf = this.leafAt(key, k1);
     const pos = this.find(key, th, wide);
     // delta: the key's old contribution XOR its new one (an absent key contributes nothing).
     const delta = deltaOut;

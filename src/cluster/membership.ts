@@ -84,6 +84,14 @@ export class Membership {
    * (the placement of partitions, src/cluster/cluster.ts) are rebuilt only when it moved.
    */
   version = 0;
+  /**
+   * The member list is the cluster's, not only what this process knew at start: it has merged a
+   * push-pull, a peer's whole list (the answer to its join, a joiner's, or any exchange since).
+   * A partitioned cluster places keys by the list only once this holds: a node that has just
+   * (re)started, seeds or not, would otherwise place every partition on itself alone and take
+   * writes that belong to others. A node that never hears a peer (a cluster of one) stays unsynced.
+   */
+  synced = false;
   private nextProbeAtMs: number;
   private nextGossipAtMs: number;
   private nextPushPullAtMs: number;
@@ -239,6 +247,13 @@ export class Membership {
     }
     if (now >= this.nextReconnectAtMs) {
       this.nextReconnectAtMs = now + this.config.reconnectIntervalMs;
+      // A partitioned cluster's node takes no writes until it has a peer's member list (synced):
+      // ask for one every reconnect interval rather than at the next push-pull (30 s or more)
+      // when the answer to its join was lost.
+      if (!this.synced && this.config.replicationFactor > 0) {
+        const peer = this.randomOf(this.livePeers());
+        if (peer !== undefined) this.sendPushPull(peer.id, peer.addr, false, false);
+      }
       const dead = [...this.members.values()].filter((m) => m.status === "dead");
       const peer = this.randomOf(dead);
       if (peer !== undefined) this.sendPushPull(peer.id, peer.addr, false, false);
@@ -464,6 +479,10 @@ export class Membership {
         return;
       case "push-pull":
         this.mergeRemoteState(msg.members);
+        if (!this.synced) {
+          this.synced = true;
+          this.version++;
+        }
         if (!msg.reply) this.sendPushPull(from, fromAddr, false, true);
         return;
       default:
@@ -482,6 +501,16 @@ export class Membership {
           break;
         case "dead":
         case "suspect":
+          // In a partitioned cluster a member that is down still owns its partitions until it is
+          // reaped (cluster.ts placement): a node that (re)joins while one is down must list it
+          // too, or it would place partitions over fewer members than everyone else. It is
+          // learnt as dead (it will be probed by the reconnect loop like any dead member).
+          if (this.config.replicationFactor > 0 && !this.members.has(r.id) && this.members.size < this.config.membersMax) {
+            this.members.set(r.id, { id: r.id, addr: r.addr, incarnation: r.incarnation, status: "dead", sinceMs: this.env.nowMs() });
+            this.version++;
+            this.events.push({ kind: "member-dead", id: r.id, incarnation: r.incarnation, from: this.me.id });
+            break;
+          }
           // As memberlist: a remote "dead" only makes us suspect, and we do the accusing.
           this.suspectNode({ kind: "suspect", id: r.id, incarnation: r.incarnation, from: this.me.id });
           break;

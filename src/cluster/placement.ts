@@ -58,6 +58,11 @@ export function partitionOf(key: string, partitions: number): number {
   // Keys are bounded where they enter (keyBytesMax); a longer string still gets its own buffer
   // rather than a truncated encoding, which would place it by a prefix.
   const bytes = key.length * 3 <= keyScratch.length ? keyScratch.subarray(0, encoder.encodeInto(key, keyScratch).written) : encoder.encode(key);
+  return partitionOfUtf8(bytes, partitions);
+}
+
+/** The partition of a key given as its UTF-8 bytes (a delta's key, read without decoding it). */
+export function partitionOfUtf8(bytes: Uint8Array, partitions: number): number {
   const h = halfSipHash13(partitionHashKey[0], partitionHashKey[1], bytes, bytes.length);
   // Multiply-shift instead of modulo: unbiased for any partition count, uses the hash's high bits.
   return Math.floor((h * partitions) / 0x1_0000_0000);

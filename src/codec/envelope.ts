@@ -202,3 +202,55 @@ export function decodeEnvelope(bytes: Uint8Array): KeyEnvelope {
   const state = stateStart < 0 ? readState(type, new Reader(new Uint8Array(0))) : readState(type, new Reader(bytes, stateStart, stateEnd));
   return { type, key, state, createdMs, conflicts };
 }
+
+/** A varint at `at` in `b`: [value, next offset], or null past the end or beyond 2^53. */
+function varint(b: Uint8Array, at: number): [number, number] | null {
+  let v = 0;
+  let mul = 1;
+  for (let i = at; i < b.length && i < at + 8; i++) {
+    const x = b[i] as number;
+    v += (x & 0x7f) * mul;
+    if (x < 0x80) return [v, i + 1];
+    mul *= 128;
+  }
+  return null;
+}
+
+/**
+ * The key's UTF-8 bytes of an encoded KeyState or KeyDelta (a view into `bytes`), read without
+ * decoding the state: the cluster places a delta on its key's owners by it. Null when the bytes
+ * are not an envelope with a key.
+ */
+export function envelopeKeyBytes(bytes: Uint8Array): Uint8Array | null {
+  let at = 0;
+  while (at < bytes.length) {
+    const tag = varint(bytes, at);
+    if (tag === null) return null;
+    at = tag[1];
+    const field = Math.floor(tag[0] / 8);
+    switch (tag[0] % 8) {
+      case 0: {
+        const v = varint(bytes, at);
+        if (v === null) return null;
+        at = v[1];
+        break;
+      }
+      case 2: {
+        const len = varint(bytes, at);
+        if (len === null || len[1] + len[0] > bytes.length) return null;
+        if (field === 3) return len[0] >= 1 && len[0] <= keyBytesMax ? bytes.subarray(len[1], len[1] + len[0]) : null;
+        at = len[1] + len[0];
+        break;
+      }
+      case 1:
+        at += 8;
+        break;
+      case 5:
+        at += 4;
+        break;
+      default:
+        return null;
+    }
+  }
+  return null;
+}

@@ -339,6 +339,11 @@ export class ClusterHost {
     }
   }
 
+  /** Partitioned and not joined yet: a forwarded request is refused rather than applied (Cluster.joining). */
+  get joining(): boolean {
+    return this.driver?.cluster.joining ?? this.o.cfg.replicationFactor > 0;
+  }
+
   /** Where a request for `key` goes (Cluster.route); local until the node has joined. */
   route(key: string): Route {
     return this.driver?.cluster.route(key) ?? localRoute;

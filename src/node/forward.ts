@@ -135,9 +135,12 @@ export class Forwarder {
           this.inFlight -= ops.length;
         }
       }
+      case "joining":
       case "unavailable": {
         this.stats.opsNoOwner += ops.length;
-        const message = `every owner of this key (${route.owners.join(", ")}) is down; retry later`;
+        const message = route.kind === "joining"
+          ? "this node has not joined the cluster yet, so it does not know the key's owners; retry later or on another node"
+          : `every owner of this key (${route.owners.join(", ")}) is down; retry later`;
         if (whole) throw new OpFailure("UNAVAILABLE", message);
         return ops.map(() => ({ ok: false, error: { code: "UNAVAILABLE", message } }));
       }

@@ -336,7 +336,12 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     exchange: (fromId, payload) => cluster.receive(fromId, payload),
     // Applied here whether or not this node owns the keys by its own view (one hop, never again:
     // two members whose views differ for a moment must not bounce a request between them).
-    forward: (_fromId, ops, requestId) => applyOps(ops, requestId),
+    forward: (_fromId, ops, requestId) => {
+      // A node that has not heard the cluster's member list yet takes no writes (it could not
+      // tell its partitions' other owners): the sender answers UNAVAILABLE and the client retries.
+      if (cluster.joining) throw new OpFailure("UNAVAILABLE", `${cfg.id} has not joined the cluster yet; retry later`);
+      return applyOps(ops, requestId);
+    },
   };
 
   const onInternalError = (method: string, err: unknown): void => log.error("internal error", { method, error: String(err) });

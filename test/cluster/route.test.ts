@@ -13,11 +13,17 @@ describe("Cluster.route", () => {
   test("every node routes each key to its placement's owners; a dead owner is skipped, not replaced", () => {
     const seed = 17;
     const sim = new Simulation({ seed, nodes: 5, config });
+    // Before any node has a peer's member list it cannot place keys: it takes no writes.
+    for (const i of sim.runningIndexes()) {
+      expect(sim.cluster(i)!.joining).toBe(true);
+      expect(sim.cluster(i)!.route("key:1")).toEqual({ kind: "joining" });
+    }
     expect(sim.runUntilTrue(() => sim.runningIndexes().every((i) => sim.view(i).filter((m) => m.status === "alive").length === 5), 60_000), `seed ${seed}: formed`).toBe(true);
     const ids = sim.runningIndexes().map((i) => sim.idOf(i));
     const placement = new Placement(ids, config);
     for (const i of sim.runningIndexes()) {
       const self = sim.idOf(i);
+      expect(sim.cluster(i)!.joining).toBe(false);
       expect(sim.cluster(i)!.placement()!.members).toEqual(placement.members);
       for (const key of keys) {
         const owners = placement.ownersOfKey(key);
@@ -45,8 +51,9 @@ describe("Cluster.route", () => {
     }
   });
 
-  test("with replicationFactor 0 every key is local and there is no placement", () => {
+  test("with replicationFactor 0 every key is local and there is no placement, joined or not", () => {
     const sim = new Simulation({ seed: 3, nodes: 3 });
+    for (const i of sim.runningIndexes()) expect(sim.cluster(i)!.route("k").kind).toBe("local");
     sim.runFor(5_000);
     for (const i of sim.runningIndexes()) {
       expect(sim.cluster(i)!.placement()).toBeNull();

@@ -1,8 +1,9 @@
-// Any node answers any request (issue 17), through the built binary: a 3-node mutual-TLS cluster
-// with replicationFactor 2. A node forwards exactly the ops on keys it does not own (counted in
+// Partitioned replication through the built binary (issue 17): a 3-node mutual-TLS cluster with
+// replicationFactor 2. A node forwards exactly the ops on keys it does not own (counted in
 // imdb_forwarded_ops_total) and answers with the owner's results, in order, errors included; a
-// retried request id is applied once across the hop; and after one owner is SIGKILLed every key
-// is still readable and writable through the node that does not own it.
+// retried request id is applied once across the hop; a Redis client gets the same; each node
+// stores exactly the keys it owns; and after one owner is SIGKILLed every key is still readable
+// and writable through the node that does not own it.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -156,6 +157,30 @@ describe("forwarding to owners (replicationFactor 2 of 3 nodes)", () => {
     } finally {
       r.disconnect();
     }
+  });
+
+  test("each node stores exactly the keys it owns (writes reach owners only: deltas and anti-entropy among owners)", async () => {
+    const keysOf = async (id: string): Promise<string[]> => {
+      const out: string[] = [];
+      let cursor = 0;
+      do {
+        const page = await clients.get(id)!.scan({ cursor, limit: 1000 });
+        out.push(...page.keys);
+        cursor = page.cursor;
+      } while (cursor !== 0);
+      return out.sort();
+    };
+    const written = new Set<string>();
+    for (const id of ids) for (const k of await keysOf(id)) written.add(k);
+    expect(written.size).toBeGreaterThan(keys.length);
+    for (const id of ids) {
+      const expected = [...written].filter((k) => ownedBy(k).includes(id)).sort();
+      await waitFor(`${id} to hold exactly its ${expected.length} keys`, async () => JSON.stringify(await keysOf(id)) === JSON.stringify(expected), 30_000, 200);
+    }
+    // About 2/3 of the keys each (RF 2 of 3): the spread of this placement.
+    const held = await Promise.all(ids.map(async (id) => (await keysOf(id)).length));
+    for (const n of held) expect(n).toBeLessThan(written.size);
+    expect(held.reduce((a, b) => a + b, 0)).toBe(written.size * replicationFactor);
   });
 
   test("with one owner SIGKILLed, every key stays readable and writable through a node that does not own it", async () => {
