@@ -69,7 +69,7 @@ export function register(program: Command): void {
     .option("--advertise-addr <host:port>", "peer address announced to other nodes")
     .option("--client-addr <host:port>", "client gRPC address")
     .option("--seeds <host:port,...>", "peer addresses of members to join through")
-    .option("--replication-factor <n>", "owners per partition; 0: every node holds every key (requests are routed to owners; storage not yet partitioned)")
+    .option("--replication-factor <n>", "owners per partition (each key stored by N nodes, requests forwarded to them); 0: every node holds every key")
     .option("--partitions <n>", "partitions of the keyspace (the same on every node)")
     .option("--tls-dir <dir>", "folder with ca.crt and <id>.crt/.key")
     .option("--durability <mode>", "sync | interval:MS | none")

@@ -110,6 +110,13 @@ export class AntiEntropy {
      * is partition-major), so two owners compare exactly what they share and nothing else moves.
      */
     private readonly masks: (peer: NodeId) => Uint8Array | null = () => null,
+    /**
+     * The leaves of the partitions a node owns now (null: this node; null result: all leaves).
+     * A partition compared only because one side owned it in a former placement (a hand-off)
+     * flows one way: keys are pushed to a current owner and wanted only by one, so a former
+     * owner hands its copy over without taking in the writes made since.
+     */
+    private readonly owned: (node: NodeId | null) => Uint8Array | null = () => null,
   ) {
     this.nextRoundAtMs = env.nowMs() + Math.floor(env.random() * config.antiEntropyIntervalMs);
   }
@@ -276,9 +283,13 @@ export class AntiEntropy {
     // lists little (an empty one lists every leaf, empty) must not make this node turn its whole
     // keyspace into strings on every exchange, only to send none of them.
     let pushKeysRoom = Math.floor(this.stateBytesLeft / pushKeyBytesMin);
+    const mineNow = this.owned(null);
+    const theirsNow = this.owned(from);
     for (const leaf of leaves) {
-      if (pushKeysRoom <= 0) {
-        for (const e of leaf.entries) if (this.tree.digestOf(e.key) !== e.digest) want.push(e.key);
+      const pushing = theirsNow === null || theirsNow[leaf.index] !== 0;
+      const wanting = mineNow === null || mineNow[leaf.index] !== 0;
+      if (pushKeysRoom <= 0 || !pushing) {
+        if (wanting) for (const e of leaf.entries) if (this.tree.digestOf(e.key) !== e.digest) want.push(e.key);
         continue;
       }
       const theirs = new Map<string, bigint>();
@@ -290,7 +301,7 @@ export class AntiEntropy {
         push.push(k);
         pushKeysRoom--;
       }
-      for (const [k, d] of theirs) if (mine.get(k) !== d) want.push(k);
+      if (wanting) for (const [k, d] of theirs) if (mine.get(k) !== d) want.push(k);
     }
     this.sendStates(from, fromAddr, push, want);
   }

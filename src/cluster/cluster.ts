@@ -49,6 +49,15 @@ export type Route =
   | { kind: "joining" };
 
 const localRoute: Route = { kind: "local" };
+/**
+ * How long a replaced placement's owners keep being compared with the current ones by
+ * anti-entropy (Cluster.sharedLeaves): the time a membership change leaves for its hand-off.
+ * At anti-entropy's default budget (1 MiB of states per second per node) 30 minutes move ~1.8
+ * GB into a node; a partition not filled by then is filled only from its current owners.
+ */
+export const formerOwnersCompareMs = 30 * 60_000;
+/** Replaced placements kept for that at most (older ones are dropped first). */
+export const formerPlacementsMax = 8;
 const joiningRoute: Route = { kind: "joining" };
 
 const noDurableGc: GcDurableState = { generation: 0, ownGeneration: 0, departed: [], members: [], lives: [] };
@@ -90,7 +99,7 @@ export class Cluster {
   private antiEntropyBytesReceived = 0;
   private antiEntropyKeysRepaired = 0;
   /** The placement for the membership version it was built at (null until first asked). */
-  private placed: { version: string; members: string; placement: Placement } | null = null;
+  private placed: { version: string; members: string; placement: Placement; synced: boolean } | null = null;
 
   constructor(opts: ClusterOptions) {
     this.config = { ...defaultLanConfig(), ...opts.config };
@@ -116,7 +125,7 @@ export class Cluster {
       // The grace period is over: the tree lets go of the record's digest (unless the key is back).
       if (opts.store.digest(key) === undefined) this.tree.set(key, undefined);
     });
-    this.ae = new AntiEntropy(this.config, this.env, this.tree, opts.store, this.outbox, this.events, this.gc, (peer) => this.sharedLeaves(peer));
+    this.ae = new AntiEntropy(this.config, this.env, this.tree, opts.store, this.outbox, this.events, this.gc, (peer) => this.sharedLeaves(peer), (node) => this.ownedLeaves(node ?? this.membership.selfId()));
     this.membership = new Membership(this.config, this.env, { id: opts.id, addr: opts.addr }, opts.seeds ?? [], this.outbox, this.events, {
       peerRevived: (id) => {
         this.deltas.peerGone(id);
@@ -251,29 +260,65 @@ export class Cluster {
   }
 
   private noLeaves: Uint8Array | null = null;
-  /** Per peer: the placement its leaf mask was made for, and the mask (see sharedLeaves). */
-  private readonly leafMasks = new Map<NodeId, { placement: Placement; mask: Uint8Array }>();
+  /** Per peer: the placements its leaf mask was made for, and the mask (see sharedLeaves). */
+  private readonly leafMasks = new Map<NodeId, { key: string; mask: Uint8Array }>();
+  /**
+   * Placements this node used before the current one, each compared until untilMs (see
+   * sharedLeaves), newest last. Raised whenever it changes: historyVersion.
+   */
+  private readonly formerPlacements: Array<{ placement: Placement; untilMs: number }> = [];
+  private historyVersion = 0;
 
   /**
    * The hash-tree leaves anti-entropy compares with `peer`: null (all) unless the cluster is
-   * partitioned; then those of the partitions both this node and the peer own.
+   * partitioned; then those of the partitions both this node and the peer own, now or in a
+   * placement this node used within formerOwnersCompareMs. A membership change can move every
+   * replica of a partition at once (with RF 2, a join sometimes does: placement.ts bounds loads,
+   * so one move can push another): its new owners then share it with no current owner holding
+   * its data, and only its former owners can fill them. Comparing former and current owners for
+   * a while is that hand-off: the data flows by anti-entropy, at its rate bounds, both ways (a
+   * former owner takes the few writes made since, and keeps its copy: nothing is dropped yet).
    */
   private sharedLeaves(peer: NodeId): Uint8Array | null {
     const placement = this.placement();
     if (placement === null) return null;
     // Until this node has the cluster's member list it shares nothing it could be sure of.
     if (!this.membership.synced) return this.noLeaves ??= new Uint8Array(this.tree.leafCount);
+    const now = this.env.nowMs();
+    while (this.formerPlacements.length > 0 && this.formerPlacements[0]!.untilMs <= now) {
+      this.formerPlacements.shift();
+      this.historyVersion++;
+    }
+    const key = `${this.placed?.version ?? ""}#${this.historyVersion}`;
     const cached = this.leafMasks.get(peer);
-    if (cached !== undefined && cached.placement === placement) return cached.mask;
+    if (cached !== undefined && cached.key === key) return cached.mask;
     if (cached !== undefined || this.leafMasks.size >= this.config.membersMax) this.leafMasks.clear();
     const mask = new Uint8Array(this.tree.leafCount);
     const self = this.membership.selfId();
+    const all = [placement, ...this.formerPlacements.map((f) => f.placement)];
+    const owns = (id: NodeId, p: number): boolean => all.some((pl) => pl.owns(id, p));
     for (let p = 0; p < placement.partitions; p++) {
-      if (!placement.owns(self, p) || !placement.owns(peer, p)) continue;
+      if (!owns(self, p) || !owns(peer, p)) continue;
       const [start, end] = this.tree.partitionLeaves(p);
       mask.fill(1, start, end);
     }
-    this.leafMasks.set(peer, { placement, mask });
+    this.leafMasks.set(peer, { key, mask });
+    return mask;
+  }
+
+  /** Per node: the leaves of the partitions it owns in the placement named by key (see ownedLeaves). */
+  private readonly ownedMasks = new Map<NodeId, { placement: Placement; mask: Uint8Array }>();
+
+  /** The leaves of the partitions `node` owns in the current placement; null (all) unless partitioned. */
+  private ownedLeaves(node: NodeId): Uint8Array | null {
+    const placement = this.placement();
+    if (placement === null) return null;
+    const cached = this.ownedMasks.get(node);
+    if (cached !== undefined && cached.placement === placement) return cached.mask;
+    if (cached !== undefined || this.ownedMasks.size >= this.config.membersMax) this.ownedMasks.clear();
+    const mask = new Uint8Array(this.tree.leafCount);
+    for (let p = 0; p < placement.partitions; p++) if (placement.owns(node, p)) mask.fill(1, ...this.tree.partitionLeaves(p));
+    this.ownedMasks.set(node, { placement, mask });
     return mask;
   }
 
@@ -359,7 +404,14 @@ export class Cluster {
     const placement = this.placed !== null && this.placed.members === members
       ? this.placed.placement
       : new Placement(ids.length > 0 ? ids : [this.membership.selfId()], { partitions: this.config.partitions, replicationFactor: this.config.replicationFactor });
-    this.placed = { version, members, placement };
+    // The placement replaced is compared for a while (sharedLeaves), if it was the cluster's
+    // (made from a synced member list), not a start-up guess.
+    if (this.placed !== null && this.placed.placement !== placement && this.placed.synced) {
+      this.formerPlacements.push({ placement: this.placed.placement, untilMs: this.env.nowMs() + formerOwnersCompareMs });
+      if (this.formerPlacements.length > formerPlacementsMax) this.formerPlacements.shift();
+      this.historyVersion++;
+    }
+    this.placed = { version, members, placement, synced: this.membership.synced };
     return placement;
   }
 

@@ -187,12 +187,12 @@ export interface ClusterConfig {
   antiEntropyLeavesPerMessageMax: number;
   /** Bytes of key states shipped in one message (at least one key is always shipped). */
   antiEntropyChunkBytesMax: number;
-  // ---- partitions (issue 17, in progress: requests are routed, storage is not partitioned yet) ----
+  // ---- partitions (issue 17, in progress: no hand-off on membership changes yet) ----
   /**
    * Owners of each partition (src/cluster/placement.ts); 0: every member owns every partition,
-   * every node holds every key (the default: small clusters change nothing). With N > 0, a
-   * request for a key this node does not own is forwarded to one of the key's N owners (one
-   * hop, src/node/forward.ts). Must be the same on every member.
+   * every node holds every key (the default: small clusters change nothing). With N > 0 a key's
+   * deltas and anti-entropy stay among its N owners, and a request for a key this node does not
+   * own is forwarded to one of them (one hop, src/node/forward.ts). Must be the same on every member.
    */
   replicationFactor: number;
   /** Partitions of the keyspace (placement.ts: why 16384). Must be the same on every member. */

@@ -119,9 +119,9 @@ export const configFields = {
   /** Peer addresses (HOST:PORT) of existing members to join through. Empty: start a new cluster. */
   seeds: addrList,
   /**
-   * Owners of each partition of the keyspace; 0: every node holds every key. With N > 0 a request
-   * for a key this node does not own is forwarded to an owner (issue 17, in progress: storage
-   * is not partitioned yet, every node still stores every key). The same on every node.
+   * Owners of each partition of the keyspace; 0: every node holds every key. With N > 0 each key
+   * is stored by its N owners and a request for a key this node does not own is forwarded to
+   * one (issue 17, in progress: no hand-off on membership changes yet). The same on every node.
    */
   replicationFactor: int(0, replicationFactorMax),
   /** Partitions of the keyspace (placement of keys on owners). The same on every node. */

@@ -51,6 +51,8 @@ export interface SimOptions {
   counterInvariant?: boolean;
   /** Called for every message a running, unstalled node is about to step. */
   onDeliver?: (node: number, from: NodeId, payload: Uint8Array) => void;
+  /** Nodes not started with the others: each joins (through the seeds) at its first restart(i). */
+  startStopped?: readonly number[];
 }
 
 /**
@@ -166,7 +168,7 @@ export class Simulation {
         store: this.newStore(this.identify(id, disk)), disk, rng: this.rng.fork(), tickAtMs: 0, tickVersion: 0, seenIncarnation: new Map(),
       };
       this.nodes.push(node);
-      this.boot(node);
+      if (opts.startStopped?.includes(i) !== true) this.boot(node);
     }
   }
 

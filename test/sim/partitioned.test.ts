@@ -10,11 +10,14 @@ import { Placement } from "../../src/cluster/placement.ts";
 import { EngineStore } from "../../src/sim/engine-store.ts";
 import { Simulation } from "../../src/sim/sim.ts";
 import { Rng } from "../../src/sim/rng.ts";
+import { partitionOf } from "../../src/cluster/placement.ts";
+import { asNodeId } from "../../src/cluster/types.ts";
 
 const nodes = 7;
 const config = { replicationFactor: 3, partitions: 64 };
 const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
 const count = Math.max(1, Math.floor(Number(process.env.IMDB_SIM_SEEDS ?? 500) / 20));
+const joinCount = Math.max(1, Math.floor(Number(process.env.IMDB_SIM_SEEDS ?? 500) / 50));
 const base = Number(process.env.IMDB_SEED ?? Math.floor(Math.random() * 1_000_000_000));
 
 /** One seeded run; null when every property held, else what broke. */
@@ -80,6 +83,78 @@ test(`partitioned (RF 3 of 7, 64 partitions): seeds ${base}..${base + count - 1}
   const failures: string[] = [];
   for (let s = base; s < base + count; s++) {
     const f = run(s);
+    if (f !== null) failures.push(`seed ${s}: ${f}\n  reproduce: IMDB_SEED=${s} IMDB_SIM_SEEDS=20 npx bun test test/sim/partitioned.test.ts`);
+  }
+  if (failures.length > 0) console.error(failures.join("\n"));
+  expect(failures).toEqual([]);
+}, 300_000);
+
+/**
+ * A node joins a 6-node cluster with RF 2 and 64 partitions while clients write. With these
+ * members the join moves both replicas of one partition (placement.ts bounds loads, so one move
+ * can push another): its new owners share it with no owner that held it, and only its former
+ * owners can fill them (Cluster.sharedLeaves compares former and current owners for a while).
+ */
+function runJoin(seed: number): string | null {
+  const rng = new Rng(seed ^ 0x701);
+  const cfg = { replicationFactor: 2, partitions: 64 };
+  const sim = new Simulation({
+    seed, nodes: 7, startStopped: [6], config: cfg, counterInvariant: false, traceMessages: false,
+    network: { lossRate: 0.03, duplicateRate: 0.03, delayMaxMs: 10 },
+    storeFactory: (actor, nowMs, hashSeed) => new EngineStore(actor, nowMs, hashSeed),
+  });
+  const formed = (n: number): boolean => sim.runningIndexes().every((i) => sim.view(i).filter((m) => m.status === "alive").length === n);
+  if (!sim.runUntilTrue(() => formed(6), 120_000)) return "the first 6 nodes did not form";
+  const ids = Array.from({ length: 7 }, (_, i) => asNodeId(`n${i}`));
+  const before = new Placement(ids.slice(0, 6), cfg);
+  const after = new Placement(ids, cfg);
+  const orphaned: number[] = [];
+  for (let p = 0; p < cfg.partitions; p++) if (!after.owners(p).some((o) => before.owners(p).includes(o))) orphaned.push(p);
+  if (orphaned.length === 0) return "this membership no longer moves every replica of a partition: pick another to test the hand-off";
+  const keys = Array.from({ length: 30 }, (_, i) => `j${i}`);
+  for (let i = 0, found = 0; found < 4; i++) if (orphaned.includes(partitionOf(`o${i}`, cfg.partitions))) { keys.push(`o${i}`); found++; }
+  const index = new Map(ids.map((id, i) => [id as string, i]));
+  const acked = new Map<string, number>();
+  const write = (): void => {
+    const key = keys[rng.int(keys.length)]!;
+    const via = rng.int(7);
+    if (!sim.canServe(via)) return;
+    const route = sim.cluster(via)!.route(key);
+    const at = route.kind === "local" ? via : route.kind === "forward" ? index.get(route.to)! : -1;
+    if (at < 0 || !sim.canServe(at) || (at !== via && (!sim.connected(via, at) || sim.cluster(at)!.joining))) return;
+    if (sim.increment(at, key, 1)) acked.set(key, (acked.get(key) ?? 0) + 1);
+  };
+  // Every orphaned key written before the join: only its former owners hold it.
+  for (const key of keys.filter((k) => k.startsWith("o"))) {
+    const owner = index.get(before.ownersOfKey(key)[0]!)!;
+    if (sim.increment(owner, key, 5)) acked.set(key, (acked.get(key) ?? 0) + 5);
+  }
+  for (let step = 0; step < 150; step++) {
+    write();
+    sim.runFor(200);
+  }
+  sim.restart(6);
+  for (let step = 0; step < 150; step++) {
+    write();
+    sim.runFor(200);
+  }
+  const check = (): string | null => {
+    for (const key of keys) {
+      for (const owner of after.ownersOfKey(key)) {
+        const got = sim.store(index.get(owner)!).value(key);
+        if (got !== (acked.get(key) ?? 0)) return `${owner} holds ${key} = ${got}, acknowledged ${acked.get(key) ?? 0}${orphaned.includes(partitionOf(key, cfg.partitions)) ? " (a partition the join moved whole)" : ""}`;
+      }
+    }
+    return null;
+  };
+  sim.runUntilTrue(() => formed(7) && check() === null, 300_000, 1_000);
+  return check();
+}
+
+test(`partitioned (RF 2, 64 partitions): a node joins 6 under writes; seeds ${base}..${base + joinCount - 1}: every new owner gets every acknowledged increment, even of a partition the join moved whole`, () => {
+  const failures: string[] = [];
+  for (let s = base; s < base + joinCount; s++) {
+    const f = runJoin(s);
     if (f !== null) failures.push(`seed ${s}: ${f}\n  reproduce: IMDB_SEED=${s} IMDB_SIM_SEEDS=20 npx bun test test/sim/partitioned.test.ts`);
   }
   if (failures.length > 0) console.error(failures.join("\n"));
