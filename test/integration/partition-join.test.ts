@@ -1,0 +1,98 @@
+// A node joins a partitioned cluster (issue 17), through the built binary: 3 mutual-TLS nodes with
+// replicationFactor 2 hold 400 counters; a fourth joins. It is filled by anti-entropy with
+// exactly the keys it now owns (about half of them: RF 2 of 4), serves them with every
+// acknowledged increment, and the keys it does not own stay where they were: nothing is lost.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { join } from "node:path";
+import { Placement } from "../../src/cluster/placement.ts";
+import { asNodeId } from "../../src/cluster/types.ts";
+import { ImdbClient } from "../../src/transport/client.ts";
+import { loadTlsDir } from "../../src/transport/tls.ts";
+import { run, startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
+
+setDefaultTimeout(120_000);
+
+const dir = tempDir("partition-join");
+const certs = join(dir.path, "certs");
+const ids = ["node-1", "node-2", "node-3", "node-4"];
+const partitions = 256;
+const replicationFactor = 2;
+const nodes = new Map<string, NodeProc>();
+const clients = new Map<string, ImdbClient>();
+const keys = Array.from({ length: 400 }, (_, i) => `join:${i}`);
+const three = new Placement(ids.slice(0, 3).map(asNodeId), { partitions, replicationFactor });
+const four = new Placement(ids.map(asNodeId), { partitions, replicationFactor });
+const ownersIn = (pl: Placement, key: string): string[] => pl.ownersOfKey(key);
+
+function nodeArgs(id: string, seed: string | null): string[] {
+  return [
+    "--data-dir", join(dir.path, id), "--tls-dir", certs, "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0",
+    "--replication-factor", String(replicationFactor), "--partitions", String(partitions), ...(seed ? ["--seeds", seed] : []),
+  ];
+}
+
+async function keysOf(id: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = 0;
+  do {
+    const page = await clients.get(id)!.scan({ cursor, limit: 1000 });
+    out.push(...page.keys);
+    cursor = page.cursor;
+  } while (cursor !== 0);
+  return out.sort();
+}
+
+async function connect(id: string): Promise<void> {
+  clients.set(id, new ImdbClient({ server: nodes.get(id)!.clientAddr, tls: await loadTlsDir(certs, "client") }));
+}
+
+beforeAll(async () => {
+  expect((await run(["certs", "init", "--dir", certs, "--nodes", ids.join(","), "--clients", "client"])).code).toBe(0);
+  const first = await startNode("node-1", nodeArgs("node-1", null));
+  nodes.set("node-1", first);
+  for (const id of ids.slice(1, 3)) nodes.set(id, await startNode(id, nodeArgs(id, first.peerAddr)));
+  for (const id of ids.slice(0, 3)) await connect(id);
+  for (const id of ids.slice(0, 3)) {
+    await waitFor(`${id} to see 3 alive`, async () => (await clients.get(id)!.members()).filter((m) => m.status === "alive").length === 3);
+  }
+});
+
+afterAll(() => {
+  for (const c of clients.values()) c.close();
+  for (const n of nodes.values()) n.proc.kill("SIGKILL");
+  dir.cleanup();
+});
+
+describe("a node joins a partitioned cluster", () => {
+  test("it is filled with exactly the keys it now owns and serves every acknowledged increment of them; nothing is lost", async () => {
+    // Each key incremented i % 7 + 1 times over the three nodes (forwarded where needed).
+    for (const [i, key] of keys.entries()) {
+      for (let n = 0; n <= i % 7; n++) await clients.get(ids[n % 3]!)!.increment(key, 1n);
+    }
+    for (const id of ids.slice(0, 3)) {
+      const mine = keys.filter((k) => ownersIn(three, k).includes(id));
+      await waitFor(`${id} to hold its ${mine.length} keys`, async () => JSON.stringify(await keysOf(id)) === JSON.stringify(mine.sort()), 30_000, 200);
+    }
+
+    nodes.set("node-4", await startNode("node-4", nodeArgs("node-4", nodes.get("node-1")!.peerAddr)));
+    await connect("node-4");
+    for (const id of ids) {
+      await waitFor(`${id} to see 4 alive`, async () => (await clients.get(id)!.members()).filter((m) => m.status === "alive").length === 4);
+    }
+    const owned = keys.filter((k) => ownersIn(four, k).includes("node-4")).sort();
+    // RF 2 of 4: about half the keys, the placement's share (its bound: 1.05x the fair share).
+    expect(owned.length).toBeGreaterThan(keys.length * 0.4);
+    expect(owned.length).toBeLessThan(keys.length * 0.6);
+    await waitFor(`node-4 to be filled with its ${owned.length} keys`, async () => JSON.stringify(await keysOf("node-4")) === JSON.stringify(owned), 60_000, 250);
+    const c4 = clients.get("node-4")!;
+    for (const key of owned) {
+      const v = await c4.get(key);
+      expect(v.type === "pncounter" && v.value, key).toBe(BigInt((keys.indexOf(key) % 7) + 1));
+    }
+    // Every key still reads right through any node (routed to an owner in the new placement).
+    for (const [i, key] of keys.entries()) {
+      const v = await clients.get(ids[i % 4]!)!.get(key);
+      expect(v.type === "pncounter" && v.value, key).toBe(BigInt((i % 7) + 1));
+    }
+  });
+});
