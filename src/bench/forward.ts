@@ -16,6 +16,10 @@ import { loadTlsDir } from "../transport/tls.ts";
 import { spawnNode, type SpawnedNode } from "./spawn-node.ts";
 
 const formDeadlineMs = 30_000;
+/** Keys per Batch in the capacity run. */
+const capacityBatch = 1000;
+/** How long the capacity run waits for every copy to land after the last write. */
+const capacitySettleMs = 60_000;
 /** Writes of each kind before measuring (connections, JIT). */
 const warmupWrites = 200;
 
@@ -34,28 +38,49 @@ function percentiles(samples: number[]): { p50Ms: number; p99Ms: number } {
   return { p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
-export async function runForwardBench(o: { writes: number; progress: (s: string) => void }): Promise<ForwardBenchResult> {
-  const root = await mkdtemp(join(tmpdir(), "imdb-bench-forward-"));
+/** n real nodes (mutual TLS, durability none) with a replication factor, and a client per node, ready. */
+async function startPartitioned(root: string, n: number, replicationFactor: number, progress: (s: string) => void): Promise<{ nodes: SpawnedNode[]; clients: ImdbClient[]; ids: string[] }> {
+  const ids = Array.from({ length: n }, (_, i) => `node-${i + 1}`);
+  const certs = join(root, "certs");
+  await initCerts({ dir: certs, nodes: ids, clients: ["client"], admins: [], hosts: [], days: 1, force: false });
+  const args = (id: string, seed: string | null): string[] => [
+    "--tls-dir", certs, "--data-dir", join(root, id), "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0", "--log-level", "warn",
+    "--durability", "none", "--replication-factor", String(replicationFactor), "--partitions", String(partitionsDefault), ...(seed ? ["--seeds", seed] : []),
+  ];
+  progress(`bench partition: starting ${n} nodes (replication factor ${replicationFactor})`);
   const nodes: SpawnedNode[] = [];
-  let client: ImdbClient | null = null;
+  const clients: ImdbClient[] = [];
   try {
-    const ids = ["node-1", "node-2"];
-    const certs = join(root, "certs");
-    await initCerts({ dir: certs, nodes: ids, clients: ["client"], admins: [], hosts: [], days: 1, force: false });
-    const args = (id: string, seed: string | null): string[] => [
-      "--tls-dir", certs, "--data-dir", join(root, id), "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0", "--log-level", "warn",
-      "--durability", "none", "--replication-factor", "1", "--partitions", String(partitionsDefault), ...(seed ? ["--seeds", seed] : []),
-    ];
-    o.progress("bench partition: starting 2 nodes (replication factor 1) for the forwarding overhead");
     const first = await spawnNode(ids[0]!, args(ids[0]!, null));
     nodes.push(first);
-    nodes.push(await spawnNode(ids[1]!, args(ids[1]!, first.peerAddr)));
-    client = new ImdbClient({ server: first.clientAddr, tls: await loadTlsDir(certs, "client") });
+    nodes.push(...(await Promise.all(ids.slice(1).map((id) => spawnNode(id, args(id, first.peerAddr))))));
+    const tls = await loadTlsDir(certs, "client");
+    for (const node of nodes) clients.push(new ImdbClient({ server: node.clientAddr, tls }));
     const formEnd = performance.now() + formDeadlineMs;
-    while ((await client.members()).filter((m) => m.status === "alive").length < 2) {
-      if (performance.now() > formEnd) throw new Error("the two nodes did not form a cluster in time");
-      await Bun.sleep(50);
+    for (const c of clients) {
+      while ((await c.members()).filter((m) => m.status === "alive").length < n) {
+        if (performance.now() > formEnd) throw new Error(`the ${n} nodes did not form a cluster in time`);
+        await Bun.sleep(50);
+      }
     }
+    return { nodes, clients, ids };
+  } catch (err) {
+    for (const c of clients) c.close();
+    await Promise.all(nodes.map((x) => x.stop()));
+    throw err;
+  }
+}
+
+export async function runForwardBench(o: { writes: number; progress: (s: string) => void }): Promise<ForwardBenchResult> {
+  const root = await mkdtemp(join(tmpdir(), "imdb-bench-forward-"));
+  let nodes: SpawnedNode[] = [];
+  let client: ImdbClient | null = null;
+  try {
+    const started = await startPartitioned(root, 2, 1, o.progress);
+    nodes = started.nodes;
+    const ids = started.ids;
+    client = started.clients[0]!;
+    started.clients[1]!.close();
     // The same placement the nodes compute: keys node-1 owns and keys node-2 owns.
     const placement = new Placement(ids.map(asNodeId), { partitions: partitionsDefault, replicationFactor: 1 });
     const local: string[] = [];
@@ -81,6 +106,61 @@ export async function runForwardBench(o: { writes: number; progress: (s: string)
   } finally {
     client?.close();
     await Promise.all(nodes.map((n) => n.stop()));
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+export interface CapacityBenchResult {
+  nodes: number;
+  replicationFactor: number;
+  keys: number;
+  /** Keys each node stores (status), and that as a share of all keys written. */
+  perNode: number[];
+  shares: number[];
+  /** replicationFactor / nodes: what each node would hold with a perfect spread. */
+  idealShare: number;
+  /** keys / the most any node stores: keys this cluster stores per one node's worth of memory. */
+  capacity: number;
+}
+
+/**
+ * Issue 17's real-node capacity figure: `nodes` real nodes with replicationFactor 3 (mutual
+ * TLS, durability none), `keys` counters written through node-1 in Batches of 1000 (forwarded
+ * to their owners); once every copy has landed (the nodes' key counts sum to keys x RF), the
+ * keys each node stores.
+ */
+export async function runCapacityBench(o: { keys: number; nodes: number; replicationFactor: number; progress: (s: string) => void }): Promise<CapacityBenchResult> {
+  const root = await mkdtemp(join(tmpdir(), "imdb-bench-capacity-"));
+  let started: Awaited<ReturnType<typeof startPartitioned>> | null = null;
+  try {
+    started = await startPartitioned(root, o.nodes, o.replicationFactor, o.progress);
+    const c = started.clients[0]!;
+    o.progress(`bench partition: writing ${o.keys.toLocaleString("en-US")} keys through node-1`);
+    for (let start = 0; start < o.keys; start += capacityBatch) {
+      const ops = [];
+      for (let i = start; i < Math.min(o.keys, start + capacityBatch); i++) ops.push({ kind: "increment" as const, key: `cap:${i}`, amount: 1n });
+      const items = await c.batch(ops);
+      const failed = items.find((it) => !it.ok);
+      if (failed !== undefined && !failed.ok) throw new Error(`a write failed: ${failed.code} ${failed.message}`);
+    }
+    const want = o.keys * Math.min(o.replicationFactor, o.nodes);
+    const end = performance.now() + capacitySettleMs;
+    let perNode: number[] = [];
+    for (;;) {
+      perNode = await Promise.all(started.clients.map(async (x) => (await x.status()).keys));
+      if (perNode.reduce((a, b) => a + b, 0) >= want) break;
+      if (performance.now() > end) throw new Error(`the copies did not all land within ${capacitySettleMs} ms: ${perNode.join(", ")} of ${want} in all`);
+      await Bun.sleep(200);
+    }
+    const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+    return {
+      nodes: o.nodes, replicationFactor: o.replicationFactor, keys: o.keys, perNode,
+      shares: perNode.map((k) => round3(k / o.keys)), idealShare: round3(Math.min(o.replicationFactor, o.nodes) / o.nodes),
+      capacity: round3(o.keys / Math.max(...perNode)),
+    };
+  } finally {
+    for (const x of started?.clients ?? []) x.close();
+    await Promise.all((started?.nodes ?? []).map((n) => n.stop()));
     await rm(root, { recursive: true, force: true });
   }
 }

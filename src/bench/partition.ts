@@ -10,7 +10,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import { asNodeId, type NodeId } from "../cluster/types.ts";
 import { Placement, partitionOf, partitionsDefault, partitionsMax, replicationFactorMax } from "../cluster/placement.ts";
 import { targetMet, targetVerdict, type Target } from "./report.ts";
-import { runForwardBench, type ForwardBenchResult } from "./forward.ts";
+import { runCapacityBench, runForwardBench, type CapacityBenchResult, type ForwardBenchResult } from "./forward.ts";
 
 export const benchPartitionKeysMax = 10_000_000;
 export const benchForwardWritesMax = 1_000_000;
@@ -41,6 +41,8 @@ export interface PartitionBenchResult {
   placementMs: number;
   /** The forwarded-request overhead on real nodes; null unless asked for (--forward-writes). */
   forward: ForwardBenchResult | null;
+  /** Keys each of 5 real nodes with the replication factor stores; null unless asked for (--real-keys). */
+  real: CapacityBenchResult | null;
   met: boolean;
 }
 
@@ -107,7 +109,7 @@ export function runPartitionBench(o: PartitionBenchOptions): PartitionBenchResul
   const capacity = { nodes: capacityNodes, ratio: capacityRatio, met: targetMet(capacityTarget, capacityRatio) };
 
   return {
-    keys: o.keys, partitions: o.partitions, replicationFactor: o.replicationFactor, balance, movement, capacity, placementMs, forward: null,
+    keys: o.keys, partitions: o.partitions, replicationFactor: o.replicationFactor, balance, movement, capacity, placementMs, forward: null, real: null,
     met: balance.every((b) => b.met) && movement.met && capacity.met,
   };
 }
@@ -128,6 +130,10 @@ export function formatPartitionBench(r: PartitionBenchResult): string {
     `one node leaves ${m.fromNodes + 1}: ${m.leaveMovedShare.toFixed(3)} of the data moves (ideal ${m.leaveIdealShare.toFixed(3)})`,
     `capacity of ${r.capacity.nodes} nodes against one with the same memory: ${r.capacity.ratio.toFixed(3)}x (${targetVerdict(capacityTarget, r.capacity.ratio)})`,
     `one placement of ${m.fromNodes + 1} nodes: ${r.placementMs} ms`,
+    r.real === null
+      ? "real nodes: not measured (--real-keys N starts 5 real nodes and writes N keys)"
+      : `real nodes: ${r.real.nodes} nodes with replication factor ${r.real.replicationFactor} store ${r.real.perNode.join(" / ")} of ${r.real.keys.toLocaleString("en-US")} keys ` +
+        `(shares ${r.real.shares.join(" / ")}, ideal ${r.real.idealShare}); ${r.real.capacity}x one node's keys (${targetVerdict(capacityTarget, r.real.capacity)})`,
     r.forward === null
       ? "forwarded-request overhead: not measured (--forward-writes N starts two real nodes for it)"
       : `forwarded-request overhead, ${r.forward.writes} unary Increments each (2 nodes, mutual TLS, RF 1, durability none): ` +
@@ -156,10 +162,15 @@ export function registerBench(bench: Command): void {
     .option("--partitions <n>", "partitions of the keyspace", intIn("--partitions", 1, partitionsMax), partitionsDefault)
     .option("--replication-factor <n>", "owners per partition", intIn("--replication-factor", 1, replicationFactorMax), 3)
     .option("--forward-writes <n>", "also measure the forwarded-request overhead with N writes of each kind on two real nodes (0: not measured)", intIn("--forward-writes", 0, benchForwardWritesMax), 0)
-    .action(async (f: { json?: boolean; keys: number; partitions: number; replicationFactor: number; forwardWrites: number }) => {
+    .option("--real-keys <n>", "also write N keys to 5 real nodes with the replication factor and report what each stores (0: not measured)", intIn("--real-keys", 0, benchPartitionKeysMax), 0)
+    .action(async (f: { json?: boolean; keys: number; partitions: number; replicationFactor: number; forwardWrites: number; realKeys: number }) => {
       const progress = (s: string): void => void process.stderr.write(`${s}\n`);
       const r = runPartitionBench({ keys: f.keys, partitions: f.partitions, replicationFactor: f.replicationFactor, progress });
       if (f.forwardWrites > 0) r.forward = await runForwardBench({ writes: f.forwardWrites, progress });
+      if (f.realKeys > 0) {
+        r.real = await runCapacityBench({ keys: f.realKeys, nodes: capacityNodes, replicationFactor: f.replicationFactor, progress });
+        r.met &&= targetMet(capacityTarget, r.real.capacity);
+      }
       process.stdout.write(f.json ? `${JSON.stringify({ bench: "partition", ...r })}\n` : formatPartitionBench(r));
       if (!r.met) process.exitCode = 1;
     });

@@ -10,6 +10,7 @@ interface PartitionJson {
   movement: { fromNodes: number; movedShare: number; idealShare: number; leaveMovedShare: number; met: boolean };
   capacity: { nodes: number; ratio: number; met: boolean };
   forward: { writes: number; owner: { p50Ms: number; p99Ms: number }; forwarded: { p50Ms: number; p99Ms: number }; ratioP50: number; ratioP99: number } | null;
+  real: { nodes: number; replicationFactor: number; keys: number; perNode: number[]; shares: number[]; idealShare: number; capacity: number } | null;
 }
 
 describe("bench partition", () => {
@@ -24,10 +25,15 @@ describe("bench partition", () => {
     expect(r.code).toBe(0);
   });
 
-  test("--forward-writes measures owned and forwarded writes on two real nodes", async () => {
-    const r = await run(["bench", "partition", "--keys", "200000", "--forward-writes", "50", "--json"], { timeoutMs: 90_000 });
+  test("--forward-writes measures owned and forwarded writes on two real nodes; --real-keys what 5 real nodes with RF 3 store", async () => {
+    const r = await run(["bench", "partition", "--keys", "200000", "--forward-writes", "50", "--real-keys", "3000", "--json"], { timeoutMs: 110_000 });
     expect(r.code).toBe(0);
     const res = JSON.parse(r.stdout) as PartitionJson;
+    const real = res.real!;
+    expect(real.nodes).toBe(5);
+    expect(real.perNode.reduce((a, b) => a + b, 0)).toBe(3 * 3000);
+    for (const s of real.shares) expect(Math.abs(s - 0.6)).toBeLessThan(0.1);
+    expect(real.capacity).toBe(Math.round((3000 / Math.max(...real.perNode)) * 1000) / 1000);
     expect(res.forward).not.toBeNull();
     const f = res.forward!;
     expect(f.writes).toBe(50);
