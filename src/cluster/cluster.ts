@@ -11,7 +11,7 @@ import { asNodeId, type ClusterEvent, type Env, type Incarnation, type MemberVie
 import { decodeEnvelope, WireError, type Envelope } from "./wire.ts";
 import { TombstoneCollector, type GcDurableState, type GcOptions } from "./gc.ts";
 import { tsClocks } from "../accel/clocks-ts.ts";
-import { Placement, partitionOfUtf8 } from "./placement.ts";
+import { Placement, partitionOf, partitionOfUtf8 } from "./placement.ts";
 import { envelopeKeyBytes } from "../codec/envelope.ts";
 
 export interface ClusterOptions {
@@ -279,16 +279,20 @@ export class Cluster {
    * a while is that hand-off: the data flows by anti-entropy, at its rate bounds, both ways (a
    * former owner takes the few writes made since, and keeps its copy: nothing is dropped yet).
    */
-  private sharedLeaves(peer: NodeId): Uint8Array | null {
-    const placement = this.placement();
-    if (placement === null) return null;
-    // Until this node has the cluster's member list it shares nothing it could be sure of.
-    if (!this.membership.synced) return this.noLeaves ??= new Uint8Array(this.tree.leafCount);
+  private dropExpiredPlacements(): void {
     const now = this.env.nowMs();
     while (this.formerPlacements.length > 0 && this.formerPlacements[0]!.untilMs <= now) {
       this.formerPlacements.shift();
       this.historyVersion++;
     }
+  }
+
+  private sharedLeaves(peer: NodeId): Uint8Array | null {
+    const placement = this.placement();
+    if (placement === null) return null;
+    // Until this node has the cluster's member list it shares nothing it could be sure of.
+    if (!this.membership.synced) return this.noLeaves ??= new Uint8Array(this.tree.leafCount);
+    this.dropExpiredPlacements();
     const key = `${this.placed?.version ?? ""}#${this.historyVersion}`;
     const cached = this.leafMasks.get(peer);
     if (cached !== undefined && cached.key === key) return cached.mask;
@@ -429,8 +433,23 @@ export class Cluster {
     const placement = this.placement();
     if (placement === null) return localRoute;
     if (!this.membership.synced) return joiningRoute;
-    const owners = placement.ownersOfKey(key);
+    const p = partitionOf(key, placement.partitions);
+    const owners = placement.owners(p);
     const self = this.membership.selfId();
+    // While partitions are being handed off (formerOwnersCompareMs after a membership change),
+    // an owner that also owned the partition in every placement since holds its data; a new
+    // owner may not be filled yet, and a read there would miss acknowledged writes (a node that
+    // rejoined empty answered a counter below what its router had acknowledged: chaos ci,
+    // "partitioned ... leaves and rejoins empty"). Such an owner is preferred, this node first.
+    this.dropExpiredPlacements();
+    if (this.formerPlacements.length > 0) {
+      const stable = (id: NodeId): boolean => this.formerPlacements.every((f) => f.placement.owns(id, p));
+      if (owners.includes(self) && stable(self)) return localRoute;
+      for (const id of owners) {
+        const m = this.membership.get(id);
+        if (id !== self && m !== undefined && m.status === "alive" && stable(id)) return { kind: "forward", to: id, addr: m.addr };
+      }
+    }
     if (owners.includes(self)) return localRoute;
     let suspect: Route | null = null;
     for (const id of owners) {

@@ -21,6 +21,13 @@ import { MemoryReturn, returnMemoryNow } from "./memory-return.ts";
 const treeBuildChunkKeys = 20_000;
 /** How long a graceful leave waits for the news to be handed to peers. */
 const leaveTimeoutMs = 2_000;
+/**
+ * How long a leaving node waits for its live peers to acknowledge every delta it sent before it
+ * announces its departure. Its writes reach them by these deltas only: once it has left, the
+ * others stop taking its data, and should it come back its data is discarded (a departed life,
+ * gc.ts). Bounded: a peer that never answers does not keep it from leaving.
+ */
+export const leaveDrainDeltasMs = 10_000;
 /** Least time between two log lines about refused far-ahead peer timestamps (each is counted in the metric). */
 const clockAheadLogIntervalMs = 10_000;
 
@@ -415,7 +422,14 @@ export class ClusterHost {
   }
 
   async leave(): Promise<void> {
-    await this.driver?.leave(leaveTimeoutMs);
+    const d = this.driver;
+    if (d === null) return;
+    // Deltas first, while the peers still take this node's data; then the announcement.
+    const end = performance.now() + leaveDrainDeltasMs;
+    const pending = (): boolean => d.members().some((m) => m.id !== this.o.cfg.id && (m.status === "alive" || m.status === "suspect") && d.cluster.deltaBacklog(m.id).entries > 0);
+    while (pending() && performance.now() < end) await new Promise((r) => setTimeout(r, 20));
+    if (pending()) this.o.log.warn("leaving with deltas some peers have not acknowledged (they reach them only if this node's data is kept)", { waitedMs: leaveDrainDeltasMs });
+    await d.leave(leaveTimeoutMs);
   }
 
   /**

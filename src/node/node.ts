@@ -151,6 +151,8 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   const stopped = new Promise<number>((r) => (resolveStopped = r));
   let fatal: Error | null = null;
   let stopping = false;
+  /** `imdb admin leave` began: writes are refused while the deltas drain (ClusterHost.leave). */
+  let leaving = false;
   /** The cluster asked this replica to discard its data (see onReplicaReset): stop with replicaResetExitCode. */
   let resetAsked = false;
   const servers: RunningServer[] = [];
@@ -255,6 +257,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   /** Admits a request, applies its ops and appends their deltas (with its id) in one synchronous step; answers once durable. */
   const applyOps = async (ops: readonly ClientOp[], requestId: Uint8Array | null): Promise<OpOutcome[]> => {
     if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");
+    if (leaving && ops.some((op) => !isRead(op))) throw new OpFailure("UNAVAILABLE", "the node is leaving the cluster (try another node)");
     if (cluster.collection().quarantined && ops.some((op) => !isRead(op))) {
       throw new OpFailure("UNAVAILABLE", "this replica is rejoining: its data may be older than deletes the cluster collected, so it takes writes once every member has answered (try another node)");
     }
@@ -322,6 +325,9 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     snapshot,
     // Like `consul leave`: announce the departure, then drain and exit 0.
     leave: async () => {
+      // No write is taken from here on (a client's or a forwarded one): what was acknowledged
+      // reaches the peers before the departure is announced (ClusterHost.leave).
+      leaving = true;
       await cluster.leave();
       setTimeout(() => void stop(), 50);
     },
