@@ -12,7 +12,7 @@ import { Placement } from "../../src/cluster/placement.ts";
 import { asNodeId } from "../../src/cluster/types.ts";
 import { ImdbClient, newRequestId, RpcError } from "../../src/transport/client.ts";
 import { loadTlsDir } from "../../src/transport/tls.ts";
-import { run, startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
+import { run, scanAll, startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
 
 setDefaultTimeout(120_000);
 
@@ -160,16 +160,7 @@ describe("forwarding to owners (replicationFactor 2 of 3 nodes)", () => {
   });
 
   test("each node stores exactly the keys it owns (writes reach owners only: deltas and anti-entropy among owners)", async () => {
-    const keysOf = async (id: string): Promise<string[]> => {
-      const out: string[] = [];
-      let cursor = 0;
-      do {
-        const page = await clients.get(id)!.scan({ cursor, limit: 1000 });
-        out.push(...page.keys);
-        cursor = page.cursor;
-      } while (cursor !== 0);
-      return out.sort();
-    };
+    const keysOf = (id: string): Promise<string[]> => scanAll(clients.get(id)!);
     const written = new Set<string>();
     for (const id of ids) for (const k of await keysOf(id)) written.add(k);
     expect(written.size).toBeGreaterThan(keys.length);

@@ -114,3 +114,15 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     await Bun.sleep(everyMs);
   }
 }
+
+/** Every key a node lists (Scan, page by page), sorted. */
+export async function scanAll(client: { scan(q: { cursor?: number; limit?: number }): Promise<{ keys: string[]; cursor: number }> }): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = 0;
+  do {
+    const page = await client.scan({ cursor, limit: 1000 });
+    out.push(...page.keys);
+    cursor = page.cursor;
+  } while (cursor !== 0);
+  return out.sort();
+}

@@ -8,7 +8,7 @@ import { Placement } from "../../src/cluster/placement.ts";
 import { asNodeId } from "../../src/cluster/types.ts";
 import { ImdbClient } from "../../src/transport/client.ts";
 import { loadTlsDir } from "../../src/transport/tls.ts";
-import { run, startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
+import { run, scanAll, startNode, tempDir, waitFor, type NodeProc } from "./harness.ts";
 
 setDefaultTimeout(120_000);
 
@@ -31,16 +31,7 @@ function nodeArgs(id: string, seed: string | null): string[] {
   ];
 }
 
-async function keysOf(id: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = 0;
-  do {
-    const page = await clients.get(id)!.scan({ cursor, limit: 1000 });
-    out.push(...page.keys);
-    cursor = page.cursor;
-  } while (cursor !== 0);
-  return out.sort();
-}
+const keysOf = (id: string): Promise<string[]> => scanAll(clients.get(id)!);
 
 async function connect(id: string): Promise<void> {
   clients.set(id, new ImdbClient({ server: nodes.get(id)!.clientAddr, tls: await loadTlsDir(certs, "client") }));
