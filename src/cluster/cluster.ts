@@ -264,21 +264,12 @@ export class Cluster {
   private readonly leafMasks = new Map<NodeId, { key: string; mask: Uint8Array }>();
   /**
    * Placements this node used before the current one, each compared until untilMs (see
-   * sharedLeaves), newest last. Raised whenever it changes: historyVersion.
+   * sharedLeaves), newest last; historyVersion is raised whenever the list changes.
    */
   private readonly formerPlacements: Array<{ placement: Placement; untilMs: number }> = [];
   private historyVersion = 0;
 
-  /**
-   * The hash-tree leaves anti-entropy compares with `peer`: null (all) unless the cluster is
-   * partitioned; then those of the partitions both this node and the peer own, now or in a
-   * placement this node used within formerOwnersCompareMs. A membership change can move every
-   * replica of a partition at once (with RF 2, a join sometimes does: placement.ts bounds loads,
-   * so one move can push another): its new owners then share it with no current owner holding
-   * its data, and only its former owners can fill them. Comparing former and current owners for
-   * a while is that hand-off: the data flows by anti-entropy, at its rate bounds, both ways (a
-   * former owner takes the few writes made since, and keeps its copy: nothing is dropped yet).
-   */
+  /** Forgets the former placements whose hand-off window has passed. */
   private dropExpiredPlacements(): void {
     const now = this.env.nowMs();
     while (this.formerPlacements.length > 0 && this.formerPlacements[0]!.untilMs <= now) {
@@ -287,6 +278,17 @@ export class Cluster {
     }
   }
 
+  /**
+   * The hash-tree leaves anti-entropy compares with `peer`: null (all) unless the cluster is
+   * partitioned; then those of the partitions both this node and the peer own, now or in a
+   * placement this node used within formerOwnersCompareMs. A membership change can move every
+   * replica of a partition at once (with RF 2, a join sometimes does: placement.ts bounds loads,
+   * so one move can push another): its new owners then share it with no current owner holding
+   * its data, and only its former owners can fill them. Comparing former and current owners for
+   * a while is that hand-off: the data flows by anti-entropy, at its rate bounds, one way (a
+   * former owner pushes what it holds and wants nothing back, AntiEntropy `owned`; it keeps its
+   * copy: nothing is dropped yet).
+   */
   private sharedLeaves(peer: NodeId): Uint8Array | null {
     const placement = this.placement();
     if (placement === null) return null;
