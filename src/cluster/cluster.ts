@@ -99,7 +99,7 @@ export class Cluster {
   private antiEntropyBytesReceived = 0;
   private antiEntropyKeysRepaired = 0;
   /** The placement for the membership version it was built at (null until first asked). */
-  private placed: { version: string; members: string; placement: Placement; synced: boolean } | null = null;
+  private placed: { membershipVersion: number; gcVersion: number; members: string; placement: Placement; synced: boolean } | null = null;
 
   constructor(opts: ClusterOptions) {
     this.config = { ...defaultLanConfig(), ...opts.config };
@@ -261,7 +261,7 @@ export class Cluster {
 
   private noLeaves: Uint8Array | null = null;
   /** Per peer: the placements its leaf mask was made for, and the mask (see sharedLeaves). */
-  private readonly leafMasks = new Map<NodeId, { key: string; mask: Uint8Array }>();
+  private readonly leafMasks = new Map<NodeId, { placement: Placement; historyVersion: number; mask: Uint8Array }>();
   /**
    * Placements this node used before the current one, each compared until untilMs (see
    * sharedLeaves), newest last; historyVersion is raised whenever the list changes.
@@ -295,9 +295,9 @@ export class Cluster {
     // Until this node has the cluster's member list it shares nothing it could be sure of.
     if (!this.membership.synced) return this.noLeaves ??= new Uint8Array(this.tree.leafCount);
     this.dropExpiredPlacements();
-    const key = `${this.placed?.version ?? ""}#${this.historyVersion}`;
+    // A mask depends on the placements only: a member turning suspect and back rebuilds none.
     const cached = this.leafMasks.get(peer);
-    if (cached !== undefined && cached.key === key) return cached.mask;
+    if (cached !== undefined && cached.placement === placement && cached.historyVersion === this.historyVersion) return cached.mask;
     if (cached !== undefined || this.leafMasks.size >= this.config.membersMax) this.leafMasks.clear();
     const mask = new Uint8Array(this.tree.leafCount);
     const self = this.membership.selfId();
@@ -308,7 +308,7 @@ export class Cluster {
       const [start, end] = this.tree.partitionLeaves(p);
       mask.fill(1, start, end);
     }
-    this.leafMasks.set(peer, { key, mask });
+    this.leafMasks.set(peer, { placement, historyVersion: this.historyVersion, mask });
     return mask;
   }
 
@@ -398,8 +398,10 @@ export class Cluster {
    */
   placement(): Placement | null {
     if (this.config.replicationFactor === 0) return null;
-    const version = `${this.membership.version}/${this.gc.membersVersion}`;
-    if (this.placed !== null && this.placed.version === version) return this.placed.placement;
+    // Asked per request (route): two number comparisons when nothing changed.
+    const membershipVersion = this.membership.version;
+    const gcVersion = this.gc.membersVersion;
+    if (this.placed !== null && this.placed.membershipVersion === membershipVersion && this.placed.gcVersion === gcVersion) return this.placed.placement;
     // The view's members not left, and those this replica exchanged data with before a restart
     // (gc.ts knownMembers) until they are seen departing: a restarted node must not place keys
     // over the few members it has heard from again so far.
@@ -417,7 +419,7 @@ export class Cluster {
       if (this.formerPlacements.length > formerPlacementsMax) this.formerPlacements.shift();
       this.historyVersion++;
     }
-    this.placed = { version, members, placement, synced: this.membership.synced };
+    this.placed = { membershipVersion, gcVersion, members, placement, synced: this.membership.synced };
     return placement;
   }
 
