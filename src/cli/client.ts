@@ -755,6 +755,7 @@ export function register(program: Command): void {
     .command("keys")
     .description("list present keys (all of them, a page at a time through Scan); a key present throughout is listed once")
     .option("--prefix <prefix>", "only keys starting with this")
+    .option("--local", "only the keys this node holds (a partitioned cluster: its own partitions; otherwise the same as without)")
     .option("--type <type>", "only keys of this type: gcounter | pncounter | lww | mv | set")
     .action(action((_args, opts) => {
       const type = opts.type as string | undefined;
@@ -764,7 +765,7 @@ export function register(program: Command): void {
         const keys: string[] = [];
         let cursor = 0;
         do {
-          const page = await c.scan({ prefix, type: type as ValueKind | undefined, cursor, limit: scanLimitMax });
+          const page = await c.scan({ prefix, type: type as ValueKind | undefined, cursor, limit: scanLimitMax, local: opts.local === true });
           keys.push(...page.keys);
           cursor = page.cursor;
         } while (cursor !== 0);

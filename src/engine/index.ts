@@ -280,6 +280,9 @@ export const compactFreeEntriesMin = 1024;
  */
 const cursorIndexSpan = 2 ** 32;
 const cursorGenerations = 2 ** 21;
+const shortCursorGenerations = 8;
+/** Bits of a short cursor (Engine.shortCursor): a table index and a generation modulo 8. */
+export const shortCursorBits = 35;
 const expiredCursor = fail("INVALID", "cursor expired by a compaction of the key table; restart the scan");
 const foreignCursor = fail("INVALID", "cursor is not one this engine returned; restart the scan");
 
@@ -1083,7 +1086,7 @@ export class Engine {
    * exactly once, whatever is written meanwhile; keys added meanwhile may or may not be. A
    * cursor from before the last two compactions is refused (INVALID): restart the listing.
    */
-  listKeys(cursor: number, limit: number, prefix = "", type?: KeyType, nowMs?: number): KeyListing | ListingRefusal {
+  listKeys(cursor: number, limit: number, prefix = "", type?: KeyType, nowMs?: number, keep?: (keyBytes: Uint8Array) => boolean): KeyListing | ListingRefusal {
     const now = nowMs ?? this.clock.current().ms;
     const t = this.t;
     const keysMax = Math.max(1, Math.min(limit, listKeysMax));
@@ -1095,7 +1098,9 @@ export class Engine {
       if (((t.flags[i] as number) & (Flag.Absent | Flag.Free)) !== 0) continue;
       if (type !== undefined && typeName(this.typeAt(i)) !== type) continue;
       if (t.slot[i] === Slot.Object && this.dueAt(i, now)) continue;
-      const key = decodeKey(t.keyBytes(i));
+      const kb = t.keyBytes(i);
+      if (keep !== undefined && !keep(kb)) continue;
+      const key = decodeKey(kb);
       if (prefix !== "" && !key.startsWith(prefix)) continue;
       keys.push(key);
     }
@@ -1243,6 +1248,31 @@ export class Engine {
     this.generation = (this.generation + 1) % cursorGenerations;
     this.lastRemoved = removed;
     this.compactions++;
+  }
+
+  /**
+   * A listing cursor in shortCursorBits bits (a partitioned cluster's scan cursor carries one
+   * inside it, src/node/scan.ts): the table index and the generation modulo 8. fullCursor maps
+   * it back; a cursor 8 or more compactions old would be misread (as one of the last two), which
+   * a listing survives with keys listed twice or skipped, never with data changed.
+   */
+  shortCursor(cursor: number): number {
+    if (cursor === 0) return 0;
+    const gen = Math.floor(cursor / cursorIndexSpan);
+    return (gen % shortCursorGenerations) * cursorIndexSpan + (cursor % cursorIndexSpan);
+  }
+
+  /** The cursor a shortCursor stands for (refused by listKeys as expired when it is neither of the last two generations). */
+  fullCursor(short: number): number {
+    const c = Math.max(0, Math.floor(short));
+    if (c === 0 || !Number.isSafeInteger(c) || c >= shortCursorGenerations * cursorIndexSpan) return c === 0 ? 0 : Number.MAX_SAFE_INTEGER;
+    const low = Math.floor(c / cursorIndexSpan);
+    const index = c % cursorIndexSpan;
+    for (const back of [0, 1, 2]) {
+      const gen = (this.generation + cursorGenerations - back) % cursorGenerations;
+      if (gen % shortCursorGenerations === low) return gen * cursorIndexSpan + index;
+    }
+    return Number.MAX_SAFE_INTEGER;
   }
 
   /** The table index a cursor stands for, or the refusal of one that cannot be mapped. */

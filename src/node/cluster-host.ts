@@ -7,7 +7,9 @@ import type { ClusterOptions } from "../cluster/cluster.ts";
 import { asNodeId, type ClusterEvent } from "../cluster/types.ts";
 import type { Engine, MergeResult } from "../engine/index.ts";
 import type { Store } from "../persist/index.ts";
-import type { MemberView } from "../transport/api.ts";
+import type { MemberState, MemberView, ScanPage, ScanQuery } from "../transport/api.ts";
+import type { Placement } from "../cluster/placement.ts";
+import { forwardDeadlineMs } from "./forward.ts";
 import { PeerClient } from "../transport/peer-client.ts";
 import type { Route } from "../cluster/cluster.ts";
 import type { ClientOp, OpOutcome } from "../transport/api.ts";
@@ -376,6 +378,22 @@ export class ClusterHost {
   }
 
   /** Partition replicas this node owns: every partition when every member holds every key. */
+  /** The current placement (Cluster.placement); null without a replication factor or before the cluster starts. */
+  placement(): Placement | null {
+    return this.driver?.cluster.placement() ?? null;
+  }
+
+  /** A member's status and peer address as this node sees it. */
+  member(id: string): { status: MemberState; addr: string } | undefined {
+    const m = this.driver?.cluster.members().find((v) => v.id === id);
+    return m === undefined ? undefined : { status: m.status, addr: m.address };
+  }
+
+  /** One page of a partitioned Scan from member `to` (src/node/scan.ts), on the data channel. */
+  scanPart(to: { id: string; addr: string }, q: ScanQuery, segment: number, check: number): Promise<ScanPage> {
+    return this.peers.scanPart(to.addr, to.id, q, segment, check, forwardDeadlineMs);
+  }
+
   partitionsOwned(): number {
     const placement = this.driver?.cluster.placement() ?? null;
     if (placement === null) return this.o.cfg.partitions;

@@ -20,6 +20,7 @@ import { RequestTable } from "./requests.ts";
 import { RequestReplay, withRequestTable } from "./request-recovery.ts";
 import { WritePath } from "./write-path.ts";
 import { Forwarder } from "./forward.ts";
+import { ClusterScan } from "./scan.ts";
 import { ExpirySweep, type ExpirySweepStats } from "./expiry-sweep.ts";
 import { ClusterHost } from "./cluster-host.ts";
 import { createNodeMetrics, type FrontDoor } from "./metrics.ts";
@@ -271,6 +272,23 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     forward: (to, ops, requestId, deadlineMs) => cluster.forward(to, ops, requestId, deadlineMs),
   });
 
+  // A Scan lists the whole keyspace; partitioned, a share from each member (scan.ts).
+  const scanner = new ClusterScan({
+    selfId: cfg.id,
+    placement: () => cluster.placement(),
+    joining: () => cluster.joining,
+    member: (id) => cluster.member(id),
+    local: (q, keep) => {
+      // keep given: a partitioned scan's share, with short cursors (scan.ts).
+      const cursor = keep === undefined ? q.cursor : engine.fullCursor(q.cursor);
+      const page = engine.listKeys(cursor, q.limit, q.prefix, q.type ?? undefined, now(), keep);
+      // A cursor a compaction of the key table expired: the client restarts its scan.
+      if (!page.ok) throw new OpFailure("INVALID_ARGUMENT", page.error.message);
+      return keep === undefined ? page : { keys: page.keys, cursor: engine.shortCursor(page.cursor) };
+    },
+    remote: (to, q, segment, check) => cluster.scanPart(to, q, segment, check),
+  });
+
   const startedMs = Date.now();
   const status = (): NodeStatus => {
     const members = cluster.members();
@@ -291,12 +309,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   const clientHandlerFor = (door: FrontDoor): ClientHandler => ({
     apply: async (op, requestId) => (await metrics.track([op], (ops) => forwarder.apply(ops, requestId), door))[0]!,
     batch: (ops, requestId) => metrics.track(ops, (o) => forwarder.apply(o, requestId), door),
-    scan: (q) => {
-      const page = engine.listKeys(q.cursor, q.limit, q.prefix, q.type ?? undefined, now());
-      // A cursor a compaction of the key table expired: the client restarts its scan.
-      if (!page.ok) throw new OpFailure("INVALID_ARGUMENT", page.error.message);
-      return page;
-    },
+    scan: (q) => scanner.scan(q),
     status,
     members: (): MemberView[] => cluster.members(),
     placementSettings: () => ({ replicationFactor: cfg.replicationFactor, partitions: cfg.partitions }),
@@ -357,6 +370,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
       if (cluster.joining) throw new OpFailure("UNAVAILABLE", `${cfg.id} has not joined the cluster yet; retry later`);
       return applyOps(ops, requestId);
     },
+    scanPart: (_fromId, q, segment, check) => scanner.part(q, segment, check),
   };
 
   const onInternalError = (method: string, err: unknown): void => log.error("internal error", { method, error: String(err) });

@@ -153,7 +153,11 @@ export type OpResult =
   | { kind: "ttl"; ttlMs: number };
 
 /** A Scan request after edge validation (limit within 1..scanLimitMax). */
-export interface ScanQuery { prefix: string; type: ValueKind | null; cursor: number; limit: number }
+/**
+ * local: in a partitioned cluster, only this node's replica (see ScanRequest.local); absent or
+ * false, the whole keyspace (src/node/scan.ts).
+ */
+export interface ScanQuery { prefix: string; type: ValueKind | null; cursor: number; limit: number; local?: boolean }
 export interface ScanPage { keys: string[]; cursor: number }
 /** Most keys one Scan page returns, and the page size when the client gives none. */
 export const scanLimitMax = 10_000;
@@ -225,4 +229,6 @@ export interface PeerHandler {
   exchange(fromId: string, payload: Uint8Array): Maybe<Uint8Array>;
   /** A client request another node forwarded here (NodeService.Forward): applied here, never forwarded again. */
   forward(fromId: string, ops: readonly ClientOp[], requestId: Uint8Array | null): Maybe<OpOutcome[]>;
+  /** One page of a partitioned Scan another node runs (NodeService.ScanPart; src/node/scan.ts). */
+  scanPart(fromId: string, q: ScanQuery, segment: number, placementCheck: number): Maybe<ScanPage>;
 }

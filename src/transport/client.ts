@@ -5,7 +5,7 @@ import { clientMessageBytesMax, clientResponseBytesMax } from "./api.ts";
 import {
   adminMethods, bigIntToInt64, clientMethods, codecs, CounterTypeWire, ExpireConditionWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
   rawCodec, RegisterTypeWire, uint64ToNumber, ValueTypeWire,
-  type BackupChunkWire, type EmptyWire, type GetResponseWire, type MethodDesc, type OpWire, type SetRequestWire,
+  type BackupChunkWire, type EmptyWire, type GetResponseWire, type MethodDesc, type OpWire, type ScanRequestWire, type SetRequestWire,
 } from "./proto.ts";
 import { BadBatchResponse, decodeBatchResponse, valueViewOf, type BatchItem } from "./batch-codec.ts";
 import { clientChannelTls, type TlsMaterial } from "./tls.ts";
@@ -216,6 +216,20 @@ const valueTypeWire: Record<ValueKind, number> = {
   gcounter: ValueTypeWire.GCOUNTER, pncounter: ValueTypeWire.PNCOUNTER, lww: ValueTypeWire.LWW, mv: ValueTypeWire.MV, set: ValueTypeWire.SET, hash: ValueTypeWire.HASH,
 };
 
+/** A Scan's query as a client gives it: local lists only the node's own replica (partitioned clusters). */
+export interface ScanOptions { prefix?: string; type?: ValueKind | null; cursor?: number; limit?: number; local?: boolean }
+
+/** A ScanRequest's wire form (a client's Scan, a node's ScanPart). */
+export function scanRequestWire(q: ScanOptions): ScanRequestWire {
+  return {
+    prefix: q.prefix === undefined ? undefined : new TextEncoder().encode(q.prefix),
+    type: q.type === undefined || q.type === null ? ValueTypeWire.UNSPECIFIED : valueTypeWire[q.type],
+    cursor: q.cursor ?? 0,
+    limit: q.limit ?? 0,
+    ...(q.local === true ? { local: true } : {}),
+  };
+}
+
 /** Batch with hand-encoded bytes both ways (the server side does the same). */
 const rawBatch: MethodDesc<Uint8Array, Uint8Array> = { ...clientMethods.Batch, req: rawCodec, res: rawCodec };
 
@@ -296,13 +310,8 @@ export class ImdbClient {
   }
 
   /** One page of present keys; pass the returned cursor back for the next (0: done). */
-  async scan(q: { prefix?: string; type?: ValueKind; cursor?: number; limit?: number }): Promise<{ keys: string[]; cursor: number }> {
-    const res = await this.call(clientMethods.Scan, {
-      prefix: q.prefix === undefined ? undefined : new TextEncoder().encode(q.prefix),
-      type: q.type === undefined ? ValueTypeWire.UNSPECIFIED : valueTypeWire[q.type],
-      cursor: q.cursor ?? 0,
-      limit: q.limit ?? 0,
-    });
+  async scan(q: ScanOptions): Promise<{ keys: string[]; cursor: number }> {
+    const res = await this.call(clientMethods.Scan, scanRequestWire(q));
     const utf8 = new TextDecoder();
     return { keys: (res.keys ?? []).map((k) => utf8.decode(k)), cursor: uint64ToNumber(res.cursor) };
   }

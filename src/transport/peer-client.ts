@@ -2,9 +2,12 @@
 import * as grpc from "@grpc/grpc-js";
 import { peerMessageBytesMax } from "./api.ts";
 import { nodeMethods } from "./proto.ts";
-import { opErrorCodes, type ClientOp, type OpErrorCode, type OpOutcome } from "./api.ts";
+import { opErrorCodes, type ClientOp, type OpErrorCode, type OpOutcome, type ScanPage, type ScanQuery } from "./api.ts";
 import { checkResultKind, decodeBatchResponse } from "./batch-codec.ts";
-import { encodeBatchRequest, requestOpOf, RpcError } from "./client.ts";
+import { encodeBatchRequest, requestOpOf, RpcError, scanRequestWire } from "./client.ts";
+import { uint64ToNumber } from "./proto.ts";
+
+const utf8Decoder = new TextDecoder();
 import { peerChannelTls, type TlsMaterial } from "./tls.ts";
 
 export const peerDeadlineMsDefault = 2000;
@@ -131,6 +134,33 @@ export class PeerClient {
           }));
         } catch (e) {
           reject(new RpcError(grpc.status.INTERNAL, `node "${expectedId}" answered a forwarded request with something unreadable: ${e instanceof Error ? e.message : String(e)}`));
+        }
+      });
+    });
+  }
+
+  /**
+   * One page of a partitioned Scan from the node `expectedId` at `addr` (NodeService.ScanPart):
+   * the keys it lists for the placement whose check is placementCheck. Rejects with RpcError.
+   */
+  scanPart(addr: string, expectedId: string, q: ScanQuery, segment: number, placementCheck: number, deadlineMs: number): Promise<ScanPage> {
+    if (this.closed) return Promise.reject(new RpcError(grpc.status.UNAVAILABLE, "peer client is closed"));
+    const ch = this.channel(addr, expectedId);
+    const m = nodeMethods.ScanPart;
+    const scan = scanRequestWire(q);
+    return new Promise((resolve, reject) => {
+      ch.client.makeUnaryRequest(m.path, (v) => m.req.encode(v), (b) => m.res.decode(b), { fromId: this.opts.selfId, scan, segment, placementCheck }, { deadline: Date.now() + deadlineMs }, (err, res) => {
+        if (err) {
+          reject(new RpcError(err.code, err.details));
+          return;
+        }
+        try {
+          const keys = (res?.keys ?? []).map((k) => utf8Decoder.decode(k));
+          const cursor = uint64ToNumber(res?.cursor);
+          if (keys.length > q.limit || !Number.isSafeInteger(cursor)) throw new Error(`${keys.length} keys for a limit of ${q.limit}, cursor ${cursor}`);
+          resolve({ keys, cursor });
+        } catch (e) {
+          reject(new RpcError(grpc.status.INTERNAL, `node "${expectedId}" answered a scan with something unreadable: ${e instanceof Error ? e.message : String(e)}`));
         }
       });
     });

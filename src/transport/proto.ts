@@ -80,7 +80,8 @@ export interface TtlResponseWire { key?: Uint8Array; ttlMs?: WireInt64 }
 export interface SetResponseWire { key?: Uint8Array; context?: Uint8Array }
 export interface DeleteRequestWire { key?: Uint8Array; requestId?: Uint8Array }
 export interface DeleteResponseWire { key?: Uint8Array; deleted?: boolean }
-export interface ScanRequestWire { prefix?: Uint8Array; type?: number; cursor?: WireInt64; limit?: number }
+export interface ScanRequestWire { prefix?: Uint8Array; type?: number; cursor?: WireInt64; limit?: number; local?: boolean }
+export interface ScanPartRequestWire { fromId?: string; scan?: ScanRequestWire; segment?: number; placementCheck?: number }
 export interface ScanResponseWire { keys?: Uint8Array[]; cursor?: WireInt64 }
 export interface SAddRequestWire { key?: Uint8Array; members?: Uint8Array[]; requestId?: Uint8Array }
 export interface SRemRequestWire { key?: Uint8Array; members?: Uint8Array[]; requestId?: Uint8Array }
@@ -197,6 +198,7 @@ export const codecs = {
   BackupChunk: codec<BackupChunkWire>("imdb.v1.BackupChunk"),
   PeerEnvelope: codec<PeerEnvelopeWire>("imdb.v1.PeerEnvelope"),
   ForwardRequest: codec<ForwardRequestWire>("imdb.v1.ForwardRequest"),
+  ScanPartRequest: codec<ScanPartRequestWire>("imdb.v1.ScanPartRequest"),
   HSetRequest: codec<HSetRequestWire>("imdb.v1.HSetRequest"),
   HSetResponse: codec<HSetResponseWire>("imdb.v1.HSetResponse"),
   HGetRequest: codec<HGetRequestWire>("imdb.v1.HGetRequest"),
@@ -277,6 +279,7 @@ export const nodeMethods = {
   Exchange: m(ns, "Exchange", codecs.PeerEnvelope, codecs.PeerEnvelope),
   /** The response is an encoded BatchResponse, handled by batch-codec.ts (served and read as raw bytes). */
   Forward: m(ns, "Forward", codecs.ForwardRequest, rawCodec),
+  ScanPart: m(ns, "ScanPart", codecs.ScanPartRequest, codecs.ScanResponse),
 } as const;
 
 export const healthMethods = {

@@ -7,7 +7,7 @@ import {
 import {
   adminMethods, bigIntToInt64, clientMethods, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, rawCodec, serviceDefinition,
   type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
-  type DeleteResponseWire, type MethodDesc, type RemoveMemberRequestWire, type ScanRequestWire, type SCountResponseWire, type SetResponseWire,
+  type DeleteResponseWire, type MethodDesc, type RemoveMemberRequestWire, type ScanPartRequestWire, type ScanRequestWire, type SCountResponseWire, type SetResponseWire,
   type SIsMemberResponseWire, type SMembersResponseWire, type BackupChunkWire,
 } from "./proto.ts";
 import {
@@ -317,6 +317,11 @@ function peerImpl(nodeId: string, h: PeerHandler, secure: boolean, onInternal: E
       // The same decoding, checks and limits as a client's Batch.
       const { ops, requestId } = decodeBatch(req.batch ?? new Uint8Array(0));
       return encodeBatchResponse(ops, await h.forward(fromId, ops, requestId));
+    }),
+    ScanPart: unary("ScanPart", onInternal, async (req: ScanPartRequestWire, call) => {
+      const fromId = peerId(call, secure, req.fromId);
+      const page = await h.scanPart(fromId, scanQuery(req.scan ?? {}), req.segment ?? 0, req.placementCheck ?? 0);
+      return { keys: page.keys.map((k) => utf8Encoder.encode(k)), cursor: page.cursor };
     }),
   };
 }

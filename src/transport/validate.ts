@@ -212,7 +212,7 @@ export function scanQuery(req: ScanRequestWire): ScanQuery {
   if (limit > scanLimitMax) throw new OpFailure("INVALID_ARGUMENT", `limit must be at most ${scanLimitMax}, got ${limit}`);
   const cursor = uint64ToNumber(req.cursor);
   if (!Number.isSafeInteger(cursor)) throw new OpFailure("INVALID_ARGUMENT", "cursor is not one this server returned");
-  return { prefix, type: valueKind(req.type), cursor, limit: limit === 0 ? scanLimitDefault : limit };
+  return { prefix, type: valueKind(req.type), cursor, limit: limit === 0 ? scanLimitDefault : limit, local: req.local === true };
 }
 
 /** One set member: 1..setMemberBytesMax bytes. */

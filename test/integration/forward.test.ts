@@ -160,7 +160,7 @@ describe("forwarding to owners (replicationFactor 2 of 3 nodes)", () => {
   });
 
   test("each node stores exactly the keys it owns (writes reach owners only: deltas and anti-entropy among owners)", async () => {
-    const keysOf = (id: string): Promise<string[]> => scanAll(clients.get(id)!);
+    const keysOf = (id: string): Promise<string[]> => scanAll(clients.get(id)!, true);
     const written = new Set<string>();
     for (const id of ids) for (const k of await keysOf(id)) written.add(k);
     expect(written.size).toBeGreaterThan(keys.length);
@@ -172,6 +172,48 @@ describe("forwarding to owners (replicationFactor 2 of 3 nodes)", () => {
     const held = await Promise.all(ids.map(async (id) => (await keysOf(id)).length));
     for (const n of held) expect(n).toBeLessThan(written.size);
     expect(held.reduce((a, b) => a + b, 0)).toBe(written.size * replicationFactor);
+  });
+
+  test("a Scan on any node lists the whole keyspace, each key once (gRPC, the CLI's keys, a Redis client's SCAN)", async () => {
+    const union = new Set<string>();
+    for (const id of ids) for (const k of await scanAll(clients.get(id)!, true)) union.add(k);
+    const all = [...union].sort();
+    for (const id of ids) {
+      const listed = await scanAll(clients.get(id)!);
+      expect(listed.length).toBe(all.length);
+      expect(listed).toEqual(all);
+    }
+    // Small pages cross every member's share.
+    const paged: string[] = [];
+    let cursor = 0;
+    do {
+      const page = await clients.get("node-2")!.scan({ cursor, limit: 7 });
+      expect(page.keys.length).toBeLessThanOrEqual(7);
+      paged.push(...page.keys);
+      cursor = page.cursor;
+    } while (cursor !== 0);
+    expect(paged.sort()).toEqual(all);
+    const cli = await run(["client", "--server", nodes.get("node-3")!.clientAddr, "--tls-dir", certs, "keys"]);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout.trim().split("\n").sort()).toEqual(all);
+    const local = await run(["client", "--server", nodes.get("node-3")!.clientAddr, "--tls-dir", certs, "keys", "--local"]);
+    expect(local.stdout.trim().split("\n").sort()).toEqual(await scanAll(clients.get("node-3")!, true));
+    const port = Number(nodes.get("node-1")!.respAddr!.split(":").at(-1));
+    const tls = { ca: readFileSync(join(certs, "ca.crt")), cert: readFileSync(join(certs, "client.crt")), key: readFileSync(join(certs, "client.key")), servername: "localhost" };
+    const r = new Redis({ host: "127.0.0.1", port, tls, lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await r.connect();
+      const viaResp: string[] = [];
+      let c = "0";
+      do {
+        const [next, keys] = await r.scan(c, "COUNT", 10);
+        viaResp.push(...keys);
+        c = next;
+      } while (c !== "0");
+      expect(viaResp.sort()).toEqual(all);
+    } finally {
+      r.disconnect();
+    }
   });
 
   test("with one owner SIGKILLed, every key stays readable and writable through a node that does not own it", async () => {

@@ -115,12 +115,12 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
-/** Every key a node lists (Scan, page by page), sorted. */
-export async function scanAll(client: { scan(q: { cursor?: number; limit?: number }): Promise<{ keys: string[]; cursor: number }> }): Promise<string[]> {
+/** Every key a Scan lists (local: only the node's own replica, in a partitioned cluster), sorted. */
+export async function scanAll(client: { scan(q: { cursor?: number; limit?: number; local?: boolean }): Promise<{ keys: string[]; cursor: number }> }, local = false): Promise<string[]> {
   const out: string[] = [];
   let cursor = 0;
   do {
-    const page = await client.scan({ cursor, limit: 1000 });
+    const page = await client.scan({ cursor, limit: 1000, local });
     out.push(...page.keys);
     cursor = page.cursor;
   } while (cursor !== 0);

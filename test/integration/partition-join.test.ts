@@ -31,7 +31,7 @@ function nodeArgs(id: string, seed: string | null): string[] {
   ];
 }
 
-const keysOf = (id: string): Promise<string[]> => scanAll(clients.get(id)!);
+const keysOf = (id: string): Promise<string[]> => scanAll(clients.get(id)!, true);
 
 async function connect(id: string): Promise<void> {
   clients.set(id, new ImdbClient({ server: nodes.get(id)!.clientAddr, tls: await loadTlsDir(certs, "client") }));

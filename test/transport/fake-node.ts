@@ -217,4 +217,11 @@ export class EchoPeer implements PeerHandler {
     this.forwarded.push({ fromId, ops, requestId });
     return ops.map((op) => ({ ok: false, error: { code: "NOT_FOUND", message: `${op.kind} ${op.key} reached the peer` } }));
   }
+  /** Scan pages asked for, as received. */
+  readonly scanned: Array<{ fromId: string; q: ScanQuery; segment: number; check: number }> = [];
+  /** Answers one key naming what it received, and the cursor plus one. */
+  scanPart(fromId: string, q: ScanQuery, segment: number, check: number): ScanPage {
+    this.scanned.push({ fromId, q, segment, check });
+    return { keys: [`${q.prefix}|${q.type ?? "any"}|${q.limit}|${segment}|${check}`], cursor: q.cursor + 1 };
+  }
 }

@@ -20,6 +20,7 @@ beforeAll(async () => {
     handler: {
       exchange: (_from, payload) => new Promise((r) => setTimeout(() => r(payload), answerDelayMs)),
       forward: () => Promise.reject(new Error("not used here")),
+      scanPart: () => Promise.reject(new Error("not used here")),
     },
   });
 });
