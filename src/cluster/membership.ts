@@ -6,7 +6,11 @@ import type { ClusterConfig } from "./config.ts";
 import type { Outbox } from "./outbox.ts";
 import { Suspicion, suspicionConfirmationsExpected, suspicionMinTimeoutMs } from "./suspicion.ts";
 import type { ClusterEvent, Env, Incarnation, MemberStatus, MemberView, NodeId } from "./types.ts";
-import type { AliveMsg, DeadMsg, LeftMsg, MemberState, Message, SuspectMsg, UpdateMsg } from "./wire.ts";
+import { sameSettings, type AliveMsg, type DeadMsg, type LeftMsg, type MemberState, type Message, type PlacementSettings, type SuspectMsg, type UpdateMsg } from "./wire.ts";
+
+function describeSettings(s: PlacementSettings): string {
+  return s.replicationFactor === 0 ? "replicationFactor 0 (every node holds every key)" : `replicationFactor ${s.replicationFactor}, partitions ${s.partitions}`;
+}
 
 export interface Member {
   id: NodeId;
@@ -97,6 +101,8 @@ export class Membership {
   private nextPushPullAtMs: number;
   private nextReconnectAtMs: number;
   private nextJoinAtMs: number;
+  /** How this node places keys, sent with every push-pull. */
+  private readonly settings: PlacementSettings;
 
   constructor(
     private readonly config: ClusterConfig,
@@ -118,6 +124,7 @@ export class Membership {
     this.nextPushPullAtMs = now + config.pushPullIntervalMs;
     this.nextReconnectAtMs = now + config.reconnectIntervalMs;
     this.nextJoinAtMs = now;
+    this.settings = { replicationFactor: config.replicationFactor, partitions: config.partitions };
     this.queue.push(this.aliveOfSelf());
   }
 
@@ -396,7 +403,7 @@ export class Membership {
   private sendPushPull(to: NodeId | null, addr: string, join: boolean, reply: boolean): void {
     const members: MemberState[] = [];
     for (const m of this.members.values()) members.push({ id: m.id, addr: m.addr, incarnation: m.incarnation, status: m.status });
-    this.outbox.send(to, addr, { kind: "push-pull", join, reply, members });
+    this.outbox.send(to, addr, { kind: "push-pull", join, reply, members, settings: this.settings });
   }
 
   private reap(now: number): void {
@@ -478,6 +485,14 @@ export class Membership {
         this.leftNode(msg);
         return;
       case "push-pull":
+        // A node that places keys differently must not become a member: the two would disagree
+        // on every key's owners. Not merged; a join is answered (with this node's settings) so
+        // that the joiner sees the mismatch too and says so.
+        if (!sameSettings(msg.settings, this.settings)) {
+          this.events.push({ kind: "settings-mismatch", address: fromAddr, theirs: describeSettings(msg.settings), ours: describeSettings(this.settings) });
+          if (!msg.reply) this.sendPushPull(from, fromAddr, false, true);
+          return;
+        }
         this.mergeRemoteState(msg.members);
         if (!this.synced) {
           this.synced = true;

@@ -79,4 +79,9 @@ export type ClusterEvent =
    */
   | { kind: "replica-reset"; reason: string }
   /** A quarantined life heard from every member: it may take writes and exchange data. */
-  | { kind: "gc-quarantine-lifted"; generation: number };
+  | { kind: "gc-quarantine-lifted"; generation: number }
+  /**
+   * A node at `address` places keys with other settings (replicationFactor, partitions) than
+   * this one: its member list was not merged, so neither lists the other (Membership).
+   */
+  | { kind: "settings-mismatch"; address: string; theirs: string; ours: string };

@@ -9,6 +9,7 @@
 import type { TreeHash } from "./hashtree.ts";
 import type { Incarnation, MemberStatus, NodeId } from "./types.ts";
 import { aePieceBytesMax, keyBytesMax, keyEnvelopeBytesMax, peerDeltaBytesMax, peerEnvelopeBytesMax } from "../limits.ts";
+import { partitionsMax, replicationFactorMax } from "./placement.ts";
 
 export const wireVersion = 1;
 
@@ -61,6 +62,20 @@ export const MessageKind = {
 /** Member status codes in push-pull. ONLY APPEND TO THIS LIST. */
 const statusCodes: readonly MemberStatus[] = ["alive", "suspect", "dead", "left"];
 
+/**
+ * How a member places keys (ClusterConfig): every member of a cluster must use the same, or
+ * members would disagree on who owns what. partitions matters only with a replication factor.
+ */
+export interface PlacementSettings {
+  replicationFactor: number;
+  partitions: number;
+}
+
+/** Do two members place keys alike? */
+export function sameSettings(a: PlacementSettings, b: PlacementSettings): boolean {
+  return a.replicationFactor === b.replicationFactor && (a.replicationFactor === 0 || a.partitions === b.partitions);
+}
+
 export interface MemberState {
   id: NodeId;
   addr: string;
@@ -112,7 +127,8 @@ export type Message =
   | { kind: "ack"; seq: number }
   | { kind: "nack"; seq: number }
   | UpdateMsg
-  | { kind: "push-pull"; join: boolean; reply: boolean; members: MemberState[] }
+  /** settings: the sender's placement settings; a member whose settings differ is not merged (Membership). */
+  | { kind: "push-pull"; join: boolean; reply: boolean; members: MemberState[]; settings: PlacementSettings }
   | { kind: "delta-batch"; epoch: number; floorSeq: number; firstSeq: number; deltas: Uint8Array[] }
   | { kind: "delta-ack"; epoch: number; seq: number }
   | { kind: "ae-tree"; depth: number; level: number; items: TreeItem[] }
@@ -260,6 +276,7 @@ function encodeMessage(w: Writer, m: Message): void {
       for (const s of m.members) {
         w.str(s.id); w.str(s.addr); w.varint(s.incarnation); w.u8(statusCodes.indexOf(s.status));
       }
+      w.varint(m.settings.replicationFactor); w.varint(m.settings.partitions);
       return;
     case "delta-batch":
       w.u8(MessageKind.deltaBatch); w.u32(m.epoch); w.varint(m.floorSeq); w.varint(m.firstSeq);
@@ -470,7 +487,12 @@ function decodeMessage(r: Reader): Message | null {
         if (status === undefined) throw new WireError("bad-value", "member status");
         members.push({ id, addr, incarnation, status });
       }
-      return { kind: "push-pull", join: (flags & 1) !== 0, reply: (flags & 2) !== 0, members };
+      const replicationFactor = r.varint();
+      const partitions = r.varint();
+      if (replicationFactor > replicationFactorMax || partitions < 1 || partitions > partitionsMax) {
+        throw new WireError("bad-value", `push-pull settings: replicationFactor ${replicationFactor}, partitions ${partitions}`);
+      }
+      return { kind: "push-pull", join: (flags & 1) !== 0, reply: (flags & 2) !== 0, members, settings: { replicationFactor, partitions } };
     }
     case MessageKind.deltaBatch: {
       const epoch = r.u32();

@@ -169,6 +169,8 @@ export class ClusterHost {
   }
 
   private stopped = false;
+  /** When a settings mismatch with each address was last logged. */
+  private readonly mismatchLoggedAt = new Map<string, number>();
   /** Full GCs after tombstone collection freed memory (memory-return.ts). */
   private memoryReturn: MemoryReturn | null = null;
 
@@ -276,6 +278,15 @@ export class ClusterHost {
       case "message-refused":
         log.warn("refused a peer message", { from: e.from, reason: e.reason });
         break;
+      case "settings-mismatch": {
+        // Asked again every reconnect interval: said once a minute per address.
+        const now = Date.now();
+        if ((this.mismatchLoggedAt.get(e.address) ?? 0) + 60_000 > now) break;
+        if (this.mismatchLoggedAt.size > 1000) this.mismatchLoggedAt.clear();
+        this.mismatchLoggedAt.set(e.address, now);
+        log.error("a node that places keys differently tried to join or answered a join: it is not a member (every node of a cluster needs the same replicationFactor and partitions)", { address: e.address, theirs: e.theirs, ours: e.ours });
+        break;
+      }
       case "deltas-acked":
         break;
       case "tombstones-collected":

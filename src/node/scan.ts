@@ -125,7 +125,7 @@ export class ClusterScan {
     if (id === this.p.selfId) return this.part(q, segment, check);
     const m = this.p.member(id);
     if (m === undefined || m.status === "dead" || m.status === "left") {
-      throw new OpFailure("UNAVAILABLE", `member ${id}, which lists a share of the keyspace, is down; the scan can go on once it is back or removed (imdb admin remove-member); retry later`);
+      throw new OpFailure("UNAVAILABLE", `member ${id}, which lists a share of the keyspace, is down; the scan can go on once it is back or removed (imdb admin member remove); retry later`);
     }
     try {
       return await this.p.remote({ id, addr: m.addr }, q, segment, check);

@@ -23,6 +23,8 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ kind: fc.constant("left" as const), id: idArb, incarnation: incArb }),
   fc.record({
     kind: fc.constant("push-pull" as const), join: fc.boolean(), reply: fc.boolean(),
+    // Mostly the settings of the cluster under test (replicationFactor 0), sometimes another's.
+    settings: fc.constantFrom({ replicationFactor: 0, partitions: 16_384 }, { replicationFactor: 0, partitions: 64 }, { replicationFactor: 0, partitions: 16_384 }, { replicationFactor: 3, partitions: 1024 }),
     members: fc.array(fc.record({ id: idArb, addr: fc.constantFrom("a:1", "b:1"), incarnation: incArb, status: fc.constantFrom("alive" as const, "suspect" as const, "dead" as const, "left" as const) }), { maxLength: 4 }),
   }),
   fc.record({ kind: fc.constant("delta-batch" as const), epoch: fc.nat({ max: 3 }), floorSeq: fc.nat({ max: 10 }), firstSeq: fc.integer({ min: 1, max: 10 }), deltas: fc.array(bytesArb, { maxLength: 3 }) }),

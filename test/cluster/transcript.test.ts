@@ -67,7 +67,7 @@ test("membership transcript: join, probe, indirect probe, suspicion, refutation,
   };
   const inc = (n: number) => n as Incarnation;
   advance(1);
-  recv("b", { kind: "push-pull", join: false, reply: true, members: [
+  recv("b", { kind: "push-pull", join: false, reply: true, settings: { replicationFactor: 0, partitions: 16_384 }, members: [
     { id: "b" as NodeId, addr: "b:1", incarnation: inc(0), status: "alive" },
     { id: "c" as NodeId, addr: "c:1", incarnation: inc(0), status: "alive" },
   ] });

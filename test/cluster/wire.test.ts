@@ -18,7 +18,7 @@ const every: Message[] = [
   { kind: "suspect", id: id("n4"), incarnation: inc(0), from: id("n1") },
   { kind: "dead", id: id("n4"), incarnation: inc(9), from: id("n2") },
   { kind: "left", id: id("n5"), incarnation: inc(Number.MAX_SAFE_INTEGER) },
-  { kind: "push-pull", join: true, reply: false, members: [{ id: id("a"), addr: "x:1", incarnation: inc(1), status: "suspect" }, { id: id("b"), addr: "y:2", incarnation: inc(0), status: "left" }] },
+  { kind: "push-pull", join: true, reply: false, settings: { replicationFactor: 3, partitions: 1024 }, members: [{ id: id("a"), addr: "x:1", incarnation: inc(1), status: "suspect" }, { id: id("b"), addr: "y:2", incarnation: inc(0), status: "left" }] },
   { kind: "delta-batch", epoch: 0xffffffff, floorSeq: 3, firstSeq: 4, deltas: [new Uint8Array([1, 2, 3]), new Uint8Array(0)] },
   { kind: "delta-ack", epoch: 12, seq: 99 },
   { kind: "ae-tree", depth: 4, level: 2, items: [{ index: 255, hash: [0xdeadbeef, 1, 0, 0xffffffff] }] },

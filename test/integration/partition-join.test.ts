@@ -24,10 +24,10 @@ const three = new Placement(ids.slice(0, 3).map(asNodeId), { partitions, replica
 const four = new Placement(ids.map(asNodeId), { partitions, replicationFactor });
 const ownersIn = (pl: Placement, key: string): string[] => pl.ownersOfKey(key);
 
-function nodeArgs(id: string, seed: string | null): string[] {
+function nodeArgs(id: string, seed: string | null, rf = replicationFactor): string[] {
   return [
     "--data-dir", join(dir.path, id), "--tls-dir", certs, "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0",
-    "--replication-factor", String(replicationFactor), "--partitions", String(partitions), ...(seed ? ["--seeds", seed] : []),
+    "--replication-factor", String(rf), "--partitions", String(partitions), ...(seed ? ["--seeds", seed] : []),
   ];
 }
 
@@ -38,7 +38,7 @@ async function connect(id: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  expect((await run(["certs", "init", "--dir", certs, "--nodes", ids.join(","), "--clients", "client"])).code).toBe(0);
+  expect((await run(["certs", "init", "--dir", certs, "--nodes", [...ids, "node-x"].join(","), "--clients", "client"])).code).toBe(0);
   const first = await startNode("node-1", nodeArgs("node-1", null));
   nodes.set("node-1", first);
   for (const id of ids.slice(1, 3)) nodes.set(id, await startNode(id, nodeArgs(id, first.peerAddr)));
@@ -85,5 +85,19 @@ describe("a node joins a partitioned cluster", () => {
       const v = await clients.get(ids[i % 4]!)!.get(key);
       expect(v.type === "pncounter" && v.value, key).toBe(BigInt((i % 7) + 1));
     }
+  });
+
+  test("a node started with another replication factor is not let in: both sides log why, and it takes no writes", async () => {
+    const x = await startNode("node-x", nodeArgs("node-x", nodes.get("node-1")!.peerAddr, 3));
+    nodes.set("node-x", x);
+    await connect("node-x");
+    const said = "places keys differently";
+    await waitFor("node-x and node-1 to log the mismatch", async () => x.log().includes(said) && nodes.get("node-1")!.log().includes(said));
+    expect(x.log()).toContain("replicationFactor 3");
+    // The mismatch is found at the join's push-pull, before any merge: neither lists the other.
+    expect((await clients.get("node-1")!.members()).map((m) => m.id)).not.toContain("node-x");
+    expect((await clients.get("node-x")!.members()).map((m) => m.id)).toEqual(["node-x"]);
+    const err = await clients.get("node-x")!.increment("join:0", 1n).catch((e: unknown) => e);
+    expect(String(err)).toContain("has not joined");
   });
 });
