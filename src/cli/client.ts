@@ -259,10 +259,15 @@ function statusHuman(s: NodeStatus): string {
 }
 
 function clusterMembersHuman(ms: MemberView[]): string {
-  // PARTITIONS only when the cluster is partitioned (replicationFactor > 0): replicas each member owns.
+  // Only when the cluster is partitioned (replicationFactor > 0): PARTITIONS, the replicas each
+  // member owns; HINTS (deltas held for it) and MOVING (state bytes shipped with it in the last
+  // minute, both ways), what is on its way between the node asked and the member.
   const partitioned = ms.some((m) => m.partitions !== undefined);
-  const head = ["ID", "ADDRESS", "STATUS", "INCARNATION", ...(partitioned ? ["PARTITIONS"] : [])];
-  const rows = [head, ...ms.map((m) => [m.id, m.address, m.status, String(m.incarnation), ...(partitioned ? [String(m.partitions ?? 0)] : [])])];
+  const head = ["ID", "ADDRESS", "STATUS", "INCARNATION", ...(partitioned ? ["PARTITIONS", "HINTS", "MOVING"] : [])];
+  const rows = [head, ...ms.map((m) => [
+    m.id, m.address, m.status, String(m.incarnation),
+    ...(partitioned ? [String(m.partitions ?? 0), String(m.hintsPending ?? 0), String(m.bytesMoving ?? 0)] : []),
+  ])];
   const last = head.length - 1;
   const widths = head.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) => r.map((c, i) => (i < last ? c.padEnd(widths[i] ?? 0) : c)).join("  ")).join("\n");

@@ -64,8 +64,35 @@ export interface AePeer {
   addr: string;
 }
 
+/** The window `recentBytes` reports over: what an operator reads as "bytes moving now". */
+export const movingWindowMs = 60_000;
+const movingBuckets = 6;
+
+/** State bytes shipped with one peer, both ways: totals since start and the last movingWindowMs. */
+class PeerTraffic {
+  sent = 0;
+  received = 0;
+  /** Bytes per movingWindowMs / movingBuckets slice, by slice number (at most movingBuckets kept). */
+  private readonly slices = new Map<number, number>();
+
+  add(nowMs: number, bytes: number): void {
+    const slice = Math.floor(nowMs / (movingWindowMs / movingBuckets));
+    this.slices.set(slice, (this.slices.get(slice) ?? 0) + bytes);
+    for (const s of this.slices.keys()) if (s <= slice - movingBuckets) this.slices.delete(s);
+  }
+
+  recent(nowMs: number): number {
+    const slice = Math.floor(nowMs / (movingWindowMs / movingBuckets));
+    let n = 0;
+    for (const [s, b] of this.slices) if (s > slice - movingBuckets) n += b;
+    return n;
+  }
+}
+
 export class AntiEntropy {
   private nextRoundAtMs: number;
+  /** State bytes shipped per peer (members' "bytes moving", metrics); forgotten with the peer. */
+  private readonly traffic = new Map<NodeId, PeerTraffic>();
   private readonly repair = new Set<NodeId>();
   /** States arriving in pieces, oldest first, by `${from}\u0000${transfer}\u0000${key}`. */
   private readonly reassemblies = new Map<string, Reassembly>();
@@ -128,6 +155,26 @@ export class AntiEntropy {
 
   forget(peer: NodeId): void {
     this.repair.delete(peer);
+    this.traffic.delete(peer);
+  }
+
+  /** State bytes shipped to and from `peer`: totals since start, and both ways in the last movingWindowMs. */
+  peerTraffic(peer: NodeId): { sent: number; received: number; recent: number } {
+    const t = this.traffic.get(peer);
+    return t === undefined ? { sent: 0, received: 0, recent: 0 } : { sent: t.sent, received: t.received, recent: t.recent(this.env.nowMs()) };
+  }
+
+  private count(peer: NodeId, bytes: number, way: "sent" | "received"): void {
+    if (bytes === 0) return;
+    let t = this.traffic.get(peer);
+    if (t === undefined) {
+      // Bounded like every per-peer table: a peer beyond membersMax is not counted.
+      if (this.traffic.size >= this.config.membersMax) return;
+      t = new PeerTraffic();
+      this.traffic.set(peer, t);
+    }
+    t[way] += bytes;
+    t.add(this.env.nowMs(), bytes);
   }
 
   nextDeadlineMs(): number {
@@ -308,7 +355,12 @@ export class AntiEntropy {
 
   private onStates(from: NodeId, fromAddr: string, all: ReadonlyArray<readonly [string, Uint8Array]>, want: readonly string[], stamp: AeStamp | undefined): void {
     const entries = all.length > 0 && this.gate.acceptsStates(from, stamp) ? all.filter(([k, st]) => !this.gate.skipsKey(k, st)) : [];
-    if (entries.length > 0) this.store.mergeStates(entries);
+    if (entries.length > 0) {
+      this.store.mergeStates(entries);
+      let bytes = 0;
+      for (const [k, st] of entries) bytes += k.length + st.length;
+      this.count(from, bytes, "received");
+    }
     if (want.length > 0) this.sendStates(from, fromAddr, [...want], []);
     if (entries.length > 0 || want.length > 0) {
       this.events.push({ kind: "anti-entropy-repaired", peer: from, keysSent: want.length, keysReceived: entries.length });
@@ -367,6 +419,7 @@ export class AntiEntropy {
       sent += s.length;
     }
     this.stateBytesLeft -= sent;
+    this.count(to, sent, "sent");
   }
 
   /** One state of more than stateBytesMax bytes, as ae-pieces of at most stateBytesMax. */
@@ -414,6 +467,7 @@ export class AntiEntropy {
     if (this.completed.size > completedTransfersMax) this.completed.delete(this.completed.values().next().value as string);
     if (!this.gate.acceptsStates(from, r.stamp) || this.gate.skipsKey(r.key, r.buf)) return;
     this.store.mergeStates([[r.key, r.buf]]);
+    this.count(from, r.key.length + r.buf.length, "received");
     this.events.push({ kind: "anti-entropy-repaired", peer: from, keysSent: 0, keysReceived: 1 });
   }
 

@@ -491,6 +491,18 @@ export class Cluster {
     return this.deltas.backlog(peer);
   }
 
+  /**
+   * What is on its way between this node and `peer`: hints (deltas held for it, not yet
+   * acknowledged: it gets them when it answers; dropped if it is declared dead, when anti-entropy
+   * repairs it instead) and state bytes anti-entropy shipped with it (a hand-off or a repair),
+   * both ways, in total and in the last minute.
+   */
+  peerTransfer(peer: NodeId): { hintsPending: number; hintBytes: number; stateBytesSent: number; stateBytesReceived: number; stateBytesLastMinute: number } {
+    const b = this.deltas.backlog(peer);
+    const t = this.ae.peerTraffic(peer);
+    return { hintsPending: b.entries, hintBytes: b.bytes, stateBytesSent: t.sent, stateBytesReceived: t.received, stateBytesLastMinute: t.recent };
+  }
+
   /** Anti-entropy totals since start: exchanges opened, envelope bytes each way, keys repaired. */
   antiEntropyTotals(): { rounds: number; bytesSent: number; bytesReceived: number; keysRepaired: number } {
     return {

@@ -381,14 +381,18 @@ export class ClusterHost {
     const placement = this.driver.cluster.placement();
     const owned = new Map<string, number>();
     if (placement !== null) placement.loads().forEach((n, i) => owned.set(placement.members[i]!, n));
-    return this.driver.members().map((m) => ({
-      id: m.id, address: m.address, status: m.status, incarnation: Number(m.incarnation),
+    const c = this.driver.cluster;
+    return this.driver.members().map((m) => {
+      if (placement === null) return { id: m.id, address: m.address, status: m.status, incarnation: Number(m.incarnation) };
+      const t = m.id === this.o.cfg.id ? null : c.peerTransfer(m.id);
       // Left members own nothing: they are outside the placement.
-      ...(placement === null ? {} : { partitions: owned.get(m.id) ?? 0 }),
-    }));
+      return {
+        id: m.id, address: m.address, status: m.status, incarnation: Number(m.incarnation), partitions: owned.get(m.id) ?? 0,
+        hintsPending: t?.hintsPending ?? 0, bytesMoving: t?.stateBytesLastMinute ?? 0,
+      };
+    });
   }
 
-  /** Partition replicas this node owns: every partition when every member holds every key. */
   /** The current placement (Cluster.placement); null without a replication factor or before the cluster starts. */
   placement(): Placement | null {
     return this.driver?.cluster.placement() ?? null;
@@ -405,6 +409,7 @@ export class ClusterHost {
     return this.peers.scanPart(to.addr, to.id, q, segment, check, forwardDeadlineMs);
   }
 
+  /** Partition replicas this node owns: every partition when every member holds every key. */
   partitionsOwned(): number {
     const placement = this.driver?.cluster.placement() ?? null;
     if (placement === null) return this.o.cfg.partitions;
@@ -417,7 +422,7 @@ export class ClusterHost {
   }
 
   /** Per peer still in the member list: deltas not yet acknowledged, and how long the oldest has waited. */
-  peerReplication(): { peer: string; backlog: number; lagSeconds: number; status: string }[] {
+  peerReplication(): { peer: string; backlog: number; lagSeconds: number; status: string; stateBytesSent: number; stateBytesReceived: number }[] {
     const d = this.driver;
     if (!d) return [];
     return d.members()
@@ -426,7 +431,8 @@ export class ClusterHost {
       .filter((m) => m.id !== this.o.cfg.id)
       .map((m) => {
         const b = d.cluster.deltaBacklog(m.id);
-        return { peer: m.id, backlog: b.entries, lagSeconds: b.oldestAgeMs / 1000, status: m.status };
+        const t = d.cluster.peerTransfer(m.id);
+        return { peer: m.id, backlog: b.entries, lagSeconds: b.oldestAgeMs / 1000, status: m.status, stateBytesSent: t.stateBytesSent, stateBytesReceived: t.stateBytesReceived };
       });
   }
 

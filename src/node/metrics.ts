@@ -45,6 +45,9 @@ export interface PeerReplication {
   lagSeconds: number;
   /** The peer's member state (alive, suspect, dead, left), when known. */
   status?: string;
+  /** State bytes anti-entropy shipped to and from the peer since start (hand-offs and repairs). */
+  stateBytesSent?: number;
+  stateBytesReceived?: number;
 }
 
 /** Cumulative totals since the node started (pulled at scrape time). */
@@ -385,6 +388,29 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     },
   });
 
+  new Counter({
+    name: "imdb_peer_state_bytes_total",
+    help: "State bytes anti-entropy shipped to (sent) and from (received) a peer: partitions handed off after a membership change, and repairs. Its rate is the bytes moving.",
+    labelNames: ["peer", "direction"],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of peersNow()) {
+        this.labels(cut(p.peer), "sent").inc(nonNegative(p.stateBytesSent ?? 0));
+        this.labels(cut(p.peer), "received").inc(nonNegative(p.stateBytesReceived ?? 0));
+      }
+    },
+  });
+  new Gauge({
+    name: "imdb_hints_pending",
+    help: "Deltas held for members this node cannot reach now (suspect), handed to them when they answer; a member declared dead is repaired by anti-entropy instead.",
+    registers,
+    collect() {
+      let n = 0;
+      for (const p of peersNow()) if (p.status === "suspect") n += nonNegative(p.backlog);
+      this.set(n);
+    },
+  });
   new Gauge({
     name: "imdb_peer_alive",
     help: "1 while a peer is alive as this node sees it, 0 once suspect, dead or left; the series stays until the member is reaped or removed.",

@@ -178,8 +178,12 @@ export interface NodeStatus {
 }
 
 export type MemberState = "alive" | "suspect" | "dead" | "left";
-/** partitions: the partition replicas the member owns, present only when the cluster is partitioned (replicationFactor > 0). */
-export interface MemberView { id: string; address: string; status: MemberState; incarnation: number; partitions?: number }
+/**
+ * partitions: the partition replicas the member owns; hintsPending and bytesMoving: what is on its
+ * way between the answering node and it (see Member in proto/imdb.proto). Present only when the
+ * cluster is partitioned (replicationFactor > 0).
+ */
+export interface MemberView { id: string; address: string; status: MemberState; incarnation: number; partitions?: number; hintsPending?: number; bytesMoving?: number }
 
 type Maybe<T> = T | Promise<T>;
 

@@ -432,7 +432,7 @@ export class ImdbClient {
     const partitioned = (res.replicationFactor ?? 0) > 0;
     return (res.members ?? []).map((m) => ({
       id: m.id ?? "", address: m.address ?? "", status: memberState[m.status ?? 0] ?? "dead", incarnation: uint64ToNumber(m.incarnation),
-      ...(partitioned ? { partitions: m.partitions ?? 0 } : {}),
+      ...(partitioned ? { partitions: m.partitions ?? 0, hintsPending: uint64ToNumber(m.hintsPending), bytesMoving: uint64ToNumber(m.bytesMoving) } : {}),
     }));
   }
 

@@ -116,7 +116,7 @@ export interface StatusResponseWire {
   nodeId?: string; version?: string; uptimeMs?: WireInt64; keys?: WireInt64; durability?: string;
   membersAlive?: WireInt64; membersTotal?: WireInt64; walLsn?: WireInt64; accel?: string;
 }
-export interface MemberWire { id?: string; address?: string; status?: number; incarnation?: WireInt64; partitions?: number }
+export interface MemberWire { id?: string; address?: string; status?: number; incarnation?: WireInt64; partitions?: number; hintsPending?: WireInt64; bytesMoving?: WireInt64 }
 export interface MembersResponseWire { members?: MemberWire[]; replicationFactor?: number; partitions?: number }
 export interface SnapshotResponseWire { path?: string; lsn?: WireInt64; bytes?: WireInt64; keys?: WireInt64; durationMs?: WireInt64 }
 export interface StatWire { name?: string; value?: string }

@@ -223,7 +223,7 @@ function clientImpl(h: ClientHandler, secure: boolean, onInternal: Errorish): gr
       const status = { alive: MemberStatusWire.ALIVE, suspect: MemberStatusWire.SUSPECT, dead: MemberStatusWire.DEAD, left: MemberStatusWire.LEFT };
       const partitioned = ms.some((m) => m.partitions !== undefined);
       return {
-        members: ms.map((m) => ({ id: m.id, address: m.address, status: status[m.status], incarnation: m.incarnation, partitions: m.partitions ?? 0 })),
+        members: ms.map((m) => ({ id: m.id, address: m.address, status: status[m.status], incarnation: m.incarnation, partitions: m.partitions ?? 0, hintsPending: m.hintsPending ?? 0, bytesMoving: m.bytesMoving ?? 0 })),
         ...(partitioned ? h.placementSettings?.() ?? {} : {}),
       };
     }),

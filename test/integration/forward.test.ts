@@ -84,8 +84,8 @@ describe("forwarding to owners (replicationFactor 2 of 3 nodes)", () => {
     expect([...loads.values()].reduce((a, b) => a + b, 0)).toBe(partitions * replicationFactor);
     const cli = await run(["client", "--server", nodes.get("node-1")!.clientAddr, "--tls-dir", certs, "members"]);
     expect(cli.code).toBe(0);
-    expect(cli.stdout.split("\n")[0]).toMatch(/^ID\s+ADDRESS\s+STATUS\s+INCARNATION\s+PARTITIONS$/);
-    expect(cli.stdout).toMatch(new RegExp(`^node-2\\s+\\S+\\s+alive\\s+\\d+\\s+${loads.get("node-2")}$`, "m"));
+    expect(cli.stdout.split("\n")[0]).toMatch(/^ID\s+ADDRESS\s+STATUS\s+INCARNATION\s+PARTITIONS\s+HINTS\s+MOVING$/);
+    expect(cli.stdout).toMatch(new RegExp(`^node-2\\s+\\S+\\s+alive\\s+\\d+\\s+${loads.get("node-2")}\\s+\\d+\\s+\\d+$`, "m"));
   });
 
   test("a node forwards exactly the ops on keys it does not own, and answers with the owner's result", async () => {

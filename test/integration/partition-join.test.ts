@@ -27,7 +27,7 @@ const ownersIn = (pl: Placement, key: string): string[] => pl.ownersOfKey(key);
 function nodeArgs(id: string, seed: string | null, rf = replicationFactor): string[] {
   return [
     "--data-dir", join(dir.path, id), "--tls-dir", certs, "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0",
-    "--replication-factor", String(rf), "--partitions", String(partitions), ...(seed ? ["--seeds", seed] : []),
+    "--replication-factor", String(rf), "--partitions", String(partitions), "--metrics-addr", "127.0.0.1:0", ...(seed ? ["--seeds", seed] : []),
   ];
 }
 
@@ -76,6 +76,12 @@ describe("a node joins a partitioned cluster", () => {
     expect(owned.length).toBeLessThan(keys.length * 0.6);
     await waitFor(`node-4 to be filled with its ${owned.length} keys`, async () => JSON.stringify(await keysOf("node-4")) === JSON.stringify(owned), 60_000, 250);
     const c4 = clients.get("node-4")!;
+    // The hand-off shows as bytes moving into node-4: members (the last minute) and the metrics.
+    const moving = (await c4.members()).filter((m) => m.id !== "node-4").reduce((n, m) => n + (m.bytesMoving ?? 0), 0);
+    expect(moving).toBeGreaterThan(0);
+    const metrics = await (await fetch(`http://${nodes.get("node-4")!.metricsAddr}/metrics`)).text();
+    const received = [...metrics.matchAll(/^imdb_peer_state_bytes_total\{peer="[^"]+",direction="received"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(received).toBeGreaterThan(0);
     for (const key of owned) {
       const v = await c4.get(key);
       expect(v.type === "pncounter" && v.value, key).toBe(BigInt((keys.indexOf(key) % 7) + 1));
