@@ -8,11 +8,12 @@ import { Membership, type MemberRemoval } from "./membership.ts";
 import { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
 import { asNodeId, type ClusterEvent, type Env, type Incarnation, type MemberView, type NodeId, type Outbound } from "./types.ts";
-import { decodeEnvelope, WireError, type Envelope } from "./wire.ts";
+import { decodeEnvelope, WireError, type AeStamp, type Envelope } from "./wire.ts";
 import { TombstoneCollector, type GcDurableState, type GcOptions } from "./gc.ts";
 import { tsClocks } from "../accel/clocks-ts.ts";
 import { Placement, partitionOf, partitionOfUtf8 } from "./placement.ts";
 import { envelopeKeyBytes } from "../codec/envelope.ts";
+import { planHandOff, type HandOffPlan } from "./handoff.ts";
 
 export interface ClusterOptions {
   id: NodeId;
@@ -402,12 +403,7 @@ export class Cluster {
     const membershipVersion = this.membership.version;
     const gcVersion = this.gc.membersVersion;
     if (this.placed !== null && this.placed.membershipVersion === membershipVersion && this.placed.gcVersion === gcVersion) return this.placed.placement;
-    // The view's members not left, and those this replica exchanged data with before a restart
-    // (gc.ts knownMembers) until they are seen departing: a restarted node must not place keys
-    // over the few members it has heard from again so far.
-    const set = new Set<string>(this.membership.view().filter((m) => m.status !== "left").map((m) => m.id));
-    for (const id of this.gc.knownMembers) set.add(id);
-    const ids = [...set].sort().map(asNodeId);
+    const ids = this.placementMembers();
     const members = ids.join("\n");
     const placement = this.placed !== null && this.placed.members === members
       ? this.placed.placement
@@ -424,15 +420,65 @@ export class Cluster {
   }
 
   /**
-   * Where a request for `key` goes. Local when this node owns it (or every member owns every
-   * key); otherwise the first of its owners, in placement order, that is alive, else the first
-   * suspect one (it may only be slow), else unavailable: every owner is dead.
+   * The members keys are placed over: the view's members not left, and those this replica
+   * exchanged data with before a restart (gc.ts knownMembers) until they are seen departing: a
+   * restarted node must not place keys over the few members it has heard from again so far.
    */
+  private placementMembers(): NodeId[] {
+    const set = new Set<string>(this.membership.view().filter((m) => m.status !== "left").map((m) => m.id));
+    for (const id of this.gc.knownMembers) set.add(id);
+    return [...set].sort().map(asNodeId);
+  }
+
+  /**
+   * What this node must hand over before it leaves (handoff.ts): every key it holds, to the
+   * alive owners of its partition in the placement without this node; refused when some key
+   * would have none. Only for a partitioned cluster that has joined (otherwise every member
+   * already holds every key, or this node holds nothing it may hand out).
+   */
+  handOffPlan(): HandOffPlan {
+    if (this.config.replicationFactor === 0) return { kind: "plan", targets: [], keys: 0 };
+    if (!this.membership.synced) return { kind: "refused", reason: "this node has not joined the cluster yet" };
+    this.syncTree();
+    const self = this.membership.selfId();
+    const alive = new Map<NodeId, string>();
+    for (const m of this.membership.view()) if (m.id !== self && m.status === "alive" && this.gc.accepts(m.id)) alive.set(m.id, m.address);
+    const tree = this.tree;
+    function* keys(): Generator<string> {
+      for (let leaf = 0; leaf < tree.leafCount; leaf++) for (const e of tree.leafEntries(leaf)) yield e.key;
+    }
+    return planHandOff({ self, members: this.placementMembers(), partitions: this.config.partitions, replicationFactor: this.config.replicationFactor, alive, keys: keys() });
+  }
+
+  /** The stamp a hand-off's states are read under (the receiver's collection gate checks it, as anti-entropy's). */
+  readStamp(): AeStamp {
+    return this.gc.stamp();
+  }
+
+  /**
+   * Merges the states a leaving member `from` handed over (NodeService.HandOff), read at
+   * `stamp`, as anti-entropy merges states: refused whole ("stale": read again) when they
+   * predate a collection that relied on `from`, or ("not-accepted") while this node does not
+   * take `from`'s data; a key collected here is not re-created from its old record.
+   */
+  mergeHandOff(from: NodeId, entries: ReadonlyArray<readonly [string, Uint8Array]>, stamp: AeStamp): { kind: "merged"; keys: number } | { kind: "not-accepted" | "stale" } {
+    if (!this.gc.accepts(from)) return { kind: "not-accepted" };
+    if (!this.gc.acceptsStates(from, stamp)) return { kind: "stale" };
+    const kept = entries.filter(([k, st]) => !this.gc.skipsKey(k, st));
+    if (kept.length > 0) this.store.mergeStates(kept);
+    return { kind: "merged", keys: kept.length };
+  }
+
   /** Partitioned and without the cluster's member list yet (Membership.synced): it takes no writes. */
   get joining(): boolean {
     return this.config.replicationFactor > 0 && !this.membership.synced;
   }
 
+  /**
+   * Where a request for `key` goes. Local when this node owns it (or every member owns every
+   * key); otherwise the first of its owners, in placement order, that is alive, else the first
+   * suspect one (it may only be slow), else unavailable: every owner is dead.
+   */
   route(key: string): Route {
     const placement = this.placement();
     if (placement === null) return localRoute;

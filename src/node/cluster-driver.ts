@@ -16,6 +16,7 @@ import { Cluster, type ClusterOptions } from "../cluster/cluster.ts";
 import type { ClusterConfig } from "../cluster/config.ts";
 import type { ReplicaStore } from "../cluster/store.ts";
 import type { ClusterEvent, MemberView, NodeId, Outbound } from "../cluster/types.ts";
+import type { AeStamp } from "../cluster/wire.ts";
 import type { ClusterStatus } from "../cluster/cluster.ts";
 import type { MemberRemoval } from "../cluster/membership.ts";
 
@@ -157,6 +158,14 @@ export class ClusterDriver {
         return empty;
       },
     );
+  }
+
+  /** States a leaving member handed over (Cluster.mergeHandOff), then whatever the merge produced goes out. */
+  mergeHandOff(fromId: string, entries: ReadonlyArray<readonly [string, Uint8Array]>, stamp: AeStamp): ReturnType<Cluster["mergeHandOff"]> {
+    const r = this.cluster.mergeHandOff(fromId as NodeId, entries, stamp);
+    this.flush(this.cluster.drainOutbound());
+    this.emitEvents();
+    return r;
   }
 
   /** A delta the engine produced locally (already durable): push it to every live peer. */

@@ -7,9 +7,10 @@ import type { ClusterOptions } from "../cluster/cluster.ts";
 import { asNodeId, type ClusterEvent } from "../cluster/types.ts";
 import type { Engine, MergeResult } from "../engine/index.ts";
 import type { Store } from "../persist/index.ts";
-import type { MemberState, MemberView, ScanPage, ScanQuery } from "../transport/api.ts";
+import type { HandOffEntry, MemberState, MemberView, ScanPage, ScanQuery } from "../transport/api.ts";
 import type { Placement } from "../cluster/placement.ts";
 import { forwardDeadlineMs } from "./forward.ts";
+import { HandOffAssembler, handOffCallDeadlineMs, handOffForLeave } from "./handoff.ts";
 import { PeerClient } from "../transport/peer-client.ts";
 import type { Route } from "../cluster/cluster.ts";
 import type { ClientOp, OpOutcome } from "../transport/api.ts";
@@ -169,6 +170,8 @@ export class ClusterHost {
   }
 
   private stopped = false;
+  /** A leaving member's states arriving in pieces (NodeService.HandOff). */
+  private readonly assembler = new HandOffAssembler(() => performance.now());
   /** When a settings mismatch with each address was last logged. */
   private readonly mismatchLoggedAt = new Map<string, number>();
   /** Full GCs after tombstone collection freed memory (memory-return.ts). */
@@ -456,9 +459,49 @@ export class ClusterHost {
     return this.counters.skewEvents;
   }
 
+  /**
+   * States a leaving member handed over (NodeService.HandOff): merged as anti-entropy merges
+   * states, answered once durable; UNAVAILABLE while this node does not take that member's data,
+   * FAILED_PRECONDITION when they were read before a collection that relied on it (read again).
+   */
+  async handOffReceive(fromId: string, entries: readonly HandOffEntry[], stamp: { epoch: number; confirms: number }): Promise<number> {
+    const d = this.driver;
+    if (d === null) throw new OpFailure("UNAVAILABLE", "this node has not joined the cluster yet");
+    const whole = this.assembler.accept(fromId, entries);
+    if (whole.length === 0) return 0;
+    const r = d.mergeHandOff(fromId, whole, stamp);
+    if (r.kind !== "merged") {
+      if (r.kind === "not-accepted") throw new OpFailure("UNAVAILABLE", `${this.o.cfg.id} does not take ${fromId}'s data now (their lives have not shaken hands, or this node is rejoining); retry`);
+      throw new OpFailure("FAILED_PRECONDITION", "these states were read before a tombstone collection that relied on the sender: read them again");
+    }
+    await this.settled();
+    return r.keys;
+  }
+
   async leave(): Promise<void> {
     const d = this.driver;
     if (d === null) return;
+    // Partitioned: every key this node holds goes to its next owners first, each call durable
+    // there (src/cluster/handoff.ts); a refusal or a failure throws and nothing is announced.
+    if (this.o.cfg.replicationFactor > 0) {
+      const t0 = performance.now();
+      const done = await handOffForLeave({
+        plan: () => d.cluster.handOffPlan(),
+        states: (keys) => {
+          const out: Array<[string, Uint8Array]> = [];
+          for (const k of keys) {
+            const s = this.o.engine.encodeState(k);
+            if (s !== undefined) out.push([k, s]);
+          }
+          return out;
+        },
+        stamp: () => d.cluster.readStamp(),
+        send: (to, entries, stamp) => this.peers.handOff(to.addr, to.id, entries, stamp, handOffCallDeadlineMs),
+        log: this.o.log,
+        nowMs: () => performance.now(),
+      });
+      this.o.log.info("handed this node's keys to their next owners", { ...done, ms: Math.round(performance.now() - t0) });
+    }
     // Deltas first, while the peers still take this node's data; then the announcement.
     const end = performance.now() + leaveDrainDeltasMs;
     const pending = (): boolean => d.members().some((m) => m.id !== this.o.cfg.id && (m.status === "alive" || m.status === "suspect") && d.cluster.deltaBacklog(m.id).entries > 0);

@@ -341,7 +341,13 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
       // No write is taken from here on (a client's or a forwarded one): what was acknowledged
       // reaches the peers before the departure is announced (ClusterHost.leave).
       leaving = true;
-      await cluster.leave();
+      try {
+        await cluster.leave();
+      } catch (err) {
+        // The hand-off was refused or did not finish (cluster-host.ts): nothing was announced.
+        leaving = false;
+        throw err;
+      }
       setTimeout(() => void stop(), 50);
     },
     removeMember: (id) => cluster.removeMember(id),
@@ -371,6 +377,10 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
       return applyOps(ops, requestId);
     },
     scanPart: (_fromId, q, segment, check) => scanner.part(q, segment, check),
+    handOff: (fromId, entries, stamp) => {
+      if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");
+      return cluster.handOffReceive(fromId, entries, stamp);
+    },
   };
 
   const onInternalError = (method: string, err: unknown): void => log.error("internal error", { method, error: String(err) });

@@ -512,6 +512,28 @@ export class Simulation {
     this.afterStep(n);
   }
 
+  /**
+   * Node i hands every key it holds to the owners they will have once it is gone, as
+   * `imdb admin leave` does before announcing (Cluster.handOffPlan, mergeHandOff; the node's
+   * HandOff calls are direct merges here, each target's answer immediate). null when every
+   * target merged everything; else why not (a refused plan, a target cut off or refusing).
+   */
+  handOff(i: number): string | null {
+    const n = this.node(i);
+    if (n.cluster === null) return "not running";
+    const plan = n.cluster.handOffPlan();
+    if (plan.kind === "refused") return plan.reason;
+    for (const t of plan.targets) {
+      const target = this.nodes.find((m) => m.id === t.id);
+      if (target === undefined || target.cluster === null || !this.connected(i, target.index)) return `${t.id} cannot be reached`;
+      const stamp = n.cluster.readStamp();
+      const r = target.cluster.mergeHandOff(n.id, n.store.states(t.keys), stamp);
+      this.afterStep(target);
+      if (r.kind !== "merged") return `${t.id} refused the hand-off (${r.kind})`;
+    }
+    return null;
+  }
+
   // ------------------------------------------------------------ workload and views
 
   /** A client increment acknowledged by node i; false if the node cannot take it (down or stalled). */

@@ -235,4 +235,14 @@ export interface PeerHandler {
   forward(fromId: string, ops: readonly ClientOp[], requestId: Uint8Array | null): Maybe<OpOutcome[]>;
   /** One page of a partitioned Scan another node runs (NodeService.ScanPart; src/node/scan.ts). */
   scanPart(fromId: string, q: ScanQuery, segment: number, placementCheck: number): Maybe<ScanPage>;
+  /**
+   * States a leaving member hands over (NodeService.HandOff; src/cluster/handoff.ts), read under
+   * `stamp`; resolve once they are as durable as this node's writes. Returns whole states merged.
+   */
+  handOff(fromId: string, entries: readonly HandOffEntry[], stamp: { epoch: number; confirms: number }): Maybe<number>;
 }
+
+/** A key's state in a hand-off, whole (total 0) or a piece of it at offset (see HandOffEntry in proto/imdb.proto). */
+export interface HandOffEntry { key: string; state: Uint8Array; offset: number; total: number }
+/** Most entries one HandOff call carries. */
+export const handOffEntriesMax = 100_000;

@@ -2,12 +2,13 @@
 import * as grpc from "@grpc/grpc-js";
 import { peerMessageBytesMax } from "./api.ts";
 import { nodeMethods } from "./proto.ts";
-import { opErrorCodes, type ClientOp, type OpErrorCode, type OpOutcome, type ScanPage, type ScanQuery } from "./api.ts";
+import { opErrorCodes, type ClientOp, type HandOffEntry, type OpErrorCode, type OpOutcome, type ScanPage, type ScanQuery } from "./api.ts";
 import { checkResultKind, decodeBatchResponse } from "./batch-codec.ts";
 import { encodeBatchRequest, requestOpOf, RpcError, scanRequestWire } from "./client.ts";
 import { uint64ToNumber } from "./proto.ts";
 
 const utf8Decoder = new TextDecoder();
+const utf8Encoder = new TextEncoder();
 import { peerChannelTls, type TlsMaterial } from "./tls.ts";
 
 export const peerDeadlineMsDefault = 2000;
@@ -162,6 +163,27 @@ export class PeerClient {
         } catch (e) {
           reject(new RpcError(grpc.status.INTERNAL, `node "${expectedId}" answered a scan with something unreadable: ${e instanceof Error ? e.message : String(e)}`));
         }
+      });
+    });
+  }
+
+  /**
+   * Hands states to the node `expectedId` at `addr` (NodeService.HandOff): resolves with the
+   * whole states it merged once they are durable there; rejects with RpcError (FAILED_PRECONDITION:
+   * read under a stamp the receiver's collection has passed, read them again).
+   */
+  handOff(addr: string, expectedId: string, entries: readonly HandOffEntry[], stamp: { epoch: number; confirms: number }, deadlineMs: number): Promise<number> {
+    if (this.closed) return Promise.reject(new RpcError(grpc.status.UNAVAILABLE, "peer client is closed"));
+    const ch = this.channel(addr, expectedId);
+    const m = nodeMethods.HandOff;
+    const req = {
+      fromId: this.opts.selfId, stampEpoch: stamp.epoch, stampConfirms: stamp.confirms,
+      entries: entries.map((e) => ({ key: utf8Encoder.encode(e.key), state: e.state, offset: e.offset, total: e.total })),
+    };
+    return new Promise((resolve, reject) => {
+      ch.client.makeUnaryRequest(m.path, (v) => m.req.encode(v), (b) => m.res.decode(b), req, { deadline: Date.now() + deadlineMs }, (err, res) => {
+        if (err) reject(new RpcError(err.code, err.details));
+        else resolve(res?.merged ?? 0);
       });
     });
   }

@@ -81,6 +81,9 @@ export interface SetResponseWire { key?: Uint8Array; context?: Uint8Array }
 export interface DeleteRequestWire { key?: Uint8Array; requestId?: Uint8Array }
 export interface DeleteResponseWire { key?: Uint8Array; deleted?: boolean }
 export interface ScanRequestWire { prefix?: Uint8Array; type?: number; cursor?: WireInt64; limit?: number; local?: boolean }
+export interface HandOffEntryWire { key?: Uint8Array; state?: Uint8Array; offset?: WireInt64; total?: WireInt64 }
+export interface HandOffRequestWire { fromId?: string; entries?: HandOffEntryWire[]; stampEpoch?: number; stampConfirms?: WireInt64 }
+export interface HandOffResponseWire { merged?: number }
 export interface ScanPartRequestWire { fromId?: string; scan?: ScanRequestWire; segment?: number; placementCheck?: number }
 export interface ScanResponseWire { keys?: Uint8Array[]; cursor?: WireInt64 }
 export interface SAddRequestWire { key?: Uint8Array; members?: Uint8Array[]; requestId?: Uint8Array }
@@ -199,6 +202,8 @@ export const codecs = {
   PeerEnvelope: codec<PeerEnvelopeWire>("imdb.v1.PeerEnvelope"),
   ForwardRequest: codec<ForwardRequestWire>("imdb.v1.ForwardRequest"),
   ScanPartRequest: codec<ScanPartRequestWire>("imdb.v1.ScanPartRequest"),
+  HandOffRequest: codec<HandOffRequestWire>("imdb.v1.HandOffRequest"),
+  HandOffResponse: codec<HandOffResponseWire>("imdb.v1.HandOffResponse"),
   HSetRequest: codec<HSetRequestWire>("imdb.v1.HSetRequest"),
   HSetResponse: codec<HSetResponseWire>("imdb.v1.HSetResponse"),
   HGetRequest: codec<HGetRequestWire>("imdb.v1.HGetRequest"),
@@ -280,6 +285,7 @@ export const nodeMethods = {
   /** The response is an encoded BatchResponse, handled by batch-codec.ts (served and read as raw bytes). */
   Forward: m(ns, "Forward", codecs.ForwardRequest, rawCodec),
   ScanPart: m(ns, "ScanPart", codecs.ScanPartRequest, codecs.ScanResponse),
+  HandOff: m(ns, "HandOff", codecs.HandOffRequest, codecs.HandOffResponse),
 } as const;
 
 export const healthMethods = {

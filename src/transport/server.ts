@@ -7,12 +7,12 @@ import {
 import {
   adminMethods, bigIntToInt64, clientMethods, HealthStatusWire, healthMethods, MemberStatusWire, nodeMethods, rawCodec, serviceDefinition,
   type CounterResponseWire, type GetResponseWire, type HealthCheckRequestWire, type HealthCheckResponseWire,
-  type DeleteResponseWire, type MethodDesc, type RemoveMemberRequestWire, type ScanPartRequestWire, type ScanRequestWire, type SCountResponseWire, type SetResponseWire,
+  type DeleteResponseWire, type MethodDesc, type RemoveMemberRequestWire, type HandOffRequestWire, type ScanPartRequestWire, type ScanRequestWire, type SCountResponseWire, type SetResponseWire,
   type SIsMemberResponseWire, type SMembersResponseWire, type BackupChunkWire,
 } from "./proto.ts";
 import {
   decrementOp, deleteOp, expireOp, getOp, hdelOp, hgetallOp, hgetOp, hincrbyOp, hlenOp, hmgetOp, hsetOp, incrementOp, persistOp, requestIdOf, saddOp,
-  scanQuery, scardOp, setOp, sismemberOp, smembersOp, sremOp, ttlOp,
+  scanQuery, scardOp, setOp, sismemberOp, smembersOp, sremOp, ttlOp, handOffRequest,
 } from "./validate.ts";
 
 const utf8Encoder = new TextEncoder();
@@ -317,6 +317,11 @@ function peerImpl(nodeId: string, h: PeerHandler, secure: boolean, onInternal: E
       // The same decoding, checks and limits as a client's Batch.
       const { ops, requestId } = decodeBatch(req.batch ?? new Uint8Array(0));
       return encodeBatchResponse(ops, await h.forward(fromId, ops, requestId));
+    }),
+    HandOff: unary("HandOff", onInternal, async (req: HandOffRequestWire, call) => {
+      const fromId = peerId(call, secure, req.fromId);
+      const { entries, stamp } = handOffRequest(req);
+      return { merged: await h.handOff(fromId, entries, stamp) };
     }),
     ScanPart: unary("ScanPart", onInternal, async (req: ScanPartRequestWire, call) => {
       const fromId = peerId(call, secure, req.fromId);

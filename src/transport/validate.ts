@@ -2,15 +2,17 @@
 import {
   batchOpsMax, expiryDeadlineMsMax, fieldBytesMax, isRead, keyBytesMax, mvContextBytesMax, OpFailure, requestIdBytesMax, scanLimitDefault, scanLimitMax,
   setMemberBytesMax, setMembersWriteMax, valueBytesMax,
-  type ClientOp, type CounterKind, type ExpireCondition, type HashFieldView, type ScanQuery, type SetTtl, type ValueKind,
+  type ClientOp, type CounterKind, type ExpireCondition, type HandOffEntry, type HashFieldView, type ScanQuery, type SetTtl, type ValueKind,
+  handOffEntriesMax,
 } from "./api.ts";
+import { keyEnvelopeBytesMax } from "../limits.ts";
 import {
   CounterTypeWire, ExpireConditionWire, int64ToBigInt, RegisterTypeWire, uint64ToNumber, ValueTypeWire,
   type BatchRequestWire, type DecrementRequestWire, type DeleteRequestWire, type ExpireRequestWire, type GetRequestWire, type HDelRequestWire,
   type HGetAllRequestWire, type PersistRequestWire, type TtlRequestWire, type WireInt64,
   type HGetRequestWire, type HIncrByRequestWire, type HLenRequestWire, type HMGetRequestWire, type HSetRequestWire, type IncrementRequestWire,
   type OpWire, type SAddRequestWire, type ScanRequestWire, type SCardRequestWire, type SetRequestWire, type SIsMemberRequestWire,
-  type SMembersRequestWire, type SRemRequestWire,
+  type SMembersRequestWire, type SRemRequestWire, type HandOffRequestWire,
 } from "./proto.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -385,4 +387,22 @@ export function checkWritesOnly(ops: readonly ClientOp[]): void {
   for (let i = 0; i < ops.length; i++) {
     if (isRead(ops[i] as ClientOp)) throw new OpFailure("INVALID_ARGUMENT", `op ${i}: a batch with a request_id holds only writes (send reads separately)`);
   }
+}
+
+/** A HandOff's entries and stamp: keys as a client's, each piece within its state, states within keyEnvelopeBytesMax. */
+export function handOffRequest(req: HandOffRequestWire): { entries: HandOffEntry[]; stamp: { epoch: number; confirms: number } } {
+  const raw = req.entries ?? [];
+  if (raw.length > handOffEntriesMax) throw new OpFailure("INVALID_ARGUMENT", `at most ${handOffEntriesMax} entries per hand-off call, got ${raw.length}`);
+  const entries = raw.map((e): HandOffEntry => {
+    const key = decodeKey(e.key);
+    const state = bytesOrEmpty(e.state);
+    const offset = uint64ToNumber(e.offset);
+    const total = uint64ToNumber(e.total);
+    if (total > keyEnvelopeBytesMax) throw new OpFailure("INVALID_ARGUMENT", `state of ${total} bytes for ${JSON.stringify(key.slice(0, 64))}: the limit is ${keyEnvelopeBytesMax}`);
+    if (total === 0 ? offset !== 0 || state.length === 0 : state.length === 0 || offset + state.length > total) {
+      throw new OpFailure("INVALID_ARGUMENT", `piece [${offset}, +${state.length}) of a ${total}-byte state for ${JSON.stringify(key.slice(0, 64))} is not within it`);
+    }
+    return { key, state, offset, total };
+  });
+  return { entries, stamp: { epoch: req.stampEpoch ?? 0, confirms: uint64ToNumber(req.stampConfirms) } };
 }

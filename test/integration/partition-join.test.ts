@@ -38,7 +38,7 @@ async function connect(id: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  expect((await run(["certs", "init", "--dir", certs, "--nodes", [...ids, "node-x"].join(","), "--clients", "client"])).code).toBe(0);
+  expect((await run(["certs", "init", "--dir", certs, "--nodes", [...ids, "node-x"].join(","), "--clients", "client", "--admins", "admin"])).code).toBe(0);
   const first = await startNode("node-1", nodeArgs("node-1", null));
   nodes.set("node-1", first);
   for (const id of ids.slice(1, 3)) nodes.set(id, await startNode(id, nodeArgs(id, first.peerAddr)));
@@ -105,5 +105,46 @@ describe("a node joins a partitioned cluster", () => {
     expect((await clients.get("node-x")!.members()).map((m) => m.id)).toEqual(["node-x"]);
     const err = await clients.get("node-x")!.increment("join:0", 1n).catch((e: unknown) => e);
     expect(String(err)).toContain("has not joined");
+  });
+
+  test("a node that leaves hands its keys to their next owners first: writes only it had (another owner down) survive it", async () => {
+    // node-3 takes writes of keys node-2 owns with it while node-2 is down, then leaves.
+    const shared = keys.filter((k) => ownersIn(four, k).includes("node-3") && ownersIn(four, k).includes("node-2"));
+    expect(shared.length).toBeGreaterThan(5);
+    nodes.get("node-2")!.proc.kill("SIGKILL");
+    await waitFor("node-3 to see node-2 down", async () => (await clients.get("node-3")!.members()).find((m) => m.id === "node-2")?.status !== "alive", 30_000, 200);
+    const c3 = clients.get("node-3")!;
+    for (const key of shared) expect(await c3.increment(key, 100n)).toBe(BigInt((keys.indexOf(key) % 7) + 1) + 100n);
+    const left = await run(["admin", "--server", nodes.get("node-3")!.clientAddr, "--tls-dir", certs, "leave"]);
+    expect(left.code).toBe(0);
+    expect(await nodes.get("node-3")!.proc.exited).toBe(0);
+    expect(nodes.get("node-3")!.log()).toContain("handed this node's keys to their next owners");
+    clients.get("node-3")!.close();
+    clients.delete("node-3");
+    // node-2 comes back with what it had; every key reads its acknowledged value through any node.
+    nodes.set("node-2", await startNode("node-2", nodeArgs("node-2", nodes.get("node-1")!.peerAddr)));
+    clients.get("node-2")!.close();
+    await connect("node-2");
+    const expected = (key: string): bigint => BigInt((keys.indexOf(key) % 7) + 1) + (shared.includes(key) ? 100n : 0n);
+    const remaining = ["node-1", "node-2", "node-4"];
+    await waitFor("every key to read its acknowledged value through every node", async () => {
+      for (const [i, key] of keys.entries()) {
+        const v = await clients.get(remaining[i % 3]!)!.get(key).catch(() => null);
+        if (v?.type !== "pncounter" || v.value !== expected(key)) return false;
+      }
+      return true;
+    }, 60_000, 500);
+  });
+
+  test("a leave that would strand keys is refused and the node goes on taking writes", async () => {
+    // node-4 leaving with node-2 and node-1 down would leave some of its keys no owner alive.
+    for (const id of ["node-1", "node-2"]) nodes.get(id)!.proc.kill("SIGKILL");
+    const c4 = clients.get("node-4")!;
+    await waitFor("node-4 to see node-1 and node-2 down", async () => (await c4.members()).filter((m) => m.status === "alive").length === 1, 30_000, 200);
+    const r = await run(["admin", "--server", nodes.get("node-4")!.clientAddr, "--tls-dir", certs, "leave"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("would have no owner alive once it leaves");
+    const mine = keys.find((k) => ownersIn(new Placement(["node-1", "node-2", "node-4"].map(asNodeId), { partitions, replicationFactor }), k)[0] === "node-4")!;
+    expect(await c4.increment(mine, 1n)).toBeGreaterThan(0n);
   });
 });

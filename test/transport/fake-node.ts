@@ -1,6 +1,6 @@
 // A small in-memory ClientHandler/AdminHandler/PeerHandler for transport tests: enough semantics to see statuses cross the edge.
 import {
-  OpFailure, type AdminHandler, type ClientHandler, type ClientOp, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler, type ScanPage, type ScanQuery,
+  OpFailure, type AdminHandler, type ClientHandler, type ClientOp, type HandOffEntry, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler, type ScanPage, type ScanQuery,
 } from "../../src/transport/api.ts";
 
 type Entry =
@@ -216,6 +216,13 @@ export class EchoPeer implements PeerHandler {
   forward(fromId: string, ops: readonly ClientOp[], requestId: Uint8Array | null): OpOutcome[] {
     this.forwarded.push({ fromId, ops, requestId });
     return ops.map((op) => ({ ok: false, error: { code: "NOT_FOUND", message: `${op.kind} ${op.key} reached the peer` } }));
+  }
+  /** Hand-off calls, as received. */
+  readonly handedOff: Array<{ fromId: string; entries: readonly HandOffEntry[]; stamp: { epoch: number; confirms: number } }> = [];
+  /** Answers how many entries are whole states. */
+  handOff(fromId: string, entries: readonly HandOffEntry[], stamp: { epoch: number; confirms: number }): number {
+    this.handedOff.push({ fromId, entries, stamp });
+    return entries.filter((e) => e.total === 0).length;
   }
   /** Scan pages asked for, as received. */
   readonly scanned: Array<{ fromId: string; q: ScanQuery; segment: number; check: number }> = [];

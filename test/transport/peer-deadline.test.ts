@@ -21,6 +21,7 @@ beforeAll(async () => {
       exchange: (_from, payload) => new Promise((r) => setTimeout(() => r(payload), answerDelayMs)),
       forward: () => Promise.reject(new Error("not used here")),
       scanPart: () => Promise.reject(new Error("not used here")),
+      handOff: () => Promise.reject(new Error("not used here")),
     },
   });
 });

@@ -365,6 +365,25 @@ describe("NodeService on the peer port", () => {
     expect(echo.scanned.length).toBe(before);
   });
 
+  test("HandOff: entries and stamp reach the handler as sent; a piece outside its state, a bad key and client certificates are refused, nothing reaching it", async () => {
+    const pc = new PeerClient({ selfId: "b", security: { tls: await material("main", "b") } });
+    open.push(pc);
+    const entries = [
+      { key: "k1", state: new Uint8Array([1, 2, 3]), offset: 0, total: 0 },
+      { key: "big", state: new Uint8Array([9, 9]), offset: 4, total: 10 },
+    ];
+    expect(await pc.handOff(peerAddr, "a", entries, { epoch: 77, confirms: 2 ** 40 }, 2000)).toBe(1);
+    expect(echo.handedOff.at(-1)).toEqual({ fromId: "b", entries, stamp: { epoch: 77, confirms: 2 ** 40 } });
+    const before = echo.handedOff.length;
+    expect(await rpcStatus(pc.handOff(peerAddr, "a", [{ key: "x", state: new Uint8Array(5), offset: 8, total: 10 }], { epoch: 0, confirms: 0 }, 2000))).toBe("INVALID_ARGUMENT");
+    expect(await rpcStatus(pc.handOff(peerAddr, "a", [{ key: "", state: new Uint8Array(1), offset: 0, total: 0 }], { epoch: 0, confirms: 0 }, 2000))).toBe("INVALID_ARGUMENT");
+    expect(await rpcStatus(pc.handOff(peerAddr, "a", [{ key: "x", state: new Uint8Array(0), offset: 0, total: 0 }], { epoch: 0, confirms: 0 }, 2000))).toBe("INVALID_ARGUMENT");
+    const bad = new PeerClient({ selfId: "client", security: { tls: await material("main", "client") } });
+    open.push(bad);
+    expect(await rpcStatus(bad.handOff(peerAddr, "a", entries, { epoch: 0, confirms: 0 }, 2000))).toBe("PERMISSION_DENIED");
+    expect(echo.handedOff.length).toBe(before);
+  });
+
   test("a peer whose certificate is not the expected node is refused by the dialler", async () => {
     const pc = new PeerClient({ selfId: "b", security: { tls: await material("main", "b") } });
     open.push(pc);

@@ -1,0 +1,77 @@
+// A leaving node hands its keys to their next owners first (issue 17; src/cluster/handoff.ts),
+// on the simulator with the real engine and the node's own cluster code. The case it exists
+// for: a key's other owner is down when the leaving node takes a write, so that write is only
+// on the leaving node; without the hand-off it leaves with it (checked below: the hazard is
+// real), with it every owner of the key ends with it. And a leave whose keys would have no
+// owner alive is refused, naming the partitions.
+import { expect, test } from "bun:test";
+import { Placement } from "../../src/cluster/placement.ts";
+import { EngineStore } from "../../src/sim/engine-store.ts";
+import { Simulation } from "../../src/sim/sim.ts";
+
+const config = { replicationFactor: 2, partitions: 64 };
+
+function cluster(seed: number): Simulation {
+  const sim = new Simulation({
+    seed, nodes: 5, config, counterInvariant: false, traceMessages: false,
+    storeFactory: (actor, nowMs, hashSeed) => new EngineStore(actor, nowMs, hashSeed),
+  });
+  if (!sim.runUntilTrue(() => sim.runningIndexes().every((i) => sim.view(i).filter((m) => m.status === "alive").length === 5), 60_000)) throw new Error("no cluster");
+  return sim;
+}
+
+/** Node `leaver` takes writes of keys whose other owner (`down`) is dead, then leaves (with or without handing off); the final owners' values. */
+function scenario(withHandOff: boolean): { expected: Map<string, number>; got: Map<string, number[]>; refused: string | null } {
+  const sim = cluster(11);
+  const ids = Array.from({ length: 5 }, (_, i) => sim.idOf(i));
+  const all = new Placement(ids, config);
+  const [leaver, down] = [0, 1];
+  const keys = Array.from({ length: 400 }, (_, i) => `k${i}`).filter((k) => {
+    const o = all.ownersOfKey(k);
+    return o.includes(ids[leaver]!) && o.includes(ids[down]!);
+  });
+  expect(keys.length).toBeGreaterThan(3);
+  sim.kill(down);
+  sim.runUntilTrue(() => sim.view(leaver).find((m) => m.id === ids[down])?.status === "dead", 120_000);
+  const expected = new Map<string, number>();
+  for (const k of keys) {
+    expect(sim.increment(leaver, k, 7)).toBe(true);
+    expected.set(k, 7);
+  }
+  sim.runFor(1_000);
+  const refused = withHandOff ? sim.handOff(leaver) : null;
+  sim.leave(leaver);
+  sim.runFor(2_000);
+  sim.kill(leaver);
+  sim.restart(down);
+  const after = new Placement(ids.filter((_, i) => i !== leaver), config);
+  const read = (): Map<string, number[]> => new Map(keys.map((k) => [k, after.ownersOfKey(k).map((o) => sim.store(ids.indexOf(o)).value(k))]));
+  sim.runUntilTrue(() => [...read().values()].every((vs) => vs.every((v) => v === 7)), sim.nowMs + 120_000, 1_000);
+  return { expected, got: read(), refused };
+}
+
+test("a write only the leaving node had reaches every next owner through the hand-off", () => {
+  const { expected, got, refused } = scenario(true);
+  expect(refused).toBeNull();
+  for (const [k, v] of expected) expect(`${k}: ${got.get(k)!.join(",")}`).toBe(`${k}: ${v},${v}`);
+});
+
+test("without the hand-off that write leaves with the node (the hazard the hand-off removes)", () => {
+  const { expected, got } = scenario(false);
+  const lost = [...expected].filter(([k, v]) => got.get(k)!.some((x) => x !== v));
+  expect(lost.length).toBeGreaterThan(0);
+});
+
+test("a leave is refused when some key it holds would have no owner alive, naming the partitions", () => {
+  const sim = cluster(12);
+  const ids = Array.from({ length: 5 }, (_, i) => sim.idOf(i));
+  const after = new Placement(ids.slice(1), config);
+  // Kill both future owners of one of node 0's keys.
+  const key = Array.from({ length: 400 }, (_, i) => `k${i}`).find((k) => new Placement(ids, config).ownersOfKey(k).includes(ids[0]!))!;
+  expect(sim.increment(0, key, 1)).toBe(true);
+  for (const o of after.ownersOfKey(key)) sim.kill(ids.indexOf(o));
+  sim.runUntilTrue(() => after.ownersOfKey(key).every((o) => sim.view(0).find((m) => m.id === o)?.status === "dead"), sim.nowMs + 120_000);
+  const plan = sim.cluster(0)!.handOffPlan();
+  expect(plan.kind).toBe("refused");
+  if (plan.kind === "refused") expect(plan.reason).toMatch(/partition\(s\) this node holds keys of would have no owner alive once it leaves: \d+ \(owners then: /);
+});
