@@ -112,14 +112,7 @@ export class ClusterHost {
     const addr = cfg.advertiseAddr !== "" ? cfg.advertiseAddr : `${host}:${peerPort}`;
     const store: ReplicaStore = {
       digest: (key) => engine.digest(key),
-      states: (keys) => {
-        const out: Array<[string, Uint8Array]> = [];
-        for (const k of keys) {
-          const s = engine.encodeState(k);
-          if (s !== undefined) out.push([k, s]);
-        }
-        return out;
-      },
+      states: (keys) => statesOf(engine, keys),
       mergeStates: (entries) => {
         for (const [key, bytes] of entries) this.logged(engine.mergeState(key, bytes, this.o.now()), bytes, "state");
       },
@@ -487,14 +480,7 @@ export class ClusterHost {
       const t0 = performance.now();
       const done = await handOffForLeave({
         plan: () => d.cluster.handOffPlan(),
-        states: (keys) => {
-          const out: Array<[string, Uint8Array]> = [];
-          for (const k of keys) {
-            const s = this.o.engine.encodeState(k);
-            if (s !== undefined) out.push([k, s]);
-          }
-          return out;
-        },
+        states: (keys) => statesOf(this.o.engine, keys),
         stamp: () => d.cluster.readStamp(),
         send: (to, entries, stamp) => this.peers.handOff(to.addr, to.id, entries, stamp, handOffCallDeadlineMs),
         log: this.o.log,
@@ -541,4 +527,14 @@ export class ClusterHost {
     this.peers.close();
     this.probes.close();
   }
+}
+
+/** The encoded states of those of `keys` the engine holds. */
+function statesOf(engine: Engine, keys: readonly string[]): Array<[string, Uint8Array]> {
+  const out: Array<[string, Uint8Array]> = [];
+  for (const k of keys) {
+    const s = engine.encodeState(k);
+    if (s !== undefined) out.push([k, s]);
+  }
+  return out;
 }
