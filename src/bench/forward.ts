@@ -42,7 +42,7 @@ function percentiles(samples: number[]): { p50Ms: number; p99Ms: number } {
 async function startPartitioned(root: string, n: number, replicationFactor: number, progress: (s: string) => void): Promise<{ nodes: SpawnedNode[]; clients: ImdbClient[]; ids: string[] }> {
   const ids = Array.from({ length: n }, (_, i) => `node-${i + 1}`);
   const certs = join(root, "certs");
-  await initCerts({ dir: certs, nodes: ids, clients: ["client"], admins: [], hosts: [], days: 1, force: false });
+  await initCerts({ dir: certs, nodes: ids, clients: ["client"], admins: ["admin"], hosts: [], days: 1, force: false });
   const args = (id: string, seed: string | null): string[] => [
     "--tls-dir", certs, "--data-dir", join(root, id), "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0", "--log-level", "warn",
     "--durability", "none", "--replication-factor", String(replicationFactor), "--partitions", String(partitionsDefault), ...(seed ? ["--seeds", seed] : []),
@@ -121,6 +121,12 @@ export interface CapacityBenchResult {
   idealShare: number;
   /** keys / the most any node stores: keys this cluster stores per one node's worth of memory. */
   capacity: number;
+  /**
+   * Then the last node leaves (`imdb admin leave`): the keys it held, how long the leave took
+   * (its hand-off of every key to the next owners, each call durable there, then the drain),
+   * and that as keys per second.
+   */
+  leave: { keysHeld: number; seconds: number; keysPerSecond: number };
 }
 
 /**
@@ -153,10 +159,22 @@ export async function runCapacityBench(o: { keys: number; nodes: number; replica
       await Bun.sleep(200);
     }
     const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+    // The last node leaves: every key it holds goes to its next owners before it answers.
+    const last = started.nodes.length - 1;
+    o.progress(`bench partition: ${started.ids[last]} leaves, handing its ${perNode[last]!.toLocaleString("en-US")} keys to their next owners`);
+    const admin = new ImdbClient({ server: started.nodes[last]!.clientAddr, tls: await loadTlsDir(join(root, "certs"), "admin") });
+    const t0 = performance.now();
+    try {
+      await admin.leave();
+    } finally {
+      admin.close();
+    }
+    const seconds = (performance.now() - t0) / 1000;
     return {
       nodes: o.nodes, replicationFactor: o.replicationFactor, keys: o.keys, perNode,
       shares: perNode.map((k) => round3(k / o.keys)), idealShare: round3(Math.min(o.replicationFactor, o.nodes) / o.nodes),
       capacity: round3(o.keys / Math.max(...perNode)),
+      leave: { keysHeld: perNode[last]!, seconds: round3(seconds), keysPerSecond: Math.round(perNode[last]! / seconds) },
     };
   } finally {
     for (const x of started?.clients ?? []) x.close();

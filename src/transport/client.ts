@@ -209,6 +209,12 @@ export function newRequestId(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(16));
 }
 
+/**
+ * Deadline of AdminService.Leave: a partitioned node hands its keys to their next owners before
+ * it answers, for up to 10 minutes (src/node/handoff.ts leaveHandOffMs), then drains.
+ */
+export const leaveCallDeadlineMs = 11 * 60_000;
+
 /** Statuses after which a write may or may not have happened: a retry with the same request id settles it. */
 export const retryableCodes: ReadonlySet<grpc.status> = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
 
@@ -257,9 +263,9 @@ export class ImdbClient {
     this.deadlineMs = opts.deadlineMs ?? clientDeadlineMsDefault;
   }
 
-  private call<Req, Res>(m: MethodDesc<Req, Res>, req: Req): Promise<Res> {
+  private call<Req, Res>(m: MethodDesc<Req, Res>, req: Req, deadlineMs = this.deadlineMs): Promise<Res> {
     return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(m.path, (v: Req) => m.req.encode(v), (b: Buffer) => m.res.decode(b), req, { deadline: Date.now() + this.deadlineMs }, (err, res) => {
+      this.client.makeUnaryRequest(m.path, (v: Req) => m.req.encode(v), (b: Buffer) => m.res.decode(b), req, { deadline: Date.now() + deadlineMs }, (err, res) => {
         if (err) reject(new RpcError(err.code, err.details));
         else if (res === undefined) reject(new RpcError(grpc.status.INTERNAL, "empty response"));
         else resolve(res);
@@ -441,8 +447,9 @@ export class ImdbClient {
     return { path: s.path ?? "", lsn: int64ToBigInt(s.lsn), bytes: uint64ToNumber(s.bytes), keys: uint64ToNumber(s.keys), durationMs: uint64ToNumber(s.durationMs) };
   }
 
+  /** Waits as long as a leave's hand-off may take (leaveCallDeadlineMs), not the client's deadline. */
   async leave(): Promise<void> {
-    await this.call(adminMethods.Leave, {});
+    await this.call(adminMethods.Leave, {}, Math.max(this.deadlineMs, leaveCallDeadlineMs));
   }
 
   /** AdminService.RemoveMember: forget a dead member now and tell the others it left. */
