@@ -379,6 +379,9 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     scanPart: (_fromId, q, segment, check) => scanner.part(q, segment, check),
     handOff: (fromId, entries, stamp) => {
       if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");
+      // A node leaving too has planned its own hand-off already: keys taken now would leave with
+      // it. The sender retries, and its leave fails if this one is gone for good (leave one at a time).
+      if (leaving) throw new OpFailure("UNAVAILABLE", `${cfg.id} is leaving the cluster too: it takes no keys (leave nodes one at a time)`);
       return cluster.handOffReceive(fromId, entries, stamp);
     },
   };
