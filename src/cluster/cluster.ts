@@ -343,9 +343,13 @@ export class Cluster {
    * which after a mass delete meant shipping every key collected here, exchange after exchange.
    */
   keyChanged(key: string, digest: bigint | undefined): void {
+    this.changedDuringHandOff?.add(key);
     if (digest === undefined && this.gc.remembers(key)) return;
     this.tree.set(key, digest);
   }
+
+  /** Keys changed since handOffPlan("all") while a leave hands off (its second pass sends them). */
+  private changedDuringHandOff: Set<string> | null = null;
 
   /**
    * The driver dropped state-carrying messages to `peer` (over its held bounds): what they
@@ -436,7 +440,7 @@ export class Cluster {
    * would have none. Only for a partitioned cluster that has joined (otherwise every member
    * already holds every key, or this node holds nothing it may hand out).
    */
-  handOffPlan(): HandOffPlan {
+  handOffPlan(pass: "all" | "changed" = "all"): HandOffPlan {
     if (this.config.replicationFactor === 0) return { kind: "plan", targets: [], keys: 0 };
     if (!this.membership.synced) return { kind: "refused", reason: "this node has not joined the cluster yet" };
     this.syncTree();
@@ -444,10 +448,25 @@ export class Cluster {
     const alive = new Map<NodeId, string>();
     for (const m of this.membership.view()) if (m.id !== self && m.status === "alive" && this.gc.accepts(m.id)) alive.set(m.id, m.address);
     const tree = this.tree;
-    function* keys(): Generator<string> {
+    function* all(): Generator<string> {
       for (let leaf = 0; leaf < tree.leafCount; leaf++) for (const e of tree.leafEntries(leaf)) yield e.key;
     }
-    return planHandOff({ self, members: this.placementMembers(), partitions: this.config.partitions, replicationFactor: this.config.replicationFactor, alive, keys: keys() });
+    // A leave hands off in two passes (src/node/handoff.ts): everything while the node still
+    // takes writes, then, writes stopped, what changed meanwhile.
+    let keys: Iterable<string>;
+    if (pass === "all") {
+      this.changedDuringHandOff = new Set();
+      keys = all();
+    } else {
+      keys = this.changedDuringHandOff ?? all();
+      this.changedDuringHandOff = null;
+    }
+    return planHandOff({ self, members: this.placementMembers(), partitions: this.config.partitions, replicationFactor: this.config.replicationFactor, alive, keys });
+  }
+
+  /** A leave's hand-off ended (done or called off): changes are no longer collected for it. */
+  handOffEnded(): void {
+    this.changedDuringHandOff = null;
   }
 
   /** The stamp a hand-off's states are read under (the receiver's collection gate checks it, as anti-entropy's). */

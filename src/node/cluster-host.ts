@@ -10,7 +10,7 @@ import type { Store } from "../persist/index.ts";
 import type { HandOffEntry, MemberState, MemberView, ScanPage, ScanQuery } from "../transport/api.ts";
 import type { Placement } from "../cluster/placement.ts";
 import { forwardDeadlineMs } from "./forward.ts";
-import { HandOffAssembler, handOffCallDeadlineMs, handOffForLeave } from "./handoff.ts";
+import { HandOffAssembler, handOffCallDeadlineMs, handOffForLeave, leaveHandOffMs, type HandOffPorts } from "./handoff.ts";
 import { PeerClient } from "../transport/peer-client.ts";
 import type { Route } from "../cluster/cluster.ts";
 import type { ClientOp, OpOutcome } from "../transport/api.ts";
@@ -471,22 +471,42 @@ export class ClusterHost {
     return r.keys;
   }
 
-  async leave(): Promise<void> {
+  /**
+   * Leaves the cluster; `stopWrites` is called when the node must take no more writes (the
+   * caller refuses them from then on). Throws, having announced nothing, when a partitioned
+   * node's hand-off is refused or fails.
+   */
+  async leave(stopWrites: () => void = () => {}): Promise<void> {
     const d = this.driver;
-    if (d === null) return;
+    if (d === null) {
+      stopWrites();
+      return;
+    }
     // Partitioned: every key this node holds goes to its next owners first, each call durable
-    // there (src/cluster/handoff.ts); a refusal or a failure throws and nothing is announced.
+    // there (src/cluster/handoff.ts), in two passes: everything while the node still takes
+    // writes (a big hand-off takes minutes, and its keys' writes must not wait that long), then,
+    // writes stopped, the keys that changed meanwhile. A refusal or a failure throws.
     if (this.o.cfg.replicationFactor > 0) {
       const t0 = performance.now();
-      const done = await handOffForLeave({
-        plan: () => d.cluster.handOffPlan(),
+      const end = t0 + leaveHandOffMs;
+      const ports = (pass: "all" | "changed"): HandOffPorts => ({
+        plan: () => d.cluster.handOffPlan(pass),
         states: (keys) => statesOf(this.o.engine, keys),
         stamp: () => d.cluster.readStamp(),
         send: (to, entries, stamp) => this.peers.handOff(to.addr, to.id, entries, stamp, handOffCallDeadlineMs),
         log: this.o.log,
         nowMs: () => performance.now(),
       });
-      this.o.log.info("handed this node's keys to their next owners", { ...done, ms: Math.round(performance.now() - t0) });
+      try {
+        const first = await handOffForLeave(ports("all"), leaveHandOffMs);
+        stopWrites();
+        const second = await handOffForLeave(ports("changed"), Math.max(1, end - performance.now()));
+        this.o.log.info("handed this node's keys to their next owners", { keys: first.keys, merged: first.merged + second.merged, bytes: first.bytes + second.bytes, targets: first.targets, changedMeanwhile: second.keys, ms: Math.round(performance.now() - t0) });
+      } finally {
+        d.cluster.handOffEnded();
+      }
+    } else {
+      stopWrites();
     }
     // Deltas first, while the peers still take this node's data; then the announcement.
     const end = performance.now() + leaveDrainDeltasMs;

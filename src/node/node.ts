@@ -152,8 +152,10 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   const stopped = new Promise<number>((r) => (resolveStopped = r));
   let fatal: Error | null = null;
   let stopping = false;
-  /** `imdb admin leave` began: writes are refused while the deltas drain (ClusterHost.leave). */
+  /** `imdb admin leave` stopped writes: they are refused while the last keys go and the deltas drain (ClusterHost.leave). */
   let leaving = false;
+  /** `imdb admin leave` began: a partitioned node hands its keys over, and takes none from others. */
+  let handingOff = false;
   /** The cluster asked this replica to discard its data (see onReplicaReset): stop with replicaResetExitCode. */
   let resetAsked = false;
   const servers: RunningServer[] = [];
@@ -340,12 +342,13 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     leave: async () => {
       // No write is taken from here on (a client's or a forwarded one): what was acknowledged
       // reaches the peers before the departure is announced (ClusterHost.leave).
-      leaving = true;
+      handingOff = true;
       try {
-        await cluster.leave();
+        await cluster.leave(() => (leaving = true));
       } catch (err) {
         // The hand-off was refused or did not finish (cluster-host.ts): nothing was announced.
         leaving = false;
+        handingOff = false;
         throw err;
       }
       setTimeout(() => void stop(), 50);
@@ -381,7 +384,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
       if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");
       // A node leaving too has planned its own hand-off already: keys taken now would leave with
       // it. The sender retries, and its leave fails if this one is gone for good (leave one at a time).
-      if (leaving) throw new OpFailure("UNAVAILABLE", `${cfg.id} is leaving the cluster too: it takes no keys (leave nodes one at a time)`);
+      if (handingOff) throw new OpFailure("UNAVAILABLE", `${cfg.id} is leaving the cluster too: it takes no keys (leave nodes one at a time)`);
       return cluster.handOffReceive(fromId, entries, stamp);
     },
   };

@@ -75,3 +75,25 @@ test("a leave is refused when some key it holds would have no owner alive, namin
   expect(plan.kind).toBe("refused");
   if (plan.kind === "refused") expect(plan.reason).toMatch(/partition\(s\) this node holds keys of would have no owner alive once it leaves: \d+ \(owners then: /);
 });
+
+test("the second pass plans exactly the keys written or merged since the first (a leave takes writes while its first pass runs)", () => {
+  const sim = cluster(13);
+  for (let i = 0; i < 50; i++) sim.increment(0, `a${i}`, 1);
+  sim.runFor(2_000);
+  const c = sim.cluster(0)!;
+  const first = c.handOffPlan("all");
+  expect(first.kind).toBe("plan");
+  // Written here meanwhile, and merged from a peer (a key node 0 holds as an owner).
+  for (let i = 0; i < 5; i++) sim.increment(0, `b${i}`, 1);
+  const second = c.handOffPlan("changed");
+  expect(second.kind).toBe("plan");
+  if (second.kind === "plan") {
+    const planned = new Set(second.targets.flatMap((t) => t.keys));
+    for (let i = 0; i < 5; i++) expect(planned.has(`b${i}`)).toBe(true);
+    expect([...planned].every((k) => k.startsWith("b"))).toBe(true);
+  }
+  // Ended: the next "changed" plan (without an "all" before it) covers everything again.
+  c.handOffEnded();
+  const again = c.handOffPlan("changed");
+  if (again.kind === "plan" && first.kind === "plan") expect(again.keys).toBeGreaterThanOrEqual(first.keys);
+});
