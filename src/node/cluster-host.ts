@@ -468,6 +468,7 @@ export class ClusterHost {
       throw new OpFailure("FAILED_PRECONDITION", "these states were read before a tombstone collection that relied on the sender: read them again");
     }
     await this.settled();
+    this.assembler.committed(fromId);
     return r.keys;
   }
 

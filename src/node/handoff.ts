@@ -126,7 +126,13 @@ async function sendChunk(states: Array<[string, Uint8Array]>, send: (entries: Ha
   return flush();
 }
 
-/** States arriving in pieces, put back together per sender (whose pieces come in order: one call at a time). */
+/**
+ * States arriving in pieces, put back together per sender (whose pieces come in order: one call
+ * at a time). A piece sent again (its call failed after the piece was taken: the merge was
+ * refused, or the answer was lost or late) is taken again without harm: a piece this node has is
+ * ignored, and a complete state is kept, and handed out again, until `committed` says it was
+ * merged and made durable.
+ */
 export class HandOffAssembler {
   /** Senders with a state in pieces at once; each holds at most keyEnvelopeBytesMax. */
   static readonly partialMax = 4;
@@ -145,6 +151,16 @@ export class HandOffAssembler {
         continue;
       }
       let p = this.partial.get(from);
+      // A piece of the state in progress this node already has (sent again): nothing new, but
+      // a complete state goes out again (its merge may be what failed).
+      if (p !== undefined && p.key === e.key && p.total === e.total && e.offset + e.state.length <= p.received && e.offset < p.received) {
+        p.touchedMs = this.nowMs();
+        if (p.received === p.total) out.push([p.key, p.buf]);
+        continue;
+      }
+      // A piece of the state last committed, sent again (the answer to its call was lost): done.
+      const last = this.lastCommitted.get(from);
+      if (p === undefined && e.offset > 0 && last !== undefined && last.key === e.key && last.total === e.total) continue;
       if (e.offset === 0) {
         this.partial.delete(from);
         this.makeRoom();
@@ -159,13 +175,22 @@ export class HandOffAssembler {
       p.buf.set(e.state, e.offset);
       p.received += e.state.length;
       p.touchedMs = this.nowMs();
-      if (p.received === p.total) {
-        out.push([p.key, p.buf]);
-        this.partial.delete(from);
-      }
+      if (p.received === p.total) out.push([p.key, p.buf]);
     }
     return out;
   }
+
+  /** What accept handed out for `from` is merged and durable: a complete state in pieces is let go. */
+  committed(from: string): void {
+    const p = this.partial.get(from);
+    if (p === undefined || p.received !== p.total) return;
+    this.partial.delete(from);
+    if (this.lastCommitted.size >= 1024) this.lastCommitted.clear();
+    this.lastCommitted.set(from, { key: p.key, total: p.total });
+  }
+
+  /** Per sender, the last state in pieces committed (a late copy of its pieces is ignored). */
+  private readonly lastCommitted = new Map<string, { key: string; total: number }>();
 
   /** Bytes held for states in pieces. */
   get bytesHeld(): number {

@@ -156,6 +156,8 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   let leaving = false;
   /** `imdb admin leave` began: a partitioned node hands its keys over, and takes none from others. */
   let handingOff = false;
+  /** The leave running, if one is (adminHandler.leave). */
+  let leaveRunning: Promise<void> | null = null;
   /** The cluster asked this replica to discard its data (see onReplicaReset): stop with replicaResetExitCode. */
   let resetAsked = false;
   const servers: RunningServer[] = [];
@@ -339,9 +341,13 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   const adminHandler: AdminHandler = {
     snapshot,
     // Like `consul leave`: announce the departure, then drain and exit 0.
-    leave: async () => {
-      // No write is taken from here on (a client's or a forwarded one): what was acknowledged
-      // reaches the peers before the departure is announced (ClusterHost.leave).
+    // One leave at a time: a second request (an operator whose CLI gave up waiting on a long
+    // hand-off runs it again) waits for the one running and gets its outcome. Two running at
+    // once would each restart the other's record of keys changed meanwhile, and one failing
+    // would reopen writes under the other.
+    leave: () => (leaveRunning ??= (async () => {
+      // Once stopWrites is called no write is taken (a client's or a forwarded one): what was
+      // acknowledged reaches the next owners and the peers before the departure is announced.
       handingOff = true;
       try {
         await cluster.leave(() => (leaving = true));
@@ -349,10 +355,11 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
         // The hand-off was refused or did not finish (cluster-host.ts): nothing was announced.
         leaving = false;
         handingOff = false;
+        leaveRunning = null;
         throw err;
       }
       setTimeout(() => void stop(), 50);
-    },
+    })()),
     removeMember: (id) => cluster.removeMember(id),
     backup: () => {
       if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");

@@ -100,6 +100,37 @@ describe("leave hand-off (node side)", () => {
     expect((refused as OpFailure).message).toContain("no owner alive");
   });
 
+  test("a big state's pieces sent again (an answer lost after the merge, or a merge refused after the last piece) still end merged, once", async () => {
+    const big = bytes(handOffPieceBytes * 2 + 777, 5);
+    for (const failure of ["answer lost", "last answer lost", "merge refused"] as const) {
+      const a = new HandOffAssembler(() => 0);
+      const merged: Uint8Array[] = [];
+      let calls = 0;
+      const ports: HandOffPorts = {
+        plan: () => ({ kind: "plan", keys: 1, targets: [{ id: "x" as NodeId, addr: "x:1", keys: ["big"] }] }),
+        states: () => [["big", big]],
+        stamp: () => ({ epoch: 1, confirms: 0 }),
+        send: async (_to, entries) => {
+          calls++;
+          const whole = a.accept("me", entries);
+          // The last piece's merge refused once (the receiver did not take the sender's data yet).
+          if (failure === "merge refused" && calls === 3) throw new RpcError(grpc.status.UNAVAILABLE, "not now");
+          for (const [, s] of whole) merged.push(s);
+          a.committed("me");
+          // The second (or last) piece's answer lost after it was taken and made durable.
+          if (failure === "answer lost" && calls === 2) throw new RpcError(grpc.status.DEADLINE_EXCEEDED, "late");
+          if (failure === "last answer lost" && calls === 3) throw new RpcError(grpc.status.DEADLINE_EXCEEDED, "late");
+          return whole.length;
+        },
+        log,
+        nowMs: () => Date.now(),
+      };
+      await handOffForLeave(ports);
+      expect(`${failure}: ${merged.length}`).toBe(`${failure}: 1`);
+      expect(Bun.hash(merged[0]!)).toBe(Bun.hash(big));
+    }
+  });
+
   test("the assembler refuses a piece that does not continue the state it is putting together, and bounds senders", () => {
     const a = new HandOffAssembler(() => 0);
     expect(a.accept("s", [{ key: "k", state: bytes(4, 1), offset: 0, total: 8 }])).toEqual([]);
