@@ -488,7 +488,7 @@ export class Membership {
         // A node that places keys differently must not become a member: the two would disagree
         // on every key's owners. Not merged; a join is answered (with this node's settings) so
         // that the joiner sees the mismatch too and says so.
-        if (!sameSettings(msg.settings, this.settings)) {
+        if (msg.settings !== undefined && !sameSettings(msg.settings, this.settings)) {
           this.events.push({ kind: "settings-mismatch", address: fromAddr, theirs: describeSettings(msg.settings), ours: describeSettings(this.settings) });
           if (!msg.reply) this.sendPushPull(from, fromAddr, false, true);
           return;

@@ -71,6 +71,14 @@ export interface PlacementSettings {
   partitions: number;
 }
 
+/**
+ * The id of the member entry that carries a push-pull's PlacementSettings ("RF/PARTITIONS" as
+ * its address, status left). A build that predates settings reads it as a member it does not
+ * know that left, and ignores it (memberlist's rule), so push-pull stays readable both ways
+ * across a rolling upgrade; no node id can take it (ids are [A-Za-z0-9._-], config.ts).
+ */
+export const settingsMemberId = "\u0000settings";
+
 /** Do two members place keys alike? */
 export function sameSettings(a: PlacementSettings, b: PlacementSettings): boolean {
   return a.replicationFactor === b.replicationFactor && (a.replicationFactor === 0 || a.partitions === b.partitions);
@@ -127,8 +135,11 @@ export type Message =
   | { kind: "ack"; seq: number }
   | { kind: "nack"; seq: number }
   | UpdateMsg
-  /** settings: the sender's placement settings; a member whose settings differ is not merged (Membership). */
-  | { kind: "push-pull"; join: boolean; reply: boolean; members: MemberState[]; settings: PlacementSettings }
+  /**
+   * settings: the sender's placement settings; a member whose settings differ is not merged
+   * (Membership). Absent from a build that predates them: not checked then.
+   */
+  | { kind: "push-pull"; join: boolean; reply: boolean; members: MemberState[]; settings?: PlacementSettings }
   | { kind: "delta-batch"; epoch: number; floorSeq: number; firstSeq: number; deltas: Uint8Array[] }
   | { kind: "delta-ack"; epoch: number; seq: number }
   | { kind: "ae-tree"; depth: number; level: number; items: TreeItem[] }
@@ -272,11 +283,15 @@ function encodeMessage(w: Writer, m: Message): void {
     case "push-pull":
       w.u8(MessageKind.pushPull);
       w.u8((m.join ? 1 : 0) | (m.reply ? 2 : 0));
-      w.varint(m.members.length);
+      w.varint(m.members.length + (m.settings === undefined ? 0 : 1));
       for (const s of m.members) {
         w.str(s.id); w.str(s.addr); w.varint(s.incarnation); w.u8(statusCodes.indexOf(s.status));
       }
-      w.varint(m.settings.replicationFactor); w.varint(m.settings.partitions);
+      // The settings ride as one more member entry (settingsMemberId), so that a build that
+      // predates them reads the message as before (see settingsMemberId).
+      if (m.settings !== undefined) {
+        w.str(settingsMemberId); w.str(`${m.settings.replicationFactor}/${m.settings.partitions}`); w.varint(0); w.u8(statusCodes.indexOf("left"));
+      }
       return;
     case "delta-batch":
       w.u8(MessageKind.deltaBatch); w.u32(m.epoch); w.varint(m.floorSeq); w.varint(m.firstSeq);
@@ -487,10 +502,14 @@ function decodeMessage(r: Reader): Message | null {
         if (status === undefined) throw new WireError("bad-value", "member status");
         members.push({ id, addr, incarnation, status });
       }
-      const replicationFactor = r.varint();
-      const partitions = r.varint();
-      if (replicationFactor > replicationFactorMax || partitions < 1 || partitions > partitionsMax) {
-        throw new WireError("bad-value", `push-pull settings: replicationFactor ${replicationFactor}, partitions ${partitions}`);
+      const at = members.findIndex((m) => m.id === settingsMemberId);
+      if (at < 0) return { kind: "push-pull", join: (flags & 1) !== 0, reply: (flags & 2) !== 0, members };
+      const [entry] = members.splice(at, 1);
+      const parts = /^(\d{1,2})\/(\d{1,5})$/.exec(entry!.addr);
+      const replicationFactor = Number(parts?.[1] ?? -1);
+      const partitions = Number(parts?.[2] ?? -1);
+      if (parts === null || replicationFactor > replicationFactorMax || partitions < 1 || partitions > partitionsMax || members.some((m) => m.id === settingsMemberId)) {
+        throw new WireError("bad-value", `push-pull settings ${JSON.stringify(entry!.addr.slice(0, 40))}`);
       }
       return { kind: "push-pull", join: (flags & 1) !== 0, reply: (flags & 2) !== 0, members, settings: { replicationFactor, partitions } };
     }

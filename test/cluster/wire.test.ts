@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import type { Incarnation, NodeId } from "../../src/cluster/types.ts";
-import { decodeEnvelope, encodeEnvelope, envelopeBytesMax, WireError, wireVersion, type Envelope, type Message } from "../../src/cluster/wire.ts";
+import { decodeEnvelope, encodeEnvelope, envelopeBytesMax, settingsMemberId, WireError, wireVersion, type Envelope, type Message } from "../../src/cluster/wire.ts";
 import { propertyRuns, seed } from "./helpers.ts";
 
 const id = (s: string) => s as NodeId;
@@ -119,5 +119,26 @@ describe("wire", () => {
     expect(code(new Uint8Array([wireVersion, 1, 0x41, 1, 9, 0, 0x91, 0x4e]))).toBe("limit-exceeded");
     expect(code(new Uint8Array([wireVersion, 2, 0xc3, 0x28, 0]))).toBe("bad-utf8");
     expect(code(new Uint8Array([wireVersion, 1, 0x41, 1, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]))).toBe("bad-value");
+  });
+});
+
+describe("push-pull placement settings across versions", () => {
+  const id = (s: string) => s as NodeId;
+  const members = [{ id: id("a"), addr: "a:1", incarnation: 3 as Incarnation, status: "alive" as const }];
+  test("a build that predates settings reads them as one more member, unknown and left (which it ignores); this build reads its push-pull without settings", () => {
+    const withSettings = encodeEnvelope({ fromAddr: "a:1", messages: [{ kind: "push-pull", join: true, reply: false, members, settings: { replicationFactor: 3, partitions: 1024 } }] });
+    // What the older encoder writes for a push-pull listing the settings entry as a member.
+    const asOlderSees = encodeEnvelope({ fromAddr: "a:1", messages: [{ kind: "push-pull", join: true, reply: false, members: [...members, { id: id(settingsMemberId), addr: "3/1024", incarnation: 0 as Incarnation, status: "left" }] }] });
+    expect([...withSettings]).toEqual([...asOlderSees]);
+    expect(decodeEnvelope(withSettings).messages[0]).toEqual({ kind: "push-pull", join: true, reply: false, members, settings: { replicationFactor: 3, partitions: 1024 } });
+    const older = encodeEnvelope({ fromAddr: "a:1", messages: [{ kind: "push-pull", join: false, reply: true, members }] });
+    expect(decodeEnvelope(older).messages[0]).toEqual({ kind: "push-pull", join: false, reply: true, members });
+  });
+
+  test("settings out of range or malformed are refused", () => {
+    for (const addr of ["17/1024", "3/0", "3/70000", "x", "3/1024/1"]) {
+      const bad = encodeEnvelope({ fromAddr: "a:1", messages: [{ kind: "push-pull", join: true, reply: false, members: [{ id: id(settingsMemberId), addr, incarnation: 0 as Incarnation, status: "left" }] }] });
+      expect(() => decodeEnvelope(bad)).toThrow(WireError);
+    }
   });
 });
