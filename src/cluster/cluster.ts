@@ -63,6 +63,36 @@ const joiningRoute: Route = { kind: "joining" };
 
 const noDurableGc: GcDurableState = { generation: 0, ownGeneration: 0, departed: [], members: [], lives: [] };
 
+/** Which member lists each partition in a Scan (Cluster.scanListing). */
+export interface ScanListing {
+  /** The placement's members, sorted by id: a scan's segments, in order. */
+  members: readonly NodeId[];
+  partitions: number;
+  /** Per partition, the index in members of the member that lists it. */
+  listerOf: Int32Array;
+  /** 5 bits of a hash of members and listerOf: which listing a scan's cursor was made under. */
+  check: number;
+}
+
+/**
+ * The scan listing of `placement` while the `former` placements' hand-off windows are open:
+ * each partition listed by its first owner that owned it in every former placement, else by
+ * its first owner (see Cluster.scanListing).
+ */
+export function buildScanListing(placement: Placement, former: readonly Placement[]): ScanListing {
+  const index = new Map(placement.members.map((m, i) => [m as string, i]));
+  const listerOf = new Int32Array(placement.partitions);
+  let h = 0x811c9dc5;
+  for (const m of placement.members) for (let i = 0; i < m.length; i++) h = Math.imul(h ^ m.charCodeAt(i), 0x01000193) >>> 0;
+  for (let p = 0; p < placement.partitions; p++) {
+    const owners = placement.owners(p);
+    const stable = owners.find((o) => former.every((f) => f.owns(o, p))) ?? owners[0]!;
+    listerOf[p] = index.get(stable)!;
+    h = Math.imul(h ^ listerOf[p]!, 0x01000193) >>> 0;
+  }
+  return { members: placement.members, partitions: placement.partitions, listerOf, check: (h ^ (h >>> 5) ^ (h >>> 10) ^ (h >>> 15) ^ (h >>> 20) ^ (h >>> 25) ^ (h >>> 30)) & 31 };
+}
+
 export interface ClusterStatus {
   id: NodeId;
   addr: string;
@@ -455,7 +485,8 @@ export class Cluster {
     // takes writes, then, writes stopped, what changed meanwhile.
     let keys: Iterable<string>;
     if (pass === "all") {
-      this.changedDuringHandOff = new Set();
+      // Kept if a hand-off is already collecting (a second leave at once: the node runs one).
+      this.changedDuringHandOff ??= new Set();
       keys = all();
     } else {
       keys = this.changedDuringHandOff ?? all();
@@ -486,6 +517,26 @@ export class Cluster {
     const kept = entries.filter(([k, st]) => !this.gc.skipsKey(k, st));
     if (kept.length > 0) this.store.mergeStates(kept);
     return { kind: "merged", keys: kept.length };
+  }
+
+  /** The scan listing for the placement and former placements it was made for (scanListing). */
+  private listing: { placement: Placement; historyVersion: number; listing: ScanListing } | null = null;
+
+  /**
+   * Who lists which partition in a Scan (src/node/scan.ts): each partition's first owner that
+   * has owned it through every placement of the hand-off window (it holds the partition's data,
+   * as route() prefers it), else its first owner. Outside a window: the first owner. check: 5
+   * bits of a hash of the whole assignment, carried in the scan's cursor.
+   */
+  scanListing(): ScanListing | null {
+    const placement = this.placement();
+    if (placement === null) return null;
+    this.dropExpiredPlacements();
+    const cached = this.listing;
+    if (cached !== null && cached.placement === placement && cached.historyVersion === this.historyVersion) return cached.listing;
+    const listing = buildScanListing(placement, this.formerPlacements.map((f) => f.placement));
+    this.listing = { placement, historyVersion: this.historyVersion, listing };
+    return listing;
   }
 
   /** Partitioned and without the cluster's member list yet (Membership.synced): it takes no writes. */

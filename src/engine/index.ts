@@ -280,9 +280,9 @@ export const compactFreeEntriesMin = 1024;
  */
 const cursorIndexSpan = 2 ** 32;
 const cursorGenerations = 2 ** 21;
-const shortCursorGenerations = 8;
-/** Bits of a short cursor (Engine.shortCursor): a table index and a generation modulo 8. */
-export const shortCursorBits = 35;
+const shortCursorGenerations = 32;
+/** Bits of a short cursor (Engine.shortCursor): a table index and a generation modulo 32. */
+export const shortCursorBits = 37;
 const expiredCursor = fail("INVALID", "cursor expired by a compaction of the key table; restart the scan");
 const foreignCursor = fail("INVALID", "cursor is not one this engine returned; restart the scan");
 
@@ -1252,9 +1252,10 @@ export class Engine {
 
   /**
    * A listing cursor in shortCursorBits bits (a partitioned cluster's scan cursor carries one
-   * inside it, src/node/scan.ts): the table index and the generation modulo 8. fullCursor maps
-   * it back; a cursor 8 or more compactions old would be misread (as one of the last two), which
-   * a listing survives with keys listed twice or skipped, never with data changed.
+   * inside it, src/node/scan.ts): the table index and the generation modulo 32. fullCursor maps
+   * it back; a cursor 2 to 31 compactions old is refused as a full one is, but one 32 or more
+   * compactions old (each frees at least 1024 entries and a quarter of the table) would be
+   * misread as recent: that listing may list keys twice or skip them, never changing data.
    */
   shortCursor(cursor: number): number {
     if (cursor === 0) return 0;

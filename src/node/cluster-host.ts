@@ -8,7 +8,7 @@ import { asNodeId, type ClusterEvent } from "../cluster/types.ts";
 import type { Engine, MergeResult } from "../engine/index.ts";
 import type { Store } from "../persist/index.ts";
 import type { HandOffEntry, MemberState, MemberView, ScanPage, ScanQuery } from "../transport/api.ts";
-import type { Placement } from "../cluster/placement.ts";
+import type { ScanListing } from "../cluster/cluster.ts";
 import { forwardDeadlineMs } from "./forward.ts";
 import { HandOffAssembler, handOffCallDeadlineMs, handOffForLeave, leaveHandOffMs, type HandOffPorts } from "./handoff.ts";
 import { PeerClient } from "../transport/peer-client.ts";
@@ -389,9 +389,9 @@ export class ClusterHost {
     });
   }
 
-  /** The current placement (Cluster.placement); null without a replication factor or before the cluster starts. */
-  placement(): Placement | null {
-    return this.driver?.cluster.placement() ?? null;
+  /** Who lists which partition in a Scan (Cluster.scanListing); null without a replication factor or before the cluster starts. */
+  scanListing(): ScanListing | null {
+    return this.driver?.cluster.scanListing() ?? null;
   }
 
   /** A member's status and peer address as this node sees it. */
@@ -401,8 +401,8 @@ export class ClusterHost {
   }
 
   /** One page of a partitioned Scan from member `to` (src/node/scan.ts), on the data channel. */
-  scanPart(to: { id: string; addr: string }, q: ScanQuery, segment: number, check: number): Promise<ScanPage> {
-    return this.peers.scanPart(to.addr, to.id, q, segment, check, forwardDeadlineMs);
+  scanPart(to: { id: string; addr: string }, q: ScanQuery, segment: number, check: number, partitions: Uint8Array): Promise<ScanPage> {
+    return this.peers.scanPart(to.addr, to.id, q, segment, check, partitions, forwardDeadlineMs);
   }
 
   /** Partition replicas this node owns: every partition when every member holds every key. */

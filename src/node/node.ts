@@ -279,8 +279,9 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   // A Scan lists the whole keyspace; partitioned, a share from each member (scan.ts).
   const scanner = new ClusterScan({
     selfId: cfg.id,
-    placement: () => cluster.placement(),
+    listing: () => cluster.scanListing(),
     joining: () => cluster.joining,
+    partitions: cfg.partitions,
     member: (id) => cluster.member(id),
     local: (q, keep) => {
       // keep given: a partitioned scan's share, with short cursors (scan.ts).
@@ -290,7 +291,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
       if (!page.ok) throw new OpFailure("INVALID_ARGUMENT", page.error.message);
       return keep === undefined ? page : { keys: page.keys, cursor: engine.shortCursor(page.cursor) };
     },
-    remote: (to, q, segment, check) => cluster.scanPart(to, q, segment, check),
+    remote: (to, q, segment, check, bits) => cluster.scanPart(to, q, segment, check, bits),
   });
 
   const startedMs = Date.now();
@@ -386,7 +387,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
       if (cluster.joining) throw new OpFailure("UNAVAILABLE", `${cfg.id} has not joined the cluster yet; retry later`);
       return applyOps(ops, requestId);
     },
-    scanPart: (_fromId, q, segment, check) => scanner.part(q, segment, check),
+    scanPart: (_fromId, q, partitions) => scanner.part(q, partitions),
     handOff: (fromId, entries, stamp) => {
       if (fatal || stopping) throw new OpFailure("UNAVAILABLE", "the node is stopping");
       // A node leaving too has planned its own hand-off already: keys taken now would leave with

@@ -234,7 +234,7 @@ export interface PeerHandler {
   /** A client request another node forwarded here (NodeService.Forward): applied here, never forwarded again. */
   forward(fromId: string, ops: readonly ClientOp[], requestId: Uint8Array | null): Maybe<OpOutcome[]>;
   /** One page of a partitioned Scan another node runs (NodeService.ScanPart; src/node/scan.ts). */
-  scanPart(fromId: string, q: ScanQuery, segment: number, placementCheck: number): Maybe<ScanPage>;
+  scanPart(fromId: string, q: ScanQuery, partitions: Uint8Array): Maybe<ScanPage>;
   /**
    * States a leaving member hands over (NodeService.HandOff; src/cluster/handoff.ts), read under
    * `stamp`; resolve once they are as durable as this node's writes. Returns whole states merged.

@@ -144,13 +144,13 @@ export class PeerClient {
    * One page of a partitioned Scan from the node `expectedId` at `addr` (NodeService.ScanPart):
    * the keys it lists for the placement whose check is placementCheck. Rejects with RpcError.
    */
-  scanPart(addr: string, expectedId: string, q: ScanQuery, segment: number, placementCheck: number, deadlineMs: number): Promise<ScanPage> {
+  scanPart(addr: string, expectedId: string, q: ScanQuery, segment: number, placementCheck: number, partitions: Uint8Array, deadlineMs: number): Promise<ScanPage> {
     if (this.closed) return Promise.reject(new RpcError(grpc.status.UNAVAILABLE, "peer client is closed"));
     const ch = this.channel(addr, expectedId);
     const m = nodeMethods.ScanPart;
     const scan = scanRequestWire(q);
     return new Promise((resolve, reject) => {
-      ch.client.makeUnaryRequest(m.path, (v) => m.req.encode(v), (b) => m.res.decode(b), { fromId: this.opts.selfId, scan, segment, placementCheck }, { deadline: Date.now() + deadlineMs }, (err, res) => {
+      ch.client.makeUnaryRequest(m.path, (v) => m.req.encode(v), (b) => m.res.decode(b), { fromId: this.opts.selfId, scan, segment, placementCheck, partitions }, { deadline: Date.now() + deadlineMs }, (err, res) => {
         if (err) {
           reject(new RpcError(err.code, err.details));
           return;

@@ -84,7 +84,7 @@ export interface ScanRequestWire { prefix?: Uint8Array; type?: number; cursor?: 
 export interface HandOffEntryWire { key?: Uint8Array; state?: Uint8Array; offset?: WireInt64; total?: WireInt64 }
 export interface HandOffRequestWire { fromId?: string; entries?: HandOffEntryWire[]; stampEpoch?: number; stampConfirms?: WireInt64 }
 export interface HandOffResponseWire { merged?: number }
-export interface ScanPartRequestWire { fromId?: string; scan?: ScanRequestWire; segment?: number; placementCheck?: number }
+export interface ScanPartRequestWire { fromId?: string; scan?: ScanRequestWire; segment?: number; placementCheck?: number; partitions?: Uint8Array }
 export interface ScanResponseWire { keys?: Uint8Array[]; cursor?: WireInt64 }
 export interface SAddRequestWire { key?: Uint8Array; members?: Uint8Array[]; requestId?: Uint8Array }
 export interface SRemRequestWire { key?: Uint8Array; members?: Uint8Array[]; requestId?: Uint8Array }

@@ -325,7 +325,7 @@ function peerImpl(nodeId: string, h: PeerHandler, secure: boolean, onInternal: E
     }),
     ScanPart: unary("ScanPart", onInternal, async (req: ScanPartRequestWire, call) => {
       const fromId = peerId(call, secure, req.fromId);
-      const page = await h.scanPart(fromId, scanQuery(req.scan ?? {}), req.segment ?? 0, req.placementCheck ?? 0);
+      const page = await h.scanPart(fromId, scanQuery(req.scan ?? {}), req.partitions ?? new Uint8Array(0));
       return { keys: page.keys.map((k) => utf8Encoder.encode(k)), cursor: page.cursor };
     }),
   };

@@ -9,7 +9,8 @@ import { describe, expect, test } from "bun:test";
 import { Placement, partitionOf } from "../../src/cluster/placement.ts";
 import { asNodeId } from "../../src/cluster/types.ts";
 import { Engine, shortCursorBits, type EngineOp } from "../../src/engine/index.ts";
-import { ClusterScan, decodeClusterCursor, encodeClusterCursor, placementCheck, scanSegmentsMax } from "../../src/node/scan.ts";
+import { ClusterScan, decodeClusterCursor, encodeClusterCursor, scanSegmentsMax, segmentBitmap } from "../../src/node/scan.ts";
+import { buildScanListing, type ScanListing } from "../../src/cluster/cluster.ts";
 import { Rng } from "../../src/sim/rng.ts";
 import { OpFailure, type ScanPage, type ScanQuery } from "../../src/transport/api.ts";
 import { propertySeed } from "../crdt/prop.ts";
@@ -24,9 +25,10 @@ interface Member {
 }
 
 /** n members, each with its engine and a ClusterScan whose remote calls go straight to the other's part(). */
-function cluster(n: number, rf: number, partitions = 64): { members: Member[]; placement: Placement; byId: Map<string, Member>; setPlacement(p: Placement): void } {
+function cluster(n: number, rf: number, partitions = 64): { members: Member[]; placement: Placement; listing: ScanListing; byId: Map<string, Member>; setPlacement(p: Placement, former?: Placement[]): void } {
   const ids = Array.from({ length: n }, (_, i) => `m${i}`);
   let placement = new Placement(ids.map(asNodeId), { partitions, replicationFactor: rf });
+  let listing = buildScanListing(placement, []);
   const byId = new Map<string, Member>();
   const members = ids.map((id): Member => {
     const engine = new Engine({ actor: id });
@@ -34,8 +36,9 @@ function cluster(n: number, rf: number, partitions = 64): { members: Member[]; p
       id, engine, status: "alive",
       scan: new ClusterScan({
         selfId: id,
-        placement: () => placement,
+        listing: () => listing,
         joining: () => false,
+        partitions,
         member: (other) => {
           const o = byId.get(other);
           return o === undefined ? undefined : { status: o.status, addr: `${other}:1` };
@@ -45,13 +48,21 @@ function cluster(n: number, rf: number, partitions = 64): { members: Member[]; p
           if (!page.ok) throw new OpFailure("INVALID_ARGUMENT", page.error.message);
           return keep === undefined ? page : { keys: page.keys, cursor: engine.shortCursor(page.cursor) };
         },
-        remote: async (to, q, segment, check): Promise<ScanPage> => byId.get(to.id)!.scan.part(q, segment, check),
+        remote: async (to, q, _segment, _check, bits): Promise<ScanPage> => byId.get(to.id)!.scan.part(q, bits),
       }),
     };
     byId.set(id, m);
     return m;
   });
-  return { members, byId, get placement() { return placement; }, setPlacement: (p) => (placement = p) };
+  return {
+    members, byId,
+    get placement() { return placement; },
+    get listing() { return listing; },
+    setPlacement: (p, former = []) => {
+      placement = p;
+      listing = buildScanListing(p, former);
+    },
+  };
 }
 
 function apply(e: Engine, op: EngineOp): void {
@@ -132,8 +143,8 @@ describe("partitioned Scan", () => {
     const first = await c.members[0]!.scan.scan({ prefix: "", type: null, limit: 10, cursor: 0 });
     expect(first.cursor).not.toBe(0);
     let next = new Placement(["m0", "m1", "m2", "m3", "m4"].map(asNodeId), { partitions: 64, replicationFactor: 2 });
-    // A placement with the same 5-bit check would go unnoticed (documented); pick one that differs.
-    for (let extra = 5; placementCheck(next) === placementCheck(c.placement); extra++) {
+    // A listing with the same 5-bit check would go unnoticed (documented); pick one that differs.
+    for (let extra = 5; buildScanListing(next, []).check === c.listing.check; extra++) {
       next = new Placement([...["m0", "m1", "m2", "m3"], `m${extra}`].map(asNodeId), { partitions: 64, replicationFactor: 2 });
     }
     c.setPlacement(next);
@@ -175,17 +186,52 @@ describe("partitioned Scan", () => {
     expect(new Set(out).size).toBe(300);
   });
 
-  test("each key is listed by its partition's first owner only", () => {
+  test("outside a hand-off window each key is listed by its partition's first owner only; a bitmap of the wrong size is refused", () => {
     const c = cluster(5, 3);
     for (let i = 0; i < 400; i++) writeOwned(c, `k${i}`, { kind: "incr", key: `k${i}`, amount: 1n });
-    const check = placementCheck(c.placement);
     c.placement.members.forEach((id, segment) => {
-      const page = c.byId.get(id)!.scan.part({ prefix: "", type: null, limit: 10_000, cursor: 0 }, segment, check);
+      const page = c.byId.get(id)!.scan.part({ prefix: "", type: null, limit: 10_000, cursor: 0 }, segmentBitmap(c.listing, segment));
       for (const k of page.keys) expect(c.placement.primary(partitionOf(k, 64))).toBe(id);
     });
-    // Asked for another member's segment or under another placement, a member refuses.
-    expect(() => c.byId.get("m0")!.scan.part({ prefix: "", type: null, limit: 10, cursor: 0 }, 1, check)).toThrow(OpFailure);
-    expect(() => c.byId.get("m0")!.scan.part({ prefix: "", type: null, limit: 10, cursor: 0 }, 0, (check + 1) % 32)).toThrow(OpFailure);
+    expect(() => c.byId.get("m0")!.scan.part({ prefix: "", type: null, limit: 10, cursor: 0 }, new Uint8Array(3))).toThrow(OpFailure);
+  });
+
+  test("a segment's cursor from 2 to 31 compactions of its member's key table ago is refused (restart), not read as a position", async () => {
+    const c = cluster(2, 2);
+    const m0 = c.byId.get("m0")!.engine;
+    const mine = Array.from({ length: 3000 }, (_, i) => `k${i}`).filter((k) => c.placement.primary(partitionOf(k, 64)) === "m0").slice(0, 100);
+    for (const k of mine) writeOwned(c, k, { kind: "incr", key: k, amount: 1n });
+    const first = await c.members[0]!.scan.scan({ prefix: "k", type: null, limit: 10, cursor: 0 });
+    expect(decodeClusterCursor(first.cursor).segment).toBe(0);
+    // Eight compactions of m0's table: 1100 keys written and collected each time.
+    for (let round = 0; m0.storageSizes().compactions < 8; round++) {
+      for (let i = 0; i < 1100; i++) apply(m0, { kind: "incr", key: `c${round}_${i}`, amount: 1n });
+      for (let i = 0; i < 1100; i++) {
+        m0.delete(`c${round}_${i}`, T);
+        m0.collect(`c${round}_${i}`, m0.digest(`c${round}_${i}`)!);
+      }
+    }
+    const err = await c.members[0]!.scan.scan({ prefix: "k", type: null, limit: 10, cursor: first.cursor }).catch((e: unknown) => e);
+    expect((err as OpFailure).code).toBe("INVALID_ARGUMENT");
+    expect((err as OpFailure).message).toContain("restart the scan");
+  });
+
+  test("just after a join, a partition whose new first owner is not filled yet is listed by an owner that held it: nothing is missed", async () => {
+    // Three members hold every key; a fourth joins and owns partitions it holds nothing of yet.
+    const c = cluster(4, 2);
+    const three = new Placement(["m0", "m1", "m2"].map(asNodeId), { partitions: 64, replicationFactor: 2 });
+    const keys = Array.from({ length: 1500 }, (_, i) => `k${i}`);
+    for (const k of keys) for (const id of three.ownersOfKey(k)) apply(c.byId.get(id)!.engine, { kind: "incr", key: k, amount: 1n });
+    expect(c.byId.get("m3")!.engine.keyCountAt(T)).toBe(0);
+    const newcomerFirst = keys.filter((k) => c.placement.primary(partitionOf(k, 64)) === "m3");
+    expect(newcomerFirst.length).toBeGreaterThan(50);
+    // Without the window (the first owner lists), the newcomer's share is missing ...
+    expect((await scanAll(c.members[0]!.scan)).length).toBe(keys.length - newcomerFirst.length);
+    // ... with it (the former placement known), an owner that held each partition lists it.
+    c.setPlacement(c.placement, [three]);
+    const listed = await scanAll(c.members[0]!.scan);
+    expect(listed.length).toBe(keys.length);
+    expect(new Set(listed).size).toBe(keys.length);
   });
 });
 

@@ -225,10 +225,10 @@ export class EchoPeer implements PeerHandler {
     return entries.filter((e) => e.total === 0).length;
   }
   /** Scan pages asked for, as received. */
-  readonly scanned: Array<{ fromId: string; q: ScanQuery; segment: number; check: number }> = [];
+  readonly scanned: Array<{ fromId: string; q: ScanQuery; partitions: Uint8Array }> = [];
   /** Answers one key naming what it received, and the cursor plus one. */
-  scanPart(fromId: string, q: ScanQuery, segment: number, check: number): ScanPage {
-    this.scanned.push({ fromId, q, segment, check });
-    return { keys: [`${q.prefix}|${q.type ?? "any"}|${q.limit}|${segment}|${check}`], cursor: q.cursor + 1 };
+  scanPart(fromId: string, q: ScanQuery, partitions: Uint8Array): ScanPage {
+    this.scanned.push({ fromId, q, partitions });
+    return { keys: [`${q.prefix}|${q.type ?? "any"}|${q.limit}|${[...partitions].join(",")}`], cursor: q.cursor + 1 };
   }
 }

@@ -351,17 +351,18 @@ describe("NodeService on the peer port", () => {
     expect(echo.forwarded.length).toBe(before);
   });
 
-  test("ScanPart: a node's page request reaches the handler with its query, segment and placement check; client certificates are refused", async () => {
+  test("ScanPart: a node's page request reaches the handler with its query and partition bitmap; client certificates are refused", async () => {
     const pc = new PeerClient({ selfId: "b", security: { tls: await material("main", "b") } });
     open.push(pc);
     const cursor = 2 ** 34 + 12345;
-    const page = await pc.scanPart(peerAddr, "a", { prefix: "user:", type: "set", cursor, limit: 50 }, 7, 19, 2000);
-    expect(page).toEqual({ keys: ["user:|set|50|7|19"], cursor: cursor + 1 });
-    expect(echo.scanned.at(-1)).toEqual({ fromId: "b", q: { prefix: "user:", type: "set", cursor, limit: 50, local: false }, segment: 7, check: 19 });
+    const bits = new Uint8Array([5, 0, 128]);
+    const page = await pc.scanPart(peerAddr, "a", { prefix: "user:", type: "set", cursor, limit: 50 }, 7, 19, bits, 2000);
+    expect(page).toEqual({ keys: ["user:|set|50|5,0,128"], cursor: cursor + 1 });
+    expect(echo.scanned.at(-1)).toEqual({ fromId: "b", q: { prefix: "user:", type: "set", cursor, limit: 50, local: false }, partitions: bits });
     const before = echo.scanned.length;
     const bad = new PeerClient({ selfId: "client", security: { tls: await material("main", "client") } });
     open.push(bad);
-    expect(await rpcStatus(bad.scanPart(peerAddr, "a", { prefix: "", type: null, cursor: 0, limit: 10 }, 0, 0, 2000))).toBe("PERMISSION_DENIED");
+    expect(await rpcStatus(bad.scanPart(peerAddr, "a", { prefix: "", type: null, cursor: 0, limit: 10 }, 0, 0, bits, 2000))).toBe("PERMISSION_DENIED");
     expect(echo.scanned.length).toBe(before);
   });
 
