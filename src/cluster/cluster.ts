@@ -8,7 +8,7 @@ import { Membership, type MemberRemoval } from "./membership.ts";
 import { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
 import { asNodeId, type ClusterEvent, type Env, type Incarnation, type MemberView, type NodeId, type Outbound } from "./types.ts";
-import { decodeEnvelope, WireError, type AeStamp, type Envelope } from "./wire.ts";
+import { decodeEnvelope, deltaBytesMax, WireError, type AeStamp, type Envelope } from "./wire.ts";
 import { TombstoneCollector, type GcDurableState, type GcOptions } from "./gc.ts";
 import { tsClocks } from "../accel/clocks-ts.ts";
 import { Placement, partitionOf, partitionOfUtf8 } from "./placement.ts";
@@ -60,6 +60,11 @@ export const formerOwnersCompareMs = 30 * 60_000;
 /** Replaced placements kept for that at most (older ones are dropped first). */
 export const formerPlacementsMax = 8;
 const joiningRoute: Route = { kind: "joining" };
+/** How often stray keys are pushed to their owners (Cluster.pushStrays), and how much at most each time. */
+export const strayPushIntervalMs = 1_000;
+export const strayPushBytesMax = 1024 * 1024;
+/** A peer with this many deltas queued already is pushed strays later (its backlog bound is deltaBacklogEntriesMax). */
+const strayBacklogEntriesMax = 10_000;
 
 const noDurableGc: GcDurableState = { generation: 0, ownGeneration: 0, departed: [], members: [], lives: [] };
 
@@ -162,10 +167,12 @@ export class Cluster {
         this.deltas.peerGone(id);
         this.ae.markForRepair(id);
         this.gc.memberRevived(id);
+        this.strayForget(id);
       },
       peerGone: (id) => {
         this.deltas.peerGone(id);
         this.ae.forget(id);
+        this.strayForget(id);
         // Left, reaped or removed, not merely dead: its life departed. Collection goes on
         // without it from now on, so should that life come back with its data, it must start
         // over empty (gc.ts); a dead member still holds collection back until it is reaped.
@@ -186,7 +193,72 @@ export class Cluster {
     // No syncTree here: the tree is brought up to date only where it is read (an exchange
     // starting, an anti-entropy message, status, rootHash), so a hot key costs one digest
     // per anti-entropy round, not one per tick. A quarantined life exchanges no data.
-    if (!this.gc.isQuarantined) this.ae.tick(peers);
+    if (!this.gc.isQuarantined) {
+      this.ae.tick(peers);
+      this.pushStrays(peers);
+    }
+  }
+
+  /** Per partition, the owners this node's stray keys of it were queued for (see pushStrays). */
+  private readonly strayPushed = new Map<number, Set<NodeId>>();
+  private nextStrayAtMs = 0;
+  /** Where the next pass over the partitions starts (a pass stops at its byte budget). */
+  private strayCursor = 0;
+
+  /**
+   * Keys this node holds of partitions it does not own now (a former owner's copy after a
+   * membership change, or a forwarded write it applied while views differed) go to the
+   * partition's current owners: queued as deltas (acknowledged, resent until then), once per
+   * owner, at most strayPushBytesMax per strayPushIntervalMs. Anti-entropy alone could not be
+   * trusted with it: it compares a partition between two nodes only when both see it as shared,
+   * and a former owner's view of what it owned comes from placements it saw (a node that joined
+   * or restarted since has not seen them), so the new owners of a partition that moved could stay
+   * empty while every copy was on former owners (test/sim/partitioned-scale.test.ts seed 1024).
+   * A member that dies, is revived or leaves is pushed to again when it owns the partition.
+   */
+  private pushStrays(peers: readonly { id: NodeId; addr: string; status: string }[]): void {
+    const asDeltas = this.store.deltasOfStates;
+    if (this.config.replicationFactor === 0 || !this.membership.synced || asDeltas === undefined) return;
+    const now = this.env.nowMs();
+    if (now < this.nextStrayAtMs) return;
+    this.nextStrayAtMs = now + strayPushIntervalMs;
+    const placement = this.placement();
+    if (placement === null) return;
+    const alive = new Map<NodeId, { id: NodeId; addr: string }>();
+    for (const m of peers) if (m.status === "alive") alive.set(m.id, { id: m.id, addr: m.addr });
+    if (alive.size === 0) return;
+    this.syncTree();
+    const self = this.membership.selfId();
+    let budget = strayPushBytesMax;
+    const n = placement.partitions;
+    for (let step = 0; step < n && budget > 0; step++) {
+      const p = (this.strayCursor + step) % n;
+      if (placement.owns(self, p)) continue;
+      const done = this.strayPushed.get(p);
+      const targets = placement.owners(p).filter((o) => (done === undefined || !done.has(o)) && alive.has(o) && this.deltas.backlog(o).entries < strayBacklogEntriesMax);
+      if (targets.length === 0) continue;
+      const [start, end] = this.tree.partitionLeaves(p);
+      const keys: string[] = [];
+      for (let leaf = start; leaf < end; leaf++) for (const e of this.tree.leafEntries(leaf)) keys.push(e.key);
+      if (keys.length === 0) continue;
+      const to = targets.map((t) => alive.get(t)!);
+      for (const delta of asDeltas.call(this.store, this.store.states(keys))) {
+        // A state above one delta's bound would be refused by every receiver and hold up the
+        // stream behind it: such a key is left to anti-entropy (it travels there in pieces).
+        if (delta.length > deltaBytesMax) continue;
+        this.deltas.enqueue(delta, to);
+        budget -= delta.length;
+      }
+      let set = done;
+      if (set === undefined) this.strayPushed.set(p, (set = new Set()));
+      for (const t of targets) set.add(t);
+      this.strayCursor = (p + 1) % n;
+    }
+  }
+
+  /** `id` died, came back or left: stray keys are pushed to it again where it owns their partition. */
+  private strayForget(id: NodeId): void {
+    for (const set of this.strayPushed.values()) set.delete(id);
   }
 
   /**

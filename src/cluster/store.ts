@@ -16,6 +16,12 @@ export interface ReplicaStore {
   /** Joins deltas received from a peer, in the order given. */
   mergeDeltas(batch: readonly Uint8Array[]): void;
   /**
+   * Optional: deltas that carry these states whole (a state joined as a delta), for the stray
+   * keys the cluster pushes to their owners through the acknowledged delta stream
+   * (Cluster.pushStrays). Absent: stray keys are left to anti-entropy.
+   */
+  deltasOfStates?(entries: ReadonlyArray<readonly [string, Uint8Array]>): Uint8Array[];
+  /**
    * Optional, for a store that reports changes lazily (the engine's deferChanges): report
    * every change not yet reported, now. The cluster calls it right before it reads its hash
    * tree, so anti-entropy never compares a stale tree.

@@ -119,6 +119,8 @@ export class ClusterHost {
       mergeDeltas: (batch) => {
         for (const bytes of batch) this.logged(engine.mergeDelta(bytes, this.o.now()), bytes, "delta");
       },
+      // A state is a KeyState envelope that names its key: mergeDelta joins it as it is.
+      deltasOfStates: (entries) => entries.map(([, state]) => state),
       reportChanges: () => void engine.reportChanges(),
       absentKeys: (cursor, limit) => engine.absentKeys(cursor, limit),
       absentCount: () => engine.deletedKeyCount,

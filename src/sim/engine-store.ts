@@ -133,6 +133,11 @@ export class EngineStore implements SimStore {
     this.engine.forgetCollected(key);
   }
 
+  /** A state is a KeyState envelope that names its key: mergeDelta joins it as it is. */
+  deltasOfStates(entries: ReadonlyArray<readonly [string, Uint8Array]>): Uint8Array[] {
+    return entries.map(([, state]) => state);
+  }
+
   mergeDeltas(batch: readonly Uint8Array[]): void {
     let refused = 0;
     let last = "";

@@ -5,7 +5,7 @@
 // real), with it every owner of the key ends with it. And a leave whose keys would have no
 // owner alive is refused, naming the partitions.
 import { expect, test } from "bun:test";
-import { Placement } from "../../src/cluster/placement.ts";
+import { Placement, partitionOf } from "../../src/cluster/placement.ts";
 import { EngineStore } from "../../src/sim/engine-store.ts";
 import { Simulation } from "../../src/sim/sim.ts";
 
@@ -96,4 +96,41 @@ test("the second pass plans exactly the keys written or merged since the first (
   c.handOffEnded();
   const again = c.handOffPlan("changed");
   if (again.kind === "plan" && first.kind === "plan") expect(again.keys).toBeGreaterThanOrEqual(first.keys);
+});
+
+test("a former owner pushes the keys of a partition it no longer owns to the new owners, even those that never saw it own it (a joiner, a node restarted since)", () => {
+  // Six nodes, the sixth joining later: a partition owned by {A, D} before the join and {D, J}
+  // after it. D is down while A takes writes of it (so only A has them), J joins, D restarts:
+  // neither saw a placement where A owned the partition, so their anti-entropy with A does not
+  // compare it; A's push of its stray keys is what fills them.
+  const ids = Array.from({ length: 6 }, (_, i) => `n${i}`);
+  const before = new Placement(ids.slice(0, 5).map((x) => x as never), config);
+  const after = new Placement(ids.map((x) => x as never), config);
+  let chosen: { p: number; a: string; d: string } | null = null;
+  for (let p = 0; p < config.partitions && chosen === null; p++) {
+    const b = before.owners(p);
+    const a = after.owners(p);
+    const kept = b.filter((o) => a.includes(o));
+    if (a.includes("n5" as never) && kept.length === 1) chosen = { p, a: b.find((o) => !a.includes(o))!, d: kept[0]! };
+  }
+  expect(chosen).not.toBeNull();
+  const { p, a, d } = chosen!;
+  const keys = Array.from({ length: 3000 }, (_, i) => `s${i}`).filter((k) => before.ownersOfKey(k)[0] !== undefined && partitionOf(k, config.partitions) === p).slice(0, 5);
+  expect(keys.length).toBeGreaterThan(0);
+  const sim = new Simulation({
+    seed: 21, nodes: 6, startStopped: [5], config, counterInvariant: false, traceMessages: false,
+    storeFactory: (actor, nowMs, hashSeed) => new EngineStore(actor, nowMs, hashSeed),
+  });
+  expect(sim.runUntilTrue(() => sim.runningIndexes().every((i) => sim.view(i).filter((m) => m.status === "alive").length === 5), 60_000)).toBe(true);
+  const ai = ids.indexOf(a);
+  const di = ids.indexOf(d);
+  sim.kill(di);
+  for (const k of keys) expect(sim.increment(ai, k, 4)).toBe(true);
+  sim.runFor(2_000);
+  sim.restart(5);
+  sim.runFor(5_000);
+  sim.restart(di);
+  const values = (): number[] => keys.flatMap((k) => after.ownersOfKey(k).map((o) => sim.store(ids.indexOf(o)).value(k)));
+  sim.runUntilTrue(() => values().every((v) => v === 4), sim.nowMs + 120_000, 1_000);
+  expect(values()).toEqual(keys.flatMap(() => [4, 4]));
 });
