@@ -531,8 +531,11 @@ export class Cluster {
    * restarted node must not place keys over the few members it has heard from again so far.
    */
   private placementMembers(): NodeId[] {
-    const set = new Set<string>(this.membership.view().filter((m) => m.status !== "left").map((m) => m.id));
-    for (const id of this.gc.knownMembers) set.add(id);
+    const view = this.membership.view();
+    const set = new Set<string>(view.filter((m) => m.status !== "left").map((m) => m.id));
+    // Not one the view lists as left (the collector may have taken a late hello of it after its
+    // departure: gc.tick lets go of it then).
+    for (const id of this.gc.knownMembers) if (!view.some((m) => m.id === id && m.status === "left")) set.add(id);
     return [...set].sort().map(asNodeId);
   }
 

@@ -441,6 +441,12 @@ export class TombstoneCollector {
     // Known members missing from the view (after a restart) hold collection back like dead ones.
     for (const id of [...this.durable.members]) {
       if (others.some((m) => m.id === id)) continue;
+      // One the view lists as left departed (a late hello of it, read after its departure, had
+      // put it back): let go of it now, not deadReapAfterMs later.
+      if (view.some((m) => m.id === id && m.status === "left")) {
+        this.memberGone(id as NodeId);
+        continue;
+      }
       if (now - this.startedMs >= this.config.deadReapAfterMs) this.memberGone(id as NodeId);
       else others.push({ id: id as NodeId, addr: "", status: "dead" });
     }
