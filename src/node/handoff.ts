@@ -152,8 +152,10 @@ export class HandOffAssembler {
       }
       let p = this.partial.get(from);
       // A piece of the state in progress this node already has (sent again): nothing new, but
-      // a complete state goes out again (its merge may be what failed).
-      if (p !== undefined && p.key === e.key && p.total === e.total && e.offset + e.state.length <= p.received && e.offset < p.received) {
+      // a complete state goes out again (its merge may be what failed). Not a first piece: a
+      // sender that reads a state again (its merge was refused as stale, or a leave is tried
+      // again) starts it over from offset 0, and what it reads may differ.
+      if (p !== undefined && e.offset > 0 && p.key === e.key && p.total === e.total && e.offset + e.state.length <= p.received) {
         p.touchedMs = this.nowMs();
         if (p.received === p.total) out.push([p.key, p.buf]);
         continue;

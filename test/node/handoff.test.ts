@@ -131,6 +131,15 @@ describe("leave hand-off (node side)", () => {
     }
   });
 
+  test("a state read again (its merge refused as stale) and sent from its first piece replaces the one put together before", () => {
+    const a = new HandOffAssembler(() => 0);
+    expect(a.accept("s", [{ key: "k", state: new Uint8Array([1, 1]), offset: 0, total: 4 }])).toEqual([]);
+    expect(a.accept("s", [{ key: "k", state: new Uint8Array([1, 1]), offset: 2, total: 4 }])).toEqual([["k", new Uint8Array([1, 1, 1, 1])]]);
+    // Not committed (the merge was refused): the sender reads the key again, same size, other bytes.
+    expect(a.accept("s", [{ key: "k", state: new Uint8Array([2, 2]), offset: 0, total: 4 }])).toEqual([]);
+    expect(a.accept("s", [{ key: "k", state: new Uint8Array([2, 2]), offset: 2, total: 4 }])).toEqual([["k", new Uint8Array([2, 2, 2, 2])]]);
+  });
+
   test("the assembler refuses a piece that does not continue the state it is putting together, and bounds senders", () => {
     const a = new HandOffAssembler(() => 0);
     expect(a.accept("s", [{ key: "k", state: bytes(4, 1), offset: 0, total: 8 }])).toEqual([]);
