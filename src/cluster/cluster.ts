@@ -63,8 +63,20 @@ const joiningRoute: Route = { kind: "joining" };
 /** How often stray keys are pushed to their owners (Cluster.pushStrays), and how much at most each time. */
 export const strayPushIntervalMs = 1_000;
 export const strayPushBytesMax = 1024 * 1024;
-/** A peer with this many deltas queued already is pushed strays later (its backlog bound is deltaBacklogEntriesMax). */
-const strayBacklogEntriesMax = 10_000;
+/** Stray keys whose states are read at once. */
+const strayReadKeys = 256;
+
+/** Index of the first of the sorted `xs` greater than x. */
+function upperBound(xs: readonly string[], x: string): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 const noDurableGc: GcDurableState = { generation: 0, ownGeneration: 0, departed: [], members: [], lives: [] };
 
@@ -199,8 +211,13 @@ export class Cluster {
     }
   }
 
-  /** Per partition, the owners this node's stray keys of it were queued for (see pushStrays). */
+  /** Per partition, the owners that acknowledged this node's stray keys of it (see pushStrays). */
   private readonly strayPushed = new Map<number, Set<NodeId>>();
+  /**
+   * Pushes under way, by `${partition} ${owner}`: the last key queued (keys go in sorted order,
+   * a slice at a time), the stream's seq and cut count after it, and whether it was the last.
+   */
+  private readonly strayProgress = new Map<string, { p: number; to: NodeId; lastKey: string; seq: number; cuts: number; complete: boolean }>();
   private nextStrayAtMs = 0;
   /** Where the next pass over the partitions starts (a pass stops at its byte budget). */
   private strayCursor = 0;
@@ -208,13 +225,18 @@ export class Cluster {
   /**
    * Keys this node holds of partitions it does not own now (a former owner's copy after a
    * membership change, or a forwarded write it applied while views differed) go to the
-   * partition's current owners: queued as deltas (acknowledged, resent until then), once per
-   * owner, at most strayPushBytesMax per strayPushIntervalMs. Anti-entropy alone could not be
+   * partition's current owners, queued as deltas on the acknowledged, resent delta stream, in
+   * key order, a slice at a time, at most strayPushBytesMax per strayPushIntervalMs. A slice is
+   * queued for an owner only while its backlog stays under half its bounds (a push never
+   * overflows it), the next one once the stream acknowledged it with no cut in between (an
+   * overflow or the owner's death drops what was queued: then its push starts over), and the
+   * owner counts as served once the last one is acknowledged. Anti-entropy alone could not be
    * trusted with it: it compares a partition between two nodes only when both see it as shared,
    * and a former owner's view of what it owned comes from placements it saw (a node that joined
    * or restarted since has not seen them), so the new owners of a partition that moved could stay
    * empty while every copy was on former owners (test/sim/partitioned-scale.test.ts seed 1024).
-   * A member that dies, is revived or leaves is pushed to again when it owns the partition.
+   * Left to anti-entropy: a state above one delta's bound (it travels there in pieces); keys
+   * that arrive after an owner was served wait for the next change of that owner.
    */
   private pushStrays(peers: readonly { id: NodeId; addr: string; status: string }[]): void {
     const asDeltas = this.store.deltasOfStates;
@@ -222,6 +244,20 @@ export class Cluster {
     const now = this.env.nowMs();
     if (now < this.nextStrayAtMs) return;
     this.nextStrayAtMs = now + strayPushIntervalMs;
+    const served = (p: number, to: NodeId): void => {
+      let set = this.strayPushed.get(p);
+      if (set === undefined) this.strayPushed.set(p, (set = new Set()));
+      set.add(to);
+    };
+    // What the streams acknowledged: a finished push serves its owner; a cut one starts over.
+    for (const [k, x] of this.strayProgress) {
+      const s = this.deltas.streamOf(x.to);
+      if (s.cuts !== x.cuts) this.strayProgress.delete(k);
+      else if (s.acked >= x.seq && x.complete) {
+        this.strayProgress.delete(k);
+        served(x.p, x.to);
+      }
+    }
     const placement = this.placement();
     if (placement === null) return;
     const alive = new Map<NodeId, { id: NodeId; addr: string }>();
@@ -229,36 +265,72 @@ export class Cluster {
     if (alive.size === 0) return;
     this.syncTree();
     const self = this.membership.selfId();
+    const entriesCap = Math.floor(this.config.deltaBacklogEntriesMax / 2);
+    const bytesCap = Math.floor(this.config.deltaBacklogBytesMax / 2);
     let budget = strayPushBytesMax;
     const n = placement.partitions;
     for (let step = 0; step < n && budget > 0; step++) {
       const p = (this.strayCursor + step) % n;
       if (placement.owns(self, p)) continue;
       const done = this.strayPushed.get(p);
-      const targets = placement.owners(p).filter((o) => (done === undefined || !done.has(o)) && alive.has(o) && this.deltas.backlog(o).entries < strayBacklogEntriesMax);
-      if (targets.length === 0) continue;
+      // An owner not served, with no slice of this partition waiting for its acknowledgement.
+      const ready = placement.owners(p).filter((o) => {
+        if ((done !== undefined && done.has(o)) || !alive.has(o)) return false;
+        const x = this.strayProgress.get(`${p} ${o}`);
+        return x === undefined || (!x.complete && this.deltas.streamOf(o).acked >= x.seq);
+      });
+      if (ready.length === 0) continue;
       const [start, end] = this.tree.partitionLeaves(p);
       const keys: string[] = [];
       for (let leaf = start; leaf < end; leaf++) for (const e of this.tree.leafEntries(leaf)) keys.push(e.key);
       if (keys.length === 0) continue;
-      const to = targets.map((t) => alive.get(t)!);
-      for (const delta of asDeltas.call(this.store, this.store.states(keys))) {
-        // A state above one delta's bound would be refused by every receiver and hold up the
-        // stream behind it: such a key is left to anti-entropy (it travels there in pieces).
-        if (delta.length > deltaBytesMax) continue;
-        this.deltas.enqueue(delta, to);
-        budget -= delta.length;
-      }
-      let set = done;
-      if (set === undefined) this.strayPushed.set(p, (set = new Set()));
-      for (const t of targets) set.add(t);
+      keys.sort();
       this.strayCursor = (p + 1) % n;
+      for (const t of ready) {
+        const x = this.strayProgress.get(`${p} ${t}`);
+        const from = x === undefined ? 0 : upperBound(keys, x.lastKey);
+        const b = this.deltas.backlog(t);
+        let entriesRoom = entriesCap - b.entries;
+        let bytesRoom = bytesCap - b.bytes;
+        const to = [alive.get(t)!];
+        let i = from;
+        let last: string | null = null;
+        // A slice: keys in order while the owner's backlog has room (states read a few at a time).
+        while (i < keys.length && entriesRoom > 0 && bytesRoom > 0 && budget > 0) {
+          const chunk = keys.slice(i, i + strayReadKeys);
+          const states = this.store.states(chunk);
+          const ds = asDeltas.call(this.store, states);
+          const byKey = new Map(states.map(([k], j) => [k, ds[j]!]));
+          let stop = false;
+          for (const k of chunk) {
+            const d = byKey.get(k);
+            // Gone since listed, or above one delta's bound (left to anti-entropy): passed over.
+            if (d !== undefined && d.length <= deltaBytesMax) {
+              if (d.length > bytesRoom || entriesRoom <= 0) {
+                stop = true;
+                break;
+              }
+              this.deltas.enqueue(d, to);
+              entriesRoom--;
+              bytesRoom -= d.length;
+              budget -= d.length;
+            }
+            last = k;
+            i++;
+          }
+          if (stop) break;
+        }
+        if (last === null) continue; // no room for even one: later
+        const s = this.deltas.streamOf(t);
+        this.strayProgress.set(`${p} ${t}`, { p, to: t, lastKey: last, seq: s.queued, cuts: s.cuts, complete: i >= keys.length });
+      }
     }
   }
 
   /** `id` died, came back or left: stray keys are pushed to it again where it owns their partition. */
   private strayForget(id: NodeId): void {
     for (const set of this.strayPushed.values()) set.delete(id);
+    for (const [k, x] of this.strayProgress) if (x.to === id) this.strayProgress.delete(k);
   }
 
   /**

@@ -84,6 +84,26 @@ export class DeltaPush {
     return { entries, bytes: o.bytes, oldestAgeMs: entries === 0 ? 0 : Math.max(0, this.env.nowMs() - oldest) };
   }
 
+  /**
+   * Where `peer`'s stream stands, for a caller that must know its deltas arrived (a stray push,
+   * Cluster.pushStrays): the seq of the last delta queued, the last one acknowledged, and how
+   * often the stream was cut (an overflow or the peer gone: what was queued then may never
+   * arrive, though `acked` moves past it).
+   */
+  streamOf(peer: NodeId): { queued: number; acked: number; cuts: number } {
+    const o = this.out.get(peer);
+    const cuts = this.cuts.get(peer) ?? 0;
+    return o === undefined ? { queued: 0, acked: 0, cuts } : { queued: o.nextSeq - 1, acked: o.acked, cuts };
+  }
+
+  /** Per peer, how often its stream was cut (overflow, peer gone); see streamOf. */
+  private readonly cuts = new Map<NodeId, number>();
+
+  private cut(peer: NodeId): void {
+    if (this.cuts.size >= this.config.membersMax && !this.cuts.has(peer)) this.cuts.clear();
+    this.cuts.set(peer, (this.cuts.get(peer) ?? 0) + 1);
+  }
+
   /** This process's stream epoch (receivers tell a restarted sender's new stream by it). */
   get streamEpoch(): number {
     return this.epoch;
@@ -117,6 +137,7 @@ export class DeltaPush {
     // (the peer is marked for repair when it comes back).
     if (o !== undefined) this.resumeAt.set(peer, o.nextSeq);
     this.out.delete(peer);
+    this.cut(peer);
     // The inbound record stays (a few numbers): it is what keeps a late duplicate of a delta
     // already merged from being merged again once the peer is back (tombstone collection relies
     // on it), and a restarted peer's new stream replaces it anyway.
@@ -255,6 +276,7 @@ export class DeltaPush {
     o.sentUpTo = Math.max(o.sentUpTo, o.nextSeq - 1);
     o.acked = Math.max(o.acked, o.nextSeq - 1);
     this.events.push({ kind: "delta-backlog-overflow", peer });
+    this.cut(peer);
     this.needsRepair(peer);
   }
 }

@@ -16,7 +16,7 @@ export interface ReplicaStore {
   /** Joins deltas received from a peer, in the order given. */
   mergeDeltas(batch: readonly Uint8Array[]): void;
   /**
-   * Optional: deltas that carry these states whole (a state joined as a delta), for the stray
+   * Optional: one delta per state, in order, that carries it whole (a state joined as a delta), for the stray
    * keys the cluster pushes to their owners through the acknowledged delta stream
    * (Cluster.pushStrays). Absent: stray keys are left to anti-entropy.
    */
