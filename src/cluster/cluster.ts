@@ -271,7 +271,11 @@ export class Cluster {
     const n = placement.partitions;
     for (let step = 0; step < n && budget > 0; step++) {
       const p = (this.strayCursor + step) % n;
-      if (placement.owns(self, p)) continue;
+      if (placement.owns(self, p)) {
+        // Owned again: should it stop owning it later, what it holds then goes out afresh.
+        this.strayPushed.delete(p);
+        continue;
+      }
       const done = this.strayPushed.get(p);
       // An owner not served, with no slice of this partition waiting for its acknowledgement.
       const ready = placement.owners(p).filter((o) => {
