@@ -441,12 +441,10 @@ export class TombstoneCollector {
     // Known members missing from the view (after a restart) hold collection back like dead ones.
     for (const id of [...this.durable.members]) {
       if (others.some((m) => m.id === id)) continue;
-      // One the view lists as left departed (a late hello of it, read after its departure, had
-      // put it back): let go of it now, not deadReapAfterMs later.
-      if (view.some((m) => m.id === id && m.status === "left")) {
-        this.memberGone(id as NodeId);
-        continue;
-      }
+      // Not let go of here when the view lists it as left: that may be a member rejoining under
+      // a new life whose alive has not arrived yet, and recording that life as departed made it
+      // discard the writes it took meanwhile (chaos "rebalance"). Placement leaves it out
+      // (Cluster.placementMembers); collection waits for it as before.
       if (now - this.startedMs >= this.config.deadReapAfterMs) this.memberGone(id as NodeId);
       else others.push({ id: id as NodeId, addr: "", status: "dead" });
     }
