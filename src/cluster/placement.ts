@@ -102,11 +102,6 @@ export class Placement {
     return out;
   }
 
-  /** The partition's first owner (where a partitioned Scan lists it, src/node/scan.ts). */
-  primary(partition: number): NodeId {
-    return this.members[this.ownerIndex[partition * this.replicas]!]!;
-  }
-
   /** The members that own a key. */
   ownersOfKey(key: string): NodeId[] {
     return this.owners(partitionOf(key, this.partitions));

@@ -142,7 +142,8 @@ export class PeerClient {
 
   /**
    * One page of a partitioned Scan from the node `expectedId` at `addr` (NodeService.ScanPart):
-   * the keys it lists for the placement whose check is placementCheck. Rejects with RpcError.
+   * the keys it holds of the partitions set in `partitions` (segment and placementCheck travel
+   * along for its logs). Rejects with RpcError.
    */
   scanPart(addr: string, expectedId: string, q: ScanQuery, segment: number, placementCheck: number, partitions: Uint8Array, deadlineMs: number): Promise<ScanPage> {
     if (this.closed) return Promise.reject(new RpcError(grpc.status.UNAVAILABLE, "peer client is closed"));
