@@ -7,7 +7,7 @@ import { HashTree } from "./hashtree.ts";
 import { Membership, type MemberRemoval } from "./membership.ts";
 import { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
-import { asNodeId, type ClusterEvent, type Env, type Incarnation, type MemberView, type NodeId, type Outbound } from "./types.ts";
+import { asNodeId, type ClusterEvent, type Env, type Incarnation, type MemberStatus, type MemberView, type NodeId, type Outbound } from "./types.ts";
 import { decodeEnvelope, deltaBytesMax, WireError, type AeStamp, type Envelope } from "./wire.ts";
 import { TombstoneCollector, type GcDurableState, type GcOptions } from "./gc.ts";
 import { tsClocks } from "../accel/clocks-ts.ts";
@@ -188,7 +188,7 @@ export class Cluster {
         // Left, reaped or removed, not merely dead: its life departed. Collection goes on
         // without it from now on, so should that life come back with its data, it must start
         // over empty (gc.ts); a dead member still holds collection back until it is reaped.
-        const m = this.membership.view().find((v) => v.id === id);
+        const m = this.membership.get(id);
         if (m === undefined || m.status === "left") this.gc.memberGone(id);
       },
     });
@@ -201,7 +201,14 @@ export class Cluster {
     this.membership.tick();
     const peers = this.membership.livePeers();
     this.deltas.tick(peers);
-    if (this.gc.due()) this.gc.tick(this.membership.view().map((m) => ({ id: m.id, addr: m.address, status: m.status })));
+    if (this.gc.due()) {
+      // The members as the collector reads them, in id order (as view() gives them), without
+      // view()'s copies: this runs at every change of any member.
+      const members: { id: NodeId; addr: string; status: MemberStatus }[] = [];
+      this.membership.forEachMember((m) => members.push({ id: m.id, addr: m.addr, status: m.status }));
+      members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      this.gc.tick(members);
+    }
     // No syncTree here: the tree is brought up to date only where it is read (an exchange
     // starting, an anti-entropy message, status, rootHash), so a hot key costs one digest
     // per anti-entropy round, not one per tick. A quarantined life exchanges no data.
@@ -269,13 +276,15 @@ export class Cluster {
     const bytesCap = Math.floor(this.config.deltaBacklogBytesMax / 2);
     let budget = strayPushBytesMax;
     const n = placement.partitions;
+    const mine = placement.ownedMask(self);
     for (let step = 0; step < n && budget > 0; step++) {
       const p = (this.strayCursor + step) % n;
-      if (placement.owns(self, p)) {
+      if (mine[p] === 1) {
         // Owned again: should it stop owning it later, what it holds then goes out afresh.
         this.strayPushed.delete(p);
         continue;
       }
+      if (this.tree.partitionKeyCount(p) === 0) continue; // nothing of it here (most partitions: O(1))
       const done = this.strayPushed.get(p);
       // An owner not served, with no slice of this partition waiting for its acknowledgement.
       const ready = placement.owners(p).filter((o) => {
@@ -287,7 +296,6 @@ export class Cluster {
       const [start, end] = this.tree.partitionLeaves(p);
       const keys: string[] = [];
       for (let leaf = start; leaf < end; leaf++) for (const e of this.tree.leafEntries(leaf)) keys.push(e.key);
-      if (keys.length === 0) continue;
       keys.sort();
       this.strayCursor = (p + 1) % n;
       for (const t of ready) {
@@ -481,9 +489,20 @@ export class Cluster {
     const mask = new Uint8Array(this.tree.leafCount);
     const self = this.membership.selfId();
     const all = [placement, ...this.formerPlacements.map((f) => f.placement)];
-    const owns = (id: NodeId, p: number): boolean => all.some((pl) => pl.owns(id, p));
+    // Owned by each side in any of those placements (a byte per partition).
+    const either = (id: NodeId): Uint8Array => {
+      if (all.length === 1) return placement.ownedMask(id);
+      const out = new Uint8Array(placement.partitions);
+      for (const pl of all) {
+        const m = pl.ownedMask(id);
+        for (let p = 0; p < out.length; p++) out[p] = (out[p] as number) | (m[p] as number);
+      }
+      return out;
+    };
+    const mine = either(self);
+    const theirs = either(peer);
     for (let p = 0; p < placement.partitions; p++) {
-      if (!owns(self, p) || !owns(peer, p)) continue;
+      if (mine[p] === 0 || theirs[p] === 0) continue;
       const [start, end] = this.tree.partitionLeaves(p);
       mask.fill(1, start, end);
     }
@@ -502,7 +521,8 @@ export class Cluster {
     if (cached !== undefined && cached.placement === placement) return cached.mask;
     if (cached !== undefined || this.ownedMasks.size >= this.config.membersMax) this.ownedMasks.clear();
     const mask = new Uint8Array(this.tree.leafCount);
-    for (let p = 0; p < placement.partitions; p++) if (placement.owns(node, p)) mask.fill(1, ...this.tree.partitionLeaves(p));
+    const owned = placement.ownedMask(node);
+    for (let p = 0; p < placement.partitions; p++) if (owned[p] === 1) mask.fill(1, ...this.tree.partitionLeaves(p));
     this.ownedMasks.set(node, { placement, mask });
     return mask;
   }
@@ -589,7 +609,7 @@ export class Cluster {
     const members = ids.join("\n");
     const placement = this.placed !== null && this.placed.members === members
       ? this.placed.placement
-      : new Placement(ids.length > 0 ? ids : [this.membership.selfId()], { partitions: this.config.partitions, replicationFactor: this.config.replicationFactor });
+      : Placement.of(ids.length > 0 ? ids : [this.membership.selfId()], { partitions: this.config.partitions, replicationFactor: this.config.replicationFactor });
     // The placement replaced is compared for a while (sharedLeaves), if it was the cluster's
     // (made from a synced member list), not a start-up guess.
     if (this.placed !== null && this.placed.placement !== placement && this.placed.synced) {
@@ -607,11 +627,12 @@ export class Cluster {
    * restarted node must not place keys over the few members it has heard from again so far.
    */
   private placementMembers(): NodeId[] {
-    const view = this.membership.view();
-    const set = new Set<string>(view.filter((m) => m.status !== "left").map((m) => m.id));
+    const set = new Set<string>();
+    const left = new Set<string>();
+    this.membership.forEachMember((m) => (m.status === "left" ? left : set).add(m.id));
     // Not one the view lists as left (the collector may have taken a late hello of it after its
     // departure: gc.tick lets go of it then).
-    for (const id of this.gc.knownMembers) if (!view.some((m) => m.id === id && m.status === "left")) set.add(id);
+    for (const id of this.gc.knownMembers) if (!left.has(id)) set.add(id);
     return [...set].sort().map(asNodeId);
   }
 

@@ -439,8 +439,9 @@ export class TombstoneCollector {
     const others = view.filter((m) => m.id !== this.opts.self && m.status !== "left");
     this.viewIds = others.filter((m) => m.status === "alive" || m.status === "suspect").map((m) => m.id);
     // Known members missing from the view (after a restart) hold collection back like dead ones.
+    const listed = new Set<string>(others.map((m) => m.id));
     for (const id of [...this.durable.members]) {
-      if (others.some((m) => m.id === id)) continue;
+      if (listed.has(id)) continue;
       // Not let go of here when the view lists it as left: that may be a member rejoining under
       // a new life whose alive has not arrived yet, and recording that life as departed made it
       // discard the writes it took meanwhile (chaos "rebalance"). Placement leaves it out

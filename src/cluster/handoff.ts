@@ -46,7 +46,7 @@ const refusalPartitionsShown = 5;
 export function planHandOff(x: HandOffInputs): HandOffPlan {
   const rest = x.members.filter((m) => m !== x.self);
   if (rest.length === 0) return { kind: "refused", reason: "this node is the only member: there is no one to hand its keys to" };
-  const future = new Placement(rest, { partitions: x.partitions, replicationFactor: x.replicationFactor });
+  const future = Placement.of(rest, { partitions: x.partitions, replicationFactor: x.replicationFactor });
   const byTarget = new Map<NodeId, HandOffTarget>();
   const stranded = new Map<number, readonly NodeId[]>();
   let keys = 0;

@@ -152,13 +152,24 @@ export class Membership {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
+  /** Calls `fn` with every member, self included, in no particular order (view() without copies or sorting). */
+  forEachMember(fn: (m: Readonly<Member>) => void): void {
+    for (const m of this.members.values()) fn(m);
+  }
+
   /** Other members that are alive or suspect: the ones we push to and exchange with. */
-  livePeers(): Member[] {
+  livePeers(): readonly Member[] {
+    // Asked several times per message (liveCount in the protocol's formulas) and per tick: kept
+    // until the version moves, which every change of a member's presence or status bumps.
+    const c = this.liveCache;
+    if (c !== null && c.version === this.version && c.yielded === this.yielded) return c.peers;
     const out: Member[] = [];
-    if (this.yielded) return out; // nothing more is pushed or exchanged from a yielded process
-    for (const m of this.members.values()) if (m !== this.me && (m.status === "alive" || m.status === "suspect")) out.push(m);
+    // Nothing more is pushed or exchanged from a yielded process.
+    if (!this.yielded) for (const m of this.members.values()) if (m !== this.me && (m.status === "alive" || m.status === "suspect")) out.push(m);
+    this.liveCache = { version: this.version, yielded: this.yielded, peers: out };
     return out;
   }
+  private liveCache: { version: number; yielded: boolean; peers: readonly Member[] } | null = null;
 
   /** Live members including self: the N of the protocol's formulas. */
   liveCount(): number {
@@ -285,12 +296,22 @@ export class Membership {
     for (const r of this.relays.values()) t = Math.min(t, r.deadlineMs);
     for (const s of this.suspicions.values()) t = Math.min(t, s.deadlineMs());
     if (this.seeds.length > 0 && !this.leaving && this.livePeers().length === 0) t = Math.min(t, this.nextJoinAtMs);
+    return Math.min(t, this.reapDeadlineMs());
+  }
+
+  /** When the next dead or left member is due to be reaped: asked after every message, so kept until the version moves. */
+  private reapDeadlineMs(): number {
+    const c = this.reapCache;
+    if (c !== null && c.version === this.version) return c.atMs;
+    let t = Number.POSITIVE_INFINITY;
     for (const m of this.members.values()) {
       if (m.status === "dead") t = Math.min(t, m.sinceMs + this.config.deadReapAfterMs);
       else if (m.status === "left" && m !== this.me) t = Math.min(t, m.sinceMs + this.config.leftReapAfterMs);
     }
+    this.reapCache = { version: this.version, atMs: t };
     return t;
   }
+  private reapCache: { version: number; atMs: number } | null = null;
 
   private tickProbe(now: number): void {
     const p = this.probe;

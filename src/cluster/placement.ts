@@ -74,6 +74,10 @@ export interface PlacementOptions {
   replicationFactor: number;
 }
 
+/** Placements Placement.of keeps (a node's current one and a few recent ones). */
+const placementCacheMax = 8;
+const placementCache = new Map<string, Placement>();
+
 /** Which members own which partition, for one membership. */
 export class Placement {
   /** The members, sorted by id: the order every node uses. */
@@ -93,6 +97,44 @@ export class Placement {
     this.partitions = opts.partitions;
     this.replicas = Math.min(opts.replicationFactor, sorted.length);
     this.ownerIndex = assign(sorted, this.partitions, this.replicas);
+  }
+
+  /**
+   * The placement of `members` under `opts`, shared: a placement is immutable and a pure function
+   * of its inputs, so the last few made are kept and handed out again. A node makes one per
+   * membership change, and a membership that flaps between two lists (a member suspected and
+   * back, a restart) costs no second assignment; the simulator's hundred nodes share one.
+   */
+  static of(members: readonly NodeId[], opts: PlacementOptions): Placement {
+    const key = `${opts.partitions}/${opts.replicationFactor}\n${[...members].sort().join("\n")}`;
+    const hit = placementCache.get(key);
+    if (hit !== undefined) {
+      placementCache.delete(key);
+      placementCache.set(key, hit); // most recently used last
+      return hit;
+    }
+    const made = new Placement(members, opts);
+    placementCache.set(key, made);
+    if (placementCache.size > placementCacheMax) placementCache.delete(placementCache.keys().next().value as string);
+    return made;
+  }
+
+  /** Per member asked: one byte per partition, 1 where it is an owner (see ownedMask). */
+  private readonly ownedMasks = new Map<NodeId, Uint8Array>();
+
+  /**
+   * One byte per partition, 1 where `member` owns it (all 0 for a non-member): what owns() answers
+   * for every partition at once, made once per member asked. Shared: do not write to it.
+   */
+  ownedMask(member: NodeId): Uint8Array {
+    let mask = this.ownedMasks.get(member);
+    if (mask !== undefined) return mask;
+    mask = new Uint8Array(this.partitions);
+    const m = this.members.indexOf(member);
+    if (m >= 0) for (let i = 0; i < this.ownerIndex.length; i++) if (this.ownerIndex[i] === m) mask[Math.floor(i / this.replicas)] = 1;
+    // Bounded: a caller asking about ids that are not members gets the same (empty) answer anew.
+    if (m >= 0) this.ownedMasks.set(member, mask);
+    return mask;
   }
 
   /** The members that own a partition, best score first. */

@@ -252,7 +252,23 @@ class Writer {
   finish(): Uint8Array {
     return this.buf.slice(0, this.len);
   }
+
+  /** Empties it for the next message, keeping its buffer (a buffer grown past 64 KiB is let go). */
+  reset(): this {
+    this.len = 0;
+    if (this.buf.length > 65_536) {
+      this.buf = new Uint8Array(256);
+      this.view = new DataView(this.buf.buffer);
+    }
+    return this;
+  }
 }
+
+/**
+ * One writer for every encode: encoding is synchronous and never re-enters itself, and a fresh
+ * writer per message (a buffer, a DataView, then a copy) was a tenth of the simulator's time.
+ */
+const scratch = new Writer();
 
 function encodeMessage(w: Writer, m: Message): void {
   switch (m.kind) {
@@ -350,21 +366,21 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
 
 /** One message's bytes, to be put into an envelope by assembleEnvelope. */
 export function encodeMessageBytes(m: Message): Uint8Array {
-  const w = new Writer();
+  const w = scratch.reset();
   encodeMessage(w, m);
   return w.finish();
 }
 
 /** Bytes one message adds to an envelope (used to fill piggyback budgets). */
 export function encodedMessageBytes(m: Message): number {
-  const w = new Writer();
+  const w = scratch.reset();
   encodeMessage(w, m);
   return w.len;
 }
 
 /** An envelope from messages already encoded with encodeMessageBytes. */
 export function assembleEnvelope(fromAddr: string, parts: readonly Uint8Array[]): Uint8Array {
-  const w = new Writer();
+  const w = scratch.reset();
   w.u8(wireVersion);
   w.str(fromAddr);
   w.varint(parts.length);

@@ -57,6 +57,45 @@ describe("partition-major hash tree", () => {
     expect(all.maskedHash(0, 0, new Uint8Array(all.leafCount))).toEqual([0, 0, 0, 0]);
   });
 
+  test(`the kept per-partition hashes and counts stay exact through writes, overwrites and removes, for any partition count (seed ${seed})`, () => {
+    const rng = new Rng(seed ^ 2);
+    for (const partitions of [7, 64, 1000, 4096]) {
+      const tree = new HashTree(3, [3, 4], partitions);
+      const live = new Set<string>();
+      for (let i = 0; i < 3000; i++) {
+        const key = `k${rng.int(1500)}`;
+        if (live.has(key) && rng.chance(0.3)) {
+          tree.set(key, undefined);
+          live.delete(key);
+        } else {
+          tree.set(key, (BigInt(rng.nextU32()) << 64n) | BigInt(rng.nextU32()));
+          live.add(key);
+        }
+        if (i === 1500) tree.set("absent", undefined);
+      }
+      const mask = new Uint8Array(tree.leafCount);
+      for (let p = 0; p < partitions; p++) if (rng.chance(0.5)) mask.fill(1, ...tree.partitionLeaves(p));
+      // What maskedHash must give: the masked leaves' hashes XORed one by one.
+      const naive = (level: number, index: number): [number, number, number, number] => {
+        const span = 16 ** (3 - level);
+        const h: [number, number, number, number] = [0, 0, 0, 0];
+        for (let leaf = index * span; leaf < (index + 1) * span; leaf++) {
+          if (mask[leaf] === 0) continue;
+          tree.hash(3, leaf).forEach((w, j) => (h[j] = (h[j]! ^ w) >>> 0));
+        }
+        return h;
+      };
+      for (let level = 0; level <= 3; level++) {
+        for (let index = 0; index < 16 ** level; index += level === 3 ? 7 : 1) {
+          expect(tree.maskedHash(level, index, mask), `seed ${seed}: ${partitions} partitions, node ${level}/${index}`).toEqual(naive(level, index));
+        }
+      }
+      const counts = new Array<number>(partitions).fill(0);
+      for (const key of live) counts[partitionOf(key, partitions)]!++;
+      for (let p = 0; p < partitions; p++) expect(tree.partitionKeyCount(p), `seed ${seed}: ${partitions} partitions, partition ${p}`).toBe(counts[p]!);
+    }
+  });
+
   test("a tree cannot give more partitions than leaves a run each", () => {
     expect(() => new HashTree(2, [0, 0], 257)).toThrow(/at most 256/);
     expect(() => new HashTree(2, [0, 0], 256)).not.toThrow();

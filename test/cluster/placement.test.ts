@@ -75,6 +75,22 @@ describe("Placement", () => {
     expect(Array.from({ length: 8 }, (_, p) => pl.owners(p).join(""))).toEqual(["ce", "ca", "ca", "ea", "db", "da", "eb", "ce"]);
   });
 
+  test("Placement.of hands out one shared placement per member list (in any order), equal to a new one; ownedMask is owns() for every partition", () => {
+    const rng = new Rng(7);
+    const members = randomMembers(rng, 12);
+    const opts = { partitions: 512, replicationFactor: 3 };
+    const a = Placement.of(members, opts);
+    expect(Placement.of(shuffled(rng, members), opts)).toBe(a);
+    expect(Placement.of(members, { partitions: 512, replicationFactor: 2 })).not.toBe(a);
+    const fresh = new Placement(members, opts);
+    for (let p = 0; p < 512; p++) expect(a.owners(p)).toEqual(fresh.owners(p));
+    for (const m of [...members, asNodeId("not-a-member")]) {
+      const mask = a.ownedMask(m);
+      expect(mask.length).toBe(512);
+      for (let p = 0; p < 512; p++) expect(mask[p] === 1).toBe(a.owns(m, p));
+    }
+  });
+
   test("every node computes the same owners, whatever order it learnt the members in", () => {
     for (let seed = 1; seed <= 20; seed++) withSeed(seed, () => {
       const rng = new Rng(seed);
