@@ -1,0 +1,147 @@
+// One seeded run of the 100-node partitioned simulation (test/sim/partitioned-scale.test.ts says
+// what it checks), and a worker entry: `bun test/sim/partitioned-scale.ts SEED...` runs those
+// seeds and prints one JSON line per seed, so that the test can spread 500 seeds over processes.
+import { EngineStore } from "../../src/sim/engine-store.ts";
+import { Simulation } from "../../src/sim/sim.ts";
+import { Rng } from "../../src/sim/rng.ts";
+import type { Placement } from "../../src/cluster/placement.ts";
+
+/** What the last run did (simulated ms, writes, kills...), for the verbose lines. */
+export let lastStats: Record<string, number> = {};
+
+const nodes = 100;
+const firstJoiner = 90;
+const config = { replicationFactor: 3, partitions: 1024 };
+const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+/** As node-host's leaveDrainDeltasMs. */
+const leaveDrainMs = 10_000;
+
+/** One seeded run; null when every property held, else what broke. */
+export function runScaleSeed(seed: number): string | null {
+  lastStats = {};
+  const rng = new Rng(seed ^ 0x5ca1e);
+  const sim = new Simulation({
+    seed, nodes, config, counterInvariant: false, traceMessages: false,
+    startStopped: Array.from({ length: nodes - firstJoiner }, (_, i) => firstJoiner + i),
+    network: { lossRate: 0.02, duplicateRate: 0.02, delayMaxMs: 20 },
+    storeFactory: (actor, nowMs, hashSeed) => new EngineStore(actor, nowMs, hashSeed),
+  });
+  const aliveIn = (i: number): number => sim.view(i).filter((m) => m.status === "alive").length;
+  if (!sim.runUntilTrue(() => sim.runningIndexes().every((i) => aliveIn(i) === firstJoiner), 120_000, 500)) return "the cluster did not form";
+  const index = new Map(Array.from({ length: nodes }, (_, i) => [sim.idOf(i) as string, i]));
+  const acked = new Map<string, number>();
+  const down = new Set<number>();
+  const left = new Set<number>();
+  const leaving = new Set<number>();
+  let joined = firstJoiner;
+  let split = false;
+  const stats = { writes: 0, kills: 0, restarts: 0, joins: 0, leaves: 0, leavesRefused: 0, splits: 0 };
+
+  const write = (): void => {
+    const key = keys[rng.int(keys.length)]!;
+    const via = rng.int(joined);
+    if (!sim.canServe(via) || leaving.has(via)) return;
+    const route = sim.cluster(via)!.route(key);
+    const at = route.kind === "local" ? via : route.kind === "forward" ? index.get(route.to)! : -1;
+    if (at < 0 || !sim.canServe(at) || leaving.has(at)) return;
+    // One hop to the owner (a forward needs the link; the owner refuses until it has joined).
+    if (at !== via && (!sim.connected(via, at) || sim.cluster(at)!.joining)) return;
+    if (sim.increment(at, key, 1)) {
+      acked.set(key, (acked.get(key) ?? 0) + 1);
+      stats.writes++;
+    }
+  };
+  const leave = (i: number): void => {
+    leaving.add(i);
+    // As `imdb admin leave`: every key to its next owners first; refused or cut off, the node
+    // does not leave and takes writes again.
+    if (sim.handOff(i) !== null) {
+      leaving.delete(i);
+      stats.leavesRefused++;
+      return;
+    }
+    const c = sim.cluster(i)!;
+    const drained = (): boolean => c.members().every((m) => m.id === sim.idOf(i) || m.status === "dead" || m.status === "left" || c.deltaBacklog(m.id).entries === 0);
+    sim.runUntilTrue(drained, sim.nowMs + leaveDrainMs, 50);
+    sim.leave(i);
+    sim.runFor(2_000);
+    sim.kill(i);
+    leaving.delete(i);
+    left.add(i);
+    stats.leaves++;
+  };
+
+  for (let step = 0; step < 160; step++) {
+    const r = rng.next();
+    const up = Array.from({ length: joined }, (_, i) => i).filter((i) => !down.has(i) && !left.has(i));
+    if (r < 0.03 && down.size < 2) {
+      const i = up[rng.int(up.length)]!;
+      sim.kill(i);
+      down.add(i);
+      stats.kills++;
+    } else if (r < 0.06 && down.size > 0) {
+      const i = [...down][rng.int(down.size)]!;
+      sim.restart(i);
+      down.delete(i);
+      stats.restarts++;
+    } else if (r < 0.075 && joined < nodes) {
+      sim.restart(joined++);
+      stats.joins++;
+    } else if (r < 0.095) {
+      leave(up[rng.int(up.length)]!);
+    } else if (r < 0.105 && !split) {
+      const cut = 1 + rng.int(joined - 1);
+      sim.partitionInto([Array.from({ length: cut }, (_, i) => i)]);
+      split = true;
+      stats.splits++;
+    } else if (r < 0.15 && split) {
+      sim.heal();
+      split = false;
+    } else {
+      for (let w = 0; w < 4; w++) write();
+    }
+    sim.runFor(250);
+  }
+  sim.heal();
+  for (const i of down) sim.restart(i);
+  const members = Array.from({ length: joined }, (_, i) => i).filter((i) => !left.has(i));
+  let placement: Placement | null = null;
+  const converged = (): string | null => {
+    // Every member sees the same members (so places keys alike) ...
+    const p = sim.cluster(members[0]!)!.placement();
+    if (p === null) return "no placement";
+    if (p.members.length !== members.length) return `${sim.idOf(members[0]!)} places over ${p.members.length} members, ${members.length} are in the cluster`;
+    for (const i of members) {
+      const q = sim.cluster(i)!.placement();
+      if (q === null || q.members.join() !== p.members.join()) return `${sim.idOf(i)} places over other members than ${sim.idOf(members[0]!)}`;
+    }
+    placement = p;
+    // ... and every owner holds every acknowledged increment.
+    for (const key of keys) {
+      for (const owner of p.ownersOfKey(key)) {
+        const got = sim.store(index.get(owner)!).value(key);
+        if (got !== (acked.get(key) ?? 0)) return `${owner} holds ${key} = ${got}, acknowledged ${acked.get(key) ?? 0}`;
+      }
+    }
+    return null;
+  };
+  sim.runUntilTrue(() => converged() === null, sim.nowMs + 600_000, 2_000);
+  const f = converged();
+  if (f !== null) return `${f} (${JSON.stringify(stats)})`;
+  lastStats = { simulatedMs: sim.nowMs, ...stats };
+  if (placement === null || stats.writes === 0) return "nothing was written";
+  return null;
+}
+
+if (import.meta.main) {
+  for (const arg of process.argv.slice(2)) {
+    const seed = Number(arg);
+    let failure: string | null;
+    try {
+      failure = runScaleSeed(seed);
+    } catch (e) {
+      failure = `threw ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
+    }
+    console.log(JSON.stringify({ seed, failure, stats: lastStats }));
+  }
+}
