@@ -94,16 +94,19 @@ export interface ScanListing {
 /**
  * The scan listing of `placement` while the `former` placements' hand-off windows are open:
  * each partition listed by its first owner that owned it in every former placement, else by
- * its first owner (see Cluster.scanListing).
+ * its first owner; owners `down` (dead, or not in this node's view) are passed over while
+ * another owner is up (see Cluster.scanListing).
  */
-export function buildScanListing(placement: Placement, former: readonly Placement[]): ScanListing {
+export function buildScanListing(placement: Placement, former: readonly Placement[], down: (id: NodeId) => boolean = () => false): ScanListing {
   const index = new Map(placement.members.map((m, i) => [m as string, i]));
   const listerOf = new Int32Array(placement.partitions);
   let h = 0x811c9dc5;
   for (const m of placement.members) for (let i = 0; i < m.length; i++) h = Math.imul(h ^ m.charCodeAt(i), 0x01000193) >>> 0;
   for (let p = 0; p < placement.partitions; p++) {
     const owners = placement.owners(p);
-    const stable = owners.find((o) => former.every((f) => f.owns(o, p))) ?? owners[0]!;
+    const isStable = (o: NodeId): boolean => former.every((f) => f.owns(o, p));
+    const up = owners.filter((o) => !down(o));
+    const stable = up.find(isStable) ?? up[0] ?? owners.find(isStable) ?? owners[0]!;
     listerOf[p] = index.get(stable)!;
     h = Math.imul(h ^ listerOf[p]!, 0x01000193) >>> 0;
   }
@@ -691,23 +694,36 @@ export class Cluster {
     return { kind: "merged", keys: kept.length };
   }
 
-  /** The scan listing for the placement and former placements it was made for (scanListing). */
-  private listing: { placement: Placement; historyVersion: number; listing: ScanListing } | null = null;
+  /** The scan listing for the placement, former placements and members down it was made for (scanListing). */
+  private listing: { placement: Placement; historyVersion: number; down: string; listing: ScanListing } | null = null;
 
   /**
    * Who lists which partition in a Scan (src/node/scan.ts): each partition's first owner that
    * has owned it through every placement of the hand-off window (it holds the partition's data,
-   * as route() prefers it), else its first owner. Outside a window: the first owner. check: 5
-   * bits of a hash of the whole assignment, carried in the scan's cursor.
+   * as route() prefers it), else its first owner. Outside a window: the first owner. An owner
+   * this node sees as dead (or has not heard of since its restart) lists nothing while another
+   * owner of the partition is up: a dead member keeps its partitions until it is reaped, and a
+   * scan that had to wait for it would fail for that long although two other replicas hold
+   * every key (issue 17: with one node killed, every key stays readable). A suspect owner still
+   * lists (it may only be slow; as route()). check: 5 bits of a hash of the whole assignment,
+   * carried in the scan's cursor, so a scan that spans a member's death or return is told to
+   * restart rather than miss or repeat its partitions.
    */
   scanListing(): ScanListing | null {
     const placement = this.placement();
     if (placement === null) return null;
     this.dropExpiredPlacements();
+    const self = this.membership.selfId();
+    const isDown = (id: NodeId): boolean => {
+      if (id === self) return false;
+      const m = this.membership.get(id);
+      return m === undefined || m.status === "dead" || m.status === "left";
+    };
+    const down = placement.members.filter(isDown).join("\n");
     const cached = this.listing;
-    if (cached !== null && cached.placement === placement && cached.historyVersion === this.historyVersion) return cached.listing;
-    const listing = buildScanListing(placement, this.formerPlacements.map((f) => f.placement));
-    this.listing = { placement, historyVersion: this.historyVersion, listing };
+    if (cached !== null && cached.placement === placement && cached.historyVersion === this.historyVersion && cached.down === down) return cached.listing;
+    const listing = buildScanListing(placement, this.formerPlacements.map((f) => f.placement), isDown);
+    this.listing = { placement, historyVersion: this.historyVersion, down, listing };
     return listing;
   }
 

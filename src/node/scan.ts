@@ -19,9 +19,11 @@
 // table; the check is 5 bits, so 1 change in 32 goes unnoticed and that scan may list keys of
 // the moved partitions twice or miss them (never changing data). Nodes may list differently
 // during a hand-off window (each knows the placements it saw): a scan goes on at the node it
-// began on. A segment whose member is down cannot be listed (UNAVAILABLE until it is back or
-// removed): other owners hold its partitions, but no one other member holds all of them, and
-// splitting the segment over several would make the order depend on who is alive.
+// began on. A member the node sees as dead lists nothing: each of its partitions is listed by
+// another owner that is up (Cluster.scanListing), so with one node down every key is still
+// listed; its death or return changes the listing, and a scan spanning it is told to restart.
+// Only a segment whose member is suspect (not yet declared dead), or a partition whose every
+// owner is down, gives UNAVAILABLE.
 
 import type { ScanListing } from "../cluster/cluster.ts";
 import { partitionOfUtf8 } from "../cluster/placement.ts";
@@ -139,6 +141,8 @@ export class ClusterScan {
     const id = listing.members[segment]!;
     const bits = this.bitmapOf(listing, segment);
     if (id === this.p.selfId) return this.part(q, bits);
+    // A member that lists no partition (down, its partitions listed by other owners) is not asked.
+    if (bits.every((b) => b === 0)) return { keys: [], cursor: 0 };
     const m = this.p.member(id);
     if (m === undefined || m.status === "dead" || m.status === "left") {
       throw new OpFailure("UNAVAILABLE", `member ${id}, which lists a share of the keyspace, is down; the scan can go on once it is back or removed (imdb admin member remove); retry later`);

@@ -3,7 +3,8 @@
 // imdb_forwarded_ops_total) and answers with the owner's results, in order, errors included; a
 // retried request id is applied once across the hop; a Redis client gets the same; each node
 // stores exactly the keys it owns; and after one owner is SIGKILLed every key is still readable
-// and writable through the node that does not own it.
+// and writable through the node that does not own it, and once that owner is declared dead a
+// Scan on either survivor lists every key once.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -216,7 +217,7 @@ describe("forwarding to owners (replicationFactor 2 of 3 nodes)", () => {
     }
   });
 
-  test("with one owner SIGKILLed, every key stays readable and writable through a node that does not own it", async () => {
+  test("with one owner SIGKILLed, every key stays readable and writable through a node that does not own it, and listed by a Scan once it is dead", async () => {
     const victim = "node-2";
     nodes.get(victim)!.proc.kill("SIGKILL");
     const c1 = clients.get("node-1")!;
@@ -240,5 +241,14 @@ describe("forwarding to owners (replicationFactor 2 of 3 nodes)", () => {
       expect(v.type === "pncounter" && v.value).toBeGreaterThan(0n);
     }
     expect(await forwarded("node-1", "no_owner")).toBe(0);
+    // Once the victim is declared dead, a Scan on either survivor lists every key once: the
+    // victim's share is listed by the other owner of each of its partitions.
+    // Every key is on node-1 or node-3 (RF 2 of 3): their own tables together are the keyspace.
+    const all = [...new Set([...(await scanAll(c1, true)), ...(await scanAll(c3, true))])].sort();
+    for (const k of keys) expect(all).toContain(k);
+    for (const [id, c] of [["node-1", c1], ["node-3", c3]] as const) {
+      await waitFor(`${id} to see ${victim} dead`, async () => (await c.members()).find((m) => m.id === victim)?.status === "dead", 60_000, 200);
+      expect(await scanAll(c)).toEqual(all);
+    }
   });
 });

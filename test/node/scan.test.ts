@@ -1,7 +1,8 @@
 // A partitioned cluster's Scan (src/node/scan.ts) over real engines and the real placement:
 // every key present for the whole scan is listed once, whichever member runs it, while keys are
 // written, deleted and collected (key tables compacting) on every member between pages; a
-// cursor from another placement is refused; a segment whose member is down is UNAVAILABLE.
+// cursor from another placement is refused; a dead member's partitions are listed by other owners,
+// and only a partition with no owner up is UNAVAILABLE.
 // Members talk directly here (no gRPC): the ScanPart call itself is tested in
 // test/transport/server.test.ts and end to end in test/integration/forward.test.ts.
 
@@ -28,7 +29,14 @@ interface Member {
 function cluster(n: number, rf: number, partitions = 64): { members: Member[]; placement: Placement; listing: ScanListing; byId: Map<string, Member>; setPlacement(p: Placement, former?: Placement[]): void } {
   const ids = Array.from({ length: n }, (_, i) => `m${i}`);
   let placement = new Placement(ids.map(asNodeId), { partitions, replicationFactor: rf });
-  let listing = buildScanListing(placement, []);
+  let former: Placement[] = [];
+  // As Cluster.scanListing: members seen dead list nothing while another owner is up.
+  let made: { key: string; listing: ScanListing } | null = null;
+  const listingNow = (): ScanListing => {
+    const key = [placement.members.join(), ...former.map((f) => f.members.join()), ...[...byId.values()].map((m) => m.status)].join("|");
+    if (made === null || made.key !== key) made = { key, listing: buildScanListing(placement, former, (id) => byId.get(id)?.status === "dead") };
+    return made.listing;
+  };
   const byId = new Map<string, Member>();
   const members = ids.map((id): Member => {
     const engine = new Engine({ actor: id });
@@ -36,7 +44,7 @@ function cluster(n: number, rf: number, partitions = 64): { members: Member[]; p
       id, engine, status: "alive",
       scan: new ClusterScan({
         selfId: id,
-        listing: () => listing,
+        listing: listingNow,
         joining: () => false,
         partitions,
         member: (other) => {
@@ -57,10 +65,10 @@ function cluster(n: number, rf: number, partitions = 64): { members: Member[]; p
   return {
     members, byId,
     get placement() { return placement; },
-    get listing() { return listing; },
-    setPlacement: (p, former = []) => {
+    get listing() { return listingNow(); },
+    setPlacement: (p, f = []) => {
       placement = p;
-      listing = buildScanListing(p, former);
+      former = f;
     },
   };
 }
@@ -157,8 +165,52 @@ describe("partitioned Scan", () => {
     expect((junk as OpFailure).code).toBe("INVALID_ARGUMENT");
   });
 
-  test("a segment whose member is down is UNAVAILABLE, naming it; the scan goes on once it is back", async () => {
+  test("with a member dead, its partitions are listed by the other owners: every key once, the dead member never asked", async () => {
     const c = cluster(3, 2);
+    for (let i = 0; i < 300; i++) writeOwned(c, `k${i}`, { kind: "incr", key: `k${i}`, amount: 1n });
+    const m1 = c.byId.get("m1")!;
+    m1.status = "dead";
+    // Asking it would fail the test: a dead member is not called.
+    m1.scan.part = () => {
+      throw new Error("the dead member was asked for keys");
+    };
+    expect(c.listing.listerOf.includes(c.placement.members.indexOf(asNodeId("m1")))).toBe(false);
+    for (const runner of [c.members[0]!, c.members[2]!]) {
+      const out: string[] = [];
+      let cursor = 0;
+      do {
+        const page = await runner.scan.scan({ prefix: "", type: null, limit: 40, cursor });
+        out.push(...page.keys);
+        cursor = page.cursor;
+      } while (cursor !== 0);
+      expect(out.length).toBe(300);
+      expect(new Set(out).size).toBe(300);
+    }
+  });
+
+  test("a scan spanning a member's death is told to restart (its partitions moved to other listers); the restarted scan lists every key once", async () => {
+    const c = cluster(3, 2);
+    for (let i = 0; i < 300; i++) writeOwned(c, `k${i}`, { kind: "incr", key: `k${i}`, amount: 1n });
+    const first = await c.members[0]!.scan.scan({ prefix: "", type: null, limit: 20, cursor: 0 });
+    expect(first.cursor).not.toBe(0);
+    c.byId.get("m2")!.status = "dead";
+    const err = await c.members[0]!.scan.scan({ prefix: "", type: null, limit: 20, cursor: first.cursor }).catch((e: unknown) => e);
+    expect((err as OpFailure).code).toBe("INVALID_ARGUMENT");
+    expect((err as OpFailure).message).toContain("restart the scan");
+    const out: string[] = [];
+    let cursor = 0;
+    do {
+      const page = await c.members[0]!.scan.scan({ prefix: "", type: null, limit: 20, cursor });
+      out.push(...page.keys);
+      cursor = page.cursor;
+    } while (cursor !== 0);
+    expect(new Set(out).size).toBe(300);
+    expect(out.length).toBe(300);
+  });
+
+  test("a partition whose every owner is down is UNAVAILABLE, naming the member; the scan goes on once it is back", async () => {
+    // RF 1: m1's partitions have no other owner.
+    const c = cluster(3, 1);
     for (let i = 0; i < 300; i++) writeOwned(c, `k${i}`, { kind: "incr", key: `k${i}`, amount: 1n });
     c.byId.get("m1")!.status = "dead";
     const out: string[] = [];
