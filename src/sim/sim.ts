@@ -554,11 +554,16 @@ export class Simulation {
     return true;
   }
 
-  /** Nodes i and j list each other alive and each merges the other's data (see ProductHost.connected). */
+  /**
+   * Nodes i and j can call each other now (the network is not split between them: a forward or a
+   * hand-off call across a split fails on real nodes, however alive each still lists the other),
+   * list each other alive and each merges the other's data (see ProductHost.connected).
+   */
   connected(i: number, j: number): boolean {
     const a = this.node(i);
     const b = this.node(j);
     if (a.cluster === null || b.cluster === null) return false;
+    if (this.partition !== null && this.partition.get(a.id) !== this.partition.get(b.id)) return false;
     const alive = (x: SimNode, y: SimNode): boolean => x.cluster!.members().some((m) => m.id === y.id && m.status === "alive") && x.cluster!.acceptsDataFrom(y.id);
     return alive(a, b) && alive(b, a);
   }

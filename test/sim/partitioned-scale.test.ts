@@ -57,6 +57,7 @@ test(`partitioned at scale (100 nodes, RF 3, 1024 partitions; joins, leaves, kil
   // Every seed ran: a worker that died part-way is a failure, not fewer seeds.
   const missing = Array.from({ length: count }, (_, i) => base + i).filter((s) => !seen.has(s));
   if (missing.length > 0) failures.push(`${missing.length} seeds never reported, first ${missing.slice(0, 5).join(", ")}`);
-  if (failures.length > 0) console.error(failures.join("\n"));
+  // One line per failure, prefixed so that .ci/run repeats it in its summary.
+  for (const f of failures) console.error(`sim failure: ${f.replaceAll("\n", " ")}`);
   expect(failures).toEqual([]);
 }, Math.max(900_000, Math.ceil(count / workers) * 60_000));

@@ -110,7 +110,12 @@ export function runScaleSeed(seed: number): string | null {
     // Every member sees the same members (so places keys alike) ...
     const p = sim.cluster(members[0]!)!.placement();
     if (p === null) return "no placement";
-    if (p.members.length !== members.length) return `${sim.idOf(members[0]!)} places over ${p.members.length} members, ${members.length} are in the cluster`;
+    if (p.members.length !== members.length) {
+      const ids = new Set(members.map((i) => sim.idOf(i) as string));
+      const extra = p.members.filter((m) => !ids.has(m));
+      const view = new Map(sim.view(members[0]!).map((m) => [m.id as string, m.status]));
+      return `${sim.idOf(members[0]!)} places over ${p.members.length} members, ${members.length} are in the cluster (not in it: ${extra.map((m) => `${m} seen ${view.get(m) ?? "nowhere"}`).join(", ") || "none"})`;
+    }
     for (const i of members) {
       const q = sim.cluster(i)!.placement();
       if (q === null || q.members.join() !== p.members.join()) return `${sim.idOf(i)} places over other members than ${sim.idOf(members[0]!)}`;
