@@ -302,7 +302,7 @@ export class Simulation {
     const dest = this.byAddr.get(out.addr);
     if (dest === undefined) return;
     const destId = (this.nodes[dest] as SimNode).id;
-    if (this.partition !== null && this.partition.get(n.id) !== this.partition.get(destId)) return;
+    if (this.splitBetween(n.id, destId)) return;
     if (this.rng.chance(this.network.lossRate)) return;
     const copies = this.rng.chance(this.network.duplicateRate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
@@ -502,6 +502,11 @@ export class Simulation {
     this.partition = p;
   }
 
+  /** The network is split between the two: no message, and no call, goes from one to the other. */
+  private splitBetween(a: NodeId, b: NodeId): boolean {
+    return this.partition !== null && this.partition.get(a) !== this.partition.get(b);
+  }
+
   heal(): void {
     this.partition = null;
   }
@@ -563,7 +568,7 @@ export class Simulation {
     const a = this.node(i);
     const b = this.node(j);
     if (a.cluster === null || b.cluster === null) return false;
-    if (this.partition !== null && this.partition.get(a.id) !== this.partition.get(b.id)) return false;
+    if (this.splitBetween(a.id, b.id)) return false;
     const alive = (x: SimNode, y: SimNode): boolean => x.cluster!.members().some((m) => m.id === y.id && m.status === "alive") && x.cluster!.acceptsDataFrom(y.id);
     return alive(a, b) && alive(b, a);
   }
