@@ -517,6 +517,15 @@ export class Simulation {
     this.afterStep(n);
   }
 
+  /** `imdb admin member remove ID` against node i (ClusterDriver.removeMember): its news goes out with the next messages. */
+  removeMember(i: number, id: NodeId): string {
+    const n = this.node(i);
+    if (n.cluster === null) return "not running";
+    const r = n.cluster.removeMember(id);
+    this.afterStep(n);
+    return r.kind;
+  }
+
   /**
    * Node i hands every key it holds to the owners they will have once it is gone, as
    * `imdb admin leave` does before announcing (Cluster.handOffPlan, mergeHandOff; the node's
