@@ -905,8 +905,17 @@ export function registerAdmin(program: Command): void {
     .command("leave")
     .description("leave the cluster gracefully")
     .action(action(() => async (c, json) => {
-      await c.leave();
-      return json ? jsonLine({ ok: true }) : "OK";
+      const r = await c.leave();
+      if (json) return jsonLine({ ok: true, heardBy: r.heardBy, peers: r.peers });
+      if (r.heardBy !== null) return `OK: left; ${r.heardBy} holds the departure`;
+      if (r.peers === 0) return "OK: left (no other member to tell)";
+      // Left all the same (its keys were handed off, it stopped): exit 0, but say what to do.
+      process.stderr.write(
+        "warning: no peer was seen holding this node's departure: the others may see it as dead and place\n" +
+          "keys over it until it is reaped; once `imdb client members` on another node shows it dead, run\n" +
+          "`imdb admin member remove ID` against that node\n",
+      );
+      return "OK: left, unconfirmed";
     }));
   admin
     .command("member")

@@ -57,6 +57,13 @@ const localRoute: Route = { kind: "local" };
  * GB into a node; a partition not filled by then is filled only from its current owners.
  */
 export const formerOwnersCompareMs = 30 * 60_000;
+/**
+ * How long a graceful leave waits, after its announcement, for one peer to be seen holding it
+ * (Membership.leaveHeardBy), offering it by push-pull every gossip interval meanwhile. Beyond,
+ * the node leaves unconfirmed: nobody may have heard, and the cluster then sees a crash (the
+ * operator's remedy: `imdb admin member remove` once it is seen dead; docs/operations.md).
+ */
+export const leaveAnnounceMs = 15_000;
 /** Replaced placements kept for that at most (older ones are dropped first). */
 export const formerPlacementsMax = 8;
 const joiningRoute: Route = { kind: "joining" };
@@ -565,7 +572,10 @@ export class Cluster {
     return this.membership.remove(id);
   }
 
-  /** Starts a graceful leave; keep ticking until pendingBroadcasts() is 0 or a deadline passes. */
+  /**
+   * Starts a graceful leave; keep ticking until a peer holds it (leaveHeardBy) and
+   * pendingBroadcasts() is 0, or leaveAnnounceMs passed (ClusterDriver.leave).
+   */
   leave(): void {
     this.membership.leave();
   }
@@ -788,6 +798,11 @@ export class Cluster {
 
   pendingBroadcasts(): number {
     return this.membership.pendingBroadcasts();
+  }
+
+  /** After leave(): the first peer seen to hold the departure, or null (Membership.leaveHeardBy). */
+  leaveHeardBy(): NodeId | null {
+    return this.membership.leaveHeardBy;
   }
 
   /** Outstanding (unacknowledged) deltas for one peer. */

@@ -78,6 +78,15 @@ export class Membership {
   private probeIndex = 0;
   private seq = 0;
   private leaving = false;
+  /**
+   * The first peer seen to hold this node's departure (its push-pull lists us as left, or it
+   * relayed our leave back), or null. A leave's gossip is fire and forget: made while every
+   * peer it picks is cut off, it reaches nobody and the cluster sees a crash (placed over until
+   * reaped). Until one peer is seen to hold it, a leaving node offers its state by push-pull
+   * every gossip interval (tick), and the leave waits for this (ClusterDriver.leave).
+   */
+  leaveHeardBy: NodeId | null = null;
+  private nextLeaveOfferAtMs = 0;
   private duplicateCheck: DuplicateCheck | null = null;
   /** Another live process holds our id: this one takes no further part (see DuplicateCheck). */
   private yielded = false;
@@ -189,6 +198,7 @@ export class Membership {
   leave(): void {
     if (this.leaving) return;
     this.leaving = true;
+    this.nextLeaveOfferAtMs = this.env.nowMs();
     this.me.status = "left";
     this.version++;
     this.me.sinceMs = this.env.nowMs();
@@ -252,6 +262,10 @@ export class Membership {
       this.nextGossipAtMs = Math.max(this.nextGossipAtMs + this.config.gossipIntervalMs, now + 1);
       this.gossip(now);
     }
+    if (this.leaving && this.leaveHeardBy === null && now >= this.nextLeaveOfferAtMs) {
+      this.nextLeaveOfferAtMs = now + this.config.gossipIntervalMs;
+      this.offerLeave();
+    }
     if (now >= this.nextPushPullAtMs) {
       this.nextPushPullAtMs = now + this.pushPullIntervalMs();
       const peers = this.livePeers();
@@ -296,6 +310,7 @@ export class Membership {
     for (const r of this.relays.values()) t = Math.min(t, r.deadlineMs);
     for (const s of this.suspicions.values()) t = Math.min(t, s.deadlineMs());
     if (this.seeds.length > 0 && !this.leaving && this.livePeers().length === 0) t = Math.min(t, this.nextJoinAtMs);
+    if (this.leaving && this.leaveHeardBy === null) t = Math.min(t, this.nextLeaveOfferAtMs);
     return Math.min(t, this.reapDeadlineMs());
   }
 
@@ -427,6 +442,29 @@ export class Membership {
     this.outbox.send(to, addr, { kind: "push-pull", join, reply, members, settings: this.settings });
   }
 
+  /**
+   * A leaving node's state to one peer it may still reach (alive or suspect), a different one
+   * each time: the peer merges our departure and answers with its list, which shows whether it
+   * holds it (heardLeaveIn).
+   */
+  private offerLeave(): void {
+    const peers: Member[] = [];
+    for (const m of this.members.values()) if (m !== this.me && (m.status === "alive" || m.status === "suspect")) peers.push(m);
+    const peer = this.randomOf(peers);
+    if (peer !== undefined) this.sendPushPull(peer.id, peer.addr, false, false);
+  }
+
+  /** While leaving: does a peer's list show our departure (this life's incarnation or later)? */
+  private heardLeaveIn(from: NodeId, members: readonly MemberState[]): void {
+    if (!this.leaving || this.leaveHeardBy !== null || from === this.me.id) return;
+    for (const m of members) {
+      if (m.id === this.me.id && m.status === "left" && m.incarnation >= this.me.incarnation) {
+        this.leaveHeardBy = from;
+        return;
+      }
+    }
+  }
+
   private reap(now: number): void {
     for (const m of this.members.values()) {
       if (m === this.me) continue;
@@ -503,6 +541,8 @@ export class Membership {
         this.deadNode(msg);
         return;
       case "left":
+        // Our own departure relayed back: that peer holds it.
+        if (this.leaving && this.leaveHeardBy === null && msg.id === this.me.id && from !== this.me.id && msg.incarnation >= this.me.incarnation) this.leaveHeardBy = from;
         this.leftNode(msg);
         return;
       case "push-pull":
@@ -514,6 +554,7 @@ export class Membership {
           if (!msg.reply) this.sendPushPull(from, fromAddr, false, true);
           return;
         }
+        this.heardLeaveIn(from, msg.members);
         this.mergeRemoteState(msg.members);
         if (!this.synced) {
           this.synced = true;

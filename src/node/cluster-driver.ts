@@ -12,7 +12,7 @@
 // produced (the ones they could carry), within the config's heldOutbound bounds. Pings, acks,
 // indirect probes and gossip leave at once, so an fsync stall never starts a suspicion.
 
-import { Cluster, type ClusterOptions } from "../cluster/cluster.ts";
+import { Cluster, leaveAnnounceMs, type ClusterOptions } from "../cluster/cluster.ts";
 import type { ClusterConfig } from "../cluster/config.ts";
 import type { ReplicaStore } from "../cluster/store.ts";
 import type { ClusterEvent, MemberView, NodeId, Outbound } from "../cluster/types.ts";
@@ -194,17 +194,20 @@ export class ClusterDriver {
   }
 
   /**
-   * Announces a graceful leave and keeps ticking until the news was handed out (the
-   * broadcast queue is empty) or `timeoutMs` passed.
+   * Announces a graceful leave and keeps ticking until a peer is seen holding it and the news
+   * was handed out (the broadcast queue is empty), or `timeoutMs` passed. Returns that peer, or
+   * null when none was seen: the cluster may then see a crash (leaveAnnounceMs).
    */
-  async leave(timeoutMs = 2_000): Promise<void> {
+  async leave(timeoutMs = leaveAnnounceMs): Promise<NodeId | null> {
     this.cluster.leave();
     this.pump();
     const now = this.opts.now ?? (() => performance.now());
     const deadline = now() + timeoutMs;
-    while (this.cluster.pendingBroadcasts() > 0 && now() < deadline && this.cancelTimer !== null) {
+    const done = (): boolean => this.cluster.leaveHeardBy() !== null && this.cluster.pendingBroadcasts() === 0;
+    while (!done() && now() < deadline && this.cancelTimer !== null) {
       await new Promise((r) => setTimeout(r, 20));
     }
+    return this.cluster.leaveHeardBy();
   }
 
   stop(): void {

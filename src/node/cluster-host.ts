@@ -3,11 +3,11 @@
 // change to the WAL in the same synchronous step, as the persist contract asks.
 import type { NodeConfig } from "../config/config.ts";
 import type { ReplicaStore } from "../cluster/store.ts";
-import type { ClusterOptions } from "../cluster/cluster.ts";
+import { leaveAnnounceMs, type ClusterOptions } from "../cluster/cluster.ts";
 import { asNodeId, type ClusterEvent } from "../cluster/types.ts";
 import type { Engine, MergeResult } from "../engine/index.ts";
 import type { Store } from "../persist/index.ts";
-import type { HandOffEntry, MemberState, MemberView, ScanPage, ScanQuery } from "../transport/api.ts";
+import type { HandOffEntry, LeaveInfo, MemberState, MemberView, ScanPage, ScanQuery } from "../transport/api.ts";
 import type { ScanListing } from "../cluster/cluster.ts";
 import { forwardDeadlineMs } from "./forward.ts";
 import { HandOffAssembler, handOffCallDeadlineMs, handOffForLeave, leaveHandOffMs, type HandOffPorts } from "./handoff.ts";
@@ -22,8 +22,6 @@ import { MemoryReturn, returnMemoryNow } from "./memory-return.ts";
 
 /** Keys added to the hash tree per event-loop turn while it is built after recovery. */
 const treeBuildChunkKeys = 20_000;
-/** How long a graceful leave waits for the news to be handed to peers. */
-const leaveTimeoutMs = 2_000;
 /**
  * How long a leaving node waits for its live peers to acknowledge every delta it sent before it
  * announces its departure. Its writes reach them by these deltas only: once it has left, the
@@ -479,11 +477,11 @@ export class ClusterHost {
    * caller refuses them from then on). Throws, having announced nothing, when a partitioned
    * node's hand-off is refused or fails.
    */
-  async leave(stopWrites: () => void = () => {}): Promise<void> {
+  async leave(stopWrites: () => void = () => {}): Promise<LeaveInfo> {
     const d = this.driver;
     if (d === null) {
       stopWrites();
-      return;
+      return { heardBy: null, peers: 0 };
     }
     // Partitioned: every key this node holds goes to its next owners first, each call durable
     // there (src/cluster/handoff.ts), in two passes: everything while the node still takes
@@ -516,7 +514,20 @@ export class ClusterHost {
     const pending = (): boolean => d.members().some((m) => m.id !== this.o.cfg.id && (m.status === "alive" || m.status === "suspect") && d.cluster.deltaBacklog(m.id).entries > 0);
     while (pending() && performance.now() < end) await new Promise((r) => setTimeout(r, 20));
     if (pending()) this.o.log.warn("leaving with deltas some peers have not acknowledged (they reach them only if this node's data is kept)", { waitedMs: leaveDrainDeltasMs });
-    await d.leave(leaveTimeoutMs);
+    // Announced, then offered until one peer is seen holding it (ClusterDriver.leave): a leave
+    // nobody heard looks like a crash to the others, and the operator must hear of it.
+    const peers = d.members().filter((m) => m.id !== this.o.cfg.id && m.status !== "left").length;
+    if (peers === 0) {
+      await d.leave(0);
+      return { heardBy: null, peers };
+    }
+    const heardBy = await d.leave(leaveAnnounceMs);
+    if (heardBy === null) {
+      this.o.log.error("no peer was seen holding this node's departure: the others may see it as dead and place keys over it until it is reaped; once they show it dead, run imdb admin member remove against one of them", { id: this.o.cfg.id, waitedMs: leaveAnnounceMs, peers });
+    } else {
+      this.o.log.info("departure announced", { heardBy });
+    }
+    return { heardBy, peers };
   }
 
   /**

@@ -10,7 +10,7 @@ import { cryptoEpochBytes, markCleanStop, openIdentity } from "../persist/identi
 import { gcStartState } from "../persist/replica.ts";
 import { lockDataDir, type FolderLock } from "../persist/lock.ts";
 import { actorCount } from "../crdt/actors.ts";
-import { isRead, type AdminHandler, type ClientHandler, type ClientOp, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler } from "../transport/api.ts";
+import { isRead, type AdminHandler, type ClientHandler, type ClientOp, type LeaveInfo, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler } from "../transport/api.ts";
 import { OpFailure } from "../transport/api.ts";
 import { startClientServer, startPeerServer, type RunningServer, type ServerSecurity } from "../transport/server.ts";
 import { loadTlsDir, validateNodeMaterial, type TlsMaterial } from "../transport/tls.ts";
@@ -157,7 +157,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   /** `imdb admin leave` began: a partitioned node hands its keys over, and takes none from others. */
   let handingOff = false;
   /** The leave running, if one is (adminHandler.leave). */
-  let leaveRunning: Promise<void> | null = null;
+  let leaveRunning: Promise<LeaveInfo> | null = null;
   /** The cluster asked this replica to discard its data (see onReplicaReset): stop with replicaResetExitCode. */
   let resetAsked = false;
   const servers: RunningServer[] = [];
@@ -350,8 +350,9 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
       // Once stopWrites is called no write is taken (a client's or a forwarded one): what was
       // acknowledged reaches the next owners and the peers before the departure is announced.
       handingOff = true;
+      let info: LeaveInfo;
       try {
-        await cluster.leave(() => (leaving = true));
+        info = await cluster.leave(() => (leaving = true));
       } catch (err) {
         // The hand-off was refused or did not finish (cluster-host.ts): nothing was announced.
         leaving = false;
@@ -360,6 +361,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
         throw err;
       }
       setTimeout(() => void stop(), 50);
+      return info;
     })()),
     removeMember: (id) => cluster.removeMember(id),
     backup: () => {

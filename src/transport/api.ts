@@ -209,10 +209,17 @@ export interface ClientHandler {
 
 export interface SnapshotInfo { path: string; lsn: bigint; bytes: number; keys: number; durationMs: number }
 
+/**
+ * How a leave's announcement went: `heardBy`, the first peer seen holding it; null with
+ * `peers` > 0 when none was within leaveAnnounceMs (the others may see a crash: remove the
+ * node with `imdb admin member remove` once they show it dead); `peers` 0: nobody to tell.
+ */
+export interface LeaveInfo { heardBy: string | null; peers: number }
+
 /** AdminService, reachable only with an admin certificate. Errors: throw OpFailure. */
 export interface AdminHandler {
   snapshot(): Maybe<SnapshotInfo>;
-  leave(): Maybe<void>;
+  leave(): Maybe<LeaveInfo>;
   stats(): Maybe<{ name: string; value: string }[]>;
   /** Forgets a dead member now and tells the others it left. Absent: RemoveMember answers FAILED_PRECONDITION. */
   removeMember?(id: string): Maybe<void>;

@@ -1,6 +1,6 @@
 // A typed client for ClientService, AdminService and Health: what `imdb client`, `imdb admin` and the load benchmark speak.
 import * as grpc from "@grpc/grpc-js";
-import type { ClientOp, CounterKind, ExpireCondition, HashFieldView, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueKind, ValueView } from "./api.ts";
+import type { ClientOp, CounterKind, ExpireCondition, HashFieldView, LeaveInfo, MemberState, MemberView, NodeStatus, SnapshotInfo, ValueKind, ValueView } from "./api.ts";
 import { clientMessageBytesMax, clientResponseBytesMax } from "./api.ts";
 import {
   adminMethods, bigIntToInt64, clientMethods, codecs, CounterTypeWire, ExpireConditionWire, healthMethods, int64Max, int64Min, int64ToBigInt, MemberStatusWire,
@@ -448,8 +448,9 @@ export class ImdbClient {
   }
 
   /** Waits as long as a leave's hand-off may take (leaveCallDeadlineMs), not the client's deadline. */
-  async leave(): Promise<void> {
-    await this.call(adminMethods.Leave, {}, Math.max(this.deadlineMs, leaveCallDeadlineMs));
+  async leave(): Promise<LeaveInfo> {
+    const r = await this.call(adminMethods.Leave, {}, Math.max(this.deadlineMs, leaveCallDeadlineMs));
+    return { heardBy: r.heardBy !== undefined && r.heardBy !== "" ? r.heardBy : null, peers: r.peers ?? 0 };
   }
 
   /** AdminService.RemoveMember: forget a dead member now and tell the others it left. */

@@ -125,6 +125,7 @@ export interface SnapshotResponseWire { path?: string; lsn?: WireInt64; bytes?: 
 export interface StatWire { name?: string; value?: string }
 export interface StatsResponseWire { stats?: StatWire[] }
 export interface RemoveMemberRequestWire { id?: string }
+export interface LeaveResponseWire { heardBy?: string; peers?: number }
 export interface BackupChunkWire { data?: Uint8Array; endLsn?: WireInt64; totalBytes?: WireInt64; sha256?: Uint8Array }
 export interface PeerEnvelopeWire { fromId?: string; payload?: Uint8Array }
 export interface ForwardRequestWire { fromId?: string; batch?: Uint8Array }
@@ -192,7 +193,7 @@ export const codecs = {
   SnapshotRequest: codec<EmptyWire>("imdb.v1.SnapshotRequest"),
   SnapshotResponse: codec<SnapshotResponseWire>("imdb.v1.SnapshotResponse"),
   LeaveRequest: codec<EmptyWire>("imdb.v1.LeaveRequest"),
-  LeaveResponse: codec<EmptyWire>("imdb.v1.LeaveResponse"),
+  LeaveResponse: codec<LeaveResponseWire>("imdb.v1.LeaveResponse"),
   StatsRequest: codec<EmptyWire>("imdb.v1.StatsRequest"),
   StatsResponse: codec<StatsResponseWire>("imdb.v1.StatsResponse"),
   RemoveMemberRequest: codec<RemoveMemberRequestWire>("imdb.v1.RemoveMemberRequest"),

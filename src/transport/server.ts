@@ -240,8 +240,8 @@ function adminImpl(h: AdminHandler, secure: boolean, onInternal: Errorish): grpc
     }),
     Leave: unary("Leave", onInternal, async (_req: unknown, call) => {
       requireCaller(call, secure, roles);
-      await h.leave();
-      return {};
+      const r = await h.leave();
+      return { heardBy: r.heardBy ?? "", peers: r.peers };
     }),
     Stats: unary("Stats", onInternal, async (_req: unknown, call) => {
       requireCaller(call, secure, roles);

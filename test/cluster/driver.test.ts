@@ -61,7 +61,7 @@ test("three drivers form a cluster, replicate increments and see a graceful leav
 
   const leaving = c.d.leave(2_000);
   await run(1_000);
-  await leaving;
+  expect(["a", "b"]).toContain((await leaving) as string); // a peer was seen holding the departure
   c.d.stop();
   drivers.delete("c:7000");
   expect(a.d.members().find((m) => m.id === ("c" as NodeId))?.status).toBe("left");
@@ -75,6 +75,8 @@ function harness(gates: Record<string, () => Promise<void> | null>, config: Part
   let now = 0;
   const timers: Array<() => void> = [];
   const drivers = new Map<string, ClusterDriver>();
+  /** Nodes cut off from every other: nothing they send arrives, nothing reaches them. */
+  const cut = new Set<string>();
   const events: Array<{ at: string; e: ClusterEvent }> = [];
   const rng = new Rng(seed);
   const nodes = new Map<string, { d: ClusterDriver; store: CounterStore }>();
@@ -85,7 +87,7 @@ function harness(gates: Record<string, () => Promise<void> | null>, config: Part
       sender: {
         send: async (to, payload) => {
           const peer = drivers.get(to.addr);
-          if (peer === undefined) return null;
+          if (peer === undefined || cut.has(id) || cut.has(to.addr.split(":")[0] as string)) return null;
           return { fromId: peer.cluster.status().id, payload: await peer.receive(id, payload) };
         },
       },
@@ -108,8 +110,40 @@ function harness(gates: Record<string, () => Promise<void> | null>, config: Part
       for (let i = 0; i < 10; i++) await Promise.resolve();
     }
   };
-  return { nodes, events, run, node: (id: string) => nodes.get(id) as { d: ClusterDriver; store: CounterStore } };
+  return { nodes, events, run, cut, node: (id: string) => nodes.get(id) as { d: ClusterDriver; store: CounterStore } };
 }
+
+test("a leave is offered until a peer is seen holding it: made while cut off, it is heard once the cut heals; never heard, leave says so", async () => {
+  const h = harness({ a: () => null, b: () => null, c: () => null });
+  for (const { d } of h.nodes.values()) d.start();
+  await h.run(3_000);
+  const statusOf = (at: string, id: string): string | undefined => h.node(at).d.members().find((m) => m.id === id)?.status;
+  // c leaves while cut off: its gossip reaches nobody (the queue drains after its retransmits,
+  // where a leave used to stop waiting), then the cut heals and its next offer is heard.
+  h.cut.add("c");
+  const heard = h.node("c").d.leave(60_000);
+  await h.run(5_000);
+  expect(h.node("c").d.cluster.pendingBroadcasts()).toBe(0);
+  expect(h.node("c").d.cluster.leaveHeardBy()).toBeNull();
+  expect([statusOf("a", "c"), statusOf("b", "c")]).not.toContain("left");
+  h.cut.delete("c");
+  await h.run(1_000);
+  const by = h.node("c").d.cluster.leaveHeardBy();
+  expect(["a", "b"]).toContain(by as string);
+  expect(statusOf(by as string, "c")).toBe("left");
+  expect(await heard).toBe(by);
+  h.node("c").d.stop();
+  await h.run(2_000);
+  expect([statusOf("a", "c"), statusOf("b", "c")]).toEqual(["left", "left"]);
+
+  // b leaves cut off for good: after the timeout its leave answers null (nobody was seen holding it).
+  h.cut.add("b");
+  const unheard = h.node("b").d.leave(3_000);
+  await h.run(4_000);
+  expect(await unheard).toBeNull();
+  expect(statusOf("a", "b")).not.toBe("left");
+  for (const { d } of h.nodes.values()) d.stop();
+});
 
 test("a WAL that never settles holds delta acks and anti-entropy states, but pings, acks and probes still flow: no one is suspected", async () => {
   let release!: () => void;

@@ -180,7 +180,7 @@ describe("two nodes", () => {
     if (node2 === undefined) throw new Error("node-2 did not start (see the previous test)");
     const r = await admin(node2.clientAddr, ["leave"]);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toBe("OK");
+    expect(r.stdout.trim()).toBe("OK: left; node-1 holds the departure");
     await waitFor("node-1 to count node-2 as left", async () => sample(await scrape(metrics1), "imdb_members", { state: "left" }) === 1, 15_000, 200);
   });
 

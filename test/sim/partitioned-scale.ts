@@ -5,6 +5,7 @@ import { EngineStore } from "../../src/sim/engine-store.ts";
 import { Simulation } from "../../src/sim/sim.ts";
 import { Rng } from "../../src/sim/rng.ts";
 import type { Placement } from "../../src/cluster/placement.ts";
+import { leaveAnnounceMs } from "../../src/cluster/cluster.ts";
 
 /** What the last run did (simulated ms, writes, kills...), for the verbose lines. */
 export let lastStats: Record<string, number> = {};
@@ -63,13 +64,15 @@ export function runScaleSeed(seed: number): string | null {
     const c = sim.cluster(i)!;
     const drained = (): boolean => c.members().every((m) => m.id === sim.idOf(i) || m.status === "dead" || m.status === "left" || c.deltaBacklog(m.id).entries === 0);
     sim.runUntilTrue(drained, sim.nowMs + leaveDrainMs, 50);
+    // As ClusterDriver.leave: announced, then offered until a peer is seen holding it and the
+    // news is out, for leaveAnnounceMs at most.
     sim.leave(i);
-    sim.runFor(2_000);
+    sim.runUntilTrue(() => c.leaveHeardBy() !== null && c.pendingBroadcasts() === 0, sim.nowMs + leaveAnnounceMs, 50);
     sim.kill(i);
-    // A leave's announcement is best effort (gossiped for a moment, as memberlist's): one made
-    // from the small side of a split can reach no member, and the cluster then sees a crash and
-    // places over the node until it is reaped (an hour). The operator's remedy, as
-    // docs/operations.md (Membership) says: `imdb admin member remove` once it is seen dead (seed 450646418).
+    // A leave no peer was seen holding within leaveAnnounceMs (made from the small side of a
+    // split, say, that outlasted it) was heard by no member, and the cluster then sees a crash and
+    // places over the node until it is reaped (an hour). The operator's remedy, as `imdb admin leave`
+    // and docs/operations.md (Membership) say: `imdb admin member remove` once it is seen dead (seed 450646418).
     const heard = (): boolean => Array.from({ length: joined }, (_, j) => j).some((j) => j !== i && sim.canServe(j) && sim.view(j).some((m) => m.id === sim.idOf(i) && m.status === "left"));
     if (!heard()) {
       const by = Array.from({ length: joined }, (_, j) => j).filter((j) => j !== i && sim.canServe(j));

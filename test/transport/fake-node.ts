@@ -1,6 +1,6 @@
 // A small in-memory ClientHandler/AdminHandler/PeerHandler for transport tests: enough semantics to see statuses cross the edge.
 import {
-  OpFailure, type AdminHandler, type ClientHandler, type ClientOp, type HandOffEntry, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler, type ScanPage, type ScanQuery,
+  OpFailure, type AdminHandler, type ClientHandler, type ClientOp, type HandOffEntry, type LeaveInfo, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler, type ScanPage, type ScanQuery,
 } from "../../src/transport/api.ts";
 
 type Entry =
@@ -197,7 +197,9 @@ export class FakeNode implements ClientHandler, AdminHandler {
     return { path: "/data/snap-1", lsn: 42n, bytes: 4096, keys: this.store.size, durationMs: 7 };
   }
 
-  leave(): void {}
+  leave(): LeaveInfo {
+    return { heardBy: "fake-peer", peers: 2 };
+  }
 
   stats() {
     return [{ name: "keys", value: String(this.store.size) }];

@@ -256,7 +256,7 @@ describe("mutual TLS", () => {
     const admin = await client("main", "admin");
     expect(await admin.snapshot()).toEqual({ path: "/data/snap-1", lsn: 42n, bytes: 4096, keys: node.store.size, durationMs: 7 });
     expect(await admin.stats()).toEqual([{ name: "keys", value: String(node.store.size) }]);
-    await admin.leave();
+    expect(await admin.leave()).toEqual({ heardBy: "fake-peer", peers: 2 });
   });
 
   test("reloaded credentials apply to new connections", async () => {
