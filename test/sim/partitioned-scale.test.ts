@@ -4,7 +4,8 @@
 // push). 90 nodes form the cluster, then clients write counters through random nodes (routed as
 // a node routes them, one hop) while nodes crash and restart, join, leave gracefully (as `imdb
 // admin leave` does: every key handed to its next owners first, deltas drained up to 10 s, then
-// the announcement; a refused hand-off calls the leave off), and the network loses, duplicates
+// the announcement, offered until a peer holds it for up to 15 s; a refused hand-off calls the
+// leave off), and the network loses, duplicates
 // and delays messages and splits in two. At the end every owner of every key, in the final
 // placement, holds every acknowledged increment: nothing acknowledged is lost and every replica
 // of every partition converges. The run itself is in partitioned-scale.ts.
