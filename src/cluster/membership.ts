@@ -443,7 +443,7 @@ export class Membership {
   }
 
   /**
-   * A leaving node's state to one peer it may still reach (alive or suspect), a different one
+   * A leaving node's state to one peer it may still reach (alive or suspect), picked at random
    * each time: the peer merges our departure and answers with its list, which shows whether it
    * holds it (heardLeaveIn).
    */
