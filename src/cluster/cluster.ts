@@ -745,9 +745,10 @@ export class Cluster {
   /**
    * Where a request for `key` goes. Local when this node owns it (or every member owns every
    * key); otherwise the first of its owners, in placement order, that is alive, else the first
-   * suspect one (it may only be slow), else unavailable: every owner is dead.
+   * suspect one (it may only be slow), else unavailable: every owner is dead. Owners in `avoid`
+   * (a read's call to them just failed: src/node/forward.ts) are passed over as if dead.
    */
-  route(key: string): Route {
+  route(key: string, avoid?: ReadonlySet<string>): Route {
     const placement = this.placement();
     if (placement === null) return localRoute;
     if (!this.membership.synced) return joiningRoute;
@@ -765,14 +766,14 @@ export class Cluster {
       if (owners.includes(self) && stable(self)) return localRoute;
       for (const id of owners) {
         const m = this.membership.get(id);
-        if (id !== self && m !== undefined && m.status === "alive" && stable(id)) return { kind: "forward", to: id, addr: m.addr };
+        if (id !== self && m !== undefined && m.status === "alive" && stable(id) && avoid?.has(id) !== true) return { kind: "forward", to: id, addr: m.addr };
       }
     }
     if (owners.includes(self)) return localRoute;
     let suspect: Route | null = null;
     for (const id of owners) {
       const m = this.membership.get(id);
-      if (m === undefined) continue;
+      if (m === undefined || avoid?.has(id) === true) continue;
       if (m.status === "alive") return { kind: "forward", to: id, addr: m.addr };
       if (m.status === "suspect" && suspect === null) suspect = { kind: "forward", to: id, addr: m.addr };
     }

@@ -361,8 +361,8 @@ export class ClusterHost {
   }
 
   /** Where a request for `key` goes (Cluster.route); local until the node has joined. */
-  route(key: string): Route {
-    return this.driver?.cluster.route(key) ?? localRoute;
+  route(key: string, avoid?: ReadonlySet<string>): Route {
+    return this.driver?.cluster.route(key, avoid) ?? localRoute;
   }
 
   /** Forwards a client's ops to the owner `to` (src/node/forward.ts), on the data channel. */

@@ -14,12 +14,16 @@
 // is settled by the owner's request table, as for a client talking to it directly.
 //
 // What a forward cannot do: when every owner of a key is down, its ops fail UNAVAILABLE (the
-// client retries); when a forward times out, its ops fail UNAVAILABLE (they may have been applied:
-// retry with the same request id). Ops of one request split over owners are separate requests to
-// each, atomic per owner only (a request is never atomic across keys in this database).
+// client retries); when a forward of writes fails or times out, its ops fail UNAVAILABLE (they
+// may have been applied: retry with the same request id, which that owner remembers; another
+// owner would not). Reads change nothing, so a group of reads whose call failed is sent to the
+// key's next owner at once (an owner killed a moment ago is listed alive until the failure
+// detector suspects it, a second or two: its keys stay readable meanwhile). Ops of one request
+// split over owners are separate requests to each, atomic per owner only (a request is never
+// atomic across keys in this database).
 
 import type { Route } from "../cluster/cluster.ts";
-import { OpFailure, opErrorCodes, type ClientOp, type OpErrorCode, type OpOutcome } from "../transport/api.ts";
+import { isRead, OpFailure, opErrorCodes, type ClientOp, type OpErrorCode, type OpOutcome } from "../transport/api.ts";
 import { RpcError } from "../transport/client.ts";
 import * as grpc from "@grpc/grpc-js";
 import { clientOpsInFlightMax } from "./write-path.ts";
@@ -30,11 +34,15 @@ import { clientOpsInFlightMax } from "./write-path.ts";
  * its own timeout.
  */
 export const forwardDeadlineMs = 5_000;
+/** Reads whose call failed get another owner only while at least this much of the forward deadline is left (ms). */
+export const forwardRetryMsMin = 250;
+const noneTried: ReadonlySet<string> = new Set();
 
 const localRoute: Route = { kind: "local" };
 
 export interface ForwardPorts {
-  route(key: string): Route;
+  /** Where `key`'s ops go; `avoid`: owners whose call just failed (Cluster.route). */
+  route(key: string, avoid?: ReadonlySet<string>): Route;
   /** This node's own write path (validation, limits, durability, request ids). */
   local(ops: readonly ClientOp[], requestId: Uint8Array | null): Promise<OpOutcome[]>;
   /** One Forward call to an owner. */
@@ -49,6 +57,8 @@ export interface ForwardStats {
   opsNoOwner: number;
   /** Ops refused because opsInFlightMax were being forwarded already. */
   opsOverloaded: number;
+  /** Reads whose call to an owner failed, sent to another owner (each counted in opsForwarded again). */
+  opsRetried: number;
 }
 
 export interface ForwarderLimits {
@@ -68,7 +78,7 @@ interface Group {
 }
 
 export class Forwarder {
-  readonly stats: ForwardStats = { opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0, opsOverloaded: 0 };
+  readonly stats: ForwardStats = { opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 0 };
   private readonly limits: ForwarderLimits;
   private inFlight = 0;
 
@@ -106,7 +116,7 @@ export class Forwarder {
    * when the request went nowhere else (the caller answers it as a status, as without routing),
    * and otherwise becomes each of the group's ops' error.
    */
-  private async run(route: Route, ops: readonly ClientOp[], requestId: Uint8Array | null, whole: boolean): Promise<OpOutcome[]> {
+  private async run(route: Route, ops: readonly ClientOp[], requestId: Uint8Array | null, whole: boolean, tried: ReadonlySet<string> = noneTried, startedMs = performance.now()): Promise<OpOutcome[]> {
     switch (route.kind) {
       case "local":
         try {
@@ -124,16 +134,23 @@ export class Forwarder {
         }
         this.stats.opsForwarded += ops.length;
         this.inFlight += ops.length;
+        let e: { code: OpErrorCode; message: string };
         try {
-          return await this.p.forward({ id: route.to, addr: route.addr }, ops, requestId, this.limits.deadlineMs);
+          // A second owner gets what is left of the deadline, so that the client still hears first.
+          const deadlineMs = tried.size === 0 ? this.limits.deadlineMs : Math.max(1, Math.round(this.limits.deadlineMs - (performance.now() - startedMs)));
+          return await this.p.forward({ id: route.to, addr: route.addr }, ops, requestId, deadlineMs);
         } catch (err) {
           this.stats.opsForwardFailed += ops.length;
-          const e = forwardError(route.to, err);
-          if (whole) throw new OpFailure(e.code, e.message);
-          return ops.map(() => ({ ok: false, error: e }));
+          e = forwardError(route.to, err);
         } finally {
           this.inFlight -= ops.length;
         }
+        if (ops.every(isRead) && performance.now() - startedMs < this.limits.deadlineMs - forwardRetryMsMin) {
+          const retried = await this.readElsewhere(ops, requestId, whole, new Set([...tried, route.to]), startedMs);
+          if (retried !== null) return retried;
+        }
+        if (whole) throw new OpFailure(e.code, e.message);
+        return ops.map(() => ({ ok: false, error: e }));
       }
       case "joining":
       case "unavailable": {
@@ -145,6 +162,29 @@ export class Forwarder {
         return ops.map(() => ({ ok: false, error: { code: "UNAVAILABLE", message } }));
       }
     }
+  }
+
+  /**
+   * Reads whose call to an owner failed, sent to their keys' other owners (not those `tried`),
+   * grouped again; null when some key has no other owner to try (the first failure stands).
+   */
+  private async readElsewhere(ops: readonly ClientOp[], requestId: Uint8Array | null, whole: boolean, tried: ReadonlySet<string>, startedMs: number): Promise<OpOutcome[] | null> {
+    const routes: Route[] = [];
+    for (const op of ops) {
+      const r = this.p.route(op.key, tried);
+      if (r.kind === "joining" || r.kind === "unavailable" || (r.kind === "forward" && tried.has(r.to))) return null;
+      routes.push(r);
+    }
+    this.stats.opsRetried += ops.length;
+    const groups = groupByRoute(routes);
+    // One group of a request that went to one owner only: its failure is still the whole request's status.
+    if (whole && groups.length === 1) return this.run(groups[0]!.route, ops, requestId, true, tried, startedMs);
+    const out = new Array<OpOutcome>(ops.length);
+    await Promise.all(groups.map(async (g) => {
+      const answers = await this.run(g.route, g.at.map((i) => ops[i]!), requestId, false, tried, startedMs);
+      g.at.forEach((i, j) => (out[i] = answers[j]!));
+    }));
+    return out;
   }
 }
 

@@ -271,7 +271,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
 
   // Ops on keys this node does not own go to an owner (replicationFactor > 0; forward.ts).
   const forwarder = new Forwarder({
-    route: (key) => cluster.route(key),
+    route: (key, avoid) => cluster.route(key, avoid),
     local: applyOps,
     forward: (to, ops, requestId, deadlineMs) => cluster.forward(to, ops, requestId, deadlineMs),
   });

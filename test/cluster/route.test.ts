@@ -29,7 +29,13 @@ describe("Cluster.route", () => {
         const owners = placement.ownersOfKey(key);
         const r = sim.cluster(i)!.route(key);
         if (owners.includes(self)) expect(r.kind).toBe("local");
-        else expect(r).toEqual({ kind: "forward", to: owners[0]!, addr: sim.view(i).find((m) => m.id === owners[0])!.address });
+        else {
+          expect(r).toEqual({ kind: "forward", to: owners[0]!, addr: sim.view(i).find((m) => m.id === owners[0])!.address });
+          // A read whose call to the first owner failed goes to the next (src/node/forward.ts);
+          // with every owner passed over there is nowhere to go.
+          expect(sim.cluster(i)!.route(key, new Set([owners[0]!]))).toEqual({ kind: "forward", to: owners[1]!, addr: sim.view(i).find((m) => m.id === owners[1])!.address });
+          expect(sim.cluster(i)!.route(key, new Set(owners)).kind).toBe("unavailable");
+        }
       }
     }
     // Kill node 0; once the others hold it dead, keys it owned first go to their other owner.

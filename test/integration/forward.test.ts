@@ -39,7 +39,7 @@ function nodeArgs(id: string, seed: string | null): string[] {
   ];
 }
 
-async function forwarded(id: string, result: "sent" | "failed" | "no_owner"): Promise<number> {
+async function forwarded(id: string, result: "sent" | "failed" | "no_owner" | "retried"): Promise<number> {
   const text = await (await fetch(`http://${nodes.get(id)!.metricsAddr}/metrics`)).text();
   const m = new RegExp(`^imdb_forwarded_ops_total\\{result="${result}"\\} (\\d+)$`, "m").exec(text);
   return m === null ? 0 : Number(m[1]);
@@ -219,10 +219,26 @@ describe("forwarding to owners (replicationFactor 2 of 3 nodes)", () => {
 
   test("with one owner SIGKILLed, every key stays readable and writable through a node that does not own it, and listed by a Scan once it is dead", async () => {
     const victim = "node-2";
-    nodes.get(victim)!.proc.kill("SIGKILL");
     const c1 = clients.get("node-1")!;
     const c3 = clients.get("node-3")!;
     const via = (k: string): ImdbClient => (ownedBy(k).includes("node-1") ? c3 : c1);
+    const valueOf = async (k: string): Promise<bigint> => {
+      const v = await via(k).get(k);
+      return v.type === "pncounter" ? v.value : -1n;
+    };
+    const before = new Map<string, bigint>();
+    for (const k of keys) before.set(k, await valueOf(k));
+    // Read through a node that forwards to the victim first: those are the reads that must go
+    // to the other owner at once.
+    const viaVictim = keys.filter((k) => ownedBy(k)[0] === victim && !ownedBy(k).includes(ownedBy(k).includes("node-1") ? "node-3" : "node-1"));
+    expect(viaVictim.length).toBeGreaterThan(0);
+    const retriedBefore = (await forwarded("node-1", "retried")) + (await forwarded("node-3", "retried"));
+    nodes.get(victim)!.proc.kill("SIGKILL");
+    await nodes.get(victim)!.proc.exited;
+    // At once, before anyone suspects the victim: a read whose call to it fails goes to the
+    // key's other owner, so every key reads as before (no retry by the client).
+    for (const k of keys) expect(`${k} ${await valueOf(k)}`).toBe(`${k} ${before.get(k)}`);
+    expect((await forwarded("node-1", "retried")) + (await forwarded("node-3", "retried")) - retriedBefore).toBeGreaterThanOrEqual(viaVictim.length);
     // Until the victim is suspected, a forward to it may fail (UNAVAILABLE: the client retries);
     // then the other owner takes the key.
     await waitFor("every key writable through a non-owner", async () => {

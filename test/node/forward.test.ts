@@ -10,16 +10,23 @@ import { RpcError } from "../../src/transport/client.ts";
 import * as grpc from "@grpc/grpc-js";
 
 const incr = (key: string): ClientOp => ({ kind: "increment", key, amount: 1n, counter: null });
+const get = (key: string): ClientOp => ({ kind: "get", key });
 const answer = (where: string) => (ops: readonly ClientOp[]): OpOutcome[] =>
   ops.map((op) => ({ ok: true, result: { kind: "counter", value: BigInt(`${where.length}${op.key.length}`) } }));
 
-/** Keys "l*" are local, "b*" belong to node b, "c*" to node c, "x*" have every owner dead. */
+/**
+ * Keys "l*" are local, "b*" belong to node b, "c*" to node c, "x*" have every owner dead; "r*"
+ * are owned by b then c (passed over when in `avoid`, as Cluster.route does).
+ */
 function ports(over: Partial<ForwardPorts> = {}): ForwardPorts & { calls: string[] } {
   const calls: string[] = [];
   return {
     calls,
-    route: (key): Route => {
+    route: (key, avoid): Route => {
       switch (key[0]) {
+        case "r":
+          for (const id of ["b", "c"]) if (avoid?.has(id) !== true) return { kind: "forward", to: asNodeId(id), addr: `${id}:1` };
+          return { kind: "unavailable", owners: [asNodeId("b"), asNodeId("c")] };
         case "b":
           return { kind: "forward", to: asNodeId("b"), addr: "b:1" };
         case "c":
@@ -51,7 +58,7 @@ describe("Forwarder", () => {
     const out = await f.apply([incr("l1"), incr("l22")], new Uint8Array([7]));
     expect(values(out)).toEqual([2n, 3n]);
     expect(p.calls).toEqual(["local l1,l22 id=7"]);
-    expect(f.stats).toEqual({ opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0, opsOverloaded: 0 });
+    expect(f.stats).toEqual({ opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 0 });
   });
 
   test("ops split by owner, one call each with the request id, answers back in request order", async () => {
@@ -75,7 +82,46 @@ describe("Forwarder", () => {
     const out = await f.apply([incr("b1"), incr("l1"), incr("c1")], null);
     expect(values(out)).toEqual(["UNAVAILABLE", 2n, "RESOURCE_EXHAUSTED"]);
     expect(!out[0]!.ok && out[0]!.error.message).toContain("forwarded to owner b");
-    expect(f.stats).toEqual({ opsForwarded: 2, opsForwardFailed: 2, opsNoOwner: 0, opsOverloaded: 0 });
+    expect(f.stats).toEqual({ opsForwarded: 2, opsForwardFailed: 2, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 0 });
+  });
+
+  test("reads whose owner's call fails go to the key's next owner, with what is left of the deadline; writes do not", async () => {
+    const p = ports({
+      forward: async (to, ops, _id, ms) => {
+        p.calls.push(`${to.id} ${ops.map((o) => `${o.kind} ${o.key}`).join(",")} ${ms <= 1234 ? "in time" : `${ms}ms`}`);
+        if (to.id === "b") throw new RpcError(grpc.status.UNAVAILABLE, "connection refused");
+        return answer("?")(ops);
+      },
+    });
+    const f = new Forwarder(p, { deadlineMs: 1234 });
+    expect(values(await f.apply([get("r1"), get("r22")], null))).toEqual([12n, 13n]);
+    expect(p.calls).toEqual(["b get r1,get r22 in time", "c get r1,get r22 in time"]);
+    expect(f.stats).toEqual({ opsForwarded: 4, opsForwardFailed: 2, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 2 });
+    // A write may have been applied by the owner whose call failed: never sent to another.
+    p.calls.length = 0;
+    expect(await f.apply([incr("r1")], null).catch((e: unknown) => (e as OpFailure).code)).toBe("UNAVAILABLE");
+    expect(values(await f.apply([incr("r1"), get("l1")], null))).toEqual(["UNAVAILABLE", 2n]);
+    expect(await f.apply([get("r1"), incr("r2")], null).catch((e: unknown) => (e as OpFailure).code)).toBe("UNAVAILABLE");
+    expect(p.calls.sort()).toEqual(["b get r1,increment r2 in time", "b increment r1 in time", "b increment r1 in time", "local l1 id=-"]);
+  });
+
+  test("a read every owner fails is answered with the last failure, each owner called once; a read with no other owner keeps the first", async () => {
+    const p = ports({
+      forward: async (to) => {
+        p.calls.push(to.id);
+        throw new RpcError(to.id === "b" ? grpc.status.UNAVAILABLE : grpc.status.DEADLINE_EXCEEDED, `${to.id} is down`);
+      },
+    });
+    const f = new Forwarder(p);
+    const err = await f.apply([get("r1")], null).catch((e: unknown) => e as OpFailure);
+    expect(err).toBeInstanceOf(OpFailure);
+    expect((err as OpFailure).message).toContain("forwarded to owner c: c is down");
+    expect(p.calls).toEqual(["b", "c"]);
+    p.calls.length = 0;
+    const out = await f.apply([get("b1"), get("l1")], null);
+    expect(values(out)).toEqual(["UNAVAILABLE", 2n]);
+    expect(!out[0]!.ok && out[0]!.error.message).toContain("forwarded to owner b: b is down");
+    expect(p.calls.sort()).toEqual(["b", "local l1 id=-"]);
   });
 
   test("a request that went only to one failed owner fails as a whole, as a status", async () => {
