@@ -16,17 +16,21 @@
 // What a forward cannot do: when every owner of a key is down, its ops fail UNAVAILABLE (the
 // client retries); when a forward of writes fails or times out, its ops fail UNAVAILABLE (they
 // may have been applied: retry with the same request id, which that owner remembers; another
-// owner would not). Reads change nothing, so a group of reads whose call failed is sent to the
+// owner would not, so the retry goes to the same owner whatever the route says by then, and is
+// refused while that owner is down: firstAttempt). Reads change nothing, so a group of reads whose call failed is sent to the
 // key's next owner at once (an owner killed a moment ago is listed alive until the failure
 // detector suspects it, a second or two: its keys stay readable meanwhile). Ops of one request
 // split over owners are separate requests to each, atomic per owner only (a request is never
 // atomic across keys in this database).
 
 import type { Route } from "../cluster/cluster.ts";
+import { asNodeId } from "../cluster/types.ts";
 import { isRead, OpFailure, opErrorCodes, type ClientOp, type OpErrorCode, type OpOutcome } from "../transport/api.ts";
 import { RpcError } from "../transport/client.ts";
 import * as grpc from "@grpc/grpc-js";
 import { clientOpsInFlightMax } from "./write-path.ts";
+import { requestWindowMs } from "./requests.ts";
+import type { MemberState } from "../transport/api.ts";
 
 /**
  * How long a forwarded request may take at the owner. Below the client's own default deadline
@@ -37,6 +41,12 @@ export const forwardDeadlineMs = 5_000;
 /** Reads whose call failed get another owner only while at least this much of the forward deadline is left (ms). */
 export const forwardRetryMsMin = 250;
 const noneTried: ReadonlySet<string> = new Set();
+/**
+ * Request ids of forwarded writes whose call failed (they may have been applied), remembered with
+ * the owner each key went to, at most this many (oldest forgotten first) and for requestWindowMs
+ * (the owner forgets the id then too).
+ */
+export const forwardUnsettledIdsMax = 10_000;
 
 const localRoute: Route = { kind: "local" };
 
@@ -47,7 +57,14 @@ export interface ForwardPorts {
   local(ops: readonly ClientOp[], requestId: Uint8Array | null): Promise<OpOutcome[]>;
   /** One Forward call to an owner. */
   forward(to: { id: string; addr: string }, ops: readonly ClientOp[], requestId: Uint8Array | null, deadlineMs: number): Promise<OpOutcome[]>;
+  /** A member as this node sees it, or undefined (reaped, never known). */
+  member(id: string): { status: MemberState; addr: string } | undefined;
+  /** Monotonic ms (performance.now in the node). */
+  nowMs(): number;
 }
+
+/** Where a group of ops goes: a route, or nowhere because the owner that may hold their first attempt is down. */
+type Dest = Route | { kind: "unsettled"; to: string; status: string };
 
 export interface ForwardStats {
   /** Ops sent to an owner, and those of them that came back as a failed call (not an op's own error). */
@@ -59,6 +76,8 @@ export interface ForwardStats {
   opsOverloaded: number;
   /** Reads whose call to an owner failed, sent to another owner (each counted in opsForwarded again). */
   opsRetried: number;
+  /** Retried writes refused because the owner that may hold their first attempt is down. */
+  opsUnsettled: number;
 }
 
 export interface ForwarderLimits {
@@ -73,12 +92,14 @@ export interface ForwarderLimits {
 
 /** A group of a request's ops that go to the same place, with their positions in the request. */
 interface Group {
-  route: Route;
+  route: Dest;
   at: number[];
 }
 
 export class Forwarder {
-  readonly stats: ForwardStats = { opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 0 };
+  readonly stats: ForwardStats = { opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 0, opsUnsettled: 0 };
+  /** Request id (hex) -> when, and the owner each key's first attempt went to (see forwardUnsettledIdsMax). */
+  private readonly unsettled = new Map<string, { atMs: number; owners: Map<string, { id: string; addr: string }> }>();
   private readonly limits: ForwarderLimits;
   private inFlight = 0;
 
@@ -94,10 +115,13 @@ export class Forwarder {
   /** The request's outcomes, one per op in order, each from the node that owns its key. */
   async apply(ops: readonly ClientOp[], requestId: Uint8Array | null): Promise<OpOutcome[]> {
     // Fast path: every key here (always so without a replication factor).
-    let routes: Route[] | null = null;
+    let routes: Dest[] | null = null;
+    const first = requestId === null || this.unsettled.size === 0 ? undefined : this.firstAttempt(requestId);
     for (let i = 0; i < ops.length; i++) {
-      const r = this.p.route(ops[i]!.key);
-      if (r.kind !== "local" && routes === null) routes = new Array<Route>(i).fill(localRoute);
+      const key = ops[i]!.key;
+      const earlier = first?.get(key);
+      const r = earlier === undefined ? this.p.route(key) : this.sameOwner(earlier);
+      if (r.kind !== "local" && routes === null) routes = new Array<Dest>(i).fill(localRoute);
       routes?.push(r);
     }
     if (routes === null) return this.p.local(ops, requestId);
@@ -116,8 +140,14 @@ export class Forwarder {
    * when the request went nowhere else (the caller answers it as a status, as without routing),
    * and otherwise becomes each of the group's ops' error.
    */
-  private async run(route: Route, ops: readonly ClientOp[], requestId: Uint8Array | null, whole: boolean, tried: ReadonlySet<string> = noneTried, startedMs = performance.now()): Promise<OpOutcome[]> {
+  private async run(route: Dest, ops: readonly ClientOp[], requestId: Uint8Array | null, whole: boolean, tried: ReadonlySet<string> = noneTried, startedMs = performance.now()): Promise<OpOutcome[]> {
     switch (route.kind) {
+      case "unsettled": {
+        this.stats.opsUnsettled += ops.length;
+        const message = `the first attempt of this request went to owner ${route.to}, which is ${route.status}: it may have applied it, so the retry waits for it (retry later; a new request id applies the write again, possibly twice)`;
+        if (whole) throw new OpFailure("UNAVAILABLE", message);
+        return ops.map(() => ({ ok: false, error: { code: "UNAVAILABLE", message } }));
+      }
       case "local":
         try {
           return await this.p.local(ops, requestId);
@@ -142,6 +172,7 @@ export class Forwarder {
         } catch (err) {
           this.stats.opsForwardFailed += ops.length;
           e = forwardError(route.to, err);
+          if (requestId !== null && !ops.every(isRead)) this.rememberUnsettled(requestId, ops, route);
         } finally {
           this.inFlight -= ops.length;
         }
@@ -162,6 +193,41 @@ export class Forwarder {
         return ops.map(() => ({ ok: false, error: { code: "UNAVAILABLE", message } }));
       }
     }
+  }
+
+  /**
+   * A retry of a request whose forward failed goes to the owner its first attempt went to, which
+   * may have applied it and remembers its id (docs/api.md, "Safe retries": the same node),
+   * whatever the route says now (after a failure it usually names another owner, where the
+   * retry would apply a second time). While that owner is down the retry is refused; once the
+   * owner has forgotten the id too (requestWindowMs) it is routed as a new write.
+   */
+  private firstAttempt(requestId: Uint8Array): Map<string, { id: string; addr: string }> | undefined {
+    const now = this.p.nowMs();
+    for (const [id, u] of this.unsettled) {
+      if (now - u.atMs < requestWindowMs) break;
+      this.unsettled.delete(id);
+    }
+    return this.unsettled.get(Buffer.from(requestId).toString("hex"))?.owners;
+  }
+
+  private sameOwner(to: { id: string; addr: string }): Dest {
+    const m = this.p.member(to.id);
+    // Reaped or removed: gone for good, with what it had (handed off, or lost with it).
+    if (m === undefined) return { kind: "forward", to: asNodeId(to.id), addr: to.addr };
+    if (m.status === "alive" || m.status === "suspect") return { kind: "forward", to: asNodeId(to.id), addr: m.addr };
+    return { kind: "unsettled", to: to.id, status: m.status };
+  }
+
+  private rememberUnsettled(requestId: Uint8Array, ops: readonly ClientOp[], to: { to: string; addr: string }): void {
+    const id = Buffer.from(requestId).toString("hex");
+    let u = this.unsettled.get(id);
+    if (u === undefined) {
+      if (this.unsettled.size >= forwardUnsettledIdsMax) this.unsettled.delete(this.unsettled.keys().next().value as string);
+      u = { atMs: this.p.nowMs(), owners: new Map() };
+      this.unsettled.set(id, u);
+    }
+    for (const op of ops) if (!u.owners.has(op.key)) u.owners.set(op.key, { id: to.to, addr: to.addr });
   }
 
   /**
@@ -189,10 +255,10 @@ export class Forwarder {
 }
 
 /** Ops grouped by destination, in order of first appearance. */
-function groupByRoute(routes: readonly Route[]): Group[] {
+function groupByRoute(routes: readonly Dest[]): Group[] {
   const byDest = new Map<string, Group>();
   routes.forEach((route, i) => {
-    const dest = route.kind === "forward" ? `f:${route.to}` : route.kind;
+    const dest = route.kind === "forward" ? `f:${route.to}` : route.kind === "unsettled" ? `u:${route.to}` : route.kind;
     let g = byDest.get(dest);
     if (g === undefined) {
       g = { route, at: [] };

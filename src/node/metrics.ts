@@ -70,7 +70,7 @@ export interface MetricsCollectors {
   /** Cumulative type conflicts merged here (a key came to hold a second type). */
   typeConflicts?: () => number;
   /** Ops forwarded to their keys' owners (src/node/forward.ts). */
-  forwarding?: () => { opsForwarded: number; opsForwardFailed: number; opsNoOwner: number; opsOverloaded: number; opsRetried: number };
+  forwarding?: () => { opsForwarded: number; opsForwardFailed: number; opsNoOwner: number; opsOverloaded: number; opsRetried: number; opsUnsettled: number };
   /** Partition replicas this node owns (every partition when every member holds every key). */
   partitionsOwned?: () => number;
   keys?: () => number;
@@ -491,7 +491,7 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
   });
   new Counter({
     name: "imdb_forwarded_ops_total",
-    help: "Client ops this node sent to their keys' owners (replicationFactor > 0), by result: sent (every forwarded op), failed (its call to the owner failed), no_owner (refused: every owner was down), overloaded (refused: too many ops were being forwarded), retried (reads whose call failed, sent to another owner).",
+    help: "Client ops this node sent to their keys' owners (replicationFactor > 0), by result: sent (every forwarded op), failed (its call to the owner failed), no_owner (refused: every owner was down), overloaded (refused: too many ops were being forwarded), retried (reads whose call failed, sent to another owner), unsettled (retried writes refused: the owner that may hold their first attempt is down).",
     labelNames: ["result"],
     registers,
     collect() {
@@ -502,6 +502,7 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
       this.inc({ result: "no_owner" }, nonNegative(f?.opsNoOwner ?? 0));
       this.inc({ result: "overloaded" }, nonNegative(f?.opsOverloaded ?? 0));
       this.inc({ result: "retried" }, nonNegative(f?.opsRetried ?? 0));
+      this.inc({ result: "unsettled" }, nonNegative(f?.opsUnsettled ?? 0));
     },
   });
   new Gauge({

@@ -274,6 +274,8 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     route: (key, avoid) => cluster.route(key, avoid),
     local: applyOps,
     forward: (to, ops, requestId, deadlineMs) => cluster.forward(to, ops, requestId, deadlineMs),
+    member: (id) => cluster.member(id),
+    nowMs: () => performance.now(),
   });
 
   // A Scan lists the whole keyspace; partitioned, a share from each member (scan.ts).

@@ -5,7 +5,8 @@ import { describe, expect, test } from "bun:test";
 import type { Route } from "../../src/cluster/cluster.ts";
 import { asNodeId } from "../../src/cluster/types.ts";
 import { Forwarder, type ForwardPorts } from "../../src/node/forward.ts";
-import { OpFailure, type ClientOp, type OpOutcome } from "../../src/transport/api.ts";
+import { OpFailure, type ClientOp, type MemberState, type OpOutcome } from "../../src/transport/api.ts";
+import { requestWindowMs } from "../../src/node/requests.ts";
 import { RpcError } from "../../src/transport/client.ts";
 import * as grpc from "@grpc/grpc-js";
 
@@ -16,12 +17,15 @@ const answer = (where: string) => (ops: readonly ClientOp[]): OpOutcome[] =>
 
 /**
  * Keys "l*" are local, "b*" belong to node b, "c*" to node c, "x*" have every owner dead; "r*"
- * are owned by b then c (passed over when in `avoid`, as Cluster.route does).
+ * are owned by b then c (passed over when in `avoid`, as Cluster.route does). Members are alive
+ * unless `status` says otherwise; the clock is `clock.ms`.
  */
-function ports(over: Partial<ForwardPorts> = {}): ForwardPorts & { calls: string[] } {
+function ports(over: Partial<ForwardPorts> = {}, status: Record<string, MemberState> = {}, clock = { ms: 0 }): ForwardPorts & { calls: string[] } {
   const calls: string[] = [];
   return {
     calls,
+    member: (id) => ({ status: status[id] ?? "alive", addr: `${id}:2` }),
+    nowMs: () => clock.ms,
     route: (key, avoid): Route => {
       switch (key[0]) {
         case "r":
@@ -58,7 +62,7 @@ describe("Forwarder", () => {
     const out = await f.apply([incr("l1"), incr("l22")], new Uint8Array([7]));
     expect(values(out)).toEqual([2n, 3n]);
     expect(p.calls).toEqual(["local l1,l22 id=7"]);
-    expect(f.stats).toEqual({ opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 0 });
+    expect(f.stats).toEqual({ opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 0, opsUnsettled: 0 });
   });
 
   test("ops split by owner, one call each with the request id, answers back in request order", async () => {
@@ -82,7 +86,7 @@ describe("Forwarder", () => {
     const out = await f.apply([incr("b1"), incr("l1"), incr("c1")], null);
     expect(values(out)).toEqual(["UNAVAILABLE", 2n, "RESOURCE_EXHAUSTED"]);
     expect(!out[0]!.ok && out[0]!.error.message).toContain("forwarded to owner b");
-    expect(f.stats).toEqual({ opsForwarded: 2, opsForwardFailed: 2, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 0 });
+    expect(f.stats).toEqual({ opsForwarded: 2, opsForwardFailed: 2, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 0, opsUnsettled: 0 });
   });
 
   test("reads whose owner's call fails go to the key's next owner, with what is left of the deadline; writes do not", async () => {
@@ -96,7 +100,7 @@ describe("Forwarder", () => {
     const f = new Forwarder(p, { deadlineMs: 1234 });
     expect(values(await f.apply([get("r1"), get("r22")], null))).toEqual([12n, 13n]);
     expect(p.calls).toEqual(["b get r1,get r22 in time", "c get r1,get r22 in time"]);
-    expect(f.stats).toEqual({ opsForwarded: 4, opsForwardFailed: 2, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 2 });
+    expect(f.stats).toEqual({ opsForwarded: 4, opsForwardFailed: 2, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 2, opsUnsettled: 0 });
     // A write may have been applied by the owner whose call failed: never sent to another.
     p.calls.length = 0;
     expect(await f.apply([incr("r1")], null).catch((e: unknown) => (e as OpFailure).code)).toBe("UNAVAILABLE");
@@ -122,6 +126,52 @@ describe("Forwarder", () => {
     expect(values(out)).toEqual(["UNAVAILABLE", 2n]);
     expect(!out[0]!.ok && out[0]!.error.message).toContain("forwarded to owner b: b is down");
     expect(p.calls.sort()).toEqual(["b", "local l1 id=-"]);
+  });
+
+  test("a write retried with its request id goes where its failed first attempt went while that owner is up, is refused while it is down, and is routed anew once the id is forgotten", async () => {
+    const status: Record<string, MemberState> = {};
+    const clock = { ms: 0 };
+    let bFails = true;
+    let sOwner = "b";
+    const base = ports({}, status, clock);
+    const p = ports({
+      route: (key, avoid) => (key[0] === "s" ? { kind: "forward", to: asNodeId(sOwner), addr: `${sOwner}:1` } : base.route(key, avoid)),
+      forward: async (to, ops, id) => {
+        p.calls.push(`${to.id}@${to.addr} ${ops.map((o) => o.key).join(",")} id=${id === null ? "-" : id[0]}`);
+        if (to.id === "b" && bFails) throw new RpcError(grpc.status.DEADLINE_EXCEEDED, "deadline exceeded");
+        return answer(to.id)(ops);
+      },
+    }, status, clock);
+    const f = new Forwarder(p);
+    const id = new Uint8Array([5]);
+    expect(await f.apply([incr("s1"), incr("l1")], id).then(values)).toEqual(["UNAVAILABLE", 2n]);
+    // The failure detector moves on: b is suspect, the route names c. The retry still goes to b
+    // (at the address the member list has now), which remembers the id if it applied it.
+    status.b = "suspect";
+    sOwner = "c";
+    bFails = false;
+    expect(await f.apply([incr("s1"), incr("l1")], id).then(values)).toEqual([12n, 2n]);
+    expect(p.calls.filter((c) => !c.startsWith("local"))).toEqual(["b@b:1 s1 id=5", "b@b:2 s1 id=5"]);
+    // While b is dead the retry is refused, nothing sent; another request goes where routed.
+    status.b = "dead";
+    p.calls.length = 0;
+    const refused = await f.apply([incr("s1")], id).catch((e: unknown) => e as OpFailure);
+    expect(refused).toBeInstanceOf(OpFailure);
+    expect((refused as OpFailure).message).toContain("first attempt of this request went to owner b, which is dead");
+    expect(await f.apply([incr("s1")], new Uint8Array([6])).then(values)).toEqual([12n]);
+    expect(p.calls).toEqual(["c@c:1 s1 id=6"]);
+    expect(f.stats.opsUnsettled).toBe(1);
+    // Once b would have forgotten the id too, the retry is a new write, routed as any.
+    clock.ms += requestWindowMs;
+    expect(await f.apply([incr("s1")], id).then(values)).toEqual([12n]);
+    expect(p.calls.at(-1)).toBe("c@c:1 s1 id=5");
+    // Without a request id nothing is remembered; a read is never held back.
+    status.b = "dead";
+    sOwner = "b";
+    bFails = true;
+    await f.apply([incr("s2")], null).catch(() => undefined);
+    sOwner = "c";
+    expect(await f.apply([incr("s2")], null).then(values)).toEqual([12n]);
   });
 
   test("a request that went only to one failed owner fails as a whole, as a status", async () => {
