@@ -43,10 +43,11 @@ export const forwardRetryMsMin = 250;
 const noneTried: ReadonlySet<string> = new Set();
 /**
  * Request ids of forwarded writes whose call failed (they may have been applied), remembered with
- * the owner each key went to, at most this many (oldest forgotten first) and for requestWindowMs
- * (the owner forgets the id then too).
+ * the owner each key went to, at most this many ids and keys (oldest ids forgotten first: a Batch
+ * holds many keys) and for requestWindowMs (the owner forgets the id then too).
  */
 export const forwardUnsettledIdsMax = 10_000;
+export const forwardUnsettledKeysMax = 100_000;
 
 const localRoute: Route = { kind: "local" };
 
@@ -100,6 +101,7 @@ export class Forwarder {
   readonly stats: ForwardStats = { opsForwarded: 0, opsForwardFailed: 0, opsNoOwner: 0, opsOverloaded: 0, opsRetried: 0, opsUnsettled: 0 };
   /** Request id (hex) -> when, and the owner each key's first attempt went to (see forwardUnsettledIdsMax). */
   private readonly unsettled = new Map<string, { atMs: number; owners: Map<string, { id: string; addr: string }> }>();
+  private unsettledKeys = 0;
   private readonly limits: ForwarderLimits;
   private inFlight = 0;
 
@@ -206,7 +208,7 @@ export class Forwarder {
     const now = this.p.nowMs();
     for (const [id, u] of this.unsettled) {
       if (now - u.atMs < requestWindowMs) break;
-      this.unsettled.delete(id);
+      this.forgetUnsettled(id);
     }
     return this.unsettled.get(Buffer.from(requestId).toString("hex"))?.owners;
   }
@@ -223,11 +225,31 @@ export class Forwarder {
     const id = Buffer.from(requestId).toString("hex");
     let u = this.unsettled.get(id);
     if (u === undefined) {
-      if (this.unsettled.size >= forwardUnsettledIdsMax) this.unsettled.delete(this.unsettled.keys().next().value as string);
       u = { atMs: this.p.nowMs(), owners: new Map() };
       this.unsettled.set(id, u);
     }
-    for (const op of ops) if (!u.owners.has(op.key)) u.owners.set(op.key, { id: to.to, addr: to.addr });
+    for (const op of ops) {
+      if (u.owners.has(op.key)) continue;
+      u.owners.set(op.key, { id: to.to, addr: to.addr });
+      this.unsettledKeys++;
+    }
+    while (this.unsettled.size > forwardUnsettledIdsMax || this.unsettledKeys > forwardUnsettledKeysMax) {
+      const oldest = this.unsettled.keys().next().value as string;
+      this.forgetUnsettled(oldest);
+      if (oldest === id) break;
+    }
+  }
+
+  private forgetUnsettled(id: string): void {
+    const u = this.unsettled.get(id);
+    if (u === undefined) return;
+    this.unsettledKeys -= u.owners.size;
+    this.unsettled.delete(id);
+  }
+
+  /** Request ids and keys remembered by firstAttempt (tests, bounds). */
+  get unsettledSize(): { ids: number; keys: number } {
+    return { ids: this.unsettled.size, keys: this.unsettledKeys };
   }
 
   /**

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Route } from "../../src/cluster/cluster.ts";
 import { asNodeId } from "../../src/cluster/types.ts";
-import { Forwarder, type ForwardPorts } from "../../src/node/forward.ts";
+import { Forwarder, forwardUnsettledIdsMax, forwardUnsettledKeysMax, type ForwardPorts } from "../../src/node/forward.ts";
 import { OpFailure, type ClientOp, type MemberState, type OpOutcome } from "../../src/transport/api.ts";
 import { requestWindowMs } from "../../src/node/requests.ts";
 import { RpcError } from "../../src/transport/client.ts";
@@ -172,6 +172,19 @@ describe("Forwarder", () => {
     await f.apply([incr("s2")], null).catch(() => undefined);
     sOwner = "c";
     expect(await f.apply([incr("s2")], null).then(values)).toEqual([12n]);
+  });
+
+  test("failed forwards' request ids are remembered within bounds (ids and keys), oldest forgotten first", async () => {
+    const p = ports({ forward: async () => Promise.reject(new RpcError(grpc.status.DEADLINE_EXCEEDED, "deadline exceeded")) });
+    const f = new Forwarder(p);
+    const idOf = (n: number): Uint8Array => new Uint8Array([n & 255, (n >> 8) & 255, (n >> 16) & 255]);
+    for (let n = 0; n < forwardUnsettledIdsMax + 5; n++) await f.apply([incr("b1")], idOf(n)).catch(() => undefined);
+    expect(f.unsettledSize).toEqual({ ids: forwardUnsettledIdsMax, keys: forwardUnsettledIdsMax });
+    const wide = Array.from({ length: 2000 }, (_, i) => incr(`b${i}`));
+    for (let n = 0; n < Math.ceil(forwardUnsettledKeysMax / 2000) + 3; n++) await f.apply(wide, idOf(100_000 + n)).catch(() => undefined);
+    expect(f.unsettledSize.keys).toBeLessThanOrEqual(forwardUnsettledKeysMax);
+    expect(f.unsettledSize.keys).toBeGreaterThan(forwardUnsettledKeysMax - 2000);
+    expect(f.unsettledSize.ids).toBe(forwardUnsettledKeysMax / 2000);
   });
 
   test("a request that went only to one failed owner fails as a whole, as a status", async () => {
