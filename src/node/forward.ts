@@ -122,7 +122,7 @@ export class Forwarder {
     for (let i = 0; i < ops.length; i++) {
       const key = ops[i]!.key;
       const earlier = first?.get(key);
-      const r = earlier === undefined ? this.p.route(key) : this.sameOwner(earlier);
+      const r = earlier === undefined ? this.p.route(key) : this.sameOwner(key, earlier);
       if (r.kind !== "local" && routes === null) routes = new Array<Dest>(i).fill(localRoute);
       routes?.push(r);
     }
@@ -213,10 +213,11 @@ export class Forwarder {
     return this.unsettled.get(Buffer.from(requestId).toString("hex"))?.owners;
   }
 
-  private sameOwner(to: { id: string; addr: string }): Dest {
+  private sameOwner(key: string, to: { id: string; addr: string }): Dest {
     const m = this.p.member(to.id);
-    // Reaped or removed: gone for good, with what it had (handed off, or lost with it).
-    if (m === undefined) return { kind: "forward", to: asNodeId(to.id), addr: to.addr };
+    // Reaped or removed: gone for good, with what it had (handed off, or lost with it); the
+    // retry is routed as a new write.
+    if (m === undefined) return this.p.route(key);
     if (m.status === "alive" || m.status === "suspect") return { kind: "forward", to: asNodeId(to.id), addr: m.addr };
     return { kind: "unsettled", to: to.id, status: m.status };
   }

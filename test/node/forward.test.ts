@@ -24,7 +24,7 @@ function ports(over: Partial<ForwardPorts> = {}, status: Record<string, MemberSt
   const calls: string[] = [];
   return {
     calls,
-    member: (id) => ({ status: status[id] ?? "alive", addr: `${id}:2` }),
+    member: (id) => ((status[id] as string) === "gone" ? undefined : { status: status[id] ?? "alive", addr: `${id}:2` }),
     nowMs: () => clock.ms,
     route: (key, avoid): Route => {
       switch (key[0]) {
@@ -161,6 +161,11 @@ describe("Forwarder", () => {
     expect(await f.apply([incr("s1")], new Uint8Array([6])).then(values)).toEqual([12n]);
     expect(p.calls).toEqual(["c@c:1 s1 id=6"]);
     expect(f.stats.opsUnsettled).toBe(1);
+    // Once b is reaped (or removed) it is gone for good: the retry is routed as a new write.
+    status.b = "gone" as MemberState;
+    expect(await f.apply([incr("s1")], id).then(values)).toEqual([12n]);
+    expect(p.calls.at(-1)).toBe("c@c:1 s1 id=5");
+    status.b = "dead";
     // Once b would have forgotten the id too, the retry is a new write, routed as any.
     clock.ms += requestWindowMs;
     expect(await f.apply([incr("s1")], id).then(values)).toEqual([12n]);
