@@ -12,6 +12,8 @@ export let lastStats: Record<string, number> = {};
 
 const nodes = 100;
 const firstJoiner = 90;
+/** n0 and n1: the addresses every node is started with (`seeds`), joiners included. */
+const seedNodes = 2;
 const config = { replicationFactor: 3, partitions: 1024 };
 const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
 /** As node-host's leaveDrainDeltasMs. */
@@ -22,7 +24,7 @@ export function runScaleSeed(seed: number): string | null {
   lastStats = {};
   const rng = new Rng(seed ^ 0x5ca1e);
   const sim = new Simulation({
-    seed, nodes, config, counterInvariant: false, traceMessages: false,
+    seed, nodes, config, seedNodes, counterInvariant: false, traceMessages: false,
     startStopped: Array.from({ length: nodes - firstJoiner }, (_, i) => firstJoiner + i),
     network: { lossRate: 0.02, duplicateRate: 0.02, delayMaxMs: 20 },
     storeFactory: (actor, nowMs, hashSeed) => new EngineStore(actor, nowMs, hashSeed),
@@ -103,7 +105,12 @@ export function runScaleSeed(seed: number): string | null {
       sim.restart(joined++);
       stats.joins++;
     } else if (r < 0.095) {
-      leave(up[rng.int(up.length)]!);
+      const i = up[rng.int(up.length)]!;
+      // The last seed node in the cluster stays: a node joins through its seeds, and an operator
+      // who lets every seed host go gives new nodes others (seed 890376311: n0 and n1 had left,
+      // and n92-n95, started with only their addresses, never reached the cluster).
+      const lastSeed = i < seedNodes && Array.from({ length: seedNodes }, (_, s) => s).every((s) => s === i || left.has(s));
+      if (!lastSeed) leave(i);
     } else if (r < 0.105 && !split) {
       const cut = 1 + rng.int(joined - 1);
       sim.partitionInto([Array.from({ length: cut }, (_, i) => i)]);
@@ -128,8 +135,10 @@ export function runScaleSeed(seed: number): string | null {
     if (p.members.length !== members.length) {
       const ids = new Set(members.map((i) => sim.idOf(i) as string));
       const extra = p.members.filter((m) => !ids.has(m));
+      const placed = new Set(p.members as readonly string[]);
+      const missing = [...ids].filter((m) => !placed.has(m));
       const view = new Map(sim.view(members[0]!).map((m) => [m.id as string, m.status]));
-      return `${sim.idOf(members[0]!)} places over ${p.members.length} members, ${members.length} are in the cluster (not in it: ${extra.map((m) => `${m} seen ${view.get(m) ?? "nowhere"}`).join(", ") || "none"})`;
+      return `${sim.idOf(members[0]!)} places over ${p.members.length} members, ${members.length} are in the cluster (not in it: ${extra.map((m) => `${m} seen ${view.get(m) ?? "nowhere"}`).join(", ") || "none"}; left out: ${missing.map((m) => `${m} seen ${view.get(m) ?? "nowhere"}`).join(", ") || "none"})`;
     }
     for (const i of members) {
       const q = sim.cluster(i)!.placement();
