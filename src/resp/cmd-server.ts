@@ -42,7 +42,7 @@ type Section = (ctx: Ctx, info: RespInfo) => string[];
 
 const sections: readonly (readonly [name: string, title: string, lines: Section])[] = [
   ["server", "Server", (_ctx, info) => {
-    const nowUs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
+    const nowUs = wallClockUs();
     return [
       `redis_version:${redisCompatVersion}`, `imdb_version:${info.version}`, "redis_mode:standalone", "arch_bits:64", `process_id:${process.pid}`,
       `run_id:${fieldValue(info.nodeId)}`, `tcp_port:${info.tcpPort}`, `server_time_usec:${nowUs}`, `uptime_in_seconds:${Math.floor(info.uptimeSeconds)}`,
@@ -85,8 +85,18 @@ function infoCommand(ctx: Ctx, args: readonly Uint8Array[]): Reply {
   return { kind: "verbatim", format: "txt", text: parts.join("\r\n") };
 }
 
+/**
+ * Wall-clock microseconds, as Redis's gettimeofday. Millisecond resolution: JavaScript has no finer
+ * wall clock, and `performance.timeOrigin + performance.now()` is the monotonic clock since the
+ * process started, which drifts from the wall clock (a fresh-clone CI saw it more than 5 s off
+ * after a long run) - TIME must agree with the machine's date, not with the process's age.
+ */
+function wallClockUs(): bigint {
+  return BigInt(Date.now()) * 1000n;
+}
+
 function time(): Reply {
-  const us = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
+  const us = wallClockUs();
   return array([bulk(String(us / 1_000_000n)), bulk(String(us % 1_000_000n))]);
 }
 
