@@ -355,7 +355,8 @@ const keyDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const invalidKey = fail("INVALID", `key must be 1..${keyBytesMax} bytes of well-formed UTF-8`);
 
 export class Engine {
-  readonly actor: ActorId;
+  /** The actor this replica writes as; renewed only by evict (see there). */
+  actor: ActorId;
   readonly clock: HybridClock;
   private readonly remoteAheadMsMax: number;
   private readonly t: KeyTable;
@@ -1160,6 +1161,54 @@ export class Engine {
     }
     if ((t.free >= compactFreeEntriesMin && t.free * 4 >= t.count) || t.free === t.count) this.compact();
     return true;
+  }
+
+  /**
+   * Drops keys this replica holds for another (a partition it no longer owns, src/cluster
+   * cluster.ts evictStrays) once their owners confirmed holding them: each key whose digest is
+   * still the one given leaves the table - no delta, no record, reported to onChange as gone.
+   * Returns the keys dropped.
+   *
+   * A dropped key's contributions of this replica's actor then live only on the owners. Were
+   * the actor to write the key again here (owning it once more, before a fill brought them
+   * back), it would hold nothing of its own in it and start a new life (crdt/clocks.ts
+   * dotBasePerMs), claiming everything of its own below the base as removed or reset - its own
+   * earlier, acknowledged writes among them, everywhere the write travels. So before dropping a
+   * key whose state names the current actor, `renew` is called (once per call): it must make
+   * a new actor durable (a new replica epoch, persist/replica.ts) and return it, and every write
+   * from then on is that actor's, which claims nothing of the old one. Keys that do not name
+   * the current actor (its writes were all made elsewhere) need none: nothing of it is there to
+   * claim.
+   */
+  evict(entries: ReadonlyArray<{ key: string; digest: bigint }>, renew: () => string): number {
+    const t = this.t;
+    const found: number[] = [];
+    let own = false;
+    const me = actorUtf8(this.actor);
+    for (const { key, digest } of entries) {
+      const i = this.indexOf(key);
+      if (i < 0 || this.computeDigest(i) !== digest) continue;
+      found.push(i);
+      if (!own && containsBytes(this.encodeAt(i, t.keyBytes(i)), me)) own = true;
+    }
+    if (found.length === 0) return 0;
+    if (own) this.actor = internActor(renew());
+    for (const i of found) {
+      const key = decodeKey(t.keyBytes(i));
+      this.noteDeadline(key, this.deadlineAt(i)?.atMs() ?? null, null);
+      if (((t.flags[i] as number) & Flag.Absent) !== 0) {
+        this.absentCount--;
+        this.tombs.release(i);
+      }
+      t.objects.delete(i);
+      t.remove(i);
+      if (this.onChange !== null) {
+        if (this.defer) this.gone.push(key);
+        else this.onChange(key, undefined);
+      }
+    }
+    if ((t.free >= compactFreeEntriesMin && t.free * 4 >= t.count) || t.free === t.count) this.compact();
+    return found.length;
   }
 
   /**
@@ -2150,3 +2199,14 @@ function valueOf(s: CrdtState, keyBytes: Uint8Array): TypedValue {
 }
 
 export type { Hlc };
+
+/** Does `hay` contain `needle` (non-empty) as a run of bytes? */
+function containsBytes(hay: Uint8Array, needle: Uint8Array): boolean {
+  const first = needle[0] as number;
+  const last = hay.length - needle.length;
+  outer: for (let i = hay.indexOf(first); i >= 0 && i <= last; i = hay.indexOf(first, i + 1)) {
+    for (let j = 1; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}

@@ -7,6 +7,7 @@
 // marker from the previous run still says "stopped cleanly". The marker is written again only
 // at a clean stop, after the WAL's final fsync.
 
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { fsyncDir } from "./fsutil.ts";
@@ -97,6 +98,39 @@ export async function openIdentity(o: IdentityOptions): Promise<ReplicaIdentity>
     epochStartedAtMs: current.epochStartedAtMs,
     decision,
   };
+}
+
+/**
+ * Starts a new epoch while the node runs, durably, and returns its actor: the folder's identity
+ * file names the new epoch (same node id and folder) before any write of the new actor can be
+ * made, so a restart continues as the new actor, never as the old. Synchronous (a few hundred
+ * bytes and two fsyncs): the caller is the engine dropping keys another replica now holds
+ * (Engine.evict), which must not write another key as the old actor meanwhile. Rare: once per
+ * eviction that drops keys this actor wrote, so after a membership change at most.
+ */
+export function renewEpochSync(o: { dataDir: string; nodeId: string; random: () => Uint8Array; nowMs: number; log: PersistLog }): string {
+  const path = join(o.dataDir, identityFileName);
+  const stored = parseIdentity(readFileSync(path, "utf8"));
+  if (typeof stored === "string") throw new Error(`${path}: ${stored}; cannot start a new replica epoch`);
+  if (stored.nodeId !== o.nodeId) throw new Error(`${path} names node ${stored.nodeId}, not ${o.nodeId}`);
+  const next: StoredIdentity = { ...stored, epoch: epochFromRandom(o.random()), epochStartedAtMs: o.nowMs };
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, "w", 0o644);
+  try {
+    writeSync(fd, `${JSON.stringify(next)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dir = openSync(o.dataDir, "r");
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+  o.log("info", `new replica epoch ${next.epoch} (was epoch ${stored.epoch}): this replica dropped keys it wrote and no longer owns, and writes as a new actor from now on`);
+  return replicaActor(o.nodeId, next.epoch);
 }
 
 /** Records a clean stop: call only after the WAL's final fsync, when nothing more will be written. */

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { cp, mkdir, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { cleanStopFileName, identityFileName, markCleanStop, openIdentity, type ReplicaIdentity } from "../../src/persist/identity.ts";
+import { cleanStopFileName, identityFileName, markCleanStop, openIdentity, renewEpochSync, type ReplicaIdentity } from "../../src/persist/identity.ts";
 import { silentLog, type Durability } from "../../src/persist/index.ts";
 import { decideIdentity, epochFromRandom, parseReplicaActor, replicaActor } from "../../src/persist/replica.ts";
 import { actorIdBytesMax } from "../../src/crdt/actors.ts";
@@ -40,6 +40,30 @@ function start(dir: string, durability: Durability, random: () => Uint8Array, re
 }
 
 describe("replica identity on disk", () => {
+  test("an eviction's new epoch is durable: the next start continues as the new actor, never as the old", async () => {
+    await withFolder(async (dir) => {
+      const random = counterRandom();
+      const first = await start(dir, sync, random);
+      const said: string[] = [];
+      const renewed = renewEpochSync({ dataDir: dir, nodeId: "node-1", random, nowMs: 5_000, log: (_l, m) => void said.push(m) });
+      expect(renewed).not.toBe(first.actor);
+      expect(parseReplicaActor(renewed)?.nodeId).toBe("node-1");
+      expect(said.join()).toContain(`(was epoch ${first.epoch})`);
+      // A clean stop keeps the renewed epoch; a kill starts yet another (never the old one).
+      await markCleanStop(dir);
+      const clean = await start(dir, sync, random);
+      expect(clean.actor).toBe(renewed);
+      expect(clean.epochStartedAtMs).toBe(5_000);
+      const killed = await start(dir, sync, random);
+      expect([first.actor, renewed]).not.toContain(killed.actor);
+      // Another node's folder, or a damaged file, is refused: nothing is written.
+      expect(() => renewEpochSync({ dataDir: dir, nodeId: "node-2", random, nowMs: 6_000, log: silentLog })).toThrow("names node node-1, not node-2");
+      await writeFile(join(dir, identityFileName), "garbage");
+      expect(() => renewEpochSync({ dataDir: dir, nodeId: "node-1", random, nowMs: 6_000, log: silentLog })).toThrow("not JSON");
+      expect(await Bun.file(join(dir, identityFileName)).text()).toBe("garbage");
+    });
+  });
+
   test("an empty folder starts a new epoch; a clean restart keeps it", async () => {
     await withFolder(async (dir) => {
       const random = counterRandom();
