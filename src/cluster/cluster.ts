@@ -70,6 +70,8 @@ const joiningRoute: Route = { kind: "joining" };
 /** How often stray keys are pushed to their owners (Cluster.pushStrays), and how much at most each time. */
 export const strayPushIntervalMs = 1_000;
 export const strayPushBytesMax = 1024 * 1024;
+/** Keys evictStrays drops per pass at most (whole partitions: the last one may take it past). */
+export const evictKeysPerPass = 65_536;
 /** Stray keys whose states are read at once. */
 const strayReadKeys = 256;
 
@@ -228,13 +230,20 @@ export class Cluster {
     }
   }
 
-  /** Per partition, the owners that acknowledged this node's stray keys of it (see pushStrays). */
-  private readonly strayPushed = new Map<number, Set<NodeId>>();
+  /**
+   * Per partition, the owners that acknowledged this node's stray keys of it (see pushStrays),
+   * each with the partition's hash (HashTree.partitionHashKey) when its push began, or null when
+   * the push passed a key over (left to anti-entropy): such a partition is not evicted.
+   */
+  private readonly strayPushed = new Map<number, Map<NodeId, string | null>>();
   /**
    * Pushes under way, by `${partition} ${owner}`: the last key queued (keys go in sorted order,
-   * a slice at a time), the stream's seq and cut count after it, and whether it was the last.
+   * a slice at a time), the stream's seq and cut count after it, whether it was the last, and
+   * the partition's hash when the push began (null once a key was passed over).
    */
-  private readonly strayProgress = new Map<string, { p: number; to: NodeId; lastKey: string; seq: number; cuts: number; complete: boolean }>();
+  private readonly strayProgress = new Map<string, { p: number; to: NodeId; lastKey: string; seq: number; cuts: number; complete: boolean; hash: string | null }>();
+  /** Keys and partitions dropped by eviction (evictStrays), and evictions that renewed nothing. */
+  private readonly evicted = { keys: 0, partitions: 0 };
   private nextStrayAtMs = 0;
   /** Where the next pass over the partitions starts (a pass stops at its byte budget). */
   private strayCursor = 0;
@@ -261,10 +270,10 @@ export class Cluster {
     const now = this.env.nowMs();
     if (now < this.nextStrayAtMs) return;
     this.nextStrayAtMs = now + strayPushIntervalMs;
-    const served = (p: number, to: NodeId): void => {
+    const served = (p: number, to: NodeId, hash: string | null): void => {
       let set = this.strayPushed.get(p);
-      if (set === undefined) this.strayPushed.set(p, (set = new Set()));
-      set.add(to);
+      if (set === undefined) this.strayPushed.set(p, (set = new Map()));
+      set.set(to, hash);
     };
     // What the streams acknowledged: a finished push serves its owner; a cut one starts over.
     for (const [k, x] of this.strayProgress) {
@@ -272,7 +281,7 @@ export class Cluster {
       if (s.cuts !== x.cuts) this.strayProgress.delete(k);
       else if (s.acked >= x.seq && x.complete) {
         this.strayProgress.delete(k);
-        served(x.p, x.to);
+        served(x.p, x.to, x.hash);
       }
     }
     const placement = this.placement();
@@ -311,6 +320,7 @@ export class Cluster {
       for (const t of ready) {
         const x = this.strayProgress.get(`${p} ${t}`);
         const from = x === undefined ? 0 : upperBound(keys, x.lastKey);
+        let hash = x === undefined ? this.tree.partitionHashKey(p) : x.hash;
         const b = this.deltas.backlog(t);
         let entriesRoom = entriesCap - b.entries;
         let bytesRoom = bytesCap - b.bytes;
@@ -327,6 +337,7 @@ export class Cluster {
           for (const k of chunk) {
             const d = byKey.get(k);
             // Gone since listed, or above one delta's bound (left to anti-entropy): passed over.
+            if (d !== undefined && d.length > deltaBytesMax) hash = null;
             if (d !== undefined && d.length <= deltaBytesMax) {
               if (d.length > bytesRoom || entriesRoom <= 0) {
                 stop = true;
@@ -344,9 +355,65 @@ export class Cluster {
         }
         if (last === null) continue; // no room for even one: later
         const s = this.deltas.streamOf(t);
-        this.strayProgress.set(`${p} ${t}`, { p, to: t, lastKey: last, seq: s.queued, cuts: s.cuts, complete: i >= keys.length });
+        this.strayProgress.set(`${p} ${t}`, { p, to: t, lastKey: last, seq: s.queued, cuts: s.cuts, complete: i >= keys.length, hash });
       }
     }
+    this.evictStrays(placement, mine);
+  }
+
+  /**
+   * Drops the keys of partitions this node does not own (`mine` 0) once every owner in the
+   * current placement acknowledged their stray push (durably: a delta is acknowledged after its
+   * WAL append) and the partition did not change here since that push began: they are the
+   * owners' to keep now, and this node stops spending memory on them. A partition that changed
+   * since (a stray arriving late) is pushed again first; one with a key the push passed over
+   * (above one delta's bound), or an owner that is not alive (dead, not yet reaped: it is in the
+   * placement but cannot be served), is kept. The store drops them with no delta and no record
+   * (ReplicaStore.evict: a new actor first if this one wrote any of them). Not logged in the
+   * WAL: a restart may replay dropped keys back; they are strays again, pushed (the owners
+   * change nothing) and dropped again. At most evictKeysPerPass keys per pass.
+   */
+  private evictStrays(placement: Placement, mine: Uint8Array): void {
+    const evict = this.store.evict;
+    if (evict === undefined) return;
+    let budget = evictKeysPerPass;
+    for (const [p, served] of this.strayPushed) {
+      if (budget <= 0) return;
+      if (mine[p] === 1) continue;
+      if (this.tree.partitionKeyCount(p) === 0) {
+        this.strayPushed.delete(p);
+        continue;
+      }
+      const hash = this.tree.partitionHashKey(p);
+      let all = true;
+      for (const o of placement.owners(p)) {
+        const h = served.get(o);
+        if (h === undefined || h === null) all = false;
+        else if (h !== hash) {
+          // Changed here since that push began: it goes to that owner again.
+          served.delete(o);
+          all = false;
+        }
+      }
+      if (!all) continue;
+      const [start, end] = this.tree.partitionLeaves(p);
+      const entries: Array<{ key: string; digest: bigint }> = [];
+      for (let leaf = start; leaf < end; leaf++) for (const e of this.tree.leafEntries(leaf)) entries.push(e);
+      const dropped = evict.call(this.store, entries);
+      // The engine reports the dropped keys gone (lazily under deferChanges): the tree follows now.
+      this.syncTree();
+      this.strayPushed.delete(p);
+      budget -= entries.length;
+      if (dropped === 0) continue; // only remembered records of collected keys (gc.ts) were listed
+      this.evicted.keys += dropped;
+      this.evicted.partitions++;
+      this.events.push({ kind: "keys-evicted", partition: p, keys: dropped });
+    }
+  }
+
+  /** Keys and partitions this node dropped because their owners hold them (evictStrays). */
+  evictions(): { keys: number; partitions: number } {
+    return { ...this.evicted };
   }
 
   /** `id` died, came back or left: stray keys are pushed to it again where it owns their partition. */

@@ -256,6 +256,16 @@ export class HashTree {
     return Math.ceil(((leaf + 1) * this.partitions) / this.leafHead.length) - 1;
   }
 
+  /**
+   * Partition p's 128-bit hash (the XOR of its keys' digests, as kept for maskedHash) as a string,
+   * O(1): equal strings mean, but for a collision, that no key of p changed between two reads.
+   */
+  partitionHashKey(p: number): string {
+    const h = this.partHash;
+    const i = 4 * p;
+    return `${h[i]}.${h[i + 1]}.${h[i + 2]}.${h[i + 3]}.${this.partKeys[p] ?? 0}`;
+  }
+
   /** How many keys of partition p the tree holds, O(1) (0 in a tree that is not partitioned). */
   partitionKeyCount(p: number): number {
     return this.partKeys[p] ?? 0;

@@ -36,6 +36,13 @@ export interface ReplicaStore {
   absentCount?(): number;
   /** Optional: drops a deleted key's record if its digest is still `digest`; true if dropped. */
   collect?(key: string, digest: bigint): boolean;
+  /**
+   * Optional (eviction, Cluster.evictStrays): drops each key whose digest is still the one given,
+   * as if it had never been here - no delta, no record - because the partition's owners hold it;
+   * returns how many it dropped. The store must first make sure none of its later writes can
+   * claim what it drops as removed (Engine.evict renews the actor). Absent: nothing is evicted.
+   */
+  evict?(entries: ReadonlyArray<{ key: string; digest: bigint }>): number;
   /** Optional: the collected key's record need not be kept any longer (Engine.forgetCollected). */
   forgetCollected?(key: string): void;
 }

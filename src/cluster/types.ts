@@ -70,6 +70,8 @@ export type ClusterEvent =
    * and the other one was told so.
    */
   | { kind: "duplicate-node-id"; address: string; yielded: boolean }
+  /** Keys of a partition this node no longer owns, dropped once its owners held them (Cluster.evictStrays). */
+  | { kind: "keys-evicted"; partition: number; keys: number }
   /** Deleted keys' records dropped once every member held them (src/cluster/gc.ts). */
   | { kind: "tombstones-collected"; keys: number }
   /**

@@ -66,6 +66,11 @@ export interface ClusterHostOptions {
   onReplicaReset?: (reason: string) => void;
   /** True while the full GC after collection should wait (memory-return.ts): the expiry sweep has a backlog. */
   deferFullGc?: () => boolean;
+  /**
+   * Starts a new replica epoch durably and returns its actor (persist/identity.ts renewEpochSync),
+   * for an eviction that drops keys this actor wrote (Engine.evict). Absent: nothing is evicted.
+   */
+  renewActor?: () => string;
 }
 
 export interface ClusterCounters {
@@ -125,6 +130,8 @@ export class ClusterHost {
       // Not logged: a restart replays the delete again and the record is collected again.
       collect: (key, digest) => engine.collect(key, digest),
       forgetCollected: (key) => engine.forgetCollected(key),
+      // Not logged either: a restart may replay dropped keys; they are pushed and dropped again.
+      ...(this.o.renewActor !== undefined ? { evict: (entries: ReadonlyArray<{ key: string; digest: bigint }>) => engine.evict(entries, this.o.renewActor!) } : {}),
     };
     this.driver = new ClusterDriver({
       id: cfg.id,
@@ -288,6 +295,9 @@ export class ClusterHost {
       case "tombstones-collected":
         log.debug("tombstones collected", { keys: e.keys });
         break;
+      case "keys-evicted":
+        log.debug("dropped the keys of a partition its owners hold", { partition: e.partition, keys: e.keys });
+        break;
       case "gc-quarantine-lifted":
         log.info("every member confirmed this replica's data is not older than their collections: taking writes", { generation: e.generation });
         break;
@@ -406,6 +416,11 @@ export class ClusterHost {
   }
 
   /** Partition replicas this node owns: every partition when every member holds every key. */
+  /** Keys and partitions evicted so far (Cluster.evictions). */
+  evictions(): { keys: number; partitions: number } {
+    return this.driver?.cluster.evictions() ?? { keys: 0, partitions: 0 };
+  }
+
   partitionsOwned(): number {
     const placement = this.driver?.cluster.placement() ?? null;
     if (placement === null) return this.o.cfg.partitions;

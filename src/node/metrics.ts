@@ -73,6 +73,8 @@ export interface MetricsCollectors {
   forwarding?: () => { opsForwarded: number; opsForwardFailed: number; opsNoOwner: number; opsOverloaded: number; opsRetried: number; opsUnsettled: number };
   /** Partition replicas this node owns (every partition when every member holds every key). */
   partitionsOwned?: () => number;
+  /** Keys and partitions dropped because their owners hold them (Cluster.evictStrays). */
+  evictions?: () => { keys: number; partitions: number };
   keys?: () => number;
   deletedKeys?: () => number;
   /** Deleted keys' records not collected yet (Engine.tombstones); oldestMs on the node's wall clock. */
@@ -487,6 +489,15 @@ export function createNodeMetrics(opts: NodeMetricsOptions = {}): NodeMetrics {
     registers,
     collect() {
       this.set(nonNegative(collectors.partitionsOwned?.() ?? 0));
+    },
+  });
+  new Counter({
+    name: "imdb_keys_evicted_total",
+    help: "Keys this node dropped from partitions it no longer owns, once every owner had acknowledged holding them (replicationFactor > 0): the memory a join gives back.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(nonNegative(collectors.evictions?.().keys ?? 0));
     },
   });
   new Counter({

@@ -6,10 +6,10 @@ import { accel, describeAccel } from "../accel/index.ts";
 import { formatDurability, respMaxClientsMax, type NodeConfig } from "../config/config.ts";
 import { Engine } from "../engine/index.ts";
 import { openStore, SnapshotScheduler, type PersistLog, type Store } from "../persist/index.ts";
-import { cryptoEpochBytes, markCleanStop, openIdentity } from "../persist/identity.ts";
+import { cryptoEpochBytes, markCleanStop, openIdentity, renewEpochSync } from "../persist/identity.ts";
 import { gcStartState } from "../persist/replica.ts";
 import { lockDataDir, type FolderLock } from "../persist/lock.ts";
-import { actorCount } from "../crdt/actors.ts";
+import { actorCount, actorName } from "../crdt/actors.ts";
 import { isRead, type AdminHandler, type ClientHandler, type ClientOp, type LeaveInfo, type MemberView, type NodeStatus, type OpOutcome, type PeerHandler } from "../transport/api.ts";
 import { OpFailure } from "../transport/api.ts";
 import { startClientServer, startPeerServer, type RunningServer, type ServerSecurity } from "../transport/server.ts";
@@ -224,9 +224,15 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
   if (quarantined) log.warn("this replica's data may be older than deletes the cluster has collected: it takes no writes until every member has answered", { generation: gcDurable.generation });
   // The sweep starts after the cluster host; until then it has no backlog.
   let sweepBehind = (): boolean => false;
+  /** When the actor's epoch began: renewed by an eviction (ClusterHostOptions.renewActor). */
+  let epochStartedAtMs = identity.epochStartedAtMs;
   const cluster = new ClusterHost({
     cfg, engine, store, log, now, tls,
     deferFullGc: () => sweepBehind(),
+    renewActor: () => {
+      epochStartedAtMs = Date.now();
+      return renewEpochSync({ dataDir: cfg.dataDir, nodeId: cfg.id, random: cryptoEpochBytes, nowMs: epochStartedAtMs, log: persistLog });
+    },
     onDuplicateId: (address) => onFatal(new Error(`node id ${cfg.id} is in use by a live process at ${address}`), "duplicate node id"),
     gc: { life: identity.actor, quarantined, durable: gcDurable, persist: (st) => writeGcStateSync(cfg.dataDir, st), clocks: a.clocks },
     onReplicaReset: () => {
@@ -248,10 +254,11 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
     peers: () => cluster.peerReplication(),
     antiEntropy: () => cluster.antiEntropyTotals(),
     actorsKnown: () => actorCount(),
-    epochStartedAtSeconds: () => identity.epochStartedAtMs / 1000,
+    epochStartedAtSeconds: () => epochStartedAtMs / 1000,
     typeConflicts: () => cluster.counters.typeConflicts,
     forwarding: () => forwarder.stats,
     partitionsOwned: () => cluster.partitionsOwned(),
+    evictions: () => cluster.evictions(),
     tlsCerts: loadedCerts,
     expiry: () => ({ keysWithDeadline: engine.deadlineKeyCount, expiredTotal: engine.expiredTotal, ...(sweepStats ?? { ticks: 0, secondsTotal: 0, lastTickSeconds: 0, maxTickSeconds: 0 }) }),
     respClients: () => respServer?.sessions().length ?? 0,
@@ -379,7 +386,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
       });
     },
     stats: () =>
-      Object.entries({ ...status(), replica: identity.actor, skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused, requestIds: requests.size, ...writes.stats, ...cluster.dropCounters() }).map(([name, value]) => ({ name, value: String(value) })),
+      Object.entries({ ...status(), replica: actorName(engine.actor), skewEvents: skewEvents + cluster.skewEvents(), hlcRemoteAheadRefused: cluster.counters.clockAheadRefused, requestIds: requests.size, ...writes.stats, ...cluster.dropCounters() }).map(([name, value]) => ({ name, value: String(value) })),
   };
   const peerHandler: PeerHandler = {
     exchange: (fromId, payload) => cluster.receive(fromId, payload),
@@ -437,7 +444,7 @@ async function startLocked(cfg: NodeConfig, log: Logger, folderLock: FolderLock,
           id: m.id, address: m.address, status: m.status, lagDeltas: lag.get(m.id)?.backlog ?? 0, conflicts: 0,
         })),
         extra: [
-          { name: "replica", value: identity.actor },
+          { name: "replica", value: actorName(engine.actor) },
           { name: "members_alive", value: String(members.filter((m) => m.status === "alive").length) },
           { name: "type_conflicts", value: String(cluster.counters.typeConflicts) },
           { name: "wal_lsn", value: String(BigInt(store.nextLsn) - 1n) },

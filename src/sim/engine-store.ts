@@ -12,7 +12,10 @@ import { actorName } from "../crdt/actors.ts";
  * increment, a counter read and a way to re-report every key after a restart.
  */
 export interface SimStore extends ReplicaStore {
+  /** The actor it writes as now (an eviction may renew it: Engine.evict). */
   readonly actor: string;
+  /** How an eviction starts a new epoch (the simulated disk's identity): as the node's renewEpochSync. */
+  setRenewActor?(fn: () => string): void;
   increment(key: string, by: number): Uint8Array;
   value(key: string): number;
   keys(): string[];
@@ -28,9 +31,25 @@ export interface SimStore extends ReplicaStore {
 export class EngineStore implements SimStore {
   readonly engine: Engine;
   private onChange: (key: string, digest: bigint | undefined) => void = () => {};
+  private renewActor: (() => string) | null = null;
 
-  constructor(readonly actor: string, private readonly nowMs: () => number, hashSeed: readonly [number, number] = [0, 0]) {
+  constructor(actor: string, private readonly nowMs: () => number, hashSeed: readonly [number, number] = [0, 0]) {
     this.engine = new Engine({ actor, onChange: (k, d) => this.onChange(k, d), hashSeed });
+  }
+
+  get actor(): string {
+    return actorName(this.engine.actor);
+  }
+
+  setRenewActor(fn: () => string): void {
+    this.renewActor = fn;
+  }
+
+  /** As the node's: the engine drops them, renewing the actor through the harness's disk first if it must. */
+  evict(entries: ReadonlyArray<{ key: string; digest: bigint }>): number {
+    const renew = this.renewActor;
+    if (renew === null) return 0;
+    return this.engine.evict(entries, renew);
   }
 
   setOnChange(fn: (key: string, digest: bigint | undefined) => void): void {

@@ -388,6 +388,15 @@ export class Simulation {
     });
     n.cluster = cluster;
     n.store.setOnChange((k, d) => cluster.keyChanged(k, d));
+    // An eviction that drops keys this actor wrote starts a new epoch on the disk first, as the
+    // node's renewEpochSync does: a restart then continues as the new actor.
+    n.store.setRenewActor?.(() => {
+      const bytes = new Uint8Array(epochRandomBytes);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = this.identityRng.int(256);
+      const epoch = epochFromRandom(bytes);
+      disk.identity = { nodeId: n.id, epoch, folderIno: disk.folderIno };
+      return replicaActor(n.id, epoch);
+    });
     n.store.reportAll();
     this.byAddr.set(n.addr, n.index);
     n.tickAtMs = 0;

@@ -3,6 +3,8 @@
 import { checkAll, checkExpiry, type Violation } from "./checkers.ts";
 import { ChaosCluster, chaosClientDeadlineMs, freePort, type ChaosNodeOptions } from "./cluster.ts";
 import { defaultLanConfig } from "../../src/cluster/config.ts";
+import { Placement } from "../../src/cluster/placement.ts";
+import { asNodeId } from "../../src/cluster/types.ts";
 import { History, type Op, type TtlFinal } from "./history.ts";
 import { awaitTtlAgreement, expiryChurnMix, expiryFreshMix, ExpiryWorkload } from "./expiry-workload.ts";
 import { awaitConvergence, counterOnlyMix, mixedMix, seededRandom, Workload, type KeySpace } from "./workload.ts";
@@ -119,6 +121,8 @@ export interface Fault {
   readsMayLag?: boolean;
   /** Injects the fault; returns when the fault period is over (the caller then heals). */
   inject: (c: ChaosCluster, ctx: FaultContext) => Promise<void>;
+  /** Checked once the cluster has converged after the heal; throws what does not hold. */
+  afterConvergence?: (c: ChaosCluster, ctx: FaultContext) => Promise<void>;
 }
 
 export interface FaultContext {
@@ -198,6 +202,7 @@ export async function matrixRun(fault: Fault, o: MatrixOptions): Promise<RunRepo
     const spread = await awaitConvergence(() => c.targets(), { counters: 0, registers: 0, mvs: 0, extra: ["post-heal"] }, convergenceMsMax);
     if (!spread.converged || spread.finals.some((f) => f.counter !== 1n)) report.error = `a write after heal did not reach every node within ${convergenceMsMax} ms`;
     else report.notes.push(`post-heal write on ${first.id} read on all nodes in ${Math.round(spread.ms)} ms`);
+    if (fault.afterConvergence !== undefined && fault.control !== true) await fault.afterConvergence(c, { random, log: o.log, scale: o.scale, note: (line) => report.notes.push(line) });
   } catch (err) {
     report.error = err instanceof Error ? err.message : String(err);
   } finally {
@@ -209,6 +214,9 @@ export async function matrixRun(fault: Fault, o: MatrixOptions): Promise<RunRepo
   report.durationMs = performance.now() - t0;
   return report;
 }
+
+/** How long after convergence the former owners have to drop what they no longer own (the rebalance scenario). */
+const capacityMsMax = 30_000;
 
 const ms = (base: number, scale: number) => Math.max(200, Math.round(base * scale));
 
@@ -422,6 +430,34 @@ export const faults: Record<string, Fault> = {
       // Writes go on while anti-entropy fills it (its partitions' former owners included).
       await sleep(ms(12_000, ctx.scale));
       ctx.note(`${n.id} joined again with an empty folder`);
+    },
+    // Capacity: the moves over, each node holds only the keys it owns (the former owners dropped
+    // the rest once the owners held them: Cluster.evictStrays), with every write still there
+    // (the checkers ran on the converged reads before this).
+    afterConvergence: async (c, ctx) => {
+      const ids = c.nodes.map((n) => asNodeId(n.id));
+      const placement = new Placement(ids, { replicationFactor: 3, partitions: 256 });
+      const strays = async (): Promise<string[]> => {
+        const out: string[] = [];
+        for (const n of c.nodes) {
+          let cursor = 0;
+          do {
+            const page = await c.client(n.id).scan({ cursor, limit: 1000, local: true });
+            for (const key of page.keys) if (!placement.ownersOfKey(key).includes(asNodeId(n.id))) out.push(`${n.id} holds ${key}`);
+            cursor = page.cursor;
+          } while (cursor !== 0);
+        }
+        return out;
+      };
+      const deadline = performance.now() + capacityMsMax;
+      let left = await strays();
+      while (left.length > 0 && performance.now() < deadline) {
+        await sleep(500);
+        left = await strays();
+      }
+      if (left.length > 0) throw new Error(`${capacityMsMax} ms after convergence nodes still held keys they do not own: ${left.slice(0, 5).join(", ")}`);
+      const evicted = await Promise.all(c.nodes.map((n) => metricOf(n.proc?.metricsAddr ?? null, "imdb_keys_evicted_total")));
+      ctx.note(`capacity: every node holds only the keys it owns; keys dropped per node (imdb_keys_evicted_total): ${evicted.map((v, i) => `${c.nodes[i]!.id} ${v ?? "?"}`).join(", ")}`);
     },
   },
   stall: {

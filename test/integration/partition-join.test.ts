@@ -1,7 +1,8 @@
 // A node joins a partitioned cluster (issue 17), through the built binary: 3 mutual-TLS nodes with
 // replicationFactor 2 hold 400 counters; a fourth joins. It is filled by anti-entropy with
 // exactly the keys it now owns (about half of them: RF 2 of 4), serves them with every
-// acknowledged increment, and the keys it does not own stay where they were: nothing is lost.
+// acknowledged increment, the former owners drop what it took over once it holds it, and nothing
+// is lost - also when those keys come back to them (a leave, later) and are written again.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { Placement } from "../../src/cluster/placement.ts";
@@ -82,6 +83,19 @@ describe("a node joins a partitioned cluster", () => {
     const metrics = await (await fetch(`http://${nodes.get("node-4")!.metricsAddr}/metrics`)).text();
     const received = [...metrics.matchAll(/^imdb_peer_state_bytes_total\{peer="[^"]+",direction="received"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
     expect(received).toBeGreaterThan(0);
+    // The former owners drop what node-4 took over, once node-4 acknowledged holding it
+    // (Cluster.evictStrays): each keeps exactly its keys in the new placement, and having written
+    // what it dropped (forwarded increments are applied by an owner, as its actor), each first
+    // starts a new replica epoch, so that writing those keys again later claims nothing of them.
+    for (const id of ids.slice(0, 3)) {
+      const before = keys.filter((k) => ownersIn(three, k).includes(id));
+      const mine = keys.filter((k) => ownersIn(four, k).includes(id)).sort();
+      await waitFor(`${id} to keep only its ${mine.length} keys`, async () => JSON.stringify(await keysOf(id)) === JSON.stringify(mine), 60_000, 250);
+      const text = await (await fetch(`http://${nodes.get(id)!.metricsAddr}/metrics`)).text();
+      // At least what it lost; a key an owner that had not seen node-4 yet sent it again is dropped again.
+      expect(Number(/^imdb_keys_evicted_total (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(before.length - mine.length);
+      if (before.length > mine.length) expect(nodes.get(id)!.log()).toContain("dropped keys it wrote and no longer owns, and writes as a new actor");
+    }
     for (const key of owned) {
       const v = await c4.get(key);
       expect(v.type === "pncounter" && v.value, key).toBe(BigInt((keys.indexOf(key) % 7) + 1));

@@ -157,8 +157,26 @@ export function runScaleSeed(seed: number): string | null {
   sim.runUntilTrue(() => converged() === null, sim.nowMs + 600_000, 2_000);
   const f = converged();
   if (f !== null) return `${f} (${JSON.stringify(stats)})`;
-  lastStats = { simulatedMs: sim.nowMs, ...stats };
   if (placement === null || stats.writes === 0) return "nothing was written";
+  // Capacity: once the owners hold everything, each member keeps only the keys it owns (a former
+  // owner drops a partition once every owner acknowledged its stray push: Cluster.evictStrays),
+  // and dropping lost nothing: every owner still holds every acknowledged increment.
+  const strays = (): string | null => {
+    const pl = sim.cluster(members[0]!)!.placement()!;
+    for (const i of members) {
+      const id = sim.idOf(i);
+      for (const key of sim.store(i).keys()) if (!pl.ownersOfKey(key).includes(id)) return `${id} still holds ${key}, owned by ${pl.ownersOfKey(key).join(",")}`;
+    }
+    return null;
+  };
+  sim.runUntilTrue(() => strays() === null, sim.nowMs + 120_000, 1_000);
+  const s = strays();
+  if (s !== null) return `${s} (${JSON.stringify(stats)})`;
+  const after = converged();
+  if (after !== null) return `after eviction: ${after} (${JSON.stringify(stats)})`;
+  let evicted = 0;
+  for (const i of members) evicted += sim.cluster(i)!.evictions().keys;
+  lastStats = { simulatedMs: sim.nowMs, ...stats, evicted };
   return null;
 }
 
