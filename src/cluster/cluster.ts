@@ -71,7 +71,7 @@ const joiningRoute: Route = { kind: "joining" };
 export const strayPushIntervalMs = 1_000;
 export const strayPushBytesMax = 1024 * 1024;
 /** Keys evictStrays drops per pass at most (whole partitions: the last one may take it past). */
-export const evictKeysPerPass = 65_536;
+export const evictKeysPerPass = 16_384;
 /** Stray keys whose states are read at once. */
 const strayReadKeys = 256;
 
