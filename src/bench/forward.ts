@@ -39,10 +39,10 @@ function percentiles(samples: number[]): { p50Ms: number; p99Ms: number } {
 }
 
 /** n real nodes (mutual TLS, durability none) with a replication factor, and a client per node, ready. */
-async function startPartitioned(root: string, n: number, replicationFactor: number, progress: (s: string) => void): Promise<{ nodes: SpawnedNode[]; clients: ImdbClient[]; ids: string[] }> {
+async function startPartitioned(root: string, n: number, replicationFactor: number, progress: (s: string) => void, spareIds: readonly string[] = []): Promise<{ nodes: SpawnedNode[]; clients: ImdbClient[]; ids: string[]; args: (id: string, seed: string | null) => string[] }> {
   const ids = Array.from({ length: n }, (_, i) => `node-${i + 1}`);
   const certs = join(root, "certs");
-  await initCerts({ dir: certs, nodes: ids, clients: ["client"], admins: ["admin"], hosts: [], days: 1, force: false });
+  await initCerts({ dir: certs, nodes: [...ids, ...spareIds], clients: ["client"], admins: ["admin"], hosts: [], days: 1, force: false });
   const args = (id: string, seed: string | null): string[] => [
     "--tls-dir", certs, "--data-dir", join(root, id), "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0", "--log-level", "warn",
     "--durability", "none", "--replication-factor", String(replicationFactor), "--partitions", String(partitionsDefault), ...(seed ? ["--seeds", seed] : []),
@@ -63,7 +63,7 @@ async function startPartitioned(root: string, n: number, replicationFactor: numb
         await Bun.sleep(50);
       }
     }
-    return { nodes, clients, ids };
+    return { nodes, clients, ids, args };
   } catch (err) {
     for (const c of clients) c.close();
     await Promise.all(nodes.map((x) => x.stop()));
@@ -127,6 +127,12 @@ export interface CapacityBenchResult {
    * and that as keys per second.
    */
   leave: { keysHeld: number; seconds: number; keysPerSecond: number };
+  /**
+   * Then a new node joins the rest: how long until it held its share and the former owners had
+   * dropped what moved to it (Cluster.evictStrays: the nodes' key counts sum to keys x RF again),
+   * the keys each node stores then (the joiner last), and keys / the most any node stores.
+   */
+  join: { id: string; seconds: number; perNode: number[]; capacity: number };
 }
 
 /**
@@ -139,7 +145,8 @@ export async function runCapacityBench(o: { keys: number; nodes: number; replica
   const root = await mkdtemp(join(tmpdir(), "imdb-bench-capacity-"));
   let started: Awaited<ReturnType<typeof startPartitioned>> | null = null;
   try {
-    started = await startPartitioned(root, o.nodes, o.replicationFactor, o.progress);
+    const joiner = `node-${o.nodes + 1}`;
+    started = await startPartitioned(root, o.nodes, o.replicationFactor, o.progress, [joiner]);
     const c = started.clients[0]!;
     o.progress(`bench partition: writing ${o.keys.toLocaleString("en-US")} keys through node-1`);
     for (let start = 0; start < o.keys; start += capacityBatch) {
@@ -170,11 +177,33 @@ export async function runCapacityBench(o: { keys: number; nodes: number; replica
       admin.close();
     }
     const seconds = (performance.now() - t0) / 1000;
+    // A new node joins the ones left: filled with its share, and the former owners of what moved
+    // to it drop their copies once it holds them; capacity is back where the placement puts it.
+    const rest = started.clients.slice(0, last);
+    started.clients[last]!.close();
+    o.progress(`bench partition: ${joiner} joins the ${rest.length} nodes left`);
+    const t1 = performance.now();
+    const joined = await spawnNode(joiner, started.args(joiner, started.nodes[0]!.peerAddr));
+    started.nodes.push(joined);
+    const cj = new ImdbClient({ server: joined.clientAddr, tls: await loadTlsDir(join(root, "certs"), "client") });
+    started.clients.splice(last, 1, cj);
+    const members = [...rest, cj];
+    const moveEnd = performance.now() + capacitySettleMs * 5;
+    let after: number[] = [];
+    for (;;) {
+      after = await Promise.all(members.map(async (x) => (await x.status()).keys));
+      const alive = (await cj.members()).filter((m) => m.status === "alive").length;
+      if (alive === members.length && after[after.length - 1]! > 0 && after.reduce((a, b) => a + b, 0) === want) break;
+      if (performance.now() > moveEnd) throw new Error(`${joiner} was not filled, or the former owners did not drop what moved, within ${capacitySettleMs * 5} ms: ${after.join(", ")} of ${want} in all`);
+      await Bun.sleep(200);
+    }
+    const joinSeconds = (performance.now() - t1) / 1000;
     return {
       nodes: o.nodes, replicationFactor: o.replicationFactor, keys: o.keys, perNode,
       shares: perNode.map((k) => round3(k / o.keys)), idealShare: round3(Math.min(o.replicationFactor, o.nodes) / o.nodes),
       capacity: round3(o.keys / Math.max(...perNode)),
       leave: { keysHeld: perNode[last]!, seconds: round3(seconds), keysPerSecond: Math.round(perNode[last]! / seconds) },
+      join: { id: joiner, seconds: round3(joinSeconds), perNode: after, capacity: round3(o.keys / Math.max(...after)) },
     };
   } finally {
     for (const x of started?.clients ?? []) x.close();

@@ -134,7 +134,8 @@ export function formatPartitionBench(r: PartitionBenchResult): string {
       ? "real nodes: not measured (--real-keys N starts 5 real nodes and writes N keys)"
       : `real nodes: ${r.real.nodes} nodes with replication factor ${r.real.replicationFactor} store ${r.real.perNode.join(" / ")} of ${r.real.keys.toLocaleString("en-US")} keys ` +
         `(shares ${r.real.shares.join(" / ")}, ideal ${r.real.idealShare}); ${r.real.capacity}x one node's keys (${targetVerdict(capacityTarget, r.real.capacity)}); ` +
-        `then one leaves, handing its ${r.real.leave.keysHeld.toLocaleString("en-US")} keys to their next owners in ${r.real.leave.seconds} s (${r.real.leave.keysPerSecond.toLocaleString("en-US")} keys/s)`,
+        `then one leaves, handing its ${r.real.leave.keysHeld.toLocaleString("en-US")} keys to their next owners in ${r.real.leave.seconds} s (${r.real.leave.keysPerSecond.toLocaleString("en-US")} keys/s); ` +
+        `then ${r.real.join.id} joins: filled, and what moved to it dropped by its former owners, in ${r.real.join.seconds} s: ${r.real.join.perNode.join(" / ")} keys, ${r.real.join.capacity}x one node's keys`,
     r.forward === null
       ? "forwarded-request overhead: not measured (--forward-writes N starts two real nodes for it)"
       : `forwarded-request overhead, ${r.forward.writes} unary Increments each (2 nodes, mutual TLS, RF 1, durability none): ` +

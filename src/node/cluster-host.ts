@@ -85,6 +85,8 @@ export interface ClusterCounters {
 }
 
 const localRoute: Route = { kind: "local" };
+/** How long eviction waits after a failed epoch renewal (ClusterHost.evict). */
+const evictRetryMs = 60_000;
 
 export class ClusterHost {
   private driver: ClusterDriver | null = null;
@@ -131,7 +133,7 @@ export class ClusterHost {
       collect: (key, digest) => engine.collect(key, digest),
       forgetCollected: (key) => engine.forgetCollected(key),
       // Not logged either: a restart may replay dropped keys; they are pushed and dropped again.
-      ...(this.o.renewActor !== undefined ? { evict: (entries: ReadonlyArray<{ key: string; digest: bigint }>) => engine.evict(entries, this.o.renewActor!) } : {}),
+      ...(this.o.renewActor !== undefined ? { evict: (entries: ReadonlyArray<{ key: string; digest: bigint }>) => this.evict(entries) } : {}),
     };
     this.driver = new ClusterDriver({
       id: cfg.id,
@@ -202,6 +204,25 @@ export class ClusterHost {
    * anti-entropy states that could promise or carry it (the driver's gate). In `sync` mode a
    * peer's value is thus neither shown nor acknowledged before it is on this node's disk.
    */
+  /** When a new epoch for an eviction last failed to be written (evictions wait evictRetryMs after it). */
+  private evictFailedAtMs = Number.NEGATIVE_INFINITY;
+
+  /**
+   * Engine.evict with the node's epoch renewal. Should the new identity fail to be written (a
+   * full or read-only disk), nothing is dropped (evict renews before it drops anything): the
+   * error is logged and eviction waits evictRetryMs, the copies staying where they are.
+   */
+  private evict(entries: ReadonlyArray<{ key: string; digest: bigint }>): number {
+    if (performance.now() - this.evictFailedAtMs < evictRetryMs) return 0;
+    try {
+      return this.o.engine.evict(entries, this.o.renewActor!);
+    } catch (e) {
+      this.evictFailedAtMs = performance.now();
+      this.o.log.error("could not start a new replica epoch to drop keys this node no longer owns: they stay here, tried again in a minute", { error: e instanceof Error ? e.message : String(e) });
+      return 0;
+    }
+  }
+
   private logged(r: MergeResult, bytes: Uint8Array, what: "delta" | "state"): void {
     if (!r.ok) {
       if (r.clockAhead !== undefined) this.clockAhead(r.clockAhead.key, r.clockAhead.aheadMs);

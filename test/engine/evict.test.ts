@@ -118,6 +118,16 @@ describe("evict", () => {
     expect(a.keyCount).toBe(0);
   });
 
+  test("a renewal that fails (the identity cannot be written) drops nothing and keeps the actor", () => {
+    const a = new Engine({ actor: "node-a/01" });
+    run(a, { kind: "incr", key: "k", amount: 1n }, T);
+    expect(() => a.evict([{ key: "k", digest: a.digest("k") as bigint }], () => {
+      throw new Error("disk full");
+    })).toThrow("disk full");
+    expect(a.has("k")).toBe(true);
+    expect(actorName(a.actor)).toBe("node-a/01");
+  });
+
   test("a key changed since its digest was read stays; one renewal for many keys; gone reported; records and deadlines dropped", () => {
     const gone: string[] = [];
     const a = new Engine({ actor: "node-a/01", onChange: (key, d) => void (d === undefined && gone.push(key)) });

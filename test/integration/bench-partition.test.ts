@@ -10,7 +10,10 @@ interface PartitionJson {
   movement: { fromNodes: number; movedShare: number; idealShare: number; leaveMovedShare: number; met: boolean };
   capacity: { nodes: number; ratio: number; met: boolean };
   forward: { writes: number; owner: { p50Ms: number; p99Ms: number }; forwarded: { p50Ms: number; p99Ms: number }; ratioP50: number; ratioP99: number } | null;
-  real: { nodes: number; replicationFactor: number; keys: number; perNode: number[]; shares: number[]; idealShare: number; capacity: number } | null;
+  real: {
+    nodes: number; replicationFactor: number; keys: number; perNode: number[]; shares: number[]; idealShare: number; capacity: number;
+    join: { id: string; seconds: number; perNode: number[]; capacity: number };
+  } | null;
 }
 
 describe("bench partition", () => {
@@ -34,6 +37,12 @@ describe("bench partition", () => {
     expect(real.perNode.reduce((a, b) => a + b, 0)).toBe(3 * 3000);
     for (const s of real.shares) expect(Math.abs(s - 0.6)).toBeLessThan(0.1);
     expect(real.capacity).toBe(Math.round((3000 / Math.max(...real.perNode)) * 1000) / 1000);
+    // The last node left, node-6 joined the four: filled, and the former owners dropped what moved
+    // (every key on exactly 3 of the 5 again, about 0.6 of them each).
+    expect(real.join.id).toBe("node-6");
+    expect(real.join.perNode.length).toBe(5);
+    expect(real.join.perNode.reduce((a, b) => a + b, 0)).toBe(3 * 3000);
+    for (const k of real.join.perNode) expect(Math.abs(k / 3000 - 0.6)).toBeLessThan(0.1);
     expect(res.forward).not.toBeNull();
     const f = res.forward!;
     expect(f.writes).toBe(50);
