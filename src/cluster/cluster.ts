@@ -550,8 +550,8 @@ export class Cluster {
    * so one move can push another): its new owners then share it with no current owner holding
    * its data, and only its former owners can fill them. Comparing former and current owners for
    * a while is that hand-off: the data flows by anti-entropy, at its rate bounds, one way (a
-   * former owner pushes what it holds and wants nothing back, AntiEntropy `owned`; it keeps its
-   * copy: nothing is dropped yet).
+   * former owner pushes what it holds and wants nothing back, AntiEntropy `owned`; it drops its
+   * copy only once the owners acknowledged its stray push: evictStrays).
    */
   private sharedLeaves(peer: NodeId): Uint8Array | null {
     const placement = this.placement();
