@@ -70,12 +70,22 @@ const joiningRoute: Route = { kind: "joining" };
 /** How often stray keys are pushed to their owners (Cluster.pushStrays), and how much at most each time. */
 export const strayPushIntervalMs = 1_000;
 export const strayPushBytesMax = 1024 * 1024;
+/** How often a former owner asks an owner again whether it keeps its strays (no answer yet, or no). */
+export const strayKeepAskMs = 5_000;
 /** Keys evictStrays drops per pass at most (whole partitions: the last one may take it past). */
 export const evictKeysPerPass = 16_384;
 /** Stray keys whose states are read at once. */
 const strayReadKeys = 256;
 
 /** Index of the first of the sorted `xs` greater than x. */
+/** What an owner did with this node's stray push of a partition (Cluster.strayPushed). */
+interface StrayServed {
+  hash: string | null;
+  keep: "asking" | "yes" | "no";
+  token: number;
+  askedAtMs: number;
+}
+
 function upperBound(xs: readonly string[], x: string): number {
   let lo = 0;
   let hi = xs.length;
@@ -232,10 +242,23 @@ export class Cluster {
 
   /**
    * Per partition, the owners that acknowledged this node's stray keys of it (see pushStrays),
-   * each with the partition's hash (HashTree.partitionHashKey) when its push began, or null when
-   * the push passed a key over (left to anti-entropy): such a partition is not evicted.
+   * each with the partition's hash (HashTree.partitionHashKey) when its push began (null when the
+   * push passed a key over, left to anti-entropy: such a partition is not evicted) and what the
+   * owner answered when asked whether it keeps them (evictStrays): `asking` until it answers
+   * (asked again every strayKeepAskMs), `yes` or `no` (asked again later too: views converge).
    */
-  private readonly strayPushed = new Map<number, Map<NodeId, string | null>>();
+  private readonly strayPushed = new Map<number, Map<NodeId, StrayServed>>();
+  /** Tokens of keep asks (stray-keep), so that a late answer to an earlier ask is not taken for this one. */
+  private strayKeepToken = 0;
+  /**
+   * Partitions evicted down to what this node may not drop (deleted keys' records: the
+   * collector's to drop), with the partition's hash then: not evicted again until it changes.
+   */
+  private readonly straySettled = new Map<number, string>();
+  /** Peers some of whose deltas this node refused to merge (since they were last seen coming back): it keeps none of their strays. */
+  private readonly refusedFrom = new Set<NodeId>();
+  /** Set from a leave's first hand-off to its end (or until it is called off): this node keeps no stray. */
+  private leaving = false;
   /**
    * Pushes under way, by `${partition} ${owner}`: the last key queued (keys go in sorted order,
    * a slice at a time), the stream's seq and cut count after it, whether it was the last, and
@@ -273,7 +296,7 @@ export class Cluster {
     const served = (p: number, to: NodeId, hash: string | null): void => {
       let set = this.strayPushed.get(p);
       if (set === undefined) this.strayPushed.set(p, (set = new Map()));
-      set.set(to, hash);
+      set.set(to, { hash, keep: "asking", token: 0, askedAtMs: Number.NEGATIVE_INFINITY });
     };
     // What the streams acknowledged: a finished push serves its owner; a cut one starts over.
     for (const [k, x] of this.strayProgress) {
@@ -301,6 +324,7 @@ export class Cluster {
       if (mine[p] === 1) {
         // Owned again: should it stop owning it later, what it holds then goes out afresh.
         this.strayPushed.delete(p);
+        this.straySettled.delete(p);
         continue;
       }
       if (this.tree.partitionKeyCount(p) === 0) continue; // nothing of it here (most partitions: O(1))
@@ -358,57 +382,116 @@ export class Cluster {
         this.strayProgress.set(`${p} ${t}`, { p, to: t, lastKey: last, seq: s.queued, cuts: s.cuts, complete: i >= keys.length, hash });
       }
     }
-    this.evictStrays(placement, mine);
+    this.evictStrays(placement, mine, alive);
   }
 
   /**
    * Drops the keys of partitions this node does not own (`mine` 0) once every owner in the
    * current placement acknowledged their stray push (durably: a delta is acknowledged after its
-   * WAL append) and the partition did not change here since that push began: they are the
-   * owners' to keep now, and this node stops spending memory on them. A partition that changed
-   * since (a stray arriving late) is pushed again first; one with a key the push passed over
-   * (above one delta's bound), or an owner that is not alive (dead, not yet reaped: it is in the
-   * placement but cannot be served), is kept. The store drops them with no delta and no record
-   * (ReplicaStore.evict: a new actor first if this one wrote any of them). Not logged in the
-   * WAL: a restart may replay dropped keys back; they are strays again, pushed (the owners
-   * change nothing) and dropped again. At most evictKeysPerPass keys per pass.
+   * WAL append), the partition did not change here since that push began, and each owner, asked
+   * afterwards (`stray-keep`), answered that it keeps them (keepsStraysOf: it owns the partition
+   * in its own placement, is not leaving, takes this node's data and refused none of it). An
+   * acknowledgement alone says a delta arrived, not that it is kept: a leaving node, or one whose
+   * placement gives the partition back to this node, acknowledges too (both lost writes). A
+   * partition that changed since its push is pushed again first; one with a key the push passed
+   * over (above one delta's bound), or an owner that is not alive (dead, not yet reaped: it is
+   * in the placement but cannot answer), is kept. The store drops the keys with no delta and no
+   * record, and not deleted keys' records, which only the collector may drop (it waits for
+   * every stream to this node to deliver what is queued, so that an older write cannot arrive
+   * after the record: gc.ts); a new actor first if this one wrote any (ReplicaStore.evict). Not
+   * logged in the WAL: a restart may replay dropped keys back; they are strays again, pushed
+   * (the owners change nothing) and dropped again. At most evictKeysPerPass keys per pass.
    */
-  private evictStrays(placement: Placement, mine: Uint8Array): void {
+  private evictStrays(placement: Placement, mine: Uint8Array, alive: ReadonlyMap<NodeId, { id: NodeId; addr: string }>): void {
     const evict = this.store.evict;
     if (evict === undefined) return;
+    const now = this.env.nowMs();
     let budget = evictKeysPerPass;
     for (const [p, served] of this.strayPushed) {
       if (budget <= 0) return;
       if (mine[p] === 1) continue;
       if (this.tree.partitionKeyCount(p) === 0) {
         this.strayPushed.delete(p);
+        this.straySettled.delete(p);
         continue;
       }
       const hash = this.tree.partitionHashKey(p);
+      if (this.straySettled.get(p) === hash) continue;
       let all = true;
       for (const o of placement.owners(p)) {
         const h = served.get(o);
-        if (h === undefined || h === null) all = false;
-        else if (h !== hash) {
+        if (h === undefined || h.hash === null) {
+          all = false;
+          continue;
+        }
+        if (h.hash !== hash) {
           // Changed here since that push began: it goes to that owner again.
           served.delete(o);
           all = false;
+          continue;
+        }
+        if (h.keep === "yes") continue;
+        all = false;
+        const to = alive.get(o);
+        if (to !== undefined && now - h.askedAtMs >= strayKeepAskMs) {
+          h.keep = "asking";
+          h.token = (this.strayKeepToken = (this.strayKeepToken + 1) >>> 0);
+          h.askedAtMs = now;
+          this.outbox.send(to.id, to.addr, { kind: "stray-keep", partition: p, token: h.token });
         }
       }
       if (!all) continue;
       const [start, end] = this.tree.partitionLeaves(p);
       const entries: Array<{ key: string; digest: bigint }> = [];
       for (let leaf = start; leaf < end; leaf++) for (const e of this.tree.leafEntries(leaf)) entries.push(e);
+      budget -= entries.length;
       const dropped = evict.call(this.store, entries);
+      if (dropped === null) return; // the store cannot now (ClusterHost.evict): later
       // The engine reports the dropped keys gone (lazily under deferChanges): the tree follows now.
       this.syncTree();
-      this.strayPushed.delete(p);
-      budget -= entries.length;
-      if (dropped === 0) continue; // only remembered records of collected keys (gc.ts) were listed
+      // What is left (records, remembered collected keys) waits for its own change.
+      const left = this.tree.partitionKeyCount(p) === 0 ? null : this.tree.partitionHashKey(p);
+      if (left === null) {
+        this.strayPushed.delete(p);
+        this.straySettled.delete(p);
+      } else {
+        this.straySettled.set(p, left);
+        for (const h of served.values()) if (h.hash !== null) h.hash = left;
+      }
+      if (dropped === 0) continue;
       this.evicted.keys += dropped;
       this.evicted.partitions++;
       this.events.push({ kind: "keys-evicted", partition: p, keys: dropped });
     }
+  }
+
+  /**
+   * Does this node keep the strays `from` pushed of partition `p` (see evictStrays)? Only if it
+   * owns p in its own placement, has the cluster's member list, is not leaving or quarantined,
+   * takes `from`'s data, and refused none of it since `from` was last seen coming back.
+   */
+  private keepsStraysOf(from: NodeId, p: number): boolean {
+    const placement = this.placement();
+    if (placement === null || !this.membership.synced || this.leaving || this.gc.isQuarantined) return false;
+    if (!Number.isSafeInteger(p) || p < 0 || p >= placement.partitions) return false;
+    return placement.owns(this.membership.selfId(), p) && this.gc.accepts(from) && !this.refusedFrom.has(from);
+  }
+
+  /** The answer of `from` to a keep ask of this node (stray-keep). */
+  private onStrayKept(from: NodeId, msg: { partition: number; token: number; keeps: boolean }): void {
+    const h = this.strayPushed.get(msg.partition)?.get(from);
+    if (h === undefined || h.keep !== "asking" || h.token !== msg.token) return;
+    h.keep = msg.keeps ? "yes" : "no";
+  }
+
+  /** A leave hands off (handOffPlan) or is announced: from now on this node keeps no stray (see keepsStraysOf). */
+  private beginLeave(): void {
+    this.leaving = true;
+  }
+
+  /** The leave failed or was refused: the node goes on as a member and keeps strays again. */
+  leaveCalledOff(): void {
+    this.leaving = false;
   }
 
   /** Keys and partitions this node dropped because their owners hold them (evictStrays). */
@@ -418,6 +501,7 @@ export class Cluster {
 
   /** `id` died, came back or left: stray keys are pushed to it again where it owns their partition. */
   private strayForget(id: NodeId): void {
+    this.refusedFrom.delete(id);
     for (const set of this.strayPushed.values()) set.delete(id);
     for (const [k, x] of this.strayProgress) if (x.to === id) this.strayProgress.delete(k);
   }
@@ -453,11 +537,21 @@ export class Cluster {
     }
     for (const m of env.messages) {
       switch (m.kind) {
-        case "delta-batch":
+        case "delta-batch": {
           // Replica data only from a member whose life shook hands (gc.ts): unacknowledged,
           // the batch is sent again once it has.
           if (!this.gc.accepts(from)) break;
-          this.guardStore(from, () => this.deltas.handle(from, env.fromAddr, m));
+          // A merge refused (acknowledged all the same: the stream must go on) means this node
+          // may lack what `from` holds: it keeps none of its strays (keepsStraysOf).
+          const refused = this.store.refusals?.() ?? 0;
+          if (!this.guardStore(from, () => this.deltas.handle(from, env.fromAddr, m)) || (this.store.refusals?.() ?? 0) !== refused) this.refusedFrom.add(from);
+          break;
+        }
+        case "stray-keep":
+          this.outbox.send(from, env.fromAddr, { kind: "stray-kept", partition: m.partition, token: m.token, keeps: this.keepsStraysOf(from, m.partition) });
+          break;
+        case "stray-kept":
+          this.onStrayKept(from, m);
           break;
         case "delta-ack":
           this.guardStore(from, () => this.deltas.handle(from, env.fromAddr, m));
@@ -489,11 +583,14 @@ export class Cluster {
    * The store port throws only for bytes it cannot decode (a peer's bad delta or state):
    * that refuses the message instead of stopping the node.
    */
-  private guardStore(from: NodeId, f: () => void): void {
+  /** Runs a store step for a message from `from`; false (and an event) if the store refused it. */
+  private guardStore(from: NodeId, f: () => void): boolean {
     try {
       f();
+      return true;
     } catch (e) {
       this.events.push({ kind: "message-refused", from, reason: `store: ${e instanceof Error ? e.message : String(e)}` });
+      return false;
     }
   }
 
@@ -644,6 +741,7 @@ export class Cluster {
    * pendingBroadcasts() is 0, or leaveAnnounceMs passed (ClusterDriver.leave).
    */
   leave(): void {
+    this.beginLeave();
     this.membership.leave();
   }
 
@@ -737,6 +835,7 @@ export class Cluster {
     // takes writes, then, writes stopped, what changed meanwhile.
     let keys: Iterable<string>;
     if (pass === "all") {
+      this.beginLeave();
       // Kept if a hand-off is already collecting (a second leave at once: the node runs one).
       this.changedDuringHandOff ??= new Set();
       keys = all();

@@ -40,9 +40,17 @@ export interface ReplicaStore {
    * Optional (eviction, Cluster.evictStrays): drops each key whose digest is still the one given,
    * as if it had never been here - no delta, no record - because the partition's owners hold it;
    * returns how many it dropped. The store must first make sure none of its later writes can
-   * claim what it drops as removed (Engine.evict renews the actor). Absent: nothing is evicted.
+   * claim what it drops as removed (Engine.evict renews the actor), and drop no deleted key's
+   * record (the collector's to drop). null: it cannot now (tried again later). Absent: nothing
+   * is evicted.
    */
-  evict?(entries: ReadonlyArray<{ key: string; digest: bigint }>): number;
+  evict?(entries: ReadonlyArray<{ key: string; digest: bigint }>): number | null;
+  /**
+   * Optional: how many merges (deltas or states) the store refused so far (a clock too far
+   * behind a timestamp, a bound exceeded) without throwing; the cluster then keeps none of the
+   * sender's strays (Cluster.keepsStraysOf). A store that throws on a refusal needs none.
+   */
+  refusals?(): number;
   /** Optional: the collected key's record need not be kept any longer (Engine.forgetCollected). */
   forgetCollected?(key: string): void;
 }

@@ -57,6 +57,8 @@ export const MessageKind = {
   gcHello: 20,
   gcProbe: 21,
   gcConfirm: 22,
+  strayKeep: 23,
+  strayKept: 24,
 } as const;
 
 /** Member status codes in push-pull. ONLY APPEND TO THIS LIST. */
@@ -159,7 +161,18 @@ export type Message =
    * this node had queued for the prober by then; `confirms`: confirmations sent so far, this one
    * included (see AeStamp).
    */
-  | { kind: "gc-confirm"; round: number; streamEpoch: number; sigma: number; confirms: number; generation: number };
+  | { kind: "gc-confirm"; round: number; streamEpoch: number; sigma: number; confirms: number; generation: number }
+  /**
+   * A former owner of `partition` has pushed the keys it holds of it to the receiver (every
+   * slice acknowledged) and asks whether the receiver keeps them (Cluster.evictStrays); `token`
+   * matches the answer to this ask.
+   */
+  | { kind: "stray-keep"; partition: number; token: number }
+  /**
+   * The answer: `keeps` when the receiver owns the partition in its own placement, is not
+   * leaving, takes the asker's data and refused none of it (Cluster.keepsStraysOf).
+   */
+  | { kind: "stray-kept"; partition: number; token: number; keeps: boolean };
 
 export interface Envelope {
   /** The sender's advertised peer address, so that a reply can reach a node not yet known. */
@@ -351,6 +364,12 @@ function encodeMessage(w: Writer, m: Message): void {
       return;
     case "gc-confirm":
       w.u8(MessageKind.gcConfirm); w.varint(m.round); w.u32(m.streamEpoch); w.varint(m.sigma); w.varint(m.confirms); w.varint(m.generation);
+      return;
+    case "stray-keep":
+      w.u8(MessageKind.strayKeep); w.varint(m.partition); w.u32(m.token);
+      return;
+    case "stray-kept":
+      w.u8(MessageKind.strayKept); w.varint(m.partition); w.u32(m.token); w.u8(m.keeps ? 1 : 0);
       return;
     default: {
       const never: never = m;
@@ -613,6 +632,15 @@ function decodeMessage(r: Reader): Message | null {
     }
     case MessageKind.gcConfirm:
       return { kind: "gc-confirm", round: r.varint(), streamEpoch: r.u32(), sigma: r.varint(), confirms: r.varint(), generation: r.varint() };
+    case MessageKind.strayKeep:
+      return { kind: "stray-keep", partition: r.varint(), token: r.u32() };
+    case MessageKind.strayKept: {
+      const partition = r.varint();
+      const token = r.u32();
+      const keeps = r.u8();
+      if (keeps > 1) throw new WireError("bad-value", `stray-kept flag ${keeps}`);
+      return { kind: "stray-kept", partition, token, keeps: keeps === 1 };
+    }
     case MessageKind.aeTree64: {
       r.u8();
       r.u8();

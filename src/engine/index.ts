@@ -1167,7 +1167,9 @@ export class Engine {
    * Drops keys this replica holds for another (a partition it no longer owns, src/cluster
    * cluster.ts evictStrays) once their owners confirmed holding them: each key whose digest is
    * still the one given leaves the table - no delta, no record, reported to onChange as gone.
-   * Returns the keys dropped.
+   * Deleted keys' records stay: only collection may drop them (collect), once no write they
+   * cover can still arrive here; dropped earlier, such a write would come back. Returns the
+   * keys dropped.
    *
    * A dropped key's contributions of this replica's actor then live only on the owners. Were
    * the actor to write the key again here (owning it once more, before a fill brought them
@@ -1187,7 +1189,7 @@ export class Engine {
     const me = actorUtf8(this.actor);
     for (const { key, digest } of entries) {
       const i = this.indexOf(key);
-      if (i < 0 || this.computeDigest(i) !== digest) continue;
+      if (i < 0 || ((t.flags[i] as number) & Flag.Absent) !== 0 || this.computeDigest(i) !== digest) continue;
       found.push(i);
       if (!own && containsBytes(this.encodeAt(i, t.keyBytes(i)), me)) own = true;
     }
@@ -1196,10 +1198,6 @@ export class Engine {
     for (const i of found) {
       const key = decodeKey(t.keyBytes(i));
       this.noteDeadline(key, this.deadlineAt(i)?.atMs() ?? null, null);
-      if (((t.flags[i] as number) & Flag.Absent) !== 0) {
-        this.absentCount--;
-        this.tombs.release(i);
-      }
       t.objects.delete(i);
       t.remove(i);
       if (this.onChange !== null) {

@@ -82,6 +82,8 @@ export interface ClusterCounters {
   clockAheadRefused: number;
   /** Keys that came to hold a second (third...) type here: type conflicts, each logged once. */
   typeConflicts: number;
+  /** Remote deltas and states this node refused to merge (clock ahead, a bound exceeded). */
+  mergesRefused: number;
 }
 
 const localRoute: Route = { kind: "local" };
@@ -100,6 +102,7 @@ export class ClusterHost {
     backlogOverflows: 0,
     clockAheadRefused: 0,
     typeConflicts: 0,
+    mergesRefused: 0,
   };
   private readonly listeners: Array<(e: ClusterEvent) => void> = [];
   /** Local WAL appends not settled yet (see localAppend). */
@@ -132,6 +135,7 @@ export class ClusterHost {
       // Not logged: a restart replays the delete again and the record is collected again.
       collect: (key, digest) => engine.collect(key, digest),
       forgetCollected: (key) => engine.forgetCollected(key),
+      refusals: () => this.counters.mergesRefused,
       // Not logged either: a restart may replay dropped keys; they are pushed and dropped again.
       ...(this.o.renewActor !== undefined ? { evict: (entries: ReadonlyArray<{ key: string; digest: bigint }>) => this.evict(entries) } : {}),
     };
@@ -212,19 +216,20 @@ export class ClusterHost {
    * full or read-only disk), nothing is dropped (evict renews before it drops anything): the
    * error is logged and eviction waits evictRetryMs, the copies staying where they are.
    */
-  private evict(entries: ReadonlyArray<{ key: string; digest: bigint }>): number {
-    if (performance.now() - this.evictFailedAtMs < evictRetryMs) return 0;
+  private evict(entries: ReadonlyArray<{ key: string; digest: bigint }>): number | null {
+    if (performance.now() - this.evictFailedAtMs < evictRetryMs) return null;
     try {
       return this.o.engine.evict(entries, this.o.renewActor!);
     } catch (e) {
       this.evictFailedAtMs = performance.now();
       this.o.log.error("could not start a new replica epoch to drop keys this node no longer owns: they stay here, tried again in a minute", { error: e instanceof Error ? e.message : String(e) });
-      return 0;
+      return null;
     }
   }
 
   private logged(r: MergeResult, bytes: Uint8Array, what: "delta" | "state"): void {
     if (!r.ok) {
+      this.counters.mergesRefused++;
       if (r.clockAhead !== undefined) this.clockAhead(r.clockAhead.key, r.clockAhead.aheadMs);
       else this.o.log.warn(`refused a remote ${what}`, { error: r.error.message });
       return;
@@ -539,6 +544,10 @@ export class ClusterHost {
         stopWrites();
         const second = await handOffForLeave(ports("changed"), Math.max(1, end - performance.now()));
         this.o.log.info("handed this node's keys to their next owners", { keys: first.keys, merged: first.merged + second.merged, bytes: first.bytes + second.bytes, targets: first.targets, changedMeanwhile: second.keys, ms: Math.round(performance.now() - t0) });
+      } catch (e) {
+        // Not leaving after all: the node goes on, and keeps others' strays again.
+        d.cluster.leaveCalledOff();
+        throw e;
       } finally {
         d.cluster.handOffEnded();
       }

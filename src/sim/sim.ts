@@ -544,15 +544,18 @@ export class Simulation {
   handOff(i: number): string | null {
     const n = this.node(i);
     if (n.cluster === null) return "not running";
-    const plan = n.cluster.handOffPlan();
-    if (plan.kind === "refused") return plan.reason;
+    const c = n.cluster;
+    // As ClusterHost.leave: a hand-off that fails calls the leave off (the node goes on).
+    const calledOff = (why: string): string => (c.leaveCalledOff(), why);
+    const plan = c.handOffPlan();
+    if (plan.kind === "refused") return calledOff(plan.reason);
     for (const t of plan.targets) {
       const target = this.nodes.find((m) => m.id === t.id);
-      if (target === undefined || target.cluster === null || !this.connected(i, target.index)) return `${t.id} cannot be reached`;
-      const stamp = n.cluster.readStamp();
+      if (target === undefined || target.cluster === null || !this.connected(i, target.index)) return calledOff(`${t.id} cannot be reached`);
+      const stamp = c.readStamp();
       const r = target.cluster.mergeHandOff(n.id, n.store.states(t.keys), stamp);
       this.afterStep(target);
-      if (r.kind !== "merged") return `${t.id} refused the hand-off (${r.kind})`;
+      if (r.kind !== "merged") return calledOff(`${t.id} refused the hand-off (${r.kind})`);
     }
     return null;
   }
