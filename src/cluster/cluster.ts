@@ -8,7 +8,7 @@ import { Membership, type MemberRemoval } from "./membership.ts";
 import { Outbox } from "./outbox.ts";
 import type { ReplicaStore } from "./store.ts";
 import { asNodeId, type ClusterEvent, type Env, type Incarnation, type MemberStatus, type MemberView, type NodeId, type Outbound } from "./types.ts";
-import { decodeEnvelope, deltaBytesMax, WireError, type AeStamp, type Envelope } from "./wire.ts";
+import { decodeEnvelope, deltaBytesMax, WireError, type AeStamp, type Envelope, type StrayAnswer } from "./wire.ts";
 import { TombstoneCollector, type GcDurableState, type GcOptions } from "./gc.ts";
 import { tsClocks } from "../accel/clocks-ts.ts";
 import { Placement, partitionOf, partitionOfUtf8 } from "./placement.ts";
@@ -72,6 +72,13 @@ export const strayPushIntervalMs = 1_000;
 export const strayPushBytesMax = 1024 * 1024;
 /** How often a former owner asks an owner again whether it keeps its strays (no answer yet, or no). */
 export const strayKeepAskMs = 5_000;
+/**
+ * How long an owner's yes counts: evictStrays drops only on a yes this recent (asked again
+ * otherwise), so that an owner that started leaving or lost data since is asked again first
+ * (a yes left unused while a pass's key budget ran out was acted on after the owner's hand-off
+ * gave the keys back: a review's test lost 7,514 of 60,000).
+ */
+export const strayKeepFreshMs = 2_000;
 /** Keys evictStrays drops per pass at most (whole partitions: the last one may take it past). */
 export const evictKeysPerPass = 16_384;
 /** Stray keys whose states are read at once. */
@@ -84,6 +91,12 @@ interface StrayServed {
   keep: "asking" | "yes" | "no";
   token: number;
   askedAtMs: number;
+  /** When the last yes came (a yes counts for strayKeepFreshMs). */
+  answeredAtMs: number;
+  /** The push, as the keep ask names it: this process's stream epoch and the push's seqs. */
+  epoch: number;
+  firstSeq: number;
+  lastSeq: number;
 }
 
 function upperBound(xs: readonly string[], x: string): number {
@@ -255,8 +268,11 @@ export class Cluster {
    * collector's to drop), with the partition's hash then: not evicted again until it changes.
    */
   private readonly straySettled = new Map<number, string>();
-  /** Peers some of whose deltas this node refused to merge (since they were last seen coming back): it keeps none of their strays. */
-  private readonly refusedFrom = new Set<NodeId>();
+  /**
+   * Per peer, the delta stream epoch (one per process of the peer) some of whose deltas this node
+   * refused to merge: it keeps none of that stream's strays (a restarted peer pushes anew).
+   */
+  private readonly refusedFrom = new Map<NodeId, number>();
   /** Set from a leave's first hand-off to its end (or until it is called off): this node keeps no stray. */
   private leaving = false;
   /**
@@ -264,7 +280,7 @@ export class Cluster {
    * a slice at a time), the stream's seq and cut count after it, whether it was the last, and
    * the partition's hash when the push began (null once a key was passed over).
    */
-  private readonly strayProgress = new Map<string, { p: number; to: NodeId; lastKey: string; seq: number; cuts: number; complete: boolean; hash: string | null }>();
+  private readonly strayProgress = new Map<string, { p: number; to: NodeId; lastKey: string; firstSeq: number; seq: number; cuts: number; complete: boolean; hash: string | null }>();
   /** Keys and partitions dropped by eviction (evictStrays), and evictions that renewed nothing. */
   private readonly evicted = { keys: 0, partitions: 0 };
   private nextStrayAtMs = 0;
@@ -293,10 +309,10 @@ export class Cluster {
     const now = this.env.nowMs();
     if (now < this.nextStrayAtMs) return;
     this.nextStrayAtMs = now + strayPushIntervalMs;
-    const served = (p: number, to: NodeId, hash: string | null): void => {
+    const served = (p: number, to: NodeId, hash: string | null, firstSeq: number, lastSeq: number): void => {
       let set = this.strayPushed.get(p);
       if (set === undefined) this.strayPushed.set(p, (set = new Map()));
-      set.set(to, { hash, keep: "asking", token: 0, askedAtMs: Number.NEGATIVE_INFINITY });
+      set.set(to, { hash, keep: "asking", token: 0, askedAtMs: Number.NEGATIVE_INFINITY, answeredAtMs: Number.NEGATIVE_INFINITY, epoch: this.deltas.streamEpoch, firstSeq, lastSeq });
     };
     // What the streams acknowledged: a finished push serves its owner; a cut one starts over.
     for (const [k, x] of this.strayProgress) {
@@ -304,7 +320,7 @@ export class Cluster {
       if (s.cuts !== x.cuts) this.strayProgress.delete(k);
       else if (s.acked >= x.seq && x.complete) {
         this.strayProgress.delete(k);
-        served(x.p, x.to, x.hash);
+        served(x.p, x.to, x.hash, x.firstSeq, x.seq);
       }
     }
     const placement = this.placement();
@@ -345,6 +361,8 @@ export class Cluster {
         const x = this.strayProgress.get(`${p} ${t}`);
         const from = x === undefined ? 0 : upperBound(keys, x.lastKey);
         let hash = x === undefined ? this.tree.partitionHashKey(p) : x.hash;
+        // The stream's first seq of this push (the keep ask names the push by its seqs).
+        const firstSeq = x === undefined ? this.deltas.streamOf(t).queued + 1 : x.firstSeq;
         const b = this.deltas.backlog(t);
         let entriesRoom = entriesCap - b.entries;
         let bytesRoom = bytesCap - b.bytes;
@@ -379,7 +397,7 @@ export class Cluster {
         }
         if (last === null) continue; // no room for even one: later
         const s = this.deltas.streamOf(t);
-        this.strayProgress.set(`${p} ${t}`, { p, to: t, lastKey: last, seq: s.queued, cuts: s.cuts, complete: i >= keys.length, hash });
+        this.strayProgress.set(`${p} ${t}`, { p, to: t, lastKey: last, firstSeq, seq: s.queued, cuts: s.cuts, complete: i >= keys.length, hash });
       }
     }
     this.evictStrays(placement, mine, alive);
@@ -430,14 +448,15 @@ export class Cluster {
           all = false;
           continue;
         }
-        if (h.keep === "yes") continue;
+        // A yes counts while it is fresh: an owner may start leaving, or lose what it held, after it.
+        if (h.keep === "yes" && now - h.answeredAtMs <= strayKeepFreshMs) continue;
         all = false;
         const to = alive.get(o);
-        if (to !== undefined && now - h.askedAtMs >= strayKeepAskMs) {
+        if (to !== undefined && (h.keep === "yes" || now - h.askedAtMs >= strayKeepAskMs)) {
           h.keep = "asking";
           h.token = (this.strayKeepToken = (this.strayKeepToken + 1) >>> 0);
           h.askedAtMs = now;
-          this.outbox.send(to.id, to.addr, { kind: "stray-keep", partition: p, token: h.token });
+          this.outbox.send(to.id, to.addr, { kind: "stray-keep", partition: p, token: h.token, epoch: h.epoch, firstSeq: h.firstSeq, lastSeq: h.lastSeq });
         }
       }
       if (!all) continue;
@@ -470,18 +489,28 @@ export class Cluster {
    * owns p in its own placement, has the cluster's member list, is not leaving or quarantined,
    * takes `from`'s data, and refused none of it since `from` was last seen coming back.
    */
-  private keepsStraysOf(from: NodeId, p: number): boolean {
+  private keepsStraysOf(from: NodeId, ask: { partition: number; epoch: number; firstSeq: number; lastSeq: number }): StrayAnswer {
+    const p = ask.partition;
     const placement = this.placement();
-    if (placement === null || !this.membership.synced || this.leaving || this.gc.isQuarantined) return false;
-    if (!Number.isSafeInteger(p) || p < 0 || p >= placement.partitions) return false;
-    return placement.owns(this.membership.selfId(), p) && this.gc.accepts(from) && !this.refusedFrom.has(from);
+    if (placement === null || !this.membership.synced || this.leaving || this.gc.isQuarantined) return "no";
+    if (!Number.isSafeInteger(p) || p < 0 || p >= placement.partitions) return "no";
+    if (!placement.owns(this.membership.selfId(), p) || !this.gc.accepts(from) || this.refusedFrom.get(from) === ask.epoch) return "no";
+    // Merged by this very process: an acknowledgement from an earlier one (a restart since, under
+    // interval or none durability) may stand for deltas it lost. Then the push is made again.
+    return this.deltas.receivedWhole(from, ask.epoch, ask.firstSeq, ask.lastSeq) ? "yes" : "again";
   }
 
   /** The answer of `from` to a keep ask of this node (stray-keep). */
-  private onStrayKept(from: NodeId, msg: { partition: number; token: number; keeps: boolean }): void {
-    const h = this.strayPushed.get(msg.partition)?.get(from);
+  private onStrayKept(from: NodeId, msg: { partition: number; token: number; answer: StrayAnswer }): void {
+    const served = this.strayPushed.get(msg.partition);
+    const h = served?.get(from);
     if (h === undefined || h.keep !== "asking" || h.token !== msg.token) return;
-    h.keep = msg.keeps ? "yes" : "no";
+    if (msg.answer === "again") {
+      served!.delete(from); // pushed to it again from the start
+      return;
+    }
+    h.keep = msg.answer;
+    h.answeredAtMs = this.env.nowMs();
   }
 
   /** A leave hands off (handOffPlan) or is announced: from now on this node keeps no stray (see keepsStraysOf). */
@@ -501,7 +530,6 @@ export class Cluster {
 
   /** `id` died, came back or left: stray keys are pushed to it again where it owns their partition. */
   private strayForget(id: NodeId): void {
-    this.refusedFrom.delete(id);
     for (const set of this.strayPushed.values()) set.delete(id);
     for (const [k, x] of this.strayProgress) if (x.to === id) this.strayProgress.delete(k);
   }
@@ -544,11 +572,11 @@ export class Cluster {
           // A merge refused (acknowledged all the same: the stream must go on) means this node
           // may lack what `from` holds: it keeps none of its strays (keepsStraysOf).
           const refused = this.store.refusals?.() ?? 0;
-          if (!this.guardStore(from, () => this.deltas.handle(from, env.fromAddr, m)) || (this.store.refusals?.() ?? 0) !== refused) this.refusedFrom.add(from);
+          if (!this.guardStore(from, () => this.deltas.handle(from, env.fromAddr, m)) || (this.store.refusals?.() ?? 0) !== refused) this.refusedFrom.set(from, m.epoch);
           break;
         }
         case "stray-keep":
-          this.outbox.send(from, env.fromAddr, { kind: "stray-kept", partition: m.partition, token: m.token, keeps: this.keepsStraysOf(from, m.partition) });
+          this.outbox.send(from, env.fromAddr, { kind: "stray-kept", partition: m.partition, token: m.token, answer: this.keepsStraysOf(from, m) });
           break;
         case "stray-kept":
           this.onStrayKept(from, m);
@@ -865,6 +893,8 @@ export class Cluster {
   mergeHandOff(from: NodeId, entries: ReadonlyArray<readonly [string, Uint8Array]>, stamp: AeStamp): { kind: "merged"; keys: number } | { kind: "not-accepted" | "stale" } {
     if (!this.gc.accepts(from)) return { kind: "not-accepted" };
     if (!this.gc.acceptsStates(from, stamp)) return { kind: "stale" };
+    // `from` is leaving: whatever it said it keeps of this node's strays no longer holds.
+    this.strayForget(from);
     const kept = entries.filter(([k, st]) => !this.gc.skipsKey(k, st));
     if (kept.length > 0) this.store.mergeStates(kept);
     return { kind: "merged", keys: kept.length };

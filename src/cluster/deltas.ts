@@ -36,6 +36,8 @@ interface PeerOut {
 interface PeerIn {
   epoch: number;
   contiguous: number;
+  /** contiguous when this process began the record: seqs at or below it did not arrive here (see receivedWhole). */
+  startFloor: number;
 }
 
 export interface PeerAddress {
@@ -128,6 +130,17 @@ export class DeltaPush {
     return rec !== undefined && rec.epoch === epoch && rec.contiguous >= seq;
   }
 
+  /**
+   * Did this process itself receive and merge every delta `peer`'s stream `epoch` numbered from
+   * `first` to `last`? Not if the record began above `first` (this process started, or the
+   * peer's stream restarted, after they were sent: an acknowledgement of them may have come from
+   * an earlier process that lost them) - the stray push's keep ask relies on it (Cluster).
+   */
+  receivedWhole(peer: NodeId, epoch: number, first: number, last: number): boolean {
+    const rec = this.inbound.get(peer);
+    return rec !== undefined && rec.epoch === epoch && rec.startFloor < first && rec.contiguous >= last;
+  }
+
   /** Forgets a dead, left or reaped peer's stream (its backlog would never drain). */
   peerGone(peer: NodeId): void {
     const o = this.out.get(peer);
@@ -208,7 +221,7 @@ export class DeltaPush {
         // floor it no longer holds (acknowledged before, or handed to anti-entropy); everything
         // from the floor on must arrive here before it is acknowledged. Starting at this batch's
         // firstSeq instead would acknowledge the lost batches before it.
-        rec = { epoch: msg.epoch, contiguous: msg.floorSeq - 1 };
+        rec = { epoch: msg.epoch, contiguous: msg.floorSeq - 1, startFloor: msg.floorSeq - 1 };
         this.inbound.set(from, rec);
       }
       // The floor only rises when the sender stops holding deltas: nothing left to wait for.

@@ -130,6 +130,9 @@ export type DeadMsg = { kind: "dead"; id: NodeId; incarnation: Incarnation; from
 export type LeftMsg = { kind: "left"; id: NodeId; incarnation: Incarnation };
 /** A membership update: what gossip spreads and piggybacks. */
 export type UpdateMsg = AliveMsg | SuspectMsg | DeadMsg | LeftMsg;
+/** An owner's answer to a keep ask (stray-kept). ONLY APPEND TO THIS LIST: the index is the wire code. */
+export const strayAnswers = ["no", "yes", "again"] as const;
+export type StrayAnswer = (typeof strayAnswers)[number];
 
 export type Message =
   | { kind: "ping"; seq: number; target: NodeId }
@@ -163,16 +166,19 @@ export type Message =
    */
   | { kind: "gc-confirm"; round: number; streamEpoch: number; sigma: number; confirms: number; generation: number }
   /**
-   * A former owner of `partition` has pushed the keys it holds of it to the receiver (every
-   * slice acknowledged) and asks whether the receiver keeps them (Cluster.evictStrays); `token`
-   * matches the answer to this ask.
+   * A former owner of `partition` has pushed the keys it holds of it to the receiver, as the
+   * deltas `firstSeq`..`lastSeq` of its delta stream `epoch` (every one acknowledged), and asks
+   * whether the receiver keeps them (Cluster.evictStrays); `token` matches the answer to the ask.
    */
-  | { kind: "stray-keep"; partition: number; token: number }
+  | { kind: "stray-keep"; partition: number; token: number; epoch: number; firstSeq: number; lastSeq: number }
   /**
-   * The answer: `keeps` when the receiver owns the partition in its own placement, is not
-   * leaving, takes the asker's data and refused none of it (Cluster.keepsStraysOf).
+   * The answer (Cluster.keepsStraysOf): `yes` when the receiver owns the partition in its own
+   * placement, is not leaving, takes the asker's data, refused none of it, and merged that whole
+   * push in its current process; `again` when this process did not receive all of it (it
+   * restarted since: the acknowledgement may have come from a process that lost it), so the
+   * push must be made again; `no` otherwise.
    */
-  | { kind: "stray-kept"; partition: number; token: number; keeps: boolean };
+  | { kind: "stray-kept"; partition: number; token: number; answer: StrayAnswer };
 
 export interface Envelope {
   /** The sender's advertised peer address, so that a reply can reach a node not yet known. */
@@ -366,10 +372,10 @@ function encodeMessage(w: Writer, m: Message): void {
       w.u8(MessageKind.gcConfirm); w.varint(m.round); w.u32(m.streamEpoch); w.varint(m.sigma); w.varint(m.confirms); w.varint(m.generation);
       return;
     case "stray-keep":
-      w.u8(MessageKind.strayKeep); w.varint(m.partition); w.u32(m.token);
+      w.u8(MessageKind.strayKeep); w.varint(m.partition); w.u32(m.token); w.u32(m.epoch); w.varint(m.firstSeq); w.varint(m.lastSeq);
       return;
     case "stray-kept":
-      w.u8(MessageKind.strayKept); w.varint(m.partition); w.u32(m.token); w.u8(m.keeps ? 1 : 0);
+      w.u8(MessageKind.strayKept); w.varint(m.partition); w.u32(m.token); w.u8(strayAnswers.indexOf(m.answer));
       return;
     default: {
       const never: never = m;
@@ -633,13 +639,14 @@ function decodeMessage(r: Reader): Message | null {
     case MessageKind.gcConfirm:
       return { kind: "gc-confirm", round: r.varint(), streamEpoch: r.u32(), sigma: r.varint(), confirms: r.varint(), generation: r.varint() };
     case MessageKind.strayKeep:
-      return { kind: "stray-keep", partition: r.varint(), token: r.u32() };
+      return { kind: "stray-keep", partition: r.varint(), token: r.u32(), epoch: r.u32(), firstSeq: r.varint(), lastSeq: r.varint() };
     case MessageKind.strayKept: {
       const partition = r.varint();
       const token = r.u32();
-      const keeps = r.u8();
-      if (keeps > 1) throw new WireError("bad-value", `stray-kept flag ${keeps}`);
-      return { kind: "stray-kept", partition, token, keeps: keeps === 1 };
+      const code = r.u8();
+      const answer = strayAnswers[code];
+      if (answer === undefined) throw new WireError("bad-value", `stray-kept answer ${code}`);
+      return { kind: "stray-kept", partition, token, answer };
     }
     case MessageKind.aeTree64: {
       r.u8();

@@ -28,8 +28,8 @@ function show(m: Message): string {
     case "gc-hello": return `gc-hello reply=${m.reply} life=${m.life} generation=${m.generation} quarantined=${m.quarantined} departed=${m.departed}`;
     case "gc-probe": return `gc-probe round=${m.round} records=${m.entries.length}`;
     case "gc-confirm": return `gc-confirm round=${m.round} sigma=${m.sigma} confirms=${m.confirms}`;
-    case "stray-keep": return `stray-keep partition=${m.partition} token=${m.token}`;
-    case "stray-kept": return `stray-kept partition=${m.partition} token=${m.token} keeps=${m.keeps}`;
+    case "stray-keep": return `stray-keep partition=${m.partition} token=${m.token} seqs=${m.firstSeq}..${m.lastSeq}`;
+    case "stray-kept": return `stray-kept partition=${m.partition} token=${m.token} ${m.answer}`;
   }
 }
 

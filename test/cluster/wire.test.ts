@@ -30,9 +30,10 @@ const every: Message[] = [
   { kind: "gc-hello", reply: false, life: "n2", formerLives: [], generation: 0, quarantined: true, departed: false, rejoined: 0 },
   { kind: "gc-probe", round: 3, generation: 2 ** 40, entries: [["k", new Uint8Array([1, 2])], ["\uFEFFk", new Uint8Array(0)]] },
   { kind: "gc-confirm", round: 3, streamEpoch: 0xfffffffe, sigma: 12345, confirms: 9, generation: 4 },
-  { kind: "stray-keep", partition: 16383, token: 0xffffffff },
-  { kind: "stray-kept", partition: 7, token: 1, keeps: true },
-  { kind: "stray-kept", partition: 0, token: 0, keeps: false },
+  { kind: "stray-keep", partition: 16383, token: 0xffffffff, epoch: 0xfffffffe, firstSeq: 1, lastSeq: 2 ** 40 },
+  { kind: "stray-kept", partition: 7, token: 1, answer: "yes" },
+  { kind: "stray-kept", partition: 0, token: 0, answer: "no" },
+  { kind: "stray-kept", partition: 3, token: 9, answer: "again" },
 ];
 
 describe("wire", () => {
