@@ -435,31 +435,42 @@ export class Cluster {
       }
       const hash = this.tree.partitionHashKey(p);
       if (this.straySettled.get(p) === hash) continue;
-      let all = true;
-      for (const o of placement.owners(p)) {
+      const ask = (o: NodeId, h: StrayServed): void => {
+        const to = alive.get(o);
+        if (to === undefined) return;
+        h.keep = "asking";
+        h.token = (this.strayKeepToken = (this.strayKeepToken + 1) >>> 0);
+        h.askedAtMs = now;
+        this.outbox.send(to.id, to.addr, { kind: "stray-keep", partition: p, token: h.token, epoch: h.epoch, firstSeq: h.firstSeq, lastSeq: h.lastSeq });
+      };
+      const owners = placement.owners(p);
+      let allYes = true;
+      let allFresh = true;
+      for (const o of owners) {
         const h = served.get(o);
         if (h === undefined || h.hash === null) {
-          all = false;
+          allYes = false;
           continue;
         }
         if (h.hash !== hash) {
           // Changed here since that push began: it goes to that owner again.
           served.delete(o);
-          all = false;
+          allYes = false;
           continue;
         }
-        // A yes counts while it is fresh: an owner may start leaving, or lose what it held, after it.
-        if (h.keep === "yes" && now - h.answeredAtMs <= strayKeepFreshMs) continue;
-        all = false;
-        const to = alive.get(o);
-        if (to !== undefined && (h.keep === "yes" || now - h.askedAtMs >= strayKeepAskMs)) {
-          h.keep = "asking";
-          h.token = (this.strayKeepToken = (this.strayKeepToken + 1) >>> 0);
-          h.askedAtMs = now;
-          this.outbox.send(to.id, to.addr, { kind: "stray-keep", partition: p, token: h.token, epoch: h.epoch, firstSeq: h.firstSeq, lastSeq: h.lastSeq });
-        }
+        if (h.keep !== "yes") {
+          allYes = false;
+          if (now - h.askedAtMs >= strayKeepAskMs) ask(o, h);
+          // A yes counts while it is fresh: an owner may start leaving, or lose what it held, after it.
+        } else if (now - h.answeredAtMs > strayKeepFreshMs) allFresh = false;
       }
-      if (!all) continue;
+      if (!allYes) continue;
+      if (!allFresh) {
+        // Every owner said yes, some too long ago: all are asked again at once, so that their
+        // answers are fresh together (asked one by one, one was always stale: seed 1682742).
+        for (const o of owners) ask(o, served.get(o)!);
+        continue;
+      }
       const [start, end] = this.tree.partitionLeaves(p);
       const entries: Array<{ key: string; digest: bigint }> = [];
       for (let leaf = start; leaf < end; leaf++) for (const e of this.tree.leafEntries(leaf)) entries.push(e);
