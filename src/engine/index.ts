@@ -1150,17 +1150,28 @@ export class Engine {
     this.collectedRecords.delete(key);
     this.collectedRecords.set(key, this.encodeAt(i, t.keyBytes(i)));
     while (this.collectedRecords.size > collectedRememberedMax) this.collectedRecords.delete(this.collectedRecords.keys().next().value as string);
-    this.noteDeadline(key, this.deadlineAt(i)?.atMs() ?? null, null);
     this.absentCount--;
     this.tombs.release(i);
-    t.objects.delete(i);
-    t.remove(i);
+    this.removeEntry(i, key);
+    this.compactIfSparse();
+    return true;
+  }
+
+  /** Takes entry i (key `key`) out of the table, with its deadline, and reports the key gone (collect, evict). */
+  private removeEntry(i: number, key: string): void {
+    this.noteDeadline(key, this.deadlineAt(i)?.atMs() ?? null, null);
+    this.t.objects.delete(i);
+    this.t.remove(i);
     if (this.onChange !== null) {
       if (this.defer) this.gone.push(key);
       else this.onChange(key, undefined);
     }
+  }
+
+  /** Compacts once removed entries are a quarter of the table (and at least compactFreeEntriesMin), or all of it. */
+  private compactIfSparse(): void {
+    const t = this.t;
     if ((t.free >= compactFreeEntriesMin && t.free * 4 >= t.count) || t.free === t.count) this.compact();
-    return true;
   }
 
   /**
@@ -1184,28 +1195,19 @@ export class Engine {
    */
   evict(entries: ReadonlyArray<{ key: string; digest: bigint }>, renew: () => string): number {
     const t = this.t;
-    const found: number[] = [];
+    const found: Array<{ i: number; key: string }> = [];
     let own = false;
     const me = actorUtf8(this.actor);
     for (const { key, digest } of entries) {
       const i = this.indexOf(key);
       if (i < 0 || ((t.flags[i] as number) & Flag.Absent) !== 0 || this.computeDigest(i) !== digest) continue;
-      found.push(i);
+      found.push({ i, key });
       if (!own && containsBytes(this.encodeAt(i, t.keyBytes(i)), me)) own = true;
     }
     if (found.length === 0) return 0;
     if (own) this.actor = internActor(renew());
-    for (const i of found) {
-      const key = decodeKey(t.keyBytes(i));
-      this.noteDeadline(key, this.deadlineAt(i)?.atMs() ?? null, null);
-      t.objects.delete(i);
-      t.remove(i);
-      if (this.onChange !== null) {
-        if (this.defer) this.gone.push(key);
-        else this.onChange(key, undefined);
-      }
-    }
-    if ((t.free >= compactFreeEntriesMin && t.free * 4 >= t.count) || t.free === t.count) this.compact();
+    for (const { i, key } of found) this.removeEntry(i, key);
+    this.compactIfSparse();
     return found.length;
   }
 
