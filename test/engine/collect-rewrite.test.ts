@@ -6,23 +6,8 @@
 // carries its actor's reset row, so both a member that holds the record and one that never did
 // count exactly the new writes.
 import { expect, test } from "bun:test";
-import { Engine, type ManyOp } from "../../src/engine/index.ts";
-
-const T = 1_700_000_000_000;
-const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-function run(e: Engine, op: ManyOp, nowMs: number): Uint8Array[] {
-  const r = e.applyMany([op], nowMs);
-  for (const x of r.results) if (!x.ok) throw new Error(`op refused: ${x.error.message}`);
-  return r.deltas;
-}
-
-function merge(e: Engine, deltas: readonly Uint8Array[], nowMs: number): void {
-  for (const d of deltas) {
-    const r = e.mergeDelta(d, nowMs);
-    if (!r.ok) throw new Error(`merge refused: ${r.error.message}`);
-  }
-}
+import { Engine } from "../../src/engine/index.ts";
+import { bytes, merge, run, T } from "./apply-helpers.ts";
 
 function members(e: Engine, nowMs: number): string {
   const v = e.get("k", nowMs);

@@ -7,43 +7,8 @@
 // before dropping a key the actor wrote, and the owner ends up with both lives' writes.
 import { describe, expect, test } from "bun:test";
 import { Engine, type ManyOp } from "../../src/engine/index.ts";
+import { bytes, merge, run, show, T } from "./apply-helpers.ts";
 import { actorName } from "../../src/crdt/actors.ts";
-
-const T = 1_700_000_000_000;
-const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
-const text = (b: Uint8Array): string => new TextDecoder().decode(b);
-
-function run(e: Engine, op: ManyOp, nowMs: number): Uint8Array[] {
-  const r = e.applyMany([op], nowMs);
-  for (const x of r.results) if (!x.ok) throw new Error(`op refused: ${x.error.message}`);
-  return r.deltas;
-}
-
-function merge(e: Engine, deltas: readonly Uint8Array[], nowMs: number): void {
-  for (const d of deltas) {
-    const r = e.mergeDelta(d, nowMs);
-    if (!r.ok) throw new Error(`merge refused: ${r.error.message}`);
-  }
-}
-
-function show(e: Engine, nowMs: number): string {
-  const v = e.get("k", nowMs);
-  if (v === undefined) return "(absent)";
-  switch (v.type) {
-    case "set":
-      return v.members.map(text).sort().join(",");
-    case "lww":
-      return text(v.value);
-    case "mv":
-      return v.values.map(text).sort().join(",");
-    case "gcounter":
-    case "pncounter":
-      return String(v.value);
-    case "hash":
-      return v.fields.map((f) => `${text(f.field)}=${text(f.value)}`).sort().join(",");
-  }
-  return "(unknown type)";
-}
 
 interface Case {
   name: string;
